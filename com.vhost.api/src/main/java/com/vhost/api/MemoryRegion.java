@@ -1,0 +1,27 @@
+package com.vhost.api;
+
+/**
+ * One region of the memory table a front-end hands to its back-end ({@code VHOST_SET_MEM_TABLE},
+ * vhost-user {@code SET_MEM_TABLE} / {@code ADD_MEM_REG}). Layout on the wire:
+ * {@code u64 guest_addr; u64 size; u64 user_addr; u64 mmap_offset}, plus the region's fd.
+ *
+ * @param guestAddr guest-physical address of the first byte
+ * @param size size in bytes, greater than zero
+ * @param userAddr front-end virtual address of the first byte (what vring addresses use)
+ * @param mmapOffset offset in bytes into {@code fd} at which the region starts
+ * @param fd shared-memory file descriptor (memfd), or -1 where the backend needs none (kernel)
+ */
+public record MemoryRegion(long guestAddr, long size, long userAddr, long mmapOffset, int fd) {
+    public MemoryRegion {
+        if (size <= 0) {
+            throw new IllegalArgumentException("memory region size must be > 0, was " + size);
+        }
+        Math.addExact(guestAddr, size);
+        Math.addExact(userAddr, size);
+    }
+
+    /** @return true when {@code [gpa, gpa+len)} lies inside this region */
+    public boolean containsGuest(long gpa, long len) {
+        return gpa >= guestAddr && len >= 0 && gpa - guestAddr <= size - len;
+    }
+}
