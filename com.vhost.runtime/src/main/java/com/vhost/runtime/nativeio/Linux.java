@@ -72,6 +72,7 @@ public final class Linux {
     private static final MethodHandle POLL = errnoHandle("poll", FunctionDescriptor.of(C_INT, C_PTR, C_LONG, C_INT));
     private static final MethodHandle STRERROR = LINKER.downcallHandle(LIBC.find("strerror").orElseThrow(),
             FunctionDescriptor.of(C_PTR, C_INT));
+    private static final MethodHandle OPEN = errnoHandle("open", FunctionDescriptor.of(C_INT, C_PTR, C_INT));
     private static final MethodHandle UNLINK = errnoHandle("unlink", FunctionDescriptor.of(C_INT, C_PTR));
 
     static MethodHandle errnoHandle(String name, FunctionDescriptor fd) {
@@ -363,6 +364,28 @@ public final class Linux {
                 throw error("poll(fd " + fd + ")");
             }
             return r == 0 ? 0 : (pfd.get(C_SHORT, 6) & 0xFFFF);
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static final int O_RDWR = 2;
+
+    /**
+     * open(path, flags | O_CLOEXEC).
+     *
+     * @return the new fd
+     * @throws VhostNativeException naming the path and errno (ENOENT, EACCES, ...)
+     */
+    public static int open(String path, int flags) throws VhostNativeException {
+        try (Arena a = Arena.ofConfined()) {
+            int fd = (int) OPEN.invokeExact(captureState(), a.allocateFrom(path), flags | O_CLOEXEC);
+            if (fd < 0) {
+                throw error("open(" + path + ")");
+            }
+            return fd;
         } catch (VhostNativeException e) {
             throw e;
         } catch (Throwable t) {
