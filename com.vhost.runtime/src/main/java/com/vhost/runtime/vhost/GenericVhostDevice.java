@@ -330,8 +330,12 @@ public final class GenericVhostDevice implements VhostDevice {
 
     private boolean pollMasked(int index) {
         EventFd n = maskedNotifiers[index];
-        if (n != null && n.drain() > 0) {
-            pending[index] = true;
+        try {
+            if (n != null && n.drain() > 0) {
+                pending[index] = true;
+            }
+        } catch (VhostNativeException e) {
+            throw new java.io.UncheckedIOException("queue " + index + ": reading the masked call notifier", e);
         }
         return pending[index];
     }

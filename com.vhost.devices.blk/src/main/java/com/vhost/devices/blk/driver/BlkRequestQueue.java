@@ -296,6 +296,7 @@ public final class BlkRequestQueue {
     /** Submits or parks {@code r}; fails it at once when the driver is unusable. */
     void submit(VirtioBlkDriver.Req r) {
         VhostException failure = null;
+        VhostException kickFailure = null;
         lock.lock();
         try {
             failure = driver.failure();
@@ -311,11 +312,15 @@ public final class BlkRequestQueue {
                     pending.add(r);
                 }
             }
+        } catch (VhostException e) {
+            kickFailure = e;
         } finally {
             lock.unlock();
         }
         if (failure != null) {
             r.finish(failure);
+        } else if (kickFailure != null) {
+            driver.lost(index, new VhostDisconnectedException("queue " + index + ": kick failed: " + kickFailure.getMessage()));
         }
     }
 

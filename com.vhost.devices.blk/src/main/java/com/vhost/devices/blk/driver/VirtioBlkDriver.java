@@ -240,7 +240,7 @@ public final class VirtioBlkDriver implements BlockDevice {
         public void signalUsedQueue(int queueIndex) {
             BlkRequestQueue q = queueOrNull(queueIndex);
             if (q != null && q.call != null) {
-                q.call.signal();
+                wake(q);
             }
         }
 
@@ -626,11 +626,20 @@ public final class VirtioBlkDriver implements BlockDevice {
         return q;
     }
 
+    /** Wakes the completion thread through its call eventfd; a closed fd is left to the 100 ms timeout. */
+    private static void wake(BlkRequestQueue q) {
+        try {
+            q.call.signal();
+        } catch (com.vhost.api.VhostNativeException e) {
+            LOG.debug("queue {}: waking the completion thread: {}", q.index(), e.getMessage());
+        }
+    }
+
     private static void stopCompleter(BlkRequestQueue q) {
         Thread t = q.completer;
         if (t != null && t != Thread.currentThread()) {
             if (q.call != null) {
-                q.call.signal();
+                wake(q);
             }
             try {
                 t.join(2000);
