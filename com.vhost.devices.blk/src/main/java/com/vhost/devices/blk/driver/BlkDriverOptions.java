@@ -6,8 +6,9 @@ package com.vhost.devices.blk.driver;
  * @param queues request queues wanted, 1..255 (fewer are used when the device offers fewer through
  *     {@code num_queues}; more than the back-end's GET_QUEUE_NUM is an error)
  * @param queueSize descriptors per queue, a power of two in 2..32768
- * @param poll true: completions are found by polling the used ring (no call eventfd, the back-end
- *     is asked not to notify); false: a thread per queue waits on the call eventfd
+ * @param poll true: completions are found by polling the used ring (the back-end is asked not to
+ *     notify; a call eventfd is still registered because some back-ends need one); false: a
+ *     thread per queue waits on the call eventfd
  * @param bufferPoolBytes bytes of shared memory for {@link com.vhost.api.blk.BlockDevice#allocateBuffer}
  *     and bounce buffers, at least 64 KiB
  */

@@ -56,6 +56,8 @@ public final class BlkRequestQueue {
     private final long slotsGpa;
     final EventFd kick;
     final EventFd call;
+    /** Poll mode: completions are found by polling; {@link #call} exists but nobody waits on it. */
+    private final boolean pollMode;
     private final int[] freeSlots;
     private int freeSlotCount;
     private final long[] tags;
@@ -77,7 +79,7 @@ public final class BlkRequestQueue {
     Thread completer;
 
     BlkRequestQueue(VirtioBlkDriver driver, int index, DriverQueue dq, MemorySegment slots, long slotsGpa,
-            EventFd kick, EventFd call, int maxSegments) {
+            EventFd kick, EventFd call, boolean pollMode, int maxSegments) {
         this.driver = driver;
         this.index = index;
         this.dq = dq;
@@ -85,6 +87,7 @@ public final class BlkRequestQueue {
         this.slotsGpa = slotsGpa;
         this.kick = kick;
         this.call = call;
+        this.pollMode = pollMode;
         int n = dq.size();
         this.freeSlots = new int[n];
         for (int i = 0; i < n; i++) {
@@ -194,7 +197,7 @@ public final class BlkRequestQueue {
                 }
                 return 0;
             }
-            if (call == null) {
+            if (pollMode) {
                 LockSupport.parkNanos(Math.min(left, 20_000));
             } else if (!dq.enableNotifications()) {
                 int ms = (int) Math.max(1, Math.min(100, TimeUnit.NANOSECONDS.toMillis(left)));
@@ -362,7 +365,12 @@ public final class BlkRequestQueue {
             VirtioBlkDriver.Req r = doneReqs[i];
             doneReqs[i] = null;
             if (r != null) {
-                r.complete(doneStatus[i]);
+                try {
+                    r.complete(doneStatus[i]);
+                } catch (RuntimeException e) {
+                    r.finish(new VirtioDeviceException("queue " + index + ": completing " + VirtioBlkDriver.typeName(r.type)
+                            + " at offset " + r.offset + ": " + e, e));
+                }
             }
         }
         return n;
@@ -412,7 +420,7 @@ public final class BlkRequestQueue {
                     idle = 0;
                     continue;
                 }
-                if (call == null) {
+                if (pollMode) {
                     LockSupport.parkNanos(idle < 1000 ? 10_000 : 200_000);
                     if (++idle % 5000 == 0 && !driver.backendConnected()) {
                         driver.lost(index, null);

@@ -184,14 +184,17 @@ public final class VirtioBlkDriver implements BlockDevice {
                 long off = i * (qBytes + slotBytes);
                 DriverQueue dq = new DriverQueue(i, qsize, all.asSlice(off, qBytes), baseGpa + off, acked, indirectMax);
                 EventFd kick = EventFd.create();
-                EventFd call = poll ? null : EventFd.create();
+                // Poll mode still hands the back-end a call eventfd: libvhost-user (QEMU 7.2) writes
+                // the call fd on its first used buffer whatever the suppression state, and marks the
+                // device broken when that fd is missing. Nobody waits on it in poll mode.
+                EventFd call = EventFd.create();
                 qs[i] = new BlkRequestQueue(this, i, dq, all.asSlice(off + qBytes, slotBytes), baseGpa + off + qBytes,
-                        kick, call, segsPerRequest);
+                        kick, call, poll, segsPerRequest);
                 if (poll) {
                     dq.disableNotifications();
                 }
                 configs.add(new VirtqueueConfig(i, qsize, dq.descGpa(), dq.availGpa(), dq.usedGpa(), 0, kick.fd(),
-                        call == null ? -1 : call.fd(), true));
+                        call.fd(), true));
             }
             this.queues = qs;
             frontend.activate(memory, new DriverInterrupt(), configs);
@@ -466,6 +469,11 @@ public final class VirtioBlkDriver implements BlockDevice {
                 return CompletableFuture.completedFuture(null);
             }
             boolean inPlace = pool.owns(buf);
+            if (!inPlace && type == VirtioBlk.T_IN && q.completer != null && !buf.isAccessibleBy(q.completer)) {
+                throw new VirtioDeviceException(typeName(type) + " at offset " + offset + ", length " + len
+                        + ": the destination segment is confined to its thread, so the completion thread cannot copy"
+                        + " into it; use allocateBuffer, a heap segment or a shared arena");
+            }
             int parts = (int) ((len + maxRequestBytes - 1) / maxRequestBytes);
             Group g = new Group(parts);
             List<Req> reqs = new ArrayList<>(parts);
