@@ -421,7 +421,8 @@ public final class BlkRequestQueue {
                     continue;
                 }
                 if (pollMode) {
-                    LockSupport.parkNanos(idle < 1000 ? 10_000 : 200_000);
+                    // Spin gently while busy, back off to 1 ms when idle for long (shared CPUs).
+                    LockSupport.parkNanos(idle < 1000 ? 10_000 : idle < 20_000 ? 200_000 : 1_000_000);
                     if (++idle % 5000 == 0 && !driver.backendConnected()) {
                         driver.lost(index, null);
                     }

@@ -327,6 +327,35 @@ class VhostUserBlkQsdTest {
         }
     }
 
+    @Test
+    void sleepSnapshotWakeKeepsTheRingsGoingOnTheRealBackend() throws Exception {
+        Path img = rawImage();
+        Path sock = startQsd(List.of("driver=file,node-name=file0,filename=" + img,
+                "driver=raw,node-name=fmt0,file=file0"), "fmt0");
+        try (VirtioBlkDriver dev = open(sock, BlkDriverOptions.defaults())) {
+            MemorySegment buf = dev.allocateBuffer(4096);
+            for (int i = 0; i < 5; i++) {
+                buf.fill((byte) i);
+                dev.write(0, i * 4096L, buf).get(10, TimeUnit.SECONDS);
+            }
+            VirtioBlkFrontend fe = dev.frontend();
+            List<com.vhost.api.virtio.VirtqueueConfig> slept = fe.sleep();
+            assertThat(slept.get(0).nextAvail()).as("GET_VRING_BASE after 5 requests").isEqualTo(5);
+            byte[] snap = fe.snapshot();
+            fe.restore(snap);
+            assertThat(fe.snapshot()).isEqualTo(snap);
+            fe.wake(slept);
+            for (int i = 5; i < 10; i++) {
+                buf.fill((byte) i);
+                dev.write(0, i * 4096L, buf).get(10, TimeUnit.SECONDS);
+            }
+            for (int i = 0; i < 10; i++) {
+                dev.read(0, i * 4096L, buf).get(10, TimeUnit.SECONDS);
+                assertThat(buf.get(ValueLayout.JAVA_BYTE, 4095)).isEqualTo((byte) i);
+            }
+        }
+    }
+
     /** The BlockDevice interface alone is enough for an application. */
     @Test
     void usableThroughTheApiInterface() throws Exception {
