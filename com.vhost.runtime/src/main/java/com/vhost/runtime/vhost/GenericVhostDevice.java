@@ -17,7 +17,9 @@ import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.VirtqueueException;
 import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.GuestMemory;
+import com.vhost.api.virtio.DeviceStatus;
 import com.vhost.api.virtio.GuestMemoryRegion;
+import com.vhost.api.virtio.SplitVirtqueueLayout;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.runtime.nativeio.EventFd;
@@ -41,6 +43,11 @@ import org.slf4j.LoggerFactory;
  * MQ, REPLY_ACK, CONFIG, CONFIGURE_MEM_SLOTS, RESET_DEVICE), and with MQ GET_QUEUE_NUM, which
  * must be at least {@code numQueues}.
  *
+ * <p>vhost-vdpa (QEMU {@code hw/virtio/vhost-vdpa.c}): backend features IOTLB_MSG_V2 and
+ * IOTLB_BATCH when offered, device status ACKNOWLEDGE|DRIVER at construction, FEATURES_OK after
+ * SET_FEATURES (checked with GET_STATUS), ring addresses as IOVAs (= guest-physical), every ring
+ * enabled and then DRIVER_OK at start; status reset and ACKNOWLEDGE|DRIVER again at stop.
+ *
  * <p>{@link #start} and {@link #stop} follow the order stated on {@link VhostDevice}.
  * Masking ({@code vhost_virtqueue_mask}) points the back-end's call for a queue at a private
  * eventfd (the masked notifier); unmasking restores the real call fd and forwards a call that
@@ -58,6 +65,12 @@ public final class GenericVhostDevice implements VhostDevice {
             | VhostUserProtocolFeature.REPLY_ACK.mask() | VhostUserProtocolFeature.CONFIG.mask()
             | VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS.mask() | VhostUserProtocolFeature.RESET_DEVICE.mask();
 
+    /** vhost-vdpa backend features this front-end sets when offered: IOTLB_MSG_V2, IOTLB_BATCH. */
+    public static final long WANTED_VDPA_BACKEND_FEATURES = VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_MSG_V2)
+            | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH);
+
+    private static final int STATUS_FEATURES_OK = DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK;
+
     private static final long PROTOCOL_FEATURES_BIT = VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES);
 
     /** The 8-byte counter value 1 written to an eventfd to signal it. */
@@ -73,6 +86,8 @@ public final class GenericVhostDevice implements VhostDevice {
     private final int numQueues;
     private final long backendFeatures;
     private final boolean useProtocolFeatures;
+    /** vhost-vdpa: device status sequence, rings at IOVA (= guest-physical) addresses. */
+    private final boolean vdpa;
     private final long protocolFeatures;
     private final int backendQueueNum;
 
@@ -108,6 +123,7 @@ public final class GenericVhostDevice implements VhostDevice {
         call("SET_OWNER", -1, backend::setOwner);
         this.backendFeatures = callLong("GET_FEATURES", -1, backend::getFeatures);
         this.useProtocolFeatures = backend.type() == VhostBackendType.USER && (backendFeatures & PROTOCOL_FEATURES_BIT) != 0;
+        this.vdpa = backend.type() == VhostBackendType.VDPA;
         long proto = 0;
         int queueNum = -1;
         if (useProtocolFeatures) {
@@ -122,6 +138,15 @@ public final class GenericVhostDevice implements VhostDevice {
                             + queueNum + " queues, " + numQueues + " wanted");
                 }
             }
+        }
+        if (vdpa) {
+            // QEMU vhost_vdpa_init: backend features for the IOTLB (messages v2, batching), then
+            // status ACKNOWLEDGE | DRIVER.
+            long offered = callLong("GET_BACKEND_FEATURES", -1, backend::getProtocolFeatures);
+            proto = offered & WANTED_VDPA_BACKEND_FEATURES;
+            long p = proto;
+            call("SET_BACKEND_FEATURES", -1, () -> backend.setProtocolFeatures(p));
+            call("SET_STATUS(ACKNOWLEDGE|DRIVER)", -1, () -> backend.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER));
         }
         if (backend.type() == VhostBackendType.USER && numQueues > 1 && !VhostUserProtocolFeature.MQ.in(proto)) {
             throw new VhostFeatureException("back-end " + backend.describe() + " does not offer VHOST_USER_PROTOCOL_F_MQ, "
@@ -200,6 +225,15 @@ public final class GenericVhostDevice implements VhostDevice {
         List<VirtqueueConfig> done = new ArrayList<>();
         try {
             call("SET_FEATURES", -1, () -> backend.setFeatures(features));
+            if (vdpa) {
+                // QEMU vhost_vdpa_set_features: FEATURES_OK, and the device must keep it.
+                call("SET_STATUS(FEATURES_OK)", -1, () -> backend.setStatus(STATUS_FEATURES_OK));
+                int st = (int) callLong("GET_STATUS", -1, backend::getStatus);
+                if ((st & DeviceStatus.FEATURES_OK) == 0) {
+                    throw new VhostFeatureException(String.format("vhost-vdpa %s cleared FEATURES_OK: features 0x%x not accepted (status 0x%x)",
+                            backend.describe(), features, st));
+                }
+            }
             List<MemoryRegion> regions = new ArrayList<>();
             for (GuestMemoryRegion r : memory.regions()) {
                 regions.add(new MemoryRegion(r.guestAddr(), r.size(), r.userAddr(), r.fdOffset(), r.fd()));
@@ -209,10 +243,13 @@ public final class GenericVhostDevice implements VhostDevice {
                 startQueue(memory, q);
                 done.add(q);
             }
-            if (useProtocolFeatures) {
+            if (useProtocolFeatures || vdpa) {
                 for (VirtqueueConfig q : queues) {
                     call("SET_VRING_ENABLE", q.index(), () -> backend.setVringEnable(q.index(), q.enabled()));
                 }
+            }
+            if (vdpa) {
+                call("SET_STATUS(DRIVER_OK)", -1, () -> backend.setStatus(STATUS_FEATURES_OK | DeviceStatus.DRIVER_OK));
             }
         } catch (VhostException | RuntimeException e) {
             for (VirtqueueConfig q : done) {
@@ -234,8 +271,19 @@ public final class GenericVhostDevice implements VhostDevice {
         call("SET_VRING_BASE", i, () -> backend.setVringBase(i, q.nextAvail()));
         VringAddr addr;
         try {
-            addr = new VringAddr(i, 0, memory.userAddrOfGuest(q.descAddr()), memory.userAddrOfGuest(q.usedAddr()),
-                    memory.userAddrOfGuest(q.availAddr()), q.usedAddr());
+            if (vdpa) {
+                // vhost-vdpa takes IOVAs, and this platform maps IOVA = guest-physical.
+                if (!memory.contains(q.descAddr(), SplitVirtqueueLayout.descTableBytes(q.size()))
+                        || !memory.contains(q.availAddr(), SplitVirtqueueLayout.availRingBytes(q.size()))
+                        || !memory.contains(q.usedAddr(), SplitVirtqueueLayout.usedRingBytes(q.size()))) {
+                    throw new IndexOutOfBoundsException(String.format("desc 0x%x, avail 0x%x or used 0x%x not in guest memory",
+                            q.descAddr(), q.availAddr(), q.usedAddr()));
+                }
+                addr = new VringAddr(i, 0, q.descAddr(), q.usedAddr(), q.availAddr(), q.usedAddr());
+            } else {
+                addr = new VringAddr(i, 0, memory.userAddrOfGuest(q.descAddr()), memory.userAddrOfGuest(q.usedAddr()),
+                        memory.userAddrOfGuest(q.availAddr()), q.usedAddr());
+            }
         } catch (IndexOutOfBoundsException e) {
             throw new VirtqueueException(i, "SET_VRING_ADDR: ring outside guest memory: " + e.getMessage());
         }
@@ -272,6 +320,15 @@ public final class GenericVhostDevice implements VhostDevice {
             } catch (VhostException e) {
                 first = keep(first, e);
                 bases[k] = -1;
+            }
+        }
+        if (vdpa) {
+            // QEMU vhost_vdpa_reset_status: reset, then ACKNOWLEDGE | DRIVER for the next start.
+            try {
+                call("SET_STATUS(reset)", -1, () -> backend.setStatus(0));
+                call("SET_STATUS(ACKNOWLEDGE|DRIVER)", -1, () -> backend.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER));
+            } catch (VhostException e) {
+                first = keep(first, e);
             }
         }
         if (first != null) {

@@ -138,6 +138,34 @@ class GenericVhostDeviceTest {
     }
 
     @Test
+    void vdpaFollowsTheStatusSequenceAndUsesIovaRingAddresses() throws Exception {
+        RecordingBackend b = new RecordingBackend(VhostBackendType.VDPA, VERSION_1 | EVENT_IDX, 0x1f6);
+        try (GenericVhostDevice d = new GenericVhostDevice(b, 1)) {
+            assertThat(d.protocolFeatures()).isEqualTo(0x6); // IOTLB_MSG_V2 | IOTLB_BATCH of 0x1f6
+            assertThat(b.log).containsExactly("SET_OWNER", "GET_FEATURES", "GET_PROTOCOL_FEATURES", "SET_PROTOCOL_FEATURES 0x6", "SET_STATUS 3");
+            d.ackFeatures(VERSION_1);
+            b.log.clear();
+            d.start(memory, List.of(q(0, 0, 20)));
+            assertThat(b.log).containsExactly("SET_FEATURES 0x" + Long.toHexString(VERSION_1), "SET_STATUS 11", "GET_STATUS",
+                    "SET_MEM_TABLE 1", "SET_VRING_NUM 0 128", "SET_VRING_BASE 0 0", "SET_VRING_ADDR 0", "SET_VRING_KICK 0",
+                    "SET_VRING_CALL 0 20", "SET_VRING_ENABLE 0 1", "SET_STATUS 15");
+            assertThat(b.addrs.get(0).descUserAddr()).as("IOVA = guest-physical").isEqualTo(GPA);
+            assertThat(b.addrs.get(0).availUserAddr()).isEqualTo(GPA + 2048);
+            assertThat(b.addrs.get(0).usedUserAddr()).isEqualTo(GPA + 4096);
+            b.log.clear();
+            assertThat(d.stop()).containsExactly(7);
+            assertThat(b.log).containsExactly("GET_VRING_BASE 0", "SET_STATUS 0", "SET_STATUS 3");
+        }
+        RecordingBackend picky = new RecordingBackend(VhostBackendType.VDPA, VERSION_1, 0);
+        picky.statusMask = ~8; // never keeps FEATURES_OK
+        try (GenericVhostDevice d = new GenericVhostDevice(picky, 1)) {
+            d.ackFeatures(VERSION_1);
+            assertThatThrownBy(() -> d.start(memory, List.of(q(0, 0, 20)))).isInstanceOf(VhostFeatureException.class)
+                    .hasMessageContaining("FEATURES_OK");
+        }
+    }
+
+    @Test
     void startWithoutProtocolFeaturesDoesNotEnable() throws Exception {
         RecordingBackend b = new RecordingBackend(VhostBackendType.KERNEL, VERSION_1, 0);
         try (GenericVhostDevice d = new GenericVhostDevice(b, 1)) {

@@ -78,8 +78,11 @@ final class RecordingBackend implements VhostBackend {
     @Override public int setDeviceStateFd(int direction, int phase, int fd) throws VhostException { throw new VhostFeatureException("SET_DEVICE_STATE_FD not offered"); }
     @Override public void checkDeviceState() throws VhostException { throw new VhostFeatureException("CHECK_DEVICE_STATE not offered"); }
     @Override public void iotlbMessage(IotlbMessage message) throws VhostException { throw new VhostFeatureException("IOTLB_MSG not offered"); }
-    @Override public void setStatus(int status) throws VhostException { rec("SET_STATUS " + status); }
-    @Override public int getStatus() throws VhostException { rec("GET_STATUS"); return 0; }
+    int status;
+    /** Status bits the device refuses to keep (to simulate a device rejecting features). */
+    int statusMask = 0xFF;
+    @Override public void setStatus(int s) throws VhostException { rec("SET_STATUS " + s); status = s & statusMask; }
+    @Override public int getStatus() throws VhostException { rec("GET_STATUS"); return status; }
     @Override public void resetDevice() throws VhostException { rec("RESET_DEVICE"); }
     @Override public void setConfigChangeListener(Runnable listener) { log.add("CONFIG_LISTENER"); }
     @Override public void close() { connected = false; log.add("CLOSE"); }
