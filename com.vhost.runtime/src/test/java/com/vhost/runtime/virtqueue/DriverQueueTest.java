@@ -197,6 +197,58 @@ class DriverQueueTest {
     }
 
     @Test
+    void randomOutOfOrderCompletionsAcrossTheWrapKeepEveryToken() throws Exception {
+        int n = 16;
+        for (boolean indirect : new boolean[] {false, true}) {
+            MemorySegment m = mem(n, indirect ? 4 : 0);
+            long f = VirtioFeatures.bit(VirtioFeatures.F_EVENT_IDX) | (indirect ? VirtioFeatures.bit(VirtioFeatures.F_INDIRECT_DESC) : 0);
+            DriverQueue q = new DriverQueue(0, n, m, GPA, f, indirect ? 4 : 0);
+            q.reset(65000);
+            TestDevice dev = new TestDevice(m, n, 65000);
+            java.util.Random rnd = new java.util.Random(7);
+            java.util.ArrayDeque<TestDevice.Chain> taken = new java.util.ArrayDeque<>();
+            java.util.Map<Integer, Long> tokenOfHead = new java.util.HashMap<>();
+            java.util.Set<Long> outstanding = new java.util.HashSet<>();
+            long[] addrs = {0x1000, 0x2000, 0x3000, 0x4000};
+            int[] lens = {1, 2, 3, 4};
+            long next = 0;
+            List<Long> seen = new ArrayList<>();
+            for (int step = 0; step < 3000; step++) {
+                int segs = 1 + rnd.nextInt(4);
+                int head = q.add(addrs, lens, 1, segs - 1, next);
+                if (head >= 0) {
+                    assertThat(tokenOfHead.put(head, next)).as("head %d reused while outstanding", head).isNull();
+                    outstanding.add(next++);
+                }
+                TestDevice.Chain c;
+                while ((c = dev.pop()) != null) {
+                    assertThat(c.bufs().get(0).gpa()).isEqualTo(0x1000L);
+                    assertThat(c.bufs().get(0).flags() & SplitVirtqueueLayout.VIRTQ_DESC_F_WRITE).isZero();
+                    taken.add(c);
+                }
+                // Complete a random number of taken chains, in random order.
+                int k = rnd.nextInt(taken.size() + 1);
+                List<TestDevice.Chain> list = new ArrayList<>(taken);
+                java.util.Collections.shuffle(list, rnd);
+                for (int i = 0; i < k; i++) {
+                    TestDevice.Chain done = list.get(i);
+                    taken.remove(done);
+                    dev.push(done.head(), done.head());
+                }
+                seen.clear();
+                q.pollUsed((t, len) -> seen.add(t));
+                for (long t : seen) {
+                    assertThat(outstanding.remove(t)).as("token %d completed once", t).isTrue();
+                }
+                tokenOfHead.values().removeAll(seen);
+                assertThat(q.inFlight()).isEqualTo(outstanding.size());
+            }
+            assertThat(next).as("chains added").isGreaterThan(1000);
+            assertThat(q.availIdx()).as("wrapped past 65535").isLessThan(65000);
+        }
+    }
+
+    @Test
     void chainLongerThanQueueIsRejected() {
         DriverQueue q = new DriverQueue(3, 2, mem(2, 0), GPA, 0, 0);
         assertThatThrownBy(() -> q.add(new long[3], new int[3], 1, 2, 0))
