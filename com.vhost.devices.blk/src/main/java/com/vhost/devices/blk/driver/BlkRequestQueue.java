@@ -2,6 +2,7 @@ package com.vhost.devices.blk.driver;
 
 import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
+import com.vhost.api.VhostTimeoutException;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.runtime.nativeio.EventFd;
@@ -408,9 +409,16 @@ public final class BlkRequestQueue {
         }
     }
 
-    /** Completion thread body: waits on the call eventfd (or polls) until stopped or handed over. */
+    /**
+     * Completion thread body: waits on the call eventfd (or polls) until stopped or handed over.
+     * Every 100 ms without progress it checks the backend: disconnected, or requests outstanding
+     * with no completion for {@link VirtioBlkDriver#requestTimeoutNanos()} (a back-end that died
+     * without the connection noticing), fails the driver so no future hangs.
+     */
     void runCompleter() {
         int idle = 0;
+        long lastProgress = System.nanoTime();
+        long lastCheck = lastProgress;
         while (!stopping && !lowLevel) {
             try {
                 if (driver.failure() != null) {
@@ -418,25 +426,39 @@ public final class BlkRequestQueue {
                 }
                 if (drain() > 0) {
                     idle = 0;
+                    lastProgress = System.nanoTime();
                     continue;
                 }
                 if (pollMode) {
                     // Spin gently while busy, back off to 1 ms when idle for long (shared CPUs).
                     LockSupport.parkNanos(idle < 1000 ? 10_000 : idle < 20_000 ? 200_000 : 1_000_000);
-                    if (++idle % 5000 == 0 && !driver.backendConnected()) {
-                        driver.lost(index, null);
+                    idle++;
+                } else {
+                    boolean more;
+                    lock.lock();
+                    try {
+                        more = dq.enableNotifications();
+                    } finally {
+                        lock.unlock();
                     }
-                    continue;
+                    if (more || call.await(100)) {
+                        continue;
+                    }
                 }
-                boolean more;
-                lock.lock();
-                try {
-                    more = dq.enableNotifications();
-                } finally {
-                    lock.unlock();
-                }
-                if (!more && !call.await(100) && !driver.backendConnected()) {
-                    driver.lost(index, null);
+                long now = System.nanoTime();
+                if (now - lastCheck >= 100_000_000L) {
+                    lastCheck = now;
+                    int outstanding = highLevelOutstanding();
+                    if (outstanding == 0) {
+                        lastProgress = now;
+                    }
+                    if (!driver.backendConnected()) {
+                        driver.lost(index, null);
+                    } else if (outstanding > 0 && now - lastProgress > driver.requestTimeoutNanos()) {
+                        driver.lost(index, new VhostTimeoutException("queue " + index + ": no completion for "
+                                + TimeUnit.NANOSECONDS.toMillis(now - lastProgress) + " ms with " + outstanding
+                                + " requests outstanding; back-end " + driver.backendName() + " presumed lost"));
+                    }
                 }
             } catch (VhostException e) {
                 driver.lost(index, e);

@@ -51,8 +51,9 @@ import org.slf4j.LoggerFactory;
  * poll mode) and completes the futures; callbacks run on it, so use the {@code *Async} forms to
  * block. A device status IOERR/UNSUPP fails the future with a {@link VirtioDeviceException}
  * naming type, offset and status. When the backend disconnects, every outstanding future fails
- * with the {@link VhostException} that says so; {@link #close()} waits at most 5 s for in-flight
- * requests.
+ * with the {@link VhostException} that says so, and so does a queue with requests outstanding and no
+ * completion for {@link #requestTimeoutNanos()} (a back-end that died silently);
+ * {@link #close()} waits at most 5 s for in-flight requests.
  */
 public final class VirtioBlkDriver implements BlockDevice {
     private static final Logger LOG = LoggerFactory.getLogger(VirtioBlkDriver.class);
@@ -63,6 +64,8 @@ public final class VirtioBlkDriver implements BlockDevice {
     /** Largest request this driver builds, in bytes. */
     static final long MAX_REQUEST_BYTES = 4L << 20;
     private static final long CLOSE_WAIT_NANOS = 5_000_000_000L;
+    /** Default time a high-level request may wait for its completion before the driver gives up. */
+    public static final long DEFAULT_REQUEST_TIMEOUT_NANOS = 30_000_000_000L;
 
     private final GenericVhostDevice vhost;
     private final VirtioBlkFrontend frontend;
@@ -85,6 +88,7 @@ public final class VirtioBlkDriver implements BlockDevice {
     private final BlockDeviceInfo info;
     private final AtomicReference<VhostException> failure = new AtomicReference<>();
     private volatile boolean closed;
+    private volatile long requestTimeoutNanos = DEFAULT_REQUEST_TIMEOUT_NANOS;
 
     /**
      * Negotiates, sets up memory and queues and starts the device. On failure everything opened
@@ -658,6 +662,26 @@ public final class VirtioBlkDriver implements BlockDevice {
                 LOG.warn("completion thread of queue {} did not stop within 2 s", q.index());
             }
         }
+    }
+
+    /** @return how long outstanding high-level requests may go without any completion, in nanoseconds */
+    public long requestTimeoutNanos() {
+        return requestTimeoutNanos;
+    }
+
+    /**
+     * Sets how long outstanding high-level requests may go without any completion on their queue
+     * before the driver declares the back-end lost and fails every future with a
+     * {@link com.vhost.api.VhostTimeoutException} (default 30 s, as Linux blk-mq). This catches a
+     * back-end process that died while the connection had nothing to say.
+     *
+     * @param nanos at least 1 ms
+     */
+    public void setRequestTimeoutNanos(long nanos) {
+        if (nanos < 1_000_000L) {
+            throw new IllegalArgumentException("request timeout " + nanos + " ns is below 1 ms");
+        }
+        requestTimeoutNanos = nanos;
     }
 
     /** @return the largest data length one request carries, in bytes (longer I/O is split) */

@@ -313,12 +313,16 @@ class VhostUserBlkQsdTest {
     void killedBackendFailsOutstandingRequestsAndCloseIsBounded() throws Exception {
         Path sock = startQsd(List.of("driver=null-co,node-name=n0,read-zeroes=on,size=" + IMAGE_BYTES), "n0");
         VirtioBlkDriver dev = open(sock, BlkDriverOptions.defaults());
+        dev.setRequestTimeoutNanos(TimeUnit.SECONDS.toNanos(1));
         dev.read(0, 0, dev.allocateBuffer(4096)).get(10, TimeUnit.SECONDS);
         stopQsd();
         List<CompletableFuture<Void>> fs = new ArrayList<>();
         for (int i = 0; i < 8; i++) {
             fs.add(dev.read(0, i * 4096L, dev.allocateBuffer(4096)));
         }
+        // The dead daemon is noticed without closing: no completion within the request timeout.
+        assertThatThrownBy(() -> fs.get(0).get(10, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class)
+                .cause().isInstanceOf(VhostException.class);
         long t0 = System.nanoTime();
         dev.close();
         assertThat(TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - t0)).isLessThan(15);

@@ -212,6 +212,22 @@ class VirtioBlkDriverTest {
     }
 
     @Test
+    void silentBackendTimesOutOutstandingRequests() throws Exception {
+        for (boolean poll : new boolean[] {false, true}) {
+            EmulatedBlkBackend b = backend(BASE_FEATURES, 65536, 32);
+            try (VirtioBlkDriver dev = BlockDevices.open(b, opts(1, poll))) {
+                dev.setRequestTimeoutNanos(300_000_000L);
+                dev.read(0, 0, dev.allocateBuffer(512)).get(5, TimeUnit.SECONDS);
+                b.mute = true; // still connected, never answers
+                CompletableFuture<Void> f = dev.read(0, 0, dev.allocateBuffer(512));
+                assertThatThrownBy(() -> f.get(5, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class)
+                        .cause().isInstanceOf(com.vhost.api.VhostTimeoutException.class)
+                        .hasMessageContaining("no completion").hasMessageContaining("1 requests outstanding");
+            }
+        }
+    }
+
+    @Test
     void closeWithHungBackendIsBoundedAndFailsFutures() throws Exception {
         EmulatedBlkBackend b = backend(BASE_FEATURES, 65536, 32);
         VirtioBlkDriver dev = BlockDevices.open(b, opts(1, false));
