@@ -135,6 +135,10 @@ public final class BlkRequestQueue {
         long gpa = 0;
         long len = 0;
         if (type == VirtioBlk.T_IN || type == VirtioBlk.T_OUT) {
+            if (buffer == null) {
+                throw new VirtioDeviceException("queue " + index + ": " + VirtioBlkDriver.typeName(type) + " at offset " + offset
+                        + " needs a buffer");
+            }
             len = buffer.byteSize();
             driver.checkRange(type, offset, len, true);
             if (!driver.pool().owns(buffer)) {

@@ -139,8 +139,9 @@ public final class VirtioBlkDriver implements BlockDevice {
             throw new VirtioDeviceException("virtio-blk config: capacity " + Long.toUnsignedString(sectors) + " sectors is unusable");
         }
         this.capacityBytes = sectors << VirtioBlk.SECTOR_SHIFT;
-        this.sizeMax = has(VirtioBlk.F_SIZE_MAX) ? cfg.get(LE32, VirtioBlk.CFG_SIZE_MAX) : 0;
-        this.segMax = has(VirtioBlk.F_SEG_MAX) ? cfg.get(LE32, VirtioBlk.CFG_SEG_MAX) : 0;
+        // le32 fields; values above Integer.MAX_VALUE mean "no practical limit" here.
+        this.sizeMax = has(VirtioBlk.F_SIZE_MAX) ? u32Clamped(cfg.get(LE32, VirtioBlk.CFG_SIZE_MAX)) : 0;
+        this.segMax = has(VirtioBlk.F_SEG_MAX) ? u32Clamped(cfg.get(LE32, VirtioBlk.CFG_SEG_MAX)) : 0;
         int bs = has(VirtioBlk.F_BLK_SIZE) ? cfg.get(LE32, VirtioBlk.CFG_BLK_SIZE) : VirtioBlk.SECTOR_SIZE;
         if (bs < VirtioBlk.SECTOR_SIZE || Integer.bitCount(bs) != 1 || bs > (1 << 20)) {
             throw new VirtioDeviceException("virtio-blk config: blk_size " + bs + " is not a power of two in 512..1048576");
@@ -216,6 +217,10 @@ public final class VirtioBlkDriver implements BlockDevice {
             t.start();
         }
         LOG.debug("virtio-blk on {}: {}", vhost.backend().describe(), info);
+    }
+
+    private static int u32Clamped(int v) {
+        return (int) Math.min(Integer.toUnsignedLong(v), Integer.MAX_VALUE);
     }
 
     private static long nonZeroOr(int v) {
