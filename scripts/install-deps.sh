@@ -15,7 +15,7 @@ CHECK_ONLY=0
 case "${1:-}" in
   "") ;;
   --check) CHECK_ONLY=1 ;;
-  -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
   *) echo "install-deps: unknown argument '$1' (use --check)" >&2; exit 64 ;;
 esac
 

@@ -24,6 +24,8 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
+case "${1:-}" in -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; esac
+[ $# -le 1 ] || { echo "blk-guest-test: at most one argument (qsd|vhost)" >&2; exit 64; }
 BACKEND=${1:-${BACKEND:-qsd}}
 case "$BACKEND" in qsd|vhost) ;; *) echo "blk-guest-test: unknown back-end '$BACKEND' (qsd|vhost)" >&2; exit 64 ;; esac
 CACHE=${GUEST_CACHE_DIR:-$REPO/.cache/guest}

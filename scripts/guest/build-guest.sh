@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --force) FORCE=1 ;;
     --cache-dir) [ $# -ge 2 ] || { echo "build-guest: --cache-dir needs a value" >&2; exit 64; }; CACHE=$2; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
     *) echo "build-guest: unknown argument '$1'" >&2; exit 64 ;;
   esac
   shift
