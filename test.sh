@@ -22,7 +22,7 @@
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-cd "$REPO"
+cd "$REPO" || exit 2
 case "${1:-}" in
   "") ;;
   -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
@@ -122,12 +122,10 @@ fi
 say "stages: $STAGES; CI=${CI:-unset}; logs in $LOGS"
 
 # ---- stages --------------------------------------------------------------------------------
-DEPS_OK=1
 if want deps; then
   if run_bounded "$LOGS/deps.log" 900 scripts/install-deps.sh; then
     record deps PASS
   else
-    DEPS_OK=0
     missing deps "scripts/install-deps.sh failed, see $LOGS/deps.log"
   fi
 fi
@@ -157,8 +155,8 @@ if want maven; then
     rc=$?
     # Test totals from the surefire/failsafe reports written by this run.
     totals=$(find . -path ./build -prune -o \( -path '*/surefire-reports/TEST-*.xml' -o -path '*/failsafe-reports/TEST-*.xml' \) \
-        -newer "$LOGS/.maven-start" -print 2>/dev/null \
-      | xargs -r grep -h -o -m1 '<testsuite [^>]*>' \
+        -newer "$LOGS/.maven-start" -print0 2>/dev/null \
+      | xargs -0 -r grep -h -o -m1 '<testsuite [^>]*>' \
       | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); gsub(/[">]/, "", kv[2]);
                  if (kv[1] == "tests") t += kv[2]; else if (kv[1] == "failures") f += kv[2];
                  else if (kv[1] == "errors") e += kv[2]; else if (kv[1] == "skipped") s += kv[2]; } }

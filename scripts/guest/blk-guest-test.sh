@@ -148,6 +148,7 @@ log "image $IMG: $IMAGE_MIB MiB of random data; reads $READS; writes $WRITES"
 
 # ---- start the back-end ----------------------------------------------------------------------
 if [ "$BACKEND" = qsd ]; then
+  # shellcheck disable=SC2054  # commas are QEMU option syntax
   BACKEND_ARGV=(qemu-storage-daemon
     --blockdev "driver=file,node-name=file0,filename=$IMG"
     --blockdev driver=raw,node-name=fmt0,file=file0
@@ -172,6 +173,7 @@ done
 log "back-end PID $BACKEND_PID listening on $SOCK"
 
 # ---- boot the guest --------------------------------------------------------------------------
+# shellcheck disable=SC2054  # commas are QEMU option syntax
 QEMU_ARGV=(qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 512M
   -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem
   -kernel "$CACHE/vmlinuz" -initrd "$CACHE/initrd.gz"

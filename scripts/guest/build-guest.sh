@@ -37,14 +37,21 @@ die() { echo "build-guest: ERROR: $*" >&2; exit 1; }
 for cmd in apt-get apt-cache dpkg-deb cpio gzip xz modinfo sha256sum; do
   command -v "$cmd" >/dev/null 2>&1 || die "$cmd not found (run scripts/install-deps.sh)"
 done
-BUSYBOX=$(command -v busybox || true)
-[ -n "$BUSYBOX" ] && file_is_static=$(LC_ALL=C ldd "$BUSYBOX" 2>&1 | grep -c 'not a dynamic' || true)
-[ -n "$BUSYBOX" ] && [ "${file_is_static:-0}" -ge 1 ] || die "a static busybox is needed (package busybox-static)"
+BUSYBOX=""
+for b in /bin/busybox /usr/bin/busybox "$(command -v busybox || true)"; do
+  # The initramfs has no libc: only a statically linked busybox works there.
+  [ -n "$b" ] && [ -x "$b" ] || continue
+  case "$(LC_ALL=C ldd "$b" 2>&1 || true)" in *"not a dynamic"*) BUSYBOX=$b; break ;; esac
+done
+[ -n "$BUSYBOX" ] || die "a static busybox is needed (package busybox-static)"
 
 T0=$(date +%s.%N)
 elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
+# One builder at a time per cache dir (parallel test runs share it); bounded wait.
+exec 9>"$CACHE/.lock"
+flock -w 600 9 || die "cache $CACHE is locked by another build-guest.sh for more than 600 s"
 [ $FORCE -eq 1 ] && rm -rf "$CACHE/kernel" "$CACHE/vmlinuz" "$CACHE/initrd.gz" "$CACHE/initrd.stamp"
 
 # ---- kernel ----------------------------------------------------------------------------------
