@@ -6,6 +6,7 @@
 #   guest       scripts/guest/build-guest.sh (Debian 6.1 kernel + busybox initramfs, cached)
 #   maven       mvn -B install for the whole reactor (unit tests, Pax Exam, interop tests)
 #   blk-qsd     scripts/guest/blk-guest-test.sh qsd   (harness self-check: QEMU guest <-> QSD)
+#   blk-harness scripts/guest/blk-harness-selftest.sh (the harness fails on faulty back-ends)
 #   blk-vhost   scripts/guest/blk-guest-test.sh vhost (QEMU guest <-> this project's back-end)
 # Usage: ./test.sh            (no arguments)
 # Environment:
@@ -30,7 +31,7 @@ case "${1:-}" in
 esac
 LOGS=$REPO/build/test-logs
 mkdir -p "$LOGS"
-ALL_STAGES="deps guest maven blk-qsd blk-vhost"
+ALL_STAGES="deps guest maven blk-qsd blk-harness blk-vhost"
 STAGES=${TEST_STAGES:-$ALL_STAGES}
 STAGES=${STAGES//,/ }
 for s in $STAGES; do
@@ -131,7 +132,7 @@ if want deps; then
 fi
 
 GUEST_OK=0
-if want guest || want blk-qsd || want blk-vhost; then
+if want guest || want blk-qsd || want blk-harness || want blk-vhost; then
   if run_bounded "$LOGS/guest.log" 900 scripts/guest/build-guest.sh; then
     GUEST_OK=1
     want guest && record guest PASS
@@ -168,21 +169,30 @@ if want maven; then
   fi
 fi
 
-guest_test() { # stage backend
-  local stage=$1 backend=$2 rc
+failure_detail() { # log: the script's own first FAIL/ERROR line, else the selftest's verdict, else the last line
+  local d
+  d=$(grep -m1 -E '^[a-z-]+(\[[a-z]+\])?: (FAIL|ERROR): ' "$1" | sed -E 's/^[^:]*: (FAIL|ERROR): //')
+  [ -n "$d" ] || d=$(grep -E '^selftest: case .*expected [0-9]+:$' "$1" | sed 's/^selftest: //' | paste -sd';' -)
+  [ -n "$d" ] || d=$(tail -n1 "$1")
+  echo "$d"
+}
+guest_test() { # stage timeout command...
+  local stage=$1 timeout=$2 rc
+  shift 2
   if [ $GUEST_OK -ne 1 ]; then missing "$stage" "guest artifacts unavailable"; return; fi
-  run_bounded "$LOGS/$stage.log" $(( ${GUEST_TIMEOUT:-120} + 120 )) \
-    env BACKEND="$backend" QEMU_TIMEOUT="${GUEST_TIMEOUT:-120}" scripts/guest/blk-guest-test.sh "$backend"
+  run_bounded "$LOGS/$stage.log" "$timeout" env QEMU_TIMEOUT="${GUEST_TIMEOUT:-120}" "$@"
   rc=$?
   case $rc in
     0) record "$stage" PASS ;;
     77) missing "$stage" "$(grep -m1 'SKIP:' "$LOGS/$stage.log" | sed 's/.*SKIP: //')" ;;
     124) record "$stage" FAIL "timed out" ;;
-    *) record "$stage" FAIL "$(grep -m1 -E 'FAIL:|ERROR:' "$LOGS/$stage.log" | sed -E 's/.*(FAIL|ERROR): //') (exit $rc)" ;;
+    *) record "$stage" FAIL "$(failure_detail "$LOGS/$stage.log") (exit $rc)" ;;
   esac
 }
-want blk-qsd && guest_test blk-qsd qsd
-want blk-vhost && guest_test blk-vhost vhost
+GT=$(( ${GUEST_TIMEOUT:-120} + 120 ))
+want blk-qsd && guest_test blk-qsd "$GT" scripts/guest/blk-guest-test.sh qsd
+want blk-harness && guest_test blk-harness $(( 6 * GT )) scripts/guest/blk-harness-selftest.sh
+want blk-vhost && guest_test blk-vhost "$GT" scripts/guest/blk-guest-test.sh vhost
 
 # ---- summary ---------------------------------------------------------------------------------
 echo
