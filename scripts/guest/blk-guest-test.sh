@@ -13,6 +13,9 @@
 #   QEMU_TIMEOUT    seconds the guest run may take (default 120)
 #   BACKEND_TIMEOUT seconds to wait for the back-end's socket (default 30)
 #   KEEP_TMP=1      keep the work directory (image, logs) even on success
+#   GUEST_APPEND    extra kernel command line words (e.g. "loglevel=7" to see the driver's messages)
+#   QEMU_EXTRA_ARGS extra QEMU arguments, split on spaces (e.g. "-trace vhost_user_*"); QEMU's
+#                   stderr goes to qemu.err in the work directory and is printed
 #   CI=true         a missing back-end command is a failure (exit 2), never a skip
 # Outputs: progress on stdout; work directory (image, expected image, serial.log, backend.log)
 #   under ${TMPDIR:-/tmp}/blk-guest-test.XXXXXX, removed on success unless KEEP_TMP=1,
@@ -109,6 +112,10 @@ if [ "$BACKEND" = qsd ]; then
   command -v qemu-storage-daemon >/dev/null 2>&1 || skip "qemu-storage-daemon not installed (package qemu-system-common)"
 else
   read -r -a VHOST <<< "${VHOST_CMD:-$REPO/vhost}"
+  # A Java back-end needs JDK 25: offer the usual one unless JAVA_HOME already names a JDK.
+  if [ ! -x "${JAVA_HOME:-/nonexistent}/bin/java" ] && [ -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ]; then
+    export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64 PATH=/usr/lib/jvm/temurin-25-jdk-amd64/bin:$PATH
+  fi
   if [ ! -x "${VHOST[0]}" ] && ! command -v "${VHOST[0]}" >/dev/null 2>&1; then
     skip "back-end command ${VHOST[0]} not found or not executable (build the project first, or set VHOST_CMD)"
   fi
@@ -173,13 +180,14 @@ done
 log "back-end PID $BACKEND_PID listening on $SOCK"
 
 # ---- boot the guest --------------------------------------------------------------------------
+read -r -a QEMU_EXTRA <<< "${QEMU_EXTRA_ARGS:-}"
 # shellcheck disable=SC2054  # commas are QEMU option syntax
 QEMU_ARGV=(qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 512M
   -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem
   -kernel "$CACHE/vmlinuz" -initrd "$CACHE/initrd.gz"
-  -append "console=ttyS0 quiet panic=-1 vtest=blk vtest_timeout=$((QEMU_TIMEOUT - 10)) vtest_read=$READS vtest_write=$WRITES"
+  -append "console=ttyS0 quiet panic=-1 vtest=blk vtest_timeout=$((QEMU_TIMEOUT - 10)) vtest_read=$READS vtest_write=$WRITES${GUEST_APPEND:+ $GUEST_APPEND}"
   -chardev "socket,id=c0,path=$SOCK" -device vhost-user-blk-pci,chardev=c0,num-queues=1
-  -nographic -no-reboot -nodefaults -serial stdio)
+  -nographic -no-reboot -nodefaults -serial stdio "${QEMU_EXTRA[@]}")
 log "booting guest (timeout ${QEMU_TIMEOUT}s)"
 "${QEMU_ARGV[@]}" </dev/null >"$WORK/serial.log" 2>"$WORK/qemu.err" &
 QEMU_PID=$!
