@@ -506,8 +506,11 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
 
     // ---- data path (worker thread) --------------------------------------------------------------
 
-    /** Handler for {@link QueueWorker}: completes every available request of {@code q}. */
-    private void process(int queueIndex, DeviceQueue q) throws VirtqueueException {
+    /**
+     * Handler for {@link QueueWorker}: completes every available request of {@code q}. Package
+     * access for the allocation test; otherwise only the worker thread calls it.
+     */
+    void process(int queueIndex, DeviceQueue q) throws VirtqueueException {
         DescriptorChain c = chains[queueIndex];
         QueueCounters ctr = counters[queueIndex];
         while (q.pop(c)) {

@@ -53,10 +53,25 @@ final class FileStore implements AutoCloseable {
     private static final MethodHandle LSEEK = handle("lseek",
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
 
+    // The same calls without errno capture, for the data path: on JDK 25 every capturing call
+    // slices its capture segment (a 40-byte allocation the JIT cannot remove because the slice
+    // escapes into the native stub). A failed fast call is repeated through the capturing handle
+    // to learn errno: positional reads and writes and fdatasync are idempotent.
+    private static final MethodHandle PREAD_FAST = LINKER.downcallHandle(symbol("pread"),
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+                    ValueLayout.JAVA_LONG));
+    private static final MethodHandle PWRITE_FAST = LINKER.downcallHandle(symbol("pwrite"),
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+                    ValueLayout.JAVA_LONG));
+    private static final MethodHandle FDATASYNC_FAST = LINKER.downcallHandle(symbol("fdatasync"),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+
     private static MethodHandle handle(String name, FunctionDescriptor fd) {
-        MemorySegment sym = LINKER.defaultLookup().find(name)
-                .orElseThrow(() -> new UnsatisfiedLinkError("libc symbol " + name));
-        return LINKER.downcallHandle(sym, fd, Linker.Option.captureCallState("errno"));
+        return LINKER.downcallHandle(symbol(name), fd, Linker.Option.captureCallState("errno"));
+    }
+
+    private static MemorySegment symbol(String name) {
+        return LINKER.defaultLookup().find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc symbol " + name));
     }
 
     private final String name;
@@ -132,7 +147,10 @@ final class FileStore implements AutoCloseable {
         long done = 0;
         try {
             while (done < len) {
-                long n = (long) PREAD.invokeExact(CAPTURE.get(), fd, hostAddress + done, len - done, fileOffset + done);
+                long n = (long) PREAD_FAST.invokeExact(fd, hostAddress + done, len - done, fileOffset + done);
+                if (n < 0) {
+                    n = (long) PREAD.invokeExact(CAPTURE.get(), fd, hostAddress + done, len - done, fileOffset + done);
+                }
                 if (n < 0) {
                     int e = errno();
                     if (e == EINTR) {
@@ -158,7 +176,10 @@ final class FileStore implements AutoCloseable {
         long done = 0;
         try {
             while (done < len) {
-                long n = (long) PWRITE.invokeExact(CAPTURE.get(), fd, hostAddress + done, len - done, fileOffset + done);
+                long n = (long) PWRITE_FAST.invokeExact(fd, hostAddress + done, len - done, fileOffset + done);
+                if (n < 0) {
+                    n = (long) PWRITE.invokeExact(CAPTURE.get(), fd, hostAddress + done, len - done, fileOffset + done);
+                }
                 if (n < 0) {
                     int e = errno();
                     if (e == EINTR) {
@@ -181,10 +202,13 @@ final class FileStore implements AutoCloseable {
     /** fdatasync: written data reaches stable storage. */
     void fdatasync() throws VhostNativeException {
         try {
-            int r;
-            do {
+            int r = (int) FDATASYNC_FAST.invokeExact(fd);
+            while (r < 0) {
                 r = (int) FDATASYNC.invokeExact(CAPTURE.get(), fd);
-            } while (r < 0 && errno() == EINTR);
+                if (r >= 0 || errno() != EINTR) {
+                    break;
+                }
+            }
             if (r < 0) {
                 throw error("fdatasync", errno());
             }

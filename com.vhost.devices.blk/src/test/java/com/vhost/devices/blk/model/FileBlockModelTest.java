@@ -429,4 +429,71 @@ class FileBlockModelTest {
         assertThatThrownBy(() -> FileBlockModel.inMemory(1000, 1, 64)).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> FileBlockModel.inMemory(CAPACITY, 1, 48)).isInstanceOf(IllegalArgumentException.class);
     }
+
+    /** The request path (pop, header, pread/pwrite into guest memory, status, addUsed) allocates nothing. */
+    @Test
+    void requestPathAllocatesNothing() throws Exception {
+        dev = FileBlockModel.inMemory(CAPACITY, 1, 64);
+        dev.ackFeatures(dev.features());
+        var mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        MemorySegment data = pattern(buffer(4096), 6);
+        long st = driver.alloc(1);
+        int wHead = driver.writeChain(new Buf(header(VirtioBlk.T_OUT, 64), 16, false), new Buf(gpaOf(data), 4096, false),
+                new Buf(st, 1, true));
+        int rHead = driver.writeChain(new Buf(header(VirtioBlk.T_IN, 64), 16, false), new Buf(gpaOf(data), 4096, true),
+                new Buf(st, 1, true));
+        com.vhost.runtime.virtqueue.DeviceQueue q =
+                new com.vhost.runtime.virtqueue.DeviceQueue(memory, driver.config(-1, -1), dev.ackedFeatures());
+        long before = 0;
+        for (int round = 0; round < 2; round++) {
+            before = mx.getCurrentThreadAllocatedBytes();
+            for (int i = 0; i < 20_000; i++) {
+                driver.makeAvailable((i & 1) == 0 ? wHead : rHead);
+                dev.process(0, q);
+            }
+        }
+        long allocated = mx.getCurrentThreadAllocatedBytes() - before;
+        assertThat(allocated).as("bytes allocated by 20000 requests").isLessThan(1024);
+        assertThat(dev.counters(0).requests()).isEqualTo(40_000);
+        assertThat(dev.counters(0).bytesRead()).isEqualTo(20_000 * 4096L);
+        assertThat(driver.at(st, 1).get(ValueLayout.JAVA_BYTE, 0)).isEqualTo((byte) VirtioBlk.S_OK);
+    }
+
+    /**
+     * The worker thread's allocation per request through eventfd kicks. The request path is
+     * allocation-free (above); what remains is the native layer's epoll_wait and kick read, each
+     * of which (JDK 25) slices its errno capture segment: 40 bytes per capturing downcall.
+     */
+    @Test
+    void workerAllocationPerRequestIsBounded() throws Exception {
+        start(FileBlockModel.inMemory(CAPACITY, 1, 64));
+        var mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        MemorySegment data = pattern(buffer(4096), 6);
+        long st = driver.alloc(1);
+        int wHead = driver.writeChain(new Buf(header(VirtioBlk.T_OUT, 64), 16, false), new Buf(gpaOf(data), 4096, false),
+                new Buf(st, 1, true));
+        int rHead = driver.writeChain(new Buf(header(VirtioBlk.T_IN, 64), 16, false), new Buf(gpaOf(data), 4096, true),
+                new Buf(st, 1, true));
+        long workerId = -1;
+        for (Thread t : Thread.getAllStackTraces().keySet()) {
+            if (t.getName().equals("vhost-blk-mem")) {
+                workerId = t.threadId();
+            }
+        }
+        assertThat(workerId).isNotEqualTo(-1);
+        int n = 0;
+        long before = 0;
+        for (int round = 0; round < 3; round++) {
+            before = mx.getThreadAllocatedBytes(workerId);
+            for (int i = 0; i < 1000; i++) {
+                driver.makeAvailable((i & 1) == 0 ? wHead : rHead);
+                kick.signal();
+                n++;
+                assertThat(driver.awaitUsed(n, 5000)).isTrue();
+            }
+        }
+        long perRequest = (mx.getThreadAllocatedBytes(workerId) - before) / 1000;
+        assertThat(perRequest).as("bytes allocated per request by the worker").isLessThanOrEqualTo(100);
+        assertThat(dev.counters(0).requests()).isEqualTo(n);
+    }
 }
