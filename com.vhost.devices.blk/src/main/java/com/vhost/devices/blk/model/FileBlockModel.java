@@ -42,8 +42,9 @@ import org.slf4j.LoggerFactory;
  * <p>Features offered: VERSION_1, SIZE_MAX, SEG_MAX, BLK_SIZE (512), FLUSH, CONFIG_WCE, MQ (more
  * than one queue), DISCARD and WRITE_ZEROES (writable images), RO (read-only images),
  * INDIRECT_DESC, EVENT_IDX. Config space: {@link VirtioBlk}{@code .CFG_*}; capacity in 512-byte
- * sectors; {@code writeback} (1 by default) is the one writable field: 0 makes every write
- * durable before it completes (an fdatasync per OUT / WRITE_ZEROES / DISCARD).
+ * sectors; {@code writeback} (1 by default) is the one writable field: 0, or a driver that did not
+ * negotiate FLUSH, makes every write durable before it completes (an fdatasync per OUT /
+ * WRITE_ZEROES / DISCARD).
  *
  * <p>Requests: IN, OUT, FLUSH, GET_ID ({@value VirtioBlk#ID_BYTES} bytes,
  * {@code "vhost-blk-<name>"} NUL-padded), DISCARD (punch hole, keep size; a file system that
@@ -96,6 +97,7 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
     private Interrupt interrupt;
     private List<VirtqueueConfig> sleptQueues = List.of();
     private QueueWorker worker;
+    private boolean closed;
 
     private FileBlockModel(String name, FileStore store, SharedMemory shm, long sizeBytes, boolean readOnly,
             int numQueues, int queueSize) {
@@ -297,6 +299,9 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
         if (state != VirtioDeviceState.NEW && state != VirtioDeviceState.INACTIVE) {
             throw badState("activate");
         }
+        if (closed) {
+            throw new VirtioDeviceException("blk " + name + ": closed");
+        }
         if (mem == null || irq == null || queues == null) {
             throw new VirtioDeviceException("blk " + name + ": activate needs memory, interrupt and queues");
         }
@@ -381,6 +386,9 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
                 state = state == VirtioDeviceState.ASLEEP_NEW ? VirtioDeviceState.NEW : VirtioDeviceState.INACTIVE;
             }
             case ASLEEP_ACTIVE -> {
+                if (closed) {
+                    throw new VirtioDeviceException("blk " + name + ": closed");
+                }
                 if (memory == null || interrupt == null) {
                     throw new VirtioDeviceException("blk " + name
                             + ": restored as active but never activated here: no guest memory or interrupt to wake with");
@@ -489,6 +497,7 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
     /** Stops the worker (if running) and releases the image. */
     @Override
     public synchronized void close() throws VhostException {
+        closed = true;
         try {
             stopWorker();
         } finally {
@@ -605,7 +614,7 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
                 skip = 0;
                 fileOff += part;
             }
-            if (!writeback) {
+            if (writeThrough()) {
                 store.fdatasync();
             }
         } catch (VhostNativeException e) {
@@ -614,6 +623,15 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
         }
         ctr.bytesWritten += len;
         return VirtioBlk.S_OK;
+    }
+
+    /**
+     * VIRTIO 1.2, section 5.2.6 (write cache): without FLUSH negotiated, or with
+     * {@code writeback} set to 0 by the driver, a completed write must be stable, so each write
+     * is followed by fdatasync before it is answered.
+     */
+    private boolean writeThrough() {
+        return !writeback || !VirtioFeatures.has(acked, VirtioBlk.F_FLUSH);
     }
 
     private int flush() {
@@ -639,7 +657,7 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
             long sectors = Integer.toUnsignedLong(c.readInt(at + 8));
             int flags = c.readInt(at + 12);
             if ((flags & ~DISCARD_FLAG_UNMAP) != 0 || (!zero && flags != 0)) {
-                return VirtioBlk.S_UNSUPP; // VIRTIO 1.2 5.2.6.2: unknown flags, unmap on discard
+                return VirtioBlk.S_UNSUPP; // VIRTIO 1.2 section 5.2.6: unknown flags, unmap on discard
             }
             if (sectors > MAX_DISCARD_SECTORS || !inRange(sector, sectors << SECTOR_SHIFT)) {
                 return VirtioBlk.S_IOERR;
@@ -664,7 +682,7 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
                     }
                 }
             }
-            if (!writeback) {
+            if (writeThrough()) {
                 store.fdatasync();
             }
         } catch (VhostNativeException e) {
