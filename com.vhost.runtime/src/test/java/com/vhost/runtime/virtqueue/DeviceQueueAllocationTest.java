@@ -27,10 +27,16 @@ class DeviceQueueAllocationTest {
             drv.writeDescriptor(2, status, 1, VIRTQ_DESC_F_WRITE, 0);
             DeviceQueue q = new DeviceQueue(mem, drv.config(-1, -1), VirtioFeatures.bit(VirtioFeatures.F_EVENT_IDX));
             DescriptorChain c = q.newChain();
-            long sink = cycle(drv, q, c, ROUNDS); // warm up (JIT)
-            long before = mx.getCurrentThreadAllocatedBytes();
-            sink += cycle(drv, q, c, ROUNDS);
-            long allocated = mx.getCurrentThreadAllocatedBytes() - before;
+            // Steady state: interpreted and C1 code may allocate (VarHandle adaptation); once the
+            // JIT has compiled the path a whole round allocates nothing. The JIT runs in the
+            // background on a shared machine, so allow several rounds to get there.
+            long sink = 0;
+            long allocated = Long.MAX_VALUE;
+            for (int round = 0; round < 30 && allocated >= 1024; round++) {
+                long before = mx.getCurrentThreadAllocatedBytes();
+                sink += cycle(drv, q, c, ROUNDS);
+                allocated = mx.getCurrentThreadAllocatedBytes() - before;
+            }
             assertThat(sink).isNotZero();
             assertThat(allocated).as("bytes allocated by %d requests", ROUNDS).isLessThan(1024);
         }
