@@ -170,6 +170,30 @@ class QueueWorkerTest {
         assertThatThrownBy(worker::start).isInstanceOf(IllegalStateException.class);
     }
 
+    @Test
+    void eventIdxSuppressesUsedSignalsUntilUsedEvent() throws Exception {
+        try (EventFd kick = EventFd.create()) {
+            long features = com.vhost.api.virtio.VirtioFeatures.bit(com.vhost.api.virtio.VirtioFeatures.F_EVENT_IDX);
+            DeviceQueue q = new DeviceQueue(mem, d0.config(kick.fd(), -1), features);
+            worker = new QueueWorker("test-event-idx", List.of(q), handler(), irq);
+            d0.setUsedEvent(2); // the driver wants a signal once the entry with index 2 is used
+            worker.start();
+            for (int i = 1; i <= 2; i++) {
+                submit(d0);
+                kick.signal();
+                assertThat(d0.awaitUsed(i, 5000)).isTrue();
+            }
+            Thread.sleep(20);
+            assertThat(irq.usedSignals(0)).isZero();
+            assertThat(d0.availEvent()).as("device asks for a kick at the next avail entry").isEqualTo(2);
+            submit(d0);
+            kick.signal();
+            assertThat(d0.awaitUsed(3, 5000)).isTrue();
+            awaitSignals(0, 1);
+            assertThat(irq.usedSignals(0)).isEqualTo(1);
+        }
+    }
+
     private void awaitSignals(int queue, int atLeast) throws InterruptedException {
         long deadline = System.nanoTime() + 5_000_000_000L;
         while (irq.usedSignals(queue) < atLeast && System.nanoTime() < deadline) {

@@ -391,7 +391,7 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
                 }
                 if (memory == null || interrupt == null) {
                     throw new VirtioDeviceException("blk " + name
-                            + ": restored as active but never activated here: no guest memory or interrupt to wake with");
+                            + ": restored as active but never activated here: rebind(memory, interrupt) before wake");
                 }
                 startWorker(memory, interrupt, queues == null ? List.of() : queues);
                 sleptQueues = List.of();
@@ -399,6 +399,26 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
             }
             default -> throw badState("wake");
         }
+    }
+
+    /**
+     * Replaces the guest memory and interrupt the next {@link #wake} resumes with, while asleep:
+     * for a front-end that changed its memory table between sleep and wake (vhost-user
+     * SET_MEM_TABLE / ADD_MEM_REG), or a device restored as active from another device's snapshot
+     * (it was never activated here, so it has no memory of its own). Not part of
+     * {@link VirtioDevice}.
+     *
+     * @throws VirtioDeviceException when the device is not asleep, or an argument is null
+     */
+    public synchronized void rebind(GuestMemory mem, Interrupt irq) throws VirtioDeviceException {
+        if (!state.isAsleep()) {
+            throw badState("rebind");
+        }
+        if (mem == null || irq == null) {
+            throw new VirtioDeviceException("blk " + name + ": rebind needs memory and interrupt");
+        }
+        memory = mem;
+        interrupt = irq;
     }
 
     @Override

@@ -498,4 +498,41 @@ class FileBlockModelTest {
         assertThat(perRequest).as("bytes allocated per request by the worker").isLessThanOrEqualTo(100);
         assertThat(dev.counters(0).requests()).isEqualTo(n);
     }
+
+    /** A snapshot taken on one device resumes on another: restore, rebind memory, wake, data intact. */
+    @Test
+    void snapshotMovesToAnotherDevice() throws Exception {
+        Path img = tmp.resolve("moved.raw");
+        Files.write(img, new byte[(int) CAPACITY]);
+        start(FileBlockModel.open(img, false, 1, 64));
+        MemorySegment data = pattern(buffer(1024), 8);
+        assertThat(write(4, data).status()).isEqualTo(VirtioBlk.S_OK);
+        List<com.vhost.api.virtio.VirtqueueConfig> slept = dev.sleep();
+        byte[] snap = dev.snapshot();
+        dev.close();
+
+        FileBlockModel other = FileBlockModel.open(img, false, 1, 64);
+        dev = other;
+        other.sleep();
+        other.restore(snap);
+        assertThat(other.state()).isEqualTo(VirtioDeviceState.ASLEEP_ACTIVE);
+        assertThat(other.ackedFeatures()).isEqualTo(other.features());
+        assertThatThrownBy(() -> other.wake(slept)).hasMessageContaining("rebind");
+        FileBlockModel fresh = FileBlockModel.inMemory(CAPACITY, 2, 64);
+        closeables.add(fresh);
+        assertThatThrownBy(() -> fresh.restore(snap)).hasMessageContaining("not allowed in state NEW");
+        other.rebind(memory, irq);
+        other.wake(slept);
+        MemorySegment back = buffer(1024);
+        assertThat(read(4, back).status()).isEqualTo(VirtioBlk.S_OK);
+        assertThat(back.mismatch(data)).isEqualTo(-1);
+
+        other.sleep();
+        FileBlockModel twoQueues = FileBlockModel.inMemory(CAPACITY, 2, 64);
+        closeables.add(twoQueues);
+        twoQueues.sleep();
+        assertThatThrownBy(() -> twoQueues.restore(snap)).hasMessageContaining("does not fit");
+        other.wake(slept);
+        assertThatThrownBy(() -> other.rebind(memory, irq)).hasMessageContaining("not allowed in state ACTIVE");
+    }
 }
