@@ -138,8 +138,8 @@ final class FileStore implements AutoCloseable {
 
     /**
      * Reads {@code len} bytes at file offset {@code fileOffset} into host memory at
-     * {@code hostAddress}, retrying short reads and EINTR. Bytes past the end of the file read as
-     * zeroes are not supplied: the return value tells how many bytes were read.
+     * {@code hostAddress}, retrying short reads and EINTR. Stops at end of file: the caller
+     * compares the return value with {@code len}.
      *
      * @return bytes read; less than {@code len} only at end of file
      */
