@@ -208,18 +208,25 @@ public final class VirtioBlkFrontend implements VirtioDevice {
     @Override
     public void wake(List<VirtqueueConfig> queues) throws VhostException {
         switch (state) {
-            case ASLEEP_NEW -> state = VirtioDeviceState.NEW;
-            case ASLEEP_INACTIVE -> state = VirtioDeviceState.INACTIVE;
+            case ASLEEP_NEW, ASLEEP_INACTIVE -> {
+                if (!queues.isEmpty()) {
+                    throw new VirtioDeviceException("wake: a device asleep from " + (state == VirtioDeviceState.ASLEEP_NEW ? "NEW" : "INACTIVE")
+                            + " has no queues to resume, " + queues.size() + " given");
+                }
+                state = state == VirtioDeviceState.ASLEEP_NEW ? VirtioDeviceState.NEW : VirtioDeviceState.INACTIVE;
+            }
             case ASLEEP_ACTIVE -> {
                 if (memory == null) {
                     throw new VirtioDeviceException("wake: restored active device has no guest memory; activate it instead");
                 }
-                if (queues.isEmpty()) {
+                // An empty list resumes the queues as sleep returned (or restore set) them.
+                List<VirtqueueConfig> resume = queues.isEmpty() ? this.queues : queues;
+                if (resume.isEmpty()) {
                     throw new VirtioDeviceException("wake: an active device needs its queues");
                 }
                 vhost.ackFeatures(ackedFeatures);
-                vhost.start(memory, queues);
-                this.queues = List.copyOf(queues);
+                vhost.start(memory, resume);
+                this.queues = List.copyOf(resume);
                 state = VirtioDeviceState.ACTIVE;
             }
             default -> throw new VirtioDeviceException("wake: not allowed in state " + state + " (not asleep)");

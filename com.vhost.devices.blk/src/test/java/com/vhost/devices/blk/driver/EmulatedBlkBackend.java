@@ -118,8 +118,9 @@ final class EmulatedBlkBackend implements VhostBackend {
         MemorySegment buf = arena.allocate(8);
         while (q.running) {
             try {
-                int ev = Linux.poll(q.kickFd, Linux.POLLIN, 20);
-                if ((ev & Linux.POLLIN) != 0) {
+                if (q.kickFd < 0) {
+                    Thread.sleep(5); // no kick fd: the device polls the avail ring
+                } else if ((Linux.poll(q.kickFd, Linux.POLLIN, 20) & Linux.POLLIN) != 0) {
                     Linux.read(q.kickFd, buf, 8);
                 }
                 if (mute || !connected) {
@@ -151,7 +152,7 @@ final class EmulatedBlkBackend implements VhostBackend {
                     buf.set(ValueLayout.JAVA_LONG, 0, 1L);
                     Linux.write(q.callFd, buf, 8);
                 }
-            } catch (VhostException | RuntimeException e) {
+            } catch (VhostException | RuntimeException | InterruptedException e) {
                 log.add("queue " + q.index + " failed: " + e);
                 return;
             }

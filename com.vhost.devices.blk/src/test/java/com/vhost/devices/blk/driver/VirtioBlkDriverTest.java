@@ -298,7 +298,7 @@ class VirtioBlkDriverTest {
                 }
                 long[] count = new long[1];
                 BlkCompletion h = (tag, status) -> count[0] += status == 0 ? 1 : 1000;
-                long allocated = 0;
+                int allocatingRounds = 0;
                 for (int r = 0; r < 500; r++) {
                     long t0 = mx.getCurrentThreadAllocatedBytes();
                     for (int i = 0; i < bufs.length; i++) {
@@ -312,14 +312,15 @@ class VirtioBlkDriverTest {
                         done += q.await(h, 5_000_000_000L);
                     }
                     long t3 = mx.getCurrentThreadAllocatedBytes();
-                    if (r >= 300) {
-                        allocated += (t1 - t0) + (t3 - t2);
+                    if (r >= 300 && (t1 - t0) + (t3 - t2) != 0) {
+                        allocatingRounds++;
                     }
                 }
                 assertThat(count[0]).isEqualTo(500L * bufs.length);
-                // One allocated object per request would be >= 16 B x 1600; allow a few one-off bytes
-                // (JIT transitions) but far less than one byte per request.
-                assertThat(allocated).as("bytes allocated by submit + await for 1600 requests (poll=%s)", poll).isLessThan(1600);
+                // A per-request allocation would show in every round; allow a few rounds with one-off
+                // allocations of the JVM (JIT transitions, OSR).
+                assertThat(allocatingRounds).as("rounds of 8 requests whose submit + await allocated (of 200, poll=%s)", poll)
+                        .isLessThanOrEqualTo(10);
             }
         }
     }
