@@ -47,6 +47,8 @@ public final class BlkRequestQueue {
     private static final int SEG_OFF = 16;
     private static final int ID_OFF = 32;
     private static final int STATUS_OFF = 56;
+    /** Poll mode: how long a wait spins before it starts parking, in nanoseconds. */
+    static final long SPIN_NANOS = 200_000;
     /** Status value written before submission; a device that answers must overwrite it. */
     static final int STATUS_UNSET = 0xFF;
 
@@ -188,7 +190,8 @@ public final class BlkRequestQueue {
      * @throws VhostDisconnectedException when the backend was lost or the driver closed
      */
     public int await(BlkCompletion h, long timeoutNanos) throws VhostException {
-        long deadline = System.nanoTime() + Math.max(0, timeoutNanos);
+        long start = System.nanoTime();
+        long deadline = start + Math.max(0, timeoutNanos);
         while (true) {
             int n = poll(h);
             if (n > 0) {
@@ -203,7 +206,13 @@ public final class BlkRequestQueue {
                 return 0;
             }
             if (pollMode) {
-                LockSupport.parkNanos(Math.min(left, 20_000));
+                // Busy-poll for the first SPIN_NANOS of a wait (a back-end answers in microseconds),
+                // then park in short steps so an idle poller does not hold a CPU.
+                if (System.nanoTime() - start < SPIN_NANOS) {
+                    Thread.onSpinWait();
+                } else {
+                    LockSupport.parkNanos(Math.min(left, 20_000));
+                }
             } else if (!dq.enableNotifications()) {
                 int ms = (int) Math.max(1, Math.min(100, TimeUnit.NANOSECONDS.toMillis(left)));
                 if (!call.await(ms) && !driver.backendConnected()) {
@@ -434,9 +443,14 @@ public final class BlkRequestQueue {
                     continue;
                 }
                 if (pollMode) {
-                    // Spin gently while busy, back off to 1 ms when idle for long (shared CPUs).
-                    LockSupport.parkNanos(idle < 1000 ? 10_000 : idle < 20_000 ? 200_000 : 1_000_000);
-                    idle++;
+                    // Spin right after progress, then park longer the longer the queue stays idle
+                    // (up to 1 ms), so an idle device does not hold one of the shared CPUs.
+                    if (System.nanoTime() - lastProgress < SPIN_NANOS) {
+                        Thread.onSpinWait();
+                    } else {
+                        LockSupport.parkNanos(idle < 1000 ? 20_000 : idle < 20_000 ? 200_000 : 1_000_000);
+                        idle++;
+                    }
                 } else {
                     boolean more;
                     lock.lock();
