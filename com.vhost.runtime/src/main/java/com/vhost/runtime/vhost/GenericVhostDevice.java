@@ -103,7 +103,8 @@ public final class GenericVhostDevice implements VhostDevice {
     /**
      * Claims the back-end and reads its features ({@code vhost_dev_init}).
      *
-     * @param backend an open backend; this device owns it from now on and closes it in {@link #close()}
+     * @param backend an open backend; once constructed, this device owns it and closes it in
+     *     {@link #close()} (when the constructor throws, the caller still owns it)
      * @param numQueues virtqueues this device will use, at least 1
      * @throws VhostFeatureException when more than one queue is wanted and the back-end lacks MQ,
      *     or its GET_QUEUE_NUM is below {@code numQueues}
