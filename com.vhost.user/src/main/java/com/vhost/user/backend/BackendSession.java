@@ -63,9 +63,16 @@ final class BackendSession {
     /** A request that was well-formed but could not be carried out. */
     static final class Refusal extends Exception {
         private static final long serialVersionUID = 1L;
+        final boolean fatal;
 
         Refusal(String message) {
+            this(message, false);
+        }
+
+        /** @param fatal the session cannot go on: refuse, then drop the connection */
+        Refusal(String message, boolean fatal) {
             super(message, null, false, false);
+            this.fatal = fatal;
         }
     }
 
@@ -152,6 +159,12 @@ final class BackendSession {
             } catch (VhostProtocolException e) {
                 throw new VhostProtocolException("malformed " + req + ": " + e.getMessage(), e);
             } catch (Refusal e) {
+                if (e.fatal) {
+                    if (h.needsReply()) {
+                        ack(req, 1);
+                    }
+                    throw new VhostProtocolException(req + " refused, cannot continue: " + e.getMessage());
+                }
                 if (h.needsReply()) {
                     LOG.warn("{}: refusing {}: {}", name, req, e.getMessage());
                     ack(req, 1);
@@ -328,7 +341,7 @@ final class BackendSession {
         }
         if (!VirtioFeatures.has(f, VirtioFeatures.F_VERSION_1)) {
             // A legacy driver cannot be served: fail even when no ack was requested.
-            throw new VhostProtocolException(String.format("features 0x%x lack VIRTIO_F_VERSION_1 (bit 32); legacy front-ends are not served", f));
+            throw new Refusal(String.format("features 0x%x lack VIRTIO_F_VERSION_1 (bit 32); legacy front-ends are not served", f), true);
         }
         long device = f & ~VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES);
         if (device != model.ackedFeatures()) {

@@ -31,7 +31,9 @@ import java.util.List;
 public final class VhostUserConnection implements AutoCloseable {
     /** Most fds one message may carry (8 memory regions). */
     public static final int MAX_FDS = 8;
-    private static final int EAGAIN = 11;
+
+    private static final int EPIPE = 32;
+    private static final int ECONNRESET = 104;
 
     private final UnixSocket socket;
     private final String name;
@@ -107,7 +109,8 @@ public final class VhostUserConnection implements AutoCloseable {
      * @param fds fds to pass (not closed here), or null
      * @throws VhostProtocolException when the size exceeds the maximum or there are too many fds
      * @throws VhostNativeException when sendmsg fails
-     * @throws VhostDisconnectedException when the connection was closed
+     * @throws VhostDisconnectedException when the connection was closed here or by the peer
+     *     (EPIPE, ECONNRESET)
      */
     public void send(MessageHeader header, int[] fds) throws VhostException {
         ensureOpen();
@@ -119,7 +122,14 @@ public final class VhostUserConnection implements AutoCloseable {
             throw new VhostProtocolException(name + ": refusing to send " + fds.length + " fds (max " + MAX_FDS + ")");
         }
         header.encode(sendBuf, 0);
-        socket.sendMsg(sendBuf, 0, MessageHeader.SIZE + header.size(), fds == null || fds.length == 0 ? null : fds);
+        try {
+            socket.sendMsg(sendBuf, 0, MessageHeader.SIZE + header.size(), fds == null || fds.length == 0 ? null : fds);
+        } catch (VhostNativeException e) {
+            if (e.errno() == EPIPE || e.errno() == ECONNRESET) {
+                throw new VhostDisconnectedException(name + ": peer closed the connection (" + e.getMessage() + ")");
+            }
+            throw e;
+        }
     }
 
     /**
@@ -188,9 +198,11 @@ public final class VhostUserConnection implements AutoCloseable {
     private long recv(long offset, long length, List<OwnedFd> fds, String what) throws VhostException {
         try {
             return socket.recvMsg(recvBuf, offset, length, fds);
+        } catch (VhostTimeoutException e) {
+            throw new VhostTimeoutException(name + ": no " + what + " within " + currentTimeoutMs + " ms");
         } catch (VhostNativeException e) {
-            if (e.errno() == EAGAIN) {
-                throw new VhostTimeoutException(name + ": no " + what + " within " + currentTimeoutMs + " ms");
+            if (e.errno() == ECONNRESET) {
+                throw new VhostDisconnectedException(name + ": peer reset the connection (" + e.getMessage() + ")");
             }
             throw e;
         }
