@@ -157,7 +157,8 @@ final class BackendSession {
             try {
                 ownReply = handle(req, h.size());
             } catch (VhostProtocolException e) {
-                throw new VhostProtocolException("malformed " + req + ": " + e.getMessage(), e);
+                String m = e.getMessage();
+                throw new VhostProtocolException("malformed " + (m.startsWith(req.name()) ? m : req + ": " + m), e);
             } catch (Refusal e) {
                 if (e.fatal) {
                     if (h.needsReply()) {
@@ -536,6 +537,9 @@ final class BackendSession {
         if (want.equals(running) && !memoryChanged && !(restart && st == VirtioDeviceState.ACTIVE)) {
             return;
         }
+        // Validate the new set first (memory, sizes, addresses) so that a refusal leaves the
+        // model untouched; the real configs are built after sleep() reported the bases.
+        configs(want);
         if (st == VirtioDeviceState.ACTIVE) {
             List<VirtqueueConfig> slept = model.sleep();
             for (VirtqueueConfig c : slept) {
@@ -551,14 +555,7 @@ final class BackendSession {
                     model.activate(memory, interrupt, configs(want));
                 }
             } else {
-                List<VirtqueueConfig> cfg;
-                try {
-                    cfg = configs(want);
-                } catch (Refusal e) {
-                    model.wake(configs(running));
-                    throw e;
-                }
-                model.wake(cfg);
+                model.wake(configs(want));
             }
         } else if (st == VirtioDeviceState.NEW || st == VirtioDeviceState.INACTIVE) {
             if (!want.isEmpty()) {
