@@ -57,7 +57,8 @@ final class BackendSession {
     /** Protocol features this back-end implements. */
     static final long PROTOCOL_FEATURES = VhostUserProtocolFeature.MQ.mask() | VhostUserProtocolFeature.REPLY_ACK.mask()
             | VhostUserProtocolFeature.CONFIG.mask() | VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS.mask()
-            | VhostUserProtocolFeature.RESET_DEVICE.mask() | VhostUserProtocolFeature.STATUS.mask();
+            | VhostUserProtocolFeature.RESET_DEVICE.mask() | VhostUserProtocolFeature.STATUS.mask()
+            | VhostUserProtocolFeature.BACKEND_REQ.mask();
     private static final long PAGE = 4096;
 
     /** A request that was well-formed but could not be carried out. */
@@ -118,6 +119,7 @@ final class BackendSession {
     private final List<Mapped> regions = new ArrayList<>();
     private GuestMemory memory;
     private List<Integer> running = List.of();
+    private volatile BackendChannel backendChannel;
 
     BackendSession(String name, VirtioDevice model, VhostUserConnection conn) {
         this.name = name;
@@ -131,7 +133,7 @@ final class BackendSession {
         }
         this.interrupt = new CallInterrupt(name, sizes.length, status,
                 () -> VhostUserProtocolFeature.STATUS.in(ackedProtocol),
-                () -> LOG.info("{}: config change not forwarded: no backend request channel (BACKEND_REQ is not offered)", name));
+                this::notifyConfigChanged);
         conn.setTimeouts(0, VhostUserServer.BODY_TIMEOUT_MS);
     }
 
@@ -307,6 +309,18 @@ final class BackendSession {
                 ConfigPayload c = ConfigPayload.decode(req.name(), p, 0, size);
                 expectFds(req, 0);
                 model.writeConfig(c.offset(), c.data());
+            }
+            case SET_BACKEND_REQ_FD -> {
+                requireProtocol(VhostUserProtocolFeature.BACKEND_REQ, req);
+                if (size != 0 && size != U64Payload.SIZE) {
+                    throw new VhostProtocolException("payload size " + size + " bytes, expected 0 (or a legacy 8)");
+                }
+                expectFds(req, 1);
+                BackendChannel old = backendChannel;
+                backendChannel = new BackendChannel(rxFds.removeFirst());
+                if (old != null) {
+                    old.close();
+                }
             }
             case RESET_DEVICE -> {
                 requireProtocol(VhostUserProtocolFeature.RESET_DEVICE, req);
@@ -663,8 +677,27 @@ final class BackendSession {
         regions.forEach(Mapped::close);
         regions.clear();
         memory = null;
+        BackendChannel ch = backendChannel;
+        backendChannel = null;
+        if (ch != null) {
+            ch.close();
+        }
         closeRxFds();
         conn.close();
+    }
+
+    /** The model's config-change interrupt: CONFIG_CHANGE_MSG on the backend request channel. */
+    private void notifyConfigChanged() {
+        BackendChannel ch = backendChannel;
+        if (ch == null) {
+            LOG.info("{}: config change not forwarded: the front-end set up no backend request channel", name);
+            return;
+        }
+        try {
+            ch.notify(com.vhost.user.message.BackendRequest.CONFIG_CHANGE_MSG);
+        } catch (VhostException e) {
+            LOG.warn("{}: sending CONFIG_CHANGE_MSG failed: {}", name, e.getMessage());
+        }
     }
 
     // ---------------------------------------------------------------- replies and fds

@@ -2,6 +2,7 @@ package com.vhost.user.frontend;
 
 import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
+import com.vhost.runtime.nativeio.Linux;
 import com.vhost.runtime.nativeio.OwnedFd;
 import com.vhost.runtime.nativeio.UnixSocket;
 import com.vhost.user.connection.VhostUserConnection;
@@ -54,12 +55,15 @@ final class BackendRequestChannel implements AutoCloseable {
         return peer.fd();
     }
 
-    /** Closes our copy of the back-end's end once it was sent. */
+    /**
+     * Closes our copy of the back-end's end once it was sent. A plain close(2): UnixSocket.close()
+     * would shutdown(2) the socket itself, cutting the back-end's copy off as well.
+     */
     void closePeerFd() {
         UnixSocket p = peer;
         peer = null;
         if (p != null) {
-            p.close();
+            Linux.closeQuietly(p.fd());
         }
     }
 

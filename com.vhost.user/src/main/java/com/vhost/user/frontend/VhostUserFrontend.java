@@ -201,8 +201,8 @@ public final class VhostUserFrontend implements VhostBackend {
             call(FrontendRequest.SET_BACKEND_REQ_FD, -1, () -> {
                 backendChannel = BackendRequestChannel.open(this, description);
                 try {
-                    new U64Payload(0).encode(conn.sendPayload(), 0);
-                    requestWithAck(FrontendRequest.SET_BACKEND_REQ_FD, -1, U64Payload.SIZE, new int[] {backendChannel.peerFd()});
+                    // header only, the socket rides as the message's one fd (as QEMU and rust-vmm send it)
+                    requestWithAck(FrontendRequest.SET_BACKEND_REQ_FD, -1, 0, new int[] {backendChannel.peerFd()});
                 } finally {
                     backendChannel.closePeerFd();
                 }

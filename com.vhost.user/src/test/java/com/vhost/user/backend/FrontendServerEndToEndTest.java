@@ -148,6 +148,12 @@ class FrontendServerEndToEndTest {
             // the connection is still usable after a refusal
             assertThat(fe.getQueueNum()).isEqualTo(2);
 
+            // the model's config-change interrupt reaches the listener over the backend request channel
+            java.util.concurrent.CountDownLatch changed = new java.util.concurrent.CountDownLatch(1);
+            fe.setConfigChangeListener(changed::countDown);
+            device.interrupt().signalConfigChanged();
+            assertThat(changed.await(5, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+
             // needs-reset from the model shows in GET_STATUS (STATUS negotiated)
             device.interrupt().signalNeedsReset("test");
             assertThat(fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET).isNotZero();
