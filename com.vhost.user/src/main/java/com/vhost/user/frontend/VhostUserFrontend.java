@@ -57,7 +57,13 @@ import org.slf4j.LoggerFactory;
  * </ul>
  *
  * <p>Like QEMU, {@link #setFeatures} adds {@code VHOST_USER_F_PROTOCOL_FEATURES} (bit 30) when the
- * back-end offered it, so that rings start disabled and {@link #setVringEnable} is available.
+ * back-end offered it, so that rings start disabled and {@link #setVringEnable} is available;
+ * features the back-end did not offer are refused with {@link VhostFeatureException}.
+ * {@link #getProtocolFeatures} first runs GET_FEATURES when that was not done yet (the protocol
+ * features exist only when bit 30 is offered), and {@link #setProtocolFeatures} likewise runs
+ * GET_PROTOCOL_FEATURES. Setting BACKEND_REQ opens the backend request channel
+ * (SET_BACKEND_REQ_FD over a socketpair): CONFIG_CHANGE_MSG then runs the
+ * {@link #setConfigChangeListener config change listener}.
  * Not thread-safe (one thread drives the control path), as {@link VhostBackend} states.
  */
 public final class VhostUserFrontend implements VhostBackend {

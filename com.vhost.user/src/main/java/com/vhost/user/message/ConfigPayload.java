@@ -2,6 +2,7 @@ package com.vhost.user.message;
 
 import com.vhost.api.VhostProtocolException;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * GET_CONFIG / SET_CONFIG payload and GET_CONFIG reply: {@code u32 offset; u32 size; u32 flags;
@@ -18,7 +19,7 @@ public record ConfigPayload(int offset, int flags, byte[] data) {
     public static final int MAX_CONFIG_SIZE = 256;
     /** Size of the fixed part before the data. */
     public static final int HEADER_SIZE = 12;
-    /** {@code VHOST_SET_CONFIG_TYPE_FRONTEND}-independent writable flag (rust-vmm WRITABLE). */
+    /** The config field is writable (rust-vmm {@code VhostUserConfigFlags::WRITABLE}). */
     public static final int FLAG_WRITABLE = 0x1;
     /** The write is part of a live migration ({@code VHOST_SET_CONFIG_TYPE_MIGRATION}). */
     public static final int FLAG_LIVE_MIGRATION = 0x2;
@@ -45,7 +46,7 @@ public record ConfigPayload(int offset, int flags, byte[] data) {
         Wire.putU32(buf, off, offset);
         Wire.putU32(buf, off + 4, data.length);
         Wire.putU32(buf, off + 8, flags);
-        MemorySegment.copy(data, 0, buf, java.lang.foreign.ValueLayout.JAVA_BYTE, off + HEADER_SIZE, data.length);
+        MemorySegment.copy(data, 0, buf, ValueLayout.JAVA_BYTE, off + HEADER_SIZE, data.length);
         return HEADER_SIZE + data.length;
     }
 
@@ -65,7 +66,7 @@ public record ConfigPayload(int offset, int flags, byte[] data) {
         check(what, offset, size, flags);
         Wire.expectSize(what + " with " + size + " config bytes", msgSize, HEADER_SIZE + size);
         byte[] data = new byte[size];
-        MemorySegment.copy(buf, java.lang.foreign.ValueLayout.JAVA_BYTE, off + HEADER_SIZE, data, 0, size);
+        MemorySegment.copy(buf, ValueLayout.JAVA_BYTE, off + HEADER_SIZE, data, 0, size);
         return new ConfigPayload(offset, flags, data);
     }
 

@@ -3,6 +3,7 @@ package com.vhost.user.message;
 import com.vhost.api.IotlbMessage;
 import com.vhost.api.VhostProtocolException;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * IOTLB_MSG payload, {@code struct vhost_iotlb_msg} (32 bytes with C padding): {@code u64 iova;
@@ -20,8 +21,8 @@ public final class IotlbPayload {
         Wire.putU64(buf, off, m.iova());
         Wire.putU64(buf, off + 8, m.size());
         Wire.putU64(buf, off + 16, m.uaddr());
-        buf.set(java.lang.foreign.ValueLayout.JAVA_BYTE, off + 24, (byte) m.perm());
-        buf.set(java.lang.foreign.ValueLayout.JAVA_BYTE, off + 25, (byte) m.type());
+        buf.set(ValueLayout.JAVA_BYTE, off + 24, (byte) m.perm());
+        buf.set(ValueLayout.JAVA_BYTE, off + 25, (byte) m.type());
         buf.asSlice(off + 26, 6).fill((byte) 0);
         return SIZE;
     }
@@ -29,8 +30,8 @@ public final class IotlbPayload {
     /** @throws VhostProtocolException for a wrong size, unknown perm or unknown type */
     public static IotlbMessage decode(MemorySegment buf, long off, int size) throws VhostProtocolException {
         Wire.expectSize("IOTLB_MSG", size, SIZE);
-        int perm = Byte.toUnsignedInt(buf.get(java.lang.foreign.ValueLayout.JAVA_BYTE, off + 24));
-        int type = Byte.toUnsignedInt(buf.get(java.lang.foreign.ValueLayout.JAVA_BYTE, off + 25));
+        int perm = Byte.toUnsignedInt(buf.get(ValueLayout.JAVA_BYTE, off + 24));
+        int type = Byte.toUnsignedInt(buf.get(ValueLayout.JAVA_BYTE, off + 25));
         check(perm, type);
         return new IotlbMessage(Wire.u64(buf, off), Wire.u64(buf, off + 8), Wire.u64(buf, off + 16), perm, type);
     }
