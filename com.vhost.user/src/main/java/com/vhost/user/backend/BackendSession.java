@@ -152,6 +152,9 @@ final class BackendSession {
             } catch (VhostProtocolException e) {
                 throw new VhostProtocolException("malformed message: " + e.getMessage(), e);
             }
+            if (LOG.isDebugEnabled()) {
+                LOG.debug("{}: {} ({} bytes, {} fds{})", name, req, h.size(), rxFds.size(), h.needsReply() ? ", NEED_REPLY" : "");
+            }
             if (h.isReply()) {
                 throw new VhostProtocolException("malformed " + req + ": a front-end request has the REPLY flag set");
             }

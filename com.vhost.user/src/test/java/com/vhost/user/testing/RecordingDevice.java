@@ -27,7 +27,8 @@ public final class RecordingDevice implements VirtioDevice {
 
     public final List<String> calls = new CopyOnWriteArrayList<>();
     public volatile List<VirtqueueConfig> lastQueues = List.of();
-    public final byte[] config = new byte[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    public final byte[] config;
+    public final java.util.concurrent.atomic.AtomicInteger configReads = new java.util.concurrent.atomic.AtomicInteger();
     private final int queues;
     private volatile VirtioDeviceState state = VirtioDeviceState.NEW;
     private volatile long acked;
@@ -35,7 +36,13 @@ public final class RecordingDevice implements VirtioDevice {
     private Interrupt interrupt;
 
     public RecordingDevice(int queues) {
+        this(queues, new byte[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16});
+    }
+
+    /** @param config initial config space bytes */
+    public RecordingDevice(int queues, byte[] config) {
         this.queues = queues;
+        this.config = config.clone();
     }
 
     @Override
@@ -71,6 +78,7 @@ public final class RecordingDevice implements VirtioDevice {
 
     @Override
     public synchronized void readConfig(long offset, byte[] data) {
+        configReads.incrementAndGet();
         for (int i = 0; i < data.length; i++) {
             long o = offset + i;
             data[i] = o < config.length ? config[(int) o] : 0;
