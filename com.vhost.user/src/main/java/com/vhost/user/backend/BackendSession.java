@@ -372,6 +372,17 @@ final class BackendSession {
         ackedFeatures = f;
     }
 
+    private void reackFeatures() throws Refusal {
+        long device = ackedFeatures & ~VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES);
+        if (device != 0 && model.ackedFeatures() != device) {
+            try {
+                model.ackFeatures(device);
+            } catch (RuntimeException e) {
+                throw new Refusal("the device model refused features 0x" + Long.toHexString(device) + " after a reset: " + e.getMessage());
+            }
+        }
+    }
+
     private void requireProtocol(VhostUserProtocolFeature f, FrontendRequest req) throws Refusal {
         if (!f.in(ackedProtocol)) {
             throw new Refusal(req + " needs protocol feature " + f + ", which was not negotiated");
@@ -568,6 +579,8 @@ final class BackendSession {
                 model.wake(List.of());
                 model.reset();
                 running = List.of();
+                // a reset forgets the acked features (VIRTIO 1.2, 2.1.2); ack them again
+                reackFeatures();
                 if (!want.isEmpty()) {
                     model.activate(memory, interrupt, configs(want));
                 }
@@ -576,6 +589,7 @@ final class BackendSession {
             }
         } else if (st == VirtioDeviceState.NEW || st == VirtioDeviceState.INACTIVE) {
             if (!want.isEmpty()) {
+                reackFeatures();
                 model.activate(memory, interrupt, configs(want));
             }
         } else {
