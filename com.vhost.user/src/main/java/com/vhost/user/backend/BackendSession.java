@@ -121,7 +121,7 @@ final class BackendSession {
     private List<Integer> running = List.of();
     private volatile BackendChannel backendChannel;
 
-    BackendSession(String name, VirtioDevice model, VhostUserConnection conn) {
+    BackendSession(String name, VirtioDevice model, VhostUserConnection conn, int messageTimeoutMs) {
         this.name = name;
         this.model = model;
         this.conn = conn;
@@ -134,7 +134,7 @@ final class BackendSession {
         this.interrupt = new CallInterrupt(name, sizes.length, status,
                 () -> VhostUserProtocolFeature.STATUS.in(ackedProtocol),
                 this::notifyConfigChanged);
-        conn.setTimeouts(0, VhostUserServer.BODY_TIMEOUT_MS);
+        conn.setTimeouts(0, messageTimeoutMs);
     }
 
     /**

@@ -26,8 +26,8 @@ import org.slf4j.LoggerFactory;
  * queues and notify through the call eventfds.
  */
 public final class VhostUserServer implements AutoCloseable {
-    /** Longest wait, in ms, for the rest of a message once its first byte arrived. */
-    static final int BODY_TIMEOUT_MS = 5000;
+    /** Default longest wait, in ms, for the rest of a message once its first byte arrived. */
+    public static final int DEFAULT_MESSAGE_TIMEOUT_MS = 5000;
     private static final int ACCEPT_POLL_MS = 200;
     private static final Logger LOG = LoggerFactory.getLogger(VhostUserServer.class);
 
@@ -38,6 +38,7 @@ public final class VhostUserServer implements AutoCloseable {
     private Thread thread;
     private volatile boolean closing;
     private VhostUserConnection current;
+    private volatile int messageTimeoutMs = DEFAULT_MESSAGE_TIMEOUT_MS;
     private long accepted;
     private long ended;
 
@@ -48,6 +49,20 @@ public final class VhostUserServer implements AutoCloseable {
     public VhostUserServer(Path socket, VirtioDevice model) {
         this.socketPath = Objects.requireNonNull(socket, "socket");
         this.model = Objects.requireNonNull(model, "model");
+    }
+
+    /**
+     * Bounds how long a front-end may take to send the rest of a message once its first byte
+     * arrived; a front-end that stalls longer is dropped (logged) and the next one accepted.
+     * Applies to connections accepted afterwards.
+     *
+     * @param ms milliseconds, {@code > 0} (default {@value #DEFAULT_MESSAGE_TIMEOUT_MS})
+     */
+    public void setMessageTimeoutMs(int ms) {
+        if (ms <= 0) {
+            throw new IllegalArgumentException("message timeout must be > 0 ms, was " + ms);
+        }
+        messageTimeoutMs = ms;
     }
 
     /** @return the socket path */
@@ -88,8 +103,8 @@ public final class VhostUserServer implements AutoCloseable {
                 continue;
             }
             String name = "vhost-user server " + socketPath + " #" + (accepted + 1);
-            VhostUserConnection conn = new VhostUserConnection(s, name);
-            BackendSession session = new BackendSession(name, model, conn);
+            VhostUserConnection conn = new VhostUserConnection(s, "front-end");
+            BackendSession session = new BackendSession(name, model, conn, messageTimeoutMs);
             synchronized (lock) {
                 if (closing) {
                     conn.close();

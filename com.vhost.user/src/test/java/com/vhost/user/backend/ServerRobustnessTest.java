@@ -85,6 +85,20 @@ class ServerRobustnessTest {
     }
 
     @Test
+    void aFrontEndStallingInsideAMessageIsDroppedAfterTheMessageTimeout() throws Exception {
+        server.close();
+        server = new VhostUserServer(sock, device);
+        server.setMessageTimeoutMs(300);
+        server.start();
+        try (UnixSocket s = UnixSocket.connect(sock, 2000)) {
+            new MessageHeader(2, 1, 8).encode(raw, 0); // SET_FEATURES, 8 payload bytes promised
+            s.sendMsg(raw, 0, 14, null); // ... only 2 sent
+            assertThat(server.awaitSessionsEnded(1, 5000)).isTrue();
+        }
+        assertStillServes(1);
+    }
+
+    @Test
     void closeStopsServingAndUnlinksTheSocket() throws Exception {
         try (UnixSocket s = UnixSocket.connect(sock, 2000)) {
             assertThat(server.awaitConnection(2000)).isTrue();
