@@ -569,21 +569,26 @@ public final class VhostUserFrontend implements VhostBackend {
             throw e;
         } catch (VhostProtocolException e) {
             conn.close();
-            throw new VhostProtocolException(ctx + ": " + e.getMessage(), e);
+            throw new VhostProtocolException(withContext(ctx, e.getMessage()), e);
         } catch (VhostDisconnectedException e) {
             conn.close();
-            throw new VhostDisconnectedException(ctx + ": " + e.getMessage());
+            throw new VhostDisconnectedException(withContext(ctx, e.getMessage()));
         } catch (VhostTimeoutException e) {
             conn.close();
-            throw new VhostTimeoutException(ctx + ": " + e.getMessage());
+            throw new VhostTimeoutException(withContext(ctx, e.getMessage()));
         } catch (VhostNativeException e) {
             conn.close();
-            throw new VhostNativeException(ctx + ": " + e.call(), e.errno(), nativeDetail(e));
+            throw new VhostNativeException(withContext(ctx, e.call()), e.errno(), nativeDetail(e));
         } catch (IllegalArgumentException e) {
-            throw new VhostProtocolException(ctx + ": " + e.getMessage(), e);
+            throw new VhostProtocolException(withContext(ctx, e.getMessage()), e);
         } finally {
             closeRxFds();
         }
+    }
+
+    /** @return {@code "ctx: message"}, unless the message already starts with the context */
+    private static String withContext(String ctx, String message) {
+        return message != null && message.startsWith(ctx) ? message : ctx + ": " + message;
     }
 
     private static String nativeDetail(VhostNativeException e) {

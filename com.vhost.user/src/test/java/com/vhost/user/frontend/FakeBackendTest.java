@@ -131,7 +131,7 @@ class FakeBackendTest {
             back.send(MessageHeader.reply(FrontendRequest.GET_FEATURES.code(), 4), null);
         });
         assertThatThrownBy(fe::getFeatures).isInstanceOf(VhostProtocolException.class)
-                .hasMessage("GET_FEATURES: GET_FEATURES reply: payload size 4 bytes, expected 8");
+                .hasMessage("GET_FEATURES reply: payload size 4 bytes, expected 8");
         assertThat(fe.isConnected()).isFalse();
     }
 
