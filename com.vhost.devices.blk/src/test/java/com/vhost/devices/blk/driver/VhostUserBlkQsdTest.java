@@ -40,8 +40,14 @@ import org.junit.jupiter.api.Timeout;
  * null-co disk. The written image is checked afterwards with plain Java file reads.
  *
  * <p>Skipped when {@code qemu-storage-daemon} is missing (a failure when {@code CI=true}), or when
- * the vhost-user front-end {@code com.vhost.user.VhostUserOps} is not on the class path (it lives
- * in module com.vhost.user, wired in by the lead after merging).
+ * the vhost-user front-end {@code com.vhost.user.VhostUserOps} is not on the class path. It lives in
+ * module com.vhost.user, which already has a test-scoped dependency on this module, so a direct
+ * dependency back would be a reactor cycle; run with the front-end's classes added:
+ * <pre>
+ *   mvn -pl com.vhost.runtime,com.vhost.devices.blk,com.vhost.user -am verify -DskipTests
+ *   mvn -pl com.vhost.devices.blk -am verify -Dtest=VhostUserBlkQsdTest -Dsurefire.failIfNoSpecifiedTests=false \
+ *       -Dmaven.test.additionalClasspath=$PWD/com.vhost.user/target/classes
+ * </pre>
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class VhostUserBlkQsdTest {
