@@ -530,8 +530,12 @@ public final class GenericVhostDevice implements VhostDevice {
      */
     static VhostException withContext(String context, VhostException e) {
         String msg = e.getMessage() == null ? "" : e.getMessage();
-        if (msg.startsWith(context)) {
-            return e;
+        int sp = context.indexOf(' ');
+        String request = sp < 0 ? context : context.substring(0, sp);
+        int q = context.indexOf(" for queue ");
+        String queue = q < 0 ? null : context.substring(q + " for ".length());
+        if (msg.startsWith(context) || (msg.startsWith(request + " ") && (queue == null || msg.contains(queue)))) {
+            return e; // the transport already named the request and queue
         }
         VhostException w = switch (e) {
             case VhostProtocolException p -> new VhostProtocolException(context + ": " + msg, p.getCause());

@@ -484,6 +484,17 @@ public final class VirtioBlkDriver implements BlockDevice {
                         + " into it; use allocateBuffer, a heap segment or a shared arena");
             }
             int parts = (int) ((len + maxRequestBytes - 1) / maxRequestBytes);
+            if (!inPlace && parts > 1) {
+                // A large caller-owned buffer is bounced one request at a time, so it never needs
+                // more pool space than one request (a 16 MiB heap read works with a small pool).
+                CompletableFuture<Void> chain = CompletableFuture.completedFuture(null);
+                for (long off = 0; off < len; off += maxRequestBytes) {
+                    long pieceOff = off;
+                    long n = Math.min(maxRequestBytes, len - off);
+                    chain = chain.thenComposeAsync(v -> data(type, queue, offset + pieceOff, buf.asSlice(pieceOff, n)));
+                }
+                return chain;
+            }
             Group g = new Group(parts);
             List<Req> reqs = new ArrayList<>(parts);
             for (long off = 0; off < len; off += maxRequestBytes) {

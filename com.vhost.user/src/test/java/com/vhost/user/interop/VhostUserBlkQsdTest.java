@@ -1,4 +1,4 @@
-package com.vhost.devices.blk.driver;
+package com.vhost.user.interop;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -12,6 +12,13 @@ import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.blk.BlockDeviceInfo;
 import com.vhost.api.blk.VirtioBlk;
+import com.vhost.devices.blk.driver.BlkCompletion;
+import com.vhost.devices.blk.driver.BlkDriverOptions;
+import com.vhost.devices.blk.driver.BlkRequestQueue;
+import com.vhost.devices.blk.driver.BlockDevices;
+import com.vhost.devices.blk.driver.VirtioBlkDriver;
+import com.vhost.devices.blk.driver.VirtioBlkFrontend;
+import com.vhost.user.VhostUserOps;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.lang.foreign.Arena;
@@ -39,20 +46,11 @@ import org.junit.jupiter.api.Timeout;
  * qemu-storage-daemon (QEMU 7.2), started as a child process per test on a temp raw image or a
  * null-co disk. The written image is checked afterwards with plain Java file reads.
  *
- * <p>Skipped when {@code qemu-storage-daemon} is missing (a failure when {@code CI=true}), or when
- * the vhost-user front-end {@code com.vhost.user.VhostUserOps} is not on the class path. It lives in
- * module com.vhost.user, which already has a test-scoped dependency on this module, so a direct
- * dependency back would be a reactor cycle; run with the front-end's classes added:
- * <pre>
- *   mvn -pl com.vhost.runtime,com.vhost.devices.blk,com.vhost.user -am verify -DskipTests
- *   mvn -pl com.vhost.devices.blk -am verify -Dtest=VhostUserBlkQsdTest -Dsurefire.failIfNoSpecifiedTests=false \
- *       -Dmaven.test.additionalClasspath=$PWD/com.vhost.user/target/classes
- * </pre>
+ * <p>Skipped when {@code qemu-storage-daemon} is missing (a failure when {@code CI=true}).
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class VhostUserBlkQsdTest {
     private static final String QSD = "qemu-storage-daemon";
-    private static final String OPS_CLASS = "com.vhost.user.VhostUserOps";
     private static final long IMAGE_BYTES = 64L << 20;
 
     private Path dir;
@@ -63,7 +61,7 @@ class VhostUserBlkQsdTest {
 
     @BeforeEach
     void setUp() throws IOException {
-        ops = vhostUserOps(); // skips before any process starts when the front-end is absent
+        ops = vhostUserOps();
         dir = Files.createTempDirectory("vub");
     }
 
@@ -103,15 +101,7 @@ class VhostUserBlkQsdTest {
     }
 
     private static VhostOps vhostUserOps() {
-        try {
-            Class<?> c = Class.forName(OPS_CLASS);
-            return (VhostOps) c.getConstructor().newInstance();
-        } catch (ClassNotFoundException e) {
-            Assumptions.abort(OPS_CLASS + " is not on the test class path yet (module com.vhost.user); skipping the qemu-storage-daemon test");
-            return null;
-        } catch (ReflectiveOperationException e) {
-            throw new AssertionError("cannot instantiate " + OPS_CLASS + ": " + e, e);
-        }
+        return new VhostUserOps();
     }
 
     /** Starts qemu-storage-daemon exporting {@code blockdevs} as vhost-user-blk with 2 queues. */
