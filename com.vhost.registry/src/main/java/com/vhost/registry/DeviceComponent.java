@@ -63,7 +63,7 @@ public final class DeviceComponent implements ManagedDevice {
     private final Object lock = new Object();
 
     // Guarded by lock.
-    private String id = "?";
+    private String id = "(activating)";
     private String deviceType = "?";
     private String target;
     private DeviceSettings settings;
@@ -80,6 +80,8 @@ public final class DeviceComponent implements ManagedDevice {
     private String detail = "not yet activated";
     private boolean active;
     private boolean closed;
+    /** Drivers taken out but not yet closed; a new connection waits for them (one client per back-end). */
+    private int closing;
 
     @Activate
     void activate(Map<String, Object> props) {
@@ -249,6 +251,21 @@ public final class DeviceComponent implements ManagedDevice {
         }
         closeDriver(stale, "rebinding");
         synchronized (lock) {
+            long waitUntil = System.nanoTime() + TimeUnit.SECONDS.toNanos(WORKER_STOP_SECONDS);
+            while (closing > 0 && !closed) {
+                long left = waitUntil - System.nanoTime();
+                if (left <= 0) {
+                    LOG.warn("device {}: a previous driver is still closing after {} s; connecting anyway", id,
+                            WORKER_STOP_SECONDS);
+                    break;
+                }
+                try {
+                    lock.wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
             if (!active || closed) {
                 return;
             }
@@ -338,7 +355,7 @@ public final class DeviceComponent implements ManagedDevice {
             }
         }
         // A newer binding queued its own reconcile; this result is out of date.
-        closeDriver(discard, "superseded while connecting");
+        closeDriver(discard, "superseded while connecting", false);
     }
 
     private VirtioDriver takeDriverLocked() {
@@ -347,6 +364,7 @@ public final class DeviceComponent implements ManagedDevice {
         driverOps = null;
         driverFactory = null;
         if (d != null) {
+            closing++;
             setStateLocked(DeviceInfo.Status.WAITING, null, "driver stopped");
         }
         return d;
@@ -358,7 +376,12 @@ public final class DeviceComponent implements ManagedDevice {
         detail = why;
     }
 
+    /** Closes a driver taken by {@link #takeDriverLocked} (or never installed, when {@code counted} is false). */
     private void closeDriver(VirtioDriver d, String reason) {
+        closeDriver(d, reason, true);
+    }
+
+    private void closeDriver(VirtioDriver d, String reason, boolean counted) {
         if (d == null) {
             return;
         }
@@ -367,6 +390,13 @@ public final class DeviceComponent implements ManagedDevice {
             LOG.info("device {}: driver closed ({})", idForLog(), reason);
         } catch (RuntimeException e) {
             LOG.warn("device {}: closing driver ({}) failed: {}", idForLog(), reason, e.toString());
+        } finally {
+            if (counted) {
+                synchronized (lock) {
+                    closing--;
+                    lock.notifyAll();
+                }
+            }
         }
     }
 
