@@ -2,7 +2,11 @@ package com.vhost.cli;
 
 import com.vhost.api.VhostOps;
 import com.vhost.api.registry.DeviceRegistry;
+import java.io.FileDescriptor;
+import java.io.FileInputStream;
+import java.io.FileOutputStream;
 import java.io.OutputStreamWriter;
+import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.Charset;
 import java.time.Duration;
@@ -45,8 +49,10 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
     static final long SHELL_WAIT_MS = 5_000;
 
     private final CountDownLatch stopped = new CountDownLatch(1);
-    private final PrintWriter out = new PrintWriter(new OutputStreamWriter(System.out, Charset.defaultCharset()), true);
-    private final PrintWriter err = new PrintWriter(new OutputStreamWriter(System.err, Charset.defaultCharset()), true);
+    private final PrintWriter out = new PrintWriter(
+            new OutputStreamWriter(new FileOutputStream(FileDescriptor.out), Charset.defaultCharset()), true);
+    private final PrintWriter err = new PrintWriter(
+            new OutputStreamWriter(new FileOutputStream(FileDescriptor.err), Charset.defaultCharset()), true);
     private BundleContext context;
     private String[] arguments = new String[0];
     private Thread shutdownHook;
@@ -170,7 +176,11 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
                 throw new IllegalStateException("no Gogo CommandProcessor within " + SHELL_WAIT_MS
                         + " ms (bundle org.apache.felix.gogo.runtime missing?)");
             }
-            CommandSession session = processor.createSession(System.in, System.out, System.err);
+            // The process's own descriptors: once Gogo runs, System.out is its per-thread ThreadPrintStream,
+            // which would route the session's output back into itself.
+            CommandSession session = processor.createSession(new FileInputStream(FileDescriptor.in),
+                    new PrintStream(new FileOutputStream(FileDescriptor.out), true),
+                    new PrintStream(new FileOutputStream(FileDescriptor.err), true));
             try {
                 session.execute("gosh --login --noshutdown");
             } finally {

@@ -104,7 +104,7 @@ final class RunCommand implements Callable<Integer> {
                         Sizes.human(r.bytes()), r.writeMiBs(), r.readMiBs());
                 out.flush();
                 if (!noShell) {
-                    out.println("Gogo shell: vhost:devices, vhost:backends, lb, help; 'exit' or Ctrl-D leaves.");
+                    out.println("Gogo shell: vhost:devices, vhost:backends, lb, help; 'exit 0' or Ctrl-D leaves.");
                     out.flush();
                     services.interactiveShell();
                 }

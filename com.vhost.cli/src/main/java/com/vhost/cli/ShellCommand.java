@@ -5,7 +5,7 @@ import picocli.CommandLine.Command;
 
 /** {@code vhost shell}: an interactive Gogo shell on the running platform. */
 @Command(name = "shell", mixinStandardHelpOptions = true,
-        description = "Opens an interactive Gogo shell (try vhost:devices, vhost:backends, lb); 'exit' or Ctrl-D leaves.")
+        description = "Opens an interactive Gogo shell (try vhost:devices, vhost:backends, lb); 'exit 0' or Ctrl-D leaves.")
 final class ShellCommand implements Callable<Integer> {
     private final CliServices services;
 
