@@ -36,8 +36,8 @@ import org.slf4j.LoggerFactory;
  * {@code Callable<Integer>} service with {@code main.thread=true} on the main thread once every
  * bundle started; its result is the process's exit code, after the launcher stops the framework.
  *
- * <p>Bounded exit: a shutdown hook stops the framework within {@link #STOP_TIMEOUT_MS} on Ctrl-C,
- * and after the command returns a daemon watchdog halts the JVM if the framework has not stopped
+ * <p>Bounded exit: on Ctrl-C a shutdown hook lets the command finish (up to {@link #COMMAND_STOP_MS})
+ * and stops the framework within {@link #STOP_TIMEOUT_MS}; after the command returns a daemon watchdog halts the JVM if the framework has not stopped
  * within {@link #EXIT_WATCHDOG_MS}.
  */
 @Component(service = Callable.class, property = "main.thread=true", immediate = true)
@@ -45,10 +45,12 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
     private static final Logger LOG = LoggerFactory.getLogger(LauncherMain.class);
     static final String LAUNCHER_ARGUMENTS = "launcher.arguments";
     static final long STOP_TIMEOUT_MS = 10_000;
+    static final long COMMAND_STOP_MS = 3_000;
     static final long EXIT_WATCHDOG_MS = 20_000;
     static final long SHELL_WAIT_MS = 5_000;
 
     private final CountDownLatch stopped = new CountDownLatch(1);
+    private final CountDownLatch commandDone = new CountDownLatch(1);
     private final PrintWriter out = new PrintWriter(
             new OutputStreamWriter(new FileOutputStream(FileDescriptor.out), Charset.defaultCharset()), true);
     private final PrintWriter err = new PrintWriter(
@@ -76,7 +78,13 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
     void activate(BundleContext ctx) {
         context = ctx;
         Framework framework = (Framework) ctx.getBundle(0);
-        shutdownHook = new Thread(() -> stopFramework(framework), "vhost-shutdown");
+        shutdownHook = new Thread(() -> {
+            // Ctrl-C: first let the running command (serve, run) close its server and unlink its
+            // socket while its bundles are still wired, then stop the framework; both bounded.
+            stopped.countDown();
+            awaitQuietly(commandDone, COMMAND_STOP_MS);
+            stopFramework(framework);
+        }, "vhost-shutdown");
         Runtime.getRuntime().addShutdownHook(shutdownHook);
         LOG.debug("command line {}", Arrays.toString(arguments));
     }
@@ -88,6 +96,14 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
             Runtime.getRuntime().removeShutdownHook(shutdownHook);
         } catch (IllegalStateException shuttingDown) {
             // The hook is what is stopping us.
+        }
+    }
+
+    private static void awaitQuietly(CountDownLatch latch, long ms) {
+        try {
+            latch.await(ms, java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -106,6 +122,7 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
         try {
             code = VhostCli.execute(this, arguments);
         } finally {
+            commandDone.countDown();
             startExitWatchdog();
         }
         return code;

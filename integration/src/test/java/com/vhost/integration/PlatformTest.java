@@ -1,24 +1,22 @@
 package com.vhost.integration;
 
-import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNotEquals;
 import static org.junit.Assert.assertNotNull;
 import static org.junit.Assert.assertTrue;
-import static org.junit.Assume.assumeTrue;
 import static org.ops4j.pax.exam.CoreOptions.options;
 
+import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostOps;
-import com.vhost.api.blk.BlockDevice;
+import com.vhost.api.VhostTarget;
+import com.vhost.devices.blk.model.FileBlockModel;
+import com.vhost.user.backend.VhostUserServer;
 import com.vhost.api.registry.BackendInfo;
 import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.DeviceRegistry;
 import com.vhost.api.registry.VirtioDriverFactory;
-import com.vhost.api.virtio.VirtioDevice;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
+import com.vhost.api.virtio.VirtioFeatures;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -26,7 +24,6 @@ import java.util.Dictionary;
 import java.util.Hashtable;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.TimeUnit;
 import javax.inject.Inject;
 import org.junit.Test;
 import org.junit.runner.RunWith;
@@ -45,8 +42,8 @@ import org.osgi.util.tracker.ServiceTracker;
 /**
  * The platform inside Felix: every bundle starts, the registry binds devices configured through
  * Configuration Admin to VhostOps services and follows them as they come and go, bad
- * configurations are reported, and (once the back-end and device bundles are merged) a virtio-blk
- * device does real I/O through the embedded vhost-user back-end.
+ * configurations are reported, and the embedded vhost-user back-end negotiates with the vhost-user
+ * front-end. {@link BlkIoTest} adds real block I/O once the virtio-blk driver exists.
  */
 @RunWith(PaxExam.class)
 @ExamReactorStrategy(PerClass.class)
@@ -89,13 +86,13 @@ public class PlatformTest {
         return null;
     }
 
-    private org.osgi.service.cm.Configuration device(String name, Dictionary<String, Object> props) throws Exception {
+    org.osgi.service.cm.Configuration device(String name, Dictionary<String, Object> props) throws Exception {
         org.osgi.service.cm.Configuration c = cm.getFactoryConfiguration(DeviceRegistry.DEVICE_FACTORY_PID, name, "?");
         c.update(props);
         return c;
     }
 
-    private static Dictionary<String, Object> blk(String target) {
+    static Dictionary<String, Object> blk(String target) {
         Dictionary<String, Object> p = new Hashtable<>();
         p.put("device.type", "blk");
         p.put("backend.type", "user");
@@ -104,7 +101,7 @@ public class PlatformTest {
     }
 
     /** Waits until the device's info satisfies {@code test}; fails with its last state otherwise. */
-    private DeviceInfo awaitDevice(String id, java.util.function.Predicate<DeviceInfo> test,
+    DeviceInfo awaitDevice(String id, java.util.function.Predicate<DeviceInfo> test,
             String what) throws InterruptedException {
         DeviceInfo d = Await.until(WAIT_MS, () -> registry.device(id).filter(test).orElse(null));
         assertNotNull("device " + id + " never became " + what + "; last: " + registry.device(id), d);
@@ -193,8 +190,9 @@ public class PlatformTest {
             // No backend left: WAITING, and the driver is closed before unbind returns.
             regA.unregister();
             regA = null;
-            DeviceInfo w = awaitDevice("itest1", i -> i.status() == DeviceInfo.Status.WAITING, "WAITING");
-            assertTrue(w.detail(), w.detail().contains("no user backend"));
+            DeviceInfo w = awaitDevice("itest1",
+                    i -> i.status() == DeviceInfo.Status.WAITING && i.detail().contains("no user backend"), "WAITING");
+            assertEquals(null, w.backendName());
             assertTrue(factory.created.get(factory.created.size() - 1).closed.get());
         } finally {
             cfg.delete();
@@ -266,67 +264,47 @@ public class PlatformTest {
 
     @Test
     public void userBackendIsRegistered() throws Exception {
-        Bundle user = bundle("com.vhost.user");
-        assumeTrue("com.vhost.user has no components yet (branch not merged)",
-                user != null && user.getHeaders().get("Service-Component") != null);
-        ServiceTracker<VhostOps, VhostOps> t = new ServiceTracker<>(context,
-                context.createFilter("(&(objectClass=" + VhostOps.class.getName() + ")(vhost.backend.type=user))"), null);
-        t.open();
-        try {
-            VhostOps ops = t.waitForService(WAIT_MS);
-            assertNotNull("a VhostOps with vhost.backend.type=user", ops);
-            assertEquals("user", ops.type().id());
-        } finally {
-            t.close();
-        }
+        VhostOps ops = userOps();
+        assertEquals("user", ops.type().id());
+        assertTrue(registry.backends().stream()
+                .anyMatch(b -> b.type().id().equals("user") && "com.vhost.user".equals(b.bundle())));
     }
 
     @Test
-    public void blkDeviceDoesIoThroughTheEmbeddedBackend() throws Exception {
-        Class<?> modelClass = load("com.vhost.devices.blk", "com.vhost.devices.blk.model.FileBlockModel");
-        Class<?> serverClass = load("com.vhost.user", "com.vhost.user.backend.VhostUserServer");
-        assumeTrue("virtio-blk model and vhost-user server not merged yet", modelClass != null && serverClass != null);
+    public void embeddedBackendNegotiatesWithTheUserFrontEnd() throws Exception {
         Path dir = Files.createTempDirectory("vhost-itest");
         Path socket = dir.resolve("blk.sock");
-        VirtioDevice model = (VirtioDevice) modelClass.getMethod("inMemory", long.class, int.class, int.class)
-                .invoke(null, 4L << 20, 1, 256);
-        AutoCloseable server = (AutoCloseable) serverClass.getConstructor(Path.class, VirtioDevice.class)
-                .newInstance(socket, model);
-        serverClass.getMethod("start").invoke(server);
-        org.osgi.service.cm.Configuration cfg = device("io", blk(socket.toString()));
-        try {
-            DeviceInfo d = awaitDevice("io", i -> i.status() != DeviceInfo.Status.WAITING, "BOUND or FAILED");
-            assertEquals(d.toString(), DeviceInfo.Status.BOUND, d.status());
-            BlockDevice dev = registry.deviceApi("io", BlockDevice.class).orElseThrow();
-            assertEquals(4L << 20, dev.info().capacityBytes());
-            try (Arena arena = Arena.ofShared()) {
-                MemorySegment out = arena.allocate(64 * 1024, 4096);
-                for (long o = 0; o < out.byteSize(); o += 8) {
-                    out.set(ValueLayout.JAVA_LONG_UNALIGNED, o, o * 31 + 7);
-                }
-                dev.write(0, 128 * 1024, out).get(10, TimeUnit.SECONDS);
-                dev.flush(0).get(10, TimeUnit.SECONDS);
-                MemorySegment in = arena.allocate(64 * 1024, 4096);
-                dev.read(0, 128 * 1024, in).get(10, TimeUnit.SECONDS);
-                assertArrayEquals(out.toArray(ValueLayout.JAVA_BYTE), in.toArray(ValueLayout.JAVA_BYTE));
+        try (FileBlockModel model = FileBlockModel.inMemory(4L << 20, 1, 256);
+                VhostUserServer server = new VhostUserServer(socket, model)) {
+            server.start();
+            VhostOps ops = userOps();
+            assertEquals(Optional.empty(), ops.unusableReason(VhostTarget.of(socket.toString())));
+            try (VhostBackend backend = ops.open(VhostTarget.of(socket.toString()))) {
+                backend.setOwner();
+                long features = backend.getFeatures();
+                assertTrue("VERSION_1 offered: 0x" + Long.toHexString(features),
+                        (features & (1L << VirtioFeatures.F_VERSION_1)) != 0);
+                assertEquals("the server offers what the model offers (plus vhost-user bits)",
+                        model.features(), features & model.features());
+                assertTrue(backend.describe(), backend.isConnected());
             }
-        } finally {
-            cfg.delete();
-            Await.until(WAIT_MS, () -> registry.device("io").isEmpty() ? Boolean.TRUE : null);
-            server.close();
+            assertTrue("server saw the connection", server.acceptedConnections() >= 1);
         }
         assertFalse("socket removed when the server closed", Files.exists(socket));
+        Files.deleteIfExists(dir);
     }
 
-    private Class<?> load(String bsn, String cls) {
-        Bundle b = bundle(bsn);
-        if (b == null) {
-            return null;
-        }
+    VhostOps userOps() throws Exception {
+        ServiceTracker<VhostOps, VhostOps> t = new ServiceTracker<>(context,
+                context.createFilter("(&(objectClass=" + VhostOps.class.getName() + ")(vhost.backend.type=user)(!(vhost.backend.name=itest-*)))"),
+                null);
+        t.open();
         try {
-            return b.loadClass(cls);
-        } catch (ClassNotFoundException e) {
-            return null;
+            VhostOps ops = t.waitForService(WAIT_MS);
+            assertNotNull("a VhostOps with vhost.backend.type=user from com.vhost.user", ops);
+            return ops;
+        } finally {
+            t.close();
         }
     }
 
