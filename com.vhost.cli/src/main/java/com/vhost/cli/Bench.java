@@ -96,23 +96,7 @@ public final class Bench {
     public static Result run(BlockDevice dev, Mode mode, int blockSize, int iodepth, int queues, int seconds)
             throws InterruptedException {
         var info = dev.info();
-        if (blockSize <= 0 || blockSize % info.blockSize() != 0) {
-            throw new IllegalArgumentException("--bs " + blockSize + " is not a positive multiple of the block size "
-                    + info.blockSize());
-        }
-        if (blockSize > info.capacityBytes()) {
-            throw new IllegalArgumentException("--bs " + blockSize + " exceeds the capacity " + info.capacityBytes());
-        }
-        if (iodepth < 1 || iodepth > 1024) {
-            throw new IllegalArgumentException("--iodepth " + iodepth + " is outside 1..1024");
-        }
-        if (queues < 1 || queues > info.numQueues()) {
-            throw new IllegalArgumentException("--queues " + queues + " is outside 1.." + info.numQueues()
-                    + " (the device's queues)");
-        }
-        if (seconds < 1 || seconds > 3600) {
-            throw new IllegalArgumentException("--seconds " + seconds + " is outside 1..3600");
-        }
+        check(info, blockSize, iodepth, queues, seconds);
         long blocks = info.capacityBytes() / blockSize;
         int slots = iodepth * queues;
         try (Arena arena = Arena.ofShared()) {
@@ -160,6 +144,27 @@ public final class Bench {
                 fe = firstError[0];
             }
             return new Result(ops, ops * blockSize, elapsed, h, errors.get(), fe);
+        }
+    }
+
+    /** @throws IllegalArgumentException naming the option that is outside the device's limits */
+    static void check(com.vhost.api.blk.BlockDeviceInfo info, int blockSize, int iodepth, int queues, int seconds) {
+        if (blockSize <= 0 || blockSize % info.blockSize() != 0) {
+            throw new IllegalArgumentException("--bs " + blockSize + " is not a positive multiple of the block size "
+                    + info.blockSize());
+        }
+        if (blockSize > info.capacityBytes()) {
+            throw new IllegalArgumentException("--bs " + blockSize + " exceeds the capacity " + info.capacityBytes());
+        }
+        if (iodepth < 1 || iodepth > 1024) {
+            throw new IllegalArgumentException("--iodepth " + iodepth + " is outside 1..1024");
+        }
+        if (queues < 1 || queues > info.numQueues()) {
+            throw new IllegalArgumentException("--queues " + queues + " is outside 1.." + info.numQueues()
+                    + " (the device's queues)");
+        }
+        if (seconds < 1 || seconds > 3600) {
+            throw new IllegalArgumentException("--seconds " + seconds + " is outside 1..3600");
         }
     }
 

@@ -65,6 +65,9 @@ final class BlkCommand implements Callable<Integer> {
                 description = "descriptors per queue, a power of two (default ${DEFAULT-VALUE})")
         int queueSize;
 
+        @Option(names = "--poll", description = "find completions by polling the used ring (no call eventfd waits)")
+        boolean poll;
+
         @Option(names = "--connect-timeout", paramLabel = "MS", defaultValue = "5000",
                 description = "how long to retry connecting, in milliseconds (default ${DEFAULT-VALUE})")
         long connectTimeoutMs;
@@ -77,7 +80,7 @@ final class BlkCommand implements Callable<Integer> {
                     java.util.Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, Long.toString(connectTimeoutMs)));
             VhostBackend backend = ops.open(target);
             try {
-                return services.blkTools().openDevice(backend, queues, queueSize);
+                return services.blkTools().openDevice(backend, queues, queueSize, poll);
             } catch (Exception | Error e) {
                 backend.close();
                 throw e;
@@ -318,6 +321,11 @@ final class BlkCommand implements Callable<Integer> {
         @Option(names = "--seconds", paramLabel = "S", defaultValue = "5", description = "run time (default ${DEFAULT-VALUE})")
         int seconds;
 
+        @Option(names = "--engine", paramLabel = "E", defaultValue = "raw",
+                description = {"raw: the driver's zero-allocation queue path, one thread per queue (default);",
+                    "api: BlockDevice futures. raw falls back to api when the device has no low-level path."})
+        String engine;
+
         Bench(CliServices services) {
             this.services = services;
         }
@@ -331,10 +339,22 @@ final class BlkCommand implements Callable<Integer> {
             try (BlockDevice dev = conn.open(services)) {
                 PrintWriter out = services.out();
                 BlockDeviceInfo i = dev.info();
-                out.printf(Locale.ROOT, "%s %s bs=%d iodepth=%d queues=%d for %d s on %s (%s)%n", "bench", mode.name().toLowerCase(Locale.ROOT),
-                        bs, iodepth, conn.queues, seconds, i.backend(), Sizes.human(i.capacityBytes()));
+                out.printf(Locale.ROOT, "bench %s bs=%d iodepth=%d queues=%d engine=%s%s for %d s on %s (%s)%n",
+                        mode.name().toLowerCase(Locale.ROOT), bs, iodepth, conn.queues, engine, conn.poll ? " poll" : "", seconds,
+                        i.backend(), Sizes.human(i.capacityBytes()));
                 out.flush();
-                com.vhost.cli.Bench.Result r = com.vhost.cli.Bench.run(dev, mode, (int) bs, iodepth, conn.queues, seconds);
+                com.vhost.cli.Bench.Result r = null;
+                if (engine.equals("raw")) {
+                    r = RawBench.run(dev, services.blkTools(), mode, (int) bs, iodepth, conn.queues, seconds);
+                    if (r == null) {
+                        out.println("(this device has no low-level queue path; using the BlockDevice API)");
+                    }
+                } else if (!engine.equals("api")) {
+                    throw new IllegalArgumentException("--engine '" + engine + "': expected raw or api");
+                }
+                if (r == null) {
+                    r = com.vhost.cli.Bench.run(dev, mode, (int) bs, iodepth, conn.queues, seconds);
+                }
                 out.println(r.summary());
                 out.flush();
                 return r.errors() == 0 ? 0 : VhostCli.EXIT_FAILURE;

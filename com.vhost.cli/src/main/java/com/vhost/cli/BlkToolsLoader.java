@@ -45,9 +45,18 @@ final class BlkToolsLoader {
         }
 
         @Override
-        public BlockDevice openDevice(VhostBackend backend, int queues, int queueSize) throws Exception {
+        public BlockDevice openDevice(VhostBackend backend, int queues, int queueSize, boolean poll) throws Exception {
             try {
-                return delegate.openDevice(backend, queues, queueSize);
+                return delegate.openDevice(backend, queues, queueSize, poll);
+            } catch (LinkageError e) {
+                throw new Missing(e).fail();
+            }
+        }
+
+        @Override
+        public RawQueue rawQueue(BlockDevice device, int index, CompletionSink sink) throws Exception {
+            try {
+                return delegate.rawQueue(device, index, sink);
             } catch (LinkageError e) {
                 throw new Missing(e).fail();
             }
@@ -73,7 +82,12 @@ final class BlkToolsLoader {
         }
 
         @Override
-        public BlockDevice openDevice(VhostBackend backend, int queues, int queueSize) {
+        public BlockDevice openDevice(VhostBackend backend, int queues, int queueSize, boolean poll) {
+            throw fail();
+        }
+
+        @Override
+        public RawQueue rawQueue(BlockDevice device, int index, CompletionSink sink) {
             throw fail();
         }
     }

@@ -98,7 +98,8 @@ class CommandsTest {
     void benchPrintsIopsThroughputAndLatency() {
         assertThat(run("blk", "bench", "--socket", "/s", "--rw", "randwrite", "--bs", "4k", "--iodepth", "4", "--queues", "2",
                 "--seconds", "1")).isZero();
-        assertThat(services.outText.toString()).contains("bench randwrite bs=4096 iodepth=4 queues=2", "IOPS ", "MiB/s",
+        assertThat(services.outText.toString()).contains("bench randwrite bs=4096 iodepth=4 queues=2 engine=raw",
+                "no low-level queue path; using the BlockDevice API", "IOPS ", "MiB/s",
                 "latency p50 ", "p99 ", "max ");
         assertThat(run("blk", "bench", "--socket", "/s", "--rw", "sideways", "--seconds", "1")).isEqualTo(1);
         assertThat(services.errText.toString()).contains("--rw 'sideways': expected read, write, randread or randwrite");

@@ -79,7 +79,12 @@ final class FakeServices implements CliServices {
             }
 
             @Override
-            public BlockDevice openDevice(VhostBackend backend, int queues, int queueSize) {
+            public RawQueue rawQueue(BlockDevice device, int index, CompletionSink sink) {
+                return null;
+            }
+
+            @Override
+            public BlockDevice openDevice(VhostBackend backend, int queues, int queueSize, boolean poll) {
                 driverQueues.add(new int[] {queues, queueSize});
                 MemoryBlockDevice d = new MemoryBlockDevice(disk, queues);
                 devices.add(d);

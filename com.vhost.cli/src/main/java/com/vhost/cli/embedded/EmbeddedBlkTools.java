@@ -6,10 +6,14 @@ import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.virtio.VirtioDevice;
 import com.vhost.cli.BlkTools;
 import com.vhost.cli.Sizes;
+import com.vhost.devices.blk.driver.BlkCompletion;
 import com.vhost.devices.blk.driver.BlkDriverOptions;
+import com.vhost.devices.blk.driver.BlkRequestQueue;
 import com.vhost.devices.blk.driver.BlockDevices;
+import com.vhost.devices.blk.driver.VirtioBlkDriver;
 import com.vhost.devices.blk.model.FileBlockModel;
 import com.vhost.user.backend.VhostUserServer;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -35,9 +39,34 @@ public final class EmbeddedBlkTools implements BlkTools {
     }
 
     @Override
-    public BlockDevice openDevice(VhostBackend backend, int queues, int queueSize) throws Exception {
+    public BlockDevice openDevice(VhostBackend backend, int queues, int queueSize, boolean poll) throws Exception {
         BlkDriverOptions d = BlkDriverOptions.defaults();
-        return BlockDevices.open(backend, new BlkDriverOptions(queues, queueSize, d.poll(), d.bufferPoolBytes()));
+        return BlockDevices.open(backend, new BlkDriverOptions(queues, queueSize, poll, d.bufferPoolBytes()));
+    }
+
+    @Override
+    public RawQueue rawQueue(BlockDevice device, int index, CompletionSink sink) throws Exception {
+        if (!(device instanceof VirtioBlkDriver driver)) {
+            return null;
+        }
+        BlkRequestQueue q = driver.queue(index);
+        BlkCompletion completion = sink::complete; // one adapter per queue, none per request
+        return new RawQueue() {
+            @Override
+            public boolean submit(int type, long offset, MemorySegment buffer, long tag) throws Exception {
+                return q.submit(type, offset, buffer, tag);
+            }
+
+            @Override
+            public void kick() throws Exception {
+                q.kick();
+            }
+
+            @Override
+            public int await(long timeoutNanos) throws Exception {
+                return q.await(completion, timeoutNanos);
+            }
+        };
     }
 
     private static Served serve(Path socket, VirtioDevice model, String what, int queues) throws Exception {
