@@ -21,6 +21,8 @@ import java.util.concurrent.TimeoutException;
 public final class VerifyWorkload {
     /** Bound on one batch of requests. */
     static final long BATCH_TIMEOUT_SECONDS = 30;
+    /** At most this often the progress line is rewritten. */
+    static final long PROGRESS_NANOS = 200_000_000L;
 
     private VerifyWorkload() {}
 
@@ -76,6 +78,7 @@ public final class VerifyWorkload {
         @SuppressWarnings("unchecked")
         CompletableFuture<Void>[] inflight = new CompletableFuture[depth];
         String what = write ? "write" : "verify";
+        long lastProgress = 0;
         for (long base = 0; base < total; base += (long) chunk * depth) {
             int n = (int) Math.min(depth, (total - base) / chunk);
             for (int i = 0; i < n; i++) {
@@ -96,9 +99,13 @@ public final class VerifyWorkload {
                 }
             }
             long doneBytes = Math.min(total, base + (long) chunk * depth);
-            progress.printf(Locale.ROOT, "\r%-6s %s / %s (%d%%)   ", what, Sizes.human(doneBytes), Sizes.human(total),
-                    doneBytes * 100 / total);
-            progress.flush();
+            long now = System.nanoTime();
+            if (now - lastProgress >= PROGRESS_NANOS || doneBytes == total) {
+                lastProgress = now;
+                progress.printf(Locale.ROOT, "\r%-6s %s / %s (%d%%)   ", what, Sizes.human(doneBytes), Sizes.human(total),
+                        doneBytes * 100 / total);
+                progress.flush();
+            }
         }
         if (write) {
             await(dev.flush(0), "flush", 0);
