@@ -275,7 +275,7 @@ public final class DeviceComponent implements ManagedDevice {
             f = factory;
             String wantedType = s.backendType().id();
             if (o == null) {
-                setStateLocked(DeviceInfo.Status.WAITING, null, "no " + wantedType + " backend (VhostOps "
+                setStateLocked(DeviceInfo.Status.WAITING, null, "no " + wantedType + " backend (no VhostOps matches "
                         + DeviceSettings.backendFilter(wantedType, s.backendFilter()) + ")");
                 return;
             }
@@ -289,7 +289,7 @@ public final class DeviceComponent implements ManagedDevice {
             String wantedDevice = s.deviceType().shortName();
             if (f == null) {
                 setStateLocked(DeviceInfo.Status.WAITING, null, "no driver factory for device type " + wantedDevice
-                        + " (" + DeviceSettings.factoryFilter(wantedDevice) + ")");
+                        + " (no VirtioDriverFactory matches " + DeviceSettings.factoryFilter(wantedDevice) + ")");
                 return;
             }
             if (!wantedDevice.equals(f.deviceType())) {

@@ -145,13 +145,16 @@ public record DeviceSettings(
     }
 
     /**
-     * The filter DS uses for the {@code backend} reference: the backend type, and the user's
-     * {@code backend.target} when given.
+     * The filter DS uses for the {@code backend} reference: the backend type, and-ed with the
+     * user's {@code backend.target} when given (unchanged when it already names the type clause).
      */
     public static String backendFilter(String backendType, String userFilter) {
         String typeClause = "(" + com.vhost.api.VhostOps.BACKEND_TYPE + "=" + escape(backendType) + ")";
         if (userFilter == null || userFilter.isBlank()) {
             return typeClause;
+        }
+        if (userFilter.contains(typeClause)) {
+            return userFilter.trim(); // already derived (TargetFilterPlugin ran) or written in full
         }
         return "(&" + typeClause + userFilter.trim() + ")";
     }

@@ -81,6 +81,8 @@ class DeviceSettingsTest {
         assertThat(DeviceSettings.backendFilter("user", null)).isEqualTo("(vhost.backend.type=user)");
         assertThat(DeviceSettings.backendFilter("user", "(vhost.backend.name=u2)"))
                 .isEqualTo("(&(vhost.backend.type=user)(vhost.backend.name=u2))");
+        assertThat(DeviceSettings.backendFilter("user", "(&(vhost.backend.type=user)(x=1))"))
+                .isEqualTo("(&(vhost.backend.type=user)(x=1))");
         assertThat(DeviceSettings.factoryFilter("b(l)k*")).isEqualTo("(vhost.device.type=b\\(l\\)k\\*)");
     }
 
