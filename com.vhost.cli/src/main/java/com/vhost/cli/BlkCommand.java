@@ -55,8 +55,13 @@ final class BlkCommand implements Callable<Integer> {
 
     /** Options every blk subcommand shares: where the back-end listens and how many queues to use. */
     static final class Connection {
-        @Option(names = "--socket", paramLabel = "PATH", required = true, description = "the back-end's vhost-user socket")
+        @Option(names = {"--socket", "--device"}, paramLabel = "PATH", required = true,
+                description = "the back-end's vhost-user socket, or the device node of a kernel/vdpa backend")
         Path socket;
+
+        @Option(names = "--backend", paramLabel = "TYPE", defaultValue = "user",
+                description = "VhostOps backend type: user, kernel or vdpa (default ${DEFAULT-VALUE})")
+        String backendType;
 
         @Option(names = "--queues", paramLabel = "N", defaultValue = "1", description = "request queues to use (default ${DEFAULT-VALUE})")
         int queues;
@@ -75,7 +80,7 @@ final class BlkCommand implements Callable<Integer> {
         /** Connects through the vhost-user {@link VhostOps} service and starts the driver. */
         BlockDevice open(CliServices services) throws Exception {
             Checks.queues(queues, queueSize);
-            VhostOps ops = services.backend("user", BACKEND_WAIT);
+            VhostOps ops = services.backend(com.vhost.api.VhostBackendType.fromId(backendType).id(), BACKEND_WAIT);
             VhostTarget target = new VhostTarget(socket.toString(),
                     java.util.Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, Long.toString(connectTimeoutMs)));
             VhostBackend backend = ops.open(target);

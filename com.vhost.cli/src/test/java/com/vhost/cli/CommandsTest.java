@@ -29,6 +29,15 @@ class CommandsTest {
     }
 
     @Test
+    void backendTypeIsValidatedAndUsed() {
+        assertThat(run("blk", "info", "--device", "/dev/vhost-vdpa-1", "--backend", "vdpa")).isZero();
+        assertThat(services.backendTypes).containsExactly("vdpa");
+        assertThat(services.openedTargets).containsExactly("/dev/vhost-vdpa-1");
+        assertThat(run("blk", "info", "--socket", "/s", "--backend", "floppy")).isEqualTo(1);
+        assertThat(services.errText.toString()).contains("unknown vhost backend type 'floppy'");
+    }
+
+    @Test
     void noSubcommandPrintsUsageWithExitCode2() {
         assertThat(run()).isEqualTo(2);
         assertThat(run("blk")).isEqualTo(2);

@@ -24,6 +24,7 @@ final class FakeServices implements CliServices {
     final PrintWriter err = new PrintWriter(errText, true);
     final List<String> openedTargets = new ArrayList<>();
     final List<int[]> driverQueues = new ArrayList<>();
+    final List<String> backendTypes = new ArrayList<>();
     final java.lang.foreign.MemorySegment disk = java.lang.foreign.Arena.ofAuto().allocate(1 << 20, 4096);
     final List<MemoryBlockDevice> devices = new ArrayList<>();
 
@@ -39,6 +40,7 @@ final class FakeServices implements CliServices {
 
     @Override
     public VhostOps backend(String type, Duration wait) {
+        backendTypes.add(type);
         return new VhostOps() {
             @Override
             public VhostBackendType type() {
