@@ -202,6 +202,9 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
                 session.execute("gosh --login --noshutdown");
             } finally {
                 session.close();
+                // Gogo's `exit` ends the console by interrupting this thread; the command's cleanup
+                // (bounded waits) still has to run.
+                Thread.interrupted();
             }
         } finally {
             tracker.close();
