@@ -9,7 +9,8 @@ import com.vhost.api.registry.VirtioDriver;
 import com.vhost.api.registry.VirtioDriverFactory;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -42,6 +43,10 @@ import org.slf4j.LoggerFactory;
  * driver ({@link VirtioDriverFactory#create}); when either goes away the driver is closed before
  * the unbind returns. Connecting happens off the DS thread; results that raced with a newer
  * binding are discarded by a generation count.
+ *
+ * <p>Reconnect: a failure that may cure itself (target missing, connection refused, a backend
+ * that reports itself disconnected while bound) is retried after {@link #RETRY_DELAYS_MS}; any
+ * binding or configuration change starts the count again.
  */
 @Designate(ocd = DeviceConfig.class, factory = true)
 @Component(
@@ -54,8 +59,16 @@ public final class DeviceComponent implements ManagedDevice {
     private static final Logger LOG = LoggerFactory.getLogger(DeviceComponent.class);
     /** Bound on waiting for an in-progress connect when the device is deactivated. */
     static final long WORKER_STOP_SECONDS = 10;
+    /** How often a bound device asks its backend whether it is still connected. */
+    static final long HEALTH_PERIOD_MS = 1000;
+    /**
+     * Delays before the reconnect attempts after a failure that may cure itself (socket not there
+     * yet, connection refused, back-end gone): about 16 s in all, then the device stays FAILED
+     * until its bindings or configuration change.
+     */
+    static final long[] RETRY_DELAYS_MS = {250, 500, 1000, 2000, 4000, 8000};
 
-    private final ExecutorService worker = Executors.newSingleThreadExecutor(r -> {
+    private final ScheduledExecutorService worker = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "vhost-device");
         t.setDaemon(true);
         return t;
@@ -82,6 +95,13 @@ public final class DeviceComponent implements ManagedDevice {
     private boolean closed;
     /** Drivers taken out but not yet closed; a new connection waits for them (one client per back-end). */
     private int closing;
+    /** The backend the bound driver owns; only asked {@link VhostBackend#isConnected()}. */
+    private VhostBackend driverBackend;
+    /** Reconnect attempts made since the last success or binding change. */
+    private int attempt;
+    private ScheduledFuture<?> retry;
+    private boolean reconcileQueued;
+    private ScheduledFuture<?> healthCheck;
 
     @Activate
     void activate(Map<String, Object> props) {
@@ -99,7 +119,7 @@ public final class DeviceComponent implements ManagedDevice {
                 configError = "invalid configuration: " + e.getMessage();
             }
             active = true;
-            generation++;
+            bindingChangedLocked();
         }
         if (configError != null) {
             LOG.error("device {}: {}", id, configError);
@@ -117,7 +137,11 @@ public final class DeviceComponent implements ManagedDevice {
         synchronized (lock) {
             closed = true;
             active = false;
-            generation++;
+            bindingChangedLocked(); // also cancels a pending reconnect
+            if (healthCheck != null) {
+                healthCheck.cancel(false);
+                healthCheck = null;
+            }
             d = takeDriverLocked();
         }
         closeDriver(d, "device deactivated");
@@ -145,7 +169,7 @@ public final class DeviceComponent implements ManagedDevice {
         synchronized (lock) {
             ops = o;
             opsProps = props;
-            generation++;
+            bindingChangedLocked();
         }
         LOG.info("device {}: bind backend {} (service {})", idForLog(), backendNameOf(o, props), props.get("service.id"));
         schedule();
@@ -161,7 +185,7 @@ public final class DeviceComponent implements ManagedDevice {
             if (driverOps == o) {
                 d = takeDriverLocked();
             }
-            generation++;
+            bindingChangedLocked();
         }
         LOG.info("device {}: unbind backend {} (service {})", idForLog(), backendNameOf(o, props), props.get("service.id"));
         closeDriver(d, "backend " + backendNameOf(o, props) + " went away");
@@ -178,7 +202,7 @@ public final class DeviceComponent implements ManagedDevice {
     void bindFactory(VirtioDriverFactory f) {
         synchronized (lock) {
             factory = f;
-            generation++;
+            bindingChangedLocked();
         }
         LOG.info("device {}: bind driver factory for {}", idForLog(), f.deviceType());
         schedule();
@@ -193,7 +217,7 @@ public final class DeviceComponent implements ManagedDevice {
             if (driverFactory == f) {
                 d = takeDriverLocked();
             }
-            generation++;
+            bindingChangedLocked();
         }
         LOG.info("device {}: unbind driver factory for {}", idForLog(), f.deviceType());
         closeDriver(d, "driver factory for " + f.deviceType() + " went away");
@@ -220,7 +244,14 @@ public final class DeviceComponent implements ManagedDevice {
         }
     }
 
+    /** Queues one reconcile; a burst of binding changes coalesces into one connect attempt. */
     private void schedule() {
+        synchronized (lock) {
+            if (reconcileQueued) {
+                return;
+            }
+            reconcileQueued = true;
+        }
         try {
             worker.execute(this::reconcile);
         } catch (RejectedExecutionException e) {
@@ -237,6 +268,7 @@ public final class DeviceComponent implements ManagedDevice {
         VirtioDriverFactory f;
         String name;
         synchronized (lock) {
+            reconcileQueued = false;
             if (!active || closed) {
                 return;
             }
@@ -301,7 +333,9 @@ public final class DeviceComponent implements ManagedDevice {
         }
 
         VirtioDriver created = null;
+        VhostBackend opened = null;
         String failure = null;
+        boolean retryable = false;
         Optional<String> unusable;
         try {
             unusable = o.unusableReason(s.vhostTarget());
@@ -310,15 +344,17 @@ public final class DeviceComponent implements ManagedDevice {
         }
         if (unusable.isPresent()) {
             failure = name + ": " + unusable.get();
+            retryable = true; // the socket or node may appear
         } else {
             VhostBackend backend = null;
             try {
                 backend = o.open(s.vhostTarget());
-                VhostBackend opened = backend;
-                created = f.create(opened, s.driverConfig());
+                created = f.create(backend, s.driverConfig());
+                opened = backend;
                 backend = null; // the driver owns it now
             } catch (VhostException e) {
                 failure = name + ": " + e.getMessage();
+                retryable = e.shouldReconnect();
             } catch (RuntimeException e) {
                 failure = name + ": " + e;
                 LOG.error("device {}: unexpected failure while starting", s.id(), e);
@@ -341,6 +377,16 @@ public final class DeviceComponent implements ManagedDevice {
                 driver = created;
                 driverOps = o;
                 driverFactory = f;
+                driverBackend = opened;
+                attempt = 0;
+                if (healthCheck == null) {
+                    try {
+                        healthCheck = worker.scheduleWithFixedDelay(this::checkHealth, HEALTH_PERIOD_MS, HEALTH_PERIOD_MS,
+                                TimeUnit.MILLISECONDS);
+                    } catch (RejectedExecutionException e) {
+                        // Deactivating.
+                    }
+                }
                 String summary;
                 try {
                     summary = created.summary();
@@ -350,6 +396,19 @@ public final class DeviceComponent implements ManagedDevice {
                 setStateLocked(DeviceInfo.Status.BOUND, name, summary);
                 LOG.info("device {}: BOUND to {}: {}", s.id(), name, summary);
             } else {
+                if (retry != null) {
+                    retry.cancel(false);
+                    retry = null;
+                }
+                if (retryable && attempt < RETRY_DELAYS_MS.length) {
+                    long delay = RETRY_DELAYS_MS[attempt++];
+                    failure += " (retry " + attempt + "/" + RETRY_DELAYS_MS.length + " in " + delay + " ms)";
+                    try {
+                        retry = worker.schedule(this::reconcile, delay, TimeUnit.MILLISECONDS);
+                    } catch (RejectedExecutionException e) {
+                        // Deactivating.
+                    }
+                }
                 setStateLocked(DeviceInfo.Status.FAILED, name, failure);
                 LOG.error("device {}: FAILED on {}: {}", s.id(), s.target(), failure);
             }
@@ -358,11 +417,51 @@ public final class DeviceComponent implements ManagedDevice {
         closeDriver(discard, "superseded while connecting", false);
     }
 
+    /** A binding, the configuration or the life cycle changed: a fresh start for reconnects. */
+    private void bindingChangedLocked() {
+        generation++;
+        attempt = 0;
+        if (retry != null) {
+            retry.cancel(false);
+            retry = null;
+        }
+    }
+
+    /**
+     * Runs every {@link #HEALTH_PERIOD_MS} on the worker while a driver is bound: when its backend
+     * reports the connection lost, the driver is closed and the device reconnects (bounded).
+     */
+    private void checkHealth() {
+        VirtioDriver d;
+        String name;
+        synchronized (lock) {
+            if (closed || driver == null || driverBackend == null) {
+                return;
+            }
+            boolean connected;
+            try {
+                connected = driverBackend.isConnected();
+            } catch (RuntimeException e) {
+                connected = false;
+            }
+            if (connected) {
+                return;
+            }
+            name = backendName;
+            d = takeDriverLocked();
+            generation++;
+        }
+        LOG.warn("device {}: backend {} disconnected; closing the driver and reconnecting", idForLog(), name);
+        closeDriver(d, "backend " + name + " disconnected");
+        reconcile();
+    }
+
     private VirtioDriver takeDriverLocked() {
         VirtioDriver d = driver;
         driver = null;
         driverOps = null;
         driverFactory = null;
+        driverBackend = null;
         if (d != null) {
             closing++;
             setStateLocked(DeviceInfo.Status.WAITING, null, "driver stopped");

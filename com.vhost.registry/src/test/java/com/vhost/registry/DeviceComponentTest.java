@@ -4,9 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostBackendType;
+import com.vhost.api.VhostException;
 import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostOps;
 import com.vhost.api.VhostTarget;
+import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.VirtioDriver;
 import com.vhost.api.registry.VirtioDriverFactory;
@@ -33,12 +35,15 @@ class DeviceComponentTest {
 
     static final class Conn {
         final AtomicBoolean closed = new AtomicBoolean();
+        /** Set to simulate the peer going away. */
+        final AtomicBoolean dropped = new AtomicBoolean();
         final VhostBackend proxy = (VhostBackend) Proxy.newProxyInstance(VhostBackend.class.getClassLoader(),
                 new Class<?>[] {VhostBackend.class}, (p, m, a) -> switch (m.getName()) {
                     case "close" -> {
                         closed.set(true);
                         yield null;
                     }
+                    case "isConnected" -> !closed.get() && !dropped.get();
                     case "describe" -> "fake";
                     default -> throw new UnsupportedOperationException(m.getName());
                 });
@@ -174,19 +179,56 @@ class DeviceComponentTest {
     }
 
     @Test
-    void openFailureIsFailedWithTheErrorAndRetriedOnRebind() throws Exception {
+    void aRefusedConnectionIsFailedAndRetriedUntilTheBackEndAnswers() throws Exception {
         Ops ops = new Ops();
         ops.refuse = "Connection refused";
         Factory f = new Factory();
         c.activate(config());
         c.bindFactory(f);
         c.bindBackend(ops, props("user"));
+        DeviceInfo failed = await(i -> i.status() == DeviceInfo.Status.FAILED && i.detail().contains("retry 2/"));
+        assertThat(failed.detail()).startsWith("user-test: connect(/tmp/t.sock) failed: Connection refused (errno 111) (retry 2/6 in");
+        ops.refuse = null; // the back-end comes up
+        await(i -> i.status() == DeviceInfo.Status.BOUND);
+        assertThat(ops.opened).hasSize(1);
+    }
+
+    @Test
+    void aFailureThatCannotCureItselfIsNotRetried() throws Exception {
+        Ops ops = new Ops();
+        c.activate(config());
+        c.bindBackend(ops, props("user"));
+        c.bindFactory(new VirtioDriverFactory() {
+            @Override
+            public String deviceType() {
+                return "blk";
+            }
+
+            @Override
+            public VirtioDriver create(VhostBackend backend, Map<String, Object> config) throws VhostException {
+                throw new VirtioDeviceException("blk device configuration: 'poll' = 'maybe' is not true or false");
+            }
+        });
         DeviceInfo failed = await(i -> i.status() == DeviceInfo.Status.FAILED);
-        assertThat(failed.detail()).isEqualTo("user-test: connect(/tmp/t.sock) failed: Connection refused (errno 111)");
-        ops.refuse = null;
-        c.unbindBackend(ops, props("user"));
+        Thread.sleep(400);
+        assertThat(c.info().detail()).isEqualTo(failed.detail()).doesNotContain("retry");
+        assertThat(ops.opened).hasSize(1);
+        assertThat(ops.opened.get(0).closed).as("backend closed after create failed").isTrue();
+    }
+
+    @Test
+    void aBackendThatDisconnectsIsClosedAndReconnected() throws Exception {
+        Ops ops = new Ops();
+        Factory f = new Factory();
+        c.activate(config());
+        c.bindFactory(f);
         c.bindBackend(ops, props("user"));
         await(i -> i.status() == DeviceInfo.Status.BOUND);
+        ops.opened.get(0).dropped.set(true);
+        await(i -> i.status() == DeviceInfo.Status.BOUND && ops.opened.size() == 2);
+        assertThat(f.made.get(0).closed).isTrue();
+        assertThat(f.made).hasSize(2);
+        assertThat(c.api(String.class)).isEqualTo("api");
     }
 
     @Test
