@@ -1,0 +1,278 @@
+package com.vhost.cli;
+
+import com.vhost.api.blk.BlockDevice;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiConsumer;
+
+/**
+ * A fio-like load on a {@link BlockDevice}: {@code iodepth} requests kept in flight on each of
+ * {@code queues} queues for a fixed time, each slot re-issuing from its completion. Buffers come
+ * from {@link BlockDevice#allocateBuffer} (zero-copy) when the pool allows, else from a shared
+ * arena (bounce-buffered by the driver). Latency is measured per request from submission to
+ * completion.
+ */
+public final class Bench {
+    private Bench() {}
+
+    /** Access pattern. */
+    public enum Mode {
+        READ(false, false), WRITE(true, false), RANDREAD(false, true), RANDWRITE(true, true);
+
+        final boolean write;
+        final boolean random;
+
+        Mode(boolean write, boolean random) {
+            this.write = write;
+            this.random = random;
+        }
+
+        /** @throws IllegalArgumentException naming the accepted values */
+        public static Mode parse(String s) {
+            for (Mode m : values()) {
+                if (m.name().equalsIgnoreCase(s)) {
+                    return m;
+                }
+            }
+            throw new IllegalArgumentException("--rw '" + s + "': expected read, write, randread or randwrite");
+        }
+    }
+
+    /**
+     * @param ops completed requests
+     * @param bytes bytes transferred by completed requests
+     * @param seconds measured wall time
+     * @param latency per-request latencies
+     * @param errors failed requests (each failure stops its slot)
+     * @param firstError the first failure's message, or null
+     */
+    public record Result(long ops, long bytes, double seconds, LatencyHistogram latency, long errors, String firstError) {
+        public double iops() {
+            return seconds > 0 ? ops / seconds : 0;
+        }
+
+        public double mibPerSecond() {
+            return seconds > 0 ? bytes / seconds / (1024.0 * 1024.0) : 0;
+        }
+
+        /** @return {@code "IOPS 12345, 48.2 MiB/s, latency p50 40.1 us, p99 120.3 us, max 1.2 ms"} */
+        public String summary() {
+            return String.format(Locale.ROOT, "IOPS %.0f, %.1f MiB/s, latency p50 %s, p99 %s, max %s (%d requests in %.2f s%s)",
+                    iops(), mibPerSecond(), micros(latency.percentile(0.50)), micros(latency.percentile(0.99)),
+                    micros(latency.max()), ops, seconds, errors > 0 ? ", " + errors + " errors: " + firstError : "");
+        }
+    }
+
+    /** Formats nanoseconds as microseconds or milliseconds. */
+    public static String micros(long nanos) {
+        if (nanos >= 10_000_000L) {
+            return String.format(Locale.ROOT, "%.1f ms", nanos / 1e6);
+        }
+        return String.format(Locale.ROOT, "%.1f us", nanos / 1e3);
+    }
+
+    /**
+     * Runs the load.
+     *
+     * @param dev an open device
+     * @param mode access pattern
+     * @param blockSize bytes per request, a multiple of the device's block size
+     * @param iodepth requests in flight per queue (1..1024)
+     * @param queues queues used, 0..queues-1 (at most the device's)
+     * @param seconds run time (1..3600)
+     * @return what completed
+     * @throws IllegalArgumentException for a parameter outside the device's limits
+     * @throws InterruptedException when interrupted while waiting for the slots
+     */
+    public static Result run(BlockDevice dev, Mode mode, int blockSize, int iodepth, int queues, int seconds)
+            throws InterruptedException {
+        var info = dev.info();
+        check(info, blockSize, iodepth, queues, seconds);
+        long blocks = info.capacityBytes() / blockSize;
+        int slots = iodepth * queues;
+        try (Arena arena = Arena.ofShared()) {
+            CountDownLatch done = new CountDownLatch(slots);
+            AtomicLong sequential = new AtomicLong();
+            AtomicLong errors = new AtomicLong();
+            String[] firstError = new String[1];
+            List<Slot> all = new ArrayList<>(slots);
+            for (int i = 0; i < slots; i++) {
+                MemorySegment buf = buffer(dev, arena, blockSize);
+                if (mode.write) {
+                    for (long o = 0; o + 8 <= blockSize; o += 8) {
+                        buf.set(ValueLayout.JAVA_LONG_UNALIGNED, o, 0x5A5A_0000_0000_0000L | (i * 8192L + o));
+                    }
+                }
+                all.add(new Slot(dev, mode, i % queues, buf, blockSize, blocks, sequential, new SplittableRandom(i * 7919L + 17),
+                        done, errors, firstError));
+            }
+            long start = System.nanoTime();
+            long deadline = start + TimeUnit.SECONDS.toNanos(seconds);
+            for (Slot s : all) {
+                s.start(deadline);
+            }
+            boolean finished = done.await(seconds + 30L, TimeUnit.SECONDS);
+            double elapsed = (System.nanoTime() - start) / 1e9;
+            LatencyHistogram h = new LatencyHistogram();
+            long ops = 0;
+            for (Slot s : all) {
+                s.stop = true;
+                synchronized (s) {
+                    h.add(s.histogram);
+                    ops += s.completed;
+                }
+            }
+            if (!finished) {
+                errors.incrementAndGet();
+                synchronized (firstError) {
+                    if (firstError[0] == null) {
+                        firstError[0] = done.getCount() + " request(s) did not complete within " + (seconds + 30) + " s";
+                    }
+                }
+            }
+            String fe;
+            synchronized (firstError) {
+                fe = firstError[0];
+            }
+            return new Result(ops, ops * blockSize, elapsed, h, errors.get(), fe);
+        }
+    }
+
+    /** @throws IllegalArgumentException naming the option that is outside the device's limits */
+    static void check(com.vhost.api.blk.BlockDeviceInfo info, int blockSize, int iodepth, int queues, int seconds) {
+        if (blockSize <= 0 || blockSize % info.blockSize() != 0) {
+            throw new IllegalArgumentException("--bs " + blockSize + " is not a positive multiple of the block size "
+                    + info.blockSize());
+        }
+        if (blockSize > info.capacityBytes()) {
+            throw new IllegalArgumentException("--bs " + blockSize + " exceeds the capacity " + info.capacityBytes());
+        }
+        if (iodepth < 1 || iodepth > 1024) {
+            throw new IllegalArgumentException("--iodepth " + iodepth + " is outside 1..1024");
+        }
+        if (queues < 1 || queues > info.numQueues()) {
+            throw new IllegalArgumentException("--queues " + queues + " is outside 1.." + info.numQueues()
+                    + " (the device's queues)");
+        }
+        if (seconds < 1 || seconds > 3600) {
+            throw new IllegalArgumentException("--seconds " + seconds + " is outside 1..3600");
+        }
+    }
+
+    private static MemorySegment buffer(BlockDevice dev, Arena arena, int size) {
+        try {
+            return dev.allocateBuffer(size);
+        } catch (IllegalStateException | UnsupportedOperationException poolExhausted) {
+            return arena.allocate(size, 4096);
+        }
+    }
+
+    /** One request slot: issues, and re-issues from its own completion until the deadline. */
+    private static final class Slot implements BiConsumer<Void, Throwable> {
+        private final BlockDevice dev;
+        private final Mode mode;
+        private final int queue;
+        private final MemorySegment buf;
+        private final int blockSize;
+        private final long blocks;
+        private final AtomicLong sequential;
+        private final SplittableRandom random;
+        private final CountDownLatch done;
+        private final AtomicLong errors;
+        private final String[] firstError;
+        final LatencyHistogram histogram = new LatencyHistogram();
+        long completed;
+        volatile boolean stop;
+        private long deadline;
+        private long issuedAt;
+        private boolean issuing;
+        private boolean completedInline;
+        private boolean finished;
+
+        Slot(BlockDevice dev, Mode mode, int queue, MemorySegment buf, int blockSize, long blocks, AtomicLong sequential,
+                SplittableRandom random, CountDownLatch done, AtomicLong errors, String[] firstError) {
+            this.dev = dev;
+            this.mode = mode;
+            this.queue = queue;
+            this.buf = buf;
+            this.blockSize = blockSize;
+            this.blocks = blocks;
+            this.sequential = sequential;
+            this.random = random;
+            this.done = done;
+            this.errors = errors;
+            this.firstError = firstError;
+        }
+
+        synchronized void start(long deadlineNanos) {
+            deadline = deadlineNanos;
+            issueLoop();
+        }
+
+        /** Issues until a completion arrives asynchronously (a trampoline, so inline completions do not recurse). */
+        private void issueLoop() {
+            while (!finished) {
+                long block = mode.random ? random.nextLong(blocks) : Math.floorMod(sequential.getAndIncrement(), blocks);
+                long offset = block * blockSize;
+                issuing = true;
+                completedInline = false;
+                issuedAt = System.nanoTime();
+                CompletableFuture<Void> f;
+                try {
+                    f = mode.write ? dev.write(queue, offset, buf) : dev.read(queue, offset, buf);
+                } catch (RuntimeException e) {
+                    f = CompletableFuture.failedFuture(e);
+                }
+                f.whenComplete(this);
+                issuing = false;
+                if (!completedInline) {
+                    return;
+                }
+            }
+        }
+
+        @Override
+        public synchronized void accept(Void ignored, Throwable failure) {
+            long now = System.nanoTime();
+            histogram.record(now - issuedAt);
+            if (failure != null) {
+                errors.incrementAndGet();
+                synchronized (firstError) {
+                    if (firstError[0] == null) {
+                        Throwable c = failure.getCause() != null && failure instanceof java.util.concurrent.CompletionException
+                                ? failure.getCause() : failure;
+                        firstError[0] = String.valueOf(c.getMessage());
+                    }
+                }
+                finish();
+                return;
+            }
+            completed++;
+            if (stop || now >= deadline) {
+                finish();
+                return;
+            }
+            if (issuing) {
+                completedInline = true;
+                return;
+            }
+            issueLoop();
+        }
+
+        private void finish() {
+            if (!finished) {
+                finished = true;
+                done.countDown();
+            }
+        }
+    }
+}

@@ -1,0 +1,377 @@
+package com.vhost.cli;
+
+import com.vhost.api.VhostBackend;
+import com.vhost.api.VhostOps;
+import com.vhost.api.VhostTarget;
+import com.vhost.api.VirtioDeviceException;
+import com.vhost.api.blk.BlockDevice;
+import com.vhost.api.blk.BlockDeviceInfo;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code vhost blk}: this platform as the virtio-blk driver of a vhost-user-blk back-end (this
+ * platform's own {@code vhost serve blk}, qemu-storage-daemon, ...).
+ */
+@Command(name = "blk", mixinStandardHelpOptions = true,
+        description = "Drives a vhost-user-blk back-end: info, read, write, bench.",
+        subcommands = {BlkCommand.Info.class, BlkCommand.Read.class, BlkCommand.Write.class, BlkCommand.Bench.class})
+final class BlkCommand implements Callable<Integer> {
+    /** Bound on one request. */
+    static final long REQUEST_TIMEOUT_SECONDS = 30;
+    /** Bound on waiting for the vhost-user VhostOps service. */
+    static final Duration BACKEND_WAIT = Duration.ofSeconds(10);
+    /** Largest request the read and write commands issue. */
+    static final int CHUNK = 1 << 20;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getErr());
+        return 2;
+    }
+
+    /** Options every blk subcommand shares: where the back-end listens and how many queues to use. */
+    static final class Connection {
+        @Option(names = {"--socket", "--device"}, paramLabel = "PATH", required = true,
+                description = "the back-end's vhost-user socket, or the device node of a kernel/vdpa backend")
+        Path socket;
+
+        @Option(names = "--backend", paramLabel = "TYPE", defaultValue = "user",
+                description = "VhostOps backend type: user, kernel or vdpa (default ${DEFAULT-VALUE})")
+        String backendType;
+
+        @Option(names = "--queues", paramLabel = "N", defaultValue = "1", description = "request queues to use (default ${DEFAULT-VALUE})")
+        int queues;
+
+        @Option(names = "--queue-size", paramLabel = "N", defaultValue = "256",
+                description = "descriptors per queue, a power of two (default ${DEFAULT-VALUE})")
+        int queueSize;
+
+        @Option(names = "--poll", description = "find completions by polling the used ring (no call eventfd waits)")
+        boolean poll;
+
+        @Option(names = "--connect-timeout", paramLabel = "MS", defaultValue = "5000",
+                description = "how long to retry connecting, in milliseconds (default ${DEFAULT-VALUE})")
+        long connectTimeoutMs;
+
+        /** Connects through the vhost-user {@link VhostOps} service and starts the driver. */
+        BlockDevice open(CliServices services) throws Exception {
+            Checks.queues(queues, queueSize);
+            VhostOps ops = services.backend(com.vhost.api.VhostBackendType.fromId(backendType).id(), BACKEND_WAIT);
+            VhostTarget target = new VhostTarget(socket.toString(),
+                    java.util.Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, Long.toString(connectTimeoutMs)));
+            VhostBackend backend = ops.open(target);
+            try {
+                return services.blkTools().openDevice(backend, queues, queueSize, poll);
+            } catch (Exception | Error e) {
+                backend.close();
+                throw e;
+            }
+        }
+    }
+
+    static <T> T await(CompletableFuture<T> f, String what) throws Exception {
+        try {
+            return f.get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            Throwable c = e.getCause();
+            if (c instanceof Exception ex) {
+                throw ex;
+            }
+            throw e;
+        } catch (TimeoutException e) {
+            throw new VirtioDeviceException(what + " did not complete within " + REQUEST_TIMEOUT_SECONDS + " s", e);
+        }
+    }
+
+    static void checkRange(BlockDeviceInfo info, long offset, long length) {
+        int bs = info.blockSize();
+        if (offset < 0 || offset % bs != 0) {
+            throw new IllegalArgumentException("--offset " + offset + " is not a non-negative multiple of the block size " + bs);
+        }
+        if (length < 0 || length % bs != 0) {
+            throw new IllegalArgumentException("length " + length + " is not a multiple of the block size " + bs);
+        }
+        if (offset > info.capacityBytes() || length > info.capacityBytes() - offset) {
+            throw new IllegalArgumentException("offset " + offset + " + length " + length + " is past the capacity "
+                    + info.capacityBytes());
+        }
+    }
+
+    /** {@code vhost blk info}. */
+    @Command(name = "info", mixinStandardHelpOptions = true,
+            description = "Prints capacity, block size, queues and the negotiated features.")
+    static final class Info implements Callable<Integer> {
+        private final CliServices services;
+
+        @Mixin
+        Connection conn = new Connection();
+
+        Info(CliServices services) {
+            this.services = services;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            try (BlockDevice dev = conn.open(services)) {
+                print(dev, services.out());
+            }
+            return 0;
+        }
+
+        static void print(BlockDevice dev, PrintWriter out) {
+            BlockDeviceInfo i = dev.info();
+            out.printf(Locale.ROOT, "backend     %s%n", i.backend());
+            out.printf(Locale.ROOT, "capacity    %d bytes (%s, %d sectors of 512)%n", i.capacityBytes(),
+                    Sizes.human(i.capacityBytes()), i.capacityBytes() / 512);
+            out.printf(Locale.ROOT, "block size  %d bytes%n", i.blockSize());
+            out.printf(Locale.ROOT, "queues      %d x %d descriptors%n", i.numQueues(), i.queueSize());
+            out.printf(Locale.ROOT, "read-only   %s%n", i.readOnly() ? "yes" : "no");
+            out.printf(Locale.ROOT, "seg_max     %s, size_max %s%n", i.segMax() == 0 ? "unknown" : Integer.toString(i.segMax()),
+                    i.sizeMax() == 0 ? "unknown" : i.sizeMax() + " bytes");
+            out.printf(Locale.ROOT, "features    0x%x %s%n", i.features(), FeatureNames.blk(i.features()));
+            String id;
+            try {
+                id = '"' + await(dev.getId(0), "GET_ID") + '"';
+            } catch (Exception e) {
+                id = "(GET_ID failed: " + VhostCli.message(e) + ")";
+            }
+            out.printf(Locale.ROOT, "id          %s%n", id);
+            out.flush();
+        }
+    }
+
+    /** {@code vhost blk read}. */
+    @Command(name = "read", mixinStandardHelpOptions = true,
+            description = "Reads LENGTH bytes at OFFSET into a file, or as a hex dump when --out is absent.")
+    static final class Read implements Callable<Integer> {
+        /** Largest read shown as a hex dump. */
+        static final long MAX_DUMP = 64 * 1024;
+        private final CliServices services;
+
+        @Mixin
+        Connection conn = new Connection();
+
+        @Option(names = "--offset", paramLabel = "O", defaultValue = "0", converter = SizeConverter.class,
+                description = "byte offset, a multiple of the block size (default 0)")
+        long offset;
+
+        @Option(names = "--length", paramLabel = "L", required = true, converter = SizeConverter.class,
+                description = "bytes to read, a multiple of the block size (e.g. 4k, 1M)")
+        long length;
+
+        @Option(names = "--out", paramLabel = "FILE", description = "write the data to FILE (replaced)")
+        Path out;
+
+        Read(CliServices services) {
+            this.services = services;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            if (out == null && length > MAX_DUMP) {
+                throw new IllegalArgumentException("--length " + length + " is too long for a hex dump (max " + MAX_DUMP
+                        + "); give --out FILE");
+            }
+            try (BlockDevice dev = conn.open(services); Arena arena = Arena.ofConfined()) {
+                checkRange(dev.info(), offset, length);
+                MemorySegment buf = buffer(dev, arena, (int) Math.min(CHUNK, Math.max(length, dev.info().blockSize())));
+                long start = System.nanoTime();
+                try (FileChannel ch = out == null ? null : FileChannel.open(out, StandardOpenOption.CREATE,
+                        StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+                    for (long done = 0; done < length; ) {
+                        int n = (int) Math.min(buf.byteSize(), length - done);
+                        MemorySegment part = buf.asSlice(0, n);
+                        await(dev.read(0, offset + done, part), "read at offset " + (offset + done));
+                        if (ch != null) {
+                            ByteBuffer bb = part.asByteBuffer();
+                            while (bb.hasRemaining()) {
+                                ch.write(bb);
+                            }
+                        } else {
+                            hexDump(part, offset + done, services.out());
+                        }
+                        done += n;
+                    }
+                }
+                double s = (System.nanoTime() - start) / 1e9;
+                if (out != null) {
+                    services.out().printf(Locale.ROOT, "read %d bytes at offset %d into %s (%.1f MiB/s)%n", length, offset, out,
+                            length / Math.max(s, 1e-9) / (1 << 20));
+                }
+            }
+            return 0;
+        }
+
+        static void hexDump(MemorySegment data, long base, PrintWriter out) {
+            HexFormat hex = HexFormat.of();
+            byte[] line = new byte[16];
+            for (long o = 0; o < data.byteSize(); o += 16) {
+                int n = (int) Math.min(16, data.byteSize() - o);
+                MemorySegment.copy(data, java.lang.foreign.ValueLayout.JAVA_BYTE, o, line, 0, n);
+                StringBuilder sb = new StringBuilder(80);
+                sb.append(String.format(Locale.ROOT, "%08x  ", base + o));
+                for (int i = 0; i < 16; i++) {
+                    sb.append(i < n ? hex.toHexDigits(line[i]) : "  ").append(i == 7 ? "  " : " ");
+                }
+                sb.append(" |");
+                for (int i = 0; i < n; i++) {
+                    sb.append(line[i] >= 0x20 && line[i] < 0x7f ? (char) line[i] : '.');
+                }
+                sb.append('|');
+                out.println(sb);
+            }
+            out.flush();
+        }
+    }
+
+    /** {@code vhost blk write}. */
+    @Command(name = "write", mixinStandardHelpOptions = true,
+            description = "Writes the contents of a file at OFFSET, then flushes.")
+    static final class Write implements Callable<Integer> {
+        private final CliServices services;
+
+        @Mixin
+        Connection conn = new Connection();
+
+        @Option(names = "--offset", paramLabel = "O", defaultValue = "0", converter = SizeConverter.class,
+                description = "byte offset, a multiple of the block size (default 0)")
+        long offset;
+
+        @Option(names = "--in", paramLabel = "FILE", required = true,
+                description = "data to write; its size must be a multiple of the block size")
+        Path in;
+
+        Write(CliServices services) {
+            this.services = services;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            long length;
+            try {
+                length = Files.size(in);
+            } catch (IOException e) {
+                throw new IllegalArgumentException("--in " + in + ": " + e.getMessage(), e);
+            }
+            try (BlockDevice dev = conn.open(services); Arena arena = Arena.ofConfined();
+                    FileChannel ch = FileChannel.open(in, StandardOpenOption.READ)) {
+                checkRange(dev.info(), offset, length);
+                MemorySegment buf = buffer(dev, arena, (int) Math.min(CHUNK, Math.max(length, dev.info().blockSize())));
+                long start = System.nanoTime();
+                for (long done = 0; done < length; ) {
+                    int n = (int) Math.min(buf.byteSize(), length - done);
+                    MemorySegment part = buf.asSlice(0, n);
+                    ByteBuffer bb = part.asByteBuffer();
+                    while (bb.hasRemaining()) {
+                        if (ch.read(bb) < 0) {
+                            throw new IOException(in + " shrank while being read");
+                        }
+                    }
+                    await(dev.write(0, offset + done, part), "write at offset " + (offset + done));
+                    done += n;
+                }
+                await(dev.flush(0), "flush");
+                double s = (System.nanoTime() - start) / 1e9;
+                services.out().printf(Locale.ROOT, "wrote %d bytes from %s at offset %d and flushed (%.1f MiB/s)%n", length, in,
+                        offset, length / Math.max(s, 1e-9) / (1 << 20));
+            }
+            return 0;
+        }
+    }
+
+    /** {@code vhost blk bench}. */
+    @Command(name = "bench", mixinStandardHelpOptions = true,
+            description = "Keeps IODEPTH requests in flight per queue for SECONDS; prints IOPS, MiB/s and latency p50/p99/max.")
+    static final class Bench implements Callable<Integer> {
+        private final CliServices services;
+
+        @Mixin
+        Connection conn = new Connection();
+
+        @Option(names = "--rw", paramLabel = "MODE", defaultValue = "randread",
+                description = "read, write, randread or randwrite (default ${DEFAULT-VALUE})")
+        String rw;
+
+        @Option(names = "--bs", paramLabel = "B", defaultValue = "4k", converter = SizeConverter.class,
+                description = "bytes per request (default ${DEFAULT-VALUE})")
+        long bs;
+
+        @Option(names = "--iodepth", paramLabel = "D", defaultValue = "16", description = "requests in flight per queue (default ${DEFAULT-VALUE})")
+        int iodepth;
+
+        @Option(names = "--seconds", paramLabel = "S", defaultValue = "5", description = "run time (default ${DEFAULT-VALUE})")
+        int seconds;
+
+        @Option(names = "--engine", paramLabel = "E", defaultValue = "raw",
+                description = {"raw: the driver's zero-allocation queue path, one thread per queue (default);",
+                    "api: BlockDevice futures. raw falls back to api when the device has no low-level path."})
+        String engine;
+
+        Bench(CliServices services) {
+            this.services = services;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            com.vhost.cli.Bench.Mode mode = com.vhost.cli.Bench.Mode.parse(rw);
+            if (bs > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("--bs " + bs + " is too large");
+            }
+            try (BlockDevice dev = conn.open(services)) {
+                PrintWriter out = services.out();
+                BlockDeviceInfo i = dev.info();
+                out.printf(Locale.ROOT, "bench %s bs=%d iodepth=%d queues=%d engine=%s%s for %d s on %s (%s)%n",
+                        mode.name().toLowerCase(Locale.ROOT), bs, iodepth, conn.queues, engine, conn.poll ? " poll" : "", seconds,
+                        i.backend(), Sizes.human(i.capacityBytes()));
+                out.flush();
+                com.vhost.cli.Bench.Result r = null;
+                if (engine.equals("raw")) {
+                    r = RawBench.run(dev, services.blkTools(), mode, (int) bs, iodepth, conn.queues, seconds);
+                    if (r == null) {
+                        out.println("(this device has no low-level queue path; using the BlockDevice API)");
+                    }
+                } else if (!engine.equals("api")) {
+                    throw new IllegalArgumentException("--engine '" + engine + "': expected raw or api");
+                }
+                if (r == null) {
+                    r = com.vhost.cli.Bench.run(dev, mode, (int) bs, iodepth, conn.queues, seconds);
+                }
+                out.println(r.summary());
+                out.flush();
+                return r.errors() == 0 ? 0 : VhostCli.EXIT_FAILURE;
+            }
+        }
+    }
+
+    static MemorySegment buffer(BlockDevice dev, Arena arena, int size) {
+        try {
+            return dev.allocateBuffer(size);
+        } catch (IllegalStateException | UnsupportedOperationException e) {
+            return arena.allocate(size, 4096);
+        }
+    }
+}

@@ -1,0 +1,100 @@
+package com.vhost.cli;
+
+import com.vhost.api.VhostBackend;
+import com.vhost.api.blk.BlockDevice;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+
+/**
+ * What the CLI needs from the virtio-blk and vhost-user implementation bundles, behind one seam so
+ * the commands only see API types ({@link BlockDevice}, {@link VhostBackend},
+ * {@link com.vhost.api.virtio.VirtioDevice}). {@link BlkToolsLoader} supplies the implementation
+ * over {@code com.vhost.devices.blk} and {@code com.vhost.user}, or one that explains which bundle
+ * is missing.
+ */
+public interface BlkTools {
+    /** A virtio-blk model served as a vhost-user back-end on a UNIX socket. */
+    interface Served extends AutoCloseable {
+        /** @return the listening socket */
+        Path socket();
+
+        /** @return capacity in bytes, from the model's config space ({@code capacity} × 512) */
+        long capacityBytes();
+
+        /** @return one line for humans: image or memory, size, queues, read-only */
+        String describe();
+
+        /** Stops the server (unlinking the socket) and closes the model. Idempotent. */
+        @Override
+        void close();
+    }
+
+    /**
+     * Serves a disk image file.
+     *
+     * @param socket where to listen (a stale socket file is replaced)
+     * @param image a raw image whose size is a multiple of 512 bytes
+     * @param readOnly offer VIRTIO_BLK_F_RO and refuse writes
+     * @param queues request queues offered (1..)
+     * @param queueSize maximum descriptors per queue (power of two)
+     * @throws Exception when the image cannot be opened or the socket cannot be bound
+     */
+    Served serveImage(Path socket, Path image, boolean readOnly, int queues, int queueSize) throws Exception;
+
+    /** Serves a zero-filled disk of {@code capacityBytes} (multiple of 512) held in memory. */
+    Served serveMemory(Path socket, long capacityBytes, int queues, int queueSize) throws Exception;
+
+    /**
+     * Starts a virtio-blk driver on an open backend.
+     *
+     * @param backend open backend; the returned device owns it and closes it
+     * @param queues request queues to use
+     * @param queueSize descriptors per queue
+     * @param poll find completions by polling the used ring instead of waiting on call eventfds
+     * @return the running device
+     * @throws Exception when negotiation or setup fails
+     */
+    BlockDevice openDevice(VhostBackend backend, int queues, int queueSize, boolean poll) throws Exception;
+
+    /** Receives low-level completions on the polling thread; must not allocate. */
+    @FunctionalInterface
+    interface CompletionSink {
+        /**
+         * @param tag the tag given to {@link RawQueue#submit}
+         * @param status virtio-blk status byte: 0 OK, 1 IOERR, 2 UNSUPP (VIRTIO 1.2, 5.2.6)
+         */
+        void complete(long tag, int status);
+    }
+
+    /**
+     * One request queue driven directly by one thread, without allocation per request (the
+     * driver's low-level path). Calls come from a single thread.
+     */
+    interface RawQueue {
+        /**
+         * Queues a request without notifying the device.
+         *
+         * @param type {@code VIRTIO_BLK_T_IN} 0 (read into {@code buffer}) or {@code T_OUT} 1 (write it)
+         * @param offset byte offset, a multiple of the block size
+         * @param buffer from {@link BlockDevice#allocateBuffer}
+         * @param tag returned with the completion
+         * @return false when the queue is full
+         */
+        boolean submit(int type, long offset, MemorySegment buffer, long tag) throws Exception;
+
+        /** Notifies the device of the requests queued since the last kick (when it wants a kick). */
+        void kick() throws Exception;
+
+        /** Waits at most {@code timeoutNanos} for completions; @return how many were delivered (0 on timeout) */
+        int await(long timeoutNanos) throws Exception;
+    }
+
+    /**
+     * Hands queue {@code index} of {@code device} over to the low-level path.
+     *
+     * @return the queue, or null when {@code device} has no low-level path (then use its
+     *     {@link BlockDevice} methods)
+     * @throws Exception when the queue cannot be handed over (requests outstanding, already taken)
+     */
+    RawQueue rawQueue(BlockDevice device, int index, CompletionSink sink) throws Exception;
+}

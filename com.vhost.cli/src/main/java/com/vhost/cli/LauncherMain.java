@@ -1,0 +1,228 @@
+package com.vhost.cli;
+
+import com.vhost.api.VhostOps;
+import com.vhost.api.registry.DeviceRegistry;
+import java.io.FileDescriptor;
+import java.io.FileInputStream;
+import java.io.FileOutputStream;
+import java.io.OutputStreamWriter;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.nio.charset.Charset;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import org.apache.felix.service.command.CommandProcessor;
+import org.apache.felix.service.command.CommandSession;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.Filter;
+import org.osgi.framework.FrameworkUtil;
+import org.osgi.framework.InvalidSyntaxException;
+import org.osgi.framework.ServiceReference;
+import org.osgi.framework.launch.Framework;
+import org.osgi.service.cm.ConfigurationAdmin;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.util.tracker.ServiceTracker;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs the command line inside the framework. The bnd launcher of {@code vhost.jar} registers a
+ * service carrying {@code launcher.arguments} (the {@code java -jar} arguments) and calls a
+ * {@code Callable<Integer>} service with {@code main.thread=true} on the main thread once every
+ * bundle started; its result is the process's exit code, after the launcher stops the framework.
+ *
+ * <p>Bounded exit: on Ctrl-C a shutdown hook lets the command finish (up to {@link #COMMAND_STOP_MS})
+ * and stops the framework within {@link #STOP_TIMEOUT_MS}; after the command returns a daemon watchdog halts the JVM if the framework has not stopped
+ * within {@link #EXIT_WATCHDOG_MS}.
+ */
+@Component(service = Callable.class, property = "main.thread=true", immediate = true)
+public final class LauncherMain implements Callable<Integer>, CliServices {
+    private static final Logger LOG = LoggerFactory.getLogger(LauncherMain.class);
+    static final String LAUNCHER_ARGUMENTS = "launcher.arguments";
+    static final long STOP_TIMEOUT_MS = 10_000;
+    static final long COMMAND_STOP_MS = 3_000;
+    static final long EXIT_WATCHDOG_MS = 20_000;
+    static final long SHELL_WAIT_MS = 5_000;
+
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private final CountDownLatch commandDone = new CountDownLatch(1);
+    private final PrintWriter out = new PrintWriter(
+            new OutputStreamWriter(new FileOutputStream(FileDescriptor.out), Charset.defaultCharset()), true);
+    private final PrintWriter err = new PrintWriter(
+            new OutputStreamWriter(new FileOutputStream(FileDescriptor.err), Charset.defaultCharset()), true);
+    private BundleContext context;
+    private String[] arguments = new String[0];
+    private Thread shutdownHook;
+    private BlkTools blkTools;
+
+    @Reference
+    private DeviceRegistry registry;
+
+    @Reference
+    private ConfigurationAdmin configurationAdmin;
+
+    @Reference(service = Object.class, target = "(" + LAUNCHER_ARGUMENTS + "=*)")
+    void setLauncher(ServiceReference<Object> launcher) {
+        Object args = launcher.getProperty(LAUNCHER_ARGUMENTS);
+        if (args instanceof String[] a) {
+            arguments = a.clone();
+        }
+    }
+
+    @Activate
+    void activate(BundleContext ctx) {
+        context = ctx;
+        Framework framework = (Framework) ctx.getBundle(0);
+        shutdownHook = new Thread(() -> {
+            // Ctrl-C: first let the running command (serve, run) close its server and unlink its
+            // socket while its bundles are still wired, then stop the framework; both bounded.
+            stopped.countDown();
+            awaitQuietly(commandDone, COMMAND_STOP_MS);
+            stopFramework(framework);
+        }, "vhost-shutdown");
+        Runtime.getRuntime().addShutdownHook(shutdownHook);
+        LOG.debug("command line {}", Arrays.toString(arguments));
+    }
+
+    @Deactivate
+    void deactivate() {
+        stopped.countDown();
+        try {
+            Runtime.getRuntime().removeShutdownHook(shutdownHook);
+        } catch (IllegalStateException shuttingDown) {
+            // The hook is what is stopping us.
+        }
+    }
+
+    private static void awaitQuietly(CountDownLatch latch, long ms) {
+        try {
+            latch.await(ms, java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static void stopFramework(Framework framework) {
+        try {
+            framework.stop();
+            framework.waitForStop(STOP_TIMEOUT_MS);
+        } catch (Exception e) {
+            System.err.println("vhost: stopping the framework: " + e);
+        }
+    }
+
+    @Override
+    public Integer call() {
+        int code;
+        try {
+            code = VhostCli.execute(this, arguments);
+        } finally {
+            commandDone.countDown();
+            startExitWatchdog();
+        }
+        return code;
+    }
+
+    private static void startExitWatchdog() {
+        Thread t = new Thread(() -> {
+            try {
+                Thread.sleep(EXIT_WATCHDOG_MS);
+            } catch (InterruptedException e) {
+                return;
+            }
+            System.err.println("vhost: the framework did not stop within " + EXIT_WATCHDOG_MS + " ms; halting");
+            Runtime.getRuntime().halt(3);
+        }, "vhost-exit-watchdog");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    @Override
+    public DeviceRegistry registry() {
+        return registry;
+    }
+
+    @Override
+    public ConfigurationAdmin configurationAdmin() {
+        return configurationAdmin;
+    }
+
+    @Override
+    public VhostOps backend(String type, Duration wait) throws InterruptedException {
+        Filter filter;
+        try {
+            filter = FrameworkUtil.createFilter("(&(objectClass=" + VhostOps.class.getName() + ")(" + VhostOps.BACKEND_TYPE
+                    + "=" + type + "))");
+        } catch (InvalidSyntaxException e) {
+            throw new IllegalArgumentException("backend type '" + type + "' is not usable in a filter", e);
+        }
+        ServiceTracker<VhostOps, VhostOps> tracker = new ServiceTracker<>(context, filter, null);
+        tracker.open();
+        try {
+            VhostOps ops = tracker.waitForService(wait.toMillis());
+            if (ops == null) {
+                throw new IllegalStateException("no VhostOps service of type " + type + " appeared within "
+                        + wait.toMillis() + " ms (is its bundle installed?)");
+            }
+            return ops;
+        } finally {
+            tracker.close();
+        }
+    }
+
+    @Override
+    public synchronized BlkTools blkTools() {
+        if (blkTools == null) {
+            blkTools = BlkToolsLoader.load();
+        }
+        return blkTools;
+    }
+
+    @Override
+    public void interactiveShell() throws Exception {
+        ServiceTracker<CommandProcessor, CommandProcessor> tracker = new ServiceTracker<>(context, CommandProcessor.class, null);
+        tracker.open();
+        try {
+            CommandProcessor processor = tracker.waitForService(SHELL_WAIT_MS);
+            if (processor == null) {
+                throw new IllegalStateException("no Gogo CommandProcessor within " + SHELL_WAIT_MS
+                        + " ms (bundle org.apache.felix.gogo.runtime missing?)");
+            }
+            // The process's own descriptors: once Gogo runs, System.out is its per-thread ThreadPrintStream,
+            // which would route the session's output back into itself.
+            CommandSession session = processor.createSession(new FileInputStream(FileDescriptor.in),
+                    new PrintStream(new FileOutputStream(FileDescriptor.out), true),
+                    new PrintStream(new FileOutputStream(FileDescriptor.err), true));
+            try {
+                session.execute("gosh --login --noshutdown");
+            } finally {
+                session.close();
+                // Gogo's `exit` ends the console by interrupting this thread; the command's cleanup
+                // (bounded waits) still has to run.
+                Thread.interrupted();
+            }
+        } finally {
+            tracker.close();
+        }
+    }
+
+    @Override
+    public void awaitShutdown() throws InterruptedException {
+        stopped.await();
+    }
+
+    @Override
+    public PrintWriter out() {
+        return out;
+    }
+
+    @Override
+    public PrintWriter err() {
+        return err;
+    }
+}

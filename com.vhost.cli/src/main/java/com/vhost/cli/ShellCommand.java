@@ -1,0 +1,21 @@
+package com.vhost.cli;
+
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+
+/** {@code vhost shell}: an interactive Gogo shell on the running platform. */
+@Command(name = "shell", mixinStandardHelpOptions = true,
+        description = "Opens an interactive Gogo shell (try vhost:devices, vhost:backends, lb); 'exit 0' or Ctrl-D leaves.")
+final class ShellCommand implements Callable<Integer> {
+    private final CliServices services;
+
+    ShellCommand(CliServices services) {
+        this.services = services;
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        services.interactiveShell();
+        return 0;
+    }
+}
