@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Side-by-side virtio-blk benchmark, in one run:
+#   A. `vhost blk bench` (this project's front-end) against qemu-storage-daemon's null-co export
+#   B. the same bench against this project's back-end (`vhost serve blk --memory`), with the
+#      back-end's resident memory sampled during the run
+#   C. queue depth 1 against qemu-storage-daemon, compared with the eventfd ping-pong between two
+#      processes (the notification floor: a request cannot complete faster than one round trip)
+# Prints each result and the ratios. Usage: scripts/bench/blk-bench.sh [--seconds S] [--iodepth D]
+# Environment: SECONDS_PER_RUN (default 5), IODEPTH (default 32), BS (default 4k),
+#              SERVE_JAVA_OPTS (JVM options for the back-end, default "-XX:+UseSerialGC -Xmx96m").
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+. scripts/lib/jdk.sh
+
+secs=${SECONDS_PER_RUN:-5}
+depth=${IODEPTH:-32}
+bs=${BS:-4k}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) secs=$2; shift 2 ;;
+    --iodepth) depth=$2; shift 2 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 64 ;;
+  esac
+done
+command -v qemu-storage-daemon >/dev/null || { echo "qemu-storage-daemon missing: run scripts/install-deps.sh" >&2; exit 2; }
+[ -f platform/target/vhost.jar ] || { echo "building the platform..." >&2; mvn -q -DskipTests install >&2; }
+[ -f benchmarks/target/classpath.txt ] || mvn -q -pl benchmarks -am package -DskipTests >&2
+
+work=$(mktemp -d /tmp/blk-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+wait_socket() { for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.1; done; echo "no socket $1" >&2; return 1; }
+bench() { # socket, iodepth -> prints the bench output
+  ./vhost blk bench --socket "$1" --rw randread --bs "$bs" --iodepth "$2" --queues 1 --seconds "$secs"
+}
+field() { # the number after a label in bench output: field IOPS file
+  sed -nE "s/.*$1[ =:]+([0-9.]+).*/\1/p" "$2" | head -1
+}
+
+echo "== A. vhost front-end -> qemu-storage-daemon null-co, randread $bs, iodepth $depth, ${secs}s"
+qemu-storage-daemon --blockdev driver=null-co,node-name=null0,size=1073741824 \
+  --export type=vhost-user-blk,id=exp0,node-name=null0,addr.type=unix,addr.path="$work/qsd.sock",writable=on,num-queues=1 \
+  >"$work/qsd.log" 2>&1 &
+qsd=$!; pids+=("$qsd")
+wait_socket "$work/qsd.sock"
+bench "$work/qsd.sock" "$depth" | tee "$work/a.txt"
+
+echo "== B. vhost front-end -> vhost back-end (in-memory 1 GiB), same workload"
+VHOST_JAVA_OPTS="${SERVE_JAVA_OPTS:--XX:+UseSerialGC -Xmx96m}" ./vhost serve blk --memory 1G --socket "$work/own.sock" >"$work/serve.log" 2>&1 &
+serve=$!; pids+=("$serve")
+wait_socket "$work/own.sock"
+jvm=$(pgrep -P "$serve" java || echo "$serve")
+rss_max=0
+( while kill -0 "$jvm" 2>/dev/null; do ps -o rss= -p "$jvm"; sleep 0.2; done ) >"$work/rss.txt" 2>/dev/null &
+sampler=$!; pids+=("$sampler")
+bench "$work/own.sock" "$depth" | tee "$work/b.txt"
+kill "$sampler" 2>/dev/null || true
+rss_max=$(sort -n "$work/rss.txt" | tail -1)
+
+echo "== C. queue depth 1 -> qemu-storage-daemon, and the eventfd ping-pong floor"
+bench "$work/qsd.sock" 1 | tee "$work/c.txt"
+java --enable-native-access=ALL-UNNAMED -cp "benchmarks/target/classes:$(cat benchmarks/target/classpath.txt)" \
+  com.vhost.runtime.tools.EventFdPingPong "$secs" | tee "$work/pp.txt"
+
+a=$(field IOPS "$work/a.txt"); b=$(field IOPS "$work/b.txt")
+c50=$(sed -nE 's/.*p50 ([0-9.]+) us.*/\1/p' "$work/c.txt" | head -1)
+pp50=$(sed -nE 's/.*p50 ([0-9.]+) us.*/\1/p' "$work/pp.txt" | head -1)
+echo
+echo "== summary (randread $bs)"
+printf 'qemu-storage-daemon back-end, iodepth %s: %s IOPS\n' "$depth" "$a"
+printf 'vhost back-end (in-memory),  iodepth %s: %s IOPS\n' "$depth" "$b"
+awk -v a="$a" -v b="$b" 'BEGIN { printf "back-end ratio vhost/qsd: %.2f (target >= 1.0)\n", b / a }'
+printf 'vhost front-end QD1 vs qsd: p50 %s us; eventfd ping-pong p50 %s us\n' "$c50" "$pp50"
+awk -v c="$c50" -v p="$pp50" 'BEGIN { printf "QD1 latency / notification floor: %.2f (target <= 2.0)\n", c / p }'
+printf 'vhost serve blk resident memory, max during the run: %.1f MiB (target < 160)\n' "$(awk -v k="$rss_max" 'BEGIN{print k/1024}')"
