@@ -40,6 +40,11 @@ final class MemoryBlockDevice implements BlockDevice {
         throw new IllegalStateException("no shared pool in this test double");
     }
 
+    @Override
+    public void freeBuffer(MemorySegment buffer) {
+        throw new IllegalArgumentException("no shared pool in this test double");
+    }
+
     private CompletableFuture<Void> check(int queue, long offset, long length) {
         if (closed.get()) {
             return CompletableFuture.failedFuture(new VirtioDeviceException("device closed"));

@@ -27,6 +27,16 @@ public interface BlockDevice extends AutoCloseable {
      */
     MemorySegment allocateBuffer(long bytes);
 
+    /**
+     * Returns a buffer from {@link #allocateBuffer} to the shared pool. The caller must not use it
+     * afterwards, nor free it while a request that uses it is pending.
+     *
+     * @param buffer a segment exactly as {@link #allocateBuffer} returned it
+     * @throws IllegalArgumentException when {@code buffer} did not come from this device's pool
+     * @throws IllegalStateException when it was already freed
+     */
+    void freeBuffer(MemorySegment buffer);
+
     /** Reads {@code dst.byteSize()} bytes at byte {@code offset} on queue {@code queue}. */
     CompletableFuture<Void> read(int queue, long offset, MemorySegment dst);
 

@@ -4,5 +4,5 @@
  * counts in sectors of 512 bytes whatever its block size.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("1.1.0")
 package com.vhost.api.blk;

@@ -1,7 +1,6 @@
 package com.vhost.user.interop;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.vhost.user.backend.VhostUserServer;
 import com.vhost.user.testing.RecordingDevice;
@@ -24,14 +23,13 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(60)
 class QemuFrontEndInteropTest {
-    private static final Path QEMU = Path.of("/usr/bin/qemu-system-x86_64");
 
     @TempDir
     Path dir;
 
     @Test
     void qemuInitialisesAVhostUserBlkDeviceAgainstTheServer() throws Exception {
-        assumeTrue(Files.isExecutable(QEMU), "qemu-system-x86_64 not installed");
+        Path qemu = Peers.require("qemu-system-x86_64", "qemu-system-x86");
         byte[] config = new byte[60];
         MemorySegment c = MemorySegment.ofArray(config);
         c.set(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, 2048L); // capacity
@@ -42,7 +40,7 @@ class QemuFrontEndInteropTest {
         Path log = dir.resolve("qemu.log");
         try (VhostUserServer server = new VhostUserServer(sock, device)) {
             server.start();
-            Process qemu = new ProcessBuilder(QEMU.toString(), "-accel", "tcg", "-S", "-nographic", "-nodefaults",
+            Process qemu = new ProcessBuilder(qemu.toString(), "-accel", "tcg", "-S", "-nographic", "-nodefaults",
                     "-m", "64M", "-object", "memory-backend-memfd,id=mem,size=64M,share=on", "-numa", "node,memdev=mem",
                     "-chardev", "socket,id=c0,path=" + sock, "-device", "vhost-user-blk-pci,chardev=c0,num-queues=1",
                     "-monitor", "none", "-serial", "none")

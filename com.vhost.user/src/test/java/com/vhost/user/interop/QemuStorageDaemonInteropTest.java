@@ -1,7 +1,6 @@
 package com.vhost.user.interop;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.vhost.api.MemoryRegion;
 import com.vhost.api.VhostBackend;
@@ -33,7 +32,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(60)
 class QemuStorageDaemonInteropTest {
-    private static final Path QSD = Path.of("/usr/bin/qemu-storage-daemon");
     private static final ValueLayout.OfShort LE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfInt LE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final VarHandle LE16_ACQUIRE = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
@@ -44,20 +42,14 @@ class QemuStorageDaemonInteropTest {
 
     @Test
     void negotiatesReadsConfigAndServesOneReadThroughARing() throws Exception {
-        assumeTrue(Files.isExecutable(QSD), "qemu-storage-daemon not installed");
         Path disk = dir.resolve("disk.raw");
         byte[] image = new byte[1 << 20];
         for (int i = 0; i < 512; i++) {
             image[512 + i] = (byte) (i * 7 + 1); // sector 1 pattern
         }
         Files.write(disk, image);
-        Path sock = dir.resolve("vub.sock");
-        Process qsd = new ProcessBuilder(QSD.toString(),
-                "--blockdev", "driver=file,node-name=file0,filename=" + disk,
-                "--blockdev", "driver=raw,node-name=fmt0,file=file0",
-                "--export", "type=vhost-user-blk,id=exp0,node-name=fmt0,addr.type=unix,addr.path=" + sock + ",writable=on,num-queues=1")
-                .redirectErrorStream(true).redirectOutput(dir.resolve("qsd.log").toFile()).start();
-        try (VhostBackend fe = new VhostUserOps().open(new VhostTarget(sock.toString(), Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, "10000")));
+        try (Peers.Qsd qsd = Peers.Qsd.raw(dir, disk, 1);
+                VhostBackend fe = new VhostUserOps().open(new VhostTarget(qsd.socket().toString(), Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, "10000")));
                 SharedMemory mem = SharedMemory.create("guest", 1 << 20);
                 EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
             long features = fe.getFeatures();
@@ -119,11 +111,6 @@ class QemuStorageDaemonInteropTest {
                 assertThat(data[i]).as("byte %d of sector 1", i).isEqualTo((byte) (i * 7 + 1));
             }
             assertThat(fe.getVringBase(0)).isEqualTo(1);
-        } finally {
-            qsd.destroy();
-            if (!qsd.waitFor(5, TimeUnit.SECONDS)) {
-                qsd.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
-            }
         }
     }
 

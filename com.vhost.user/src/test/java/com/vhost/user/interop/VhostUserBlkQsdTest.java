@@ -2,7 +2,6 @@ package com.vhost.user.interop;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.assertj.core.api.Assertions.fail;
 
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostException;
@@ -36,7 +35,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -50,12 +48,10 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class VhostUserBlkQsdTest {
-    private static final String QSD = "qemu-storage-daemon";
     private static final long IMAGE_BYTES = 64L << 20;
 
     private Path dir;
-    private Process qsd;
-    private Path log;
+    private Peers.Qsd qsd;
 
     private VhostOps ops;
 
@@ -78,64 +74,21 @@ class VhostUserBlkQsdTest {
         }
     }
 
-    private void stopQsd() throws InterruptedException {
+    private void stopQsd() throws Exception {
         if (qsd != null) {
-            ProcessHandle h = qsd.toHandle();
-            h.destroy(); // SIGTERM to this PID only
-            if (!qsd.waitFor(5, TimeUnit.SECONDS)) {
-                h.destroyForcibly();
-                qsd.waitFor(5, TimeUnit.SECONDS);
-            }
+            qsd.close(); // SIGTERM to this PID, SIGKILL after 5 s
             qsd = null;
         }
-    }
-
-    private static Path findBinary() {
-        for (String d : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(":")) {
-            Path p = Path.of(d, QSD);
-            if (Files.isExecutable(p)) {
-                return p;
-            }
-        }
-        return null;
     }
 
     private static VhostOps vhostUserOps() {
         return new VhostUserOps();
     }
 
-    /** Starts qemu-storage-daemon exporting {@code blockdevs} as vhost-user-blk with 2 queues. */
+    /** Starts qemu-storage-daemon exporting {@code node} as vhost-user-blk with 2 queues. */
     private Path startQsd(List<String> blockdevs, String node) throws Exception {
-        Path bin = findBinary();
-        if (bin == null) {
-            if ("true".equals(System.getenv("CI"))) {
-                fail(QSD + " is not installed but CI=true: install package qemu-system-common");
-            }
-            Assumptions.abort(QSD + " is not installed (package qemu-system-common)");
-        }
-        Path sock = dir.resolve("vub.sock");
-        log = dir.resolve("qsd.log");
-        List<String> cmd = new ArrayList<>();
-        cmd.add(bin.toString());
-        for (String b : blockdevs) {
-            cmd.add("--blockdev");
-            cmd.add(b);
-        }
-        cmd.add("--export");
-        cmd.add("type=vhost-user-blk,id=exp0,node-name=" + node + ",addr.type=unix,addr.path=" + sock
-                + ",writable=on,num-queues=2");
-        qsd = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!Files.exists(sock)) {
-            if (!qsd.isAlive()) {
-                fail(QSD + " exited with " + qsd.exitValue() + ": " + Files.readString(log));
-            }
-            if (System.nanoTime() > deadline) {
-                fail(QSD + " did not create " + sock + " within 10 s: " + Files.readString(log));
-            }
-            Thread.sleep(20);
-        }
-        return sock;
+        qsd = Peers.Qsd.start(dir, blockdevs, node, 2);
+        return qsd.socket();
     }
 
     private VirtioBlkDriver open(Path sock, BlkDriverOptions options) throws VhostException {

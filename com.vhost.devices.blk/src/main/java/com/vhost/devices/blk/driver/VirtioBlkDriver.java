@@ -549,6 +549,15 @@ public final class VirtioBlkDriver implements BlockDevice {
     }
 
     @Override
+    public void freeBuffer(MemorySegment buffer) {
+        if (!pool.owns(buffer)) {
+            throw new IllegalArgumentException("segment of " + buffer.byteSize()
+                    + " bytes is not a buffer of this device's pool (allocateBuffer)");
+        }
+        pool.release(buffer);
+    }
+
+    @Override
     public CompletableFuture<Void> read(int queue, long offset, MemorySegment dst) {
         return data(VirtioBlk.T_IN, queue, offset, dst);
     }
