@@ -29,7 +29,7 @@ class QemuFrontEndInteropTest {
 
     @Test
     void qemuInitialisesAVhostUserBlkDeviceAgainstTheServer() throws Exception {
-        Path qemu = Peers.require("qemu-system-x86_64", "qemu-system-x86");
+        Path qemuBinary = Peers.require("qemu-system-x86_64", "qemu-system-x86");
         byte[] config = new byte[60];
         MemorySegment c = MemorySegment.ofArray(config);
         c.set(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, 2048L); // capacity
@@ -40,7 +40,7 @@ class QemuFrontEndInteropTest {
         Path log = dir.resolve("qemu.log");
         try (VhostUserServer server = new VhostUserServer(sock, device)) {
             server.start();
-            Process qemu = new ProcessBuilder(qemu.toString(), "-accel", "tcg", "-S", "-nographic", "-nodefaults",
+            Process qemu = new ProcessBuilder(qemuBinary.toString(), "-accel", "tcg", "-S", "-nographic", "-nodefaults",
                     "-m", "64M", "-object", "memory-backend-memfd,id=mem,size=64M,share=on", "-numa", "node,memdev=mem",
                     "-chardev", "socket,id=c0,path=" + sock, "-device", "vhost-user-blk-pci,chardev=c0,num-queues=1",
                     "-monitor", "none", "-serial", "none")
