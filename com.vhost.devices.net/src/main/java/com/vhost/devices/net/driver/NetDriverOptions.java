@@ -1,0 +1,63 @@
+package com.vhost.devices.net.driver;
+
+import com.vhost.api.net.VirtioNet;
+
+/**
+ * How {@link VirtioNetDriver#open} sets up a virtio-net driver.
+ *
+ * @param queuePairs queue pairs wanted, 1..127 (more than the back-end's GET_QUEUE_NUM / 2 is an
+ *     error); all are enabled after start with MQ VQ_PAIRS_SET
+ * @param queueSize descriptors per virtqueue, a power of two in 2..32768
+ * @param rxBufferBytes bytes of each receive buffer, header included, 64..65536; without
+ *     MRG_RXBUF it must hold header + the largest frame (12 + mtu + 18), with MRG_RXBUF a frame
+ *     spans several buffers
+ * @param poll true: busy polling, the back-end is asked not to notify used buffers; false: waits
+ *     on the call eventfd
+ * @param mergeableRxBuffers offer VIRTIO_NET_F_MRG_RXBUF (negotiated only when the back-end
+ *     offers it too)
+ * @param mac the MAC address to use when the device has none (null: a random locally
+ *     administered one), 6 bytes
+ */
+public record NetDriverOptions(int queuePairs, int queueSize, int rxBufferBytes, boolean poll, boolean mergeableRxBuffers,
+        byte[] mac) {
+    public NetDriverOptions {
+        if (queuePairs < 1 || queuePairs > 127) {
+            throw new IllegalArgumentException("queue pairs " + queuePairs + " outside 1..127");
+        }
+        if (queueSize < 2 || queueSize > 32768 || Integer.bitCount(queueSize) != 1) {
+            throw new IllegalArgumentException("queue size " + queueSize + " is not a power of two in 2..32768");
+        }
+        if (rxBufferBytes < 64 || rxBufferBytes > 65536) {
+            throw new IllegalArgumentException("receive buffer of " + rxBufferBytes + " bytes outside 64..65536");
+        }
+        if (mac != null && mac.length != VirtioNet.MAC_BYTES) {
+            throw new IllegalArgumentException("MAC of " + mac.length + " bytes, 6 wanted");
+        }
+        mac = mac == null ? null : mac.clone();
+    }
+
+    /** @return one pair of 256 descriptors, 2048-byte receive buffers, eventfd mode, MRG_RXBUF offered */
+    public static NetDriverOptions defaults() {
+        return new NetDriverOptions(1, 256, 2048, false, true, null);
+    }
+
+    public NetDriverOptions withQueuePairs(int n) {
+        return new NetDriverOptions(n, queueSize, rxBufferBytes, poll, mergeableRxBuffers, mac);
+    }
+
+    public NetDriverOptions withPoll(boolean p) {
+        return new NetDriverOptions(queuePairs, queueSize, rxBufferBytes, p, mergeableRxBuffers, mac);
+    }
+
+    public NetDriverOptions withRxBufferBytes(int b) {
+        return new NetDriverOptions(queuePairs, queueSize, b, poll, mergeableRxBuffers, mac);
+    }
+
+    public NetDriverOptions withMergeableRxBuffers(boolean m) {
+        return new NetDriverOptions(queuePairs, queueSize, rxBufferBytes, poll, m, mac);
+    }
+
+    public NetDriverOptions withQueueSize(int s) {
+        return new NetDriverOptions(queuePairs, s, rxBufferBytes, poll, mergeableRxBuffers, mac);
+    }
+}

@@ -1,0 +1,562 @@
+package com.vhost.devices.net.driver;
+
+import com.vhost.api.VhostBackendType;
+import com.vhost.api.VhostException;
+import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.VirtioDeviceException;
+import com.vhost.api.VirtqueueException;
+import com.vhost.api.net.VirtioNet;
+import com.vhost.api.virtio.GuestMemory;
+import com.vhost.api.virtio.Interrupt;
+import com.vhost.api.virtio.VirtioDevice;
+import com.vhost.api.virtio.VirtioDeviceState;
+import com.vhost.api.virtio.VirtioDeviceType;
+import com.vhost.api.virtio.VirtioFeatures;
+import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.runtime.vhost.GenericVhostDevice;
+import com.vhost.runtime.virtqueue.DescriptorChain;
+import com.vhost.runtime.virtqueue.DeviceQueue;
+import com.vhost.runtime.worker.QueueWorker;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A virtio-net device whose data plane runs in a vhost back-end (QEMU {@code vhost-net} /
+ * {@code vhost-user} net, DPDK {@code virtio_user}): a {@link VirtioDevice} that hands its
+ * receive/transmit queues to a {@link GenericVhostDevice} and runs the control virtqueue itself.
+ *
+ * <ul>
+ *   <li><b>Queues</b> ({@link #queueMaxSizes()}): rx0, tx0, ..., rx(n-1), tx(n-1), ctrl, with
+ *       {@code n = maxPairs}. The back-end gets the {@code 2n} data queues; the control queue is
+ *       served here by a {@link QueueWorker} on its kick eventfd through {@link NetControl}: MQ
+ *       VQ_PAIRS_SET becomes SET_VRING_ENABLE of the pairs' rings (when protocol features are in
+ *       force), MAC ADDR_SET changes {@code mac} in the config space, RX modes are recorded.</li>
+ *   <li><b>Features</b> ({@link #features()}): the back-end's features ∩ {@link #BACKEND_FEATURES},
+ *       plus {@link #FRONTEND_FEATURES} (CTRL_VQ, CTRL_RX, CTRL_MAC_ADDR, MAC, STATUS) that this
+ *       front-end provides; the latter are never acked to the back-end (as QEMU and DPDK do). No
+ *       checksum or segmentation offloads are offered.</li>
+ *   <li><b>Config</b> ({@link #readConfig}): read once from the back-end through GET_CONFIG when
+ *       VHOST_USER_PROTOCOL_F_CONFIG is negotiated and it answers; MAC (with the back-end's
+ *       VIRTIO_NET_F_MAC) and MTU (with VIRTIO_NET_F_MTU) come from there, else the given MAC and
+ *       {@value VirtioNet#DEFAULT_MTU}. {@code status} is LINK_UP while the backend is connected;
+ *       {@code max_virtqueue_pairs} is {@code maxPairs}.</li>
+ * </ul>
+ * A call in a state {@link VirtioDeviceState} does not allow throws {@link VirtioDeviceException}
+ * ({@link #ackFeatures} throws {@link IllegalStateException}). Not thread-safe.
+ */
+public final class VirtioNetFrontend implements VirtioDevice {
+    private static final Logger LOG = LoggerFactory.getLogger(VirtioNetFrontend.class);
+
+    /** Data-queue feature bits the driver uses and the back-end must agree to. */
+    public static final long BACKEND_FEATURES = VirtioFeatures.bit(VirtioFeatures.F_VERSION_1)
+            | VirtioFeatures.bit(VirtioFeatures.F_EVENT_IDX) | VirtioFeatures.bit(VirtioNet.F_MRG_RXBUF)
+            | VirtioFeatures.bit(VirtioNet.F_MQ) | VirtioFeatures.bit(VirtioNet.F_MTU);
+    /** Feature bits this front-end provides itself (control queue, config space). */
+    public static final long FRONTEND_FEATURES = VirtioFeatures.bit(VirtioNet.F_CTRL_VQ)
+            | VirtioFeatures.bit(VirtioNet.F_CTRL_RX) | VirtioFeatures.bit(VirtioNet.F_CTRL_MAC_ADDR)
+            | VirtioFeatures.bit(VirtioNet.F_MAC) | VirtioFeatures.bit(VirtioNet.F_STATUS);
+    /** Size of the control queue, descriptors. */
+    public static final int CTRL_QUEUE_SIZE = 16;
+    /** Longest control command accepted, bytes (a MAC table of about 680 entries). */
+    public static final int CTRL_MAX_BYTES = 4096;
+    private static final int SNAPSHOT_MAGIC = 0x766e6574; // "vnet"
+    private static final int SNAPSHOT_VERSION = 1;
+
+    private final GenericVhostDevice vhost;
+    private final int maxPairs;
+    private final int[] queueMaxSizes;
+    private final byte[] config = new byte[VirtioNet.CONFIG_SIZE];
+    private final long backendOffered;
+    private final NetControl control;
+    private final MemorySegment ctrlScratch = Arena.ofAuto().allocate(CTRL_MAX_BYTES);
+    private long ackedFeatures;
+    private VirtioDeviceState state = VirtioDeviceState.NEW;
+    private GuestMemory memory;
+    private Interrupt interrupt;
+    private List<VirtqueueConfig> queues = List.of();
+    private QueueWorker ctrlWorker;
+    private volatile int activePairs = 1;
+    private volatile boolean promiscuous;
+    private volatile boolean allMulticast;
+
+    /**
+     * @param vhost the vhost device for {@code 2 × maxPairs} queues (constructed, not started);
+     *     this front-end does not close it
+     * @param maxPairs queue pairs offered, {@code 1 .. vhost.numQueues() / 2}
+     * @param queueMaxSize largest data queue size, a power of two in 2..32768
+     * @param mac the MAC address used when the back-end provides none, 6 bytes
+     */
+    public VirtioNetFrontend(GenericVhostDevice vhost, int maxPairs, int queueMaxSize, byte[] mac) {
+        this.vhost = Objects.requireNonNull(vhost, "vhost");
+        if (maxPairs < 1 || 2 * maxPairs > vhost.numQueues()) {
+            throw new IllegalArgumentException("queue pairs " + maxPairs + " outside 1.." + vhost.numQueues() / 2);
+        }
+        if (queueMaxSize < 2 || queueMaxSize > 32768 || Integer.bitCount(queueMaxSize) != 1) {
+            throw new IllegalArgumentException("queue size " + queueMaxSize + " is not a power of two in 2..32768");
+        }
+        if (mac == null || mac.length != VirtioNet.MAC_BYTES) {
+            throw new IllegalArgumentException("MAC must be 6 bytes");
+        }
+        this.maxPairs = maxPairs;
+        this.queueMaxSizes = new int[2 * maxPairs + 1];
+        Arrays.fill(queueMaxSizes, queueMaxSize);
+        queueMaxSizes[2 * maxPairs] = CTRL_QUEUE_SIZE;
+        this.backendOffered = vhost.backendFeatures();
+        ByteBuffer b = ByteBuffer.wrap(config).order(ByteOrder.LITTLE_ENDIAN);
+        byte[] remote = backendConfig();
+        b.put(VirtioNet.CFG_MAC, remote != null && VirtioFeatures.has(backendOffered, VirtioNet.F_MAC)
+                ? Arrays.copyOfRange(remote, VirtioNet.CFG_MAC, VirtioNet.CFG_MAC + 6) : mac);
+        int mtu = VirtioNet.DEFAULT_MTU;
+        if (remote != null && VirtioFeatures.has(backendOffered, VirtioNet.F_MTU)) {
+            int m = Short.toUnsignedInt(ByteBuffer.wrap(remote).order(ByteOrder.LITTLE_ENDIAN).getShort(VirtioNet.CFG_MTU));
+            if (m >= 68) {
+                mtu = m;
+            }
+        }
+        b.putShort(VirtioNet.CFG_STATUS, (short) VirtioNet.S_LINK_UP);
+        b.putShort(VirtioNet.CFG_MAX_VIRTQUEUE_PAIRS, (short) maxPairs);
+        b.putShort(VirtioNet.CFG_MTU, (short) mtu);
+        b.putInt(VirtioNet.CFG_SPEED, -1);
+        b.put(VirtioNet.CFG_DUPLEX, (byte) 0xFF);
+        this.control = new NetControl(new ControlTarget(), maxPairs);
+    }
+
+    /** @return the back-end's config space, or null when it has none to give */
+    private byte[] backendConfig() {
+        if (vhost.backend().type() != VhostBackendType.USER || !VhostUserProtocolFeature.CONFIG.in(vhost.protocolFeatures())) {
+            return null;
+        }
+        try {
+            return vhost.getConfig(VirtioNet.CONFIG_SIZE);
+        } catch (VhostException | RuntimeException e) {
+            LOG.debug("virtio-net on {}: GET_CONFIG not answered ({}); using local config", vhost.backend().describe(),
+                    e.getMessage());
+            return null;
+        }
+    }
+
+    /** Applies accepted control commands. */
+    private final class ControlTarget implements NetControl.Target {
+        @Override
+        public void setQueuePairs(int pairs) throws VhostException {
+            if (vhost.isStarted() && (vhost.usesProtocolFeatures())) {
+                for (int p = 0; p < maxPairs; p++) {
+                    boolean on = p < pairs;
+                    vhost.backend().setVringEnable(VirtioNet.rxQueue(p), on);
+                    vhost.backend().setVringEnable(VirtioNet.txQueue(p), on);
+                }
+            }
+            activePairs = pairs;
+        }
+
+        @Override
+        public void setMac(byte[] mac) {
+            synchronized (config) {
+                System.arraycopy(mac, 0, config, VirtioNet.CFG_MAC, 6);
+            }
+        }
+
+        @Override
+        public void setRxMode(int command, boolean on) {
+            if (command == VirtioNet.CTRL_RX_PROMISC) {
+                promiscuous = on;
+            } else if (command == VirtioNet.CTRL_RX_ALLMULTI) {
+                allMulticast = on;
+            }
+        }
+
+        @Override
+        public void setMacTable(int unicast, int multicast) {
+            LOG.debug("virtio-net: MAC table of {} unicast and {} multicast entries", unicast, multicast);
+        }
+    }
+
+    /** @return the vhost device underneath */
+    public GenericVhostDevice vhost() {
+        return vhost;
+    }
+
+    /** @return the control queue's command processor (counters, last error) */
+    public NetControl control() {
+        return control;
+    }
+
+    /** @return queue pairs enabled by the last VQ_PAIRS_SET (1 before any) */
+    public int activePairs() {
+        return activePairs;
+    }
+
+    /** @return whether RX PROMISC was last set on */
+    public boolean promiscuous() {
+        return promiscuous;
+    }
+
+    /** @return whether RX ALLMULTI was last set on */
+    public boolean allMulticast() {
+        return allMulticast;
+    }
+
+    /** @return the queue pairs offered */
+    public int maxPairs() {
+        return maxPairs;
+    }
+
+    @Override
+    public VirtioDeviceType deviceType() {
+        return VirtioDeviceType.NET;
+    }
+
+    @Override
+    public int[] queueMaxSizes() {
+        return queueMaxSizes.clone();
+    }
+
+    @Override
+    public long features() {
+        long f = (backendOffered & BACKEND_FEATURES) | FRONTEND_FEATURES;
+        if (maxPairs == 1) {
+            f &= ~VirtioFeatures.bit(VirtioNet.F_MQ);
+        }
+        return f;
+    }
+
+    /**
+     * Keeps the offered subset of {@code features}; allowed in NEW and INACTIVE.
+     *
+     * @throws IllegalStateException in any other state
+     */
+    @Override
+    public void ackFeatures(long features) {
+        if (state != VirtioDeviceState.NEW && state != VirtioDeviceState.INACTIVE) {
+            throw new IllegalStateException("ackFeatures: not allowed in state " + state + " (NEW or INACTIVE only)");
+        }
+        ackedFeatures = features & features();
+        control.setFeatures(ackedFeatures);
+    }
+
+    @Override
+    public long ackedFeatures() {
+        return ackedFeatures;
+    }
+
+    /** Config space per {@link VirtioNet}{@code .CFG_*}; bytes past {@link VirtioNet#CONFIG_SIZE} read 0. */
+    @Override
+    public void readConfig(long offset, byte[] data) {
+        if (offset < 0) {
+            throw new IllegalArgumentException("config offset " + offset + " < 0");
+        }
+        synchronized (config) {
+            int status = vhost.backend().isConnected() ? VirtioNet.S_LINK_UP : 0;
+            config[VirtioNet.CFG_STATUS] = (byte) status;
+            config[VirtioNet.CFG_STATUS + 1] = 0;
+            for (int i = 0; i < data.length; i++) {
+                long at = offset + i;
+                data[i] = at < config.length ? config[(int) at] : 0;
+            }
+        }
+    }
+
+    /** virtio-net config space is read-only for the driver (VIRTIO 1.2, 5.1.4): writes are ignored. */
+    @Override
+    public void writeConfig(long offset, byte[] data) {
+        LOG.debug("virtio-net: ignoring config write of {} bytes at {}", data.length, offset);
+    }
+
+    @Override
+    public void activate(GuestMemory memory, Interrupt interrupt, List<VirtqueueConfig> queues) throws VhostException {
+        require("activate", VirtioDeviceState.NEW, VirtioDeviceState.INACTIVE);
+        check(queues);
+        start(memory, interrupt, queues);
+        state = VirtioDeviceState.ACTIVE;
+    }
+
+    private void check(List<VirtqueueConfig> queues) throws VirtioDeviceException {
+        for (VirtqueueConfig q : queues) {
+            if (q.index() < 0 || q.index() >= queueMaxSizes.length || q.size() > queueMaxSizes[q.index()]) {
+                throw new VirtioDeviceException("activate: queue " + q.index() + " of size " + q.size() + " outside "
+                        + queueMaxSizes.length + " queues (data queues of at most " + queueMaxSizes[0]
+                        + ", control queue of at most " + CTRL_QUEUE_SIZE + ")");
+            }
+        }
+    }
+
+    private void start(GuestMemory memory, Interrupt interrupt, List<VirtqueueConfig> queues) throws VhostException {
+        int ctrlIndex = VirtioNet.ctrlQueue(maxPairs);
+        List<VirtqueueConfig> data = new ArrayList<>();
+        VirtqueueConfig ctrl = null;
+        for (VirtqueueConfig q : queues) {
+            if (q.index() == ctrlIndex) {
+                ctrl = q;
+            } else {
+                data.add(q);
+            }
+        }
+        if (ctrl != null && !VirtioFeatures.has(ackedFeatures, VirtioNet.F_CTRL_VQ)) {
+            throw new VirtioDeviceException("activate: control queue " + ctrlIndex + " given without VIRTIO_NET_F_CTRL_VQ acked");
+        }
+        vhost.ackFeatures(ackedFeatures & ~FRONTEND_FEATURES);
+        QueueWorker w = null;
+        if (ctrl != null) {
+            DeviceQueue cq = new DeviceQueue(memory, ctrl, ackedFeatures & ~VirtioFeatures.bit(VirtioFeatures.F_INDIRECT_DESC));
+            DescriptorChain chain = cq.newChain();
+            w = new QueueWorker("vhost-net-ctrl", List.of(cq), (i, q) -> serveControl(q, chain), interrupt);
+        }
+        if (!data.isEmpty()) {
+            vhost.start(memory, data);
+        }
+        if (w != null) {
+            try {
+                w.start();
+            } catch (VhostException e) {
+                if (vhost.isStarted()) {
+                    vhost.stop();
+                }
+                throw e;
+            }
+        }
+        ctrlWorker = w;
+        this.memory = memory;
+        this.interrupt = interrupt;
+        this.queues = List.copyOf(queues);
+    }
+
+    /** Control queue handler: each chain is a command (readable) and an ack byte (writable). */
+    private void serveControl(DeviceQueue q, DescriptorChain c) throws VirtqueueException {
+        while (q.pop(c)) {
+            if (c.writableBytes() < 1) {
+                throw new VirtqueueException(q.index(), "control command at head " + c.head() + " has no writable ack byte");
+            }
+            long len = c.readableBytes();
+            int ack;
+            if (len > CTRL_MAX_BYTES) {
+                control.execute(ctrlScratch, 0); // counted as malformed
+                ack = VirtioNet.CTRL_ERR;
+            } else {
+                c.copyReadable(0, ctrlScratch, 0, len);
+                ack = control.execute(ctrlScratch, len);
+            }
+            c.writeByte(0, (byte) ack);
+            q.addUsed(c.head(), 1);
+        }
+    }
+
+    private int[] stopAll() throws VhostException {
+        int[] bases = new int[0];
+        QueueWorker w = ctrlWorker;
+        ctrlWorker = null;
+        if (w != null) {
+            w.stop(5000);
+        }
+        if (vhost.isStarted()) {
+            bases = vhost.stop();
+        }
+        return bases;
+    }
+
+    @Override
+    public void reset() throws VhostException {
+        require("reset", VirtioDeviceState.ACTIVE);
+        try {
+            stopAll();
+        } finally {
+            queues = List.of();
+            activePairs = 1;
+            state = VirtioDeviceState.INACTIVE;
+        }
+    }
+
+    @Override
+    public List<VirtqueueConfig> sleep() throws VhostException {
+        switch (state) {
+            case NEW -> state = VirtioDeviceState.ASLEEP_NEW;
+            case INACTIVE -> state = VirtioDeviceState.ASLEEP_INACTIVE;
+            case ACTIVE -> {
+                QueueWorker w = ctrlWorker;
+                int ctrlNext = -1;
+                if (w != null) {
+                    w.stop(5000);
+                    ctrlNext = w.queues().get(0).nextAvail();
+                    ctrlWorker = null;
+                }
+                int[] bases = vhost.isStarted() ? vhost.stop() : new int[0];
+                List<VirtqueueConfig> out = new ArrayList<>(queues.size());
+                int k = 0;
+                for (VirtqueueConfig q : queues) {
+                    if (q.index() == VirtioNet.ctrlQueue(maxPairs)) {
+                        out.add(q.withNextAvail(ctrlNext));
+                    } else {
+                        out.add(q.withNextAvail(bases[k++] & 0xFFFF));
+                    }
+                }
+                queues = List.copyOf(out);
+                state = VirtioDeviceState.ASLEEP_ACTIVE;
+                return queues;
+            }
+            default -> throw new VirtioDeviceException("sleep: not allowed in state " + state + " (already asleep)");
+        }
+        return List.of();
+    }
+
+    @Override
+    public void wake(List<VirtqueueConfig> queues) throws VhostException {
+        switch (state) {
+            case ASLEEP_NEW, ASLEEP_INACTIVE -> {
+                if (!queues.isEmpty()) {
+                    throw new VirtioDeviceException("wake: a device asleep from " + (state == VirtioDeviceState.ASLEEP_NEW ? "NEW" : "INACTIVE")
+                            + " has no queues to resume, " + queues.size() + " given");
+                }
+                state = state == VirtioDeviceState.ASLEEP_NEW ? VirtioDeviceState.NEW : VirtioDeviceState.INACTIVE;
+            }
+            case ASLEEP_ACTIVE -> {
+                if (memory == null) {
+                    throw new VirtioDeviceException("wake: restored active device has no guest memory; activate it instead");
+                }
+                List<VirtqueueConfig> resume = queues.isEmpty() ? this.queues : queues;
+                if (resume.isEmpty()) {
+                    throw new VirtioDeviceException("wake: an active device needs its queues");
+                }
+                check(resume);
+                start(memory, interrupt, resume);
+                state = VirtioDeviceState.ACTIVE;
+            }
+            default -> throw new VirtioDeviceException("wake: not allowed in state " + state + " (not asleep)");
+        }
+    }
+
+    /**
+     * Snapshot layout (big-endian): {@code int magic "vnet"; int version 1; long ackedFeatures;
+     * int activePairs; byte[6] mac; boolean wasActive; int nQueues;} then per queue {@code int
+     * index, size; long desc, avail, used; int nextAvail; boolean enabled}. Eventfds are not part
+     * of it.
+     */
+    @Override
+    public byte[] snapshot() throws VhostException {
+        if (!state.isAsleep()) {
+            throw new VirtioDeviceException("snapshot: not allowed in state " + state + " (asleep states only)");
+        }
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (DataOutputStream out = new DataOutputStream(bytes)) {
+            out.writeInt(SNAPSHOT_MAGIC);
+            out.writeInt(SNAPSHOT_VERSION);
+            out.writeLong(ackedFeatures);
+            out.writeInt(activePairs);
+            synchronized (config) {
+                out.write(config, VirtioNet.CFG_MAC, 6);
+            }
+            out.writeBoolean(state == VirtioDeviceState.ASLEEP_ACTIVE);
+            List<VirtqueueConfig> qs = state == VirtioDeviceState.ASLEEP_ACTIVE ? queues : List.of();
+            out.writeInt(qs.size());
+            for (VirtqueueConfig q : qs) {
+                out.writeInt(q.index());
+                out.writeInt(q.size());
+                out.writeLong(q.descAddr());
+                out.writeLong(q.availAddr());
+                out.writeLong(q.usedAddr());
+                out.writeInt(q.nextAvail());
+                out.writeBoolean(q.enabled());
+            }
+        } catch (IOException e) {
+            throw new VirtioDeviceException("snapshot: " + e.getMessage(), e);
+        }
+        return bytes.toByteArray();
+    }
+
+    @Override
+    public void restore(byte[] snapshot) throws VhostException {
+        if (!state.isAsleep()) {
+            throw new VirtioDeviceException("restore: not allowed in state " + state + " (asleep states only)");
+        }
+        try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(snapshot))) {
+            int magic = in.readInt();
+            int version = in.readInt();
+            if (magic != SNAPSHOT_MAGIC || version != SNAPSHOT_VERSION) {
+                throw new VirtioDeviceException(String.format("restore: not a virtio-net snapshot (magic 0x%x, version %d)", magic, version));
+            }
+            long features = in.readLong();
+            if ((features & ~features()) != 0) {
+                throw new VirtioDeviceException(String.format("restore: snapshot features 0x%x not all offered (offered 0x%x)", features, features()));
+            }
+            int pairs = in.readInt();
+            if (pairs < 1 || pairs > maxPairs) {
+                throw new VirtioDeviceException("restore: snapshot has " + pairs + " active pairs, device has " + maxPairs);
+            }
+            byte[] mac = new byte[6];
+            in.readFully(mac);
+            boolean active = in.readBoolean();
+            int n = in.readInt();
+            if (n < 0 || n > queueMaxSizes.length) {
+                throw new VirtioDeviceException("restore: snapshot has " + n + " queues, device has " + queueMaxSizes.length);
+            }
+            List<VirtqueueConfig> qs = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
+                int index = in.readInt();
+                int size = in.readInt();
+                long desc = in.readLong();
+                long avail = in.readLong();
+                long used = in.readLong();
+                int next = in.readInt();
+                boolean enabled = in.readBoolean();
+                VirtqueueConfig old = null;
+                for (VirtqueueConfig o : queues) {
+                    if (o.index() == index) {
+                        old = o;
+                    }
+                }
+                try {
+                    qs.add(new VirtqueueConfig(index, size, desc, avail, used, next, old == null ? -1 : old.kickFd(),
+                            old == null ? -1 : old.callFd(), enabled));
+                } catch (IllegalArgumentException e) {
+                    throw new VirtioDeviceException("restore: " + e.getMessage(), e);
+                }
+            }
+            if (in.read() != -1) {
+                throw new VirtioDeviceException("restore: trailing bytes after " + n + " queues");
+            }
+            ackedFeatures = features;
+            control.setFeatures(features);
+            activePairs = pairs;
+            synchronized (config) {
+                System.arraycopy(mac, 0, config, VirtioNet.CFG_MAC, 6);
+            }
+            queues = List.copyOf(qs);
+            state = active ? VirtioDeviceState.ASLEEP_ACTIVE : VirtioDeviceState.ASLEEP_INACTIVE;
+        } catch (IOException e) {
+            if (e instanceof VirtioDeviceException v) {
+                throw v;
+            }
+            throw new VirtioDeviceException("restore: truncated snapshot of " + snapshot.length + " bytes", e);
+        }
+    }
+
+    /** @return the queues of the last activate/wake/restore */
+    public List<VirtqueueConfig> queues() {
+        return queues;
+    }
+
+    @Override
+    public VirtioDeviceState state() {
+        return state;
+    }
+
+    private void require(String call, VirtioDeviceState... allowed) throws VirtioDeviceException {
+        for (VirtioDeviceState s : allowed) {
+            if (s == state) {
+                return;
+            }
+        }
+        throw new VirtioDeviceException(call + ": not allowed in state " + state + " (allowed: " + Arrays.toString(allowed) + ")");
+    }
+}

@@ -1,0 +1,10 @@
+/**
+ * The platform's own virtio-net driver over a vhost backend (no VM, like DPDK
+ * {@code virtio_user}): the front-end {@link com.vhost.devices.net.driver.VirtioNetFrontend}
+ * (which handles the control virtqueue itself, {@link com.vhost.devices.net.driver.NetControl}),
+ * the {@link com.vhost.api.net.NetDevice} implementation
+ * {@link com.vhost.devices.net.driver.VirtioNetDriver}, and the registry's factory.
+ */
+@org.osgi.annotation.bundle.Export
+@org.osgi.annotation.versioning.Version("1.0.0")
+package com.vhost.devices.net.driver;

@@ -1,0 +1,8 @@
+/**
+ * virtio-net back-end device models for the vhost-user back-end server: {@link
+ * com.vhost.devices.net.model.LoopbackNetModel} returns every transmitted frame on the receive
+ * queue of the same pair.
+ */
+@org.osgi.annotation.bundle.Export
+@org.osgi.annotation.versioning.Version("1.0.0")
+package com.vhost.devices.net.model;
