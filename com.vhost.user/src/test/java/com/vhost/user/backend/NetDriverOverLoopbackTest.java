@@ -14,10 +14,11 @@ import com.vhost.devices.net.driver.NetMacs;
 import com.vhost.devices.net.driver.VirtioNetDriver;
 import com.vhost.devices.net.model.LoopbackNetModel;
 import com.vhost.user.VhostUserOps;
+import static com.vhost.user.testing.NetFrames.echo;
+import static com.vhost.user.testing.NetFrames.fill;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -33,81 +34,10 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class NetDriverOverLoopbackTest {
-    private static final ValueLayout.OfInt BE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final byte[] MODEL_MAC = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 
     @TempDir
     Path dir;
-
-    /** Frame {@code seq}: broadcast destination, source MAC, ethertype 0x88b5, seq, payload pattern. */
-    static int fill(MemorySegment f, int seq, int len) {
-        for (int i = 0; i < 6; i++) {
-            f.set(ValueLayout.JAVA_BYTE, i, (byte) 0xFF);
-        }
-        f.set(ValueLayout.JAVA_BYTE, 6, (byte) 0x02);
-        for (int i = 7; i < 12; i++) {
-            f.set(ValueLayout.JAVA_BYTE, i, (byte) i);
-        }
-        f.set(ValueLayout.JAVA_BYTE, 12, (byte) 0x88);
-        f.set(ValueLayout.JAVA_BYTE, 13, (byte) 0xB5);
-        f.set(BE32, 14, seq);
-        for (int i = 18; i < len; i++) {
-            f.set(ValueLayout.JAVA_BYTE, i, (byte) (seq * 31 + i));
-        }
-        return len;
-    }
-
-    static boolean intact(MemorySegment f, int len, int seq) {
-        if (f.get(BE32, 14) != seq || f.get(ValueLayout.JAVA_BYTE, 12) != (byte) 0x88) {
-            return false;
-        }
-        for (int i = 18; i < len; i++) {
-            if (f.get(ValueLayout.JAVA_BYTE, i) != (byte) (seq * 31 + i)) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    static int sizeOf(int seq) {
-        return 60 + (seq * 97) % (1514 - 60 + 1);
-    }
-
-    /** Sends {@code n} frames in bursts on {@code pair} and checks each comes back in order. */
-    static void echo(VirtioNetDriver net, int pair, int n, int burst) throws Exception {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment[] tx = new MemorySegment[burst];
-            MemorySegment[] rx = new MemorySegment[burst];
-            int[] txLen = new int[burst];
-            int[] rxLen = new int[burst];
-            for (int i = 0; i < burst; i++) {
-                tx[i] = a.allocate(2048);
-                rx[i] = a.allocate(2048);
-            }
-            int sent = 0;
-            int received = 0;
-            while (received < n) {
-                int b = Math.min(burst, n - sent);
-                for (int i = 0; i < b; i++) {
-                    txLen[i] = fill(tx[i], sent + i, sizeOf(sent + i));
-                }
-                int s = b > 0 ? net.transmit(pair, tx, txLen, b) : 0;
-                sent += s;
-                long deadline = System.nanoTime() + 5_000_000_000L;
-                while (received < sent) {
-                    assertThat(net.awaitReceive(pair, 1_000_000_000L) || System.nanoTime() < deadline)
-                            .as("frames come back on pair %d (%d of %d received)", pair, received, sent).isTrue();
-                    int r = net.receive(pair, rx, rxLen, burst);
-                    for (int i = 0; i < r; i++) {
-                        int seq = received + i;
-                        assertThat(rxLen[i]).as("length of frame %d", seq).isEqualTo(sizeOf(seq));
-                        assertThat(intact(rx[i], rxLen[i], seq)).as("frame %d intact and in order", seq).isTrue();
-                    }
-                    received += r;
-                }
-            }
-        }
-    }
 
     private VirtioNetDriver open(Path sock, NetDriverOptions o) throws Exception {
         return VirtioNetDriver.open(new VhostUserOps().open(VhostTarget.of(sock.toString())), o);
