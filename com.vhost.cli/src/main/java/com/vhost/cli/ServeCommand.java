@@ -11,7 +11,7 @@ import picocli.CommandLine.Spec;
 /** {@code vhost serve}: device models served as vhost-user back-ends. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serves a device model as a vhost-user back-end until interrupted.",
-        subcommands = ServeCommand.Blk.class)
+        subcommands = {ServeCommand.Blk.class, ServeNetCommand.class})
 final class ServeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;

@@ -1,0 +1,491 @@
+package com.vhost.cli;
+
+import com.vhost.api.VhostBackend;
+import com.vhost.api.VhostOps;
+import com.vhost.api.VhostTarget;
+import com.vhost.api.net.NetDevice;
+import com.vhost.api.net.NetDeviceInfo;
+import com.vhost.api.net.NetQueueStats;
+import com.vhost.api.net.VirtioNet;
+import java.io.PrintWriter;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.HexFormat;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code vhost net}: the platform's virtio-net driver against a vhost-user-net back-end (this
+ * project's {@code vhost serve net --loopback}, DPDK testpmd's vhost PMD, ...).
+ *
+ * <p>Test frames: destination ff:ff:ff:ff:ff:ff, source the device's MAC, ethertype 0x88b5 (IEEE
+ * local experimental), a big-endian 32-bit sequence number, then bytes {@code (seq * 31 + i)}. A
+ * peer that swaps the MAC addresses (testpmd macswap) returns frames that still check out: the
+ * check starts at the ethertype.
+ */
+@Command(name = "net", mixinStandardHelpOptions = true,
+        description = "virtio-net driver over a vhost-user-net back-end: info, send, recv, echo, bench.",
+        subcommands = {NetCommand.Info.class, NetCommand.Send.class, NetCommand.Recv.class, NetCommand.Echo.class,
+            NetCommand.Bench.class})
+final class NetCommand implements Callable<Integer> {
+    static final int ETHERTYPE = 0x88B5;
+    private static final ValueLayout.OfInt BE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final ValueLayout.OfShort BE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getErr());
+        return 2;
+    }
+
+    /** Options every net subcommand shares. */
+    static final class Connection {
+        @Option(names = "--socket", paramLabel = "PATH", required = true, description = "the back-end's vhost-user socket")
+        Path socket;
+
+        @Option(names = "--queues", paramLabel = "Q", defaultValue = "1", description = "queue pairs to use (default ${DEFAULT-VALUE})")
+        int queues;
+
+        @Option(names = "--queue-size", paramLabel = "N", defaultValue = "256",
+                description = "descriptors per queue, a power of two (default ${DEFAULT-VALUE})")
+        int queueSize;
+
+        @Option(names = "--poll", description = "busy-poll the used rings (no call eventfd waits)")
+        boolean poll;
+
+        @Option(names = "--connect-timeout", paramLabel = "MS", defaultValue = "5000",
+                description = "how long to retry connecting, in milliseconds (default ${DEFAULT-VALUE})")
+        long connectTimeoutMs;
+
+        NetDevice open(CliServices services) throws Exception {
+            Checks.queues(queues, queueSize);
+            VhostOps ops = services.backend("user", BlkCommand.BACKEND_WAIT);
+            VhostBackend backend = ops.open(new VhostTarget(socket.toString(),
+                    java.util.Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, Long.toString(connectTimeoutMs))));
+            return NetToolsLoader.load().openDevice(backend, queues, queueSize, poll);
+        }
+    }
+
+    /** Writes test frame {@code seq} of {@code len} bytes. */
+    static void fill(MemorySegment f, byte[] srcMac, int seq, int len) {
+        for (int i = 0; i < 6; i++) {
+            f.set(ValueLayout.JAVA_BYTE, i, (byte) 0xFF);
+            f.set(ValueLayout.JAVA_BYTE, 6 + i, srcMac[i]);
+        }
+        f.set(BE16, 12, (short) ETHERTYPE);
+        f.set(BE32, 14, seq);
+        for (int i = 18; i < len; i++) {
+            f.set(ValueLayout.JAVA_BYTE, i, (byte) (seq * 31 + i));
+        }
+    }
+
+    /** @return the sequence number of a test frame whose bytes from the ethertype on check out, or -1 */
+    static int check(MemorySegment f, int len) {
+        if (len < 18 || (f.get(BE16, 12) & 0xFFFF) != ETHERTYPE) {
+            return -1;
+        }
+        int seq = f.get(BE32, 14);
+        for (int i = 18; i < len; i++) {
+            if (f.get(ValueLayout.JAVA_BYTE, i) != (byte) (seq * 31 + i)) {
+                return -1;
+            }
+        }
+        return seq;
+    }
+
+    static void printInfo(PrintWriter out, NetDevice net) {
+        NetDeviceInfo i = net.info();
+        out.printf(Locale.ROOT, "mac         %s%n", i.mac());
+        out.printf(Locale.ROOT, "mtu         %d%n", i.mtu());
+        out.printf(Locale.ROOT, "link        %s%n", net.linkUp() ? "up" : "down");
+        out.printf(Locale.ROOT, "queue pairs %d of %d, %d descriptors each%n", net.queuePairs(), i.maxQueuePairs(), i.queueSize());
+        out.printf(Locale.ROOT, "rx buffers  %d bytes%s%n", i.rxBufferBytes(), i.mergeableRxBuffers() ? ", mergeable (MRG_RXBUF)" : "");
+        out.printf(Locale.ROOT, "features    0x%x%n", i.features());
+        out.printf(Locale.ROOT, "mode        %s%n", i.poll() ? "polling" : "eventfd notifications");
+        out.printf(Locale.ROOT, "backend     %s%n", i.backend());
+    }
+
+    /** {@code vhost net info}. */
+    @Command(name = "info", mixinStandardHelpOptions = true, description = "Connects, negotiates and prints MAC, MTU, link, queues and features.")
+    static final class Info implements Callable<Integer> {
+        private final CliServices services;
+        @Mixin
+        Connection conn;
+
+        Info(CliServices services) {
+            this.services = services;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            try (NetDevice net = conn.open(services)) {
+                printInfo(services.out(), net);
+            }
+            services.out().flush();
+            return 0;
+        }
+    }
+
+    /** {@code vhost net send}. */
+    @Command(name = "send", mixinStandardHelpOptions = true, description = "Transmits N sequence-numbered test frames of one size on one pair.")
+    static final class Send implements Callable<Integer> {
+        private final CliServices services;
+        @Mixin
+        Connection conn;
+
+        @Option(names = "--count", paramLabel = "N", defaultValue = "1", description = "frames (default ${DEFAULT-VALUE})")
+        int count;
+
+        @Option(names = "--size", paramLabel = "BYTES", defaultValue = "60", description = "frame length without FCS, 18..mtu+18 (default ${DEFAULT-VALUE})")
+        int size;
+
+        @Option(names = "--pair", paramLabel = "P", defaultValue = "0", description = "queue pair (default ${DEFAULT-VALUE})")
+        int pair;
+
+        Send(CliServices services) {
+            this.services = services;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            if (count < 0 || size < 18) {
+                throw new IllegalArgumentException("--count " + count + " must be >= 0 and --size " + size + " >= 18");
+            }
+            try (NetDevice net = conn.open(services); Arena a = Arena.ofConfined()) {
+                byte[] mac = net.mac();
+                MemorySegment[] f = new MemorySegment[32];
+                int[] len = new int[32];
+                for (int i = 0; i < f.length; i++) {
+                    f[i] = a.allocate(Math.max(size, 64));
+                }
+                int sent = 0;
+                long deadline = System.nanoTime() + 10_000_000_000L;
+                while (sent < count && System.nanoTime() < deadline) {
+                    int b = Math.min(f.length, count - sent);
+                    for (int i = 0; i < b; i++) {
+                        fill(f[i], mac, sent + i, size);
+                        len[i] = size;
+                    }
+                    int s = net.transmit(pair, f, len, b);
+                    sent += s;
+                    if (s < b) {
+                        Thread.onSpinWait();
+                    }
+                }
+                NetQueueStats st = net.stats(pair);
+                services.out().printf(Locale.ROOT, "sent %d of %d frames of %d bytes on pair %d (transmit ring full %d times)%n",
+                        sent, count, size, pair, st.txFull());
+            }
+            services.out().flush();
+            return 0;
+        }
+    }
+
+    /** {@code vhost net recv}. */
+    @Command(name = "recv", mixinStandardHelpOptions = true, description = "Receives up to N frames on one pair and prints a line per frame.")
+    static final class Recv implements Callable<Integer> {
+        private final CliServices services;
+        @Mixin
+        Connection conn;
+
+        @Option(names = "--count", paramLabel = "N", defaultValue = "10", description = "frames to wait for (default ${DEFAULT-VALUE})")
+        int count;
+
+        @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "5", description = "longest wait (default ${DEFAULT-VALUE})")
+        double timeout;
+
+        @Option(names = "--pair", paramLabel = "P", defaultValue = "0", description = "queue pair (default ${DEFAULT-VALUE})")
+        int pair;
+
+        Recv(CliServices services) {
+            this.services = services;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            PrintWriter out = services.out();
+            int got = 0;
+            try (NetDevice net = conn.open(services); Arena a = Arena.ofConfined()) {
+                MemorySegment[] f = new MemorySegment[32];
+                int[] len = new int[32];
+                for (int i = 0; i < f.length; i++) {
+                    f[i] = a.allocate(65536);
+                }
+                long deadline = System.nanoTime() + (long) (timeout * 1e9);
+                HexFormat hex = HexFormat.ofDelimiter(":");
+                while (got < count && System.nanoTime() < deadline) {
+                    if (!net.awaitReceive(pair, Math.max(1, deadline - System.nanoTime()))) {
+                        break;
+                    }
+                    int r = net.receive(pair, f, len, Math.min(f.length, count - got));
+                    for (int i = 0; i < r; i++) {
+                        MemorySegment m = f[i];
+                        out.printf(Locale.ROOT, "frame %d: %d bytes, dst %s src %s type 0x%04x%s%n", got + i, len[i],
+                                hex.formatHex(m.asSlice(0, 6).toArray(ValueLayout.JAVA_BYTE)),
+                                hex.formatHex(m.asSlice(6, 6).toArray(ValueLayout.JAVA_BYTE)), m.get(BE16, 12) & 0xFFFF,
+                                check(m, len[i]) >= 0 ? ", test frame seq " + m.get(BE32, 14) : "");
+                    }
+                    got += r;
+                }
+            }
+            out.printf(Locale.ROOT, "received %d frame(s)%n", got);
+            out.flush();
+            return 0;
+        }
+    }
+
+    /** {@code vhost net echo}. */
+    @Command(name = "echo", mixinStandardHelpOptions = true,
+            description = {"Sends N sequence-numbered frames to a peer that returns them and checks each.",
+                "Peers: vhost serve net --loopback, testpmd in io or macswap mode. Frames go round-robin over the",
+                "queue pairs in bursts. Prints 'sent N received R lost L reordered O corrupted C'; exit code 0 only",
+                "when all came back intact and in order."})
+    static final class Echo implements Callable<Integer> {
+        private final CliServices services;
+        @Mixin
+        Connection conn;
+
+        @Option(names = "--count", paramLabel = "N", required = true, description = "frames to send")
+        int count;
+
+        @Option(names = "--sizes", paramLabel = "MIN-MAX", defaultValue = "60-1514",
+                description = "frame lengths, cycled through the range (default ${DEFAULT-VALUE})")
+        String sizes;
+
+        @Option(names = "--burst", paramLabel = "B", defaultValue = "32", description = "frames per burst (default ${DEFAULT-VALUE})")
+        int burst;
+
+        @Option(names = "--wait", paramLabel = "MS", defaultValue = "1000",
+                description = "how long to wait for a burst to come back before counting the rest lost (default ${DEFAULT-VALUE})")
+        long waitMs;
+
+        Echo(CliServices services) {
+            this.services = services;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            int[] range = parseRange(sizes);
+            if (count < 0 || burst < 1 || burst > 256) {
+                throw new IllegalArgumentException("--count " + count + " must be >= 0 and --burst " + burst + " in 1..256");
+            }
+            long sent = 0;
+            long received = 0;
+            long reordered = 0;
+            long corrupted = 0;
+            try (NetDevice net = conn.open(services); Arena a = Arena.ofConfined()) {
+                if (range[1] > net.mtu() + VirtioNet.ETH_HEADER + 4) {
+                    throw new IllegalArgumentException("--sizes max " + range[1] + " exceeds MTU " + net.mtu() + " + 18");
+                }
+                int pairs = net.queuePairs();
+                byte[] mac = net.mac();
+                MemorySegment[] tx = new MemorySegment[burst];
+                MemorySegment[] rx = new MemorySegment[burst];
+                int[] txLen = new int[burst];
+                int[] rxLen = new int[burst];
+                for (int i = 0; i < burst; i++) {
+                    tx[i] = a.allocate(range[1]);
+                    rx[i] = a.allocate(65536);
+                }
+                int[] lastSeq = new int[pairs];
+                java.util.Arrays.fill(lastSeq, -1);
+                java.util.BitSet seen = new java.util.BitSet(count);
+                int span = range[1] - range[0] + 1;
+                int seq = 0;
+                int turn = 0;
+                while (seq < count) {
+                    int pair = turn++ % pairs;
+                    int b = Math.min(burst, count - seq);
+                    for (int i = 0; i < b; i++) {
+                        txLen[i] = range[0] + (int) (((long) (seq + i) * 97) % span);
+                        fill(tx[i], mac, seq + i, txLen[i]);
+                    }
+                    int s = 0;
+                    long until = System.nanoTime() + waitMs * 1_000_000L;
+                    while (s < b && System.nanoTime() < until) {
+                        s += net.transmit(pair, shift(tx, s), shift(txLen, s), b - s);
+                    }
+                    sent += s;
+                    int back = 0;
+                    while (back < s && System.nanoTime() < until + waitMs * 1_000_000L) {
+                        if (!net.awaitReceive(pair, 10_000_000L)) {
+                            continue;
+                        }
+                        int r = net.receive(pair, rx, rxLen, burst);
+                        for (int i = 0; i < r; i++) {
+                            int q = check(rx[i], rxLen[i]);
+                            if (q < 0 || q >= count || rxLen[i] != range[0] + (int) (((long) q * 97) % span)) {
+                                corrupted++;
+                                continue;
+                            }
+                            if (seen.get(q) || q <= lastSeq[pair]) {
+                                reordered++;
+                            }
+                            if (!seen.get(q)) {
+                                seen.set(q);
+                                received++;
+                                back++;
+                            }
+                            lastSeq[pair] = Math.max(lastSeq[pair], q);
+                        }
+                    }
+                    seq += b;
+                }
+            }
+            long lost = sent - received;
+            services.out().printf(Locale.ROOT, "sent %d received %d lost %d reordered %d corrupted %d%n", sent, received, lost,
+                    reordered, corrupted);
+            services.out().flush();
+            return lost == 0 && reordered == 0 && corrupted == 0 && sent == count ? 0 : 1;
+        }
+    }
+
+    private static final MemorySegment[] NO_SEGMENTS = new MemorySegment[0];
+
+    /** @return the arrays from index {@code from} (a copy only when {@code from > 0}) */
+    static MemorySegment[] shift(MemorySegment[] a, int from) {
+        return from == 0 ? a : from >= a.length ? NO_SEGMENTS : java.util.Arrays.copyOfRange(a, from, a.length);
+    }
+
+    static int[] shift(int[] a, int from) {
+        return from == 0 ? a : java.util.Arrays.copyOfRange(a, Math.min(from, a.length), a.length);
+    }
+
+    static int[] parseRange(String s) {
+        String[] p = s.split("-");
+        try {
+            int min = Integer.parseInt(p[0].trim());
+            int max = p.length > 1 ? Integer.parseInt(p[1].trim()) : min;
+            if (p.length > 2 || min < 18 || max < min) {
+                throw new NumberFormatException();
+            }
+            return new int[] {min, max};
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--sizes '" + s + "' is not MIN-MAX with 18 <= MIN <= MAX");
+        }
+    }
+
+    /** {@code vhost net bench}. */
+    @Command(name = "bench", mixinStandardHelpOptions = true,
+            description = {"Measures the packet rate on queue pair 0 and prints Mpps, Gbit/s and drops.",
+                "Modes: tx (transmit only), rx (receive only; the peer sends), echo (transmit a burst, receive it back).",
+                "Gbit/s counts frame bytes (no preamble, FCS or gap). Drops: tx, frames offered while the transmit ring",
+                "was full; rx, frames the driver dropped; echo, frames that did not come back plus those dropped."})
+    static final class Bench implements Callable<Integer> {
+        private final CliServices services;
+        @Mixin
+        Connection conn;
+
+        @Option(names = "--pkt-size", paramLabel = "B", defaultValue = "64", description = "frame length (default ${DEFAULT-VALUE})")
+        int pktSize;
+
+        @Option(names = "--seconds", paramLabel = "S", defaultValue = "5", description = "duration (default ${DEFAULT-VALUE})")
+        double seconds;
+
+        @Option(names = "--burst", paramLabel = "N", defaultValue = "32", description = "frames per call (default ${DEFAULT-VALUE})")
+        int burst;
+
+        @Option(names = "--mode", paramLabel = "MODE", defaultValue = "echo", description = "tx, rx or echo (default ${DEFAULT-VALUE})")
+        String mode;
+
+        Bench(CliServices services) {
+            this.services = services;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            if (!mode.equals("tx") && !mode.equals("rx") && !mode.equals("echo")) {
+                throw new IllegalArgumentException("--mode " + mode + " is not tx, rx or echo");
+            }
+            if (burst < 1 || burst > 256 || pktSize < 18 || seconds <= 0) {
+                throw new IllegalArgumentException("--burst 1..256, --pkt-size >= 18, --seconds > 0");
+            }
+            long pkts = 0;
+            long bytes = 0;
+            long drops;
+            double elapsed;
+            try (NetDevice net = conn.open(services); Arena a = Arena.ofConfined()) {
+                if (pktSize > net.mtu() + VirtioNet.ETH_HEADER + 4) {
+                    throw new IllegalArgumentException("--pkt-size " + pktSize + " exceeds MTU " + net.mtu() + " + 18");
+                }
+                byte[] mac = net.mac();
+                MemorySegment[] tx = new MemorySegment[burst];
+                MemorySegment[] rx = new MemorySegment[burst];
+                int[] txLen = new int[burst];
+                int[] rxLen = new int[burst];
+                for (int i = 0; i < burst; i++) {
+                    tx[i] = a.allocate(Math.max(pktSize, 64));
+                    rx[i] = a.allocate(65536);
+                    fill(tx[i], mac, i, pktSize);
+                    txLen[i] = pktSize;
+                }
+                long sentTotal = 0;
+                long start = System.nanoTime();
+                long end = start + (long) (seconds * 1e9);
+                long now = start;
+                int iter = 0;
+                while (now < end) {
+                    switch (mode) {
+                        case "tx" -> {
+                            int s = net.transmit(0, tx, txLen, burst);
+                            pkts += s;
+                            bytes += (long) s * pktSize;
+                        }
+                        case "rx" -> {
+                            if (net.awaitReceive(0, 10_000_000L)) {
+                                int r = net.receive(0, rx, rxLen, burst);
+                                pkts += r;
+                                for (int i = 0; i < r; i++) {
+                                    bytes += rxLen[i];
+                                }
+                            }
+                        }
+                        default -> {
+                            int s = net.transmit(0, tx, txLen, burst);
+                            sentTotal += s;
+                            int got = 0;
+                            long until = System.nanoTime() + 100_000_000L;
+                            while (got < s && System.nanoTime() < until) {
+                                if (!net.awaitReceive(0, 10_000_000L)) {
+                                    continue;
+                                }
+                                int r = net.receive(0, rx, rxLen, burst);
+                                got += r;
+                                for (int i = 0; i < r; i++) {
+                                    bytes += rxLen[i];
+                                }
+                            }
+                            pkts += got;
+                        }
+                    }
+                    if ((++iter & 63) == 0 || !mode.equals("tx")) {
+                        now = System.nanoTime();
+                    }
+                }
+                elapsed = (System.nanoTime() - start) / 1e9;
+                NetQueueStats st = net.stats(0);
+                drops = switch (mode) {
+                    case "tx" -> st.txFull();
+                    case "rx" -> st.rxErrors();
+                    default -> Math.max(0, sentTotal - pkts) + st.rxErrors();
+                };
+            }
+            services.out().printf(Locale.ROOT, "mode %s, %d-byte frames, burst %d, %s, %.2f s: %d packets, %.3f Mpps, %.3f Gbit/s, drops %d%n",
+                    mode, pktSize, burst, conn.poll ? "polling" : "eventfd", elapsed, pkts, pkts / elapsed / 1e6,
+                    bytes * 8 / elapsed / 1e9, drops);
+            services.out().flush();
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,55 @@
+package com.vhost.cli;
+
+import com.vhost.api.VhostBackend;
+import com.vhost.api.net.NetDevice;
+import java.nio.file.Path;
+
+/**
+ * Loads {@link com.vhost.cli.embedded.EmbeddedNetTools}, which links against
+ * {@code com.vhost.devices.net} and {@code com.vhost.user} (imported optionally): without them each
+ * operation fails with a message naming the missing bundle instead of a {@link NoClassDefFoundError}.
+ */
+final class NetToolsLoader {
+    private NetToolsLoader() {}
+
+    static NetTools load() {
+        try {
+            return new Guarded(new com.vhost.cli.embedded.EmbeddedNetTools());
+        } catch (LinkageError e) {
+            return new Guarded(null);
+        }
+    }
+
+    private static IllegalStateException missing(Throwable e) {
+        return new IllegalStateException("virtio-net needs the com.vhost.devices.net and com.vhost.user bundles"
+                + (e == null ? "" : " (" + e + ")"));
+    }
+
+    record Guarded(NetTools delegate) implements NetTools {
+        @Override
+        public Served serveLoopback(Path socket, int pairs, int queueSize, String mac, int mtu) throws Exception {
+            if (delegate == null) {
+                throw missing(null);
+            }
+            try {
+                return delegate.serveLoopback(socket, pairs, queueSize, mac, mtu);
+            } catch (LinkageError e) {
+                throw missing(e);
+            }
+        }
+
+        @Override
+        public NetDevice openDevice(VhostBackend backend, int pairs, int queueSize, boolean poll) throws Exception {
+            if (delegate == null) {
+                backend.close();
+                throw missing(null);
+            }
+            try {
+                return delegate.openDevice(backend, pairs, queueSize, poll);
+            } catch (LinkageError e) {
+                backend.close();
+                throw missing(e);
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+package com.vhost.cli;
+
+import com.vhost.api.net.VirtioNet;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code vhost serve net}. */
+@Command(name = "net", mixinStandardHelpOptions = true,
+        description = {"Serves a virtio-net device as a vhost-user-net back-end.",
+            "--loopback returns every frame the front-end transmits on the receive queue of the same pair.",
+            "Runs until Ctrl-C; the socket is removed on exit and the model's counters printed."})
+final class ServeNetCommand implements Callable<Integer> {
+    private final CliServices services;
+
+    @Option(names = "--socket", paramLabel = "PATH", required = true, description = "UNIX socket to listen on")
+    Path socket;
+
+    @Option(names = "--loopback", required = true, description = "loop transmitted frames back (the only model so far)")
+    boolean loopback;
+
+    @Option(names = "--queues", paramLabel = "N", defaultValue = "1", description = "queue pairs (default ${DEFAULT-VALUE})")
+    int queues;
+
+    @Option(names = "--queue-size", paramLabel = "N", defaultValue = "256",
+            description = "maximum descriptors per queue, a power of two (default ${DEFAULT-VALUE})")
+    int queueSize;
+
+    @Option(names = "--mac", paramLabel = "MAC", defaultValue = "52:54:00:12:34:56", description = "MAC in the config space (default ${DEFAULT-VALUE})")
+    String mac;
+
+    @Option(names = "--mtu", paramLabel = "BYTES", defaultValue = "1500", description = "MTU in the config space (default ${DEFAULT-VALUE})")
+    int mtu;
+
+    ServeNetCommand(CliServices services) {
+        this.services = services;
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        if (queues < 1 || queues > 128) {
+            throw new IllegalArgumentException("--queues " + queues + " outside 1..128");
+        }
+        Checks.queues(queues, queueSize);
+        if (mtu < 68 || mtu > 65535) {
+            throw new IllegalArgumentException("--mtu " + mtu + " outside 68.." + 65535 + " (default " + VirtioNet.DEFAULT_MTU + ")");
+        }
+        try (NetTools.Served served = NetToolsLoader.load().serveLoopback(socket, queues, queueSize, mac, mtu)) {
+            services.out().println("serving " + served.describe());
+            services.out().println("press Ctrl-C to stop");
+            services.out().flush();
+            try {
+                services.awaitShutdown();
+            } finally {
+                services.out().print(served.counters());
+                services.out().flush();
+            }
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,54 @@
+package com.vhost.cli.embedded;
+
+import com.vhost.api.VhostBackend;
+import com.vhost.api.net.NetDevice;
+import com.vhost.cli.NetTools;
+import com.vhost.devices.net.driver.NetDriverOptions;
+import com.vhost.devices.net.driver.NetMacs;
+import com.vhost.devices.net.driver.VirtioNetDriver;
+import com.vhost.devices.net.model.LoopbackNetModel;
+import com.vhost.user.backend.VhostUserServer;
+import java.nio.file.Path;
+
+/** {@link NetTools} over {@link LoopbackNetModel}, {@link VhostUserServer} and {@link VirtioNetDriver}. */
+public final class EmbeddedNetTools implements NetTools {
+    @Override
+    public Served serveLoopback(Path socket, int pairs, int queueSize, String mac, int mtu) throws Exception {
+        LoopbackNetModel model = new LoopbackNetModel(pairs, queueSize, NetMacs.parse(mac), mtu);
+        VhostUserServer server = new VhostUserServer(socket, model);
+        try {
+            server.start();
+        } catch (Exception | Error e) {
+            server.close();
+            model.close();
+            throw e;
+        }
+        return new Served() {
+            @Override
+            public String describe() {
+                return "virtio-net loopback, " + pairs + " queue pair(s) of " + queueSize + ", MAC " + mac + ", MTU " + mtu
+                        + ", on " + socket;
+            }
+
+            @Override
+            public String counters() {
+                StringBuilder b = new StringBuilder();
+                for (int p = 0; p < pairs; p++) {
+                    b.append("pair ").append(p).append(": ").append(model.counters(p)).append('\n');
+                }
+                return b.toString();
+            }
+
+            @Override
+            public void close() {
+                server.close();
+                model.close();
+            }
+        };
+    }
+
+    @Override
+    public NetDevice openDevice(VhostBackend backend, int pairs, int queueSize, boolean poll) throws Exception {
+        return VirtioNetDriver.open(backend, NetDriverOptions.defaults().withQueuePairs(pairs).withQueueSize(queueSize).withPoll(poll));
+    }
+}

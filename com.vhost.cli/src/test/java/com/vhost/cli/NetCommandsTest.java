@@ -1,0 +1,111 @@
+package com.vhost.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.vhost.api.VhostOps;
+import com.vhost.api.registry.DeviceRegistry;
+import com.vhost.devices.net.model.LoopbackNetModel;
+import com.vhost.user.VhostUserOps;
+import com.vhost.user.backend.VhostUserServer;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.osgi.service.cm.ConfigurationAdmin;
+
+/** {@code vhost net ...} against the loopback back-end served in this JVM over a real socket. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class NetCommandsTest {
+    @TempDir
+    Path dir;
+
+    private final StringWriter outText = new StringWriter();
+    private final StringWriter errText = new StringWriter();
+
+    private final CliServices services = new CliServices() {
+        private final PrintWriter out = new PrintWriter(outText, true);
+        private final PrintWriter err = new PrintWriter(errText, true);
+
+        @Override
+        public DeviceRegistry registry() {
+            throw new IllegalStateException("no registry in this test");
+        }
+
+        @Override
+        public ConfigurationAdmin configurationAdmin() {
+            throw new IllegalStateException("no Configuration Admin in this test");
+        }
+
+        @Override
+        public VhostOps backend(String type, Duration wait) {
+            assertThat(type).isEqualTo("user");
+            return new VhostUserOps();
+        }
+
+        @Override
+        public BlkTools blkTools() {
+            throw new IllegalStateException("no blk in this test");
+        }
+
+        @Override
+        public void interactiveShell() {
+            throw new IllegalStateException("no shell in this test");
+        }
+
+        @Override
+        public void awaitShutdown() {
+            throw new IllegalStateException("no shutdown in this test");
+        }
+
+        @Override
+        public PrintWriter out() {
+            return out;
+        }
+
+        @Override
+        public PrintWriter err() {
+            return err;
+        }
+    };
+
+    private int run(String... args) {
+        return VhostCli.execute(services, args);
+    }
+
+    @Test
+    void everyNetCommandHasHelp() {
+        for (String[] cmd : new String[][] {{"net", "--help"}, {"net", "info", "--help"}, {"net", "send", "--help"},
+            {"net", "recv", "--help"}, {"net", "echo", "--help"}, {"net", "bench", "--help"}, {"serve", "net", "--help"}}) {
+            assertThat(run(cmd)).as(String.join(" ", cmd)).isZero();
+        }
+        assertThat(outText.toString()).contains("Usage: vhost net echo", "--sizes", "Usage: vhost net bench", "--pkt-size",
+                "--mode", "Usage: vhost serve net", "--loopback");
+    }
+
+    @Test
+    void echoInfoAndBenchAgainstTheLoopbackBackEnd() throws Exception {
+        Path sock = dir.resolve("net.sock");
+        try (LoopbackNetModel model = LoopbackNetModel.withDefaults(2); VhostUserServer server = new VhostUserServer(sock, model)) {
+            server.start();
+            assertThat(run("net", "echo", "--socket", sock.toString(), "--count", "700", "--sizes", "60-1514", "--queues", "2"))
+                    .as(errText.toString()).isZero();
+            assertThat(outText.toString()).contains("sent 700 received 700 lost 0 reordered 0 corrupted 0");
+            assertThat(model.counters(0).rxPackets + model.counters(1).rxPackets).isEqualTo(700);
+            assertThat(model.counters(1).rxPackets).isPositive();
+
+            assertThat(run("net", "info", "--socket", sock.toString())).isZero();
+            assertThat(outText.toString()).contains("mac         52:54:00:12:34:56", "mtu         1500", "link        up");
+
+            assertThat(run("net", "bench", "--socket", sock.toString(), "--seconds", "0.3", "--mode", "echo")).isZero();
+            assertThat(outText.toString()).containsPattern("mode echo, 64-byte frames, burst 32, eventfd, 0\\.\\d+ s: \\d+ packets, "
+                    + "\\d+\\.\\d{3} Mpps, \\d+\\.\\d{3} Gbit/s, drops 0");
+
+            assertThat(run("net", "echo", "--socket", sock.toString(), "--count", "10", "--sizes", "2000-3000")).isEqualTo(1);
+            assertThat(errText.toString()).contains("--sizes max 3000 exceeds MTU 1500 + 18");
+        }
+    }
+}
