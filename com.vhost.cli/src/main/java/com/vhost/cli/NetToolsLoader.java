@@ -39,6 +39,18 @@ final class NetToolsLoader {
         }
 
         @Override
+        public Served serveTap(Path socket, String tap, int queueSize, String mac, int mtu) throws Exception {
+            if (delegate == null) {
+                throw missing(null);
+            }
+            try {
+                return delegate.serveTap(socket, tap, queueSize, mac, mtu);
+            } catch (LinkageError e) {
+                throw missing(e);
+            }
+        }
+
+        @Override
         public NetDevice openDevice(VhostBackend backend, int pairs, int queueSize, boolean poll) throws Exception {
             if (delegate == null) {
                 backend.close();

@@ -3,13 +3,15 @@ package com.vhost.cli;
 import com.vhost.api.net.VirtioNet;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code vhost serve net}. */
 @Command(name = "net", mixinStandardHelpOptions = true,
         description = {"Serves a virtio-net device as a vhost-user-net back-end.",
-            "--loopback returns every frame the front-end transmits on the receive queue of the same pair.",
+            "--loopback returns every frame the front-end transmits on the receive queue of the same pair;",
+            "--tap NAME writes transmitted frames to a host TAP interface and delivers what the host sends to it.",
             "Runs until Ctrl-C; the socket is removed on exit and the model's counters printed."})
 final class ServeNetCommand implements Callable<Integer> {
     private final CliServices services;
@@ -17,8 +19,16 @@ final class ServeNetCommand implements Callable<Integer> {
     @Option(names = "--socket", paramLabel = "PATH", required = true, description = "UNIX socket to listen on")
     Path socket;
 
-    @Option(names = "--loopback", required = true, description = "loop transmitted frames back (the only model so far)")
-    boolean loopback;
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Mode mode;
+
+    static final class Mode {
+        @Option(names = "--loopback", description = "loop transmitted frames back on the same pair")
+        boolean loopback;
+
+        @Option(names = "--tap", paramLabel = "NAME", description = "bridge to the TAP interface NAME (created if missing; one queue pair)")
+        String tap;
+    }
 
     @Option(names = "--queues", paramLabel = "N", defaultValue = "1", description = "queue pairs (default ${DEFAULT-VALUE})")
     int queues;
@@ -46,7 +56,12 @@ final class ServeNetCommand implements Callable<Integer> {
         if (mtu < 68 || mtu > 65535) {
             throw new IllegalArgumentException("--mtu " + mtu + " outside 68.." + 65535 + " (default " + VirtioNet.DEFAULT_MTU + ")");
         }
-        try (NetTools.Served served = NetToolsLoader.load().serveLoopback(socket, queues, queueSize, mac, mtu)) {
+        if (mode.tap != null && queues != 1) {
+            throw new IllegalArgumentException("--tap serves one queue pair; --queues " + queues + " given");
+        }
+        NetTools tools = NetToolsLoader.load();
+        try (NetTools.Served served = mode.tap != null ? tools.serveTap(socket, mode.tap, queueSize, mac, mtu)
+                : tools.serveLoopback(socket, queues, queueSize, mac, mtu)) {
             services.out().println("serving " + served.describe());
             services.out().println("press Ctrl-C to stop");
             services.out().flush();

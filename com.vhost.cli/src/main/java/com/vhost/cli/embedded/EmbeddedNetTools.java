@@ -6,15 +6,26 @@ import com.vhost.cli.NetTools;
 import com.vhost.devices.net.driver.NetDriverOptions;
 import com.vhost.devices.net.driver.NetMacs;
 import com.vhost.devices.net.driver.VirtioNetDriver;
+import com.vhost.devices.net.model.AbstractNetModel;
 import com.vhost.devices.net.model.LoopbackNetModel;
+import com.vhost.devices.net.model.TapNetModel;
 import com.vhost.user.backend.VhostUserServer;
 import java.nio.file.Path;
 
-/** {@link NetTools} over {@link LoopbackNetModel}, {@link VhostUserServer} and {@link VirtioNetDriver}. */
+/** {@link NetTools} over {@link LoopbackNetModel}, {@link TapNetModel}, {@link VhostUserServer} and {@link VirtioNetDriver}. */
 public final class EmbeddedNetTools implements NetTools {
     @Override
     public Served serveLoopback(Path socket, int pairs, int queueSize, String mac, int mtu) throws Exception {
-        LoopbackNetModel model = new LoopbackNetModel(pairs, queueSize, NetMacs.parse(mac), mtu);
+        return serve(socket, new LoopbackNetModel(pairs, queueSize, NetMacs.parse(mac), mtu), "loopback", pairs, queueSize, mac, mtu);
+    }
+
+    @Override
+    public Served serveTap(Path socket, String tap, int queueSize, String mac, int mtu) throws Exception {
+        return serve(socket, new TapNetModel(tap, queueSize, NetMacs.parse(mac), mtu), "TAP " + tap, 1, queueSize, mac, mtu);
+    }
+
+    private static Served serve(Path socket, AbstractNetModel model, String what, int pairs, int queueSize, String mac, int mtu)
+            throws Exception {
         VhostUserServer server = new VhostUserServer(socket, model);
         try {
             server.start();
@@ -26,7 +37,7 @@ public final class EmbeddedNetTools implements NetTools {
         return new Served() {
             @Override
             public String describe() {
-                return "virtio-net loopback, " + pairs + " queue pair(s) of " + queueSize + ", MAC " + mac + ", MTU " + mtu
+                return "virtio-net " + what + ", " + pairs + " queue pair(s) of " + queueSize + ", MAC " + mac + ", MTU " + mtu
                         + ", on " + socket;
             }
 

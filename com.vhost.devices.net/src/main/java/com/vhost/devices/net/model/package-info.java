@@ -1,7 +1,9 @@
 /**
- * virtio-net back-end device models for the vhost-user back-end server: {@link
+ * virtio-net back-end device models for the vhost-user back-end server, on the common
+ * {@link com.vhost.devices.net.model.AbstractNetModel}: {@link
  * com.vhost.devices.net.model.LoopbackNetModel} returns every transmitted frame on the receive
- * queue of the same pair.
+ * queue of the same pair; {@link com.vhost.devices.net.model.TapNetModel} bridges the device to a
+ * host TAP interface.
  */
 @org.osgi.annotation.bundle.Export
 @org.osgi.annotation.versioning.Version("1.0.0")
