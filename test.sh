@@ -8,6 +8,8 @@
 #   blk-qsd     scripts/guest/blk-guest-test.sh qsd   (harness self-check: QEMU guest <-> QSD)
 #   blk-harness scripts/guest/blk-harness-selftest.sh (the harness fails on faulty back-ends)
 #   blk-vhost   scripts/guest/blk-guest-test.sh vhost (QEMU guest <-> this project's back-end)
+#   net-vhost   scripts/guest/net-guest-test.sh (QEMU guest's virtio-net <-> this project's TAP
+#               back-end <-> a TAP in a namespace the test makes; the guest pings into it)
 # Usage: ./test.sh            (no arguments)
 # Environment:
 #   CI=true          a missing peer or tool is a failure, never a skip
@@ -33,7 +35,7 @@ case "${1:-}" in
 esac
 LOGS=$REPO/build/test-logs
 mkdir -p "$LOGS"
-ALL_STAGES="deps guest maven blk-qsd blk-harness blk-vhost"
+ALL_STAGES="deps guest maven blk-qsd blk-harness blk-vhost net-vhost"
 STAGES=${TEST_STAGES:-$ALL_STAGES}
 STAGES=${STAGES//,/ }
 for s in $STAGES; do
@@ -134,7 +136,7 @@ if want deps; then
 fi
 
 GUEST_OK=0
-if want guest || want blk-qsd || want blk-harness || want blk-vhost; then
+if want guest || want blk-qsd || want blk-harness || want blk-vhost || want net-vhost; then
   if run_bounded "$LOGS/guest.log" 900 scripts/guest/build-guest.sh; then
     GUEST_OK=1
     # Offer the guest to the Maven tests too (integration tests may boot it).
@@ -203,6 +205,7 @@ GT=$(( ${GUEST_TIMEOUT:-120} + 120 ))
 want blk-qsd && guest_test blk-qsd "$GT" scripts/guest/blk-guest-test.sh qsd
 want blk-harness && guest_test blk-harness $(( 6 * GT )) scripts/guest/blk-harness-selftest.sh
 want blk-vhost && guest_test blk-vhost "$GT" scripts/guest/blk-guest-test.sh vhost
+want net-vhost && guest_test net-vhost "$GT" scripts/guest/net-guest-test.sh
 
 # ---- summary ---------------------------------------------------------------------------------
 echo

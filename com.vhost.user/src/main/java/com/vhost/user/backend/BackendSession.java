@@ -116,6 +116,8 @@ final class BackendSession {
     private final CallInterrupt interrupt;
     private long ackedFeatures;
     private long ackedProtocol;
+    /** SET_PROTOCOL_FEATURES was received: the front-end uses VHOST_USER_F_PROTOCOL_FEATURES. */
+    private boolean protocolFeaturesSet;
     private final List<Mapped> regions = new ArrayList<>();
     private GuestMemory memory;
     private List<Integer> running = List.of();
@@ -212,6 +214,7 @@ final class BackendSession {
                     throw new Refusal("protocol features " + VhostUserProtocolFeature.describe(f & ~PROTOCOL_FEATURES) + " were not offered");
                 }
                 ackedProtocol = f;
+                protocolFeaturesSet = true;
             }
             case GET_QUEUE_NUM -> {
                 expectNoPayload(req, size);
@@ -287,7 +290,9 @@ final class BackendSession {
                 VringState s = VringState.decode(req.name(), p, 0, size);
                 expectFds(req, 0);
                 Queue q = queue(req, s.index());
-                if (!VhostFeatures.has(ackedFeatures, VhostFeatures.F_PROTOCOL_FEATURES)) {
+                // QEMU's vhost-user-net enables rings (virtio_net peer_attach) before it sends
+                // SET_FEATURES: protocol features negotiated with SET_PROTOCOL_FEATURES suffice.
+                if (!VhostFeatures.has(ackedFeatures, VhostFeatures.F_PROTOCOL_FEATURES) && !protocolFeaturesSet) {
                     throw new Refusal("queue " + q.index + ": SET_VRING_ENABLE without VHOST_USER_F_PROTOCOL_FEATURES negotiated");
                 }
                 if (s.num() != 0 && s.num() != 1) {
@@ -543,7 +548,7 @@ final class BackendSession {
     }
 
     private boolean enabled(Queue q) {
-        return q.enableSet ? q.enabled : !VhostFeatures.has(ackedFeatures, VhostFeatures.F_PROTOCOL_FEATURES);
+        return q.enableSet ? q.enabled : !VhostFeatures.has(ackedFeatures, VhostFeatures.F_PROTOCOL_FEATURES) && !protocolFeaturesSet;
     }
 
     /**

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Interop test: QEMU + a Linux guest's own virtio-net driver <-> this project's vhost-user-net
+# TAP back-end (`vhost serve net --tap NAME`) <-> a TAP interface in a network namespace the test
+# creates. The guest pings an address inside that namespace and must get every reply.
+#
+# Usage: scripts/guest/net-guest-test.sh
+# Environment:
+#   VHOST_CMD       the back-end command (default: <repo>/vhost)
+#   GUEST_CACHE_DIR where build-guest.sh put vmlinuz/initrd.gz (default: <repo>/.cache/guest);
+#                   built on demand when missing or stale
+#   QEMU_TIMEOUT    seconds the guest run may take (default 120)
+#   BACKEND_TIMEOUT seconds to wait for the back-end's socket (default 30)
+#   KEEP_TMP=1      keep the work directory (logs) even on success
+#   CI=true         missing root/ip/back-end is a failure (exit 2), never a skip
+# Only addresses inside the namespace this script creates are used (10.213.9.1 there,
+# 10.213.9.2 in the guest). Namespace, TAP, back-end and QEMU are removed/stopped by PID on exit.
+# Exit codes: 0 pass; 1 test failed; 2 harness error; 77 skipped; 64 bad usage.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+case "${1:-}" in -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; "") ;; *) echo "net-guest-test: no arguments" >&2; exit 64 ;; esac
+CACHE=${GUEST_CACHE_DIR:-$REPO/.cache/guest}
+QEMU_TIMEOUT=${QEMU_TIMEOUT:-120}
+BACKEND_TIMEOUT=${BACKEND_TIMEOUT:-30}
+TAG="net-guest-test"
+HOST_IP=10.213.9.1
+GUEST_IP=10.213.9.2
+NS="vhnetg$$"
+TAP="vhtg$$"
+TAP=${TAP:0:15}
+
+T0=$(date +%s.%N)
+elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+log() { echo "$TAG: [$(elapsed)s] $*"; }
+
+WORK=""
+BACKEND_PID=""
+QEMU_PID=""
+NS_MADE=0
+RESULT=2
+
+stop_pid() { # pid grace-seconds [group]
+  local pid=$1 grace=$2 target=$1 i
+  [ -n "$pid" ] || return 0
+  [ "${3:-}" = group ] && target=-$pid
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+  kill -TERM -- "$target" 2>/dev/null
+  for ((i = 0; i < grace * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "PID $pid did not stop within ${grace}s after TERM: KILL"
+    kill -KILL -- "$target" 2>/dev/null
+  fi
+  wait "$pid" 2>/dev/null
+  return 0
+}
+
+cleanup() {
+  local rc=$?
+  stop_pid "$QEMU_PID" 5
+  stop_pid "$BACKEND_PID" 10 group
+  QEMU_PID=""; BACKEND_PID=""
+  [ "$NS_MADE" = 1 ] && ip netns del "$NS" 2>/dev/null
+  if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+    if [ "$RESULT" -ne 0 ] || [ "${KEEP_TMP:-0}" = 1 ]; then
+      echo "$TAG: work directory kept: $WORK"
+    else
+      rm -rf "$WORK"
+    fi
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 2' INT TERM HUP
+
+fail() { RESULT=1; echo "$TAG: FAIL: $*" >&2; exit 1; }
+harness_error() { RESULT=2; echo "$TAG: ERROR: $*" >&2; exit 2; }
+skip() {
+  if [ "${CI:-}" = true ]; then harness_error "$* (CI=true: a missing prerequisite is a failure)"; fi
+  echo "$TAG: SKIP: $*"; RESULT=0; exit 77
+}
+show_logs() {
+  if [ -s "$WORK/backend.log" ]; then echo "---- back-end log (last 30 lines) ----"; tail -n 30 "$WORK/backend.log"; fi
+  if [ -s "$WORK/serial.log" ]; then echo "---- guest serial console (last 40 lines) ----"; tr -d '\r' < "$WORK/serial.log" | tail -n 40; fi
+  echo "----"
+}
+
+command -v qemu-system-x86_64 >/dev/null 2>&1 || harness_error "qemu-system-x86_64 not found (run scripts/install-deps.sh)"
+command -v ip >/dev/null 2>&1 || skip "ip (iproute2) not installed"
+[ "$(id -u)" -eq 0 ] || skip "needs root to create a network namespace and a TAP interface"
+[ -w /dev/net/tun ] || skip "/dev/net/tun not available"
+read -r -a VHOST <<< "${VHOST_CMD:-$REPO/vhost}"
+if [ ! -x "${JAVA_HOME:-/nonexistent}/bin/java" ] && [ -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ]; then
+  export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64 PATH=/usr/lib/jvm/temurin-25-jdk-amd64/bin:$PATH
+fi
+[ -x "${VHOST[0]}" ] || command -v "${VHOST[0]}" >/dev/null 2>&1 || skip "back-end command ${VHOST[0]} not found (build the project first)"
+
+# build-guest.sh reuses its kernel and rebuilds the initramfs when the guest tests changed
+GUEST_CACHE_DIR=$CACHE "$HERE/build-guest.sh" >/dev/null || harness_error "build-guest.sh failed"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/net-guest-test.XXXXXX") || harness_error "mktemp failed"
+SOCK=$WORK/vhost-user-net.sock
+
+ip netns add "$NS" || harness_error "ip netns add $NS failed"
+NS_MADE=1
+log "namespace $NS created"
+
+BACKEND_ARGV=("${VHOST[@]}" serve net --socket "$SOCK" --tap "$TAP")
+log "starting back-end: ${BACKEND_ARGV[*]}"
+setsid "${BACKEND_ARGV[@]}" </dev/null >"$WORK/backend.log" 2>&1 &
+BACKEND_PID=$!
+deadline=$(( $(date +%s) + BACKEND_TIMEOUT ))
+while [ ! -S "$SOCK" ]; do
+  if ! kill -0 "$BACKEND_PID" 2>/dev/null; then
+    wait "$BACKEND_PID"; brc=$?; BACKEND_PID=""
+    show_logs; harness_error "back-end exited with status $brc before creating $SOCK"
+  fi
+  [ "$(date +%s)" -lt "$deadline" ] || { show_logs; harness_error "back-end did not create $SOCK within ${BACKEND_TIMEOUT}s"; }
+  sleep 0.1
+done
+ip link set "$TAP" netns "$NS" || { show_logs; harness_error "cannot move $TAP into $NS"; }
+ip -n "$NS" addr add "$HOST_IP/24" dev "$TAP" || harness_error "ip addr add in $NS failed"
+ip -n "$NS" link set "$TAP" up || harness_error "ip link set $TAP up in $NS failed"
+log "back-end PID $BACKEND_PID on $SOCK; TAP $TAP in $NS with $HOST_IP/24"
+
+# shellcheck disable=SC2054  # commas are QEMU option syntax
+QEMU_ARGV=(qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 512M
+  -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem
+  -kernel "$CACHE/vmlinuz" -initrd "$CACHE/initrd.gz"
+  -append "console=ttyS0 quiet panic=-1 vtest=net vtest_timeout=$((QEMU_TIMEOUT - 10)) vtest_ip=$GUEST_IP/24 vtest_peer=$HOST_IP"
+  -chardev "socket,id=c0,path=$SOCK" -netdev vhost-user,id=n0,chardev=c0
+  -device virtio-net-pci,netdev=n0,vectors=0,mac=52:54:00:12:34:57
+  -nographic -no-reboot -nodefaults -serial stdio)
+log "booting guest (timeout ${QEMU_TIMEOUT}s)"
+"${QEMU_ARGV[@]}" </dev/null >"$WORK/serial.log" 2>"$WORK/qemu.err" &
+QEMU_PID=$!
+deadline=$(( $(date +%s) + QEMU_TIMEOUT ))
+while kill -0 "$QEMU_PID" 2>/dev/null; do
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    stop_pid "$QEMU_PID" 5; QEMU_PID=""
+    show_logs; harness_error "guest did not power off within ${QEMU_TIMEOUT}s"
+  fi
+  sleep 0.2
+done
+wait "$QEMU_PID"; qrc=$?; QEMU_PID=""
+tr -d '\r' < "$WORK/serial.log" > "$WORK/serial.txt"
+log "guest powered off (QEMU exit status $qrc)"
+if [ -s "$WORK/qemu.err" ]; then sed 's/^/qemu: /' "$WORK/qemu.err"; fi
+grep -a '^VTEST-INFO: ' "$WORK/serial.txt" | sed 's/^/guest: /'
+
+kill -0 "$BACKEND_PID" 2>/dev/null || { show_logs; fail "back-end died during the guest run"; }
+stop_pid "$BACKEND_PID" 10 group; BACKEND_PID=""
+grep -a "^pair 0:" "$WORK/backend.log" | sed 's/^/back-end counters: /'
+
+marker=$(grep -a '^VTEST-RESULT: ' "$WORK/serial.txt" | tail -n1)
+[ -n "$marker" ] || { show_logs; harness_error "no VTEST-RESULT line on the guest console (QEMU status $qrc)"; }
+log "guest says: $marker"
+case "$marker" in
+  "VTEST-RESULT: PASS "*) ;;
+  *) show_logs; fail "guest reported failure: ${marker#VTEST-RESULT: }" ;;
+esac
+[ "$qrc" -eq 0 ] || { show_logs; fail "QEMU exited with status $qrc"; }
+RESULT=0
+echo "$TAG: PASS in $(elapsed) s"
+exit 0
