@@ -78,6 +78,8 @@ public abstract class AbstractNetModel implements VirtioDevice, AutoCloseable {
     private final int[][] pendingHeads;
     private final int[][] pendingLens;
     private final DescriptorChain[] rxFirst;
+    /** Held while a receive queue is written (the worker and a port thread may both deliver). */
+    private final Object[] rxLocks;
 
     private volatile long acked;
     private volatile VirtioDeviceState state = VirtioDeviceState.NEW;
@@ -126,11 +128,13 @@ public abstract class AbstractNetModel implements VirtioDevice, AutoCloseable {
         this.pendingHeads = new int[pairs][queueSize];
         this.pendingLens = new int[pairs][queueSize];
         this.rxFirst = new DescriptorChain[pairs];
+        this.rxLocks = new Object[pairs];
         for (int p = 0; p < pairs; p++) {
             counters[p] = new NetPortCounters();
             txChains[p] = new DescriptorChain(queueSize);
             rxChains[p] = new DescriptorChain(queueSize);
             rxFirst[p] = new DescriptorChain(queueSize);
+            rxLocks[p] = new Object();
         }
         ByteBuffer b = ByteBuffer.wrap(config).order(ByteOrder.LITTLE_ENDIAN);
         b.put(VirtioNet.CFG_MAC, this.mac);
@@ -491,8 +495,14 @@ public abstract class AbstractNetModel implements VirtioDevice, AutoCloseable {
                 tx.addUsed(t.head(), 0);
             }
         }
-        if (rx != null && rx != kicked && delivered > 0 && rx.needsNotification()) {
-            interrupt.signalUsedQueue(rx.index());
+        if (rx != null && rx != kicked && delivered > 0) {
+            boolean notify;
+            synchronized (rxLocks[pair]) {
+                notify = rx.needsNotification();
+            }
+            if (notify) {
+                interrupt.signalUsedQueue(rx.index());
+            }
         }
         if (tx != null && tx != kicked && tx.needsNotification()) {
             interrupt.signalUsedQueue(tx.index());
@@ -520,6 +530,14 @@ public abstract class AbstractNetModel implements VirtioDevice, AutoCloseable {
     protected final DeviceQueue receiveQueue(int pair) {
         DeviceQueue[] idx = byIndex;
         return idx == null ? null : idx[VirtioNet.rxQueue(pair)];
+    }
+
+    /**
+     * @return the lock to hold while delivering on the receive queue of {@code pair} and deciding
+     *     its notification, when more than one thread delivers there
+     */
+    protected final Object rxLock(int pair) {
+        return rxLocks[pair];
     }
 
     /** @return the interrupt of the running device */
