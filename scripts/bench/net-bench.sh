@@ -3,7 +3,7 @@
 # polling, in one run:
 #   A. DPDK virtio_user txonly -> DPDK vhost PMD rxonly          (the C reference)
 #   B. this project's driver (`vhost net bench --mode tx --poll`) -> DPDK vhost PMD rxonly
-#   C. DPDK virtio_user txonly -> this project's back-end (`vhost serve net --loopback`)
+#   C. DPDK virtio_user txonly -> this project's back-end (`vhost serve net --loopback --poll`)
 # Rates are read from testpmd's per-second statistics (the median of the Rx-pps or Tx-pps samples
 # after the first); B also prints the driver's own figure. Prints each rate and B/A, C/A.
 # Usage: scripts/bench/net-bench.sh [--seconds S]
@@ -93,15 +93,16 @@ echo "B  vhost-platform driver -> DPDK vhost PMD: $(mpps "$rb") Mpps (driver: $(
 
 # C: virtio_user -> this back-end
 sc=$work/c.sock
-VHOST_JAVA_OPTS=${SERVE_JAVA_OPTS:--XX:+UseSerialGC -Xmx256m} setsid ./vhost serve net --socket "$sc" --loopback >"$work/c-serve.log" 2>&1 &
+VHOST_JAVA_OPTS=${SERVE_JAVA_OPTS:--XX:+UseSerialGC -Xmx256m} setsid ./vhost serve net --socket "$sc" --loopback --poll >"$work/c-serve.log" 2>&1 &
 pd=$!; pids+=("$pd")
 await_file "$sc" 30
 pe=$(testpmd 0 vuc "$work/c-user.log" "net_virtio_user0,path=$sc,queues=1" txonly)
 sleep "$secs"
 stop "$pe"
 kill -TERM "$pd" 2>/dev/null || true
+for _ in $(seq 100); do kill -0 "$pd" 2>/dev/null || break; sleep 0.1; done
 rc=$(rate "$work/c-user.log" Tx-pps)
-echo "C  DPDK virtio_user -> vhost-platform back-end: $(mpps "$rc") Mpps"
+echo "C  DPDK virtio_user -> vhost-platform back-end: $(mpps "$rc") Mpps (back-end $(grep -a -m1 '^pair 0:' "$work/c-serve.log" || echo 'counters missing'))"
 
 awk -v a="$ra" -v b="$rb" -v c="$rc" 'BEGIN {
   if (a > 0) printf "ratios: B/A %.2f  C/A %.2f (targets >= 0.8)\n", b / a, c / a

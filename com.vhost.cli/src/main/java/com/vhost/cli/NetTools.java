@@ -18,11 +18,11 @@ public interface NetTools {
         void close() throws Exception;
     }
 
-    /** Serves the loopback model on {@code socket}. */
-    Served serveLoopback(Path socket, int pairs, int queueSize, String mac, int mtu) throws Exception;
+    /** Serves the loopback model on {@code socket}; {@code poll}: the worker busy-polls the transmit queues. */
+    Served serveLoopback(Path socket, int pairs, int queueSize, String mac, int mtu, boolean poll) throws Exception;
 
     /** Serves the TAP model bridged to interface {@code tap} on {@code socket}. */
-    Served serveTap(Path socket, String tap, int queueSize, String mac, int mtu) throws Exception;
+    Served serveTap(Path socket, String tap, int queueSize, String mac, int mtu, boolean poll) throws Exception;
 
     /** Starts the virtio-net driver on an open backend (closed on failure). */
     NetDevice openDevice(VhostBackend backend, int pairs, int queueSize, boolean poll) throws Exception;

@@ -27,24 +27,24 @@ final class NetToolsLoader {
 
     record Guarded(NetTools delegate) implements NetTools {
         @Override
-        public Served serveLoopback(Path socket, int pairs, int queueSize, String mac, int mtu) throws Exception {
+        public Served serveLoopback(Path socket, int pairs, int queueSize, String mac, int mtu, boolean poll) throws Exception {
             if (delegate == null) {
                 throw missing(null);
             }
             try {
-                return delegate.serveLoopback(socket, pairs, queueSize, mac, mtu);
+                return delegate.serveLoopback(socket, pairs, queueSize, mac, mtu, poll);
             } catch (LinkageError e) {
                 throw missing(e);
             }
         }
 
         @Override
-        public Served serveTap(Path socket, String tap, int queueSize, String mac, int mtu) throws Exception {
+        public Served serveTap(Path socket, String tap, int queueSize, String mac, int mtu, boolean poll) throws Exception {
             if (delegate == null) {
                 throw missing(null);
             }
             try {
-                return delegate.serveTap(socket, tap, queueSize, mac, mtu);
+                return delegate.serveTap(socket, tap, queueSize, mac, mtu, poll);
             } catch (LinkageError e) {
                 throw missing(e);
             }

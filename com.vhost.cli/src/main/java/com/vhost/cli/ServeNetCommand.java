@@ -37,6 +37,9 @@ final class ServeNetCommand implements Callable<Integer> {
             description = "maximum descriptors per queue, a power of two (default ${DEFAULT-VALUE})")
     int queueSize;
 
+    @Option(names = "--poll", description = "busy-poll the transmit queues (no kicks; costs a CPU while traffic flows)")
+    boolean poll;
+
     @Option(names = "--mac", paramLabel = "MAC", defaultValue = "52:54:00:12:34:56", description = "MAC in the config space (default ${DEFAULT-VALUE})")
     String mac;
 
@@ -60,8 +63,8 @@ final class ServeNetCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--tap serves one queue pair; --queues " + queues + " given");
         }
         NetTools tools = NetToolsLoader.load();
-        try (NetTools.Served served = mode.tap != null ? tools.serveTap(socket, mode.tap, queueSize, mac, mtu)
-                : tools.serveLoopback(socket, queues, queueSize, mac, mtu)) {
+        try (NetTools.Served served = mode.tap != null ? tools.serveTap(socket, mode.tap, queueSize, mac, mtu, poll)
+                : tools.serveLoopback(socket, queues, queueSize, mac, mtu, poll)) {
             services.out().println("serving " + served.describe());
             services.out().println("press Ctrl-C to stop");
             services.out().flush();

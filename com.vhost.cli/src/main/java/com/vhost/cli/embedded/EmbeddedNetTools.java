@@ -15,17 +15,18 @@ import java.nio.file.Path;
 /** {@link NetTools} over {@link LoopbackNetModel}, {@link TapNetModel}, {@link VhostUserServer} and {@link VirtioNetDriver}. */
 public final class EmbeddedNetTools implements NetTools {
     @Override
-    public Served serveLoopback(Path socket, int pairs, int queueSize, String mac, int mtu) throws Exception {
-        return serve(socket, new LoopbackNetModel(pairs, queueSize, NetMacs.parse(mac), mtu), "loopback", pairs, queueSize, mac, mtu);
+    public Served serveLoopback(Path socket, int pairs, int queueSize, String mac, int mtu, boolean poll) throws Exception {
+        return serve(socket, new LoopbackNetModel(pairs, queueSize, NetMacs.parse(mac), mtu), "loopback", pairs, queueSize, mac, mtu, poll);
     }
 
     @Override
-    public Served serveTap(Path socket, String tap, int queueSize, String mac, int mtu) throws Exception {
-        return serve(socket, new TapNetModel(tap, queueSize, NetMacs.parse(mac), mtu), "TAP " + tap, 1, queueSize, mac, mtu);
+    public Served serveTap(Path socket, String tap, int queueSize, String mac, int mtu, boolean poll) throws Exception {
+        return serve(socket, new TapNetModel(tap, queueSize, NetMacs.parse(mac), mtu), "TAP " + tap, 1, queueSize, mac, mtu, poll);
     }
 
-    private static Served serve(Path socket, AbstractNetModel model, String what, int pairs, int queueSize, String mac, int mtu)
-            throws Exception {
+    private static Served serve(Path socket, AbstractNetModel model, String what, int pairs, int queueSize, String mac, int mtu,
+            boolean poll) throws Exception {
+        model.setPolling(poll);
         VhostUserServer server = new VhostUserServer(socket, model);
         try {
             server.start();
@@ -38,7 +39,7 @@ public final class EmbeddedNetTools implements NetTools {
             @Override
             public String describe() {
                 return "virtio-net " + what + ", " + pairs + " queue pair(s) of " + queueSize + ", MAC " + mac + ", MTU " + mtu
-                        + ", on " + socket;
+                        + (poll ? ", polling" : "") + ", on " + socket;
             }
 
             @Override

@@ -84,6 +84,21 @@ class NetDriverOverLoopbackTest {
     }
 
     @Test
+    void busyPollingOnBothSides() throws Exception {
+        Path sock = dir.resolve("poll.sock");
+        try (LoopbackNetModel model = new LoopbackNetModel(2, 256, MODEL_MAC, 1500);
+                VhostUserServer server = new VhostUserServer(sock, model)) {
+            model.setPolling(true);
+            server.start();
+            try (VirtioNetDriver net = open(sock, NetDriverOptions.defaults().withQueuePairs(2).withPoll(true))) {
+                echo(net, 0, 1000, 32);
+                echo(net, 1, 1000, 32);
+                assertThat(model.counters(0).rxPackets + model.counters(1).rxPackets).isEqualTo(2000);
+            }
+        }
+    }
+
+    @Test
     void withoutMergeableBuffersSmallBuffersAreRefusedAndBigOnesWork() throws Exception {
         Path sock = dir.resolve("nomrg.sock");
         try (LoopbackNetModel model = new LoopbackNetModel(1, 256, MODEL_MAC, 1500);
