@@ -94,8 +94,8 @@ class NetCommandsTest {
             assertThat(run("net", "echo", "--socket", sock.toString(), "--count", "700", "--sizes", "60-1514", "--queues", "2"))
                     .as(errText.toString()).isZero();
             assertThat(outText.toString()).contains("sent 700 received 700 lost 0 reordered 0 corrupted 0");
-            assertThat(model.counters(0).rxPackets + model.counters(1).rxPackets).isEqualTo(700);
-            assertThat(model.counters(1).rxPackets).isPositive();
+            assertThat(model.counters(0).rxPackets() + model.counters(1).rxPackets()).isEqualTo(700);
+            assertThat(model.counters(1).rxPackets()).isPositive();
 
             assertThat(run("net", "info", "--socket", sock.toString())).isZero();
             assertThat(outText.toString()).contains("mac         52:54:00:12:34:56", "mtu         1500", "link        up");

@@ -61,9 +61,9 @@ class NetDriverOverLoopbackTest {
                 assertThat(st.rxPackets()).isEqualTo(2000);
                 assertThat(st.rxErrors()).isZero();
                 assertThat(st.txBytes()).isEqualTo(st.rxBytes());
-                assertThat(model.counters(0).txPackets).isEqualTo(2000);
-                assertThat(model.counters(0).rxPackets).isEqualTo(2000);
-                assertThat(model.counters(0).rxNoBuffer).isZero();
+                assertThat(model.counters(0).txPackets()).isEqualTo(2000);
+                assertThat(model.counters(0).rxPackets()).isEqualTo(2000);
+                assertThat(model.counters(0).rxNoBuffer()).isZero();
             }
         }
     }
@@ -93,7 +93,7 @@ class NetDriverOverLoopbackTest {
             try (VirtioNetDriver net = open(sock, NetDriverOptions.defaults().withQueuePairs(2).withPoll(true))) {
                 echo(net, 0, 1000, 32);
                 echo(net, 1, 1000, 32);
-                assertThat(model.counters(0).rxPackets + model.counters(1).rxPackets).isEqualTo(2000);
+                assertThat(model.counters(0).rxPackets() + model.counters(1).rxPackets()).isEqualTo(2000);
             }
         }
     }
@@ -125,7 +125,7 @@ class NetDriverOverLoopbackTest {
                 assertThat(net.queuePairs()).isEqualTo(2);
                 echo(net, 0, 400, 32);
                 echo(net, 1, 400, 32);
-                assertThat(model.counters(1).rxPackets).isEqualTo(400);
+                assertThat(model.counters(1).rxPackets()).isEqualTo(400);
                 net.setQueuePairs(1);
                 assertThat(net.queuePairs()).isEqualTo(1);
                 assertThatThrownBy(() -> net.transmit(1, new MemorySegment[0], new int[0], 0))
@@ -194,11 +194,11 @@ class NetDriverOverLoopbackTest {
                 }
                 assertThat(sent).isEqualTo(128);
                 long deadline = System.currentTimeMillis() + 5000;
-                while (model.counters(0).txPackets < 128 && System.currentTimeMillis() < deadline) {
+                while (model.counters(0).txPackets() < 128 && System.currentTimeMillis() < deadline) {
                     Thread.sleep(10);
                 }
-                assertThat(model.counters(0).rxPackets).isEqualTo(64);
-                assertThat(model.counters(0).rxNoBuffer).isEqualTo(64);
+                assertThat(model.counters(0).rxPackets()).isEqualTo(64);
+                assertThat(model.counters(0).rxNoBuffer()).isEqualTo(64);
                 MemorySegment[] rx = new MemorySegment[64];
                 int[] rl = new int[64];
                 for (int i = 0; i < 64; i++) {

@@ -113,8 +113,8 @@ class NetTapInteropTest {
                     }
                 }
                 assertThat(answered).as("ARP reply from the kernel in namespace %s (tap %s)", ns, model.counters(0)).isTrue();
-                assertThat(model.counters(0).txPackets).isPositive();
-                assertThat(model.counters(0).rxPackets).isPositive();
+                assertThat(model.counters(0).txPackets()).isPositive();
+                assertThat(model.counters(0).rxPackets()).isPositive();
             }
         } finally {
             Peers.run(List.of("ip", "netns", "del", ns), dir.resolve("ip-del.log"), 10);

@@ -77,20 +77,20 @@ class NetTestpmdInteropTest {
             try {
                 assertThat(server.awaitConnection(20_000)).as("testpmd connects: %s", pmd.log()).isTrue();
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-                while (model.counters(0).rxPackets < 100_000 && System.nanoTime() < deadline && pmd.isAlive()) {
+                while (model.counters(0).rxPackets() < 100_000 && System.nanoTime() < deadline && pmd.isAlive()) {
                     Thread.sleep(50);
                 }
                 pmd.stop();
                 long[] s = pmd.stats();
                 NetPortCounters c = model.counters(0);
-                assertThat(c.rxPackets).as("frames looped back: %s", pmd.log()).isGreaterThan(1000);
+                assertThat(c.rxPackets()).as("frames looped back: %s", pmd.log()).isGreaterThan(1000);
                 // testpmd's TX is what the back-end consumed, its RX what the back-end delivered
-                assertThat(s[2]).as("testpmd TX-packets = back-end tx").isEqualTo(c.txPackets);
+                assertThat(s[2]).as("testpmd TX-packets = back-end tx").isEqualTo(c.txPackets());
                 // frames the back-end delivered into the receive ring but testpmd had not polled when it
                 // stopped forwarding are not in its statistics: at most one ring (--rxd=256)
-                assertThat(c.rxPackets - s[0]).as("back-end rx %d - testpmd RX-packets %d", c.rxPackets, s[0]).isBetween(0L, 256L);
-                assertThat(c.txPackets).isEqualTo(c.rxPackets + c.rxNoBuffer + c.rxTooBig);
-                assertThat(c.txBytes).isEqualTo(64 * c.txPackets);
+                assertThat(c.rxPackets() - s[0]).as("back-end rx %d - testpmd RX-packets %d", c.rxPackets(), s[0]).isBetween(0L, 256L);
+                assertThat(c.txPackets()).isEqualTo(c.rxPackets() + c.rxNoBuffer() + c.rxTooBig());
+                assertThat(c.txBytes()).isEqualTo(64 * c.txPackets());
             } finally {
                 pmd.close();
             }

@@ -48,10 +48,10 @@ import org.slf4j.LoggerFactory;
  * driver for no kicks). Frames are copied straight between guest memory and their destination, no
  * allocation. Without MRG_RXBUF one receive chain must hold header + frame; with it, a frame spans
  * as many chains as needed and the first header's {@code num_buffers} says how many. A frame with
- * no receive buffer posted is dropped and counted ({@link NetPortCounters#rxNoBuffer}); receive
+ * no receive buffer posted is dropped and counted ({@link NetPortCounters#rxNoBuffer()}); receive
  * chains too small for a frame are returned with used length 0 and counted
- * ({@link NetPortCounters#rxTooBig}); a transmit chain shorter than header + Ethernet header is
- * completed and counted as a {@link NetPortCounters#txErrors}.
+ * ({@link NetPortCounters#rxTooBig()}); a transmit chain shorter than header + Ethernet header is
+ * completed and counted as a {@link NetPortCounters#txErrors()}.
  *
  * <p>Life cycle per {@link VirtioDeviceState}; a call in a state that does not allow it throws
  * {@link VirtioDeviceException}. Snapshot: acked features, the state slept from and the queue
@@ -504,12 +504,11 @@ public abstract class AbstractNetModel implements VirtioDevice, AutoCloseable {
             while (tx.pop(t)) {
                 long len = t.readableBytes() - VirtioNet.HDR_SIZE;
                 if (len < VirtioNet.ETH_HEADER) {
-                    ctr.txErrors++;
+                    ctr.txError();
                     tx.addUsed(t.head(), 0);
                     continue;
                 }
-                ctr.txPackets++;
-                ctr.txBytes += len;
+                ctr.transmitted(len);
                 if (transmitted(pair, rx, t, len, ctr)) {
                     delivered++;
                 }
@@ -581,7 +580,7 @@ public abstract class AbstractNetModel implements VirtioDevice, AutoCloseable {
     protected final boolean deliver(int pair, DeviceQueue rx, DescriptorChain src, MemorySegment bytes, long len,
             NetPortCounters ctr) throws VirtqueueException {
         if (rx == null || !rx.isEnabled() || !rx.hasAvailable()) {
-            ctr.rxNoBuffer++;
+            ctr.noBuffer();
             return false;
         }
         boolean mrg = VirtioFeatures.has(acked, VirtioNet.F_MRG_RXBUF);
@@ -594,7 +593,7 @@ public abstract class AbstractNetModel implements VirtioDevice, AutoCloseable {
         long total = VirtioNet.HDR_SIZE + len;
         if (room < VirtioNet.HDR_SIZE || (!mrg && room < total)) {
             rx.addUsed(first.head(), 0);
-            ctr.rxTooBig++;
+            ctr.tooBig();
             return false;
         }
         first.zeroWritable(0, VirtioNet.HDR_SIZE);
@@ -609,7 +608,7 @@ public abstract class AbstractNetModel implements VirtioDevice, AutoCloseable {
                 for (int i = 0; i < count; i++) {
                     rx.addUsed(heads[i], 0); // out of buffers mid-frame: drop, give the chains back empty
                 }
-                ctr.rxNoBuffer++;
+                ctr.noBuffer();
                 return false;
             }
             long m = Math.min(r.writableBytes(), len - copied);
@@ -624,8 +623,7 @@ public abstract class AbstractNetModel implements VirtioDevice, AutoCloseable {
         for (int i = 0; i < count; i++) {
             rx.addUsed(heads[i], lens[i]);
         }
-        ctr.rxPackets++;
-        ctr.rxBytes += len;
+        ctr.delivered(len);
         return true;
     }
 

@@ -23,8 +23,8 @@ import org.slf4j.LoggerFactory;
  * (created when permitted) by the constructor and closed by {@link #close()}.
  *
  * <p>Counters: a write the TAP refuses (interface down, no carrier: errno in the debug log) is a
- * {@link NetPortCounters#txErrors}; a frame read while the driver has no receive buffer posted is
- * dropped and counted ({@link NetPortCounters#rxNoBuffer}). The port thread waits on the fd with
+ * {@link NetPortCounters#txErrors()}; a frame read while the driver has no receive buffer posted is
+ * dropped and counted ({@link NetPortCounters#rxNoBuffer()}). The port thread waits on the fd with
  * {@code poll} in 100 ms steps, so it stops within that bound.
  */
 public final class TapNetModel extends AbstractNetModel {
@@ -64,7 +64,7 @@ public final class TapNetModel extends AbstractNetModel {
             throws VirtqueueException {
         long total = VirtioNet.HDR_SIZE + len;
         if (total > BUF_BYTES) {
-            ctr.txErrors++;
+            ctr.txError();
             return false;
         }
         tx.copyReadable(VirtioNet.HDR_SIZE, txBuf, VirtioNet.HDR_SIZE, len);
@@ -73,10 +73,10 @@ public final class TapNetModel extends AbstractNetModel {
         try {
             long n = Linux.write(tap.fd(), txBuf, total);
             if (n != total) {
-                ctr.txErrors++;
+                ctr.txError();
             }
         } catch (VhostNativeException e) {
-            ctr.txErrors++;
+            ctr.txError();
             LOG.debug("tap {}: write of {} bytes: {}", tap.name(), total, e.getMessage());
         }
         return false;
