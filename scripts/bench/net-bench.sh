@@ -4,11 +4,13 @@
 #   A. DPDK virtio_user txonly -> DPDK vhost PMD rxonly          (the C reference)
 #   B. this project's driver (`vhost net bench --mode tx --poll`) -> DPDK vhost PMD rxonly
 #   C. DPDK virtio_user txonly -> this project's back-end (`vhost serve net --loopback --poll`)
-# Rates are read from testpmd's per-second statistics (the median of the Rx-pps or Tx-pps samples
-# after the first); B also prints the driver's own figure. Prints each rate and B/A, C/A.
+# Rates are read from testpmd's periodic statistics (the median of the nonzero Rx-pps or Tx-pps
+# samples); B also prints the driver's own figure, C the back-end's counters. Prints each rate
+# and B/A, C/A. On a loaded machine testpmd prints few samples and rates swing: run it twice.
 # Usage: scripts/bench/net-bench.sh [--seconds S]
 # Environment: SECONDS_PER_RUN (default 5), PKT (frame bytes, default 64),
-#              SERVE_JAVA_OPTS (JVM options for the back-end, default "-XX:+UseSerialGC -Xmx256m").
+#              SERVE_JAVA_OPTS (JVM options for the back-end, default "-XX:+UseSerialGC -Xmx256m"),
+#              KEEP=1 keeps the work directory with every log.
 # Needs dpdk-testpmd (scripts/install-deps.sh). Every process is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -19,7 +21,7 @@ pkt=${PKT:-64}
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) secs=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 64 ;;
   esac
 done
@@ -34,7 +36,7 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$p" 2>/dev/null || true
   done
-  rm -rf "$work"
+  [ "${KEEP:-0}" = 1 ] && echo "kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
@@ -60,10 +62,11 @@ await_file() { # path seconds
   echo "timed out waiting for $1" >&2; return 1
 }
 
-# median of the per-second "<field>: N" samples of port 0 in a testpmd log, skipping the first
-# and any zero samples (before the peer connected)
+# median of the periodic "<field>: N" samples of port 0 in a testpmd log, without the zero
+# samples (before the peer connected); the first nonzero one is dropped when at least 3 remain
 rate() { # log field
-  grep -o "$2: *[0-9]*" "$1" | awk '{print $2}' | awk '$1 > 0' | tail -n +2 | sort -n |
+  grep -o "$2: *[0-9]*" "$1" | awk '{print $2}' | awk '$1 > 0' |
+    awk '{ v[NR] = $1 } END { s = NR >= 3 ? 2 : 1; for (i = s; i <= NR; i++) print v[i] }' | sort -n |
     awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else print v[int((NR + 1) / 2)] }'
 }
 

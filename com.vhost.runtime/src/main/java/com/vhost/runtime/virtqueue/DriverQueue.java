@@ -251,6 +251,21 @@ public final class DriverQueue {
      * @throws IllegalArgumentException when {@code out + in} is 0, exceeds the arrays, or can never fit
      */
     public int add(long[] addrs, int[] lens, int out, int in, long token) {
+        int head = addDeferred(addrs, lens, out, in, token);
+        if (head >= 0) {
+            publish();
+        }
+        return head;
+    }
+
+    /**
+     * Like {@link #add} but leaves {@code avail->idx} alone: the chain becomes visible to the device
+     * at the next {@link #publish()} (or {@link #add}). A burst of chains then costs one index
+     * store, as DPDK's {@code virtqueue_enqueue_xmit} + {@code vq_update_avail_idx}.
+     *
+     * @return the head descriptor index, or -1 when not enough descriptors are free
+     */
+    public int addDeferred(long[] addrs, int[] lens, int out, int in, long token) {
         int n = out + in;
         if (out < 0 || in < 0 || n == 0 || n > addrs.length || n > lens.length) {
             throw new IllegalArgumentException("queue " + queueIndex + ": bad chain of " + out + " readable + " + in
@@ -304,11 +319,17 @@ public final class DriverQueue {
         tokens[head] = token;
         U16.set(mem, availOff + 4 + 2L * (availIdx & mask), (short) head);
         availIdx = (availIdx + 1) & 0xFFFF;
-        // The ring entry and the descriptors must be visible before the index (VIRTIO 1.2, 2.7.13:
-        // "the driver MUST perform a suitable memory barrier before the idx update").
+        return head;
+    }
+
+    /**
+     * Publishes every chain added so far: {@code avail->idx} with release ordering, so the device
+     * sees the descriptors and ring entries before the index (VIRTIO 1.2, 2.7.13: "the driver MUST
+     * perform a suitable memory barrier before the idx update").
+     */
+    public void publish() {
         VarHandle.releaseFence();
         U16.set(mem, availOff + 2, (short) availIdx);
-        return head;
     }
 
     /**

@@ -148,6 +148,22 @@ class DriverQueueTest {
     }
 
     @Test
+    void deferredChainsBecomeVisibleAtPublish() throws Exception {
+        MemorySegment m = mem(8, 0);
+        DriverQueue q = new DriverQueue(0, 8, m, GPA, VirtioFeatures.bit(VirtioFeatures.F_VERSION_1), 0);
+        TestDevice dev = new TestDevice(m, 8, 0);
+        long[] a = {0x1000};
+        int[] l = {64};
+        assertThat(q.addDeferred(a, l, 1, 0, 1L)).isGreaterThanOrEqualTo(0);
+        assertThat(q.addDeferred(a, l, 1, 0, 2L)).isGreaterThanOrEqualTo(0);
+        assertThat(dev.availIdx()).as("not published yet").isZero();
+        assertThat(q.availIdx()).isEqualTo(2);
+        q.publish();
+        assertThat(dev.availIdx()).isEqualTo(2);
+        assertThat(q.kickNeeded()).isTrue();
+    }
+
+    @Test
     void indicesWrapAt65535() throws Exception {
         MemorySegment m = mem(4, 0);
         DriverQueue q = new DriverQueue(1, 4, m, GPA, 0, 0);

@@ -426,11 +426,14 @@ public final class VirtioNetDriver implements NetDevice {
             MemorySegment.copy(frames[sent], 0, p.txBufs, off + VirtioNet.HDR_SIZE, len);
             p.addrs[0] = p.txGpa + off;
             p.lens[0] = VirtioNet.HDR_SIZE + len;
-            p.txq.add(p.addrs, p.lens, 1, 0, slot);
+            p.txq.addDeferred(p.addrs, p.lens, 1, 0, slot);
             p.txPackets++;
             p.txBytes += len;
         }
         p.txFull += count - sent;
+        if (sent > 0) {
+            p.txq.publish(); // one avail idx store per burst
+        }
         if (sent > 0 && p.txq.kickNeeded()) {
             p.txKick.signal();
         }
@@ -444,11 +447,14 @@ public final class VirtioNetDriver implements NetDevice {
             int slot = p.rxFree[p.rxFreeCount - 1];
             p.addrs[0] = p.rxGpa + (long) slot * rxBufBytes;
             p.lens[0] = rxBufBytes;
-            if (p.rxq.add(p.addrs, p.lens, 0, 1, slot) < 0) {
+            if (p.rxq.addDeferred(p.addrs, p.lens, 0, 1, slot) < 0) {
                 break;
             }
             p.rxFreeCount--;
             posted++;
+        }
+        if (posted > 0) {
+            p.rxq.publish();
         }
         if (posted > 0 && p.rxq.kickNeeded()) {
             p.rxKick.signal();
