@@ -280,75 +280,88 @@ final class NetCommand implements Callable<Integer> {
             if (count < 0 || burst < 1 || burst > 256) {
                 throw new IllegalArgumentException("--count " + count + " must be >= 0 and --burst " + burst + " in 1..256");
             }
-            long sent = 0;
-            long received = 0;
-            long reordered = 0;
-            long corrupted = 0;
-            try (NetDevice net = conn.open(services); Arena a = Arena.ofConfined()) {
-                if (range[1] > net.mtu() + VirtioNet.ETH_HEADER + 4) {
-                    throw new IllegalArgumentException("--sizes max " + range[1] + " exceeds MTU " + net.mtu() + " + 18");
+            long[] r;
+            try (NetDevice net = conn.open(services)) {
+                r = echo(net, count, range[0], range[1], burst, waitMs);
+            }
+            services.out().printf(Locale.ROOT, "sent %d received %d lost %d reordered %d corrupted %d%n", r[0], r[1], r[2],
+                    r[3], r[4]);
+            services.out().flush();
+            return r[2] == 0 && r[3] == 0 && r[4] == 0 && r[0] == count ? 0 : 1;
+        }
+    }
+
+    /**
+     * Sends {@code count} test frames of {@code min..max} bytes round-robin over the pairs in
+     * bursts, waits for each burst to come back (at most {@code 2 × waitMs}) and checks them.
+     *
+     * @return {sent, received, lost, reordered, corrupted}
+     */
+    static long[] echo(NetDevice net, int count, int min, int max, int burst, long waitMs) throws Exception {
+        if (max > net.mtu() + VirtioNet.ETH_HEADER + 4) {
+            throw new IllegalArgumentException("--sizes max " + max + " exceeds MTU " + net.mtu() + " + 18");
+        }
+        long sent = 0;
+        long received = 0;
+        long reordered = 0;
+        long corrupted = 0;
+        try (Arena a = Arena.ofConfined()) {
+            int pairs = net.queuePairs();
+            byte[] mac = net.mac();
+            MemorySegment[] tx = new MemorySegment[burst];
+            MemorySegment[] rx = new MemorySegment[burst];
+            int[] txLen = new int[burst];
+            int[] rxLen = new int[burst];
+            for (int i = 0; i < burst; i++) {
+                tx[i] = a.allocate(max);
+                rx[i] = a.allocate(65536);
+            }
+            int[] lastSeq = new int[pairs];
+            java.util.Arrays.fill(lastSeq, -1);
+            java.util.BitSet seen = new java.util.BitSet(count);
+            int span = max - min + 1;
+            int seq = 0;
+            int turn = 0;
+            while (seq < count) {
+                int pair = turn++ % pairs;
+                int b = Math.min(burst, count - seq);
+                for (int i = 0; i < b; i++) {
+                    txLen[i] = min + (int) (((long) (seq + i) * 97) % span);
+                    fill(tx[i], mac, seq + i, txLen[i]);
                 }
-                int pairs = net.queuePairs();
-                byte[] mac = net.mac();
-                MemorySegment[] tx = new MemorySegment[burst];
-                MemorySegment[] rx = new MemorySegment[burst];
-                int[] txLen = new int[burst];
-                int[] rxLen = new int[burst];
-                for (int i = 0; i < burst; i++) {
-                    tx[i] = a.allocate(range[1]);
-                    rx[i] = a.allocate(65536);
+                int s = 0;
+                long until = System.nanoTime() + waitMs * 1_000_000L;
+                while (s < b && System.nanoTime() < until) {
+                    s += net.transmit(pair, shift(tx, s), shift(txLen, s), b - s);
                 }
-                int[] lastSeq = new int[pairs];
-                java.util.Arrays.fill(lastSeq, -1);
-                java.util.BitSet seen = new java.util.BitSet(count);
-                int span = range[1] - range[0] + 1;
-                int seq = 0;
-                int turn = 0;
-                while (seq < count) {
-                    int pair = turn++ % pairs;
-                    int b = Math.min(burst, count - seq);
-                    for (int i = 0; i < b; i++) {
-                        txLen[i] = range[0] + (int) (((long) (seq + i) * 97) % span);
-                        fill(tx[i], mac, seq + i, txLen[i]);
+                sent += s;
+                int back = 0;
+                while (back < s && System.nanoTime() < until + waitMs * 1_000_000L) {
+                    if (!net.awaitReceive(pair, 10_000_000L)) {
+                        continue;
                     }
-                    int s = 0;
-                    long until = System.nanoTime() + waitMs * 1_000_000L;
-                    while (s < b && System.nanoTime() < until) {
-                        s += net.transmit(pair, shift(tx, s), shift(txLen, s), b - s);
-                    }
-                    sent += s;
-                    int back = 0;
-                    while (back < s && System.nanoTime() < until + waitMs * 1_000_000L) {
-                        if (!net.awaitReceive(pair, 10_000_000L)) {
+                    int r = net.receive(pair, rx, rxLen, burst);
+                    for (int i = 0; i < r; i++) {
+                        int q = check(rx[i], rxLen[i]);
+                        if (q < 0 || q >= count || rxLen[i] != min + (int) (((long) q * 97) % span)) {
+                            corrupted++;
                             continue;
                         }
-                        int r = net.receive(pair, rx, rxLen, burst);
-                        for (int i = 0; i < r; i++) {
-                            int q = check(rx[i], rxLen[i]);
-                            if (q < 0 || q >= count || rxLen[i] != range[0] + (int) (((long) q * 97) % span)) {
-                                corrupted++;
-                                continue;
-                            }
-                            if (seen.get(q) || q <= lastSeq[pair]) {
-                                reordered++;
-                            }
-                            if (!seen.get(q)) {
-                                seen.set(q);
-                                received++;
-                                back++;
-                            }
-                            lastSeq[pair] = Math.max(lastSeq[pair], q);
+                        if (seen.get(q) || q <= lastSeq[pair]) {
+                            reordered++;
                         }
+                        if (!seen.get(q)) {
+                            seen.set(q);
+                            received++;
+                            back++;
+                        }
+                        lastSeq[pair] = Math.max(lastSeq[pair], q);
                     }
-                    seq += b;
                 }
+                seq += b;
             }
-            long lost = sent - received;
-            services.out().printf(Locale.ROOT, "sent %d received %d lost %d reordered %d corrupted %d%n", sent, received, lost,
-                    reordered, corrupted);
-            services.out().flush();
-            return lost == 0 && reordered == 0 && corrupted == 0 && sent == count ? 0 : 1;
         }
+        return new long[] {sent, received, sent - received, reordered, corrupted};
     }
 
     private static final MemorySegment[] NO_SEGMENTS = new MemorySegment[0];

@@ -103,8 +103,11 @@ final class RunCommand implements Callable<Integer> {
                 out.printf(Locale.ROOT, "verified  %s written and read back: write %.1f MiB/s, read %.1f MiB/s%n",
                         Sizes.human(r.bytes()), r.writeMiBs(), r.readMiBs());
                 out.flush();
+                if (!RunNet.run(services, work, out, BIND_TIMEOUT_MS, UNBIND_TIMEOUT_MS)) {
+                    return VhostCli.EXIT_FAILURE;
+                }
                 if (!noShell) {
-                    out.println("Gogo shell: vhost:devices, vhost:backends, lb, help; 'exit 0' or Ctrl-D leaves.");
+                    out.println("Gogo shell: vhost:devices, vhost:backends, net:list, lb, help; 'exit 0' or Ctrl-D leaves.");
                     out.flush();
                     services.interactiveShell();
                 }
