@@ -69,7 +69,8 @@ class VhostJarTest {
                 work.resolve("run.sock").toString());
         assertThat(r.exit()).as(r.out() + r.err()).isZero();
         assertThat(r.out()).contains("image     " + image + " (8.0 MiB, created)", "BOUND to backend user",
-                "capacity  8388608 bytes", "VERSION_1", "verified  8.0 MiB written and read back");
+                "capacity  8388608 bytes", "VERSION_1", "verified  8.0 MiB written and read back",
+                "device    net0 BOUND to backend user", "echo      sent 256 received 256 lost 0 reordered 0 corrupted 0");
         assertThat(Files.size(image)).isEqualTo(8L << 20);
         assertThat(work.resolve("run.sock")).doesNotExist();
     }
