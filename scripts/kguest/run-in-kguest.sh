@@ -89,7 +89,7 @@ trap 'exit 125' INT TERM
 
 GUEST_TIMEOUT=$((TIMEOUT - 30))
 APPEND="console=ttyS0 panic=-1 quiet loglevel=4 kguest_timeout=$GUEST_TIMEOUT ${KGUEST_APPEND:-}"
-log "booting $KGUEST_KERNEL_VERSION (tcg single-threaded, -smp $SMP -m $MEM, timeout ${TIMEOUT}s): $*"
+log "booting $KGUEST_KERNEL_VERSION (tcg single-threaded, -smp $SMP -m $MEM, timeout ${TIMEOUT}s): $(echo "$*" | cut -c1-160)"
 : > "$WORK/console.log"
 qemu-system-x86_64 \
   -accel tcg,thread=single -smp "$SMP" -m "$MEM" \
