@@ -148,10 +148,11 @@ public final class VdpaBackend extends IoctlVhostBackend {
         long[] range = iovaRange();
         for (MemoryRegion r : regions) {
             long last = r.guestAddr() + r.size() - 1;
-            if (Long.compareUnsigned(r.guestAddr(), range[0]) < 0 || Long.compareUnsigned(last, range[1]) > 0) {
+            boolean wraps = Long.compareUnsigned(last, r.guestAddr()) < 0; // past 2^64 - 1
+            if (wraps || Long.compareUnsigned(r.guestAddr(), range[0]) < 0 || Long.compareUnsigned(last, range[1]) > 0) {
                 throw new VhostRefusedException("IOTLB_UPDATE", ERANGE, String.format(
-                        "IOVA range [0x%x, 0x%x] is outside the device's range [0x%x, 0x%x] on %s",
-                        r.guestAddr(), last, range[0], range[1], node));
+                        "IOVA range [0x%x, 0x%x%s] is outside the device's range [0x%x, 0x%x] on %s",
+                        r.guestAddr(), last, wraps ? " + 2^64" : "", range[0], range[1], node));
             }
         }
         boolean batch = VhostFeatures.has(backendFeatures(), VhostFeatures.BACKEND_F_IOTLB_BATCH);
