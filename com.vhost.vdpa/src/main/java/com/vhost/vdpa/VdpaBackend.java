@@ -159,13 +159,26 @@ public final class VdpaBackend extends IoctlVhostBackend {
         if (batch) {
             iotlbMessage(new IotlbMessage(0, 0, 0, 0, IotlbMessage.BATCH_BEGIN));
         }
-        for (MemoryRegion old : mapped) {
-            iotlbMessage(new IotlbMessage(old.guestAddr(), old.size(), 0, 0, IotlbMessage.INVALIDATE));
-        }
-        mapped.clear();
-        for (MemoryRegion r : regions) {
-            iotlbMessage(new IotlbMessage(r.guestAddr(), r.size(), r.userAddr(), IotlbMessage.PERM_RW, IotlbMessage.UPDATE));
-            mapped.add(r);
+        try {
+            for (MemoryRegion old : mapped) {
+                iotlbMessage(new IotlbMessage(old.guestAddr(), old.size(), 0, 0, IotlbMessage.INVALIDATE));
+            }
+            mapped.clear();
+            for (MemoryRegion r : regions) {
+                iotlbMessage(new IotlbMessage(r.guestAddr(), r.size(), r.userAddr(), IotlbMessage.PERM_RW, IotlbMessage.UPDATE));
+                mapped.add(r);
+            }
+        } catch (VhostException e) {
+            if (batch) {
+                // a parent that maps on BATCH_END (set_map) must still commit what was mapped,
+                // and the kernel must leave batch mode
+                try {
+                    iotlbMessage(new IotlbMessage(0, 0, 0, 0, IotlbMessage.BATCH_END));
+                } catch (VhostException end) {
+                    e.addSuppressed(end);
+                }
+            }
+            throw e;
         }
         if (batch) {
             iotlbMessage(new IotlbMessage(0, 0, 0, 0, IotlbMessage.BATCH_END));
