@@ -18,6 +18,7 @@
 # KGUEST_INITRD=, KGUEST_KERNEL_VERSION= for `source`). Kernel + modules are built once
 # (kernel/ready); the initramfs is rebuilt when scripts/kguest/init, this script or busybox change.
 # Exit codes: 0 built or reused, 1 build failed, 64 bad usage.
+# shellcheck disable=SC2015  # "a && b || die" is meant: die when either fails
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -60,7 +61,7 @@ flock -w 900 9 || die "cache $CACHE is locked by another build-kguest.sh for mor
 # ---- kernel, headers, source: private apt configuration ---------------------------------------
 if [ -f "$CACHE/kernel/ready" ]; then
   KVER=$(cat "$CACHE/kernel/release")
-  log "reusing kernel $KVER and vdpa_sim modules ($(cat "$CACHE/kernel/packages" | tr '\n' ' '))"
+  log "reusing kernel $KVER and vdpa_sim modules ($(tr '\n' ' ' < "$CACHE/kernel/packages"))"
 else
   APTD=$CACHE/apt
   mkdir -p "$APTD"/state/lists/partial "$APTD"/cache/archives/partial "$APTD"/etc/apt.conf.d \
@@ -108,6 +109,7 @@ EOF
   rm -rf "$CACHE/kernel" "$CACHE/dl"
   mkdir -p "$CACHE/dl" "$CACHE/kernel"
   log "downloading $PKGS"
+  # shellcheck disable=SC2086  # PKGS is a word list
   ( cd "$CACHE/dl" && timeout 900 apt-get download -q $PKGS >apt.log 2>&1 ) \
     || { cat "$CACHE/dl/apt.log" >&2; die "apt-get download failed"; }
   log "downloaded $(du -sh "$CACHE/dl" | cut -f1) after $(elapsed) s"
@@ -116,7 +118,7 @@ EOF
   # image: vmlinuz + the modules we need (kept under kernel/modules/kernel/...)
   X=$CACHE/dl/x
   dpkg-deb -x "$CACHE/dl/${IMG}_"*.deb "$X"
-  KVER=$(ls "$X/lib/modules" | head -n1)
+  KVER=$(find "$X/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' | head -n1)
   [ -n "$KVER" ] && [ -f "$X/boot/vmlinuz-$KVER" ] || die "$IMG has no boot/vmlinuz-* and lib/modules/*"
   mv "$X/boot/vmlinuz-$KVER" "$CACHE/kernel/vmlinuz"
   mkdir -p "$CACHE/kernel/modules"
@@ -151,6 +153,7 @@ EOF
   B=$CACHE/dl/build
   mkdir -p "$B"
   cp "$S"/linux-source-6.12/drivers/vhost/vringh.c "$S"/linux-source-6.12/drivers/vdpa/vdpa_sim/*.[ch] "$B/"
+  mkdir -p "$CACHE/kernel/src" && cp "$B"/*.[ch] "$CACHE/kernel/src/"  # kept for reading when debugging
   echo 'obj-m := vringh.o vdpa_sim.o vdpa_sim_net.o vdpa_sim_blk.o' > "$B/Kbuild"
   log "building vringh vdpa_sim vdpa_sim_net vdpa_sim_blk against $KABI after $(elapsed) s"
   make -C "$HDR" M="$B" CONFIG_DEBUG_INFO_BTF_MODULES= -j2 modules >"$CACHE/dl/build.log" 2>&1 \

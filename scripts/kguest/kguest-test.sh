@@ -18,6 +18,7 @@
 #   "kguest-test: P passed, F failed, S skipped of N tests (guest exit R) in T s"
 # Exit: 0 every test passed (a skipped test fails the run: in the guest every device exists);
 #       1 a test failed or was skipped; 2 build or guest harness error; 64 usage.
+# shellcheck disable=SC2015,SC2317  # "a && b || die" is meant; cleanup runs from trap
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,9 +52,10 @@ log "guest ready after $(elapsed) s"
 JUNIT=$CACHE/junit/junit-platform-console-standalone-$JUNIT_VERSION.jar
 if [ ! -f "$JUNIT" ]; then
   log "fetching junit-platform-console-standalone $JUNIT_VERSION"
-  ( cd "$REPO" && timeout 600 mvn -q -B -N ${KGUEST_MVN_ARGS:-} org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+  # shellcheck disable=SC2086  # KGUEST_MVN_ARGS is a word list
+  ( cd "$REPO" && timeout 600 mvn -q -B -N -Dstyle.color=never ${KGUEST_MVN_ARGS:-} org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
       -Dartifact=org.junit.platform:junit-platform-console-standalone:$JUNIT_VERSION \
-      -DoutputDirectory="$CACHE/junit" ) || die "mvn dependency:copy of the JUnit console launcher failed"
+      -DoutputDirectory="$CACHE/junit" ) 2>&1 | sed 's/\x1b\[[0-9;]*m//g' || die "mvn dependency:copy of the JUnit console launcher failed"
   [ -f "$JUNIT" ] || die "$JUNIT missing after dependency:copy"
 fi
 
@@ -61,11 +63,11 @@ MODULES=(com.vhost.kernel com.vhost.vdpa)
 if [ $BUILD -eq 1 ]; then
   log "building ${MODULES[*]} (mvn verify -DskipTests; test classpaths with dependency:build-classpath)"
   # shellcheck disable=SC2086
-  ( cd "$REPO" && timeout 900 mvn -q -B ${KGUEST_MVN_ARGS:-} -pl "$(IFS=,; echo "${MODULES[*]}")" -am verify -DskipTests \
+  ( cd "$REPO" && timeout 900 mvn -q -B -Dstyle.color=never ${KGUEST_MVN_ARGS:-} -pl "$(IFS=,; echo "${MODULES[*]}")" -am verify -DskipTests \
       org.apache.maven.plugins:maven-dependency-plugin:3.8.1:build-classpath \
       -Dmdep.outputFile=target/kguest-test.classpath -Dmdep.includeScope=test \
-      -DexcludeGroupIds=org.junit.jupiter,org.junit.platform,org.opentest4j,org.apiguardian ) \
-    || die "Maven build failed"
+      -DexcludeGroupIds=org.junit.jupiter,org.junit.platform,org.opentest4j,org.apiguardian ) 2>&1 \
+    | sed 's/\x1b\[[0-9;]*m//g' || die "Maven build failed"
   log "classes built after $(elapsed) s"
 fi
 CP=""
@@ -87,28 +89,35 @@ cleanup() {
 trap cleanup EXIT
 SELECT=()
 for c in "${CLASSES[@]}"; do SELECT+=(--select-class "$c"); done
-# shellcheck disable=SC2086
 JAVA_OPTS=${KGUEST_JAVA_OPTS:--XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss1m}
 set +e
+# shellcheck disable=SC2086  # JAVA_OPTS is a word list
 # CI=true inside the guest: a missing device node fails a test instead of skipping it.
 CI=true KGUEST_RESULTS_DIR=$WORK "$HERE/run-in-kguest.sh" -- \
   "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED $JAVA_OPTS \
-  -jar "$JUNIT" execute --disable-banner --disable-ansi-colors --details=tree --fail-if-no-tests \
+  -jar "$JUNIT" execute --disable-banner --disable-ansi-colors --details=tree --fail-if-no-tests --include-engine=junit-jupiter \
   --class-path "$CP" "${SELECT[@]}" --reports-dir /tmp/kguest/reports
 GRC=$?
 set -e
 echo "$GRC" > "$RCFILE"
 
-# Totals from the launcher's XML report (testsuite attributes).
-XML=$(ls "$WORK"/results/reports/TEST-*.xml 2>/dev/null | head -n1 || true)
-if [ -z "$XML" ]; then
+# Totals from the launcher's XML reports (one per engine: jupiter, vintage, suite).
+XMLS=$(find "$WORK/results/reports" -name 'TEST-*.xml' 2>/dev/null || true)
+if [ -z "$XMLS" ]; then
   log "no JUnit report (guest exit $GRC)"
   [ -f "$WORK/console.log" ] && tail -n 30 "$WORK/console.log" | tr -d '\r' >&2
   echo "kguest-test: 0 passed, 0 failed, 0 skipped of 0 tests (guest exit $GRC) in $(elapsed) s"
   exit 2
 fi
-attr() { sed -n "s/.*<testsuite [^>]*\b$1=\"\([0-9]*\)\".*/\1/p" "$XML" | head -n1; }
-N=$(attr tests); F=$(( $(attr failures) + $(attr errors) )); S=$(attr skipped)
+total() { # sum of a <testsuite> attribute over the reports
+  local f n=0 v
+  for f in $XMLS; do
+    v=$(sed -n "s/.*<testsuite [^>]*\b$1=\"\([0-9]*\)\".*/\1/p" "$f" | head -n1)
+    n=$((n + ${v:-0}))
+  done
+  echo "$n"
+}
+N=$(total tests); F=$(( $(total failures) + $(total errors) )); S=$(total skipped)
 P=$(( N - F - S ))
 echo "kguest-test: $P passed, $F failed, $S skipped of $N tests (guest exit $GRC) in $(elapsed) s"
 if [ "$GRC" -ge 124 ] && [ "$GRC" -ne 0 ] && [ "$F" -eq 0 ]; then exit 2; fi

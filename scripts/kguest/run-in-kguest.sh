@@ -18,12 +18,14 @@
 #   KGUEST_APPEND     extra kernel parameters (e.g. loglevel=7)
 #   KGUEST_QUIET      1: do not stream the guest console; print CMD's output at the end
 #   KGUEST_KEEP       1: keep the work dir (console.log, output.log, rc, timings) on success too
-#   KGUEST_RESULTS_DIR use this (existing, empty) dir as the results share and keep it
+#   KGUEST_RESULTS_DIR use this existing dir as the work dir (console.log, qemu.out; the
+#                     results share is DIR/results) and leave it in place
 #   KGUEST_PASS_ENV   more variable names to pass into the guest (space separated)
 # QEMU: -accel tcg,thread=single (multi-threaded TCG crashed the JVM), memfd memory backend,
 # 9p root (hostroot, read-only) and results share; stopped by PID (TERM, then KILL) on exit.
 # Exit: CMD's exit code; 124 CMD timed out in the guest; 125 harness error (guest did not
 # boot, QEMU failed or timed out, no exit code); 64 usage.
+# shellcheck disable=SC2015,SC2317  # "a && b || exit" is meant; cleanup runs from trap
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,7 +53,7 @@ elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }
 . "$CACHE/kguest.env"
 
 if [ -n "${KGUEST_RESULTS_DIR:-}" ]; then
-  WORK=$(cd "$KGUEST_RESULTS_DIR" && pwd); KEEP=1
+  WORK=$(cd "$KGUEST_RESULTS_DIR" && pwd); KEEP=caller
 else
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/kguest.XXXXXX"); KEEP=${KGUEST_KEEP:-0}
 fi
@@ -67,7 +69,8 @@ cleanup() {
     kill -KILL "$QPID" 2>/dev/null || true
   fi
   if [ -n "$TAILPID" ]; then kill "$TAILPID" 2>/dev/null || true; fi
-  if [ "$rc" -eq 0 ] && [ "$KEEP" != 1 ]; then rm -rf "$WORK"; else log "work dir kept: $WORK"; fi
+  if [ "$KEEP" = caller ]; then :
+  elif [ "$rc" -eq 0 ] && [ "$KEEP" != 1 ]; then rm -rf "$WORK"; else log "work dir kept: $WORK"; fi
   exit "$rc"
 }
 trap cleanup EXIT
