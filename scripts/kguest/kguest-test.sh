@@ -78,6 +78,10 @@ for m in "${MODULES[@]}"; do
 done
 # one entry each, in first-seen order
 CP=$(tr ':' '\n' <<<"${CP#:}" | awk 'NF && !seen[$0]++' | paste -sd:)
+# The guest sees the host's files except /tmp, which is its own tmpfs there.
+for e in $(tr ':' ' ' <<<"$CP") "$JAVA_HOME"; do
+  case "$e" in /tmp/*|/tmp) die "$e is under /tmp, which the guest does not see (its /tmp is a tmpfs): move the repository/JDK" ;; esac
+done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kguest-test.XXXXXX")
 RCFILE=$WORK/guest.rc
@@ -87,6 +91,9 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+# The launcher travels through the results share, so the cache may be anywhere (even /tmp).
+mkdir -p "$WORK/results"
+cp "$JUNIT" "$WORK/results/junit-console.jar"
 SELECT=()
 for c in "${CLASSES[@]}"; do SELECT+=(--select-class "$c"); done
 JAVA_OPTS=${KGUEST_JAVA_OPTS:--XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss1m}
@@ -95,7 +102,7 @@ set +e
 # CI=true inside the guest: a missing device node fails a test instead of skipping it.
 CI=true KGUEST_RESULTS_DIR=$WORK "$HERE/run-in-kguest.sh" -- \
   "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED $JAVA_OPTS \
-  -jar "$JUNIT" execute --disable-banner --disable-ansi-colors --details=tree --fail-if-no-tests --include-engine=junit-jupiter \
+  -jar /tmp/kguest/junit-console.jar execute --disable-banner --disable-ansi-colors --details=tree --fail-if-no-tests --include-engine=junit-jupiter \
   --class-path "$CP" "${SELECT[@]}" --reports-dir /tmp/kguest/reports
 GRC=$?
 set -e
