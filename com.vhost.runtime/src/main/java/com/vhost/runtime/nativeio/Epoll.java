@@ -31,6 +31,9 @@ public final class Epoll implements AutoCloseable {
     private static final MethodHandle WAIT = Linux.errnoHandle("epoll_wait",
             java.lang.foreign.FunctionDescriptor.of(Linux.C_INT, Linux.C_INT, Linux.C_PTR, Linux.C_INT, Linux.C_INT));
 
+    private static final MethodHandle WAIT_FAST = Linux.LINKER.downcallHandle(Linux.LIBC.find("epoll_wait").orElseThrow(),
+            java.lang.foreign.FunctionDescriptor.of(Linux.C_INT, Linux.C_INT, Linux.C_PTR, Linux.C_INT, Linux.C_INT));
+
     private final Arena arena = Arena.ofAuto();
     private final MemorySegment events = arena.allocate(EVENT_SIZE * MAX_EVENTS, 8);
     private final MemorySegment ctlEvent = arena.allocate(16, 8);
@@ -90,7 +93,11 @@ public final class Epoll implements AutoCloseable {
     public int await(long[] tokensOut, int timeoutMs) throws VhostNativeException {
         int max = Math.min(tokensOut.length, MAX_EVENTS);
         try {
-            int n = (int) WAIT.invokeExact(Linux.captureState(), epfd, events, max, timeoutMs);
+            // no errno capture on the hot path (it allocates); a failure is repeated with capture, timeout 0
+            int n = (int) WAIT_FAST.invokeExact(epfd, events, max, timeoutMs);
+            if (n < 0) {
+                n = (int) WAIT.invokeExact(Linux.captureState(), epfd, events, max, 0);
+            }
             if (n < 0) {
                 if (Linux.lastErrno() == Linux.EINTR) {
                     return 0;

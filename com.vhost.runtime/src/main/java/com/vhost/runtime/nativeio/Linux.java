@@ -63,6 +63,15 @@ public final class Linux {
     private static final MethodHandle EVENTFD = errnoHandle("eventfd", FunctionDescriptor.of(C_INT, C_INT, C_INT));
     private static final MethodHandle READ = errnoHandle("read", FunctionDescriptor.of(C_LONG, C_INT, C_PTR, C_LONG));
     private static final MethodHandle WRITE = errnoHandle("write", FunctionDescriptor.of(C_LONG, C_INT, C_PTR, C_LONG));
+    // Hot calls first go through handles without errno capture: on JDK 25 a capturing downcall
+    // allocates a small buffer per call. Only a failed call is repeated through the capturing
+    // handle to learn errno (harmless for read/write/poll: a repeat either succeeds or fails the same way).
+    private static final MethodHandle READ_FAST = LINKER.downcallHandle(LIBC.find("read").orElseThrow(),
+            FunctionDescriptor.of(C_LONG, C_INT, C_PTR, C_LONG));
+    private static final MethodHandle WRITE_FAST = LINKER.downcallHandle(LIBC.find("write").orElseThrow(),
+            FunctionDescriptor.of(C_LONG, C_INT, C_PTR, C_LONG));
+    private static final MethodHandle POLL_FAST = LINKER.downcallHandle(LIBC.find("poll").orElseThrow(),
+            FunctionDescriptor.of(C_INT, C_PTR, C_LONG, C_INT));
     private static final MethodHandle CLOSE = errnoHandle("close", FunctionDescriptor.of(C_INT, C_INT));
     private static final MethodHandle IOCTL_PTR = LINKER.downcallHandle(LIBC.find("ioctl").orElseThrow(),
             FunctionDescriptor.of(C_INT, C_INT, C_LONG, C_PTR), CAPTURE, Linker.Option.firstVariadicArg(2));
@@ -201,6 +210,10 @@ public final class Linux {
      */
     public static long read(int fd, MemorySegment buf, long len) throws VhostNativeException {
         try {
+            long fast = (long) READ_FAST.invokeExact(fd, buf, len);
+            if (fast >= 0) {
+                return fast;
+            }
             while (true) {
                 long n = (long) READ.invokeExact(captureState(), fd, buf, len);
                 if (n >= 0) {
@@ -228,6 +241,10 @@ public final class Linux {
      */
     public static long write(int fd, MemorySegment buf, long len) throws VhostNativeException {
         try {
+            long fast = (long) WRITE_FAST.invokeExact(fd, buf, len);
+            if (fast >= 0) {
+                return fast;
+            }
             while (true) {
                 long n = (long) WRITE.invokeExact(captureState(), fd, buf, len);
                 if (n >= 0) {
@@ -356,7 +373,10 @@ public final class Linux {
         pfd.set(C_SHORT, 4, (short) events);
         pfd.set(C_SHORT, 6, (short) 0);
         try {
-            int r = (int) POLL.invokeExact(captureState(), pfd, 1L, timeoutMs);
+            int r = (int) POLL_FAST.invokeExact(pfd, 1L, timeoutMs);
+            if (r < 0) {
+                r = (int) POLL.invokeExact(captureState(), pfd, 1L, 0);
+            }
             if (r < 0) {
                 if (lastErrno() == EINTR) {
                     return 0;

@@ -1,0 +1,488 @@
+package com.vhost.devices.blk.driver;
+
+import com.vhost.api.VhostDisconnectedException;
+import com.vhost.api.VhostException;
+import com.vhost.api.VhostTimeoutException;
+import com.vhost.api.VirtioDeviceException;
+import com.vhost.api.blk.VirtioBlk;
+import com.vhost.runtime.nativeio.EventFd;
+import com.vhost.runtime.virtqueue.DriverQueue;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * One virtio-blk request queue of a {@link VirtioBlkDriver}: a {@link DriverQueue}, its kick and
+ * call eventfds, and one request slot per descriptor holding the request header
+ * ({@code le32 type; le32 reserved; le64 sector}), a discard / write-zeroes segment, the GET_ID
+ * answer and the status byte (VIRTIO 1.2, 5.2.6).
+ *
+ * <p><b>Low-level path</b> (benchmarks, zero allocation): obtained from
+ * {@link VirtioBlkDriver#queue(int)}, which hands the queue over from the driver's completion
+ * thread to the caller. {@link #submit}, {@link #kick}, {@link #poll} and {@link #await} must then
+ * be called from <em>one thread at a time</em> (the submitting thread); they take no lock and
+ * allocate nothing. The high-level {@link com.vhost.api.blk.BlockDevice} methods are refused on a
+ * queue in this mode.
+ *
+ * <p>Request chain: header (readable, 16 bytes), data (readable for OUT, writable for IN; split
+ * in segments of at most {@code size_max} bytes), status (writable, 1 byte).
+ */
+public final class BlkRequestQueue {
+    private static final ValueLayout.OfInt LE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong LE64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final VarHandle U32 = LE32.varHandle();
+    private static final VarHandle U64 = LE64.varHandle();
+    private static final VarHandle U8 = ValueLayout.JAVA_BYTE.varHandle();
+
+    /** Bytes of one request slot: header 0..15, segment 16..31, id 32..51, status 56. */
+    static final int SLOT_BYTES = 64;
+    private static final int SEG_OFF = 16;
+    private static final int ID_OFF = 32;
+    private static final int STATUS_OFF = 56;
+    /** Poll mode: how long a wait spins before it starts parking, in nanoseconds. */
+    static final long SPIN_NANOS = 200_000;
+    /** Status value written before submission; a device that answers must overwrite it. */
+    static final int STATUS_UNSET = 0xFF;
+
+    private final VirtioBlkDriver driver;
+    private final int index;
+    final DriverQueue dq;
+    private final MemorySegment slots;
+    private final long slotsGpa;
+    final EventFd kick;
+    final EventFd call;
+    /** Poll mode: completions are found by polling; {@link #call} exists but nobody waits on it. */
+    private final boolean pollMode;
+    private final int[] freeSlots;
+    private int freeSlotCount;
+    private final long[] tags;
+    private final VirtioBlkDriver.Req[] reqs;
+    private final long[] addrs;
+    private final int[] lens;
+    private final DriverQueue.UsedHandler handler = this::onUsed;
+    private BlkCompletion current;
+
+    // High-level path state, guarded by lock.
+    final ReentrantLock lock = new ReentrantLock();
+    private final ArrayDeque<VirtioBlkDriver.Req> pending = new ArrayDeque<>();
+    private final VirtioBlkDriver.Req[] doneReqs;
+    private final int[] doneStatus;
+    private int doneCount;
+    private int highInFlight;
+    volatile boolean lowLevel;
+    volatile boolean stopping;
+    Thread completer;
+
+    BlkRequestQueue(VirtioBlkDriver driver, int index, DriverQueue dq, MemorySegment slots, long slotsGpa,
+            EventFd kick, EventFd call, boolean pollMode, int maxSegments) {
+        this.driver = driver;
+        this.index = index;
+        this.dq = dq;
+        this.slots = slots;
+        this.slotsGpa = slotsGpa;
+        this.kick = kick;
+        this.call = call;
+        this.pollMode = pollMode;
+        int n = dq.size();
+        this.freeSlots = new int[n];
+        for (int i = 0; i < n; i++) {
+            freeSlots[i] = n - 1 - i;
+        }
+        this.freeSlotCount = n;
+        this.tags = new long[n];
+        this.reqs = new VirtioBlkDriver.Req[n];
+        this.doneReqs = new VirtioBlkDriver.Req[n];
+        this.doneStatus = new int[n];
+        this.addrs = new long[maxSegments + 2];
+        this.lens = new int[maxSegments + 2];
+    }
+
+    /** @return this queue's index */
+    public int index() {
+        return index;
+    }
+
+    /** @return requests submitted and not yet completed (descriptor chains outstanding) */
+    public int inFlight() {
+        return dq.inFlight();
+    }
+
+    /**
+     * Queues one request without notifying the device (call {@link #kick()} after a batch).
+     *
+     * @param type {@link VirtioBlk#T_IN} (read into {@code buffer}), {@link VirtioBlk#T_OUT} (write
+     *     {@code buffer}) or {@link VirtioBlk#T_FLUSH} ({@code buffer} ignored, may be null)
+     * @param offset byte offset on the device, a multiple of the block size
+     * @param buffer a segment from {@link VirtioBlkDriver#allocateBuffer}; its whole length is
+     *     transferred (a multiple of the block size, at most {@link VirtioBlkDriver#maxRequestBytes()})
+     * @param tag handed back to the {@link BlkCompletion}
+     * @return false when the queue is full (poll for completions and retry)
+     * @throws VirtioDeviceException for an argument outside the device's limits, a buffer not from
+     *     the pool, or a write on a read-only device
+     * @throws VhostDisconnectedException when the driver was closed or its backend lost
+     */
+    public boolean submit(int type, long offset, MemorySegment buffer, long tag) throws VhostException {
+        driver.checkUsable();
+        if (!lowLevel) {
+            throw new VirtioDeviceException("queue " + index + ": submit needs the low-level mode of VirtioBlkDriver.queue(" + index + ")");
+        }
+        long gpa = 0;
+        long len = 0;
+        if (type == VirtioBlk.T_IN || type == VirtioBlk.T_OUT) {
+            if (buffer == null) {
+                throw new VirtioDeviceException("queue " + index + ": " + VirtioBlkDriver.typeName(type) + " at offset " + offset
+                        + " needs a buffer");
+            }
+            len = buffer.byteSize();
+            driver.checkRange(type, offset, len, true);
+            if (!driver.pool().owns(buffer)) {
+                throw new VirtioDeviceException("queue " + index + ": " + VirtioBlkDriver.typeName(type)
+                        + " buffer at 0x" + Long.toHexString(buffer.address()) + " is not from allocateBuffer");
+            }
+            gpa = driver.gpaOf(buffer);
+        } else if (type == VirtioBlk.T_FLUSH) {
+            if (!driver.hasFlush()) {
+                throw new VirtioDeviceException("queue " + index + ": VIRTIO_BLK_T_FLUSH without VIRTIO_BLK_F_FLUSH negotiated");
+            }
+        } else {
+            throw new VirtioDeviceException("queue " + index + ": low-level submit supports types IN 0, OUT 1, FLUSH 4, not " + type);
+        }
+        return enqueue(type, offset >>> VirtioBlk.SECTOR_SHIFT, gpa, len, 0, 0, tag) >= 0;
+    }
+
+    /** Notifies the device of submitted requests when it asked for it (EVENT_IDX / NO_NOTIFY). */
+    public void kick() throws VhostException {
+        driver.checkUsable();
+        if (dq.kickNeeded()) {
+            kick.signal();
+        }
+    }
+
+    /**
+     * Hands every completed request to {@code h} without waiting.
+     *
+     * @return the number of completions
+     * @throws com.vhost.api.VirtqueueException when the device broke the ring rules
+     */
+    public int poll(BlkCompletion h) throws VhostException {
+        driver.checkUsable();
+        current = h;
+        try {
+            return dq.pollUsed(handler);
+        } finally {
+            current = null;
+        }
+    }
+
+    /**
+     * Waits up to {@code timeoutNanos} for at least one completion (on the call eventfd, or by
+     * polling in poll mode) and hands all available ones to {@code h}.
+     *
+     * @return completions handled, 0 on timeout
+     * @throws VhostDisconnectedException when the backend was lost or the driver closed
+     */
+    public int await(BlkCompletion h, long timeoutNanos) throws VhostException {
+        long start = System.nanoTime();
+        long deadline = start + Math.max(0, timeoutNanos);
+        while (true) {
+            int n = poll(h);
+            if (n > 0) {
+                return n;
+            }
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                if (!driver.backendConnected()) {
+                    throw new VhostDisconnectedException("queue " + index + ": backend " + driver.backendName() + " lost with "
+                            + dq.inFlight() + " requests in flight");
+                }
+                return 0;
+            }
+            if (pollMode) {
+                // Busy-poll for the first SPIN_NANOS of a wait (a back-end answers in microseconds),
+                // then park in short steps so an idle poller does not hold a CPU.
+                if (System.nanoTime() - start < SPIN_NANOS) {
+                    Thread.onSpinWait();
+                } else {
+                    LockSupport.parkNanos(Math.min(left, 20_000));
+                }
+            } else if (!dq.enableNotifications()) {
+                int ms = (int) Math.max(1, Math.min(100, TimeUnit.NANOSECONDS.toMillis(left)));
+                if (!call.await(ms) && !driver.backendConnected()) {
+                    throw new VhostDisconnectedException("queue " + index + ": backend " + driver.backendName() + " lost with "
+                            + dq.inFlight() + " requests in flight");
+                }
+            }
+        }
+    }
+
+    /**
+     * Places one request chain.
+     *
+     * @return the slot, or -1 when no slot or not enough descriptors are free
+     */
+    private int enqueue(int type, long sector, long dataGpa, long dataLen, int segSectors, int segFlags, long tag) {
+        if (freeSlotCount == 0) {
+            return -1;
+        }
+        int slot = freeSlots[--freeSlotCount];
+        long base = (long) slot * SLOT_BYTES;
+        U32.set(slots, base, type);
+        U32.set(slots, base + 4, 0);
+        U64.set(slots, base + 8, sector);
+        U8.set(slots, base + STATUS_OFF, (byte) STATUS_UNSET);
+        int n = 0;
+        addrs[n] = slotsGpa + base;
+        lens[n++] = VirtioBlk.REQ_HEADER_SIZE;
+        int out = 1;
+        switch (type) {
+            case VirtioBlk.T_OUT, VirtioBlk.T_IN -> {
+                int seg = driver.segmentBytes();
+                for (long off = 0; off < dataLen; off += seg) {
+                    addrs[n] = dataGpa + off;
+                    lens[n++] = (int) Math.min(seg, dataLen - off);
+                }
+                if (type == VirtioBlk.T_OUT) {
+                    out = n;
+                }
+            }
+            case VirtioBlk.T_DISCARD, VirtioBlk.T_WRITE_ZEROES -> {
+                U64.set(slots, base + SEG_OFF, sector);
+                U32.set(slots, base + SEG_OFF + 8, segSectors);
+                U32.set(slots, base + SEG_OFF + 12, segFlags);
+                U64.set(slots, base + 8, 0L);
+                addrs[n] = slotsGpa + base + SEG_OFF;
+                lens[n++] = VirtioBlk.DISCARD_SEGMENT_SIZE;
+                out = n;
+            }
+            case VirtioBlk.T_GET_ID -> {
+                addrs[n] = slotsGpa + base + ID_OFF;
+                lens[n++] = VirtioBlk.ID_BYTES;
+            }
+            default -> {
+                // FLUSH: header and status only.
+            }
+        }
+        addrs[n] = slotsGpa + base + STATUS_OFF;
+        lens[n++] = 1;
+        int head = dq.add(addrs, lens, out, n - out, slot);
+        if (head < 0) {
+            freeSlots[freeSlotCount++] = slot;
+            return -1;
+        }
+        tags[slot] = tag;
+        return slot;
+    }
+
+    private void onUsed(long token, int writtenLen) {
+        int slot = (int) token;
+        long base = (long) slot * SLOT_BYTES;
+        int status = Byte.toUnsignedInt((byte) U8.get(slots, base + STATUS_OFF));
+        long tag = tags[slot];
+        if (lowLevel) {
+            freeSlots[freeSlotCount++] = slot;
+            current.complete(tag, status);
+            return;
+        }
+        VirtioBlkDriver.Req r = reqs[slot];
+        reqs[slot] = null;
+        if (r != null && r.type == VirtioBlk.T_GET_ID && status == VirtioBlk.S_OK) {
+            byte[] id = new byte[VirtioBlk.ID_BYTES];
+            MemorySegment.copy(slots, ValueLayout.JAVA_BYTE, base + ID_OFF, id, 0, id.length);
+            int end = 0;
+            while (end < id.length && id[end] != 0) {
+                end++;
+            }
+            r.id = new String(id, 0, end, StandardCharsets.US_ASCII);
+        }
+        freeSlots[freeSlotCount++] = slot;
+        highInFlight--;
+        doneReqs[doneCount] = r;
+        doneStatus[doneCount++] = status;
+    }
+
+    // ---- high-level path (BlockDevice futures), all under lock ----
+
+    /** Submits or parks {@code r}; fails it at once when the driver is unusable. */
+    void submit(VirtioBlkDriver.Req r) {
+        VhostException failure = null;
+        VhostException kickFailure = null;
+        lock.lock();
+        try {
+            failure = driver.failure();
+            if (failure == null && lowLevel) {
+                failure = new VirtioDeviceException("queue " + index + " is in low-level mode (VirtioBlkDriver.queue)");
+            }
+            if (failure == null) {
+                if (pending.isEmpty() && place(r)) {
+                    if (dq.kickNeeded()) {
+                        kick.signal();
+                    }
+                } else {
+                    pending.add(r);
+                }
+            }
+        } catch (VhostException e) {
+            kickFailure = e;
+        } finally {
+            lock.unlock();
+        }
+        if (failure != null) {
+            r.finish(failure);
+        } else if (kickFailure != null) {
+            driver.lost(index, new VhostDisconnectedException("queue " + index + ": kick failed: " + kickFailure.getMessage()));
+        }
+    }
+
+    private boolean place(VirtioBlkDriver.Req r) {
+        int slot = enqueue(r.type, r.offset >>> VirtioBlk.SECTOR_SHIFT, r.shared == null ? 0 : driver.gpaOf(r.shared),
+                r.shared == null ? 0 : r.shared.byteSize(), r.segSectors, r.segFlags, 0L);
+        if (slot < 0) {
+            return false;
+        }
+        reqs[slot] = r;
+        highInFlight++;
+        return true;
+    }
+
+    /**
+     * One round of the completion thread: consumes used elements, places parked requests into
+     * the freed slots, then completes the futures outside the lock.
+     *
+     * @return completions handled
+     */
+    int drain() throws VhostException {
+        int n;
+        lock.lock();
+        try {
+            doneCount = 0;
+            n = dq.pollUsed(handler);
+            boolean placed = false;
+            while (!pending.isEmpty() && place(pending.peek())) {
+                pending.poll();
+                placed = true;
+            }
+            if (placed && dq.kickNeeded()) {
+                kick.signal();
+            }
+        } finally {
+            lock.unlock();
+        }
+        for (int i = 0; i < doneCount; i++) {
+            VirtioBlkDriver.Req r = doneReqs[i];
+            doneReqs[i] = null;
+            if (r != null) {
+                try {
+                    r.complete(doneStatus[i]);
+                } catch (RuntimeException e) {
+                    r.finish(new VirtioDeviceException("queue " + index + ": completing " + VirtioBlkDriver.typeName(r.type)
+                            + " at offset " + r.offset + ": " + e, e));
+                }
+            }
+        }
+        return n;
+    }
+
+    /** @return high-level requests in flight or parked */
+    int highLevelOutstanding() {
+        lock.lock();
+        try {
+            return highInFlight + pending.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Removes every outstanding high-level request and fails it with {@code e}. */
+    void failAll(VhostException e) {
+        List<VirtioBlkDriver.Req> victims = new ArrayList<>();
+        lock.lock();
+        try {
+            for (int i = 0; i < reqs.length; i++) {
+                if (reqs[i] != null) {
+                    victims.add(reqs[i]);
+                    reqs[i] = null;
+                }
+            }
+            victims.addAll(pending);
+            pending.clear();
+            highInFlight = 0;
+        } finally {
+            lock.unlock();
+        }
+        for (VirtioBlkDriver.Req r : victims) {
+            r.finish(e);
+        }
+    }
+
+    /**
+     * Completion thread body: waits on the call eventfd (or polls) until stopped or handed over.
+     * Every 100 ms without progress it checks the backend: disconnected, or requests outstanding
+     * with no completion for {@link VirtioBlkDriver#requestTimeoutNanos()} (a back-end that died
+     * without the connection noticing), fails the driver so no future hangs.
+     */
+    void runCompleter() {
+        int idle = 0;
+        long lastProgress = System.nanoTime();
+        long lastCheck = lastProgress;
+        while (!stopping && !lowLevel) {
+            try {
+                if (driver.failure() != null) {
+                    return;
+                }
+                if (drain() > 0) {
+                    idle = 0;
+                    lastProgress = System.nanoTime();
+                    continue;
+                }
+                if (pollMode) {
+                    // Spin right after progress, then park longer the longer the queue stays idle
+                    // (up to 1 ms), so an idle device does not hold one of the shared CPUs.
+                    if (System.nanoTime() - lastProgress < SPIN_NANOS) {
+                        Thread.onSpinWait();
+                    } else {
+                        LockSupport.parkNanos(idle < 1000 ? 20_000 : idle < 20_000 ? 200_000 : 1_000_000);
+                        idle++;
+                    }
+                } else {
+                    boolean more;
+                    lock.lock();
+                    try {
+                        more = dq.enableNotifications();
+                    } finally {
+                        lock.unlock();
+                    }
+                    if (more || call.await(100)) {
+                        continue;
+                    }
+                }
+                long now = System.nanoTime();
+                if (now - lastCheck >= 100_000_000L) {
+                    lastCheck = now;
+                    int outstanding = highLevelOutstanding();
+                    if (outstanding == 0) {
+                        lastProgress = now;
+                    }
+                    if (!driver.backendConnected()) {
+                        driver.lost(index, null);
+                    } else if (outstanding > 0 && now - lastProgress > driver.requestTimeoutNanos()) {
+                        driver.lost(index, new VhostTimeoutException("queue " + index + ": no completion for "
+                                + TimeUnit.NANOSECONDS.toMillis(now - lastProgress) + " ms with " + outstanding
+                                + " requests outstanding; back-end " + driver.backendName() + " presumed lost"));
+                    }
+                }
+            } catch (VhostException e) {
+                driver.lost(index, e);
+            } catch (RuntimeException e) {
+                driver.lost(index, new VirtioDeviceException("queue " + index + ": completion thread failed: " + e, e));
+            }
+        }
+    }
+}

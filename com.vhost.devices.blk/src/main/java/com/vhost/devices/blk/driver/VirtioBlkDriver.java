@@ -1,0 +1,770 @@
+package com.vhost.devices.blk.driver;
+
+import com.vhost.api.VhostBackend;
+import com.vhost.api.VhostDisconnectedException;
+import com.vhost.api.VhostException;
+import com.vhost.api.VhostFeatureException;
+import com.vhost.api.VirtioDeviceException;
+import com.vhost.api.blk.BlockDevice;
+import com.vhost.api.blk.BlockDeviceInfo;
+import com.vhost.api.blk.VirtioBlk;
+import com.vhost.api.virtio.GuestMemory;
+import com.vhost.api.virtio.GuestMemoryRegion;
+import com.vhost.api.virtio.Interrupt;
+import com.vhost.api.virtio.VirtioFeatures;
+import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.runtime.memory.GuestMemoryMap;
+import com.vhost.runtime.nativeio.EventFd;
+import com.vhost.runtime.nativeio.SharedMemory;
+import com.vhost.runtime.vhost.GenericVhostDevice;
+import com.vhost.runtime.virtqueue.DriverQueue;
+import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A virtio-blk driver and its transport in one, with no VM (DPDK {@code virtio_user}, libblkio):
+ * the platform plays the guest. It negotiates features through a {@link VirtioBlkFrontend} over a
+ * {@link GenericVhostDevice}, lays out its rings, request slots and a buffer pool in one
+ * {@link SharedMemory} (memfd) that the back-end maps, and submits requests (VIRTIO 1.2, 5.2.6).
+ *
+ * <p><b>Memory.</b> One region whose guest-physical address equals its address in this process
+ * (as {@code virtio_user} does), holding per queue the {@link DriverQueue} layout and
+ * {@code queueSize} request slots of {@value BlkRequestQueue#SLOT_BYTES} bytes, then the buffer
+ * pool ({@link BlkDriverOptions#bufferPoolBytes()}).
+ *
+ * <p><b>Checks before queueing</b> (each a {@link VirtioDeviceException} naming the request, the
+ * offset and the limit): offset and length multiples of {@code blk_size}, {@code offset + length
+ * <= capacity}, no write/discard/write-zeroes on a read-only device, a feature for
+ * DISCARD/WRITE_ZEROES. Larger I/O than one request can carry ({@code seg_max × size_max}, capped
+ * at 4 MiB) is split into several requests; the future completes when all did.
+ *
+ * <p><b>Completions.</b> A thread per queue waits on the call eventfd (or polls the used ring in
+ * poll mode) and completes the futures; callbacks run on it, so use the {@code *Async} forms to
+ * block. A device status IOERR/UNSUPP fails the future with a {@link VirtioDeviceException}
+ * naming type, offset and status. When the backend disconnects, every outstanding future fails
+ * with the {@link VhostException} that says so, and so does a queue with requests outstanding and no
+ * completion for {@link #requestTimeoutNanos()} (a back-end that died silently);
+ * {@link #close()} waits at most 5 s for in-flight requests.
+ */
+public final class VirtioBlkDriver implements BlockDevice {
+    private static final Logger LOG = LoggerFactory.getLogger(VirtioBlkDriver.class);
+    private static final ValueLayout.OfInt LE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort LE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong LE64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final long PAGE = 4096;
+    /** Largest request this driver builds, in bytes. */
+    static final long MAX_REQUEST_BYTES = 4L << 20;
+    private static final long CLOSE_WAIT_NANOS = 5_000_000_000L;
+    /** Default time a high-level request may wait for its completion before the driver gives up. */
+    public static final long DEFAULT_REQUEST_TIMEOUT_NANOS = 30_000_000_000L;
+
+    private final GenericVhostDevice vhost;
+    private final VirtioBlkFrontend frontend;
+    private final SharedMemory shm;
+    private final GuestMemory memory;
+    private final BufferPool pool;
+    private final BlkRequestQueue[] queues;
+    private final long baseGpa;
+    private final long acked;
+    private final long capacityBytes;
+    private final int blockSize;
+    private final int segMax;
+    private final int sizeMax;
+    private final int segmentBytes;
+    private final long maxRequestBytes;
+    private final long maxDiscardSectors;
+    private final long maxWriteZeroesSectors;
+    private final boolean readOnly;
+    private final boolean poll;
+    private final BlockDeviceInfo info;
+    private final AtomicReference<VhostException> failure = new AtomicReference<>();
+    private volatile boolean closed;
+    private volatile long requestTimeoutNanos = DEFAULT_REQUEST_TIMEOUT_NANOS;
+
+    /**
+     * Negotiates, sets up memory and queues and starts the device. On failure everything opened
+     * so far is released, including {@code backend}.
+     *
+     * @param backend an open backend; the driver owns it and closes it in {@link #close()}
+     * @throws VhostFeatureException when the back-end lacks VERSION_1 or the queues wanted
+     * @throws VirtioDeviceException when the config space is unusable (zero capacity, bad blk_size)
+     * @throws VhostException from the backend, naming the request that failed
+     */
+    public static VirtioBlkDriver open(VhostBackend backend, BlkDriverOptions options) throws VhostException {
+        GenericVhostDevice vhost;
+        try {
+            vhost = new GenericVhostDevice(backend, options.queues());
+        } catch (VhostException | RuntimeException e) {
+            backend.close();
+            throw e;
+        }
+        try {
+            return new VirtioBlkDriver(vhost, options);
+        } catch (VhostException | RuntimeException e) {
+            vhost.close();
+            throw e;
+        }
+    }
+
+    private VirtioBlkDriver(GenericVhostDevice vhost, BlkDriverOptions o) throws VhostException {
+        this.vhost = vhost;
+        this.poll = o.poll();
+        this.frontend = new VirtioBlkFrontend(vhost, o.queues(), o.queueSize());
+        long offered = frontend.features();
+        if (!VirtioFeatures.has(offered, VirtioFeatures.F_VERSION_1)) {
+            throw new VhostFeatureException(String.format("virtio-blk on %s: back-end features 0x%x lack VIRTIO_F_VERSION_1",
+                    vhost.backend().describe(), vhost.backendFeatures()));
+        }
+        frontend.ackFeatures(offered);
+        this.acked = frontend.ackedFeatures();
+
+        byte[] raw = new byte[VirtioBlk.CONFIG_SIZE];
+        try {
+            frontend.readConfig(0, raw);
+        } catch (UncheckedIOException e) {
+            throw e.getCause() instanceof VhostException v ? v : new VirtioDeviceException("config read: " + e.getMessage(), e);
+        }
+        MemorySegment cfg = MemorySegment.ofArray(raw);
+        long sectors = cfg.get(LE64, VirtioBlk.CFG_CAPACITY);
+        if (sectors <= 0 || sectors > Long.MAX_VALUE >>> VirtioBlk.SECTOR_SHIFT) {
+            throw new VirtioDeviceException("virtio-blk config: capacity " + Long.toUnsignedString(sectors) + " sectors is unusable");
+        }
+        this.capacityBytes = sectors << VirtioBlk.SECTOR_SHIFT;
+        // le32 fields; values above Integer.MAX_VALUE mean "no practical limit" here.
+        this.sizeMax = has(VirtioBlk.F_SIZE_MAX) ? u32Clamped(cfg.get(LE32, VirtioBlk.CFG_SIZE_MAX)) : 0;
+        this.segMax = has(VirtioBlk.F_SEG_MAX) ? u32Clamped(cfg.get(LE32, VirtioBlk.CFG_SEG_MAX)) : 0;
+        int bs = has(VirtioBlk.F_BLK_SIZE) ? cfg.get(LE32, VirtioBlk.CFG_BLK_SIZE) : VirtioBlk.SECTOR_SIZE;
+        if (bs < VirtioBlk.SECTOR_SIZE || Integer.bitCount(bs) != 1 || bs > (1 << 20)) {
+            throw new VirtioDeviceException("virtio-blk config: blk_size " + bs + " is not a power of two in 512..1048576");
+        }
+        this.blockSize = bs;
+        this.readOnly = has(VirtioBlk.F_RO);
+        int nq = 1;
+        if (has(VirtioBlk.F_MQ)) {
+            int cfgQueues = Short.toUnsignedInt(cfg.get(LE16, VirtioBlk.CFG_NUM_QUEUES));
+            nq = Math.max(1, Math.min(o.queues(), cfgQueues));
+        }
+        if (nq < o.queues()) {
+            LOG.info("virtio-blk on {}: device offers {} queues, {} wanted; using {}", vhost.backend().describe(), nq, o.queues(), nq);
+        }
+        this.maxDiscardSectors = has(VirtioBlk.F_DISCARD) ? nonZeroOr(cfg.get(LE32, VirtioBlk.CFG_MAX_DISCARD_SECTORS)) : 0;
+        this.maxWriteZeroesSectors = has(VirtioBlk.F_WRITE_ZEROES) ? nonZeroOr(cfg.get(LE32, VirtioBlk.CFG_MAX_WRITE_ZEROES_SECTORS)) : 0;
+
+        int qsize = o.queueSize();
+        int indirectMax = has(VirtioFeatures.F_INDIRECT_DESC) ? Math.min(256, Math.max(3, (segMax > 0 ? segMax : 126) + 2)) : 0;
+        int chainLimit = Math.max(qsize, indirectMax) - 2;
+        int maxSegs = Math.max(1, segMax > 0 ? Math.min(segMax, chainLimit) : chainLimit);
+        int seg = sizeMax > 0 ? (sizeMax >= PAGE ? (int) (sizeMax & -PAGE) : sizeMax) : (1 << 20);
+        this.segmentBytes = seg;
+        long maxReq = Math.min(MAX_REQUEST_BYTES, (long) maxSegs * seg);
+        this.maxRequestBytes = maxReq - maxReq % blockSize;
+        if (maxRequestBytes <= 0) {
+            throw new VirtioDeviceException("virtio-blk config: seg_max " + segMax + " × size_max " + sizeMax
+                    + " cannot carry one block of " + blockSize + " bytes");
+        }
+        int segsPerRequest = (int) ((maxRequestBytes + seg - 1) / seg);
+
+        long qBytes = alignUp(DriverQueue.layoutBytes(qsize, indirectMax), PAGE);
+        long slotBytes = alignUp((long) qsize * BlkRequestQueue.SLOT_BYTES, PAGE);
+        long poolBytes = alignUp(o.bufferPoolBytes(), PAGE);
+        long total = nq * (qBytes + slotBytes) + poolBytes;
+        this.shm = SharedMemory.create("vhost-blk-driver", total);
+        BlkRequestQueue[] qs = new BlkRequestQueue[nq];
+        List<VirtqueueConfig> configs = new ArrayList<>(nq);
+        try {
+            this.baseGpa = shm.address();
+            MemorySegment all = shm.segment();
+            this.memory = GuestMemoryMap.of(List.of(new GuestMemoryRegion(baseGpa, total, shm.address(), shm.fd(), 0, all)));
+            this.pool = new BufferPool(all.asSlice(nq * (qBytes + slotBytes), poolBytes));
+            for (int i = 0; i < nq; i++) {
+                long off = i * (qBytes + slotBytes);
+                DriverQueue dq = new DriverQueue(i, qsize, all.asSlice(off, qBytes), baseGpa + off, acked, indirectMax);
+                EventFd kick = EventFd.create();
+                // Poll mode still hands the back-end a call eventfd: libvhost-user (QEMU 7.2) writes
+                // the call fd on its first used buffer whatever the suppression state, and marks the
+                // device broken when that fd is missing. Nobody waits on it in poll mode.
+                EventFd call = EventFd.create();
+                qs[i] = new BlkRequestQueue(this, i, dq, all.asSlice(off + qBytes, slotBytes), baseGpa + off + qBytes,
+                        kick, call, poll, segsPerRequest);
+                if (poll) {
+                    dq.disableNotifications();
+                }
+                configs.add(new VirtqueueConfig(i, qsize, dq.descGpa(), dq.availGpa(), dq.usedGpa(), 0, kick.fd(),
+                        call.fd(), true));
+            }
+            this.queues = qs;
+            frontend.activate(memory, new DriverInterrupt(), configs);
+        } catch (VhostException | RuntimeException e) {
+            closeQueues(qs);
+            shm.close();
+            throw e;
+        }
+        this.info = new BlockDeviceInfo(capacityBytes, blockSize, nq, qsize, acked, readOnly, segMax, sizeMax, vhost.backend().describe());
+        vhost.setConfigChangeNotifier(() -> LOG.info("virtio-blk on {}: config changed (capacity is re-read on reopen)",
+                vhost.backend().describe()));
+        for (BlkRequestQueue q : queues) {
+            Thread t = Thread.ofPlatform().daemon().name("vhost-blk-q" + q.index()).unstarted(q::runCompleter);
+            q.completer = t;
+            t.start();
+        }
+        LOG.debug("virtio-blk on {}: {}", vhost.backend().describe(), info);
+    }
+
+    private static int u32Clamped(int v) {
+        return (int) Math.min(Integer.toUnsignedLong(v), Integer.MAX_VALUE);
+    }
+
+    private static long nonZeroOr(int v) {
+        return v == 0 ? 0xFFFF_FFFFL : Integer.toUnsignedLong(v);
+    }
+
+    private boolean has(int bit) {
+        return VirtioFeatures.has(acked, bit);
+    }
+
+    private static long alignUp(long v, long a) {
+        return (v + a - 1) & -a;
+    }
+
+    private static void closeQueues(BlkRequestQueue[] qs) {
+        for (BlkRequestQueue q : qs) {
+            if (q != null) {
+                q.kick.close();
+                if (q.call != null) {
+                    q.call.close();
+                }
+            }
+        }
+    }
+
+    /** Reports a device-needs-reset as the driver's failure. */
+    private final class DriverInterrupt implements Interrupt {
+        @Override
+        public void signalUsedQueue(int queueIndex) {
+            BlkRequestQueue q = queueOrNull(queueIndex);
+            if (q != null && q.call != null) {
+                wake(q);
+            }
+        }
+
+        @Override
+        public void signalConfigChanged() {
+            LOG.info("virtio-blk on {}: config changed", vhost.backend().describe());
+        }
+
+        @Override
+        public void signalNeedsReset(String reason) {
+            lost(-1, new VirtioDeviceException("device needs reset: " + reason));
+        }
+    }
+
+    private BlkRequestQueue queueOrNull(int i) {
+        return queues != null && i >= 0 && i < queues.length ? queues[i] : null;
+    }
+
+    // ---- accessors used by BlkRequestQueue ----
+
+    BufferPool pool() {
+        return pool;
+    }
+
+    long gpaOf(MemorySegment shared) {
+        return baseGpa + (shared.address() - shm.address());
+    }
+
+    int segmentBytes() {
+        return segmentBytes;
+    }
+
+    boolean hasFlush() {
+        return has(VirtioBlk.F_FLUSH);
+    }
+
+    boolean backendConnected() {
+        return vhost.backend().isConnected();
+    }
+
+    String backendName() {
+        return vhost.backend().describe();
+    }
+
+    VhostException failure() {
+        return failure.get();
+    }
+
+    void checkUsable() throws VhostException {
+        if (closed) {
+            throw new VhostDisconnectedException("virtio-blk on " + backendName() + " is closed");
+        }
+        VhostException f = failure.get();
+        if (f != null) {
+            throw f;
+        }
+    }
+
+    /** Marks the driver failed (backend lost or device broken) and fails every outstanding request. */
+    void lost(int queue, VhostException cause) {
+        VhostException e = cause != null ? cause : new VhostDisconnectedException("virtio-blk: backend " + backendName()
+                + " lost" + (queue >= 0 ? " (noticed on queue " + queue + ")" : ""));
+        if (failure.compareAndSet(null, e)) {
+            LOG.warn("virtio-blk on {}: {}", backendName(), e.getMessage());
+        }
+        VhostException f = failure.get();
+        for (BlkRequestQueue q : queues) {
+            q.failAll(f);
+        }
+    }
+
+    /**
+     * Checks a request against the device's limits.
+     *
+     * @param oneRequest true when the length must fit one request (low-level path, no splitting)
+     *
+     * @throws VirtioDeviceException naming the request, offset, length and the limit broken
+     */
+    void checkRange(int type, long offset, long length, boolean oneRequest) throws VirtioDeviceException {
+        String what = null;
+        if (offset < 0 || length < 0) {
+            what = "negative offset or length";
+        } else if (offset % blockSize != 0 || length % blockSize != 0) {
+            what = "offset and length must be multiples of the block size " + blockSize;
+        } else if (offset > capacityBytes - length) {
+            what = "beyond the capacity of " + capacityBytes + " bytes";
+        } else if (readOnly && type != VirtioBlk.T_IN) {
+            what = "the device is read-only (VIRTIO_BLK_F_RO)";
+        } else if (type == VirtioBlk.T_IN || type == VirtioBlk.T_OUT) {
+            if (oneRequest && length > maxRequestBytes) {
+                what = "longer than one request can carry (" + maxRequestBytes + " bytes = min(seg_max " + segMax
+                        + " × size_max " + sizeMax + ", 4 MiB))";
+            }
+        }
+        if (what != null) {
+            throw new VirtioDeviceException(typeName(type) + " at offset " + offset + ", length " + length + ": " + what);
+        }
+    }
+
+    static String typeName(int type) {
+        return switch (type) {
+            case VirtioBlk.T_IN -> "VIRTIO_BLK_T_IN";
+            case VirtioBlk.T_OUT -> "VIRTIO_BLK_T_OUT";
+            case VirtioBlk.T_FLUSH -> "VIRTIO_BLK_T_FLUSH";
+            case VirtioBlk.T_GET_ID -> "VIRTIO_BLK_T_GET_ID";
+            case VirtioBlk.T_DISCARD -> "VIRTIO_BLK_T_DISCARD";
+            case VirtioBlk.T_WRITE_ZEROES -> "VIRTIO_BLK_T_WRITE_ZEROES";
+            default -> "request type " + type;
+        };
+    }
+
+    static String statusName(int status) {
+        return switch (status) {
+            case VirtioBlk.S_IOERR -> "IOERR (1)";
+            case VirtioBlk.S_UNSUPP -> "UNSUPP (2)";
+            case BlkRequestQueue.STATUS_UNSET -> "255 (not written by the device)";
+            default -> "unknown status " + status;
+        };
+    }
+
+    // ---- high-level requests ----
+
+    /** Completion of a (possibly split) application request. */
+    static final class Group {
+        final CompletableFuture<Void> future = new CompletableFuture<>();
+        final AtomicInteger remaining;
+        final AtomicReference<VhostException> error = new AtomicReference<>();
+
+        Group(int parts) {
+            remaining = new AtomicInteger(parts);
+        }
+
+        void done(VhostException e) {
+            if (e != null) {
+                error.compareAndSet(null, e);
+            }
+            if (remaining.decrementAndGet() == 0) {
+                VhostException err = error.get();
+                if (err != null) {
+                    future.completeExceptionally(err);
+                } else {
+                    future.complete(null);
+                }
+            }
+        }
+    }
+
+    /** One virtio-blk request of the high-level path. */
+    final class Req {
+        final int type;
+        final long offset;
+        final MemorySegment user;
+        final MemorySegment shared;
+        final boolean bounced;
+        final int segSectors;
+        final int segFlags;
+        final Group group;
+        final CompletableFuture<String> idFuture;
+        String id;
+
+        Req(int type, long offset, MemorySegment user, MemorySegment shared, boolean bounced, int segSectors, int segFlags,
+                Group group, CompletableFuture<String> idFuture) {
+            this.type = type;
+            this.offset = offset;
+            this.user = user;
+            this.shared = shared;
+            this.bounced = bounced;
+            this.segSectors = segSectors;
+            this.segFlags = segFlags;
+            this.group = group;
+            this.idFuture = idFuture;
+        }
+
+        /** The device answered with {@code status}. */
+        void complete(int status) {
+            if (status != VirtioBlk.S_OK) {
+                long len = shared != null ? shared.byteSize() : (long) segSectors << VirtioBlk.SECTOR_SHIFT;
+                finish(new VirtioDeviceException(typeName(type) + " at offset " + offset + ", length " + len
+                        + " failed: status " + statusName(status)));
+                return;
+            }
+            if (bounced && type == VirtioBlk.T_IN) {
+                MemorySegment.copy(shared, 0, user, 0, shared.byteSize());
+            }
+            finish(null);
+        }
+
+        /** Releases the bounce buffer and completes the caller's future. */
+        void finish(VhostException e) {
+            if (bounced) {
+                pool.release(shared);
+            }
+            if (idFuture != null) {
+                if (e != null) {
+                    idFuture.completeExceptionally(e);
+                } else {
+                    idFuture.complete(id);
+                }
+            } else {
+                group.done(e);
+            }
+        }
+    }
+
+    private BlkRequestQueue highLevelQueue(int queue) throws VhostException {
+        checkUsable();
+        if (queue < 0 || queue >= queues.length) {
+            throw new VirtioDeviceException("queue " + queue + " outside 0.." + (queues.length - 1));
+        }
+        BlkRequestQueue q = queues[queue];
+        if (q.lowLevel) {
+            throw new VirtioDeviceException("queue " + queue + " is in low-level mode (VirtioBlkDriver.queue)");
+        }
+        return q;
+    }
+
+    private CompletableFuture<Void> data(int type, int queue, long offset, MemorySegment buf) {
+        try {
+            BlkRequestQueue q = highLevelQueue(queue);
+            long len = buf.byteSize();
+            checkRange(type, offset, len, false);
+            if (len == 0) {
+                return CompletableFuture.completedFuture(null);
+            }
+            boolean inPlace = pool.owns(buf);
+            if (!inPlace && type == VirtioBlk.T_IN && q.completer != null && !buf.isAccessibleBy(q.completer)) {
+                throw new VirtioDeviceException(typeName(type) + " at offset " + offset + ", length " + len
+                        + ": the destination segment is confined to its thread, so the completion thread cannot copy"
+                        + " into it; use allocateBuffer, a heap segment or a shared arena");
+            }
+            int parts = (int) ((len + maxRequestBytes - 1) / maxRequestBytes);
+            if (!inPlace && parts > 1) {
+                // A large caller-owned buffer is bounced one request at a time, so it never needs
+                // more pool space than one request (a 16 MiB heap read works with a small pool).
+                CompletableFuture<Void> chain = CompletableFuture.completedFuture(null);
+                for (long off = 0; off < len; off += maxRequestBytes) {
+                    long pieceOff = off;
+                    long n = Math.min(maxRequestBytes, len - off);
+                    chain = chain.thenComposeAsync(v -> data(type, queue, offset + pieceOff, buf.asSlice(pieceOff, n)));
+                }
+                return chain;
+            }
+            Group g = new Group(parts);
+            List<Req> reqs = new ArrayList<>(parts);
+            for (long off = 0; off < len; off += maxRequestBytes) {
+                long n = Math.min(maxRequestBytes, len - off);
+                MemorySegment part = buf.asSlice(off, n);
+                MemorySegment shared = part;
+                if (!inPlace) {
+                    shared = pool.allocate(n);
+                    if (shared == null) {
+                        for (Req r : reqs) {
+                            pool.release(r.shared);
+                        }
+                        throw new VirtioDeviceException(typeName(type) + " at offset " + offset + ", length " + len
+                                + ": buffer pool exhausted for a bounce buffer of " + n + " bytes (" + pool.freeBytes()
+                                + " of " + pool.capacity() + " free); use allocateBuffer for zero-copy I/O");
+                    }
+                    if (type == VirtioBlk.T_OUT) {
+                        MemorySegment.copy(part, 0, shared, 0, n);
+                    }
+                }
+                reqs.add(new Req(type, offset + off, part, shared, !inPlace, 0, 0, g, null));
+            }
+            for (Req r : reqs) {
+                q.submit(r);
+            }
+            return g.future;
+        } catch (VhostException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    @Override
+    public BlockDeviceInfo info() {
+        return info;
+    }
+
+    /**
+     * {@inheritDoc} The segment is 4096-byte aligned when {@code bytes >= 4096}, 64-byte aligned
+     * otherwise.
+     */
+    @Override
+    public MemorySegment allocateBuffer(long bytes) {
+        if (closed) {
+            throw new IllegalStateException("virtio-blk on " + backendName() + " is closed");
+        }
+        MemorySegment s = pool.allocate(bytes);
+        if (s == null) {
+            throw new IllegalStateException("buffer pool exhausted: " + bytes + " bytes wanted, " + pool.freeBytes()
+                    + " of " + pool.capacity() + " free (BlkDriverOptions.bufferPoolBytes)");
+        }
+        return s;
+    }
+
+    @Override
+    public CompletableFuture<Void> read(int queue, long offset, MemorySegment dst) {
+        return data(VirtioBlk.T_IN, queue, offset, dst);
+    }
+
+    @Override
+    public CompletableFuture<Void> write(int queue, long offset, MemorySegment src) {
+        return data(VirtioBlk.T_OUT, queue, offset, src);
+    }
+
+    /** {@inheritDoc} Without VIRTIO_BLK_F_FLUSH the device is write-through: completes at once. */
+    @Override
+    public CompletableFuture<Void> flush(int queue) {
+        try {
+            BlkRequestQueue q = highLevelQueue(queue);
+            if (!hasFlush()) {
+                return CompletableFuture.completedFuture(null);
+            }
+            Group g = new Group(1);
+            q.submit(new Req(VirtioBlk.T_FLUSH, 0, null, null, false, 0, 0, g, null));
+            return g.future;
+        } catch (VhostException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    @Override
+    public CompletableFuture<Void> discard(int queue, long offset, long length) {
+        return range(VirtioBlk.T_DISCARD, VirtioBlk.F_DISCARD, maxDiscardSectors, 0, queue, offset, length);
+    }
+
+    @Override
+    public CompletableFuture<Void> writeZeroes(int queue, long offset, long length, boolean mayUnmap) {
+        return range(VirtioBlk.T_WRITE_ZEROES, VirtioBlk.F_WRITE_ZEROES, maxWriteZeroesSectors, mayUnmap ? 1 : 0, queue, offset, length);
+    }
+
+    private CompletableFuture<Void> range(int type, int feature, long maxSectors, int flags, int queue, long offset, long length) {
+        try {
+            BlkRequestQueue q = highLevelQueue(queue);
+            if (!has(feature)) {
+                throw new VirtioDeviceException(typeName(type) + " at offset " + offset + ", length " + length
+                        + ": feature bit " + feature + " not negotiated with " + backendName());
+            }
+            checkRange(type, offset, length, false);
+            if (length == 0) {
+                return CompletableFuture.completedFuture(null);
+            }
+            long sectors = length >>> VirtioBlk.SECTOR_SHIFT;
+            // Keep each part a multiple of the block size.
+            long perPart = Math.min(maxSectors, 0xFFFF_FFFFL);
+            perPart -= perPart % (blockSize >>> VirtioBlk.SECTOR_SHIFT);
+            int parts = (int) ((sectors + perPart - 1) / perPart);
+            Group g = new Group(parts);
+            for (long s = 0; s < sectors; s += perPart) {
+                long n = Math.min(perPart, sectors - s);
+                q.submit(new Req(type, offset + (s << VirtioBlk.SECTOR_SHIFT), null, null, false, (int) n, flags, g, null));
+            }
+            return g.future;
+        } catch (VhostException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    @Override
+    public CompletableFuture<String> getId(int queue) {
+        try {
+            BlkRequestQueue q = highLevelQueue(queue);
+            CompletableFuture<String> f = new CompletableFuture<>();
+            q.submit(new Req(VirtioBlk.T_GET_ID, 0, null, null, false, 0, 0, null, f));
+            return f;
+        } catch (VhostException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /**
+     * Hands queue {@code index} over to the caller for the zero-allocation path: its completion
+     * thread stops and {@link BlkRequestQueue#poll}/{@link BlkRequestQueue#await} find completions.
+     * The high-level methods are refused on it from then on.
+     *
+     * @throws IllegalStateException when high-level requests are outstanding on it, or it was
+     *     already handed over
+     * @throws IndexOutOfBoundsException for an index outside the queues in use
+     */
+    public BlkRequestQueue queue(int index) {
+        if (index < 0 || index >= queues.length) {
+            throw new IndexOutOfBoundsException("queue " + index + " outside 0.." + (queues.length - 1));
+        }
+        BlkRequestQueue q = queues[index];
+        q.lock.lock();
+        try {
+            if (q.lowLevel) {
+                throw new IllegalStateException("queue " + index + " was already handed over");
+            }
+            int outstanding = q.highLevelOutstanding();
+            if (outstanding > 0) {
+                throw new IllegalStateException("queue " + index + " has " + outstanding + " high-level requests outstanding");
+            }
+            q.lowLevel = true;
+        } finally {
+            q.lock.unlock();
+        }
+        stopCompleter(q);
+        return q;
+    }
+
+    /** Wakes the completion thread through its call eventfd; a closed fd is left to the 100 ms timeout. */
+    private static void wake(BlkRequestQueue q) {
+        try {
+            q.call.signal();
+        } catch (com.vhost.api.VhostNativeException e) {
+            LOG.debug("queue {}: waking the completion thread: {}", q.index(), e.getMessage());
+        }
+    }
+
+    private static void stopCompleter(BlkRequestQueue q) {
+        Thread t = q.completer;
+        if (t != null && t != Thread.currentThread()) {
+            if (q.call != null) {
+                wake(q);
+            }
+            try {
+                t.join(2000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (t.isAlive()) {
+                LOG.warn("completion thread of queue {} did not stop within 2 s", q.index());
+            }
+        }
+    }
+
+    /** @return how long outstanding high-level requests may go without any completion, in nanoseconds */
+    public long requestTimeoutNanos() {
+        return requestTimeoutNanos;
+    }
+
+    /**
+     * Sets how long outstanding high-level requests may go without any completion on their queue
+     * before the driver declares the back-end lost and fails every future with a
+     * {@link com.vhost.api.VhostTimeoutException} (default 30 s, as Linux blk-mq). This catches a
+     * back-end process that died while the connection had nothing to say.
+     *
+     * @param nanos at least 1 ms
+     */
+    public void setRequestTimeoutNanos(long nanos) {
+        if (nanos < 1_000_000L) {
+            throw new IllegalArgumentException("request timeout " + nanos + " ns is below 1 ms");
+        }
+        requestTimeoutNanos = nanos;
+    }
+
+    /** @return the largest data length one request carries, in bytes (longer I/O is split) */
+    public long maxRequestBytes() {
+        return maxRequestBytes;
+    }
+
+    /** @return the {@link com.vhost.api.virtio.VirtioDevice} view (life cycle, config) */
+    public VirtioBlkFrontend frontend() {
+        return frontend;
+    }
+
+    /** @return the vhost device underneath */
+    public GenericVhostDevice vhost() {
+        return vhost;
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        long deadline = System.nanoTime() + CLOSE_WAIT_NANOS;
+        while (failure.get() == null && System.nanoTime() < deadline && outstanding() > 0) {
+            try {
+                Thread.sleep(5);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        closed = true;
+        for (BlkRequestQueue q : queues) {
+            q.stopping = true;
+        }
+        for (BlkRequestQueue q : queues) {
+            stopCompleter(q);
+        }
+        try {
+            if (backendConnected() && frontend.state() == com.vhost.api.virtio.VirtioDeviceState.ACTIVE) {
+                frontend.reset();
+            }
+        } catch (VhostException | RuntimeException e) {
+            LOG.debug("virtio-blk on {}: stop on close failed: {}", backendName(), e.toString());
+        }
+        int left = outstanding();
+        VhostException e = new VhostDisconnectedException("virtio-blk on " + backendName() + " closed with " + left
+                + " requests outstanding");
+        failure.compareAndSet(null, e);
+        for (BlkRequestQueue q : queues) {
+            q.failAll(failure.get());
+        }
+        vhost.close();
+        closeQueues(queues);
+        shm.close();
+    }
+
+    private int outstanding() {
+        int n = 0;
+        for (BlkRequestQueue q : queues) {
+            n += q.lowLevel ? 0 : q.highLevelOutstanding();
+        }
+        return n;
+    }
+
+    @Override
+    public String toString() {
+        return "VirtioBlkDriver[" + info + "]";
+    }
+}

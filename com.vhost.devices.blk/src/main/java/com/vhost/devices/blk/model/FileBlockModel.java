@@ -1,0 +1,733 @@
+package com.vhost.devices.blk.model;
+
+import static com.vhost.api.blk.VirtioBlk.SECTOR_SHIFT;
+import static com.vhost.api.blk.VirtioBlk.SECTOR_SIZE;
+
+import com.vhost.api.VhostException;
+import com.vhost.api.VhostNativeException;
+import com.vhost.api.VirtioDeviceException;
+import com.vhost.api.VirtqueueException;
+import com.vhost.api.blk.VirtioBlk;
+import com.vhost.api.virtio.GuestMemory;
+import com.vhost.api.virtio.Interrupt;
+import com.vhost.api.virtio.VirtioDevice;
+import com.vhost.api.virtio.VirtioDeviceState;
+import com.vhost.api.virtio.VirtioDeviceType;
+import com.vhost.api.virtio.VirtioFeatures;
+import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.runtime.nativeio.SharedMemory;
+import com.vhost.runtime.virtqueue.DescriptorChain;
+import com.vhost.runtime.virtqueue.DeviceQueue;
+import com.vhost.runtime.worker.QueueWorker;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.BufferUnderflowException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A virtio-blk back-end model over a raw image file or an in-memory (memfd) disk (OASIS VIRTIO
+ * 1.2, section 5.2). It processes the queues itself on a {@link QueueWorker} thread, moving data
+ * between the image and guest buffers with {@code pread}/{@code pwrite} straight into guest memory
+ * (no copy, no allocation per request). It is what the vhost-user back-end server serves.
+ *
+ * <p>Features offered: VERSION_1, SIZE_MAX, SEG_MAX, BLK_SIZE (512), FLUSH, CONFIG_WCE, MQ (more
+ * than one queue), DISCARD and WRITE_ZEROES (writable images), RO (read-only images),
+ * INDIRECT_DESC, EVENT_IDX. Config space: {@link VirtioBlk}{@code .CFG_*}; capacity in 512-byte
+ * sectors; {@code writeback} (1 by default) is the one writable field: 0, or a driver that did not
+ * negotiate FLUSH, makes every write durable before it completes (an fdatasync per OUT /
+ * WRITE_ZEROES / DISCARD).
+ *
+ * <p>Requests: IN, OUT, FLUSH, GET_ID ({@value VirtioBlk#ID_BYTES} bytes,
+ * {@code "vhost-blk-<name>"} NUL-padded), DISCARD (punch hole, keep size; a file system that
+ * cannot punch leaves the data and still answers OK), WRITE_ZEROES (punch hole when the unmap flag
+ * is set, else zero range, falling back to writing zeroes); other types answer S_UNSUPP. A range
+ * beyond capacity, a data length not a multiple of 512, a write on a read-only image or a failed
+ * native call answer S_IOERR. A chain without a 16-byte readable header or a writable status byte
+ * is a {@link VirtqueueException}: the queue stops and the device signals needs-reset.
+ *
+ * <p>Life cycle per {@link VirtioDeviceState}; a call in a state that does not allow it throws
+ * {@link VirtioDeviceException}. Snapshots (asleep only) hold the acked features, the writeback
+ * byte and the queue states (index, size, ring addresses, nextAvail, enabled; not fds) and are
+ * checked on restore against the image's capacity, queue count and read-only flag.
+ */
+public final class FileBlockModel implements VirtioDevice, AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(FileBlockModel.class);
+
+    /** Largest single segment the driver may use ({@code size_max}), bytes. */
+    public static final int SIZE_MAX = 1 << 20;
+    /** Most sectors in one discard / write-zeroes segment. */
+    public static final int MAX_DISCARD_SECTORS = 1 << 21;
+    /** Most segments in one discard / write-zeroes request. */
+    public static final int MAX_DISCARD_SEG = 16;
+    /** How long sleep/reset wait for the request in flight, ms. */
+    public static final long STOP_TIMEOUT_MS = 10_000;
+
+    private static final int SNAPSHOT_MAGIC = 0x4B4C4256; // "VBLK" little-endian
+    private static final short SNAPSHOT_VERSION = 1;
+    private static final int DISCARD_FLAG_UNMAP = 1;
+    private static final long ZERO_BUF_BYTES = 64 * 1024;
+    private static final MemorySegment ZEROES = Arena.global().allocate(ZERO_BUF_BYTES, 4096);
+
+    private final String name;
+    private final FileStore store;
+    private final SharedMemory shm;
+    private final boolean readOnly;
+    private final int numQueues;
+    private final int queueSize;
+    private final long capacitySectors;
+    private final long offered;
+    private final byte[] config = new byte[VirtioBlk.CONFIG_SIZE];
+    private final MemorySegment id = Arena.ofAuto().allocate(VirtioBlk.ID_BYTES);
+    private final QueueCounters[] counters;
+    private final DescriptorChain[] chains;
+
+    private volatile boolean writeback = true;
+    private volatile long acked;
+    private volatile VirtioDeviceState state = VirtioDeviceState.NEW;
+    private GuestMemory memory;
+    private Interrupt interrupt;
+    private List<VirtqueueConfig> sleptQueues = List.of();
+    private QueueWorker worker;
+    private boolean closed;
+
+    private FileBlockModel(String name, FileStore store, SharedMemory shm, long sizeBytes, boolean readOnly,
+            int numQueues, int queueSize) {
+        this.name = name;
+        this.store = store;
+        this.shm = shm;
+        this.readOnly = readOnly;
+        this.numQueues = numQueues;
+        this.queueSize = queueSize;
+        this.capacitySectors = sizeBytes >>> SECTOR_SHIFT;
+        long f = VirtioFeatures.bit(VirtioFeatures.F_VERSION_1) | VirtioFeatures.bit(VirtioFeatures.F_INDIRECT_DESC)
+                | VirtioFeatures.bit(VirtioFeatures.F_EVENT_IDX) | VirtioFeatures.bit(VirtioBlk.F_SIZE_MAX)
+                | VirtioFeatures.bit(VirtioBlk.F_SEG_MAX) | VirtioFeatures.bit(VirtioBlk.F_BLK_SIZE)
+                | VirtioFeatures.bit(VirtioBlk.F_FLUSH) | VirtioFeatures.bit(VirtioBlk.F_CONFIG_WCE);
+        if (numQueues > 1) {
+            f |= VirtioFeatures.bit(VirtioBlk.F_MQ);
+        }
+        f |= readOnly ? VirtioFeatures.bit(VirtioBlk.F_RO)
+                : VirtioFeatures.bit(VirtioBlk.F_DISCARD) | VirtioFeatures.bit(VirtioBlk.F_WRITE_ZEROES);
+        this.offered = f;
+        this.counters = new QueueCounters[numQueues];
+        this.chains = new DescriptorChain[numQueues];
+        for (int i = 0; i < numQueues; i++) {
+            counters[i] = new QueueCounters();
+            chains[i] = new DescriptorChain(queueSize);
+        }
+        byte[] idBytes = ("vhost-blk-" + name).getBytes(StandardCharsets.US_ASCII);
+        MemorySegment.copy(MemorySegment.ofArray(idBytes), 0, id, 0, Math.min(idBytes.length, VirtioBlk.ID_BYTES));
+        buildConfig();
+    }
+
+    private static void checkShape(int numQueues, int queueSize) {
+        if (numQueues < 1 || numQueues > 256) {
+            throw new IllegalArgumentException("numQueues " + numQueues + " is not in 1..256");
+        }
+        if (queueSize < 2 || queueSize > 32768 || (queueSize & (queueSize - 1)) != 0) {
+            throw new IllegalArgumentException("queueSize " + queueSize + " is not a power of two in 2..32768");
+        }
+    }
+
+    /**
+     * Serves a raw image file. Capacity is the file's size rounded down to whole sectors.
+     *
+     * @param image the image (opened O_RDWR, or O_RDONLY when {@code readOnly})
+     * @param readOnly offer VIRTIO_BLK_F_RO and refuse writes
+     * @param numQueues request queues, 1..256
+     * @param queueSize maximum queue size, a power of two in 2..32768
+     * @throws VhostNativeException when the file cannot be opened or sized (names path and errno)
+     * @throws IllegalArgumentException for a bad queue shape
+     */
+    public static FileBlockModel open(Path image, boolean readOnly, int numQueues, int queueSize)
+            throws VhostNativeException {
+        checkShape(numQueues, queueSize);
+        FileStore store = FileStore.open(image.toString(), readOnly);
+        try {
+            long size = store.size();
+            Path file = image.getFileName();
+            return new FileBlockModel(file == null ? image.toString() : file.toString(), store, null, size, readOnly,
+                    numQueues, queueSize);
+        } catch (VhostNativeException | RuntimeException e) {
+            store.close();
+            throw e;
+        }
+    }
+
+    /**
+     * A zeroed in-memory disk backed by a memfd ({@link SharedMemory}).
+     *
+     * @param capacityBytes size in bytes, a positive multiple of 512
+     * @param numQueues request queues, 1..256
+     * @param queueSize maximum queue size, a power of two in 2..32768
+     * @throws VhostNativeException when the memfd cannot be created
+     */
+    public static FileBlockModel inMemory(long capacityBytes, int numQueues, int queueSize) throws VhostNativeException {
+        checkShape(numQueues, queueSize);
+        if (capacityBytes <= 0 || capacityBytes % SECTOR_SIZE != 0) {
+            throw new IllegalArgumentException("capacity " + capacityBytes + " is not a positive multiple of 512 bytes");
+        }
+        SharedMemory shm = SharedMemory.create("vhost-blk-mem", capacityBytes);
+        return new FileBlockModel("mem", FileStore.borrow("memfd:vhost-blk-mem", shm.fd()), shm, capacityBytes, false,
+                numQueues, queueSize);
+    }
+
+    private void buildConfig() {
+        ByteBuffer b = ByteBuffer.wrap(config).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(VirtioBlk.CFG_CAPACITY, capacitySectors);
+        b.putInt(VirtioBlk.CFG_SIZE_MAX, SIZE_MAX);
+        b.putInt(VirtioBlk.CFG_SEG_MAX, queueSize - 2); // header and status take a descriptor each
+        b.putInt(VirtioBlk.CFG_BLK_SIZE, SECTOR_SIZE);
+        b.put(VirtioBlk.CFG_WRITEBACK, (byte) (writeback ? 1 : 0));
+        b.putShort(VirtioBlk.CFG_NUM_QUEUES, (short) numQueues);
+        if (!readOnly) {
+            b.putInt(VirtioBlk.CFG_MAX_DISCARD_SECTORS, MAX_DISCARD_SECTORS);
+            b.putInt(VirtioBlk.CFG_MAX_DISCARD_SEG, MAX_DISCARD_SEG);
+            b.putInt(VirtioBlk.CFG_DISCARD_SECTOR_ALIGNMENT, 1);
+            b.putInt(VirtioBlk.CFG_MAX_WRITE_ZEROES_SECTORS, MAX_DISCARD_SECTORS);
+            b.putInt(VirtioBlk.CFG_MAX_WRITE_ZEROES_SEG, MAX_DISCARD_SEG);
+            b.put(VirtioBlk.CFG_WRITE_ZEROES_MAY_UNMAP, (byte) 1);
+        }
+    }
+
+    // ---- VirtioDevice: identity, features, config ------------------------------------------------
+
+    @Override
+    public VirtioDeviceType deviceType() {
+        return VirtioDeviceType.BLOCK;
+    }
+
+    @Override
+    public int[] queueMaxSizes() {
+        int[] sizes = new int[numQueues];
+        Arrays.fill(sizes, queueSize);
+        return sizes;
+    }
+
+    @Override
+    public long features() {
+        return offered;
+    }
+
+    /** Acks {@code features}; bits this device did not offer are dropped with a warning. */
+    @Override
+    public void ackFeatures(long features) {
+        long unknown = features & ~offered;
+        if (unknown != 0) {
+            LOG.warn("blk {}: driver acked features 0x{} that were not offered; ignoring them", name,
+                    Long.toHexString(unknown));
+        }
+        acked = features & offered;
+    }
+
+    @Override
+    public long ackedFeatures() {
+        return acked;
+    }
+
+    /** @return capacity in 512-byte sectors */
+    public long capacitySectors() {
+        return capacitySectors;
+    }
+
+    /** @return whether the image is read-only */
+    public boolean readOnly() {
+        return readOnly;
+    }
+
+    /** @return the GET_ID answer ({@value VirtioBlk#ID_BYTES} bytes, NUL-padded) */
+    public byte[] id() {
+        return id.toArray(ValueLayout.JAVA_BYTE);
+    }
+
+    /**
+     * @param queueIndex 0..numQueues-1
+     * @return the queue's counters (live object)
+     */
+    public QueueCounters counters(int queueIndex) {
+        return counters[queueIndex];
+    }
+
+    @Override
+    public synchronized void readConfig(long offset, byte[] data) {
+        if (offset < 0) {
+            throw new IllegalArgumentException("config offset " + offset + " is negative");
+        }
+        config[VirtioBlk.CFG_WRITEBACK] = (byte) (writeback ? 1 : 0);
+        for (int i = 0; i < data.length; i++) {
+            long at = offset + i;
+            data[i] = at < config.length ? config[(int) at] : 0;
+        }
+    }
+
+    /** Only {@code writeback} (offset {@value VirtioBlk#CFG_WRITEBACK}, 0 or 1) is writable. */
+    @Override
+    public synchronized void writeConfig(long offset, byte[] data) {
+        for (int i = 0; i < data.length; i++) {
+            if (offset + i == VirtioBlk.CFG_WRITEBACK) {
+                if (data[i] == 0 || data[i] == 1) {
+                    writeback = data[i] == 1;
+                } else {
+                    LOG.warn("blk {}: ignoring writeback value {}", name, data[i]);
+                }
+            }
+        }
+    }
+
+    // ---- life cycle -----------------------------------------------------------------------------
+
+    @Override
+    public VirtioDeviceState state() {
+        return state;
+    }
+
+    private VirtioDeviceException badState(String op) {
+        return new VirtioDeviceException("blk " + name + ": " + op + " is not allowed in state " + state);
+    }
+
+    @Override
+    public synchronized void activate(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> queues) throws VhostException {
+        if (state != VirtioDeviceState.NEW && state != VirtioDeviceState.INACTIVE) {
+            throw badState("activate");
+        }
+        if (closed) {
+            throw new VirtioDeviceException("blk " + name + ": closed");
+        }
+        if (mem == null || irq == null || queues == null) {
+            throw new VirtioDeviceException("blk " + name + ": activate needs memory, interrupt and queues");
+        }
+        startWorker(mem, irq, queues);
+        memory = mem;
+        interrupt = irq;
+        state = VirtioDeviceState.ACTIVE;
+    }
+
+    private void startWorker(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> queues) throws VhostException {
+        boolean[] seen = new boolean[numQueues];
+        List<DeviceQueue> qs = new ArrayList<>(queues.size());
+        for (VirtqueueConfig c : queues) {
+            if (c.index() < 0 || c.index() >= numQueues) {
+                throw new VirtqueueException(c.index(), "blk " + name + " has queues 0.." + (numQueues - 1));
+            }
+            if (seen[c.index()]) {
+                throw new VirtqueueException(c.index(), "given twice");
+            }
+            if (c.size() > queueSize) {
+                throw new VirtqueueException(c.index(), "size " + c.size() + " exceeds the maximum " + queueSize);
+            }
+            seen[c.index()] = true;
+            qs.add(new DeviceQueue(mem, c, acked));
+        }
+        QueueWorker w = new QueueWorker("vhost-blk-" + name, qs, this::process, irq);
+        w.start();
+        worker = w;
+    }
+
+    private List<VirtqueueConfig> stopWorker() throws VhostException {
+        QueueWorker w = worker;
+        if (w == null) {
+            return List.of();
+        }
+        w.stop(STOP_TIMEOUT_MS);
+        worker = null;
+        List<VirtqueueConfig> out = new ArrayList<>();
+        for (DeviceQueue q : w.queues()) {
+            VirtqueueConfig c = q.config();
+            out.add(new VirtqueueConfig(c.index(), c.size(), c.descAddr(), c.availAddr(), c.usedAddr(), c.nextAvail(),
+                    c.kickFd(), c.callFd(), q.isEnabled()));
+        }
+        return List.copyOf(out);
+    }
+
+    @Override
+    public synchronized void reset() throws VhostException {
+        if (state != VirtioDeviceState.ACTIVE) {
+            throw badState("reset");
+        }
+        stopWorker();
+        memory = null;
+        interrupt = null;
+        acked = 0;
+        state = VirtioDeviceState.INACTIVE;
+    }
+
+    @Override
+    public synchronized List<VirtqueueConfig> sleep() throws VhostException {
+        switch (state) {
+            case NEW -> state = VirtioDeviceState.ASLEEP_NEW;
+            case INACTIVE -> state = VirtioDeviceState.ASLEEP_INACTIVE;
+            case ACTIVE -> {
+                sleptQueues = stopWorker();
+                state = VirtioDeviceState.ASLEEP_ACTIVE;
+                return sleptQueues;
+            }
+            default -> throw badState("sleep");
+        }
+        return List.of();
+    }
+
+    @Override
+    public synchronized void wake(List<VirtqueueConfig> queues) throws VhostException {
+        switch (state) {
+            case ASLEEP_NEW, ASLEEP_INACTIVE -> {
+                if (queues != null && !queues.isEmpty()) {
+                    throw new VirtioDeviceException("blk " + name + ": wake from " + state + " takes no queues, got "
+                            + queues.size());
+                }
+                state = state == VirtioDeviceState.ASLEEP_NEW ? VirtioDeviceState.NEW : VirtioDeviceState.INACTIVE;
+            }
+            case ASLEEP_ACTIVE -> {
+                if (closed) {
+                    throw new VirtioDeviceException("blk " + name + ": closed");
+                }
+                if (memory == null || interrupt == null) {
+                    throw new VirtioDeviceException("blk " + name
+                            + ": restored as active but never activated here: rebind(memory, interrupt) before wake");
+                }
+                startWorker(memory, interrupt, queues == null ? List.of() : queues);
+                sleptQueues = List.of();
+                state = VirtioDeviceState.ACTIVE;
+            }
+            default -> throw badState("wake");
+        }
+    }
+
+    /**
+     * Replaces the guest memory and interrupt the next {@link #wake} resumes with, while asleep:
+     * for a front-end that changed its memory table between sleep and wake (vhost-user
+     * SET_MEM_TABLE / ADD_MEM_REG), or a device restored as active from another device's snapshot
+     * (it was never activated here, so it has no memory of its own). Not part of
+     * {@link VirtioDevice}.
+     *
+     * @throws VirtioDeviceException when the device is not asleep, or an argument is null
+     */
+    public synchronized void rebind(GuestMemory mem, Interrupt irq) throws VirtioDeviceException {
+        if (!state.isAsleep()) {
+            throw badState("rebind");
+        }
+        if (mem == null || irq == null) {
+            throw new VirtioDeviceException("blk " + name + ": rebind needs memory and interrupt");
+        }
+        memory = mem;
+        interrupt = irq;
+    }
+
+    @Override
+    public synchronized byte[] snapshot() throws VhostException {
+        if (!state.isAsleep()) {
+            throw badState("snapshot");
+        }
+        List<VirtqueueConfig> qs = state == VirtioDeviceState.ASLEEP_ACTIVE ? sleptQueues : List.of();
+        ByteBuffer b = ByteBuffer.allocate(40 + 37 * qs.size()).order(ByteOrder.LITTLE_ENDIAN);
+        b.putInt(SNAPSHOT_MAGIC).putShort(SNAPSHOT_VERSION);
+        b.put((byte) (state == VirtioDeviceState.ASLEEP_ACTIVE ? 1 : 0));
+        b.put((byte) (readOnly ? 1 : 0));
+        b.putLong(capacitySectors).putInt(numQueues).putLong(acked);
+        b.put((byte) (writeback ? 1 : 0));
+        b.putInt(qs.size());
+        for (VirtqueueConfig q : qs) {
+            b.putInt(q.index()).putInt(q.size()).putLong(q.descAddr()).putLong(q.availAddr()).putLong(q.usedAddr())
+                    .putInt(q.nextAvail()).put((byte) (q.enabled() ? 1 : 0));
+        }
+        return Arrays.copyOf(b.array(), b.position());
+    }
+
+    @Override
+    public synchronized void restore(byte[] snapshot) throws VhostException {
+        if (!state.isAsleep()) {
+            throw badState("restore");
+        }
+        try {
+            ByteBuffer b = ByteBuffer.wrap(snapshot).order(ByteOrder.LITTLE_ENDIAN);
+            int magic = b.getInt();
+            short version = b.getShort();
+            if (magic != SNAPSHOT_MAGIC || version != SNAPSHOT_VERSION) {
+                throw new VirtioDeviceException(String.format(
+                        "blk %s: not a blk snapshot (magic 0x%x, version %d)", name, magic, version));
+            }
+            boolean active = bool(b.get(), "active");
+            boolean ro = bool(b.get(), "read-only");
+            long cap = b.getLong();
+            int nq = b.getInt();
+            long features = b.getLong();
+            boolean wb = bool(b.get(), "writeback");
+            int count = b.getInt();
+            if (ro != readOnly || cap != capacitySectors || nq != numQueues) {
+                throw new VirtioDeviceException(String.format(
+                        "blk %s: snapshot of a %s disk of %d sectors with %d queues does not fit this %s disk of %d sectors"
+                                + " with %d queues", name, ro ? "read-only" : "writable", cap, nq,
+                        readOnly ? "read-only" : "writable", capacitySectors, numQueues));
+            }
+            if ((features & ~offered) != 0) {
+                throw new VirtioDeviceException(String.format(
+                        "blk %s: snapshot acked features 0x%x this device does not offer", name, features & ~offered));
+            }
+            if (count < 0 || count > numQueues || (!active && count != 0)) {
+                throw new VirtioDeviceException("blk " + name + ": snapshot queue count " + count + " is invalid");
+            }
+            List<VirtqueueConfig> qs = new ArrayList<>(count);
+            for (int i = 0; i < count; i++) {
+                int index = b.getInt();
+                int size = b.getInt();
+                long desc = b.getLong();
+                long avail = b.getLong();
+                long used = b.getLong();
+                int next = b.getInt();
+                boolean enabled = bool(b.get(), "queue enabled");
+                if (index < 0 || index >= numQueues || size > queueSize) {
+                    throw new VirtioDeviceException("blk " + name + ": snapshot queue " + index + " of size " + size
+                            + " does not fit " + numQueues + " queues of at most " + queueSize);
+                }
+                qs.add(new VirtqueueConfig(index, size, desc, avail, used, next, -1, -1, enabled));
+            }
+            if (b.hasRemaining()) {
+                throw new VirtioDeviceException("blk " + name + ": " + b.remaining() + " trailing bytes in snapshot");
+            }
+            acked = features;
+            writeback = wb;
+            sleptQueues = List.copyOf(qs);
+            if (!active) {
+                memory = null;
+                interrupt = null;
+            }
+            state = active ? VirtioDeviceState.ASLEEP_ACTIVE : VirtioDeviceState.ASLEEP_INACTIVE;
+        } catch (BufferUnderflowException e) {
+            throw new VirtioDeviceException("blk " + name + ": snapshot of " + snapshot.length + " bytes is truncated");
+        } catch (IllegalArgumentException e) {
+            throw new VirtioDeviceException("blk " + name + ": invalid queue in snapshot: " + e.getMessage());
+        }
+    }
+
+    private boolean bool(byte v, String what) throws VirtioDeviceException {
+        if (v != 0 && v != 1) {
+            throw new VirtioDeviceException("blk " + name + ": snapshot field " + what + " is " + v + ", not 0 or 1");
+        }
+        return v == 1;
+    }
+
+    /** Stops the worker (if running) and releases the image. */
+    @Override
+    public synchronized void close() throws VhostException {
+        closed = true;
+        try {
+            stopWorker();
+        } finally {
+            store.close();
+            if (shm != null) {
+                shm.close();
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "FileBlockModel[" + name + ", " + capacitySectors + " sectors, " + numQueues + " queues, " + state + "]";
+    }
+
+    // ---- data path (worker thread) --------------------------------------------------------------
+
+    /**
+     * Handler for {@link QueueWorker}: completes every available request of {@code q}. Package
+     * access for the allocation test; otherwise only the worker thread calls it.
+     */
+    void process(int queueIndex, DeviceQueue q) throws VirtqueueException {
+        DescriptorChain c = chains[queueIndex];
+        QueueCounters ctr = counters[queueIndex];
+        while (q.pop(c)) {
+            int written = handle(c, ctr);
+            q.addUsed(c.head(), written);
+            ctr.requests++;
+        }
+    }
+
+    /** @return bytes written into the chain's writable part, status byte included */
+    private int handle(DescriptorChain c, QueueCounters ctr) throws VirtqueueException {
+        if (c.readableBytes() < VirtioBlk.REQ_HEADER_SIZE) {
+            throw new VirtqueueException(c.queueIndex(), "blk request at descriptor " + c.head() + ": header needs "
+                    + VirtioBlk.REQ_HEADER_SIZE + " readable bytes, chain has " + c.readableBytes());
+        }
+        if (c.writableBytes() < 1) {
+            throw new VirtqueueException(c.queueIndex(), "blk request at descriptor " + c.head()
+                    + ": no writable status byte");
+        }
+        int type = c.readInt(0);
+        long sector = c.readLong(8);
+        long statusAt = c.writableBytes() - 1;
+        long written = 0;
+        int status;
+        switch (type) {
+            case VirtioBlk.T_IN -> {
+                status = read(c, sector, statusAt, ctr);
+                written = status == VirtioBlk.S_OK ? statusAt : 0;
+            }
+            case VirtioBlk.T_OUT -> status = write(c, sector, c.readableBytes() - VirtioBlk.REQ_HEADER_SIZE, ctr);
+            case VirtioBlk.T_FLUSH -> status = flush();
+            case VirtioBlk.T_GET_ID -> {
+                long n = Math.min(VirtioBlk.ID_BYTES, statusAt);
+                c.copyToWritable(0, id, 0, n);
+                written = n;
+                status = VirtioBlk.S_OK;
+            }
+            case VirtioBlk.T_DISCARD -> status = discardOrZero(c, false, ctr);
+            case VirtioBlk.T_WRITE_ZEROES -> status = discardOrZero(c, true, ctr);
+            default -> status = VirtioBlk.S_UNSUPP;
+        }
+        c.writeByte(statusAt, (byte) status);
+        return (int) Math.min(written + 1, 0xFFFF_FFFFL);
+    }
+
+    /** @return whether {@code [sector, sector + bytes/512)} lies within capacity */
+    private boolean inRange(long sector, long bytes) {
+        long sectors = bytes >>> SECTOR_SHIFT;
+        return sector >= 0 && sector <= capacitySectors && sectors <= capacitySectors - sector;
+    }
+
+    private int read(DescriptorChain c, long sector, long len, QueueCounters ctr) {
+        if ((len & (SECTOR_SIZE - 1)) != 0 || !inRange(sector, len)) {
+            return VirtioBlk.S_IOERR;
+        }
+        long fileOff = sector << SECTOR_SHIFT;
+        long left = len;
+        try {
+            for (int i = 0, n = c.writableSegmentCount(); i < n && left > 0; i++) {
+                long part = Math.min(c.writableLength(i), left);
+                long got = store.preadFully(c.writableHostAddress(i), part, fileOff);
+                if (got != part) {
+                    LOG.warn("blk {}: short read of {} bytes at {} (image shrank?)", name, part - got, fileOff + got);
+                    return VirtioBlk.S_IOERR;
+                }
+                fileOff += part;
+                left -= part;
+            }
+        } catch (VhostNativeException e) {
+            LOG.warn("blk {}: read of {} bytes at sector {} failed: {}", name, len, sector, e.getMessage());
+            return VirtioBlk.S_IOERR;
+        }
+        ctr.bytesRead += len;
+        return VirtioBlk.S_OK;
+    }
+
+    private int write(DescriptorChain c, long sector, long len, QueueCounters ctr) {
+        if (readOnly || (len & (SECTOR_SIZE - 1)) != 0 || !inRange(sector, len)) {
+            return VirtioBlk.S_IOERR;
+        }
+        long fileOff = sector << SECTOR_SHIFT;
+        long skip = VirtioBlk.REQ_HEADER_SIZE; // the header may share a buffer with the data
+        try {
+            for (int i = 0, n = c.readableSegmentCount(); i < n; i++) {
+                long segLen = c.readableLength(i);
+                if (skip >= segLen) {
+                    skip -= segLen;
+                    continue;
+                }
+                long part = segLen - skip;
+                store.pwriteFully(c.readableHostAddress(i) + skip, part, fileOff);
+                skip = 0;
+                fileOff += part;
+            }
+            if (writeThrough()) {
+                store.fdatasync();
+            }
+        } catch (VhostNativeException e) {
+            LOG.warn("blk {}: write of {} bytes at sector {} failed: {}", name, len, sector, e.getMessage());
+            return VirtioBlk.S_IOERR;
+        }
+        ctr.bytesWritten += len;
+        return VirtioBlk.S_OK;
+    }
+
+    /**
+     * VIRTIO 1.2, section 5.2.6 (write cache): without FLUSH negotiated, or with
+     * {@code writeback} set to 0 by the driver, a completed write must be stable, so each write
+     * is followed by fdatasync before it is answered.
+     */
+    private boolean writeThrough() {
+        return !writeback || !VirtioFeatures.has(acked, VirtioBlk.F_FLUSH);
+    }
+
+    private int flush() {
+        try {
+            store.fdatasync();
+            return VirtioBlk.S_OK;
+        } catch (VhostNativeException e) {
+            LOG.warn("blk {}: flush failed: {}", name, e.getMessage());
+            return VirtioBlk.S_IOERR;
+        }
+    }
+
+    /** DISCARD or WRITE_ZEROES: validates every segment first, then applies them in order. */
+    private int discardOrZero(DescriptorChain c, boolean zero, QueueCounters ctr) throws VirtqueueException {
+        long payload = c.readableBytes() - VirtioBlk.REQ_HEADER_SIZE;
+        long count = payload / VirtioBlk.DISCARD_SEGMENT_SIZE;
+        if (readOnly || payload % VirtioBlk.DISCARD_SEGMENT_SIZE != 0 || count == 0 || count > MAX_DISCARD_SEG) {
+            return VirtioBlk.S_IOERR;
+        }
+        for (long k = 0; k < count; k++) {
+            long at = VirtioBlk.REQ_HEADER_SIZE + k * VirtioBlk.DISCARD_SEGMENT_SIZE;
+            long sector = c.readLong(at);
+            long sectors = Integer.toUnsignedLong(c.readInt(at + 8));
+            int flags = c.readInt(at + 12);
+            if ((flags & ~DISCARD_FLAG_UNMAP) != 0 || (!zero && flags != 0)) {
+                return VirtioBlk.S_UNSUPP; // VIRTIO 1.2 section 5.2.6: unknown flags, unmap on discard
+            }
+            if (sectors > MAX_DISCARD_SECTORS || !inRange(sector, sectors << SECTOR_SHIFT)) {
+                return VirtioBlk.S_IOERR;
+            }
+        }
+        try {
+            for (long k = 0; k < count; k++) {
+                long at = VirtioBlk.REQ_HEADER_SIZE + k * VirtioBlk.DISCARD_SEGMENT_SIZE;
+                long off = c.readLong(at) << SECTOR_SHIFT;
+                long len = Integer.toUnsignedLong(c.readInt(at + 8)) << SECTOR_SHIFT;
+                boolean unmap = (c.readInt(at + 12) & DISCARD_FLAG_UNMAP) != 0;
+                if (len == 0) {
+                    continue;
+                }
+                if (zero) {
+                    zeroRange(off, len, unmap);
+                    ctr.bytesWritten += len;
+                } else {
+                    int e = store.fallocate(FileStore.FALLOC_FL_PUNCH_HOLE | FileStore.FALLOC_FL_KEEP_SIZE, off, len);
+                    if (e != 0) { // discard is a hint: data left in place still answers OK
+                        LOG.debug("blk {}: discard of {} bytes at {} not done: errno {}", name, len, off, e);
+                    }
+                }
+            }
+            if (writeThrough()) {
+                store.fdatasync();
+            }
+        } catch (VhostNativeException e) {
+            LOG.warn("blk {}: {} failed: {}", name, zero ? "write zeroes" : "discard", e.getMessage());
+            return VirtioBlk.S_IOERR;
+        }
+        return VirtioBlk.S_OK;
+    }
+
+    private void zeroRange(long off, long len, boolean unmap) throws VhostNativeException {
+        if (unmap && store.fallocate(FileStore.FALLOC_FL_PUNCH_HOLE | FileStore.FALLOC_FL_KEEP_SIZE, off, len) == 0) {
+            return; // a punched hole reads as zeroes
+        }
+        int e = store.fallocate(FileStore.FALLOC_FL_ZERO_RANGE | FileStore.FALLOC_FL_KEEP_SIZE, off, len);
+        if (e == 0) {
+            return;
+        }
+        if (e != FileStore.EOPNOTSUPP && e != FileStore.ENOSYS && e != FileStore.EINVAL) {
+            throw store.fallocateError(e);
+        }
+        long zeroes = ZEROES.address();
+        for (long done = 0; done < len; ) { // file system without ZERO_RANGE (tmpfs, memfd): write zeroes
+            long n = Math.min(ZERO_BUF_BYTES, len - done);
+            store.pwriteFully(zeroes, n, off + done);
+            done += n;
+        }
+    }
+}

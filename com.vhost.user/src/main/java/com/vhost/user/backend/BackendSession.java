@@ -1,0 +1,750 @@
+package com.vhost.user.backend;
+
+import com.vhost.api.VhostException;
+import com.vhost.api.VhostFeatures;
+import com.vhost.api.VhostProtocolException;
+import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.VringAddr;
+import com.vhost.api.virtio.GuestMemory;
+import com.vhost.api.virtio.GuestMemoryRegion;
+import com.vhost.api.virtio.SplitVirtqueueLayout;
+import com.vhost.api.virtio.VirtioDevice;
+import com.vhost.api.virtio.VirtioDeviceState;
+import com.vhost.api.virtio.VirtioFeatures;
+import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.runtime.memory.GuestMemoryMap;
+import com.vhost.runtime.nativeio.EventFd;
+import com.vhost.runtime.nativeio.OwnedFd;
+import com.vhost.runtime.nativeio.SharedMemory;
+import com.vhost.user.connection.VhostUserConnection;
+import com.vhost.user.message.ConfigPayload;
+import com.vhost.user.message.FrontendRequest;
+import com.vhost.user.message.MemRegionPayload;
+import com.vhost.user.message.MemTablePayload;
+import com.vhost.user.message.MessageHeader;
+import com.vhost.user.message.SingleMemRegionPayload;
+import com.vhost.user.message.U64Payload;
+import com.vhost.user.message.VringAddrPayload;
+import com.vhost.user.message.VringFilePayload;
+import com.vhost.user.message.VringState;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The back-end side of one front-end connection: decodes each request, keeps the vring and memory
+ * state, and drives the {@link VirtioDevice} model only through its interface (rust-vmm
+ * {@code backend_req_handler.rs} plus the {@code vhost-user-backend} ring rules).
+ *
+ * <p>Ring rules (vhost-user spec, "Ring states"): a ring starts on SET_VRING_KICK and stops on
+ * GET_VRING_BASE; with {@code VHOST_USER_F_PROTOCOL_FEATURES} negotiated it starts disabled until
+ * SET_VRING_ENABLE(1), otherwise enabled. Whenever the set of started and enabled rings changes,
+ * the model is activated (NEW/INACTIVE) or put to sleep and woken with the new set (ACTIVE),
+ * carrying each queue's {@code nextAvail}.
+ *
+ * <p>Failure policy: a malformed message ({@link VhostProtocolException}) ends the session. A
+ * well-formed request that cannot be carried out is refused with a non-zero ack when the
+ * front-end asked for one (NEED_REPLY); otherwise it also ends the session, since the front-end
+ * would have no other way to learn of it.
+ */
+final class BackendSession {
+    private static final Logger LOG = LoggerFactory.getLogger(BackendSession.class);
+    /** Memory slots offered with CONFIGURE_MEM_SLOTS. */
+    static final int MAX_MEM_SLOTS = 32;
+    /** Protocol features this back-end implements. */
+    static final long PROTOCOL_FEATURES = VhostUserProtocolFeature.MQ.mask() | VhostUserProtocolFeature.REPLY_ACK.mask()
+            | VhostUserProtocolFeature.CONFIG.mask() | VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS.mask()
+            | VhostUserProtocolFeature.RESET_DEVICE.mask() | VhostUserProtocolFeature.STATUS.mask()
+            | VhostUserProtocolFeature.BACKEND_REQ.mask();
+    private static final long PAGE = 4096;
+
+    /** A request that was well-formed but could not be carried out. */
+    static final class Refusal extends Exception {
+        private static final long serialVersionUID = 1L;
+        final boolean fatal;
+
+        Refusal(String message) {
+            this(message, false);
+        }
+
+        /** @param fatal the session cannot go on: refuse, then drop the connection */
+        Refusal(String message, boolean fatal) {
+            super(message, null, false, false);
+            this.fatal = fatal;
+        }
+    }
+
+    /** One mapped memory region with the fd it came from. */
+    private record Mapped(MemRegionPayload wire, OwnedFd fd, SharedMemory map, GuestMemoryRegion region) {
+        void close() {
+            map.close();
+            fd.close();
+        }
+    }
+
+    /** Per-queue state. */
+    private static final class Queue {
+        final int index;
+        final int maxSize;
+        int num;
+        VringAddr addr;
+        int base;
+        OwnedFd kick;
+        int kickFd = -1;
+        int callFd = -1;
+        OwnedFd err;
+        boolean started;
+        boolean enableSet;
+        boolean enabled;
+
+        Queue(int index, int maxSize) {
+            this.index = index;
+            this.maxSize = maxSize;
+        }
+    }
+
+    private final String name;
+    private final VirtioDevice model;
+    private final VhostUserConnection conn;
+    private final List<OwnedFd> rxFds = new ArrayList<>(VhostUserConnection.MAX_FDS);
+    private final long offeredFeatures;
+    private final Queue[] queues;
+    private final AtomicInteger status = new AtomicInteger();
+    private final CallInterrupt interrupt;
+    private long ackedFeatures;
+    private long ackedProtocol;
+    private final List<Mapped> regions = new ArrayList<>();
+    private GuestMemory memory;
+    private List<Integer> running = List.of();
+    private volatile BackendChannel backendChannel;
+
+    BackendSession(String name, VirtioDevice model, VhostUserConnection conn, int messageTimeoutMs) {
+        this.name = name;
+        this.model = model;
+        this.conn = conn;
+        this.offeredFeatures = model.features() | VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES);
+        int[] sizes = model.queueMaxSizes();
+        this.queues = new Queue[sizes.length];
+        for (int i = 0; i < sizes.length; i++) {
+            queues[i] = new Queue(i, sizes[i]);
+        }
+        this.interrupt = new CallInterrupt(name, sizes.length, status,
+                () -> VhostUserProtocolFeature.STATUS.in(ackedProtocol),
+                this::notifyConfigChanged);
+        conn.setTimeouts(0, messageTimeoutMs);
+    }
+
+    /**
+     * Serves requests until the front-end disconnects or breaks the protocol.
+     *
+     * @throws VhostException why the session ended (disconnect, malformed message, refusal)
+     */
+    void serve() throws VhostException {
+        while (true) {
+            closeRxFds();
+            MessageHeader h = conn.receive(rxFds);
+            FrontendRequest req;
+            try {
+                req = FrontendRequest.fromCode(h.request());
+            } catch (VhostProtocolException e) {
+                throw new VhostProtocolException("malformed message: " + e.getMessage(), e);
+            }
+            if (LOG.isDebugEnabled()) {
+                LOG.debug("{}: {} ({} bytes, {} fds{})", name, req, h.size(), rxFds.size(), h.needsReply() ? ", NEED_REPLY" : "");
+            }
+            if (h.isReply()) {
+                throw new VhostProtocolException("malformed " + req + ": a front-end request has the REPLY flag set");
+            }
+            boolean ownReply;
+            try {
+                ownReply = handle(req, h.size());
+            } catch (VhostProtocolException e) {
+                String m = e.getMessage();
+                throw new VhostProtocolException("malformed " + (m.startsWith(req.name()) ? m : req + ": " + m), e);
+            } catch (Refusal e) {
+                if (e.fatal) {
+                    if (h.needsReply()) {
+                        ack(req, 1);
+                    }
+                    throw new VhostProtocolException(req + " refused, cannot continue: " + e.getMessage());
+                }
+                if (h.needsReply()) {
+                    LOG.warn("{}: refusing {}: {}", name, req, e.getMessage());
+                    ack(req, 1);
+                    continue;
+                }
+                throw new VhostProtocolException(req + " failed and the front-end asked for no reply: " + e.getMessage());
+            }
+            if (!ownReply && h.needsReply()) {
+                ack(req, 0);
+            }
+        }
+    }
+
+    /** @return true when the request sent its own reply */
+    private boolean handle(FrontendRequest req, int size) throws VhostException, Refusal {
+        MemorySegment p = conn.receivePayload();
+        switch (req) {
+            case GET_FEATURES -> {
+                expectNoPayload(req, size);
+                replyU64(req, offeredFeatures);
+                return true;
+            }
+            case SET_FEATURES -> setFeatures(U64Payload.decode(req.name(), p, 0, size).value());
+            case SET_OWNER, RESET_OWNER -> {
+                expectNoPayload(req, size);
+                if (req == FrontendRequest.RESET_OWNER) {
+                    resetDevice();
+                }
+            }
+            case GET_PROTOCOL_FEATURES -> {
+                expectNoPayload(req, size);
+                replyU64(req, PROTOCOL_FEATURES);
+                return true;
+            }
+            case SET_PROTOCOL_FEATURES -> {
+                long f = U64Payload.decode(req.name(), p, 0, size).value();
+                expectFds(req, 0);
+                if ((f & ~PROTOCOL_FEATURES) != 0) {
+                    throw new Refusal("protocol features " + VhostUserProtocolFeature.describe(f & ~PROTOCOL_FEATURES) + " were not offered");
+                }
+                ackedProtocol = f;
+            }
+            case GET_QUEUE_NUM -> {
+                expectNoPayload(req, size);
+                replyU64(req, queues.length);
+                return true;
+            }
+            case GET_MAX_MEM_SLOTS -> {
+                expectNoPayload(req, size);
+                replyU64(req, MAX_MEM_SLOTS);
+                return true;
+            }
+            case SET_MEM_TABLE -> setMemTable(MemTablePayload.decode(p, 0, size));
+            case ADD_MEM_REG -> addMemRegion(SingleMemRegionPayload.decode(req.name(), p, 0, size).region());
+            case REM_MEM_REG -> removeMemRegion(SingleMemRegionPayload.decode(req.name(), p, 0, size).region());
+            case SET_VRING_NUM -> {
+                VringState s = VringState.decode(req.name(), p, 0, size);
+                expectFds(req, 0);
+                Queue q = queue(req, s.index());
+                if (s.num() < 1 || s.num() > q.maxSize || (s.num() & (s.num() - 1)) != 0) {
+                    throw new Refusal("queue " + q.index + ": size " + Integer.toUnsignedString(s.num())
+                            + " is not a power of two in 1.." + q.maxSize);
+                }
+                requireStopped(req, q);
+                q.num = s.num();
+            }
+            case SET_VRING_ADDR -> {
+                VringAddr a = VringAddrPayload.decode(p, 0, size);
+                expectFds(req, 0);
+                Queue q = queue(req, a.index());
+                if ((a.flags() & VringAddr.F_LOG) != 0) {
+                    throw new Refusal("queue " + q.index + ": dirty logging (VHOST_VRING_F_LOG) is not offered");
+                }
+                requireStopped(req, q);
+                q.addr = a;
+            }
+            case SET_VRING_BASE -> {
+                VringState s = VringState.decode(req.name(), p, 0, size);
+                expectFds(req, 0);
+                Queue q = queue(req, s.index());
+                if (Integer.compareUnsigned(s.num(), 0xFFFF) > 0) {
+                    throw new Refusal("queue " + q.index + ": base " + Integer.toUnsignedString(s.num()) + " is not a 16-bit split-ring index");
+                }
+                requireStopped(req, q);
+                q.base = s.num();
+            }
+            case GET_VRING_BASE -> {
+                VringState s = VringState.decode(req.name(), p, 0, size);
+                expectFds(req, 0);
+                Queue q = queue(req, s.index());
+                q.started = false;
+                reconcile(false, false);
+                if (q.kick != null) {
+                    q.kick.close();
+                    q.kick = null;
+                }
+                q.kickFd = -1;
+                int n = new VringState(q.index, q.base).encode(conn.sendPayload(), 0);
+                conn.send(MessageHeader.reply(req.code(), n), null);
+                return true;
+            }
+            case SET_VRING_KICK -> setVringKick(VringFilePayload.decode(req.name(), p, 0, size));
+            case SET_VRING_CALL -> setVringCall(VringFilePayload.decode(req.name(), p, 0, size));
+            case SET_VRING_ERR -> {
+                VringFilePayload f = VringFilePayload.decode(req.name(), p, 0, size);
+                expectFds(req, f.noFd() ? 0 : 1);
+                Queue q = queue(req, f.index());
+                if (q.err != null) {
+                    q.err.close();
+                }
+                q.err = f.noFd() ? null : rxFds.removeFirst();
+            }
+            case SET_VRING_ENABLE -> {
+                VringState s = VringState.decode(req.name(), p, 0, size);
+                expectFds(req, 0);
+                Queue q = queue(req, s.index());
+                if (!VhostFeatures.has(ackedFeatures, VhostFeatures.F_PROTOCOL_FEATURES)) {
+                    throw new Refusal("queue " + q.index + ": SET_VRING_ENABLE without VHOST_USER_F_PROTOCOL_FEATURES negotiated");
+                }
+                if (s.num() != 0 && s.num() != 1) {
+                    throw new Refusal("queue " + q.index + ": enable value " + Integer.toUnsignedString(s.num()) + " is neither 0 nor 1");
+                }
+                q.enableSet = true;
+                q.enabled = s.num() == 1;
+                reconcile(false, false);
+            }
+            case GET_CONFIG -> {
+                requireProtocol(VhostUserProtocolFeature.CONFIG, req);
+                ConfigPayload c = ConfigPayload.decode(req.name(), p, 0, size);
+                expectFds(req, 0);
+                byte[] data = new byte[c.size()];
+                model.readConfig(c.offset(), data);
+                int n = new ConfigPayload(c.offset(), c.flags(), data).encode(conn.sendPayload(), 0);
+                conn.send(MessageHeader.reply(req.code(), n), null);
+                return true;
+            }
+            case SET_CONFIG -> {
+                requireProtocol(VhostUserProtocolFeature.CONFIG, req);
+                ConfigPayload c = ConfigPayload.decode(req.name(), p, 0, size);
+                expectFds(req, 0);
+                model.writeConfig(c.offset(), c.data());
+            }
+            case SET_BACKEND_REQ_FD -> {
+                requireProtocol(VhostUserProtocolFeature.BACKEND_REQ, req);
+                if (size != 0 && size != U64Payload.SIZE) {
+                    throw new VhostProtocolException("payload size " + size + " bytes, expected 0 (or a legacy 8)");
+                }
+                expectFds(req, 1);
+                BackendChannel old = backendChannel;
+                backendChannel = new BackendChannel(rxFds.removeFirst());
+                if (old != null) {
+                    old.close();
+                }
+            }
+            case RESET_DEVICE -> {
+                requireProtocol(VhostUserProtocolFeature.RESET_DEVICE, req);
+                expectNoPayload(req, size);
+                resetDevice();
+            }
+            case SET_STATUS -> {
+                requireProtocol(VhostUserProtocolFeature.STATUS, req);
+                long v = U64Payload.decode(req.name(), p, 0, size).value();
+                expectFds(req, 0);
+                if ((v & ~0xFFL) != 0) {
+                    throw new Refusal("status 0x" + Long.toHexString(v) + " is not an 8-bit device status");
+                }
+                status.set((int) v);
+            }
+            case GET_STATUS -> {
+                requireProtocol(VhostUserProtocolFeature.STATUS, req);
+                expectNoPayload(req, size);
+                replyU64(req, status.get());
+                return true;
+            }
+            default -> throw new Refusal(req + " is not supported by this back-end (its protocol feature was not offered)");
+        }
+        return false;
+    }
+
+    // ---------------------------------------------------------------- features
+
+    private void setFeatures(long f) throws VhostException, Refusal {
+        expectFds(FrontendRequest.SET_FEATURES, 0);
+        if ((f & ~offeredFeatures) != 0) {
+            throw new Refusal(String.format("features 0x%x were not offered (offered 0x%x)", f & ~offeredFeatures, offeredFeatures));
+        }
+        if (!VirtioFeatures.has(f, VirtioFeatures.F_VERSION_1)) {
+            // A legacy driver cannot be served: fail even when no ack was requested.
+            throw new Refusal(String.format("features 0x%x lack VIRTIO_F_VERSION_1 (bit 32); legacy front-ends are not served", f), true);
+        }
+        long device = f & ~VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES);
+        if (device != model.ackedFeatures()) {
+            try {
+                model.ackFeatures(device);
+            } catch (RuntimeException e) {
+                throw new Refusal("the device model refused features 0x" + Long.toHexString(device) + ": " + e.getMessage());
+            }
+        }
+        ackedFeatures = f;
+    }
+
+    private void reackFeatures() throws Refusal {
+        long device = ackedFeatures & ~VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES);
+        if (device != 0 && model.ackedFeatures() != device) {
+            try {
+                model.ackFeatures(device);
+            } catch (RuntimeException e) {
+                throw new Refusal("the device model refused features 0x" + Long.toHexString(device) + " after a reset: " + e.getMessage());
+            }
+        }
+    }
+
+    private void requireProtocol(VhostUserProtocolFeature f, FrontendRequest req) throws Refusal {
+        if (!f.in(ackedProtocol)) {
+            throw new Refusal(req + " needs protocol feature " + f + ", which was not negotiated");
+        }
+    }
+
+    // ---------------------------------------------------------------- memory
+
+    private void setMemTable(MemTablePayload t) throws VhostException, Refusal {
+        expectFds(FrontendRequest.SET_MEM_TABLE, t.regions().size());
+        List<Mapped> fresh = new ArrayList<>(t.regions().size());
+        try {
+            for (MemRegionPayload r : t.regions()) {
+                fresh.add(map(r, rxFds.removeFirst()));
+            }
+        } catch (Refusal | VhostException | RuntimeException e) {
+            fresh.forEach(Mapped::close);
+            throw e;
+        }
+        replaceMemory(fresh, List.copyOf(regions));
+    }
+
+    private void addMemRegion(MemRegionPayload r) throws VhostException, Refusal {
+        expectFds(FrontendRequest.ADD_MEM_REG, 1);
+        requireProtocol(VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS, FrontendRequest.ADD_MEM_REG);
+        if (regions.size() >= MAX_MEM_SLOTS) {
+            throw new Refusal("all " + MAX_MEM_SLOTS + " memory slots are in use");
+        }
+        Mapped m = map(r, rxFds.removeFirst());
+        List<Mapped> next = new ArrayList<>(regions);
+        next.add(m);
+        try {
+            replaceMemory(next, List.of());
+        } catch (Refusal | VhostException | RuntimeException e) {
+            m.close();
+            throw e;
+        }
+    }
+
+    private void removeMemRegion(MemRegionPayload r) throws VhostException, Refusal {
+        requireProtocol(VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS, FrontendRequest.REM_MEM_REG);
+        if (rxFds.size() > 1) {
+            throw new VhostProtocolException("REM_MEM_REG carried " + rxFds.size() + " fds, expected at most 1");
+        }
+        closeRxFds(); // older front-ends attach the region's fd; it is not needed to unmap
+        Mapped found = null;
+        for (Mapped m : regions) {
+            if (m.wire().guestAddr() == r.guestAddr() && m.wire().size() == r.size() && m.wire().userAddr() == r.userAddr()) {
+                found = m;
+            }
+        }
+        if (found == null) {
+            throw new Refusal(String.format("no memory region at guest 0x%x of 0x%x bytes", r.guestAddr(), r.size()));
+        }
+        List<Mapped> next = new ArrayList<>(regions);
+        next.remove(found);
+        replaceMemory(next, List.of(found));
+    }
+
+    private Mapped map(MemRegionPayload r, OwnedFd fd) throws VhostException, Refusal {
+        long aligned = r.mmapOffset() & -PAGE;
+        long lead = r.mmapOffset() - aligned;
+        SharedMemory shm;
+        try {
+            shm = SharedMemory.map(fd.fd(), aligned, Math.addExact(r.size(), lead));
+        } catch (VhostException | RuntimeException e) {
+            fd.close();
+            throw new Refusal(String.format("mapping region guest 0x%x size 0x%x (fd offset 0x%x) failed: %s",
+                    r.guestAddr(), r.size(), r.mmapOffset(), e.getMessage()));
+        }
+        MemorySegment seg = shm.segment().asSlice(lead, r.size());
+        return new Mapped(r, fd, shm, new GuestMemoryRegion(r.guestAddr(), r.size(), r.userAddr(), fd.fd(), r.mmapOffset(), seg));
+    }
+
+    /** Installs {@code next} as the memory table, re-activating a running model, then unmaps {@code retired}. */
+    private void replaceMemory(List<Mapped> next, List<Mapped> retired) throws VhostException, Refusal {
+        List<GuestMemoryRegion> rs = new ArrayList<>(next.size());
+        for (Mapped m : next) {
+            rs.add(m.region());
+        }
+        rs.sort((a, b) -> Long.compareUnsigned(a.guestAddr(), b.guestAddr()));
+        GuestMemory mem;
+        try {
+            mem = GuestMemoryMap.of(rs);
+        } catch (RuntimeException e) {
+            throw new Refusal("invalid memory table: " + e.getMessage());
+        }
+        GuestMemory old = memory;
+        memory = mem;
+        try {
+            reconcile(true, false);
+        } catch (Refusal | VhostException | RuntimeException e) {
+            memory = old;
+            throw e;
+        }
+        regions.clear();
+        regions.addAll(next);
+        retired.forEach(Mapped::close);
+    }
+
+    // ---------------------------------------------------------------- vrings
+
+    private Queue queue(FrontendRequest req, int index) throws Refusal {
+        if (index < 0 || index >= queues.length) {
+            throw new Refusal(req + ": queue index " + Integer.toUnsignedString(index) + " out of range (device has " + queues.length + " queues)");
+        }
+        return queues[index];
+    }
+
+    private void requireStopped(FrontendRequest req, Queue q) throws Refusal {
+        if (q.started) {
+            throw new Refusal(req + " for queue " + q.index + " while the ring is started (stop it with GET_VRING_BASE first)");
+        }
+    }
+
+    private void setVringKick(VringFilePayload f) throws VhostException, Refusal {
+        expectFds(FrontendRequest.SET_VRING_KICK, f.noFd() ? 0 : 1);
+        Queue q = queue(FrontendRequest.SET_VRING_KICK, f.index());
+        OwnedFd kick = f.noFd() ? null : rxFds.removeFirst();
+        boolean wasStarted = q.started;
+        OwnedFd oldKick = q.kick;
+        q.kick = kick;
+        q.kickFd = kick == null ? -1 : kick.fd();
+        q.started = true;
+        try {
+            // a new kick fd for a running ring restarts it with the new fd
+            reconcile(false, wasStarted);
+        } catch (Refusal | VhostException | RuntimeException e) {
+            q.started = wasStarted;
+            q.kick = oldKick;
+            q.kickFd = oldKick == null ? -1 : oldKick.fd();
+            if (kick != null) {
+                kick.close();
+            }
+            throw e;
+        }
+        if (oldKick != null) {
+            oldKick.close();
+        }
+    }
+
+    private void setVringCall(VringFilePayload f) throws VhostException, Refusal {
+        expectFds(FrontendRequest.SET_VRING_CALL, f.noFd() ? 0 : 1);
+        Queue q = queue(FrontendRequest.SET_VRING_CALL, f.index());
+        EventFd call = f.noFd() ? null : EventFd.wrap(rxFds.removeFirst().release());
+        q.callFd = call == null ? -1 : call.fd();
+        // the old eventfd stays open until a running model was woken with the new fd
+        EventFd old = interrupt.swap(q.index, call);
+        try {
+            if (running.contains(q.index)) {
+                reconcile(false, true);
+            }
+        } finally {
+            if (old != null) {
+                old.close();
+            }
+        }
+    }
+
+    private boolean enabled(Queue q) {
+        return q.enableSet ? q.enabled : !VhostFeatures.has(ackedFeatures, VhostFeatures.F_PROTOCOL_FEATURES);
+    }
+
+    /**
+     * Brings the model in line with the set of started and enabled rings.
+     *
+     * @param memoryChanged the memory table was replaced: a running model is reset and
+     *     re-activated over the new memory (its queues keep their {@code nextAvail})
+     * @param restart a running queue's kick or call fd changed: an active model is put to sleep
+     *     and woken with the new fds even when the set of rings is the same
+     */
+    private void reconcile(boolean memoryChanged, boolean restart) throws VhostException, Refusal {
+        List<Integer> want = new ArrayList<>();
+        for (Queue q : queues) {
+            if (q.started && enabled(q)) {
+                want.add(q.index);
+            }
+        }
+        VirtioDeviceState st = model.state();
+        if (want.equals(running) && !memoryChanged && !(restart && st == VirtioDeviceState.ACTIVE)) {
+            return;
+        }
+        // Validate the new set first (memory, sizes, addresses) so that a refusal leaves the
+        // model untouched; the real configs are built after sleep() reported the bases.
+        configs(want);
+        if (st == VirtioDeviceState.ACTIVE) {
+            List<VirtqueueConfig> slept = model.sleep();
+            for (VirtqueueConfig c : slept) {
+                if (c.index() >= 0 && c.index() < queues.length) {
+                    queues[c.index()].base = c.nextAvail();
+                }
+            }
+            if (memoryChanged) {
+                model.wake(List.of());
+                model.reset();
+                running = List.of();
+                // a reset forgets the acked features (VIRTIO 1.2, 2.1.2); ack them again
+                reackFeatures();
+                if (!want.isEmpty()) {
+                    model.activate(memory, interrupt, configs(want));
+                }
+            } else {
+                model.wake(configs(want));
+            }
+        } else if (st == VirtioDeviceState.NEW || st == VirtioDeviceState.INACTIVE) {
+            if (!want.isEmpty()) {
+                reackFeatures();
+                model.activate(memory, interrupt, configs(want));
+            }
+        } else {
+            throw new Refusal("the device model is " + st + "; cannot change its running queues");
+        }
+        running = List.copyOf(want);
+    }
+
+    private List<VirtqueueConfig> configs(List<Integer> indices) throws Refusal {
+        List<VirtqueueConfig> out = new ArrayList<>(indices.size());
+        for (int i : indices) {
+            out.add(config(queues[i]));
+        }
+        return out;
+    }
+
+    private VirtqueueConfig config(Queue q) throws Refusal {
+        if (memory == null) {
+            throw new Refusal("queue " + q.index + " started before SET_MEM_TABLE");
+        }
+        if (q.num == 0) {
+            throw new Refusal("queue " + q.index + " started before SET_VRING_NUM");
+        }
+        if (q.addr == null) {
+            throw new Refusal("queue " + q.index + " started before SET_VRING_ADDR");
+        }
+        long desc = gpa(q, "descriptor table", q.addr.descUserAddr(), SplitVirtqueueLayout.descTableBytes(q.num));
+        long avail = gpa(q, "available ring", q.addr.availUserAddr(), SplitVirtqueueLayout.availRingBytes(q.num));
+        long used = gpa(q, "used ring", q.addr.usedUserAddr(), SplitVirtqueueLayout.usedRingBytes(q.num));
+        try {
+            return new VirtqueueConfig(q.index, q.num, desc, avail, used, q.base, q.kickFd, q.callFd, true);
+        } catch (IllegalArgumentException e) {
+            throw new Refusal(e.getMessage());
+        }
+    }
+
+    private long gpa(Queue q, String part, long userAddr, long bytes) throws Refusal {
+        long g;
+        try {
+            g = memory.guestAddrOfUser(userAddr);
+        } catch (RuntimeException e) {
+            throw new Refusal(String.format("queue %d: %s at user address 0x%x is in no memory region", q.index, part, userAddr));
+        }
+        if (!memory.contains(g, bytes)) {
+            throw new Refusal(String.format("queue %d: %s at guest 0x%x (%d bytes) is not inside one memory region", q.index, part, g, bytes));
+        }
+        return g;
+    }
+
+    private void resetDevice() throws VhostException {
+        if (model.state() == VirtioDeviceState.ACTIVE) {
+            model.reset();
+        }
+        running = List.of();
+        for (Queue q : queues) {
+            clearQueue(q);
+        }
+        ackedFeatures = 0;
+        status.set(0);
+    }
+
+    private void clearQueue(Queue q) {
+        if (q.kick != null) {
+            q.kick.close();
+        }
+        if (q.err != null) {
+            q.err.close();
+        }
+        EventFd call = interrupt.swap(q.index, null);
+        if (call != null) {
+            call.close();
+        }
+        q.kick = null;
+        q.err = null;
+        q.kickFd = -1;
+        q.callFd = -1;
+        q.num = 0;
+        q.addr = null;
+        q.base = 0;
+        q.started = false;
+        q.enableSet = false;
+        q.enabled = false;
+    }
+
+    /** Ends the session: resets an active model, closes every fd and unmaps memory. */
+    void close() {
+        try {
+            VirtioDeviceState st = model.state();
+            if (st == VirtioDeviceState.ACTIVE) {
+                model.reset();
+            } else if (st == VirtioDeviceState.ASLEEP_ACTIVE) {
+                model.wake(List.of());
+                model.reset();
+            }
+        } catch (VhostException | RuntimeException e) {
+            LOG.error("{}: resetting the device model after disconnect failed: {}", name, e.getMessage());
+        }
+        running = List.of();
+        for (Queue q : queues) {
+            clearQueue(q);
+        }
+        regions.forEach(Mapped::close);
+        regions.clear();
+        memory = null;
+        BackendChannel ch = backendChannel;
+        backendChannel = null;
+        if (ch != null) {
+            ch.close();
+        }
+        closeRxFds();
+        conn.close();
+    }
+
+    /** The model's config-change interrupt: CONFIG_CHANGE_MSG on the backend request channel. */
+    private void notifyConfigChanged() {
+        BackendChannel ch = backendChannel;
+        if (ch == null) {
+            LOG.info("{}: config change not forwarded: the front-end set up no backend request channel", name);
+            return;
+        }
+        try {
+            ch.notify(com.vhost.user.message.BackendRequest.CONFIG_CHANGE_MSG);
+        } catch (VhostException e) {
+            LOG.warn("{}: sending CONFIG_CHANGE_MSG failed: {}", name, e.getMessage());
+        }
+    }
+
+    // ---------------------------------------------------------------- replies and fds
+
+    private void replyU64(FrontendRequest req, long v) throws VhostException {
+        new U64Payload(v).encode(conn.sendPayload(), 0);
+        conn.send(MessageHeader.reply(req.code(), U64Payload.SIZE), null);
+    }
+
+    private void ack(FrontendRequest req, long v) throws VhostException {
+        replyU64(req, v);
+    }
+
+    private void expectNoPayload(FrontendRequest req, int size) throws VhostProtocolException {
+        if (size != 0) {
+            throw new VhostProtocolException("payload of " + size + " bytes, expected none");
+        }
+        expectFds(req, 0);
+    }
+
+    private void expectFds(FrontendRequest req, int n) throws VhostProtocolException {
+        if (rxFds.size() != n) {
+            throw new VhostProtocolException("carried " + rxFds.size() + " fds, expected " + n);
+        }
+    }
+
+    private void closeRxFds() {
+        for (OwnedFd fd : rxFds) {
+            fd.close();
+        }
+        rxFds.clear();
+    }
+}

@@ -1,0 +1,221 @@
+package com.vhost.user.backend;
+
+import com.vhost.api.VhostDisconnectedException;
+import com.vhost.api.VhostException;
+import com.vhost.api.virtio.VirtioDevice;
+import com.vhost.runtime.nativeio.UnixServer;
+import com.vhost.runtime.nativeio.UnixSocket;
+import com.vhost.user.connection.VhostUserConnection;
+import java.nio.file.Path;
+import java.util.Objects;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A vhost-user back-end that serves any {@link VirtioDevice} model on a UNIX socket (the
+ * back-end half of QEMU {@code docs/interop/vhost-user.rst}; rust-vmm {@code vhost-user-backend}).
+ *
+ * <p>It offers the model's features plus {@code VHOST_USER_F_PROTOCOL_FEATURES} (bit 30) and the
+ * protocol features MQ, REPLY_ACK, CONFIG, CONFIGURE_MEM_SLOTS ({@value BackendSession#MAX_MEM_SLOTS}
+ * slots), RESET_DEVICE, STATUS and BACKEND_REQ (the model's config-change interrupt becomes a
+ * CONFIG_CHANGE_MSG). One front-end is served at a time; after it disconnects (or is
+ * dropped for a malformed message, which is logged naming the message) the model is reset, the
+ * memory unmapped, every fd closed, and the next front-end is accepted.
+ *
+ * <p>Threads: {@link #start()} runs one accept-and-serve thread; the model's own workers run the
+ * queues and notify through the call eventfds.
+ */
+public final class VhostUserServer implements AutoCloseable {
+    /** Default longest wait, in ms, for the rest of a message once its first byte arrived. */
+    public static final int DEFAULT_MESSAGE_TIMEOUT_MS = 5000;
+    private static final int ACCEPT_POLL_MS = 200;
+    private static final Logger LOG = LoggerFactory.getLogger(VhostUserServer.class);
+
+    private final Path socketPath;
+    private final VirtioDevice model;
+    private final Object lock = new Object();
+    private UnixServer server;
+    private Thread thread;
+    private volatile boolean closing;
+    private VhostUserConnection current;
+    private volatile int messageTimeoutMs = DEFAULT_MESSAGE_TIMEOUT_MS;
+    private long accepted;
+    private long ended;
+
+    /**
+     * @param socket where to listen (a stale socket file there is replaced)
+     * @param model the device to serve; driven only through {@link VirtioDevice}
+     */
+    public VhostUserServer(Path socket, VirtioDevice model) {
+        this.socketPath = Objects.requireNonNull(socket, "socket");
+        this.model = Objects.requireNonNull(model, "model");
+    }
+
+    /**
+     * Bounds how long a front-end may take to send the rest of a message once its first byte
+     * arrived; a front-end that stalls longer is dropped (logged) and the next one accepted.
+     * Applies to connections accepted afterwards.
+     *
+     * @param ms milliseconds, {@code > 0} (default {@value #DEFAULT_MESSAGE_TIMEOUT_MS})
+     */
+    public void setMessageTimeoutMs(int ms) {
+        if (ms <= 0) {
+            throw new IllegalArgumentException("message timeout must be > 0 ms, was " + ms);
+        }
+        messageTimeoutMs = ms;
+    }
+
+    /** @return the socket path */
+    public Path socketPath() {
+        return socketPath;
+    }
+
+    /**
+     * Listens on the socket and starts the accept thread.
+     *
+     * @throws VhostException when the socket cannot be created (errno in the message)
+     * @throws IllegalStateException when already started or closed
+     */
+    public void start() throws VhostException {
+        synchronized (lock) {
+            if (server != null || closing) {
+                throw new IllegalStateException("vhost-user server " + socketPath + " already started or closed");
+            }
+            server = UnixServer.listen(socketPath);
+            thread = Thread.ofPlatform().name("vhost-user-server " + socketPath).daemon().unstarted(this::run);
+            thread.start();
+        }
+        LOG.info("vhost-user server listening on {} for a {} device", socketPath, model.deviceType().shortName());
+    }
+
+    private void run() {
+        while (!closing) {
+            UnixSocket s;
+            try {
+                s = server.accept(ACCEPT_POLL_MS);
+            } catch (VhostException | RuntimeException e) {
+                if (!closing) {
+                    LOG.error("vhost-user server {}: accept failed, stopping: {}", socketPath, e.getMessage());
+                }
+                return;
+            }
+            if (s == null) {
+                continue;
+            }
+            String name = "vhost-user server " + socketPath + " #" + (accepted + 1);
+            VhostUserConnection conn = new VhostUserConnection(s, "front-end");
+            BackendSession session = new BackendSession(name, model, conn, messageTimeoutMs);
+            synchronized (lock) {
+                if (closing) {
+                    conn.close();
+                    return;
+                }
+                current = conn;
+                accepted++;
+                lock.notifyAll();
+            }
+            LOG.info("{}: front-end connected", name);
+            try {
+                session.serve();
+            } catch (VhostDisconnectedException e) {
+                LOG.info("{}: front-end disconnected", name);
+            } catch (VhostException | RuntimeException e) {
+                if (closing) {
+                    LOG.info("{}: closed", name);
+                } else {
+                    LOG.error("{}: dropping the front-end connection: {}", name, e.getMessage());
+                }
+            } finally {
+                session.close();
+                synchronized (lock) {
+                    current = null;
+                    ended++;
+                    lock.notifyAll();
+                }
+            }
+        }
+    }
+
+    /**
+     * Waits until a front-end is connected.
+     *
+     * @param ms longest wait in milliseconds
+     * @return true when a front-end is connected
+     */
+    public boolean awaitConnection(long ms) throws InterruptedException {
+        long deadline = System.nanoTime() + ms * 1_000_000;
+        synchronized (lock) {
+            while (current == null) {
+                long left = (deadline - System.nanoTime()) / 1_000_000;
+                if (left <= 0) {
+                    return false;
+                }
+                lock.wait(left);
+            }
+            return true;
+        }
+    }
+
+    /**
+     * Waits until {@code n} front-end connections have ended (disconnected or dropped).
+     *
+     * @return true when at least {@code n} sessions ended within {@code ms} milliseconds
+     */
+    public boolean awaitSessionsEnded(long n, long ms) throws InterruptedException {
+        long deadline = System.nanoTime() + ms * 1_000_000;
+        synchronized (lock) {
+            while (ended < n) {
+                long left = (deadline - System.nanoTime()) / 1_000_000;
+                if (left <= 0) {
+                    return false;
+                }
+                lock.wait(left);
+            }
+            return true;
+        }
+    }
+
+    /** @return how many front-end connections were accepted so far */
+    public long acceptedConnections() {
+        synchronized (lock) {
+            return accepted;
+        }
+    }
+
+    /** @return whether a front-end is connected now */
+    public boolean isConnected() {
+        synchronized (lock) {
+            return current != null;
+        }
+    }
+
+    /** Stops serving: drops the current front-end, stops the thread, closes and unlinks the socket. */
+    @Override
+    public void close() {
+        Thread t;
+        synchronized (lock) {
+            if (closing) {
+                return;
+            }
+            closing = true;
+            if (current != null) {
+                current.shutdown();
+            }
+            t = thread;
+        }
+        if (t != null) {
+            try {
+                t.join(5000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (t.isAlive()) {
+                LOG.warn("vhost-user server {}: serving thread did not stop within 5 s", socketPath);
+            }
+        }
+        UnixServer s = server;
+        if (s != null) {
+            s.close();
+        }
+    }
+}
