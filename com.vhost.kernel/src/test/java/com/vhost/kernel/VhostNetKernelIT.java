@@ -169,6 +169,28 @@ class VhostNetKernelIT {
         }
     }
 
+    @Test
+    void tapDevicesAreCreatedWithVnetHeadersAndRefusedByName() throws Exception {
+        String name = "kgtest0";
+        Path sys = Path.of("/sys/class/net/" + name);
+        assertThat(sys).doesNotExist();
+        try (TapDevice tap = TapDevice.open(name)) {
+            assertThat(tap.name()).isEqualTo(name);
+            assertThat(tap.fd()).isNotNegative();
+            // drivers/net/tun.c tun_flags: IFF_TAP | IFF_NO_PI | IFF_VNET_HDR = 0x5002
+            int flags = Integer.decode(Files.readString(sys.resolve("tun_flags")).trim());
+            assertThat(flags & 0x5002).as("tun_flags 0x%x", flags).isEqualTo(0x5002);
+        }
+        long deadline = System.currentTimeMillis() + 5_000;
+        while (Files.exists(sys) && System.currentTimeMillis() < deadline) {
+            Thread.sleep(20);
+        }
+        assertThat(sys).as("a TAP this process created goes away when closed").doesNotExist();
+        // a name taken by a device that is not a TAP: tun_set_iff -> EINVAL
+        assertThatThrownBy(() -> TapDevice.open("lo")).isInstanceOf(VhostNativeException.class)
+                .hasMessageContaining("TUNSETIFF(lo)").hasMessageContaining("errno " + EINVAL);
+    }
+
     /**
      * The data path through the real driver: the test is the driver of queues 0 (rx) and 1 (tx);
      * a frame put on tx appears as received on the TAP ({@code rx_packets}); an ARP request the
