@@ -192,6 +192,51 @@ class VhostNetKernelIT {
     }
 
     /**
+     * Dirty logging (VHOST_F_LOG_ALL, VHOST_SET_LOG_BASE + VHOST_SET_LOG_FD, VringAddr.F_LOG):
+     * when the kernel completes a tx buffer it sets the bit of the used ring's guest page in the
+     * log bitmap (one bit per 4 KiB page) and signals the log eventfd.
+     */
+    @Test
+    void dirtyLogMarksTheUsedRingPage() throws Exception {
+        KGuest.require("TAP interface " + TAP + " created by the guest's /init", "/sys/class/net/" + TAP);
+        int qsize = 64;
+        long ringGpa = 0x5000; // page 5
+        try (SharedMemory shm = SharedMemory.create("vhost-net-log-it", MIB);
+                SharedMemory log = SharedMemory.create("vhost-net-log", 4096);
+                VhostBackend b = ops.open(new VhostTarget(NODE, Map.of(VhostKernelOps.OPTION_TAP, TAP)));
+                EventFd kick = EventFd.create(); EventFd call = EventFd.create(); EventFd logged = EventFd.create()) {
+            MemorySegment mem = shm.segment();
+            DriverRing tx = new DriverRing(mem, ringGpa, qsize, 0);
+            b.setOwner();
+            b.setFeatures(VhostFeatures.bit(VirtioFeatures.F_VERSION_1) | VhostFeatures.bit(VhostFeatures.F_LOG_ALL));
+            b.setMemTable(List.of(new MemoryRegion(0, shm.size(), shm.address(), 0, shm.fd())));
+            b.setLogBase(logged.fd(), log.size(), log.address());
+            b.setVringNum(1, qsize);
+            b.setVringBase(1, 0);
+            b.setVringAddr(new VringAddr(1, VringAddr.F_LOG, shm.address() + tx.descOffset(), shm.address() + tx.usedOffset(),
+                    shm.address() + tx.availOffset(), tx.usedOffset()));
+            b.setVringKick(1, kick.fd());
+            b.setVringCall(1, call.fd());
+            b.setVringEnable(1, true);
+            long at = 0x30000;
+            mem.asSlice(at, HDR + 60).fill((byte) 0);
+            mem.asSlice(at + HDR, 6).fill((byte) -1); // broadcast
+            tx.add(new long[] {at}, new int[] {HDR + 60}, new boolean[] {false});
+            log.segment().fill((byte) 0);
+            kick.signal();
+            assertThat(tx.awaitUsed(1, 10_000)).isTrue();
+            assertThat(logged.await(5_000)).as("log eventfd (VHOST_SET_LOG_FD) signalled").isTrue();
+            long usedPage = tx.usedOffset() / 4096;
+            byte bits = log.segment().get(ValueLayout.JAVA_BYTE, usedPage / 8);
+            assertThat(bits & (1 << (usedPage % 8))).as("dirty bit of used-ring page %d (log byte 0x%02x)", usedPage, bits).isNotZero();
+            // the tx buffer page (device-read only) is not dirty
+            long bufPage = at / 4096;
+            assertThat(log.segment().get(ValueLayout.JAVA_BYTE, bufPage / 8) & (1 << (bufPage % 8))).isZero();
+            b.setVringEnable(1, false);
+        }
+    }
+
+    /**
      * The data path through the real driver: the test is the driver of queues 0 (rx) and 1 (tx);
      * a frame put on tx appears as received on the TAP ({@code rx_packets}); an ARP request the
      * guest kernel sends out of the TAP appears in an rx buffer.
