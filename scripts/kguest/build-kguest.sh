@@ -49,6 +49,12 @@ for b in /bin/busybox /usr/bin/busybox "$(command -v busybox || true)"; do
   case "$(LC_ALL=C ldd "$b" 2>&1 || true)" in *"not a dynamic"*) BUSYBOX=$b; break ;; esac
 done
 [ -n "$BUSYBOX" ] || die "a static busybox is needed (package busybox-static)"
+# Debian's kbuild for the 6.12 headers compiles with x86_64-linux-gnu-gcc-12 (.kernelvariables);
+# the guest runs the host's iproute2 (vdpa, ip) in its chroot.
+command -v x86_64-linux-gnu-gcc-12 >/dev/null 2>&1 || die "x86_64-linux-gnu-gcc-12 not found (apt-get install gcc-12)"
+for cmd in vdpa ip; do
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || die "$cmd not found (apt-get install iproute2)"
+done
 
 T0=$(date +%s.%N)
 elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
