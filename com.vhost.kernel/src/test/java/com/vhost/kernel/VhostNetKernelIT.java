@@ -10,9 +10,13 @@ import com.vhost.api.VhostFeatures;
 import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VringAddr;
+import com.vhost.api.virtio.GuestMemoryRegion;
 import com.vhost.api.virtio.VirtioFeatures;
+import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.runtime.memory.GuestMemoryMap;
 import com.vhost.runtime.nativeio.EventFd;
 import com.vhost.runtime.nativeio.SharedMemory;
+import com.vhost.runtime.vhost.GenericVhostDevice;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.DatagramPacket;
@@ -335,6 +339,67 @@ class VhostNetKernelIT {
             b.setVringEnable(0, false);
             assertThat(b.getVringBase(1)).isEqualTo(1);
             assertThat(b.getVringBase(0)).isEqualTo(rx.usedIdx()); // one avail entry per rx buffer
+        }
+    }
+
+    /**
+     * The project's generic vhost device over {@link VhostNetBackend}. {@code start} programs the
+     * rings but, for a kernel backend, does not attach the TAP: as in QEMU's
+     * {@code vhost_net_start_one}, the net device model attaches it afterwards
+     * ({@code VHOST_NET_SET_BACKEND}, here {@code backend().setVringEnable}) and detaches it
+     * before {@code stop}. Until then a kicked tx frame stays unused.
+     */
+    @Test
+    void genericVhostDeviceRunsTxOnceTheTapIsAttached() throws Exception {
+        KGuest.require("TAP interface " + TAP + " created by the guest's /init", "/sys/class/net/" + TAP);
+        Path rxPackets = Path.of("/sys/class/net/" + TAP + "/statistics/rx_packets");
+        int qsize = 64;
+        try (SharedMemory shm = SharedMemory.create("vhost-net-generic-it", MIB);
+                EventFd kick0 = EventFd.create(); EventFd kick1 = EventFd.create();
+                EventFd call0 = EventFd.create(); EventFd call1 = EventFd.create()) {
+            VhostBackend b = ops.open(new VhostTarget(NODE, Map.of(VhostKernelOps.OPTION_TAP, TAP)));
+            GenericVhostDevice dev;
+            try {
+                dev = new GenericVhostDevice(b, 2);
+            } catch (Exception e) {
+                b.close();
+                throw e;
+            }
+            try (dev) {
+                MemorySegment mem = shm.segment();
+                long gpa = 0x1_0000_0000L; // guest-physical base: the kernel translates through the memory table
+                DriverRing rx = new DriverRing(mem, 0x0000, qsize, gpa);
+                DriverRing tx = new DriverRing(mem, 0x4000, qsize, gpa);
+                assertThat(dev.ackFeatures(VhostFeatures.bit(VirtioFeatures.F_VERSION_1) | VhostFeatures.bit(VirtioFeatures.F_RING_PACKED)))
+                        .isEqualTo(VhostFeatures.bit(VirtioFeatures.F_VERSION_1));
+                GuestMemoryMap memory = GuestMemoryMap.of(List.of(new GuestMemoryRegion(gpa, shm.size(), shm.address(), shm.fd(), 0, mem)));
+                dev.start(memory, List.of(
+                        new VirtqueueConfig(0, qsize, rx.dev(rx.descOffset()), rx.dev(rx.availOffset()), rx.dev(rx.usedOffset()), 0,
+                                kick0.fd(), call0.fd(), true),
+                        new VirtqueueConfig(1, qsize, tx.dev(tx.descOffset()), tx.dev(tx.availOffset()), tx.dev(tx.usedOffset()), 0,
+                                kick1.fd(), call1.fd(), true)));
+                long before = Long.parseLong(Files.readString(rxPackets).trim());
+                long at = 0x30000;
+                mem.asSlice(at, HDR + 60).fill((byte) 0);
+                mem.asSlice(at + HDR, 6).fill((byte) -1);
+                tx.add(new long[] {at}, new int[] {HDR + 60}, new boolean[] {false});
+                kick1.signal();
+                Thread.sleep(500);
+                assertThat(tx.usedIdx()).as("no TAP attached yet: the kernel leaves the frame").isZero();
+
+                dev.backend().setVringEnable(1, true); // VHOST_NET_SET_BACKEND(1, tap fd)
+                kick1.signal();
+                assertThat(tx.awaitUsed(1, 10_000)).as("tx frame used once the TAP is attached").isTrue();
+                long deadline = System.currentTimeMillis() + 5_000;
+                long after = before;
+                while (after == before && System.currentTimeMillis() < deadline) {
+                    Thread.sleep(20);
+                    after = Long.parseLong(Files.readString(rxPackets).trim());
+                }
+                assertThat(after).isEqualTo(before + 1);
+                dev.backend().setVringEnable(1, false);
+                assertThat(dev.stop()).containsExactly(0, 1);
+            }
         }
     }
 }
