@@ -55,9 +55,13 @@ final class BlkCommand implements Callable<Integer> {
 
     /** Options every blk subcommand shares: where the back-end listens and how many queues to use. */
     static final class Connection {
-        @Option(names = {"--socket", "--device"}, paramLabel = "PATH", required = true,
+        @Option(names = {"--socket", "--device"}, paramLabel = "PATH",
                 description = "the back-end's vhost-user socket, or the device node of a kernel/vdpa backend")
         Path socket;
+
+        @Option(names = "--vdpa", paramLabel = "NODE",
+                description = "drive a vhost-vdpa device node instead, e.g. /dev/vhost-vdpa-1 (same as --backend vdpa --device NODE)")
+        Path vdpa;
 
         @Option(names = "--backend", paramLabel = "TYPE", defaultValue = "user",
                 description = "VhostOps backend type: user, kernel or vdpa (default ${DEFAULT-VALUE})")
@@ -80,8 +84,13 @@ final class BlkCommand implements Callable<Integer> {
         /** Connects through the vhost-user {@link VhostOps} service and starts the driver. */
         BlockDevice open(CliServices services) throws Exception {
             Checks.queues(queues, queueSize);
-            VhostOps ops = services.backend(com.vhost.api.VhostBackendType.fromId(backendType).id(), BACKEND_WAIT);
-            VhostTarget target = new VhostTarget(socket.toString(),
+            if ((socket == null) == (vdpa == null)) {
+                throw new IllegalArgumentException("give exactly one of --socket PATH (or --device NODE) and --vdpa NODE");
+            }
+            String type = vdpa != null ? "vdpa" : com.vhost.api.VhostBackendType.fromId(backendType).id();
+            Path where = vdpa != null ? vdpa : socket;
+            VhostOps ops = services.backend(type, BACKEND_WAIT);
+            VhostTarget target = new VhostTarget(where.toString(),
                     java.util.Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, Long.toString(connectTimeoutMs)));
             VhostBackend backend = ops.open(target);
             try {
