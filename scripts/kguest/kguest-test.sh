@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ ${#CLASSES[@]} -gt 0 ] || CLASSES=(com.vhost.kernel.VhostNetKernelIT com.vhost.vdpa.VdpaSimIT com.vhost.devices.blk.driver.VdpaBlkDriverIT)
+[ ${#CLASSES[@]} -gt 0 ] || CLASSES=(com.vhost.kernel.VhostNetKernelIT com.vhost.vdpa.VdpaSimIT com.vhost.devices.blk.driver.VdpaBlkDriverIT com.vhost.devices.blk.driver.VdpaBlkLifecycleIT)
 
 log() { echo "kguest-test: $*"; }
 die() { echo "kguest-test: ERROR: $*" >&2; exit 2; }

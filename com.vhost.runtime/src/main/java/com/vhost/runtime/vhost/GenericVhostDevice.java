@@ -269,6 +269,22 @@ public final class GenericVhostDevice implements VhostDevice {
         }
         startedQueues = List.copyOf(queues);
         started = true;
+        // Requests the driver made while the rings were stopped were kicked into a stopped
+        // back-end; a back-end that only looks at a ring when kicked (vdpa_sim, vhost-net) would
+        // never see them. One kick per started queue is harmless when nothing is pending.
+        for (VirtqueueConfig q : queues) {
+            if (q.kickFd() >= 0 && q.enabled()) {
+                kick(q.kickFd());
+            }
+        }
+    }
+
+    private static void kick(int fd) {
+        try {
+            Linux.write(fd, ONE, 8);
+        } catch (VhostException e) {
+            // the driver's own eventfd: a failure here only loses the catch-up kick
+        }
     }
 
     private void startQueue(GuestMemory memory, VirtqueueConfig q) throws VhostException {
