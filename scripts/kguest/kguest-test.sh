@@ -78,10 +78,7 @@ for m in "${MODULES[@]}"; do
 done
 # one entry each, in first-seen order
 CP=$(tr ':' '\n' <<<"${CP#:}" | awk 'NF && !seen[$0]++' | paste -sd:)
-# The guest sees the host's files except /tmp, which is its own tmpfs there.
-for e in $(tr ':' ' ' <<<"$CP") "$JAVA_HOME"; do
-  case "$e" in /tmp/*|/tmp) die "$e is under /tmp, which the guest does not see (its /tmp is a tmpfs): move the repository/JDK" ;; esac
-done
+case "$JAVA_HOME" in /tmp/*) die "the JDK $JAVA_HOME is under /tmp, which the guest does not see (its /tmp is a tmpfs)" ;; esac
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kguest-test.XXXXXX")
 RCFILE=$WORK/guest.rc
@@ -94,6 +91,23 @@ trap cleanup EXIT
 # The launcher travels through the results share, so the cache may be anywhere (even /tmp).
 mkdir -p "$WORK/results"
 cp "$JUNIT" "$WORK/results/junit-console.jar"
+# The guest sees the host's files through the 9p root share except /tmp, which is its own tmpfs
+# there (a CI clone may well live under /tmp): class path entries under /tmp travel through the
+# results share, mounted at /tmp/kguest in the guest.
+GUEST_CP=""
+n=0
+for e in $(tr ':' ' ' <<<"$CP"); do
+  case "$e" in
+    /tmp/*)
+      n=$((n + 1))
+      mkdir -p "$WORK/results/cp/$n"
+      if [ -d "$e" ]; then cp -a "$e/." "$WORK/results/cp/$n/"; e2=/tmp/kguest/cp/$n
+      else cp -a "$e" "$WORK/results/cp/$n/"; e2=/tmp/kguest/cp/$n/$(basename "$e"); fi
+      GUEST_CP="$GUEST_CP:$e2" ;;
+    *) GUEST_CP="$GUEST_CP:$e" ;;
+  esac
+done
+CP=${GUEST_CP#:}
 SELECT=()
 for c in "${CLASSES[@]}"; do SELECT+=(--select-class "$c"); done
 JAVA_OPTS=${KGUEST_JAVA_OPTS:--XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss1m}
