@@ -77,6 +77,11 @@ public final class BlkRequestQueue {
     private final int[] doneStatus;
     private int doneCount;
     private int highInFlight;
+    /** Submission order of the high-level request in each slot (hot-swap resubmits in this order). */
+    private final long[] seqs;
+    private long nextSeq;
+    /** Requests taken from the ring by the last {@link #takeOutstanding}, placed again by {@link #resume}. */
+    private int carried;
     volatile boolean lowLevel;
     volatile boolean stopping;
     Thread completer;
@@ -101,6 +106,7 @@ public final class BlkRequestQueue {
         this.reqs = new VirtioBlkDriver.Req[n];
         this.doneReqs = new VirtioBlkDriver.Req[n];
         this.doneStatus = new int[n];
+        this.seqs = new long[n];
         this.addrs = new long[maxSegments + 2];
         this.lens = new int[maxSegments + 2];
     }
@@ -320,7 +326,12 @@ public final class BlkRequestQueue {
             if (failure == null && lowLevel) {
                 failure = new VirtioDeviceException("queue " + index + " is in low-level mode (VirtioBlkDriver.queue)");
             }
-            if (failure == null) {
+            if (failure == null && driver.holding()) {
+                failure = driver.holdExpired();
+                if (failure == null) {
+                    pending.add(r); // a swap is in progress or no backend is attached: wait for it
+                }
+            } else if (failure == null) {
                 if (pending.isEmpty() && place(r)) {
                     if (dq.kickNeeded()) {
                         kick.signal();
@@ -348,6 +359,7 @@ public final class BlkRequestQueue {
             return false;
         }
         reqs[slot] = r;
+        seqs[slot] = nextSeq++;
         highInFlight++;
         return true;
     }
@@ -365,7 +377,7 @@ public final class BlkRequestQueue {
             doneCount = 0;
             n = dq.pollUsed(handler);
             boolean placed = false;
-            while (!pending.isEmpty() && place(pending.peek())) {
+            while (!driver.holding() && !pending.isEmpty() && place(pending.peek())) {
                 pending.poll();
                 placed = true;
             }
@@ -374,6 +386,9 @@ public final class BlkRequestQueue {
             }
         } finally {
             lock.unlock();
+        }
+        if (n > 0) {
+            driver.completedBatch();
         }
         for (int i = 0; i < doneCount; i++) {
             VirtioBlkDriver.Req r = doneReqs[i];
@@ -398,6 +413,88 @@ public final class BlkRequestQueue {
         } finally {
             lock.unlock();
         }
+    }
+
+    /**
+     * Hot-swap, after the old back-end stopped and the used ring was reaped: moves every request
+     * still on the ring back to the head of the parked list in submission order, frees all slots
+     * and resets the ring with both indices at {@code base} (the old back-end's next avail index).
+     *
+     * @return the requests taken off the ring
+     */
+    int takeOutstanding(int base) {
+        lock.lock();
+        try {
+            List<Integer> slotsInOrder = new ArrayList<>();
+            for (int i = 0; i < reqs.length; i++) {
+                if (reqs[i] != null) {
+                    slotsInOrder.add(i);
+                }
+            }
+            slotsInOrder.sort((a, b) -> Long.compare(seqs[a], seqs[b]));
+            for (int k = slotsInOrder.size() - 1; k >= 0; k--) {
+                int slot = slotsInOrder.get(k);
+                pending.addFirst(reqs[slot]);
+                reqs[slot] = null;
+            }
+            int inRing = dq.inFlight();
+            if (inRing != slotsInOrder.size()) {
+                org.slf4j.LoggerFactory.getLogger(BlkRequestQueue.class).debug(
+                        "queue {}: {} chains on the ring, {} high-level requests outstanding", index, inRing, slotsInOrder.size());
+            }
+            int popped = (base - dq.lastUsedIdx()) & 0xFFFF;
+            if (popped != 0 && popped <= inRing) {
+                org.slf4j.LoggerFactory.getLogger(BlkRequestQueue.class).debug(
+                        "queue {}: {} request(s) taken by the old back-end without completion are resubmitted", index, popped);
+            }
+            for (int i = 0; i < freeSlots.length; i++) {
+                freeSlots[i] = freeSlots.length - 1 - i;
+            }
+            freeSlotCount = freeSlots.length;
+            highInFlight = 0;
+            dq.reset(base);
+            if (pollMode) {
+                dq.disableNotifications();
+            }
+            carried = slotsInOrder.size();
+            return carried;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Hot-swap, after the new back-end started: places parked requests (those taken off the ring
+     * first, in submission order) and kicks.
+     *
+     * @return the requests waiting at the swap: taken off the ring plus held submissions
+     */
+    int resume() {
+        VhostException kickFailure = null;
+        int c = 0;
+        lock.lock();
+        try {
+            c = pending.size();
+            carried = 0;
+            boolean placed = false;
+            while (!pending.isEmpty() && place(pending.peek())) {
+                pending.poll();
+                placed = true;
+            }
+            if (placed) {
+                kick.signal(); // the new back-end has not published avail_event yet: always kick
+                dq.kickNeeded();
+            }
+        } catch (VhostException e) {
+            kickFailure = e;
+        } finally {
+            lock.unlock();
+        }
+        if (kickFailure != null) {
+            driver.lost(index, new VhostDisconnectedException("queue " + index + ": kick after rebind failed: "
+                    + kickFailure.getMessage()));
+        }
+        return c;
     }
 
     /** Removes every outstanding high-level request and fails it with {@code e}. */
@@ -464,7 +561,9 @@ public final class BlkRequestQueue {
                     }
                 }
                 long now = System.nanoTime();
-                if (now - lastCheck >= 100_000_000L) {
+                if (driver.holding()) {
+                    lastProgress = now;
+                } else if (now - lastCheck >= 100_000_000L) {
                     lastCheck = now;
                     int outstanding = highLevelOutstanding();
                     if (outstanding == 0) {
