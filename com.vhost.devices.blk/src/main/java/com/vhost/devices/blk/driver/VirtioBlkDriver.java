@@ -121,6 +121,7 @@ public final class VirtioBlkDriver implements BlockDevice {
     private volatile long pauseFrom;
     private volatile long lastPauseNanos = -1;
     private final AtomicLong pausesMeasured = new AtomicLong();
+    private volatile long lastSwitchNanos = -1;
     private final AtomicReference<VhostException> failure = new AtomicReference<>();
     private volatile boolean closed;
     private volatile long requestTimeoutNanos = DEFAULT_REQUEST_TIMEOUT_NANOS;
@@ -908,6 +909,7 @@ public final class VirtioBlkDriver implements BlockDevice {
         for (BlkRequestQueue q : queues) {
             startCompleter(q);
         }
+        lastSwitchNanos = System.nanoTime() - t0;
         swaps.incrementAndGet();
         resubmittedTotal.addAndGet(resubmitted);
         LOG.info("virtio-blk swap: from {} to {}, switch {} us, {} request(s) carried over ({} taken off the ring, {} held)",
@@ -1089,7 +1091,8 @@ public final class VirtioBlkDriver implements BlockDevice {
     /**
      * @return counters: {@code requests} and {@code bytes} completed with S_OK through the
      *     {@link BlockDevice} methods, {@code swaps}, {@code carried.over} (requests resubmitted
-     *     across swaps), {@code last.pause.us} (-1 when none), {@code outstanding}, {@code detached} (0/1)
+     *     across swaps), {@code last.pause.us} (-1 when none), {@code last.switch.us} (time
+     *     requests were held by the last rebind, from the hold to the resume; -1 when none), {@code outstanding}, {@code detached} (0/1)
      */
     public Map<String, Long> counters() {
         Map<String, Long> m = new LinkedHashMap<>();
@@ -1099,6 +1102,8 @@ public final class VirtioBlkDriver implements BlockDevice {
         m.put("carried.over", resubmittedTotal.get());
         long p = lastPauseNanos;
         m.put("last.pause.us", p < 0 ? -1 : TimeUnit.NANOSECONDS.toMicros(p));
+        long sw = lastSwitchNanos;
+        m.put("last.switch.us", sw < 0 ? -1 : TimeUnit.NANOSECONDS.toMicros(sw));
         m.put("outstanding", (long) outstanding());
         m.put("detached", isDetached() ? 1L : 0L);
         return m;
