@@ -882,8 +882,10 @@ public final class VirtioBlkDriver implements BlockDevice {
             configs.add(new VirtqueueConfig(q.index(), queueSize, q.dq.descGpa(), q.dq.availGpa(), q.dq.usedGpa(),
                     q.dq.availIdx(), q.kick.fd(), q.call.fd(), true));
         }
+        long ta = System.nanoTime();
         try {
             nf.activate(memory, new DriverInterrupt(), configs);
+            LOG.debug("virtio-blk: {} started in {} us", nb.describe(), (System.nanoTime() - ta) / 1000);
         } catch (VhostException | RuntimeException e) {
             nv.close();
             VhostException v = e instanceof VhostException ve ? ve
@@ -968,9 +970,11 @@ public final class VirtioBlkDriver implements BlockDevice {
             q.lock.unlock();
             q.stopping = true;
         }
+        long t0 = System.nanoTime();
         for (BlkRequestQueue q : queues) {
             stopCompleter(q);
         }
+        long t1 = System.nanoTime();
         int[] bases = null;
         VirtioBlkFrontend f = frontend;
         try {
@@ -989,6 +993,7 @@ public final class VirtioBlkDriver implements BlockDevice {
                     backendName(), why, e.getMessage());
             bases = null;
         }
+        long t2 = System.nanoTime();
         int taken = 0;
         for (BlkRequestQueue q : queues) {
             try {
@@ -1000,8 +1005,12 @@ public final class VirtioBlkDriver implements BlockDevice {
             taken += q.takeOutstanding(base);
         }
         detachedFrom = vhost.backend().describe();
+        long t3 = System.nanoTime();
         vhost.close();
-        LOG.debug("virtio-blk: stopped {} for {}: {} request(s) outstanding", detachedFrom, why, taken);
+        long t4 = System.nanoTime();
+        LOG.debug("virtio-blk: stopped {} for {}: {} request(s) outstanding; completion threads {} us, rings {} us,"
+                + " reap {} us, close {} us", detachedFrom, why, taken, (t1 - t0) / 1000, (t2 - t1) / 1000, (t3 - t2) / 1000,
+                (t4 - t3) / 1000);
         return taken;
     }
 
