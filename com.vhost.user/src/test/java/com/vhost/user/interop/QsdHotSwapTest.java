@@ -96,6 +96,42 @@ class QsdHotSwapTest {
         }
     }
 
+    @Test
+    void aKilledQemuStorageDaemonIsReplacedByTheOwnBackEndWithoutLosingRequests() throws Exception {
+        Path image = dir.resolve("crash.img");
+        try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
+            f.setLength(16 * MIB);
+        }
+        Path own = dir.resolve("own-after-crash.sock");
+        try (Peers.Qsd q = qsd(image);
+                FileBlockModel model = FileBlockModel.open(image, false, 2, 128);
+                VhostUserServer server = new VhostUserServer(own, model)) {
+            server.start();
+            try (VirtioBlkDriver blk = BlockDevices.open(new VhostUserOps().open(VhostTarget.of(q.socket().toString())),
+                    new BlkDriverOptions(2, 128, false, 4 * MIB))) {
+                blk.setDetachOnLoss(true);
+                blk.setSwapWaitNanos(TimeUnit.SECONDS.toNanos(20));
+                VerifiedWorkload load = new VerifiedWorkload(blk, 4 * MIB, 4096, 4, 4, 17, blk::completedRequests);
+                load.start();
+                VerifiedWorkload.Result r;
+                try {
+                    long w = load.writes();
+                    waitUntil(() -> load.writes() > w + 64, "workload progress before the crash");
+                    q.process().toHandle().destroyForcibly(); // SIGKILL by PID: no GET_VRING_BASE, no goodbye
+                    waitUntil(blk::isDetached, "the driver noticing the lost back-end");
+                    blk.rebind(new VhostUserOps().open(VhostTarget.of(own.toString())));
+                    long after = load.writes();
+                    waitUntil(() -> load.writes() > after + 64, "workload progress on the new back-end");
+                } finally {
+                    r = load.stop(); // before the driver (and its buffers) close
+                }
+                assertThat(r.firstError()).isNull();
+                assertThat(r.clean()).as(r.toString()).isTrue();
+                assertThat(blk.counters()).containsEntry("swaps", 1L).containsEntry("detached", 0L);
+            }
+        }
+    }
+
     private static void waitUntil(java.util.function.BooleanSupplier cond, String what) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (!cond.getAsBoolean()) {

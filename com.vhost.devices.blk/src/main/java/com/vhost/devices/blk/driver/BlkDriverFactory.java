@@ -44,6 +44,7 @@ public final class BlkDriverFactory implements VirtioDriverFactory {
         }
         VirtioBlkDriver driver = VirtioBlkDriver.open(backend, options);
         driver.setSwapWaitNanos(java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(swapWaitMs));
+        driver.setDetachOnLoss(true); // the registry rebinds it when a backend is back
         return new BlkVirtioDriver(driver);
     }
 

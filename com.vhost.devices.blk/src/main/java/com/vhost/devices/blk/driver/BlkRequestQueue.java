@@ -570,7 +570,7 @@ public final class BlkRequestQueue {
                         lastProgress = now;
                     }
                     if (!driver.backendConnected()) {
-                        driver.lost(index, null);
+                        driver.backendLost(index);
                     } else if (outstanding > 0 && now - lastProgress > driver.requestTimeoutNanos()) {
                         driver.lost(index, new VhostTimeoutException("queue " + index + ": no completion for "
                                 + TimeUnit.NANOSECONDS.toMillis(now - lastProgress) + " ms with " + outstanding

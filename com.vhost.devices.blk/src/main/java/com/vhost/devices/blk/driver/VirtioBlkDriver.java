@@ -111,6 +111,8 @@ public final class VirtioBlkDriver implements BlockDevice {
     private volatile long detachedDeadline;
     private volatile String detachedFrom;
     private volatile long swapWaitNanos = DEFAULT_SWAP_WAIT_NANOS;
+    private volatile boolean detachOnLoss;
+    private final java.util.concurrent.atomic.AtomicBoolean lossHandling = new java.util.concurrent.atomic.AtomicBoolean();
     private final LongAdder completedRequests = new LongAdder();
     private final LongAdder completedBytes = new LongAdder();
     private final AtomicLong swaps = new AtomicLong();
@@ -403,6 +405,47 @@ public final class VirtioBlkDriver implements BlockDevice {
         for (BlkRequestQueue q : queues) {
             q.failAll(f);
         }
+    }
+
+    /**
+     * A completion thread found the backend disconnected. With {@link #setDetachOnLoss} the
+     * device detaches (on a thread of its own: the completion threads are joined) and its
+     * requests wait for {@link #rebind}; otherwise every outstanding request fails
+     * ({@link #lost}).
+     */
+    void backendLost(int queue) {
+        if (!detachOnLoss || closed || failure.get() != null || detachedDeadline != 0) {
+            if (detachedDeadline == 0) {
+                lost(queue, null);
+            }
+            return;
+        }
+        if (!lossHandling.compareAndSet(false, true)) {
+            return;
+        }
+        String name = backendName();
+        Thread.ofPlatform().daemon().name("vhost-blk-detach").start(() -> {
+            try {
+                LOG.warn("virtio-blk on {}: backend lost (noticed on queue {}); detaching, requests wait for a new backend",
+                        name, queue);
+                detach();
+            } catch (VhostException | RuntimeException e) {
+                lost(queue, new VhostDisconnectedException("virtio-blk: backend " + name + " lost and detaching failed: "
+                        + e.getMessage()));
+            } finally {
+                lossHandling.set(false);
+            }
+        });
+    }
+
+    /**
+     * @param on true: a backend that disconnects detaches the device (requests wait, bounded by
+     *     {@link #swapWaitNanos()}, for {@link #rebind}; requests the back-end had taken but not
+     *     completed are resubmitted) instead of failing every outstanding request. The registry
+     *     turns this on; plain {@link BlockDevices#open} leaves it off.
+     */
+    public void setDetachOnLoss(boolean on) {
+        detachOnLoss = on;
     }
 
     /**
