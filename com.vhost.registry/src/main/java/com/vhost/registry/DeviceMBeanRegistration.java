@@ -39,7 +39,7 @@ final class DeviceMBeanRegistration {
             if (server.isRegistered(name)) {
                 server.unregisterMBean(name);
             }
-            server.registerMBean(new Stats(device), name);
+            server.registerMBean(new javax.management.StandardMBean(new Stats(device), DeviceStatsMBean.class), name);
             return new DeviceMBeanRegistration(server, name);
         } catch (JMException | RuntimeException e) {
             LOG.warn("device {}: JMX registration failed: {}", id, e.toString());

@@ -343,6 +343,13 @@ class DeviceComponentTest {
         assertThat(f.made).hasSize(1);
         assertThat(d.current).isSameAs(b.opened.get(0).proxy);
         assertThat(c.counters()).containsEntry("registry.swaps", 1L).containsEntry("swaps", 1L);
+
+        // The same counters through JMX.
+        javax.management.MBeanServer jmx = java.lang.management.ManagementFactory.getPlatformMBeanServer();
+        javax.management.ObjectName name = new javax.management.ObjectName("com.vhost:type=Device,name=\"d0\"");
+        assertThat(jmx.getAttribute(name, "Swaps")).isEqualTo(1L);
+        assertThat(jmx.getAttribute(name, "Status")).isEqualTo("BOUND");
+        assertThat(jmx.getAttribute(name, "Backend")).isEqualTo("b");
     }
 
     @Test
