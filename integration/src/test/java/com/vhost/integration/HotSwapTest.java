@@ -42,6 +42,8 @@ import org.osgi.util.tracker.ServiceTracker;
  * <ul>
  *   <li>between two of this project's back-ends on one image: by a configuration change of
  *       {@code target}, then by the operator ({@link DeviceRegistry#swap});</li>
+ *   <li>between qemu-storage-daemon (a separate process, stopped by PID; skipped with the reason
+ *       when not installed, failed when CI=true) and this project's back-end on one image;</li>
  *   <li>across {@link Bundle#update()} of the {@code com.vhost.user} bundle (its VhostOps service
  *       goes away and comes back: the device is detached, requests wait, then it is rebound);</li>
  *   <li>bad configurations (unreachable socket path, unknown backend type, malformed values) fail
@@ -159,6 +161,96 @@ public class HotSwapTest {
                 cfg.delete();
                 Await.until(WAIT_MS, () -> registry.device("swap").isEmpty() ? Boolean.TRUE : null);
             }
+        }
+    }
+
+    /**
+     * @return qemu-storage-daemon on PATH; skips the test (JUnit assumption) with the reason when
+     *     it is missing, fails it when CI=true
+     */
+    private static Path qsdBinary() {
+        for (String d : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(":")) {
+            Path p = Path.of(d, "qemu-storage-daemon");
+            if (Files.isExecutable(p)) {
+                return p;
+            }
+        }
+        String why = "qemu-storage-daemon is not installed (Debian package qemu-system-common; scripts/install-deps.sh)";
+        if ("true".equals(System.getenv("CI"))) {
+            throw new AssertionError("CI=true and " + why);
+        }
+        org.junit.Assume.assumeTrue(why, false);
+        return null;
+    }
+
+    /** qemu-storage-daemon exporting {@code image} (locking=off: shared with the own back-end) on {@code sock}; waits 10 s at most. */
+    private static Process startQsd(Path image, Path sock, Path log) throws Exception {
+        Process p = new ProcessBuilder(List.of(qsdBinary().toString(),
+                "--blockdev", "driver=file,node-name=file0,filename=" + image + ",locking=off",
+                "--blockdev", "driver=raw,node-name=fmt0,file=file0",
+                "--export", "type=vhost-user-blk,id=exp0,node-name=fmt0,addr.type=unix,addr.path=" + sock
+                        + ",writable=on,num-queues=2"))
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        while (!Files.exists(sock)) {
+            if (!p.isAlive() || System.nanoTime() > deadline) {
+                stop(p);
+                throw new AssertionError("qemu-storage-daemon did not export " + sock + ": " + Files.readString(log));
+            }
+            Thread.sleep(20);
+        }
+        return p;
+    }
+
+    /** SIGTERM by PID, SIGKILL after 5 s. */
+    private static void stop(Process p) throws InterruptedException {
+        p.toHandle().destroy();
+        if (!p.waitFor(5, java.util.concurrent.TimeUnit.SECONDS)) {
+            p.toHandle().destroyForcibly();
+            p.waitFor(5, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    public void swapsBetweenQemuStorageDaemonAndTheOwnBackEnd() throws Exception {
+        awaitBlkFactory();
+        Path dir = Files.createTempDirectory("vhost-qsd-swap-itest");
+        Path img = image(dir, 8 * MIB);
+        Path q = dir.resolve("qsd.sock");
+        Path own = dir.resolve("own.sock");
+        Process qsd = startQsd(img, q, dir.resolve("qsd.log"));
+        try (FileBlockModel m = FileBlockModel.open(img, false, 2, 128);
+                VhostUserServer s = new VhostUserServer(own, m)) {
+            s.start();
+            org.osgi.service.cm.Configuration cfg = configure("qsdswap", Map.of("device.type", "blk", "backend.type", "user",
+                    "target", q.toString(), "queues", 2, "queue.size", 128));
+            try {
+                awaitDevice("qsdswap", d -> d.status() == DeviceInfo.Status.BOUND);
+                BlockDevice dev = registry.deviceApi("qsdswap", BlockDevice.class).orElseThrow();
+                VirtioBlkDriver drv = (VirtioBlkDriver) dev;
+                VerifiedWorkload load = new VerifiedWorkload(dev, 4 * MIB, 4096, 4, 4, 21, drv::completedRequests);
+                load.start();
+                VerifiedWorkload.Result r;
+                try {
+                    for (int i = 0; i < 6; i++) {
+                        progress(load, 32);
+                        Path to = i % 2 == 0 ? own : q;
+                        registry.swap("qsdswap", to.toString());
+                        assertEquals(to.toString(), registry.device("qsdswap").orElseThrow().target());
+                    }
+                    progress(load, 32);
+                } finally {
+                    r = load.stop();
+                }
+                assertClean(r);
+                assertEquals(Long.valueOf(6), registry.counters("qsdswap").get("swaps"));
+                assertSame(dev, registry.deviceApi("qsdswap", BlockDevice.class).orElseThrow());
+            } finally {
+                cfg.delete();
+                Await.until(WAIT_MS, () -> registry.device("qsdswap").isEmpty() ? Boolean.TRUE : null);
+            }
+        } finally {
+            stop(qsd);
         }
     }
 

@@ -54,9 +54,14 @@ public final class BlkRequestQueue {
 
     private final VirtioBlkDriver driver;
     private final int index;
-    final DriverQueue dq;
-    private final MemorySegment slots;
-    private final long slotsGpa;
+    /** The ring and slot area in use; a swap switches to the other ({@link #takeOutstanding}). */
+    DriverQueue dq;
+    private MemorySegment slots;
+    private long slotsGpa;
+    private final DriverQueue[] areaQueues;
+    private final MemorySegment[] areaSlots;
+    private final long[] areaSlotsGpa;
+    private int area;
     final EventFd kick;
     final EventFd call;
     /** Poll mode: completions are found by polling; {@link #call} exists but nobody waits on it. */
@@ -86,13 +91,22 @@ public final class BlkRequestQueue {
     volatile boolean stopping;
     Thread completer;
 
-    BlkRequestQueue(VirtioBlkDriver driver, int index, DriverQueue dq, MemorySegment slots, long slotsGpa,
+    /**
+     * @param dqs the two ring areas (index 0 in use first)
+     * @param slots the two request slot areas
+     * @param slotsGpa their guest-physical addresses
+     */
+    BlkRequestQueue(VirtioBlkDriver driver, int index, DriverQueue[] dqs, MemorySegment[] slots, long[] slotsGpa,
             EventFd kick, EventFd call, boolean pollMode, int maxSegments) {
+        DriverQueue dq = dqs[0];
+        this.areaQueues = dqs.clone();
+        this.areaSlots = slots.clone();
+        this.areaSlotsGpa = slotsGpa.clone();
         this.driver = driver;
         this.index = index;
         this.dq = dq;
-        this.slots = slots;
-        this.slotsGpa = slotsGpa;
+        this.slots = slots[0];
+        this.slotsGpa = slotsGpa[0];
         this.kick = kick;
         this.call = call;
         this.pollMode = pollMode;
@@ -417,8 +431,9 @@ public final class BlkRequestQueue {
 
     /**
      * Hot-swap, after the old back-end stopped and the used ring was reaped: moves every request
-     * still on the ring back to the head of the parked list in submission order, frees all slots
-     * and resets the ring with both indices at {@code base} (the old back-end's next avail index).
+     * still on the ring back to the head of the parked list in submission order, frees all slots,
+     * switches to the other ring/slot area and resets its ring with both indices at {@code base}
+     * (the old back-end's next avail index).
      *
      * @return the requests taken off the ring
      */
@@ -452,6 +467,11 @@ public final class BlkRequestQueue {
             }
             freeSlotCount = freeSlots.length;
             highInFlight = 0;
+            // Move to the other area: a late write of the stopped back-end lands in the old one.
+            area ^= 1;
+            dq = areaQueues[area];
+            slots = areaSlots[area];
+            slotsGpa = areaSlotsGpa[area];
             dq.reset(base);
             if (pollMode) {
                 dq.disableNotifications();

@@ -45,9 +45,10 @@ import org.slf4j.LoggerFactory;
  * {@link SharedMemory} (memfd) that the back-end maps, and submits requests (VIRTIO 1.2, 5.2.6).
  *
  * <p><b>Memory.</b> One region whose guest-physical address equals its address in this process
- * (as {@code virtio_user} does), holding per queue the {@link DriverQueue} layout and
- * {@code queueSize} request slots of {@value BlkRequestQueue#SLOT_BYTES} bytes, then the buffer
- * pool ({@link BlkDriverOptions#bufferPoolBytes()}).
+ * (as {@code virtio_user} does), holding per queue two areas of a {@link DriverQueue} layout and
+ * {@code queueSize} request slots of {@value BlkRequestQueue#SLOT_BYTES} bytes (one in use; a
+ * {@link #rebind} moves to the other), then the buffer pool
+ * ({@link BlkDriverOptions#bufferPoolBytes()}).
  *
  * <p><b>Checks before queueing</b> (each a {@link VirtioDeviceException} naming the request, the
  * offset and the limit): offset and length multiples of {@code blk_size}, {@code offset + length
@@ -79,6 +80,12 @@ public final class VirtioBlkDriver implements BlockDevice {
     public static final long DEFAULT_SWAP_WAIT_NANOS = 10_000_000_000L;
     /** Bound on waiting for another rebind/detach/close to finish, 30 s. */
     private static final long SWAP_LOCK_WAIT_SECONDS = 30;
+    /**
+     * Bound on waiting for chains a stopped back-end had taken to complete, 250 ms (libvhost-user
+     * may never report them; they are resubmitted, and the ring area is switched so a late write
+     * cannot land in a ring in use).
+     */
+    static final long STRAGGLER_WAIT_NANOS = 250_000_000L;
 
     /** Replaced by {@link #rebind}; read without a lock by the accessors. */
     private volatile GenericVhostDevice vhost;
@@ -216,7 +223,10 @@ public final class VirtioBlkDriver implements BlockDevice {
         long qBytes = alignUp(DriverQueue.layoutBytes(qsize, indirectMax), PAGE);
         long slotBytes = alignUp((long) qsize * BlkRequestQueue.SLOT_BYTES, PAGE);
         long poolBytes = alignUp(o.bufferPoolBytes(), PAGE);
-        long total = nq * (qBytes + slotBytes) + poolBytes;
+        // Two ring + slot areas per queue: a swap moves the queue to the other one, so a back-end
+        // that completes a chain after GET_VRING_BASE writes into memory nobody uses any more.
+        long perQueue = 2 * (qBytes + slotBytes);
+        long total = nq * perQueue + poolBytes;
         this.shm = SharedMemory.create("vhost-blk-driver", total);
         BlkRequestQueue[] qs = new BlkRequestQueue[nq];
         List<VirtqueueConfig> configs = new ArrayList<>(nq);
@@ -224,17 +234,20 @@ public final class VirtioBlkDriver implements BlockDevice {
             this.baseGpa = shm.address();
             MemorySegment all = shm.segment();
             this.memory = GuestMemoryMap.of(List.of(new GuestMemoryRegion(baseGpa, total, shm.address(), shm.fd(), 0, all)));
-            this.pool = new BufferPool(all.asSlice(nq * (qBytes + slotBytes), poolBytes));
+            this.pool = new BufferPool(all.asSlice(nq * perQueue, poolBytes));
             for (int i = 0; i < nq; i++) {
-                long off = i * (qBytes + slotBytes);
+                long off = i * perQueue;
+                long offB = off + qBytes + slotBytes;
                 DriverQueue dq = new DriverQueue(i, qsize, all.asSlice(off, qBytes), baseGpa + off, acked, indirectMax);
+                DriverQueue dqB = new DriverQueue(i, qsize, all.asSlice(offB, qBytes), baseGpa + offB, acked, indirectMax);
                 EventFd kick = EventFd.create();
                 // Poll mode still hands the back-end a call eventfd: libvhost-user (QEMU 7.2) writes
                 // the call fd on its first used buffer whatever the suppression state, and marks the
                 // device broken when that fd is missing. Nobody waits on it in poll mode.
                 EventFd call = EventFd.create();
-                qs[i] = new BlkRequestQueue(this, i, dq, all.asSlice(off + qBytes, slotBytes), baseGpa + off + qBytes,
-                        kick, call, poll, segsPerRequest);
+                qs[i] = new BlkRequestQueue(this, i, new DriverQueue[] {dq, dqB},
+                        new MemorySegment[] {all.asSlice(off + qBytes, slotBytes), all.asSlice(offB + qBytes, slotBytes)},
+                        new long[] {baseGpa + off + qBytes, baseGpa + offB + qBytes}, kick, call, poll, segsPerRequest);
                 if (poll) {
                     dq.disableNotifications();
                 }
@@ -1036,6 +1049,9 @@ public final class VirtioBlkDriver implements BlockDevice {
                     backendName(), why, e.getMessage());
             bases = null;
         }
+        if (bases != null) {
+            awaitStragglers(bases, why);
+        }
         long t2 = System.nanoTime();
         int taken = 0;
         for (BlkRequestQueue q : queues) {
@@ -1055,6 +1071,42 @@ public final class VirtioBlkDriver implements BlockDevice {
                 + " reap {} us, close {} us", detachedFrom, why, taken, (t1 - t0) / 1000, (t2 - t1) / 1000, (t3 - t2) / 1000,
                 (t4 - t3) / 1000);
         return taken;
+    }
+
+    /**
+     * GET_VRING_BASE returns the back-end's next avail index, but a back-end may still be
+     * executing chains it had taken (libvhost-user, hence qemu-storage-daemon, completes them
+     * later into the used ring, data buffers and status bytes). Before the ring is reset and its
+     * requests handed to another back-end, those must have completed, or a late write would land
+     * in memory that has been reused. Reaps until the used index reaches each base, bounded by
+     * {@link #STRAGGLER_WAIT_NANOS}; what is still missing after that is resubmitted (logged).
+     */
+    private void awaitStragglers(int[] bases, String why) {
+        long deadline = System.nanoTime() + STRAGGLER_WAIT_NANOS;
+        for (BlkRequestQueue q : queues) {
+            int base = bases[q.index()];
+            if (base < 0) {
+                continue;
+            }
+            while (true) {
+                try {
+                    q.drain();
+                } catch (VhostException | RuntimeException e) {
+                    LOG.warn("queue {}: reaping after GET_VRING_BASE for {} failed: {}", q.index(), why, e.toString());
+                    break;
+                }
+                int missing = (base - q.dq.lastUsedIdx()) & 0xFFFF;
+                if (missing == 0 || missing > q.dq.inFlight()) {
+                    break; // all taken chains completed (or the base is not about this ring)
+                }
+                if (System.nanoTime() - deadline > 0) {
+                    LOG.warn("queue {}: {} chain(s) taken by {} not completed {} ms after GET_VRING_BASE; resubmitting them",
+                            q.index(), missing, backendName(), TimeUnit.NANOSECONDS.toMillis(STRAGGLER_WAIT_NANOS));
+                    break;
+                }
+                LockSupport.parkNanos(20_000);
+            }
+        }
     }
 
     /**
