@@ -496,15 +496,13 @@ public final class BlkRequestQueue {
         try {
             c = pending.size();
             carried = 0;
-            boolean placed = false;
             while (!pending.isEmpty() && place(pending.peek())) {
                 pending.poll();
-                placed = true;
             }
-            if (placed) {
-                kick.signal(); // the new back-end has not published avail_event yet: always kick
-                dq.kickNeeded();
-            }
+            // Always kick once after a restart: the new back-end may have missed earlier kicks
+            // (the kick fd was in no back-end's hands while the rings were moving).
+            kick.signal();
+            dq.kickNeeded();
         } catch (VhostException e) {
             kickFailure = e;
         } finally {
