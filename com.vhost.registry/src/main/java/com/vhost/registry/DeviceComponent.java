@@ -271,7 +271,7 @@ public final class DeviceComponent implements ManagedDevice {
 
     void unbindBackend(VhostOps o, Map<String, Object> props) {
         String name = backendNameOf(o, props);
-        lockSwap();
+        boolean locked = lockSwap();
         try {
             VirtioDriver d = null;
             synchronized (lock) {
@@ -294,21 +294,30 @@ public final class DeviceComponent implements ManagedDevice {
                 detachOrClose(d, "backend " + name + " went away");
             }
         } finally {
-            swapMutex.unlock();
+            if (locked) {
+                swapMutex.unlock();
+            }
         }
         schedule();
     }
 
-    private void lockSwap() {
+    /**
+     * Waits (bounded, {@code 2 × WORKER_STOP_SECONDS}) for {@link #swapMutex}.
+     *
+     * @return whether it is held; false after the bound or an interrupt (logged): the caller goes on
+     *     without it, relying on the driver's own bounded serialisation of rebind/detach/close
+     */
+    private boolean lockSwap() {
         try {
-            if (!swapMutex.tryLock(2 * WORKER_STOP_SECONDS, TimeUnit.SECONDS)) {
-                LOG.warn("device {}: a backend move is still running after {} s; going on", idForLog(), 2 * WORKER_STOP_SECONDS);
-                swapMutex.lock();
+            if (swapMutex.tryLock(2 * WORKER_STOP_SECONDS, TimeUnit.SECONDS)) {
+                return true;
             }
+            LOG.warn("device {}: a backend move is still running after {} s; going on without waiting", idForLog(),
+                    2 * WORKER_STOP_SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            swapMutex.lock();
         }
+        return false;
     }
 
     /**
@@ -492,7 +501,17 @@ public final class DeviceComponent implements ManagedDevice {
 
     /** Brings the driver in line with the current bindings. Runs on the worker thread only. */
     private void reconcile() {
-        lockSwap();
+        if (!lockSwap()) {
+            synchronized (lock) {
+                reconcileQueued = false;
+            }
+            try {
+                worker.schedule(this::reconcile, HEALTH_PERIOD_MS, TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException e) {
+                // Deactivating.
+            }
+            return;
+        }
         try {
             reconcileLocked();
         } finally {
@@ -799,7 +818,9 @@ public final class DeviceComponent implements ManagedDevice {
      * reports the connection lost, the driver is closed and the device reconnects (bounded).
      */
     private void checkHealth() {
-        lockSwap();
+        if (!lockSwap()) {
+            return; // the next period tries again
+        }
         try {
             checkHealthLocked();
         } finally {
