@@ -10,6 +10,8 @@
 #   blk-vhost   scripts/guest/blk-guest-test.sh vhost (QEMU guest <-> this project's back-end)
 #   net-vhost   scripts/guest/net-guest-test.sh (QEMU guest's virtio-net <-> this project's TAP
 #               back-end <-> a TAP in a namespace the test makes; the guest pings into it)
+#   kguest      scripts/kguest/kguest-test.sh (kernel + vDPA backends on the real vhost-net,
+#               tun and vhost-vdpa/vdpa_sim drivers, in a QEMU guest on Debian's 6.12 kernel)
 # Usage: ./test.sh            (no arguments)
 # Environment:
 #   CI=true          a missing peer or tool is a failure, never a skip
@@ -35,7 +37,7 @@ case "${1:-}" in
 esac
 LOGS=$REPO/build/test-logs
 mkdir -p "$LOGS"
-ALL_STAGES="deps guest maven blk-qsd blk-harness blk-vhost net-vhost"
+ALL_STAGES="deps guest maven blk-qsd blk-harness blk-vhost net-vhost kguest"
 STAGES=${TEST_STAGES:-$ALL_STAGES}
 STAGES=${STAGES//,/ }
 for s in $STAGES; do
@@ -206,6 +208,16 @@ want blk-qsd && guest_test blk-qsd "$GT" scripts/guest/blk-guest-test.sh qsd
 want blk-harness && guest_test blk-harness $(( 6 * GT )) scripts/guest/blk-harness-selftest.sh
 want blk-vhost && guest_test blk-vhost "$GT" scripts/guest/blk-guest-test.sh vhost
 want net-vhost && guest_test net-vhost "$GT" scripts/guest/net-guest-test.sh
+if want kguest; then
+  # builds its own guest (bookworm-backports 6.12 + out-of-tree vdpa_sim, cached in .cache/kguest)
+  run_bounded "$LOGS/kguest.log" 1200 env KGUEST_TIMEOUT=600 scripts/kguest/kguest-test.sh
+  rc=$?
+  case $rc in
+    0) record kguest PASS "$(grep -m1 -E '^kguest-test: [0-9]+ passed' "$LOGS/kguest.log")" ;;
+    124) record kguest FAIL "timed out" ;;
+    *) record kguest FAIL "$(grep -m1 -E '^kguest-test: ' "$LOGS/kguest.log" || tail -n1 "$LOGS/kguest.log") (exit $rc)" ;;
+  esac
+fi
 
 # ---- summary ---------------------------------------------------------------------------------
 echo

@@ -16,12 +16,21 @@ public record MemoryRegion(long guestAddr, long size, long userAddr, long mmapOf
         if (size <= 0) {
             throw new IllegalArgumentException("memory region size must be > 0, was " + size);
         }
-        Math.addExact(guestAddr, size);
-        Math.addExact(userAddr, size);
+        // addresses are unsigned 64-bit: the last byte must not wrap past 2^64
+        if (Long.compareUnsigned(guestAddr + size - 1, guestAddr) < 0) {
+            throw new IllegalArgumentException(String.format(
+                    "guest range 0x%x + 0x%x wraps past 2^64", guestAddr, size));
+        }
+        if (Long.compareUnsigned(userAddr + size - 1, userAddr) < 0) {
+            throw new IllegalArgumentException(String.format(
+                    "user range 0x%x + 0x%x wraps past 2^64", userAddr, size));
+        }
     }
 
-    /** @return true when {@code [gpa, gpa+len)} lies inside this region */
+    /** @return true when {@code [gpa, gpa+len)} lies inside this region (unsigned addresses) */
     public boolean containsGuest(long gpa, long len) {
-        return gpa >= guestAddr && len >= 0 && gpa - guestAddr <= size - len;
+        long off = gpa - guestAddr;
+        return Long.compareUnsigned(gpa, guestAddr) >= 0 && len >= 0 && Long.compareUnsigned(off, size) <= 0
+                && Long.compareUnsigned(len, size - off) <= 0;
     }
 }

@@ -56,11 +56,13 @@ public interface VhostBackend extends AutoCloseable {
     void removeMemRegion(MemoryRegion region) throws VhostException;
 
     /**
-     * SET_LOG_BASE: the dirty log, one bit per 4 KiB page.
+     * SET_LOG_BASE: the dirty log, one bit per 4 KiB page ({@code log[page / 8] |= 1 << (page % 8)}).
      *
-     * @param fd shared memory holding the log (vhost-user LOG_SHMFD), or -1 for kernel (uses addr)
+     * @param fd vhost-user (LOG_SHMFD): the shared memory holding the log; vhost-kernel and
+     *     vhost-vdpa: an eventfd the kernel signals after logging ({@code VHOST_SET_LOG_FD}), or -1
      * @param size log size in bytes
-     * @param offset offset in bytes of the log within {@code fd}, or its user address for kernel
+     * @param offset vhost-user: offset in bytes of the log within {@code fd}; kernel and vDPA: the
+     *     log's user address ({@code VHOST_SET_LOG_BASE})
      */
     void setLogBase(int fd, long size, long offset) throws VhostException;
 

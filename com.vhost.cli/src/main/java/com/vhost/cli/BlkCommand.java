@@ -55,9 +55,19 @@ final class BlkCommand implements Callable<Integer> {
 
     /** Options every blk subcommand shares: where the back-end listens and how many queues to use. */
     static final class Connection {
-        @Option(names = {"--socket", "--device"}, paramLabel = "PATH", required = true,
-                description = "the back-end's vhost-user socket, or the device node of a kernel/vdpa backend")
-        Path socket;
+        @picocli.CommandLine.ArgGroup(exclusive = true, multiplicity = "1")
+        Where where;
+
+        /** Exactly one of: a socket or device node (with --backend), or a vDPA node. */
+        static final class Where {
+            @Option(names = {"--socket", "--device"}, paramLabel = "PATH", required = true,
+                    description = "the back-end's vhost-user socket, or the device node of a kernel/vdpa backend")
+            Path socket;
+
+            @Option(names = "--vdpa", paramLabel = "NODE", required = true,
+                    description = "a vhost-vdpa device node, e.g. /dev/vhost-vdpa-1 (same as --backend vdpa --device NODE)")
+            Path vdpa;
+        }
 
         @Option(names = "--backend", paramLabel = "TYPE", defaultValue = "user",
                 description = "VhostOps backend type: user, kernel or vdpa (default ${DEFAULT-VALUE})")
@@ -80,8 +90,10 @@ final class BlkCommand implements Callable<Integer> {
         /** Connects through the vhost-user {@link VhostOps} service and starts the driver. */
         BlockDevice open(CliServices services) throws Exception {
             Checks.queues(queues, queueSize);
-            VhostOps ops = services.backend(com.vhost.api.VhostBackendType.fromId(backendType).id(), BACKEND_WAIT);
-            VhostTarget target = new VhostTarget(socket.toString(),
+            String type = where.vdpa != null ? "vdpa" : com.vhost.api.VhostBackendType.fromId(backendType).id();
+            Path path = where.vdpa != null ? where.vdpa : where.socket;
+            VhostOps ops = services.backend(type, BACKEND_WAIT);
+            VhostTarget target = new VhostTarget(path.toString(),
                     java.util.Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, Long.toString(connectTimeoutMs)));
             VhostBackend backend = ops.open(target);
             try {

@@ -97,4 +97,55 @@ public interface BlkTools {
      * @throws Exception when the queue cannot be handed over (requests outstanding, already taken)
      */
     RawQueue rawQueue(BlockDevice device, int index, CompletionSink sink) throws Exception;
+
+    /** Hot-swap view of a device from {@link #openDevice}. */
+    interface Swappable {
+        /** Moves the device to {@code newBackend} (owned from now on); the {@link BlockDevice} stays valid. */
+        void rebind(VhostBackend newBackend) throws Exception;
+
+        /** @return swaps whose I/O pause has been measured (first completion on the new backend seen) */
+        long pausesMeasured();
+
+        /** @return the last swap's I/O pause in nanoseconds (last completion on the old backend to the first on the new), -1 when none */
+        long lastPauseNanos();
+
+        /** @return requests the device completed with success (for counting duplicates) */
+        long completedRequests();
+    }
+
+    /**
+     * @return the hot-swap view of {@code device}, or null when it cannot move between backends
+     */
+    default Swappable swappable(BlockDevice device) {
+        return null;
+    }
+
+    /** A running write-then-verify workload with checksums (see {@link #startVerifiedWorkload}). */
+    interface VerifiedLoad {
+        /** @return writes completed so far */
+        long writes();
+
+        /**
+         * Stops the workers (bounded), reads back every block written and checks it.
+         *
+         * @return {@code {writes, reads, lost, duplicated, corrupted}}; the first error (or null)
+         *     through {@link #firstError()}
+         */
+        long[] stop() throws InterruptedException;
+
+        /** @return the first problem seen, or null */
+        String firstError();
+    }
+
+    /**
+     * Starts a write-then-verify workload: {@code workers} threads each write {@code depth}
+     * blocks of {@code blockBytes} (block number, version, checksum, payload) in the first
+     * {@code regionBytes} of the device, then read them back and check them.
+     *
+     * @throws UnsupportedOperationException when the implementation bundle is missing
+     */
+    default VerifiedLoad startVerifiedWorkload(BlockDevice device, long regionBytes, int blockBytes, int workers, int depth,
+            long seed) {
+        throw new UnsupportedOperationException("the verified workload needs the com.vhost.devices.blk bundle");
+    }
 }

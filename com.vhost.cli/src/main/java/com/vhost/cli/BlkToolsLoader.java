@@ -61,10 +61,35 @@ final class BlkToolsLoader {
                 throw new Missing(e).fail();
             }
         }
+
+        @Override
+        public Swappable swappable(BlockDevice device) {
+            try {
+                return delegate.swappable(device);
+            } catch (LinkageError e) {
+                throw new Missing(e).fail();
+            }
+        }
+
+        @Override
+        public VerifiedLoad startVerifiedWorkload(BlockDevice device, long regionBytes, int blockBytes, int workers, int depth,
+                long seed) {
+            try {
+                return delegate.startVerifiedWorkload(device, regionBytes, blockBytes, workers, depth, seed);
+            } catch (LinkageError e) {
+                throw new Missing(e).fail();
+            }
+        }
     }
 
     /** Every call explains which implementation bundle is absent. */
     record Missing(LinkageError cause) implements BlkTools {
+        @Override
+        public VerifiedLoad startVerifiedWorkload(BlockDevice device, long regionBytes, int blockBytes, int workers, int depth,
+                long seed) {
+            throw fail();
+        }
+
         IllegalStateException fail() {
             return new IllegalStateException("virtio-blk tools unavailable: the bundles com.vhost.devices.blk and "
                     + "com.vhost.user must be installed and export com.vhost.devices.blk.model, "

@@ -11,7 +11,8 @@ import picocli.CommandLine.Spec;
         mixinStandardHelpOptions = true,
         version = "vhost-platform 0.1.0",
         description = "vhost front-ends, back-ends and VirtIO devices in Java, on OSGi.",
-        subcommands = {RunCommand.class, ServeCommand.class, BlkCommand.class, NetCommand.class, BackendsCommand.class, ShellCommand.class})
+        subcommands = {RunCommand.class, ServeCommand.class, BlkCommand.class, NetCommand.class, BackendsCommand.class,
+            ShellCommand.class, BenchCommand.class})
 public final class VhostCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;

@@ -15,7 +15,10 @@ import org.osgi.service.component.annotations.Reference;
         property = {
             "osgi.command.scope=vhost",
             "osgi.command.function=devices",
-            "osgi.command.function=backends"
+            "osgi.command.function=backends",
+            "osgi.command.function=swap",
+            "osgi.command.function=bind",
+            "osgi.command.function=stats"
         })
 public final class VhostGogoCommands {
     @Reference
@@ -33,5 +36,30 @@ public final class VhostGogoCommands {
         PrintWriter out = new PrintWriter(System.out);
         Tables.backends(registry.backends(), out);
         out.flush();
+    }
+
+    @Descriptor("moves a running device to another backend (hot-swap); in-flight requests complete exactly once")
+    public void swap(@Descriptor("device id (see vhost:devices)") String device,
+            @Descriptor("backend name (see vhost:backends) or a socket/node path") String to) {
+        PrintWriter out = new PrintWriter(System.out);
+        RegistryCommands.swap(registry, device, to, out);
+    }
+
+    @Descriptor("pins a device to a named backend service (moves it when running)")
+    public void bind(@Descriptor("device id") String device, @Descriptor("backend name (see vhost:backends)") String backend) {
+        PrintWriter out = new PrintWriter(System.out);
+        RegistryCommands.bind(registry, device, backend, out);
+    }
+
+    @Descriptor("per-device counters: requests, bytes, swaps, last swap pause")
+    public void stats() {
+        PrintWriter out = new PrintWriter(System.out);
+        RegistryCommands.stats(registry, null, out);
+    }
+
+    @Descriptor("counters of one device")
+    public void stats(@Descriptor("device id") String device) {
+        PrintWriter out = new PrintWriter(System.out);
+        RegistryCommands.stats(registry, device, out);
     }
 }

@@ -3,12 +3,18 @@ package com.vhost.registry;
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostOps;
+import com.vhost.api.VhostTarget;
 import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.DeviceRegistry;
 import com.vhost.api.registry.VirtioDriver;
 import com.vhost.api.registry.VirtioDriverFactory;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.Future;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.Executors;
@@ -18,6 +24,7 @@ import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.ConfigurationPolicy;
 import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Modified;
 import org.osgi.service.component.annotations.Reference;
 import org.osgi.service.component.annotations.ReferenceCardinality;
 import org.osgi.service.component.annotations.ReferencePolicy;
@@ -43,6 +50,15 @@ import org.slf4j.LoggerFactory;
  * driver ({@link VirtioDriverFactory#create}); when either goes away the driver is closed before
  * the unbind returns. Connecting happens off the DS thread; results that raced with a newer
  * binding are discarded by a generation count.
+ *
+ * <p><b>Hot-swap.</b> A running driver that supports {@link VirtioDriver#rebind} is never closed
+ * for a backend change, so the application's handle stays valid: when its backend service goes
+ * away (bundle stopped, updated, uninstalled) the driver is {@link VirtioDriver#detach() detached}
+ * before the unbind returns (requests wait, bounded by {@code swap.wait.ms}), and rebound as soon
+ * as a backend is there; a better-ranked backend, a changed {@code target}/{@code backend.target}
+ * ({@link #modified}), or an operator's {@link #swap} rebinds it directly. One log line per
+ * bind, unbind and swap (device, from, to, pause). Drivers without rebind are closed and
+ * re-created as before.
  *
  * <p>Reconnect: a failure that may cure itself (target missing, connection refused, a backend
  * that reports itself disconnected while bound) is retried after {@link #RETRY_DELAYS_MS}; any
@@ -102,6 +118,23 @@ public final class DeviceComponent implements ManagedDevice {
     private ScheduledFuture<?> retry;
     private boolean reconcileQueued;
     private ScheduledFuture<?> healthCheck;
+    /** Serialises driver moves (rebind, detach) between the worker and the DS threads. */
+    private final ReentrantLock swapMutex = new ReentrantLock();
+    /** Operator's choice ({@link #swap}): a backend service and/or target that overrides the bound one. */
+    private VhostOps overrideOps;
+    private String overrideOpsName;
+    private String overrideTarget;
+    /** The target the driver's backend was opened with. */
+    private String driverTarget;
+    /** System.nanoTime() of the last detach (pause of a detached device's next swap). */
+    private long detachedSince;
+    /** The failure of the last move, null after a success. */
+    private String lastMoveError;
+    /** Set by {@link #modified} when the target changed: the driver moves even if the backend service is the same. */
+    private boolean retarget;
+    private long swapCount;
+    private long lastSwapMillis = -1;
+    private DeviceMBeanRegistration mbean;
 
     @Activate
     void activate(Map<String, Object> props) {
@@ -121,6 +154,7 @@ public final class DeviceComponent implements ManagedDevice {
             active = true;
             bindingChangedLocked();
         }
+        mbean = DeviceMBeanRegistration.register(this);
         if (configError != null) {
             LOG.error("device {}: {}", id, configError);
         } else {
@@ -145,6 +179,10 @@ public final class DeviceComponent implements ManagedDevice {
             d = takeDriverLocked();
         }
         closeDriver(d, "device deactivated");
+        if (mbean != null) {
+            mbean.unregister();
+            mbean = null;
+        }
         worker.shutdown();
         try {
             if (!worker.awaitTermination(WORKER_STOP_SECONDS, TimeUnit.SECONDS)) {
@@ -156,6 +194,62 @@ public final class DeviceComponent implements ManagedDevice {
             Thread.currentThread().interrupt();
         }
         LOG.info("device {}: removed", id);
+    }
+
+    /**
+     * A changed configuration. When only the backend selection changed ({@code target},
+     * {@code backend.target}, {@code option.*}) a running driver is moved to it (hot-swap);
+     * any other change re-creates the driver.
+     */
+    @Modified
+    void modified(Map<String, Object> props) {
+        VirtioDriver d = null;
+        String why = null;
+        synchronized (lock) {
+            DeviceSettings old = settings;
+            Object t = props.get(DeviceSettings.TARGET);
+            target = t == null ? null : t.toString();
+            try {
+                settings = DeviceSettings.parse(props);
+                configError = null;
+            } catch (IllegalArgumentException e) {
+                configError = "invalid configuration: " + e.getMessage();
+            }
+            overrideOps = null;
+            overrideOpsName = null;
+            overrideTarget = null;
+            if (configError == null && old != null && driver != null) {
+                if (sameDevice(old, settings)) {
+                    retarget = !old.target().equals(settings.target()) || !old.options().equals(settings.options());
+                } else {
+                    d = takeDriverLocked();
+                    why = "configuration changed";
+                }
+            }
+            bindingChangedLocked();
+        }
+        if (configError != null) {
+            LOG.error("device {}: {} (the running driver, if any, is kept)", idForLog(), configError);
+        } else {
+            LOG.info("device {}: configuration updated", idForLog());
+        }
+        closeDriver(d, why);
+        schedule();
+    }
+
+    /** @return whether only the backend selection differs (the driver can be moved rather than re-created) */
+    static boolean sameDevice(DeviceSettings a, DeviceSettings b) {
+        Map<String, Object> ca = new LinkedHashMap<>(a.driverConfig());
+        Map<String, Object> cb = new LinkedHashMap<>(b.driverConfig());
+        for (Map<String, Object> m : java.util.List.of(ca, cb)) {
+            m.remove(DeviceSettings.TARGET);
+            m.remove(DeviceSettings.BACKEND_TARGET);
+            m.remove("service.pid");
+            m.remove("service.factoryPid");
+            m.remove("service.bundleLocation");
+            m.keySet().removeIf(k -> k.startsWith(DeviceSettings.OPTION_PREFIX) || k.startsWith("felix.") || k.startsWith("component."));
+        }
+        return a.deviceType() == b.deviceType() && a.backendType() == b.backendType() && ca.equals(cb);
     }
 
     @Reference(
@@ -176,20 +270,166 @@ public final class DeviceComponent implements ManagedDevice {
     }
 
     void unbindBackend(VhostOps o, Map<String, Object> props) {
-        VirtioDriver d = null;
+        String name = backendNameOf(o, props);
+        boolean locked = lockSwap();
+        try {
+            VirtioDriver d = null;
+            synchronized (lock) {
+                if (ops == o) {
+                    ops = null;
+                    opsProps = null;
+                }
+                if (overrideOps == o) {
+                    overrideOps = null;
+                    overrideOpsName = null;
+                }
+                if (driverOps == o) {
+                    d = driver;
+                }
+                bindingChangedLocked();
+            }
+            LOG.info("device {}: unbind backend {} (service {})", idForLog(), name, props.get("service.id"));
+            if (d != null) {
+                // The service is leaving but its back-end still answers: stop the rings now.
+                detachOrClose(d, "backend " + name + " went away");
+            }
+        } finally {
+            if (locked) {
+                swapMutex.unlock();
+            }
+        }
+        schedule();
+    }
+
+    /**
+     * Waits (bounded, {@code 2 × WORKER_STOP_SECONDS}) for {@link #swapMutex}.
+     *
+     * @return whether it is held; false after the bound or an interrupt (logged): the caller goes on
+     *     without it, relying on the driver's own bounded serialisation of rebind/detach/close
+     */
+    private boolean lockSwap() {
+        try {
+            if (swapMutex.tryLock(2 * WORKER_STOP_SECONDS, TimeUnit.SECONDS)) {
+                return true;
+            }
+            LOG.warn("device {}: a backend move is still running after {} s; going on without waiting", idForLog(),
+                    2 * WORKER_STOP_SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return false;
+    }
+
+    /**
+     * Releases the driver's backend but keeps the driver (requests wait); a driver that cannot
+     * (no {@link VirtioDriver#detach}) is closed as before. Caller holds {@link #swapMutex}.
+     */
+    private void detachOrClose(VirtioDriver d, String reason) {
+        String from;
         synchronized (lock) {
-            if (ops == o) {
-                ops = null;
-                opsProps = null;
+            from = backendName;
+        }
+        long t0 = System.nanoTime();
+        try {
+            d.detach();
+            synchronized (lock) {
+                if (driver == d) {
+                    driverOps = null;
+                    driverBackend = null;
+                    driverTarget = null;
+                    detachedSince = t0;
+                    setStateLocked(DeviceInfo.Status.WAITING, null, "detached from " + from + " (" + reason
+                            + "); requests wait for a backend (swap.wait.ms)");
+                }
             }
-            if (driverOps == o) {
-                d = takeDriverLocked();
+            LOG.info("device {}: unbind from {} to (none), pause {} ms so far ({})", idForLog(), from,
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0), reason);
+            return;
+        } catch (com.vhost.api.VhostFeatureException e) {
+            LOG.debug("device {}: driver cannot detach ({}); closing it", idForLog(), e.getMessage());
+        } catch (VhostException | RuntimeException e) {
+            LOG.warn("device {}: detaching from {} failed: {}; closing the driver", idForLog(), from, e.toString());
+        }
+        VirtioDriver taken;
+        synchronized (lock) {
+            taken = driver == d ? takeDriverLocked() : null;
+        }
+        closeDriver(taken, reason);
+    }
+
+    /**
+     * Operator's swap ({@code vhost:swap}): moves the running driver to {@code newOps} (a backend
+     * service; null keeps the current one) at {@code newTarget} (null keeps the configured
+     * target). Waits for the move, bounded.
+     *
+     * @return a one-line result
+     * @throws VhostException when the device has no running driver or the move failed
+     */
+    @Override
+    public String swap(VhostOps newOps, String newOpsName, String newTarget) throws VhostException {
+        synchronized (lock) {
+            if (driver == null) {
+                throw new com.vhost.api.VirtioDeviceException("swap: device " + id + " has no running driver (" + status + ": "
+                        + detail + ")");
             }
+            if (newOps != null) {
+                overrideOps = newOps;
+                overrideOpsName = newOpsName;
+                overrideTarget = newTarget; // null: the configured target
+            } else if (newTarget != null) {
+                overrideTarget = newTarget;
+            }
+            retarget = true;
+            lastMoveError = null;
             bindingChangedLocked();
         }
-        LOG.info("device {}: unbind backend {} (service {})", idForLog(), backendNameOf(o, props), props.get("service.id"));
-        closeDriver(d, "backend " + backendNameOf(o, props) + " went away");
-        schedule();
+        Future<?> f;
+        try {
+            f = worker.submit(this::reconcile);
+        } catch (RejectedExecutionException e) {
+            throw new com.vhost.api.VirtioDeviceException("swap: device " + idForLog() + " is being removed");
+        }
+        try {
+            f.get(2 * WORKER_STOP_SECONDS + 30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new com.vhost.api.VhostTimeoutException("swap: interrupted while device " + idForLog() + " was moving");
+        } catch (ExecutionException e) {
+            throw new com.vhost.api.VirtioDeviceException("swap: " + e.getCause(), e.getCause());
+        } catch (TimeoutException e) {
+            throw new com.vhost.api.VhostTimeoutException("swap: device " + idForLog() + " did not finish moving in time");
+        }
+        DeviceInfo i = info();
+        String moveError;
+        synchronized (lock) {
+            moveError = lastMoveError;
+        }
+        if (moveError != null) {
+            throw new com.vhost.api.VirtioDeviceException(i.id() + ": " + i.detail());
+        }
+        if (i.status() != DeviceInfo.Status.BOUND) {
+            throw new com.vhost.api.VirtioDeviceException("swap of " + i.id() + " did not complete: " + i.status() + ": " + i.detail());
+        }
+        return i.id() + " now on " + i.backendName() + " (" + i.target() + "), switch " + lastSwapMillis + " ms";
+    }
+
+    @Override
+    public Map<String, Long> counters() {
+        VirtioDriver d;
+        Map<String, Long> m = new LinkedHashMap<>();
+        synchronized (lock) {
+            d = driver;
+            m.put("registry.swaps", swapCount);
+            m.put("registry.last.switch.ms", lastSwapMillis);
+        }
+        if (d != null) {
+            try {
+                m.putAll(d.counters());
+            } catch (RuntimeException e) {
+                LOG.debug("device {}: counters: {}", idForLog(), e.toString());
+            }
+        }
+        return m;
     }
 
     @Reference(
@@ -227,7 +467,7 @@ public final class DeviceComponent implements ManagedDevice {
     @Override
     public DeviceInfo info() {
         synchronized (lock) {
-            return new DeviceInfo(id, deviceType, status, backendName, target, detail);
+            return new DeviceInfo(id, deviceType, status, backendName, driverTarget != null ? driverTarget : target, detail);
         }
     }
 
@@ -261,25 +501,58 @@ public final class DeviceComponent implements ManagedDevice {
 
     /** Brings the driver in line with the current bindings. Runs on the worker thread only. */
     private void reconcile() {
-        VirtioDriver stale;
+        if (!lockSwap()) {
+            synchronized (lock) {
+                reconcileQueued = false;
+            }
+            try {
+                worker.schedule(this::reconcile, HEALTH_PERIOD_MS, TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException e) {
+                // Deactivating.
+            }
+            return;
+        }
+        try {
+            reconcileLocked();
+        } finally {
+            swapMutex.unlock();
+        }
+    }
+
+    private void reconcileLocked() {
+        VirtioDriver stale = null;
+        VirtioDriver movable = null;
         long gen;
         DeviceSettings s;
         VhostOps o;
         VirtioDriverFactory f;
         String name;
+        String tgt;
         synchronized (lock) {
             reconcileQueued = false;
             if (!active || closed) {
                 return;
             }
             if (configError != null) {
-                setStateLocked(DeviceInfo.Status.FAILED, null, configError);
+                if (driver == null) {
+                    setStateLocked(DeviceInfo.Status.FAILED, null, configError);
+                } else {
+                    detail = configError + " (running driver kept)";
+                }
                 return;
             }
-            if (driver != null && driverOps == ops && driverFactory == factory) {
+            VhostOps want = overrideOps != null ? overrideOps : ops;
+            if (driver != null && driverOps == want && driverFactory == factory && !retarget) {
                 return;
             }
-            stale = takeDriverLocked();
+            if (driver != null && driverFactory == factory && factory != null) {
+                if (want == null) {
+                    return; // detached (or about to be): wait for a backend
+                }
+                movable = driver;
+            } else {
+                stale = takeDriverLocked();
+            }
         }
         closeDriver(stale, "rebinding");
         synchronized (lock) {
@@ -303,16 +576,21 @@ public final class DeviceComponent implements ManagedDevice {
             }
             gen = generation;
             s = settings;
-            o = ops;
+            boolean overridden = overrideOps != null;
+            o = overridden ? overrideOps : ops;
             f = factory;
+            tgt = overrideTarget != null ? overrideTarget : s.target();
             String wantedType = s.backendType().id();
-            if (o == null) {
+            if (overridden) {
+                name = overrideOpsName != null ? overrideOpsName : backendNameOf(o, null);
+            } else if (o == null) {
                 setStateLocked(DeviceInfo.Status.WAITING, null, "no " + wantedType + " backend (no VhostOps matches "
                         + DeviceSettings.backendFilter(wantedType, s.backendFilter()) + ")");
                 return;
+            } else {
+                name = backendNameOf(o, opsProps);
             }
-            name = backendNameOf(o, opsProps);
-            Object boundType = opsProps.get(VhostOps.BACKEND_TYPE);
+            Object boundType = overridden ? wantedType : opsProps.get(VhostOps.BACKEND_TYPE);
             if (boundType == null || !wantedType.equalsIgnoreCase(boundType.toString())) {
                 setStateLocked(DeviceInfo.Status.WAITING, null, "backend " + name + " is of type " + boundType
                         + ", configured backend.type is " + wantedType);
@@ -329,7 +607,13 @@ public final class DeviceComponent implements ManagedDevice {
                         + " devices, configured device.type is " + wantedDevice);
                 return;
             }
-            setStateLocked(DeviceInfo.Status.WAITING, name, "connecting to " + s.target());
+            if (movable == null) {
+                setStateLocked(DeviceInfo.Status.WAITING, name, "connecting to " + tgt);
+            }
+        }
+        if (movable != null) {
+            move(movable, o, name, tgt, s, gen);
+            return;
         }
 
         VirtioDriver created = null;
@@ -337,10 +621,11 @@ public final class DeviceComponent implements ManagedDevice {
         String failure = null;
         boolean retryable = false;
         Optional<String> unusable;
+        VhostTarget vt = new VhostTarget(tgt, s.options());
         try {
-            unusable = o.unusableReason(s.vhostTarget());
+            unusable = o.unusableReason(vt);
         } catch (RuntimeException e) {
-            unusable = Optional.of("checking " + s.target() + " failed: " + e);
+            unusable = Optional.of("checking " + tgt + " failed: " + e);
         }
         if (unusable.isPresent()) {
             failure = name + ": " + unusable.get();
@@ -348,7 +633,7 @@ public final class DeviceComponent implements ManagedDevice {
         } else {
             VhostBackend backend = null;
             try {
-                backend = o.open(s.vhostTarget());
+                backend = o.open(vt);
                 created = f.create(backend, s.driverConfig());
                 opened = backend;
                 backend = null; // the driver owns it now
@@ -378,15 +663,10 @@ public final class DeviceComponent implements ManagedDevice {
                 driverOps = o;
                 driverFactory = f;
                 driverBackend = opened;
+                driverTarget = tgt;
+                retarget = false;
                 attempt = 0;
-                if (healthCheck == null) {
-                    try {
-                        healthCheck = worker.scheduleWithFixedDelay(this::checkHealth, HEALTH_PERIOD_MS, HEALTH_PERIOD_MS,
-                                TimeUnit.MILLISECONDS);
-                    } catch (RejectedExecutionException e) {
-                        // Deactivating.
-                    }
-                }
+                startHealthCheckLocked();
                 String summary;
                 try {
                     summary = created.summary();
@@ -394,27 +674,133 @@ public final class DeviceComponent implements ManagedDevice {
                     summary = "running (summary failed: " + e + ")";
                 }
                 setStateLocked(DeviceInfo.Status.BOUND, name, summary);
-                LOG.info("device {}: BOUND to {}: {}", s.id(), name, summary);
+                LOG.info("device {}: bind to {} ({}): {}", s.id(), name, tgt, summary);
             } else {
-                if (retry != null) {
-                    retry.cancel(false);
-                    retry = null;
-                }
-                if (retryable && attempt < RETRY_DELAYS_MS.length) {
-                    long delay = RETRY_DELAYS_MS[attempt++];
-                    failure += " (retry " + attempt + "/" + RETRY_DELAYS_MS.length + " in " + delay + " ms)";
-                    try {
-                        retry = worker.schedule(this::reconcile, delay, TimeUnit.MILLISECONDS);
-                    } catch (RejectedExecutionException e) {
-                        // Deactivating.
-                    }
-                }
+                failure = scheduleRetryLocked(failure, retryable);
                 setStateLocked(DeviceInfo.Status.FAILED, name, failure);
-                LOG.error("device {}: FAILED on {}: {}", s.id(), s.target(), failure);
+                LOG.error("device {}: FAILED on {}: {}", s.id(), tgt, failure);
             }
         }
         // A newer binding queued its own reconcile; this result is out of date.
         closeDriver(discard, "superseded while connecting", false);
+    }
+
+    /** @return {@code failure} with the retry it scheduled, when {@code retryable} and attempts are left */
+    private String scheduleRetryLocked(String failure, boolean retryable) {
+        if (retry != null) {
+            retry.cancel(false);
+            retry = null;
+        }
+        if (retryable && attempt < RETRY_DELAYS_MS.length) {
+            long delay = RETRY_DELAYS_MS[attempt++];
+            failure += " (retry " + attempt + "/" + RETRY_DELAYS_MS.length + " in " + delay + " ms)";
+            try {
+                retry = worker.schedule(this::reconcile, delay, TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException e) {
+                // Deactivating.
+            }
+        }
+        return failure;
+    }
+
+    /**
+     * Moves the running driver {@code d} to {@code o} at {@code tgt} ({@link VirtioDriver#rebind}).
+     * On failure the driver stays where it was: on its old backend when that one still serves
+     * (the refusal is logged and shown), or detached (requests wait, bounded) with a retry when
+     * the failure may cure itself. Runs on the worker with {@link #swapMutex} held.
+     */
+    private void move(VirtioDriver d, VhostOps o, String name, String tgt, DeviceSettings s, long gen) {
+        String from;
+        boolean wasDetached;
+        long detachedAt;
+        synchronized (lock) {
+            wasDetached = driverOps == null;
+            from = wasDetached ? "(none)" : backendName + " (" + driverTarget + ")";
+            detachedAt = detachedSince;
+        }
+        VhostBackend nb = null;
+        String failure;
+        boolean retryable;
+        try {
+            Optional<String> unusable = o.unusableReason(new VhostTarget(tgt, s.options()));
+            if (unusable.isPresent()) {
+                throw new com.vhost.api.VhostDisconnectedException(name + ": " + unusable.get());
+            }
+            nb = o.open(new VhostTarget(tgt, s.options()));
+            VhostBackend opened = nb;
+            nb = null; // rebind owns it, also on failure
+            d.rebind(opened);
+            Map<String, Long> c = d.counters();
+            long switchUs = c.getOrDefault("last.switch.us", -1L);
+            long pauseMs = wasDetached ? TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - detachedAt)
+                    : switchUs < 0 ? -1 : TimeUnit.MICROSECONDS.toMillis(switchUs);
+            String summary;
+            try {
+                summary = d.summary();
+            } catch (RuntimeException e) {
+                summary = "running (summary failed: " + e + ")";
+            }
+            synchronized (lock) {
+                if (driver == d) {
+                    driverOps = o;
+                    driverBackend = opened;
+                    driverTarget = tgt;
+                    retarget = false;
+                    attempt = 0;
+                    swapCount++;
+                    lastSwapMillis = pauseMs;
+                    lastMoveError = null;
+                    setStateLocked(DeviceInfo.Status.BOUND, name, summary);
+                    startHealthCheckLocked();
+                }
+            }
+            LOG.info("device {}: swap from {} to {} ({}), pause {} ms", s.id(), from, name, tgt, pauseMs);
+            return;
+        } catch (VhostException e) {
+            failure = "swap to " + name + " (" + tgt + ") failed: " + e.getMessage();
+            retryable = e.shouldReconnect() || e instanceof com.vhost.api.VhostDisconnectedException;
+        } catch (RuntimeException e) {
+            failure = "swap to " + name + " (" + tgt + ") failed: " + e;
+            retryable = false;
+            LOG.error("device {}: unexpected failure while swapping", s.id(), e);
+        } finally {
+            if (nb != null) {
+                nb.close();
+            }
+        }
+        synchronized (lock) {
+            retarget = false;
+            lastMoveError = failure;
+            if (driverOps != null) {
+                // The operator's choice failed: do not retry it behind their back.
+                overrideOps = null;
+                overrideOpsName = null;
+                overrideTarget = null;
+            }
+            if (driver != d || gen != generation) {
+                LOG.warn("device {}: {} (superseded)", s.id(), failure);
+                return;
+            }
+            if (driverOps != null) {
+                // Still served by the old backend.
+                setStateLocked(DeviceInfo.Status.BOUND, backendName, failure + "; still on " + backendName);
+            } else {
+                failure = scheduleRetryLocked(failure, retryable);
+                setStateLocked(DeviceInfo.Status.FAILED, null, failure + "; detached, requests wait (swap.wait.ms)");
+            }
+        }
+        LOG.error("device {}: {}", s.id(), failure);
+    }
+
+    private void startHealthCheckLocked() {
+        if (healthCheck == null) {
+            try {
+                healthCheck = worker.scheduleWithFixedDelay(this::checkHealth, HEALTH_PERIOD_MS, HEALTH_PERIOD_MS,
+                        TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException e) {
+                // Deactivating.
+            }
+        }
     }
 
     /** A binding, the configuration or the life cycle changed: a fresh start for reconnects. */
@@ -432,6 +818,17 @@ public final class DeviceComponent implements ManagedDevice {
      * reports the connection lost, the driver is closed and the device reconnects (bounded).
      */
     private void checkHealth() {
+        if (!lockSwap()) {
+            return; // the next period tries again
+        }
+        try {
+            checkHealthLocked();
+        } finally {
+            swapMutex.unlock();
+        }
+    }
+
+    private void checkHealthLocked() {
         VirtioDriver d;
         String name;
         synchronized (lock) {
@@ -448,17 +845,21 @@ public final class DeviceComponent implements ManagedDevice {
                 return;
             }
             name = backendName;
-            d = takeDriverLocked();
+            d = driver;
+            overrideOps = null;
+            overrideOpsName = null;
+            overrideTarget = null;
             generation++;
         }
-        LOG.warn("device {}: backend {} disconnected; closing the driver and reconnecting", idForLog(), name);
-        closeDriver(d, "backend " + name + " disconnected");
-        reconcile();
+        LOG.warn("device {}: backend {} disconnected; releasing it and reconnecting", idForLog(), name);
+        detachOrClose(d, "backend " + name + " disconnected");
+        reconcileLocked();
     }
 
     private VirtioDriver takeDriverLocked() {
         VirtioDriver d = driver;
         driver = null;
+        driverTarget = null;
         driverOps = null;
         driverFactory = null;
         driverBackend = null;

@@ -32,6 +32,10 @@ public @interface DeviceConfig {
     @AttributeDefinition(name = "Queue size", description = "Descriptors per queue, a power of two (1..32768)")
     int queue_size() default 256;
 
+    @AttributeDefinition(name = "Swap wait", description = "Milliseconds requests wait while the running device has"
+            + " no backend (its backend went away; hot-swap), 0..3600000; after that they fail with a clear error")
+    int swap_wait_ms() default 10000;
+
     @AttributeDefinition(
             name = "Backend filter",
             description = "Optional LDAP filter selecting the VhostOps service, e.g. (vhost.backend.name=user-2); "

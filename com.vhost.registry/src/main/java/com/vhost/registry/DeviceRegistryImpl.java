@@ -31,6 +31,7 @@ public final class DeviceRegistryImpl implements DeviceRegistry {
 
     private final List<ManagedDevice> devices = new CopyOnWriteArrayList<>();
     private final Map<Long, BackendInfo> backends = new ConcurrentHashMap<>();
+    private final Map<Long, VhostOps> backendServices = new ConcurrentHashMap<>();
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC, unbind = "removeDevice")
     void addDevice(ManagedDevice device) {
@@ -49,12 +50,13 @@ public final class DeviceRegistryImpl implements DeviceRegistry {
             policy = ReferencePolicy.DYNAMIC,
             unbind = "removeBackend",
             updated = "updatedBackend")
-    void addBackend(ServiceReference<VhostOps> ref) {
+    void addBackend(ServiceReference<VhostOps> ref, VhostOps service) {
         BackendInfo info = backendInfo(ref);
         if (info == null) {
             return;
         }
         backends.put(info.serviceId(), info);
+        backendServices.put(info.serviceId(), service);
         LOG.info("registry: backend {} ({}, ranking {}) from {} added", info.name(), info.type().id(), info.ranking(),
                 info.bundle());
     }
@@ -67,6 +69,7 @@ public final class DeviceRegistryImpl implements DeviceRegistry {
     }
 
     void removeBackend(ServiceReference<VhostOps> ref) {
+        backendServices.remove(serviceId(ref));
         BackendInfo info = backends.remove(serviceId(ref));
         if (info != null) {
             LOG.info("registry: backend {} ({}) removed", info.name(), info.type().id());
@@ -95,6 +98,39 @@ public final class DeviceRegistryImpl implements DeviceRegistry {
     @Override
     public <T> Optional<T> deviceApi(String id, Class<T> type) {
         return find(id).map(d -> d.api(type));
+    }
+
+    /**
+     * {@inheritDoc} {@code to} names a backend service when one has that name, else it is a path
+     * for the device's current backend.
+     */
+    @Override
+    public String swap(String id, String to) throws com.vhost.api.VhostException {
+        ManagedDevice d = find(id).orElseThrow(() -> new com.vhost.api.VirtioDeviceException("swap: no device '" + id
+                + "' (devices: " + devices().stream().map(DeviceInfo::id).toList() + ")"));
+        if (to == null || to.isBlank()) {
+            throw new com.vhost.api.VirtioDeviceException("swap " + id + ": no backend name or target given");
+        }
+        for (BackendInfo b : backends()) {
+            if (b.name().equals(to)) {
+                VhostOps ops = backendServices.get(b.serviceId());
+                if (ops != null) {
+                    LOG.info("registry: operator swaps device {} to backend {}", id, to);
+                    return d.swap(ops, b.name(), null);
+                }
+            }
+        }
+        if (!to.contains("/")) {
+            throw new com.vhost.api.VirtioDeviceException("swap " + id + ": '" + to + "' is neither an active backend "
+                    + backends().stream().map(BackendInfo::name).toList() + " nor a path");
+        }
+        LOG.info("registry: operator swaps device {} to target {}", id, to);
+        return d.swap(null, null, to);
+    }
+
+    @Override
+    public Map<String, Long> counters(String id) {
+        return find(id).map(ManagedDevice::counters).orElse(Map.of());
     }
 
     private Optional<ManagedDevice> find(String id) {

@@ -42,6 +42,8 @@ public record DeviceSettings(
     public static final String BACKEND_TARGET = "backend.target";
     public static final String FACTORY_TARGET = "factory.target";
     public static final String OPTION_PREFIX = "option.";
+    /** Milliseconds requests wait while a running device has no backend (hot-swap), 0..3600000, default 10000. */
+    public static final String SWAP_WAIT_MS = "swap.wait.ms";
 
     static final int MAX_QUEUES = 65535;
     static final int MAX_QUEUE_SIZE = 32768;
@@ -113,6 +115,7 @@ public record DeviceSettings(
         if (Integer.bitCount(queueSize) != 1) {
             throw new IllegalArgumentException(QUEUE_SIZE + ": " + queueSize + " is not a power of two");
         }
+        int swapWaitMs = integer(props, SWAP_WAIT_MS, 10_000, 0, 3_600_000);
         String filter = string(props, BACKEND_TARGET, null);
         if (filter != null && filter.isBlank()) {
             filter = null;
@@ -138,6 +141,7 @@ public record DeviceSettings(
         }
         driverConfig.put(QUEUES, queues);
         driverConfig.put(QUEUE_SIZE, queueSize);
+        driverConfig.put(SWAP_WAIT_MS, swapWaitMs);
         driverConfig.put(DEVICE_TYPE, deviceType.shortName());
         driverConfig.put(BACKEND_TYPE, backendType.id());
         driverConfig.put(TARGET, target);

@@ -15,4 +15,18 @@ public interface ManagedDevice {
      * @return the bound driver's handle, or null when not bound or not of that API
      */
     <T> T api(Class<T> type);
+
+    /**
+     * Moves the running driver (hot-swap) to another backend service and/or target.
+     *
+     * @param ops the backend service, or null for the current one
+     * @param opsName its name for logs and tables (may be null)
+     * @param target a socket or node path, or null for the configured one
+     * @return a one-line result for shells
+     * @throws com.vhost.api.VhostException when there is no running driver or the move failed
+     */
+    String swap(com.vhost.api.VhostOps ops, String opsName, String target) throws com.vhost.api.VhostException;
+
+    /** @return per-device counters: the driver's, plus {@code registry.swaps} and {@code registry.last.switch.ms} */
+    java.util.Map<String, Long> counters();
 }

@@ -51,6 +51,7 @@ class DeviceComponentTest {
 
     static final class Ops implements VhostOps {
         final List<Conn> opened = new CopyOnWriteArrayList<>();
+        final List<String> targets = new CopyOnWriteArrayList<>();
         volatile String refuse;
 
         @Override
@@ -70,6 +71,7 @@ class DeviceComponentTest {
             }
             Conn conn = new Conn();
             opened.add(conn);
+            targets.add(target.path());
             return conn.proxy;
         }
 
@@ -79,7 +81,7 @@ class DeviceComponentTest {
         }
     }
 
-    static final class Driver implements VirtioDriver {
+    static class Driver implements VirtioDriver {
         final VhostBackend backend;
         final AtomicBoolean closed = new AtomicBoolean();
 
@@ -109,8 +111,49 @@ class DeviceComponentTest {
         }
     }
 
+    /** A driver that can move between backends, as the blk driver does. */
+    static final class SwappableDriver extends Driver {
+        volatile VhostBackend current;
+        final List<String> moves = new CopyOnWriteArrayList<>();
+
+        SwappableDriver(VhostBackend backend) {
+            super(backend);
+            current = backend;
+        }
+
+        @Override
+        public void rebind(VhostBackend newBackend) {
+            if (current != null) {
+                current.close();
+            }
+            moves.add("rebind");
+            current = newBackend;
+        }
+
+        @Override
+        public void detach() {
+            current.close();
+            current = null;
+            moves.add("detach");
+        }
+
+        @Override
+        public Map<String, Long> counters() {
+            return Map.of("swaps", (long) moves.stream().filter("rebind"::equals).count(), "last.switch.us", 1500L);
+        }
+
+        @Override
+        public void close() {
+            closed.set(true);
+            if (current != null) {
+                current.close();
+            }
+        }
+    }
+
     static final class Factory implements VirtioDriverFactory {
         final List<Driver> made = new CopyOnWriteArrayList<>();
+        volatile boolean swappable;
 
         @Override
         public String deviceType() {
@@ -119,7 +162,7 @@ class DeviceComponentTest {
 
         @Override
         public VirtioDriver create(VhostBackend backend, Map<String, Object> config) {
-            Driver d = new Driver(backend);
+            Driver d = swappable ? new SwappableDriver(backend) : new Driver(backend);
             made.add(d);
             return d;
         }
@@ -263,5 +306,105 @@ class DeviceComponentTest {
         await(i -> i.status() == DeviceInfo.Status.BOUND);
         c.deactivate();
         assertThat(f.made.get(0).closed).isTrue();
+    }
+
+    private static Map<String, Object> props(String type, String name, long id) {
+        Map<String, Object> p = props(type);
+        p.put(VhostOps.BACKEND_NAME, name);
+        p.put("service.id", id);
+        return p;
+    }
+
+    @Test
+    void aBackendThatGoesAwayDetachesTheDriverAndTheNextOneRebindsItKeepingTheHandle() throws Exception {
+        Ops a = new Ops();
+        Ops b = new Ops();
+        Factory f = new Factory();
+        f.swappable = true;
+        c.activate(config());
+        c.bindFactory(f);
+        c.bindBackend(a, props("user", "a", 1));
+        await(i -> i.status() == DeviceInfo.Status.BOUND);
+        SwappableDriver d = (SwappableDriver) f.made.get(0);
+
+        c.unbindBackend(a, props("user", "a", 1));
+        // Detached before unbind returned: the old back-end's connection is released, the driver kept.
+        assertThat(d.moves).containsExactly("detach");
+        assertThat(a.opened.get(0).closed).isTrue();
+        assertThat(d.closed).isFalse();
+        DeviceInfo waiting = await(i -> i.status() == DeviceInfo.Status.WAITING);
+        assertThat(waiting.detail()).startsWith("detached from a");
+        assertThat(c.api(String.class)).isEqualTo("api");
+
+        c.bindBackend(b, props("user", "b", 2));
+        DeviceInfo bound = await(i -> i.status() == DeviceInfo.Status.BOUND);
+        assertThat(bound.backendName()).isEqualTo("b");
+        assertThat(d.moves).containsExactly("detach", "rebind");
+        assertThat(f.made).hasSize(1);
+        assertThat(d.current).isSameAs(b.opened.get(0).proxy);
+        assertThat(c.counters()).containsEntry("registry.swaps", 1L).containsEntry("swaps", 1L);
+
+        // The same counters through JMX.
+        javax.management.MBeanServer jmx = java.lang.management.ManagementFactory.getPlatformMBeanServer();
+        javax.management.ObjectName name = new javax.management.ObjectName("com.vhost:type=Device,name=\"d0\"");
+        assertThat(jmx.getAttribute(name, "Swaps")).isEqualTo(1L);
+        assertThat(jmx.getAttribute(name, "Status")).isEqualTo("BOUND");
+        assertThat(jmx.getAttribute(name, "Backend")).isEqualTo("b");
+    }
+
+    @Test
+    void aBetterRankedBackendAnOperatorSwapAndATargetChangeMoveTheRunningDriver() throws Exception {
+        Ops a = new Ops();
+        Ops b = new Ops();
+        Factory f = new Factory();
+        f.swappable = true;
+        c.activate(config());
+        c.bindFactory(f);
+        c.bindBackend(a, props("user", "a", 1));
+        await(i -> i.status() == DeviceInfo.Status.BOUND);
+        SwappableDriver d = (SwappableDriver) f.made.get(0);
+
+        // Greedy reference: DS binds the better-ranked service first, then unbinds the old one.
+        c.bindBackend(b, props("user", "b", 2));
+        await(i -> "b".equals(i.backendName()) && i.status() == DeviceInfo.Status.BOUND);
+        c.unbindBackend(a, props("user", "a", 1));
+        assertThat(d.moves).containsExactly("rebind");
+        assertThat(a.opened.get(0).closed).isTrue();
+
+        String result = c.swap(null, null, "/tmp/other.sock");
+        assertThat(result).startsWith("d0 now on b (/tmp/other.sock)");
+        assertThat(b.targets).containsExactly("/tmp/t.sock", "/tmp/other.sock");
+        assertThat(c.info().target()).isEqualTo("/tmp/other.sock");
+
+        c.swap(a, "a", null);
+        assertThat(await(i -> "a".equals(i.backendName())).target()).isEqualTo("/tmp/t.sock");
+
+        c.modified(config("target", "/tmp/new.sock"));
+        await(i -> "/tmp/new.sock".equals(i.target()) && i.status() == DeviceInfo.Status.BOUND);
+        assertThat(d.moves).containsExactly("rebind", "rebind", "rebind", "rebind");
+        assertThat(f.made).hasSize(1);
+
+        c.modified(config("target", "/tmp/new.sock", "queues", 2));
+        await(i -> f.made.size() == 2 && i.status() == DeviceInfo.Status.BOUND);
+        assertThat(d.closed).as("a device change re-creates the driver").isTrue();
+    }
+
+    @Test
+    void aSwapToABackendThatRefusesKeepsTheDeviceOnItsOldOne() throws Exception {
+        Ops a = new Ops();
+        Ops bad = new Ops();
+        bad.refuse = "Connection refused";
+        Factory f = new Factory();
+        f.swappable = true;
+        c.activate(config());
+        c.bindFactory(f);
+        c.bindBackend(a, props("user", "a", 1));
+        await(i -> i.status() == DeviceInfo.Status.BOUND);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> c.swap(bad, "bad", null))
+                .isInstanceOf(VirtioDeviceException.class)
+                .hasMessageContaining("swap to bad (/tmp/t.sock) failed")
+                .hasMessageContaining("still on a");
+        assertThat(c.info().status()).isEqualTo(DeviceInfo.Status.BOUND);
+        assertThat(a.opened.get(0).closed).isFalse();
     }
 }

@@ -148,23 +148,37 @@ public final class VdpaBackend extends IoctlVhostBackend {
         long[] range = iovaRange();
         for (MemoryRegion r : regions) {
             long last = r.guestAddr() + r.size() - 1;
-            if (Long.compareUnsigned(r.guestAddr(), range[0]) < 0 || Long.compareUnsigned(last, range[1]) > 0) {
+            boolean wraps = Long.compareUnsigned(last, r.guestAddr()) < 0; // past 2^64 - 1
+            if (wraps || Long.compareUnsigned(r.guestAddr(), range[0]) < 0 || Long.compareUnsigned(last, range[1]) > 0) {
                 throw new VhostRefusedException("IOTLB_UPDATE", ERANGE, String.format(
-                        "IOVA range [0x%x, 0x%x] is outside the device's range [0x%x, 0x%x] on %s",
-                        r.guestAddr(), last, range[0], range[1], node));
+                        "IOVA range [0x%x, 0x%x%s] is outside the device's range [0x%x, 0x%x] on %s",
+                        r.guestAddr(), last, wraps ? " + 2^64" : "", range[0], range[1], node));
             }
         }
         boolean batch = VhostFeatures.has(backendFeatures(), VhostFeatures.BACKEND_F_IOTLB_BATCH);
         if (batch) {
             iotlbMessage(new IotlbMessage(0, 0, 0, 0, IotlbMessage.BATCH_BEGIN));
         }
-        for (MemoryRegion old : mapped) {
-            iotlbMessage(new IotlbMessage(old.guestAddr(), old.size(), 0, 0, IotlbMessage.INVALIDATE));
-        }
-        mapped.clear();
-        for (MemoryRegion r : regions) {
-            iotlbMessage(new IotlbMessage(r.guestAddr(), r.size(), r.userAddr(), IotlbMessage.PERM_RW, IotlbMessage.UPDATE));
-            mapped.add(r);
+        try {
+            for (MemoryRegion old : mapped) {
+                iotlbMessage(new IotlbMessage(old.guestAddr(), old.size(), 0, 0, IotlbMessage.INVALIDATE));
+            }
+            mapped.clear();
+            for (MemoryRegion r : regions) {
+                iotlbMessage(new IotlbMessage(r.guestAddr(), r.size(), r.userAddr(), IotlbMessage.PERM_RW, IotlbMessage.UPDATE));
+                mapped.add(r);
+            }
+        } catch (VhostException e) {
+            if (batch) {
+                // a parent that maps on BATCH_END (set_map) must still commit what was mapped,
+                // and the kernel must leave batch mode
+                try {
+                    iotlbMessage(new IotlbMessage(0, 0, 0, 0, IotlbMessage.BATCH_END));
+                } catch (VhostException end) {
+                    e.addSuppressed(end);
+                }
+            }
+            throw e;
         }
         if (batch) {
             iotlbMessage(new IotlbMessage(0, 0, 0, 0, IotlbMessage.BATCH_END));

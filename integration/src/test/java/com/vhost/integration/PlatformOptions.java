@@ -26,12 +26,28 @@ final class PlatformOptions {
             "com.vhost.registry", "com.vhost.cli");
 
     static Option platform() {
+        return platformWithout(List.of());
+    }
+
+    /** @return the reactor jar of bundle {@code name} from this build */
+    static File reactorJar(String name) {
+        String reactor = System.getProperty("vhost.reactor.dir", "..");
+        String version = System.getProperty("vhost.version", "0.1.0-SNAPSHOT");
+        return new File(reactor, name + "/target/" + name + "-" + version + ".jar");
+    }
+
+    /**
+     * The platform without some of the reactor's bundles (installed later by a test, e.g. through
+     * FileInstall's deploy folder).
+     */
+    static Option platformWithout(List<String> left) {
         String reactor = System.getProperty("vhost.reactor.dir", "..");
         String version = System.getProperty("vhost.version", "0.1.0-SNAPSHOT");
         String slf4j = System.getProperty("vhost.slf4j.version", "2.0.20");
-        Option[] own = new Option[VHOST_BUNDLES.size()];
+        List<String> names = VHOST_BUNDLES.stream().filter(n -> !left.contains(n)).toList();
+        Option[] own = new Option[names.size()];
         for (int i = 0; i < own.length; i++) {
-            String name = VHOST_BUNDLES.get(i);
+            String name = names.get(i);
             File jar = new File(reactor, name + "/target/" + name + "-" + version + ".jar");
             own[i] = bundle(jar.toURI().toString()).startLevel(4);
         }

@@ -28,7 +28,10 @@ class VhostJarTest {
     static Run vhost(Path work, String... args) throws IOException, InterruptedException {
         assertThat(JAR).as("the platform module exported the jar").exists();
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-jar", JAR.toString()));
+                "--enable-native-access=ALL-UNNAMED",
+                // FileInstall would otherwise create ./load in the working directory
+                "-Dfelix.fileinstall.dir=" + work.resolve("fileinstall"),
+                "-jar", JAR.toString()));
         cmd.addAll(List.of(args));
         Path out = work.resolve("out.txt");
         Path err = work.resolve("err.txt");

@@ -29,4 +29,27 @@ public interface DeviceRegistry {
      * @return the handle of the bound device, empty when not bound or not of that API
      */
     <T> Optional<T> deviceApi(String id, Class<T> type);
+
+    /**
+     * Moves a running device to another backend (hot-swap, {@code vhost:swap}): {@code to} is the
+     * name of an active backend service ({@code vhost.backend.name}, see {@link #backends()}), or
+     * a socket/node path for the device's current backend type. The application's handle stays
+     * valid; in-flight requests complete exactly once.
+     *
+     * @return a one-line result for shells
+     * @throws com.vhost.api.VhostException naming the device and the reason (unknown device, no
+     *     running driver, a backend lacking a feature, connect failure)
+     * @since 1.1
+     */
+    default String swap(String id, String to) throws com.vhost.api.VhostException {
+        throw new com.vhost.api.VhostFeatureException("swap: this registry cannot move devices");
+    }
+
+    /**
+     * @return per-device counters (requests, bytes, swaps, last pause ...), empty when no such id
+     * @since 1.1
+     */
+    default java.util.Map<String, Long> counters(String id) {
+        return java.util.Map.of();
+    }
 }

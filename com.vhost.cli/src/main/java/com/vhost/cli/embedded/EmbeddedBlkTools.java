@@ -69,6 +69,63 @@ public final class EmbeddedBlkTools implements BlkTools {
         };
     }
 
+    @Override
+    public Swappable swappable(BlockDevice device) {
+        if (!(device instanceof VirtioBlkDriver driver)) {
+            return null;
+        }
+        return new Swappable() {
+            @Override
+            public void rebind(VhostBackend newBackend) throws Exception {
+                driver.rebind(newBackend);
+            }
+
+            @Override
+            public long pausesMeasured() {
+                return driver.pausesMeasured();
+            }
+
+            @Override
+            public long lastPauseNanos() {
+                return driver.lastPauseNanos();
+            }
+
+            @Override
+            public long completedRequests() {
+                return driver.completedRequests();
+            }
+        };
+    }
+
+    @Override
+    public VerifiedLoad startVerifiedWorkload(BlockDevice device, long regionBytes, int blockBytes, int workers, int depth,
+            long seed) {
+        java.util.function.LongSupplier completions = device instanceof VirtioBlkDriver d ? d::completedRequests : null;
+        com.vhost.devices.blk.driver.VerifiedWorkload w = new com.vhost.devices.blk.driver.VerifiedWorkload(device,
+                regionBytes, blockBytes, workers, depth, seed, completions);
+        w.start();
+        return new VerifiedLoad() {
+            private volatile String firstError;
+
+            @Override
+            public long writes() {
+                return w.writes();
+            }
+
+            @Override
+            public long[] stop() throws InterruptedException {
+                com.vhost.devices.blk.driver.VerifiedWorkload.Result r = w.stop();
+                firstError = r.firstError();
+                return new long[] {r.writes(), r.reads(), r.lost(), r.duplicated(), r.corrupted()};
+            }
+
+            @Override
+            public String firstError() {
+                return firstError;
+            }
+        };
+    }
+
     private static Served serve(Path socket, VirtioDevice model, String what, int queues) throws Exception {
         VhostUserServer server;
         try {

@@ -30,7 +30,7 @@ public abstract class IoctlVhostBackend implements VhostBackend {
 
     protected final String node;
     protected final Arena arena = Arena.ofShared();
-    /** Scratch for ioctl arguments: 40 bytes covers vhost_vring_addr and vhost_msg_v2. */
+    /** Scratch for ioctl arguments: 64 bytes cover vhost_vring_addr (40) and the vDPA ones. */
     protected final MemorySegment arg = arena.allocate(64, 8);
     private volatile int fd;
     private long backendFeatures;
@@ -241,25 +241,40 @@ public abstract class IoctlVhostBackend implements VhostBackend {
                 + " has no device-state transfer");
     }
 
+    /** {@code sizeof(struct vhost_msg_v2)}: u32 type, u32 asid, a 64-byte union holding the IOTLB message. */
+    public static final int VHOST_MSG_V2_SIZE = 72;
+    private static final String[] IOTLB_TYPES = {"?", "MISS", "UPDATE", "INVALIDATE", "ACCESS_FAIL", "BATCH_BEGIN", "BATCH_END"};
+    private final MemorySegment msgV2 = arena.allocate(VHOST_MSG_V2_SIZE, 8);
+
     /**
      * Writes one {@code struct vhost_msg_v2} ({@code u32 type = 2; u32 asid = 0;} then
-     * {@code struct vhost_iotlb_msg}: {@code u64 iova, size, uaddr; u8 perm, type}; 40 bytes) to
-     * the device fd. Needs backend feature IOTLB_MSG_V2.
+     * {@code struct vhost_iotlb_msg}: {@code u64 iova, size, uaddr; u8 perm, type}, padded to the
+     * union's 64 bytes: 72 bytes) to the device fd, as QEMU's vhost-vdpa does. The kernel
+     * ({@code vhost_chr_write_iter}) answers a handled message with the full struct size, and any
+     * refusal of the message handler with EFAULT.
+     *
+     * @throws VhostNativeException naming the IOTLB message type, IOVA range and node
      */
     @Override
     public void iotlbMessage(IotlbMessage m) throws VhostException {
-        arg.fill((byte) 0);
-        arg.set(U32, 0, 2);
-        arg.set(U32, 4, 0);
-        arg.set(U64, 8, m.iova());
-        arg.set(U64, 16, m.size());
-        arg.set(U64, 24, m.uaddr());
-        arg.set(ValueLayout.JAVA_BYTE, 32, (byte) m.perm());
-        arg.set(ValueLayout.JAVA_BYTE, 33, (byte) m.type());
-        long n = Linux.write(fd(), arg, 40);
-        if (n != 40) {
-            throw new VhostNativeException("write(vhost_msg_v2 type " + m.type() + " to " + node + ")",
-                    Linux.EAGAIN, "short write " + n + " of 40 bytes");
+        msgV2.fill((byte) 0);
+        msgV2.set(U32, 0, 2);
+        msgV2.set(U32, 4, 0);
+        msgV2.set(U64, 8, m.iova());
+        msgV2.set(U64, 16, m.size());
+        msgV2.set(U64, 24, m.uaddr());
+        msgV2.set(ValueLayout.JAVA_BYTE, 32, (byte) m.perm());
+        msgV2.set(ValueLayout.JAVA_BYTE, 33, (byte) m.type());
+        String what = "write(vhost_msg_v2 IOTLB " + (m.type() >= 0 && m.type() < IOTLB_TYPES.length ? IOTLB_TYPES[m.type()] : "type " + m.type())
+                + String.format(" iova 0x%x size 0x%x", m.iova(), m.size()) + " to " + node + ")";
+        long n;
+        try {
+            n = Linux.write(fd(), msgV2, VHOST_MSG_V2_SIZE);
+        } catch (VhostNativeException e) {
+            throw new VhostNativeException(what, e.errno(), Linux.strerror(e.errno()));
+        }
+        if (n != VHOST_MSG_V2_SIZE) {
+            throw new VhostNativeException(what, Linux.EAGAIN, "short write " + n + " of " + VHOST_MSG_V2_SIZE + " bytes");
         }
     }
 

@@ -10,12 +10,15 @@ import java.lang.foreign.MemorySegment;
 public final class SharedMemory implements AutoCloseable {
     private final MemorySegment mapping;
     private final MemorySegment segment;
+    /** Scope of {@link #segment} for memory this process made: closed before the unmap. */
+    private final java.lang.foreign.Arena arena;
     private int fd;
     private boolean closed;
 
-    private SharedMemory(MemorySegment mapping, MemorySegment segment, int fd) {
+    private SharedMemory(MemorySegment mapping, MemorySegment segment, int fd, java.lang.foreign.Arena arena) {
         this.mapping = mapping;
-        this.segment = segment;
+        this.segment = arena == null ? segment : segment.reinterpret(arena, null);
+        this.arena = arena;
         this.fd = fd;
     }
 
@@ -33,7 +36,9 @@ public final class SharedMemory implements AutoCloseable {
         try {
             Linux.ftruncate(fd, size);
             MemorySegment m = Linux.mmap(fd, 0, size);
-            return new SharedMemory(m, m, fd);
+            // A shared arena scopes the segments handed out (driver rings, buffer pool): after
+            // close() an access throws IllegalStateException instead of touching unmapped memory.
+            return new SharedMemory(m, m, fd, java.lang.foreign.Arena.ofShared());
         } catch (VhostNativeException e) {
             Linux.closeQuietly(fd);
             throw e;
@@ -51,7 +56,7 @@ public final class SharedMemory implements AutoCloseable {
         long pageOff = offset & (Linux.PAGE_SIZE - 1);
         long base = offset - pageOff;
         MemorySegment m = Linux.mmap(fd, base, Math.addExact(size, pageOff));
-        return new SharedMemory(m, m.asSlice(pageOff, size), -1);
+        return new SharedMemory(m, m.asSlice(pageOff, size), -1, null);
     }
 
     /** @return the usable bytes */
@@ -74,13 +79,32 @@ public final class SharedMemory implements AutoCloseable {
         return segment.byteSize();
     }
 
-    /** Unmaps and closes the memfd it created. Idempotent. Segments taken from it become invalid. */
+    /**
+     * Unmaps and closes the memfd it created. Idempotent. Segments taken from memory made by
+     * {@link #create} are closed first (a later access throws {@link IllegalStateException});
+     * those of a peer's mapping ({@link #map}) become invalid.
+     */
     @Override
     public synchronized void close() {
         if (closed) {
             return;
         }
         closed = true;
+        if (arena != null) {
+            // Closing a shared arena waits for threads accessing its segments; it refuses while a
+            // segment is held by a native call, which ends soon: retry, bounded.
+            for (int i = 0; ; i++) {
+                try {
+                    arena.close();
+                    break;
+                } catch (IllegalStateException e) {
+                    if (i >= 100) {
+                        break;
+                    }
+                    java.util.concurrent.locks.LockSupport.parkNanos(10_000_000L);
+                }
+            }
+        }
         try {
             Linux.munmap(mapping);
         } catch (VhostNativeException ignored) {

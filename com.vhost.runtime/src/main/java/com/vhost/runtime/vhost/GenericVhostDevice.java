@@ -44,7 +44,8 @@ import org.slf4j.LoggerFactory;
  * must be at least {@code numQueues}.
  *
  * <p>vhost-vdpa (QEMU {@code hw/virtio/vhost-vdpa.c}): backend features IOTLB_MSG_V2 and
- * IOTLB_BATCH when offered, device status ACKNOWLEDGE|DRIVER at construction, FEATURES_OK after
+ * IOTLB_BATCH when offered, device status ACKNOWLEDGE|DRIVER at construction, SET_FEATURES with
+ * VIRTIO_F_ACCESS_PLATFORM added when offered (QEMU {@code vhost_vdpa_force_iommu}), FEATURES_OK after
  * SET_FEATURES (checked with GET_STATUS), ring addresses as IOVAs (= guest-physical), every ring
  * enabled and then DRIVER_OK at start; status reset and ACKNOWLEDGE|DRIVER again at stop.
  *
@@ -222,7 +223,11 @@ public final class GenericVhostDevice implements VhostDevice {
             }
             seen[q.index()] = true;
         }
-        long features = ackedFeatures | (useProtocolFeatures ? PROTOCOL_FEATURES_BIT : 0);
+        // QEMU vhost_dev_set_features with vhost_vdpa_force_iommu: a vDPA device reaches memory
+        // only through the IOTLB this front-end programs, so VIRTIO_F_ACCESS_PLATFORM is always
+        // negotiated with it, whatever the driver acked (vdpa_sim refuses features without it).
+        long features = ackedFeatures | (useProtocolFeatures ? PROTOCOL_FEATURES_BIT : 0)
+                | (vdpa ? backendFeatures & VhostFeatures.bit(VirtioFeatures.F_ACCESS_PLATFORM) : 0);
         List<VirtqueueConfig> done = new ArrayList<>();
         try {
             call("SET_FEATURES", -1, () -> backend.setFeatures(features));
@@ -264,6 +269,22 @@ public final class GenericVhostDevice implements VhostDevice {
         }
         startedQueues = List.copyOf(queues);
         started = true;
+        // Requests the driver made while the rings were stopped were kicked into a stopped
+        // back-end; a back-end that only looks at a ring when kicked (vdpa_sim, vhost-net) would
+        // never see them. One kick per started queue is harmless when nothing is pending.
+        for (VirtqueueConfig q : queues) {
+            if (q.kickFd() >= 0 && q.enabled()) {
+                kick(q.kickFd());
+            }
+        }
+    }
+
+    private static void kick(int fd) {
+        try {
+            Linux.write(fd, ONE, 8);
+        } catch (VhostException e) {
+            // the driver's own eventfd: a failure here only loses the catch-up kick
+        }
     }
 
     private void startQueue(GuestMemory memory, VirtqueueConfig q) throws VhostException {

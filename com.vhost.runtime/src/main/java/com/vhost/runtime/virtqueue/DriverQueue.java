@@ -167,6 +167,10 @@ public final class DriverQueue {
         U16.set(mem, usedOff + 2, (short) availIdx);
         if (eventIdx) {
             U16.set(mem, availOff + 4 + 2L * size, (short) lastUsedIdx);
+            // avail_event lives in the device-written used ring, but before the device starts it
+            // is the driver's to initialise: "notify me at entry startIdx", so the first chain
+            // published after a restart at startIdx != 0 is kicked (a zero would mean entry 0).
+            U16.set(mem, usedOff + 4 + (long) SplitVirtqueueLayout.USED_ELEM_SIZE * size, (short) availIdx);
         }
         VarHandle.releaseFence();
     }

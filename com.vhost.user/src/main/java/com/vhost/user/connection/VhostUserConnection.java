@@ -233,6 +233,30 @@ public final class VhostUserConnection implements AutoCloseable {
         return !closed;
     }
 
+    /** poll(2) events: POLLERR, POLLHUP, POLLNVAL, POLLRDHUP (Linux). */
+    private static final short POLLERR = 0x8;
+    private static final short POLLNVAL = 0x20;
+    private static final short POLLRDHUP = 0x2000;
+
+    /**
+     * Asks the kernel, without waiting or consuming data, whether the peer closed its end (a
+     * back-end process that died leaves POLLHUP/POLLRDHUP on the socket even when no message is
+     * under way).
+     *
+     * @return true when the connection is closed here or the peer hung up
+     */
+    public boolean peerClosed() {
+        if (closed) {
+            return true;
+        }
+        try {
+            int revents = com.vhost.runtime.nativeio.Linux.poll(socket.fd(), POLLRDHUP, 0);
+            return (revents & (POLLERR | com.vhost.runtime.nativeio.Linux.POLLHUP | POLLNVAL | POLLRDHUP)) != 0;
+        } catch (VhostException e) {
+            return true;
+        }
+    }
+
     /** Shuts the socket down in both directions: a pending receive returns (disconnected). */
     public void shutdown() {
         try {

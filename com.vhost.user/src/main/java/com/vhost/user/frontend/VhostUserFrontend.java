@@ -115,7 +115,7 @@ public final class VhostUserFrontend implements VhostBackend {
 
     @Override
     public boolean isConnected() {
-        return conn.isOpen();
+        return conn.isOpen() && !conn.peerClosed();
     }
 
     /** @return the protocol features set by {@link #setProtocolFeatures} (0 before) */

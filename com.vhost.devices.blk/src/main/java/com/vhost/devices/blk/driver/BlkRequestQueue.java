@@ -54,9 +54,14 @@ public final class BlkRequestQueue {
 
     private final VirtioBlkDriver driver;
     private final int index;
-    final DriverQueue dq;
-    private final MemorySegment slots;
-    private final long slotsGpa;
+    /** The ring and slot area in use; a swap switches to the other ({@link #takeOutstanding}). */
+    DriverQueue dq;
+    private MemorySegment slots;
+    private long slotsGpa;
+    private final DriverQueue[] areaQueues;
+    private final MemorySegment[] areaSlots;
+    private final long[] areaSlotsGpa;
+    private int area;
     final EventFd kick;
     final EventFd call;
     /** Poll mode: completions are found by polling; {@link #call} exists but nobody waits on it. */
@@ -77,17 +82,31 @@ public final class BlkRequestQueue {
     private final int[] doneStatus;
     private int doneCount;
     private int highInFlight;
+    /** Submission order of the high-level request in each slot (hot-swap resubmits in this order). */
+    private final long[] seqs;
+    private long nextSeq;
+    /** Requests taken from the ring by the last {@link #takeOutstanding}, placed again by {@link #resume}. */
+    private int carried;
     volatile boolean lowLevel;
     volatile boolean stopping;
     Thread completer;
 
-    BlkRequestQueue(VirtioBlkDriver driver, int index, DriverQueue dq, MemorySegment slots, long slotsGpa,
+    /**
+     * @param dqs the two ring areas (index 0 in use first)
+     * @param slots the two request slot areas
+     * @param slotsGpa their guest-physical addresses
+     */
+    BlkRequestQueue(VirtioBlkDriver driver, int index, DriverQueue[] dqs, MemorySegment[] slots, long[] slotsGpa,
             EventFd kick, EventFd call, boolean pollMode, int maxSegments) {
+        DriverQueue dq = dqs[0];
+        this.areaQueues = dqs.clone();
+        this.areaSlots = slots.clone();
+        this.areaSlotsGpa = slotsGpa.clone();
         this.driver = driver;
         this.index = index;
         this.dq = dq;
-        this.slots = slots;
-        this.slotsGpa = slotsGpa;
+        this.slots = slots[0];
+        this.slotsGpa = slotsGpa[0];
         this.kick = kick;
         this.call = call;
         this.pollMode = pollMode;
@@ -101,6 +120,7 @@ public final class BlkRequestQueue {
         this.reqs = new VirtioBlkDriver.Req[n];
         this.doneReqs = new VirtioBlkDriver.Req[n];
         this.doneStatus = new int[n];
+        this.seqs = new long[n];
         this.addrs = new long[maxSegments + 2];
         this.lens = new int[maxSegments + 2];
     }
@@ -320,7 +340,12 @@ public final class BlkRequestQueue {
             if (failure == null && lowLevel) {
                 failure = new VirtioDeviceException("queue " + index + " is in low-level mode (VirtioBlkDriver.queue)");
             }
-            if (failure == null) {
+            if (failure == null && driver.holding()) {
+                failure = driver.holdExpired();
+                if (failure == null) {
+                    pending.add(r); // a swap is in progress or no backend is attached: wait for it
+                }
+            } else if (failure == null) {
                 if (pending.isEmpty() && place(r)) {
                     if (dq.kickNeeded()) {
                         kick.signal();
@@ -348,6 +373,7 @@ public final class BlkRequestQueue {
             return false;
         }
         reqs[slot] = r;
+        seqs[slot] = nextSeq++;
         highInFlight++;
         return true;
     }
@@ -365,7 +391,7 @@ public final class BlkRequestQueue {
             doneCount = 0;
             n = dq.pollUsed(handler);
             boolean placed = false;
-            while (!pending.isEmpty() && place(pending.peek())) {
+            while (!driver.holding() && !pending.isEmpty() && place(pending.peek())) {
                 pending.poll();
                 placed = true;
             }
@@ -374,6 +400,9 @@ public final class BlkRequestQueue {
             }
         } finally {
             lock.unlock();
+        }
+        if (n > 0) {
+            driver.completedBatch();
         }
         for (int i = 0; i < doneCount; i++) {
             VirtioBlkDriver.Req r = doneReqs[i];
@@ -398,6 +427,92 @@ public final class BlkRequestQueue {
         } finally {
             lock.unlock();
         }
+    }
+
+    /**
+     * Hot-swap, after the old back-end stopped and the used ring was reaped: moves every request
+     * still on the ring back to the head of the parked list in submission order, frees all slots,
+     * switches to the other ring/slot area and resets its ring with both indices at {@code base}
+     * (the old back-end's next avail index).
+     *
+     * @return the requests taken off the ring
+     */
+    int takeOutstanding(int base) {
+        lock.lock();
+        try {
+            List<Integer> slotsInOrder = new ArrayList<>();
+            for (int i = 0; i < reqs.length; i++) {
+                if (reqs[i] != null) {
+                    slotsInOrder.add(i);
+                }
+            }
+            slotsInOrder.sort((a, b) -> Long.compare(seqs[a], seqs[b]));
+            for (int k = slotsInOrder.size() - 1; k >= 0; k--) {
+                int slot = slotsInOrder.get(k);
+                pending.addFirst(reqs[slot]);
+                reqs[slot] = null;
+            }
+            int inRing = dq.inFlight();
+            if (inRing != slotsInOrder.size()) {
+                org.slf4j.LoggerFactory.getLogger(BlkRequestQueue.class).debug(
+                        "queue {}: {} chains on the ring, {} high-level requests outstanding", index, inRing, slotsInOrder.size());
+            }
+            int popped = (base - dq.lastUsedIdx()) & 0xFFFF;
+            if (popped != 0 && popped <= inRing) {
+                org.slf4j.LoggerFactory.getLogger(BlkRequestQueue.class).debug(
+                        "queue {}: {} request(s) taken by the old back-end without completion are resubmitted", index, popped);
+            }
+            for (int i = 0; i < freeSlots.length; i++) {
+                freeSlots[i] = freeSlots.length - 1 - i;
+            }
+            freeSlotCount = freeSlots.length;
+            highInFlight = 0;
+            // Move to the other area: a late write of the stopped back-end lands in the old one.
+            area ^= 1;
+            dq = areaQueues[area];
+            slots = areaSlots[area];
+            slotsGpa = areaSlotsGpa[area];
+            dq.reset(base);
+            if (pollMode) {
+                dq.disableNotifications();
+            }
+            carried = slotsInOrder.size();
+            return carried;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Hot-swap, after the new back-end started: places parked requests (those taken off the ring
+     * first, in submission order) and kicks.
+     *
+     * @return the requests waiting at the swap: taken off the ring plus held submissions
+     */
+    int resume() {
+        VhostException kickFailure = null;
+        int c = 0;
+        lock.lock();
+        try {
+            c = pending.size();
+            carried = 0;
+            while (!pending.isEmpty() && place(pending.peek())) {
+                pending.poll();
+            }
+            // Always kick once after a restart: the new back-end may have missed earlier kicks
+            // (the kick fd was in no back-end's hands while the rings were moving).
+            kick.signal();
+            dq.kickNeeded();
+        } catch (VhostException e) {
+            kickFailure = e;
+        } finally {
+            lock.unlock();
+        }
+        if (kickFailure != null) {
+            driver.lost(index, new VhostDisconnectedException("queue " + index + ": kick after rebind failed: "
+                    + kickFailure.getMessage()));
+        }
+        return c;
     }
 
     /** Removes every outstanding high-level request and fails it with {@code e}. */
@@ -464,14 +579,16 @@ public final class BlkRequestQueue {
                     }
                 }
                 long now = System.nanoTime();
-                if (now - lastCheck >= 100_000_000L) {
+                if (driver.holding()) {
+                    lastProgress = now;
+                } else if (now - lastCheck >= 100_000_000L) {
                     lastCheck = now;
                     int outstanding = highLevelOutstanding();
                     if (outstanding == 0) {
                         lastProgress = now;
                     }
                     if (!driver.backendConnected()) {
-                        driver.lost(index, null);
+                        driver.backendLost(index);
                     } else if (outstanding > 0 && now - lastProgress > driver.requestTimeoutNanos()) {
                         driver.lost(index, new VhostTimeoutException("queue " + index + ": no completion for "
                                 + TimeUnit.NANOSECONDS.toMillis(now - lastProgress) + " ms with " + outstanding

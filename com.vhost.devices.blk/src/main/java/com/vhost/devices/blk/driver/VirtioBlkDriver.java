@@ -25,7 +25,15 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -37,9 +45,10 @@ import org.slf4j.LoggerFactory;
  * {@link SharedMemory} (memfd) that the back-end maps, and submits requests (VIRTIO 1.2, 5.2.6).
  *
  * <p><b>Memory.</b> One region whose guest-physical address equals its address in this process
- * (as {@code virtio_user} does), holding per queue the {@link DriverQueue} layout and
- * {@code queueSize} request slots of {@value BlkRequestQueue#SLOT_BYTES} bytes, then the buffer
- * pool ({@link BlkDriverOptions#bufferPoolBytes()}).
+ * (as {@code virtio_user} does), holding per queue two areas of a {@link DriverQueue} layout and
+ * {@code queueSize} request slots of {@value BlkRequestQueue#SLOT_BYTES} bytes (one in use; a
+ * {@link #rebind} moves to the other), then the buffer pool
+ * ({@link BlkDriverOptions#bufferPoolBytes()}).
  *
  * <p><b>Checks before queueing</b> (each a {@link VirtioDeviceException} naming the request, the
  * offset and the limit): offset and length multiples of {@code blk_size}, {@code offset + length
@@ -67,8 +76,20 @@ public final class VirtioBlkDriver implements BlockDevice {
     /** Default time a high-level request may wait for its completion before the driver gives up. */
     public static final long DEFAULT_REQUEST_TIMEOUT_NANOS = 30_000_000_000L;
 
-    private final GenericVhostDevice vhost;
-    private final VirtioBlkFrontend frontend;
+    /** Default bound on holding requests while no backend is attached (swap.wait.ms), 10 s. */
+    public static final long DEFAULT_SWAP_WAIT_NANOS = 10_000_000_000L;
+    /** Bound on waiting for another rebind/detach/close to finish, 30 s. */
+    private static final long SWAP_LOCK_WAIT_SECONDS = 30;
+    /**
+     * Bound on waiting for chains a stopped back-end had taken to complete, 250 ms (libvhost-user
+     * may never report them; they are resubmitted, and the ring area is switched so a late write
+     * cannot land in a ring in use).
+     */
+    static final long STRAGGLER_WAIT_NANOS = 250_000_000L;
+
+    /** Replaced by {@link #rebind}; read without a lock by the accessors. */
+    private volatile GenericVhostDevice vhost;
+    private volatile VirtioBlkFrontend frontend;
     private final SharedMemory shm;
     private final GuestMemory memory;
     private final BufferPool pool;
@@ -85,7 +106,31 @@ public final class VirtioBlkDriver implements BlockDevice {
     private final long maxWriteZeroesSectors;
     private final boolean readOnly;
     private final boolean poll;
-    private final BlockDeviceInfo info;
+    private volatile BlockDeviceInfo info;
+    private final int queueSize;
+    private final int indirectMax;
+
+    // ---- hot-swap state ----
+    private final ReentrantLock swapLock = new ReentrantLock();
+    /** Requests are parked instead of placed: a swap is in progress or no backend is attached. */
+    private volatile boolean holding;
+    /** System.nanoTime() after which held requests fail while detached; 0 while a backend is attached. */
+    private volatile long detachedDeadline;
+    private volatile String detachedFrom;
+    private volatile long swapWaitNanos = DEFAULT_SWAP_WAIT_NANOS;
+    private volatile boolean detachOnLoss;
+    private final java.util.concurrent.atomic.AtomicBoolean lossHandling = new java.util.concurrent.atomic.AtomicBoolean();
+    private final LongAdder completedRequests = new LongAdder();
+    private final LongAdder completedBytes = new LongAdder();
+    private final AtomicLong swaps = new AtomicLong();
+    private final AtomicLong resubmittedTotal = new AtomicLong();
+    /** System.nanoTime() of the latest completion batch of the high-level path. */
+    private volatile long lastCompletionNanos;
+    /** Nonzero while the first completion after a swap is awaited: the old backend's last completion time. */
+    private volatile long pauseFrom;
+    private volatile long lastPauseNanos = -1;
+    private final AtomicLong pausesMeasured = new AtomicLong();
+    private volatile long lastSwitchNanos = -1;
     private final AtomicReference<VhostException> failure = new AtomicReference<>();
     private volatile boolean closed;
     private volatile long requestTimeoutNanos = DEFAULT_REQUEST_TIMEOUT_NANOS;
@@ -118,6 +163,7 @@ public final class VirtioBlkDriver implements BlockDevice {
     private VirtioBlkDriver(GenericVhostDevice vhost, BlkDriverOptions o) throws VhostException {
         this.vhost = vhost;
         this.poll = o.poll();
+        this.queueSize = o.queueSize();
         this.frontend = new VirtioBlkFrontend(vhost, o.queues(), o.queueSize());
         long offered = frontend.features();
         if (!VirtioFeatures.has(offered, VirtioFeatures.F_VERSION_1)) {
@@ -161,6 +207,7 @@ public final class VirtioBlkDriver implements BlockDevice {
 
         int qsize = o.queueSize();
         int indirectMax = has(VirtioFeatures.F_INDIRECT_DESC) ? Math.min(256, Math.max(3, (segMax > 0 ? segMax : 126) + 2)) : 0;
+        this.indirectMax = indirectMax;
         int chainLimit = Math.max(qsize, indirectMax) - 2;
         int maxSegs = Math.max(1, segMax > 0 ? Math.min(segMax, chainLimit) : chainLimit);
         int seg = sizeMax > 0 ? (sizeMax >= PAGE ? (int) (sizeMax & -PAGE) : sizeMax) : (1 << 20);
@@ -176,7 +223,10 @@ public final class VirtioBlkDriver implements BlockDevice {
         long qBytes = alignUp(DriverQueue.layoutBytes(qsize, indirectMax), PAGE);
         long slotBytes = alignUp((long) qsize * BlkRequestQueue.SLOT_BYTES, PAGE);
         long poolBytes = alignUp(o.bufferPoolBytes(), PAGE);
-        long total = nq * (qBytes + slotBytes) + poolBytes;
+        // Two ring + slot areas per queue: a swap moves the queue to the other one, so a back-end
+        // that completes a chain after GET_VRING_BASE writes into memory nobody uses any more.
+        long perQueue = 2 * (qBytes + slotBytes);
+        long total = nq * perQueue + poolBytes;
         this.shm = SharedMemory.create("vhost-blk-driver", total);
         BlkRequestQueue[] qs = new BlkRequestQueue[nq];
         List<VirtqueueConfig> configs = new ArrayList<>(nq);
@@ -184,17 +234,20 @@ public final class VirtioBlkDriver implements BlockDevice {
             this.baseGpa = shm.address();
             MemorySegment all = shm.segment();
             this.memory = GuestMemoryMap.of(List.of(new GuestMemoryRegion(baseGpa, total, shm.address(), shm.fd(), 0, all)));
-            this.pool = new BufferPool(all.asSlice(nq * (qBytes + slotBytes), poolBytes));
+            this.pool = new BufferPool(all.asSlice(nq * perQueue, poolBytes));
             for (int i = 0; i < nq; i++) {
-                long off = i * (qBytes + slotBytes);
+                long off = i * perQueue;
+                long offB = off + qBytes + slotBytes;
                 DriverQueue dq = new DriverQueue(i, qsize, all.asSlice(off, qBytes), baseGpa + off, acked, indirectMax);
+                DriverQueue dqB = new DriverQueue(i, qsize, all.asSlice(offB, qBytes), baseGpa + offB, acked, indirectMax);
                 EventFd kick = EventFd.create();
                 // Poll mode still hands the back-end a call eventfd: libvhost-user (QEMU 7.2) writes
                 // the call fd on its first used buffer whatever the suppression state, and marks the
                 // device broken when that fd is missing. Nobody waits on it in poll mode.
                 EventFd call = EventFd.create();
-                qs[i] = new BlkRequestQueue(this, i, dq, all.asSlice(off + qBytes, slotBytes), baseGpa + off + qBytes,
-                        kick, call, poll, segsPerRequest);
+                qs[i] = new BlkRequestQueue(this, i, new DriverQueue[] {dq, dqB},
+                        new MemorySegment[] {all.asSlice(off + qBytes, slotBytes), all.asSlice(offB + qBytes, slotBytes)},
+                        new long[] {baseGpa + off + qBytes, baseGpa + offB + qBytes}, kick, call, poll, segsPerRequest);
                 if (poll) {
                     dq.disableNotifications();
                 }
@@ -212,11 +265,16 @@ public final class VirtioBlkDriver implements BlockDevice {
         vhost.setConfigChangeNotifier(() -> LOG.info("virtio-blk on {}: config changed (capacity is re-read on reopen)",
                 vhost.backend().describe()));
         for (BlkRequestQueue q : queues) {
-            Thread t = Thread.ofPlatform().daemon().name("vhost-blk-q" + q.index()).unstarted(q::runCompleter);
-            q.completer = t;
-            t.start();
+            startCompleter(q);
         }
         LOG.debug("virtio-blk on {}: {}", vhost.backend().describe(), info);
+    }
+
+    private static void startCompleter(BlkRequestQueue q) {
+        q.stopping = false;
+        Thread t = Thread.ofPlatform().daemon().name("vhost-blk-q" + q.index()).unstarted(q::runCompleter);
+        q.completer = t;
+        t.start();
     }
 
     private static int u32Clamped(int v) {
@@ -290,11 +348,49 @@ public final class VirtioBlkDriver implements BlockDevice {
     }
 
     boolean backendConnected() {
-        return vhost.backend().isConnected();
+        return detachedDeadline == 0 && vhost.backend().isConnected();
     }
 
     String backendName() {
-        return vhost.backend().describe();
+        return detachedDeadline != 0 ? "(no backend; was " + detachedFrom + ")" : vhost.backend().describe();
+    }
+
+    /** @return whether requests are parked rather than placed (swap in progress, or detached) */
+    boolean holding() {
+        return holding;
+    }
+
+    /**
+     * @return the error a held request fails with because the device has been without a backend
+     *     longer than its swap wait, or null while it may still wait
+     */
+    VhostException holdExpired() {
+        long d = detachedDeadline;
+        if (d != 0 && System.nanoTime() - d > 0) {
+            return new VhostDisconnectedException("virtio-blk: no backend since " + detachedFrom + " went away; waited "
+                    + TimeUnit.NANOSECONDS.toMillis(swapWaitNanos) + " ms (swap.wait.ms) for a new one");
+        }
+        return null;
+    }
+
+    /** Called by the completion threads after each non-empty batch (high-level path). */
+    void completedBatch() {
+        long now = System.nanoTime();
+        lastCompletionNanos = now;
+        long from = pauseFrom;
+        if (from != 0) {
+            pauseFrom = 0;
+            lastPauseNanos = now - from;
+            pausesMeasured.incrementAndGet();
+            LOG.debug("virtio-blk on {}: first completion {} us after the last one on the previous backend",
+                    backendName(), TimeUnit.NANOSECONDS.toMicros(now - from));
+        }
+    }
+
+    /** Counts one request the device completed with S_OK. */
+    void countCompletion(long dataBytes) {
+        completedRequests.increment();
+        completedBytes.add(dataBytes);
     }
 
     VhostException failure() {
@@ -322,6 +418,47 @@ public final class VirtioBlkDriver implements BlockDevice {
         for (BlkRequestQueue q : queues) {
             q.failAll(f);
         }
+    }
+
+    /**
+     * A completion thread found the backend disconnected. With {@link #setDetachOnLoss} the
+     * device detaches (on a thread of its own: the completion threads are joined) and its
+     * requests wait for {@link #rebind}; otherwise every outstanding request fails
+     * ({@link #lost}).
+     */
+    void backendLost(int queue) {
+        if (!detachOnLoss || closed || failure.get() != null || detachedDeadline != 0) {
+            if (detachedDeadline == 0) {
+                lost(queue, null);
+            }
+            return;
+        }
+        if (!lossHandling.compareAndSet(false, true)) {
+            return;
+        }
+        String name = backendName();
+        Thread.ofPlatform().daemon().name("vhost-blk-detach").start(() -> {
+            try {
+                LOG.warn("virtio-blk on {}: backend lost (noticed on queue {}); detaching, requests wait for a new backend",
+                        name, queue);
+                detach();
+            } catch (VhostException | RuntimeException e) {
+                lost(queue, new VhostDisconnectedException("virtio-blk: backend " + name + " lost and detaching failed: "
+                        + e.getMessage()));
+            } finally {
+                lossHandling.set(false);
+            }
+        });
+    }
+
+    /**
+     * @param on true: a backend that disconnects detaches the device (requests wait, bounded by
+     *     {@link #swapWaitNanos()}, for {@link #rebind}; requests the back-end had taken but not
+     *     completed are resubmitted) instead of failing every outstanding request. The registry
+     *     turns this on; plain {@link BlockDevices#open} leaves it off.
+     */
+    public void setDetachOnLoss(boolean on) {
+        detachOnLoss = on;
     }
 
     /**
@@ -437,6 +574,7 @@ public final class VirtioBlkDriver implements BlockDevice {
             if (bounced && type == VirtioBlk.T_IN) {
                 MemorySegment.copy(shared, 0, user, 0, shared.byteSize());
             }
+            countCompletion(shared != null ? shared.byteSize() : 0);
             finish(null);
         }
 
@@ -689,6 +827,392 @@ public final class VirtioBlkDriver implements BlockDevice {
         }
     }
 
+    // ---- hot-swap ----
+
+    /**
+     * Moves this device to {@code newBackend} while this {@link BlockDevice} handle stays valid
+     * (QEMU {@code vhost_dev_stop}/{@code vhost_dev_start} across back-ends, with the driver's
+     * requests carried over). Steps:
+     * <ol>
+     *   <li>Negotiate with {@code newBackend} while the old one still serves: it must offer every
+     *       feature acked so far and report the same capacity and {@code blk_size}; otherwise a
+     *       {@link VhostFeatureException} / {@link VirtioDeviceException} and nothing changes
+     *       (except when the old backend is already gone: then outstanding requests fail with
+     *       that error).</li>
+     *   <li>Hold new submissions (parked in submission order), stop the completion threads.</li>
+     *   <li>Stop the old rings (SET_VRING_ENABLE(0) and GET_VRING_BASE per queue; the back-end
+     *       answers once its in-flight requests are done), reap the used rings, and take every
+     *       request still outstanding, ordered by submission. Chains the old back-end had taken
+     *       (avail index below its base) and not completed are counted as resubmitted.</li>
+     *   <li>Close the old backend; reset each ring at the base GET_VRING_BASE returned
+     *       (avail idx = used idx = base, so the new back-end's {@code last_avail} and
+     *       {@code used->idx} agree) and start the new backend on the same shared memory, kick
+     *       and call eventfds.</li>
+     *   <li>Place the outstanding requests again in order, release the held ones, restart the
+     *       completion threads.</li>
+     * </ol>
+     * Every request is completed exactly once for the application; a write the old back-end
+     * executed without reporting it is written again with the same data (block writes are
+     * idempotent). {@link #lastPauseNanos()} then reports the I/O pause. Also resumes a device
+     * {@link #detach() detached} from its backend.
+     *
+     * @param newBackend an open backend; owned by the driver from now on (closed on failure)
+     * @throws VhostFeatureException when {@code newBackend} lacks an acked feature
+     * @throws VirtioDeviceException when its geometry differs, a queue is in low-level mode, or
+     *     the driver is closed or failed
+     * @throws VhostException from the new backend; the device then has no backend: outstanding
+     *     requests fail with it
+     */
+    public void rebind(VhostBackend newBackend) throws VhostException {
+        lockForSwap("rebind", newBackend);
+        try {
+            rebindLocked(newBackend);
+        } finally {
+            swapLock.unlock();
+        }
+    }
+
+    private void lockForSwap(String what, VhostBackend toClose) throws VhostException {
+        boolean locked;
+        try {
+            locked = swapLock.tryLock(SWAP_LOCK_WAIT_SECONDS, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            locked = false;
+        }
+        VhostException refusal = null;
+        if (!locked) {
+            refusal = new com.vhost.api.VhostTimeoutException(what + ": another rebind/detach/close of virtio-blk on "
+                    + backendName() + " did not finish within " + SWAP_LOCK_WAIT_SECONDS + " s");
+        } else if (closed || failure.get() != null) {
+            swapLock.unlock();
+            refusal = new VirtioDeviceException(what + ": virtio-blk on " + backendName() + " is "
+                    + (closed ? "closed" : "failed: " + failure.get().getMessage()));
+        } else {
+            for (BlkRequestQueue q : queues) {
+                if (q.lowLevel) {
+                    swapLock.unlock();
+                    refusal = new VirtioDeviceException(what + ": queue " + q.index()
+                            + " is in low-level mode (VirtioBlkDriver.queue); only the BlockDevice path can be moved");
+                    break;
+                }
+            }
+        }
+        if (refusal != null) {
+            if (toClose != null) {
+                toClose.close();
+            }
+            throw refusal;
+        }
+    }
+
+    private void rebindLocked(VhostBackend nb) throws VhostException {
+        String from = backendName();
+        boolean wasDetached = detachedDeadline != 0;
+        GenericVhostDevice nv;
+        VirtioBlkFrontend nf;
+        try {
+            nv = new GenericVhostDevice(nb, queues.length);
+        } catch (VhostException | RuntimeException e) {
+            nb.close();
+            refusedWhileGone(e, wasDetached);
+            throw e;
+        }
+        try {
+            nf = new VirtioBlkFrontend(nv, queues.length, queueSize);
+            checkCompatible(nf, nb.describe());
+            nf.ackFeatures(acked);
+        } catch (VhostException | RuntimeException e) {
+            nv.close();
+            refusedWhileGone(e, wasDetached);
+            throw e;
+        }
+        long t0 = System.nanoTime();
+        int fromRing = 0;
+        if (!wasDetached) {
+            fromRing = quiesce("rebind to " + nb.describe());
+        }
+        // From here on the device has no backend until the new one is started.
+        List<VirtqueueConfig> configs = new ArrayList<>(queues.length);
+        for (BlkRequestQueue q : queues) {
+            configs.add(new VirtqueueConfig(q.index(), queueSize, q.dq.descGpa(), q.dq.availGpa(), q.dq.usedGpa(),
+                    q.dq.availIdx(), q.kick.fd(), q.call.fd(), true));
+        }
+        long ta = System.nanoTime();
+        try {
+            nf.activate(memory, new DriverInterrupt(), configs);
+            LOG.debug("virtio-blk: {} started in {} us", nb.describe(), (System.nanoTime() - ta) / 1000);
+        } catch (VhostException | RuntimeException e) {
+            nv.close();
+            VhostException v = e instanceof VhostException ve ? ve
+                    : new VirtioDeviceException("rebind: starting " + nb.describe() + " failed: " + e, e);
+            lost(-1, new VhostDisconnectedException("rebind from " + from + " to " + nb.describe()
+                    + ": starting the new backend failed: " + v.getMessage()));
+            throw v;
+        }
+        this.vhost = nv;
+        this.frontend = nf;
+        nv.setConfigChangeNotifier(() -> LOG.info("virtio-blk on {}: config changed", nb.describe()));
+        BlockDeviceInfo old = info;
+        this.info = new BlockDeviceInfo(old.capacityBytes(), old.blockSize(), old.numQueues(), old.queueSize(), acked,
+                old.readOnly(), old.segMax(), old.sizeMax(), nb.describe());
+        pauseFrom = lastCompletionNanos != 0 ? lastCompletionNanos : t0;
+        detachedDeadline = 0;
+        detachedFrom = null;
+        holding = false;
+        int resubmitted = 0;
+        for (BlkRequestQueue q : queues) {
+            resubmitted += q.resume();
+        }
+        for (BlkRequestQueue q : queues) {
+            startCompleter(q);
+        }
+        lastSwitchNanos = System.nanoTime() - t0;
+        swaps.incrementAndGet();
+        resubmittedTotal.addAndGet(resubmitted);
+        LOG.info("virtio-blk swap: from {} to {}, switch {} us, {} request(s) carried over ({} taken off the ring, {} held)",
+                from, nb.describe(), TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0), resubmitted, fromRing,
+                resubmitted - fromRing);
+    }
+
+    /** A refused rebind of a device without a backend fails what it holds: nothing else will serve it. */
+    private void refusedWhileGone(Throwable e, boolean wasDetached) {
+        if (!wasDetached) {
+            return;
+        }
+        VhostException why = new VhostDisconnectedException("virtio-blk without a backend since " + detachedFrom
+                + " went away: the replacement was refused: " + e.getMessage());
+        for (BlkRequestQueue q : queues) {
+            q.failAll(why);
+        }
+    }
+
+    private void checkCompatible(VirtioBlkFrontend nf, String name) throws VhostException {
+        long offered = nf.features();
+        long missing = acked & ~offered;
+        if (missing != 0) {
+            throw new VhostFeatureException(String.format(
+                    "rebind to %s: it does not offer feature bits 0x%x acked with %s (acked 0x%x, offered 0x%x)",
+                    name, missing, backendName(), acked, offered));
+        }
+        byte[] raw = new byte[VirtioBlk.CONFIG_SIZE];
+        try {
+            nf.readConfig(0, raw);
+        } catch (UncheckedIOException e) {
+            throw e.getCause() instanceof VhostException v ? v : new VirtioDeviceException("rebind: config read: " + e.getMessage(), e);
+        }
+        MemorySegment cfg = MemorySegment.ofArray(raw);
+        long cap = cfg.get(LE64, VirtioBlk.CFG_CAPACITY) << VirtioBlk.SECTOR_SHIFT;
+        int bs = has(VirtioBlk.F_BLK_SIZE) ? cfg.get(LE32, VirtioBlk.CFG_BLK_SIZE) : VirtioBlk.SECTOR_SIZE;
+        if (cap != capacityBytes || bs != blockSize) {
+            throw new VirtioDeviceException("rebind to " + name + ": geometry differs: capacity " + cap + " bytes, blk_size "
+                    + bs + " (device has " + capacityBytes + " bytes, blk_size " + blockSize + ")");
+        }
+        if (has(VirtioBlk.F_MQ) && Short.toUnsignedInt(cfg.get(LE16, VirtioBlk.CFG_NUM_QUEUES)) < queues.length) {
+            throw new VirtioDeviceException("rebind to " + name + ": it offers " + Short.toUnsignedInt(cfg.get(LE16,
+                    VirtioBlk.CFG_NUM_QUEUES)) + " queues, the device uses " + queues.length);
+        }
+    }
+
+    /**
+     * Holds submissions, stops the completion threads and the old backend's rings, reaps what it
+     * completed, takes the outstanding requests and closes the old backend. Rings are reset at
+     * the bases the old back-end returned (or at the last used index when it could not answer).
+     */
+    private int quiesce(String why) {
+        holding = true;
+        for (BlkRequestQueue q : queues) {
+            q.lock.lock(); // a submission in progress has finished placing once we hold its lock
+            q.lock.unlock();
+            q.stopping = true;
+        }
+        long t0 = System.nanoTime();
+        for (BlkRequestQueue q : queues) {
+            stopCompleter(q);
+        }
+        long t1 = System.nanoTime();
+        int[] bases = null;
+        VirtioBlkFrontend f = frontend;
+        try {
+            if (vhost.backend().isConnected() && f.state() == com.vhost.api.virtio.VirtioDeviceState.ACTIVE) {
+                List<VirtqueueConfig> slept = f.sleep();
+                bases = new int[queues.length];
+                java.util.Arrays.fill(bases, -1);
+                for (VirtqueueConfig c : slept) {
+                    if (c.index() >= 0 && c.index() < bases.length) {
+                        bases[c.index()] = c.nextAvail();
+                    }
+                }
+            }
+        } catch (VhostException | RuntimeException e) {
+            LOG.warn("virtio-blk on {}: stopping the rings for {} failed ({}); resubmitting everything not completed",
+                    backendName(), why, e.getMessage());
+            bases = null;
+        }
+        if (bases != null) {
+            awaitStragglers(bases, why);
+        }
+        long t2 = System.nanoTime();
+        int taken = 0;
+        for (BlkRequestQueue q : queues) {
+            try {
+                q.drain();
+            } catch (VhostException | RuntimeException e) {
+                LOG.warn("queue {}: reaping the used ring for {} failed: {}", q.index(), why, e.toString());
+            }
+            int base = bases == null || bases[q.index()] < 0 ? q.dq.lastUsedIdx() : bases[q.index()];
+            taken += q.takeOutstanding(base);
+        }
+        detachedFrom = vhost.backend().describe();
+        long t3 = System.nanoTime();
+        vhost.close();
+        long t4 = System.nanoTime();
+        LOG.debug("virtio-blk: stopped {} for {}: {} request(s) outstanding; completion threads {} us, rings {} us,"
+                + " reap {} us, close {} us", detachedFrom, why, taken, (t1 - t0) / 1000, (t2 - t1) / 1000, (t3 - t2) / 1000,
+                (t4 - t3) / 1000);
+        return taken;
+    }
+
+    /**
+     * GET_VRING_BASE returns the back-end's next avail index, but a back-end may still be
+     * executing chains it had taken (libvhost-user, hence qemu-storage-daemon, completes them
+     * later into the used ring, data buffers and status bytes). Before the ring is reset and its
+     * requests handed to another back-end, those must have completed, or a late write would land
+     * in memory that has been reused. Reaps until the used index reaches each base, bounded by
+     * {@link #STRAGGLER_WAIT_NANOS}; what is still missing after that is resubmitted (logged).
+     */
+    private void awaitStragglers(int[] bases, String why) {
+        long deadline = System.nanoTime() + STRAGGLER_WAIT_NANOS;
+        for (BlkRequestQueue q : queues) {
+            int base = bases[q.index()];
+            if (base < 0) {
+                continue;
+            }
+            while (true) {
+                try {
+                    q.drain();
+                } catch (VhostException | RuntimeException e) {
+                    LOG.warn("queue {}: reaping after GET_VRING_BASE for {} failed: {}", q.index(), why, e.toString());
+                    break;
+                }
+                int missing = (base - q.dq.lastUsedIdx()) & 0xFFFF;
+                if (missing == 0 || missing > q.dq.inFlight()) {
+                    break; // all taken chains completed (or the base is not about this ring)
+                }
+                if (System.nanoTime() - deadline > 0) {
+                    LOG.warn("queue {}: {} chain(s) taken by {} not completed {} ms after GET_VRING_BASE; resubmitting them",
+                            q.index(), missing, backendName(), TimeUnit.NANOSECONDS.toMillis(STRAGGLER_WAIT_NANOS));
+                    break;
+                }
+                LockSupport.parkNanos(20_000);
+            }
+        }
+    }
+
+    /**
+     * Stops the rings and closes the backend but keeps this handle: requests are held until
+     * {@link #rebind} (or fail with {@link VhostDisconnectedException} after
+     * {@link #swapWaitNanos()}). A device already detached stays so.
+     *
+     * @throws VirtioDeviceException when the driver is closed, failed, or a queue is in low-level mode
+     */
+    public void detach() throws VhostException {
+        lockForSwap("detach", null);
+        try {
+            if (detachedDeadline != 0) {
+                return;
+            }
+            String from = backendName();
+            long t0 = System.nanoTime();
+            quiesce("detach");
+            long wait = swapWaitNanos;
+            long deadline = System.nanoTime() + wait;
+            detachedDeadline = deadline == 0 ? 1 : deadline;
+            LOG.info("virtio-blk unbind: from {} to (none), switch {} us; requests wait up to {} ms for a backend", from,
+                    TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0), TimeUnit.NANOSECONDS.toMillis(wait));
+            Thread.ofPlatform().daemon().name("vhost-blk-detached").start(() -> expireHeld(deadline));
+        } finally {
+            swapLock.unlock();
+        }
+    }
+
+    /** Fails the requests held by a detached device once its wait is over (unless rebound). */
+    private void expireHeld(long deadline) {
+        while (detachedDeadline == deadline && !closed) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                VhostException e = holdExpired();
+                if (e != null) {
+                    for (BlkRequestQueue q : queues) {
+                        q.failAll(e);
+                    }
+                    LOG.warn("virtio-blk: {}", e.getMessage());
+                }
+                return;
+            }
+            LockSupport.parkNanos(Math.min(left, 50_000_000L));
+        }
+    }
+
+    /** @return whether no backend is attached ({@link #detach()} without a later {@link #rebind}) */
+    public boolean isDetached() {
+        return detachedDeadline != 0;
+    }
+
+    /** @return how long requests are held while no backend is attached, in nanoseconds */
+    public long swapWaitNanos() {
+        return swapWaitNanos;
+    }
+
+    /**
+     * @param nanos how long requests wait while no backend is attached (0: they fail at once)
+     */
+    public void setSwapWaitNanos(long nanos) {
+        if (nanos < 0) {
+            throw new IllegalArgumentException("swap wait " + nanos + " ns is negative");
+        }
+        swapWaitNanos = nanos;
+    }
+
+    /**
+     * @return the I/O pause of the last swap in nanoseconds: from the last completion on the old
+     *     backend to the first on the new one; -1 before any swap completed I/O
+     */
+    public long lastPauseNanos() {
+        return lastPauseNanos;
+    }
+
+    /** @return swaps whose I/O pause has been measured (a first completion on the new backend seen) */
+    public long pausesMeasured() {
+        return pausesMeasured.get();
+    }
+
+    /** @return requests completed with S_OK through the {@link BlockDevice} methods */
+    public long completedRequests() {
+        return completedRequests.sum();
+    }
+
+    /**
+     * @return counters: {@code requests} and {@code bytes} completed with S_OK through the
+     *     {@link BlockDevice} methods, {@code swaps}, {@code carried.over} (requests resubmitted
+     *     across swaps), {@code last.pause.us} (-1 when none), {@code last.switch.us} (time
+     *     requests were held by the last rebind, from the hold to the resume; -1 when none), {@code outstanding}, {@code detached} (0/1)
+     */
+    public Map<String, Long> counters() {
+        Map<String, Long> m = new LinkedHashMap<>();
+        m.put("requests", completedRequests.sum());
+        m.put("bytes", completedBytes.sum());
+        m.put("swaps", swaps.get());
+        m.put("carried.over", resubmittedTotal.get());
+        long p = lastPauseNanos;
+        m.put("last.pause.us", p < 0 ? -1 : TimeUnit.NANOSECONDS.toMicros(p));
+        long sw = lastSwitchNanos;
+        m.put("last.switch.us", sw < 0 ? -1 : TimeUnit.NANOSECONDS.toMicros(sw));
+        m.put("outstanding", (long) outstanding());
+        m.put("detached", isDetached() ? 1L : 0L);
+        return m;
+    }
+
     /** @return how long outstanding high-level requests may go without any completion, in nanoseconds */
     public long requestTimeoutNanos() {
         return requestTimeoutNanos;
@@ -729,8 +1253,31 @@ public final class VirtioBlkDriver implements BlockDevice {
         if (closed) {
             return;
         }
+        boolean locked;
+        try {
+            locked = swapLock.tryLock(SWAP_LOCK_WAIT_SECONDS, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            locked = false;
+        }
+        if (!locked) {
+            LOG.warn("virtio-blk on {}: a rebind is still running after {} s; closing anyway", backendName(), SWAP_LOCK_WAIT_SECONDS);
+        }
+        try {
+            closeLocked();
+        } finally {
+            if (locked) {
+                swapLock.unlock();
+            }
+        }
+    }
+
+    private void closeLocked() {
+        if (closed) {
+            return;
+        }
         long deadline = System.nanoTime() + CLOSE_WAIT_NANOS;
-        while (failure.get() == null && System.nanoTime() < deadline && outstanding() > 0) {
+        while (failure.get() == null && !holding && System.nanoTime() < deadline && outstanding() > 0) {
             try {
                 Thread.sleep(5);
             } catch (InterruptedException e) {
@@ -746,7 +1293,7 @@ public final class VirtioBlkDriver implements BlockDevice {
             stopCompleter(q);
         }
         try {
-            if (backendConnected() && frontend.state() == com.vhost.api.virtio.VirtioDeviceState.ACTIVE) {
+            if (detachedDeadline == 0 && backendConnected() && frontend.state() == com.vhost.api.virtio.VirtioDeviceState.ACTIVE) {
                 frontend.reset();
             }
         } catch (VhostException | RuntimeException e) {

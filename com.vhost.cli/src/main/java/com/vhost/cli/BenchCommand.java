@@ -1,0 +1,181 @@
+package com.vhost.cli;
+
+import com.vhost.api.VhostOps;
+import com.vhost.api.VhostTarget;
+import com.vhost.api.blk.BlockDevice;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code vhost bench}: benchmarks of the platform as a whole (not of one device path). */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Platform benchmarks.",
+        subcommands = BenchCommand.Swap.class)
+public final class BenchCommand implements Callable<Integer> {
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getErr());
+        return 2;
+    }
+
+    /**
+     * {@code vhost bench swap}: two vhost-user back-ends (this project's server, each with its own
+     * file-backed model) serve one image; a virtio-blk device runs a write-then-verify workload
+     * with checksums while it is swapped between them N times. Prints the I/O pause of the swaps
+     * (last completion on the old back-end to the first on the new one) as
+     * {@code swap pause ms: p50 X p99 Y max Z}, then {@code lost L duplicated D corrupted C}.
+     * Exit code 1 when anything was lost, duplicated or corrupted.
+     */
+    @Command(name = "swap", mixinStandardHelpOptions = true,
+            description = "Hot-swaps a device N times between two back-ends on one image under a verified workload; "
+                    + "prints the swap pause p50/p99/max and lost/duplicated/corrupted counts.")
+    static final class Swap implements Callable<Integer> {
+        /** Bound on waiting for the first completion after a swap. */
+        static final long FIRST_COMPLETION_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);
+
+        private final CliServices services;
+
+        @Option(names = "--device", paramLabel = "TYPE", defaultValue = "blk", description = "device type: blk (default)")
+        String device;
+
+        @Option(names = "--swaps", paramLabel = "N", defaultValue = "50", description = "swaps to make (default ${DEFAULT-VALUE})")
+        int swaps;
+
+        @Option(names = "--image", paramLabel = "FILE",
+                description = "raw image both back-ends serve (default: a temporary file of --size, deleted afterwards)")
+        Path image;
+
+        @Option(names = "--size", paramLabel = "SIZE", defaultValue = "32m", converter = SizeConverter.class,
+                description = "size of the temporary image (default ${DEFAULT-VALUE})")
+        long size;
+
+        @Option(names = "--queues", paramLabel = "N", defaultValue = "2", description = "request queues (default ${DEFAULT-VALUE})")
+        int queues;
+
+        @Option(names = "--queue-size", paramLabel = "N", defaultValue = "128",
+                description = "descriptors per queue (default ${DEFAULT-VALUE})")
+        int queueSize;
+
+        @Option(names = "--workers", paramLabel = "W", defaultValue = "4",
+                description = "workload threads, each keeping --depth blocks in flight (default ${DEFAULT-VALUE})")
+        int workers;
+
+        @Option(names = "--depth", paramLabel = "D", defaultValue = "4", description = "blocks per worker batch (default ${DEFAULT-VALUE})")
+        int depth;
+
+        @Option(names = "--interval-ms", paramLabel = "MS", defaultValue = "20",
+                description = "workload time between two swaps (default ${DEFAULT-VALUE})")
+        long intervalMs;
+
+        Swap(CliServices services) {
+            this.services = services;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            if (!device.equals("blk")) {
+                throw new IllegalArgumentException("--device '" + device + "': this build benchmarks swaps of blk devices only");
+            }
+            if (swaps < 1 || swaps > 100_000) {
+                throw new IllegalArgumentException("--swaps " + swaps + " outside 1..100000");
+            }
+            Checks.queues(queues, queueSize);
+            PrintWriter out = services.out();
+            Path dir = Files.createTempDirectory("vhost-bench-swap");
+            Path img = image;
+            try {
+                if (img == null) {
+                    if (size < 1 << 20 || size % 4096 != 0) {
+                        throw new IllegalArgumentException("--size " + size + " is not a multiple of 4096 of at least 1 MiB");
+                    }
+                    img = dir.resolve("swap.img");
+                    try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+                        f.setLength(size);
+                    }
+                }
+                return run(img, dir, out);
+            } finally {
+                try (Stream<Path> files = Files.walk(dir)) {
+                    files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+                } catch (IOException e) {
+                    services.err().println("bench swap: cleaning up " + dir + ": " + e.getMessage());
+                }
+            }
+        }
+
+        private int run(Path img, Path dir, PrintWriter out) throws Exception {
+            BlkTools tools = services.blkTools();
+            Path[] sockets = {dir.resolve("a.sock"), dir.resolve("b.sock")};
+            VhostOps ops = services.backend("user", Duration.ofSeconds(10));
+            try (BlkTools.Served a = tools.serveImage(sockets[0], img, false, queues, queueSize);
+                    BlkTools.Served b = tools.serveImage(sockets[1], img, false, queues, queueSize);
+                    BlockDevice dev = tools.openDevice(ops.open(VhostTarget.of(sockets[0].toString())), queues, queueSize, false)) {
+                BlkTools.Swappable sw = tools.swappable(dev);
+                if (sw == null) {
+                    throw new IllegalStateException("the device on " + dev.info().backend() + " cannot be hot-swapped");
+                }
+                out.printf(Locale.ROOT, "bench swap: %d swaps between %s and %s (%s, %d queue(s) of %d), %d workers × %d blocks of 4 KiB%n",
+                        swaps, a.describe(), sockets[1], Sizes.human(a.capacityBytes()), queues, queueSize, workers, depth);
+                out.flush();
+                long region = Math.min(dev.info().capacityBytes(), 16L << 20);
+                BlkTools.VerifiedLoad load = tools.startVerifiedWorkload(dev, region, 4096, workers, depth, System.nanoTime());
+                long[] pauses = new long[swaps];
+                long t0 = System.nanoTime();
+                try {
+                    for (int i = 0; i < swaps; i++) {
+                        Thread.sleep(intervalMs);
+                        long measured = sw.pausesMeasured();
+                        sw.rebind(ops.open(VhostTarget.of(sockets[(i + 1) % 2].toString())));
+                        long deadline = System.nanoTime() + FIRST_COMPLETION_TIMEOUT_NANOS;
+                        while (sw.pausesMeasured() == measured) {
+                            if (System.nanoTime() > deadline) {
+                                throw new IllegalStateException("swap " + (i + 1) + ": no completion on the new back-end within "
+                                        + TimeUnit.NANOSECONDS.toSeconds(FIRST_COMPLETION_TIMEOUT_NANOS) + " s");
+                            }
+                            Thread.sleep(1);
+                        }
+                        pauses[i] = sw.lastPauseNanos();
+                    }
+                } finally {
+                    long[] r = load.stop();
+                    double secs = (System.nanoTime() - t0) / 1e9;
+                    Arrays.sort(pauses);
+                    out.printf(Locale.ROOT, "swap pause ms: p50 %.2f p99 %.2f max %.2f%n", ms(pct(pauses, 0.50)),
+                            ms(pct(pauses, 0.99)), ms(pauses[pauses.length - 1]));
+                    out.printf(Locale.ROOT, "lost %d duplicated %d corrupted %d%n", r[2], r[3], r[4]);
+                    out.printf(Locale.ROOT, "(%d writes, %d reads verified in %.1f s%s)%n", r[0], r[1], secs,
+                            load.firstError() == null ? "" : "; first error: " + load.firstError());
+                    out.flush();
+                    if (r[2] != 0 || r[3] != 0 || r[4] != 0) {
+                        return VhostCli.EXIT_FAILURE;
+                    }
+                }
+                return 0;
+            }
+        }
+
+        /** Nearest-rank percentile of sorted values. */
+        static long pct(long[] sorted, double p) {
+            int rank = (int) Math.ceil(p * sorted.length);
+            return sorted[Math.max(0, Math.min(sorted.length - 1, rank - 1))];
+        }
+
+        private static double ms(long nanos) {
+            return nanos / 1e6;
+        }
+    }
+}
