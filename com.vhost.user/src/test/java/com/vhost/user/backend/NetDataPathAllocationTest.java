@@ -21,8 +21,8 @@ import org.junit.jupiter.api.io.TempDir;
  * No allocation per packet on the data path: the driver's transmit/receive (the calling thread)
  * and the loopback back-end's worker thread, measured with
  * {@code com.sun.management.ThreadMXBean#getThreadAllocatedBytes} over bursts of frames once the
- * JIT has compiled the path. The driver's liveness probe (a GET_FEATURES round trip at most every
- * 200 ms) may allocate a little, so the bound is well under one byte per frame.
+ * JIT has compiled the path. The bound (well under one byte per frame) leaves room for the
+ * driver's periodic liveness check.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class NetDataPathAllocationTest {
