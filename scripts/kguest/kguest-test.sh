@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ ${#CLASSES[@]} -gt 0 ] || CLASSES=(com.vhost.kernel.VhostNetKernelIT com.vhost.vdpa.VdpaSimIT com.vhost.devices.blk.driver.VdpaBlkDriverIT com.vhost.devices.blk.driver.VdpaBlkLifecycleIT)
+[ ${#CLASSES[@]} -gt 0 ] || CLASSES=(com.vhost.kernel.VhostNetKernelIT com.vhost.vdpa.VdpaSimIT com.vhost.devices.blk.driver.VdpaBlkDriverIT com.vhost.devices.blk.driver.VdpaBlkLifecycleIT com.vhost.devices.net.driver.KernelAndVdpaNetDriverIT)
 
 log() { echo "kguest-test: $*"; }
 die() { echo "kguest-test: ERROR: $*" >&2; exit 2; }
@@ -59,7 +59,7 @@ if [ ! -f "$JUNIT" ]; then
   [ -f "$JUNIT" ] || die "$JUNIT missing after dependency:copy"
 fi
 
-MODULES=(com.vhost.kernel com.vhost.vdpa com.vhost.devices.blk)
+MODULES=(com.vhost.kernel com.vhost.vdpa com.vhost.devices.blk com.vhost.devices.net)
 if [ $BUILD -eq 1 ]; then
   log "building ${MODULES[*]} (mvn verify -DskipTests; test classpaths with dependency:build-classpath)"
   # shellcheck disable=SC2086

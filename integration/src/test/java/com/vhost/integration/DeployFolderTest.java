@@ -46,8 +46,8 @@ import org.osgi.framework.BundleContext;
 @ExamReactorStrategy(PerClass.class)
 public class DeployFolderTest {
     static final long WAIT_MS = 20_000;
-    /** Fixed so that the configuration (test JVM) and the test (inside Felix) agree on it. */
-    static final Path BASE = Path.of(System.getProperty("java.io.tmpdir"), "vhost-deploy-itest");
+    /** Fixed (in this module's target/, private to this build) so that the configuration (test JVM) and the test (inside Felix) agree on it. */
+    static final Path BASE = Path.of(System.getProperty("user.dir"), "target", "vhost-deploy-itest");
     static final Path CONF = BASE.resolve("conf");
     static final Path DEPLOY = BASE.resolve("deploy");
     static final Path SOCKET = BASE.resolve("blk.sock");

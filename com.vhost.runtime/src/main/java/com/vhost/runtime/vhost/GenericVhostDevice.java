@@ -89,6 +89,12 @@ public final class GenericVhostDevice implements VhostDevice {
     private final boolean useProtocolFeatures;
     /** vhost-vdpa: device status sequence, rings at IOVA (= guest-physical) addresses. */
     private final boolean vdpa;
+    /**
+     * vhost-kernel (vhost-net): a ring is attached to its TAP with VHOST_NET_SET_BACKEND after
+     * start and detached before stop (QEMU {@code vhost_net_start_one}); here through
+     * {@link VhostBackend#setVringEnable}.
+     */
+    private final boolean kernel;
     private final long protocolFeatures;
     private final int backendQueueNum;
 
@@ -126,6 +132,7 @@ public final class GenericVhostDevice implements VhostDevice {
         this.backendFeatures = callLong("GET_FEATURES", -1, backend::getFeatures);
         this.useProtocolFeatures = backend.type() == VhostBackendType.USER && (backendFeatures & PROTOCOL_FEATURES_BIT) != 0;
         this.vdpa = backend.type() == VhostBackendType.VDPA;
+        this.kernel = backend.type() == VhostBackendType.KERNEL;
         long proto = 0;
         int queueNum = -1;
         if (useProtocolFeatures) {
@@ -249,7 +256,7 @@ public final class GenericVhostDevice implements VhostDevice {
                 startQueue(memory, q);
                 done.add(q);
             }
-            if (useProtocolFeatures || vdpa) {
+            if (useProtocolFeatures || vdpa || kernel) {
                 for (VirtqueueConfig q : queues) {
                     call("SET_VRING_ENABLE", q.index(), () -> backend.setVringEnable(q.index(), q.enabled()));
                 }
@@ -326,7 +333,7 @@ public final class GenericVhostDevice implements VhostDevice {
         startedQueues = List.of();
         int[] bases = new int[queues.size()];
         VhostException first = null;
-        if (useProtocolFeatures) {
+        if (useProtocolFeatures || kernel) {
             for (VirtqueueConfig q : queues) {
                 try {
                     call("SET_VRING_ENABLE(0)", q.index(), () -> backend.setVringEnable(q.index(), false));

@@ -166,13 +166,28 @@ class GenericVhostDeviceTest {
     }
 
     @Test
-    void startWithoutProtocolFeaturesDoesNotEnable() throws Exception {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.KERNEL, VERSION_1, 0);
+    void vhostUserWithoutProtocolFeaturesDoesNotEnable() throws Exception {
+        RecordingBackend b = new RecordingBackend(VhostBackendType.USER, VERSION_1, 0);
         try (GenericVhostDevice d = new GenericVhostDevice(b, 1)) {
             d.ackFeatures(VERSION_1);
             d.start(memory, List.of(q(0, 0, 20)));
             assertThat(b.log).doesNotContain("SET_VRING_ENABLE 0 1");
             assertThat(b.log.get(2)).isEqualTo("SET_FEATURES 0x" + Long.toHexString(VERSION_1));
+        }
+    }
+
+    /** vhost-net: each ring is attached to the TAP after start and detached before stop (QEMU vhost_net_start_one). */
+    @Test
+    void kernelRingsAreAttachedAfterStartAndDetachedBeforeStop() throws Exception {
+        RecordingBackend b = new RecordingBackend(VhostBackendType.KERNEL, VERSION_1, 0);
+        try (GenericVhostDevice d = new GenericVhostDevice(b, 1)) {
+            d.ackFeatures(VERSION_1);
+            d.start(memory, List.of(q(0, 0, 20)));
+            assertThat(b.log.get(b.log.size() - 1)).isEqualTo("SET_VRING_ENABLE 0 1");
+            b.log.clear();
+            d.stop();
+            assertThat(b.log.get(0)).isEqualTo("SET_VRING_ENABLE 0 0");
+            assertThat(b.log).anyMatch(l -> l.startsWith("GET_VRING_BASE 0"));
         }
     }
 

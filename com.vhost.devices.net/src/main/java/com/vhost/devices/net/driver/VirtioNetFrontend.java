@@ -136,10 +136,20 @@ public final class VirtioNetFrontend implements VirtioDevice {
 
     /** @return the back-end's config space, or null when it has none to give */
     private byte[] backendConfig() {
-        if (vhost.backend().type() != VhostBackendType.USER || !VhostUserProtocolFeature.CONFIG.in(vhost.protocolFeatures())) {
-            return null;
+        VhostBackendType type = vhost.backend().type();
+        boolean user = type == VhostBackendType.USER && VhostUserProtocolFeature.CONFIG.in(vhost.protocolFeatures());
+        if (!user && type != VhostBackendType.VDPA) {
+            return null; // vhost-net has no config space: the front-end owns MAC and status
         }
         try {
+            if (type == VhostBackendType.VDPA) {
+                // a vDPA device's config may be shorter than ours (vdpa_sim_net: 24 bytes); read
+                // mac, status, max_virtqueue_pairs and mtu (12 bytes), the rest stays local
+                byte[] full = new byte[VirtioNet.CONFIG_SIZE];
+                byte[] head = vhost.getConfig(VirtioNet.CFG_MTU + 2);
+                System.arraycopy(head, 0, full, 0, head.length);
+                return full;
+            }
             return vhost.getConfig(VirtioNet.CONFIG_SIZE);
         } catch (VhostException | RuntimeException e) {
             LOG.debug("virtio-net on {}: GET_CONFIG not answered ({}); using local config", vhost.backend().describe(),

@@ -1,0 +1,136 @@
+package com.vhost.devices.net.driver;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.fail;
+
+import com.vhost.api.VhostTarget;
+import com.vhost.api.net.NetQueueStats;
+import com.vhost.kernel.VhostKernelOps;
+import com.vhost.vdpa.VhostVdpaOps;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The application's {@link com.vhost.api.net.NetDevice} on the Linux kernel's own data paths, with
+ * the same driver that runs over vhost-user: vhost-net into the guest's TAP {@code ktap0}
+ * (10.77.0.1/24, made by scripts/kguest), and vhost-vdpa with vdpa_sim_net ({@code /dev/vhost-vdpa-0},
+ * which loops every transmitted frame back to receive). Runs inside the 6.12 kernel guest; skipped
+ * elsewhere unless {@code CI=true} and {@code KGUEST=1}.
+ */
+@Timeout(value = 300, unit = TimeUnit.SECONDS)
+class KernelAndVdpaNetDriverIT {
+    private static final byte[] OUR_MAC = {0x52, 0x54, 0x00, (byte) 0xaa, (byte) 0xbb, (byte) 0xcc};
+    private static final byte[] SIM_MAC = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+
+    private static void require(String node, String why) {
+        if (!Files.exists(Path.of(node))) {
+            if ("true".equals(System.getenv("CI")) && "1".equals(System.getenv("KGUEST"))) {
+                fail(node + " missing: " + why);
+            }
+            Assumptions.abort(node + " missing: " + why);
+        }
+    }
+
+    private static long sysfs(String iface, String counter) throws Exception {
+        return Long.parseLong(Files.readString(Path.of("/sys/class/net", iface, "statistics", counter)).trim());
+    }
+
+    /** An ARP request (60 bytes with padding) asking who has {@code 10.77.0.1}, from 10.77.0.2. */
+    private static byte[] arpRequest() {
+        byte[] f = new byte[60];
+        for (int i = 0; i < 6; i++) {
+            f[i] = (byte) 0xff;
+            f[6 + i] = OUR_MAC[i];
+            f[22 + i] = OUR_MAC[i];
+        }
+        f[12] = 0x08; f[13] = 0x06;           // ethertype ARP
+        f[14] = 0; f[15] = 1;                 // hardware Ethernet
+        f[16] = 0x08; f[17] = 0x00;           // protocol IPv4
+        f[18] = 6; f[19] = 4; f[20] = 0; f[21] = 1; // sizes, opcode request
+        f[28] = 10; f[29] = 77; f[30] = 0; f[31] = 2;    // sender IP
+        f[38] = 10; f[39] = 77; f[40] = 0; f[41] = 1;    // target IP
+        return f;
+    }
+
+    @Test
+    void vhostNetCarriesFramesToTheTapAndTheKernelsArpReplyBack() throws Exception {
+        require("/dev/vhost-net", "vhost_net and tun modules, TAP ktap0 (scripts/kguest)");
+        long rxBefore = sysfs("ktap0", "rx_packets");
+        try (VirtioNetDriver net = VirtioNetDriver.open(new VhostKernelOps().open(
+                        new VhostTarget("/dev/vhost-net", Map.of(VhostKernelOps.OPTION_TAP, "ktap0"))),
+                NetDriverOptions.defaults().withMergeableRxBuffers(false));
+                Arena a = Arena.ofConfined()) {
+            byte[] arp = arpRequest();
+            MemorySegment frame = a.allocate(arp.length);
+            MemorySegment.copy(arp, 0, frame, ValueLayout.JAVA_BYTE, 0, arp.length);
+            assertThat(net.transmit(0, new MemorySegment[] {frame}, new int[] {arp.length}, 1)).isEqualTo(1);
+            // the kernel counts the frame on the TAP and answers the ARP request through it
+            MemorySegment[] into = {a.allocate(2048)};
+            int[] lens = new int[1];
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            boolean reply = false;
+            while (!reply && System.nanoTime() < deadline) {
+                net.awaitReceive(0, TimeUnit.MILLISECONDS.toNanos(200));
+                while (net.receive(0, into, lens, 1) == 1) {
+                    byte[] got = into[0].asSlice(0, lens[0]).toArray(ValueLayout.JAVA_BYTE);
+                    if (got.length >= 42 && got[12] == 0x08 && got[13] == 0x06 && got[21] == 2) {
+                        reply = true;
+                        assertThat(java.util.Arrays.copyOfRange(got, 0, 6)).as("reply to our MAC").isEqualTo(OUR_MAC);
+                        assertThat(java.util.Arrays.copyOfRange(got, 28, 32)).as("sender 10.77.0.1")
+                                .isEqualTo(new byte[] {10, 77, 0, 1});
+                    }
+                }
+            }
+            assertThat(reply).as("ARP reply from the kernel through vhost-net").isTrue();
+            assertThat(sysfs("ktap0", "rx_packets") - rxBefore).as("frames the TAP received from vhost-net").isGreaterThanOrEqualTo(1);
+        }
+    }
+
+    @Test
+    void vdpaSimNetLoopsFramesBackIntactAndInOrder() throws Exception {
+        require("/dev/vhost-vdpa-0", "vhost_vdpa + vdpa_sim_net with vdpa0 (scripts/kguest)");
+        try (VirtioNetDriver net = VirtioNetDriver.open(new VhostVdpaOps().open(VhostTarget.of("/dev/vhost-vdpa-0")),
+                NetDriverOptions.defaults()); Arena a = Arena.ofConfined()) {
+            assertThat(net.mac()).as("MAC from the vDPA config space").isEqualTo(SIM_MAC);
+            int n = 200;
+            MemorySegment frame = a.allocate(1514);
+            MemorySegment[] into = {a.allocate(2048)};
+            int[] lens = new int[1];
+            int received = 0;
+            for (int i = 0; i < n; i++) {
+                int len = 60 + (i * 37) % (1514 - 60);
+                for (int b = 0; b < len; b++) {
+                    frame.set(ValueLayout.JAVA_BYTE, b, (byte) (i + b));
+                }
+                MemorySegment.copy(SIM_MAC, 0, frame, ValueLayout.JAVA_BYTE, 0, 6); // to the device's MAC
+                MemorySegment.copy(OUR_MAC, 0, frame, ValueLayout.JAVA_BYTE, 6, 6);
+                frame.set(ValueLayout.JAVA_INT_UNALIGNED, 14, Integer.reverseBytes(i)); // sequence number
+                assertThat(net.transmit(0, new MemorySegment[] {frame}, new int[] {len}, 1)).isEqualTo(1);
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (net.receive(0, into, lens, 1) == 0) {
+                    assertThat(System.nanoTime()).as("frame %d looped back", i).isLessThan(deadline);
+                    net.awaitReceive(0, TimeUnit.MILLISECONDS.toNanos(100));
+                }
+                assertThat(lens[0]).isEqualTo(len);
+                assertThat(Integer.reverseBytes(into[0].get(ValueLayout.JAVA_INT_UNALIGNED, 14))).as("in order").isEqualTo(i);
+                for (int b = 18; b < len; b++) {
+                    if (into[0].get(ValueLayout.JAVA_BYTE, b) != (byte) (i + b)) {
+                        fail("frame " + i + " byte " + b + " corrupted");
+                    }
+                }
+                received++;
+            }
+            assertThat(received).isEqualTo(n);
+            NetQueueStats st = net.stats(0);
+            assertThat(st).isNotNull();
+        }
+    }
+}
