@@ -11,6 +11,7 @@ import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.runtime.virtqueue.VirtqueueStates;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
@@ -250,16 +251,7 @@ public final class VirtioBlkFrontend implements VirtioDevice {
             out.writeLong(ackedFeatures);
             out.writeBoolean(state == VirtioDeviceState.ASLEEP_ACTIVE);
             List<VirtqueueConfig> qs = state == VirtioDeviceState.ASLEEP_ACTIVE ? queues : List.of();
-            out.writeInt(qs.size());
-            for (VirtqueueConfig q : qs) {
-                out.writeInt(q.index());
-                out.writeInt(q.size());
-                out.writeLong(q.descAddr());
-                out.writeLong(q.availAddr());
-                out.writeLong(q.usedAddr());
-                out.writeInt(q.nextAvail());
-                out.writeBoolean(q.enabled());
-            }
+            VirtqueueStates.write(out, qs);
         } catch (IOException e) {
             throw new VirtioDeviceException("snapshot: " + e.getMessage(), e);
         }
@@ -282,27 +274,9 @@ public final class VirtioBlkFrontend implements VirtioDevice {
                 throw new VirtioDeviceException(String.format("restore: snapshot features 0x%x not all offered (offered 0x%x)", features, features()));
             }
             boolean active = in.readBoolean();
-            int n = in.readInt();
-            if (n < 0 || n > queueMaxSizes.length) {
-                throw new VirtioDeviceException("restore: snapshot has " + n + " queues, device has " + queueMaxSizes.length);
-            }
-            List<VirtqueueConfig> qs = new ArrayList<>(n);
-            for (int i = 0; i < n; i++) {
-                int index = in.readInt();
-                int size = in.readInt();
-                long desc = in.readLong();
-                long avail = in.readLong();
-                long used = in.readLong();
-                int next = in.readInt();
-                boolean enabled = in.readBoolean();
-                try {
-                    qs.add(new VirtqueueConfig(index, size, desc, avail, used, next, -1, -1, enabled));
-                } catch (IllegalArgumentException e) {
-                    throw new VirtioDeviceException("restore: " + e.getMessage(), e);
-                }
-            }
+            List<VirtqueueConfig> qs = VirtqueueStates.read(in, "restore", queueMaxSizes.length, List.of());
             if (in.read() != -1) {
-                throw new VirtioDeviceException("restore: trailing bytes after " + n + " queues");
+                throw new VirtioDeviceException("restore: trailing bytes after " + qs.size() + " queues");
             }
             ackedFeatures = features;
             queues = List.copyOf(qs);

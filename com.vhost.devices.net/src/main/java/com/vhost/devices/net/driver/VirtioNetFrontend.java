@@ -17,6 +17,7 @@ import com.vhost.runtime.vhost.GenericVhostDevice;
 import com.vhost.runtime.virtqueue.DescriptorChain;
 import com.vhost.runtime.virtqueue.DeviceQueue;
 import com.vhost.runtime.worker.QueueWorker;
+import com.vhost.runtime.virtqueue.VirtqueueStates;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
@@ -468,16 +469,7 @@ public final class VirtioNetFrontend implements VirtioDevice {
             }
             out.writeBoolean(state == VirtioDeviceState.ASLEEP_ACTIVE);
             List<VirtqueueConfig> qs = state == VirtioDeviceState.ASLEEP_ACTIVE ? queues : List.of();
-            out.writeInt(qs.size());
-            for (VirtqueueConfig q : qs) {
-                out.writeInt(q.index());
-                out.writeInt(q.size());
-                out.writeLong(q.descAddr());
-                out.writeLong(q.availAddr());
-                out.writeLong(q.usedAddr());
-                out.writeInt(q.nextAvail());
-                out.writeBoolean(q.enabled());
-            }
+            VirtqueueStates.write(out, qs);
         } catch (IOException e) {
             throw new VirtioDeviceException("snapshot: " + e.getMessage(), e);
         }
@@ -506,34 +498,9 @@ public final class VirtioNetFrontend implements VirtioDevice {
             byte[] mac = new byte[6];
             in.readFully(mac);
             boolean active = in.readBoolean();
-            int n = in.readInt();
-            if (n < 0 || n > queueMaxSizes.length) {
-                throw new VirtioDeviceException("restore: snapshot has " + n + " queues, device has " + queueMaxSizes.length);
-            }
-            List<VirtqueueConfig> qs = new ArrayList<>(n);
-            for (int i = 0; i < n; i++) {
-                int index = in.readInt();
-                int size = in.readInt();
-                long desc = in.readLong();
-                long avail = in.readLong();
-                long used = in.readLong();
-                int next = in.readInt();
-                boolean enabled = in.readBoolean();
-                VirtqueueConfig old = null;
-                for (VirtqueueConfig o : queues) {
-                    if (o.index() == index) {
-                        old = o;
-                    }
-                }
-                try {
-                    qs.add(new VirtqueueConfig(index, size, desc, avail, used, next, old == null ? -1 : old.kickFd(),
-                            old == null ? -1 : old.callFd(), enabled));
-                } catch (IllegalArgumentException e) {
-                    throw new VirtioDeviceException("restore: " + e.getMessage(), e);
-                }
-            }
+            List<VirtqueueConfig> qs = VirtqueueStates.read(in, "restore", queueMaxSizes.length, queues);
             if (in.read() != -1) {
-                throw new VirtioDeviceException("restore: trailing bytes after " + n + " queues");
+                throw new VirtioDeviceException("restore: trailing bytes after " + qs.size() + " queues");
             }
             ackedFeatures = features;
             control.setFeatures(features);

@@ -13,6 +13,7 @@ import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.runtime.virtqueue.DescriptorChain;
 import com.vhost.runtime.virtqueue.DeviceQueue;
+import com.vhost.runtime.virtqueue.VirtqueueStates;
 import com.vhost.runtime.worker.QueueWorker;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -401,16 +402,7 @@ public abstract class AbstractNetModel implements VirtioDevice, AutoCloseable {
             boolean active = state == VirtioDeviceState.ASLEEP_ACTIVE;
             out.writeBoolean(active);
             List<VirtqueueConfig> qs = active ? queues : List.of();
-            out.writeInt(qs.size());
-            for (VirtqueueConfig q : qs) {
-                out.writeInt(q.index());
-                out.writeInt(q.size());
-                out.writeLong(q.descAddr());
-                out.writeLong(q.availAddr());
-                out.writeLong(q.usedAddr());
-                out.writeInt(q.nextAvail());
-                out.writeBoolean(q.enabled());
-            }
+            VirtqueueStates.write(out, qs);
         } catch (IOException e) {
             throw new VirtioDeviceException(name + ": snapshot: " + e.getMessage(), e);
         }
@@ -438,42 +430,13 @@ public abstract class AbstractNetModel implements VirtioDevice, AutoCloseable {
                 throw new VirtioDeviceException(String.format(name + ": restore: features 0x%x not all offered (0x%x)", features, offered));
             }
             boolean active = in.readBoolean();
-            int n = in.readInt();
-            if (n < 0 || n > 2 * pairs) {
-                throw new VirtioDeviceException(name + ": restore: " + n + " queues, device has " + 2 * pairs);
-            }
-            List<VirtqueueConfig> qs = new ArrayList<>(n);
-            for (int i = 0; i < n; i++) {
-                int index = in.readInt();
-                int size = in.readInt();
-                long desc = in.readLong();
-                long avail = in.readLong();
-                long used = in.readLong();
-                int next = in.readInt();
-                boolean enabled = in.readBoolean();
-                try {
-                    qs.add(new VirtqueueConfig(index, size, desc, avail, used, next, -1, -1, enabled));
-                } catch (IllegalArgumentException e) {
-                    throw new VirtioDeviceException(name + ": restore: " + e.getMessage(), e);
-                }
-            }
+            List<VirtqueueConfig> qs = VirtqueueStates.read(in, name + ": restore", 2 * pairs, queues);
             if (in.read() != -1) {
-                throw new VirtioDeviceException(name + ": restore: trailing bytes after " + n + " queues");
+                throw new VirtioDeviceException(name + ": restore: trailing bytes after " + qs.size() + " queues");
             }
             acked = features;
-            // fds are not part of a snapshot: keep the ones of the queues slept with, by index
-            List<VirtqueueConfig> withFds = new ArrayList<>(qs.size());
-            for (VirtqueueConfig q : qs) {
-                VirtqueueConfig old = null;
-                for (VirtqueueConfig o : queues) {
-                    if (o.index() == q.index()) {
-                        old = o;
-                    }
-                }
-                withFds.add(old == null ? q : new VirtqueueConfig(q.index(), q.size(), q.descAddr(), q.availAddr(),
-                        q.usedAddr(), q.nextAvail(), old.kickFd(), old.callFd(), q.enabled()));
-            }
-            queues = List.copyOf(withFds);
+            // fds are not part of a snapshot: the queues slept with lend theirs, by index
+            queues = qs;
             state = active ? VirtioDeviceState.ASLEEP_ACTIVE : VirtioDeviceState.ASLEEP_INACTIVE;
         } catch (IOException e) {
             if (e instanceof VirtioDeviceException v) {
