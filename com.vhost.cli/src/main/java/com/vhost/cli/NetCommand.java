@@ -51,8 +51,30 @@ final class NetCommand implements Callable<Integer> {
 
     /** Options every net subcommand shares. */
     static final class Connection {
-        @Option(names = "--socket", paramLabel = "PATH", required = true, description = "the back-end's vhost-user socket")
-        Path socket;
+        @picocli.CommandLine.ArgGroup(exclusive = true, multiplicity = "1")
+        Where where;
+
+        /** Exactly one back-end: a vhost-user socket, a vhost-vdpa node, or the kernel's vhost-net with a TAP. */
+        static final class Where {
+            @Option(names = "--socket", paramLabel = "PATH", required = true, description = "the back-end's vhost-user socket")
+            Path socket;
+
+            @Option(names = "--vdpa", paramLabel = "NODE", required = true,
+                    description = "a vhost-vdpa net device node, e.g. /dev/vhost-vdpa-0")
+            Path vdpa;
+
+            @picocli.CommandLine.ArgGroup(exclusive = false, multiplicity = "1")
+            Kernel kernel;
+        }
+
+        /** {@code --kernel --tap NAME}: /dev/vhost-net serving the rings into TAP interface NAME. */
+        static final class Kernel {
+            @Option(names = "--kernel", required = true, description = "use the kernel's vhost-net (/dev/vhost-net); needs --tap")
+            boolean kernel;
+
+            @Option(names = "--tap", paramLabel = "NAME", required = true, description = "the TAP interface vhost-net attaches to")
+            String tap;
+        }
 
         @Option(names = "--queues", paramLabel = "Q", defaultValue = "1", description = "queue pairs to use (default ${DEFAULT-VALUE})")
         int queues;
@@ -70,9 +92,17 @@ final class NetCommand implements Callable<Integer> {
 
         NetDevice open(CliServices services) throws Exception {
             Checks.queues(queues, queueSize);
-            VhostOps ops = services.backend("user", BlkCommand.BACKEND_WAIT);
-            VhostBackend backend = ops.open(new VhostTarget(socket.toString(),
-                    java.util.Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, Long.toString(connectTimeoutMs))));
+            VhostBackend backend;
+            if (where.vdpa != null) {
+                backend = services.backend("vdpa", BlkCommand.BACKEND_WAIT).open(VhostTarget.of(where.vdpa.toString()));
+            } else if (where.kernel != null) {
+                backend = services.backend("kernel", BlkCommand.BACKEND_WAIT).open(new VhostTarget("/dev/vhost-net",
+                        java.util.Map.of("tap", where.kernel.tap)));
+            } else {
+                VhostOps ops = services.backend("user", BlkCommand.BACKEND_WAIT);
+                backend = ops.open(new VhostTarget(where.socket.toString(),
+                        java.util.Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, Long.toString(connectTimeoutMs))));
+            }
             return NetToolsLoader.load().openDevice(backend, queues, queueSize, poll);
         }
     }
