@@ -132,6 +132,26 @@ public interface VhostBackend extends AutoCloseable {
     void resetDevice() throws VhostException;
 
     /**
+     * VHOST_VDPA_SUSPEND (backend feature SUSPEND): every ring stops where it is and the device
+     * keeps its state, so GET_VRING_BASE afterwards is exact. Transports without it throw
+     * {@link VhostFeatureException} naming themselves.
+     *
+     * @since 1.1
+     */
+    default void suspend() throws VhostException {
+        throw new VhostFeatureException("SUSPEND: " + describe() + " cannot suspend its rings");
+    }
+
+    /**
+     * VHOST_VDPA_RESUME (backend feature RESUME): undoes {@link #suspend()}.
+     *
+     * @since 1.1
+     */
+    default void resume() throws VhostException {
+        throw new VhostFeatureException("RESUME: " + describe() + " cannot resume suspended rings");
+    }
+
+    /**
      * Registers the listener run when the back-end reports a config change (vhost-user
      * CONFIG_CHANGE_MSG on the backend request channel; vDPA config call eventfd).
      */

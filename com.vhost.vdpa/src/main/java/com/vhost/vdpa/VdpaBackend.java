@@ -119,12 +119,14 @@ public final class VdpaBackend extends IoctlVhostBackend {
     }
 
     /** VHOST_VDPA_SUSPEND (backend feature SUSPEND): rings stop, state is kept. */
+    @Override
     public void suspend() throws VhostException {
         requireBackendFeature(VhostFeatures.BACKEND_F_SUSPEND, "VHOST_VDPA_SUSPEND");
         ioctl(VHOST_VDPA_SUSPEND, 0L, "VHOST_VDPA_SUSPEND");
     }
 
     /** VHOST_VDPA_RESUME (backend feature RESUME). */
+    @Override
     public void resume() throws VhostException {
         requireBackendFeature(VhostFeatures.BACKEND_F_RESUME, "VHOST_VDPA_RESUME");
         ioctl(VHOST_VDPA_RESUME, 0L, "VHOST_VDPA_RESUME");

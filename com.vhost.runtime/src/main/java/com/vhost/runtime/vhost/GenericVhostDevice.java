@@ -66,9 +66,13 @@ public final class GenericVhostDevice implements VhostDevice {
             | VhostUserProtocolFeature.REPLY_ACK.mask() | VhostUserProtocolFeature.CONFIG.mask()
             | VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS.mask() | VhostUserProtocolFeature.RESET_DEVICE.mask();
 
-    /** vhost-vdpa backend features this front-end sets when offered: IOTLB_MSG_V2, IOTLB_BATCH. */
+    /**
+     * vhost-vdpa backend features this front-end sets when offered: IOTLB_MSG_V2, IOTLB_BATCH, and
+     * SUSPEND (used by {@link #stop()} before reading the ring bases, as QEMU's
+     * {@code vhost_vdpa_suspend}).
+     */
     public static final long WANTED_VDPA_BACKEND_FEATURES = VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_MSG_V2)
-            | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH);
+            | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH) | VhostFeatures.bit(VhostFeatures.BACKEND_F_SUSPEND);
 
     private static final int STATUS_FEATURES_OK = DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK;
 
@@ -340,6 +344,14 @@ public final class GenericVhostDevice implements VhostDevice {
                 } catch (VhostException e) {
                     first = keep(first, e);
                 }
+            }
+        }
+        if (vdpa && VhostFeatures.has(protocolFeatures, VhostFeatures.BACKEND_F_SUSPEND)) {
+            // QEMU vhost_vdpa_suspend: stop the device where it is, so the bases read next are exact
+            try {
+                call("VHOST_VDPA_SUSPEND", -1, backend::suspend);
+            } catch (VhostException e) {
+                first = keep(first, e);
             }
         }
         for (int k = 0; k < queues.size(); k++) {

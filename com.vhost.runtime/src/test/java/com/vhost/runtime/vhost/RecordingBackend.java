@@ -84,6 +84,7 @@ final class RecordingBackend implements VhostBackend {
     @Override public void setStatus(int s) throws VhostException { rec("SET_STATUS " + s); status = s & statusMask; }
     @Override public int getStatus() throws VhostException { rec("GET_STATUS"); return status; }
     @Override public void resetDevice() throws VhostException { rec("RESET_DEVICE"); }
+    @Override public void suspend() throws VhostException { rec("SUSPEND"); }
     @Override public void setConfigChangeListener(Runnable listener) { log.add("CONFIG_LISTENER"); }
     @Override public void close() { connected = false; log.add("CLOSE"); }
 }
