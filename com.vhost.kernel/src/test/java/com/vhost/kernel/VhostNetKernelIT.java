@@ -16,6 +16,8 @@ import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.runtime.memory.GuestMemoryMap;
 import com.vhost.runtime.nativeio.EventFd;
 import com.vhost.runtime.nativeio.SharedMemory;
+import com.vhost.runtime.testing.DriverRing;
+import com.vhost.runtime.testing.KGuest;
 import com.vhost.runtime.vhost.GenericVhostDevice;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -2,20 +2,17 @@ package com.vhost.devices.blk.driver;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.assertj.core.api.Assertions.fail;
 
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.BlockDeviceInfo;
+import com.vhost.runtime.testing.KGuest;
 import com.vhost.vdpa.VhostVdpaOps;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Random;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -34,13 +31,7 @@ class VdpaBlkDriverIT {
 
     @BeforeEach
     void requireDevice() {
-        if (!Files.exists(Path.of(BLK))) {
-            String why = BLK + " is missing: needs vhost_vdpa + vdpa_sim_blk and 'vdpa dev add mgmtdev vdpasim_blk name vdpa1'";
-            if ("true".equals(System.getenv("CI")) && "1".equals(System.getenv("KGUEST"))) {
-                fail(why);
-            }
-            Assumptions.abort(why);
-        }
+        KGuest.require("vhost_vdpa + vdpa_sim_blk with 'vdpa dev add mgmtdev vdpasim_blk name vdpa1'", BLK);
     }
 
     @Test

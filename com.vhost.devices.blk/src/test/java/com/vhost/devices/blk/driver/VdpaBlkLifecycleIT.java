@@ -1,11 +1,11 @@
 package com.vhost.devices.blk.driver;
 
-import static org.assertj.core.api.Assertions.fail;
 
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.virtio.VirtioDevice;
+import com.vhost.runtime.testing.KGuest;
 import com.vhost.runtime.testing.TestRingDriver;
 import com.vhost.runtime.testing.TestRingDriver.Buf;
 import com.vhost.runtime.testing.VirtioDeviceLifecycleTest;
@@ -14,11 +14,8 @@ import com.vhost.vdpa.VhostVdpaOps;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.IdentityHashMap;
 import java.util.Map;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 
 /**
@@ -32,13 +29,7 @@ class VdpaBlkLifecycleIT extends VirtioDeviceLifecycleTest {
 
     @BeforeEach
     void requireDevice() {
-        if (!Files.exists(Path.of(BLK))) {
-            String why = BLK + " is missing: needs vhost_vdpa + vdpa_sim_blk (scripts/kguest)";
-            if ("true".equals(System.getenv("CI")) && "1".equals(System.getenv("KGUEST"))) {
-                fail(why);
-            }
-            Assumptions.abort(why);
-        }
+        KGuest.require("vhost_vdpa + vdpa_sim_blk (scripts/kguest)", BLK);
     }
 
     /**

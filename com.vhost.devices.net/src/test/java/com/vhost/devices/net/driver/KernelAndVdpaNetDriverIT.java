@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.fail;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.net.NetQueueStats;
 import com.vhost.kernel.VhostKernelOps;
+import com.vhost.runtime.testing.KGuest;
 import com.vhost.vdpa.VhostVdpaOps;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -14,7 +15,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -29,15 +29,6 @@ import org.junit.jupiter.api.Timeout;
 class KernelAndVdpaNetDriverIT {
     private static final byte[] OUR_MAC = {0x52, 0x54, 0x00, (byte) 0xaa, (byte) 0xbb, (byte) 0xcc};
     private static final byte[] SIM_MAC = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
-
-    private static void require(String node, String why) {
-        if (!Files.exists(Path.of(node))) {
-            if ("true".equals(System.getenv("CI")) && "1".equals(System.getenv("KGUEST"))) {
-                fail(node + " missing: " + why);
-            }
-            Assumptions.abort(node + " missing: " + why);
-        }
-    }
 
     private static long sysfs(String iface, String counter) throws Exception {
         return Long.parseLong(Files.readString(Path.of("/sys/class/net", iface, "statistics", counter)).trim());
@@ -62,7 +53,7 @@ class KernelAndVdpaNetDriverIT {
 
     @Test
     void vhostNetCarriesFramesToTheTapAndTheKernelsArpReplyBack() throws Exception {
-        require("/dev/vhost-net", "vhost_net and tun modules, TAP ktap0 (scripts/kguest)");
+        KGuest.require("vhost_net and tun modules, TAP ktap0 (scripts/kguest)", "/dev/vhost-net");
         long rxBefore = sysfs("ktap0", "rx_packets");
         try (VirtioNetDriver net = VirtioNetDriver.open(new VhostKernelOps().open(
                         new VhostTarget("/dev/vhost-net", Map.of(VhostKernelOps.OPTION_TAP, "ktap0"))),
@@ -96,7 +87,7 @@ class KernelAndVdpaNetDriverIT {
 
     @Test
     void vdpaSimNetLoopsFramesBackIntactAndInOrder() throws Exception {
-        require("/dev/vhost-vdpa-0", "vhost_vdpa + vdpa_sim_net with vdpa0 (scripts/kguest)");
+        KGuest.require("vhost_vdpa + vdpa_sim_net with vdpa0 (scripts/kguest)", "/dev/vhost-vdpa-0");
         try (VirtioNetDriver net = VirtioNetDriver.open(new VhostVdpaOps().open(VhostTarget.of("/dev/vhost-vdpa-0")),
                 NetDriverOptions.defaults()); Arena a = Arena.ofConfined()) {
             assertThat(net.mac()).as("MAC from the vDPA config space").isEqualTo(SIM_MAC);

@@ -1,4 +1,4 @@
-package com.vhost.kernel;
+package com.vhost.runtime.testing;
 
 import com.vhost.api.virtio.SplitVirtqueueLayout;
 import java.lang.foreign.MemorySegment;
@@ -13,14 +13,14 @@ import java.nio.ByteOrder;
  * never reused, which is enough for a few requests per test. Addresses in descriptors are device
  * addresses: guest-physical (vhost-net) or IOVA (vDPA), both {@code deviceBase + offset} here.
  */
-final class DriverRing {
-    static final ValueLayout.OfShort LE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    static final ValueLayout.OfInt LE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    static final ValueLayout.OfLong LE64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+public final class DriverRing {
+    public static final ValueLayout.OfShort LE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    public static final ValueLayout.OfInt LE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    public static final ValueLayout.OfLong LE64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    final MemorySegment mem;
-    final long base;
-    final int size;
+    public final MemorySegment mem;
+    public final long base;
+    public final int size;
     private final long deviceBase;
     private int nextDesc;
     private int availIdx;
@@ -31,7 +31,7 @@ final class DriverRing {
      * @param size queue size (power of two)
      * @param deviceBase device address of {@code mem}'s first byte
      */
-    DriverRing(MemorySegment mem, long base, int size, long deviceBase) {
+    public DriverRing(MemorySegment mem, long base, int size, long deviceBase) {
         if ((base & 15) != 0 || Integer.bitCount(size) != 1) {
             throw new IllegalArgumentException("ring at " + base + " size " + size);
         }
@@ -42,20 +42,20 @@ final class DriverRing {
         mem.asSlice(base, SplitVirtqueueLayout.totalBytes(size)).fill((byte) 0);
     }
 
-    long descOffset() {
+    public long descOffset() {
         return base;
     }
 
-    long availOffset() {
+    public long availOffset() {
         return base + SplitVirtqueueLayout.availOffset(size);
     }
 
-    long usedOffset() {
+    public long usedOffset() {
         return base + SplitVirtqueueLayout.usedOffset(size);
     }
 
     /** @return the device address of byte {@code offset} of {@code mem} */
-    long dev(long offset) {
+    public long dev(long offset) {
         return deviceBase + offset;
     }
 
@@ -63,7 +63,7 @@ final class DriverRing {
      * Makes one descriptor chain of the buffers {@code (offset[i], len[i])} ({@code writable[i]}:
      * device writes), publishes its head in the available ring (release) and returns the head.
      */
-    int add(long[] offsets, int[] lens, boolean[] writable) {
+    public int add(long[] offsets, int[] lens, boolean[] writable) {
         int head = nextDesc;
         for (int i = 0; i < offsets.length; i++) {
             int d = nextDesc++ % size;
@@ -84,20 +84,20 @@ final class DriverRing {
     }
 
     /** @return the used ring's idx (acquire) */
-    int usedIdx() {
+    public int usedIdx() {
         int v = Short.toUnsignedInt(mem.get(LE16, usedOffset() + 2));
         VarHandle.acquireFence();
         return v;
     }
 
     /** @return {id, len} of used element {@code i} (mod size) */
-    int[] used(int i) {
+    public int[] used(int i) {
         long at = usedOffset() + 4 + 8L * (i % size);
         return new int[] {mem.get(LE32, at), mem.get(LE32, at + 4)};
     }
 
     /** Waits (bounded, sleeping) until the used idx reaches {@code idx}. @return true if it did */
-    boolean awaitUsed(int idx, long timeoutMs) throws InterruptedException {
+    public boolean awaitUsed(int idx, long timeoutMs) throws InterruptedException {
         long end = System.nanoTime() + timeoutMs * 1_000_000L;
         while (((usedIdx() - idx) & 0xffff) >= 0x8000) {
             if (System.nanoTime() > end) {
