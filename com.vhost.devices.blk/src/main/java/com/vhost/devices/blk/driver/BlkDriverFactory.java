@@ -1,5 +1,8 @@
 package com.vhost.devices.blk.driver;
 
+import static com.vhost.runtime.vhost.ConfigValues.bool;
+import static com.vhost.runtime.vhost.ConfigValues.number;
+
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostException;
 import com.vhost.api.blk.BlockDevice;
@@ -56,36 +59,6 @@ public final class BlkDriverFactory implements VirtioDriverFactory {
                 (int) number(config, QUEUE_SIZE, d.queueSize()),
                 bool(config, POLL, d.poll()),
                 number(config, BUFFER_POOL_BYTES, d.bufferPoolBytes()));
-    }
-
-    private static long number(Map<String, Object> config, String key, long def) {
-        Object v = config.get(key);
-        if (v == null) {
-            return def;
-        }
-        if (v instanceof Number n) {
-            return n.longValue();
-        }
-        try {
-            return Long.parseLong(v.toString().trim());
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("'" + key + "' = '" + v + "' is not a number");
-        }
-    }
-
-    private static boolean bool(Map<String, Object> config, String key, boolean def) {
-        Object v = config.get(key);
-        if (v == null) {
-            return def;
-        }
-        if (v instanceof Boolean b) {
-            return b;
-        }
-        String s = v.toString().trim();
-        if (s.equalsIgnoreCase("true") || s.equalsIgnoreCase("false")) {
-            return Boolean.parseBoolean(s);
-        }
-        throw new IllegalArgumentException("'" + key + "' = '" + v + "' is not true or false");
     }
 
     /** The running driver as the registry sees it. */
