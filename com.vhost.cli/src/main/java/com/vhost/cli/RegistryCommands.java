@@ -3,14 +3,19 @@ package com.vhost.cli;
 import com.vhost.api.VhostException;
 import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.DeviceRegistry;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
 /**
  * Operator commands over the {@link DeviceRegistry}, writing to a {@link PrintWriter}: the logic
- * behind the Gogo commands {@code vhost:swap}, {@code vhost:bind} and {@code vhost:stats}
+ * behind the Gogo commands {@code vhost:swap}, {@code vhost:bind}, {@code vhost:stats},
+ * {@code vhost:snapshot} and {@code vhost:restore}
  * ({@link VhostGogoCommands} is a thin shell over it). Each returns 0 on success, 1 after writing
  * an error line that names the device and the reason.
  */
@@ -30,6 +35,77 @@ public final class RegistryCommands {
             return 1;
         } finally {
             out.flush();
+        }
+    }
+
+    /** Largest snapshot file {@link #restore} reads, 16 MiB (a driver snapshot is a few KiB). */
+    static final long MAX_SNAPSHOT_BYTES = 16L << 20;
+
+    /**
+     * Takes a snapshot of a running device (its rings stop and restart in place; requests in
+     * flight complete once) and writes it to {@code file} (through a temporary file in the same
+     * folder, then an atomic move, so a failure never leaves half a snapshot).
+     */
+    public static int snapshot(DeviceRegistry registry, String device, Path file, PrintWriter out) {
+        try {
+            byte[] s = registry.snapshot(device);
+            Path abs = file.toAbsolutePath();
+            Path parent = abs.getParent();
+            Path tmp = Files.createTempFile(parent, abs.getFileName().toString(), ".part");
+            try {
+                Files.write(tmp, s);
+                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+            out.println("snapshot of " + device + ": " + s.length + " bytes written to " + abs + " (sha256 "
+                    + sha256(s).substring(0, 16) + ")");
+            return 0;
+        } catch (IOException | RuntimeException e) {
+            out.println("snapshot " + device + " -> " + file + " failed: " + describe(e));
+            return 1;
+        } finally {
+            out.flush();
+        }
+    }
+
+    /**
+     * Reads a snapshot written by {@link #snapshot} and returns the running device to it; a
+     * snapshot of another device type or geometry is refused and the device keeps running.
+     */
+    public static int restore(DeviceRegistry registry, String device, Path file, PrintWriter out) {
+        try {
+            long size = Files.size(file);
+            if (size > MAX_SNAPSHOT_BYTES) {
+                out.println("restore " + device + " <- " + file + " failed: " + size + " bytes is larger than a snapshot can be ("
+                        + MAX_SNAPSHOT_BYTES + ")");
+                return 1;
+            }
+            out.println(registry.restore(device, Files.readAllBytes(file)));
+            return 0;
+        } catch (IOException | RuntimeException e) {
+            out.println("restore " + device + " <- " + file + " failed: " + describe(e));
+            return 1;
+        } finally {
+            out.flush();
+        }
+    }
+
+    private static String describe(Exception e) {
+        if (e instanceof java.nio.file.NoSuchFileException n) {
+            return "no such file " + n.getFile();
+        }
+        if (e instanceof java.nio.file.AccessDeniedException a) {
+            return "permission denied: " + a.getFile();
+        }
+        return e.getMessage() != null ? e.getMessage() : e.toString();
+    }
+
+    private static String sha256(byte[] b) {
+        try {
+            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(b));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
         }
     }
 

@@ -18,7 +18,9 @@ import org.osgi.service.component.annotations.Reference;
             "osgi.command.function=backends",
             "osgi.command.function=swap",
             "osgi.command.function=bind",
-            "osgi.command.function=stats"
+            "osgi.command.function=stats",
+            "osgi.command.function=snapshot",
+            "osgi.command.function=restore"
         })
 public final class VhostGogoCommands {
     @Reference
@@ -61,5 +63,17 @@ public final class VhostGogoCommands {
     public void stats(@Descriptor("device id") String device) {
         PrintWriter out = new PrintWriter(System.out);
         RegistryCommands.stats(registry, device, out);
+    }
+
+    @Descriptor("takes a snapshot of a running device into a file (rings stop and restart in place; nothing is lost)")
+    public void snapshot(@Descriptor("device id") String device, @Descriptor("file to write") String file) {
+        PrintWriter out = new PrintWriter(System.out);
+        RegistryCommands.snapshot(registry, device, java.nio.file.Path.of(file), out);
+    }
+
+    @Descriptor("returns a running device to a snapshot file (same device type and geometry)")
+    public void restore(@Descriptor("device id") String device, @Descriptor("snapshot file (see vhost:snapshot)") String file) {
+        PrintWriter out = new PrintWriter(System.out);
+        RegistryCommands.restore(registry, device, java.nio.file.Path.of(file), out);
     }
 }

@@ -54,6 +54,25 @@ class RegistryCommandsTest {
             return "d0 now on " + to + ", switch 3 ms";
         }
 
+        byte[] restored;
+
+        @Override
+        public byte[] snapshot(String id) throws VhostException {
+            if (!id.equals("d0")) {
+                throw new VirtioDeviceException("snapshot: device " + id + " has no running driver");
+            }
+            return new byte[] {'V', 'B', 'D', 'S', 0, 0, 0, 1};
+        }
+
+        @Override
+        public String restore(String id, byte[] snapshot) throws VhostException {
+            if (snapshot.length < 4 || snapshot[0] != 'V') {
+                throw new VirtioDeviceException("restore: not a virtio-blk driver snapshot (magic 0x" + Integer.toHexString(snapshot[0]) + ")");
+            }
+            restored = snapshot;
+            return id + " restored on a";
+        }
+
         @Override
         public Map<String, Long> counters(String id) {
             if (!id.equals("d0")) {
@@ -103,5 +122,32 @@ class RegistryCommandsTest {
         sw.getBuffer().setLength(0);
         assertThat(RegistryCommands.stats(registry, "nope", out)).isEqualTo(1);
         assertThat(sw.toString()).startsWith("no device 'nope'");
+    }
+
+    @Test
+    void snapshotWritesAFileThatRestoreReadsBack(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path f = dir.resolve("d0.snap");
+        assertThat(RegistryCommands.snapshot(registry, "d0", f, out)).isZero();
+        assertThat(sw.toString()).contains("snapshot of d0: 8 bytes written to " + f.toAbsolutePath()).contains("sha256 ");
+        assertThat(java.nio.file.Files.readAllBytes(f)).containsExactly('V', 'B', 'D', 'S', 0, 0, 0, 1);
+        try (var files = java.nio.file.Files.list(dir)) {
+            assertThat(files).as("no temporary file left").containsExactly(f);
+        }
+        assertThat(RegistryCommands.restore(registry, "d0", f, out)).isZero();
+        assertThat(registry.restored).containsExactly('V', 'B', 'D', 'S', 0, 0, 0, 1);
+        assertThat(sw.toString()).contains("d0 restored on a");
+    }
+
+    @Test
+    void snapshotAndRestoreNameWhatWentWrong(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        assertThat(RegistryCommands.snapshot(registry, "d1", dir.resolve("d1.snap"), out)).isEqualTo(1);
+        assertThat(sw.toString()).contains("snapshot d1 -> ").contains("failed: snapshot: device d1 has no running driver");
+        assertThat(java.nio.file.Files.exists(dir.resolve("d1.snap"))).isFalse();
+        assertThat(RegistryCommands.restore(registry, "d0", dir.resolve("missing.snap"), out)).isEqualTo(1);
+        assertThat(sw.toString()).contains("failed: no such file " + dir.resolve("missing.snap"));
+        java.nio.file.Path garbage = java.nio.file.Files.write(dir.resolve("garbage.snap"), new byte[] {1, 2, 3, 4});
+        assertThat(RegistryCommands.restore(registry, "d0", garbage, out)).isEqualTo(1);
+        assertThat(sw.toString()).contains("restore d0 <- " + garbage + " failed: restore: not a virtio-blk driver snapshot");
+        assertThat(registry.restored).isNull();
     }
 }

@@ -134,6 +134,8 @@ public final class DeviceComponent implements ManagedDevice {
     private boolean retarget;
     private long swapCount;
     private long lastSwapMillis = -1;
+    private final java.util.concurrent.atomic.AtomicLong snapshots = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong restores = new java.util.concurrent.atomic.AtomicLong();
     private DeviceMBeanRegistration mbean;
 
     @Activate
@@ -413,6 +415,55 @@ public final class DeviceComponent implements ManagedDevice {
         return i.id() + " now on " + i.backendName() + " (" + i.target() + "), switch " + lastSwapMillis + " ms";
     }
 
+    /** The running driver for an operator's command, under {@link #swapMutex} (held on return). */
+    private VirtioDriver driverForCommand(String what) throws VhostException {
+        if (!lockSwap()) {
+            throw new com.vhost.api.VhostTimeoutException(what + ": device " + idForLog() + " is busy moving between backends");
+        }
+        synchronized (lock) {
+            if (driver == null || driverOps == null) {
+                swapMutex.unlock();
+                throw new com.vhost.api.VirtioDeviceException(what + ": device " + id + " has no running driver (" + status
+                        + ": " + detail + ")");
+            }
+            return driver;
+        }
+    }
+
+    @Override
+    public byte[] snapshot() throws VhostException {
+        VirtioDriver d = driverForCommand("snapshot");
+        try {
+            long t0 = System.nanoTime();
+            byte[] s = d.snapshot();
+            snapshots.incrementAndGet();
+            LOG.info("device {}: snapshot of {} bytes on {} in {} ms", idForLog(), s.length, backendNameForLog(),
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+            return s;
+        } finally {
+            swapMutex.unlock();
+        }
+    }
+
+    @Override
+    public String restore(byte[] snapshot) throws VhostException {
+        VirtioDriver d = driverForCommand("restore");
+        try {
+            String r = d.restore(snapshot);
+            restores.incrementAndGet();
+            LOG.info("device {}: {}", idForLog(), r);
+            return id + " " + r;
+        } finally {
+            swapMutex.unlock();
+        }
+    }
+
+    private String backendNameForLog() {
+        synchronized (lock) {
+            return backendName;
+        }
+    }
+
     @Override
     public Map<String, Long> counters() {
         VirtioDriver d;
@@ -421,6 +472,8 @@ public final class DeviceComponent implements ManagedDevice {
             d = driver;
             m.put("registry.swaps", swapCount);
             m.put("registry.last.switch.ms", lastSwapMillis);
+            m.put("registry.snapshots", snapshots.get());
+            m.put("registry.restores", restores.get());
         }
         if (d != null) {
             try {

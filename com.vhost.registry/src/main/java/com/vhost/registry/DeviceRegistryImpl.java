@@ -129,6 +129,23 @@ public final class DeviceRegistryImpl implements DeviceRegistry {
     }
 
     @Override
+    public byte[] snapshot(String id) throws com.vhost.api.VhostException {
+        LOG.info("registry: operator takes a snapshot of device {}", id);
+        return require("snapshot", id).snapshot();
+    }
+
+    @Override
+    public String restore(String id, byte[] snapshot) throws com.vhost.api.VhostException {
+        LOG.info("registry: operator restores device {} from a snapshot of {} bytes", id, snapshot.length);
+        return require("restore", id).restore(snapshot);
+    }
+
+    private ManagedDevice require(String what, String id) throws com.vhost.api.VirtioDeviceException {
+        return find(id).orElseThrow(() -> new com.vhost.api.VirtioDeviceException(what + ": no device '" + id
+                + "' (devices: " + devices().stream().map(DeviceInfo::id).toList() + ")"));
+    }
+
+    @Override
     public Map<String, Long> counters(String id) {
         return find(id).map(ManagedDevice::counters).orElse(Map.of());
     }

@@ -29,4 +29,19 @@ public interface ManagedDevice {
 
     /** @return per-device counters: the driver's, plus {@code registry.swaps} and {@code registry.last.switch.ms} */
     java.util.Map<String, Long> counters();
+
+    /**
+     * Takes a snapshot of the running driver ({@link com.vhost.api.registry.VirtioDriver#snapshot()}).
+     *
+     * @throws com.vhost.api.VhostException when there is no running driver or it refused
+     */
+    byte[] snapshot() throws com.vhost.api.VhostException;
+
+    /**
+     * Restores the running driver to a snapshot ({@link com.vhost.api.registry.VirtioDriver#restore(byte[])}).
+     *
+     * @return a one-line result for shells
+     * @throws com.vhost.api.VhostException when there is no running driver or it refused
+     */
+    String restore(byte[] snapshot) throws com.vhost.api.VhostException;
 }

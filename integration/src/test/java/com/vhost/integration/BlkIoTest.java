@@ -4,6 +4,8 @@ import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNotNull;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
 import static org.ops4j.pax.exam.CoreOptions.options;
 
 import com.vhost.api.blk.BlockDevice;
@@ -96,6 +98,32 @@ public class BlkIoTest {
                     MemorySegment in = arena.allocate(64 * 1024, 4096);
                     dev.read(0, 128 * 1024, in).get(10, TimeUnit.SECONDS);
                     assertArrayEquals(out.toArray(ValueLayout.JAVA_BYTE), in.toArray(ValueLayout.JAVA_BYTE));
+
+                    // vhost:snapshot / vhost:restore through the registry: a snapshot taken right
+                    // after restoring one equals it, the data stays, and refusals name the reason.
+                    byte[] s1 = registry.snapshot("io");
+                    for (int i = 0; i < 40; i++) {
+                        dev.write(0, (1L << 20) + (long) i * 4096, out.asSlice(0, 4096)).get(10, TimeUnit.SECONDS);
+                    }
+                    String restored = registry.restore("io", s1);
+                    assertTrue(restored, restored.startsWith("io restored on "));
+                    assertArrayEquals("snapshot after restore equals the one restored", s1, registry.snapshot("io"));
+                    dev.read(0, 128 * 1024, in).get(10, TimeUnit.SECONDS);
+                    assertArrayEquals(out.toArray(ValueLayout.JAVA_BYTE), in.toArray(ValueLayout.JAVA_BYTE));
+                    try {
+                        registry.restore("io", new byte[] {1, 2, 3});
+                        fail("a garbage snapshot was accepted");
+                    } catch (com.vhost.api.VirtioDeviceException e) {
+                        assertTrue(e.getMessage(), e.getMessage().contains("truncated snapshot of 3 bytes"));
+                    }
+                    try {
+                        registry.snapshot("nosuch");
+                        fail("snapshot of an unknown device");
+                    } catch (com.vhost.api.VirtioDeviceException e) {
+                        assertTrue(e.getMessage(), e.getMessage().contains("no device 'nosuch'"));
+                    }
+                    assertEquals(Long.valueOf(2), registry.counters("io").get("registry.snapshots"));
+                    assertEquals(Long.valueOf(1), registry.counters("io").get("registry.restores"));
                 }
             } finally {
                 cfg.delete();

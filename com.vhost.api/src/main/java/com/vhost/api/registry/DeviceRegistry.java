@@ -52,4 +52,30 @@ public interface DeviceRegistry {
     default java.util.Map<String, Long> counters(String id) {
         return java.util.Map.of();
     }
+
+    /**
+     * Takes a snapshot of a running device ({@code vhost:snapshot}), see
+     * {@link VirtioDriver#snapshot()}.
+     *
+     * @return the snapshot bytes
+     * @throws com.vhost.api.VhostException naming the device and the reason (unknown device, no
+     *     running driver, the driver cannot take snapshots, the backend refused)
+     * @since 1.2
+     */
+    default byte[] snapshot(String id) throws com.vhost.api.VhostException {
+        throw new com.vhost.api.VhostFeatureException("snapshot: this registry cannot take device snapshots");
+    }
+
+    /**
+     * Returns a running device to a snapshot ({@code vhost:restore}), see
+     * {@link VirtioDriver#restore(byte[])}.
+     *
+     * @return a one-line result for shells
+     * @throws com.vhost.api.VhostException naming the device and the reason (unknown device, no
+     *     running driver, a snapshot of another device type or geometry, the backend refused)
+     * @since 1.2
+     */
+    default String restore(String id, byte[] snapshot) throws com.vhost.api.VhostException {
+        throw new com.vhost.api.VhostFeatureException("restore: this registry cannot restore device snapshots");
+    }
 }

@@ -70,6 +70,46 @@ public interface VirtioDriver extends AutoCloseable {
         return Map.of();
     }
 
+    /**
+     * Takes a snapshot of the running device without stopping the application: new requests are
+     * held, the rings are stopped (GET_VRING_BASE per queue), what the backend completed is reaped,
+     * the state is recorded, and the rings are restarted on the same backend at the same indices
+     * (the second seed's sleep, snapshot, wake, done by the driver that owns the rings). The
+     * layout is the driver's (documented on its implementation): it covers the acked features,
+     * config geometry, per queue the ring addresses, next avail and used indices, and the
+     * requests in flight (type, sector/length or frame count); requests in flight keep running
+     * and complete exactly once. The default throws {@link VhostFeatureException} naming the
+     * driver.
+     *
+     * @return the snapshot bytes; pass them to {@link #restore} of this driver or of a driver of
+     *     the same device type and geometry
+     * @throws VhostException when the backend refused to stop or restart a ring; the device is
+     *     then failed or detached as after a backend loss
+     * @since 1.2
+     */
+    default byte[] snapshot() throws VhostException {
+        throw new VhostFeatureException("snapshot: " + summary() + " cannot take a snapshot while running");
+    }
+
+    /**
+     * Returns the running device to a {@link #snapshot}: checks the snapshot is of this device
+     * type, its acked features are acked here and its geometry (capacity, queues, queue size)
+     * is this device's, else refuses and changes nothing; then quiesces the device, resets its
+     * rings at the snapshot's addresses and indices, restarts the backend there and resubmits the
+     * requests outstanding now (not those recorded in the snapshot: the application saw them
+     * complete). The application's handle stays valid.
+     *
+     * @param snapshot bytes from {@link #snapshot()}
+     * @return a one-line summary for shells (queues, indices, requests carried over)
+     * @throws com.vhost.api.VirtioDeviceException naming the mismatch (magic, device type,
+     *     feature bits, geometry) or the truncation; the device keeps running unchanged
+     * @throws VhostException from the backend while restarting the rings
+     * @since 1.2
+     */
+    default String restore(byte[] snapshot) throws VhostException {
+        throw new VhostFeatureException("restore: " + summary() + " cannot restore a snapshot while running");
+    }
+
     /** Stops the device and closes its backend. */
     @Override
     void close();

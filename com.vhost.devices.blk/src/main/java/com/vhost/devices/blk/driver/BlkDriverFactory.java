@@ -98,6 +98,16 @@ public final class BlkDriverFactory implements VirtioDriverFactory {
         }
 
         @Override
+        public byte[] snapshot() throws VhostException {
+            return driver.snapshot();
+        }
+
+        @Override
+        public String restore(byte[] snapshot) throws VhostException {
+            return driver.restore(snapshot);
+        }
+
+        @Override
         public Map<String, Long> counters() {
             return driver.counters();
         }

@@ -483,6 +483,62 @@ public final class BlkRequestQueue {
         }
     }
 
+    /** @return the ring area in use (0 or 1; hot-swap alternates them) */
+    int area() {
+        return area;
+    }
+
+    /** @return the ring of area {@code a} (0 or 1) */
+    DriverQueue areaQueue(int a) {
+        return areaQueues[a];
+    }
+
+    /**
+     * Restore, after {@link #takeOutstanding} emptied the ring: makes area {@code a} the one in
+     * use with both ring indices at {@code idx}.
+     */
+    void resetRing(int a, int idx) {
+        lock.lock();
+        try {
+            area = a;
+            dq = areaQueues[a];
+            slots = areaSlots[a];
+            slotsGpa = areaSlotsGpa[a];
+            dq.reset(idx);
+            if (pollMode) {
+                dq.disableNotifications();
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Snapshot: the high-level requests on the ring, in submission order (type, byte offset,
+     * byte length); parked ones are not on the ring and not listed.
+     */
+    List<BlkDriverSnapshot.InFlight> ringRequests() {
+        lock.lock();
+        try {
+            List<Integer> order = new ArrayList<>();
+            for (int i = 0; i < reqs.length; i++) {
+                if (reqs[i] != null) {
+                    order.add(i);
+                }
+            }
+            order.sort((a, b) -> Long.compare(seqs[a], seqs[b]));
+            List<BlkDriverSnapshot.InFlight> out = new ArrayList<>(order.size());
+            for (int slot : order) {
+                VirtioBlkDriver.Req r = reqs[slot];
+                long len = r.shared != null ? r.shared.byteSize() : (long) r.segSectors << VirtioBlk.SECTOR_SHIFT;
+                out.add(new BlkDriverSnapshot.InFlight(r.type, r.offset, len));
+            }
+            return out;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /**
      * Hot-swap, after the new back-end started: places parked requests (those taken off the ring
      * first, in submission order) and kicks.

@@ -1020,6 +1020,14 @@ public final class VirtioBlkDriver implements BlockDevice {
      * the bases the old back-end returned (or at the last used index when it could not answer).
      */
     private int quiesce(String why) {
+        return quiesce(why, true);
+    }
+
+    /**
+     * @param closeOld false: keep the backend (restore restarts it at other ring indices); its
+     *     device is then asleep (ASLEEP_ACTIVE) when the rings stopped
+     */
+    private int quiesce(String why, boolean closeOld) {
         holding = true;
         for (BlkRequestQueue q : queues) {
             q.lock.lock(); // a submission in progress has finished placing once we hold its lock
@@ -1063,12 +1071,14 @@ public final class VirtioBlkDriver implements BlockDevice {
             int base = bases == null || bases[q.index()] < 0 ? q.dq.lastUsedIdx() : bases[q.index()];
             taken += q.takeOutstanding(base);
         }
-        detachedFrom = vhost.backend().describe();
         long t3 = System.nanoTime();
-        vhost.close();
+        if (closeOld) {
+            detachedFrom = vhost.backend().describe();
+            vhost.close();
+        }
         long t4 = System.nanoTime();
         LOG.debug("virtio-blk: stopped {} for {}: {} request(s) outstanding; completion threads {} us, rings {} us,"
-                + " reap {} us, close {} us", detachedFrom, why, taken, (t1 - t0) / 1000, (t2 - t1) / 1000, (t3 - t2) / 1000,
+                + " reap {} us, close {} us", vhost.backend().describe(), why, taken, (t1 - t0) / 1000, (t2 - t1) / 1000, (t3 - t2) / 1000,
                 (t4 - t3) / 1000);
         return taken;
     }
@@ -1107,6 +1117,203 @@ public final class VirtioBlkDriver implements BlockDevice {
                 LockSupport.parkNanos(20_000);
             }
         }
+    }
+
+    // ---- snapshot / restore of the running device ----
+
+    /**
+     * Takes a snapshot while the application keeps its handle (layout: {@link BlkDriverSnapshot}):
+     * new requests are held, the completion threads stop, the device sleeps (GET_VRING_BASE per
+     * queue; chains the back-end had taken are reaped, bounded by {@link #STRAGGLER_WAIT_NANOS}),
+     * the config space, ring addresses and indices and the requests on each ring are recorded, and
+     * the device wakes on the same backend at the same indices: requests in flight stay on the
+     * ring and complete once, held ones are placed after.
+     *
+     * @throws VirtioDeviceException when the driver is closed, failed, detached, or a queue is in
+     *     low-level mode
+     * @throws VhostException when the backend refused to stop or restart its rings; the device is
+     *     then handled as after a backend loss (detached under the registry, else failed)
+     */
+    public byte[] snapshot() throws VhostException {
+        lockForSwap("snapshot", null);
+        try {
+            return snapshotLocked().encode();
+        } finally {
+            swapLock.unlock();
+        }
+    }
+
+    private void requireAttached(String what) throws VirtioDeviceException {
+        if (detachedDeadline != 0) {
+            throw new VirtioDeviceException(what + ": virtio-blk has no backend since " + detachedFrom
+                    + " went away; bind it first (vhost:swap)");
+        }
+    }
+
+    private BlkDriverSnapshot snapshotLocked() throws VhostException {
+        requireAttached("snapshot");
+        VirtioBlkFrontend f = frontend;
+        holding = true;
+        for (BlkRequestQueue q : queues) {
+            q.lock.lock(); // a submission in progress has finished placing once we hold its lock
+            q.lock.unlock();
+            q.stopping = true;
+        }
+        for (BlkRequestQueue q : queues) {
+            stopCompleter(q);
+        }
+        BlkDriverSnapshot snap = null;
+        VhostException failed = null;
+        try {
+            List<VirtqueueConfig> slept = f.sleep();
+            int[] bases = new int[queues.length];
+            java.util.Arrays.fill(bases, -1);
+            for (VirtqueueConfig c : slept) {
+                if (c.index() >= 0 && c.index() < bases.length) {
+                    bases[c.index()] = c.nextAvail();
+                }
+            }
+            awaitStragglers(bases, "snapshot");
+            byte[] cfg = new byte[VirtioBlk.CONFIG_SIZE];
+            f.readConfig(0, cfg);
+            List<BlkDriverSnapshot.Ring> rings = new ArrayList<>(queues.length);
+            for (BlkRequestQueue q : queues) {
+                rings.add(new BlkDriverSnapshot.Ring(q.dq.availIdx(), q.dq.lastUsedIdx(), q.ringRequests()));
+            }
+            snap = new BlkDriverSnapshot(acked, cfg, slept, List.copyOf(rings));
+            f.wake(List.of());
+        } catch (VhostException e) {
+            failed = e;
+        } catch (RuntimeException e) {
+            failed = new VirtioDeviceException("snapshot of virtio-blk on " + backendName() + ": " + e, e);
+        } finally {
+            holding = false;
+            for (BlkRequestQueue q : queues) {
+                q.resume();
+            }
+            for (BlkRequestQueue q : queues) {
+                startCompleter(q);
+            }
+        }
+        if (failed != null) {
+            LOG.warn("virtio-blk on {}: snapshot failed: {}; handling it as a backend loss", backendName(), failed.getMessage());
+            backendLost(-1);
+            throw failed;
+        }
+        LOG.info("virtio-blk on {}: snapshot taken: {}", backendName(), snap.describe());
+        return snap;
+    }
+
+    /**
+     * Returns the running device to a {@link #snapshot}: the snapshot must have this device's
+     * acked features, capacity, {@code blk_size}, number of queues and queue size, and ring
+     * addresses in this driver's ring areas (a snapshot of this driver, or of one made with the
+     * same options); otherwise nothing changes. Then the device is quiesced on its backend (as a
+     * swap does, without closing it), each ring is reset in the snapshot's area at its
+     * {@code last_avail} index, the backend restarts there, and the requests outstanding now
+     * are placed again; the requests recorded in flight in the snapshot are not replayed (the
+     * application saw them complete).
+     *
+     * @throws VirtioDeviceException naming the mismatch or the truncation (nothing changed), or
+     *     when the driver is closed, failed, detached, or a queue is in low-level mode
+     * @throws VhostException when the backend refused to restart; outstanding requests then fail
+     */
+    public String restore(byte[] snapshot) throws VhostException {
+        BlkDriverSnapshot s = BlkDriverSnapshot.decode(snapshot, queues.length);
+        lockForSwap("restore", null);
+        try {
+            return restoreLocked(s);
+        } finally {
+            swapLock.unlock();
+        }
+    }
+
+    private int[] checkRestorable(BlkDriverSnapshot s) throws VhostException {
+        if (s.ackedFeatures() != acked) {
+            throw new VhostFeatureException(String.format(
+                    "restore: snapshot acked features 0x%x, this device acked 0x%x (they differ in 0x%x)",
+                    s.ackedFeatures(), acked, s.ackedFeatures() ^ acked));
+        }
+        if (s.config().length < VirtioBlk.CONFIG_SIZE) {
+            throw new VirtioDeviceException("restore: snapshot config space has " + s.config().length
+                    + " bytes, virtio-blk needs " + VirtioBlk.CONFIG_SIZE);
+        }
+        MemorySegment cfg = MemorySegment.ofArray(s.config());
+        long cap = cfg.get(LE64, VirtioBlk.CFG_CAPACITY) << VirtioBlk.SECTOR_SHIFT;
+        int bs = has(VirtioBlk.F_BLK_SIZE) ? cfg.get(LE32, VirtioBlk.CFG_BLK_SIZE) : VirtioBlk.SECTOR_SIZE;
+        if (cap != capacityBytes || bs != blockSize) {
+            throw new VirtioDeviceException("restore: snapshot geometry capacity " + cap + " bytes, blk_size " + bs
+                    + "; this device has " + capacityBytes + " bytes, blk_size " + blockSize);
+        }
+        if (s.queues().size() != queues.length) {
+            throw new VirtioDeviceException("restore: snapshot has " + s.queues().size() + " queues, this device "
+                    + queues.length);
+        }
+        int[] areas = new int[queues.length];
+        for (int i = 0; i < queues.length; i++) {
+            VirtqueueConfig c = s.queues().get(i);
+            if (c.index() != i || c.size() != queueSize) {
+                throw new VirtioDeviceException("restore: snapshot queue #" + i + " is index " + c.index() + " size "
+                        + c.size() + "; this device's queue " + i + " has size " + queueSize);
+            }
+            areas[i] = -1;
+            for (int a = 0; a < 2; a++) {
+                DriverQueue dq = queues[i].areaQueue(a);
+                if (dq.descGpa() == c.descAddr() && dq.availGpa() == c.availAddr() && dq.usedGpa() == c.usedAddr()) {
+                    areas[i] = a;
+                }
+            }
+            if (areas[i] < 0) {
+                throw new VirtioDeviceException(String.format(
+                        "restore: snapshot queue %d rings at desc 0x%x avail 0x%x used 0x%x are not this driver's"
+                                + " (its ring areas start at desc 0x%x and 0x%x)",
+                        i, c.descAddr(), c.availAddr(), c.usedAddr(), queues[i].areaQueue(0).descGpa(),
+                        queues[i].areaQueue(1).descGpa()));
+            }
+        }
+        return areas;
+    }
+
+    private String restoreLocked(BlkDriverSnapshot s) throws VhostException {
+        requireAttached("restore");
+        int[] areas = checkRestorable(s);
+        long t0 = System.nanoTime();
+        quiesce("restore", false);
+        VirtioBlkFrontend f = frontend;
+        if (f.state() != com.vhost.api.virtio.VirtioDeviceState.ASLEEP_ACTIVE) {
+            VhostException e = new VhostDisconnectedException("restore: the rings of " + backendName()
+                    + " could not be stopped (device " + f.state() + ")");
+            lost(-1, e);
+            throw e;
+        }
+        List<VirtqueueConfig> configs = new ArrayList<>(queues.length);
+        for (BlkRequestQueue q : queues) {
+            q.resetRing(areas[q.index()], s.queues().get(q.index()).nextAvail());
+            configs.add(new VirtqueueConfig(q.index(), queueSize, q.dq.descGpa(), q.dq.availGpa(), q.dq.usedGpa(),
+                    q.dq.availIdx(), q.kick.fd(), q.call.fd(), true));
+        }
+        try {
+            f.wake(configs);
+        } catch (VhostException | RuntimeException e) {
+            VhostException v = e instanceof VhostException ve ? ve
+                    : new VirtioDeviceException("restore: restarting " + backendName() + " failed: " + e, e);
+            lost(-1, new VhostDisconnectedException("restore: restarting " + backendName() + " at the snapshot's rings failed: "
+                    + v.getMessage()));
+            throw v;
+        }
+        holding = false;
+        int resubmitted = 0;
+        for (BlkRequestQueue q : queues) {
+            resubmitted += q.resume();
+        }
+        for (BlkRequestQueue q : queues) {
+            startCompleter(q);
+        }
+        String result = String.format("restored on %s in %d us: %s; %d outstanding request(s) placed again,"
+                + " %d recorded in flight in the snapshot not replayed", backendName(),
+                TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0), s.describe(), resubmitted, s.inFlightCount());
+        LOG.info("virtio-blk {}", result);
+        return result;
     }
 
     /**
