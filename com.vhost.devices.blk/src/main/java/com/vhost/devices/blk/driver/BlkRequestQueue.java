@@ -440,13 +440,7 @@ public final class BlkRequestQueue {
     int takeOutstanding(int base) {
         lock.lock();
         try {
-            List<Integer> slotsInOrder = new ArrayList<>();
-            for (int i = 0; i < reqs.length; i++) {
-                if (reqs[i] != null) {
-                    slotsInOrder.add(i);
-                }
-            }
-            slotsInOrder.sort((a, b) -> Long.compare(seqs[a], seqs[b]));
+            List<Integer> slotsInOrder = slotsInSubmissionOrder();
             for (int k = slotsInOrder.size() - 1; k >= 0; k--) {
                 int slot = slotsInOrder.get(k);
                 pending.addFirst(reqs[slot]);
@@ -481,6 +475,18 @@ public final class BlkRequestQueue {
         } finally {
             lock.unlock();
         }
+    }
+
+    /** @return the slots holding a high-level request, oldest submission first; caller holds {@link #lock} */
+    private List<Integer> slotsInSubmissionOrder() {
+        List<Integer> order = new ArrayList<>();
+        for (int i = 0; i < reqs.length; i++) {
+            if (reqs[i] != null) {
+                order.add(i);
+            }
+        }
+        order.sort((a, b) -> Long.compare(seqs[a], seqs[b]));
+        return order;
     }
 
     /** @return the ring area in use (0 or 1; hot-swap alternates them) */
@@ -520,13 +526,7 @@ public final class BlkRequestQueue {
     List<BlkDriverSnapshot.InFlight> ringRequests() {
         lock.lock();
         try {
-            List<Integer> order = new ArrayList<>();
-            for (int i = 0; i < reqs.length; i++) {
-                if (reqs[i] != null) {
-                    order.add(i);
-                }
-            }
-            order.sort((a, b) -> Long.compare(seqs[a], seqs[b]));
+            List<Integer> order = slotsInSubmissionOrder();
             List<BlkDriverSnapshot.InFlight> out = new ArrayList<>(order.size());
             for (int slot : order) {
                 VirtioBlkDriver.Req r = reqs[slot];

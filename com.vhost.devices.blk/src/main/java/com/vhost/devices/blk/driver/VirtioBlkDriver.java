@@ -959,14 +959,7 @@ public final class VirtioBlkDriver implements BlockDevice {
         pauseFrom = lastCompletionNanos != 0 ? lastCompletionNanos : t0;
         detachedDeadline = 0;
         detachedFrom = null;
-        holding = false;
-        int resubmitted = 0;
-        for (BlkRequestQueue q : queues) {
-            resubmitted += q.resume();
-        }
-        for (BlkRequestQueue q : queues) {
-            startCompleter(q);
-        }
+        int resubmitted = release();
         lastSwitchNanos = System.nanoTime() - t0;
         swaps.incrementAndGet();
         resubmittedTotal.addAndGet(resubmitted);
@@ -1014,6 +1007,34 @@ public final class VirtioBlkDriver implements BlockDevice {
         }
     }
 
+    /** Parks new submissions (held in order) and asks the completion threads to stop. */
+    private void hold() {
+        holding = true;
+        for (BlkRequestQueue q : queues) {
+            q.lock.lock(); // a submission in progress has finished placing once we hold its lock
+            q.lock.unlock();
+            q.stopping = true;
+        }
+    }
+
+    /**
+     * Ends {@link #hold}: places the parked requests (those taken off the ring first), kicks each
+     * queue and restarts the completion threads.
+     *
+     * @return the requests placed again
+     */
+    private int release() {
+        holding = false;
+        int placed = 0;
+        for (BlkRequestQueue q : queues) {
+            placed += q.resume();
+        }
+        for (BlkRequestQueue q : queues) {
+            startCompleter(q);
+        }
+        return placed;
+    }
+
     /**
      * Holds submissions, stops the completion threads and the old backend's rings, reaps what it
      * completed, takes the outstanding requests and closes the old backend. Rings are reset at
@@ -1028,12 +1049,7 @@ public final class VirtioBlkDriver implements BlockDevice {
      *     device is then asleep (ASLEEP_ACTIVE) when the rings stopped
      */
     private int quiesce(String why, boolean closeOld) {
-        holding = true;
-        for (BlkRequestQueue q : queues) {
-            q.lock.lock(); // a submission in progress has finished placing once we hold its lock
-            q.lock.unlock();
-            q.stopping = true;
-        }
+        hold();
         long t0 = System.nanoTime();
         for (BlkRequestQueue q : queues) {
             stopCompleter(q);
@@ -1153,12 +1169,7 @@ public final class VirtioBlkDriver implements BlockDevice {
     private BlkDriverSnapshot snapshotLocked() throws VhostException {
         requireAttached("snapshot");
         VirtioBlkFrontend f = frontend;
-        holding = true;
-        for (BlkRequestQueue q : queues) {
-            q.lock.lock(); // a submission in progress has finished placing once we hold its lock
-            q.lock.unlock();
-            q.stopping = true;
-        }
+        hold();
         for (BlkRequestQueue q : queues) {
             stopCompleter(q);
         }
@@ -1187,13 +1198,7 @@ public final class VirtioBlkDriver implements BlockDevice {
         } catch (RuntimeException e) {
             failed = new VirtioDeviceException("snapshot of virtio-blk on " + backendName() + ": " + e, e);
         } finally {
-            holding = false;
-            for (BlkRequestQueue q : queues) {
-                q.resume();
-            }
-            for (BlkRequestQueue q : queues) {
-                startCompleter(q);
-            }
+            release();
         }
         if (failed != null) {
             LOG.warn("virtio-blk on {}: snapshot failed: {}; handling it as a backend loss", backendName(), failed.getMessage());
@@ -1301,14 +1306,7 @@ public final class VirtioBlkDriver implements BlockDevice {
                     + v.getMessage()));
             throw v;
         }
-        holding = false;
-        int resubmitted = 0;
-        for (BlkRequestQueue q : queues) {
-            resubmitted += q.resume();
-        }
-        for (BlkRequestQueue q : queues) {
-            startCompleter(q);
-        }
+        int resubmitted = release();
         String result = String.format("restored on %s in %d us: %s; %d outstanding request(s) placed again,"
                 + " %d recorded in flight in the snapshot not replayed", backendName(),
                 TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0), s.describe(), resubmitted, s.inFlightCount());
