@@ -37,35 +37,13 @@ QEMU_TIMEOUT=${QEMU_TIMEOUT:-120}
 BACKEND_TIMEOUT=${BACKEND_TIMEOUT:-30}
 TAG="blk-guest-test[$BACKEND]"
 
-T0=$(date +%s.%N)
-elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
-log() { echo "$TAG: [$(elapsed)s] $*"; }
+# shellcheck source=scripts/lib/harness.sh
+. "$REPO/scripts/lib/harness.sh"
 
 WORK=""
 BACKEND_PID=""
 QEMU_PID=""
 RESULT=2
-
-# Stops a process group (the back-end runs in its own session) or a single process by PID:
-# TERM, up to $2 seconds, then KILL.
-stop_pid() { # pid grace-seconds [group]
-  local pid=$1 grace=$2 target=$1 i
-  [ -n "$pid" ] || return 0
-  [ "${3:-}" = group ] && target=-$pid
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-  kill -TERM -- "$target" 2>/dev/null
-  for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "PID $pid did not stop within ${grace}s after TERM: KILL"
-    kill -KILL -- "$target" 2>/dev/null
-  fi
-  [ "${3:-}" = group ] && kill -KILL -- "$target" 2>/dev/null  # leftovers of the group
-  wait "$pid" 2>/dev/null
-  return 0
-}
 
 cleanup() {
   local rc=$?
@@ -84,18 +62,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'log "interrupted"; exit 2' INT TERM HUP
 
-fail() { RESULT=1; echo "$TAG: FAIL: $*" >&2; exit 1; }
-harness_error() { RESULT=2; echo "$TAG: ERROR: $*" >&2; exit 2; }
-skip() {
-  RESULT=77
-  if [ "${CI:-}" = true ]; then harness_error "$* (CI=true: a missing peer is a failure)"; fi
-  echo "$TAG: SKIP: $*"; RESULT=0; exit 77
-}
-show_logs() {
-  if [ -s "$WORK/backend.log" ]; then echo "---- back-end log (last 30 lines) ----"; tail -n 30 "$WORK/backend.log"; fi
-  if [ -s "$WORK/serial.log" ]; then echo "---- guest serial console (last 40 lines) ----"; tail -n 40 "$WORK/serial.log"; fi
-  echo "----"
-}
 
 for cmd in qemu-system-x86_64 qemu-img cmp sha256sum; do
   command -v "$cmd" >/dev/null 2>&1 || harness_error "$cmd not found (run scripts/install-deps.sh)"
@@ -112,10 +78,7 @@ if [ "$BACKEND" = qsd ]; then
   command -v qemu-storage-daemon >/dev/null 2>&1 || skip "qemu-storage-daemon not installed (package qemu-system-common)"
 else
   read -r -a VHOST <<< "${VHOST_CMD:-$REPO/vhost}"
-  # A Java back-end needs JDK 25: offer the usual one unless JAVA_HOME already names a JDK.
-  if [ ! -x "${JAVA_HOME:-/nonexistent}/bin/java" ] && [ -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ]; then
-    export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64 PATH=/usr/lib/jvm/temurin-25-jdk-amd64/bin:$PATH
-  fi
+  use_jdk25
   if [ ! -x "${VHOST[0]}" ] && ! command -v "${VHOST[0]}" >/dev/null 2>&1; then
     skip "back-end command ${VHOST[0]} not found or not executable (build the project first, or set VHOST_CMD)"
   fi
@@ -164,19 +127,7 @@ else
   read -r -a EXTRA <<< "${VHOST_SERVE_ARGS:-}"
   BACKEND_ARGV=("${VHOST[@]}" serve blk --image "$IMG" --socket "$SOCK" "${EXTRA[@]}")
 fi
-log "starting back-end: ${BACKEND_ARGV[*]}"
-# Own session/process group, so a launcher script and its JVM are stopped together by PGID.
-setsid "${BACKEND_ARGV[@]}" </dev/null >"$WORK/backend.log" 2>&1 &
-BACKEND_PID=$!
-deadline=$(( $(date +%s) + BACKEND_TIMEOUT ))
-while [ ! -S "$SOCK" ]; do
-  if ! kill -0 "$BACKEND_PID" 2>/dev/null; then
-    wait "$BACKEND_PID"; brc=$?; BACKEND_PID=""
-    show_logs; harness_error "back-end exited with status $brc before creating $SOCK"
-  fi
-  [ "$(date +%s)" -lt "$deadline" ] || { show_logs; harness_error "back-end did not create $SOCK within ${BACKEND_TIMEOUT}s"; }
-  sleep 0.1
-done
+start_backend "$SOCK" "${BACKEND_ARGV[@]}"
 log "back-end PID $BACKEND_PID listening on $SOCK"
 
 # ---- boot the guest --------------------------------------------------------------------------
@@ -188,21 +139,7 @@ QEMU_ARGV=(qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 512M
   -append "console=ttyS0 quiet panic=-1 vtest=blk vtest_timeout=$((QEMU_TIMEOUT - 10)) vtest_read=$READS vtest_write=$WRITES${GUEST_APPEND:+ $GUEST_APPEND}"
   -chardev "socket,id=c0,path=$SOCK" -device vhost-user-blk-pci,chardev=c0,num-queues=1
   -nographic -no-reboot -nodefaults -serial stdio "${QEMU_EXTRA[@]}")
-log "booting guest (timeout ${QEMU_TIMEOUT}s)"
-"${QEMU_ARGV[@]}" </dev/null >"$WORK/serial.log" 2>"$WORK/qemu.err" &
-QEMU_PID=$!
-deadline=$(( $(date +%s) + QEMU_TIMEOUT ))
-while kill -0 "$QEMU_PID" 2>/dev/null; do
-  if [ "$(date +%s)" -ge "$deadline" ]; then
-    stop_pid "$QEMU_PID" 5; QEMU_PID=""
-    show_logs; harness_error "guest did not power off within ${QEMU_TIMEOUT}s"
-  fi
-  sleep 0.2
-done
-wait "$QEMU_PID"; qrc=$?; QEMU_PID=""
-tr -d '\r' < "$WORK/serial.log" > "$WORK/serial.txt"
-log "guest powered off (QEMU exit status $qrc)"
-if [ -s "$WORK/qemu.err" ]; then sed 's/^/qemu: /' "$WORK/qemu.err"; fi
+run_guest "${QEMU_ARGV[@]}"
 
 # The back-end must have survived the guest; then stop it so the image is complete on disk.
 if ! kill -0 "$BACKEND_PID" 2>/dev/null; then
@@ -212,14 +149,8 @@ fi
 stop_pid "$BACKEND_PID" 10 group; BACKEND_PID=""
 
 # ---- verdict ---------------------------------------------------------------------------------
-marker=$(grep -a '^VTEST-RESULT: ' "$WORK/serial.txt" | tail -n1)
-[ -n "$marker" ] || { show_logs; harness_error "no VTEST-RESULT line on the guest console (QEMU status $qrc)"; }
-log "guest says: $marker"
-case "$marker" in
-  "VTEST-RESULT: PASS "*) ;;
-  *) show_logs; fail "guest reported failure: ${marker#VTEST-RESULT: }" ;;
-esac
-[ "$qrc" -eq 0 ] || { show_logs; fail "QEMU exited with status $qrc"; }
+check_guest_result
+[ "$QRC" -eq 0 ] || { show_logs; fail "QEMU exited with status $QRC"; }
 
 sectors=$(sed -n 's/^VTEST-INFO: blk size_sectors=\([0-9]*\).*/\1/p' "$WORK/serial.txt" | tail -n1)
 [ "$sectors" = $((SIZE / 512)) ] || fail "guest sees ${sectors:-no} sectors, image has $((SIZE / 512))"

@@ -30,33 +30,14 @@ NS="vhnetg$$"
 TAP="vhtg$$"
 TAP=${TAP:0:15}
 
-T0=$(date +%s.%N)
-elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
-log() { echo "$TAG: [$(elapsed)s] $*"; }
+# shellcheck source=scripts/lib/harness.sh
+. "$REPO/scripts/lib/harness.sh"
 
 WORK=""
 BACKEND_PID=""
 QEMU_PID=""
 NS_MADE=0
 RESULT=2
-
-stop_pid() { # pid grace-seconds [group]
-  local pid=$1 grace=$2 target=$1 i
-  [ -n "$pid" ] || return 0
-  [ "${3:-}" = group ] && target=-$pid
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-  kill -TERM -- "$target" 2>/dev/null
-  for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "PID $pid did not stop within ${grace}s after TERM: KILL"
-    kill -KILL -- "$target" 2>/dev/null
-  fi
-  wait "$pid" 2>/dev/null
-  return 0
-}
 
 cleanup() {
   local rc=$?
@@ -76,26 +57,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'log "interrupted"; exit 2' INT TERM HUP
 
-fail() { RESULT=1; echo "$TAG: FAIL: $*" >&2; exit 1; }
-harness_error() { RESULT=2; echo "$TAG: ERROR: $*" >&2; exit 2; }
-skip() {
-  if [ "${CI:-}" = true ]; then harness_error "$* (CI=true: a missing prerequisite is a failure)"; fi
-  echo "$TAG: SKIP: $*"; RESULT=0; exit 77
-}
-show_logs() {
-  if [ -s "$WORK/backend.log" ]; then echo "---- back-end log (last 30 lines) ----"; tail -n 30 "$WORK/backend.log"; fi
-  if [ -s "$WORK/serial.log" ]; then echo "---- guest serial console (last 40 lines) ----"; tr -d '\r' < "$WORK/serial.log" | tail -n 40; fi
-  echo "----"
-}
 
 command -v qemu-system-x86_64 >/dev/null 2>&1 || harness_error "qemu-system-x86_64 not found (run scripts/install-deps.sh)"
 command -v ip >/dev/null 2>&1 || skip "ip (iproute2) not installed"
 [ "$(id -u)" -eq 0 ] || skip "needs root to create a network namespace and a TAP interface"
 [ -w /dev/net/tun ] || skip "/dev/net/tun not available"
 read -r -a VHOST <<< "${VHOST_CMD:-$REPO/vhost}"
-if [ ! -x "${JAVA_HOME:-/nonexistent}/bin/java" ] && [ -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ]; then
-  export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64 PATH=/usr/lib/jvm/temurin-25-jdk-amd64/bin:$PATH
-fi
+use_jdk25
 [ -x "${VHOST[0]}" ] || command -v "${VHOST[0]}" >/dev/null 2>&1 || skip "back-end command ${VHOST[0]} not found (build the project first)"
 
 # build-guest.sh reuses its kernel and rebuilds the initramfs when the guest tests changed
@@ -109,18 +77,7 @@ NS_MADE=1
 log "namespace $NS created"
 
 BACKEND_ARGV=("${VHOST[@]}" serve net --socket "$SOCK" --tap "$TAP")
-log "starting back-end: ${BACKEND_ARGV[*]}"
-setsid "${BACKEND_ARGV[@]}" </dev/null >"$WORK/backend.log" 2>&1 &
-BACKEND_PID=$!
-deadline=$(( $(date +%s) + BACKEND_TIMEOUT ))
-while [ ! -S "$SOCK" ]; do
-  if ! kill -0 "$BACKEND_PID" 2>/dev/null; then
-    wait "$BACKEND_PID"; brc=$?; BACKEND_PID=""
-    show_logs; harness_error "back-end exited with status $brc before creating $SOCK"
-  fi
-  [ "$(date +%s)" -lt "$deadline" ] || { show_logs; harness_error "back-end did not create $SOCK within ${BACKEND_TIMEOUT}s"; }
-  sleep 0.1
-done
+start_backend "$SOCK" "${BACKEND_ARGV[@]}"
 ip link set "$TAP" netns "$NS" || { show_logs; harness_error "cannot move $TAP into $NS"; }
 ip -n "$NS" addr add "$HOST_IP/24" dev "$TAP" || harness_error "ip addr add in $NS failed"
 ip -n "$NS" link set "$TAP" up || harness_error "ip link set $TAP up in $NS failed"
@@ -134,35 +91,15 @@ QEMU_ARGV=(qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 512M
   -chardev "socket,id=c0,path=$SOCK" -netdev vhost-user,id=n0,chardev=c0
   -device virtio-net-pci,netdev=n0,vectors=0,mac=52:54:00:12:34:57
   -nographic -no-reboot -nodefaults -serial stdio)
-log "booting guest (timeout ${QEMU_TIMEOUT}s)"
-"${QEMU_ARGV[@]}" </dev/null >"$WORK/serial.log" 2>"$WORK/qemu.err" &
-QEMU_PID=$!
-deadline=$(( $(date +%s) + QEMU_TIMEOUT ))
-while kill -0 "$QEMU_PID" 2>/dev/null; do
-  if [ "$(date +%s)" -ge "$deadline" ]; then
-    stop_pid "$QEMU_PID" 5; QEMU_PID=""
-    show_logs; harness_error "guest did not power off within ${QEMU_TIMEOUT}s"
-  fi
-  sleep 0.2
-done
-wait "$QEMU_PID"; qrc=$?; QEMU_PID=""
-tr -d '\r' < "$WORK/serial.log" > "$WORK/serial.txt"
-log "guest powered off (QEMU exit status $qrc)"
-if [ -s "$WORK/qemu.err" ]; then sed 's/^/qemu: /' "$WORK/qemu.err"; fi
+run_guest "${QEMU_ARGV[@]}"
 grep -a '^VTEST-INFO: ' "$WORK/serial.txt" | sed 's/^/guest: /'
 
 kill -0 "$BACKEND_PID" 2>/dev/null || { show_logs; fail "back-end died during the guest run"; }
 stop_pid "$BACKEND_PID" 10 group; BACKEND_PID=""
 grep -a "^pair 0:" "$WORK/backend.log" | sed 's/^/back-end counters: /'
 
-marker=$(grep -a '^VTEST-RESULT: ' "$WORK/serial.txt" | tail -n1)
-[ -n "$marker" ] || { show_logs; harness_error "no VTEST-RESULT line on the guest console (QEMU status $qrc)"; }
-log "guest says: $marker"
-case "$marker" in
-  "VTEST-RESULT: PASS "*) ;;
-  *) show_logs; fail "guest reported failure: ${marker#VTEST-RESULT: }" ;;
-esac
-[ "$qrc" -eq 0 ] || { show_logs; fail "QEMU exited with status $qrc"; }
+check_guest_result
+[ "$QRC" -eq 0 ] || { show_logs; fail "QEMU exited with status $QRC"; }
 RESULT=0
 echo "$TAG: PASS in $(elapsed) s"
 exit 0

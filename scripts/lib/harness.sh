@@ -1,0 +1,110 @@
+# shellcheck shell=bash
+# Shared pieces of the QEMU guest test scripts (scripts/guest/*-test.sh): logging with elapsed
+# time, result/exit helpers, stopping processes by PID (bounded), starting a back-end in its own
+# session and waiting for its socket, and running QEMU to power-off with a timeout.
+#
+# The sourcing script sets TAG (log prefix) and uses these globals:
+#   WORK         work directory (logs: backend.log, serial.log, qemu.err)
+#   RESULT       0 pass, 1 fail, 2 harness error, 77 skip: read by the script's cleanup trap
+#   BACKEND_PID  set by start_backend
+#   QEMU_PID     set by run_guest while QEMU runs
+# Exit codes used: 1 test failed; 2 harness error; 77 skipped (CI=true turns a skip into 2).
+
+T0=$(date +%s.%N)
+elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+log() { echo "$TAG: [$(elapsed)s] $*"; }
+
+fail() { RESULT=1; echo "$TAG: FAIL: $*" >&2; exit 1; }
+harness_error() { RESULT=2; echo "$TAG: ERROR: $*" >&2; exit 2; }
+# A missing prerequisite: skipped with the reason, except under CI=true where it is a failure.
+skip() {
+  if [ "${CI:-}" = true ]; then harness_error "$* (CI=true: a missing prerequisite is a failure)"; fi
+  echo "$TAG: SKIP: $*"; RESULT=0; exit 77
+}
+
+show_logs() {
+  if [ -s "$WORK/backend.log" ]; then echo "---- back-end log (last 30 lines) ----"; tail -n 30 "$WORK/backend.log"; fi
+  if [ -s "$WORK/serial.log" ]; then echo "---- guest serial console (last 40 lines) ----"; tr -d '\r' < "$WORK/serial.log" | tail -n 40; fi
+  echo "----"
+}
+
+# Stops a process group (a back-end runs in its own session) or a single process by PID: TERM,
+# up to GRACE seconds, then KILL.
+stop_pid() { # pid grace-seconds [group]
+  local pid=$1 grace=$2 target=$1 i
+  [ -n "$pid" ] || return 0
+  [ "${3:-}" = group ] && target=-$pid
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+  kill -TERM -- "$target" 2>/dev/null
+  for ((i = 0; i < grace * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "PID $pid did not stop within ${grace}s after TERM: KILL"
+    kill -KILL -- "$target" 2>/dev/null
+  fi
+  [ "${3:-}" = group ] && kill -KILL -- "$target" 2>/dev/null  # leftovers of the group
+  wait "$pid" 2>/dev/null
+  return 0
+}
+
+# A Java back-end needs JDK 25: offer the usual one unless JAVA_HOME already names a JDK.
+use_jdk25() {
+  if [ ! -x "${JAVA_HOME:-/nonexistent}/bin/java" ] && [ -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ]; then
+    export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64 PATH=/usr/lib/jvm/temurin-25-jdk-amd64/bin:$PATH
+  fi
+}
+
+# Starts ARGV... in its own session (so a launcher script and its JVM stop together by PGID),
+# output to $WORK/backend.log, and waits up to BACKEND_TIMEOUT seconds for the socket SOCK.
+start_backend() { # sock argv...
+  local sock=$1 deadline brc
+  shift
+  log "starting back-end: $*"
+  setsid "$@" </dev/null >"$WORK/backend.log" 2>&1 &
+  BACKEND_PID=$!
+  deadline=$(( $(date +%s) + BACKEND_TIMEOUT ))
+  while [ ! -S "$sock" ]; do
+    if ! kill -0 "$BACKEND_PID" 2>/dev/null; then
+      wait "$BACKEND_PID"; brc=$?; BACKEND_PID=""
+      show_logs; harness_error "back-end exited with status $brc before creating $sock"
+    fi
+    [ "$(date +%s)" -lt "$deadline" ] || { show_logs; harness_error "back-end did not create $sock within ${BACKEND_TIMEOUT}s"; }
+    sleep 0.1
+  done
+}
+
+# Runs QEMU argv... (serial console to $WORK/serial.log, stderr to $WORK/qemu.err) until it
+# powers off, bounded by QEMU_TIMEOUT seconds; sets QRC to QEMU's exit status and writes the
+# console without CRs to $WORK/serial.txt.
+run_guest() { # qemu argv...
+  local deadline
+  log "booting guest (timeout ${QEMU_TIMEOUT}s)"
+  "$@" </dev/null >"$WORK/serial.log" 2>"$WORK/qemu.err" &
+  QEMU_PID=$!
+  deadline=$(( $(date +%s) + QEMU_TIMEOUT ))
+  while kill -0 "$QEMU_PID" 2>/dev/null; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      stop_pid "$QEMU_PID" 5; QEMU_PID=""
+      show_logs; harness_error "guest did not power off within ${QEMU_TIMEOUT}s"
+    fi
+    sleep 0.2
+  done
+  wait "$QEMU_PID"; QRC=$?; QEMU_PID=""
+  tr -d '\r' < "$WORK/serial.log" > "$WORK/serial.txt"
+  log "guest powered off (QEMU exit status $QRC)"
+  if [ -s "$WORK/qemu.err" ]; then sed 's/^/qemu: /' "$WORK/qemu.err"; fi
+}
+
+# Checks the guest's "VTEST-RESULT: PASS|FAIL ..." marker in $WORK/serial.txt.
+check_guest_result() {
+  local marker
+  marker=$(grep -a '^VTEST-RESULT: ' "$WORK/serial.txt" | tail -n1)
+  [ -n "$marker" ] || { show_logs; harness_error "no VTEST-RESULT line on the guest console (QEMU status $QRC)"; }
+  log "guest says: $marker"
+  case "$marker" in
+    "VTEST-RESULT: PASS "*) ;;
+    *) show_logs; fail "guest reported failure: ${marker#VTEST-RESULT: }" ;;
+  esac
+}
