@@ -410,11 +410,22 @@ public final class VirtioNetDriver implements NetDevice {
             }
             return; // detached: frames go into the rings and wait there for the next backend
         }
+    }
+
+    /**
+     * Asks the backend, at most every {@link #PROBE_NANOS}, whether its peer is still there.
+     * Called with a pair's lock or {@link #backendLock} held, so a swap cannot be closing the
+     * backend being asked about.
+     */
+    private void probe() throws VhostException {
+        if (detachedDeadline != 0) {
+            return;
+        }
         long now = System.nanoTime();
         if (now - lastProbe >= PROBE_NANOS) {
             lastProbe = now;
             GenericVhostDevice v = vhost;
-            if (!v.backend().isConnected() && v == vhost && detachedDeadline == 0) {
+            if (!v.backend().isConnected()) {
                 if (detachOnLoss) {
                     backendLost(v.backend().describe());
                     return;
@@ -527,6 +538,7 @@ public final class VirtioNetDriver implements NetDevice {
     }
 
     private int transmitLocked(Pair p, MemorySegment[] frames, int[] lengths, int count) throws VhostException {
+        probe();
         if (p.txq.pollUsed(p.txDone) > 0) {
             done(p);
         }
@@ -607,6 +619,7 @@ public final class VirtioNetDriver implements NetDevice {
     }
 
     private int receiveLocked(Pair p, MemorySegment[] into, int[] lengths, int max) throws VhostException {
+        probe();
         if (p.rxq.pollUsed(p.rxDone) > 0) {
             done(p);
         }
@@ -683,10 +696,17 @@ public final class VirtioNetDriver implements NetDevice {
                 } else {
                     LockSupport.parkNanos(Math.min(20_000, deadline - now));
                     checkUsable();
+                    lockPair(p, "awaitReceive");
+                    try {
+                        probe();
+                    } finally {
+                        p.lock.unlock();
+                    }
                 }
             } else {
                 lockPair(p, "awaitReceive");
                 try {
+                    probe();
                     if (p.compCount > 0 || p.rxq.enableNotifications()) {
                         return true;
                     }
@@ -720,6 +740,7 @@ public final class VirtioNetDriver implements NetDevice {
 
     private void controlLocked(int cls, int cmd, byte[] data, String what) throws VhostException {
         checkUsable();
+        probe();
         if (detachedDeadline != 0) {
             throw new VhostDisconnectedException(what + ": virtio-net on " + backendName()
                     + " is detached; control commands need a backend (rebind first)");
