@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Tests com.vhost.kernel (vhost-net, TAP) and com.vhost.vdpa (vhost-vdpa) against the real Linux
-# drivers: builds the kernel test guest (build-kguest.sh, cached) and the two modules' classes
-# (mvn verify -DskipTests, never install), then runs the JUnit 5 classes VhostNetKernelIT and
-# VdpaSimIT with the JUnit console launcher inside the guest (run-in-kguest.sh).
+# Tests the kernel (vhost-net, TAP) and vDPA (vhost-vdpa) backends and the blk/net drivers on them
+# against the real Linux drivers: builds the kernel test guest (build-kguest.sh, cached) and the
+# modules' classes (mvn verify -DskipTests, never install), then runs the JUnit 5 IT classes
+# (VhostNetKernelIT, VdpaSimIT, VdpaBlkDriverIT, VdpaBlkLifecycleIT, KernelAndVdpaNetDriverIT,
+# CrossTypeNetSwapIT) with the JUnit console launcher inside the guest (run-in-kguest.sh).
 #
 # Usage: scripts/kguest/kguest-test.sh [--no-build] [--select-class FQCN]...
 #   --no-build          do not run Maven (use the classes already in target/)
-#   --select-class C    run only class C (repeatable; default: both IT classes)
+#   --select-class C    run only class C (repeatable; default: every IT class above)
 # Environment:
 #   JAVA_HOME           JDK >= 25 (default /usr/lib/jvm/temurin-25-jdk-amd64)
 #   KGUEST_CACHE_DIR    guest + launcher cache (default <repo>/.cache/kguest)
@@ -36,7 +37,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ ${#CLASSES[@]} -gt 0 ] || CLASSES=(com.vhost.kernel.VhostNetKernelIT com.vhost.vdpa.VdpaSimIT com.vhost.devices.blk.driver.VdpaBlkDriverIT com.vhost.devices.blk.driver.VdpaBlkLifecycleIT com.vhost.devices.net.driver.KernelAndVdpaNetDriverIT)
+[ ${#CLASSES[@]} -gt 0 ] || CLASSES=(com.vhost.kernel.VhostNetKernelIT com.vhost.vdpa.VdpaSimIT com.vhost.devices.blk.driver.VdpaBlkDriverIT com.vhost.devices.blk.driver.VdpaBlkLifecycleIT com.vhost.devices.net.driver.KernelAndVdpaNetDriverIT com.vhost.user.backend.CrossTypeNetSwapIT)
 
 log() { echo "kguest-test: $*"; }
 die() { echo "kguest-test: ERROR: $*" >&2; exit 2; }
@@ -59,7 +60,7 @@ if [ ! -f "$JUNIT" ]; then
   [ -f "$JUNIT" ] || die "$JUNIT missing after dependency:copy"
 fi
 
-MODULES=(com.vhost.kernel com.vhost.vdpa com.vhost.devices.blk com.vhost.devices.net)
+MODULES=(com.vhost.kernel com.vhost.vdpa com.vhost.devices.blk com.vhost.devices.net com.vhost.user)
 if [ $BUILD -eq 1 ]; then
   log "building ${MODULES[*]} (mvn verify -DskipTests; test classpaths with dependency:build-classpath)"
   # shellcheck disable=SC2086

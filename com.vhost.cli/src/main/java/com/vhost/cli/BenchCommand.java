@@ -3,6 +3,7 @@ package com.vhost.cli;
 import com.vhost.api.VhostOps;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.blk.BlockDevice;
+import com.vhost.api.net.NetDevice;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.RandomAccessFile;
@@ -33,23 +34,34 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     /**
-     * {@code vhost bench swap}: two vhost-user back-ends (this project's server, each with its own
-     * file-backed model) serve one image; a virtio-blk device runs a write-then-verify workload
-     * with checksums while it is swapped between them N times. Prints the I/O pause of the swaps
-     * (last completion on the old back-end to the first on the new one) as
-     * {@code swap pause ms: p50 X p99 Y max Z}, then {@code lost L duplicated D corrupted C}.
-     * Exit code 1 when anything was lost, duplicated or corrupted.
+     * {@code vhost bench swap}: a device is swapped N times between two vhost-user back-ends
+     * (this project's server) while traffic runs, and the swaps' pause is reported as
+     * {@code swap pause ms: p50 X p99 Y max Z}.
+     * <ul>
+     *   <li>{@code --device blk}: both back-ends (each with its own file-backed model) serve one
+     *       image; a write-then-verify workload with checksums runs. The pause is from the last
+     *       completion on the old back-end to the first on the new one. Then
+     *       {@code lost L duplicated D corrupted C}; exit code 1 when any is nonzero.</li>
+     *   <li>{@code --device net}: both back-ends serve the echo (loopback) model; a
+     *       sequence-numbered frame stream (60..1514 bytes, at most half the queue unanswered)
+     *       runs on one queue pair. The pause is from the last used element seen on the old
+     *       back-end to the first on the new one. Then
+     *       {@code lost L duplicated D corrupted C reordered R}; exit code 1 when D, C or R is
+     *       nonzero (virtio-net may lose frames, so L is reported, not judged).</li>
+     * </ul>
      */
     @Command(name = "swap", mixinStandardHelpOptions = true,
-            description = "Hot-swaps a device N times between two back-ends on one image under a verified workload; "
-                    + "prints the swap pause p50/p99/max and lost/duplicated/corrupted counts.")
+            description = {"Hot-swaps a device N times between two back-ends while traffic runs; prints the swap pause "
+                    + "p50/p99/max and lost/duplicated/corrupted (net: and reordered) counts.",
+                    "blk: both back-ends serve one image under a write-then-verify workload with checksums.",
+                    "net: both back-ends serve the echo model; a sequence-numbered frame stream runs on one queue pair."})
     static final class Swap implements Callable<Integer> {
         /** Bound on waiting for the first completion after a swap. */
         static final long FIRST_COMPLETION_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);
 
         private final CliServices services;
 
-        @Option(names = "--device", paramLabel = "TYPE", defaultValue = "blk", description = "device type: blk (default)")
+        @Option(names = "--device", paramLabel = "TYPE", defaultValue = "blk", description = "device type: blk (default) or net")
         String device;
 
         @Option(names = "--swaps", paramLabel = "N", defaultValue = "50", description = "swaps to make (default ${DEFAULT-VALUE})")
@@ -63,7 +75,7 @@ public final class BenchCommand implements Callable<Integer> {
                 description = "size of the temporary image (default ${DEFAULT-VALUE})")
         long size;
 
-        @Option(names = "--queues", paramLabel = "N", defaultValue = "2", description = "request queues (default ${DEFAULT-VALUE})")
+        @Option(names = "--queues", paramLabel = "N", defaultValue = "2", description = "blk: request queues (default ${DEFAULT-VALUE})")
         int queues;
 
         @Option(names = "--queue-size", paramLabel = "N", defaultValue = "128",
@@ -71,10 +83,10 @@ public final class BenchCommand implements Callable<Integer> {
         int queueSize;
 
         @Option(names = "--workers", paramLabel = "W", defaultValue = "4",
-                description = "workload threads, each keeping --depth blocks in flight (default ${DEFAULT-VALUE})")
+                description = "blk: workload threads, each keeping --depth blocks in flight (default ${DEFAULT-VALUE})")
         int workers;
 
-        @Option(names = "--depth", paramLabel = "D", defaultValue = "4", description = "blocks per worker batch (default ${DEFAULT-VALUE})")
+        @Option(names = "--depth", paramLabel = "D", defaultValue = "4", description = "blk: blocks per worker batch (default ${DEFAULT-VALUE})")
         int depth;
 
         @Option(names = "--interval-ms", paramLabel = "MS", defaultValue = "20",
@@ -87,8 +99,8 @@ public final class BenchCommand implements Callable<Integer> {
 
         @Override
         public Integer call() throws Exception {
-            if (!device.equals("blk")) {
-                throw new IllegalArgumentException("--device '" + device + "': this build benchmarks swaps of blk devices only");
+            if (!device.equals("blk") && !device.equals("net")) {
+                throw new IllegalArgumentException("--device '" + device + "': blk or net");
             }
             if (swaps < 1 || swaps > 100_000) {
                 throw new IllegalArgumentException("--swaps " + swaps + " outside 1..100000");
@@ -96,6 +108,13 @@ public final class BenchCommand implements Callable<Integer> {
             Checks.queues(queues, queueSize);
             PrintWriter out = services.out();
             Path dir = Files.createTempDirectory("vhost-bench-swap");
+            if (device.equals("net")) {
+                try {
+                    return runNet(dir, out);
+                } finally {
+                    clean(dir);
+                }
+            }
             Path img = image;
             try {
                 if (img == null) {
@@ -109,11 +128,71 @@ public final class BenchCommand implements Callable<Integer> {
                 }
                 return run(img, dir, out);
             } finally {
-                try (Stream<Path> files = Files.walk(dir)) {
-                    files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-                } catch (IOException e) {
-                    services.err().println("bench swap: cleaning up " + dir + ": " + e.getMessage());
+                clean(dir);
+            }
+        }
+
+        private void clean(Path dir) {
+            try (Stream<Path> files = Files.walk(dir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            } catch (IOException e) {
+                services.err().println("bench swap: cleaning up " + dir + ": " + e.getMessage());
+            }
+        }
+
+        private int runNet(Path dir, PrintWriter out) throws Exception {
+            NetTools tools = NetToolsLoader.load();
+            Path[] sockets = {dir.resolve("a.sock"), dir.resolve("b.sock")};
+            VhostOps ops = services.backend("user", Duration.ofSeconds(10));
+            int window = Math.max(1, Math.min(4096, queueSize / 2));
+            try (NetTools.Served a = tools.serveLoopback(sockets[0], 1, queueSize, "52:54:00:12:34:56", 1500, false);
+                    NetTools.Served b = tools.serveLoopback(sockets[1], 1, queueSize, "52:54:00:65:43:21", 1500, false);
+                    NetDevice dev = tools.openDevice(ops.open(VhostTarget.of(sockets[0].toString())), 1, queueSize, false)) {
+                NetTools.NetSwap sw = tools.swappable(dev);
+                if (sw == null) {
+                    throw new IllegalStateException("the device on " + dev.info().backend() + " cannot be hot-swapped");
                 }
+                out.printf(Locale.ROOT, "bench swap: %d swaps of a net device between %s and %s (echo model, queue size %d),"
+                        + " a sequence-numbered stream of 60..1514-byte frames, at most %d unanswered%n", swaps, sockets[0],
+                        sockets[1], queueSize, window);
+                out.flush();
+                NetTools.EchoStream stream = tools.startEchoStream(dev, 0, window, Math.min(32, window));
+                long[] pauses = new long[swaps];
+                int done = 0;
+                long t0 = System.nanoTime();
+                long[] r;
+                try {
+                    for (int i = 0; i < swaps; i++) {
+                        Thread.sleep(intervalMs);
+                        if (stream.firstError() != null) {
+                            throw new IllegalStateException("swap " + (i + 1) + ": the stream failed: " + stream.firstError());
+                        }
+                        long measured = sw.pausesMeasured();
+                        sw.rebind(ops.open(VhostTarget.of(sockets[(i + 1) % 2].toString())));
+                        long deadline = System.nanoTime() + FIRST_COMPLETION_TIMEOUT_NANOS;
+                        while (sw.pausesMeasured() == measured) {
+                            if (System.nanoTime() > deadline) {
+                                throw new IllegalStateException("swap " + (i + 1) + ": no frame on the new back-end within "
+                                        + TimeUnit.NANOSECONDS.toSeconds(FIRST_COMPLETION_TIMEOUT_NANOS) + " s");
+                            }
+                            Thread.sleep(1);
+                        }
+                        pauses[done++] = sw.lastPauseNanos();
+                    }
+                    Thread.sleep(intervalMs);
+                } finally {
+                    r = stream.stop(2000);
+                    double secs = (System.nanoTime() - t0) / 1e9;
+                    long[] measured = Arrays.copyOf(pauses, Math.max(1, done));
+                    Arrays.sort(measured);
+                    out.printf(Locale.ROOT, "swap pause ms: p50 %.2f p99 %.2f max %.2f%n", ms(pct(measured, 0.50)),
+                            ms(pct(measured, 0.99)), ms(measured[measured.length - 1]));
+                    out.printf(Locale.ROOT, "lost %d duplicated %d corrupted %d reordered %d%n", r[2], r[3], r[5], r[4]);
+                    out.printf(Locale.ROOT, "(%d frames sent, %d received in %.1f s%s)%n", r[0], r[1], secs,
+                            stream.firstError() == null ? "" : "; first error: " + stream.firstError());
+                    out.flush();
+                }
+                return r[3] != 0 || r[4] != 0 || r[5] != 0 || stream.firstError() != null ? VhostCli.EXIT_FAILURE : 0;
             }
         }
 

@@ -26,4 +26,43 @@ public interface NetTools {
 
     /** Starts the virtio-net driver on an open backend (closed on failure). */
     NetDevice openDevice(VhostBackend backend, int pairs, int queueSize, boolean poll) throws Exception;
+
+    /** The hot-swap view of a net device made by {@link #openDevice}. */
+    interface NetSwap {
+        /** Moves the device to {@code newBackend} (owned from now on); the {@link NetDevice} stays valid. */
+        void rebind(VhostBackend newBackend) throws Exception;
+
+        /** @return swaps whose pause has been measured (a first used element on the new backend seen) */
+        long pausesMeasured();
+
+        /** @return the last swap's pause in nanoseconds (last used element on the old backend to the first on the new), -1 when none */
+        long lastPauseNanos();
+    }
+
+    /** @return the hot-swap view of {@code device}, or null when it cannot move between backends */
+    default NetSwap swappable(NetDevice device) {
+        return null;
+    }
+
+    /** A sequence-numbered stream through an echoing back-end, on a thread of its own. */
+    interface EchoStream {
+        /** @return intact frames received so far */
+        long received();
+
+        /**
+         * Stops sending, receives what still comes back for at most {@code drainMillis}.
+         *
+         * @return {@code {sent, received, lost, duplicated, reordered, corrupted}}
+         */
+        long[] stop(long drainMillis) throws InterruptedException;
+
+        /** @return the first data-path error (the stream then stopped), or null */
+        String firstError();
+    }
+
+    /**
+     * Starts a sequence-numbered echo stream on {@code pair} of {@code device}, keeping at most
+     * {@code window} frames unanswered, {@code burst} frames per call.
+     */
+    EchoStream startEchoStream(NetDevice device, int pair, int window, int burst);
 }

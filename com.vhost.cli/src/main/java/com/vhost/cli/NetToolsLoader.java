@@ -63,5 +63,29 @@ final class NetToolsLoader {
                 throw missing(e);
             }
         }
+
+        @Override
+        public NetSwap swappable(NetDevice device) {
+            if (delegate == null) {
+                return null;
+            }
+            try {
+                return delegate.swappable(device);
+            } catch (LinkageError e) {
+                return null;
+            }
+        }
+
+        @Override
+        public EchoStream startEchoStream(NetDevice device, int pair, int window, int burst) {
+            if (delegate == null) {
+                throw missing(null);
+            }
+            try {
+                return delegate.startEchoStream(device, pair, window, burst);
+            } catch (LinkageError e) {
+                throw missing(e);
+            }
+        }
     }
 }

@@ -108,4 +108,15 @@ class NetCommandsTest {
             assertThat(errText.toString()).contains("--sizes max 3000 exceeds MTU 1500 + 18");
         }
     }
+
+    @Test
+    void benchSwapOfANetDeviceReportsPausesAndAStreamWithNothingDuplicatedCorruptedOrReordered() {
+        assertThat(run("bench", "swap", "--device", "net", "--swaps", "6", "--interval-ms", "30")).as(errText.toString()).isZero();
+        assertThat(outText.toString()).contains("bench swap: 6 swaps of a net device")
+                .containsPattern("swap pause ms: p50 \\d+\\.\\d\\d p99 \\d+\\.\\d\\d max \\d+\\.\\d\\d")
+                .containsPattern("lost \\d+ duplicated 0 corrupted 0 reordered 0")
+                .containsPattern("\\((\\d+) frames sent, \\d+ received in");
+        assertThat(run("bench", "swap", "--device", "scsi")).isEqualTo(1);
+        assertThat(errText.toString()).contains("--device 'scsi': blk or net");
+    }
 }

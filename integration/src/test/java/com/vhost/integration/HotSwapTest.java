@@ -8,12 +8,15 @@ import static org.junit.Assert.assertTrue;
 import static org.ops4j.pax.exam.CoreOptions.options;
 
 import com.vhost.api.blk.BlockDevice;
+import com.vhost.api.net.NetDevice;
 import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.DeviceRegistry;
 import com.vhost.api.registry.VirtioDriverFactory;
 import com.vhost.devices.blk.driver.VerifiedWorkload;
 import com.vhost.devices.blk.driver.VirtioBlkDriver;
 import com.vhost.devices.blk.model.FileBlockModel;
+import com.vhost.devices.net.driver.SequencedStream;
+import com.vhost.devices.net.model.LoopbackNetModel;
 import com.vhost.user.backend.VhostUserServer;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
@@ -162,6 +165,77 @@ public class HotSwapTest {
                 Await.until(WAIT_MS, () -> registry.device("swap").isEmpty() ? Boolean.TRUE : null);
             }
         }
+    }
+
+    /**
+     * A net device configured through Configuration Admin is moved, not closed: by a change of
+     * its {@code target}, then by {@link DeviceRegistry#swap}, while a sequence-numbered stream
+     * runs through the echo model of two of this project's back-ends; the application's
+     * {@link NetDevice} handle stays the same object and every frame comes back once, in order.
+     */
+    @Test
+    public void aNetDeviceIsSwappedNotClosedByConfigurationAndByTheOperator() throws Exception {
+        awaitFactory("net");
+        Path dir = Files.createTempDirectory("vhost-netswap-itest");
+        Path a = dir.resolve("a.sock");
+        Path b = dir.resolve("b.sock");
+        try (LoopbackNetModel ma = LoopbackNetModel.withDefaults(1);
+                LoopbackNetModel mb = LoopbackNetModel.withDefaults(1);
+                VhostUserServer sa = new VhostUserServer(a, ma);
+                VhostUserServer sb = new VhostUserServer(b, mb)) {
+            sa.start();
+            sb.start();
+            org.osgi.service.cm.Configuration cfg = configure("netswap", Map.of("device.type", "net", "backend.type", "user",
+                    "target", a.toString(), "swap.wait.ms", 5000));
+            try {
+                awaitDevice("netswap", d -> d.status() == DeviceInfo.Status.BOUND);
+                NetDevice dev = registry.deviceApi("netswap", NetDevice.class).orElseThrow();
+                SequencedStream stream = new SequencedStream(dev, 0, 128, 32);
+                stream.start();
+                flows(stream, 500);
+
+                Dictionary<String, Object> p = cfg.getProperties();
+                p.put("target", b.toString());
+                cfg.update(p);
+                awaitDevice("netswap", d -> d.status() == DeviceInfo.Status.BOUND && b.toString().equals(d.target()));
+                flows(stream, 500);
+                assertSame("the application's handle survives the swap", dev,
+                        registry.deviceApi("netswap", NetDevice.class).orElseThrow());
+
+                String result = registry.swap("netswap", a.toString());
+                assertTrue(result, result.startsWith("netswap now on "));
+                flows(stream, 500);
+
+                SequencedStream.Result r = stream.stop(2000);
+                assertNull("stream error: " + stream.firstError(), stream.firstError());
+                assertEquals(r.toString(), 0, r.lost() + r.duplicated() + r.reordered() + r.corrupted());
+                Map<String, Long> c = registry.counters("netswap");
+                assertEquals(c.toString(), Long.valueOf(2), c.get("swaps"));
+                assertEquals(c.toString(), Long.valueOf(r.sent()), c.get("tx.frames"));
+                assertTrue(r.toString(), mb.counters(0).txPackets() > 0 && ma.counters(0).txPackets() > 0);
+                assertSame(dev, registry.deviceApi("netswap", NetDevice.class).orElseThrow());
+            } finally {
+                cfg.delete();
+                Await.until(WAIT_MS, () -> registry.device("netswap").isEmpty() ? Boolean.TRUE : null);
+            }
+        }
+    }
+
+    private void awaitFactory(String type) throws Exception {
+        ServiceTracker<VirtioDriverFactory, VirtioDriverFactory> factories = new ServiceTracker<>(context,
+                context.createFilter("(&(objectClass=" + VirtioDriverFactory.class.getName() + ")(vhost.device.type=" + type + "))"), null);
+        factories.open();
+        try {
+            assertNotNull("a bundle registers a VirtioDriverFactory for " + type, factories.waitForService(WAIT_MS));
+        } finally {
+            factories.close();
+        }
+    }
+
+    private static void flows(SequencedStream s, long frames) throws InterruptedException {
+        long before = s.received();
+        assertNotNull("frames flow (" + s.received() + " received; error " + s.firstError() + ")",
+                Await.until(WAIT_MS, () -> s.received() >= before + frames ? Boolean.TRUE : null));
     }
 
     /**

@@ -5,6 +5,7 @@ import com.vhost.api.net.NetDevice;
 import com.vhost.cli.NetTools;
 import com.vhost.devices.net.driver.NetDriverOptions;
 import com.vhost.devices.net.driver.NetMacs;
+import com.vhost.devices.net.driver.SequencedStream;
 import com.vhost.devices.net.driver.VirtioNetDriver;
 import com.vhost.devices.net.model.AbstractNetModel;
 import com.vhost.devices.net.model.LoopbackNetModel;
@@ -62,5 +63,52 @@ public final class EmbeddedNetTools implements NetTools {
     @Override
     public NetDevice openDevice(VhostBackend backend, int pairs, int queueSize, boolean poll) throws Exception {
         return VirtioNetDriver.open(backend, NetDriverOptions.defaults().withQueuePairs(pairs).withQueueSize(queueSize).withPoll(poll));
+    }
+
+    @Override
+    public NetSwap swappable(NetDevice device) {
+        if (!(device instanceof VirtioNetDriver driver)) {
+            return null;
+        }
+        return new NetSwap() {
+            @Override
+            public void rebind(VhostBackend newBackend) throws Exception {
+                driver.rebind(newBackend);
+            }
+
+            @Override
+            public long pausesMeasured() {
+                return driver.pausesMeasured();
+            }
+
+            @Override
+            public long lastPauseNanos() {
+                return driver.lastPauseNanos();
+            }
+        };
+    }
+
+    @Override
+    public EchoStream startEchoStream(NetDevice device, int pair, int window, int burst) {
+        SequencedStream s = new SequencedStream(device, pair, window, burst);
+        s.start();
+        return new EchoStream() {
+            @Override
+            public long received() {
+                return s.received();
+            }
+
+            @Override
+            public long[] stop(long drainMillis) throws InterruptedException {
+                SequencedStream.Result r = s.stop(drainMillis);
+                return new long[] {r.sent(), r.received(), r.lost(), r.duplicated(), r.reordered(), r.corrupted()};
+            }
+
+            @Override
+            public String firstError() {
+                Throwable e = s.firstError();
+                return e == null ? null : e.toString();
+            }
+        };
     }
 }

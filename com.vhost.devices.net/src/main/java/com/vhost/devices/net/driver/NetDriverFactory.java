@@ -11,13 +11,17 @@ import com.vhost.api.registry.VirtioDriver;
 import com.vhost.api.registry.VirtioDriverFactory;
 import com.vhost.api.virtio.VirtioDevice;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.osgi.service.component.annotations.Component;
 
 /**
  * Makes virtio-net drivers for the registry. Configuration keys: {@code queues} (queue pairs,
  * default 1), {@code queue.size} (default 256), {@code rx.buffer.bytes} (default 2048),
  * {@code poll} (default false), {@code mrg.rxbuf} (default true), {@code mac} (default: the
- * device's, else random); values may be numbers, booleans or strings.
+ * device's, else random), {@code swap.wait.ms} (default 10000: how long data-path calls wait for a
+ * swap, and a detached device for a new backend); values may be numbers, booleans or strings.
+ * The drivers made support hot-swap ({@link VirtioDriver#rebind}, {@link VirtioDriver#detach})
+ * and detach, rather than fail, when their backend goes away.
  */
 @Component(service = VirtioDriverFactory.class, property = VirtioDriverFactory.DEVICE_TYPE + "=net")
 public final class NetDriverFactory implements VirtioDriverFactory {
@@ -27,6 +31,8 @@ public final class NetDriverFactory implements VirtioDriverFactory {
     public static final String POLL = "poll";
     public static final String MRG_RXBUF = "mrg.rxbuf";
     public static final String MAC = "mac";
+    /** How long, in milliseconds, the data path waits for a swap or a detached device for a backend; default 10000. */
+    public static final String SWAP_WAIT_MS = "swap.wait.ms";
 
     @Override
     public String deviceType() {
@@ -36,13 +42,21 @@ public final class NetDriverFactory implements VirtioDriverFactory {
     @Override
     public VirtioDriver create(VhostBackend backend, Map<String, Object> config) throws VhostException {
         NetDriverOptions options;
+        long swapWaitMs;
         try {
             options = options(config);
+            swapWaitMs = number(config, SWAP_WAIT_MS, VirtioNetDriver.DEFAULT_SWAP_WAIT_NANOS / 1_000_000L);
+            if (swapWaitMs < 0) {
+                throw new IllegalArgumentException("'" + SWAP_WAIT_MS + "' = " + swapWaitMs + " is negative");
+            }
         } catch (IllegalArgumentException e) {
             backend.close();
             throw new VirtioDeviceException("net device configuration: " + e.getMessage(), e);
         }
-        return new NetVirtioDriver(VirtioNetDriver.open(backend, options));
+        VirtioNetDriver driver = VirtioNetDriver.open(backend, options);
+        driver.setSwapWaitNanos(TimeUnit.MILLISECONDS.toNanos(swapWaitMs));
+        driver.setDetachOnLoss(true); // the registry rebinds it when a backend is back
+        return new NetVirtioDriver(driver);
     }
 
     /** @return the options {@code config} asks for, defaults for absent keys */
@@ -82,6 +96,21 @@ public final class NetDriverFactory implements VirtioDriverFactory {
             return String.format("net %s, mtu %d, %d/%d queue pair(s) of %d, features 0x%x%s, link %s, %s", i.mac(), i.mtu(),
                     driver.queuePairs(), i.maxQueuePairs(), i.queueSize(), i.features(), i.mergeableRxBuffers() ? ", mrg_rxbuf" : "",
                     driver.linkUp() ? "up" : "down", i.backend());
+        }
+
+        @Override
+        public void rebind(VhostBackend newBackend) throws VhostException {
+            driver.rebind(newBackend);
+        }
+
+        @Override
+        public void detach() throws VhostException {
+            driver.detach();
+        }
+
+        @Override
+        public Map<String, Long> counters() {
+            return driver.counters();
         }
 
         @Override

@@ -28,9 +28,16 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -58,6 +65,15 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Control</b> commands go through the control virtqueue to the front-end
  * ({@link NetControl}); the call waits at most {@value #CTRL_TIMEOUT_MS} ms for the ack.
+ *
+ * <p><b>Hot-swap.</b> {@link #rebind} moves the running device to another backend (any type)
+ * while this {@link NetDevice} handle stays valid; {@link #detach} releases the backend and keeps
+ * the handle. The rings stay where they are (they are the driver's memory): the new backend
+ * starts at the bases the old one returned, so receive buffers posted stay posted and frames
+ * made available for transmit and not yet consumed are sent by the new backend, once. Each
+ * data-path call holds its pair's lock for the burst (an uncontended {@link ReentrantLock}, no
+ * allocation); a swap takes every pair's lock, so a call made meanwhile waits for it, at most
+ * {@link #swapWaitNanos()}.
  */
 public final class VirtioNetDriver implements NetDevice {
     private static final Logger LOG = LoggerFactory.getLogger(VirtioNetDriver.class);
@@ -70,8 +86,19 @@ public final class VirtioNetDriver implements NetDevice {
     public static final long CTRL_TIMEOUT_MS = 5000;
     private static final long SPIN_NANOS = 50_000;
 
-    private final GenericVhostDevice vhost;
-    private final VirtioNetFrontend frontend;
+    /** Default bound on waiting for a swap, and on a detached device's wait for a backend, 10 s. */
+    public static final long DEFAULT_SWAP_WAIT_NANOS = TimeUnit.SECONDS.toNanos(10);
+    /** Bound on waiting for the old backend to complete chains it took before GET_VRING_BASE. */
+    static final long STRAGGLER_WAIT_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /** Bound on waiting for another rebind/detach/close or control command, seconds. */
+    static final long SWAP_LOCK_WAIT_SECONDS = 30;
+
+    /** Replaced by {@link #rebind}; read without a lock by the accessors. */
+    private volatile GenericVhostDevice vhost;
+    private volatile VirtioNetFrontend frontend;
+    private final GuestMemory memory;
+    private final int queueSize;
+    private final DriverInterrupt interrupt = new DriverInterrupt();
     private final SharedMemory shm;
     private final long acked;
     private final boolean mrg;
@@ -87,11 +114,29 @@ public final class VirtioNetDriver implements NetDevice {
     private final long ctrlGpa;
     private final long[] ctrlAddrs = new long[2];
     private final int[] ctrlLens = new int[2];
-    private final NetDeviceInfo info;
+    private volatile NetDeviceInfo info;
     private final AtomicReference<VhostException> failure = new AtomicReference<>();
     private volatile boolean closed;
-    /** Serialises use of the backend connection: control commands and close. */
-    private final java.util.concurrent.locks.ReentrantLock backendLock = new java.util.concurrent.locks.ReentrantLock();
+    /** Serialises use of the backend connection: control commands, rebind, detach and close. */
+    private final ReentrantLock backendLock = new ReentrantLock();
+
+    // ---- hot-swap state (written under backendLock with every pair's lock held) ----
+    /** System.nanoTime() after which a detached device's data path fails; 0 while a backend is attached. */
+    private volatile long detachedDeadline;
+    private volatile String detachedFrom;
+    /** Where each data queue restarts after a detach (index = queue index), and the control queue. */
+    private int[] restartBases;
+    private int restartCtrl = -1;
+    private volatile long swapWaitNanos = DEFAULT_SWAP_WAIT_NANOS;
+    private volatile boolean detachOnLoss;
+    private final AtomicBoolean lossHandling = new AtomicBoolean();
+    private final AtomicLong swaps = new AtomicLong();
+    private final AtomicLong retaken = new AtomicLong();
+    /** Nonzero while the first completion after a swap is awaited: the old backend's last completion time. */
+    private final AtomicLong pauseFrom = new AtomicLong();
+    private final AtomicLong pausesMeasured = new AtomicLong();
+    private volatile long lastPauseNanos = -1;
+    private volatile long lastSwitchNanos = -1;
     private volatile long lastProbe = System.nanoTime();
     /**
      * Interval of liveness checks while the data path runs, ns: the data path never talks to the
@@ -129,6 +174,10 @@ public final class VirtioNetDriver implements NetDevice {
         final int[] lens = new int[1];
         final DriverQueue.UsedHandler txDone;
         final DriverQueue.UsedHandler rxDone;
+        /** Held by a data-path call for its burst, and by a swap for its whole length. */
+        final ReentrantLock lock = new ReentrantLock();
+        /** System.nanoTime() of the last burst that saw a used element; written under {@link #lock}. */
+        long lastDoneNanos;
         long txPackets;
         long txBytes;
         long txFull;
@@ -208,6 +257,7 @@ public final class VirtioNetDriver implements NetDevice {
     private VirtioNetDriver(GenericVhostDevice vhost, NetDriverOptions o) throws VhostException {
         this.vhost = vhost;
         this.poll = o.poll();
+        this.queueSize = o.queueSize();
         byte[] mac0 = o.mac() != null ? o.mac() : NetMacs.randomLocal();
         this.frontend = new VirtioNetFrontend(vhost, o.queuePairs(), o.queueSize(), mac0);
         long offered = frontend.features();
@@ -251,7 +301,7 @@ public final class VirtioNetDriver implements NetDevice {
         try {
             long base = shm.address();
             MemorySegment all = shm.segment();
-            GuestMemory memory = GuestMemoryMap.of(List.of(new GuestMemoryRegion(base, total, base, shm.fd(), 0, all)));
+            this.memory = GuestMemoryMap.of(List.of(new GuestMemoryRegion(base, total, base, shm.fd(), 0, all)));
             List<VirtqueueConfig> configs = new ArrayList<>();
             for (int p = 0; p < np; p++) {
                 long off = p * pairBytes;
@@ -284,7 +334,7 @@ public final class VirtioNetDriver implements NetDevice {
             configs.add(new VirtqueueConfig(ci, VirtioNetFrontend.CTRL_QUEUE_SIZE, ctrlq.descGpa(), ctrlq.availGpa(),
                     ctrlq.usedGpa(), 0, ctrlKick.fd(), ctrlCall.fd(), true));
             this.pairs = ps;
-            frontend.activate(memory, new DriverInterrupt(), configs);
+            frontend.activate(memory, interrupt, configs);
             for (Pair p : ps) {
                 refill(p);
             }
@@ -346,20 +396,107 @@ public final class VirtioNetDriver implements NetDevice {
 
     private void checkUsable() throws VhostException {
         if (closed) {
-            throw new VhostDisconnectedException("virtio-net on " + vhost.backend().describe() + " is closed");
+            throw new VhostDisconnectedException("virtio-net on " + backendName() + " is closed");
         }
         VhostException f = failure.get();
         if (f != null) {
             throw f;
         }
+        long d = detachedDeadline;
+        if (d != 0) {
+            if (System.nanoTime() - d > 0) {
+                throw new VhostDisconnectedException("virtio-net: no backend since " + detachedFrom + " went away; waited "
+                        + TimeUnit.NANOSECONDS.toMillis(swapWaitNanos) + " ms (swap.wait.ms) for a new one");
+            }
+            return; // detached: frames go into the rings and wait there for the next backend
+        }
+    }
+
+    /**
+     * Asks the backend, at most every {@link #PROBE_NANOS}, whether its peer is still there.
+     * Called with a pair's lock or {@link #backendLock} held, so a swap cannot be closing the
+     * backend being asked about.
+     */
+    private void probe() throws VhostException {
+        if (detachedDeadline != 0) {
+            return;
+        }
         long now = System.nanoTime();
         if (now - lastProbe >= PROBE_NANOS) {
             lastProbe = now;
-            if (!vhost.backend().isConnected()) {
-                VhostException e = new VhostDisconnectedException("virtio-net: backend " + vhost.backend().describe() + " disconnected");
+            GenericVhostDevice v = vhost;
+            if (!v.backend().isConnected()) {
+                if (detachOnLoss) {
+                    backendLost(v.backend().describe());
+                    return;
+                }
+                VhostException e = new VhostDisconnectedException("virtio-net: backend " + v.backend().describe() + " disconnected");
                 failure.compareAndSet(null, e);
                 throw failure.get();
             }
+        }
+    }
+
+    /**
+     * The data path found the backend gone and the device detaches on loss: detaches on a thread
+     * of its own (it needs the pair locks the caller holds next). Frames keep going into the
+     * rings meanwhile and wait there for {@link #rebind}.
+     */
+    private void backendLost(String name) {
+        if (!lossHandling.compareAndSet(false, true)) {
+            return;
+        }
+        Thread.ofPlatform().daemon().name("vhost-net-detach").start(() -> {
+            try {
+                LOG.warn("virtio-net on {}: backend lost; detaching, frames wait for a new backend", name);
+                detach();
+            } catch (VhostException | RuntimeException e) {
+                failure.compareAndSet(null, new VhostDisconnectedException("virtio-net: backend " + name
+                        + " lost and detaching failed: " + e.getMessage()));
+            } finally {
+                lossHandling.set(false);
+            }
+        });
+    }
+
+    private String backendName() {
+        return detachedDeadline != 0 ? "(no backend; was " + detachedFrom + ")" : vhost.backend().describe();
+    }
+
+    /**
+     * Takes the pair's lock for one burst; waits (bounded by {@link #swapWaitNanos()}) while a
+     * swap holds it.
+     */
+    private void lockPair(Pair p, String what) throws VhostException {
+        if (p.lock.tryLock()) {
+            return;
+        }
+        boolean got;
+        try {
+            got = p.lock.tryLock(swapWaitNanos, TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new VhostTimeoutException(what + " on pair " + p.index + ": interrupted while a swap of virtio-net on "
+                    + backendName() + " held the queue");
+        }
+        if (!got) {
+            throw new VhostTimeoutException(what + " on pair " + p.index + ": a swap of virtio-net on " + backendName()
+                    + " held the queue longer than " + TimeUnit.NANOSECONDS.toMillis(swapWaitNanos) + " ms (swap.wait.ms)");
+        }
+        if (closed) {
+            p.lock.unlock();
+            throw new VhostDisconnectedException("virtio-net on " + backendName() + " is closed");
+        }
+    }
+
+    /** Notes a burst that saw used elements: the first one after a swap ends its pause. */
+    private void done(Pair p) {
+        long now = System.nanoTime();
+        p.lastDoneNanos = now;
+        long from = pauseFrom.get();
+        if (from != 0 && pauseFrom.compareAndSet(from, 0)) {
+            lastPauseNanos = now - from;
+            pausesMeasured.incrementAndGet();
         }
     }
 
@@ -392,11 +529,25 @@ public final class VirtioNetDriver implements NetDevice {
                         + "; nothing of the burst was sent");
             }
         }
-        p.txq.pollUsed(p.txDone);
+        lockPair(p, "transmit");
+        try {
+            return transmitLocked(p, frames, lengths, count);
+        } finally {
+            p.lock.unlock();
+        }
+    }
+
+    private int transmitLocked(Pair p, MemorySegment[] frames, int[] lengths, int count) throws VhostException {
+        probe();
+        if (p.txq.pollUsed(p.txDone) > 0) {
+            done(p);
+        }
         int sent = 0;
         for (; sent < count; sent++) {
             if (p.txFreeCount == 0) {
-                p.txq.pollUsed(p.txDone);
+                if (p.txq.pollUsed(p.txDone) > 0) {
+                    done(p);
+                }
                 if (p.txFreeCount == 0) {
                     break;
                 }
@@ -459,7 +610,19 @@ public final class VirtioNetDriver implements NetDevice {
             throw new VirtioDeviceException("receive on pair " + queuePair + ": max " + max + " outside 0.."
                     + Math.min(into.length, lengths.length));
         }
-        p.rxq.pollUsed(p.rxDone);
+        lockPair(p, "receive");
+        try {
+            return receiveLocked(p, into, lengths, max);
+        } finally {
+            p.lock.unlock();
+        }
+    }
+
+    private int receiveLocked(Pair p, MemorySegment[] into, int[] lengths, int max) throws VhostException {
+        probe();
+        if (p.rxq.pollUsed(p.rxDone) > 0) {
+            done(p);
+        }
         int got = 0;
         while (got < max && p.compCount > 0) {
             int slot = p.compSlot[p.compHead];
@@ -521,7 +684,7 @@ public final class VirtioNetDriver implements NetDevice {
         long start = System.nanoTime();
         while (true) {
             if (poll) {
-                if (p.rxq.hasUsed()) {
+                if (p.compCount > 0 || p.rxq.hasUsed()) {
                     return true;
                 }
                 long now = System.nanoTime();
@@ -533,10 +696,22 @@ public final class VirtioNetDriver implements NetDevice {
                 } else {
                     LockSupport.parkNanos(Math.min(20_000, deadline - now));
                     checkUsable();
+                    lockPair(p, "awaitReceive");
+                    try {
+                        probe();
+                    } finally {
+                        p.lock.unlock();
+                    }
                 }
             } else {
-                if (p.rxq.enableNotifications()) {
-                    return true;
+                lockPair(p, "awaitReceive");
+                try {
+                    probe();
+                    if (p.compCount > 0 || p.rxq.enableNotifications()) {
+                        return true;
+                    }
+                } finally {
+                    p.lock.unlock();
                 }
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
@@ -555,7 +730,7 @@ public final class VirtioNetDriver implements NetDevice {
 
     /** Sends one control command and waits (bounded) for its ack. */
     private void control(int cls, int cmd, byte[] data, String what) throws VhostException {
-        backendLock.lock();
+        lockBackend(what, null);
         try {
             controlLocked(cls, cmd, data, what);
         } finally {
@@ -565,6 +740,11 @@ public final class VirtioNetDriver implements NetDevice {
 
     private void controlLocked(int cls, int cmd, byte[] data, String what) throws VhostException {
         checkUsable();
+        probe();
+        if (detachedDeadline != 0) {
+            throw new VhostDisconnectedException(what + ": virtio-net on " + backendName()
+                    + " is detached; control commands need a backend (rebind first)");
+        }
         if (!VirtioFeatures.has(acked, VirtioNet.F_CTRL_VQ)) {
             throw new VhostFeatureException(what + ": VIRTIO_NET_F_CTRL_VQ not negotiated");
         }
@@ -700,13 +880,484 @@ public final class VirtioNetDriver implements NetDevice {
         return vhost;
     }
 
+    // ---- hot-swap ----
+
+    /**
+     * Takes {@link #backendLock}, bounded by {@value #SWAP_LOCK_WAIT_SECONDS} s.
+     *
+     * @param toClose closed when the lock is refused (a backend handed to us), or null
+     * @throws VhostTimeoutException when another rebind/detach/close or control command holds it longer
+     */
+    private void lockBackend(String what, VhostBackend toClose) throws VhostException {
+        boolean locked;
+        try {
+            locked = backendLock.tryLock(SWAP_LOCK_WAIT_SECONDS, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            locked = false;
+        }
+        if (!locked) {
+            if (toClose != null) {
+                toClose.close();
+            }
+            throw new VhostTimeoutException(what + ": another rebind/detach/close or control command of virtio-net on "
+                    + backendName() + " did not finish within " + SWAP_LOCK_WAIT_SECONDS + " s");
+        }
+    }
+
+    /** Refuses a swap of a closed or failed device (a lost backend is not a failure: it can be replaced). */
+    private void checkSwappable(String what, VhostBackend toClose) throws VhostException {
+        VhostException f = failure.get();
+        if (closed || (f != null && !(f instanceof VhostDisconnectedException))) {
+            if (toClose != null) {
+                toClose.close();
+            }
+            throw new VirtioDeviceException(what + ": virtio-net on " + backendName() + " is "
+                    + (closed ? "closed" : "failed: " + f.getMessage()));
+        }
+    }
+
+    private void lockPairs() {
+        for (Pair p : pairs) {
+            p.lock.lock(); // a burst in progress finishes first; new ones wait (bounded) for unlockPairs
+        }
+    }
+
+    private void unlockPairs() {
+        for (Pair p : pairs) {
+            p.lock.unlock();
+        }
+    }
+
+    /**
+     * Moves this device to {@code newBackend} (any backend type) while this {@link NetDevice}
+     * handle stays valid (QEMU {@code vhost_dev_stop}/{@code vhost_dev_start} across back-ends).
+     * Steps:
+     * <ol>
+     *   <li>Negotiate with {@code newBackend} while the old one still serves: it must offer every
+     *       feature acked so far (MRG_RXBUF, MQ, EVENT_IDX, MTU, ...), GET_QUEUE_NUM enough for
+     *       every queue pair, and the same MTU; otherwise {@link VhostFeatureException} and
+     *       nothing changes.</li>
+     *   <li>Hold the data path (every pair's lock; calls meanwhile wait at most
+     *       {@link #swapWaitNanos()}) and control commands.</li>
+     *   <li>Stop the old rings (SET_VRING_ENABLE(0), GET_VRING_BASE per queue; the control
+     *       queue's worker), reap the used transmit slots and received frames (they are handed to
+     *       the application by the next {@link #receive}), waiting at most 1 s for chains the old
+     *       back-end took before GET_VRING_BASE; close the old backend.</li>
+     *   <li>Start {@code newBackend} on the same memory, rings, kick and call eventfds, each ring at
+     *       the base GET_VRING_BASE returned, the rings of the active pairs enabled (the control
+     *       state: active pairs, RX modes, MAC, is the front-end's and carried over). Receive
+     *       buffers posted stay posted; transmit chains past the base are sent by the new
+     *       back-end.</li>
+     * </ol>
+     * A chain the old back-end took and did not complete within the bound (or all of them, when
+     * it could not answer GET_VRING_BASE) is made available again: its frame may then go out
+     * twice ({@code retaken} counter). Also resumes a {@link #detach() detached} device.
+     *
+     * @param newBackend an open backend; owned by the driver from now on (closed on refusal)
+     * @throws VhostFeatureException when {@code newBackend} lacks an acked feature, queue pairs
+     *     or has another MTU (the device keeps its old backend)
+     * @throws VirtioDeviceException when the driver is closed or failed
+     * @throws VhostTimeoutException when another swap/close/control command holds the device for 30 s
+     * @throws VhostException from the new backend while starting it; the device is then detached
+     *     (frames wait, bounded by {@link #swapWaitNanos()}, for another rebind)
+     */
+    public void rebind(VhostBackend newBackend) throws VhostException {
+        lockBackend("rebind", newBackend);
+        try {
+            checkSwappable("rebind", newBackend);
+            rebindLocked(newBackend);
+        } finally {
+            backendLock.unlock();
+        }
+    }
+
+    private void rebindLocked(VhostBackend nb) throws VhostException {
+        String from = backendName();
+        String name = nb.describe();
+        GenericVhostDevice nv;
+        try {
+            nv = new GenericVhostDevice(nb, 2 * pairs.length);
+        } catch (VhostFeatureException e) {
+            nb.close();
+            throw new VhostFeatureException("rebind to " + name + " refused, the device stays on " + from + ": " + e.getMessage());
+        } catch (VhostException | RuntimeException e) {
+            nb.close();
+            throw e;
+        }
+        VirtioNetFrontend of = frontend;
+        VirtioNetFrontend nf;
+        try {
+            nf = new VirtioNetFrontend(nv, pairs.length, queueSize, mac());
+            checkCompatible(nf, name, from);
+            nf.ackFeatures(acked);
+            nf.adoptControlState(of);
+        } catch (VhostException | RuntimeException e) {
+            nv.close();
+            throw e;
+        }
+        long t0 = System.nanoTime();
+        lockPairs();
+        try {
+            int[] bases;
+            int ctrlBase;
+            boolean wasDetached = detachedDeadline != 0;
+            if (wasDetached) {
+                bases = restartBases;
+                ctrlBase = restartCtrl;
+            } else {
+                bases = quiesce("rebind to " + name);
+                ctrlBase = restartCtrl;
+            }
+            List<VirtqueueConfig> configs = queueConfigs(bases, ctrlBase, nf.activePairs());
+            try {
+                nf.activate(memory, interrupt, configs);
+            } catch (VhostException | RuntimeException e) {
+                nv.close();
+                if (!wasDetached) {
+                    restartBases = bases;
+                    markDetached(from);
+                }
+                VhostException v = e instanceof VhostException ve ? ve
+                        : new VirtioDeviceException("rebind: starting " + name + " failed: " + e, e);
+                LOG.warn("virtio-net: starting {} failed ({}); the device is detached, frames wait up to {} ms for a backend",
+                        name, v.getMessage(), TimeUnit.NANOSECONDS.toMillis(swapWaitNanos));
+                throw v;
+            }
+            this.vhost = nv;
+            this.frontend = nf;
+            NetDeviceInfo i = info;
+            this.info = new NetDeviceInfo(i.mac(), i.mtu(), i.maxQueuePairs(), i.queueSize(), i.rxBufferBytes(), i.features(),
+                    i.mergeableRxBuffers(), i.poll(), name);
+            long last = 0;
+            for (Pair p : pairs) {
+                if (p.lastDoneNanos != 0 && (last == 0 || p.lastDoneNanos - last > 0)) {
+                    last = p.lastDoneNanos;
+                }
+            }
+            pauseFrom.set(last != 0 ? last : t0);
+            detachedDeadline = 0;
+            detachedFrom = null;
+            restartBases = null;
+            restartCtrl = -1;
+            if (failure.get() instanceof VhostDisconnectedException d) {
+                failure.compareAndSet(d, null); // the lost backend is replaced
+            }
+            lastProbe = System.nanoTime();
+            lastSwitchNanos = System.nanoTime() - t0;
+            swaps.incrementAndGet();
+        } finally {
+            unlockPairs();
+        }
+        wakeReceivers();
+        LOG.info("virtio-net swap: from {} to {}, switch {} us, {} active pair(s) replayed", from, name,
+                TimeUnit.NANOSECONDS.toMicros(lastSwitchNanos), nf.activePairs());
+    }
+
+    /** Queue configs for a restart at {@code bases}: same rings, same eventfds, active pairs enabled. */
+    private List<VirtqueueConfig> queueConfigs(int[] bases, int ctrlBase, int active) {
+        List<VirtqueueConfig> configs = new ArrayList<>(2 * pairs.length + 1);
+        for (Pair p : pairs) {
+            boolean on = p.index < active;
+            DriverQueue r = p.rxq;
+            DriverQueue t = p.txq;
+            configs.add(new VirtqueueConfig(r.index(), queueSize, r.descGpa(), r.availGpa(), r.usedGpa(), bases[r.index()],
+                    p.rxKick.fd(), p.rxCall.fd(), on));
+            configs.add(new VirtqueueConfig(t.index(), queueSize, t.descGpa(), t.availGpa(), t.usedGpa(), bases[t.index()],
+                    p.txKick.fd(), p.txCall.fd(), on));
+        }
+        configs.add(new VirtqueueConfig(ctrlq.index(), VirtioNetFrontend.CTRL_QUEUE_SIZE, ctrlq.descGpa(), ctrlq.availGpa(),
+                ctrlq.usedGpa(), ctrlBase >= 0 ? ctrlBase : ctrlq.availIdx(), ctrlKick.fd(), ctrlCall.fd(), true));
+        return configs;
+    }
+
+    private void checkCompatible(VirtioNetFrontend nf, String name, String from) throws VhostException {
+        long offered = nf.features();
+        long missing = acked & ~offered;
+        if (missing != 0) {
+            StringBuilder named = new StringBuilder();
+            if (VirtioFeatures.has(missing, VirtioNet.F_MRG_RXBUF)) {
+                named.append(" VIRTIO_NET_F_MRG_RXBUF");
+            }
+            if (VirtioFeatures.has(missing, VirtioNet.F_MQ)) {
+                named.append(" VIRTIO_NET_F_MQ");
+            }
+            if (VirtioFeatures.has(missing, VirtioNet.F_MTU)) {
+                named.append(" VIRTIO_NET_F_MTU");
+            }
+            if (VirtioFeatures.has(missing, VirtioFeatures.F_EVENT_IDX)) {
+                named.append(" VIRTIO_RING_F_EVENT_IDX");
+            }
+            throw new VhostFeatureException(String.format(
+                    "rebind to %s refused, the device stays on %s: it does not offer feature bits 0x%x%s acked so far"
+                            + " (acked 0x%x, offered 0x%x)", name, from, missing, named, acked, offered));
+        }
+        byte[] cfg = new byte[VirtioNet.CONFIG_SIZE];
+        nf.readConfig(0, cfg);
+        int m = Short.toUnsignedInt(MemorySegment.ofArray(cfg).get(LE16, VirtioNet.CFG_MTU));
+        if (m != mtu) {
+            throw new VhostFeatureException("rebind to " + name + " refused, the device stays on " + from + ": its MTU is " + m
+                    + ", the device's transmit slots and frame checks are sized for MTU " + mtu);
+        }
+    }
+
+    /**
+     * Stops the old backend's rings and control worker, reaps what it completed and closes it.
+     * Caller holds {@link #backendLock} and every pair's lock.
+     *
+     * @return where each data queue restarts (index = queue index); {@link #restartCtrl} is set
+     */
+    private int[] quiesce(String why) {
+        long t0 = System.nanoTime();
+        int nq = 2 * pairs.length;
+        int[] bases = new int[nq];
+        Arrays.fill(bases, -1);
+        int ctrlNext = -1;
+        VirtioNetFrontend f = frontend;
+        GenericVhostDevice v = vhost;
+        String name = v.backend().describe();
+        try {
+            if (f.state() == VirtioDeviceState.ACTIVE) {
+                if (v.usesProtocolFeatures() && v.backend().isConnected()) {
+                    // Transmit rings off first (the stop below disables in queue order, rx before
+                    // tx, as QEMU does): a back-end that loops or forwards frames to a receive
+                    // queue never takes one for a receive ring that is already off (it would
+                    // drop it); untaken frames stay in the ring past the base for the new one.
+                    for (Pair p : pairs) {
+                        v.backend().setVringEnable(p.txq.index(), false);
+                    }
+                }
+                for (VirtqueueConfig c : f.sleep()) {
+                    if (c.index() >= 0 && c.index() < nq) {
+                        bases[c.index()] = c.nextAvail();
+                    } else if (c.index() == ctrlq.index()) {
+                        ctrlNext = c.nextAvail();
+                    }
+                }
+            }
+        } catch (VhostException | RuntimeException e) {
+            LOG.warn("virtio-net on {}: stopping the rings for {} failed ({}); chains it had not completed are offered again",
+                    name, why, e.getMessage());
+            Arrays.fill(bases, -1);
+        }
+        long t1 = System.nanoTime();
+        long deadline = t1 + STRAGGLER_WAIT_NANOS;
+        int again = 0;
+        for (Pair p : pairs) {
+            again += settle(p, p.rxq, p.rxDone, bases, deadline, name);
+            again += settle(p, p.txq, p.txDone, bases, deadline, name);
+        }
+        retaken.addAndGet(again);
+        restartCtrl = ctrlNext;
+        detachedFrom = name;
+        long t2 = System.nanoTime();
+        v.close();
+        LOG.debug("virtio-net: stopped {} for {}: rings {} us, reap {} us, close {} us, {} chain(s) offered again", name, why,
+                (t1 - t0) / 1000, (t2 - t1) / 1000, (System.nanoTime() - t2) / 1000, again);
+        return bases;
+    }
+
+    /**
+     * Reaps {@code q} until its used index reaches the base the old back-end returned (chains it
+     * took complete first: a late write would land in a buffer the new back-end owns), bounded by
+     * {@code deadline}. Sets {@code bases[q]} to where the new back-end starts: the base, or the
+     * used index when the base is unknown, not about this ring, or not reached in time.
+     *
+     * @return chains made available again (taken by the old back-end, not completed)
+     */
+    private int settle(Pair p, DriverQueue q, DriverQueue.UsedHandler h, int[] bases, long deadline, String name) {
+        int base = bases[q.index()];
+        while (true) {
+            try {
+                if (q.pollUsed(h) > 0) {
+                    p.lastDoneNanos = System.nanoTime();
+                }
+            } catch (VhostException | RuntimeException e) {
+                LOG.warn("queue {}: reaping the used ring of {} failed: {}", q.index(), name, e.toString());
+                break;
+            }
+            if (base < 0) {
+                break;
+            }
+            int missing = (base - q.lastUsedIdx()) & 0xFFFF;
+            if (missing == 0) {
+                break;
+            }
+            if (missing > q.inFlight()) {
+                LOG.warn("queue {}: base {} from {} is not between the used index {} and the avail index {}; restarting at {}",
+                        q.index(), base, name, q.lastUsedIdx(), q.availIdx(), q.lastUsedIdx());
+                base = -1;
+                break;
+            }
+            if (System.nanoTime() - deadline > 0) {
+                LOG.warn("queue {}: {} chain(s) taken by {} not completed {} ms after GET_VRING_BASE; offering them again",
+                        q.index(), missing, name, TimeUnit.NANOSECONDS.toMillis(STRAGGLER_WAIT_NANOS));
+                break;
+            }
+            LockSupport.parkNanos(20_000);
+        }
+        int used = q.lastUsedIdx();
+        // base unknown: everything not completed is offered again, how much of it the old
+        // back-end had taken cannot be told (not counted)
+        int again = base < 0 ? 0 : (base - used) & 0xFFFF;
+        bases[q.index()] = used;
+        return again;
+    }
+
+    /** Wakes receivers waiting on a call eventfd: frames reaped by a swap are not announced by any back-end. */
+    private void wakeReceivers() {
+        for (Pair p : pairs) {
+            try {
+                p.rxCall.signal();
+            } catch (VhostNativeException e) {
+                LOG.debug("pair {}: waking receivers: {}", p.index, e.getMessage());
+            }
+        }
+    }
+
+    private void markDetached(String from) {
+        long deadline = System.nanoTime() + swapWaitNanos;
+        detachedFrom = from;
+        detachedDeadline = deadline == 0 ? 1 : deadline;
+    }
+
+    /**
+     * Stops the rings and closes the backend but keeps this handle: transmit keeps placing frames
+     * in the ring (sent by the next backend, once; a full ring returns fewer, as usual), receive
+     * returns what was received before; control commands fail with
+     * {@link VhostDisconnectedException}. {@link #rebind} gives it a backend; after
+     * {@link #swapWaitNanos()} without one the data path fails with
+     * {@link VhostDisconnectedException}. A device already detached stays so.
+     *
+     * @throws VirtioDeviceException when the driver is closed or failed
+     * @throws VhostTimeoutException when another swap/close/control command holds the device for 30 s
+     */
+    public void detach() throws VhostException {
+        lockBackend("detach", null);
+        try {
+            checkSwappable("detach", null);
+            if (detachedDeadline != 0) {
+                return;
+            }
+            String from = backendName();
+            long t0 = System.nanoTime();
+            lockPairs();
+            try {
+                restartBases = quiesce("detach");
+                markDetached(from);
+            } finally {
+                unlockPairs();
+            }
+            wakeReceivers();
+            LOG.info("virtio-net unbind: from {} to (none), switch {} us; frames wait up to {} ms for a backend", from,
+                    TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0), TimeUnit.NANOSECONDS.toMillis(swapWaitNanos));
+        } finally {
+            backendLock.unlock();
+        }
+    }
+
+    /** @return whether no backend is attached ({@link #detach()} without a later {@link #rebind}) */
+    public boolean isDetached() {
+        return detachedDeadline != 0;
+    }
+
+    /** @return how long the data path waits for a swap, and a detached device for a backend, in nanoseconds */
+    public long swapWaitNanos() {
+        return swapWaitNanos;
+    }
+
+    /**
+     * @param nanos how long a data-path call waits for a swap in progress, and how long a detached
+     *     device waits for a backend before its data path fails (0: at once)
+     * @throws IllegalArgumentException when negative
+     */
+    public void setSwapWaitNanos(long nanos) {
+        if (nanos < 0) {
+            throw new IllegalArgumentException("swap wait " + nanos + " ns is negative");
+        }
+        swapWaitNanos = nanos;
+    }
+
+    /**
+     * @param on true: a backend the data path finds disconnected detaches the device (frames wait,
+     *     bounded by {@link #swapWaitNanos()}, for {@link #rebind}) instead of failing it
+     */
+    public void setDetachOnLoss(boolean on) {
+        detachOnLoss = on;
+    }
+
+    /**
+     * @return the pause of the last swap in nanoseconds: from the last burst that saw a used
+     *     element on the old backend to the first on the new one; -1 before any was measured
+     */
+    public long lastPauseNanos() {
+        return lastPauseNanos;
+    }
+
+    /** @return swaps whose pause has been measured (a first used element on the new backend seen) */
+    public long pausesMeasured() {
+        return pausesMeasured.get();
+    }
+
+    /**
+     * @return counters summed over the queue pairs: {@code tx.frames}, {@code tx.bytes},
+     *     {@code rx.frames}, {@code rx.bytes}, {@code tx.full} (frames not taken because the ring
+     *     was full; the application still has them), {@code drops} (frames refused for their
+     *     length plus receive buffers the device returned without a usable frame), {@code swaps},
+     *     {@code retaken} (chains the old back-end took without completing, offered again),
+     *     {@code last.pause.us} (-1 when none), {@code last.switch.us} (how long the last rebind
+     *     held the data path; -1 when none), {@code detached} (0/1)
+     */
+    public Map<String, Long> counters() {
+        long txf = 0;
+        long txb = 0;
+        long rxf = 0;
+        long rxb = 0;
+        long full = 0;
+        long drops = 0;
+        for (Pair p : pairs) {
+            txf += p.txPackets;
+            txb += p.txBytes;
+            rxf += p.rxPackets;
+            rxb += p.rxBytes;
+            full += p.txFull;
+            drops += p.txErrors + p.rxErrors;
+        }
+        Map<String, Long> m = new LinkedHashMap<>();
+        m.put("tx.frames", txf);
+        m.put("tx.bytes", txb);
+        m.put("rx.frames", rxf);
+        m.put("rx.bytes", rxb);
+        m.put("tx.full", full);
+        m.put("drops", drops);
+        m.put("swaps", swaps.get());
+        m.put("retaken", retaken.get());
+        long p = lastPauseNanos;
+        m.put("last.pause.us", p < 0 ? -1 : TimeUnit.NANOSECONDS.toMicros(p));
+        long sw = lastSwitchNanos;
+        m.put("last.switch.us", sw < 0 ? -1 : TimeUnit.NANOSECONDS.toMicros(sw));
+        m.put("detached", isDetached() ? 1L : 0L);
+        return m;
+    }
+
     @Override
     public void close() {
-        backendLock.lock();
+        boolean locked;
+        try {
+            locked = backendLock.tryLock(SWAP_LOCK_WAIT_SECONDS, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            locked = false;
+        }
+        if (!locked) {
+            LOG.warn("virtio-net on {}: closing while another swap/control command still runs", backendName());
+        }
         try {
             closeLocked();
         } finally {
-            backendLock.unlock();
+            if (locked) {
+                backendLock.unlock();
+            }
         }
     }
 
@@ -715,6 +1366,8 @@ public final class VirtioNetDriver implements NetDevice {
             return;
         }
         closed = true;
+        lockPairs(); // a burst in progress finishes before the memory goes; later ones see closed
+        unlockPairs();
         try {
             if (frontend.state() == VirtioDeviceState.ACTIVE) {
                 frontend.reset();

@@ -195,6 +195,37 @@ public final class VirtioNetFrontend implements VirtioDevice {
         }
     }
 
+    /**
+     * Takes over the control-queue state of {@code from}, the front-end of the backend a running
+     * device is moving away from (hot-swap): the active queue pairs (VQ_PAIRS_SET), the RX modes
+     * (PROMISC, ALLMULTI) and the MAC in the config space (ADDR_SET or the first backend's). They
+     * are the driver's state, kept by this front-end rather than by the back-end, so replaying them
+     * means starting the rings of the active pairs enabled: pass {@code enabled = pair <
+     * activePairs()} in the queue configs given to {@link #activate}. Control counters start anew.
+     *
+     * @param from the previous front-end of the same device, with the same {@code maxPairs}
+     * @throws IllegalStateException unless this front-end is NEW
+     * @throws IllegalArgumentException when {@code from} has another number of pairs
+     */
+    public void adoptControlState(VirtioNetFrontend from) {
+        if (state != VirtioDeviceState.NEW) {
+            throw new IllegalStateException("adoptControlState: not allowed in state " + state + " (NEW only)");
+        }
+        if (from.maxPairs != maxPairs) {
+            throw new IllegalArgumentException("adoptControlState: " + from.maxPairs + " pairs, this front-end has " + maxPairs);
+        }
+        activePairs = from.activePairs;
+        promiscuous = from.promiscuous;
+        allMulticast = from.allMulticast;
+        byte[] mac = new byte[VirtioNet.MAC_BYTES];
+        synchronized (from.config) {
+            System.arraycopy(from.config, VirtioNet.CFG_MAC, mac, 0, mac.length);
+        }
+        synchronized (config) {
+            System.arraycopy(mac, 0, config, VirtioNet.CFG_MAC, mac.length);
+        }
+    }
+
     /** @return the vhost device underneath */
     public GenericVhostDevice vhost() {
         return vhost;

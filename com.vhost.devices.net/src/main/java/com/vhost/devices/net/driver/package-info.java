@@ -3,8 +3,10 @@
  * {@code virtio_user}): the front-end {@link com.vhost.devices.net.driver.VirtioNetFrontend}
  * (which handles the control virtqueue itself, {@link com.vhost.devices.net.driver.NetControl}),
  * the {@link com.vhost.api.net.NetDevice} implementation
- * {@link com.vhost.devices.net.driver.VirtioNetDriver}, and the registry's factory.
+ * {@link com.vhost.devices.net.driver.VirtioNetDriver} (hot-swap between backends since 1.1), the
+ * registry's factory, and {@link com.vhost.devices.net.driver.SequencedStream}, a
+ * sequence-numbered echo stream for swap checks and benches.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("1.1.0")
 package com.vhost.devices.net.driver;

@@ -70,7 +70,7 @@ public abstract class AbstractNetModel implements VirtioDevice, AutoCloseable {
     private final int queueSize;
     private final int mtu;
     private final byte[] mac;
-    private final long offered;
+    private volatile long offered;
     private final byte[] config = new byte[VirtioNet.CONFIG_SIZE];
     private final NetPortCounters[] counters;
     private final DescriptorChain[] txChains;
@@ -156,6 +156,24 @@ public abstract class AbstractNetModel implements VirtioDevice, AutoCloseable {
      */
     public void setPolling(boolean on) {
         polling = on;
+    }
+
+    /**
+     * Stops offering {@code featureBits} (DPDK {@code rte_vhost_driver_disable_features}), e.g.
+     * a back-end without VIRTIO_NET_F_MRG_RXBUF. Allowed before the first activation only.
+     *
+     * @param featureBits bits to withhold; VIRTIO_F_VERSION_1 cannot be withheld
+     * @throws IllegalStateException once the device was activated
+     * @throws IllegalArgumentException for VIRTIO_F_VERSION_1
+     */
+    public synchronized void withholdFeatures(long featureBits) {
+        if (state != VirtioDeviceState.NEW) {
+            throw new IllegalStateException(name + ": withholdFeatures: not allowed in state " + state + " (NEW only)");
+        }
+        if (VirtioFeatures.has(featureBits, VirtioFeatures.F_VERSION_1)) {
+            throw new IllegalArgumentException(name + ": VIRTIO_F_VERSION_1 cannot be withheld");
+        }
+        offered &= ~featureBits;
     }
 
     /** @return queue pairs */

@@ -6,5 +6,5 @@
  * host TAP interface.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("1.1.0")
 package com.vhost.devices.net.model;

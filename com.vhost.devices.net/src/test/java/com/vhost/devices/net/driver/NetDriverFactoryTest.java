@@ -47,6 +47,8 @@ class NetDriverFactoryTest {
                 .isInstanceOf(VirtioDeviceException.class).hasMessageContaining("queue size 100 is not a power of two");
         assertThatThrownBy(() -> new NetDriverFactory().create(backend, Map.of("mac", "nope")))
                 .isInstanceOf(VirtioDeviceException.class).hasMessageContaining("'nope' is not a MAC address");
-        assertThat(closed.get()).isEqualTo(3);
+        assertThatThrownBy(() -> new NetDriverFactory().create(backend, Map.of("swap.wait.ms", -5)))
+                .isInstanceOf(VirtioDeviceException.class).hasMessageContaining("'swap.wait.ms' = -5 is negative");
+        assertThat(closed.get()).isEqualTo(4);
     }
 }
