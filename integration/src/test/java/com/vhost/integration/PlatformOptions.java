@@ -23,7 +23,7 @@ final class PlatformOptions {
     /** The reactor's bundles, in start order. */
     static final List<String> VHOST_BUNDLES = List.of(
             "com.vhost.api", "com.vhost.runtime", "com.vhost.user", "com.vhost.kernel", "com.vhost.vdpa", "com.vhost.devices.blk",
-            "com.vhost.registry", "com.vhost.cli");
+            "com.vhost.devices.net", "com.vhost.registry", "com.vhost.cli");
 
     static Option platform() {
         return platformWithout(List.of());
