@@ -15,7 +15,6 @@ import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.IdentityHashMap;
 import java.util.Map;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -27,16 +26,6 @@ import org.junit.jupiter.api.io.TempDir;
  * host side; on tx0 one frame (header + 60 bytes), consumed whether or not a receive buffer waits;
  * on the control queue an RX PROMISC command, acknowledged with VIRTIO_NET_OK.
  */
-@Disabled("""
-        Fails on the back-end, not the front-end: after the last GET_VRING_BASE,
-        BackendSession.reconcile sleeps the model and wakes it with an empty queue list, which
-        (VirtioDevice.wake contract) resumes the previous rings with their kick fds; GET_VRING_BASE
-        then closes those fds. On the front-end's wake (SET_MEM_TABLE, memory changed) the model
-        is slept and woken again on the stale fd numbers: epoll_ctl(ADD, fd N) fails with EINVAL
-        (N reused by the worker's new epoll fd) and the server drops the connection, so wake
-        gets 'SET_MEM_TABLE: peer closed the connection'. Activate, I/O on rx/tx/ctrl, sleep and
-        snapshot pass; the three cases that wake on the same connection fail. Enable with a
-        BackendSession that does not resume a model on rings it stopped.""")
 class VirtioNetFrontendLifecycleTest extends VirtioDeviceLifecycleTest {
     private static final byte[] MAC = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 
