@@ -82,6 +82,8 @@ public class DeployFolderTest {
                 systemProperty("felix.fileinstall.dir").value(CONF + "," + DEPLOY),
                 systemProperty("felix.fileinstall.poll").value("200"),
                 systemProperty("felix.fileinstall.noInitialDelay").value("true"),
+                // as platform/vhost.bndrun: FileInstall never writes configurations back into conf/
+                systemProperty("felix.fileinstall.enableConfigSave").value("false"),
                 systemProperty("felix.fileinstall.filter").value(".*\\.(cfg|config|jar)"));
     }
 

@@ -25,6 +25,8 @@ import java.util.Dictionary;
 import java.util.Hashtable;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import javax.inject.Inject;
 import org.junit.Test;
 import org.junit.runner.RunWith;
@@ -111,6 +113,22 @@ public class HotSwapTest {
         assertTrue("workload made progress: " + r, r.writes() > 0 && r.reads() > 0);
     }
 
+    /**
+     * The registry's one line for a swap (issue 4, observability) reached the log: device, from
+     * (backend and target), to, and the pause in ms (0 or more; -1 would mean the driver did not
+     * measure it).
+     */
+    private static void assertSwapLogged(LogCapture log, String id, Path from, Path to) throws InterruptedException {
+        Pattern line = Pattern.compile("INFO com\\.vhost\\.registry\\.DeviceComponent - device "
+                + Pattern.quote(id) + ": swap from user \\(" + Pattern.quote(from.toString())
+                + "\\) to user \\(" + Pattern.quote(to.toString()) + "\\), pause (\\d+) ms$");
+        Matcher m = log.await(line, WAIT_MS);
+        assertNotNull("no log line matching " + line + " among " + log.lines().size() + " captured lines: "
+                + log.lines().stream().filter(l -> l.contains("device " + id + ":")).toList(), m);
+        long pauseMs = Long.parseLong(m.group(1));
+        assertTrue("swap pause " + pauseMs + " ms is within the wait bound", pauseMs <= WAIT_MS);
+    }
+
     private static void progress(VerifiedWorkload load, long writes) throws InterruptedException {
         long before = load.writes();
         assertNotNull("workload progress", Await.until(WAIT_MS, () -> load.writes() >= before + writes ? Boolean.TRUE : null));
@@ -131,7 +149,7 @@ public class HotSwapTest {
             sb.start();
             org.osgi.service.cm.Configuration cfg = configure("swap", Map.of("device.type", "blk", "backend.type", "user",
                     "target", a.toString(), "queues", 2, "queue.size", 128));
-            try {
+            try (LogCapture log = LogCapture.start()) {
                 awaitDevice("swap", d -> d.status() == DeviceInfo.Status.BOUND);
                 BlockDevice dev = registry.deviceApi("swap", BlockDevice.class).orElseThrow();
                 VirtioBlkDriver drv = (VirtioBlkDriver) dev;
@@ -147,12 +165,14 @@ public class HotSwapTest {
                 progress(load, 64);
                 assertSame("the application's handle survives the swap", dev,
                         registry.deviceApi("swap", BlockDevice.class).orElseThrow());
+                assertSwapLogged(log, "swap", a, b);
 
                 // 2. the operator moves it back
                 String result = registry.swap("swap", a.toString());
                 assertTrue(result, result.startsWith("swap now on "));
                 assertEquals(a.toString(), registry.device("swap").orElseThrow().target());
                 progress(load, 64);
+                assertSwapLogged(log, "swap", b, a);
 
                 VerifiedWorkload.Result r = load.stop();
                 assertClean(r);

@@ -55,16 +55,25 @@ final class PlatformOptions {
                 cleanCaches(),
                 frameworkStartLevel(10),
                 systemProperty("org.slf4j.simpleLogger.defaultLogLevel").value("info"),
+                // System.out looked up per line (not cached), so LogCapture can tee it.
                 systemProperty("org.slf4j.simpleLogger.logFile").value("System.out"),
-                // slf4j-api 2 finds its provider through SPI Fly, which must be active first.
+                systemProperty("org.slf4j.simpleLogger.cacheOutputStream").value("false"),
+                systemProperty("org.slf4j.simpleLogger.showDateTime").value("true"),
+                systemProperty("org.slf4j.simpleLogger.dateTimeFormat").value("HH:mm:ss.SSS"),
+                // slf4j-api 2 finds its provider through SPI Fly, which must be active before any
+                // bundle calls LoggerFactory: Pax Exam's own bundles (extender, inject, invoker) do at
+                // start level 2, so the logging bundles start at level 1, in this order (SPI Fly,
+                // then the API it weaves, then the provider it registers). pax.exam.logging=none
+                // (integration/pom.xml) keeps Pax Exam's pax-logging-api out (a second org.slf4j
+                // exporter), and no slf4j provider may be on the test class path (see the pom).
                 mavenBundle("org.ow2.asm", "asm").versionAsInProject().startLevel(1),
                 mavenBundle("org.ow2.asm", "asm-commons").versionAsInProject().startLevel(1),
                 mavenBundle("org.ow2.asm", "asm-util").versionAsInProject().startLevel(1),
                 mavenBundle("org.ow2.asm", "asm-tree").versionAsInProject().startLevel(1),
                 mavenBundle("org.ow2.asm", "asm-analysis").versionAsInProject().startLevel(1),
-                mavenBundle("org.apache.aries.spifly", "org.apache.aries.spifly.dynamic.bundle").versionAsInProject().startLevel(2),
-                mavenBundle("org.slf4j", "slf4j-api").version(slf4j).startLevel(3),
-                mavenBundle("org.slf4j", "slf4j-simple").version(slf4j).startLevel(3),
+                mavenBundle("org.apache.aries.spifly", "org.apache.aries.spifly.dynamic.bundle").versionAsInProject().startLevel(1),
+                mavenBundle("org.slf4j", "slf4j-api").version(slf4j).startLevel(1),
+                mavenBundle("org.slf4j", "slf4j-simple").version(slf4j).startLevel(1),
                 mavenBundle("org.osgi", "org.osgi.util.function").versionAsInProject().startLevel(3),
                 mavenBundle("org.osgi", "org.osgi.util.promise").versionAsInProject().startLevel(3),
                 mavenBundle("org.osgi", "org.osgi.service.component").versionAsInProject().startLevel(3),

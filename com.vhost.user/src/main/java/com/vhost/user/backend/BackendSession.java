@@ -589,6 +589,18 @@ final class BackendSession {
                 if (!want.isEmpty()) {
                     model.activate(memory, interrupt, configs(want));
                 }
+            } else if (want.isEmpty()) {
+                // Every ring is stopped (the last GET_VRING_BASE, which closes the rings' kick fds
+                // next). Waking the model with no queues would resume the stopped rings on those
+                // fds; instead wake it on them disabled (kicks dropped, nothing processed) and reset
+                // it. The bases stay in queues[]; the next ring start activates it there again.
+                List<VirtqueueConfig> off = new ArrayList<>(slept.size());
+                for (VirtqueueConfig c : slept) {
+                    off.add(new VirtqueueConfig(c.index(), c.size(), c.descAddr(), c.availAddr(), c.usedAddr(),
+                            c.nextAvail(), c.kickFd(), c.callFd(), false));
+                }
+                model.wake(off);
+                model.reset();
             } else {
                 model.wake(configs(want));
             }

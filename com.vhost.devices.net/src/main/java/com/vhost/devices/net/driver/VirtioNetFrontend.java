@@ -74,7 +74,11 @@ public final class VirtioNetFrontend implements VirtioDevice {
     /** Longest control command accepted, bytes (a MAC table of about 680 entries). */
     public static final int CTRL_MAX_BYTES = 4096;
     private static final int SNAPSHOT_MAGIC = 0x766e6574; // "vnet"
-    private static final int SNAPSHOT_VERSION = 1;
+    /**
+     * 2: RX modes (promiscuous, all-multicast) after the MAC. Only this version restores (1 also
+     * tags {@code AbstractNetModel} snapshots, which share the magic).
+     */
+    private static final int SNAPSHOT_VERSION = 2;
 
     private final GenericVhostDevice vhost;
     private final int maxPairs;
@@ -479,10 +483,10 @@ public final class VirtioNetFrontend implements VirtioDevice {
     }
 
     /**
-     * Snapshot layout (big-endian): {@code int magic "vnet"; int version 1; long ackedFeatures;
-     * int activePairs; byte[6] mac; boolean wasActive; int nQueues;} then per queue {@code int
-     * index, size; long desc, avail, used; int nextAvail; boolean enabled}. Eventfds are not part
-     * of it.
+     * Snapshot layout (big-endian): {@code int magic "vnet"; int version 2; long ackedFeatures;
+     * int activePairs; byte[6] mac; boolean promiscuous, allMulticast; boolean wasActive; int
+     * nQueues;} then per queue {@code int index, size; long desc, avail, used; int nextAvail;
+     * boolean enabled}. Eventfds are not part of it.
      */
     @Override
     public byte[] snapshot() throws VhostException {
@@ -498,6 +502,8 @@ public final class VirtioNetFrontend implements VirtioDevice {
             synchronized (config) {
                 out.write(config, VirtioNet.CFG_MAC, 6);
             }
+            out.writeBoolean(promiscuous);
+            out.writeBoolean(allMulticast);
             out.writeBoolean(state == VirtioDeviceState.ASLEEP_ACTIVE);
             List<VirtqueueConfig> qs = state == VirtioDeviceState.ASLEEP_ACTIVE ? queues : List.of();
             VirtqueueStates.write(out, qs);
@@ -528,6 +534,8 @@ public final class VirtioNetFrontend implements VirtioDevice {
             }
             byte[] mac = new byte[6];
             in.readFully(mac);
+            boolean promisc = in.readBoolean();
+            boolean allMulti = in.readBoolean();
             boolean active = in.readBoolean();
             List<VirtqueueConfig> qs = VirtqueueStates.read(in, "restore", queueMaxSizes.length, queues);
             if (in.read() != -1) {
@@ -536,6 +544,8 @@ public final class VirtioNetFrontend implements VirtioDevice {
             ackedFeatures = features;
             control.setFeatures(features);
             activePairs = pairs;
+            promiscuous = promisc;
+            allMulticast = allMulti;
             synchronized (config) {
                 System.arraycopy(mac, 0, config, VirtioNet.CFG_MAC, 6);
             }
