@@ -104,6 +104,16 @@ public final class NetDriverFactory implements VirtioDriverFactory {
         }
 
         @Override
+        public byte[] snapshot() throws VhostException {
+            return driver.snapshot();
+        }
+
+        @Override
+        public String restore(byte[] snapshot) throws VhostException {
+            return driver.restore(snapshot);
+        }
+
+        @Override
         public void detach() throws VhostException {
             driver.detach();
         }

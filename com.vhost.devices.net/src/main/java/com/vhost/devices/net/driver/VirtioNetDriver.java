@@ -220,6 +220,39 @@ public final class VirtioNetDriver implements NetDevice {
             };
         }
 
+        /**
+         * Restore: forgets the chains on both rings and resets them at the given indices. Frames
+         * waiting to be sent are dropped (as a device reset drops them); receive buffers that hold
+         * a received frame not yet returned by {@code receive} keep it, the others become free to
+         * post again. Caller holds {@link #lock}.
+         *
+         * @return frames waiting to be sent that were dropped
+         */
+        int resetRings(int rxIdx, int txIdx, boolean pollRx) {
+            int dropped = txq.inFlight();
+            txq.reset(txIdx);
+            txq.disableNotifications();
+            for (int i = 0; i < size; i++) {
+                txFree[i] = size - 1 - i;
+            }
+            txFreeCount = size;
+            rxq.reset(rxIdx);
+            if (pollRx) {
+                rxq.disableNotifications();
+            }
+            boolean[] holding = new boolean[size];
+            for (int k = 0; k < compCount; k++) {
+                holding[compSlot[(compHead + k) & (size - 1)]] = true;
+            }
+            rxFreeCount = 0;
+            for (int i = size - 1; i >= 0; i--) {
+                if (!holding[i]) {
+                    rxFree[rxFreeCount++] = i;
+                }
+            }
+            return dropped;
+        }
+
         void closeFds() {
             rxKick.close();
             rxCall.close();
@@ -1108,6 +1141,21 @@ public final class VirtioNetDriver implements NetDevice {
      * @return where each data queue restarts (index = queue index); {@link #restartCtrl} is set
      */
     private int[] quiesce(String why) {
+        int[] bases = stopRings(why);
+        GenericVhostDevice v = vhost;
+        detachedFrom = v.backend().describe();
+        v.close();
+        return bases;
+    }
+
+    /**
+     * Stops the backend's rings and control worker and reaps what it completed, keeping the
+     * backend (its front-end is then ASLEEP_ACTIVE). Caller holds {@link #backendLock} and every
+     * pair's lock.
+     *
+     * @return where each data queue restarts (index = queue index); {@link #restartCtrl} is set
+     */
+    private int[] stopRings(String why) {
         long t0 = System.nanoTime();
         int nq = 2 * pairs.length;
         int[] bases = new int[nq];
@@ -1149,11 +1197,8 @@ public final class VirtioNetDriver implements NetDevice {
         }
         retaken.addAndGet(again);
         restartCtrl = ctrlNext;
-        detachedFrom = name;
-        long t2 = System.nanoTime();
-        v.close();
-        LOG.debug("virtio-net: stopped {} for {}: rings {} us, reap {} us, close {} us, {} chain(s) offered again", name, why,
-                (t1 - t0) / 1000, (t2 - t1) / 1000, (System.nanoTime() - t2) / 1000, again);
+        LOG.debug("virtio-net: stopped the rings of {} for {}: rings {} us, reap {} us, {} chain(s) offered again", name, why,
+                (t1 - t0) / 1000, (System.nanoTime() - t1) / 1000, again);
         return bases;
     }
 
@@ -1202,6 +1247,209 @@ public final class VirtioNetDriver implements NetDevice {
         int again = base < 0 ? 0 : (base - used) & 0xFFFF;
         bases[q.index()] = used;
         return again;
+    }
+
+    // ---- snapshot / restore of the running device ----
+
+    /**
+     * Takes a snapshot while the application keeps its handle (layout: {@link NetDriverSnapshot}):
+     * the data path and control commands are held, the rings stop (transmit first, then
+     * GET_VRING_BASE per queue; chains the back-end took are reaped, bounded), the config space,
+     * the front-end's state (features, active pairs, MAC, RX modes) and each ring's addresses
+     * and indices are recorded, and the
+     * rings restart on the same backend where they stopped: receive buffers stay posted and
+     * frames waiting to be sent go out once.
+     *
+     * @throws VirtioDeviceException when the driver is closed, failed or detached
+     * @throws VhostTimeoutException when another swap/close/control command holds the device for 30 s
+     * @throws VhostException when the backend refused to stop or restart; the device is then
+     *     handled as after a backend loss (detached under the registry, else failed)
+     */
+    public byte[] snapshot() throws VhostException {
+        lockBackend("snapshot", null);
+        try {
+            checkSwappable("snapshot", null);
+            requireAttached("snapshot");
+            String name = backendName();
+            NetDriverSnapshot snap;
+            lockPairs();
+            try {
+                VirtioNetFrontend f = frontend;
+                int[] bases = stopRings("snapshot");
+                List<VirtqueueConfig> configs = queueConfigs(bases, restartCtrl, f.activePairs());
+                try {
+                    snap = record(f, configs);
+                    f.wake(configs);
+                } catch (VhostException | RuntimeException e) {
+                    VhostException v = e instanceof VhostException ve ? ve
+                            : new VirtioDeviceException("snapshot of virtio-net on " + name + ": " + e, e);
+                    LOG.warn("virtio-net on {}: snapshot failed: {}; handling it as a backend loss", name, v.getMessage());
+                    restartBases = bases;
+                    lostDuringCommand(name, v);
+                    throw v;
+                }
+                restartCtrl = -1;
+            } finally {
+                unlockPairs();
+            }
+            wakeReceivers();
+            LOG.info("virtio-net on {}: snapshot taken: {}", name, snap.describe());
+            return snap.encode();
+        } finally {
+            backendLock.unlock();
+        }
+    }
+
+    private NetDriverSnapshot record(VirtioNetFrontend f, List<VirtqueueConfig> configs) throws VhostException {
+        byte[] cfg = new byte[VirtioNet.CONFIG_SIZE];
+        f.readConfig(0, cfg);
+        List<NetDriverSnapshot.Ring> rings = new ArrayList<>(configs.size());
+        for (Pair p : pairs) {
+            rings.add(new NetDriverSnapshot.Ring(p.rxq.availIdx(), p.rxq.lastUsedIdx(), p.rxq.inFlight()));
+            rings.add(new NetDriverSnapshot.Ring(p.txq.availIdx(), p.txq.lastUsedIdx(), p.txq.inFlight()));
+        }
+        rings.add(new NetDriverSnapshot.Ring(ctrlq.availIdx(), ctrlq.lastUsedIdx(), ctrlq.inFlight()));
+        return new NetDriverSnapshot(acked, cfg, f.snapshot(), configs, List.copyOf(rings));
+    }
+
+    private void requireAttached(String what) throws VirtioDeviceException {
+        if (detachedDeadline != 0) {
+            throw new VirtioDeviceException(what + ": virtio-net has no backend since " + detachedFrom
+                    + " went away; bind it first (vhost:swap)");
+        }
+    }
+
+    /** The backend failed under an operator's command: detach (registry) or fail, as a loss noticed by the data path. */
+    private void lostDuringCommand(String name, VhostException why) {
+        if (detachOnLoss) {
+            try {
+                vhost.close();
+            } catch (RuntimeException e) {
+                LOG.debug("closing {}: {}", name, e.toString());
+            }
+            detachedFrom = name;
+            markDetached(name);
+        } else {
+            failure.compareAndSet(null, new VhostDisconnectedException("virtio-net on " + name + ": " + why.getMessage()));
+        }
+    }
+
+    /**
+     * Returns the running device to a {@link #snapshot}: it must have this device's acked
+     * features, MTU, number of queue pairs and queue size, and its rings at this driver's
+     * addresses (a snapshot of this driver); otherwise nothing changes. Then the rings stop,
+     * the front-end takes the snapshot's state (active pairs, MAC, RX modes, features), each
+     * ring is reset at the snapshot's index, the backend restarts there and the receive queues
+     * are filled again. Frames waiting to be sent at the
+     * restore are dropped and counted in the result (a restore resets the rings, as a device
+     * reset does, VirtIO 1.2 §5.1.6); frames received and not yet returned by {@code receive}
+     * are kept.
+     *
+     * @return a one-line summary: backend, queues and indices, frames dropped
+     * @throws VirtioDeviceException naming the mismatch or the truncation (nothing changed), or
+     *     when the driver is closed, failed or detached
+     * @throws VhostException when the backend refused to restart; the device is then handled as
+     *     after a backend loss
+     */
+    public String restore(byte[] snapshot) throws VhostException {
+        NetDriverSnapshot s = NetDriverSnapshot.decode(snapshot, 2 * pairs.length + 1);
+        lockBackend("restore", null);
+        try {
+            checkSwappable("restore", null);
+            requireAttached("restore");
+            checkRestorable(s);
+            String name = backendName();
+            long t0 = System.nanoTime();
+            int dropped = 0;
+            lockPairs();
+            try {
+                VirtioNetFrontend f = frontend;
+                stopRings("restore");
+                for (Pair p : pairs) {
+                    dropped += p.resetRings(s.queues().get(2 * p.index).nextAvail(), s.queues().get(2 * p.index + 1).nextAvail(),
+                            poll);
+                }
+                ctrlq.reset(s.queues().get(2 * pairs.length).nextAvail());
+                restartCtrl = -1;
+                List<VirtqueueConfig> configs = new ArrayList<>(s.queues().size());
+                for (VirtqueueConfig c : s.queues()) {
+                    configs.add(withFds(c));
+                }
+                try {
+                    f.restore(s.device());
+                    f.wake(configs);
+                } catch (VhostException | RuntimeException e) {
+                    VhostException v = e instanceof VhostException ve ? ve
+                            : new VirtioDeviceException("restore: restarting " + name + " failed: " + e, e);
+                    LOG.warn("virtio-net on {}: restore failed: {}; handling it as a backend loss", name, v.getMessage());
+                    int[] at = new int[2 * pairs.length];
+                    for (int i = 0; i < at.length; i++) {
+                        at[i] = s.queues().get(i).nextAvail();
+                    }
+                    restartBases = at;
+                    lostDuringCommand(name, v);
+                    throw v;
+                }
+                for (Pair p : pairs) {
+                    refill(p);
+                }
+            } finally {
+                unlockPairs();
+            }
+            wakeReceivers();
+            String result = String.format("restored on %s in %d us: %s; %d frame(s) waiting to be sent dropped", name,
+                    TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0), s.describe(), dropped);
+            LOG.info("virtio-net {}", result);
+            return result;
+        } finally {
+            backendLock.unlock();
+        }
+    }
+
+    private VirtqueueConfig withFds(VirtqueueConfig c) {
+        int i = c.index();
+        int kick;
+        int call;
+        if (i == ctrlq.index()) {
+            kick = ctrlKick.fd();
+            call = ctrlCall.fd();
+        } else {
+            Pair p = pairs[i / 2];
+            kick = (i % 2 == 0 ? p.rxKick : p.txKick).fd();
+            call = (i % 2 == 0 ? p.rxCall : p.txCall).fd();
+        }
+        return new VirtqueueConfig(i, c.size(), c.descAddr(), c.availAddr(), c.usedAddr(), c.nextAvail(), kick, call, c.enabled());
+    }
+
+    private void checkRestorable(NetDriverSnapshot s) throws VhostException {
+        if (s.ackedFeatures() != acked) {
+            throw new VhostFeatureException(String.format(
+                    "restore: snapshot acked features 0x%x, this device acked 0x%x (they differ in 0x%x)",
+                    s.ackedFeatures(), acked, s.ackedFeatures() ^ acked));
+        }
+        if (s.config().length < VirtioNet.CONFIG_SIZE) {
+            throw new VirtioDeviceException("restore: snapshot config space has " + s.config().length
+                    + " bytes, virtio-net needs " + VirtioNet.CONFIG_SIZE);
+        }
+        int m = Short.toUnsignedInt(MemorySegment.ofArray(s.config()).get(LE16, VirtioNet.CFG_MTU));
+        if (VirtioFeatures.has(acked, VirtioNet.F_MTU) && m != mtu) {
+            throw new VirtioDeviceException("restore: snapshot MTU " + m + ", this device's is " + mtu);
+        }
+        int nq = 2 * pairs.length + 1;
+        if (s.queues().size() != nq) {
+            throw new VirtioDeviceException("restore: snapshot has " + s.queues().size() + " queues, this device " + nq
+                    + " (" + pairs.length + " pair(s) and the control queue)");
+        }
+        for (int i = 0; i < nq; i++) {
+            VirtqueueConfig c = s.queues().get(i);
+            DriverQueue q = i == nq - 1 ? ctrlq : (i % 2 == 0 ? pairs[i / 2].rxq : pairs[i / 2].txq);
+            if (c.index() != q.index() || c.size() != q.size() || c.descAddr() != q.descGpa() || c.availAddr() != q.availGpa()
+                    || c.usedAddr() != q.usedGpa()) {
+                throw new VirtioDeviceException(String.format("restore: snapshot queue #%d (index %d, size %d, desc 0x%x) is"
+                        + " not this driver's queue %d (size %d, desc 0x%x)", i, c.index(), c.size(), c.descAddr(), q.index(),
+                        q.size(), q.descGpa()));
+            }
+        }
     }
 
     /** Wakes receivers waiting on a call eventfd: frames reaped by a swap are not announced by any back-end. */

@@ -91,7 +91,7 @@ public final class VirtioNetFrontend implements VirtioDevice {
     private VirtioDeviceState state = VirtioDeviceState.NEW;
     private GuestMemory memory;
     private Interrupt interrupt;
-    private List<VirtqueueConfig> queues = List.of();
+    private volatile List<VirtqueueConfig> queues = List.of();
     private QueueWorker ctrlWorker;
     private volatile int activePairs = 1;
     private volatile boolean promiscuous;
@@ -175,6 +175,18 @@ public final class VirtioNetFrontend implements VirtioDevice {
                 }
             }
             activePairs = pairs;
+            // The queues a sleep returns (and a wake resumes) carry the pairs enabled now.
+            List<VirtqueueConfig> qs = queues;
+            if (!qs.isEmpty()) {
+                List<VirtqueueConfig> out = new ArrayList<>(qs.size());
+                for (VirtqueueConfig q : qs) {
+                    boolean data = q.index() < 2 * maxPairs;
+                    boolean on = !data || q.index() / 2 < pairs;
+                    out.add(q.enabled() == on ? q : new VirtqueueConfig(q.index(), q.size(), q.descAddr(), q.availAddr(),
+                            q.usedAddr(), q.nextAvail(), q.kickFd(), q.callFd(), on));
+                }
+                queues = List.copyOf(out);
+            }
         }
 
         @Override
