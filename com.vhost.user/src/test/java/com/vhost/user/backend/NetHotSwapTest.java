@@ -104,6 +104,8 @@ class NetHotSwapTest {
                 assertThat(r.received()).isGreaterThan(500L * swaps);
                 assertThat(c.get("swaps")).isEqualTo(swaps);
                 assertThat(c.get("tx.frames")).isEqualTo(r.sent());
+                assertThat(c.get("requests")).as("frames both ways").isEqualTo(c.get("tx.frames") + c.get("rx.frames"));
+                assertThat(c.get("bytes")).isEqualTo(c.get("tx.bytes") + c.get("rx.bytes"));
                 assertThat(c.get("rx.frames")).isEqualTo(r.received() + r.duplicated() + r.corrupted());
                 assertThat(c.get("retaken")).isZero();
                 assertThat(c.get("last.pause.us")).isGreaterThanOrEqualTo(0);

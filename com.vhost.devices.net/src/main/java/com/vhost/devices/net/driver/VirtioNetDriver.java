@@ -1548,7 +1548,8 @@ public final class VirtioNetDriver implements NetDevice {
     }
 
     /**
-     * @return counters summed over the queue pairs: {@code tx.frames}, {@code tx.bytes},
+     * @return counters summed over the queue pairs: {@code requests} and {@code bytes} (frames
+     *     and frame bytes both ways, the keys every driver reports), {@code tx.frames}, {@code tx.bytes},
      *     {@code rx.frames}, {@code rx.bytes}, {@code tx.full} (frames not taken because the ring
      *     was full; the application still has them), {@code drops} (frames refused for their
      *     length plus receive buffers the device returned without a usable frame), {@code swaps},
@@ -1572,6 +1573,9 @@ public final class VirtioNetDriver implements NetDevice {
             drops += p.txErrors + p.rxErrors;
         }
         Map<String, Long> m = new LinkedHashMap<>();
+        // The keys every driver has (vhost:stats, JMX Requests/Bytes): frames and bytes moved both ways.
+        m.put("requests", txf + rxf);
+        m.put("bytes", txb + rxb);
         m.put("tx.frames", txf);
         m.put("tx.bytes", txb);
         m.put("rx.frames", rxf);
