@@ -16,6 +16,7 @@ import com.vhost.runtime.memory.GuestMemoryMap;
 import com.vhost.runtime.nativeio.EventFd;
 import com.vhost.runtime.nativeio.OwnedFd;
 import com.vhost.runtime.nativeio.SharedMemory;
+import com.vhost.runtime.worker.PerQueueDevice;
 import com.vhost.user.connection.VhostUserConnection;
 import com.vhost.user.message.ConfigPayload;
 import com.vhost.user.message.FrontendRequest;
@@ -42,8 +43,10 @@ import org.slf4j.LoggerFactory;
  * <p>Ring rules (vhost-user spec, "Ring states"): a ring starts on SET_VRING_KICK and stops on
  * GET_VRING_BASE; with {@code VHOST_USER_F_PROTOCOL_FEATURES} negotiated it starts disabled until
  * SET_VRING_ENABLE(1), otherwise enabled. Whenever the set of started and enabled rings changes,
- * the model is activated (NEW/INACTIVE) or put to sleep and woken with the new set (ACTIVE),
- * carrying each queue's {@code nextAvail}.
+ * the model is activated (NEW/INACTIVE); an ACTIVE model that implements {@link PerQueueDevice}
+ * has just the rings that stopped stopped and those that started started, the others running on;
+ * any other ACTIVE model is put to sleep and woken with the new set. Each queue's
+ * {@code nextAvail} is carried across.
  *
  * <p>Failure policy: a malformed message ({@link VhostProtocolException}) ends the session. A
  * well-formed request that cannot be carried out is refused with a non-zero ack when the
@@ -265,7 +268,7 @@ final class BackendSession {
                 expectFds(req, 0);
                 Queue q = queue(req, s.index());
                 q.started = false;
-                reconcile(false, false);
+                reconcile(false, -1);
                 if (q.kick != null) {
                     q.kick.close();
                     q.kick = null;
@@ -300,7 +303,7 @@ final class BackendSession {
                 }
                 q.enableSet = true;
                 q.enabled = s.num() == 1;
-                reconcile(false, false);
+                reconcile(false, -1);
             }
             case GET_CONFIG -> {
                 requireProtocol(VhostUserProtocolFeature.CONFIG, req);
@@ -478,7 +481,7 @@ final class BackendSession {
         GuestMemory old = memory;
         memory = mem;
         try {
-            reconcile(true, false);
+            reconcile(true, -1);
         } catch (Refusal | VhostException | RuntimeException e) {
             memory = old;
             throw e;
@@ -514,7 +517,7 @@ final class BackendSession {
         q.started = true;
         try {
             // a new kick fd for a running ring restarts it with the new fd
-            reconcile(false, wasStarted);
+            reconcile(false, wasStarted ? q.index : -1);
         } catch (Refusal | VhostException | RuntimeException e) {
             q.started = wasStarted;
             q.kick = oldKick;
@@ -538,7 +541,7 @@ final class BackendSession {
         EventFd old = interrupt.swap(q.index, call);
         try {
             if (running.contains(q.index)) {
-                reconcile(false, true);
+                reconcile(false, q.index);
             }
         } finally {
             if (old != null) {
@@ -556,10 +559,12 @@ final class BackendSession {
      *
      * @param memoryChanged the memory table was replaced: a running model is reset and
      *     re-activated over the new memory (its queues keep their {@code nextAvail})
-     * @param restart a running queue's kick or call fd changed: an active model is put to sleep
-     *     and woken with the new fds even when the set of rings is the same
+     * @param restartIndex a queue whose kick or call fd changed (-1: none): if it runs on an
+     *     active model it is stopped and started again with the new fds (the whole model is put
+     *     to sleep and woken when it cannot restart single queues), even when the set of rings
+     *     is the same
      */
-    private void reconcile(boolean memoryChanged, boolean restart) throws VhostException, Refusal {
+    private void reconcile(boolean memoryChanged, int restartIndex) throws VhostException, Refusal {
         List<Integer> want = new ArrayList<>();
         for (Queue q : queues) {
             if (q.started && enabled(q)) {
@@ -567,12 +572,17 @@ final class BackendSession {
             }
         }
         VirtioDeviceState st = model.state();
-        if (want.equals(running) && !memoryChanged && !(restart && st == VirtioDeviceState.ACTIVE)) {
+        boolean restart = restartIndex >= 0 && running.contains(restartIndex) && st == VirtioDeviceState.ACTIVE;
+        if (want.equals(running) && !memoryChanged && !restart) {
             return;
         }
         // Validate the new set first (memory, sizes, addresses) so that a refusal leaves the
         // model untouched; the real configs are built after sleep() reported the bases.
         configs(want);
+        if (st == VirtioDeviceState.ACTIVE && !memoryChanged && model instanceof PerQueueDevice pq) {
+            changeQueues(pq, want, restart ? restartIndex : -1);
+            return;
+        }
         if (st == VirtioDeviceState.ACTIVE) {
             List<VirtqueueConfig> slept = model.sleep();
             for (VirtqueueConfig c : slept) {
@@ -601,6 +611,34 @@ final class BackendSession {
             throw new Refusal("the device model is " + st + "; cannot change its running queues");
         }
         running = List.copyOf(want);
+    }
+
+    /**
+     * Stops the running queues that are not in {@code want} (and {@code restartIndex}), reading
+     * their bases, then starts those of {@code want} that do not run; the others run on.
+     */
+    private void changeQueues(PerQueueDevice pq, List<Integer> want, int restartIndex) throws VhostException, Refusal {
+        List<Integer> now = new ArrayList<>(running);
+        try {
+            for (int i : running) {
+                if (i == restartIndex || !want.contains(i)) {
+                    VirtqueueConfig c = pq.stopQueue(i);
+                    if (c != null) {
+                        queues[i].base = c.nextAvail();
+                    }
+                    now.remove(Integer.valueOf(i));
+                }
+            }
+            for (int i : want) {
+                if (!now.contains(i)) {
+                    pq.startQueue(config(queues[i]));
+                    now.add(i);
+                }
+            }
+        } finally {
+            now.sort(null);
+            running = List.copyOf(now);
+        }
     }
 
     private List<VirtqueueConfig> configs(List<Integer> indices) throws Refusal {

@@ -18,6 +18,7 @@ import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.runtime.nativeio.SharedMemory;
 import com.vhost.runtime.virtqueue.DescriptorChain;
 import com.vhost.runtime.virtqueue.DeviceQueue;
+import com.vhost.runtime.worker.PerQueueDevice;
 import com.vhost.runtime.worker.QueueWorker;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -58,8 +59,12 @@ import org.slf4j.LoggerFactory;
  * {@link VirtioDeviceException}. Snapshots (asleep only) hold the acked features, the writeback
  * byte and the queue states (index, size, ring addresses, nextAvail, enabled; not fds) and are
  * checked on restore against the image's capacity, queue count and read-only flag.
+ *
+ * <p>While ACTIVE, single queues are stopped and started without a sleep ({@link PerQueueDevice}):
+ * the one worker thread stops serving a queue between two requests and starts serving another,
+ * so a vhost-user ring stop or start does not pause the other queues.
  */
-public final class FileBlockModel implements VirtioDevice, AutoCloseable {
+public final class FileBlockModel implements VirtioDevice, PerQueueDevice, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(FileBlockModel.class);
 
     /** Largest single segment the driver may use ({@code size_max}), bytes. */
@@ -311,18 +316,28 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
         state = VirtioDeviceState.ACTIVE;
     }
 
+    private void checkQueue(VirtqueueConfig c) throws VirtqueueException {
+        if (c.index() < 0 || c.index() >= numQueues) {
+            throw new VirtqueueException(c.index(), "blk " + name + " has queues 0.." + (numQueues - 1));
+        }
+        if (c.size() > queueSize) {
+            throw new VirtqueueException(c.index(), "size " + c.size() + " exceeds the maximum " + queueSize);
+        }
+    }
+
+    private static VirtqueueConfig stoppedConfig(DeviceQueue q) {
+        VirtqueueConfig c = q.config();
+        return new VirtqueueConfig(c.index(), c.size(), c.descAddr(), c.availAddr(), c.usedAddr(), c.nextAvail(),
+                c.kickFd(), c.callFd(), q.isEnabled());
+    }
+
     private void startWorker(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> queues) throws VhostException {
         boolean[] seen = new boolean[numQueues];
         List<DeviceQueue> qs = new ArrayList<>(queues.size());
         for (VirtqueueConfig c : queues) {
-            if (c.index() < 0 || c.index() >= numQueues) {
-                throw new VirtqueueException(c.index(), "blk " + name + " has queues 0.." + (numQueues - 1));
-            }
+            checkQueue(c);
             if (seen[c.index()]) {
                 throw new VirtqueueException(c.index(), "given twice");
-            }
-            if (c.size() > queueSize) {
-                throw new VirtqueueException(c.index(), "size " + c.size() + " exceeds the maximum " + queueSize);
             }
             seen[c.index()] = true;
             qs.add(new DeviceQueue(mem, c, acked));
@@ -341,11 +356,41 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
         worker = null;
         List<VirtqueueConfig> out = new ArrayList<>();
         for (DeviceQueue q : w.queues()) {
-            VirtqueueConfig c = q.config();
-            out.add(new VirtqueueConfig(c.index(), c.size(), c.descAddr(), c.availAddr(), c.usedAddr(), c.nextAvail(),
-                    c.kickFd(), c.callFd(), q.isEnabled()));
+            out.add(stoppedConfig(q));
         }
+        out.sort((a, b) -> Integer.compare(a.index(), b.index()));
         return List.copyOf(out);
+    }
+
+    /**
+     * Stops queue {@code index} while ACTIVE, waiting up to {@value #STOP_TIMEOUT_MS} ms for the
+     * request in flight on it; the other queues keep being served.
+     */
+    @Override
+    public synchronized VirtqueueConfig stopQueue(int index) throws VhostException {
+        if (state != VirtioDeviceState.ACTIVE) {
+            throw badState("stopQueue");
+        }
+        DeviceQueue q = worker.removeQueue(index, STOP_TIMEOUT_MS);
+        return q == null ? null : stoppedConfig(q);
+    }
+
+    /** Starts one more queue while ACTIVE, over the memory the device was activated or rebound with. */
+    @Override
+    public synchronized void startQueue(VirtqueueConfig queue) throws VhostException {
+        if (state != VirtioDeviceState.ACTIVE) {
+            throw badState("startQueue");
+        }
+        if (queue == null) {
+            throw new VirtioDeviceException("blk " + name + ": startQueue needs a queue");
+        }
+        checkQueue(queue);
+        for (DeviceQueue q : worker.queues()) {
+            if (q.index() == queue.index()) {
+                throw new VirtioDeviceException("blk " + name + ": queue " + queue.index() + " is already running");
+            }
+        }
+        worker.addQueue(new DeviceQueue(memory, queue, acked), STOP_TIMEOUT_MS);
     }
 
     @Override
