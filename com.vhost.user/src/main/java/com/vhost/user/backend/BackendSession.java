@@ -16,9 +16,12 @@ import com.vhost.runtime.memory.GuestMemoryMap;
 import com.vhost.runtime.nativeio.EventFd;
 import com.vhost.runtime.nativeio.OwnedFd;
 import com.vhost.runtime.nativeio.SharedMemory;
+import com.vhost.runtime.vhost.DeviceStateTransfer;
 import com.vhost.runtime.worker.PerQueueDevice;
+import com.vhost.runtime.worker.RebindableDevice;
 import com.vhost.user.connection.VhostUserConnection;
 import com.vhost.user.message.ConfigPayload;
+import com.vhost.user.message.DeviceStatePayload;
 import com.vhost.user.message.FrontendRequest;
 import com.vhost.user.message.MemRegionPayload;
 import com.vhost.user.message.MemTablePayload;
@@ -31,6 +34,7 @@ import com.vhost.user.message.VringState;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -48,6 +52,15 @@ import org.slf4j.LoggerFactory;
  * any other ACTIVE model is put to sleep and woken with the new set. Each queue's
  * {@code nextAvail} is carried across.
  *
+ * <p>Device state (protocol feature DEVICE_STATE; spec "Migrating back-end state"): with every
+ * ring stopped, SET_DEVICE_STATE_FD(SAVE) takes the model's {@link VirtioDevice#snapshot()} (the
+ * model briefly asleep) and writes it into the front-end's pipe on a thread;
+ * SET_DEVICE_STATE_FD(LOAD) reads the pipe to end of file on a thread; both reply "no back-end
+ * fd" (bit 8). CHECK_DEVICE_STATE waits for the transfer and, for LOAD, restores the bytes into
+ * the model (asleep, then woken as it was; a model restored as active is rebound to the session's
+ * memory, or to none until SET_MEM_TABLE); it answers 0, or 1 after a refused or failed transfer,
+ * whose reason is logged. Bad state bytes leave the model as it was and the session serving.
+ *
  * <p>Failure policy: a malformed message ({@link VhostProtocolException}) ends the session. A
  * well-formed request that cannot be carried out is refused with a non-zero ack when the
  * front-end asked for one (NEED_REPLY); otherwise it also ends the session, since the front-end
@@ -61,8 +74,12 @@ final class BackendSession {
     static final long PROTOCOL_FEATURES = VhostUserProtocolFeature.MQ.mask() | VhostUserProtocolFeature.REPLY_ACK.mask()
             | VhostUserProtocolFeature.CONFIG.mask() | VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS.mask()
             | VhostUserProtocolFeature.RESET_DEVICE.mask() | VhostUserProtocolFeature.STATUS.mask()
-            | VhostUserProtocolFeature.BACKEND_REQ.mask();
+            | VhostUserProtocolFeature.BACKEND_REQ.mask() | VhostUserProtocolFeature.DEVICE_STATE.mask();
     private static final long PAGE = 4096;
+    /** Bound on one device state transfer through the front-end's pipe, ms. */
+    static final long STATE_TRANSFER_TIMEOUT_MS = 10_000;
+    /** CHECK_DEVICE_STATE's error code for a refused or failed transfer. */
+    static final long STATE_ERROR = 1;
 
     /** A request that was well-formed but could not be carried out. */
     static final class Refusal extends Exception {
@@ -85,6 +102,38 @@ final class BackendSession {
         void close() {
             map.close();
             fd.close();
+        }
+    }
+
+    /** One SET_DEVICE_STATE_FD transfer: a thread moving the bytes through the front-end's pipe. */
+    private static final class StateTransfer {
+        final int direction;
+        final Thread thread;
+        /** LOAD: what was read, once the thread ended without error. */
+        volatile byte[] loaded;
+        /** Why the transfer failed; null while running or after success. */
+        volatile String error;
+
+        StateTransfer(String name, int direction, OwnedFd fd, byte[] save) {
+            this.direction = direction;
+            this.thread = Thread.ofPlatform().daemon().name(name + "-state-" + (direction == DeviceStateTransfer.SAVE ? "save" : "load"))
+                    .unstarted(() -> run(fd, save));
+        }
+
+        private void run(OwnedFd fd, byte[] save) {
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(STATE_TRANSFER_TIMEOUT_MS);
+            try {
+                if (direction == DeviceStateTransfer.SAVE) {
+                    DeviceStateTransfer.writeFully(fd.fd(), save, deadline, "device state SAVE");
+                } else {
+                    loaded = DeviceStateTransfer.readToEof(fd.fd(), DeviceStateTransfer.MAX_STATE_BYTES, deadline,
+                            "device state LOAD");
+                }
+            } catch (VhostException | RuntimeException e) {
+                error = e.getMessage();
+            } finally {
+                fd.close(); // SAVE: end of file for the front-end
+            }
         }
     }
 
@@ -125,6 +174,9 @@ final class BackendSession {
     private GuestMemory memory;
     private List<Integer> running = List.of();
     private volatile BackendChannel backendChannel;
+    private StateTransfer transfer;
+    /** What CHECK_DEVICE_STATE reports: null after a successful transfer. */
+    private String transferResult = "no state transfer was started with SET_DEVICE_STATE_FD";
 
     BackendSession(String name, VirtioDevice model, VhostUserConnection conn, int messageTimeoutMs) {
         this.name = name;
@@ -353,9 +405,161 @@ final class BackendSession {
                 replyU64(req, status.get());
                 return true;
             }
+            case SET_DEVICE_STATE_FD -> {
+                requireProtocol(VhostUserProtocolFeature.DEVICE_STATE, req);
+                DeviceStatePayload d = DeviceStatePayload.decode(p, 0, size);
+                expectFds(req, 1);
+                replyU64(req, startTransfer(d.direction(), rxFds.removeFirst()));
+                return true;
+            }
+            case CHECK_DEVICE_STATE -> {
+                requireProtocol(VhostUserProtocolFeature.DEVICE_STATE, req);
+                expectNoPayload(req, size);
+                replyU64(req, checkTransfer());
+                return true;
+            }
             default -> throw new Refusal(req + " is not supported by this back-end (its protocol feature was not offered)");
         }
         return false;
+    }
+
+    // ---------------------------------------------------------------- device state
+
+    /**
+     * SET_DEVICE_STATE_FD: refuses (error 1, reason logged and kept for CHECK_DEVICE_STATE) while
+     * a ring is started or a transfer still runs; SAVE snapshots the model now; then a thread
+     * moves the bytes. {@code fd} is owned from here on.
+     *
+     * @return the reply: {@link DeviceStatePayload#REPLY_NO_FD}, plus error 1 when refused
+     */
+    private long startTransfer(int direction, OwnedFd fd) {
+        String dir = direction == DeviceStateTransfer.SAVE ? "SAVE" : "LOAD";
+        String why = null;
+        if (transfer != null && transfer.thread.isAlive()) {
+            why = "the previous state transfer (" + (transfer.direction == DeviceStateTransfer.SAVE ? "SAVE" : "LOAD")
+                    + ") is still running";
+        }
+        for (Queue q : queues) {
+            if (why == null && q.started) {
+                why = "ring " + q.index + " is started; stop every ring (GET_VRING_BASE) first";
+            }
+        }
+        byte[] state = null;
+        if (why == null && direction == DeviceStateTransfer.SAVE) {
+            try {
+                state = snapshotModel();
+            } catch (VhostException | RuntimeException e) {
+                why = "taking the device model's snapshot failed: " + e.getMessage();
+            }
+        }
+        if (why != null) {
+            fd.close();
+            transfer = null;
+            transferResult = dir + " refused: " + why;
+            LOG.warn("{}: SET_DEVICE_STATE_FD {}", name, transferResult);
+            return DeviceStatePayload.REPLY_NO_FD | STATE_ERROR;
+        }
+        transferResult = null;
+        transfer = new StateTransfer(name, direction, fd, state);
+        transfer.thread.start();
+        LOG.debug("{}: device state {} started{}", name, dir, state != null ? " (" + state.length + " bytes)" : "");
+        return DeviceStatePayload.REPLY_NO_FD;
+    }
+
+    /** The model's snapshot, taken asleep; the model is woken as it was. */
+    private byte[] snapshotModel() throws VhostException {
+        if (model.state().isAsleep()) {
+            return model.snapshot();
+        }
+        List<VirtqueueConfig> slept = model.sleep();
+        try {
+            return model.snapshot();
+        } finally {
+            model.wake(slept);
+        }
+    }
+
+    /** CHECK_DEVICE_STATE: waits for the transfer, applies a LOAD. @return 0 or {@link #STATE_ERROR} */
+    private long checkTransfer() {
+        StateTransfer t = transfer;
+        transfer = null;
+        if (t != null) {
+            String err;
+            try {
+                t.thread.join(STATE_TRANSFER_TIMEOUT_MS + 1000);
+                err = t.thread.isAlive() ? "the transfer did not end within " + STATE_TRANSFER_TIMEOUT_MS + " ms" : t.error;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                err = "interrupted while waiting for the transfer";
+            }
+            if (err == null && t.direction == DeviceStateTransfer.LOAD) {
+                err = restoreModel(t.loaded);
+            }
+            transferResult = err == null ? null : (t.direction == DeviceStateTransfer.SAVE ? "SAVE" : "LOAD") + " failed: " + err;
+        }
+        if (transferResult != null) {
+            LOG.warn("{}: CHECK_DEVICE_STATE reports an error: {}", name, transferResult);
+            return STATE_ERROR;
+        }
+        return 0;
+    }
+
+    /**
+     * Restores loaded state bytes into the model while every ring is stopped. On any failure the
+     * model gets its own state back, so the session goes on as before.
+     *
+     * @return null, or why the state was not applied
+     */
+    private String restoreModel(byte[] bytes) {
+        for (Queue q : queues) {
+            if (q.started) {
+                return "ring " + q.index + " was started before CHECK_DEVICE_STATE; the state is not applied";
+            }
+        }
+        VirtioDeviceState before = model.state();
+        List<VirtqueueConfig> slept;
+        byte[] own;
+        try {
+            slept = before.isAsleep() ? List.of() : model.sleep();
+            own = model.snapshot();
+        } catch (VhostException | RuntimeException e) {
+            return "putting the device model to sleep failed: " + e.getMessage();
+        }
+        try {
+            model.restore(bytes);
+            wakeRestored();
+            LOG.info("{}: device state of {} bytes loaded; model {}", name, bytes.length, model.state());
+            return null;
+        } catch (VhostException | RuntimeException e) {
+            String why = "the device model refused the " + bytes.length + "-byte state: " + e.getMessage();
+            try {
+                if (model.state().isAsleep()) {
+                    model.restore(own);
+                    if (!before.isAsleep()) {
+                        model.wake(slept);
+                    }
+                }
+            } catch (VhostException | RuntimeException again) {
+                LOG.error("{}: putting the device model back as it was failed too: {}", name, again.getMessage());
+            }
+            return why;
+        }
+    }
+
+    /**
+     * Wakes a model just restored: one restored as active runs over the session's memory (or over
+     * none until SET_MEM_TABLE, which re-activates it) with no queue, since every ring is stopped.
+     */
+    private void wakeRestored() throws VhostException {
+        if (model.state() == VirtioDeviceState.ASLEEP_ACTIVE) {
+            if (!(model instanceof RebindableDevice r)) {
+                throw new com.vhost.api.VirtioDeviceException("the model was restored as active but cannot be rebound"
+                        + " to this session's memory (it does not implement RebindableDevice)");
+            }
+            r.rebind(memory != null ? memory : GuestMemoryMap.of(List.of()), interrupt);
+        }
+        model.wake(List.of());
+        running = List.of();
     }
 
     // ---------------------------------------------------------------- features

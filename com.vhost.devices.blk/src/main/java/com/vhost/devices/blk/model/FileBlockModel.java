@@ -20,6 +20,7 @@ import com.vhost.runtime.virtqueue.DescriptorChain;
 import com.vhost.runtime.virtqueue.DeviceQueue;
 import com.vhost.runtime.worker.PerQueueDevice;
 import com.vhost.runtime.worker.QueueWorker;
+import com.vhost.runtime.worker.RebindableDevice;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -64,7 +65,7 @@ import org.slf4j.LoggerFactory;
  * the one worker thread stops serving a queue between two requests and starts serving another,
  * so a vhost-user ring stop or start does not pause the other queues.
  */
-public final class FileBlockModel implements VirtioDevice, PerQueueDevice, AutoCloseable {
+public final class FileBlockModel implements VirtioDevice, PerQueueDevice, RebindableDevice, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(FileBlockModel.class);
 
     /** Largest single segment the driver may use ({@code size_max}), bytes. */
