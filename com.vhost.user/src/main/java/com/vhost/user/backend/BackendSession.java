@@ -13,6 +13,7 @@ import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.runtime.memory.GuestMemoryMap;
+import com.vhost.runtime.nativeio.Linux;
 import com.vhost.runtime.nativeio.EventFd;
 import com.vhost.runtime.nativeio.OwnedFd;
 import com.vhost.runtime.nativeio.SharedMemory;
@@ -34,6 +35,8 @@ import com.vhost.user.message.VringState;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
@@ -57,9 +60,10 @@ import org.slf4j.LoggerFactory;
  * model briefly asleep) and writes it into the front-end's pipe on a thread;
  * SET_DEVICE_STATE_FD(LOAD) reads the pipe to end of file on a thread; both reply "no back-end
  * fd" (bit 8). CHECK_DEVICE_STATE waits for the transfer and, for LOAD, restores the bytes into
- * the model (asleep, then woken as it was; a model restored as active is rebound to the session's
- * memory, or to none until SET_MEM_TABLE); it answers 0, or 1 after a refused or failed transfer,
- * whose reason is logged. Bad state bytes leave the model as it was and the session serving.
+ * the model; it answers 0, or 1 after a refused or failed transfer, whose reason is logged. Bad
+ * state bytes leave the model as it was and the session serving. A model saved or restored as
+ * active stays asleep (running no queue) until the first ring starts; then it is rebound to the
+ * session's memory ({@link RebindableDevice}) and woken with the rings.
  *
  * <p>Failure policy: a malformed message ({@link VhostProtocolException}) ends the session. A
  * well-formed request that cannot be carried out is refused with a non-zero ack when the
@@ -80,6 +84,8 @@ final class BackendSession {
     static final long STATE_TRANSFER_TIMEOUT_MS = 10_000;
     /** CHECK_DEVICE_STATE's error code for a refused or failed transfer. */
     static final long STATE_ERROR = 1;
+    /** Largest SAVE written on the session thread (PIPE_BUF: a pipe with room takes it whole). */
+    static final int INLINE_SAVE_BYTES = 4096;
 
     /** A request that was well-formed but could not be carried out. */
     static final class Refusal extends Exception {
@@ -105,19 +111,39 @@ final class BackendSession {
         }
     }
 
-    /** One SET_DEVICE_STATE_FD transfer: a thread moving the bytes through the front-end's pipe. */
+    /** One SET_DEVICE_STATE_FD transfer: a pooled thread moving the bytes through the front-end's pipe. */
     private static final class StateTransfer {
         final int direction;
-        final Thread thread;
-        /** LOAD: what was read, once the thread ended without error. */
+        final CountDownLatch done = new CountDownLatch(1);
+        /** LOAD: what was read, once the transfer ended without error. */
         volatile byte[] loaded;
         /** Why the transfer failed; null while running or after success. */
         volatile String error;
 
-        StateTransfer(String name, int direction, OwnedFd fd, byte[] save) {
+        /**
+         * Starts the transfer: a SAVE of at most {@value #INLINE_SAVE_BYTES} bytes into an fd
+         * ready for writing cannot block (a pipe takes PIPE_BUF bytes at once) and is written at
+         * once, saving a thread hand-off during a hot-swap; anything else runs on {@code threads}.
+         */
+        StateTransfer(Executor threads, int direction, OwnedFd fd, byte[] save) {
             this.direction = direction;
-            this.thread = Thread.ofPlatform().daemon().name(name + "-state-" + (direction == DeviceStateTransfer.SAVE ? "save" : "load"))
-                    .unstarted(() -> run(fd, save));
+            boolean inline = false;
+            if (direction == DeviceStateTransfer.SAVE && save.length <= INLINE_SAVE_BYTES) {
+                try {
+                    inline = (Linux.poll(fd.fd(), Linux.POLLOUT, 0) & Linux.POLLOUT) != 0;
+                } catch (VhostException e) {
+                    inline = false; // the thread reports it
+                }
+            }
+            if (inline) {
+                run(fd, save);
+            } else {
+                threads.execute(() -> run(fd, save));
+            }
+        }
+
+        boolean running() {
+            return done.getCount() != 0;
         }
 
         private void run(OwnedFd fd, byte[] save) {
@@ -133,6 +159,7 @@ final class BackendSession {
                 error = e.getMessage();
             } finally {
                 fd.close(); // SAVE: end of file for the front-end
+                done.countDown();
             }
         }
     }
@@ -174,12 +201,17 @@ final class BackendSession {
     private GuestMemory memory;
     private List<Integer> running = List.of();
     private volatile BackendChannel backendChannel;
+    private final Executor transfers;
     private StateTransfer transfer;
     /** What CHECK_DEVICE_STATE reports: null after a successful transfer. */
     private String transferResult = "no state transfer was started with SET_DEVICE_STATE_FD";
 
-    BackendSession(String name, VirtioDevice model, VhostUserConnection conn, int messageTimeoutMs) {
+    /**
+     * @param transfers runs device state transfers (SET_DEVICE_STATE_FD); the server's pool
+     */
+    BackendSession(String name, VirtioDevice model, VhostUserConnection conn, int messageTimeoutMs, Executor transfers) {
         this.name = name;
+        this.transfers = transfers;
         this.model = model;
         this.conn = conn;
         this.offeredFeatures = model.features() | VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES);
@@ -435,7 +467,7 @@ final class BackendSession {
     private long startTransfer(int direction, OwnedFd fd) {
         String dir = direction == DeviceStateTransfer.SAVE ? "SAVE" : "LOAD";
         String why = null;
-        if (transfer != null && transfer.thread.isAlive()) {
+        if (transfer != null && transfer.running()) {
             why = "the previous state transfer (" + (transfer.direction == DeviceStateTransfer.SAVE ? "SAVE" : "LOAD")
                     + ") is still running";
         }
@@ -460,22 +492,36 @@ final class BackendSession {
             return DeviceStatePayload.REPLY_NO_FD | STATE_ERROR;
         }
         transferResult = null;
-        transfer = new StateTransfer(name, direction, fd, state);
-        transfer.thread.start();
+        try {
+            transfer = new StateTransfer(transfers, direction, fd, state);
+        } catch (RuntimeException e) { // the server is closing: its transfer threads are gone
+            fd.close();
+            transfer = null;
+            transferResult = dir + " refused: no thread to run it: " + e;
+            LOG.warn("{}: SET_DEVICE_STATE_FD {}", name, transferResult);
+            return DeviceStatePayload.REPLY_NO_FD | STATE_ERROR;
+        }
         LOG.debug("{}: device state {} started{}", name, dir, state != null ? " (" + state.length + " bytes)" : "");
         return DeviceStatePayload.REPLY_NO_FD;
     }
 
-    /** The model's snapshot, taken asleep; the model is woken as it was. */
+    /**
+     * The model's snapshot, taken asleep. An active model (running no queue: every ring is
+     * stopped) stays asleep until a ring starts, which saves a worker stop and start per
+     * transfer; a NEW or INACTIVE one is woken at once.
+     */
     private byte[] snapshotModel() throws VhostException {
         if (model.state().isAsleep()) {
             return model.snapshot();
         }
+        boolean active = model.state() == VirtioDeviceState.ACTIVE;
         List<VirtqueueConfig> slept = model.sleep();
         try {
             return model.snapshot();
         } finally {
-            model.wake(slept);
+            if (!active || !slept.isEmpty()) {
+                model.wake(slept);
+            }
         }
     }
 
@@ -486,8 +532,8 @@ final class BackendSession {
         if (t != null) {
             String err;
             try {
-                t.thread.join(STATE_TRANSFER_TIMEOUT_MS + 1000);
-                err = t.thread.isAlive() ? "the transfer did not end within " + STATE_TRANSFER_TIMEOUT_MS + " ms" : t.error;
+                err = t.done.await(STATE_TRANSFER_TIMEOUT_MS + 1000, TimeUnit.MILLISECONDS) ? t.error
+                        : "the transfer did not end within " + STATE_TRANSFER_TIMEOUT_MS + " ms";
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 err = "interrupted while waiting for the transfer";
@@ -547,18 +593,15 @@ final class BackendSession {
     }
 
     /**
-     * Wakes a model just restored: one restored as active runs over the session's memory (or over
-     * none until SET_MEM_TABLE, which re-activates it) with no queue, since every ring is stopped.
+     * Wakes a model just restored as NEW or INACTIVE. One restored as active stays asleep until
+     * the first ring starts (then it is rebound to this session's memory and woken with the
+     * rings: see {@link #reconcile}); a model that cannot be rebound must wake now, over its own
+     * memory.
      */
     private void wakeRestored() throws VhostException {
-        if (model.state() == VirtioDeviceState.ASLEEP_ACTIVE) {
-            if (!(model instanceof RebindableDevice r)) {
-                throw new com.vhost.api.VirtioDeviceException("the model was restored as active but cannot be rebound"
-                        + " to this session's memory (it does not implement RebindableDevice)");
-            }
-            r.rebind(memory != null ? memory : GuestMemoryMap.of(List.of()), interrupt);
+        if (model.state() != VirtioDeviceState.ASLEEP_ACTIVE || !(model instanceof RebindableDevice)) {
+            model.wake(List.of());
         }
-        model.wake(List.of());
         running = List.of();
     }
 
@@ -811,6 +854,16 @@ final class BackendSession {
                 reackFeatures();
                 model.activate(memory, interrupt, configs(want));
             }
+        } else if (st == VirtioDeviceState.ASLEEP_ACTIVE) {
+            // left asleep by a device state SAVE or LOAD while every ring was stopped: it runs
+            // again with the first ring started, over this session's memory
+            if (!want.isEmpty()) {
+                if (model instanceof RebindableDevice r) {
+                    r.rebind(memory, interrupt);
+                }
+                reackFeatures();
+                model.wake(configs(want));
+            }
         } else {
             throw new Refusal("the device model is " + st + "; cannot change its running queues");
         }
@@ -887,15 +940,31 @@ final class BackendSession {
     }
 
     private void resetDevice() throws VhostException {
-        if (model.state() == VirtioDeviceState.ACTIVE) {
-            model.reset();
-        }
+        resetModel();
         running = List.of();
         for (Queue q : queues) {
             clearQueue(q);
         }
         ackedFeatures = 0;
         status.set(0);
+    }
+
+    /**
+     * Brings the model to rest (INACTIVE, or NEW when never activated): an asleep one is woken
+     * first with no queue (over no memory when it was restored here and never activated), an
+     * active one is reset.
+     */
+    private void resetModel() throws VhostException {
+        VirtioDeviceState st = model.state();
+        if (st == VirtioDeviceState.ASLEEP_ACTIVE && model instanceof RebindableDevice r) {
+            r.rebind(GuestMemoryMap.of(List.of()), interrupt);
+        }
+        if (st.isAsleep()) {
+            model.wake(List.of());
+        }
+        if (model.state() == VirtioDeviceState.ACTIVE) {
+            model.reset();
+        }
     }
 
     private void clearQueue(Queue q) {
@@ -924,13 +993,7 @@ final class BackendSession {
     /** Ends the session: resets an active model, closes every fd and unmaps memory. */
     void close() {
         try {
-            VirtioDeviceState st = model.state();
-            if (st == VirtioDeviceState.ACTIVE) {
-                model.reset();
-            } else if (st == VirtioDeviceState.ASLEEP_ACTIVE) {
-                model.wake(List.of());
-                model.reset();
-            }
+            resetModel();
         } catch (VhostException | RuntimeException e) {
             LOG.error("{}: resetting the device model after disconnect failed: {}", name, e.getMessage());
         }
