@@ -103,6 +103,8 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
     private Interrupt interrupt;
     private List<VirtqueueConfig> sleptQueues = List.of();
     private QueueWorker worker;
+    /** The worker's thread was started (it is not while an active device has had no queue). */
+    private boolean workerStarted;
     private boolean closed;
 
     private FileBlockModel(String name, FileStore store, SharedMemory shm, long sizeBytes, boolean readOnly,
@@ -344,8 +346,11 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
             qs.add(new DeviceQueue(mem, c, acked));
         }
         QueueWorker w = new QueueWorker("vhost-blk-" + name, qs, this::process, irq);
-        w.start();
+        if (!qs.isEmpty()) {
+            w.start(); // with no queue yet, the thread starts with the first startQueue
+        }
         worker = w;
+        workerStarted = !qs.isEmpty();
     }
 
     private List<VirtqueueConfig> stopWorker() throws VhostException {
@@ -392,6 +397,10 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
             }
         }
         worker.addQueue(new DeviceQueue(memory, queue, acked), STOP_TIMEOUT_MS);
+        if (!workerStarted) {
+            worker.start();
+            workerStarted = true;
+        }
     }
 
     @Override
