@@ -13,8 +13,8 @@ import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.runtime.memory.GuestMemoryMap;
-import com.vhost.runtime.nativeio.Linux;
 import com.vhost.runtime.nativeio.EventFd;
+import com.vhost.runtime.nativeio.Linux;
 import com.vhost.runtime.nativeio.OwnedFd;
 import com.vhost.runtime.nativeio.SharedMemory;
 import com.vhost.runtime.vhost.DeviceStateTransfer;
@@ -57,9 +57,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Device state (protocol feature DEVICE_STATE; spec "Migrating back-end state"): with every
  * ring stopped, SET_DEVICE_STATE_FD(SAVE) takes the model's {@link VirtioDevice#snapshot()} (the
- * model briefly asleep) and writes it into the front-end's pipe on a thread;
- * SET_DEVICE_STATE_FD(LOAD) reads the pipe to end of file on a thread; both reply "no back-end
- * fd" (bit 8). CHECK_DEVICE_STATE waits for the transfer and, for LOAD, restores the bytes into
+ * model asleep) and writes it into the front-end's pipe (at once when it fits in PIPE_BUF, else
+ * on a thread of the server's pool); SET_DEVICE_STATE_FD(LOAD) reads the pipe to end of file on
+ * such a thread; both reply "no back-end fd" (bit 8). CHECK_DEVICE_STATE waits for the transfer and, for LOAD, restores the bytes into
  * the model; it answers 0, or 1 after a refused or failed transfer, whose reason is logged. Bad
  * state bytes leave the model as it was and the session serving. A model saved or restored as
  * active stays asleep (running no queue) until the first ring starts; then it is rebound to the

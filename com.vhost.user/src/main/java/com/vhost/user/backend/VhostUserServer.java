@@ -21,8 +21,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>It offers the model's features plus {@code VHOST_USER_F_PROTOCOL_FEATURES} (bit 30) and the
  * protocol features MQ, REPLY_ACK, CONFIG, CONFIGURE_MEM_SLOTS ({@value BackendSession#MAX_MEM_SLOTS}
- * slots), RESET_DEVICE, STATUS and BACKEND_REQ (the model's config-change interrupt becomes a
- * CONFIG_CHANGE_MSG). One front-end is served at a time; after it disconnects (or is
+ * slots), RESET_DEVICE, STATUS, BACKEND_REQ (the model's config-change interrupt becomes a
+ * CONFIG_CHANGE_MSG) and DEVICE_STATE (the model's snapshot saved and loaded through a pipe). One front-end is served at a time; after it disconnects (or is
  * dropped for a malformed message, which is logged naming the message) the model is reset, the
  * memory unmapped, every fd closed, and the next front-end is accepted.
  *
