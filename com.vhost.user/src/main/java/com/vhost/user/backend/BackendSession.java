@@ -38,6 +38,7 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -119,14 +120,22 @@ final class BackendSession {
         volatile byte[] loaded;
         /** Why the transfer failed; null while running or after success. */
         volatile String error;
+        /** Set by whoever runs the transfer: the pool thread, or the session thread at CHECK. */
+        private final AtomicBoolean claimed = new AtomicBoolean();
+        private final OwnedFd fd;
+        private final byte[] save;
 
         /**
          * Starts the transfer: a SAVE of at most {@value #INLINE_SAVE_BYTES} bytes into an fd
          * ready for writing cannot block (a pipe takes PIPE_BUF bytes at once) and is written at
-         * once, saving a thread hand-off during a hot-swap; anything else runs on {@code threads}.
+         * once, saving a thread hand-off during a hot-swap; anything else is handed to
+         * {@code threads} (a LOAD not taken by a thread yet when CHECK_DEVICE_STATE arrives is read
+         * by the session thread then: see {@link #finish}).
          */
         StateTransfer(Executor threads, int direction, OwnedFd fd, byte[] save) {
             this.direction = direction;
+            this.fd = fd;
+            this.save = save;
             boolean inline = false;
             if (direction == DeviceStateTransfer.SAVE && save.length <= INLINE_SAVE_BYTES) {
                 try {
@@ -136,9 +145,14 @@ final class BackendSession {
                 }
             }
             if (inline) {
-                run(fd, save);
+                claimed.set(true);
+                run();
             } else {
-                threads.execute(() -> run(fd, save));
+                threads.execute(() -> {
+                    if (claimed.compareAndSet(false, true)) {
+                        run();
+                    }
+                });
             }
         }
 
@@ -146,7 +160,21 @@ final class BackendSession {
             return done.getCount() != 0;
         }
 
-        private void run(OwnedFd fd, byte[] save) {
+        /**
+         * At CHECK_DEVICE_STATE: the front-end has written and closed its end, so a LOAD no thread
+         * took yet finds its bytes and the end of file in the pipe (more than the pipe holds would
+         * have needed the thread to read) and is read here, saving a thread hand-off.
+         *
+         * @return whether the transfer ended within {@code timeoutMs}
+         */
+        boolean finish(long timeoutMs) throws InterruptedException {
+            if (claimed.compareAndSet(false, true)) {
+                run();
+            }
+            return done.await(timeoutMs, TimeUnit.MILLISECONDS);
+        }
+
+        private void run() {
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(STATE_TRANSFER_TIMEOUT_MS);
             try {
                 if (direction == DeviceStateTransfer.SAVE) {
@@ -532,7 +560,7 @@ final class BackendSession {
         if (t != null) {
             String err;
             try {
-                err = t.done.await(STATE_TRANSFER_TIMEOUT_MS + 1000, TimeUnit.MILLISECONDS) ? t.error
+                err = t.finish(STATE_TRANSFER_TIMEOUT_MS + 1000) ? t.error
                         : "the transfer did not end within " + STATE_TRANSFER_TIMEOUT_MS + " ms";
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();

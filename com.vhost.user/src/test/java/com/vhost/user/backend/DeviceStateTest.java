@@ -120,6 +120,9 @@ class DeviceStateTest {
                         .isInstanceOf(VhostRefusedException.class).hasMessageContaining("CHECK_DEVICE_STATE");
                 assertThatThrownBy(() -> DeviceStateTransfer.load(fb, new byte[0], TIMEOUT_MS))
                         .isInstanceOf(VhostRefusedException.class).hasMessageContaining("CHECK_DEVICE_STATE");
+                // more than a pipe holds: the back-end reads it on a thread while it is written
+                assertThatThrownBy(() -> DeviceStateTransfer.load(fb, new byte[200 * 1024], TIMEOUT_MS))
+                        .isInstanceOf(VhostRefusedException.class).hasMessageContaining("CHECK_DEVICE_STATE");
                 assertThat(DeviceStateTransfer.save(fb, TIMEOUT_MS)).as("B's state untouched by the failed loads").isEqualTo(before);
                 assertThat(writeback(fb)).isEqualTo((byte) 1);
 

@@ -345,6 +345,16 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
             seen[c.index()] = true;
             qs.add(new DeviceQueue(mem, c, acked));
         }
+        if (worker != null) { // kept idle across a sleep: it takes the queues, no thread is started
+            for (DeviceQueue q : qs) {
+                worker.addQueue(q, STOP_TIMEOUT_MS);
+            }
+            if (!workerStarted && !qs.isEmpty()) {
+                worker.start();
+                workerStarted = true;
+            }
+            return;
+        }
         QueueWorker w = new QueueWorker("vhost-blk-" + name, qs, this::process, irq);
         if (!qs.isEmpty()) {
             w.start(); // with no queue yet, the thread starts with the first startQueue
@@ -421,7 +431,9 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
             case NEW -> state = VirtioDeviceState.ASLEEP_NEW;
             case INACTIVE -> state = VirtioDeviceState.ASLEEP_INACTIVE;
             case ACTIVE -> {
-                sleptQueues = stopWorker();
+                // a worker serving no queue processes nothing: it is kept, idle, for the wake
+                // (a vhost-user device state SAVE after every ring stopped costs no thread join)
+                sleptQueues = worker != null && worker.queues().isEmpty() ? List.of() : stopWorker();
                 state = VirtioDeviceState.ASLEEP_ACTIVE;
                 return sleptQueues;
             }
@@ -471,6 +483,13 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
         }
         if (mem == null || irq == null) {
             throw new VirtioDeviceException("blk " + name + ": rebind needs memory and interrupt");
+        }
+        if (worker != null && irq != interrupt) {
+            try { // the idle worker kept across the sleep signals the old interrupt
+                stopWorker();
+            } catch (VhostException e) {
+                throw new VirtioDeviceException("blk " + name + ": rebind: stopping the idle worker failed: " + e.getMessage(), e);
+            }
         }
         memory = mem;
         interrupt = irq;
@@ -546,6 +565,9 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
             }
             if (b.hasRemaining()) {
                 throw new VirtioDeviceException("blk " + name + ": " + b.remaining() + " trailing bytes in snapshot");
+            }
+            if (!active) {
+                stopWorker(); // an idle worker kept across the sleep belongs to the active device
             }
             acked = features;
             writeback = wb;
