@@ -93,8 +93,6 @@ public final class QueueWorker {
     private final AtomicReference<Change> pending = new AtomicReference<>();
     /** Serializes {@link #addQueue}/{@link #removeQueue} callers. */
     private final Object changeLock = new Object();
-    /** Index of the queue being removed: its serve loop ends early. */
-    private volatile int removing = -1;
     private final Handler handler;
     private final Interrupt interrupt;
     private final MemorySegment kickBuf = Arena.ofAuto().allocate(8, 8);
@@ -284,7 +282,6 @@ public final class QueueWorker {
                     apply(c);
                 }
             } else {
-                removing = c.removeIndex;
                 pending.set(c);
                 try {
                     exit.signal();
@@ -313,8 +310,6 @@ public final class QueueWorker {
                         throw new VhostTimeoutException("interrupted while changing the queues of worker " + name);
                     }
                     awaitTaken(c); // the worker took it: applying it is quick
-                } finally {
-                    removing = -1;
                 }
             }
             if (c.error instanceof VhostException v) {
@@ -407,8 +402,11 @@ public final class QueueWorker {
         synchronized (this) {
             apply(c);
         }
-        if (c.add != null && c.error == null) {
-            serve(position(c.add.index())); // entries made available while the ring was stopped
+        // an added queue's entries made available while it was stopped, and any queue whose
+        // serve loop ended early for the change (its notifications still disabled)
+        DeviceQueue[] qs = queues;
+        for (int i = 0; i < qs.length && !stopping; i++) {
+            serve(i);
         }
     }
 
@@ -505,7 +503,7 @@ public final class QueueWorker {
                 do {
                     q.disableNotifications();
                     handler.process(q.index(), q);
-                } while (!stopping && removing != q.index() && q.enableNotifications());
+                } while (!stopping && pending.get() == null && q.enableNotifications()); // a change waits for no busy ring
             }
             if (q.needsNotification()) {
                 interrupt.signalUsedQueue(q.index());

@@ -243,7 +243,12 @@ class QueueWorkerTest {
             assertThat(d1.usedIdx()).isEqualTo(2);
             worker.addQueue(new DeviceQueue(mem, d1.config(k1.fd(), -1).withNextAvail(removed.nextAvail()), 0), 5000);
             assertThat(d1.awaitUsed(3, 5000)).isTrue();
-            assertThat(processed.get()).isEqualTo(4);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (processed.get() < 4 && System.nanoTime() < deadline) {
+                Thread.sleep(1); // the handler counts after addUsed
+            }
+            Thread.sleep(20);
+            assertThat(processed.get()).as("each entry processed once").isEqualTo(4);
         }
     }
 
@@ -259,6 +264,44 @@ class QueueWorkerTest {
         worker.stop(2000);
         assertThat(worker.removeQueue(0, 100)).isSameAs(q0);
         assertThat(worker.queues()).isEmpty();
+    }
+
+    @Test
+    void aQueueKeptBusyDoesNotStarveTheStopOfAnother() throws Exception {
+        java.util.concurrent.atomic.AtomicBoolean feed = new java.util.concurrent.atomic.AtomicBoolean(true);
+        try (EventFd k0 = EventFd.create(); EventFd k1 = EventFd.create()) {
+            DeviceQueue q0 = new DeviceQueue(mem, d0.config(k0.fd(), -1), 0);
+            DeviceQueue q1 = new DeviceQueue(mem, d1.config(k1.fd(), -1), 0);
+            DescriptorChain[] chains = {q0.newChain(), q1.newChain()};
+            worker = new QueueWorker("test-busy", List.of(q0, q1), (qi, dq) -> {
+                int head = -1;
+                while (dq.pop(chains[qi])) {
+                    head = chains[qi].head();
+                    dq.addUsed(head, 1);
+                    processed.incrementAndGet();
+                }
+                if (qi == 1 && head >= 0 && feed.get()) {
+                    d1.makeAvailable(head); // the driver keeps queue 1 busy: its serve loop never finds it empty
+                }
+            }, irq);
+            worker.start();
+            submit(d1);
+            k1.signal();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (processed.get() < 1000 && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertThat(processed.get()).as("queue 1 is busy").isGreaterThanOrEqualTo(1000);
+            assertThat(worker.removeQueue(0, 2000)).as("stopped while queue 1 stays busy").isSameAs(q0);
+            int before = processed.get();
+            Thread.sleep(20);
+            assertThat(processed.get()).as("queue 1 still served after the change").isGreaterThan(before);
+            feed.set(false);
+            submit(d0);
+            k0.signal();
+            Thread.sleep(20);
+            assertThat(d0.usedIdx()).as("queue 0 stopped").isZero();
+        }
     }
 
     @Test
