@@ -68,7 +68,10 @@ public interface VirtioDevice {
      * Resumes: ASLEEP_* → the state it slept from.
      *
      * @param queues for an active device, the queues to resume with (as {@link #sleep} returned
-     *     them or as restored), else empty
+     *     them or as restored), else empty. An empty list for an active device differs by side:
+     *     a back-end model resumes exactly the queues given, so none (the vhost-user server
+     *     stopped every ring with GET_VRING_BASE and keeps the bases); a front-end device resumes
+     *     the queues {@link #sleep} returned (or {@link #restore} set).
      */
     void wake(List<VirtqueueConfig> queues) throws VhostException;
 

@@ -161,6 +161,150 @@ class QueueWorkerTest {
     }
 
     @Test
+    void removeQueueStopsOnlyThatQueueAndWaitsForItsRequestInFlight() throws Exception {
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        try (EventFd k0 = EventFd.create(); EventFd k1 = EventFd.create()) {
+            DeviceQueue q0 = new DeviceQueue(mem, d0.config(k0.fd(), -1), 0);
+            DeviceQueue q1 = new DeviceQueue(mem, d1.config(k1.fd(), -1), 0);
+            DescriptorChain[] chains = {q0.newChain(), q1.newChain()};
+            worker = new QueueWorker("test-remove", List.of(q0, q1), (qi, dq) -> {
+                while (dq.pop(chains[qi])) {
+                    if (qi == 0) {
+                        entered.countDown();
+                        try {
+                            release.await(5, TimeUnit.SECONDS);
+                        } catch (InterruptedException e) {
+                            throw new IllegalStateException(e);
+                        }
+                    }
+                    dq.addUsed(chains[qi].head(), 1);
+                }
+            }, irq);
+            worker.start();
+            submit(d0);
+            k0.signal();
+            assertThat(entered.await(5, TimeUnit.SECONDS)).isTrue();
+            assertThatThrownBy(() -> worker.removeQueue(0, 50)).isInstanceOf(VhostTimeoutException.class)
+                    .hasMessageContaining("test-remove").hasMessageContaining("stop queue 0");
+            assertThat(worker.queues()).containsExactly(q0, q1); // a refused stop changed nothing
+
+            Thread releaser = Thread.ofPlatform().start(() -> {
+                try {
+                    Thread.sleep(30);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                release.countDown();
+            });
+            DeviceQueue removed = worker.removeQueue(0, 5000);
+            releaser.join(5000);
+            assertThat(removed).isSameAs(q0);
+            assertThat(d0.usedIdx()).as("the request in flight completed before removeQueue returned").isEqualTo(1);
+            assertThat(q0.nextAvail()).isEqualTo(1);
+            assertThat(worker.queues()).containsExactly(q1);
+            assertThat(worker.removeQueue(0, 5000)).as("a queue not served").isNull();
+
+            submit(d0);
+            k0.signal();
+            submit(d1);
+            k1.signal();
+            assertThat(d1.awaitUsed(1, 5000)).as("the other queue is still served").isTrue();
+            Thread.sleep(30);
+            assertThat(d0.usedIdx()).as("nothing processed on the stopped queue").isEqualTo(1);
+            assertThat(worker.isRunning()).isTrue();
+        }
+    }
+
+    @Test
+    void addQueueServesEntriesMadeAvailableWhileStoppedAndLaterKicks() throws Exception {
+        try (EventFd k0 = EventFd.create(); EventFd k1 = EventFd.create()) {
+            DeviceQueue q0 = new DeviceQueue(mem, d0.config(k0.fd(), -1), 0);
+            worker = new QueueWorker("test-add", List.of(q0), handler(), irq);
+            worker.start();
+            submit(d1); // on a ring not served yet: no kick will come for it
+            DeviceQueue q1 = new DeviceQueue(mem, d1.config(k1.fd(), -1), 0);
+            worker.addQueue(q1, 5000);
+            assertThat(d1.awaitUsed(1, 5000)).as("pending entry served on start").isTrue();
+            submit(d1);
+            k1.signal();
+            assertThat(d1.awaitUsed(2, 5000)).isTrue();
+            submit(d0);
+            k0.signal();
+            assertThat(d0.awaitUsed(1, 5000)).isTrue();
+            assertThatThrownBy(() -> worker.addQueue(new DeviceQueue(mem, d1.config(k1.fd(), -1), 0), 5000))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("already serves queue 1");
+
+            // remove and add back the same queue object at its current position: no entry lost or repeated
+            DeviceQueue removed = worker.removeQueue(1, 5000);
+            submit(d1);
+            k1.signal();
+            Thread.sleep(20);
+            assertThat(d1.usedIdx()).isEqualTo(2);
+            worker.addQueue(new DeviceQueue(mem, d1.config(k1.fd(), -1).withNextAvail(removed.nextAvail()), 0), 5000);
+            assertThat(d1.awaitUsed(3, 5000)).isTrue();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (processed.get() < 4 && System.nanoTime() < deadline) {
+                Thread.sleep(1); // the handler counts after addUsed
+            }
+            Thread.sleep(20);
+            assertThat(processed.get()).as("each entry processed once").isEqualTo(4);
+        }
+    }
+
+    @Test
+    void queueChangesOnAStoppedWorkerApplyDirectly() throws Exception {
+        DeviceQueue q0 = new DeviceQueue(mem, d0.config(-1, -1), 0);
+        worker = new QueueWorker("test-stopped", List.of(), handler(), irq);
+        worker.addQueue(q0, 100); // not started yet
+        assertThat(worker.queues()).containsExactly(q0);
+        worker.start();
+        submit(d0);
+        assertThat(d0.awaitUsed(1, 5000)).as("a polled queue added before start").isTrue();
+        worker.stop(2000);
+        assertThat(worker.removeQueue(0, 100)).isSameAs(q0);
+        assertThat(worker.queues()).isEmpty();
+    }
+
+    @Test
+    void aQueueKeptBusyDoesNotStarveTheStopOfAnother() throws Exception {
+        java.util.concurrent.atomic.AtomicBoolean feed = new java.util.concurrent.atomic.AtomicBoolean(true);
+        try (EventFd k0 = EventFd.create(); EventFd k1 = EventFd.create()) {
+            DeviceQueue q0 = new DeviceQueue(mem, d0.config(k0.fd(), -1), 0);
+            DeviceQueue q1 = new DeviceQueue(mem, d1.config(k1.fd(), -1), 0);
+            DescriptorChain[] chains = {q0.newChain(), q1.newChain()};
+            worker = new QueueWorker("test-busy", List.of(q0, q1), (qi, dq) -> {
+                int head = -1;
+                while (dq.pop(chains[qi])) {
+                    head = chains[qi].head();
+                    dq.addUsed(head, 1);
+                    processed.incrementAndGet();
+                }
+                if (qi == 1 && head >= 0 && feed.get()) {
+                    d1.makeAvailable(head); // the driver keeps queue 1 busy: its serve loop never finds it empty
+                }
+            }, irq);
+            worker.start();
+            submit(d1);
+            k1.signal();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (processed.get() < 1000 && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertThat(processed.get()).as("queue 1 is busy").isGreaterThanOrEqualTo(1000);
+            assertThat(worker.removeQueue(0, 2000)).as("stopped while queue 1 stays busy").isSameAs(q0);
+            int before = processed.get();
+            Thread.sleep(20);
+            assertThat(processed.get()).as("queue 1 still served after the change").isGreaterThan(before);
+            feed.set(false);
+            submit(d0);
+            k0.signal();
+            Thread.sleep(20);
+            assertThat(d0.usedIdx()).as("queue 0 stopped").isZero();
+        }
+    }
+
+    @Test
     void startTwiceIsRejected() throws Exception {
         DeviceQueue q = new DeviceQueue(mem, d0.config(-1, -1), 0);
         worker = new QueueWorker("test-twice", List.of(q), (qi, dq) -> {

@@ -14,10 +14,15 @@ import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.runtime.memory.GuestMemoryMap;
 import com.vhost.runtime.nativeio.EventFd;
+import com.vhost.runtime.nativeio.Linux;
 import com.vhost.runtime.nativeio.OwnedFd;
 import com.vhost.runtime.nativeio.SharedMemory;
+import com.vhost.runtime.vhost.DeviceStateTransfer;
+import com.vhost.runtime.worker.PerQueueDevice;
+import com.vhost.runtime.worker.RebindableDevice;
 import com.vhost.user.connection.VhostUserConnection;
 import com.vhost.user.message.ConfigPayload;
+import com.vhost.user.message.DeviceStatePayload;
 import com.vhost.user.message.FrontendRequest;
 import com.vhost.user.message.MemRegionPayload;
 import com.vhost.user.message.MemTablePayload;
@@ -30,6 +35,10 @@ import com.vhost.user.message.VringState;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,8 +51,20 @@ import org.slf4j.LoggerFactory;
  * <p>Ring rules (vhost-user spec, "Ring states"): a ring starts on SET_VRING_KICK and stops on
  * GET_VRING_BASE; with {@code VHOST_USER_F_PROTOCOL_FEATURES} negotiated it starts disabled until
  * SET_VRING_ENABLE(1), otherwise enabled. Whenever the set of started and enabled rings changes,
- * the model is activated (NEW/INACTIVE) or put to sleep and woken with the new set (ACTIVE),
- * carrying each queue's {@code nextAvail}.
+ * the model is activated (NEW/INACTIVE); an ACTIVE model that implements {@link PerQueueDevice}
+ * has just the rings that stopped stopped and those that started started, the others running on;
+ * any other ACTIVE model is put to sleep and woken with the new set. Each queue's
+ * {@code nextAvail} is carried across.
+ *
+ * <p>Device state (protocol feature DEVICE_STATE; spec "Migrating back-end state"): with every
+ * ring stopped, SET_DEVICE_STATE_FD(SAVE) takes the model's {@link VirtioDevice#snapshot()} (the
+ * model asleep) and writes it into the front-end's pipe (at once when it fits in PIPE_BUF, else
+ * on a thread of the server's pool); SET_DEVICE_STATE_FD(LOAD) reads the pipe to end of file on
+ * such a thread; both reply "no back-end fd" (bit 8). CHECK_DEVICE_STATE waits for the transfer and, for LOAD, restores the bytes into
+ * the model; it answers 0, or 1 after a refused or failed transfer, whose reason is logged. Bad
+ * state bytes leave the model as it was and the session serving. A model saved or restored as
+ * active stays asleep (running no queue) until the first ring starts; then it is rebound to the
+ * session's memory ({@link RebindableDevice}) and woken with the rings.
  *
  * <p>Failure policy: a malformed message ({@link VhostProtocolException}) ends the session. A
  * well-formed request that cannot be carried out is refused with a non-zero ack when the
@@ -58,8 +79,14 @@ final class BackendSession {
     static final long PROTOCOL_FEATURES = VhostUserProtocolFeature.MQ.mask() | VhostUserProtocolFeature.REPLY_ACK.mask()
             | VhostUserProtocolFeature.CONFIG.mask() | VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS.mask()
             | VhostUserProtocolFeature.RESET_DEVICE.mask() | VhostUserProtocolFeature.STATUS.mask()
-            | VhostUserProtocolFeature.BACKEND_REQ.mask();
+            | VhostUserProtocolFeature.BACKEND_REQ.mask() | VhostUserProtocolFeature.DEVICE_STATE.mask();
     private static final long PAGE = 4096;
+    /** Bound on one device state transfer through the front-end's pipe, ms. */
+    static final long STATE_TRANSFER_TIMEOUT_MS = 10_000;
+    /** CHECK_DEVICE_STATE's error code for a refused or failed transfer. */
+    static final long STATE_ERROR = 1;
+    /** Largest SAVE written on the session thread (PIPE_BUF: a pipe with room takes it whole). */
+    static final int INLINE_SAVE_BYTES = 4096;
 
     /** A request that was well-formed but could not be carried out. */
     static final class Refusal extends Exception {
@@ -82,6 +109,86 @@ final class BackendSession {
         void close() {
             map.close();
             fd.close();
+        }
+    }
+
+    /** One SET_DEVICE_STATE_FD transfer: a pooled thread moving the bytes through the front-end's pipe. */
+    private static final class StateTransfer {
+        final int direction;
+        final CountDownLatch done = new CountDownLatch(1);
+        /** LOAD: what was read, once the transfer ended without error. */
+        volatile byte[] loaded;
+        /** Why the transfer failed; null while running or after success. */
+        volatile String error;
+        /** Set by whoever runs the transfer: the pool thread, or the session thread at CHECK. */
+        private final AtomicBoolean claimed = new AtomicBoolean();
+        private final OwnedFd fd;
+        private final byte[] save;
+
+        /**
+         * Starts the transfer: a SAVE of at most {@value #INLINE_SAVE_BYTES} bytes into an fd
+         * ready for writing cannot block (a pipe takes PIPE_BUF bytes at once) and is written at
+         * once, saving a thread hand-off during a hot-swap; anything else is handed to
+         * {@code threads} (a LOAD not taken by a thread yet when CHECK_DEVICE_STATE arrives is read
+         * by the session thread then: see {@link #finish}).
+         */
+        StateTransfer(Executor threads, int direction, OwnedFd fd, byte[] save) {
+            this.direction = direction;
+            this.fd = fd;
+            this.save = save;
+            boolean inline = false;
+            if (direction == DeviceStateTransfer.SAVE && save.length <= INLINE_SAVE_BYTES) {
+                try {
+                    inline = (Linux.poll(fd.fd(), Linux.POLLOUT, 0) & Linux.POLLOUT) != 0;
+                } catch (VhostException e) {
+                    inline = false; // the thread reports it
+                }
+            }
+            if (inline) {
+                claimed.set(true);
+                run();
+            } else {
+                threads.execute(() -> {
+                    if (claimed.compareAndSet(false, true)) {
+                        run();
+                    }
+                });
+            }
+        }
+
+        boolean running() {
+            return done.getCount() != 0;
+        }
+
+        /**
+         * At CHECK_DEVICE_STATE: the front-end has written and closed its end, so a LOAD no thread
+         * took yet finds its bytes and the end of file in the pipe (more than the pipe holds would
+         * have needed the thread to read) and is read here, saving a thread hand-off.
+         *
+         * @return whether the transfer ended within {@code timeoutMs}
+         */
+        boolean finish(long timeoutMs) throws InterruptedException {
+            if (claimed.compareAndSet(false, true)) {
+                run();
+            }
+            return done.await(timeoutMs, TimeUnit.MILLISECONDS);
+        }
+
+        private void run() {
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(STATE_TRANSFER_TIMEOUT_MS);
+            try {
+                if (direction == DeviceStateTransfer.SAVE) {
+                    DeviceStateTransfer.writeFully(fd.fd(), save, deadline, "device state SAVE");
+                } else {
+                    loaded = DeviceStateTransfer.readToEof(fd.fd(), DeviceStateTransfer.MAX_STATE_BYTES, deadline,
+                            "device state LOAD");
+                }
+            } catch (VhostException | RuntimeException e) {
+                error = e.getMessage();
+            } finally {
+                fd.close(); // SAVE: end of file for the front-end
+                done.countDown();
+            }
         }
     }
 
@@ -122,9 +229,17 @@ final class BackendSession {
     private GuestMemory memory;
     private List<Integer> running = List.of();
     private volatile BackendChannel backendChannel;
+    private final Executor transfers;
+    private StateTransfer transfer;
+    /** What CHECK_DEVICE_STATE reports: null after a successful transfer. */
+    private String transferResult = "no state transfer was started with SET_DEVICE_STATE_FD";
 
-    BackendSession(String name, VirtioDevice model, VhostUserConnection conn, int messageTimeoutMs) {
+    /**
+     * @param transfers runs device state transfers (SET_DEVICE_STATE_FD); the server's pool
+     */
+    BackendSession(String name, VirtioDevice model, VhostUserConnection conn, int messageTimeoutMs, Executor transfers) {
         this.name = name;
+        this.transfers = transfers;
         this.model = model;
         this.conn = conn;
         this.offeredFeatures = model.features() | VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES);
@@ -265,7 +380,7 @@ final class BackendSession {
                 expectFds(req, 0);
                 Queue q = queue(req, s.index());
                 q.started = false;
-                reconcile(false, false);
+                reconcile(false, -1);
                 if (q.kick != null) {
                     q.kick.close();
                     q.kick = null;
@@ -300,7 +415,7 @@ final class BackendSession {
                 }
                 q.enableSet = true;
                 q.enabled = s.num() == 1;
-                reconcile(false, false);
+                reconcile(false, -1);
             }
             case GET_CONFIG -> {
                 requireProtocol(VhostUserProtocolFeature.CONFIG, req);
@@ -350,9 +465,172 @@ final class BackendSession {
                 replyU64(req, status.get());
                 return true;
             }
+            case SET_DEVICE_STATE_FD -> {
+                requireProtocol(VhostUserProtocolFeature.DEVICE_STATE, req);
+                DeviceStatePayload d = DeviceStatePayload.decode(p, 0, size);
+                expectFds(req, 1);
+                replyU64(req, startTransfer(d.direction(), rxFds.removeFirst()));
+                return true;
+            }
+            case CHECK_DEVICE_STATE -> {
+                requireProtocol(VhostUserProtocolFeature.DEVICE_STATE, req);
+                expectNoPayload(req, size);
+                replyU64(req, checkTransfer());
+                return true;
+            }
             default -> throw new Refusal(req + " is not supported by this back-end (its protocol feature was not offered)");
         }
         return false;
+    }
+
+    // ---------------------------------------------------------------- device state
+
+    /**
+     * SET_DEVICE_STATE_FD: refuses (error 1, reason logged and kept for CHECK_DEVICE_STATE) while
+     * a ring is started or a transfer still runs; SAVE snapshots the model now; then a thread
+     * moves the bytes. {@code fd} is owned from here on.
+     *
+     * @return the reply: {@link DeviceStatePayload#REPLY_NO_FD}, plus error 1 when refused
+     */
+    private long startTransfer(int direction, OwnedFd fd) {
+        String dir = direction == DeviceStateTransfer.SAVE ? "SAVE" : "LOAD";
+        String why = null;
+        if (transfer != null && transfer.running()) {
+            why = "the previous state transfer (" + (transfer.direction == DeviceStateTransfer.SAVE ? "SAVE" : "LOAD")
+                    + ") is still running";
+        }
+        for (Queue q : queues) {
+            if (why == null && q.started) {
+                why = "ring " + q.index + " is started; stop every ring (GET_VRING_BASE) first";
+            }
+        }
+        byte[] state = null;
+        if (why == null && direction == DeviceStateTransfer.SAVE) {
+            try {
+                state = snapshotModel();
+            } catch (VhostException | RuntimeException e) {
+                why = "taking the device model's snapshot failed: " + e.getMessage();
+            }
+        }
+        if (why != null) {
+            fd.close();
+            transfer = null;
+            transferResult = dir + " refused: " + why;
+            LOG.warn("{}: SET_DEVICE_STATE_FD {}", name, transferResult);
+            return DeviceStatePayload.REPLY_NO_FD | STATE_ERROR;
+        }
+        transferResult = null;
+        try {
+            transfer = new StateTransfer(transfers, direction, fd, state);
+        } catch (RuntimeException e) { // the server is closing: its transfer threads are gone
+            fd.close();
+            transfer = null;
+            transferResult = dir + " refused: no thread to run it: " + e;
+            LOG.warn("{}: SET_DEVICE_STATE_FD {}", name, transferResult);
+            return DeviceStatePayload.REPLY_NO_FD | STATE_ERROR;
+        }
+        LOG.debug("{}: device state {} started{}", name, dir, state != null ? " (" + state.length + " bytes)" : "");
+        return DeviceStatePayload.REPLY_NO_FD;
+    }
+
+    /**
+     * The model's snapshot, taken asleep. An active model (running no queue: every ring is
+     * stopped) stays asleep until a ring starts, which saves a worker stop and start per
+     * transfer; a NEW or INACTIVE one is woken at once.
+     */
+    private byte[] snapshotModel() throws VhostException {
+        if (model.state().isAsleep()) {
+            return model.snapshot();
+        }
+        boolean active = model.state() == VirtioDeviceState.ACTIVE;
+        List<VirtqueueConfig> slept = model.sleep();
+        try {
+            return model.snapshot();
+        } finally {
+            if (!active || !slept.isEmpty()) {
+                model.wake(slept);
+            }
+        }
+    }
+
+    /** CHECK_DEVICE_STATE: waits for the transfer, applies a LOAD. @return 0 or {@link #STATE_ERROR} */
+    private long checkTransfer() {
+        StateTransfer t = transfer;
+        transfer = null;
+        if (t != null) {
+            String err;
+            try {
+                err = t.finish(STATE_TRANSFER_TIMEOUT_MS + 1000) ? t.error
+                        : "the transfer did not end within " + STATE_TRANSFER_TIMEOUT_MS + " ms";
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                err = "interrupted while waiting for the transfer";
+            }
+            if (err == null && t.direction == DeviceStateTransfer.LOAD) {
+                err = restoreModel(t.loaded);
+            }
+            transferResult = err == null ? null : (t.direction == DeviceStateTransfer.SAVE ? "SAVE" : "LOAD") + " failed: " + err;
+        }
+        if (transferResult != null) {
+            LOG.warn("{}: CHECK_DEVICE_STATE reports an error: {}", name, transferResult);
+            return STATE_ERROR;
+        }
+        return 0;
+    }
+
+    /**
+     * Restores loaded state bytes into the model while every ring is stopped. On any failure the
+     * model gets its own state back, so the session goes on as before.
+     *
+     * @return null, or why the state was not applied
+     */
+    private String restoreModel(byte[] bytes) {
+        for (Queue q : queues) {
+            if (q.started) {
+                return "ring " + q.index + " was started before CHECK_DEVICE_STATE; the state is not applied";
+            }
+        }
+        VirtioDeviceState before = model.state();
+        List<VirtqueueConfig> slept;
+        byte[] own;
+        try {
+            slept = before.isAsleep() ? List.of() : model.sleep();
+            own = model.snapshot();
+        } catch (VhostException | RuntimeException e) {
+            return "putting the device model to sleep failed: " + e.getMessage();
+        }
+        try {
+            model.restore(bytes);
+            wakeRestored();
+            LOG.info("{}: device state of {} bytes loaded; model {}", name, bytes.length, model.state());
+            return null;
+        } catch (VhostException | RuntimeException e) {
+            String why = "the device model refused the " + bytes.length + "-byte state: " + e.getMessage();
+            try {
+                if (model.state().isAsleep()) {
+                    model.restore(own);
+                    if (!before.isAsleep()) {
+                        model.wake(slept);
+                    }
+                }
+            } catch (VhostException | RuntimeException again) {
+                LOG.error("{}: putting the device model back as it was failed too: {}", name, again.getMessage());
+            }
+            return why;
+        }
+    }
+
+    /**
+     * Wakes a model just restored as NEW or INACTIVE. One restored as active stays asleep until
+     * the first ring starts (then it is rebound to this session's memory and woken with the
+     * rings: see {@link #reconcile}); a model that cannot be rebound must wake now, over its own
+     * memory.
+     */
+    private void wakeRestored() throws VhostException {
+        if (model.state() != VirtioDeviceState.ASLEEP_ACTIVE || !(model instanceof RebindableDevice)) {
+            model.wake(List.of());
+        }
+        running = List.of();
     }
 
     // ---------------------------------------------------------------- features
@@ -478,7 +756,7 @@ final class BackendSession {
         GuestMemory old = memory;
         memory = mem;
         try {
-            reconcile(true, false);
+            reconcile(true, -1);
         } catch (Refusal | VhostException | RuntimeException e) {
             memory = old;
             throw e;
@@ -514,7 +792,7 @@ final class BackendSession {
         q.started = true;
         try {
             // a new kick fd for a running ring restarts it with the new fd
-            reconcile(false, wasStarted);
+            reconcile(false, wasStarted ? q.index : -1);
         } catch (Refusal | VhostException | RuntimeException e) {
             q.started = wasStarted;
             q.kick = oldKick;
@@ -538,7 +816,7 @@ final class BackendSession {
         EventFd old = interrupt.swap(q.index, call);
         try {
             if (running.contains(q.index)) {
-                reconcile(false, true);
+                reconcile(false, q.index);
             }
         } finally {
             if (old != null) {
@@ -556,10 +834,12 @@ final class BackendSession {
      *
      * @param memoryChanged the memory table was replaced: a running model is reset and
      *     re-activated over the new memory (its queues keep their {@code nextAvail})
-     * @param restart a running queue's kick or call fd changed: an active model is put to sleep
-     *     and woken with the new fds even when the set of rings is the same
+     * @param restartIndex a queue whose kick or call fd changed (-1: none): if it runs on an
+     *     active model it is stopped and started again with the new fds (the whole model is put
+     *     to sleep and woken when it cannot restart single queues), even when the set of rings
+     *     is the same
      */
-    private void reconcile(boolean memoryChanged, boolean restart) throws VhostException, Refusal {
+    private void reconcile(boolean memoryChanged, int restartIndex) throws VhostException, Refusal {
         List<Integer> want = new ArrayList<>();
         for (Queue q : queues) {
             if (q.started && enabled(q)) {
@@ -567,12 +847,17 @@ final class BackendSession {
             }
         }
         VirtioDeviceState st = model.state();
-        if (want.equals(running) && !memoryChanged && !(restart && st == VirtioDeviceState.ACTIVE)) {
+        boolean restart = restartIndex >= 0 && running.contains(restartIndex) && st == VirtioDeviceState.ACTIVE;
+        if (want.equals(running) && !memoryChanged && !restart) {
             return;
         }
         // Validate the new set first (memory, sizes, addresses) so that a refusal leaves the
         // model untouched; the real configs are built after sleep() reported the bases.
         configs(want);
+        if (st == VirtioDeviceState.ACTIVE && !memoryChanged && model instanceof PerQueueDevice pq) {
+            changeQueues(pq, want, restart ? restartIndex : -1);
+            return;
+        }
         if (st == VirtioDeviceState.ACTIVE) {
             List<VirtqueueConfig> slept = model.sleep();
             for (VirtqueueConfig c : slept) {
@@ -589,18 +874,6 @@ final class BackendSession {
                 if (!want.isEmpty()) {
                     model.activate(memory, interrupt, configs(want));
                 }
-            } else if (want.isEmpty()) {
-                // Every ring is stopped (the last GET_VRING_BASE, which closes the rings' kick fds
-                // next). Waking the model with no queues would resume the stopped rings on those
-                // fds; instead wake it on them disabled (kicks dropped, nothing processed) and reset
-                // it. The bases stay in queues[]; the next ring start activates it there again.
-                List<VirtqueueConfig> off = new ArrayList<>(slept.size());
-                for (VirtqueueConfig c : slept) {
-                    off.add(new VirtqueueConfig(c.index(), c.size(), c.descAddr(), c.availAddr(), c.usedAddr(),
-                            c.nextAvail(), c.kickFd(), c.callFd(), false));
-                }
-                model.wake(off);
-                model.reset();
             } else {
                 model.wake(configs(want));
             }
@@ -609,10 +882,48 @@ final class BackendSession {
                 reackFeatures();
                 model.activate(memory, interrupt, configs(want));
             }
+        } else if (st == VirtioDeviceState.ASLEEP_ACTIVE) {
+            // left asleep by a device state SAVE or LOAD while every ring was stopped: it runs
+            // again with the first ring started, over this session's memory
+            if (!want.isEmpty()) {
+                if (model instanceof RebindableDevice r) {
+                    r.rebind(memory, interrupt);
+                }
+                reackFeatures();
+                model.wake(configs(want));
+            }
         } else {
             throw new Refusal("the device model is " + st + "; cannot change its running queues");
         }
         running = List.copyOf(want);
+    }
+
+    /**
+     * Stops the running queues that are not in {@code want} (and {@code restartIndex}), reading
+     * their bases, then starts those of {@code want} that do not run; the others run on.
+     */
+    private void changeQueues(PerQueueDevice pq, List<Integer> want, int restartIndex) throws VhostException, Refusal {
+        List<Integer> now = new ArrayList<>(running);
+        try {
+            for (int i : running) {
+                if (i == restartIndex || !want.contains(i)) {
+                    VirtqueueConfig c = pq.stopQueue(i);
+                    if (c != null) {
+                        queues[i].base = c.nextAvail();
+                    }
+                    now.remove(Integer.valueOf(i));
+                }
+            }
+            for (int i : want) {
+                if (!now.contains(i)) {
+                    pq.startQueue(config(queues[i]));
+                    now.add(i);
+                }
+            }
+        } finally {
+            now.sort(null);
+            running = List.copyOf(now);
+        }
     }
 
     private List<VirtqueueConfig> configs(List<Integer> indices) throws Refusal {
@@ -657,15 +968,31 @@ final class BackendSession {
     }
 
     private void resetDevice() throws VhostException {
-        if (model.state() == VirtioDeviceState.ACTIVE) {
-            model.reset();
-        }
+        resetModel();
         running = List.of();
         for (Queue q : queues) {
             clearQueue(q);
         }
         ackedFeatures = 0;
         status.set(0);
+    }
+
+    /**
+     * Brings the model to rest (INACTIVE, or NEW when never activated): an asleep one is woken
+     * first with no queue (over no memory when it was restored here and never activated), an
+     * active one is reset.
+     */
+    private void resetModel() throws VhostException {
+        VirtioDeviceState st = model.state();
+        if (st == VirtioDeviceState.ASLEEP_ACTIVE && model instanceof RebindableDevice r) {
+            r.rebind(GuestMemoryMap.of(List.of()), interrupt);
+        }
+        if (st.isAsleep()) {
+            model.wake(List.of());
+        }
+        if (model.state() == VirtioDeviceState.ACTIVE) {
+            model.reset();
+        }
     }
 
     private void clearQueue(Queue q) {
@@ -694,13 +1021,7 @@ final class BackendSession {
     /** Ends the session: resets an active model, closes every fd and unmaps memory. */
     void close() {
         try {
-            VirtioDeviceState st = model.state();
-            if (st == VirtioDeviceState.ACTIVE) {
-                model.reset();
-            } else if (st == VirtioDeviceState.ASLEEP_ACTIVE) {
-                model.wake(List.of());
-                model.reset();
-            }
+            resetModel();
         } catch (VhostException | RuntimeException e) {
             LOG.error("{}: resetting the device model after disconnect failed: {}", name, e.getMessage());
         }

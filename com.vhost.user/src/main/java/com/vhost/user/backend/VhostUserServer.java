@@ -8,6 +8,10 @@ import com.vhost.runtime.nativeio.UnixSocket;
 import com.vhost.user.connection.VhostUserConnection;
 import java.nio.file.Path;
 import java.util.Objects;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -17,13 +21,15 @@ import org.slf4j.LoggerFactory;
  *
  * <p>It offers the model's features plus {@code VHOST_USER_F_PROTOCOL_FEATURES} (bit 30) and the
  * protocol features MQ, REPLY_ACK, CONFIG, CONFIGURE_MEM_SLOTS ({@value BackendSession#MAX_MEM_SLOTS}
- * slots), RESET_DEVICE, STATUS and BACKEND_REQ (the model's config-change interrupt becomes a
- * CONFIG_CHANGE_MSG). One front-end is served at a time; after it disconnects (or is
+ * slots), RESET_DEVICE, STATUS, BACKEND_REQ (the model's config-change interrupt becomes a
+ * CONFIG_CHANGE_MSG) and DEVICE_STATE (the model's snapshot saved and loaded through a pipe). One front-end is served at a time; after it disconnects (or is
  * dropped for a malformed message, which is logged naming the message) the model is reset, the
  * memory unmapped, every fd closed, and the next front-end is accepted.
  *
  * <p>Threads: {@link #start()} runs one accept-and-serve thread; the model's own workers run the
- * queues and notify through the call eventfds.
+ * queues and notify through the call eventfds; device state transfers (DEVICE_STATE) run on a
+ * small pool whose idle threads are kept a minute, so a transfer during a hot-swap does not start
+ * a thread (shut down by {@link #close()}).
  */
 public final class VhostUserServer implements AutoCloseable {
     /** Default longest wait, in ms, for the rest of a message once its first byte arrived. */
@@ -34,6 +40,7 @@ public final class VhostUserServer implements AutoCloseable {
     private final Path socketPath;
     private final VirtioDevice model;
     private final Object lock = new Object();
+    private final ExecutorService transfers;
     private UnixServer server;
     private Thread thread;
     private volatile boolean closing;
@@ -49,6 +56,9 @@ public final class VhostUserServer implements AutoCloseable {
     public VhostUserServer(Path socket, VirtioDevice model) {
         this.socketPath = Objects.requireNonNull(socket, "socket");
         this.model = Objects.requireNonNull(model, "model");
+        String threadName = "vhost-user-state " + socket;
+        this.transfers = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60, TimeUnit.SECONDS, new SynchronousQueue<>(),
+                r -> Thread.ofPlatform().daemon().name(threadName).unstarted(r));
     }
 
     /**
@@ -104,7 +114,7 @@ public final class VhostUserServer implements AutoCloseable {
             }
             String name = "vhost-user server " + socketPath + " #" + (accepted + 1);
             VhostUserConnection conn = new VhostUserConnection(s, "front-end");
-            BackendSession session = new BackendSession(name, model, conn, messageTimeoutMs);
+            BackendSession session = new BackendSession(name, model, conn, messageTimeoutMs, transfers);
             synchronized (lock) {
                 if (closing) {
                     conn.close();
@@ -217,5 +227,6 @@ public final class VhostUserServer implements AutoCloseable {
         if (s != null) {
             s.close();
         }
+        transfers.shutdown(); // a transfer still running ends by its own deadline
     }
 }

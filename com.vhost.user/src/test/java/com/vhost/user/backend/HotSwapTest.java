@@ -83,12 +83,59 @@ class HotSwapTest {
                 assertThat(r.clean()).as(r.toString()).isTrue();
                 assertThat(r.writes()).isGreaterThan(swaps * 8L);
                 assertThat(r.reads()).isGreaterThan(0);
-                assertThat(blk.counters()).containsEntry("swaps", (long) swaps).containsEntry("detached", 0L);
+                assertThat(blk.counters()).containsEntry("swaps", (long) swaps).containsEntry("detached", 0L)
+                        .containsEntry("states.carried", (long) swaps);
                 assertThat(blk.counters().get("requests")).isGreaterThanOrEqualTo(r.writes() + r.reads());
             }
         }
         assertThat(pausesUs).hasSize(swaps).allSatisfy(p -> assertThat(p).isBetween(0L, 5_000_000L));
         System.out.println("hot-swap pauses (us): " + pausesUs);
+    }
+
+    @Test
+    void theBackEndStateTravelsWithTheSwapWhenBothBackEndsOfferDeviceState() throws Exception {
+        Path image = dir.resolve("s.raw");
+        Files.write(image, new byte[2 * MIB]);
+        Path sockA = dir.resolve("sa.sock");
+        Path sockB = dir.resolve("sb.sock");
+        try (FileBlockModel modelA = FileBlockModel.open(image, false, 2, 64);
+                FileBlockModel modelB = FileBlockModel.open(image, false, 2, 64);
+                VhostUserServer a = new VhostUserServer(sockA, modelA);
+                VhostUserServer b = new VhostUserServer(sockB, modelB)) {
+            a.start();
+            b.start();
+            try (VirtioBlkDriver blk = open(sockA)) {
+                MemorySegment buf = blk.allocateBuffer(4096);
+                MemorySegment back = blk.allocateBuffer(4096);
+                buf.fill((byte) 0x3C);
+                blk.write(0, 4096, buf).get(10, TimeUnit.SECONDS);
+                // the old back-end's write cache is switched to write-through (config writeback = 0)
+                modelA.writeConfig(VirtioBlk.CFG_WRITEBACK, new byte[] {0});
+                assertThat(writeback(modelB)).as("B's own setting before the swap").isEqualTo((byte) 1);
+
+                blk.rebind(new VhostUserOps().open(VhostTarget.of(sockB.toString())));
+                assertThat(writeback(modelB)).as("A's setting travelled to B").isEqualTo((byte) 0);
+                assertThat(modelB.ackedFeatures()).isEqualTo(blk.info().features());
+                blk.read(0, 4096, back).get(10, TimeUnit.SECONDS);
+                assertThat(back.mismatch(buf)).isEqualTo(-1);
+
+                // and back, with B's setting changed in between
+                modelB.writeConfig(VirtioBlk.CFG_WRITEBACK, new byte[] {1});
+                blk.rebind(new VhostUserOps().open(VhostTarget.of(sockA.toString())));
+                assertThat(writeback(modelA)).isEqualTo((byte) 1);
+                buf.fill((byte) 0x7E);
+                blk.write(0, 8192, buf).get(10, TimeUnit.SECONDS);
+                blk.read(0, 8192, back).get(10, TimeUnit.SECONDS);
+                assertThat(back.mismatch(buf)).isEqualTo(-1);
+                assertThat(blk.counters()).containsEntry("swaps", 2L).containsEntry("states.carried", 2L);
+            }
+        }
+    }
+
+    private static byte writeback(FileBlockModel m) {
+        byte[] b = new byte[1];
+        m.readConfig(VirtioBlk.CFG_WRITEBACK, b);
+        return b[0];
     }
 
     @Test

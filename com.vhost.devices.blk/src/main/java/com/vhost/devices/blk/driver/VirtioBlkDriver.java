@@ -16,6 +16,7 @@ import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.runtime.memory.GuestMemoryMap;
 import com.vhost.runtime.nativeio.EventFd;
 import com.vhost.runtime.nativeio.SharedMemory;
+import com.vhost.runtime.vhost.DeviceStateTransfer;
 import com.vhost.runtime.vhost.GenericVhostDevice;
 import com.vhost.runtime.virtqueue.DriverQueue;
 import java.io.UncheckedIOException;
@@ -86,6 +87,8 @@ public final class VirtioBlkDriver implements BlockDevice {
      * cannot land in a ring in use).
      */
     static final long STRAGGLER_WAIT_NANOS = 250_000_000L;
+    /** Bound on each of the SAVE and LOAD of a back-end state during a swap, ms. */
+    static final long STATE_TRANSFER_TIMEOUT_MS = 2000;
 
     /** Replaced by {@link #rebind}; read without a lock by the accessors. */
     private volatile GenericVhostDevice vhost;
@@ -123,6 +126,7 @@ public final class VirtioBlkDriver implements BlockDevice {
     private final LongAdder completedRequests = new LongAdder();
     private final LongAdder completedBytes = new LongAdder();
     private final AtomicLong swaps = new AtomicLong();
+    private final AtomicLong statesCarried = new AtomicLong();
     private final AtomicLong resubmittedTotal = new AtomicLong();
     /** System.nanoTime() of the latest completion batch of the high-level path. */
     private volatile long lastCompletionNanos;
@@ -844,6 +848,8 @@ public final class VirtioBlkDriver implements BlockDevice {
      *       answers once its in-flight requests are done), reap the used rings, and take every
      *       request still outstanding, ordered by submission. Chains the old back-end had taken
      *       (avail index below its base) and not completed are counted as resubmitted.</li>
+     *   <li>When both backends negotiated DEVICE_STATE, move the old back-end's internal state
+     *       to the new one (SET_DEVICE_STATE_FD SAVE / LOAD, CHECK_DEVICE_STATE); optional.</li>
      *   <li>Close the old backend; reset each ring at the base GET_VRING_BASE returned
      *       (avail idx = used idx = base, so the new back-end's {@code last_avail} and
      *       {@code used->idx} agree) and start the new backend on the same shared memory, kick
@@ -930,7 +936,7 @@ public final class VirtioBlkDriver implements BlockDevice {
         long t0 = System.nanoTime();
         int fromRing = 0;
         if (!wasDetached) {
-            fromRing = quiesce("rebind to " + nb.describe());
+            fromRing = quiesce("rebind to " + nb.describe(), nv);
         }
         // From here on the device has no backend until the new one is started.
         List<VirtqueueConfig> configs = new ArrayList<>(queues.length);
@@ -1040,15 +1046,17 @@ public final class VirtioBlkDriver implements BlockDevice {
      * completed, takes the outstanding requests and closes the old backend. Rings are reset at
      * the bases the old back-end returned (or at the last used index when it could not answer).
      */
-    private int quiesce(String why) {
-        return quiesce(why, true);
+    private int quiesce(String why, GenericVhostDevice next) {
+        return quiesce(why, next, true);
     }
 
     /**
+     * @param next the backend the device moves to (its state is carried from the old one when
+     *     both offer DEVICE_STATE), or null
      * @param closeOld false: keep the backend (restore restarts it at other ring indices); its
      *     device is then asleep (ASLEEP_ACTIVE) when the rings stopped
      */
-    private int quiesce(String why, boolean closeOld) {
+    private int quiesce(String why, GenericVhostDevice next, boolean closeOld) {
         hold();
         long t0 = System.nanoTime();
         for (BlkRequestQueue q : queues) {
@@ -1075,6 +1083,9 @@ public final class VirtioBlkDriver implements BlockDevice {
         }
         if (bases != null) {
             awaitStragglers(bases, why);
+            if (next != null) {
+                carryState(vhost, next);
+            }
         }
         long t2 = System.nanoTime();
         int taken = 0;
@@ -1097,6 +1108,30 @@ public final class VirtioBlkDriver implements BlockDevice {
                 + " reap {} us, close {} us", vhost.backend().describe(), why, taken, (t1 - t0) / 1000, (t2 - t1) / 1000, (t3 - t2) / 1000,
                 (t4 - t3) / 1000);
         return taken;
+    }
+
+    /**
+     * Moves the old back-end's internal state (e.g. the blk model's writeback setting) to the new
+     * one when both negotiated DEVICE_STATE (this project's back-end does; qemu-storage-daemon
+     * does not): SAVE from {@code from}, whose rings were just stopped, LOAD into {@code to},
+     * whose rings are not started yet (vhost-user "Migrating back-end state";
+     * {@link DeviceStateTransfer}). Optional: a failure is logged and the swap goes on without it.
+     */
+    private void carryState(GenericVhostDevice from, GenericVhostDevice to) {
+        if (!DeviceStateTransfer.supported(from.protocolFeatures()) || !DeviceStateTransfer.supported(to.protocolFeatures())) {
+            return;
+        }
+        long t0 = System.nanoTime();
+        try {
+            byte[] state = DeviceStateTransfer.save(from.backend(), STATE_TRANSFER_TIMEOUT_MS);
+            DeviceStateTransfer.load(to.backend(), state, STATE_TRANSFER_TIMEOUT_MS);
+            statesCarried.incrementAndGet();
+            LOG.debug("virtio-blk: device state ({} bytes) carried from {} to {} in {} us", state.length,
+                    from.backend().describe(), to.backend().describe(), (System.nanoTime() - t0) / 1000);
+        } catch (VhostException | RuntimeException e) {
+            LOG.warn("virtio-blk: the device state of {} was not carried to {} ({}); swapping without it",
+                    from.backend().describe(), to.backend().describe(), e.getMessage());
+        }
     }
 
     /**
@@ -1283,7 +1318,7 @@ public final class VirtioBlkDriver implements BlockDevice {
         requireAttached("restore");
         int[] areas = checkRestorable(s);
         long t0 = System.nanoTime();
-        quiesce("restore", false);
+        quiesce("restore", null, false);
         VirtioBlkFrontend f = frontend;
         if (f.state() != com.vhost.api.virtio.VirtioDeviceState.ASLEEP_ACTIVE) {
             VhostException e = new VhostDisconnectedException("restore: the rings of " + backendName()
@@ -1329,7 +1364,7 @@ public final class VirtioBlkDriver implements BlockDevice {
             }
             String from = backendName();
             long t0 = System.nanoTime();
-            quiesce("detach");
+            quiesce("detach", null);
             long wait = swapWaitNanos;
             long deadline = System.nanoTime() + wait;
             detachedDeadline = deadline == 0 ? 1 : deadline;
@@ -1400,7 +1435,8 @@ public final class VirtioBlkDriver implements BlockDevice {
     /**
      * @return counters: {@code requests} and {@code bytes} completed with S_OK through the
      *     {@link BlockDevice} methods, {@code swaps}, {@code carried.over} (requests resubmitted
-     *     across swaps), {@code last.pause.us} (-1 when none), {@code last.switch.us} (time
+     *     across swaps), {@code states.carried} (swaps that moved the back-end's state with
+     *     DEVICE_STATE), {@code last.pause.us} (-1 when none), {@code last.switch.us} (time
      *     requests were held by the last rebind, from the hold to the resume; -1 when none), {@code outstanding}, {@code detached} (0/1)
      */
     public Map<String, Long> counters() {
@@ -1409,6 +1445,7 @@ public final class VirtioBlkDriver implements BlockDevice {
         m.put("bytes", completedBytes.sum());
         m.put("swaps", swaps.get());
         m.put("carried.over", resubmittedTotal.get());
+        m.put("states.carried", statesCarried.get());
         long p = lastPauseNanos;
         m.put("last.pause.us", p < 0 ? -1 : TimeUnit.NANOSECONDS.toMicros(p));
         long sw = lastSwitchNanos;

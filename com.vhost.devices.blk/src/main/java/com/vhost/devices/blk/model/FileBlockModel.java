@@ -18,7 +18,9 @@ import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.runtime.nativeio.SharedMemory;
 import com.vhost.runtime.virtqueue.DescriptorChain;
 import com.vhost.runtime.virtqueue.DeviceQueue;
+import com.vhost.runtime.worker.PerQueueDevice;
 import com.vhost.runtime.worker.QueueWorker;
+import com.vhost.runtime.worker.RebindableDevice;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -58,8 +60,12 @@ import org.slf4j.LoggerFactory;
  * {@link VirtioDeviceException}. Snapshots (asleep only) hold the acked features, the writeback
  * byte and the queue states (index, size, ring addresses, nextAvail, enabled; not fds) and are
  * checked on restore against the image's capacity, queue count and read-only flag.
+ *
+ * <p>While ACTIVE, single queues are stopped and started without a sleep ({@link PerQueueDevice}):
+ * the one worker thread stops serving a queue between two requests and starts serving another,
+ * so a vhost-user ring stop or start does not pause the other queues.
  */
-public final class FileBlockModel implements VirtioDevice, AutoCloseable {
+public final class FileBlockModel implements VirtioDevice, PerQueueDevice, RebindableDevice, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(FileBlockModel.class);
 
     /** Largest single segment the driver may use ({@code size_max}), bytes. */
@@ -97,6 +103,8 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
     private Interrupt interrupt;
     private List<VirtqueueConfig> sleptQueues = List.of();
     private QueueWorker worker;
+    /** The worker's thread was started (it is not while an active device has had no queue). */
+    private boolean workerStarted;
     private boolean closed;
 
     private FileBlockModel(String name, FileStore store, SharedMemory shm, long sizeBytes, boolean readOnly,
@@ -311,25 +319,48 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
         state = VirtioDeviceState.ACTIVE;
     }
 
+    private void checkQueue(VirtqueueConfig c) throws VirtqueueException {
+        if (c.index() < 0 || c.index() >= numQueues) {
+            throw new VirtqueueException(c.index(), "blk " + name + " has queues 0.." + (numQueues - 1));
+        }
+        if (c.size() > queueSize) {
+            throw new VirtqueueException(c.index(), "size " + c.size() + " exceeds the maximum " + queueSize);
+        }
+    }
+
+    private static VirtqueueConfig stoppedConfig(DeviceQueue q) {
+        VirtqueueConfig c = q.config();
+        return new VirtqueueConfig(c.index(), c.size(), c.descAddr(), c.availAddr(), c.usedAddr(), c.nextAvail(),
+                c.kickFd(), c.callFd(), q.isEnabled());
+    }
+
     private void startWorker(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> queues) throws VhostException {
         boolean[] seen = new boolean[numQueues];
         List<DeviceQueue> qs = new ArrayList<>(queues.size());
         for (VirtqueueConfig c : queues) {
-            if (c.index() < 0 || c.index() >= numQueues) {
-                throw new VirtqueueException(c.index(), "blk " + name + " has queues 0.." + (numQueues - 1));
-            }
+            checkQueue(c);
             if (seen[c.index()]) {
                 throw new VirtqueueException(c.index(), "given twice");
-            }
-            if (c.size() > queueSize) {
-                throw new VirtqueueException(c.index(), "size " + c.size() + " exceeds the maximum " + queueSize);
             }
             seen[c.index()] = true;
             qs.add(new DeviceQueue(mem, c, acked));
         }
+        if (worker != null) { // kept idle across a sleep: it takes the queues, no thread is started
+            for (DeviceQueue q : qs) {
+                worker.addQueue(q, STOP_TIMEOUT_MS);
+            }
+            if (!workerStarted && !qs.isEmpty()) {
+                worker.start();
+                workerStarted = true;
+            }
+            return;
+        }
         QueueWorker w = new QueueWorker("vhost-blk-" + name, qs, this::process, irq);
-        w.start();
+        if (!qs.isEmpty()) {
+            w.start(); // with no queue yet, the thread starts with the first startQueue
+        }
         worker = w;
+        workerStarted = !qs.isEmpty();
     }
 
     private List<VirtqueueConfig> stopWorker() throws VhostException {
@@ -341,11 +372,45 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
         worker = null;
         List<VirtqueueConfig> out = new ArrayList<>();
         for (DeviceQueue q : w.queues()) {
-            VirtqueueConfig c = q.config();
-            out.add(new VirtqueueConfig(c.index(), c.size(), c.descAddr(), c.availAddr(), c.usedAddr(), c.nextAvail(),
-                    c.kickFd(), c.callFd(), q.isEnabled()));
+            out.add(stoppedConfig(q));
         }
+        out.sort((a, b) -> Integer.compare(a.index(), b.index()));
         return List.copyOf(out);
+    }
+
+    /**
+     * Stops queue {@code index} while ACTIVE, waiting up to {@value #STOP_TIMEOUT_MS} ms for the
+     * request in flight on it; the other queues keep being served.
+     */
+    @Override
+    public synchronized VirtqueueConfig stopQueue(int index) throws VhostException {
+        if (state != VirtioDeviceState.ACTIVE) {
+            throw badState("stopQueue");
+        }
+        DeviceQueue q = worker.removeQueue(index, STOP_TIMEOUT_MS);
+        return q == null ? null : stoppedConfig(q);
+    }
+
+    /** Starts one more queue while ACTIVE, over the memory the device was activated or rebound with. */
+    @Override
+    public synchronized void startQueue(VirtqueueConfig queue) throws VhostException {
+        if (state != VirtioDeviceState.ACTIVE) {
+            throw badState("startQueue");
+        }
+        if (queue == null) {
+            throw new VirtioDeviceException("blk " + name + ": startQueue needs a queue");
+        }
+        checkQueue(queue);
+        for (DeviceQueue q : worker.queues()) {
+            if (q.index() == queue.index()) {
+                throw new VirtioDeviceException("blk " + name + ": queue " + queue.index() + " is already running");
+            }
+        }
+        worker.addQueue(new DeviceQueue(memory, queue, acked), STOP_TIMEOUT_MS);
+        if (!workerStarted) {
+            worker.start();
+            workerStarted = true;
+        }
     }
 
     @Override
@@ -366,7 +431,9 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
             case NEW -> state = VirtioDeviceState.ASLEEP_NEW;
             case INACTIVE -> state = VirtioDeviceState.ASLEEP_INACTIVE;
             case ACTIVE -> {
-                sleptQueues = stopWorker();
+                // a worker serving no queue processes nothing: it is kept, idle, for the wake
+                // (a vhost-user device state SAVE after every ring stopped costs no thread join)
+                sleptQueues = worker != null && worker.queues().isEmpty() ? List.of() : stopWorker();
                 state = VirtioDeviceState.ASLEEP_ACTIVE;
                 return sleptQueues;
             }
@@ -416,6 +483,13 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
         }
         if (mem == null || irq == null) {
             throw new VirtioDeviceException("blk " + name + ": rebind needs memory and interrupt");
+        }
+        if (worker != null && irq != interrupt) {
+            try { // the idle worker kept across the sleep signals the old interrupt
+                stopWorker();
+            } catch (VhostException e) {
+                throw new VirtioDeviceException("blk " + name + ": rebind: stopping the idle worker failed: " + e.getMessage(), e);
+            }
         }
         memory = mem;
         interrupt = irq;
@@ -491,6 +565,9 @@ public final class FileBlockModel implements VirtioDevice, AutoCloseable {
             }
             if (b.hasRemaining()) {
                 throw new VirtioDeviceException("blk " + name + ": " + b.remaining() + " trailing bytes in snapshot");
+            }
+            if (!active) {
+                stopWorker(); // an idle worker kept across the sleep belongs to the active device
             }
             acked = features;
             writeback = wb;

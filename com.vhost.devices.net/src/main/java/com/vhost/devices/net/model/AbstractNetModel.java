@@ -15,6 +15,7 @@ import com.vhost.runtime.virtqueue.DescriptorChain;
 import com.vhost.runtime.virtqueue.DeviceQueue;
 import com.vhost.runtime.virtqueue.VirtqueueStates;
 import com.vhost.runtime.worker.QueueWorker;
+import com.vhost.runtime.worker.RebindableDevice;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
@@ -58,7 +59,7 @@ import org.slf4j.LoggerFactory;
  * {@link VirtioDeviceException}. Snapshot: acked features, the state slept from and the queue
  * states (not fds).
  */
-public abstract class AbstractNetModel implements VirtioDevice, AutoCloseable {
+public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(AbstractNetModel.class);
     /** How long sleep/reset wait for the worker, ms. */
     public static final long STOP_TIMEOUT_MS = 10_000;
@@ -377,8 +378,9 @@ public abstract class AbstractNetModel implements VirtioDevice, AutoCloseable {
                 if (memory == null || interrupt == null) {
                     throw new VirtioDeviceException(name + ": restored as active but never activated here: rebind before wake");
                 }
-                List<VirtqueueConfig> resume = qs == null || qs.isEmpty() ? queues : qs;
-                startWorker(memory, interrupt, resume);
+                // exactly the queues given (VirtioDevice.wake): none resumes none, as when the
+                // vhost-user server stopped the last ring with GET_VRING_BASE
+                startWorker(memory, interrupt, qs == null ? List.of() : qs);
                 queues = List.of();
                 state = VirtioDeviceState.ACTIVE;
             }
