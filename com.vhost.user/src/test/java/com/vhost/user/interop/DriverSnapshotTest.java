@@ -7,6 +7,7 @@ import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VirtioDeviceException;
+import com.vhost.api.blk.VirtioBlk;
 import com.vhost.devices.blk.driver.BlkDriverOptions;
 import com.vhost.devices.blk.driver.BlockDevices;
 import com.vhost.devices.blk.driver.VerifiedWorkload;
@@ -95,6 +96,26 @@ class DriverSnapshotTest {
                 VhostUserServer server = started(new VhostUserServer(sock, model));
                 VirtioBlkDriver blk = open(sock, 2)) {
             assertRestoredSnapshotIsEqual(blk);
+        }
+    }
+
+    @Test
+    void theOwnBackEndsStateTravelsInTheSnapshotThroughDeviceState() throws Exception {
+        Path sock = dir.resolve("state.sock");
+        try (FileBlockModel model = FileBlockModel.open(image("state.img", 4 * MIB), false, 2, 64);
+                VhostUserServer server = started(new VhostUserServer(sock, model));
+                VirtioBlkDriver blk = open(sock, 2)) {
+            model.writeConfig(VirtioBlk.CFG_WRITEBACK, new byte[] {0}); // write-through at the snapshot
+            byte[] s1 = blk.snapshot();
+            model.writeConfig(VirtioBlk.CFG_WRITEBACK, new byte[] {1});
+            writeAndVerify(blk, 20, 4);
+            String r = blk.restore(s1);
+            assertThat(r).contains("back-end state");
+            byte[] wb = new byte[1];
+            model.readConfig(VirtioBlk.CFG_WRITEBACK, wb);
+            assertThat(wb[0]).as("the model's writeback setting came back through SET_DEVICE_STATE_FD LOAD").isZero();
+            assertThat(blk.snapshot()).isEqualTo(s1);
+            writeAndVerify(blk, 20, 5);
         }
     }
 

@@ -17,9 +17,11 @@ import java.util.List;
  * A running virtio-blk device's snapshot as {@link VirtioBlkDriver#snapshot()} takes it and
  * {@link VirtioBlkDriver#restore(byte[])} reads it. Layout (big-endian, {@link DataOutputStream}):
  * <pre>
- * int magic 0x56424453 ("VBDS"); int version 1;
+ * int magic 0x56424453 ("VBDS"); int version 2;
  * long ackedFeatures;
  * int configLength; byte[configLength] config      (virtio-blk config space, VirtIO 1.2 §5.2.4)
+ * int stateLength; byte[stateLength] backendState  (the back-end's own state through SET_DEVICE_STATE_FD
+ *                                                    SAVE when it offers DEVICE_STATE; length 0 when not)
  * queues as {@link VirtqueueStates} writes them     (index, size, desc/avail/used GPA, nextAvail = the
  *                                                    back-end's last_avail_idx from GET_VRING_BASE, enabled)
  * per queue, in the same order:
@@ -31,12 +33,14 @@ import java.util.List;
  *
  * @param ackedFeatures the features the driver acked
  * @param config the config space bytes read from the backend at the snapshot
+ * @param backendState the back-end's state (vhost-user DEVICE_STATE), empty when it offers none
  * @param queues per queue, where its rings are and the back-end's next avail index
  * @param rings per queue, the driver's side of the ring indices and the requests in flight
  */
-record BlkDriverSnapshot(long ackedFeatures, byte[] config, List<VirtqueueConfig> queues, List<Ring> rings) {
+record BlkDriverSnapshot(long ackedFeatures, byte[] config, byte[] backendState, List<VirtqueueConfig> queues,
+        List<Ring> rings) {
     static final int MAGIC = 0x56424453;
-    static final int VERSION = 1;
+    static final int VERSION = 2;
 
     /** One request in flight: virtio-blk request {@code type}, byte {@code offset} and {@code length}. */
     record InFlight(int type, long offset, long length) {}
@@ -52,6 +56,8 @@ record BlkDriverSnapshot(long ackedFeatures, byte[] config, List<VirtqueueConfig
             out.writeLong(ackedFeatures);
             out.writeInt(config.length);
             out.write(config);
+            out.writeInt(backendState.length);
+            out.write(backendState);
             VirtqueueStates.write(out, queues);
             for (Ring r : rings) {
                 out.writeInt(r.availIdx);
@@ -92,6 +98,15 @@ record BlkDriverSnapshot(long ackedFeatures, byte[] config, List<VirtqueueConfig
             if (cfg.length != cfgLen) {
                 throw new VirtioDeviceException("restore: truncated snapshot of " + snapshot.length + " bytes (config)");
             }
+            int stateLen = in.readInt();
+            if (stateLen < 0 || stateLen > com.vhost.runtime.vhost.DeviceStateTransfer.MAX_STATE_BYTES) {
+                throw new VirtioDeviceException("restore: back-end state length " + stateLen + " out of range 0.."
+                        + com.vhost.runtime.vhost.DeviceStateTransfer.MAX_STATE_BYTES);
+            }
+            byte[] state = in.readNBytes(stateLen);
+            if (state.length != stateLen) {
+                throw new VirtioDeviceException("restore: truncated snapshot of " + snapshot.length + " bytes (back-end state)");
+            }
             List<VirtqueueConfig> qs = VirtqueueStates.read(in, "restore", maxQueues, List.of());
             List<Ring> rings = new ArrayList<>(qs.size());
             for (VirtqueueConfig q : qs) {
@@ -111,7 +126,7 @@ record BlkDriverSnapshot(long ackedFeatures, byte[] config, List<VirtqueueConfig
             if (in.read() != -1) {
                 throw new VirtioDeviceException("restore: trailing bytes after " + qs.size() + " queues");
             }
-            return new BlkDriverSnapshot(acked, cfg, qs, List.copyOf(rings));
+            return new BlkDriverSnapshot(acked, cfg, state, qs, List.copyOf(rings));
         } catch (IOException e) {
             if (e instanceof VirtioDeviceException v) {
                 throw v;
@@ -138,6 +153,7 @@ record BlkDriverSnapshot(long ackedFeatures, byte[] config, List<VirtqueueConfig
                             VirtioBlk.CFG_CAPACITY);
             sb.append(", capacity ").append(sectors << VirtioBlk.SECTOR_SHIFT).append(" bytes");
         }
+        sb.append(backendState.length > 0 ? ", back-end state " + backendState.length + " bytes" : ", no back-end state");
         for (int i = 0; i < queues.size(); i++) {
             VirtqueueConfig q = queues.get(i);
             Ring r = rings.get(i);

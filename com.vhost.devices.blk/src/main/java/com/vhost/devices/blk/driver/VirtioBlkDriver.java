@@ -1178,7 +1178,9 @@ public final class VirtioBlkDriver implements BlockDevice {
      * queue; chains the back-end had taken are reaped, bounded by {@link #STRAGGLER_WAIT_NANOS}),
      * the config space, ring addresses and indices and the requests on each ring are recorded, and
      * the device wakes on the same backend at the same indices: requests in flight stay on the
-     * ring and complete once, held ones are placed after.
+     * ring and complete once, held ones are placed after. When the back-end offers DEVICE_STATE
+     * its own state is saved too (SET_DEVICE_STATE_FD SAVE while the rings are stopped) and a
+     * restore loads it back before the rings restart.
      *
      * @throws VirtioDeviceException when the driver is closed, failed, detached, or a queue is in
      *     low-level mode
@@ -1226,7 +1228,11 @@ public final class VirtioBlkDriver implements BlockDevice {
             for (BlkRequestQueue q : queues) {
                 rings.add(new BlkDriverSnapshot.Ring(q.dq.availIdx(), q.dq.lastUsedIdx(), q.ringRequests()));
             }
-            snap = new BlkDriverSnapshot(acked, cfg, slept, List.copyOf(rings));
+            byte[] state = new byte[0];
+            if (DeviceStateTransfer.supported(vhost.protocolFeatures())) {
+                state = DeviceStateTransfer.save(vhost.backend(), STATE_TRANSFER_TIMEOUT_MS);
+            }
+            snap = new BlkDriverSnapshot(acked, cfg, state, slept, List.copyOf(rings));
             f.wake(List.of());
         } catch (VhostException e) {
             failed = e;
@@ -1333,6 +1339,14 @@ public final class VirtioBlkDriver implements BlockDevice {
                     q.dq.availIdx(), q.kick.fd(), q.call.fd(), true));
         }
         try {
+            if (s.backendState().length > 0) {
+                if (!DeviceStateTransfer.supported(vhost.protocolFeatures())) {
+                    LOG.warn("virtio-blk on {}: the snapshot carries {} bytes of back-end state but this back-end does not"
+                            + " offer DEVICE_STATE; restoring the rings without it", backendName(), s.backendState().length);
+                } else {
+                    DeviceStateTransfer.load(vhost.backend(), s.backendState(), STATE_TRANSFER_TIMEOUT_MS);
+                }
+            }
             f.wake(configs);
         } catch (VhostException | RuntimeException e) {
             VhostException v = e instanceof VhostException ve ? ve
