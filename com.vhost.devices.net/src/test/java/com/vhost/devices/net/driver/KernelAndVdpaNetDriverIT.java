@@ -85,6 +85,102 @@ class KernelAndVdpaNetDriverIT {
         }
     }
 
+    /** Test frame ethertype (IEEE 802 local experimental 1), sequence number at 14, pattern after. */
+    private static final int ETHERTYPE = 0x88B5;
+
+    private static byte[] testFrame(byte[] dst, byte[] src, int seq, int len) {
+        byte[] f = new byte[len];
+        System.arraycopy(dst, 0, f, 0, 6);
+        System.arraycopy(src, 0, f, 6, 6);
+        f[12] = (byte) (ETHERTYPE >>> 8);
+        f[13] = (byte) ETHERTYPE;
+        f[14] = (byte) (seq >>> 24); f[15] = (byte) (seq >>> 16); f[16] = (byte) (seq >>> 8); f[17] = (byte) seq;
+        for (int i = 18; i < len; i++) {
+            f[i] = (byte) (seq * 31 + i);
+        }
+        return f;
+    }
+
+    /** @return the sequence number of a test frame with intact pattern, -1 for any other frame */
+    private static int checkFrame(byte[] f) {
+        if (f.length < 18 || (f[12] & 0xFF) != ETHERTYPE >>> 8 || (f[13] & 0xFF) != (ETHERTYPE & 0xFF)) {
+            return -1;
+        }
+        int seq = (f[14] & 0xFF) << 24 | (f[15] & 0xFF) << 16 | (f[16] & 0xFF) << 8 | (f[17] & 0xFF);
+        for (int i = 18; i < f.length; i++) {
+            if (f[i] != (byte) (seq * 31 + i)) {
+                fail("test frame " + seq + " of " + f.length + " bytes corrupted at byte " + i);
+            }
+        }
+        return seq;
+    }
+
+    @Test
+    void vhostNetInATestNamespaceCarriesFramesBothWaysBetweenNetDeviceAndTheTapsWire() throws Exception {
+        KGuest.require("vhost_net and tun modules (scripts/kguest)", "/dev/vhost-net", "/dev/net/tun");
+        String tap = "vtns0";
+        try (TapNamespace ns = TapNamespace.create()) {
+            // the TAP is created inside the namespace: VhostKernelOps opens it on the namespace's thread
+            var backend = ns.call(() -> new VhostKernelOps().open(new VhostTarget("/dev/vhost-net", Map.of(VhostKernelOps.OPTION_TAP, tap))));
+            TapNamespace.PacketSocket wire;
+            try {
+                // sysfs here is the initial namespace's: the TAP is not in it
+                assertThat(Path.of("/sys/class/net", tap)).as("TAP outside the test's namespace").doesNotExist();
+                ns.up(tap);
+                wire = ns.packetSocket(tap);
+            } catch (Exception | AssertionError e) {
+                backend.close();
+                throw e;
+            }
+            try (VirtioNetDriver net = VirtioNetDriver.open(backend, NetDriverOptions.defaults()); Arena a = Arena.ofConfined()) {
+                byte[] mac = net.mac();
+                byte[] peer = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
+                int n = 64;
+                // TAP wire -> vhost-net rx ring -> NetDevice.receive, in order and intact
+                MemorySegment[] into = {a.allocate(2048)};
+                int[] lens = new int[1];
+                int got = 0;
+                for (int i = 0; i < n; i++) {
+                    wire.send(testFrame(i % 2 == 0 ? mac : BROADCAST, peer, i, 60 + (i * 97) % (1514 - 60)));
+                }
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                while (got < n && System.nanoTime() < deadline) {
+                    net.awaitReceive(0, TimeUnit.MILLISECONDS.toNanos(200));
+                    while (net.receive(0, into, lens, 1) == 1) {
+                        int seq = checkFrame(into[0].asSlice(0, lens[0]).toArray(ValueLayout.JAVA_BYTE));
+                        if (seq >= 0) {
+                            assertThat(seq).as("frame from the TAP's wire, in order").isEqualTo(got);
+                            assertThat(lens[0]).as("length of frame %d", seq).isEqualTo(60 + (seq * 97) % (1514 - 60));
+                            got++;
+                        }
+                    }
+                }
+                assertThat(got).as("frames written on the TAP's wire received through NetDevice").isEqualTo(n);
+                // NetDevice.transmit -> vhost-net tx ring -> TAP, read back from the wire
+                MemorySegment frame = a.allocate(1514);
+                for (int i = 0; i < n; i++) {
+                    byte[] f = testFrame(peer, mac, 1000 + i, 60 + (i * 53) % (1514 - 60));
+                    MemorySegment.copy(f, 0, frame, ValueLayout.JAVA_BYTE, 0, f.length);
+                    assertThat(net.transmit(0, new MemorySegment[] {frame}, new int[] {f.length}, 1)).isEqualTo(1);
+                }
+                int read = 0;
+                deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                while (read < n && System.nanoTime() < deadline) {
+                    byte[] f = wire.receive(200);
+                    int seq = f == null ? -1 : checkFrame(f);
+                    if (seq >= 0) {
+                        assertThat(seq).as("frame read from the TAP's wire, in order").isEqualTo(1000 + read);
+                        assertThat(f.length).isEqualTo(60 + (read * 53) % (1514 - 60));
+                        read++;
+                    }
+                }
+                assertThat(read).as("frames NetDevice transmitted, read back from the TAP's wire").isEqualTo(n);
+            }
+        }
+    }
+
+    private static final byte[] BROADCAST = {-1, -1, -1, -1, -1, -1};
+
     @Test
     void vdpaSimNetLoopsFramesBackIntactAndInOrder() throws Exception {
         KGuest.require("vhost_vdpa + vdpa_sim_net with vdpa0 (scripts/kguest)", "/dev/vhost-vdpa-0");
