@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ ${#CLASSES[@]} -gt 0 ] || CLASSES=(com.vhost.kernel.VhostNetKernelIT com.vhost.vdpa.VdpaSimIT com.vhost.devices.blk.driver.VdpaBlkDriverIT com.vhost.devices.blk.driver.VdpaBlkLifecycleIT com.vhost.devices.net.driver.KernelAndVdpaNetDriverIT)
+[ ${#CLASSES[@]} -gt 0 ] || CLASSES=(com.vhost.kernel.VhostNetKernelIT com.vhost.vdpa.VdpaSimIT com.vhost.devices.blk.driver.VdpaBlkDriverIT com.vhost.devices.blk.driver.VdpaBlkLifecycleIT com.vhost.devices.net.driver.KernelAndVdpaNetDriverIT com.vhost.devices.net.driver.VhostNetLifecycleIT com.vhost.devices.net.driver.VdpaNetLifecycleIT)
 
 log() { echo "kguest-test: $*"; }
 die() { echo "kguest-test: ERROR: $*" >&2; exit 2; }

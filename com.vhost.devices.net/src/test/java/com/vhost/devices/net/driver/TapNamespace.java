@@ -256,6 +256,9 @@ final class TapNamespace implements AutoCloseable {
         @Override
         public synchronized void close() {
             int f = fd;
+            if (f < 0) {
+                return;
+            }
             fd = -1;
             Linux.closeQuietly(f);
             arena.close();
