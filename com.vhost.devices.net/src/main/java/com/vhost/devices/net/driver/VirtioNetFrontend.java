@@ -406,7 +406,7 @@ public final class VirtioNetFrontend implements VirtioDevice {
                     ctrlNext = w.queues().get(0).nextAvail();
                     ctrlWorker = null;
                 }
-                int[] bases = vhost.isStarted() ? vhost.stop() : new int[0];
+                int[] bases = vhost.isStarted() ? vhost.suspend() : new int[0];
                 List<VirtqueueConfig> out = new ArrayList<>(queues.size());
                 int k = 0;
                 for (VirtqueueConfig q : queues) {
