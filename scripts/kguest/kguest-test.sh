@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Tests com.vhost.kernel (vhost-net, TAP) and com.vhost.vdpa (vhost-vdpa) against the real Linux
-# drivers: builds the kernel test guest (build-kguest.sh, cached) and the two modules' classes
-# (mvn verify -DskipTests, never install), then runs the JUnit 5 classes VhostNetKernelIT and
-# VdpaSimIT with the JUnit console launcher inside the guest (run-in-kguest.sh).
+# drivers: builds the kernel test guest (build-kguest.sh, cached) and the modules' classes
+# (mvn verify -DskipTests, never install), then runs the JUnit 5 IT classes of the kernel, vdpa,
+# blk and net modules with the JUnit console launcher inside the guest (run-in-kguest.sh).
 #
 # Usage: scripts/kguest/kguest-test.sh [--no-build] [--select-class FQCN]...
 #   --no-build          do not run Maven (use the classes already in target/)
-#   --select-class C    run only class C (repeatable; default: both IT classes)
+#   --select-class C    run only class C (repeatable; default: the seven IT classes in CLASSES below)
 # Environment:
 #   JAVA_HOME           JDK >= 25 (default /usr/lib/jvm/temurin-25-jdk-amd64)
 #   KGUEST_CACHE_DIR    guest + launcher cache (default <repo>/.cache/kguest)
