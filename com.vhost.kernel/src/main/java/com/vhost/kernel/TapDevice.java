@@ -28,6 +28,7 @@ public final class TapDevice implements AutoCloseable {
     static final short IFF_VNET_HDR = 0x4000;
     /** {@code sizeof(struct virtio_net_hdr_v1)} in bytes. */
     public static final int VNET_HDR_SIZE = 12;
+    static final int EINVAL = 22;
     /** Linux {@code MAX_TAP_QUEUES}: the most queues a TAP interface may have. */
     public static final int MAX_QUEUES = 256;
 
@@ -79,7 +80,16 @@ public final class TapDevice implements AutoCloseable {
                 ifr.fill((byte) 0);
                 MemorySegment.copy(n, 0, ifr, ValueLayout.JAVA_BYTE, 0, n.length);
                 ifr.set(ValueLayout.JAVA_SHORT, 16, flags);
-                Linux.ioctl(fds[q], TUNSETIFF, ifr, "TUNSETIFF(" + what + (queues > 1 ? ", IFF_MULTI_QUEUE" : "") + ")");
+                try {
+                    Linux.ioctl(fds[q], TUNSETIFF, ifr, "TUNSETIFF(" + what + (queues > 1 ? ", IFF_MULTI_QUEUE" : "") + ")");
+                } catch (VhostNativeException e) {
+                    if (e.errno() == EINVAL && q == 0) {
+                        throw new VhostNativeException(e.call(), e.errno(), Linux.strerror(e.errno()) + ": " + name
+                                + (queues > 1 ? " exists without multi_queue, or is not a TAP" : " exists with multi_queue, or is not a TAP")
+                                + " (a TAP's queue mode is fixed when it is created)");
+                    }
+                    throw e;
+                }
                 sz.set(ValueLayout.JAVA_INT, 0, VNET_HDR_SIZE);
                 Linux.ioctl(fds[q], TUNSETVNETHDRSZ, sz, "TUNSETVNETHDRSZ(" + what + ")");
             }
