@@ -264,11 +264,13 @@ public final class GenericVhostDevice implements VhostDevice {
         lastStartResumed = false;
         if (suspended) {
             if (features == startedFeatures && regions.equals(startedRegions) && queues.equals(suspendedQueues)) {
-                resume(queues);
-                return;
+                if (resume(queues)) {
+                    return;
+                }
+            } else {
+                LOG.debug("{}: start with other memory, features or queues than at suspend: reset instead of RESUME", backend.describe());
+                resetSuspended();
             }
-            LOG.debug("{}: start with other memory, features or queues than at suspend: reset instead of RESUME", backend.describe());
-            resetSuspended();
         }
         List<VirtqueueConfig> done = new ArrayList<>();
         try {
@@ -325,8 +327,15 @@ public final class GenericVhostDevice implements VhostDevice {
         }
     }
 
-    /** VHOST_VDPA_RESUME of a device suspended with exactly these queues; call fds re-pointed if masking changed meanwhile. */
-    private void resume(List<VirtqueueConfig> queues) throws VhostException {
+    /**
+     * VHOST_VDPA_RESUME of a device suspended with exactly these queues; call fds re-pointed if
+     * masking changed meanwhile.
+     *
+     * @return true when resumed; false when the back-end refused, after which the device is reset
+     *     (status ACKNOWLEDGE | DRIVER) for a full setup
+     * @throws VhostException when even the reset fails
+     */
+    private boolean resume(List<VirtqueueConfig> queues) throws VhostException {
         try {
             for (VirtqueueConfig q : queues) {
                 int i = q.index();
@@ -337,13 +346,15 @@ public final class GenericVhostDevice implements VhostDevice {
                 }
             }
             call("VHOST_VDPA_RESUME", -1, backend::resume);
-        } catch (VhostException | RuntimeException e) {
+        } catch (VhostException e) {
+            LOG.debug("{}: RESUME refused ({}); resetting for a full start", backend.describe(), e.getMessage());
             try {
                 resetSuspended();
-            } catch (VhostException | RuntimeException suppressed) {
-                e.addSuppressed(suppressed);
+            } catch (VhostException suppressed) {
+                suppressed.addSuppressed(e);
+                throw suppressed;
             }
-            throw e;
+            return false;
         }
         suspended = false;
         suspendedQueues = List.of();
@@ -351,6 +362,7 @@ public final class GenericVhostDevice implements VhostDevice {
         started = true;
         lastStartResumed = true;
         kickAll(queues);
+        return true;
     }
 
     /** Resets a device left suspended by {@link #suspend()}: status 0, then ACKNOWLEDGE | DRIVER. */

@@ -201,6 +201,17 @@ class GenericVhostDeviceTest {
             assertThat(b.log).startsWith("SET_STATUS 0", "SET_STATUS 3", "SET_FEATURES 0x" + Long.toHexString(VERSION_1)).doesNotContain("RESUME")
                     .contains("SET_VRING_BASE 0 3").endsWith("SET_STATUS 15");
 
+            // a refused RESUME falls back to a reset and the whole setup
+            d.suspend();
+            b.refuse = "RESUME";
+            b.log.clear();
+            d.start(memory, List.of(q(0, 10, 20), q(1, 14, 21)));
+            b.refuse = null;
+            assertThat(d.lastStartResumed()).isFalse();
+            assertThat(d.isStarted()).isTrue();
+            assertThat(b.log).startsWith("RESUME", "SET_STATUS 0", "SET_STATUS 3", "SET_FEATURES 0x" + Long.toHexString(VERSION_1))
+                    .contains("SET_VRING_BASE 0 10").endsWith("SET_STATUS 15");
+
             // stop() after suspend() resets the device
             d.suspend();
             b.log.clear();
