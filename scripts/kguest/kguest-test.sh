@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# Tests the kernel (vhost-net, TAP) and vDPA (vhost-vdpa) backends and the blk/net drivers on them
-# against the real Linux drivers: builds the kernel test guest (build-kguest.sh, cached) and the
-# modules' classes (mvn verify -DskipTests, never install), then runs the JUnit 5 IT classes
-# (VhostNetKernelIT, VdpaSimIT, VdpaBlkDriverIT, VdpaBlkLifecycleIT, KernelAndVdpaNetDriverIT,
-# CrossTypeNetSwapIT) with the JUnit console launcher inside the guest (run-in-kguest.sh).
+# Tests com.vhost.kernel (vhost-net, TAP) and com.vhost.vdpa (vhost-vdpa) against the real Linux
+# drivers: builds the kernel test guest (build-kguest.sh, cached) and the modules' classes
+# (mvn verify -DskipTests, never install), then runs the JUnit 5 IT classes of the kernel, vdpa,
+# blk, net and user modules with the JUnit console launcher inside the guest (run-in-kguest.sh).
 #
 # Usage: scripts/kguest/kguest-test.sh [--no-build] [--select-class FQCN]...
 #   --no-build          do not run Maven (use the classes already in target/)
-#   --select-class C    run only class C (repeatable; default: every IT class above)
+#   --select-class C    run only class C (repeatable; default: the eight IT classes in CLASSES below)
 # Environment:
 #   JAVA_HOME           JDK >= 25 (default /usr/lib/jvm/temurin-25-jdk-amd64)
 #   KGUEST_CACHE_DIR    guest + launcher cache (default <repo>/.cache/kguest)
@@ -37,7 +36,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ ${#CLASSES[@]} -gt 0 ] || CLASSES=(com.vhost.kernel.VhostNetKernelIT com.vhost.vdpa.VdpaSimIT com.vhost.devices.blk.driver.VdpaBlkDriverIT com.vhost.devices.blk.driver.VdpaBlkLifecycleIT com.vhost.devices.net.driver.KernelAndVdpaNetDriverIT com.vhost.user.backend.CrossTypeNetSwapIT)
+[ ${#CLASSES[@]} -gt 0 ] || CLASSES=(com.vhost.kernel.VhostNetKernelIT com.vhost.vdpa.VdpaSimIT com.vhost.devices.blk.driver.VdpaBlkDriverIT com.vhost.devices.blk.driver.VdpaBlkLifecycleIT com.vhost.devices.net.driver.KernelAndVdpaNetDriverIT com.vhost.devices.net.driver.VhostNetLifecycleIT com.vhost.devices.net.driver.VdpaNetLifecycleIT com.vhost.user.backend.CrossTypeNetSwapIT)
 
 log() { echo "kguest-test: $*"; }
 die() { echo "kguest-test: ERROR: $*" >&2; exit 2; }

@@ -96,8 +96,9 @@ final class NetCommand implements Callable<Integer> {
             if (where.vdpa != null) {
                 backend = services.backend("vdpa", BlkCommand.BACKEND_WAIT).open(VhostTarget.of(where.vdpa.toString()));
             } else if (where.kernel != null) {
+                // one /dev/vhost-net fd and TAP queue per pair (VhostKernelOps option queue-pairs)
                 backend = services.backend("kernel", BlkCommand.BACKEND_WAIT).open(new VhostTarget("/dev/vhost-net",
-                        java.util.Map.of("tap", where.kernel.tap)));
+                        java.util.Map.of("tap", where.kernel.tap, "queue-pairs", Integer.toString(queues))));
             } else {
                 VhostOps ops = services.backend("user", BlkCommand.BACKEND_WAIT);
                 backend = ops.open(new VhostTarget(where.socket.toString(),

@@ -5,6 +5,7 @@ import com.vhost.api.VhostBackendType;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostOps;
+import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostTarget;
 import com.vhost.runtime.nativeio.Linux;
 import java.nio.file.Files;
@@ -15,7 +16,9 @@ import org.osgi.service.component.annotations.Component;
 /**
  * The vhost-kernel backend service ({@code vhost.backend.type=kernel}). A target's path is the
  * device node (default {@code /dev/vhost-net}); option {@code tap=NAME} names the TAP interface
- * the queues are attached to.
+ * the queues are attached to, and option {@code queue-pairs=N} (default 1) opens the node once
+ * per receive/transmit pair and the TAP with {@code IFF_MULTI_QUEUE} and N queues, offering
+ * {@code VIRTIO_NET_F_MQ} (see {@link VhostNetBackend}).
  */
 @Component(service = VhostOps.class, property = {
     VhostOps.BACKEND_TYPE + "=kernel",
@@ -26,6 +29,10 @@ public final class VhostKernelOps implements VhostOps {
     public static final String DEFAULT_NODE = "/dev/vhost-net";
     /** Target option: the TAP interface to attach. */
     public static final String OPTION_TAP = "tap";
+    /** Target option: receive/transmit queue pairs, 1..{@value #MAX_QUEUE_PAIRS} (default 1). */
+    public static final String OPTION_QUEUE_PAIRS = "queue-pairs";
+    /** Most queue pairs: 2 × 127 rings fit the generic device's 255 queues. */
+    public static final int MAX_QUEUE_PAIRS = 127;
 
     @Override
     public VhostBackendType type() {
@@ -38,32 +45,61 @@ public final class VhostKernelOps implements VhostOps {
     }
 
     /**
-     * Opens the node and, when option {@code tap} is given, the TAP interface.
+     * Opens the node once per queue pair and, when option {@code tap} is given, the TAP interface
+     * with one queue per pair.
      *
+     * @throws VhostFeatureException when {@code queue-pairs} is not a number in 1..{@value #MAX_QUEUE_PAIRS}
      * @throws VhostNativeException naming the node and errno, with a hint when the node is missing
      */
     @Override
     public VhostBackend open(VhostTarget target) throws VhostException {
         String node = target.path().isEmpty() ? DEFAULT_NODE : target.path();
-        int fd;
+        int pairs = queuePairs(target);
+        int[] fds = new int[pairs];
+        java.util.Arrays.fill(fds, -1);
+        String tapName = target.option(OPTION_TAP, null);
+        TapDevice tap = null;
         try {
-            fd = Linux.open(node, Linux.O_RDWR);
+            for (int p = 0; p < pairs; p++) {
+                fds[p] = openNode(node);
+            }
+            if (tapName != null) {
+                tap = TapDevice.open(tapName, pairs);
+            }
+            return new VhostNetBackend(fds, node, tap);
+        } catch (VhostException | RuntimeException e) {
+            for (int fd : fds) {
+                Linux.closeQuietly(fd);
+            }
+            if (tap != null) {
+                tap.close();
+            }
+            throw e;
+        }
+    }
+
+    private static int queuePairs(VhostTarget target) throws VhostFeatureException {
+        String v = target.option(OPTION_QUEUE_PAIRS, "1");
+        try {
+            int n = Integer.parseInt(v.trim());
+            if (n >= 1 && n <= MAX_QUEUE_PAIRS) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new VhostFeatureException(target.path() + ": kernel target option " + OPTION_QUEUE_PAIRS + "=" + v
+                + " is not a number of queue pairs in 1.." + MAX_QUEUE_PAIRS);
+    }
+
+    private static int openNode(String node) throws VhostNativeException {
+        try {
+            return Linux.open(node, Linux.O_RDWR);
         } catch (VhostNativeException e) {
             if (e.errno() == Linux.ENOENT) {
                 throw new VhostNativeException("open(" + node + ")", e.errno(),
                         "no such device node: this kernel has no vhost-net (CONFIG_VHOST_NET) or the vhost_net module is not loaded");
             }
-            throw e;
-        }
-        String tapName = target.option(OPTION_TAP, null);
-        TapDevice tap = null;
-        try {
-            if (tapName != null) {
-                tap = TapDevice.open(tapName);
-            }
-            return new VhostNetBackend(fd, node, tap);
-        } catch (VhostException | RuntimeException e) {
-            Linux.closeQuietly(fd);
             throw e;
         }
     }

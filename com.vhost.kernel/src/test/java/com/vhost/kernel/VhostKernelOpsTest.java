@@ -3,6 +3,7 @@ package com.vhost.kernel;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostTarget;
 import java.nio.file.Path;
@@ -47,5 +48,23 @@ class VhostKernelOpsTest {
     void badTapNameIsRejectedBeforeAnySyscall() {
         assertThatThrownBy(() -> TapDevice.open("a-name-that-is-too-long"))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("1..15 bytes");
+    }
+
+    @Test
+    void queuePairsOptionOutsideItsRangeIsATypedErrorBeforeTheNodeIsOpened() {
+        VhostKernelOps ops = new VhostKernelOps();
+        for (String bad : new String[] {"0", "128", "two", ""}) {
+            VhostTarget t = new VhostTarget(dir.resolve("vhost-net").toString(), Map.of(VhostKernelOps.OPTION_QUEUE_PAIRS, bad));
+            assertThatThrownBy(() -> ops.open(t)).as("queue-pairs=%s", bad)
+                    .isInstanceOf(VhostFeatureException.class)
+                    .hasMessageContaining("queue-pairs=" + bad)
+                    .hasMessageContaining("1..127");
+        }
+    }
+
+    @Test
+    void tapQueueCountOutsideOneTo256IsRejectedBeforeAnySyscall() {
+        assertThatThrownBy(() -> TapDevice.open("t0", 0)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("0 queues");
+        assertThatThrownBy(() -> TapDevice.open("t0", 257)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("1..256");
     }
 }

@@ -196,6 +196,16 @@ class VhostNetKernelIT {
         // a name taken by a device that is not a TAP: tun_set_iff -> EINVAL
         assertThatThrownBy(() -> TapDevice.open("lo")).isInstanceOf(VhostNativeException.class)
                 .hasMessageContaining("TUNSETIFF(lo)").hasMessageContaining("errno " + EINVAL);
+        // ktap0 was made single-queue by the guest's init: a multiqueue open names the mismatch
+        assertThatThrownBy(() -> TapDevice.open("ktap0", 2)).isInstanceOf(VhostNativeException.class)
+                .hasMessageContaining("TUNSETIFF(ktap0 queue 0, IFF_MULTI_QUEUE)").hasMessageContaining("without multi_queue")
+                .hasMessageContaining("errno " + EINVAL);
+        try (TapDevice mq = TapDevice.open("kmq" + ProcessHandle.current().pid() % 10000, 3)) {
+            assertThat(mq.queues()).isEqualTo(3);
+            assertThat(new int[] {mq.fd(0), mq.fd(1), mq.fd(2)}).doesNotHaveDuplicates().doesNotContain(-1);
+            int mqFlags = Integer.decode(Files.readString(Path.of("/sys/class/net", mq.name(), "tun_flags")).trim());
+            assertThat(mqFlags & 0x5102).as("IFF_TAP|IFF_NO_PI|IFF_VNET_HDR|IFF_MULTI_QUEUE in 0x%x", mqFlags).isEqualTo(0x5102);
+        }
     }
 
     /**

@@ -50,6 +50,12 @@ import org.slf4j.LoggerFactory;
  * SET_FEATURES (checked with GET_STATUS), ring addresses as IOVAs (= guest-physical), every ring
  * enabled and then DRIVER_OK at start; status reset and ACKNOWLEDGE|DRIVER again at stop.
  *
+ * <p>Sleep and wake ({@link #suspend()}): with vhost-vdpa's SUSPEND and RESUME both negotiated
+ * the device is suspended and keeps its state (status stays DRIVER_OK); the next {@link #start}
+ * with the same memory, features and queues (each at the next avail index read at suspend)
+ * sends VHOST_VDPA_RESUME instead of a reset and a new setup (QEMU {@code vhost_vdpa_suspend} /
+ * {@code vhost_vdpa_dev_start}'s resume). Any other start resets the suspended device first.
+ *
  * <p>{@link #start} and {@link #stop} follow the order stated on {@link VhostDevice}.
  * Masking ({@code vhost_virtqueue_mask}) points the back-end's call for a queue at a private
  * eventfd (the masked notifier); unmasking restores the real call fd and forwards a call that
@@ -69,12 +75,13 @@ public final class GenericVhostDevice implements VhostDevice {
             | VhostUserProtocolFeature.DEVICE_STATE.mask();
 
     /**
-     * vhost-vdpa backend features this front-end sets when offered: IOTLB_MSG_V2, IOTLB_BATCH, and
+     * vhost-vdpa backend features this front-end sets when offered: IOTLB_MSG_V2, IOTLB_BATCH,
      * SUSPEND (used by {@link #stop()} before reading the ring bases, as QEMU's
-     * {@code vhost_vdpa_suspend}).
+     * {@code vhost_vdpa_suspend}) and RESUME (used by a {@link #start} after {@link #suspend()}).
      */
     public static final long WANTED_VDPA_BACKEND_FEATURES = VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_MSG_V2)
-            | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH) | VhostFeatures.bit(VhostFeatures.BACKEND_F_SUSPEND);
+            | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH) | VhostFeatures.bit(VhostFeatures.BACKEND_F_SUSPEND)
+            | VhostFeatures.bit(VhostFeatures.BACKEND_F_RESUME);
 
     private static final int STATUS_FEATURES_OK = DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK;
 
@@ -107,6 +114,15 @@ public final class GenericVhostDevice implements VhostDevice {
     private long ackedFeatures;
     private boolean started;
     private List<VirtqueueConfig> startedQueues = List.of();
+    private List<MemoryRegion> startedRegions = List.of();
+    private long startedFeatures;
+    /** vhost-vdpa suspended by {@link #suspend()}: status DRIVER_OK, rings stopped where they were. */
+    private boolean suspended;
+    /** The queues at suspend, each with the next avail index the device returned. */
+    private List<VirtqueueConfig> suspendedQueues = List.of();
+    /** The call fd last given to the back-end per queue (the masked notifier's when masked). */
+    private final int[] backendCallFds;
+    private boolean lastStartResumed;
     private final boolean[] masked;
     private final boolean[] pending;
     private final int[] callFds;
@@ -133,6 +149,8 @@ public final class GenericVhostDevice implements VhostDevice {
         this.pending = new boolean[numQueues];
         this.callFds = new int[numQueues];
         java.util.Arrays.fill(callFds, -1);
+        this.backendCallFds = new int[numQueues];
+        java.util.Arrays.fill(backendCallFds, -1);
         this.maskedNotifiers = new EventFd[numQueues];
         call("SET_OWNER", -1, backend::setOwner);
         this.backendFeatures = callLong("GET_FEATURES", -1, backend::getFeatures);
@@ -241,6 +259,21 @@ public final class GenericVhostDevice implements VhostDevice {
         // negotiated with it, whatever the driver acked (vdpa_sim refuses features without it).
         long features = ackedFeatures | (useProtocolFeatures ? PROTOCOL_FEATURES_BIT : 0)
                 | (vdpa ? backendFeatures & VhostFeatures.bit(VirtioFeatures.F_ACCESS_PLATFORM) : 0);
+        List<MemoryRegion> regions = new ArrayList<>();
+        for (GuestMemoryRegion r : memory.regions()) {
+            regions.add(new MemoryRegion(r.guestAddr(), r.size(), r.userAddr(), r.fdOffset(), r.fd()));
+        }
+        lastStartResumed = false;
+        if (suspended) {
+            if (features == startedFeatures && regions.equals(startedRegions) && queues.equals(suspendedQueues)) {
+                if (resume(queues)) {
+                    return;
+                }
+            } else {
+                LOG.debug("{}: start with other memory, features or queues than at suspend: reset instead of RESUME", backend.describe());
+                resetSuspended();
+            }
+        }
         List<VirtqueueConfig> done = new ArrayList<>();
         try {
             call("SET_FEATURES", -1, () -> backend.setFeatures(features));
@@ -252,10 +285,6 @@ public final class GenericVhostDevice implements VhostDevice {
                     throw new VhostFeatureException(String.format("vhost-vdpa %s cleared FEATURES_OK: features 0x%x not accepted (status 0x%x)",
                             backend.describe(), features, st));
                 }
-            }
-            List<MemoryRegion> regions = new ArrayList<>();
-            for (GuestMemoryRegion r : memory.regions()) {
-                regions.add(new MemoryRegion(r.guestAddr(), r.size(), r.userAddr(), r.fdOffset(), r.fd()));
             }
             call("SET_MEM_TABLE", -1, () -> backend.setMemTable(regions));
             for (VirtqueueConfig q : queues) {
@@ -281,15 +310,85 @@ public final class GenericVhostDevice implements VhostDevice {
             throw e;
         }
         startedQueues = List.copyOf(queues);
+        startedRegions = List.copyOf(regions);
+        startedFeatures = features;
         started = true;
-        // Requests the driver made while the rings were stopped were kicked into a stopped
-        // back-end; a back-end that only looks at a ring when kicked (vdpa_sim, vhost-net) would
-        // never see them. One kick per started queue is harmless when nothing is pending.
+        kickAll(queues);
+    }
+
+    /**
+     * Requests the driver made while the rings were stopped were kicked into a stopped back-end;
+     * a back-end that only looks at a ring when kicked (vdpa_sim, vhost-net) would never see them.
+     * One kick per started queue is harmless when nothing is pending.
+     */
+    private static void kickAll(List<VirtqueueConfig> queues) {
         for (VirtqueueConfig q : queues) {
             if (q.kickFd() >= 0 && q.enabled()) {
                 kick(q.kickFd());
             }
         }
+    }
+
+    /**
+     * VHOST_VDPA_RESUME of a device suspended with exactly these queues; call fds re-pointed if
+     * masking changed meanwhile.
+     *
+     * @return true when resumed; false when the back-end refused, after which the device is reset
+     *     (status ACKNOWLEDGE | DRIVER) for a full setup
+     * @throws VhostException when even the reset fails
+     */
+    private boolean resume(List<VirtqueueConfig> queues) throws VhostException {
+        try {
+            for (VirtqueueConfig q : queues) {
+                int i = q.index();
+                int fd = masked[i] ? maskedNotifier(i).fd() : q.callFd();
+                if (fd != backendCallFds[i]) {
+                    call("SET_VRING_CALL", i, () -> backend.setVringCall(i, fd));
+                    backendCallFds[i] = fd;
+                }
+            }
+            call("VHOST_VDPA_RESUME", -1, backend::resume);
+        } catch (VhostException e) {
+            LOG.debug("{}: RESUME refused ({}); resetting for a full start", backend.describe(), e.getMessage());
+            try {
+                resetSuspended();
+            } catch (VhostException suppressed) {
+                suppressed.addSuppressed(e);
+                throw suppressed;
+            }
+            return false;
+        }
+        suspended = false;
+        suspendedQueues = List.of();
+        startedQueues = List.copyOf(queues);
+        started = true;
+        lastStartResumed = true;
+        kickAll(queues);
+        return true;
+    }
+
+    /** Resets a device left suspended by {@link #suspend()}: status 0, then ACKNOWLEDGE | DRIVER. */
+    private void resetSuspended() throws VhostException {
+        suspended = false;
+        suspendedQueues = List.of();
+        call("SET_STATUS(reset)", -1, () -> backend.setStatus(0));
+        call("SET_STATUS(ACKNOWLEDGE|DRIVER)", -1, () -> backend.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER));
+    }
+
+    /** @return whether the last {@link #start} resumed a suspended device (VHOST_VDPA_RESUME) instead of setting it up */
+    public boolean lastStartResumed() {
+        return lastStartResumed;
+    }
+
+    /** @return whether the device is suspended by {@link #suspend()}, waiting for a resuming {@link #start} */
+    public boolean isSuspended() {
+        return suspended;
+    }
+
+    /** @return whether {@link #suspend()} keeps the device's state for a RESUME (vhost-vdpa with SUSPEND and RESUME) */
+    public boolean canResume() {
+        return vdpa && VhostFeatures.has(protocolFeatures, VhostFeatures.BACKEND_F_SUSPEND)
+                && VhostFeatures.has(protocolFeatures, VhostFeatures.BACKEND_F_RESUME);
     }
 
     private static void kick(int fd) {
@@ -327,11 +426,38 @@ public final class GenericVhostDevice implements VhostDevice {
         callFds[i] = q.callFd();
         int fd = masked[i] ? maskedNotifier(i).fd() : q.callFd();
         call("SET_VRING_CALL", i, () -> backend.setVringCall(i, fd));
+        backendCallFds[i] = fd;
     }
 
+    /**
+     * Stops the rings and returns each started queue's next avail index (GET_VRING_BASE), in the
+     * order the queues were given to {@link #start}; a vhost-vdpa device is reset to
+     * ACKNOWLEDGE | DRIVER (also one left suspended by {@link #suspend()}).
+     */
     @Override
     public int[] stop() throws VhostException {
+        return stopRings(false);
+    }
+
+    /**
+     * Stops the rings for a sleep, as {@link #stop()}, but when {@link #canResume()} leaves the
+     * vhost-vdpa device suspended (status DRIVER_OK, every ring's state kept): a later
+     * {@link #start} with the same memory, features and queues (next avail = the returned bases)
+     * resumes it with VHOST_VDPA_RESUME; any other start, or {@link #stop()}, resets it first.
+     * Elsewhere it is {@link #stop()}.
+     *
+     * @return the next avail index of each started queue, in start order
+     * @throws VhostException from the backend, naming the request; the device is then reset as by stop
+     */
+    public int[] suspend() throws VhostException {
+        return stopRings(canResume());
+    }
+
+    private int[] stopRings(boolean keep) throws VhostException {
         if (!started) {
+            if (suspended && !keep) {
+                resetSuspended();
+            }
             return new int[0];
         }
         started = false;
@@ -364,6 +490,15 @@ public final class GenericVhostDevice implements VhostDevice {
                 first = keep(first, e);
                 bases[k] = -1;
             }
+        }
+        if (keep && first == null) {
+            List<VirtqueueConfig> at = new ArrayList<>(queues.size());
+            for (int k = 0; k < queues.size(); k++) {
+                at.add(queues.get(k).withNextAvail(bases[k] & 0xFFFF));
+            }
+            suspendedQueues = List.copyOf(at);
+            suspended = true;
+            return bases;
         }
         if (vdpa) {
             // QEMU vhost_vdpa_reset_status: reset, then ACKNOWLEDGE | DRIVER for the next start.
@@ -403,9 +538,11 @@ public final class GenericVhostDevice implements VhostDevice {
             if (mask) {
                 int fd = maskedNotifier(index).fd();
                 call("SET_VRING_CALL(masked)", index, () -> backend.setVringCall(index, fd));
+                backendCallFds[index] = fd;
             } else {
                 int fd = callFds[index];
                 call("SET_VRING_CALL(unmasked)", index, () -> backend.setVringCall(index, fd));
+                backendCallFds[index] = fd;
             }
         }
         masked[index] = mask;

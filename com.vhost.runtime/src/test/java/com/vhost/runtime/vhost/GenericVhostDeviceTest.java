@@ -141,8 +141,8 @@ class GenericVhostDeviceTest {
     void vdpaFollowsTheStatusSequenceAndUsesIovaRingAddresses() throws Exception {
         RecordingBackend b = new RecordingBackend(VhostBackendType.VDPA, VERSION_1 | EVENT_IDX, 0x1f6);
         try (GenericVhostDevice d = new GenericVhostDevice(b, 1)) {
-            assertThat(d.protocolFeatures()).isEqualTo(0x16); // IOTLB_MSG_V2 | IOTLB_BATCH | SUSPEND of 0x1f6
-            assertThat(b.log).containsExactly("SET_OWNER", "GET_FEATURES", "GET_PROTOCOL_FEATURES", "SET_PROTOCOL_FEATURES 0x16", "SET_STATUS 3");
+            assertThat(d.protocolFeatures()).isEqualTo(0x36); // IOTLB_MSG_V2 | IOTLB_BATCH | SUSPEND | RESUME of 0x1f6
+            assertThat(b.log).containsExactly("SET_OWNER", "GET_FEATURES", "GET_PROTOCOL_FEATURES", "SET_PROTOCOL_FEATURES 0x36", "SET_STATUS 3");
             d.ackFeatures(VERSION_1);
             b.log.clear();
             d.start(memory, List.of(q(0, 0, 20)));
@@ -163,6 +163,72 @@ class GenericVhostDeviceTest {
             d.ackFeatures(VERSION_1);
             assertThatThrownBy(() -> d.start(memory, List.of(q(0, 0, 20)))).isInstanceOf(VhostFeatureException.class)
                     .hasMessageContaining("FEATURES_OK");
+        }
+    }
+
+    @Test
+    void vdpaSuspendKeepsTheDeviceAndTheSameStartResumesItWhileAnyOtherStartResets() throws Exception {
+        RecordingBackend b = new RecordingBackend(VhostBackendType.VDPA, VERSION_1, 0x36);
+        try (GenericVhostDevice d = new GenericVhostDevice(b, 2)) {
+            assertThat(d.canResume()).isTrue();
+            d.ackFeatures(VERSION_1);
+            d.start(memory, List.of(q(0, 0, 20), q(1, 0, 21)));
+            b.log.clear();
+            assertThat(d.suspend()).containsExactly(7, 7);
+            assertThat(b.log).as("no reset at suspend").containsExactly("SUSPEND", "GET_VRING_BASE 0", "GET_VRING_BASE 1");
+            assertThat(d.isSuspended()).isTrue();
+            assertThat(d.isStarted()).isFalse();
+            b.log.clear();
+            d.start(memory, List.of(q(0, 7, 20), q(1, 7, 21)));
+            assertThat(b.log).as("same memory, features and rings at the bases read: RESUME only").containsExactly("RESUME");
+            assertThat(d.lastStartResumed()).isTrue();
+            assertThat(d.isStarted()).isTrue();
+
+            // masked while asleep: the masked notifier replaces the call fd before RESUME
+            d.suspend();
+            d.virtqueueMask(1, true);
+            b.log.clear();
+            d.start(memory, List.of(q(0, 7, 20), q(1, 7, 21)));
+            assertThat(b.log).hasSize(2).last().isEqualTo("RESUME");
+            assertThat(b.log.get(0)).startsWith("SET_VRING_CALL 1 ").isNotEqualTo("SET_VRING_CALL 1 21");
+            d.virtqueueMask(1, false);
+
+            // another next avail (or queue set): reset, then the whole setup
+            d.suspend();
+            b.log.clear();
+            d.start(memory, List.of(q(0, 3, 20), q(1, 7, 21)));
+            assertThat(d.lastStartResumed()).isFalse();
+            assertThat(b.log).startsWith("SET_STATUS 0", "SET_STATUS 3", "SET_FEATURES 0x" + Long.toHexString(VERSION_1)).doesNotContain("RESUME")
+                    .contains("SET_VRING_BASE 0 3").endsWith("SET_STATUS 15");
+
+            // a refused RESUME falls back to a reset and the whole setup
+            d.suspend();
+            b.refuse = "RESUME";
+            b.log.clear();
+            d.start(memory, List.of(q(0, 10, 20), q(1, 14, 21)));
+            b.refuse = null;
+            assertThat(d.lastStartResumed()).isFalse();
+            assertThat(d.isStarted()).isTrue();
+            assertThat(b.log).startsWith("RESUME", "SET_STATUS 0", "SET_STATUS 3", "SET_FEATURES 0x" + Long.toHexString(VERSION_1))
+                    .contains("SET_VRING_BASE 0 10").endsWith("SET_STATUS 15");
+
+            // stop() after suspend() resets the device
+            d.suspend();
+            b.log.clear();
+            assertThat(d.stop()).isEmpty();
+            assertThat(b.log).containsExactly("SET_STATUS 0", "SET_STATUS 3");
+            assertThat(d.isSuspended()).isFalse();
+        }
+        // without RESUME offered, suspend() is stop(): the device is reset
+        RecordingBackend noResume = new RecordingBackend(VhostBackendType.VDPA, VERSION_1, 0x16);
+        try (GenericVhostDevice d = new GenericVhostDevice(noResume, 1)) {
+            assertThat(d.canResume()).isFalse();
+            d.ackFeatures(VERSION_1);
+            d.start(memory, List.of(q(0, 0, 20)));
+            noResume.log.clear();
+            d.suspend();
+            assertThat(noResume.log).containsExactly("SUSPEND", "GET_VRING_BASE 0", "SET_STATUS 0", "SET_STATUS 3");
+            assertThat(d.isSuspended()).isFalse();
         }
     }
 

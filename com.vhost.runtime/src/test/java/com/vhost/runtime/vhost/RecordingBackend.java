@@ -85,6 +85,7 @@ final class RecordingBackend implements VhostBackend {
     @Override public int getStatus() throws VhostException { rec("GET_STATUS"); return status; }
     @Override public void resetDevice() throws VhostException { rec("RESET_DEVICE"); }
     @Override public void suspend() throws VhostException { rec("SUSPEND"); }
+    @Override public void resume() throws VhostException { rec("RESUME"); }
     @Override public void setConfigChangeListener(Runnable listener) { log.add("CONFIG_LISTENER"); }
     @Override public void close() { connected = false; log.add("CLOSE"); }
 }

@@ -11,6 +11,7 @@ import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.runtime.vhost.GenericVhostDevice;
 import com.vhost.runtime.virtqueue.VirtqueueStates;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -34,8 +35,10 @@ import java.util.Objects;
  *   <li>{@link #readConfig}: virtio-blk config space (VIRTIO 1.2, 5.2.4) read through
  *       {@link VhostDevice#getConfig} (vhost-user GET_CONFIG).</li>
  *   <li>{@link #activate}: acks the features to the vhost device and starts it
- *       ({@link VhostDevice#start}); {@link #sleep} stops it and returns the queues with the
- *       back-end's next avail index (GET_VRING_BASE); {@link #wake} starts it again with them.</li>
+ *       ({@link VhostDevice#start}); {@link #sleep} stops it ({@link GenericVhostDevice#suspend}:
+ *       a vDPA device with SUSPEND and RESUME stays suspended, not reset) and returns the queues
+ *       with the back-end's next avail index (GET_VRING_BASE); {@link #wake} starts it again with
+ *       them (a suspended vDPA device unchanged since then is resumed).</li>
  *   <li>{@link #snapshot}: acked features, the state slept from, and the queue states.</li>
  * </ul>
  * A call in a state {@link VirtioDeviceState} does not allow throws {@link VirtioDeviceException}
@@ -192,7 +195,8 @@ public final class VirtioBlkFrontend implements VirtioDevice {
             case NEW -> state = VirtioDeviceState.ASLEEP_NEW;
             case INACTIVE -> state = VirtioDeviceState.ASLEEP_INACTIVE;
             case ACTIVE -> {
-                int[] bases = vhost.stop();
+                // a GenericVhostDevice keeps a vDPA device suspended for a RESUME at wake
+                int[] bases = vhost instanceof GenericVhostDevice g ? g.suspend() : vhost.stop();
                 List<VirtqueueConfig> out = new ArrayList<>(queues.size());
                 for (int i = 0; i < queues.size(); i++) {
                     out.add(queues.get(i).withNextAvail(bases[i] & 0xFFFF));

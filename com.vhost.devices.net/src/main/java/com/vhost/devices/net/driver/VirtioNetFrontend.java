@@ -44,7 +44,8 @@ import org.slf4j.LoggerFactory;
  *       {@code n = maxPairs}. The back-end gets the {@code 2n} data queues; the control queue is
  *       served here by a {@link QueueWorker} on its kick eventfd through {@link NetControl}: MQ
  *       VQ_PAIRS_SET becomes SET_VRING_ENABLE of the pairs' rings (when protocol features are in
- *       force), MAC ADDR_SET changes {@code mac} in the config space, RX modes are recorded.</li>
+ *       force; on vhost-net it attaches or detaches the pairs' TAP queues), MAC ADDR_SET
+ *       changes {@code mac} in the config space, RX modes are recorded.</li>
  *   <li><b>Features</b> ({@link #features()}): the back-end's features ∩ {@link #BACKEND_FEATURES},
  *       plus {@link #FRONTEND_FEATURES} (CTRL_VQ, CTRL_RX, CTRL_MAC_ADDR, MAC, STATUS) that this
  *       front-end provides; the latter are never acked to the back-end (as QEMU and DPDK do). No
@@ -167,7 +168,10 @@ public final class VirtioNetFrontend implements VirtioDevice {
     private final class ControlTarget implements NetControl.Target {
         @Override
         public void setQueuePairs(int pairs) throws VhostException {
-            if (vhost.isStarted() && (vhost.usesProtocolFeatures())) {
+            // vhost-user with protocol features: SET_VRING_ENABLE; vhost-net: each pair's rings
+            // are attached to (or detached from) their TAP queue, as QEMU's vhost_net_set_vq_index
+            // + tap_enable / tap_disable do on VQ_PAIRS_SET.
+            if (vhost.isStarted() && (vhost.usesProtocolFeatures() || vhost.backend().type() == VhostBackendType.KERNEL)) {
                 for (int p = 0; p < maxPairs; p++) {
                     boolean on = p < pairs;
                     vhost.backend().setVringEnable(VirtioNet.rxQueue(p), on);
@@ -449,7 +453,7 @@ public final class VirtioNetFrontend implements VirtioDevice {
                     ctrlNext = w.queues().get(0).nextAvail();
                     ctrlWorker = null;
                 }
-                int[] bases = vhost.isStarted() ? vhost.stop() : new int[0];
+                int[] bases = vhost.isStarted() ? vhost.suspend() : new int[0];
                 List<VirtqueueConfig> out = new ArrayList<>(queues.size());
                 int k = 0;
                 for (VirtqueueConfig q : queues) {
