@@ -227,11 +227,11 @@ public abstract class VirtioDeviceLifecycleTest {
         List<VirtqueueConfig> queues = configs(drv);
         dev.activate(memory, interrupt, queues);
         for (int i = 0; i < drv.size(); i++) {
-            requestAndAwait(drv.get(i), queues.get(i), 1);
+            requestAndAwait(drv.get(i), queues.get(i));
         }
-        requestAndAwait(drv.get(0), queues.get(0), 2);
+        requestAndAwait(drv.get(0), queues.get(0));
         List<VirtqueueConfig> slept = dev.sleep();
-        assertThat(slept.get(0).nextAvail()).isEqualTo(2);
+        assertThat(slept.get(0).nextAvail()).isEqualTo(drv.get(0).availIdx());
         byte[] active = dev.snapshot();
         long acked = dev.ackedFeatures();
         dev.wake(slept);
