@@ -89,6 +89,11 @@ public final class BenchCommand implements Callable<Integer> {
         @Option(names = "--depth", paramLabel = "D", defaultValue = "4", description = "blk: blocks per worker batch (default ${DEFAULT-VALUE})")
         int depth;
 
+        @Option(names = "--warmup", paramLabel = "N", defaultValue = "5",
+                description = "swaps made first and not counted in the pause figures (JIT and first-use costs);"
+                        + " their requests are verified like the others (default ${DEFAULT-VALUE})")
+        int warmup;
+
         @Option(names = "--interval-ms", paramLabel = "MS", defaultValue = "20",
                 description = "workload time between two swaps (default ${DEFAULT-VALUE})")
         long intervalMs;
@@ -104,6 +109,9 @@ public final class BenchCommand implements Callable<Integer> {
             }
             if (swaps < 1 || swaps > 100_000) {
                 throw new IllegalArgumentException("--swaps " + swaps + " outside 1..100000");
+            }
+            if (warmup < 0 || warmup > 1000) {
+                throw new IllegalArgumentException("--warmup " + warmup + " outside 0..1000");
             }
             Checks.queues(queues, queueSize);
             PrintWriter out = services.out();
@@ -157,36 +165,17 @@ public final class BenchCommand implements Callable<Integer> {
                         sockets[1], queueSize, window);
                 out.flush();
                 NetTools.EchoStream stream = tools.startEchoStream(dev, 0, window, Math.min(32, window));
-                long[] pauses = new long[swaps];
-                int done = 0;
+                SwapRun run = new SwapRun();
                 long t0 = System.nanoTime();
                 long[] r;
                 try {
-                    for (int i = 0; i < swaps; i++) {
-                        Thread.sleep(intervalMs);
-                        if (stream.firstError() != null) {
-                            throw new IllegalStateException("swap " + (i + 1) + ": the stream failed: " + stream.firstError());
-                        }
-                        long measured = sw.pausesMeasured();
-                        sw.rebind(ops.open(VhostTarget.of(sockets[(i + 1) % 2].toString())));
-                        long deadline = System.nanoTime() + FIRST_COMPLETION_TIMEOUT_NANOS;
-                        while (sw.pausesMeasured() == measured) {
-                            if (System.nanoTime() > deadline) {
-                                throw new IllegalStateException("swap " + (i + 1) + ": no frame on the new back-end within "
-                                        + TimeUnit.NANOSECONDS.toSeconds(FIRST_COMPLETION_TIMEOUT_NANOS) + " s");
-                            }
-                            Thread.sleep(1);
-                        }
-                        pauses[done++] = sw.lastPauseNanos();
-                    }
+                    swapLoop(sw, ops, sockets, run, () -> stream.firstError() == null ? null
+                            : "the stream failed: " + stream.firstError());
                     Thread.sleep(intervalMs);
                 } finally {
                     r = stream.stop(2000);
                     double secs = (System.nanoTime() - t0) / 1e9;
-                    long[] measured = Arrays.copyOf(pauses, Math.max(1, done));
-                    Arrays.sort(measured);
-                    out.printf(Locale.ROOT, "swap pause ms: p50 %.2f p99 %.2f max %.2f%n", ms(pct(measured, 0.50)),
-                            ms(pct(measured, 0.99)), ms(measured[measured.length - 1]));
+                    run.print(out);
                     out.printf(Locale.ROOT, "lost %d duplicated %d corrupted %d reordered %d%n", r[2], r[3], r[5], r[4]);
                     out.printf(Locale.ROOT, "(%d frames sent, %d received in %.1f s%s)%n", r[0], r[1], secs,
                             stream.firstError() == null ? "" : "; first error: " + stream.firstError());
@@ -212,29 +201,15 @@ public final class BenchCommand implements Callable<Integer> {
                 out.flush();
                 long region = Math.min(dev.info().capacityBytes(), 16L << 20);
                 BlkTools.VerifiedLoad load = tools.startVerifiedWorkload(dev, region, 4096, workers, depth, System.nanoTime());
-                long[] pauses = new long[swaps];
+                SwapRun run = new SwapRun();
                 long t0 = System.nanoTime();
                 try {
-                    for (int i = 0; i < swaps; i++) {
-                        Thread.sleep(intervalMs);
-                        long measured = sw.pausesMeasured();
-                        sw.rebind(ops.open(VhostTarget.of(sockets[(i + 1) % 2].toString())));
-                        long deadline = System.nanoTime() + FIRST_COMPLETION_TIMEOUT_NANOS;
-                        while (sw.pausesMeasured() == measured) {
-                            if (System.nanoTime() > deadline) {
-                                throw new IllegalStateException("swap " + (i + 1) + ": no completion on the new back-end within "
-                                        + TimeUnit.NANOSECONDS.toSeconds(FIRST_COMPLETION_TIMEOUT_NANOS) + " s");
-                            }
-                            Thread.sleep(1);
-                        }
-                        pauses[i] = sw.lastPauseNanos();
-                    }
+                    swapLoop(sw, ops, sockets, run, () -> load.firstError() == null ? null
+                            : "the workload failed: " + load.firstError());
                 } finally {
                     long[] r = load.stop();
                     double secs = (System.nanoTime() - t0) / 1e9;
-                    Arrays.sort(pauses);
-                    out.printf(Locale.ROOT, "swap pause ms: p50 %.2f p99 %.2f max %.2f%n", ms(pct(pauses, 0.50)),
-                            ms(pct(pauses, 0.99)), ms(pauses[pauses.length - 1]));
+                    run.print(out);
                     out.printf(Locale.ROOT, "lost %d duplicated %d corrupted %d%n", r[2], r[3], r[4]);
                     out.printf(Locale.ROOT, "(%d writes, %d reads verified in %.1f s%s)%n", r[0], r[1], secs,
                             load.firstError() == null ? "" : "; first error: " + load.firstError());
@@ -244,6 +219,61 @@ public final class BenchCommand implements Callable<Integer> {
                     }
                 }
                 return 0;
+            }
+        }
+
+        /** Pauses of the warm-up and the measured swaps, in nanoseconds. */
+        final class SwapRun {
+            final long[] warm = new long[warmup];
+            final long[] measured = new long[swaps];
+            int warmDone;
+            int measuredDone;
+
+            void print(PrintWriter out) {
+                if (warmDone > 0) {
+                    long[] w = Arrays.copyOf(warm, warmDone);
+                    Arrays.sort(w);
+                    out.printf(Locale.ROOT, "warm-up: %d swap(s), pause ms max %.2f (not in the figures below)%n", warmDone,
+                            ms(w[w.length - 1]));
+                }
+                long[] m = Arrays.copyOf(measured, Math.max(1, measuredDone));
+                Arrays.sort(m);
+                out.printf(Locale.ROOT, "swap pause ms: p50 %.2f p99 %.2f max %.2f (%d swaps)%n", ms(pct(m, 0.50)), ms(pct(m, 0.99)),
+                        ms(m[m.length - 1]), measuredDone);
+            }
+        }
+
+        /**
+         * Makes {@code --warmup} then {@code --swaps} swaps, alternating between the two sockets,
+         * {@code --interval-ms} of traffic before each; each waits (bounded) for the first
+         * completion on the new back-end and records its pause in {@code run}.
+         *
+         * @param failure the traffic's first error, checked before each swap, or null
+         * @throws IllegalStateException when the traffic failed or a swap saw no completion in time
+         */
+        private void swapLoop(MeasuredSwap sw, VhostOps ops, Path[] sockets, SwapRun run,
+                java.util.function.Supplier<String> failure) throws Exception {
+            for (int i = 0; i < warmup + swaps; i++) {
+                Thread.sleep(intervalMs);
+                String f = failure.get();
+                if (f != null) {
+                    throw new IllegalStateException("swap " + (i + 1) + ": " + f);
+                }
+                long measured = sw.pausesMeasured();
+                sw.rebind(ops.open(VhostTarget.of(sockets[(i + 1) % 2].toString())));
+                long deadline = System.nanoTime() + FIRST_COMPLETION_TIMEOUT_NANOS;
+                while (sw.pausesMeasured() == measured) {
+                    if (System.nanoTime() > deadline) {
+                        throw new IllegalStateException("swap " + (i + 1) + ": no completion on the new back-end within "
+                                + TimeUnit.NANOSECONDS.toSeconds(FIRST_COMPLETION_TIMEOUT_NANOS) + " s");
+                    }
+                    Thread.sleep(1);
+                }
+                if (i < warmup) {
+                    run.warm[run.warmDone++] = sw.lastPauseNanos();
+                } else {
+                    run.measured[run.measuredDone++] = sw.lastPauseNanos();
+                }
             }
         }
 

@@ -99,16 +99,7 @@ public interface BlkTools {
     RawQueue rawQueue(BlockDevice device, int index, CompletionSink sink) throws Exception;
 
     /** Hot-swap view of a device from {@link #openDevice}. */
-    interface Swappable {
-        /** Moves the device to {@code newBackend} (owned from now on); the {@link BlockDevice} stays valid. */
-        void rebind(VhostBackend newBackend) throws Exception;
-
-        /** @return swaps whose I/O pause has been measured (first completion on the new backend seen) */
-        long pausesMeasured();
-
-        /** @return the last swap's I/O pause in nanoseconds (last completion on the old backend to the first on the new), -1 when none */
-        long lastPauseNanos();
-
+    interface Swappable extends MeasuredSwap {
         /** @return requests the device completed with success (for counting duplicates) */
         long completedRequests();
     }

@@ -28,15 +28,8 @@ public interface NetTools {
     NetDevice openDevice(VhostBackend backend, int pairs, int queueSize, boolean poll) throws Exception;
 
     /** The hot-swap view of a net device made by {@link #openDevice}. */
-    interface NetSwap {
-        /** Moves the device to {@code newBackend} (owned from now on); the {@link NetDevice} stays valid. */
-        void rebind(VhostBackend newBackend) throws Exception;
-
-        /** @return swaps whose pause has been measured (a first used element on the new backend seen) */
-        long pausesMeasured();
-
-        /** @return the last swap's pause in nanoseconds (last used element on the old backend to the first on the new), -1 when none */
-        long lastPauseNanos();
+    /** The hot-swap view of a net device (see {@link MeasuredSwap}). */
+    interface NetSwap extends MeasuredSwap {
     }
 
     /** @return the hot-swap view of {@code device}, or null when it cannot move between backends */

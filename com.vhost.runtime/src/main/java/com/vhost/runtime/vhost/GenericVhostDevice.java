@@ -113,6 +113,9 @@ public final class GenericVhostDevice implements VhostDevice {
 
     private long ackedFeatures;
     private boolean started;
+    /** Features and memory table {@link #prepare} sent (-1 / empty: none pending). */
+    private long preparedFeatures = -1;
+    private List<MemoryRegion> preparedRegions = List.of();
     private List<VirtqueueConfig> startedQueues = List.of();
     private List<MemoryRegion> startedRegions = List.of();
     private long startedFeatures;
@@ -237,6 +240,46 @@ public final class GenericVhostDevice implements VhostDevice {
         return ackedFeatures;
     }
 
+    /**
+     * Sends the device-wide part of {@link #start} ahead of it: SET_FEATURES (the features acked
+     * with {@link #ackFeatures}) and SET_MEM_TABLE for {@code memory}, no ring touched. A hot-swap
+     * does this on the new backend while the old one still serves, so that only the rings'
+     * messages fall in the I/O pause; a later {@link #start} with the same features and memory
+     * skips them (QEMU sends them in {@code vhost_dev_start} too, before any vring message). Not
+     * for vhost-vdpa, whose status handshake must run in order inside {@link #start}: a no-op there.
+     *
+     * @param memory the memory the next start will use
+     * @throws VirtioDeviceException when the device is started or closed
+     * @throws VhostFeatureException when no features with VIRTIO_F_VERSION_1 were acked
+     * @throws VhostException from the backend, naming the request
+     */
+    public void prepare(GuestMemory memory) throws VhostException {
+        checkOpen();
+        if (started) {
+            throw new VirtioDeviceException("prepare: device on " + backend.describe() + " is already started");
+        }
+        if (vdpa || suspended) {
+            return;
+        }
+        if (!VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_VERSION_1)) {
+            throw new VhostFeatureException("prepare: features not acked (VIRTIO_F_VERSION_1 missing), call ackFeatures first");
+        }
+        long features = ackedFeatures | (useProtocolFeatures ? PROTOCOL_FEATURES_BIT : 0);
+        List<MemoryRegion> regions = regionsOf(memory);
+        call("SET_FEATURES", -1, () -> backend.setFeatures(features));
+        call("SET_MEM_TABLE", -1, () -> backend.setMemTable(regions));
+        preparedFeatures = features;
+        preparedRegions = List.copyOf(regions);
+    }
+
+    private static List<MemoryRegion> regionsOf(GuestMemory memory) {
+        List<MemoryRegion> regions = new ArrayList<>();
+        for (GuestMemoryRegion r : memory.regions()) {
+            regions.add(new MemoryRegion(r.guestAddr(), r.size(), r.userAddr(), r.fdOffset(), r.fd()));
+        }
+        return regions;
+    }
+
     @Override
     public void start(GuestMemory memory, List<VirtqueueConfig> queues) throws VhostException {
         checkOpen();
@@ -259,10 +302,7 @@ public final class GenericVhostDevice implements VhostDevice {
         // negotiated with it, whatever the driver acked (vdpa_sim refuses features without it).
         long features = ackedFeatures | (useProtocolFeatures ? PROTOCOL_FEATURES_BIT : 0)
                 | (vdpa ? backendFeatures & VhostFeatures.bit(VirtioFeatures.F_ACCESS_PLATFORM) : 0);
-        List<MemoryRegion> regions = new ArrayList<>();
-        for (GuestMemoryRegion r : memory.regions()) {
-            regions.add(new MemoryRegion(r.guestAddr(), r.size(), r.userAddr(), r.fdOffset(), r.fd()));
-        }
+        List<MemoryRegion> regions = regionsOf(memory);
         lastStartResumed = false;
         if (suspended) {
             if (features == startedFeatures && regions.equals(startedRegions) && queues.equals(suspendedQueues)) {
@@ -276,7 +316,12 @@ public final class GenericVhostDevice implements VhostDevice {
         }
         List<VirtqueueConfig> done = new ArrayList<>();
         try {
-            call("SET_FEATURES", -1, () -> backend.setFeatures(features));
+            boolean prepared = features == preparedFeatures && regions.equals(preparedRegions);
+            preparedFeatures = -1;
+            preparedRegions = List.of();
+            if (!prepared) {
+                call("SET_FEATURES", -1, () -> backend.setFeatures(features));
+            }
             if (vdpa) {
                 // QEMU vhost_vdpa_set_features: FEATURES_OK, and the device must keep it.
                 call("SET_STATUS(FEATURES_OK)", -1, () -> backend.setStatus(STATUS_FEATURES_OK));
@@ -286,7 +331,9 @@ public final class GenericVhostDevice implements VhostDevice {
                             backend.describe(), features, st));
                 }
             }
-            call("SET_MEM_TABLE", -1, () -> backend.setMemTable(regions));
+            if (!prepared) {
+                call("SET_MEM_TABLE", -1, () -> backend.setMemTable(regions));
+            }
             for (VirtqueueConfig q : queues) {
                 startQueue(memory, q);
                 done.add(q);

@@ -138,6 +138,27 @@ class GenericVhostDeviceTest {
     }
 
     @Test
+    void prepareSendsFeaturesAndMemoryAheadAndStartThenSendsOnlyTheRings() throws Exception {
+        RecordingBackend b = new RecordingBackend(VhostBackendType.USER, VERSION_1 | PROTO, VhostUserProtocolFeature.MQ.mask());
+        try (GenericVhostDevice d = new GenericVhostDevice(b, 2)) {
+            d.ackFeatures(VERSION_1);
+            b.log.clear();
+            d.prepare(memory);
+            assertThat(b.log).containsExactly("SET_FEATURES 0x" + Long.toHexString(VERSION_1 | PROTO), "SET_MEM_TABLE 1");
+            b.log.clear();
+            d.start(memory, List.of(q(0, 3, 20)));
+            assertThat(b.log).containsExactly("SET_VRING_NUM 0 128", "SET_VRING_BASE 0 3", "SET_VRING_ADDR 0", "SET_VRING_KICK 0",
+                    "SET_VRING_CALL 0 20", "SET_VRING_ENABLE 0 1");
+            assertThatThrownBy(() -> d.prepare(memory)).isInstanceOf(com.vhost.api.VirtioDeviceException.class).hasMessageContaining("started");
+            d.stop();
+            b.log.clear();
+            // a start without a fresh prepare (or after features changed) sends everything again
+            d.start(memory, List.of(q(0, 7, 20)));
+            assertThat(b.log).startsWith("SET_FEATURES 0x" + Long.toHexString(VERSION_1 | PROTO), "SET_MEM_TABLE 1");
+        }
+    }
+
+    @Test
     void vdpaFollowsTheStatusSequenceAndUsesIovaRingAddresses() throws Exception {
         RecordingBackend b = new RecordingBackend(VhostBackendType.VDPA, VERSION_1 | EVENT_IDX, 0x1f6);
         try (GenericVhostDevice d = new GenericVhostDevice(b, 1)) {

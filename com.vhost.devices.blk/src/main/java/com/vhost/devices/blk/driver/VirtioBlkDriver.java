@@ -928,6 +928,7 @@ public final class VirtioBlkDriver implements BlockDevice {
             nf = new VirtioBlkFrontend(nv, queues.length, queueSize);
             checkCompatible(nf, nb.describe());
             nf.ackFeatures(acked);
+            nf.prepare(memory); // features and memory table now, while the old backend still serves
         } catch (VhostException | RuntimeException e) {
             nv.close();
             refusedWhileGone(e, wasDetached);

@@ -161,6 +161,22 @@ public final class VirtioBlkFrontend implements VirtioDevice {
         }
     }
 
+    /**
+     * Sends the acked features and the memory table to the backend ahead of {@link #activate}
+     * ({@link com.vhost.runtime.vhost.GenericVhostDevice#prepare}; other vhost devices do it all
+     * in activate): a hot-swap does this while the old backend still serves. Only in state NEW
+     * or INACTIVE.
+     *
+     * @throws VhostException from the backend, naming the request
+     */
+    public void prepare(GuestMemory memory) throws VhostException {
+        require("prepare", VirtioDeviceState.NEW, VirtioDeviceState.INACTIVE);
+        if (vhost instanceof com.vhost.runtime.vhost.GenericVhostDevice g) { // other VhostDevices set up in activate
+            g.ackFeatures(ackedFeatures);
+            g.prepare(memory);
+        }
+    }
+
     @Override
     public void activate(GuestMemory memory, Interrupt interrupt, List<VirtqueueConfig> queues) throws VhostException {
         require("activate", VirtioDeviceState.NEW, VirtioDeviceState.INACTIVE);

@@ -1025,6 +1025,7 @@ public final class VirtioNetDriver implements NetDevice {
             checkCompatible(nf, name, from);
             nf.ackFeatures(acked);
             nf.adoptControlState(of);
+            nf.prepare(memory); // features and memory table now, while the old backend still serves
         } catch (VhostException | RuntimeException e) {
             nv.close();
             throw e;

@@ -337,6 +337,19 @@ public final class VirtioNetFrontend implements VirtioDevice {
         LOG.debug("virtio-net: ignoring config write of {} bytes at {}", data.length, offset);
     }
 
+    /**
+     * Sends the acked features (less those this front-end implements itself) and the memory
+     * table to the backend ahead of {@link #activate} ({@link GenericVhostDevice#prepare}): a
+     * hot-swap does this while the old backend still serves. Only in state NEW or INACTIVE.
+     *
+     * @throws VhostException from the backend, naming the request
+     */
+    public void prepare(GuestMemory memory) throws VhostException {
+        require("prepare", VirtioDeviceState.NEW, VirtioDeviceState.INACTIVE);
+        vhost.ackFeatures(ackedFeatures & ~FRONTEND_FEATURES);
+        vhost.prepare(memory);
+    }
+
     @Override
     public void activate(GuestMemory memory, Interrupt interrupt, List<VirtqueueConfig> queues) throws VhostException {
         require("activate", VirtioDeviceState.NEW, VirtioDeviceState.INACTIVE);
