@@ -21,6 +21,7 @@ import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.runtime.memory.GuestMemoryMap;
 import com.vhost.runtime.nativeio.EventFd;
 import com.vhost.runtime.nativeio.SharedMemory;
+import com.vhost.runtime.vhost.DeviceStateTransfer;
 import com.vhost.runtime.vhost.GenericVhostDevice;
 import com.vhost.runtime.virtqueue.DriverQueue;
 import java.lang.foreign.MemorySegment;
@@ -132,6 +133,9 @@ public final class VirtioNetDriver implements NetDevice {
     private final AtomicBoolean lossHandling = new AtomicBoolean();
     private final AtomicLong swaps = new AtomicLong();
     private final AtomicLong retaken = new AtomicLong();
+    private final AtomicLong statesCarried = new AtomicLong();
+    /** Bound on one device state SAVE or LOAD through the back-end's pipe, 2 s. */
+    static final long STATE_TRANSFER_TIMEOUT_MS = 2000;
     /** Nonzero while the first completion after a swap is awaited: the old backend's last completion time. */
     private final AtomicLong pauseFrom = new AtomicLong();
     private final AtomicLong pausesMeasured = new AtomicLong();
@@ -1040,7 +1044,7 @@ public final class VirtioNetDriver implements NetDevice {
                 bases = restartBases;
                 ctrlBase = restartCtrl;
             } else {
-                bases = quiesce("rebind to " + name);
+                bases = quiesce("rebind to " + name, nv);
                 ctrlBase = restartCtrl;
             }
             List<VirtqueueConfig> configs = queueConfigs(bases, ctrlBase, nf.activePairs());
@@ -1136,17 +1140,45 @@ public final class VirtioNetDriver implements NetDevice {
     }
 
     /**
-     * Stops the old backend's rings and control worker, reaps what it completed and closes it.
-     * Caller holds {@link #backendLock} and every pair's lock.
+     * Stops the old backend's rings and control worker, reaps what it completed, moves its
+     * internal state to {@code next} when both offer DEVICE_STATE, and closes it. Caller holds
+     * {@link #backendLock} and every pair's lock.
      *
      * @return where each data queue restarts (index = queue index); {@link #restartCtrl} is set
      */
-    private int[] quiesce(String why) {
+    private int[] quiesce(String why, GenericVhostDevice next) {
         int[] bases = stopRings(why);
         GenericVhostDevice v = vhost;
+        if (next != null) {
+            carryState(v, next);
+        }
         detachedFrom = v.backend().describe();
         v.close();
         return bases;
+    }
+
+    /**
+     * Moves the old back-end's internal state to the new one when both negotiated DEVICE_STATE
+     * (this project's back-end does): SAVE from {@code from}, whose rings were just stopped, LOAD
+     * into {@code to}, whose rings are not started yet (vhost-user "Migrating back-end state";
+     * {@link DeviceStateTransfer}). Optional: a failure is logged and the swap goes on without it.
+     */
+    private void carryState(GenericVhostDevice from, GenericVhostDevice to) {
+        if (!DeviceStateTransfer.supported(from.protocolFeatures()) || !DeviceStateTransfer.supported(to.protocolFeatures())
+                || !from.backend().isConnected()) {
+            return;
+        }
+        long t0 = System.nanoTime();
+        try {
+            byte[] state = DeviceStateTransfer.save(from.backend(), STATE_TRANSFER_TIMEOUT_MS);
+            DeviceStateTransfer.load(to.backend(), state, STATE_TRANSFER_TIMEOUT_MS);
+            statesCarried.incrementAndGet();
+            LOG.debug("virtio-net: device state ({} bytes) carried from {} to {} in {} us", state.length,
+                    from.backend().describe(), to.backend().describe(), (System.nanoTime() - t0) / 1000);
+        } catch (VhostException | RuntimeException e) {
+            LOG.warn("virtio-net: the device state of {} was not carried to {} ({}); swapping without it",
+                    from.backend().describe(), to.backend().describe(), e.getMessage());
+        }
     }
 
     /**
@@ -1492,7 +1524,7 @@ public final class VirtioNetDriver implements NetDevice {
             long t0 = System.nanoTime();
             lockPairs();
             try {
-                restartBases = quiesce("detach");
+                restartBases = quiesce("detach", null);
                 markDetached(from);
             } finally {
                 unlockPairs();
@@ -1555,6 +1587,7 @@ public final class VirtioNetDriver implements NetDevice {
      *     was full; the application still has them), {@code drops} (frames refused for their
      *     length plus receive buffers the device returned without a usable frame), {@code swaps},
      *     {@code retaken} (chains the old back-end took without completing, offered again),
+     *     {@code states.carried} (swaps that moved the back-end's state through DEVICE_STATE),
      *     {@code last.pause.us} (-1 when none), {@code last.switch.us} (how long the last rebind
      *     held the data path; -1 when none), {@code detached} (0/1)
      */
@@ -1585,6 +1618,7 @@ public final class VirtioNetDriver implements NetDevice {
         m.put("drops", drops);
         m.put("swaps", swaps.get());
         m.put("retaken", retaken.get());
+        m.put("states.carried", statesCarried.get());
         long p = lastPauseNanos;
         m.put("last.pause.us", p < 0 ? -1 : TimeUnit.NANOSECONDS.toMicros(p));
         long sw = lastSwitchNanos;
