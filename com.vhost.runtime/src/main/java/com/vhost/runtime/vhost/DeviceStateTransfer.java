@@ -41,6 +41,25 @@ public final class DeviceStateTransfer {
     }
 
     /**
+     * Moves a back-end's internal state to another (a hot-swap between back-ends of one kind):
+     * SAVE from {@code from}, whose rings are stopped, LOAD into {@code to}, whose rings are not
+     * started yet (vhost-user "Migrating back-end state").
+     *
+     * @param timeoutMs bound on each of the two transfers
+     * @return the state's size in bytes, or -1 when nothing was moved because one of them did
+     *     not negotiate DEVICE_STATE or {@code from} is disconnected
+     * @throws VhostException from either transfer (see {@link #save}, {@link #load})
+     */
+    public static int carry(GenericVhostDevice from, GenericVhostDevice to, long timeoutMs) throws VhostException {
+        if (!supported(from.protocolFeatures()) || !supported(to.protocolFeatures()) || !from.backend().isConnected()) {
+            return -1;
+        }
+        byte[] state = save(from.backend(), timeoutMs);
+        load(to.backend(), state, timeoutMs);
+        return state.length;
+    }
+
+    /**
      * Saves the back-end's state: SET_DEVICE_STATE_FD(SAVE, STOPPED) with a pipe's write end,
      * reads the read end (or the back-end's own fd, when it returned one) to end of file, then
      * CHECK_DEVICE_STATE.

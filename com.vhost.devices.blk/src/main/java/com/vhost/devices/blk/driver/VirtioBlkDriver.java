@@ -1119,16 +1119,14 @@ public final class VirtioBlkDriver implements BlockDevice {
      * {@link DeviceStateTransfer}). Optional: a failure is logged and the swap goes on without it.
      */
     private void carryState(GenericVhostDevice from, GenericVhostDevice to) {
-        if (!DeviceStateTransfer.supported(from.protocolFeatures()) || !DeviceStateTransfer.supported(to.protocolFeatures())) {
-            return;
-        }
         long t0 = System.nanoTime();
         try {
-            byte[] state = DeviceStateTransfer.save(from.backend(), STATE_TRANSFER_TIMEOUT_MS);
-            DeviceStateTransfer.load(to.backend(), state, STATE_TRANSFER_TIMEOUT_MS);
-            statesCarried.incrementAndGet();
-            LOG.debug("virtio-blk: device state ({} bytes) carried from {} to {} in {} us", state.length,
-                    from.backend().describe(), to.backend().describe(), (System.nanoTime() - t0) / 1000);
+            int n = DeviceStateTransfer.carry(from, to, STATE_TRANSFER_TIMEOUT_MS);
+            if (n >= 0) {
+                statesCarried.incrementAndGet();
+                LOG.debug("virtio-blk: device state ({} bytes) carried from {} to {} in {} us", n, from.backend().describe(),
+                        to.backend().describe(), (System.nanoTime() - t0) / 1000);
+            }
         } catch (VhostException | RuntimeException e) {
             LOG.warn("virtio-blk: the device state of {} was not carried to {} ({}); swapping without it",
                     from.backend().describe(), to.backend().describe(), e.getMessage());
