@@ -132,6 +132,21 @@ public interface VhostBackend extends AutoCloseable {
     void resetDevice() throws VhostException;
 
     /**
+     * The VirtIO device ID of the device behind this backend (VIRTIO 1.2 section 5: 1 net,
+     * 2 block), where the backend can tell: vhost-vdpa asks the device
+     * (VHOST_VDPA_GET_DEVICE_ID), vhost-net is always a net device. vhost-user has no such
+     * request: 0. A driver checks it so that a node of another device type is refused by name
+     * instead of being driven with the wrong config layout.
+     *
+     * @return the device ID, or 0 when unknown
+     * @throws VhostException when asking the device failed (naming the request and errno)
+     * @since 1.2
+     */
+    default int virtioDeviceId() throws VhostException {
+        return 0;
+    }
+
+    /**
      * VHOST_VDPA_SUSPEND (backend feature SUSPEND): every ring stops where it is and the device
      * keeps its state, so GET_VRING_BASE afterwards is exact. Transports without it throw
      * {@link VhostFeatureException} naming themselves.

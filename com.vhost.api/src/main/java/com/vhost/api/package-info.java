@@ -5,5 +5,5 @@
  * {@code include/hw/virtio/vhost.h}), their neutral records, and the error hierarchy.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.1.0")
+@org.osgi.annotation.versioning.Version("1.2.0")
 package com.vhost.api;

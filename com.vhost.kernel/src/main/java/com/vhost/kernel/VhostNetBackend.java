@@ -114,6 +114,12 @@ public final class VhostNetBackend extends IoctlVhostBackend {
         return more.length + 1;
     }
 
+    /** @return 1: /dev/vhost-net serves virtio-net rings only */
+    @Override
+    public int virtioDeviceId() {
+        return com.vhost.api.virtio.VirtioDeviceType.NET.id();
+    }
+
     @Override
     public String describe() {
         return "kernel:" + node + (more.length > 0 ? " x" + queuePairs() + " pairs" : "") + (tap != null ? " tap " + tap.name() : "");

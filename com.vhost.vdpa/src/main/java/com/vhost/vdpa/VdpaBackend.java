@@ -47,6 +47,12 @@ public final class VdpaBackend extends IoctlVhostBackend {
         return arg.get(ValueLayout.JAVA_INT, 0);
     }
 
+    /** @return {@link #deviceId()} (VHOST_VDPA_GET_DEVICE_ID) */
+    @Override
+    public int virtioDeviceId() throws VhostException {
+        return deviceId();
+    }
+
     /** VHOST_VDPA_GET_IOVA_RANGE. @return {first, last} usable IOVA, inclusive */
     public long[] iovaRange() throws VhostException {
         ioctl(VHOST_VDPA_GET_IOVA_RANGE, arg, "VHOST_VDPA_GET_IOVA_RANGE");

@@ -194,6 +194,29 @@ public final class GenericVhostDevice implements VhostDevice {
                 Long.toHexString(backendFeatures), VhostUserProtocolFeature.describe(proto), queueNum);
     }
 
+    /**
+     * Refuses a backend whose device is of another VirtIO type than {@code expected}, where the
+     * backend can tell ({@link VhostBackend#virtioDeviceId()}: vhost-vdpa, vhost-net).
+     *
+     * @param backend the backend about to be driven
+     * @throws VhostFeatureException naming the backend, its device ID and the expected type
+     * @throws VhostException when asking the device failed
+     */
+    public static void requireDeviceType(VhostBackend backend, com.vhost.api.virtio.VirtioDeviceType expected)
+            throws VhostException {
+        int id = backend.virtioDeviceId();
+        if (id != 0 && id != expected.id()) {
+            String what;
+            try {
+                what = "a virtio-" + com.vhost.api.virtio.VirtioDeviceType.fromId(id).shortName() + " device";
+            } catch (IllegalArgumentException e) {
+                what = "a device of another type";
+            }
+            throw new VhostFeatureException(backend.describe() + " is " + what + " (VirtIO device ID " + id
+                    + "), not virtio-" + expected.shortName() + " (ID " + expected.id() + ")");
+        }
+    }
+
     @Override
     public VhostBackend backend() {
         return backend;

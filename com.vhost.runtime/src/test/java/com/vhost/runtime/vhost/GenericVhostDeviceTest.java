@@ -159,6 +159,21 @@ class GenericVhostDeviceTest {
     }
 
     @Test
+    void aBackendOfAnotherDeviceTypeIsRefusedByName() throws Exception {
+        RecordingBackend b = new RecordingBackend(VhostBackendType.VDPA, VERSION_1, 0);
+        b.deviceId = 1;
+        GenericVhostDevice.requireDeviceType(b, com.vhost.api.virtio.VirtioDeviceType.NET);
+        assertThatThrownBy(() -> GenericVhostDevice.requireDeviceType(b, com.vhost.api.virtio.VirtioDeviceType.BLOCK))
+                .isInstanceOf(VhostFeatureException.class)
+                .hasMessage("recording:vdpa is a virtio-net device (VirtIO device ID 1), not virtio-blk (ID 2)");
+        b.deviceId = 0; // vhost-user cannot tell: accepted
+        GenericVhostDevice.requireDeviceType(b, com.vhost.api.virtio.VirtioDeviceType.BLOCK);
+        b.deviceId = 9;
+        assertThatThrownBy(() -> GenericVhostDevice.requireDeviceType(b, com.vhost.api.virtio.VirtioDeviceType.NET))
+                .hasMessage("recording:vdpa is a device of another type (VirtIO device ID 9), not virtio-net (ID 1)");
+    }
+
+    @Test
     void vdpaFollowsTheStatusSequenceAndUsesIovaRingAddresses() throws Exception {
         RecordingBackend b = new RecordingBackend(VhostBackendType.VDPA, VERSION_1 | EVENT_IDX, 0x1f6);
         try (GenericVhostDevice d = new GenericVhostDevice(b, 1)) {

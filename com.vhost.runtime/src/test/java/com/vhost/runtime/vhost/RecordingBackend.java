@@ -26,6 +26,7 @@ final class RecordingBackend implements VhostBackend {
     final Map<Integer, Integer> callFds = new HashMap<>();
     String refuse; // request name to refuse
     boolean connected = true;
+    int deviceId;
     List<MemoryRegion> memTable;
     final List<VringAddr> addrs = new ArrayList<>();
 
@@ -45,6 +46,7 @@ final class RecordingBackend implements VhostBackend {
 
     @Override public VhostBackendType type() { return type; }
     @Override public String describe() { return "recording:" + type.id(); }
+    @Override public int virtioDeviceId() { return deviceId; }
     @Override public boolean isConnected() { return connected; }
     @Override public long getFeatures() throws VhostException { rec("GET_FEATURES"); return features; }
     @Override public void setFeatures(long f) throws VhostException { rec("SET_FEATURES 0x" + Long.toHexString(f)); }

@@ -151,6 +151,7 @@ public final class VirtioBlkDriver implements BlockDevice {
     public static VirtioBlkDriver open(VhostBackend backend, BlkDriverOptions options) throws VhostException {
         GenericVhostDevice vhost;
         try {
+            GenericVhostDevice.requireDeviceType(backend, com.vhost.api.virtio.VirtioDeviceType.BLOCK);
             vhost = new GenericVhostDevice(backend, options.queues());
         } catch (VhostException | RuntimeException e) {
             backend.close();
@@ -918,6 +919,7 @@ public final class VirtioBlkDriver implements BlockDevice {
         GenericVhostDevice nv;
         VirtioBlkFrontend nf;
         try {
+            GenericVhostDevice.requireDeviceType(nb, com.vhost.api.virtio.VirtioDeviceType.BLOCK);
             nv = new GenericVhostDevice(nb, queues.length);
         } catch (VhostException | RuntimeException e) {
             nb.close();

@@ -40,6 +40,18 @@ class VdpaBlkDriverIT {
     }
 
     @Test
+    void aVdpaNetDeviceIsRefusedByNameAsABlockDevice() throws Exception {
+        KGuest.require("vhost_vdpa + vdpa_sim_net with vdpa0 (scripts/kguest)", "/dev/vhost-vdpa-0");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> BlockDevices.open(
+                new VhostVdpaOps().open(VhostTarget.of("/dev/vhost-vdpa-0")), new BlkDriverOptions(1, 128, false, 1L << 20)))
+                .isInstanceOf(com.vhost.api.VhostFeatureException.class)
+                .hasMessageContaining("/dev/vhost-vdpa-0")
+                .hasMessageContaining("is a virtio-net device (VirtIO device ID 1), not virtio-blk (ID 2)");
+        // the node was released: it opens again (vhost-vdpa is exclusive)
+        new VhostVdpaOps().open(VhostTarget.of("/dev/vhost-vdpa-0")).close();
+    }
+
+    @Test
     void writeReadVerifyAtRandomOffsetsAndSizesThenFlushOnVdpaSimBlk() throws Exception {
         try (VirtioBlkDriver blk = BlockDevices.open(new VhostVdpaOps().open(VhostTarget.of(BLK)),
                 new BlkDriverOptions(1, 128, false, 8L << 20))) {

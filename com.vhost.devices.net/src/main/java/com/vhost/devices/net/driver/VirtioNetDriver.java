@@ -278,6 +278,7 @@ public final class VirtioNetDriver implements NetDevice {
     public static VirtioNetDriver open(VhostBackend backend, NetDriverOptions options) throws VhostException {
         GenericVhostDevice vhost;
         try {
+            GenericVhostDevice.requireDeviceType(backend, com.vhost.api.virtio.VirtioDeviceType.NET);
             vhost = new GenericVhostDevice(backend, 2 * options.queuePairs());
         } catch (VhostException | RuntimeException e) {
             backend.close();
@@ -1014,6 +1015,7 @@ public final class VirtioNetDriver implements NetDevice {
         String name = nb.describe();
         GenericVhostDevice nv;
         try {
+            GenericVhostDevice.requireDeviceType(nb, com.vhost.api.virtio.VirtioDeviceType.NET);
             nv = new GenericVhostDevice(nb, 2 * pairs.length);
         } catch (VhostFeatureException e) {
             nb.close();

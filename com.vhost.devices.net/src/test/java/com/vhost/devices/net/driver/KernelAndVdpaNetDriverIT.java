@@ -290,6 +290,17 @@ class KernelAndVdpaNetDriverIT {
     private static final byte[] BROADCAST = {-1, -1, -1, -1, -1, -1};
 
     @Test
+    void aVdpaBlockDeviceIsRefusedByNameAsANetDevice() throws Exception {
+        KGuest.require("vhost_vdpa + vdpa_sim_blk with vdpa1 (scripts/kguest)", "/dev/vhost-vdpa-1");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> VirtioNetDriver.open(
+                new VhostVdpaOps().open(VhostTarget.of("/dev/vhost-vdpa-1")), NetDriverOptions.defaults()))
+                .isInstanceOf(com.vhost.api.VhostFeatureException.class)
+                .hasMessageContaining("/dev/vhost-vdpa-1")
+                .hasMessageContaining("is a virtio-blk device (VirtIO device ID 2), not virtio-net (ID 1)");
+        new VhostVdpaOps().open(VhostTarget.of("/dev/vhost-vdpa-1")).close();
+    }
+
+    @Test
     void vdpaSimNetLoopsFramesBackIntactAndInOrder() throws Exception {
         KGuest.require("vhost_vdpa + vdpa_sim_net with vdpa0 (scripts/kguest)", "/dev/vhost-vdpa-0");
         try (VirtioNetDriver net = VirtioNetDriver.open(new VhostVdpaOps().open(VhostTarget.of("/dev/vhost-vdpa-0")),
