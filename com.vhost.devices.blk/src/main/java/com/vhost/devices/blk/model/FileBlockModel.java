@@ -281,23 +281,13 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
         }
     }
 
-    @Override
-    protected void startQueues(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> queues) throws VhostException {
-        startWorker(mem, irq, queues);
-    }
-
-    @Override
-    protected List<VirtqueueConfig> stopQueues() throws VhostException {
-        return stopWorker();
-    }
-
     /**
      * A worker serving no queue processes nothing: it is kept, idle, for the wake (a vhost-user
      * device state SAVE after every ring stopped costs no thread join).
      */
     @Override
     protected List<VirtqueueConfig> sleepQueues() throws VhostException {
-        return worker != null && worker.queues().isEmpty() ? List.of() : stopWorker();
+        return worker != null && worker.queues().isEmpty() ? List.of() : stopQueues();
     }
 
     /** The idle worker kept across the sleep signals the old interrupt: a new one stops it. */
@@ -305,7 +295,7 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     protected void rebinding(GuestMemory mem, Interrupt irq) throws VirtioDeviceException {
         if (worker != null && irq != interrupt()) {
             try {
-                stopWorker();
+                stopQueues();
             } catch (VhostException e) {
                 throw new VirtioDeviceException("blk " + name + ": rebind: stopping the idle worker failed: " + e.getMessage(), e);
             }
@@ -327,7 +317,8 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
                 c.kickFd(), c.callFd(), q.isEnabled());
     }
 
-    private void startWorker(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> queues) throws VhostException {
+    @Override
+    protected void startQueues(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> queues) throws VhostException {
         boolean[] seen = new boolean[numQueues];
         List<DeviceQueue> qs = new ArrayList<>(queues.size());
         for (VirtqueueConfig c : queues) {
@@ -356,7 +347,8 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
         workerStarted = !qs.isEmpty();
     }
 
-    private List<VirtqueueConfig> stopWorker() throws VhostException {
+    @Override
+    protected List<VirtqueueConfig> stopQueues() throws VhostException {
         QueueWorker w = worker;
         if (w == null) {
             return List.of();
@@ -495,7 +487,7 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     public synchronized void close() throws VhostException {
         closed = true;
         try {
-            stopWorker();
+            stopQueues();
         } finally {
             store.close();
             if (shm != null) {

@@ -229,16 +229,7 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
     // ---- life cycle ----
 
     @Override
-    protected void startQueues(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> qs) throws VhostException {
-        startWorker(mem, irq, qs);
-    }
-
-    @Override
-    protected List<VirtqueueConfig> stopQueues() throws VhostException {
-        return stopWorker();
-    }
-
-    private void startWorker(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> qs) throws VhostException {
+    protected final void startQueues(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> qs) throws VhostException {
         DeviceQueue[] idx = new DeviceQueue[2 * pairs];
         int[] kicks = new int[2 * pairs];
         List<DeviceQueue> list = new ArrayList<>(qs.size());
@@ -285,7 +276,8 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
         }
     }
 
-    private List<VirtqueueConfig> stopWorker() throws VhostException {
+    @Override
+    protected final List<VirtqueueConfig> stopQueues() throws VhostException {
         QueueWorker w = worker;
         if (w == null) {
             return List.of();
@@ -531,7 +523,7 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
     @Override
     public synchronized void close() {
         try {
-            stopWorker();
+            stopQueues();
         } catch (VhostException e) {
             LOG.warn(name + ": stop on close: {}", e.getMessage());
         }
