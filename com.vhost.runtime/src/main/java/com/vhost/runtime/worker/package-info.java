@@ -1,6 +1,7 @@
 /**
  * Back-end queue workers: a thread per device serving its queues on kick eventfds or by polling,
- * and the optional per-queue stop/start of a model ({@link com.vhost.runtime.worker.PerQueueDevice}).
+ * the optional per-queue stop/start of a model ({@link com.vhost.runtime.worker.PerQueueDevice}), and
+ * the life-cycle state machine such models share ({@link com.vhost.runtime.worker.WorkerDevice}).
  */
 @org.osgi.annotation.bundle.Export
 @org.osgi.annotation.versioning.Version("1.1.0")

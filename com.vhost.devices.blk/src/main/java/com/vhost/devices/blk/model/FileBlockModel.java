@@ -20,7 +20,7 @@ import com.vhost.runtime.virtqueue.DescriptorChain;
 import com.vhost.runtime.virtqueue.DeviceQueue;
 import com.vhost.runtime.worker.PerQueueDevice;
 import com.vhost.runtime.worker.QueueWorker;
-import com.vhost.runtime.worker.RebindableDevice;
+import com.vhost.runtime.worker.WorkerDevice;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -65,7 +65,7 @@ import org.slf4j.LoggerFactory;
  * the one worker thread stops serving a queue between two requests and starts serving another,
  * so a vhost-user ring stop or start does not pause the other queues.
  */
-public final class FileBlockModel implements VirtioDevice, PerQueueDevice, RebindableDevice, AutoCloseable {
+public final class FileBlockModel extends WorkerDevice implements PerQueueDevice, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(FileBlockModel.class);
 
     /** Largest single segment the driver may use ({@code size_max}), bytes. */
@@ -97,11 +97,6 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
     private final DescriptorChain[] chains;
 
     private volatile boolean writeback = true;
-    private volatile long acked;
-    private volatile VirtioDeviceState state = VirtioDeviceState.NEW;
-    private GuestMemory memory;
-    private Interrupt interrupt;
-    private List<VirtqueueConfig> sleptQueues = List.of();
     private QueueWorker worker;
     /** The worker's thread was started (it is not while an active device has had no queue). */
     private boolean workerStarted;
@@ -109,6 +104,7 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
 
     private FileBlockModel(String name, FileStore store, SharedMemory shm, long sizeBytes, boolean readOnly,
             int numQueues, int queueSize) {
+        super(LOG, "blk " + name);
         this.name = name;
         this.store = store;
         this.shm = shm;
@@ -226,22 +222,6 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
         return offered;
     }
 
-    /** Acks {@code features}; bits this device did not offer are dropped with a warning. */
-    @Override
-    public void ackFeatures(long features) {
-        long unknown = features & ~offered;
-        if (unknown != 0) {
-            LOG.warn("blk {}: driver acked features 0x{} that were not offered; ignoring them", name,
-                    Long.toHexString(unknown));
-        }
-        acked = features & offered;
-    }
-
-    @Override
-    public long ackedFeatures() {
-        return acked;
-    }
-
     /** @return capacity in 512-byte sectors */
     public long capacitySectors() {
         return capacitySectors;
@@ -293,30 +273,33 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
 
     // ---- life cycle -----------------------------------------------------------------------------
 
+    /** @throws VirtioDeviceException once {@link #close} was called */
     @Override
-    public VirtioDeviceState state() {
-        return state;
-    }
-
-    private VirtioDeviceException badState(String op) {
-        return new VirtioDeviceException("blk " + name + ": " + op + " is not allowed in state " + state);
-    }
-
-    @Override
-    public synchronized void activate(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> queues) throws VhostException {
-        if (state != VirtioDeviceState.NEW && state != VirtioDeviceState.INACTIVE) {
-            throw badState("activate");
-        }
+    protected void checkUsable() throws VirtioDeviceException {
         if (closed) {
             throw new VirtioDeviceException("blk " + name + ": closed");
         }
-        if (mem == null || irq == null || queues == null) {
-            throw new VirtioDeviceException("blk " + name + ": activate needs memory, interrupt and queues");
+    }
+
+    /**
+     * A worker serving no queue processes nothing: it is kept, idle, for the wake (a vhost-user
+     * device state SAVE after every ring stopped costs no thread join).
+     */
+    @Override
+    protected List<VirtqueueConfig> sleepQueues() throws VhostException {
+        return worker != null && worker.queues().isEmpty() ? List.of() : stopQueues();
+    }
+
+    /** The idle worker kept across the sleep signals the old interrupt: a new one stops it. */
+    @Override
+    protected void rebinding(GuestMemory mem, Interrupt irq) throws VirtioDeviceException {
+        if (worker != null && irq != interrupt()) {
+            try {
+                stopQueues();
+            } catch (VhostException e) {
+                throw new VirtioDeviceException("blk " + name + ": rebind: stopping the idle worker failed: " + e.getMessage(), e);
+            }
         }
-        startWorker(mem, irq, queues);
-        memory = mem;
-        interrupt = irq;
-        state = VirtioDeviceState.ACTIVE;
     }
 
     private void checkQueue(VirtqueueConfig c) throws VirtqueueException {
@@ -334,7 +317,8 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
                 c.kickFd(), c.callFd(), q.isEnabled());
     }
 
-    private void startWorker(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> queues) throws VhostException {
+    @Override
+    protected void startQueues(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> queues) throws VhostException {
         boolean[] seen = new boolean[numQueues];
         List<DeviceQueue> qs = new ArrayList<>(queues.size());
         for (VirtqueueConfig c : queues) {
@@ -343,7 +327,7 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
                 throw new VirtqueueException(c.index(), "given twice");
             }
             seen[c.index()] = true;
-            qs.add(new DeviceQueue(mem, c, acked));
+            qs.add(new DeviceQueue(mem, c, ackedFeatures()));
         }
         if (worker != null) { // kept idle across a sleep: it takes the queues, no thread is started
             for (DeviceQueue q : qs) {
@@ -363,7 +347,8 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
         workerStarted = !qs.isEmpty();
     }
 
-    private List<VirtqueueConfig> stopWorker() throws VhostException {
+    @Override
+    protected List<VirtqueueConfig> stopQueues() throws VhostException {
         QueueWorker w = worker;
         if (w == null) {
             return List.of();
@@ -384,7 +369,7 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
      */
     @Override
     public synchronized VirtqueueConfig stopQueue(int index) throws VhostException {
-        if (state != VirtioDeviceState.ACTIVE) {
+        if (state() != VirtioDeviceState.ACTIVE) {
             throw badState("stopQueue");
         }
         DeviceQueue q = worker.removeQueue(index, STOP_TIMEOUT_MS);
@@ -394,7 +379,7 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
     /** Starts one more queue while ACTIVE, over the memory the device was activated or rebound with. */
     @Override
     public synchronized void startQueue(VirtqueueConfig queue) throws VhostException {
-        if (state != VirtioDeviceState.ACTIVE) {
+        if (state() != VirtioDeviceState.ACTIVE) {
             throw badState("startQueue");
         }
         if (queue == null) {
@@ -406,7 +391,7 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
                 throw new VirtioDeviceException("blk " + name + ": queue " + queue.index() + " is already running");
             }
         }
-        worker.addQueue(new DeviceQueue(memory, queue, acked), STOP_TIMEOUT_MS);
+        worker.addQueue(new DeviceQueue(memory(), queue, ackedFeatures()), STOP_TIMEOUT_MS);
         if (!workerStarted) {
             worker.start();
             workerStarted = true;
@@ -414,98 +399,15 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
     }
 
     @Override
-    public synchronized void reset() throws VhostException {
-        if (state != VirtioDeviceState.ACTIVE) {
-            throw badState("reset");
-        }
-        stopWorker();
-        memory = null;
-        interrupt = null;
-        acked = 0;
-        state = VirtioDeviceState.INACTIVE;
-    }
-
-    @Override
-    public synchronized List<VirtqueueConfig> sleep() throws VhostException {
-        switch (state) {
-            case NEW -> state = VirtioDeviceState.ASLEEP_NEW;
-            case INACTIVE -> state = VirtioDeviceState.ASLEEP_INACTIVE;
-            case ACTIVE -> {
-                // a worker serving no queue processes nothing: it is kept, idle, for the wake
-                // (a vhost-user device state SAVE after every ring stopped costs no thread join)
-                sleptQueues = worker != null && worker.queues().isEmpty() ? List.of() : stopWorker();
-                state = VirtioDeviceState.ASLEEP_ACTIVE;
-                return sleptQueues;
-            }
-            default -> throw badState("sleep");
-        }
-        return List.of();
-    }
-
-    @Override
-    public synchronized void wake(List<VirtqueueConfig> queues) throws VhostException {
-        switch (state) {
-            case ASLEEP_NEW, ASLEEP_INACTIVE -> {
-                if (queues != null && !queues.isEmpty()) {
-                    throw new VirtioDeviceException("blk " + name + ": wake from " + state + " takes no queues, got "
-                            + queues.size());
-                }
-                state = state == VirtioDeviceState.ASLEEP_NEW ? VirtioDeviceState.NEW : VirtioDeviceState.INACTIVE;
-            }
-            case ASLEEP_ACTIVE -> {
-                if (closed) {
-                    throw new VirtioDeviceException("blk " + name + ": closed");
-                }
-                if (memory == null || interrupt == null) {
-                    throw new VirtioDeviceException("blk " + name
-                            + ": restored as active but never activated here: rebind(memory, interrupt) before wake");
-                }
-                startWorker(memory, interrupt, queues == null ? List.of() : queues);
-                sleptQueues = List.of();
-                state = VirtioDeviceState.ACTIVE;
-            }
-            default -> throw badState("wake");
-        }
-    }
-
-    /**
-     * Replaces the guest memory and interrupt the next {@link #wake} resumes with, while asleep:
-     * for a front-end that changed its memory table between sleep and wake (vhost-user
-     * SET_MEM_TABLE / ADD_MEM_REG), or a device restored as active from another device's snapshot
-     * (it was never activated here, so it has no memory of its own). Not part of
-     * {@link VirtioDevice}.
-     *
-     * @throws VirtioDeviceException when the device is not asleep, or an argument is null
-     */
-    public synchronized void rebind(GuestMemory mem, Interrupt irq) throws VirtioDeviceException {
-        if (!state.isAsleep()) {
-            throw badState("rebind");
-        }
-        if (mem == null || irq == null) {
-            throw new VirtioDeviceException("blk " + name + ": rebind needs memory and interrupt");
-        }
-        if (worker != null && irq != interrupt) {
-            try { // the idle worker kept across the sleep signals the old interrupt
-                stopWorker();
-            } catch (VhostException e) {
-                throw new VirtioDeviceException("blk " + name + ": rebind: stopping the idle worker failed: " + e.getMessage(), e);
-            }
-        }
-        memory = mem;
-        interrupt = irq;
-    }
-
-    @Override
     public synchronized byte[] snapshot() throws VhostException {
-        if (!state.isAsleep()) {
-            throw badState("snapshot");
-        }
-        List<VirtqueueConfig> qs = state == VirtioDeviceState.ASLEEP_ACTIVE ? sleptQueues : List.of();
+        requireAsleep("snapshot");
+        VirtioDeviceState state = state();
+        List<VirtqueueConfig> qs = state == VirtioDeviceState.ASLEEP_ACTIVE ? sleptQueues() : List.of();
         ByteBuffer b = ByteBuffer.allocate(40 + 37 * qs.size()).order(ByteOrder.LITTLE_ENDIAN);
         b.putInt(SNAPSHOT_MAGIC).putShort(SNAPSHOT_VERSION);
         b.put((byte) (state == VirtioDeviceState.ASLEEP_ACTIVE ? 1 : 0));
         b.put((byte) (readOnly ? 1 : 0));
-        b.putLong(capacitySectors).putInt(numQueues).putLong(acked);
+        b.putLong(capacitySectors).putInt(numQueues).putLong(ackedFeatures());
         b.put((byte) (writeback ? 1 : 0));
         b.putInt(qs.size());
         for (VirtqueueConfig q : qs) {
@@ -517,9 +419,7 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
 
     @Override
     public synchronized void restore(byte[] snapshot) throws VhostException {
-        if (!state.isAsleep()) {
-            throw badState("restore");
-        }
+        requireAsleep("restore");
         try {
             ByteBuffer b = ByteBuffer.wrap(snapshot).order(ByteOrder.LITTLE_ENDIAN);
             int magic = b.getInt();
@@ -566,17 +466,8 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
             if (b.hasRemaining()) {
                 throw new VirtioDeviceException("blk " + name + ": " + b.remaining() + " trailing bytes in snapshot");
             }
-            if (!active) {
-                stopWorker(); // an idle worker kept across the sleep belongs to the active device
-            }
-            acked = features;
+            restored(features, active, qs);
             writeback = wb;
-            sleptQueues = List.copyOf(qs);
-            if (!active) {
-                memory = null;
-                interrupt = null;
-            }
-            state = active ? VirtioDeviceState.ASLEEP_ACTIVE : VirtioDeviceState.ASLEEP_INACTIVE;
         } catch (BufferUnderflowException e) {
             throw new VirtioDeviceException("blk " + name + ": snapshot of " + snapshot.length + " bytes is truncated");
         } catch (IllegalArgumentException e) {
@@ -596,7 +487,7 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
     public synchronized void close() throws VhostException {
         closed = true;
         try {
-            stopWorker();
+            stopQueues();
         } finally {
             store.close();
             if (shm != null) {
@@ -607,7 +498,7 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
 
     @Override
     public String toString() {
-        return "FileBlockModel[" + name + ", " + capacitySectors + " sectors, " + numQueues + " queues, " + state + "]";
+        return "FileBlockModel[" + name + ", " + capacitySectors + " sectors, " + numQueues + " queues, " + state() + "]";
     }
 
     // ---- data path (worker thread) --------------------------------------------------------------
@@ -728,7 +619,7 @@ public final class FileBlockModel implements VirtioDevice, PerQueueDevice, Rebin
      * is followed by fdatasync before it is answered.
      */
     private boolean writeThrough() {
-        return !writeback || !VirtioFeatures.has(acked, VirtioBlk.F_FLUSH);
+        return !writeback || !VirtioFeatures.has(ackedFeatures(), VirtioBlk.F_FLUSH);
     }
 
     private int flush() {

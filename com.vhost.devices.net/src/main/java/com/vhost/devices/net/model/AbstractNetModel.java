@@ -6,7 +6,6 @@ import com.vhost.api.VirtqueueException;
 import com.vhost.api.net.VirtioNet;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.Interrupt;
-import com.vhost.api.virtio.VirtioDevice;
 import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
@@ -15,7 +14,7 @@ import com.vhost.runtime.virtqueue.DescriptorChain;
 import com.vhost.runtime.virtqueue.DeviceQueue;
 import com.vhost.runtime.virtqueue.VirtqueueStates;
 import com.vhost.runtime.worker.QueueWorker;
-import com.vhost.runtime.worker.RebindableDevice;
+import com.vhost.runtime.worker.WorkerDevice;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
@@ -59,7 +58,7 @@ import org.slf4j.LoggerFactory;
  * {@link VirtioDeviceException}. Snapshot: acked features, the state slept from and the queue
  * states (not fds).
  */
-public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice, AutoCloseable {
+public abstract class AbstractNetModel extends WorkerDevice implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(AbstractNetModel.class);
     /** How long sleep/reset wait for the worker, ms. */
     public static final long STOP_TIMEOUT_MS = 10_000;
@@ -83,14 +82,9 @@ public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice
     /** Held while a receive queue is written (the worker and a port thread may both deliver). */
     private final Object[] rxLocks;
 
-    private volatile long acked;
-    private volatile VirtioDeviceState state = VirtioDeviceState.NEW;
     private volatile boolean polling;
     /** Kick fds of the running queues by index, as the transport gave them (polling hides them from the worker). */
     private int[] kickFds = new int[0];
-    private GuestMemory memory;
-    private volatile Interrupt interrupt;
-    private List<VirtqueueConfig> queues = List.of();
     private QueueWorker worker;
     private volatile DeviceQueue[] byIndex;
     private List<DeviceQueue> receiveQueues = List.of();
@@ -102,6 +96,7 @@ public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice
      * @param mtu the MTU the config space reports, 68..65535 bytes
      */
     protected AbstractNetModel(String name, int pairs, int queueSize, byte[] mac, int mtu) {
+        super(LOG, name);
         this.name = name;
         if (pairs < 1 || pairs > 128) {
             throw new IllegalArgumentException("queue pairs " + pairs + " not in 1..128");
@@ -168,6 +163,7 @@ public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice
      * @throws IllegalArgumentException for VIRTIO_F_VERSION_1
      */
     public synchronized void withholdFeatures(long featureBits) {
+        VirtioDeviceState state = state();
         if (state != VirtioDeviceState.NEW) {
             throw new IllegalStateException(name + ": withholdFeatures: not allowed in state " + state + " (NEW only)");
         }
@@ -212,20 +208,6 @@ public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice
         return offered;
     }
 
-    @Override
-    public void ackFeatures(long features) {
-        long unknown = features & ~offered;
-        if (unknown != 0) {
-            LOG.warn(name + ": driver acked features 0x{} that were not offered; ignoring them", Long.toHexString(unknown));
-        }
-        acked = features & offered;
-    }
-
-    @Override
-    public long ackedFeatures() {
-        return acked;
-    }
-
     /** Config space per {@link VirtioNet}{@code .CFG_*}; bytes past {@link VirtioNet#CONFIG_SIZE} read 0. */
     @Override
     public void readConfig(long offset, byte[] data) {
@@ -247,29 +229,7 @@ public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice
     // ---- life cycle ----
 
     @Override
-    public VirtioDeviceState state() {
-        return state;
-    }
-
-    private VirtioDeviceException badState(String op) {
-        return new VirtioDeviceException(name + ": " + op + " is not allowed in state " + state);
-    }
-
-    @Override
-    public synchronized void activate(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> qs) throws VhostException {
-        if (state != VirtioDeviceState.NEW && state != VirtioDeviceState.INACTIVE) {
-            throw badState("activate");
-        }
-        if (mem == null || irq == null || qs == null) {
-            throw new VirtioDeviceException(name + ": activate needs memory, interrupt and queues");
-        }
-        startWorker(mem, irq, qs);
-        memory = mem;
-        interrupt = irq;
-        state = VirtioDeviceState.ACTIVE;
-    }
-
-    private void startWorker(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> qs) throws VhostException {
+    protected final void startQueues(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> qs) throws VhostException {
         DeviceQueue[] idx = new DeviceQueue[2 * pairs];
         int[] kicks = new int[2 * pairs];
         List<DeviceQueue> list = new ArrayList<>(qs.size());
@@ -291,7 +251,7 @@ public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice
                 run = new VirtqueueConfig(c.index(), c.size(), c.descAddr(), c.availAddr(), c.usedAddr(), c.nextAvail(), -1,
                         c.callFd(), c.enabled());
             }
-            DeviceQueue q = new DeviceQueue(mem, run, acked);
+            DeviceQueue q = new DeviceQueue(mem, run, ackedFeatures());
             idx[c.index()] = q;
             if ((c.index() & 1) == 1) {
                 list.add(q);
@@ -304,8 +264,7 @@ public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice
         kickFds = kicks;
         LOG.debug(name + ": serving queues {}", qs);
         QueueWorker w = new QueueWorker("vhost-net-" + name, list, this::process, irq);
-        interrupt = irq;
-        w.start();
+        w.start(); // interrupt() is irq already (WorkerDevice sets it before startQueues)
         worker = w;
         receiveQueues = List.copyOf(rxList);
         try {
@@ -317,7 +276,8 @@ public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice
         }
     }
 
-    private List<VirtqueueConfig> stopWorker() throws VhostException {
+    @Override
+    protected final List<VirtqueueConfig> stopQueues() throws VhostException {
         QueueWorker w = worker;
         if (w == null) {
             return List.of();
@@ -338,71 +298,6 @@ public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice
         return List.copyOf(out);
     }
 
-    @Override
-    public synchronized void reset() throws VhostException {
-        if (state != VirtioDeviceState.ACTIVE) {
-            throw badState("reset");
-        }
-        stopWorker();
-        memory = null;
-        interrupt = null;
-        acked = 0;
-        state = VirtioDeviceState.INACTIVE;
-    }
-
-    @Override
-    public synchronized List<VirtqueueConfig> sleep() throws VhostException {
-        switch (state) {
-            case NEW -> state = VirtioDeviceState.ASLEEP_NEW;
-            case INACTIVE -> state = VirtioDeviceState.ASLEEP_INACTIVE;
-            case ACTIVE -> {
-                queues = stopWorker();
-                state = VirtioDeviceState.ASLEEP_ACTIVE;
-                return queues;
-            }
-            default -> throw badState("sleep");
-        }
-        return List.of();
-    }
-
-    @Override
-    public synchronized void wake(List<VirtqueueConfig> qs) throws VhostException {
-        switch (state) {
-            case ASLEEP_NEW, ASLEEP_INACTIVE -> {
-                if (qs != null && !qs.isEmpty()) {
-                    throw new VirtioDeviceException(name + ": wake from " + state + " takes no queues, got " + qs.size());
-                }
-                state = state == VirtioDeviceState.ASLEEP_NEW ? VirtioDeviceState.NEW : VirtioDeviceState.INACTIVE;
-            }
-            case ASLEEP_ACTIVE -> {
-                if (memory == null || interrupt == null) {
-                    throw new VirtioDeviceException(name + ": restored as active but never activated here: rebind before wake");
-                }
-                // exactly the queues given (VirtioDevice.wake): none resumes none, as when the
-                // vhost-user server stopped the last ring with GET_VRING_BASE
-                startWorker(memory, interrupt, qs == null ? List.of() : qs);
-                queues = List.of();
-                state = VirtioDeviceState.ACTIVE;
-            }
-            default -> throw badState("wake");
-        }
-    }
-
-    /**
-     * Replaces the memory and interrupt the next {@link #wake} uses, while asleep (a front-end that
-     * changed its memory table between sleep and wake).
-     */
-    public synchronized void rebind(GuestMemory mem, Interrupt irq) throws VirtioDeviceException {
-        if (!state.isAsleep()) {
-            throw badState("rebind");
-        }
-        if (mem == null || irq == null) {
-            throw new VirtioDeviceException(name + ": rebind needs memory and interrupt");
-        }
-        memory = mem;
-        interrupt = irq;
-    }
-
     /**
      * Snapshot layout (big-endian): {@code int magic "vnet"; int version 1; int pairs; long acked;
      * boolean wasActive; int nQueues;} then per queue {@code int index, size; long desc, avail,
@@ -410,18 +305,16 @@ public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice
      */
     @Override
     public synchronized byte[] snapshot() throws VhostException {
-        if (!state.isAsleep()) {
-            throw badState("snapshot");
-        }
+        requireAsleep("snapshot");
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (DataOutputStream out = new DataOutputStream(bytes)) {
             out.writeInt(SNAPSHOT_MAGIC);
             out.writeInt(SNAPSHOT_VERSION);
             out.writeInt(pairs);
-            out.writeLong(acked);
-            boolean active = state == VirtioDeviceState.ASLEEP_ACTIVE;
+            out.writeLong(ackedFeatures());
+            boolean active = state() == VirtioDeviceState.ASLEEP_ACTIVE;
             out.writeBoolean(active);
-            List<VirtqueueConfig> qs = active ? queues : List.of();
+            List<VirtqueueConfig> qs = active ? sleptQueues() : List.of();
             VirtqueueStates.write(out, qs);
         } catch (IOException e) {
             throw new VirtioDeviceException(name + ": snapshot: " + e.getMessage(), e);
@@ -431,9 +324,7 @@ public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice
 
     @Override
     public synchronized void restore(byte[] snapshot) throws VhostException {
-        if (!state.isAsleep()) {
-            throw badState("restore");
-        }
+        requireAsleep("restore");
         try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(snapshot))) {
             int magic = in.readInt();
             int version = in.readInt();
@@ -450,14 +341,12 @@ public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice
                 throw new VirtioDeviceException(String.format(name + ": restore: features 0x%x not all offered (0x%x)", features, offered));
             }
             boolean active = in.readBoolean();
-            List<VirtqueueConfig> qs = VirtqueueStates.read(in, name + ": restore", 2 * pairs, queues);
+            List<VirtqueueConfig> qs = VirtqueueStates.read(in, name + ": restore", 2 * pairs, sleptQueues());
             if (in.read() != -1) {
                 throw new VirtioDeviceException(name + ": restore: trailing bytes after " + qs.size() + " queues");
             }
-            acked = features;
             // fds are not part of a snapshot: the queues slept with lend theirs, by index
-            queues = qs;
-            state = active ? VirtioDeviceState.ASLEEP_ACTIVE : VirtioDeviceState.ASLEEP_INACTIVE;
+            restored(features, active, qs);
         } catch (IOException e) {
             if (e instanceof VirtioDeviceException v) {
                 throw v;
@@ -504,11 +393,11 @@ public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice
                 notify = rx.needsNotification();
             }
             if (notify) {
-                interrupt.signalUsedQueue(rx.index());
+                interrupt().signalUsedQueue(rx.index());
             }
         }
         if (tx != null && tx != kicked && tx.needsNotification()) {
-            interrupt.signalUsedQueue(tx.index());
+            interrupt().signalUsedQueue(tx.index());
         }
     }
 
@@ -543,11 +432,6 @@ public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice
         return rxLocks[pair];
     }
 
-    /** @return the interrupt of the running device */
-    protected final Interrupt interrupt() {
-        return interrupt;
-    }
-
     /** @return the MTU in the config space */
     public final int mtu() {
         return mtu;
@@ -566,7 +450,7 @@ public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice
             ctr.noBuffer();
             return false;
         }
-        boolean mrg = VirtioFeatures.has(acked, VirtioNet.F_MRG_RXBUF);
+        boolean mrg = VirtioFeatures.has(ackedFeatures(), VirtioNet.F_MRG_RXBUF);
         DescriptorChain first = rxFirst[pair];
         DescriptorChain r = rxChains[pair];
         int[] heads = pendingHeads[pair];
@@ -639,7 +523,7 @@ public abstract class AbstractNetModel implements VirtioDevice, RebindableDevice
     @Override
     public synchronized void close() {
         try {
-            stopWorker();
+            stopQueues();
         } catch (VhostException e) {
             LOG.warn(name + ": stop on close: {}", e.getMessage());
         }
