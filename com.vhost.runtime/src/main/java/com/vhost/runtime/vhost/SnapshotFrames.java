@@ -8,6 +8,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -21,7 +22,8 @@ import java.util.List;
  * int stateLength; byte[stateLength] state        (a further blob: the back-end's or the front-end's state)
  * queues as {@link VirtqueueStates} writes them
  * </pre>
- * after which each driver writes its per-queue ring records.
+ * then per queue, in the same order, the driver's ring record ({@link #writeDriverSnapshot},
+ * {@link #readDriverSnapshot}).
  */
 public final class SnapshotFrames {
     /** Largest config space a driver snapshot carries, bytes. */
@@ -31,24 +33,87 @@ public final class SnapshotFrames {
 
     /** Writes part of a snapshot. */
     @FunctionalInterface
-    public interface Writer {
+    interface Writer {
         void write(DataOutputStream out) throws IOException;
     }
 
     /** Reads (part of) a snapshot. */
     @FunctionalInterface
-    public interface Reader<T> {
+    interface Reader<T> {
         T read(DataInputStream in) throws IOException;
     }
 
-    /** The head of a driver snapshot, as {@link #readDriverHead} reads it. */
+    /** The head of a driver snapshot: everything before the ring records. */
     public record DriverHead(long ackedFeatures, byte[] config, byte[] state, List<VirtqueueConfig> queues) {}
+
+    /** Writes one queue's ring record of a driver snapshot. */
+    @FunctionalInterface
+    public interface RingWriter<R> {
+        void write(DataOutputStream out, R ring) throws IOException;
+    }
+
+    /** Reads one queue's ring record of a driver snapshot. */
+    @FunctionalInterface
+    public interface RingReader<R> {
+        /**
+         * @param q the queue whose record this is
+         * @throws VirtioDeviceException naming what is out of range
+         * @throws IOException when the input ends early
+         */
+        R read(DataInputStream in, VirtqueueConfig q) throws IOException;
+    }
+
+    /**
+     * A driver snapshot as {@link #readDriverSnapshot} reads it.
+     *
+     * @param head features, config, state blob, queues
+     * @param rings per queue of {@code head.queues()}, its ring record
+     */
+    public record DriverSnapshot<R>(DriverHead head, List<R> rings) {}
+
+    /**
+     * @param rings per queue, in the order of {@code queues}, the record {@code ring} writes
+     * @return a whole driver snapshot (the layout above)
+     */
+    public static <R> byte[] writeDriverSnapshot(int magic, int version, long ackedFeatures, byte[] config, byte[] state,
+            List<VirtqueueConfig> queues, List<R> rings, RingWriter<R> ring) {
+        return write(out -> {
+            writeDriverHead(out, magic, version, ackedFeatures, config, state, queues);
+            for (R r : rings) {
+                ring.write(out, r);
+            }
+        });
+    }
+
+    /**
+     * Reads a whole driver snapshot (the layout above).
+     *
+     * @param kind what the snapshot should be, for messages ("virtio-blk driver snapshot")
+     * @param stateName the state blob, for messages ("back-end state")
+     * @param stateMax its largest length, bytes
+     * @param maxQueues the device's number of queues
+     * @param ring reads each queue's ring record
+     * @throws VirtioDeviceException naming what is wrong: magic/version, a length or count out of
+     *     range, a bad queue, trailing bytes, or truncation at {@code snapshot.length} bytes
+     */
+    public static <R> DriverSnapshot<R> readDriverSnapshot(byte[] snapshot, String kind, int magic, int version,
+            String stateName, int stateMax, int maxQueues, RingReader<R> ring) throws VirtioDeviceException {
+        return read(snapshot, in -> {
+            DriverHead head = readDriverHead(in, snapshot.length, kind, magic, version, stateName, stateMax, maxQueues);
+            List<R> rings = new ArrayList<>(head.queues().size());
+            for (VirtqueueConfig q : head.queues()) {
+                rings.add(ring.read(in, q));
+            }
+            expectEnd(in, head.queues().size());
+            return new DriverSnapshot<>(head, List.copyOf(rings));
+        });
+    }
 
     /**
      * @return the bytes {@code writer} writes
      * @throws IllegalStateException if writing to memory fails (it does not)
      */
-    public static byte[] write(Writer writer) {
+    private static byte[] write(Writer writer) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (DataOutputStream out = new DataOutputStream(bytes)) {
             writer.write(out);
@@ -65,7 +130,7 @@ public final class SnapshotFrames {
      * @throws VirtioDeviceException the reader's own, or "restore: truncated snapshot of N bytes"
      *     when the input ends early
      */
-    public static <T> T read(byte[] snapshot, Reader<T> reader) throws VirtioDeviceException {
+    static <T> T read(byte[] snapshot, Reader<T> reader) throws VirtioDeviceException {
         try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(snapshot))) {
             return reader.read(in);
         } catch (IOException e) {
@@ -80,7 +145,7 @@ public final class SnapshotFrames {
      * @param queues the queues read, for the message
      * @throws VirtioDeviceException "restore: trailing bytes after N queues" unless {@code in} is at its end
      */
-    public static void expectEnd(DataInputStream in, int queues) throws IOException {
+    static void expectEnd(DataInputStream in, int queues) throws IOException {
         if (in.read() != -1) {
             throw new VirtioDeviceException("restore: trailing bytes after " + queues + " queues");
         }
@@ -91,7 +156,7 @@ public final class SnapshotFrames {
      *
      * @param state the further blob, possibly empty
      */
-    public static void writeDriverHead(DataOutputStream out, int magic, int version, long ackedFeatures, byte[] config,
+    private static void writeDriverHead(DataOutputStream out, int magic, int version, long ackedFeatures, byte[] config,
             byte[] state, List<VirtqueueConfig> queues) throws IOException {
         out.writeInt(magic);
         out.writeInt(version);
@@ -115,7 +180,7 @@ public final class SnapshotFrames {
      *     truncation inside a blob, a bad queue
      * @throws IOException when the input ends early elsewhere
      */
-    public static DriverHead readDriverHead(DataInputStream in, int total, String kind, int magic, int version,
+    private static DriverHead readDriverHead(DataInputStream in, int total, String kind, int magic, int version,
             String stateName, int stateMax, int maxQueues) throws IOException {
         int m = in.readInt();
         int v = in.readInt();
@@ -138,7 +203,7 @@ public final class SnapshotFrames {
      * @param total the snapshot's length, bytes, for messages
      * @throws VirtioDeviceException when {@code n} is outside 0..max or the input ends inside the bytes
      */
-    public static byte[] readBytes(DataInputStream in, String what, int max, int total) throws IOException {
+    private static byte[] readBytes(DataInputStream in, String what, int max, int total) throws IOException {
         int n = in.readInt();
         if (n < 0 || n > max) {
             throw new VirtioDeviceException("restore: " + what + " length " + n + " out of range 0.." + max);

@@ -47,17 +47,14 @@ record BlkDriverSnapshot(long ackedFeatures, byte[] config, byte[] backendState,
     record Ring(int availIdx, int usedIdx, List<InFlight> inFlight) {}
 
     byte[] encode() {
-        return SnapshotFrames.write(out -> {
-            SnapshotFrames.writeDriverHead(out, MAGIC, VERSION, ackedFeatures, config, backendState, queues);
-            for (Ring r : rings) {
-                out.writeInt(r.availIdx);
-                out.writeInt(r.usedIdx);
-                out.writeInt(r.inFlight.size());
-                for (InFlight f : r.inFlight) {
-                    out.writeInt(f.type);
-                    out.writeLong(f.offset);
-                    out.writeLong(f.length);
-                }
+        return SnapshotFrames.writeDriverSnapshot(MAGIC, VERSION, ackedFeatures, config, backendState, queues, rings, (out, r) -> {
+            out.writeInt(r.availIdx);
+            out.writeInt(r.usedIdx);
+            out.writeInt(r.inFlight.size());
+            for (InFlight f : r.inFlight) {
+                out.writeInt(f.type);
+                out.writeLong(f.offset);
+                out.writeLong(f.length);
             }
         });
     }
@@ -68,23 +65,18 @@ record BlkDriverSnapshot(long ackedFeatures, byte[] config, byte[] backendState,
      *     oversized count, trailing bytes, or truncation at {@code snapshot.length} bytes
      */
     static BlkDriverSnapshot decode(byte[] snapshot, int maxQueues) throws VirtioDeviceException {
-        return SnapshotFrames.read(snapshot, in -> {
-            SnapshotFrames.DriverHead head = SnapshotFrames.readDriverHead(in, snapshot.length, "virtio-blk driver snapshot",
-                    MAGIC, VERSION, "back-end state", DeviceStateTransfer.MAX_STATE_BYTES, maxQueues);
-            List<Ring> rings = new ArrayList<>(head.queues().size());
-            for (VirtqueueConfig q : head.queues()) {
-                int avail = in.readInt();
-                int used = in.readInt();
-                int n = SnapshotFrames.checkInFlight(q, in.readInt(), "requests");
-                List<InFlight> fl = new ArrayList<>(n);
-                for (int i = 0; i < n; i++) {
-                    fl.add(new InFlight(in.readInt(), in.readLong(), in.readLong()));
-                }
-                rings.add(new Ring(avail & 0xFFFF, used & 0xFFFF, List.copyOf(fl)));
-            }
-            SnapshotFrames.expectEnd(in, head.queues().size());
-            return new BlkDriverSnapshot(head.ackedFeatures(), head.config(), head.state(), head.queues(), List.copyOf(rings));
-        });
+        SnapshotFrames.DriverSnapshot<Ring> s = SnapshotFrames.readDriverSnapshot(snapshot, "virtio-blk driver snapshot",
+                MAGIC, VERSION, "back-end state", DeviceStateTransfer.MAX_STATE_BYTES, maxQueues, (in, q) -> {
+                    int avail = in.readInt();
+                    int used = in.readInt();
+                    int n = SnapshotFrames.checkInFlight(q, in.readInt(), "requests");
+                    List<InFlight> fl = new ArrayList<>(n);
+                    for (int i = 0; i < n; i++) {
+                        fl.add(new InFlight(in.readInt(), in.readLong(), in.readLong()));
+                    }
+                    return new Ring(avail & 0xFFFF, used & 0xFFFF, List.copyOf(fl));
+                });
+        return new BlkDriverSnapshot(s.head().ackedFeatures(), s.head().config(), s.head().state(), s.head().queues(), s.rings());
     }
 
     /** @return requests in flight over all queues */

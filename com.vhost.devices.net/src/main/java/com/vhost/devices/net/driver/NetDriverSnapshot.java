@@ -5,7 +5,6 @@ import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.runtime.vhost.SnapshotFrames;
 import com.vhost.runtime.virtqueue.VirtqueueStates;
 import java.io.DataOutputStream;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -39,13 +38,10 @@ record NetDriverSnapshot(long ackedFeatures, byte[] config, byte[] device,
     record Ring(int availIdx, int usedIdx, int inFlight) {}
 
     byte[] encode() {
-        return SnapshotFrames.write(out -> {
-            SnapshotFrames.writeDriverHead(out, MAGIC, VERSION, ackedFeatures, config, device, queues);
-            for (Ring r : rings) {
-                out.writeInt(r.availIdx);
-                out.writeInt(r.usedIdx);
-                out.writeInt(r.inFlight);
-            }
+        return SnapshotFrames.writeDriverSnapshot(MAGIC, VERSION, ackedFeatures, config, device, queues, rings, (out, r) -> {
+            out.writeInt(r.availIdx);
+            out.writeInt(r.usedIdx);
+            out.writeInt(r.inFlight);
         });
     }
 
@@ -55,19 +51,14 @@ record NetDriverSnapshot(long ackedFeatures, byte[] config, byte[] device,
      *     trailing bytes, or truncation at {@code snapshot.length} bytes
      */
     static NetDriverSnapshot decode(byte[] snapshot, int maxQueues) throws VirtioDeviceException {
-        return SnapshotFrames.read(snapshot, in -> {
-            SnapshotFrames.DriverHead head = SnapshotFrames.readDriverHead(in, snapshot.length, "virtio-net driver snapshot",
-                    MAGIC, VERSION, "device state", 1 << 20, maxQueues);
-            List<Ring> rings = new ArrayList<>(head.queues().size());
-            for (VirtqueueConfig q : head.queues()) {
-                int avail = in.readInt();
-                int used = in.readInt();
-                int n = SnapshotFrames.checkInFlight(q, in.readInt(), "chains");
-                rings.add(new Ring(avail & 0xFFFF, used & 0xFFFF, n));
-            }
-            SnapshotFrames.expectEnd(in, head.queues().size());
-            return new NetDriverSnapshot(head.ackedFeatures(), head.config(), head.state(), head.queues(), List.copyOf(rings));
-        });
+        SnapshotFrames.DriverSnapshot<Ring> s = SnapshotFrames.readDriverSnapshot(snapshot, "virtio-net driver snapshot",
+                MAGIC, VERSION, "device state", 1 << 20, maxQueues, (in, q) -> {
+                    int avail = in.readInt();
+                    int used = in.readInt();
+                    int n = SnapshotFrames.checkInFlight(q, in.readInt(), "chains");
+                    return new Ring(avail & 0xFFFF, used & 0xFFFF, n);
+                });
+        return new NetDriverSnapshot(s.head().ackedFeatures(), s.head().config(), s.head().state(), s.head().queues(), s.rings());
     }
 
     /** @return a one-line description for shells: features, per-queue indices */
