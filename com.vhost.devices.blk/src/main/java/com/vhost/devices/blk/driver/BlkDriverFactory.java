@@ -8,8 +8,11 @@ import com.vhost.api.VhostException;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.registry.VirtioDriver;
 import com.vhost.api.registry.VirtioDriverFactory;
-import com.vhost.api.virtio.VirtioDevice;
+import com.vhost.runtime.vhost.DelegatingVirtioDriver;
+import com.vhost.runtime.vhost.DriverConfigs;
+import com.vhost.runtime.vhost.DriverConfigs.DriverConfig;
 import java.util.Map;
+import java.util.Set;
 import org.osgi.service.component.annotations.Component;
 
 /**
@@ -24,7 +27,7 @@ public final class BlkDriverFactory implements VirtioDriverFactory {
     public static final String POLL = "poll";
     public static final String BUFFER_POOL_BYTES = "buffer.pool.bytes";
     /** How long requests wait, in milliseconds, while the device has no backend (hot-swap); default 10000. */
-    public static final String SWAP_WAIT_MS = "swap.wait.ms";
+    public static final String SWAP_WAIT_MS = DriverConfigs.SWAP_WAIT_MS;
 
     @Override
     public String deviceType() {
@@ -33,22 +36,14 @@ public final class BlkDriverFactory implements VirtioDriverFactory {
 
     @Override
     public VirtioDriver create(VhostBackend backend, Map<String, Object> config) throws VhostException {
-        BlkDriverOptions options;
-        long swapWaitMs;
-        try {
-            options = options(config);
-            swapWaitMs = number(config, SWAP_WAIT_MS, VirtioBlkDriver.DEFAULT_SWAP_WAIT_NANOS / 1_000_000L);
-            if (swapWaitMs < 0) {
-                throw new IllegalArgumentException("'" + SWAP_WAIT_MS + "' = " + swapWaitMs + " is negative");
-            }
-        } catch (IllegalArgumentException e) {
-            backend.close();
-            throw new com.vhost.api.VirtioDeviceException("blk device configuration: " + e.getMessage(), e);
-        }
-        VirtioBlkDriver driver = VirtioBlkDriver.open(backend, options);
-        driver.setSwapWaitNanos(java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(swapWaitMs));
+        DriverConfig<BlkDriverOptions> c = DriverConfigs.read(backend, config, "blk", BlkDriverFactory::options,
+                VirtioBlkDriver.DEFAULT_SWAP_WAIT_NANOS);
+        VirtioBlkDriver driver = VirtioBlkDriver.open(backend, c.options());
+        driver.setSwapWaitNanos(c.swapWaitNanos());
         driver.setDetachOnLoss(true); // the registry rebinds it when a backend is back
-        return new BlkVirtioDriver(driver);
+        return new DelegatingVirtioDriver(driver, Set.of(BlockDevice.class, VirtioBlkDriver.class),
+                new DelegatingVirtioDriver.Ops(driver::frontend, () -> summary(driver), driver::rebind, driver::detach,
+                        driver::snapshot, driver::restore, driver::counters, driver::close));
     }
 
     /** @return the options {@code config} asks for, defaults for absent keys */
@@ -61,60 +56,11 @@ public final class BlkDriverFactory implements VirtioDriverFactory {
                 number(config, BUFFER_POOL_BYTES, d.bufferPoolBytes()));
     }
 
-    /** The running driver as the registry sees it. */
-    static final class BlkVirtioDriver implements VirtioDriver {
-        private final VirtioBlkDriver driver;
-
-        BlkVirtioDriver(VirtioBlkDriver driver) {
-            this.driver = driver;
-        }
-
-        @Override
-        public VirtioDevice device() {
-            return driver.frontend();
-        }
-
-        @Override
-        public <T> T api(Class<T> type) {
-            return type == BlockDevice.class || type == VirtioBlkDriver.class ? type.cast(driver) : null;
-        }
-
-        @Override
-        public String summary() {
-            var i = driver.info();
-            return String.format("blk %d MiB, block %d, %d queue(s) of %d, features 0x%x%s, %s",
-                    i.capacityBytes() >> 20, i.blockSize(), i.numQueues(), i.queueSize(), i.features(),
-                    i.readOnly() ? ", read-only" : "", i.backend());
-        }
-
-        @Override
-        public void rebind(VhostBackend newBackend) throws VhostException {
-            driver.rebind(newBackend);
-        }
-
-        @Override
-        public void detach() throws VhostException {
-            driver.detach();
-        }
-
-        @Override
-        public byte[] snapshot() throws VhostException {
-            return driver.snapshot();
-        }
-
-        @Override
-        public String restore(byte[] snapshot) throws VhostException {
-            return driver.restore(snapshot);
-        }
-
-        @Override
-        public Map<String, Long> counters() {
-            return driver.counters();
-        }
-
-        @Override
-        public void close() {
-            driver.close();
-        }
+    /** @return the driver's one-line description for the registry */
+    private static String summary(VirtioBlkDriver driver) {
+        var i = driver.info();
+        return String.format("blk %d MiB, block %d, %d queue(s) of %d, features 0x%x%s, %s",
+                i.capacityBytes() >> 20, i.blockSize(), i.numQueues(), i.queueSize(), i.features(),
+                i.readOnly() ? ", read-only" : "", i.backend());
     }
 }

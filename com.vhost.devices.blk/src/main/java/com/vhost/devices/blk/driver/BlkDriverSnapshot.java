@@ -3,12 +3,10 @@ package com.vhost.devices.blk.driver;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.runtime.vhost.DeviceStateTransfer;
+import com.vhost.runtime.vhost.SnapshotFrames;
 import com.vhost.runtime.virtqueue.VirtqueueStates;
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
 import java.io.DataOutputStream;
-import java.io.IOException;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
@@ -49,30 +47,16 @@ record BlkDriverSnapshot(long ackedFeatures, byte[] config, byte[] backendState,
     record Ring(int availIdx, int usedIdx, List<InFlight> inFlight) {}
 
     byte[] encode() {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        try (DataOutputStream out = new DataOutputStream(bytes)) {
-            out.writeInt(MAGIC);
-            out.writeInt(VERSION);
-            out.writeLong(ackedFeatures);
-            out.writeInt(config.length);
-            out.write(config);
-            out.writeInt(backendState.length);
-            out.write(backendState);
-            VirtqueueStates.write(out, queues);
-            for (Ring r : rings) {
-                out.writeInt(r.availIdx);
-                out.writeInt(r.usedIdx);
-                out.writeInt(r.inFlight.size());
-                for (InFlight f : r.inFlight) {
-                    out.writeInt(f.type);
-                    out.writeLong(f.offset);
-                    out.writeLong(f.length);
-                }
+        return SnapshotFrames.writeDriverSnapshot(MAGIC, VERSION, ackedFeatures, config, backendState, queues, rings, (out, r) -> {
+            out.writeInt(r.availIdx);
+            out.writeInt(r.usedIdx);
+            out.writeInt(r.inFlight.size());
+            for (InFlight f : r.inFlight) {
+                out.writeInt(f.type);
+                out.writeLong(f.offset);
+                out.writeLong(f.length);
             }
-        } catch (IOException e) {
-            throw new IllegalStateException("writing to memory failed", e);
-        }
-        return bytes.toByteArray();
+        });
     }
 
     /**
@@ -81,58 +65,18 @@ record BlkDriverSnapshot(long ackedFeatures, byte[] config, byte[] backendState,
      *     oversized count, trailing bytes, or truncation at {@code snapshot.length} bytes
      */
     static BlkDriverSnapshot decode(byte[] snapshot, int maxQueues) throws VirtioDeviceException {
-        try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(snapshot))) {
-            int magic = in.readInt();
-            int version = in.readInt();
-            if (magic != MAGIC || version != VERSION) {
-                throw new VirtioDeviceException(String.format(
-                        "restore: not a virtio-blk driver snapshot (magic 0x%08x, version %d; expected 0x%08x version %d)",
-                        magic, version, MAGIC, VERSION));
-            }
-            long acked = in.readLong();
-            int cfgLen = in.readInt();
-            if (cfgLen < 0 || cfgLen > 4096) {
-                throw new VirtioDeviceException("restore: config length " + cfgLen + " out of range 0..4096");
-            }
-            byte[] cfg = in.readNBytes(cfgLen);
-            if (cfg.length != cfgLen) {
-                throw new VirtioDeviceException("restore: truncated snapshot of " + snapshot.length + " bytes (config)");
-            }
-            int stateLen = in.readInt();
-            if (stateLen < 0 || stateLen > com.vhost.runtime.vhost.DeviceStateTransfer.MAX_STATE_BYTES) {
-                throw new VirtioDeviceException("restore: back-end state length " + stateLen + " out of range 0.."
-                        + com.vhost.runtime.vhost.DeviceStateTransfer.MAX_STATE_BYTES);
-            }
-            byte[] state = in.readNBytes(stateLen);
-            if (state.length != stateLen) {
-                throw new VirtioDeviceException("restore: truncated snapshot of " + snapshot.length + " bytes (back-end state)");
-            }
-            List<VirtqueueConfig> qs = VirtqueueStates.read(in, "restore", maxQueues, List.of());
-            List<Ring> rings = new ArrayList<>(qs.size());
-            for (VirtqueueConfig q : qs) {
-                int avail = in.readInt();
-                int used = in.readInt();
-                int n = in.readInt();
-                if (n < 0 || n > q.size()) {
-                    throw new VirtioDeviceException("restore: queue " + q.index() + " records " + n
-                            + " requests in flight, more than its size " + q.size());
-                }
-                List<InFlight> fl = new ArrayList<>(n);
-                for (int i = 0; i < n; i++) {
-                    fl.add(new InFlight(in.readInt(), in.readLong(), in.readLong()));
-                }
-                rings.add(new Ring(avail & 0xFFFF, used & 0xFFFF, List.copyOf(fl)));
-            }
-            if (in.read() != -1) {
-                throw new VirtioDeviceException("restore: trailing bytes after " + qs.size() + " queues");
-            }
-            return new BlkDriverSnapshot(acked, cfg, state, qs, List.copyOf(rings));
-        } catch (IOException e) {
-            if (e instanceof VirtioDeviceException v) {
-                throw v;
-            }
-            throw new VirtioDeviceException("restore: truncated snapshot of " + snapshot.length + " bytes", e);
-        }
+        SnapshotFrames.DriverSnapshot<Ring> s = SnapshotFrames.readDriverSnapshot(snapshot, "virtio-blk driver snapshot",
+                MAGIC, VERSION, "back-end state", DeviceStateTransfer.MAX_STATE_BYTES, maxQueues, (in, q) -> {
+                    int avail = in.readInt();
+                    int used = in.readInt();
+                    int n = SnapshotFrames.checkInFlight(q, in.readInt(), "requests");
+                    List<InFlight> fl = new ArrayList<>(n);
+                    for (int i = 0; i < n; i++) {
+                        fl.add(new InFlight(in.readInt(), in.readLong(), in.readLong()));
+                    }
+                    return new Ring(avail & 0xFFFF, used & 0xFFFF, List.copyOf(fl));
+                });
+        return new BlkDriverSnapshot(s.head().ackedFeatures(), s.head().config(), s.head().state(), s.head().queues(), s.rings());
     }
 
     /** @return requests in flight over all queues */

@@ -5,13 +5,14 @@ import static com.vhost.runtime.vhost.ConfigValues.number;
 
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostException;
-import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.net.NetDevice;
 import com.vhost.api.registry.VirtioDriver;
 import com.vhost.api.registry.VirtioDriverFactory;
-import com.vhost.api.virtio.VirtioDevice;
+import com.vhost.runtime.vhost.DelegatingVirtioDriver;
+import com.vhost.runtime.vhost.DriverConfigs;
+import com.vhost.runtime.vhost.DriverConfigs.DriverConfig;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
+import java.util.Set;
 import org.osgi.service.component.annotations.Component;
 
 /**
@@ -32,7 +33,7 @@ public final class NetDriverFactory implements VirtioDriverFactory {
     public static final String MRG_RXBUF = "mrg.rxbuf";
     public static final String MAC = "mac";
     /** How long, in milliseconds, the data path waits for a swap or a detached device for a backend; default 10000. */
-    public static final String SWAP_WAIT_MS = "swap.wait.ms";
+    public static final String SWAP_WAIT_MS = DriverConfigs.SWAP_WAIT_MS;
 
     @Override
     public String deviceType() {
@@ -41,22 +42,14 @@ public final class NetDriverFactory implements VirtioDriverFactory {
 
     @Override
     public VirtioDriver create(VhostBackend backend, Map<String, Object> config) throws VhostException {
-        NetDriverOptions options;
-        long swapWaitMs;
-        try {
-            options = options(config);
-            swapWaitMs = number(config, SWAP_WAIT_MS, VirtioNetDriver.DEFAULT_SWAP_WAIT_NANOS / 1_000_000L);
-            if (swapWaitMs < 0) {
-                throw new IllegalArgumentException("'" + SWAP_WAIT_MS + "' = " + swapWaitMs + " is negative");
-            }
-        } catch (IllegalArgumentException e) {
-            backend.close();
-            throw new VirtioDeviceException("net device configuration: " + e.getMessage(), e);
-        }
-        VirtioNetDriver driver = VirtioNetDriver.open(backend, options);
-        driver.setSwapWaitNanos(TimeUnit.MILLISECONDS.toNanos(swapWaitMs));
+        DriverConfig<NetDriverOptions> c = DriverConfigs.read(backend, config, "net", NetDriverFactory::options,
+                VirtioNetDriver.DEFAULT_SWAP_WAIT_NANOS);
+        VirtioNetDriver driver = VirtioNetDriver.open(backend, c.options());
+        driver.setSwapWaitNanos(c.swapWaitNanos());
         driver.setDetachOnLoss(true); // the registry rebinds it when a backend is back
-        return new NetVirtioDriver(driver);
+        return new DelegatingVirtioDriver(driver, Set.of(NetDevice.class, VirtioNetDriver.class),
+                new DelegatingVirtioDriver.Ops(driver::frontend, () -> summary(driver), driver::rebind, driver::detach,
+                        driver::snapshot, driver::restore, driver::counters, driver::close));
     }
 
     /** @return the options {@code config} asks for, defaults for absent keys */
@@ -72,60 +65,11 @@ public final class NetDriverFactory implements VirtioDriverFactory {
                 mac == null ? null : NetMacs.parse(mac.toString()));
     }
 
-    /** The running driver as the registry sees it. */
-    static final class NetVirtioDriver implements VirtioDriver {
-        private final VirtioNetDriver driver;
-
-        NetVirtioDriver(VirtioNetDriver driver) {
-            this.driver = driver;
-        }
-
-        @Override
-        public VirtioDevice device() {
-            return driver.frontend();
-        }
-
-        @Override
-        public <T> T api(Class<T> type) {
-            return type == NetDevice.class || type == VirtioNetDriver.class ? type.cast(driver) : null;
-        }
-
-        @Override
-        public String summary() {
-            var i = driver.info();
-            return String.format("net %s, mtu %d, %d/%d queue pair(s) of %d, features 0x%x%s, link %s, %s", i.mac(), i.mtu(),
-                    driver.queuePairs(), i.maxQueuePairs(), i.queueSize(), i.features(), i.mergeableRxBuffers() ? ", mrg_rxbuf" : "",
-                    driver.linkUp() ? "up" : "down", i.backend());
-        }
-
-        @Override
-        public void rebind(VhostBackend newBackend) throws VhostException {
-            driver.rebind(newBackend);
-        }
-
-        @Override
-        public byte[] snapshot() throws VhostException {
-            return driver.snapshot();
-        }
-
-        @Override
-        public String restore(byte[] snapshot) throws VhostException {
-            return driver.restore(snapshot);
-        }
-
-        @Override
-        public void detach() throws VhostException {
-            driver.detach();
-        }
-
-        @Override
-        public Map<String, Long> counters() {
-            return driver.counters();
-        }
-
-        @Override
-        public void close() {
-            driver.close();
-        }
+    /** @return the driver's one-line description for the registry */
+    private static String summary(VirtioNetDriver driver) {
+        var i = driver.info();
+        return String.format("net %s, mtu %d, %d/%d queue pair(s) of %d, features 0x%x%s, link %s, %s", i.mac(), i.mtu(),
+                driver.queuePairs(), i.maxQueuePairs(), i.queueSize(), i.features(), i.mergeableRxBuffers() ? ", mrg_rxbuf" : "",
+                driver.linkUp() ? "up" : "down", i.backend());
     }
 }

@@ -2,13 +2,9 @@ package com.vhost.devices.net.driver;
 
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.runtime.vhost.SnapshotFrames;
 import com.vhost.runtime.virtqueue.VirtqueueStates;
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
 import java.io.DataOutputStream;
-import java.io.IOException;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -42,25 +38,11 @@ record NetDriverSnapshot(long ackedFeatures, byte[] config, byte[] device,
     record Ring(int availIdx, int usedIdx, int inFlight) {}
 
     byte[] encode() {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        try (DataOutputStream out = new DataOutputStream(bytes)) {
-            out.writeInt(MAGIC);
-            out.writeInt(VERSION);
-            out.writeLong(ackedFeatures);
-            out.writeInt(config.length);
-            out.write(config);
-            out.writeInt(device.length);
-            out.write(device);
-            VirtqueueStates.write(out, queues);
-            for (Ring r : rings) {
-                out.writeInt(r.availIdx);
-                out.writeInt(r.usedIdx);
-                out.writeInt(r.inFlight);
-            }
-        } catch (IOException e) {
-            throw new IllegalStateException("writing to memory failed", e);
-        }
-        return bytes.toByteArray();
+        return SnapshotFrames.writeDriverSnapshot(MAGIC, VERSION, ackedFeatures, config, device, queues, rings, (out, r) -> {
+            out.writeInt(r.availIdx);
+            out.writeInt(r.usedIdx);
+            out.writeInt(r.inFlight);
+        });
     }
 
     /**
@@ -69,51 +51,14 @@ record NetDriverSnapshot(long ackedFeatures, byte[] config, byte[] device,
      *     trailing bytes, or truncation at {@code snapshot.length} bytes
      */
     static NetDriverSnapshot decode(byte[] snapshot, int maxQueues) throws VirtioDeviceException {
-        try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(snapshot))) {
-            int magic = in.readInt();
-            int version = in.readInt();
-            if (magic != MAGIC || version != VERSION) {
-                throw new VirtioDeviceException(String.format(
-                        "restore: not a virtio-net driver snapshot (magic 0x%08x, version %d; expected 0x%08x version %d)",
-                        magic, version, MAGIC, VERSION));
-            }
-            long acked = in.readLong();
-            byte[] cfg = bytes(in, "config", 4096, snapshot.length);
-            byte[] device = bytes(in, "device state", 1 << 20, snapshot.length);
-            List<VirtqueueConfig> qs = VirtqueueStates.read(in, "restore", maxQueues, List.of());
-            List<Ring> rings = new ArrayList<>(qs.size());
-            for (VirtqueueConfig q : qs) {
-                int avail = in.readInt();
-                int used = in.readInt();
-                int n = in.readInt();
-                if (n < 0 || n > q.size()) {
-                    throw new VirtioDeviceException("restore: queue " + q.index() + " records " + n
-                            + " chains in flight, more than its size " + q.size());
-                }
-                rings.add(new Ring(avail & 0xFFFF, used & 0xFFFF, n));
-            }
-            if (in.read() != -1) {
-                throw new VirtioDeviceException("restore: trailing bytes after " + qs.size() + " queues");
-            }
-            return new NetDriverSnapshot(acked, cfg, device, qs, List.copyOf(rings));
-        } catch (IOException e) {
-            if (e instanceof VirtioDeviceException v) {
-                throw v;
-            }
-            throw new VirtioDeviceException("restore: truncated snapshot of " + snapshot.length + " bytes", e);
-        }
-    }
-
-    private static byte[] bytes(DataInputStream in, String what, int max, int total) throws IOException {
-        int n = in.readInt();
-        if (n < 0 || n > max) {
-            throw new VirtioDeviceException("restore: " + what + " length " + n + " out of range 0.." + max);
-        }
-        byte[] b = in.readNBytes(n);
-        if (b.length != n) {
-            throw new VirtioDeviceException("restore: truncated snapshot of " + total + " bytes (" + what + ")");
-        }
-        return b;
+        SnapshotFrames.DriverSnapshot<Ring> s = SnapshotFrames.readDriverSnapshot(snapshot, "virtio-net driver snapshot",
+                MAGIC, VERSION, "device state", 1 << 20, maxQueues, (in, q) -> {
+                    int avail = in.readInt();
+                    int used = in.readInt();
+                    int n = SnapshotFrames.checkInFlight(q, in.readInt(), "chains");
+                    return new Ring(avail & 0xFFFF, used & 0xFFFF, n);
+                });
+        return new NetDriverSnapshot(s.head().ackedFeatures(), s.head().config(), s.head().state(), s.head().queues(), s.rings());
     }
 
     /** @return a one-line description for shells: features, per-queue indices */

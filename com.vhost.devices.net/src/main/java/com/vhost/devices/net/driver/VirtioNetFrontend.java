@@ -8,18 +8,15 @@ import com.vhost.api.VirtqueueException;
 import com.vhost.api.net.VirtioNet;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.Interrupt;
-import com.vhost.api.virtio.VirtioDevice;
 import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.runtime.vhost.GenericVhostDevice;
+import com.vhost.runtime.vhost.VhostFrontendDevice;
 import com.vhost.runtime.virtqueue.DescriptorChain;
 import com.vhost.runtime.virtqueue.DeviceQueue;
 import com.vhost.runtime.worker.QueueWorker;
-import com.vhost.runtime.virtqueue.VirtqueueStates;
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -57,9 +54,10 @@ import org.slf4j.LoggerFactory;
  *       {@code max_virtqueue_pairs} is {@code maxPairs}.</li>
  * </ul>
  * A call in a state {@link VirtioDeviceState} does not allow throws {@link VirtioDeviceException}
- * ({@link #ackFeatures} throws {@link IllegalStateException}). Not thread-safe.
+ * ({@link #ackFeatures} throws {@link IllegalStateException}); the life cycle is
+ * {@link VhostFrontendDevice}'s. Not thread-safe.
  */
-public final class VirtioNetFrontend implements VirtioDevice {
+public final class VirtioNetFrontend extends VhostFrontendDevice<GenericVhostDevice> {
     private static final Logger LOG = LoggerFactory.getLogger(VirtioNetFrontend.class);
 
     /** Data-queue feature bits the driver uses and the back-end must agree to. */
@@ -81,18 +79,11 @@ public final class VirtioNetFrontend implements VirtioDevice {
      */
     private static final int SNAPSHOT_VERSION = 2;
 
-    private final GenericVhostDevice vhost;
     private final int maxPairs;
-    private final int[] queueMaxSizes;
     private final byte[] config = new byte[VirtioNet.CONFIG_SIZE];
     private final long backendOffered;
     private final NetControl control;
     private final MemorySegment ctrlScratch = Arena.ofAuto().allocate(CTRL_MAX_BYTES);
-    private long ackedFeatures;
-    private VirtioDeviceState state = VirtioDeviceState.NEW;
-    private GuestMemory memory;
-    private Interrupt interrupt;
-    private volatile List<VirtqueueConfig> queues = List.of();
     private QueueWorker ctrlWorker;
     private volatile int activePairs = 1;
     private volatile boolean promiscuous;
@@ -106,20 +97,8 @@ public final class VirtioNetFrontend implements VirtioDevice {
      * @param mac the MAC address used when the back-end provides none, 6 bytes
      */
     public VirtioNetFrontend(GenericVhostDevice vhost, int maxPairs, int queueMaxSize, byte[] mac) {
-        this.vhost = Objects.requireNonNull(vhost, "vhost");
-        if (maxPairs < 1 || 2 * maxPairs > vhost.numQueues()) {
-            throw new IllegalArgumentException("queue pairs " + maxPairs + " outside 1.." + vhost.numQueues() / 2);
-        }
-        if (queueMaxSize < 2 || queueMaxSize > 32768 || Integer.bitCount(queueMaxSize) != 1) {
-            throw new IllegalArgumentException("queue size " + queueMaxSize + " is not a power of two in 2..32768");
-        }
-        if (mac == null || mac.length != VirtioNet.MAC_BYTES) {
-            throw new IllegalArgumentException("MAC must be 6 bytes");
-        }
+        super(vhost, queueSizes(vhost, maxPairs, queueMaxSize, mac), "virtio-net", SNAPSHOT_MAGIC, SNAPSHOT_VERSION);
         this.maxPairs = maxPairs;
-        this.queueMaxSizes = new int[2 * maxPairs + 1];
-        Arrays.fill(queueMaxSizes, queueMaxSize);
-        queueMaxSizes[2 * maxPairs] = CTRL_QUEUE_SIZE;
         this.backendOffered = vhost.backendFeatures();
         ByteBuffer b = ByteBuffer.wrap(config).order(ByteOrder.LITTLE_ENDIAN);
         byte[] remote = backendConfig();
@@ -138,6 +117,24 @@ public final class VirtioNetFrontend implements VirtioDevice {
         b.putInt(VirtioNet.CFG_SPEED, -1);
         b.put(VirtioNet.CFG_DUPLEX, (byte) 0xFF);
         this.control = new NetControl(new ControlTarget(), maxPairs);
+    }
+
+    /** @return per queue, its largest size: {@code 2 × maxPairs} data queues then the control queue */
+    private static int[] queueSizes(GenericVhostDevice vhost, int maxPairs, int queueMaxSize, byte[] mac) {
+        Objects.requireNonNull(vhost, "vhost");
+        if (maxPairs < 1 || 2 * maxPairs > vhost.numQueues()) {
+            throw new IllegalArgumentException("queue pairs " + maxPairs + " outside 1.." + vhost.numQueues() / 2);
+        }
+        if (queueMaxSize < 2 || queueMaxSize > 32768 || Integer.bitCount(queueMaxSize) != 1) {
+            throw new IllegalArgumentException("queue size " + queueMaxSize + " is not a power of two in 2..32768");
+        }
+        if (mac == null || mac.length != VirtioNet.MAC_BYTES) {
+            throw new IllegalArgumentException("MAC must be 6 bytes");
+        }
+        int[] sizes = new int[2 * maxPairs + 1];
+        Arrays.fill(sizes, queueMaxSize);
+        sizes[2 * maxPairs] = CTRL_QUEUE_SIZE;
+        return sizes;
     }
 
     /** @return the back-end's config space, or null when it has none to give */
@@ -180,7 +177,7 @@ public final class VirtioNetFrontend implements VirtioDevice {
             }
             activePairs = pairs;
             // The queues a sleep returns (and a wake resumes) carry the pairs enabled now.
-            List<VirtqueueConfig> qs = queues;
+            List<VirtqueueConfig> qs = queues();
             if (!qs.isEmpty()) {
                 List<VirtqueueConfig> out = new ArrayList<>(qs.size());
                 for (VirtqueueConfig q : qs) {
@@ -189,7 +186,7 @@ public final class VirtioNetFrontend implements VirtioDevice {
                     out.add(q.enabled() == on ? q : new VirtqueueConfig(q.index(), q.size(), q.descAddr(), q.availAddr(),
                             q.usedAddr(), q.nextAvail(), q.kickFd(), q.callFd(), on));
                 }
-                queues = List.copyOf(out);
+                replaceQueues(out);
             }
         }
 
@@ -228,8 +225,8 @@ public final class VirtioNetFrontend implements VirtioDevice {
      * @throws IllegalArgumentException when {@code from} has another number of pairs
      */
     public void adoptControlState(VirtioNetFrontend from) {
-        if (state != VirtioDeviceState.NEW) {
-            throw new IllegalStateException("adoptControlState: not allowed in state " + state + " (NEW only)");
+        if (state() != VirtioDeviceState.NEW) {
+            throw new IllegalStateException("adoptControlState: not allowed in state " + state() + " (NEW only)");
         }
         if (from.maxPairs != maxPairs) {
             throw new IllegalArgumentException("adoptControlState: " + from.maxPairs + " pairs, this front-end has " + maxPairs);
@@ -244,11 +241,6 @@ public final class VirtioNetFrontend implements VirtioDevice {
         synchronized (config) {
             System.arraycopy(mac, 0, config, VirtioNet.CFG_MAC, mac.length);
         }
-    }
-
-    /** @return the vhost device underneath */
-    public GenericVhostDevice vhost() {
-        return vhost;
     }
 
     /** @return the control queue's command processor (counters, last error) */
@@ -282,11 +274,6 @@ public final class VirtioNetFrontend implements VirtioDevice {
     }
 
     @Override
-    public int[] queueMaxSizes() {
-        return queueMaxSizes.clone();
-    }
-
-    @Override
     public long features() {
         long f = (backendOffered & BACKEND_FEATURES) | FRONTEND_FEATURES;
         if (maxPairs == 1) {
@@ -295,23 +282,16 @@ public final class VirtioNetFrontend implements VirtioDevice {
         return f;
     }
 
-    /**
-     * Keeps the offered subset of {@code features}; allowed in NEW and INACTIVE.
-     *
-     * @throws IllegalStateException in any other state
-     */
+    /** Hands the acked (or restored) features to the control queue's command processor. */
     @Override
-    public void ackFeatures(long features) {
-        if (state != VirtioDeviceState.NEW && state != VirtioDeviceState.INACTIVE) {
-            throw new IllegalStateException("ackFeatures: not allowed in state " + state + " (NEW or INACTIVE only)");
-        }
-        ackedFeatures = features & features();
-        control.setFeatures(ackedFeatures);
+    protected void featuresAcked(long features) {
+        control.setFeatures(features);
     }
 
+    /** @return the acked features less those this front-end implements itself ({@link #FRONTEND_FEATURES}) */
     @Override
-    public long ackedFeatures() {
-        return ackedFeatures;
+    protected long backendAckedFeatures() {
+        return ackedFeatures() & ~FRONTEND_FEATURES;
     }
 
     /** Config space per {@link VirtioNet}{@code .CFG_*}; bytes past {@link VirtioNet#CONFIG_SIZE} read 0. */
@@ -337,38 +317,31 @@ public final class VirtioNetFrontend implements VirtioDevice {
         LOG.debug("virtio-net: ignoring config write of {} bytes at {}", data.length, offset);
     }
 
-    /**
-     * Sends the acked features (less those this front-end implements itself) and the memory
-     * table to the backend ahead of {@link #activate} ({@link GenericVhostDevice#prepare}): a
-     * hot-swap does this while the old backend still serves. Only in state NEW or INACTIVE.
-     *
-     * @throws VhostException from the backend, naming the request
-     */
-    public void prepare(GuestMemory memory) throws VhostException {
-        require("prepare", VirtioDeviceState.NEW, VirtioDeviceState.INACTIVE);
-        vhost.ackFeatures(ackedFeatures & ~FRONTEND_FEATURES);
-        vhost.prepare(memory);
-    }
-
     @Override
-    public void activate(GuestMemory memory, Interrupt interrupt, List<VirtqueueConfig> queues) throws VhostException {
-        require("activate", VirtioDeviceState.NEW, VirtioDeviceState.INACTIVE);
-        check(queues);
-        start(memory, interrupt, queues);
-        state = VirtioDeviceState.ACTIVE;
-    }
-
-    private void check(List<VirtqueueConfig> queues) throws VirtioDeviceException {
+    protected void checkQueues(List<VirtqueueConfig> queues) throws VirtioDeviceException {
         for (VirtqueueConfig q : queues) {
-            if (q.index() < 0 || q.index() >= queueMaxSizes.length || q.size() > queueMaxSizes[q.index()]) {
+            if (q.index() < 0 || q.index() >= numQueues() || q.size() > queueMaxSize(q.index())) {
                 throw new VirtioDeviceException("activate: queue " + q.index() + " of size " + q.size() + " outside "
-                        + queueMaxSizes.length + " queues (data queues of at most " + queueMaxSizes[0]
+                        + numQueues() + " queues (data queues of at most " + queueMaxSize(0)
                         + ", control queue of at most " + CTRL_QUEUE_SIZE + ")");
             }
         }
     }
 
-    private void start(GuestMemory memory, Interrupt interrupt, List<VirtqueueConfig> queues) throws VhostException {
+    /** The queues a wake resumes are checked as activate's are. */
+    @Override
+    protected void checkWakeQueues(List<VirtqueueConfig> queues) throws VirtioDeviceException {
+        checkQueues(queues);
+    }
+
+    /**
+     * Starts the data queues on the back-end (features less {@link #FRONTEND_FEATURES}) and the
+     * control queue's worker here.
+     *
+     * @throws VirtioDeviceException when the control queue is given without VIRTIO_NET_F_CTRL_VQ acked
+     */
+    @Override
+    protected void startBackend(GuestMemory memory, Interrupt interrupt, List<VirtqueueConfig> queues) throws VhostException {
         int ctrlIndex = VirtioNet.ctrlQueue(maxPairs);
         List<VirtqueueConfig> data = new ArrayList<>();
         VirtqueueConfig ctrl = null;
@@ -379,6 +352,7 @@ public final class VirtioNetFrontend implements VirtioDevice {
                 data.add(q);
             }
         }
+        long ackedFeatures = ackedFeatures();
         if (ctrl != null && !VirtioFeatures.has(ackedFeatures, VirtioNet.F_CTRL_VQ)) {
             throw new VirtioDeviceException("activate: control queue " + ctrlIndex + " given without VIRTIO_NET_F_CTRL_VQ acked");
         }
@@ -403,9 +377,6 @@ public final class VirtioNetFrontend implements VirtioDevice {
             }
         }
         ctrlWorker = w;
-        this.memory = memory;
-        this.interrupt = interrupt;
-        this.queues = List.copyOf(queues);
     }
 
     /** Control queue handler: each chain is a command (readable) and an ack byte (writable). */
@@ -428,182 +399,88 @@ public final class VirtioNetFrontend implements VirtioDevice {
         }
     }
 
-    private int[] stopAll() throws VhostException {
-        int[] bases = new int[0];
+    @Override
+    protected void stopBackend() throws VhostException {
         QueueWorker w = ctrlWorker;
         ctrlWorker = null;
         if (w != null) {
             w.stop(5000);
         }
         if (vhost.isStarted()) {
-            bases = vhost.stop();
-        }
-        return bases;
-    }
-
-    @Override
-    public void reset() throws VhostException {
-        require("reset", VirtioDeviceState.ACTIVE);
-        try {
-            stopAll();
-        } finally {
-            queues = List.of();
-            activePairs = 1;
-            state = VirtioDeviceState.INACTIVE;
+            vhost.stop();
         }
     }
 
+    /** A reset disables all pairs but the first, as a device fresh from NEW has them. */
     @Override
-    public List<VirtqueueConfig> sleep() throws VhostException {
-        switch (state) {
-            case NEW -> state = VirtioDeviceState.ASLEEP_NEW;
-            case INACTIVE -> state = VirtioDeviceState.ASLEEP_INACTIVE;
-            case ACTIVE -> {
-                QueueWorker w = ctrlWorker;
-                int ctrlNext = -1;
-                if (w != null) {
-                    w.stop(5000);
-                    ctrlNext = w.queues().get(0).nextAvail();
-                    ctrlWorker = null;
-                }
-                int[] bases = vhost.isStarted() ? vhost.suspend() : new int[0];
-                List<VirtqueueConfig> out = new ArrayList<>(queues.size());
-                int k = 0;
-                for (VirtqueueConfig q : queues) {
-                    if (q.index() == VirtioNet.ctrlQueue(maxPairs)) {
-                        out.add(q.withNextAvail(ctrlNext));
-                    } else {
-                        out.add(q.withNextAvail(bases[k++] & 0xFFFF));
-                    }
-                }
-                queues = List.copyOf(out);
-                state = VirtioDeviceState.ASLEEP_ACTIVE;
-                return queues;
-            }
-            default -> throw new VirtioDeviceException("sleep: not allowed in state " + state + " (already asleep)");
-        }
-        return List.of();
+    protected void onReset() {
+        activePairs = 1;
     }
 
+    /** The control queue's next avail index is its worker's; the data queues' are the back-end's. */
     @Override
-    public void wake(List<VirtqueueConfig> queues) throws VhostException {
-        switch (state) {
-            case ASLEEP_NEW, ASLEEP_INACTIVE -> {
-                if (!queues.isEmpty()) {
-                    throw new VirtioDeviceException("wake: a device asleep from " + (state == VirtioDeviceState.ASLEEP_NEW ? "NEW" : "INACTIVE")
-                            + " has no queues to resume, " + queues.size() + " given");
-                }
-                state = state == VirtioDeviceState.ASLEEP_NEW ? VirtioDeviceState.NEW : VirtioDeviceState.INACTIVE;
-            }
-            case ASLEEP_ACTIVE -> {
-                if (memory == null) {
-                    throw new VirtioDeviceException("wake: restored active device has no guest memory; activate it instead");
-                }
-                List<VirtqueueConfig> resume = queues.isEmpty() ? this.queues : queues;
-                if (resume.isEmpty()) {
-                    throw new VirtioDeviceException("wake: an active device needs its queues");
-                }
-                check(resume);
-                start(memory, interrupt, resume);
-                state = VirtioDeviceState.ACTIVE;
-            }
-            default -> throw new VirtioDeviceException("wake: not allowed in state " + state + " (not asleep)");
+    protected List<VirtqueueConfig> suspendBackend(List<VirtqueueConfig> queues) throws VhostException {
+        QueueWorker w = ctrlWorker;
+        int ctrlNext = -1;
+        if (w != null) {
+            w.stop(5000);
+            ctrlNext = w.queues().get(0).nextAvail();
+            ctrlWorker = null;
         }
+        int[] bases = vhost.isStarted() ? vhost.suspend() : new int[0];
+        List<VirtqueueConfig> out = new ArrayList<>(queues.size());
+        int k = 0;
+        for (VirtqueueConfig q : queues) {
+            if (q.index() == VirtioNet.ctrlQueue(maxPairs)) {
+                out.add(q.withNextAvail(ctrlNext));
+            } else {
+                out.add(q.withNextAvail(bases[k++] & 0xFFFF));
+            }
+        }
+        return out;
     }
 
     /**
      * Snapshot layout (big-endian): {@code int magic "vnet"; int version 2; long ackedFeatures;
      * int activePairs; byte[6] mac; boolean promiscuous, allMulticast; boolean wasActive; int
      * nQueues;} then per queue {@code int index, size; long desc, avail, used; int nextAvail;
-     * boolean enabled}. Eventfds are not part of it.
+     * boolean enabled}. Eventfds are not part of it. This writes the fields from activePairs to
+     * allMulticast; {@link VhostFrontendDevice#snapshot} the rest.
      */
     @Override
-    public byte[] snapshot() throws VhostException {
-        if (!state.isAsleep()) {
-            throw new VirtioDeviceException("snapshot: not allowed in state " + state + " (asleep states only)");
+    protected void writeDeviceFields(DataOutputStream out) throws IOException {
+        out.writeInt(activePairs);
+        synchronized (config) {
+            out.write(config, VirtioNet.CFG_MAC, 6);
         }
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        try (DataOutputStream out = new DataOutputStream(bytes)) {
-            out.writeInt(SNAPSHOT_MAGIC);
-            out.writeInt(SNAPSHOT_VERSION);
-            out.writeLong(ackedFeatures);
-            out.writeInt(activePairs);
-            synchronized (config) {
-                out.write(config, VirtioNet.CFG_MAC, 6);
-            }
-            out.writeBoolean(promiscuous);
-            out.writeBoolean(allMulticast);
-            out.writeBoolean(state == VirtioDeviceState.ASLEEP_ACTIVE);
-            List<VirtqueueConfig> qs = state == VirtioDeviceState.ASLEEP_ACTIVE ? queues : List.of();
-            VirtqueueStates.write(out, qs);
-        } catch (IOException e) {
-            throw new VirtioDeviceException("snapshot: " + e.getMessage(), e);
-        }
-        return bytes.toByteArray();
+        out.writeBoolean(promiscuous);
+        out.writeBoolean(allMulticast);
     }
 
+    /** @throws VirtioDeviceException when the active pairs are outside 1..maxPairs */
     @Override
-    public void restore(byte[] snapshot) throws VhostException {
-        if (!state.isAsleep()) {
-            throw new VirtioDeviceException("restore: not allowed in state " + state + " (asleep states only)");
+    protected Runnable readDeviceFields(DataInputStream in) throws IOException {
+        int pairs = in.readInt();
+        if (pairs < 1 || pairs > maxPairs) {
+            throw new VirtioDeviceException("restore: snapshot has " + pairs + " active pairs, device has " + maxPairs);
         }
-        try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(snapshot))) {
-            int magic = in.readInt();
-            int version = in.readInt();
-            if (magic != SNAPSHOT_MAGIC || version != SNAPSHOT_VERSION) {
-                throw new VirtioDeviceException(String.format("restore: not a virtio-net snapshot (magic 0x%x, version %d)", magic, version));
-            }
-            long features = in.readLong();
-            if ((features & ~features()) != 0) {
-                throw new VirtioDeviceException(String.format("restore: snapshot features 0x%x not all offered (offered 0x%x)", features, features()));
-            }
-            int pairs = in.readInt();
-            if (pairs < 1 || pairs > maxPairs) {
-                throw new VirtioDeviceException("restore: snapshot has " + pairs + " active pairs, device has " + maxPairs);
-            }
-            byte[] mac = new byte[6];
-            in.readFully(mac);
-            boolean promisc = in.readBoolean();
-            boolean allMulti = in.readBoolean();
-            boolean active = in.readBoolean();
-            List<VirtqueueConfig> qs = VirtqueueStates.read(in, "restore", queueMaxSizes.length, queues);
-            if (in.read() != -1) {
-                throw new VirtioDeviceException("restore: trailing bytes after " + qs.size() + " queues");
-            }
-            ackedFeatures = features;
-            control.setFeatures(features);
+        byte[] mac = new byte[6];
+        in.readFully(mac);
+        boolean promisc = in.readBoolean();
+        boolean allMulti = in.readBoolean();
+        return () -> {
             activePairs = pairs;
             promiscuous = promisc;
             allMulticast = allMulti;
             synchronized (config) {
                 System.arraycopy(mac, 0, config, VirtioNet.CFG_MAC, 6);
             }
-            queues = List.copyOf(qs);
-            state = active ? VirtioDeviceState.ASLEEP_ACTIVE : VirtioDeviceState.ASLEEP_INACTIVE;
-        } catch (IOException e) {
-            if (e instanceof VirtioDeviceException v) {
-                throw v;
-            }
-            throw new VirtioDeviceException("restore: truncated snapshot of " + snapshot.length + " bytes", e);
-        }
+        };
     }
 
-    /** @return the queues of the last activate/wake/restore */
-    public List<VirtqueueConfig> queues() {
-        return queues;
-    }
-
+    /** Restored queues keep the eventfds of the queues they replace. */
     @Override
-    public VirtioDeviceState state() {
-        return state;
-    }
-
-    private void require(String call, VirtioDeviceState... allowed) throws VirtioDeviceException {
-        for (VirtioDeviceState s : allowed) {
-            if (s == state) {
-                return;
-            }
-        }
-        throw new VirtioDeviceException(call + ": not allowed in state " + state + " (allowed: " + Arrays.toString(allowed) + ")");
+    protected List<VirtqueueConfig> restoreFdsFrom() {
+        return queues();
     }
 }
