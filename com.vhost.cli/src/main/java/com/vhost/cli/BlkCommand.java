@@ -2,7 +2,6 @@ package com.vhost.cli;
 
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostOps;
-import com.vhost.api.VhostTarget;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.blk.BlockDeviceInfo;
@@ -25,9 +24,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 /**
  * {@code vhost blk}: this platform as the virtio-blk driver of a vhost-user-blk back-end (this
@@ -36,7 +33,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "blk", mixinStandardHelpOptions = true,
         description = "Drives a vhost-user-blk back-end: info, read, write, bench.",
         subcommands = {BlkCommand.Info.class, BlkCommand.Read.class, BlkCommand.Write.class, BlkCommand.Bench.class})
-final class BlkCommand implements Callable<Integer> {
+final class BlkCommand extends ParentCommand {
     /** Bound on one request. */
     static final long REQUEST_TIMEOUT_SECONDS = 30;
     /** Bound on waiting for the vhost-user VhostOps service. */
@@ -44,17 +41,12 @@ final class BlkCommand implements Callable<Integer> {
     /** Largest request the read and write commands issue. */
     static final int CHUNK = 1 << 20;
 
-    @Spec
-    CommandSpec spec;
 
-    @Override
-    public Integer call() {
-        spec.commandLine().usage(spec.commandLine().getErr());
-        return 2;
-    }
-
-    /** Options every blk subcommand shares: where the back-end listens and how many queues to use. */
-    static final class Connection {
+    /**
+     * Options every blk subcommand shares: where the back-end listens and how many queues to use
+     * (with {@code --queue-size} and {@code --connect-timeout} from {@link DriverConnection}).
+     */
+    static final class Connection extends DriverConnection {
         @picocli.CommandLine.ArgGroup(exclusive = true, multiplicity = "1")
         Where where;
 
@@ -76,16 +68,8 @@ final class BlkCommand implements Callable<Integer> {
         @Option(names = "--queues", paramLabel = "N", defaultValue = "1", description = "request queues to use (default ${DEFAULT-VALUE})")
         int queues;
 
-        @Option(names = "--queue-size", paramLabel = "N", defaultValue = "256",
-                description = "descriptors per queue, a power of two (default ${DEFAULT-VALUE})")
-        int queueSize;
-
         @Option(names = "--poll", description = "find completions by polling the used ring (no call eventfd waits)")
         boolean poll;
-
-        @Option(names = "--connect-timeout", paramLabel = "MS", defaultValue = "5000",
-                description = "how long to retry connecting, in milliseconds (default ${DEFAULT-VALUE})")
-        long connectTimeoutMs;
 
         /** Connects through the vhost-user {@link VhostOps} service and starts the driver. */
         BlockDevice open(CliServices services) throws Exception {
@@ -93,9 +77,7 @@ final class BlkCommand implements Callable<Integer> {
             String type = where.vdpa != null ? "vdpa" : com.vhost.api.VhostBackendType.fromId(backendType).id();
             Path path = where.vdpa != null ? where.vdpa : where.socket;
             VhostOps ops = services.backend(type, BACKEND_WAIT);
-            VhostTarget target = new VhostTarget(path.toString(),
-                    java.util.Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, Long.toString(connectTimeoutMs)));
-            VhostBackend backend = ops.open(target);
+            VhostBackend backend = ops.open(connectTarget(path));
             try {
                 return services.blkTools().openDevice(backend, queues, queueSize, poll);
             } catch (Exception | Error e) {
