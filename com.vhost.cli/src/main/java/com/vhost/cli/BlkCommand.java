@@ -115,17 +115,53 @@ final class BlkCommand extends ParentCommand {
         }
     }
 
-    /** {@code vhost blk info}. */
-    @Command(name = "info", mixinStandardHelpOptions = true,
-            description = "Prints capacity, block size, queues and the negotiated features.")
-    static final class Info implements Callable<Integer> {
-        private final CliServices services;
+    /** What every blk subcommand holds: the services and the {@link Connection} options. */
+    abstract static class Subcommand implements Callable<Integer> {
+        final CliServices services;
 
         @Mixin
         Connection conn = new Connection();
 
-        Info(CliServices services) {
+        Subcommand(CliServices services) {
             this.services = services;
+        }
+    }
+
+    /** {@code vhost blk read} and {@code write}: bytes moved at {@code --offset} in pieces of {@link #CHUNK}. */
+    abstract static class Transfer extends Subcommand {
+        @Option(names = "--offset", paramLabel = "O", defaultValue = "0", converter = SizeConverter.class,
+                description = "byte offset, a multiple of the block size (default 0)")
+        long offset;
+
+        Transfer(CliServices services) {
+            super(services);
+        }
+
+        /** One piece of a transfer: {@code part} is the buffer's first bytes, {@code at} the device byte offset. */
+        @FunctionalInterface
+        interface Piece {
+            void move(MemorySegment part, long at) throws Exception;
+        }
+
+        /**
+         * Calls {@code piece} for {@code [offset, offset + length)} in order, with slices of
+         * {@code buf} of at most its size.
+         */
+        void inPieces(MemorySegment buf, long length, Piece piece) throws Exception {
+            for (long done = 0; done < length; ) {
+                int n = (int) Math.min(buf.byteSize(), length - done);
+                piece.move(buf.asSlice(0, n), offset + done);
+                done += n;
+            }
+        }
+    }
+
+    /** {@code vhost blk info}. */
+    @Command(name = "info", mixinStandardHelpOptions = true,
+            description = "Prints capacity, block size, queues and the negotiated features.")
+    static final class Info extends Subcommand {
+        Info(CliServices services) {
+            super(services);
         }
 
         @Override
@@ -161,17 +197,9 @@ final class BlkCommand extends ParentCommand {
     /** {@code vhost blk read}. */
     @Command(name = "read", mixinStandardHelpOptions = true,
             description = "Reads LENGTH bytes at OFFSET into a file, or as a hex dump when --out is absent.")
-    static final class Read implements Callable<Integer> {
+    static final class Read extends Transfer {
         /** Largest read shown as a hex dump. */
         static final long MAX_DUMP = 64 * 1024;
-        private final CliServices services;
-
-        @Mixin
-        Connection conn = new Connection();
-
-        @Option(names = "--offset", paramLabel = "O", defaultValue = "0", converter = SizeConverter.class,
-                description = "byte offset, a multiple of the block size (default 0)")
-        long offset;
 
         @Option(names = "--length", paramLabel = "L", required = true, converter = SizeConverter.class,
                 description = "bytes to read, a multiple of the block size (e.g. 4k, 1M)")
@@ -181,7 +209,7 @@ final class BlkCommand extends ParentCommand {
         Path out;
 
         Read(CliServices services) {
-            this.services = services;
+            super(services);
         }
 
         @Override
@@ -196,20 +224,17 @@ final class BlkCommand extends ParentCommand {
                 long start = System.nanoTime();
                 try (FileChannel ch = out == null ? null : FileChannel.open(out, StandardOpenOption.CREATE,
                         StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                    for (long done = 0; done < length; ) {
-                        int n = (int) Math.min(buf.byteSize(), length - done);
-                        MemorySegment part = buf.asSlice(0, n);
-                        await(dev.read(0, offset + done, part), "read at offset " + (offset + done));
+                    inPieces(buf, length, (part, at) -> {
+                        await(dev.read(0, at, part), "read at offset " + at);
                         if (ch != null) {
                             ByteBuffer bb = part.asByteBuffer();
                             while (bb.hasRemaining()) {
                                 ch.write(bb);
                             }
                         } else {
-                            hexDump(part, offset + done, services.out());
+                            hexDump(part, at, services.out());
                         }
-                        done += n;
-                    }
+                    });
                 }
                 double s = (System.nanoTime() - start) / 1e9;
                 if (out != null) {
@@ -245,22 +270,13 @@ final class BlkCommand extends ParentCommand {
     /** {@code vhost blk write}. */
     @Command(name = "write", mixinStandardHelpOptions = true,
             description = "Writes the contents of a file at OFFSET, then flushes.")
-    static final class Write implements Callable<Integer> {
-        private final CliServices services;
-
-        @Mixin
-        Connection conn = new Connection();
-
-        @Option(names = "--offset", paramLabel = "O", defaultValue = "0", converter = SizeConverter.class,
-                description = "byte offset, a multiple of the block size (default 0)")
-        long offset;
-
+    static final class Write extends Transfer {
         @Option(names = "--in", paramLabel = "FILE", required = true,
                 description = "data to write; its size must be a multiple of the block size")
         Path in;
 
         Write(CliServices services) {
-            this.services = services;
+            super(services);
         }
 
         @Override
@@ -276,18 +292,15 @@ final class BlkCommand extends ParentCommand {
                 checkRange(dev.info(), offset, length);
                 MemorySegment buf = buffer(dev, arena, (int) Math.min(CHUNK, Math.max(length, dev.info().blockSize())));
                 long start = System.nanoTime();
-                for (long done = 0; done < length; ) {
-                    int n = (int) Math.min(buf.byteSize(), length - done);
-                    MemorySegment part = buf.asSlice(0, n);
+                inPieces(buf, length, (part, at) -> {
                     ByteBuffer bb = part.asByteBuffer();
                     while (bb.hasRemaining()) {
                         if (ch.read(bb) < 0) {
                             throw new IOException(in + " shrank while being read");
                         }
                     }
-                    await(dev.write(0, offset + done, part), "write at offset " + (offset + done));
-                    done += n;
-                }
+                    await(dev.write(0, at, part), "write at offset " + at);
+                });
                 await(dev.flush(0), "flush");
                 double s = (System.nanoTime() - start) / 1e9;
                 services.out().printf(Locale.ROOT, "wrote %d bytes from %s at offset %d and flushed (%.1f MiB/s)%n", length, in,
@@ -300,12 +313,7 @@ final class BlkCommand extends ParentCommand {
     /** {@code vhost blk bench}. */
     @Command(name = "bench", mixinStandardHelpOptions = true,
             description = "Keeps IODEPTH requests in flight per queue for SECONDS; prints IOPS, MiB/s and latency p50/p99/max.")
-    static final class Bench implements Callable<Integer> {
-        private final CliServices services;
-
-        @Mixin
-        Connection conn = new Connection();
-
+    static final class Bench extends Subcommand {
         @Option(names = "--rw", paramLabel = "MODE", defaultValue = "randread",
                 description = "read, write, randread or randwrite (default ${DEFAULT-VALUE})")
         String rw;
@@ -326,7 +334,7 @@ final class BlkCommand extends ParentCommand {
         String engine;
 
         Bench(CliServices services) {
-            this.services = services;
+            super(services);
         }
 
         @Override
