@@ -16,7 +16,8 @@
 # setup is not touched. Nothing is installed.
 # Outputs (in the cache dir): vmlinuz, initrd.gz, kernel-version, kguest.env (KGUEST_KERNEL=,
 # KGUEST_INITRD=, KGUEST_KERNEL_VERSION= for `source`). Kernel + modules are built once
-# (kernel/ready); the initramfs is rebuilt when scripts/kguest/init, this script or busybox change.
+# (kernel/ready); the initramfs is rebuilt when scripts/kguest/init, this script,
+# scripts/lib/guest-build.sh or busybox change.
 # Exit codes: 0 built or reused, 1 build failed, 64 bad usage.
 # shellcheck disable=SC2015  # "a && b || die" is meant: die when either fails
 set -euo pipefail
@@ -38,17 +39,14 @@ done
 # Modules the guest loads; their dependencies (modinfo depends=) are loaded first.
 ROOT_MODULES="virtio_pci 9pnet_virtio 9p tun tap vhost_net vhost_vdpa vdpa_sim_net vdpa_sim_blk"
 
-log() { echo "build-kguest: $*"; }
-die() { echo "build-kguest: ERROR: $*" >&2; exit 1; }
-for cmd in apt-get apt-cache dpkg-deb cpio gzip xz modinfo sha256sum make gcc tar flock; do
-  command -v "$cmd" >/dev/null 2>&1 || die "$cmd not found (apt-get install build-essential kmod cpio xz-utils)"
-done
-BUSYBOX=""
-for b in /bin/busybox /usr/bin/busybox "$(command -v busybox || true)"; do
-  [ -n "$b" ] && [ -x "$b" ] || continue
-  case "$(LC_ALL=C ldd "$b" 2>&1 || true)" in *"not a dynamic"*) BUSYBOX=$b; break ;; esac
-done
-[ -n "$BUSYBOX" ] || die "a static busybox is needed (package busybox-static)"
+# shellcheck disable=SC2034  # TAG: the log prefix of scripts/lib/guest-build.sh
+TAG=build-kguest
+LIB=$REPO/scripts/lib/guest-build.sh
+# shellcheck source=scripts/lib/guest-build.sh disable=SC1091  # followed with shellcheck -x
+. "$LIB"
+need_commands "apt-get install build-essential kmod cpio xz-utils" \
+  apt-get apt-cache dpkg-deb cpio gzip xz modinfo sha256sum make gcc tar flock
+find_static_busybox
 # Debian's kbuild for the 6.12 headers compiles with x86_64-linux-gnu-gcc-12 (.kernelvariables);
 # the guest runs the host's iproute2 (vdpa, ip) in its chroot.
 command -v x86_64-linux-gnu-gcc-12 >/dev/null 2>&1 || die "x86_64-linux-gnu-gcc-12 not found (apt-get install gcc-12)"
@@ -56,12 +54,7 @@ for cmd in vdpa ip; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || die "$cmd not found (apt-get install iproute2)"
 done
 
-T0=$(date +%s.%N)
-elapsed() { awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
-mkdir -p "$CACHE"
-CACHE=$(cd "$CACHE" && pwd)
-exec 9>"$CACHE/.lock"
-flock -w 900 9 || die "cache $CACHE is locked by another build-kguest.sh for more than 900 s"
+lock_cache 900
 [ $FORCE -eq 1 ] && rm -rf "$CACHE/kernel" "$CACHE/apt" "$CACHE/vmlinuz" "$CACHE/initrd.gz" "$CACHE/initrd.stamp"
 
 # ---- kernel, headers, source: private apt configuration ---------------------------------------
@@ -123,15 +116,9 @@ EOF
 
   # image: vmlinuz + the modules we need (kept under kernel/modules/kernel/...)
   X=$CACHE/dl/x
-  dpkg-deb -x "$CACHE/dl/${IMG}_"*.deb "$X"
-  KVER=$(find "$X/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' | head -n1)
-  [ -n "$KVER" ] && [ -f "$X/boot/vmlinuz-$KVER" ] || die "$IMG has no boot/vmlinuz-* and lib/modules/*"
-  mv "$X/boot/vmlinuz-$KVER" "$CACHE/kernel/vmlinuz"
-  mkdir -p "$CACHE/kernel/modules"
-  ( cd "$X/lib/modules/$KVER" && cp modules.builtin "$CACHE/kernel/modules/" \
-    && tar cf - kernel/drivers/virtio kernel/drivers/net kernel/drivers/vhost kernel/drivers/vdpa \
-         kernel/fs/9p kernel/fs/netfs kernel/net/9p kernel/virt kernel/net/core 2>/dev/null \
-    | tar xf - -C "$CACHE/kernel/modules" ) || die "copying modules of $KVER failed"
+  IMG_DEBS=("$CACHE/dl/${IMG}_"*.deb)
+  unpack_kernel_image "${IMG_DEBS[0]}" "$IMG" "$X" kernel/drivers/virtio kernel/drivers/net kernel/drivers/vhost \
+    kernel/drivers/vdpa kernel/fs/9p kernel/fs/netfs kernel/net/9p kernel/virt kernel/net/core
   rm -rf "$X"
   log "kernel $KVER extracted after $(elapsed) s"
 
@@ -176,66 +163,20 @@ EOF
   touch "$CACHE/kernel/ready"
   log "kernel $KVER and vdpa_sim modules ready after $(elapsed) s"
 fi
-cp -f "$CACHE/kernel/vmlinuz" "$CACHE/vmlinuz.tmp" && mv -f "$CACHE/vmlinuz.tmp" "$CACHE/vmlinuz"
-echo "$KVER" > "$CACHE/kernel-version"
+publish_kernel
 
 # ---- initramfs -------------------------------------------------------------------------------
-STAMP=$( { echo "$KVER $ROOT_MODULES"; sha256sum "$0" "$HERE/init" "$BUSYBOX"; } | sed "s#$REPO##g" | sha256sum | cut -d' ' -f1)
-if [ -f "$CACHE/initrd.gz" ] && [ "$(cat "$CACHE/initrd.stamp" 2>/dev/null)" = "$STAMP" ]; then
+STAMP=$( { echo "$KVER $ROOT_MODULES"; sha256sum "$0" "$LIB" "$HERE/init" "$BUSYBOX"; } | sed "s#$REPO##g" | sha256sum | cut -d' ' -f1)
+if initramfs_current "$STAMP"; then
   log "reusing initramfs $CACHE/initrd.gz"
 else
   MODDIR=$CACHE/kernel/modules
-  find_module() { # name -> path of its .ko[.xz] relative to MODDIR (- and _ alike)
-    local pat=${1//[-_]/[-_]}
-    (cd "$MODDIR" && find extra kernel -name "$pat.ko*" | head -n1)
-  }
-  is_builtin() { grep -Eq "/${1//[-_]/[-_]}\.ko$" "$MODDIR/modules.builtin"; }
-  ORDER=()
-  declare -A SEEN=()
-  add_module() { # depth-first: dependencies first
-    local m=${1//-/_} path deps d
-    [ -n "${SEEN[$m]:-}" ] && return 0
-    SEEN[$m]=1
-    if is_builtin "$m"; then log "module $m is built into the kernel"; return 0; fi
-    path=$(find_module "$m")
-    [ -n "$path" ] || die "module $m not found for $KVER"
-    deps=$(modinfo -F depends "$MODDIR/$path" 2>/dev/null | tr ',' ' ')
-    for d in $deps; do add_module "$d"; done
-    ORDER+=("$m:$path")
-  }
-  for m in $ROOT_MODULES; do add_module "$m"; done
-
-  ROOT=$(mktemp -d "$CACHE/initramfs.XXXXXX")
-  trap 'rm -rf "$ROOT"' EXIT
-  mkdir -p "$ROOT"/{bin,sbin,dev,proc,sys,tmp,host,results,lib/modules}
-  cp "$BUSYBOX" "$ROOT/bin/busybox"
-  for a in $("$BUSYBOX" --list); do
-    [ "$a" = busybox ] || ln -sf busybox "$ROOT/bin/$a"
-  done
-  : > "$ROOT/lib/modules/load-order"
-  for e in "${ORDER[@]}"; do
-    m=${e%%:*}; path=${e#*:}
-    case "$path" in
-      *.ko.xz) xz -dc "$MODDIR/$path" > "$ROOT/lib/modules/$m.ko" ;;
-      *.ko.zst) zstd -qdc "$MODDIR/$path" > "$ROOT/lib/modules/$m.ko" ;;
-      *.ko.gz) gzip -dc "$MODDIR/$path" > "$ROOT/lib/modules/$m.ko" ;;
-      *.ko) cp "$MODDIR/$path" "$ROOT/lib/modules/$m.ko" ;;
-      *) die "unknown module file $path" ;;
-    esac
-    echo "$m" >> "$ROOT/lib/modules/load-order"
-  done
+  # shellcheck disable=SC2086  # ROOT_MODULES is a word list
+  resolve_modules "$MODDIR" "extra kernel" "for $KVER" $ROOT_MODULES
+  initramfs_root "$MODDIR" bin sbin dev proc sys tmp host results
   install -m 0755 "$HERE/init" "$ROOT/init"
-  if [ "$(id -u)" -eq 0 ]; then mknod -m 600 "$ROOT/dev/console" c 5 1; fi
-  ( cd "$ROOT" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --owner=0:0 --quiet ) \
-    | gzip -6 > "$CACHE/initrd.gz.tmp" || die "cpio/gzip of the initramfs failed"
-  mv -f "$CACHE/initrd.gz.tmp" "$CACHE/initrd.gz"
-  echo "$STAMP" > "$CACHE/initrd.stamp"
+  initramfs_pack "$STAMP"
   log "initramfs modules (load order): $(tr '\n' ' ' < "$ROOT/lib/modules/load-order")"
 fi
 
-cat > "$CACHE/kguest.env" <<ENV
-KGUEST_KERNEL=$CACHE/vmlinuz
-KGUEST_INITRD=$CACHE/initrd.gz
-KGUEST_KERNEL_VERSION=$KVER
-ENV
-log "kernel $CACHE/vmlinuz ($KVER), initramfs $CACHE/initrd.gz ($(du -h "$CACHE/initrd.gz" | cut -f1)); took $(elapsed) s"
+finish_build KGUEST kguest.env

@@ -23,16 +23,7 @@ import picocli.CommandLine.Option;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Platform benchmarks.",
         subcommands = BenchCommand.Swap.class)
-public final class BenchCommand implements Callable<Integer> {
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
-
-    @Override
-    public Integer call() {
-        spec.commandLine().usage(spec.commandLine().getErr());
-        return 2;
-    }
-
+public final class BenchCommand extends ParentCommand {
     /**
      * {@code vhost bench swap}: a device is swapped N times between two vhost-user back-ends
      * (this project's server) while traffic runs, and the swaps' pause is reported as

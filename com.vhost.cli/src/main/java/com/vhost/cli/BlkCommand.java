@@ -2,7 +2,6 @@ package com.vhost.cli;
 
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostOps;
-import com.vhost.api.VhostTarget;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.blk.BlockDeviceInfo;
@@ -25,9 +24,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 /**
  * {@code vhost blk}: this platform as the virtio-blk driver of a vhost-user-blk back-end (this
@@ -36,7 +33,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "blk", mixinStandardHelpOptions = true,
         description = "Drives a vhost-user-blk back-end: info, read, write, bench.",
         subcommands = {BlkCommand.Info.class, BlkCommand.Read.class, BlkCommand.Write.class, BlkCommand.Bench.class})
-final class BlkCommand implements Callable<Integer> {
+final class BlkCommand extends ParentCommand {
     /** Bound on one request. */
     static final long REQUEST_TIMEOUT_SECONDS = 30;
     /** Bound on waiting for the vhost-user VhostOps service. */
@@ -44,17 +41,12 @@ final class BlkCommand implements Callable<Integer> {
     /** Largest request the read and write commands issue. */
     static final int CHUNK = 1 << 20;
 
-    @Spec
-    CommandSpec spec;
 
-    @Override
-    public Integer call() {
-        spec.commandLine().usage(spec.commandLine().getErr());
-        return 2;
-    }
-
-    /** Options every blk subcommand shares: where the back-end listens and how many queues to use. */
-    static final class Connection {
+    /**
+     * Options every blk subcommand shares: where the back-end listens and how many queues to use
+     * (with {@code --queue-size} and {@code --connect-timeout} from {@link DriverConnection}).
+     */
+    static final class Connection extends DriverConnection {
         @picocli.CommandLine.ArgGroup(exclusive = true, multiplicity = "1")
         Where where;
 
@@ -76,16 +68,8 @@ final class BlkCommand implements Callable<Integer> {
         @Option(names = "--queues", paramLabel = "N", defaultValue = "1", description = "request queues to use (default ${DEFAULT-VALUE})")
         int queues;
 
-        @Option(names = "--queue-size", paramLabel = "N", defaultValue = "256",
-                description = "descriptors per queue, a power of two (default ${DEFAULT-VALUE})")
-        int queueSize;
-
         @Option(names = "--poll", description = "find completions by polling the used ring (no call eventfd waits)")
         boolean poll;
-
-        @Option(names = "--connect-timeout", paramLabel = "MS", defaultValue = "5000",
-                description = "how long to retry connecting, in milliseconds (default ${DEFAULT-VALUE})")
-        long connectTimeoutMs;
 
         /** Connects through the vhost-user {@link VhostOps} service and starts the driver. */
         BlockDevice open(CliServices services) throws Exception {
@@ -93,9 +77,7 @@ final class BlkCommand implements Callable<Integer> {
             String type = where.vdpa != null ? "vdpa" : com.vhost.api.VhostBackendType.fromId(backendType).id();
             Path path = where.vdpa != null ? where.vdpa : where.socket;
             VhostOps ops = services.backend(type, BACKEND_WAIT);
-            VhostTarget target = new VhostTarget(path.toString(),
-                    java.util.Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, Long.toString(connectTimeoutMs)));
-            VhostBackend backend = ops.open(target);
+            VhostBackend backend = ops.open(connectTarget(path));
             try {
                 return services.blkTools().openDevice(backend, queues, queueSize, poll);
             } catch (Exception | Error e) {
@@ -133,17 +115,53 @@ final class BlkCommand implements Callable<Integer> {
         }
     }
 
-    /** {@code vhost blk info}. */
-    @Command(name = "info", mixinStandardHelpOptions = true,
-            description = "Prints capacity, block size, queues and the negotiated features.")
-    static final class Info implements Callable<Integer> {
-        private final CliServices services;
+    /** What every blk subcommand holds: the services and the {@link Connection} options. */
+    abstract static class Subcommand implements Callable<Integer> {
+        final CliServices services;
 
         @Mixin
         Connection conn = new Connection();
 
-        Info(CliServices services) {
+        Subcommand(CliServices services) {
             this.services = services;
+        }
+    }
+
+    /** {@code vhost blk read} and {@code write}: bytes moved at {@code --offset} in pieces of {@link #CHUNK}. */
+    abstract static class Transfer extends Subcommand {
+        @Option(names = "--offset", paramLabel = "O", defaultValue = "0", converter = SizeConverter.class,
+                description = "byte offset, a multiple of the block size (default 0)")
+        long offset;
+
+        Transfer(CliServices services) {
+            super(services);
+        }
+
+        /** One piece of a transfer: {@code part} is the buffer's first bytes, {@code at} the device byte offset. */
+        @FunctionalInterface
+        interface Piece {
+            void move(MemorySegment part, long at) throws Exception;
+        }
+
+        /**
+         * Calls {@code piece} for {@code [offset, offset + length)} in order, with slices of
+         * {@code buf} of at most its size.
+         */
+        void inPieces(MemorySegment buf, long length, Piece piece) throws Exception {
+            for (long done = 0; done < length; ) {
+                int n = (int) Math.min(buf.byteSize(), length - done);
+                piece.move(buf.asSlice(0, n), offset + done);
+                done += n;
+            }
+        }
+    }
+
+    /** {@code vhost blk info}. */
+    @Command(name = "info", mixinStandardHelpOptions = true,
+            description = "Prints capacity, block size, queues and the negotiated features.")
+    static final class Info extends Subcommand {
+        Info(CliServices services) {
+            super(services);
         }
 
         @Override
@@ -179,17 +197,9 @@ final class BlkCommand implements Callable<Integer> {
     /** {@code vhost blk read}. */
     @Command(name = "read", mixinStandardHelpOptions = true,
             description = "Reads LENGTH bytes at OFFSET into a file, or as a hex dump when --out is absent.")
-    static final class Read implements Callable<Integer> {
+    static final class Read extends Transfer {
         /** Largest read shown as a hex dump. */
         static final long MAX_DUMP = 64 * 1024;
-        private final CliServices services;
-
-        @Mixin
-        Connection conn = new Connection();
-
-        @Option(names = "--offset", paramLabel = "O", defaultValue = "0", converter = SizeConverter.class,
-                description = "byte offset, a multiple of the block size (default 0)")
-        long offset;
 
         @Option(names = "--length", paramLabel = "L", required = true, converter = SizeConverter.class,
                 description = "bytes to read, a multiple of the block size (e.g. 4k, 1M)")
@@ -199,7 +209,7 @@ final class BlkCommand implements Callable<Integer> {
         Path out;
 
         Read(CliServices services) {
-            this.services = services;
+            super(services);
         }
 
         @Override
@@ -214,20 +224,17 @@ final class BlkCommand implements Callable<Integer> {
                 long start = System.nanoTime();
                 try (FileChannel ch = out == null ? null : FileChannel.open(out, StandardOpenOption.CREATE,
                         StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                    for (long done = 0; done < length; ) {
-                        int n = (int) Math.min(buf.byteSize(), length - done);
-                        MemorySegment part = buf.asSlice(0, n);
-                        await(dev.read(0, offset + done, part), "read at offset " + (offset + done));
+                    inPieces(buf, length, (part, at) -> {
+                        await(dev.read(0, at, part), "read at offset " + at);
                         if (ch != null) {
                             ByteBuffer bb = part.asByteBuffer();
                             while (bb.hasRemaining()) {
                                 ch.write(bb);
                             }
                         } else {
-                            hexDump(part, offset + done, services.out());
+                            hexDump(part, at, services.out());
                         }
-                        done += n;
-                    }
+                    });
                 }
                 double s = (System.nanoTime() - start) / 1e9;
                 if (out != null) {
@@ -263,22 +270,13 @@ final class BlkCommand implements Callable<Integer> {
     /** {@code vhost blk write}. */
     @Command(name = "write", mixinStandardHelpOptions = true,
             description = "Writes the contents of a file at OFFSET, then flushes.")
-    static final class Write implements Callable<Integer> {
-        private final CliServices services;
-
-        @Mixin
-        Connection conn = new Connection();
-
-        @Option(names = "--offset", paramLabel = "O", defaultValue = "0", converter = SizeConverter.class,
-                description = "byte offset, a multiple of the block size (default 0)")
-        long offset;
-
+    static final class Write extends Transfer {
         @Option(names = "--in", paramLabel = "FILE", required = true,
                 description = "data to write; its size must be a multiple of the block size")
         Path in;
 
         Write(CliServices services) {
-            this.services = services;
+            super(services);
         }
 
         @Override
@@ -294,18 +292,15 @@ final class BlkCommand implements Callable<Integer> {
                 checkRange(dev.info(), offset, length);
                 MemorySegment buf = buffer(dev, arena, (int) Math.min(CHUNK, Math.max(length, dev.info().blockSize())));
                 long start = System.nanoTime();
-                for (long done = 0; done < length; ) {
-                    int n = (int) Math.min(buf.byteSize(), length - done);
-                    MemorySegment part = buf.asSlice(0, n);
+                inPieces(buf, length, (part, at) -> {
                     ByteBuffer bb = part.asByteBuffer();
                     while (bb.hasRemaining()) {
                         if (ch.read(bb) < 0) {
                             throw new IOException(in + " shrank while being read");
                         }
                     }
-                    await(dev.write(0, offset + done, part), "write at offset " + (offset + done));
-                    done += n;
-                }
+                    await(dev.write(0, at, part), "write at offset " + at);
+                });
                 await(dev.flush(0), "flush");
                 double s = (System.nanoTime() - start) / 1e9;
                 services.out().printf(Locale.ROOT, "wrote %d bytes from %s at offset %d and flushed (%.1f MiB/s)%n", length, in,
@@ -318,12 +313,7 @@ final class BlkCommand implements Callable<Integer> {
     /** {@code vhost blk bench}. */
     @Command(name = "bench", mixinStandardHelpOptions = true,
             description = "Keeps IODEPTH requests in flight per queue for SECONDS; prints IOPS, MiB/s and latency p50/p99/max.")
-    static final class Bench implements Callable<Integer> {
-        private final CliServices services;
-
-        @Mixin
-        Connection conn = new Connection();
-
+    static final class Bench extends Subcommand {
         @Option(names = "--rw", paramLabel = "MODE", defaultValue = "randread",
                 description = "read, write, randread or randwrite (default ${DEFAULT-VALUE})")
         String rw;
@@ -344,7 +334,7 @@ final class BlkCommand implements Callable<Integer> {
         String engine;
 
         Bench(CliServices services) {
-            this.services = services;
+            super(services);
         }
 
         @Override

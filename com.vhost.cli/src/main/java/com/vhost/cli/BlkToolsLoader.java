@@ -26,59 +26,59 @@ final class BlkToolsLoader {
      * this turns that {@link LinkageError} into the same explanation {@link Missing} gives.
      */
     record Guarded(BlkTools delegate) implements BlkTools {
-        @Override
-        public Served serveImage(Path socket, Path image, boolean readOnly, int queues, int queueSize) throws Exception {
+        /** A call into the implementation bundles. */
+        @FunctionalInterface
+        interface Call<T> {
+            T run() throws Exception;
+        }
+
+        /** @return what {@code call} returns; a {@link LinkageError} becomes {@link Missing#fail()} */
+        static <T> T guard(Call<T> call) throws Exception {
             try {
-                return delegate.serveImage(socket, image, readOnly, queues, queueSize);
+                return call.run();
             } catch (LinkageError e) {
                 throw new Missing(e).fail();
             }
+        }
+
+        /** {@link #guard} for calls that throw no checked exception. */
+        static <T> T guardUnchecked(java.util.function.Supplier<T> call) {
+            try {
+                return call.get();
+            } catch (LinkageError e) {
+                throw new Missing(e).fail();
+            }
+        }
+
+        @Override
+        public Served serveImage(Path socket, Path image, boolean readOnly, int queues, int queueSize) throws Exception {
+            return guard(() -> delegate.serveImage(socket, image, readOnly, queues, queueSize));
         }
 
         @Override
         public Served serveMemory(Path socket, long capacityBytes, int queues, int queueSize) throws Exception {
-            try {
-                return delegate.serveMemory(socket, capacityBytes, queues, queueSize);
-            } catch (LinkageError e) {
-                throw new Missing(e).fail();
-            }
+            return guard(() -> delegate.serveMemory(socket, capacityBytes, queues, queueSize));
         }
 
         @Override
         public BlockDevice openDevice(VhostBackend backend, int queues, int queueSize, boolean poll) throws Exception {
-            try {
-                return delegate.openDevice(backend, queues, queueSize, poll);
-            } catch (LinkageError e) {
-                throw new Missing(e).fail();
-            }
+            return guard(() -> delegate.openDevice(backend, queues, queueSize, poll));
         }
 
         @Override
         public RawQueue rawQueue(BlockDevice device, int index, CompletionSink sink) throws Exception {
-            try {
-                return delegate.rawQueue(device, index, sink);
-            } catch (LinkageError e) {
-                throw new Missing(e).fail();
-            }
+            return guard(() -> delegate.rawQueue(device, index, sink));
         }
 
         @Override
         public Swappable swappable(BlockDevice device) {
-            try {
-                return delegate.swappable(device);
-            } catch (LinkageError e) {
-                throw new Missing(e).fail();
-            }
+            return guardUnchecked(() -> delegate.swappable(device));
         }
 
         @Override
         public VerifiedLoad startVerifiedWorkload(BlockDevice device, long regionBytes, int blockBytes, int workers, int depth,
                 long seed) {
-            try {
-                return delegate.startVerifiedWorkload(device, regionBytes, blockBytes, workers, depth, seed);
-            } catch (LinkageError e) {
-                throw new Missing(e).fail();
-            }
+            return guardUnchecked(() -> delegate.startVerifiedWorkload(device, regionBytes, blockBytes, workers, depth, seed));
         }
     }
 

@@ -18,9 +18,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 /**
  * {@code vhost net}: the platform's virtio-net driver against a vhost-user-net back-end (this
@@ -35,22 +33,14 @@ import picocli.CommandLine.Spec;
         description = "virtio-net driver over a vhost-user-net back-end: info, send, recv, echo, bench.",
         subcommands = {NetCommand.Info.class, NetCommand.Send.class, NetCommand.Recv.class, NetCommand.Echo.class,
             NetCommand.Bench.class})
-final class NetCommand implements Callable<Integer> {
+final class NetCommand extends ParentCommand {
     static final int ETHERTYPE = 0x88B5;
     private static final ValueLayout.OfInt BE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final ValueLayout.OfShort BE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
 
-    @Spec
-    CommandSpec spec;
 
-    @Override
-    public Integer call() {
-        spec.commandLine().usage(spec.commandLine().getErr());
-        return 2;
-    }
-
-    /** Options every net subcommand shares. */
-    static final class Connection {
+    /** Options every net subcommand shares (with {@code --queue-size} and {@code --connect-timeout} from {@link DriverConnection}). */
+    static final class Connection extends DriverConnection {
         @picocli.CommandLine.ArgGroup(exclusive = true, multiplicity = "1")
         Where where;
 
@@ -79,16 +69,8 @@ final class NetCommand implements Callable<Integer> {
         @Option(names = "--queues", paramLabel = "Q", defaultValue = "1", description = "queue pairs to use (default ${DEFAULT-VALUE})")
         int queues;
 
-        @Option(names = "--queue-size", paramLabel = "N", defaultValue = "256",
-                description = "descriptors per queue, a power of two (default ${DEFAULT-VALUE})")
-        int queueSize;
-
         @Option(names = "--poll", description = "busy-poll the used rings (no call eventfd waits)")
         boolean poll;
-
-        @Option(names = "--connect-timeout", paramLabel = "MS", defaultValue = "5000",
-                description = "how long to retry connecting, in milliseconds (default ${DEFAULT-VALUE})")
-        long connectTimeoutMs;
 
         NetDevice open(CliServices services) throws Exception {
             Checks.queues(queues, queueSize);
@@ -101,8 +83,7 @@ final class NetCommand implements Callable<Integer> {
                         java.util.Map.of("tap", where.kernel.tap, "queue-pairs", Integer.toString(queues))));
             } else {
                 VhostOps ops = services.backend("user", BlkCommand.BACKEND_WAIT);
-                backend = ops.open(new VhostTarget(where.socket.toString(),
-                        java.util.Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, Long.toString(connectTimeoutMs))));
+                backend = ops.open(connectTarget(where.socket));
             }
             return NetToolsLoader.load().openDevice(backend, queues, queueSize, poll);
         }
@@ -147,34 +128,93 @@ final class NetCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "backend     %s%n", i.backend());
     }
 
-    /** {@code vhost net info}. */
-    @Command(name = "info", mixinStandardHelpOptions = true, description = "Connects, negotiates and prints MAC, MTU, link, queues and features.")
-    static final class Info implements Callable<Integer> {
-        private final CliServices services;
+    /** Bytes of a receive buffer: the largest frame a back-end may deliver, with room to spare. */
+    static final int RX_BUFFER_BYTES = 65536;
+
+    /**
+     * Frame buffers for one burst, as {@link NetDevice#transmit} and {@link NetDevice#receive} take
+     * them: {@code frames[i]} holds frame {@code i}, {@code lengths[i]} its length in bytes.
+     */
+    record Burst(MemorySegment[] frames, int[] lengths) {
+        /** @return {@code count} buffers of {@code bytes} each from {@code arena}, lengths 0 */
+        static Burst allocate(Arena arena, int count, long bytes) {
+            MemorySegment[] frames = new MemorySegment[count];
+            for (int i = 0; i < count; i++) {
+                frames[i] = arena.allocate(bytes);
+            }
+            return new Burst(frames, new int[count]);
+        }
+    }
+
+    /**
+     * The shape of every net subcommand: check the options, open the device through the
+     * {@link Connection} options with a confined arena for buffers, work on it, close both, then
+     * print the result and flush. An exception on the way ends the command (exit code 1, through
+     * {@link VhostCli}'s handler) with the device and arena closed.
+     *
+     * @param <R> what {@link #measure} hands to {@link #report}
+     */
+    abstract static class DeviceCommand<R> implements Callable<Integer> {
+        final CliServices services;
+
         @Mixin
         Connection conn;
 
-        Info(CliServices services) {
+        DeviceCommand(CliServices services) {
             this.services = services;
         }
 
-        @Override
-        public Integer call() throws Exception {
-            try (NetDevice net = conn.open(services)) {
-                printInfo(services.out(), net);
-            }
-            services.out().flush();
+        /**
+         * Rejects options that are wrong whatever the device, before connecting.
+         *
+         * @throws IllegalArgumentException naming the option
+         */
+        void checkOptions() {}
+
+        /**
+         * Works on the open device; may print as it goes.
+         *
+         * @param arena confined to this thread, closed with the device when this returns
+         * @return what {@link #report} prints
+         */
+        abstract R measure(NetDevice net, Arena arena, PrintWriter out) throws Exception;
+
+        /** Prints the result after the device is closed; @return the exit code (default 0) */
+        int report(R result, PrintWriter out) {
             return 0;
+        }
+
+        @Override
+        public final Integer call() throws Exception {
+            checkOptions();
+            PrintWriter out = services.out();
+            R result;
+            try (NetDevice net = conn.open(services); Arena arena = Arena.ofConfined()) {
+                result = measure(net, arena, out);
+            }
+            int code = report(result, out);
+            out.flush();
+            return code;
+        }
+    }
+
+    /** {@code vhost net info}. */
+    @Command(name = "info", mixinStandardHelpOptions = true, description = "Connects, negotiates and prints MAC, MTU, link, queues and features.")
+    static final class Info extends DeviceCommand<Void> {
+        Info(CliServices services) {
+            super(services);
+        }
+
+        @Override
+        Void measure(NetDevice net, Arena arena, PrintWriter out) {
+            printInfo(out, net);
+            return null;
         }
     }
 
     /** {@code vhost net send}. */
     @Command(name = "send", mixinStandardHelpOptions = true, description = "Transmits N sequence-numbered test frames of one size on one pair.")
-    static final class Send implements Callable<Integer> {
-        private final CliServices services;
-        @Mixin
-        Connection conn;
-
+    static final class Send extends DeviceCommand<Void> {
         @Option(names = "--count", paramLabel = "N", defaultValue = "1", description = "frames (default ${DEFAULT-VALUE})")
         int count;
 
@@ -185,51 +225,44 @@ final class NetCommand implements Callable<Integer> {
         int pair;
 
         Send(CliServices services) {
-            this.services = services;
+            super(services);
         }
 
         @Override
-        public Integer call() throws Exception {
+        void checkOptions() {
             if (count < 0 || size < 18) {
                 throw new IllegalArgumentException("--count " + count + " must be >= 0 and --size " + size + " >= 18");
             }
-            try (NetDevice net = conn.open(services); Arena a = Arena.ofConfined()) {
-                byte[] mac = net.mac();
-                MemorySegment[] f = new MemorySegment[32];
-                int[] len = new int[32];
-                for (int i = 0; i < f.length; i++) {
-                    f[i] = a.allocate(Math.max(size, 64));
+        }
+
+        @Override
+        Void measure(NetDevice net, Arena arena, PrintWriter out) throws Exception {
+            byte[] mac = net.mac();
+            Burst f = Burst.allocate(arena, 32, Math.max(size, 64));
+            int sent = 0;
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (sent < count && System.nanoTime() < deadline) {
+                int b = Math.min(f.frames().length, count - sent);
+                for (int i = 0; i < b; i++) {
+                    fill(f.frames()[i], mac, sent + i, size);
+                    f.lengths()[i] = size;
                 }
-                int sent = 0;
-                long deadline = System.nanoTime() + 10_000_000_000L;
-                while (sent < count && System.nanoTime() < deadline) {
-                    int b = Math.min(f.length, count - sent);
-                    for (int i = 0; i < b; i++) {
-                        fill(f[i], mac, sent + i, size);
-                        len[i] = size;
-                    }
-                    int s = net.transmit(pair, f, len, b);
-                    sent += s;
-                    if (s < b) {
-                        Thread.onSpinWait();
-                    }
+                int s = net.transmit(pair, f.frames(), f.lengths(), b);
+                sent += s;
+                if (s < b) {
+                    Thread.onSpinWait();
                 }
-                NetQueueStats st = net.stats(pair);
-                services.out().printf(Locale.ROOT, "sent %d of %d frames of %d bytes on pair %d (transmit ring full %d times)%n",
-                        sent, count, size, pair, st.txFull());
             }
-            services.out().flush();
-            return 0;
+            NetQueueStats st = net.stats(pair);
+            out.printf(Locale.ROOT, "sent %d of %d frames of %d bytes on pair %d (transmit ring full %d times)%n",
+                    sent, count, size, pair, st.txFull());
+            return null;
         }
     }
 
     /** {@code vhost net recv}. */
     @Command(name = "recv", mixinStandardHelpOptions = true, description = "Receives up to N frames on one pair and prints a line per frame.")
-    static final class Recv implements Callable<Integer> {
-        private final CliServices services;
-        @Mixin
-        Connection conn;
-
+    static final class Recv extends DeviceCommand<Integer> {
         @Option(names = "--count", paramLabel = "N", defaultValue = "10", description = "frames to wait for (default ${DEFAULT-VALUE})")
         int count;
 
@@ -240,38 +273,37 @@ final class NetCommand implements Callable<Integer> {
         int pair;
 
         Recv(CliServices services) {
-            this.services = services;
+            super(services);
+        }
+
+        /** @return frames received */
+        @Override
+        Integer measure(NetDevice net, Arena arena, PrintWriter out) throws Exception {
+            int got = 0;
+            Burst f = Burst.allocate(arena, 32, RX_BUFFER_BYTES);
+            long deadline = System.nanoTime() + (long) (timeout * 1e9);
+            HexFormat hex = HexFormat.ofDelimiter(":");
+            while (got < count && System.nanoTime() < deadline) {
+                if (!net.awaitReceive(pair, Math.max(1, deadline - System.nanoTime()))) {
+                    break;
+                }
+                int r = net.receive(pair, f.frames(), f.lengths(), Math.min(f.frames().length, count - got));
+                for (int i = 0; i < r; i++) {
+                    MemorySegment m = f.frames()[i];
+                    int len = f.lengths()[i];
+                    out.printf(Locale.ROOT, "frame %d: %d bytes, dst %s src %s type 0x%04x%s%n", got + i, len,
+                            hex.formatHex(m.asSlice(0, 6).toArray(ValueLayout.JAVA_BYTE)),
+                            hex.formatHex(m.asSlice(6, 6).toArray(ValueLayout.JAVA_BYTE)), m.get(BE16, 12) & 0xFFFF,
+                            check(m, len) >= 0 ? ", test frame seq " + m.get(BE32, 14) : "");
+                }
+                got += r;
+            }
+            return got;
         }
 
         @Override
-        public Integer call() throws Exception {
-            PrintWriter out = services.out();
-            int got = 0;
-            try (NetDevice net = conn.open(services); Arena a = Arena.ofConfined()) {
-                MemorySegment[] f = new MemorySegment[32];
-                int[] len = new int[32];
-                for (int i = 0; i < f.length; i++) {
-                    f[i] = a.allocate(65536);
-                }
-                long deadline = System.nanoTime() + (long) (timeout * 1e9);
-                HexFormat hex = HexFormat.ofDelimiter(":");
-                while (got < count && System.nanoTime() < deadline) {
-                    if (!net.awaitReceive(pair, Math.max(1, deadline - System.nanoTime()))) {
-                        break;
-                    }
-                    int r = net.receive(pair, f, len, Math.min(f.length, count - got));
-                    for (int i = 0; i < r; i++) {
-                        MemorySegment m = f[i];
-                        out.printf(Locale.ROOT, "frame %d: %d bytes, dst %s src %s type 0x%04x%s%n", got + i, len[i],
-                                hex.formatHex(m.asSlice(0, 6).toArray(ValueLayout.JAVA_BYTE)),
-                                hex.formatHex(m.asSlice(6, 6).toArray(ValueLayout.JAVA_BYTE)), m.get(BE16, 12) & 0xFFFF,
-                                check(m, len[i]) >= 0 ? ", test frame seq " + m.get(BE32, 14) : "");
-                    }
-                    got += r;
-                }
-            }
+        int report(Integer got, PrintWriter out) {
             out.printf(Locale.ROOT, "received %d frame(s)%n", got);
-            out.flush();
             return 0;
         }
     }
@@ -282,11 +314,7 @@ final class NetCommand implements Callable<Integer> {
                 "Peers: vhost serve net --loopback, testpmd in io or macswap mode. Frames go round-robin over the",
                 "queue pairs in bursts. Prints 'sent N received R lost L reordered O corrupted C'; exit code 0 only",
                 "when all came back intact and in order."})
-    static final class Echo implements Callable<Integer> {
-        private final CliServices services;
-        @Mixin
-        Connection conn;
-
+    static final class Echo extends DeviceCommand<long[]> {
         @Option(names = "--count", paramLabel = "N", required = true, description = "frames to send")
         int count;
 
@@ -301,23 +329,29 @@ final class NetCommand implements Callable<Integer> {
                 description = "how long to wait for a burst to come back before counting the rest lost (default ${DEFAULT-VALUE})")
         long waitMs;
 
+        /** {@code --sizes} as {min, max}. */
+        private int[] range;
+
         Echo(CliServices services) {
-            this.services = services;
+            super(services);
         }
 
         @Override
-        public Integer call() throws Exception {
-            int[] range = parseRange(sizes);
+        void checkOptions() {
+            range = parseRange(sizes);
             if (count < 0 || burst < 1 || burst > 256) {
                 throw new IllegalArgumentException("--count " + count + " must be >= 0 and --burst " + burst + " in 1..256");
             }
-            long[] r;
-            try (NetDevice net = conn.open(services)) {
-                r = echo(net, count, range[0], range[1], burst, waitMs);
-            }
-            services.out().printf(Locale.ROOT, "sent %d received %d lost %d reordered %d corrupted %d%n", r[0], r[1], r[2],
-                    r[3], r[4]);
-            services.out().flush();
+        }
+
+        @Override
+        long[] measure(NetDevice net, Arena arena, PrintWriter out) throws Exception {
+            return echo(net, count, range[0], range[1], burst, waitMs);
+        }
+
+        @Override
+        int report(long[] r, PrintWriter out) {
+            out.printf(Locale.ROOT, "sent %d received %d lost %d reordered %d corrupted %d%n", r[0], r[1], r[2], r[3], r[4]);
             return r[2] == 0 && r[3] == 0 && r[4] == 0 && r[0] == count ? 0 : 1;
         }
     }
@@ -339,14 +373,12 @@ final class NetCommand implements Callable<Integer> {
         try (Arena a = Arena.ofConfined()) {
             int pairs = net.queuePairs();
             byte[] mac = net.mac();
-            MemorySegment[] tx = new MemorySegment[burst];
-            MemorySegment[] rx = new MemorySegment[burst];
-            int[] txLen = new int[burst];
-            int[] rxLen = new int[burst];
-            for (int i = 0; i < burst; i++) {
-                tx[i] = a.allocate(max);
-                rx[i] = a.allocate(65536);
-            }
+            Burst txBurst = Burst.allocate(a, burst, max);
+            Burst rxBurst = Burst.allocate(a, burst, RX_BUFFER_BYTES);
+            MemorySegment[] tx = txBurst.frames();
+            MemorySegment[] rx = rxBurst.frames();
+            int[] txLen = txBurst.lengths();
+            int[] rxLen = rxBurst.lengths();
             int[] lastSeq = new int[pairs];
             java.util.Arrays.fill(lastSeq, -1);
             java.util.BitSet seen = new java.util.BitSet(count);
@@ -426,11 +458,7 @@ final class NetCommand implements Callable<Integer> {
                 "Modes: tx (transmit only), rx (receive only; the peer sends), echo (transmit a burst, receive it back).",
                 "Gbit/s counts frame bytes (no preamble, FCS or gap). Drops: tx, frames offered while the transmit ring",
                 "was full; rx, frames the driver dropped; echo, frames that did not come back plus those dropped."})
-    static final class Bench implements Callable<Integer> {
-        private final CliServices services;
-        @Mixin
-        Connection conn;
-
+    static final class Bench extends DeviceCommand<Bench.Rate> {
         @Option(names = "--pkt-size", paramLabel = "B", defaultValue = "64", description = "frame length (default ${DEFAULT-VALUE})")
         int pktSize;
 
@@ -443,92 +471,99 @@ final class NetCommand implements Callable<Integer> {
         @Option(names = "--mode", paramLabel = "MODE", defaultValue = "echo", description = "tx, rx or echo (default ${DEFAULT-VALUE})")
         String mode;
 
+        /** What a run measured: packets and frame bytes counted, drops (per mode), seconds it took. */
+        record Rate(long pkts, long bytes, long drops, double elapsed) {}
+
         Bench(CliServices services) {
-            this.services = services;
+            super(services);
         }
 
         @Override
-        public Integer call() throws Exception {
+        void checkOptions() {
             if (!mode.equals("tx") && !mode.equals("rx") && !mode.equals("echo")) {
                 throw new IllegalArgumentException("--mode " + mode + " is not tx, rx or echo");
             }
             if (burst < 1 || burst > 256 || pktSize < 18 || seconds <= 0) {
                 throw new IllegalArgumentException("--burst 1..256, --pkt-size >= 18, --seconds > 0");
             }
+        }
+
+        @Override
+        Rate measure(NetDevice net, Arena a, PrintWriter out) throws Exception {
             long pkts = 0;
             long bytes = 0;
-            long drops;
-            double elapsed;
-            try (NetDevice net = conn.open(services); Arena a = Arena.ofConfined()) {
-                if (pktSize > net.mtu() + VirtioNet.ETH_HEADER + 4) {
-                    throw new IllegalArgumentException("--pkt-size " + pktSize + " exceeds MTU " + net.mtu() + " + 18");
-                }
-                byte[] mac = net.mac();
-                MemorySegment[] tx = new MemorySegment[burst];
-                MemorySegment[] rx = new MemorySegment[burst];
-                int[] txLen = new int[burst];
-                int[] rxLen = new int[burst];
-                for (int i = 0; i < burst; i++) {
-                    tx[i] = a.allocate(Math.max(pktSize, 64));
-                    rx[i] = a.allocate(65536);
-                    fill(tx[i], mac, i, pktSize);
-                    txLen[i] = pktSize;
-                }
-                long sentTotal = 0;
-                long start = System.nanoTime();
-                long end = start + (long) (seconds * 1e9);
-                long now = start;
-                int iter = 0;
-                while (now < end) {
-                    switch (mode) {
-                        case "tx" -> {
-                            int s = net.transmit(0, tx, txLen, burst);
-                            pkts += s;
-                            bytes += (long) s * pktSize;
-                        }
-                        case "rx" -> {
-                            if (net.awaitReceive(0, 10_000_000L)) {
-                                int r = net.receive(0, rx, rxLen, burst);
-                                pkts += r;
-                                for (int i = 0; i < r; i++) {
-                                    bytes += rxLen[i];
-                                }
-                            }
-                        }
-                        default -> {
-                            int s = net.transmit(0, tx, txLen, burst);
-                            sentTotal += s;
-                            int got = 0;
-                            long until = System.nanoTime() + 100_000_000L;
-                            while (got < s && System.nanoTime() < until) {
-                                if (!net.awaitReceive(0, 10_000_000L)) {
-                                    continue;
-                                }
-                                int r = net.receive(0, rx, rxLen, burst);
-                                got += r;
-                                for (int i = 0; i < r; i++) {
-                                    bytes += rxLen[i];
-                                }
-                            }
-                            pkts += got;
-                        }
-                    }
-                    if ((++iter & 63) == 0 || !mode.equals("tx")) {
-                        now = System.nanoTime();
-                    }
-                }
-                elapsed = (System.nanoTime() - start) / 1e9;
-                NetQueueStats st = net.stats(0);
-                drops = switch (mode) {
-                    case "tx" -> st.txFull();
-                    case "rx" -> st.rxErrors();
-                    default -> Math.max(0, sentTotal - pkts) + st.rxErrors();
-                };
+            if (pktSize > net.mtu() + VirtioNet.ETH_HEADER + 4) {
+                throw new IllegalArgumentException("--pkt-size " + pktSize + " exceeds MTU " + net.mtu() + " + 18");
             }
-            services.out().printf(Locale.ROOT, "mode %s, %d-byte frames, burst %d, %s, %.2f s: %d packets, %.3f Mpps, %.3f Gbit/s, drops %d%n",
-                    mode, pktSize, burst, conn.poll ? "polling" : "eventfd", elapsed, pkts, pkts / elapsed / 1e6,
-                    bytes * 8 / elapsed / 1e9, drops);
-            services.out().flush();
+            byte[] mac = net.mac();
+            Burst txBurst = Burst.allocate(a, burst, Math.max(pktSize, 64));
+            Burst rxBurst = Burst.allocate(a, burst, RX_BUFFER_BYTES);
+            MemorySegment[] tx = txBurst.frames();
+            MemorySegment[] rx = rxBurst.frames();
+            int[] txLen = txBurst.lengths();
+            int[] rxLen = rxBurst.lengths();
+            for (int i = 0; i < burst; i++) {
+                fill(tx[i], mac, i, pktSize);
+                txLen[i] = pktSize;
+            }
+            long sentTotal = 0;
+            long start = System.nanoTime();
+            long end = start + (long) (seconds * 1e9);
+            long now = start;
+            int iter = 0;
+            while (now < end) {
+                switch (mode) {
+                    case "tx" -> {
+                        int s = net.transmit(0, tx, txLen, burst);
+                        pkts += s;
+                        bytes += (long) s * pktSize;
+                    }
+                    case "rx" -> {
+                        if (net.awaitReceive(0, 10_000_000L)) {
+                            int r = net.receive(0, rx, rxLen, burst);
+                            pkts += r;
+                            for (int i = 0; i < r; i++) {
+                                bytes += rxLen[i];
+                            }
+                        }
+                    }
+                    default -> {
+                        int s = net.transmit(0, tx, txLen, burst);
+                        sentTotal += s;
+                        int got = 0;
+                        long until = System.nanoTime() + 100_000_000L;
+                        while (got < s && System.nanoTime() < until) {
+                            if (!net.awaitReceive(0, 10_000_000L)) {
+                                continue;
+                            }
+                            int r = net.receive(0, rx, rxLen, burst);
+                            got += r;
+                            for (int i = 0; i < r; i++) {
+                                bytes += rxLen[i];
+                            }
+                        }
+                        pkts += got;
+                    }
+                }
+                if ((++iter & 63) == 0 || !mode.equals("tx")) {
+                    now = System.nanoTime();
+                }
+            }
+            double elapsed = (System.nanoTime() - start) / 1e9;
+            NetQueueStats st = net.stats(0);
+            long drops = switch (mode) {
+                case "tx" -> st.txFull();
+                case "rx" -> st.rxErrors();
+                default -> Math.max(0, sentTotal - pkts) + st.rxErrors();
+            };
+            return new Rate(pkts, bytes, drops, elapsed);
+        }
+
+        @Override
+        int report(Rate r, PrintWriter out) {
+            out.printf(Locale.ROOT, "mode %s, %d-byte frames, burst %d, %s, %.2f s: %d packets, %.3f Mpps, %.3f Gbit/s, drops %d%n",
+                    mode, pktSize, burst, conn.poll ? "polling" : "eventfd", r.elapsed(), r.pkts(), r.pkts() / r.elapsed() / 1e6,
+                    r.bytes() * 8 / r.elapsed() / 1e9, r.drops());
             return 0;
         }
     }

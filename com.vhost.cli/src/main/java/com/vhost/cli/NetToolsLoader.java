@@ -26,28 +26,36 @@ final class NetToolsLoader {
     }
 
     record Guarded(NetTools delegate) implements NetTools {
-        @Override
-        public Served serveLoopback(Path socket, int pairs, int queueSize, String mac, int mtu, boolean poll) throws Exception {
+        /** A call into the implementation bundles. */
+        @FunctionalInterface
+        interface Call<T> {
+            T run(NetTools delegate) throws Exception;
+        }
+
+        /**
+         * @return what {@code call} returns on the delegate
+         * @throws IllegalStateException naming the missing bundles when there is no delegate or
+         *     the call hits a {@link LinkageError}
+         */
+        private <T> T guard(Call<T> call) throws Exception {
             if (delegate == null) {
                 throw missing(null);
             }
             try {
-                return delegate.serveLoopback(socket, pairs, queueSize, mac, mtu, poll);
+                return call.run(delegate);
             } catch (LinkageError e) {
                 throw missing(e);
             }
         }
 
         @Override
+        public Served serveLoopback(Path socket, int pairs, int queueSize, String mac, int mtu, boolean poll) throws Exception {
+            return guard(d -> d.serveLoopback(socket, pairs, queueSize, mac, mtu, poll));
+        }
+
+        @Override
         public Served serveTap(Path socket, String tap, int queueSize, String mac, int mtu, boolean poll) throws Exception {
-            if (delegate == null) {
-                throw missing(null);
-            }
-            try {
-                return delegate.serveTap(socket, tap, queueSize, mac, mtu, poll);
-            } catch (LinkageError e) {
-                throw missing(e);
-            }
+            return guard(d -> d.serveTap(socket, tap, queueSize, mac, mtu, poll));
         }
 
         @Override

@@ -4,22 +4,36 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 /** {@code vhost serve}: device models served as vhost-user back-ends. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serves a device model as a vhost-user back-end until interrupted.",
         subcommands = {ServeCommand.Blk.class, ServeNetCommand.class})
-final class ServeCommand implements Callable<Integer> {
-    @Spec
-    CommandSpec spec;
+final class ServeCommand extends ParentCommand {
+    /** Options every {@code vhost serve} subcommand shares: where to listen and the ring size. */
+    static final class Listen {
+        @Option(names = "--socket", paramLabel = "PATH", required = true, description = "UNIX socket to listen on")
+        Path socket;
 
-    @Override
-    public Integer call() {
-        spec.commandLine().usage(spec.commandLine().getErr());
-        return 2;
+        @Option(names = "--queue-size", paramLabel = "N", defaultValue = "256",
+                description = "maximum descriptors per queue, a power of two (default ${DEFAULT-VALUE})")
+        int queueSize;
+    }
+
+    /**
+     * Prints {@code serving DESCRIBE} and {@code press Ctrl-C to stop}, then blocks until the
+     * framework stops (Ctrl-C, or {@code stop 0} in a shell).
+     *
+     * @param describe the served model's one-line description
+     * @throws InterruptedException when interrupted while waiting
+     */
+    static void announceAndAwait(CliServices services, String describe) throws InterruptedException {
+        services.out().println("serving " + describe);
+        services.out().println("press Ctrl-C to stop");
+        services.out().flush();
+        services.awaitShutdown();
     }
 
     /** {@code vhost serve blk}. */
@@ -41,8 +55,8 @@ final class ServeCommand implements Callable<Integer> {
             Long memory;
         }
 
-        @Option(names = "--socket", paramLabel = "PATH", required = true, description = "UNIX socket to listen on")
-        Path socket;
+        @Mixin
+        Listen listen;
 
         @Option(names = "--readonly", description = "offer VIRTIO_BLK_F_RO and refuse writes")
         boolean readOnly;
@@ -50,21 +64,17 @@ final class ServeCommand implements Callable<Integer> {
         @Option(names = "--queues", paramLabel = "N", defaultValue = "1", description = "request queues (default ${DEFAULT-VALUE})")
         int queues;
 
-        @Option(names = "--queue-size", paramLabel = "N", defaultValue = "256",
-                description = "maximum descriptors per queue, a power of two (default ${DEFAULT-VALUE})")
-        int queueSize;
-
         Blk(CliServices services) {
             this.services = services;
         }
 
         @Override
         public Integer call() throws Exception {
-            Checks.queues(queues, queueSize);
+            Checks.queues(queues, listen.queueSize);
             BlkTools tools = services.blkTools();
             BlkTools.Served served;
             if (disk.image != null) {
-                served = tools.serveImage(socket, disk.image, readOnly, queues, queueSize);
+                served = tools.serveImage(listen.socket, disk.image, readOnly, queues, listen.queueSize);
             } else {
                 if (disk.memory % 512 != 0 || disk.memory == 0) {
                     throw new IllegalArgumentException("--memory " + disk.memory + " is not a positive multiple of 512");
@@ -72,13 +82,10 @@ final class ServeCommand implements Callable<Integer> {
                 if (readOnly) {
                     throw new IllegalArgumentException("--readonly makes no sense for a zero-filled --memory disk");
                 }
-                served = tools.serveMemory(socket, disk.memory, queues, queueSize);
+                served = tools.serveMemory(listen.socket, disk.memory, queues, listen.queueSize);
             }
             try (served) {
-                services.out().println("serving " + served.describe());
-                services.out().println("press Ctrl-C to stop");
-                services.out().flush();
-                services.awaitShutdown();
+                announceAndAwait(services, served.describe());
             }
             return 0;
         }

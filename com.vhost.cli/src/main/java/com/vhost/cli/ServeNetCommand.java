@@ -1,10 +1,10 @@
 package com.vhost.cli;
 
 import com.vhost.api.net.VirtioNet;
-import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code vhost serve net}. */
@@ -16,8 +16,8 @@ import picocli.CommandLine.Option;
 final class ServeNetCommand implements Callable<Integer> {
     private final CliServices services;
 
-    @Option(names = "--socket", paramLabel = "PATH", required = true, description = "UNIX socket to listen on")
-    Path socket;
+    @Mixin
+    ServeCommand.Listen listen;
 
     @ArgGroup(exclusive = true, multiplicity = "1")
     Mode mode;
@@ -32,10 +32,6 @@ final class ServeNetCommand implements Callable<Integer> {
 
     @Option(names = "--queues", paramLabel = "N", defaultValue = "1", description = "queue pairs (default ${DEFAULT-VALUE})")
     int queues;
-
-    @Option(names = "--queue-size", paramLabel = "N", defaultValue = "256",
-            description = "maximum descriptors per queue, a power of two (default ${DEFAULT-VALUE})")
-    int queueSize;
 
     @Option(names = "--poll", description = "busy-poll the transmit queues (no kicks; costs a CPU while traffic flows)")
     boolean poll;
@@ -55,7 +51,7 @@ final class ServeNetCommand implements Callable<Integer> {
         if (queues < 1 || queues > 128) {
             throw new IllegalArgumentException("--queues " + queues + " outside 1..128");
         }
-        Checks.queues(queues, queueSize);
+        Checks.queues(queues, listen.queueSize);
         if (mtu < 68 || mtu > 65535) {
             throw new IllegalArgumentException("--mtu " + mtu + " outside 68.." + 65535 + " (default " + VirtioNet.DEFAULT_MTU + ")");
         }
@@ -63,13 +59,10 @@ final class ServeNetCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--tap serves one queue pair; --queues " + queues + " given");
         }
         NetTools tools = NetToolsLoader.load();
-        try (NetTools.Served served = mode.tap != null ? tools.serveTap(socket, mode.tap, queueSize, mac, mtu, poll)
-                : tools.serveLoopback(socket, queues, queueSize, mac, mtu, poll)) {
-            services.out().println("serving " + served.describe());
-            services.out().println("press Ctrl-C to stop");
-            services.out().flush();
+        try (NetTools.Served served = mode.tap != null ? tools.serveTap(listen.socket, mode.tap, listen.queueSize, mac, mtu, poll)
+                : tools.serveLoopback(listen.socket, queues, listen.queueSize, mac, mtu, poll)) {
             try {
-                services.awaitShutdown();
+                ServeCommand.announceAndAwait(services, served.describe());
             } finally {
                 services.out().print(served.counters());
                 services.out().flush();

@@ -5,38 +5,20 @@ import com.vhost.api.VhostBackendType;
 import com.vhost.api.VhostOps;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.blk.BlockDevice;
-import com.vhost.api.registry.DeviceRegistry;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.lang.reflect.Proxy;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import org.osgi.service.cm.ConfigurationAdmin;
 
 /** CliServices over test doubles: every open returns the same in-memory device; output is captured. */
-final class FakeServices implements CliServices {
-    final StringWriter outText = new StringWriter();
-    final StringWriter errText = new StringWriter();
-    final PrintWriter out = new PrintWriter(outText, true);
-    final PrintWriter err = new PrintWriter(errText, true);
+final class FakeServices extends CapturingServices {
     final List<String> openedTargets = new ArrayList<>();
     final List<int[]> driverQueues = new ArrayList<>();
     final List<String> backendTypes = new ArrayList<>();
     final java.lang.foreign.MemorySegment disk = java.lang.foreign.Arena.ofAuto().allocate(1 << 20, 4096);
     final List<MemoryBlockDevice> devices = new ArrayList<>();
-
-    @Override
-    public DeviceRegistry registry() {
-        throw new UnsupportedOperationException("registry not used by this test");
-    }
-
-    @Override
-    public ConfigurationAdmin configurationAdmin() {
-        throw new UnsupportedOperationException("configuration admin not used by this test");
-    }
 
     @Override
     public VhostOps backend(String type, Duration wait) {
@@ -95,23 +77,4 @@ final class FakeServices implements CliServices {
         };
     }
 
-    @Override
-    public void interactiveShell() {
-        throw new IllegalStateException("no shell in unit tests");
-    }
-
-    @Override
-    public void awaitShutdown() {
-        throw new IllegalStateException("no framework in unit tests");
-    }
-
-    @Override
-    public PrintWriter out() {
-        return out;
-    }
-
-    @Override
-    public PrintWriter err() {
-        return err;
-    }
 }

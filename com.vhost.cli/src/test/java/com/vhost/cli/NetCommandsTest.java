@@ -3,11 +3,9 @@ package com.vhost.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.vhost.api.VhostOps;
-import com.vhost.api.registry.DeviceRegistry;
 import com.vhost.devices.net.model.LoopbackNetModel;
 import com.vhost.user.VhostUserOps;
 import com.vhost.user.backend.VhostUserServer;
-import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -15,7 +13,6 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
-import org.osgi.service.cm.ConfigurationAdmin;
 
 /** {@code vhost net ...} against the loopback back-end served in this JVM over a real socket. */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
@@ -23,54 +20,15 @@ class NetCommandsTest {
     @TempDir
     Path dir;
 
-    private final StringWriter outText = new StringWriter();
-    private final StringWriter errText = new StringWriter();
-
-    private final CliServices services = new CliServices() {
-        private final PrintWriter out = new PrintWriter(outText, true);
-        private final PrintWriter err = new PrintWriter(errText, true);
-
-        @Override
-        public DeviceRegistry registry() {
-            throw new IllegalStateException("no registry in this test");
-        }
-
-        @Override
-        public ConfigurationAdmin configurationAdmin() {
-            throw new IllegalStateException("no Configuration Admin in this test");
-        }
-
+    private final CapturingServices services = new CapturingServices() {
         @Override
         public VhostOps backend(String type, Duration wait) {
             assertThat(type).isEqualTo("user");
             return new VhostUserOps();
         }
-
-        @Override
-        public BlkTools blkTools() {
-            throw new IllegalStateException("no blk in this test");
-        }
-
-        @Override
-        public void interactiveShell() {
-            throw new IllegalStateException("no shell in this test");
-        }
-
-        @Override
-        public void awaitShutdown() {
-            throw new IllegalStateException("no shutdown in this test");
-        }
-
-        @Override
-        public PrintWriter out() {
-            return out;
-        }
-
-        @Override
-        public PrintWriter err() {
-            return err;
-        }
     };
+    private final StringWriter outText = services.outText;
+    private final StringWriter errText = services.errText;
 
     private int run(String... args) {
         return VhostCli.execute(services, args);

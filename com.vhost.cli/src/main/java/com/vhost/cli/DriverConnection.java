@@ -1,0 +1,31 @@
+package com.vhost.cli;
+
+import com.vhost.api.VhostTarget;
+import java.nio.file.Path;
+import java.util.Map;
+import picocli.CommandLine.Option;
+
+/**
+ * The connection options that the driver commands ({@code vhost blk ...}, {@code vhost net ...})
+ * share word for word: the ring size and how long to retry a connect. Each device type's
+ * picocli mixin ({@code BlkCommand.Connection}, {@code NetCommand.Connection}) extends this
+ * with where the back-end is, {@code --queues} and {@code --poll}, whose meaning differs per type.
+ */
+abstract class DriverConnection {
+    @Option(names = "--queue-size", paramLabel = "N", defaultValue = "256",
+            description = "descriptors per queue, a power of two (default ${DEFAULT-VALUE})")
+    int queueSize;
+
+    @Option(names = "--connect-timeout", paramLabel = "MS", defaultValue = "5000",
+            description = "how long to retry connecting, in milliseconds (default ${DEFAULT-VALUE})")
+    long connectTimeoutMs;
+
+    /**
+     * @param path a vhost-user socket or a device node
+     * @return a target for {@code path} with option {@link VhostTarget#OPTION_CONNECT_TIMEOUT_MS}
+     *     set from {@code --connect-timeout}
+     */
+    VhostTarget connectTarget(Path path) {
+        return new VhostTarget(path.toString(), Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, Long.toString(connectTimeoutMs)));
+    }
+}
