@@ -19,6 +19,7 @@ import com.vhost.runtime.nativeio.SharedMemory;
 import com.vhost.runtime.vhost.DeviceStateTransfer;
 import com.vhost.runtime.vhost.GenericVhostDevice;
 import com.vhost.runtime.vhost.HotSwapState;
+import com.vhost.runtime.vhost.VhostDrivers;
 import com.vhost.runtime.virtqueue.DriverQueue;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
@@ -137,20 +138,8 @@ public final class VirtioBlkDriver implements BlockDevice {
      * @throws VhostException from the backend, naming the request that failed
      */
     public static VirtioBlkDriver open(VhostBackend backend, BlkDriverOptions options) throws VhostException {
-        GenericVhostDevice vhost;
-        try {
-            GenericVhostDevice.requireDeviceType(backend, com.vhost.api.virtio.VirtioDeviceType.BLOCK);
-            vhost = new GenericVhostDevice(backend, options.queues());
-        } catch (VhostException | RuntimeException e) {
-            backend.close();
-            throw e;
-        }
-        try {
-            return new VirtioBlkDriver(vhost, options);
-        } catch (VhostException | RuntimeException e) {
-            vhost.close();
-            throw e;
-        }
+        return VhostDrivers.open(backend, com.vhost.api.virtio.VirtioDeviceType.BLOCK, options.queues(),
+                vhost -> new VirtioBlkDriver(vhost, options));
     }
 
     private VirtioBlkDriver(GenericVhostDevice vhost, BlkDriverOptions o) throws VhostException {

@@ -24,6 +24,7 @@ import com.vhost.runtime.nativeio.SharedMemory;
 import com.vhost.runtime.vhost.DeviceStateTransfer;
 import com.vhost.runtime.vhost.GenericVhostDevice;
 import com.vhost.runtime.vhost.HotSwapState;
+import com.vhost.runtime.vhost.VhostDrivers;
 import com.vhost.runtime.virtqueue.DriverQueue;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -266,20 +267,8 @@ public final class VirtioNetDriver implements NetDevice {
      * @throws VhostException from the backend, naming the request that failed
      */
     public static VirtioNetDriver open(VhostBackend backend, NetDriverOptions options) throws VhostException {
-        GenericVhostDevice vhost;
-        try {
-            GenericVhostDevice.requireDeviceType(backend, com.vhost.api.virtio.VirtioDeviceType.NET);
-            vhost = new GenericVhostDevice(backend, 2 * options.queuePairs());
-        } catch (VhostException | RuntimeException e) {
-            backend.close();
-            throw e;
-        }
-        try {
-            return new VirtioNetDriver(vhost, options);
-        } catch (VhostException | RuntimeException e) {
-            vhost.close();
-            throw e;
-        }
+        return VhostDrivers.open(backend, com.vhost.api.virtio.VirtioDeviceType.NET, 2 * options.queuePairs(),
+                vhost -> new VirtioNetDriver(vhost, options));
     }
 
     private VirtioNetDriver(GenericVhostDevice vhost, NetDriverOptions o) throws VhostException {
