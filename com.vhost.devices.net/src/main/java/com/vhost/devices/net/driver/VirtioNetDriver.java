@@ -21,7 +21,6 @@ import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.runtime.memory.GuestMemoryMap;
 import com.vhost.runtime.nativeio.EventFd;
 import com.vhost.runtime.nativeio.SharedMemory;
-import com.vhost.runtime.vhost.DeviceStateTransfer;
 import com.vhost.runtime.vhost.GenericVhostDevice;
 import com.vhost.runtime.vhost.HotSwapState;
 import com.vhost.runtime.vhost.VhostDrivers;
