@@ -18,6 +18,8 @@ import com.vhost.runtime.nativeio.EventFd;
 import com.vhost.runtime.nativeio.SharedMemory;
 import com.vhost.runtime.vhost.DeviceStateTransfer;
 import com.vhost.runtime.vhost.GenericVhostDevice;
+import com.vhost.runtime.vhost.HotSwapState;
+import com.vhost.runtime.vhost.VhostDrivers;
 import com.vhost.runtime.virtqueue.DriverQueue;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
@@ -34,7 +36,6 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -79,8 +80,6 @@ public final class VirtioBlkDriver implements BlockDevice {
 
     /** Default bound on holding requests while no backend is attached (swap.wait.ms), 10 s. */
     public static final long DEFAULT_SWAP_WAIT_NANOS = 10_000_000_000L;
-    /** Bound on waiting for another rebind/detach/close to finish, 30 s. */
-    private static final long SWAP_LOCK_WAIT_SECONDS = 30;
     /**
      * Bound on waiting for chains a stopped back-end had taken to complete, 250 ms (libvhost-user
      * may never report them; they are resubmitted, and the ring area is switched so a late write
@@ -114,27 +113,17 @@ public final class VirtioBlkDriver implements BlockDevice {
     private final int indirectMax;
 
     // ---- hot-swap state ----
-    private final ReentrantLock swapLock = new ReentrantLock();
+    /** Swap lock, detached state, swap.wait.ms, detach-on-loss, swap counters and pause/switch times. */
+    private final HotSwapState swap = new HotSwapState("virtio-blk", "rebind/detach/close", LOG,
+            () -> vhost.backend().describe(), DEFAULT_SWAP_WAIT_NANOS);
     /** Requests are parked instead of placed: a swap is in progress or no backend is attached. */
     private volatile boolean holding;
-    /** System.nanoTime() after which held requests fail while detached; 0 while a backend is attached. */
-    private volatile long detachedDeadline;
-    private volatile String detachedFrom;
-    private volatile long swapWaitNanos = DEFAULT_SWAP_WAIT_NANOS;
-    private volatile boolean detachOnLoss;
     private final java.util.concurrent.atomic.AtomicBoolean lossHandling = new java.util.concurrent.atomic.AtomicBoolean();
     private final LongAdder completedRequests = new LongAdder();
     private final LongAdder completedBytes = new LongAdder();
-    private final AtomicLong swaps = new AtomicLong();
-    private final AtomicLong statesCarried = new AtomicLong();
     private final AtomicLong resubmittedTotal = new AtomicLong();
     /** System.nanoTime() of the latest completion batch of the high-level path. */
     private volatile long lastCompletionNanos;
-    /** Nonzero while the first completion after a swap is awaited: the old backend's last completion time. */
-    private volatile long pauseFrom;
-    private volatile long lastPauseNanos = -1;
-    private final AtomicLong pausesMeasured = new AtomicLong();
-    private volatile long lastSwitchNanos = -1;
     private final AtomicReference<VhostException> failure = new AtomicReference<>();
     private volatile boolean closed;
     private volatile long requestTimeoutNanos = DEFAULT_REQUEST_TIMEOUT_NANOS;
@@ -149,20 +138,8 @@ public final class VirtioBlkDriver implements BlockDevice {
      * @throws VhostException from the backend, naming the request that failed
      */
     public static VirtioBlkDriver open(VhostBackend backend, BlkDriverOptions options) throws VhostException {
-        GenericVhostDevice vhost;
-        try {
-            GenericVhostDevice.requireDeviceType(backend, com.vhost.api.virtio.VirtioDeviceType.BLOCK);
-            vhost = new GenericVhostDevice(backend, options.queues());
-        } catch (VhostException | RuntimeException e) {
-            backend.close();
-            throw e;
-        }
-        try {
-            return new VirtioBlkDriver(vhost, options);
-        } catch (VhostException | RuntimeException e) {
-            vhost.close();
-            throw e;
-        }
+        return VhostDrivers.open(backend, com.vhost.api.virtio.VirtioDeviceType.BLOCK, options.queues(),
+                vhost -> new VirtioBlkDriver(vhost, options));
     }
 
     private VirtioBlkDriver(GenericVhostDevice vhost, BlkDriverOptions o) throws VhostException {
@@ -353,11 +330,11 @@ public final class VirtioBlkDriver implements BlockDevice {
     }
 
     boolean backendConnected() {
-        return detachedDeadline == 0 && vhost.backend().isConnected();
+        return !swap.isDetached() && vhost.backend().isConnected();
     }
 
     String backendName() {
-        return detachedDeadline != 0 ? "(no backend; was " + detachedFrom + ")" : vhost.backend().describe();
+        return swap.backendName();
     }
 
     /** @return whether requests are parked rather than placed (swap in progress, or detached) */
@@ -370,25 +347,17 @@ public final class VirtioBlkDriver implements BlockDevice {
      *     longer than its swap wait, or null while it may still wait
      */
     VhostException holdExpired() {
-        long d = detachedDeadline;
-        if (d != 0 && System.nanoTime() - d > 0) {
-            return new VhostDisconnectedException("virtio-blk: no backend since " + detachedFrom + " went away; waited "
-                    + TimeUnit.NANOSECONDS.toMillis(swapWaitNanos) + " ms (swap.wait.ms) for a new one");
-        }
-        return null;
+        return swap.expired();
     }
 
     /** Called by the completion threads after each non-empty batch (high-level path). */
     void completedBatch() {
         long now = System.nanoTime();
         lastCompletionNanos = now;
-        long from = pauseFrom;
-        if (from != 0) {
-            pauseFrom = 0;
-            lastPauseNanos = now - from;
-            pausesMeasured.incrementAndGet();
+        long pause = swap.firstCompletion(now);
+        if (pause >= 0) {
             LOG.debug("virtio-blk on {}: first completion {} us after the last one on the previous backend",
-                    backendName(), TimeUnit.NANOSECONDS.toMicros(now - from));
+                    backendName(), TimeUnit.NANOSECONDS.toMicros(pause));
         }
     }
 
@@ -432,8 +401,8 @@ public final class VirtioBlkDriver implements BlockDevice {
      * ({@link #lost}).
      */
     void backendLost(int queue) {
-        if (!detachOnLoss || closed || failure.get() != null || detachedDeadline != 0) {
-            if (detachedDeadline == 0) {
+        if (!swap.detachOnLoss() || closed || failure.get() != null || swap.isDetached()) {
+            if (!swap.isDetached()) {
                 lost(queue, null);
             }
             return;
@@ -463,7 +432,7 @@ public final class VirtioBlkDriver implements BlockDevice {
      *     turns this on; plain {@link BlockDevices#open} leaves it off.
      */
     public void setDetachOnLoss(boolean on) {
-        detachOnLoss = on;
+        swap.setDetachOnLoss(on);
     }
 
     /**
@@ -875,30 +844,24 @@ public final class VirtioBlkDriver implements BlockDevice {
         try {
             rebindLocked(newBackend);
         } finally {
-            swapLock.unlock();
+            swap.unlock();
         }
     }
 
+    /**
+     * Takes the swap lock (bounded, {@link HotSwapState#lock}) and refuses a closed or failed
+     * driver or one with a queue in low-level mode, closing {@code toClose} on any refusal.
+     */
     private void lockForSwap(String what, VhostBackend toClose) throws VhostException {
-        boolean locked;
-        try {
-            locked = swapLock.tryLock(SWAP_LOCK_WAIT_SECONDS, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            locked = false;
-        }
+        swap.lock(what, toClose);
         VhostException refusal = null;
-        if (!locked) {
-            refusal = new com.vhost.api.VhostTimeoutException(what + ": another rebind/detach/close of virtio-blk on "
-                    + backendName() + " did not finish within " + SWAP_LOCK_WAIT_SECONDS + " s");
-        } else if (closed || failure.get() != null) {
-            swapLock.unlock();
-            refusal = new VirtioDeviceException(what + ": virtio-blk on " + backendName() + " is "
-                    + (closed ? "closed" : "failed: " + failure.get().getMessage()));
+        if (closed || failure.get() != null) {
+            swap.unlock();
+            refusal = swap.refusal(what, closed, failure.get());
         } else {
             for (BlkRequestQueue q : queues) {
                 if (q.lowLevel) {
-                    swapLock.unlock();
+                    swap.unlock();
                     refusal = new VirtioDeviceException(what + ": queue " + q.index()
                             + " is in low-level mode (VirtioBlkDriver.queue); only the BlockDevice path can be moved");
                     break;
@@ -915,7 +878,7 @@ public final class VirtioBlkDriver implements BlockDevice {
 
     private void rebindLocked(VhostBackend nb) throws VhostException {
         String from = backendName();
-        boolean wasDetached = detachedDeadline != 0;
+        boolean wasDetached = swap.isDetached();
         GenericVhostDevice nv;
         VirtioBlkFrontend nf;
         try {
@@ -965,12 +928,9 @@ public final class VirtioBlkDriver implements BlockDevice {
         BlockDeviceInfo old = info;
         this.info = new BlockDeviceInfo(old.capacityBytes(), old.blockSize(), old.numQueues(), old.queueSize(), acked,
                 old.readOnly(), old.segMax(), old.sizeMax(), nb.describe());
-        pauseFrom = lastCompletionNanos != 0 ? lastCompletionNanos : t0;
-        detachedDeadline = 0;
-        detachedFrom = null;
+        swap.attached(lastCompletionNanos != 0 ? lastCompletionNanos : t0);
         int resubmitted = release();
-        lastSwitchNanos = System.nanoTime() - t0;
-        swaps.incrementAndGet();
+        swap.swapped(t0);
         resubmittedTotal.addAndGet(resubmitted);
         LOG.info("virtio-blk swap: from {} to {}, switch {} us, {} request(s) carried over ({} taken off the ring, {} held)",
                 from, nb.describe(), TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0), resubmitted, fromRing,
@@ -982,7 +942,7 @@ public final class VirtioBlkDriver implements BlockDevice {
         if (!wasDetached) {
             return;
         }
-        VhostException why = new VhostDisconnectedException("virtio-blk without a backend since " + detachedFrom
+        VhostException why = new VhostDisconnectedException("virtio-blk without a backend since " + swap.detachedFrom()
                 + " went away: the replacement was refused: " + e.getMessage());
         for (BlkRequestQueue q : queues) {
             q.failAll(why);
@@ -1087,7 +1047,7 @@ public final class VirtioBlkDriver implements BlockDevice {
         if (bases != null) {
             awaitStragglers(bases, why);
             if (next != null) {
-                carryState(vhost, next);
+                swap.carryState(vhost, next, STATE_TRANSFER_TIMEOUT_MS);
             }
         }
         long t2 = System.nanoTime();
@@ -1103,7 +1063,7 @@ public final class VirtioBlkDriver implements BlockDevice {
         }
         long t3 = System.nanoTime();
         if (closeOld) {
-            detachedFrom = vhost.backend().describe();
+            swap.leaving(vhost.backend().describe());
             vhost.close();
         }
         long t4 = System.nanoTime();
@@ -1111,28 +1071,6 @@ public final class VirtioBlkDriver implements BlockDevice {
                 + " reap {} us, close {} us", vhost.backend().describe(), why, taken, (t1 - t0) / 1000, (t2 - t1) / 1000, (t3 - t2) / 1000,
                 (t4 - t3) / 1000);
         return taken;
-    }
-
-    /**
-     * Moves the old back-end's internal state (e.g. the blk model's writeback setting) to the new
-     * one when both negotiated DEVICE_STATE (this project's back-end does; qemu-storage-daemon
-     * does not): SAVE from {@code from}, whose rings were just stopped, LOAD into {@code to},
-     * whose rings are not started yet (vhost-user "Migrating back-end state";
-     * {@link DeviceStateTransfer}). Optional: a failure is logged and the swap goes on without it.
-     */
-    private void carryState(GenericVhostDevice from, GenericVhostDevice to) {
-        long t0 = System.nanoTime();
-        try {
-            int n = DeviceStateTransfer.carry(from, to, STATE_TRANSFER_TIMEOUT_MS);
-            if (n >= 0) {
-                statesCarried.incrementAndGet();
-                LOG.debug("virtio-blk: device state ({} bytes) carried from {} to {} in {} us", n, from.backend().describe(),
-                        to.backend().describe(), (System.nanoTime() - t0) / 1000);
-            }
-        } catch (VhostException | RuntimeException e) {
-            LOG.warn("virtio-blk: the device state of {} was not carried to {} ({}); swapping without it",
-                    from.backend().describe(), to.backend().describe(), e.getMessage());
-        }
     }
 
     /**
@@ -1193,15 +1131,12 @@ public final class VirtioBlkDriver implements BlockDevice {
         try {
             return snapshotLocked().encode();
         } finally {
-            swapLock.unlock();
+            swap.unlock();
         }
     }
 
     private void requireAttached(String what) throws VirtioDeviceException {
-        if (detachedDeadline != 0) {
-            throw new VirtioDeviceException(what + ": virtio-blk has no backend since " + detachedFrom
-                    + " went away; bind it first (vhost:swap)");
-        }
+        swap.requireAttached(what);
     }
 
     private BlkDriverSnapshot snapshotLocked() throws VhostException {
@@ -1271,7 +1206,7 @@ public final class VirtioBlkDriver implements BlockDevice {
         try {
             return restoreLocked(s);
         } finally {
-            swapLock.unlock();
+            swap.unlock();
         }
     }
 
@@ -1374,26 +1309,24 @@ public final class VirtioBlkDriver implements BlockDevice {
     public void detach() throws VhostException {
         lockForSwap("detach", null);
         try {
-            if (detachedDeadline != 0) {
+            if (swap.isDetached()) {
                 return;
             }
             String from = backendName();
             long t0 = System.nanoTime();
             quiesce("detach", null);
-            long wait = swapWaitNanos;
-            long deadline = System.nanoTime() + wait;
-            detachedDeadline = deadline == 0 ? 1 : deadline;
+            long deadline = swap.markDetached(from);
             LOG.info("virtio-blk unbind: from {} to (none), switch {} us; requests wait up to {} ms for a backend", from,
-                    TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0), TimeUnit.NANOSECONDS.toMillis(wait));
+                    TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0), TimeUnit.NANOSECONDS.toMillis(swap.swapWaitNanos()));
             Thread.ofPlatform().daemon().name("vhost-blk-detached").start(() -> expireHeld(deadline));
         } finally {
-            swapLock.unlock();
+            swap.unlock();
         }
     }
 
     /** Fails the requests held by a detached device once its wait is over (unless rebound). */
     private void expireHeld(long deadline) {
-        while (detachedDeadline == deadline && !closed) {
+        while (swap.detachedDeadline() == deadline && !closed) {
             long left = deadline - System.nanoTime();
             if (left <= 0) {
                 VhostException e = holdExpired();
@@ -1411,22 +1344,19 @@ public final class VirtioBlkDriver implements BlockDevice {
 
     /** @return whether no backend is attached ({@link #detach()} without a later {@link #rebind}) */
     public boolean isDetached() {
-        return detachedDeadline != 0;
+        return swap.isDetached();
     }
 
     /** @return how long requests are held while no backend is attached, in nanoseconds */
     public long swapWaitNanos() {
-        return swapWaitNanos;
+        return swap.swapWaitNanos();
     }
 
     /**
      * @param nanos how long requests wait while no backend is attached (0: they fail at once)
      */
     public void setSwapWaitNanos(long nanos) {
-        if (nanos < 0) {
-            throw new IllegalArgumentException("swap wait " + nanos + " ns is negative");
-        }
-        swapWaitNanos = nanos;
+        swap.setSwapWaitNanos(nanos);
     }
 
     /**
@@ -1434,12 +1364,12 @@ public final class VirtioBlkDriver implements BlockDevice {
      *     backend to the first on the new one; -1 before any swap completed I/O
      */
     public long lastPauseNanos() {
-        return lastPauseNanos;
+        return swap.lastPauseNanos();
     }
 
     /** @return swaps whose I/O pause has been measured (a first completion on the new backend seen) */
     public long pausesMeasured() {
-        return pausesMeasured.get();
+        return swap.pausesMeasured();
     }
 
     /** @return requests completed with S_OK through the {@link BlockDevice} methods */
@@ -1458,13 +1388,9 @@ public final class VirtioBlkDriver implements BlockDevice {
         Map<String, Long> m = new LinkedHashMap<>();
         m.put("requests", completedRequests.sum());
         m.put("bytes", completedBytes.sum());
-        m.put("swaps", swaps.get());
+        m.put("swaps", swap.swaps());
         m.put("carried.over", resubmittedTotal.get());
-        m.put("states.carried", statesCarried.get());
-        long p = lastPauseNanos;
-        m.put("last.pause.us", p < 0 ? -1 : TimeUnit.NANOSECONDS.toMicros(p));
-        long sw = lastSwitchNanos;
-        m.put("last.switch.us", sw < 0 ? -1 : TimeUnit.NANOSECONDS.toMicros(sw));
+        swap.putSwapCounters(m);
         m.put("outstanding", (long) outstanding());
         m.put("detached", isDetached() ? 1L : 0L);
         return m;
@@ -1510,21 +1436,16 @@ public final class VirtioBlkDriver implements BlockDevice {
         if (closed) {
             return;
         }
-        boolean locked;
-        try {
-            locked = swapLock.tryLock(SWAP_LOCK_WAIT_SECONDS, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            locked = false;
-        }
+        boolean locked = swap.tryLock();
         if (!locked) {
-            LOG.warn("virtio-blk on {}: a rebind is still running after {} s; closing anyway", backendName(), SWAP_LOCK_WAIT_SECONDS);
+            LOG.warn("virtio-blk on {}: a rebind is still running after {} s; closing anyway", backendName(),
+                    HotSwapState.LOCK_WAIT_SECONDS);
         }
         try {
             closeLocked();
         } finally {
             if (locked) {
-                swapLock.unlock();
+                swap.unlock();
             }
         }
     }
@@ -1550,7 +1471,7 @@ public final class VirtioBlkDriver implements BlockDevice {
             stopCompleter(q);
         }
         try {
-            if (detachedDeadline == 0 && backendConnected() && frontend.state() == com.vhost.api.virtio.VirtioDeviceState.ACTIVE) {
+            if (!swap.isDetached() && backendConnected() && frontend.state() == com.vhost.api.virtio.VirtioDeviceState.ACTIVE) {
                 frontend.reset();
             }
         } catch (VhostException | RuntimeException e) {

@@ -21,8 +21,9 @@ import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.runtime.memory.GuestMemoryMap;
 import com.vhost.runtime.nativeio.EventFd;
 import com.vhost.runtime.nativeio.SharedMemory;
-import com.vhost.runtime.vhost.DeviceStateTransfer;
 import com.vhost.runtime.vhost.GenericVhostDevice;
+import com.vhost.runtime.vhost.HotSwapState;
+import com.vhost.runtime.vhost.VhostDrivers;
 import com.vhost.runtime.virtqueue.DriverQueue;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -91,8 +92,6 @@ public final class VirtioNetDriver implements NetDevice {
     public static final long DEFAULT_SWAP_WAIT_NANOS = TimeUnit.SECONDS.toNanos(10);
     /** Bound on waiting for the old backend to complete chains it took before GET_VRING_BASE. */
     static final long STRAGGLER_WAIT_NANOS = TimeUnit.SECONDS.toNanos(1);
-    /** Bound on waiting for another rebind/detach/close or control command, seconds. */
-    static final long SWAP_LOCK_WAIT_SECONDS = 30;
 
     /** Replaced by {@link #rebind}; read without a lock by the accessors. */
     private volatile GenericVhostDevice vhost;
@@ -118,29 +117,20 @@ public final class VirtioNetDriver implements NetDevice {
     private volatile NetDeviceInfo info;
     private final AtomicReference<VhostException> failure = new AtomicReference<>();
     private volatile boolean closed;
-    /** Serialises use of the backend connection: control commands, rebind, detach and close. */
-    private final ReentrantLock backendLock = new ReentrantLock();
-
-    // ---- hot-swap state (written under backendLock with every pair's lock held) ----
-    /** System.nanoTime() after which a detached device's data path fails; 0 while a backend is attached. */
-    private volatile long detachedDeadline;
-    private volatile String detachedFrom;
+    /**
+     * Hot-swap state (written under its lock with every pair's lock held): its lock serialises
+     * use of the backend connection (control commands, rebind, detach and close); the detached
+     * state, swap.wait.ms, detach-on-loss, swap counters and pause/switch times.
+     */
+    private final HotSwapState swap = new HotSwapState("virtio-net", "rebind/detach/close or control command", LOG,
+            () -> vhost.backend().describe(), DEFAULT_SWAP_WAIT_NANOS);
     /** Where each data queue restarts after a detach (index = queue index), and the control queue. */
     private int[] restartBases;
     private int restartCtrl = -1;
-    private volatile long swapWaitNanos = DEFAULT_SWAP_WAIT_NANOS;
-    private volatile boolean detachOnLoss;
     private final AtomicBoolean lossHandling = new AtomicBoolean();
-    private final AtomicLong swaps = new AtomicLong();
     private final AtomicLong retaken = new AtomicLong();
-    private final AtomicLong statesCarried = new AtomicLong();
     /** Bound on one device state SAVE or LOAD through the back-end's pipe, 2 s. */
     static final long STATE_TRANSFER_TIMEOUT_MS = 2000;
-    /** Nonzero while the first completion after a swap is awaited: the old backend's last completion time. */
-    private final AtomicLong pauseFrom = new AtomicLong();
-    private final AtomicLong pausesMeasured = new AtomicLong();
-    private volatile long lastPauseNanos = -1;
-    private volatile long lastSwitchNanos = -1;
     private volatile long lastProbe = System.nanoTime();
     /**
      * Interval of liveness checks while the data path runs, ns: the data path never talks to the
@@ -276,20 +266,8 @@ public final class VirtioNetDriver implements NetDevice {
      * @throws VhostException from the backend, naming the request that failed
      */
     public static VirtioNetDriver open(VhostBackend backend, NetDriverOptions options) throws VhostException {
-        GenericVhostDevice vhost;
-        try {
-            GenericVhostDevice.requireDeviceType(backend, com.vhost.api.virtio.VirtioDeviceType.NET);
-            vhost = new GenericVhostDevice(backend, 2 * options.queuePairs());
-        } catch (VhostException | RuntimeException e) {
-            backend.close();
-            throw e;
-        }
-        try {
-            return new VirtioNetDriver(vhost, options);
-        } catch (VhostException | RuntimeException e) {
-            vhost.close();
-            throw e;
-        }
+        return VhostDrivers.open(backend, com.vhost.api.virtio.VirtioDeviceType.NET, 2 * options.queuePairs(),
+                vhost -> new VirtioNetDriver(vhost, options));
     }
 
     private VirtioNetDriver(GenericVhostDevice vhost, NetDriverOptions o) throws VhostException {
@@ -440,23 +418,20 @@ public final class VirtioNetDriver implements NetDevice {
         if (f != null) {
             throw f;
         }
-        long d = detachedDeadline;
-        if (d != 0) {
-            if (System.nanoTime() - d > 0) {
-                throw new VhostDisconnectedException("virtio-net: no backend since " + detachedFrom + " went away; waited "
-                        + TimeUnit.NANOSECONDS.toMillis(swapWaitNanos) + " ms (swap.wait.ms) for a new one");
-            }
-            return; // detached: frames go into the rings and wait there for the next backend
+        VhostException expired = swap.expired();
+        if (expired != null) {
+            throw expired;
         }
+        // detached and not expired: frames go into the rings and wait there for the next backend
     }
 
     /**
      * Asks the backend, at most every {@link #PROBE_NANOS}, whether its peer is still there.
-     * Called with a pair's lock or {@link #backendLock} held, so a swap cannot be closing the
+     * Called with a pair's lock or the swap lock held, so a swap cannot be closing the
      * backend being asked about.
      */
     private void probe() throws VhostException {
-        if (detachedDeadline != 0) {
+        if (swap.isDetached()) {
             return;
         }
         long now = System.nanoTime();
@@ -464,7 +439,7 @@ public final class VirtioNetDriver implements NetDevice {
             lastProbe = now;
             GenericVhostDevice v = vhost;
             if (!v.backend().isConnected()) {
-                if (detachOnLoss) {
+                if (swap.detachOnLoss()) {
                     backendLost(v.backend().describe());
                     return;
                 }
@@ -498,7 +473,7 @@ public final class VirtioNetDriver implements NetDevice {
     }
 
     private String backendName() {
-        return detachedDeadline != 0 ? "(no backend; was " + detachedFrom + ")" : vhost.backend().describe();
+        return swap.backendName();
     }
 
     /**
@@ -511,7 +486,7 @@ public final class VirtioNetDriver implements NetDevice {
         }
         boolean got;
         try {
-            got = p.lock.tryLock(swapWaitNanos, TimeUnit.NANOSECONDS);
+            got = p.lock.tryLock(swap.swapWaitNanos(), TimeUnit.NANOSECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new VhostTimeoutException(what + " on pair " + p.index + ": interrupted while a swap of virtio-net on "
@@ -519,7 +494,7 @@ public final class VirtioNetDriver implements NetDevice {
         }
         if (!got) {
             throw new VhostTimeoutException(what + " on pair " + p.index + ": a swap of virtio-net on " + backendName()
-                    + " held the queue longer than " + TimeUnit.NANOSECONDS.toMillis(swapWaitNanos) + " ms (swap.wait.ms)");
+                    + " held the queue longer than " + TimeUnit.NANOSECONDS.toMillis(swap.swapWaitNanos()) + " ms (swap.wait.ms)");
         }
         if (closed) {
             p.lock.unlock();
@@ -531,11 +506,7 @@ public final class VirtioNetDriver implements NetDevice {
     private void done(Pair p) {
         long now = System.nanoTime();
         p.lastDoneNanos = now;
-        long from = pauseFrom.get();
-        if (from != 0 && pauseFrom.compareAndSet(from, 0)) {
-            lastPauseNanos = now - from;
-            pausesMeasured.incrementAndGet();
-        }
+        swap.firstCompletion(now);
     }
 
     private Pair pair(int queuePair) throws VhostException {
@@ -768,18 +739,18 @@ public final class VirtioNetDriver implements NetDevice {
 
     /** Sends one control command and waits (bounded) for its ack. */
     private void control(int cls, int cmd, byte[] data, String what) throws VhostException {
-        lockBackend(what, null);
+        swap.lock(what, null);
         try {
             controlLocked(cls, cmd, data, what);
         } finally {
-            backendLock.unlock();
+            swap.unlock();
         }
     }
 
     private void controlLocked(int cls, int cmd, byte[] data, String what) throws VhostException {
         checkUsable();
         probe();
-        if (detachedDeadline != 0) {
+        if (swap.isDetached()) {
             throw new VhostDisconnectedException(what + ": virtio-net on " + backendName()
                     + " is detached; control commands need a backend (rebind first)");
         }
@@ -920,29 +891,6 @@ public final class VirtioNetDriver implements NetDevice {
 
     // ---- hot-swap ----
 
-    /**
-     * Takes {@link #backendLock}, bounded by {@value #SWAP_LOCK_WAIT_SECONDS} s.
-     *
-     * @param toClose closed when the lock is refused (a backend handed to us), or null
-     * @throws VhostTimeoutException when another rebind/detach/close or control command holds it longer
-     */
-    private void lockBackend(String what, VhostBackend toClose) throws VhostException {
-        boolean locked;
-        try {
-            locked = backendLock.tryLock(SWAP_LOCK_WAIT_SECONDS, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            locked = false;
-        }
-        if (!locked) {
-            if (toClose != null) {
-                toClose.close();
-            }
-            throw new VhostTimeoutException(what + ": another rebind/detach/close or control command of virtio-net on "
-                    + backendName() + " did not finish within " + SWAP_LOCK_WAIT_SECONDS + " s");
-        }
-    }
-
     /** Refuses a swap of a closed or failed device (a lost backend is not a failure: it can be replaced). */
     private void checkSwappable(String what, VhostBackend toClose) throws VhostException {
         VhostException f = failure.get();
@@ -950,8 +898,7 @@ public final class VirtioNetDriver implements NetDevice {
             if (toClose != null) {
                 toClose.close();
             }
-            throw new VirtioDeviceException(what + ": virtio-net on " + backendName() + " is "
-                    + (closed ? "closed" : "failed: " + f.getMessage()));
+            throw swap.refusal(what, closed, f);
         }
     }
 
@@ -1001,12 +948,12 @@ public final class VirtioNetDriver implements NetDevice {
      *     (frames wait, bounded by {@link #swapWaitNanos()}, for another rebind)
      */
     public void rebind(VhostBackend newBackend) throws VhostException {
-        lockBackend("rebind", newBackend);
+        swap.lock("rebind", newBackend);
         try {
             checkSwappable("rebind", newBackend);
             rebindLocked(newBackend);
         } finally {
-            backendLock.unlock();
+            swap.unlock();
         }
     }
 
@@ -1041,7 +988,7 @@ public final class VirtioNetDriver implements NetDevice {
         try {
             int[] bases;
             int ctrlBase;
-            boolean wasDetached = detachedDeadline != 0;
+            boolean wasDetached = swap.isDetached();
             if (wasDetached) {
                 bases = restartBases;
                 ctrlBase = restartCtrl;
@@ -1056,12 +1003,12 @@ public final class VirtioNetDriver implements NetDevice {
                 nv.close();
                 if (!wasDetached) {
                     restartBases = bases;
-                    markDetached(from);
+                    swap.markDetached(from);
                 }
                 VhostException v = e instanceof VhostException ve ? ve
                         : new VirtioDeviceException("rebind: starting " + name + " failed: " + e, e);
                 LOG.warn("virtio-net: starting {} failed ({}); the device is detached, frames wait up to {} ms for a backend",
-                        name, v.getMessage(), TimeUnit.NANOSECONDS.toMillis(swapWaitNanos));
+                        name, v.getMessage(), TimeUnit.NANOSECONDS.toMillis(swap.swapWaitNanos()));
                 throw v;
             }
             this.vhost = nv;
@@ -1075,23 +1022,20 @@ public final class VirtioNetDriver implements NetDevice {
                     last = p.lastDoneNanos;
                 }
             }
-            pauseFrom.set(last != 0 ? last : t0);
-            detachedDeadline = 0;
-            detachedFrom = null;
+            swap.attached(last != 0 ? last : t0);
             restartBases = null;
             restartCtrl = -1;
             if (failure.get() instanceof VhostDisconnectedException d) {
                 failure.compareAndSet(d, null); // the lost backend is replaced
             }
             lastProbe = System.nanoTime();
-            lastSwitchNanos = System.nanoTime() - t0;
-            swaps.incrementAndGet();
+            swap.swapped(t0);
         } finally {
             unlockPairs();
         }
         wakeReceivers();
         LOG.info("virtio-net swap: from {} to {}, switch {} us, {} active pair(s) replayed", from, name,
-                TimeUnit.NANOSECONDS.toMicros(lastSwitchNanos), nf.activePairs());
+                TimeUnit.NANOSECONDS.toMicros(swap.lastSwitchNanos()), nf.activePairs());
     }
 
     /** Queue configs for a restart at {@code bases}: same rings, same eventfds, active pairs enabled. */
@@ -1144,7 +1088,7 @@ public final class VirtioNetDriver implements NetDevice {
     /**
      * Stops the old backend's rings and control worker, reaps what it completed, moves its
      * internal state to {@code next} when both offer DEVICE_STATE, and closes it. Caller holds
-     * {@link #backendLock} and every pair's lock.
+     * the swap lock and every pair's lock.
      *
      * @return where each data queue restarts (index = queue index); {@link #restartCtrl} is set
      */
@@ -1152,37 +1096,16 @@ public final class VirtioNetDriver implements NetDevice {
         int[] bases = stopRings(why);
         GenericVhostDevice v = vhost;
         if (next != null) {
-            carryState(v, next);
+            swap.carryState(v, next, STATE_TRANSFER_TIMEOUT_MS);
         }
-        detachedFrom = v.backend().describe();
+        swap.leaving(v.backend().describe());
         v.close();
         return bases;
     }
 
     /**
-     * Moves the old back-end's internal state to the new one when both negotiated DEVICE_STATE
-     * (this project's back-end does): SAVE from {@code from}, whose rings were just stopped, LOAD
-     * into {@code to}, whose rings are not started yet (vhost-user "Migrating back-end state";
-     * {@link DeviceStateTransfer}). Optional: a failure is logged and the swap goes on without it.
-     */
-    private void carryState(GenericVhostDevice from, GenericVhostDevice to) {
-        long t0 = System.nanoTime();
-        try {
-            int n = DeviceStateTransfer.carry(from, to, STATE_TRANSFER_TIMEOUT_MS);
-            if (n >= 0) {
-                statesCarried.incrementAndGet();
-                LOG.debug("virtio-net: device state ({} bytes) carried from {} to {} in {} us", n, from.backend().describe(),
-                        to.backend().describe(), (System.nanoTime() - t0) / 1000);
-            }
-        } catch (VhostException | RuntimeException e) {
-            LOG.warn("virtio-net: the device state of {} was not carried to {} ({}); swapping without it",
-                    from.backend().describe(), to.backend().describe(), e.getMessage());
-        }
-    }
-
-    /**
      * Stops the backend's rings and control worker and reaps what it completed, keeping the
-     * backend (its front-end is then ASLEEP_ACTIVE). Caller holds {@link #backendLock} and every
+     * backend (its front-end is then ASLEEP_ACTIVE). Caller holds the swap lock and every
      * pair's lock.
      *
      * @return where each data queue restarts (index = queue index); {@link #restartCtrl} is set
@@ -1298,7 +1221,7 @@ public final class VirtioNetDriver implements NetDevice {
      *     handled as after a backend loss (detached under the registry, else failed)
      */
     public byte[] snapshot() throws VhostException {
-        lockBackend("snapshot", null);
+        swap.lock("snapshot", null);
         try {
             checkSwappable("snapshot", null);
             requireAttached("snapshot");
@@ -1328,7 +1251,7 @@ public final class VirtioNetDriver implements NetDevice {
             LOG.info("virtio-net on {}: snapshot taken: {}", name, snap.describe());
             return snap.encode();
         } finally {
-            backendLock.unlock();
+            swap.unlock();
         }
     }
 
@@ -1345,22 +1268,18 @@ public final class VirtioNetDriver implements NetDevice {
     }
 
     private void requireAttached(String what) throws VirtioDeviceException {
-        if (detachedDeadline != 0) {
-            throw new VirtioDeviceException(what + ": virtio-net has no backend since " + detachedFrom
-                    + " went away; bind it first (vhost:swap)");
-        }
+        swap.requireAttached(what);
     }
 
     /** The backend failed under an operator's command: detach (registry) or fail, as a loss noticed by the data path. */
     private void lostDuringCommand(String name, VhostException why) {
-        if (detachOnLoss) {
+        if (swap.detachOnLoss()) {
             try {
                 vhost.close();
             } catch (RuntimeException e) {
                 LOG.debug("closing {}: {}", name, e.toString());
             }
-            detachedFrom = name;
-            markDetached(name);
+            swap.markDetached(name);
         } else {
             failure.compareAndSet(null, new VhostDisconnectedException("virtio-net on " + name + ": " + why.getMessage()));
         }
@@ -1385,7 +1304,7 @@ public final class VirtioNetDriver implements NetDevice {
      */
     public String restore(byte[] snapshot) throws VhostException {
         NetDriverSnapshot s = NetDriverSnapshot.decode(snapshot, 2 * pairs.length + 1);
-        lockBackend("restore", null);
+        swap.lock("restore", null);
         try {
             checkSwappable("restore", null);
             requireAttached("restore");
@@ -1434,7 +1353,7 @@ public final class VirtioNetDriver implements NetDevice {
             LOG.info("virtio-net {}", result);
             return result;
         } finally {
-            backendLock.unlock();
+            swap.unlock();
         }
     }
 
@@ -1495,12 +1414,6 @@ public final class VirtioNetDriver implements NetDevice {
         }
     }
 
-    private void markDetached(String from) {
-        long deadline = System.nanoTime() + swapWaitNanos;
-        detachedFrom = from;
-        detachedDeadline = deadline == 0 ? 1 : deadline;
-    }
-
     /**
      * Stops the rings and closes the backend but keeps this handle: transmit keeps placing frames
      * in the ring (sent by the next backend, once; a full ring returns fewer, as usual), receive
@@ -1513,10 +1426,10 @@ public final class VirtioNetDriver implements NetDevice {
      * @throws VhostTimeoutException when another swap/close/control command holds the device for 30 s
      */
     public void detach() throws VhostException {
-        lockBackend("detach", null);
+        swap.lock("detach", null);
         try {
             checkSwappable("detach", null);
-            if (detachedDeadline != 0) {
+            if (swap.isDetached()) {
                 return;
             }
             String from = backendName();
@@ -1524,26 +1437,26 @@ public final class VirtioNetDriver implements NetDevice {
             lockPairs();
             try {
                 restartBases = quiesce("detach", null);
-                markDetached(from);
+                swap.markDetached(from);
             } finally {
                 unlockPairs();
             }
             wakeReceivers();
             LOG.info("virtio-net unbind: from {} to (none), switch {} us; frames wait up to {} ms for a backend", from,
-                    TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0), TimeUnit.NANOSECONDS.toMillis(swapWaitNanos));
+                    TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0), TimeUnit.NANOSECONDS.toMillis(swap.swapWaitNanos()));
         } finally {
-            backendLock.unlock();
+            swap.unlock();
         }
     }
 
     /** @return whether no backend is attached ({@link #detach()} without a later {@link #rebind}) */
     public boolean isDetached() {
-        return detachedDeadline != 0;
+        return swap.isDetached();
     }
 
     /** @return how long the data path waits for a swap, and a detached device for a backend, in nanoseconds */
     public long swapWaitNanos() {
-        return swapWaitNanos;
+        return swap.swapWaitNanos();
     }
 
     /**
@@ -1552,10 +1465,7 @@ public final class VirtioNetDriver implements NetDevice {
      * @throws IllegalArgumentException when negative
      */
     public void setSwapWaitNanos(long nanos) {
-        if (nanos < 0) {
-            throw new IllegalArgumentException("swap wait " + nanos + " ns is negative");
-        }
-        swapWaitNanos = nanos;
+        swap.setSwapWaitNanos(nanos);
     }
 
     /**
@@ -1563,7 +1473,7 @@ public final class VirtioNetDriver implements NetDevice {
      *     bounded by {@link #swapWaitNanos()}, for {@link #rebind}) instead of failing it
      */
     public void setDetachOnLoss(boolean on) {
-        detachOnLoss = on;
+        swap.setDetachOnLoss(on);
     }
 
     /**
@@ -1571,12 +1481,12 @@ public final class VirtioNetDriver implements NetDevice {
      *     element on the old backend to the first on the new one; -1 before any was measured
      */
     public long lastPauseNanos() {
-        return lastPauseNanos;
+        return swap.lastPauseNanos();
     }
 
     /** @return swaps whose pause has been measured (a first used element on the new backend seen) */
     public long pausesMeasured() {
-        return pausesMeasured.get();
+        return swap.pausesMeasured();
     }
 
     /**
@@ -1615,26 +1525,16 @@ public final class VirtioNetDriver implements NetDevice {
         m.put("rx.bytes", rxb);
         m.put("tx.full", full);
         m.put("drops", drops);
-        m.put("swaps", swaps.get());
+        m.put("swaps", swap.swaps());
         m.put("retaken", retaken.get());
-        m.put("states.carried", statesCarried.get());
-        long p = lastPauseNanos;
-        m.put("last.pause.us", p < 0 ? -1 : TimeUnit.NANOSECONDS.toMicros(p));
-        long sw = lastSwitchNanos;
-        m.put("last.switch.us", sw < 0 ? -1 : TimeUnit.NANOSECONDS.toMicros(sw));
+        swap.putSwapCounters(m);
         m.put("detached", isDetached() ? 1L : 0L);
         return m;
     }
 
     @Override
     public void close() {
-        boolean locked;
-        try {
-            locked = backendLock.tryLock(SWAP_LOCK_WAIT_SECONDS, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            locked = false;
-        }
+        boolean locked = swap.tryLock();
         if (!locked) {
             LOG.warn("virtio-net on {}: closing while another swap/control command still runs", backendName());
         }
@@ -1642,7 +1542,7 @@ public final class VirtioNetDriver implements NetDevice {
             closeLocked();
         } finally {
             if (locked) {
-                backendLock.unlock();
+                swap.unlock();
             }
         }
     }
