@@ -101,6 +101,8 @@ public final class DeviceComponent implements ManagedDevice {
     private Map<String, Object> opsProps;
     private VirtioDriverFactory factory;
     private long generation;
+    /** {@link #generation} of the last attempt that failed without hope of curing itself; -1: none. */
+    private long failedGeneration = -1;
     private VirtioDriver driver;
     private VhostOps driverOps;
     private VirtioDriverFactory driverFactory;
@@ -627,6 +629,11 @@ public final class DeviceComponent implements ManagedDevice {
             if (!active || closed) {
                 return;
             }
+            if (driver == null && movable == null && failedGeneration == generation) {
+                // The last attempt failed for good on exactly these bindings (a reconcile queued by a
+                // binding made just before that attempt read them): only a new binding retries.
+                return;
+            }
             gen = generation;
             s = settings;
             boolean overridden = overrideOps != null;
@@ -730,6 +737,9 @@ public final class DeviceComponent implements ManagedDevice {
                 LOG.info("device {}: bind to {} ({}): {}", s.id(), name, tgt, summary);
             } else {
                 failure = scheduleRetryLocked(failure, retryable);
+                if (!retryable) {
+                    failedGeneration = gen;
+                }
                 setStateLocked(DeviceInfo.Status.FAILED, name, failure);
                 LOG.error("device {}: FAILED on {}: {}", s.id(), tgt, failure);
             }
