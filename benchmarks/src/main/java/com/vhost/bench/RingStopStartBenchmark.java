@@ -2,16 +2,10 @@ package com.vhost.bench;
 
 import com.vhost.api.MemoryRegion;
 import com.vhost.api.VhostBackend;
-import com.vhost.api.VhostException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VringAddr;
-import com.vhost.api.virtio.GuestMemory;
-import com.vhost.api.virtio.Interrupt;
 import com.vhost.api.virtio.VirtioDevice;
-import com.vhost.api.virtio.VirtioDeviceState;
-import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
-import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.devices.blk.model.FileBlockModel;
 import com.vhost.runtime.nativeio.EventFd;
 import com.vhost.runtime.nativeio.SharedMemory;
@@ -118,81 +112,9 @@ public class RingStopStartBenchmark {
     }
 
     /** The model behind the plain {@link VirtioDevice} interface only. */
-    static final class WholeModelOnly implements VirtioDevice {
-        private final VirtioDevice m;
-
+    static final class WholeModelOnly extends com.vhost.runtime.worker.ForwardingVirtioDevice {
         WholeModelOnly(VirtioDevice m) {
-            this.m = m;
-        }
-
-        @Override
-        public VirtioDeviceType deviceType() {
-            return m.deviceType();
-        }
-
-        @Override
-        public int[] queueMaxSizes() {
-            return m.queueMaxSizes();
-        }
-
-        @Override
-        public long features() {
-            return m.features();
-        }
-
-        @Override
-        public void ackFeatures(long features) {
-            m.ackFeatures(features);
-        }
-
-        @Override
-        public long ackedFeatures() {
-            return m.ackedFeatures();
-        }
-
-        @Override
-        public void readConfig(long offset, byte[] data) {
-            m.readConfig(offset, data);
-        }
-
-        @Override
-        public void writeConfig(long offset, byte[] data) {
-            m.writeConfig(offset, data);
-        }
-
-        @Override
-        public void activate(GuestMemory memory, Interrupt interrupt, List<VirtqueueConfig> queues) throws VhostException {
-            m.activate(memory, interrupt, queues);
-        }
-
-        @Override
-        public void reset() throws VhostException {
-            m.reset();
-        }
-
-        @Override
-        public List<VirtqueueConfig> sleep() throws VhostException {
-            return m.sleep();
-        }
-
-        @Override
-        public void wake(List<VirtqueueConfig> queues) throws VhostException {
-            m.wake(queues);
-        }
-
-        @Override
-        public byte[] snapshot() throws VhostException {
-            return m.snapshot();
-        }
-
-        @Override
-        public void restore(byte[] snapshot) throws VhostException {
-            m.restore(snapshot);
-        }
-
-        @Override
-        public VirtioDeviceState state() {
-            return m.state();
+            super(m);
         }
     }
 }

@@ -9,13 +9,8 @@ import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.VirtioBlk;
-import com.vhost.api.virtio.GuestMemory;
-import com.vhost.api.virtio.Interrupt;
 import com.vhost.api.virtio.VirtioDevice;
-import com.vhost.api.virtio.VirtioDeviceState;
-import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
-import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.devices.blk.driver.BlkDriverOptions;
 import com.vhost.devices.blk.driver.BlockDevices;
 import com.vhost.devices.blk.driver.VerifiedWorkload;
@@ -232,75 +227,23 @@ class HotSwapTest {
     }
 
     /** A device model that hides some feature bits (a back-end of an older version). */
-    private record FeatureMask(VirtioDevice d, long hidden) implements VirtioDevice {
-        @Override
-        public VirtioDeviceType deviceType() {
-            return d.deviceType();
-        }
+    /** A model with feature bits {@code hidden} taken out of its offer. */
+    private static final class FeatureMask extends com.vhost.runtime.worker.ForwardingVirtioDevice {
+        private final long hidden;
 
-        @Override
-        public int[] queueMaxSizes() {
-            return d.queueMaxSizes();
+        FeatureMask(VirtioDevice d, long hidden) {
+            super(d);
+            this.hidden = hidden;
         }
 
         @Override
         public long features() {
-            return d.features() & ~hidden;
+            return delegate().features() & ~hidden;
         }
 
         @Override
         public void ackFeatures(long features) {
-            d.ackFeatures(features & ~hidden);
-        }
-
-        @Override
-        public long ackedFeatures() {
-            return d.ackedFeatures();
-        }
-
-        @Override
-        public void readConfig(long offset, byte[] data) {
-            d.readConfig(offset, data);
-        }
-
-        @Override
-        public void writeConfig(long offset, byte[] data) {
-            d.writeConfig(offset, data);
-        }
-
-        @Override
-        public void activate(GuestMemory memory, Interrupt interrupt, List<VirtqueueConfig> queues) throws VhostException {
-            d.activate(memory, interrupt, queues);
-        }
-
-        @Override
-        public void reset() throws VhostException {
-            d.reset();
-        }
-
-        @Override
-        public List<VirtqueueConfig> sleep() throws VhostException {
-            return d.sleep();
-        }
-
-        @Override
-        public void wake(List<VirtqueueConfig> queues) throws VhostException {
-            d.wake(queues);
-        }
-
-        @Override
-        public byte[] snapshot() throws VhostException {
-            return d.snapshot();
-        }
-
-        @Override
-        public void restore(byte[] snapshot) throws VhostException {
-            d.restore(snapshot);
-        }
-
-        @Override
-        public VirtioDeviceState state() {
-            return d.state();
+            delegate().ackFeatures(features & ~hidden);
         }
     }
 }
