@@ -70,7 +70,7 @@ rss_max=$(sort -n "$work/rss.txt" | tail -1)
 echo "== C. queue depth 1 -> qemu-storage-daemon, and the eventfd ping-pong floor"
 bench "$work/qsd.sock" 1 | tee "$work/c.txt"
 java --enable-native-access=ALL-UNNAMED -cp "benchmarks/target/classes:$(cat benchmarks/target/classpath.txt)" \
-  com.vhost.runtime.tools.EventFdPingPong "$secs" | tee "$work/pp.txt"
+  com.vhost.bench.EventFdPingPong "$secs" | tee "$work/pp.txt"
 
 a=$(field IOPS "$work/a.txt"); b=$(field IOPS "$work/b.txt")
 c50=$(sed -nE 's/.*p50 ([0-9.]+) us.*/\1/p' "$work/c.txt" | head -1)

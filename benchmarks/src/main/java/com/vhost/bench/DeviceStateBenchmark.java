@@ -4,7 +4,7 @@ import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.devices.blk.model.FileBlockModel;
-import com.vhost.runtime.vhost.DeviceStateTransfer;
+import com.vhost.spi.driver.DeviceStateTransfer;
 import com.vhost.user.VhostUserOps;
 import com.vhost.user.backend.VhostUserServer;
 import java.nio.file.Files;

@@ -1,6 +1,6 @@
 package com.vhost.bench;
 
-import com.vhost.runtime.nativeio.EventFd;
+import com.vhost.spi.nativeio.EventFd;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;

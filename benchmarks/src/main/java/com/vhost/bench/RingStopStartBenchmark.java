@@ -7,8 +7,8 @@ import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.VirtioDevice;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.devices.blk.model.FileBlockModel;
-import com.vhost.runtime.nativeio.EventFd;
-import com.vhost.runtime.nativeio.SharedMemory;
+import com.vhost.spi.nativeio.EventFd;
+import com.vhost.spi.nativeio.SharedMemory;
 import com.vhost.user.VhostUserOps;
 import com.vhost.user.backend.VhostUserServer;
 import java.nio.file.Files;
@@ -112,7 +112,7 @@ public class RingStopStartBenchmark {
     }
 
     /** The model behind the plain {@link VirtioDevice} interface only. */
-    static final class WholeModelOnly extends com.vhost.runtime.worker.ForwardingVirtioDevice {
+    static final class WholeModelOnly extends com.vhost.spi.backend.ForwardingVirtioDevice {
         WholeModelOnly(VirtioDevice m) {
             super(m);
         }

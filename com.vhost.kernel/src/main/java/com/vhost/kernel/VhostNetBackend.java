@@ -7,8 +7,8 @@ import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VringAddr;
 import com.vhost.api.net.VirtioNet;
-import com.vhost.runtime.ioctl.IoctlVhostBackend;
-import com.vhost.runtime.ioctl.VhostIoctl;
+import com.vhost.spi.ioctl.IoctlVhostBackend;
+import com.vhost.spi.ioctl.VhostIoctl;
 import java.util.List;
 
 /**

@@ -1,6 +1,6 @@
 package com.vhost.vdpa;
 
-import static com.vhost.runtime.ioctl.VhostIoctl.*;
+import static com.vhost.spi.ioctl.VhostIoctl.*;
 
 import com.vhost.api.IotlbMessage;
 import com.vhost.api.MemoryRegion;
@@ -10,8 +10,8 @@ import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostFeatures;
 import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostRefusedException;
-import com.vhost.runtime.ioctl.IoctlVhostBackend;
-import com.vhost.runtime.nativeio.EventFd;
+import com.vhost.spi.ioctl.IoctlVhostBackend;
+import com.vhost.spi.nativeio.EventFd;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

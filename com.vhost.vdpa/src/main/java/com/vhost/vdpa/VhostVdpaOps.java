@@ -6,7 +6,7 @@ import com.vhost.api.VhostException;
 import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostOps;
 import com.vhost.api.VhostTarget;
-import com.vhost.runtime.nativeio.Linux;
+import com.vhost.spi.nativeio.Linux;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;

@@ -2,8 +2,8 @@ package com.vhost.user.backend;
 
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostNativeException;
-import com.vhost.runtime.nativeio.Linux;
-import com.vhost.runtime.nativeio.OwnedFd;
+import com.vhost.spi.nativeio.Linux;
+import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.user.message.BackendRequest;
 import com.vhost.user.message.MessageHeader;
 import java.lang.foreign.Arena;

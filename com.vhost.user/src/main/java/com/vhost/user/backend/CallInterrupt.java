@@ -2,7 +2,7 @@ package com.vhost.user.backend;
 
 import com.vhost.api.virtio.DeviceStatus;
 import com.vhost.api.virtio.Interrupt;
-import com.vhost.runtime.nativeio.EventFd;
+import com.vhost.spi.nativeio.EventFd;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.function.BooleanSupplier;

@@ -5,8 +5,8 @@ import com.vhost.api.VhostException;
 import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostProtocolException;
 import com.vhost.api.VhostTimeoutException;
-import com.vhost.runtime.nativeio.OwnedFd;
-import com.vhost.runtime.nativeio.UnixSocket;
+import com.vhost.spi.nativeio.OwnedFd;
+import com.vhost.spi.nativeio.UnixSocket;
 import com.vhost.user.message.MessageHeader;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -250,8 +250,8 @@ public final class VhostUserConnection implements AutoCloseable {
             return true;
         }
         try {
-            int revents = com.vhost.runtime.nativeio.Linux.poll(socket.fd(), POLLRDHUP, 0);
-            return (revents & (POLLERR | com.vhost.runtime.nativeio.Linux.POLLHUP | POLLNVAL | POLLRDHUP)) != 0;
+            int revents = com.vhost.spi.nativeio.Linux.poll(socket.fd(), POLLRDHUP, 0);
+            return (revents & (POLLERR | com.vhost.spi.nativeio.Linux.POLLHUP | POLLNVAL | POLLRDHUP)) != 0;
         } catch (VhostException e) {
             return true;
         }

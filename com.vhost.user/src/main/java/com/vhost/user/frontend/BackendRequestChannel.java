@@ -2,9 +2,9 @@ package com.vhost.user.frontend;
 
 import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
-import com.vhost.runtime.nativeio.Linux;
-import com.vhost.runtime.nativeio.OwnedFd;
-import com.vhost.runtime.nativeio.UnixSocket;
+import com.vhost.spi.nativeio.Linux;
+import com.vhost.spi.nativeio.OwnedFd;
+import com.vhost.spi.nativeio.UnixSocket;
 import com.vhost.user.connection.VhostUserConnection;
 import com.vhost.user.message.BackendRequest;
 import com.vhost.user.message.MessageHeader;

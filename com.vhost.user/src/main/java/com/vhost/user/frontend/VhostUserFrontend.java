@@ -16,7 +16,7 @@ import com.vhost.api.VhostTimeoutException;
 import com.vhost.api.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.VirtioFeatures;
-import com.vhost.runtime.nativeio.OwnedFd;
+import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.user.connection.VhostUserConnection;
 import com.vhost.user.message.ConfigPayload;
 import com.vhost.user.message.DeviceStatePayload;

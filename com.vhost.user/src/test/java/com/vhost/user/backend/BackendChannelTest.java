@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.vhost.api.VhostNativeException;
-import com.vhost.runtime.nativeio.OwnedFd;
-import com.vhost.runtime.nativeio.UnixSocket;
+import com.vhost.spi.nativeio.OwnedFd;
+import com.vhost.spi.nativeio.UnixSocket;
 import com.vhost.user.connection.VhostUserConnection;
 import com.vhost.user.message.BackendRequest;
 import com.vhost.user.message.MessageHeader;

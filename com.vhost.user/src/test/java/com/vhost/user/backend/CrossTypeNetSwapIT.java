@@ -11,7 +11,7 @@ import com.vhost.devices.net.driver.SequencedStream;
 import com.vhost.devices.net.driver.VirtioNetDriver;
 import com.vhost.devices.net.model.LoopbackNetModel;
 import com.vhost.kernel.VhostKernelOps;
-import com.vhost.runtime.testing.KGuest;
+import com.vhost.spi.testing.KGuest;
 import com.vhost.user.VhostUserOps;
 import com.vhost.vdpa.VhostVdpaOps;
 import java.lang.foreign.Arena;

@@ -228,7 +228,7 @@ class HotSwapTest {
 
     /** A device model that hides some feature bits (a back-end of an older version). */
     /** A model with feature bits {@code hidden} taken out of its offer. */
-    private static final class FeatureMask extends com.vhost.runtime.worker.ForwardingVirtioDevice {
+    private static final class FeatureMask extends com.vhost.spi.backend.ForwardingVirtioDevice {
         private final long hidden;
 
         FeatureMask(VirtioDevice d, long hidden) {

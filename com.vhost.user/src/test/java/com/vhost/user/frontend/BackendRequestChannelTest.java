@@ -3,9 +3,9 @@ package com.vhost.user.frontend;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.vhost.api.VhostUserProtocolFeature;
-import com.vhost.runtime.nativeio.OwnedFd;
-import com.vhost.runtime.nativeio.TestSockets;
-import com.vhost.runtime.nativeio.UnixSocket;
+import com.vhost.spi.nativeio.OwnedFd;
+import com.vhost.spi.nativeio.TestSockets;
+import com.vhost.spi.nativeio.UnixSocket;
 import com.vhost.user.connection.VhostUserConnection;
 import com.vhost.user.message.BackendRequest;
 import com.vhost.user.message.FrontendRequest;

@@ -1,7 +1,7 @@
 package com.vhost.devices.blk.model;
 
 import com.vhost.api.VhostNativeException;
-import com.vhost.runtime.nativeio.Linux;
+import com.vhost.spi.nativeio.Linux;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;

@@ -11,8 +11,8 @@ import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
 import com.vhost.api.blk.VirtioBlk;
-import com.vhost.runtime.nativeio.Linux;
-import com.vhost.runtime.nativeio.SharedMemory;
+import com.vhost.spi.nativeio.Linux;
+import com.vhost.spi.nativeio.SharedMemory;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -26,7 +26,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * A virtio-blk device emulated in test code behind the {@link VhostBackend} interface: it maps
  * the driver's memfd a second time (as a real back-end process would), reads the rings and
  * descriptor chains directly from memory, serves requests from a RAM disk and writes used
- * elements and status bytes. Written independently of {@link com.vhost.runtime.virtqueue.DriverQueue}.
+ * elements and status bytes. Written independently of {@link com.vhost.spi.virtqueue.DriverQueue}.
  */
 final class EmulatedBlkBackend implements VhostBackend {
     static final ValueLayout.OfShort S = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);

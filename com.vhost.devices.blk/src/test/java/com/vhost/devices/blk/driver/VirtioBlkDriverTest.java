@@ -361,7 +361,7 @@ class VirtioBlkDriverTest {
     @Test
     void frontendOfANewDeviceSleepsAndWakesWithoutQueues() throws Exception {
         EmulatedBlkBackend b = backend(BASE_FEATURES, 65536, 32);
-        var vhost = new com.vhost.runtime.vhost.GenericVhostDevice(b, 1);
+        var vhost = new com.vhost.spi.vhost.GenericVhostDevice(b, 1);
         VirtioBlkFrontend fe = new VirtioBlkFrontend(vhost, 1, 128);
         assertThat(fe.deviceType().id()).isEqualTo(2);
         assertThat(fe.queueMaxSizes()).containsExactly(128);

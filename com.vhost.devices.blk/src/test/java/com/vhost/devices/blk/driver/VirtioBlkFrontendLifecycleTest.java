@@ -2,10 +2,10 @@ package com.vhost.devices.blk.driver;
 
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.virtio.VirtioDevice;
-import com.vhost.runtime.testing.TestRingDriver;
-import com.vhost.runtime.testing.TestRingDriver.Buf;
-import com.vhost.runtime.testing.VirtioDeviceLifecycleTest;
-import com.vhost.runtime.vhost.GenericVhostDevice;
+import com.vhost.spi.testing.TestRingDriver;
+import com.vhost.spi.testing.TestRingDriver.Buf;
+import com.vhost.spi.testing.VirtioDeviceLifecycleTest;
+import com.vhost.spi.vhost.GenericVhostDevice;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;

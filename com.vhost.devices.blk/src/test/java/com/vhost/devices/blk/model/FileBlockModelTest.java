@@ -9,12 +9,12 @@ import com.vhost.api.virtio.GuestMemoryRegion;
 import com.vhost.api.virtio.SplitVirtqueueLayout;
 import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioFeatures;
-import com.vhost.runtime.memory.GuestMemoryMap;
-import com.vhost.runtime.nativeio.EventFd;
-import com.vhost.runtime.nativeio.SharedMemory;
-import com.vhost.runtime.testing.RecordingInterrupt;
-import com.vhost.runtime.testing.TestRingDriver;
-import com.vhost.runtime.testing.TestRingDriver.Buf;
+import com.vhost.spi.memory.GuestMemoryMap;
+import com.vhost.spi.nativeio.EventFd;
+import com.vhost.spi.nativeio.SharedMemory;
+import com.vhost.spi.testing.RecordingInterrupt;
+import com.vhost.spi.testing.TestRingDriver;
+import com.vhost.spi.testing.TestRingDriver.Buf;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
@@ -442,8 +442,8 @@ class FileBlockModelTest {
                 new Buf(st, 1, true));
         int rHead = driver.writeChain(new Buf(header(VirtioBlk.T_IN, 64), 16, false), new Buf(gpaOf(data), 4096, true),
                 new Buf(st, 1, true));
-        com.vhost.runtime.virtqueue.DeviceQueue q =
-                new com.vhost.runtime.virtqueue.DeviceQueue(memory, driver.config(-1, -1), dev.ackedFeatures());
+        com.vhost.spi.virtqueue.DeviceQueue q =
+                new com.vhost.spi.virtqueue.DeviceQueue(memory, driver.config(-1, -1), dev.ackedFeatures());
         long allocated = Long.MAX_VALUE;
         int rounds = 0;
         while (rounds < 30 && allocated >= 1024) { // steady state once the JIT compiled the path

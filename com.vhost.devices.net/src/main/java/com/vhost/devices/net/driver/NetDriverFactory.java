@@ -1,16 +1,16 @@
 package com.vhost.devices.net.driver;
 
-import static com.vhost.runtime.vhost.ConfigValues.bool;
-import static com.vhost.runtime.vhost.ConfigValues.number;
+import static com.vhost.spi.driver.ConfigValues.bool;
+import static com.vhost.spi.driver.ConfigValues.number;
 
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostException;
 import com.vhost.api.net.NetDevice;
 import com.vhost.api.registry.VirtioDriver;
 import com.vhost.api.registry.VirtioDriverFactory;
-import com.vhost.runtime.vhost.DelegatingVirtioDriver;
-import com.vhost.runtime.vhost.DriverConfigs;
-import com.vhost.runtime.vhost.DriverConfigs.DriverConfig;
+import com.vhost.spi.driver.DelegatingVirtioDriver;
+import com.vhost.spi.driver.DriverConfigs;
+import com.vhost.spi.driver.DriverConfigs.DriverConfig;
 import java.util.Map;
 import java.util.Set;
 import org.osgi.service.component.annotations.Component;

@@ -2,8 +2,8 @@ package com.vhost.devices.net.driver;
 
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.virtio.VirtqueueConfig;
-import com.vhost.runtime.vhost.SnapshotFrames;
-import com.vhost.runtime.virtqueue.VirtqueueStates;
+import com.vhost.spi.driver.SnapshotFrames;
+import com.vhost.spi.virtqueue.VirtqueueStates;
 import java.io.DataOutputStream;
 import java.util.List;
 

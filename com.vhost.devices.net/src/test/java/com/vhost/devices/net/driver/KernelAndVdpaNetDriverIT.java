@@ -8,7 +8,7 @@ import com.vhost.api.net.NetQueueStats;
 import com.vhost.api.net.VirtioNet;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.kernel.VhostKernelOps;
-import com.vhost.runtime.testing.KGuest;
+import com.vhost.spi.testing.KGuest;
 import com.vhost.vdpa.VhostVdpaOps;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

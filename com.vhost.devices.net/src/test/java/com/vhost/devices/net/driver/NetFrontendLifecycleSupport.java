@@ -2,10 +2,10 @@ package com.vhost.devices.net.driver;
 
 import com.vhost.api.net.VirtioNet;
 import com.vhost.api.virtio.VirtqueueConfig;
-import com.vhost.runtime.nativeio.Linux;
-import com.vhost.runtime.testing.TestRingDriver;
-import com.vhost.runtime.testing.TestRingDriver.Buf;
-import com.vhost.runtime.testing.VirtioDeviceLifecycleTest;
+import com.vhost.spi.nativeio.Linux;
+import com.vhost.spi.testing.TestRingDriver;
+import com.vhost.spi.testing.TestRingDriver.Buf;
+import com.vhost.spi.testing.VirtioDeviceLifecycleTest;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -2,9 +2,9 @@ package com.vhost.devices.net.model;
 
 import com.vhost.api.net.VirtioNet;
 import com.vhost.api.virtio.VirtioDevice;
-import com.vhost.runtime.testing.TestRingDriver;
-import com.vhost.runtime.testing.TestRingDriver.Buf;
-import com.vhost.runtime.testing.VirtioDeviceLifecycleTest;
+import com.vhost.spi.testing.TestRingDriver;
+import com.vhost.spi.testing.TestRingDriver.Buf;
+import com.vhost.spi.testing.VirtioDeviceLifecycleTest;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 

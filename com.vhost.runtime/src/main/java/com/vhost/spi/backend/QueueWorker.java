@@ -1,0 +1,534 @@
+package com.vhost.spi.backend;
+
+import com.vhost.api.VhostException;
+import com.vhost.api.VhostNativeException;
+import com.vhost.api.VhostTimeoutException;
+import com.vhost.api.VirtqueueException;
+import com.vhost.api.virtio.Interrupt;
+import com.vhost.spi.nativeio.Epoll;
+import com.vhost.spi.nativeio.EventFd;
+import com.vhost.spi.nativeio.Linux;
+import com.vhost.spi.virtqueue.DeviceQueue;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A thread serving one or more {@link DeviceQueue}s of a back-end device model (rust-vmm
+ * {@code vhost-user-backend} {@code event_loop.rs}, crosvm's per-device worker).
+ *
+ * <p>Queues with a kick eventfd are waited on with {@link Epoll} (token = the queue's position in
+ * the list), together with an exit {@link EventFd}. On a kick the worker drains the eventfd and,
+ * if the queue is enabled and healthy, runs the handler with notifications suppressed
+ * ({@link DeviceQueue#disableNotifications()}), re-arms them ({@link
+ * DeviceQueue#enableNotifications()}) and repeats while entries raced in, then signals the used
+ * queue through the {@link Interrupt} when {@link DeviceQueue#needsNotification()} says so.
+ * Kicks on a disabled or failed queue are drained and dropped. A queue with {@code kickFd == -1}
+ * is polled: checked every loop, spinning ({@link Thread#onSpinWait()}) while busy and backing off
+ * to bounded epoll timeouts (1 to {@value #MAX_BACKOFF_MS} ms) while idle.
+ *
+ * <p>A {@link VirtqueueException} (or any runtime exception) from the handler stops that queue
+ * and calls {@link Interrupt#signalNeedsReset(String)} with its message; other queues go on.
+ *
+ * <p>{@link #stop(long)} returns only after the thread ended, so no request is in flight
+ * afterwards: the device can report its queues' {@code nextAvail} and sleep without losing one.
+ *
+ * <p>Queues can also be added and removed one at a time while the thread runs ({@link
+ * #addQueue}, {@link #removeQueue}): the change is handed to the worker thread, which applies it
+ * between two handler calls, so {@link #removeQueue} returns only once no request of that queue
+ * is being processed (vhost-user "ring stopped": its {@code nextAvail} is exact), while the other
+ * queues go on being served and no thread is started or stopped. Epoll tokens are queue indices.
+ */
+public final class QueueWorker {
+    private static final Logger LOG = LoggerFactory.getLogger(QueueWorker.class);
+    private static final long EXIT_TOKEN = -1L;
+    private static final int SPIN_ITERATIONS = 200;
+    static final int MAX_BACKOFF_MS = 8;
+    private static final int IDLE_WAIT_MS = 1000;
+
+    /** Processes a queue's available chains. */
+    @FunctionalInterface
+    public interface Handler {
+        /**
+         * Pops and completes every available chain of {@code queue} (until {@link
+         * DeviceQueue#pop} returns false). Runs on the worker thread.
+         *
+         * @param queueIndex the queue's index ({@link DeviceQueue#index()})
+         * @param queue the queue
+         * @throws VirtqueueException when the ring or a request is malformed: the queue is stopped
+         *     and the device flagged as needing reset
+         */
+        void process(int queueIndex, DeviceQueue queue) throws VirtqueueException;
+    }
+
+    /** A queue change handed to the worker thread. */
+    private static final class Change {
+        final DeviceQueue add;
+        final int removeIndex;
+        final CountDownLatch done = new CountDownLatch(1);
+        DeviceQueue removed;
+        /** A {@link VhostException} or an {@link IllegalArgumentException}, when refused. */
+        Exception error;
+
+        Change(DeviceQueue add, int removeIndex) {
+            this.add = add;
+            this.removeIndex = removeIndex;
+        }
+    }
+
+    private final String name;
+    /** The served queues; replaced (never mutated) by {@link #apply} under this object's lock. */
+    private volatile DeviceQueue[] queues;
+    /** Per position in {@link #queues}: the handler failed on it. Replaced together with queues. */
+    private volatile boolean[] failed;
+    /** Queue index to position in {@link #queues}, -1 when not served. Replaced together with queues. */
+    private volatile int[] positions;
+    private final AtomicReference<Change> pending = new AtomicReference<>();
+    /** Serializes {@link #addQueue}/{@link #removeQueue} callers. */
+    private final Object changeLock = new Object();
+    private final Handler handler;
+    private final Interrupt interrupt;
+    private final MemorySegment kickBuf = Arena.ofAuto().allocate(8, 8);
+    private final long[] tokens = new long[64];
+    private volatile boolean stopping;
+    private volatile boolean started;
+    private volatile Thread thread;
+    private Epoll epoll;
+    private EventFd exit;
+
+    /**
+     * @param name thread name (e.g. {@code "vhost-blk-disk0"})
+     * @param queues the queues to serve; each must stay owned by this worker while it runs
+     * @param handler processes a queue
+     * @param interrupt used-buffer notifications and needs-reset reports
+     */
+    public QueueWorker(String name, List<DeviceQueue> queues, Handler handler, Interrupt interrupt) {
+        this.name = Objects.requireNonNull(name, "name");
+        DeviceQueue[] qs = queues.toArray(DeviceQueue[]::new);
+        for (int i = 0; i < qs.length; i++) {
+            for (int k = 0; k < i; k++) {
+                if (qs[k].index() == qs[i].index()) {
+                    throw new IllegalArgumentException("worker " + name + ": queue " + qs[i].index() + " given twice");
+                }
+            }
+        }
+        this.queues = qs;
+        this.failed = new boolean[qs.length];
+        this.positions = positionsOf(qs);
+        this.handler = Objects.requireNonNull(handler, "handler");
+        this.interrupt = Objects.requireNonNull(interrupt, "interrupt");
+    }
+
+    private static int[] positionsOf(DeviceQueue[] qs) {
+        int max = -1;
+        for (DeviceQueue q : qs) {
+            max = Math.max(max, q.index());
+        }
+        int[] pos = new int[max + 1];
+        Arrays.fill(pos, -1);
+        for (int i = 0; i < qs.length; i++) {
+            pos[qs[i].index()] = i;
+        }
+        return pos;
+    }
+
+    /** @return the served queues, in the order given and added */
+    public List<DeviceQueue> queues() {
+        return List.of(queues);
+    }
+
+    /**
+     * @param position the queue's position in {@link #queues()}
+     * @return whether the handler failed on it and it was stopped
+     */
+    public synchronized boolean isFailed(int position) {
+        return failed[position];
+    }
+
+    /** @return whether the thread is running */
+    public boolean isRunning() {
+        Thread t = thread;
+        return t != null && t.isAlive();
+    }
+
+    /**
+     * Registers the kick eventfds and starts the thread. A worker starts once.
+     *
+     * @throws VhostNativeException when epoll or the exit eventfd cannot be set up (nothing is
+     *     left open then)
+     * @throws IllegalStateException when already started
+     */
+    public synchronized void start() throws VhostNativeException {
+        if (started) {
+            throw new IllegalStateException("worker " + name + " was already started");
+        }
+        Epoll ep = Epoll.create();
+        EventFd ex = null;
+        try {
+            ex = EventFd.create();
+            ep.add(ex.fd(), EXIT_TOKEN);
+            for (DeviceQueue q : queues) {
+                if (q.kickFd() >= 0) {
+                    ep.add(q.kickFd(), q.index());
+                } else {
+                    q.disableNotifications(); // polled: the driver need not kick
+                }
+            }
+        } catch (VhostNativeException e) {
+            if (ex != null) {
+                ex.close();
+            }
+            ep.close();
+            throw e;
+        }
+        epoll = ep;
+        exit = ex;
+        started = true;
+        Thread t = new Thread(this::run, name);
+        t.setDaemon(true);
+        thread = t;
+        t.start();
+    }
+
+    /**
+     * Asks the thread to exit and waits for it. Returns only when it has ended, so no request is
+     * being processed afterwards. Idempotent; a worker never started returns at once.
+     *
+     * @param timeoutMs how long to wait for the current handler call to finish
+     * @throws VhostTimeoutException when the thread did not end in time (it is still asked to
+     *     exit; call again to wait more)
+     */
+    public void stop(long timeoutMs) throws VhostTimeoutException {
+        Thread t = thread;
+        if (t == null) {
+            return;
+        }
+        stopping = true;
+        try {
+            exit.signal();
+        } catch (VhostNativeException e) {
+            LOG.warn("{}: cannot signal the exit eventfd ({}); relying on the stop flag", name, e.getMessage());
+        }
+        if (t != Thread.currentThread()) {
+            try {
+                t.join(Math.max(1, timeoutMs));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new VhostTimeoutException("interrupted while stopping queue worker " + name);
+            }
+            if (t.isAlive()) {
+                throw new VhostTimeoutException("queue worker " + name + " did not stop within " + timeoutMs + " ms");
+            }
+        }
+        synchronized (this) {
+            if (epoll != null) {
+                epoll.close();
+                exit.close();
+                epoll = null;
+            }
+            thread = null;
+        }
+    }
+
+    /**
+     * Starts serving {@code queue} too (a vhost-user ring start), without disturbing the others.
+     * On a running worker the change is made by the worker thread between two handler calls,
+     * which then serves the queue once (entries made available while it was stopped); on a
+     * worker not started yet, or already stopped, the queue is simply added to the list.
+     *
+     * @param queue a queue whose {@link DeviceQueue#index() index} is not served yet; owned by
+     *     this worker from now on
+     * @param timeoutMs how long to wait for the worker thread to take the change
+     * @throws IllegalArgumentException when a queue with that index is already served
+     * @throws VhostNativeException when its kick eventfd cannot be watched (nothing changed)
+     * @throws VhostTimeoutException when the worker did not take the change in time (nothing
+     *     changed)
+     */
+    public void addQueue(DeviceQueue queue, long timeoutMs) throws VhostException {
+        Objects.requireNonNull(queue, "queue");
+        change(new Change(queue, -1), timeoutMs);
+    }
+
+    /**
+     * Stops serving the queue with index {@code queueIndex} (a vhost-user ring stop), without
+     * disturbing the others. Returns only once the worker thread no longer processes it: every
+     * chain the handler popped from it has been completed, so its {@link DeviceQueue#nextAvail()}
+     * is exact. A used-buffer notification it still owed was sent.
+     *
+     * @param queueIndex the queue's {@link DeviceQueue#index()}
+     * @param timeoutMs how long to wait for the handler call in progress to finish
+     * @return the removed queue, or null when no queue with that index was served
+     * @throws VhostTimeoutException when the worker did not take the change in time (nothing
+     *     changed; the queue is still served)
+     */
+    public DeviceQueue removeQueue(int queueIndex, long timeoutMs) throws VhostException {
+        Change c = new Change(null, queueIndex);
+        change(c, timeoutMs);
+        return c.removed;
+    }
+
+    private void change(Change c, long timeoutMs) throws VhostException {
+        synchronized (changeLock) {
+            Thread t = thread;
+            if (t == null || !t.isAlive() || t == Thread.currentThread()) {
+                synchronized (this) {
+                    apply(c);
+                }
+            } else {
+                pending.set(c);
+                try {
+                    exit.signal();
+                } catch (VhostNativeException e) {
+                    LOG.debug("{}: cannot signal the wake-up eventfd ({}); the worker sees the change within {} ms",
+                            name, e.getMessage(), IDLE_WAIT_MS);
+                }
+                long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Math.max(1, timeoutMs));
+                try {
+                    while (!c.done.await(10, TimeUnit.MILLISECONDS)) {
+                        if (!t.isAlive() && pending.compareAndSet(c, null)) {
+                            synchronized (this) { // the thread ended (stopped or failed): nobody else applies it
+                                apply(c);
+                            }
+                            break;
+                        }
+                        if (System.nanoTime() - deadline > 0 && pending.compareAndSet(c, null)) {
+                            throw new VhostTimeoutException("queue worker " + name + " did not "
+                                    + (c.add != null ? "start queue " + c.add.index() : "stop queue " + c.removeIndex)
+                                    + " within " + timeoutMs + " ms");
+                        }
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    if (pending.compareAndSet(c, null)) {
+                        throw new VhostTimeoutException("interrupted while changing the queues of worker " + name);
+                    }
+                    awaitTaken(c); // the worker took it: applying it is quick
+                }
+            }
+            if (c.error instanceof VhostException v) {
+                throw v;
+            }
+            if (c.error instanceof RuntimeException r) {
+                throw r;
+            }
+        }
+    }
+
+    private static void awaitTaken(Change c) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                c.done.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Applies a change, on the worker thread or while it does not run; holds this object's lock. */
+    private void apply(Change c) {
+        try {
+            DeviceQueue[] qs = queues;
+            boolean[] fl = failed;
+            if (c.add != null) {
+                int idx = c.add.index();
+                int[] pos = positions;
+                if (idx < pos.length && pos[idx] >= 0) {
+                    throw new IllegalArgumentException("worker " + name + " already serves queue " + idx);
+                }
+                if (epoll != null) {
+                    if (c.add.kickFd() >= 0) {
+                        epoll.add(c.add.kickFd(), idx);
+                    } else {
+                        c.add.disableNotifications(); // polled: the driver need not kick
+                    }
+                }
+                DeviceQueue[] nq = Arrays.copyOf(qs, qs.length + 1);
+                nq[qs.length] = c.add;
+                setQueues(nq, Arrays.copyOf(fl, fl.length + 1));
+            } else {
+                int[] pos = positions;
+                int at = c.removeIndex >= 0 && c.removeIndex < pos.length ? pos[c.removeIndex] : -1;
+                if (at >= 0) {
+                    DeviceQueue q = qs[at];
+                    if (epoll != null && q.kickFd() >= 0) {
+                        try {
+                            epoll.remove(q.kickFd());
+                        } catch (VhostNativeException e) {
+                            LOG.warn("{}: unwatching the kick eventfd of queue {} failed: {}", name, q.index(), e.getMessage());
+                        }
+                    }
+                    DeviceQueue[] nq = new DeviceQueue[qs.length - 1];
+                    boolean[] nf = new boolean[qs.length - 1];
+                    for (int i = 0, k = 0; i < qs.length; i++) {
+                        if (i != at) {
+                            nq[k] = qs[i];
+                            nf[k++] = fl[i];
+                        }
+                    }
+                    setQueues(nq, nf);
+                    c.removed = q;
+                }
+            }
+        } catch (VhostException | RuntimeException e) {
+            c.error = e;
+        }
+        c.done.countDown();
+    }
+
+    private void setQueues(DeviceQueue[] qs, boolean[] fl) {
+        failed = fl;
+        positions = positionsOf(qs);
+        queues = qs;
+    }
+
+    /** Takes and applies a change handed over by {@link #change}; on the worker thread. */
+    private void takeChange() {
+        Change c = pending.getAndSet(null);
+        if (c == null) {
+            return;
+        }
+        synchronized (this) {
+            apply(c);
+        }
+        // an added queue's entries made available while it was stopped, and any queue whose
+        // serve loop ended early for the change (its notifications still disabled)
+        DeviceQueue[] qs = queues;
+        for (int i = 0; i < qs.length && !stopping; i++) {
+            serve(i);
+        }
+    }
+
+    private void run() {
+        try {
+            for (int i = 0; i < queues.length && !stopping; i++) {
+                serve(i); // kicks consumed before a sleep may have left entries unprocessed
+            }
+            int idle = 0;
+            int backoffMs = 0;
+            while (!stopping) {
+                if (pending.get() != null) {
+                    takeChange();
+                }
+                boolean polled = hasPolledQueues();
+                int timeout = !polled ? IDLE_WAIT_MS : idle < SPIN_ITERATIONS ? 0 : backoffMs;
+                int n = epoll.await(tokens, timeout);
+                for (int k = 0; k < n && !stopping; k++) {
+                    long token = tokens[k];
+                    if (token == EXIT_TOKEN) {
+                        exit.drain(); // a stop (the loop condition sees the flag) or a queue change
+                        continue;
+                    }
+                    int i = position((int) token);
+                    if (i < 0) {
+                        continue; // removed since epoll_wait returned
+                    }
+                    drainKick(i);
+                    serve(i);
+                }
+                if (!polled) {
+                    continue;
+                }
+                DeviceQueue[] qs = queues;
+                boolean work = false;
+                for (int i = 0; i < qs.length && !stopping; i++) {
+                    if (qs[i].kickFd() < 0 && usable(i) && qs[i].hasAvailable()) {
+                        serve(i);
+                        work = true;
+                    }
+                }
+                if (work) {
+                    idle = 0;
+                    backoffMs = 0;
+                } else if (++idle < SPIN_ITERATIONS) {
+                    Thread.onSpinWait();
+                } else {
+                    backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(1, backoffMs * 2));
+                }
+            }
+        } catch (VhostNativeException | VirtqueueException e) {
+            LOG.error("queue worker {} ends: {}", name, e.getMessage());
+            interrupt.signalNeedsReset("queue worker " + name + ": " + e.getMessage());
+        } catch (RuntimeException e) {
+            LOG.error("queue worker {} ends", name, e);
+            interrupt.signalNeedsReset("queue worker " + name + ": " + e);
+        }
+    }
+
+    private int position(int queueIndex) {
+        int[] pos = positions;
+        return queueIndex >= 0 && queueIndex < pos.length ? pos[queueIndex] : -1;
+    }
+
+    private boolean hasPolledQueues() {
+        DeviceQueue[] qs = queues;
+        for (int i = 0; i < qs.length; i++) {
+            if (qs[i].kickFd() < 0 && usable(i)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private boolean usable(int i) {
+        return queues[i].isEnabled() && !failed[i];
+    }
+
+    private void drainKick(int i) throws VhostNativeException {
+        // epoll reported the eventfd readable: one read resets its counter (-1 = already empty)
+        Linux.read(queues[i].kickFd(), kickBuf, 8);
+    }
+
+    /** Runs the handler for queue position {@code i} unless it is disabled or failed. */
+    private void serve(int i) {
+        if (!usable(i)) {
+            return;
+        }
+        DeviceQueue q = queues[i];
+        try {
+            if (q.kickFd() < 0) {
+                handler.process(q.index(), q);
+            } else {
+                do {
+                    q.disableNotifications();
+                    handler.process(q.index(), q);
+                } while (!stopping && pending.get() == null && q.enableNotifications()); // a change waits for no busy ring
+            }
+            if (q.needsNotification()) {
+                interrupt.signalUsedQueue(q.index());
+            }
+        } catch (VirtqueueException e) {
+            fail(i, e.getMessage(), null);
+        } catch (RuntimeException e) {
+            fail(i, "queue " + q.index() + ": " + e, e);
+        }
+    }
+
+    private void fail(int i, String message, Throwable cause) {
+        synchronized (this) {
+            failed[i] = true;
+        }
+        if (cause != null) {
+            LOG.error("{}: stopping {}: {}", name, queues[i], message, cause);
+        } else {
+            LOG.error("{}: stopping {}: {}", name, queues[i], message);
+        }
+        interrupt.signalNeedsReset(message);
+    }
+
+    @Override
+    public String toString() {
+        return "QueueWorker[" + name + ", " + queues.length + " queues]";
+    }
+}

@@ -1,0 +1,438 @@
+package com.vhost.spi.nativeio;
+
+import com.vhost.api.VhostNativeException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+/**
+ * Thin, errno-checked wrappers over the Linux system calls the platform needs. Each method throws
+ * {@link VhostNativeException} with the call's name, errno and {@code strerror} text on failure.
+ * The errno capture buffer is per thread, so the wrappers allocate nothing per call.
+ */
+public final class Linux {
+    private Linux() {}
+
+    // Constants of x86_64/aarch64 Linux (asm-generic values where they agree).
+    public static final int EINTR = 4;
+    public static final int EAGAIN = 11;
+    public static final int ENOENT = 2;
+    public static final int EBADF = 9;
+    public static final int ECONNREFUSED = 111;
+    public static final int O_CLOEXEC = 0x80000;
+    public static final int O_NONBLOCK = 0x800;
+    public static final int MFD_CLOEXEC = 1;
+    public static final int PROT_READ = 1;
+    public static final int PROT_WRITE = 2;
+    public static final int MAP_SHARED = 1;
+    public static final int EFD_CLOEXEC = 0x80000;
+    public static final int EFD_NONBLOCK = 0x800;
+    public static final short POLLIN = 1;
+    public static final short POLLOUT = 4;
+    public static final short POLLERR = 8;
+    public static final short POLLHUP = 16;
+    public static final long PAGE_SIZE = 4096;
+
+    static final Linker LINKER = Linker.nativeLinker();
+    static final SymbolLookup LIBC = LINKER.defaultLookup();
+    static final StructLayout CAPTURE_LAYOUT = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO =
+            CAPTURE_LAYOUT.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    private static final Linker.Option CAPTURE = Linker.Option.captureCallState("errno");
+    private static final ThreadLocal<MemorySegment> CAPTURE_STATE =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CAPTURE_LAYOUT));
+    private static final ThreadLocal<MemorySegment> SCRATCH8 =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(16, 8));
+
+    static final ValueLayout.OfInt C_INT = ValueLayout.JAVA_INT;
+    static final ValueLayout.OfLong C_LONG = ValueLayout.JAVA_LONG;
+    static final ValueLayout.OfShort C_SHORT = ValueLayout.JAVA_SHORT;
+    static final java.lang.foreign.AddressLayout C_PTR = ValueLayout.ADDRESS;
+
+    private static final MethodHandle MEMFD_CREATE = errnoHandle("memfd_create", FunctionDescriptor.of(C_INT, C_PTR, C_INT));
+    private static final MethodHandle FTRUNCATE = errnoHandle("ftruncate", FunctionDescriptor.of(C_INT, C_INT, C_LONG));
+    private static final MethodHandle MMAP = errnoHandle("mmap", FunctionDescriptor.of(C_PTR, C_PTR, C_LONG, C_INT, C_INT, C_INT, C_LONG));
+    private static final MethodHandle MUNMAP = errnoHandle("munmap", FunctionDescriptor.of(C_INT, C_PTR, C_LONG));
+    private static final MethodHandle EVENTFD = errnoHandle("eventfd", FunctionDescriptor.of(C_INT, C_INT, C_INT));
+    private static final MethodHandle READ = errnoHandle("read", FunctionDescriptor.of(C_LONG, C_INT, C_PTR, C_LONG));
+    private static final MethodHandle WRITE = errnoHandle("write", FunctionDescriptor.of(C_LONG, C_INT, C_PTR, C_LONG));
+    // Hot calls first go through handles without errno capture: on JDK 25 a capturing downcall
+    // allocates a small buffer per call. Only a failed call is repeated through the capturing
+    // handle to learn errno (harmless for read/write/poll: a repeat either succeeds or fails the same way).
+    private static final MethodHandle READ_FAST = LINKER.downcallHandle(LIBC.find("read").orElseThrow(),
+            FunctionDescriptor.of(C_LONG, C_INT, C_PTR, C_LONG));
+    private static final MethodHandle WRITE_FAST = LINKER.downcallHandle(LIBC.find("write").orElseThrow(),
+            FunctionDescriptor.of(C_LONG, C_INT, C_PTR, C_LONG));
+    private static final MethodHandle POLL_FAST = LINKER.downcallHandle(LIBC.find("poll").orElseThrow(),
+            FunctionDescriptor.of(C_INT, C_PTR, C_LONG, C_INT));
+    private static final MethodHandle CLOSE = errnoHandle("close", FunctionDescriptor.of(C_INT, C_INT));
+    private static final MethodHandle IOCTL_PTR = LINKER.downcallHandle(LIBC.find("ioctl").orElseThrow(),
+            FunctionDescriptor.of(C_INT, C_INT, C_LONG, C_PTR), CAPTURE, Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle IOCTL_LONG = LINKER.downcallHandle(LIBC.find("ioctl").orElseThrow(),
+            FunctionDescriptor.of(C_INT, C_INT, C_LONG, C_LONG), CAPTURE, Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle PIPE2 = errnoHandle("pipe2", FunctionDescriptor.of(C_INT, C_PTR, C_INT));
+    private static final MethodHandle POLL = errnoHandle("poll", FunctionDescriptor.of(C_INT, C_PTR, C_LONG, C_INT));
+    private static final MethodHandle STRERROR = LINKER.downcallHandle(LIBC.find("strerror").orElseThrow(),
+            FunctionDescriptor.of(C_PTR, C_INT));
+    private static final MethodHandle OPEN = errnoHandle("open", FunctionDescriptor.of(C_INT, C_PTR, C_INT));
+    private static final MethodHandle UNLINK = errnoHandle("unlink", FunctionDescriptor.of(C_INT, C_PTR));
+
+    static MethodHandle errnoHandle(String name, FunctionDescriptor fd) {
+        MemorySegment sym = LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc symbol " + name));
+        return LINKER.downcallHandle(sym, fd, CAPTURE);
+    }
+
+    /** @return the calling thread's errno capture buffer, passed first to errno handles */
+    static MemorySegment captureState() {
+        return CAPTURE_STATE.get();
+    }
+
+    /** @return errno of the last captured call on this thread */
+    static int lastErrno() {
+        return (int) ERRNO.get(CAPTURE_STATE.get(), 0L);
+    }
+
+    static VhostNativeException error(String call) {
+        int errno = lastErrno();
+        return new VhostNativeException(call, errno, strerror(errno));
+    }
+
+    static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) {
+            return r;
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        return new IllegalStateException("native call failed", t);
+    }
+
+    /** @return the C library's text for {@code errno} ("No such file or directory") */
+    public static String strerror(int errno) {
+        try {
+            MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
+            return s.reinterpret(256).getString(0);
+        } catch (Throwable t) {
+            return "errno " + errno;
+        }
+    }
+
+    /** memfd_create(name, MFD_CLOEXEC). @return the new fd */
+    public static int memfdCreate(String name) throws VhostNativeException {
+        try (Arena a = Arena.ofConfined()) {
+            int fd = (int) MEMFD_CREATE.invokeExact(captureState(), a.allocateFrom(name), MFD_CLOEXEC);
+            if (fd < 0) {
+                throw error("memfd_create(" + name + ")");
+            }
+            return fd;
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** ftruncate(fd, size): sets the file's size in bytes. */
+    public static void ftruncate(int fd, long size) throws VhostNativeException {
+        try {
+            int r = (int) FTRUNCATE.invokeExact(captureState(), fd, size);
+            if (r < 0) {
+                throw error("ftruncate(fd " + fd + ", " + size + ")");
+            }
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_SHARED, fd, offset).
+     *
+     * @param offset byte offset into {@code fd}, a multiple of {@link #PAGE_SIZE}
+     * @return a segment of {@code size} bytes (global scope: unmap with {@link #munmap})
+     */
+    public static MemorySegment mmap(int fd, long offset, long size) throws VhostNativeException {
+        try {
+            MemorySegment p = (MemorySegment) MMAP.invokeExact(captureState(), MemorySegment.NULL, size,
+                    PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
+            if (p.address() == -1L) {
+                throw error("mmap(fd " + fd + ", offset " + offset + ", size " + size + ")");
+            }
+            return p.reinterpret(size);
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** munmap(segment.address(), segment.byteSize()). */
+    public static void munmap(MemorySegment segment) throws VhostNativeException {
+        try {
+            int r = (int) MUNMAP.invokeExact(captureState(), segment, segment.byteSize());
+            if (r < 0) {
+                throw error("munmap(" + segment.byteSize() + " bytes)");
+            }
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** eventfd(0, flags). @return the new fd */
+    public static int eventfd(int flags) throws VhostNativeException {
+        try {
+            int fd = (int) EVENTFD.invokeExact(captureState(), 0, flags);
+            if (fd < 0) {
+                throw error("eventfd");
+            }
+            return fd;
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * read(fd, buf, len), retried on EINTR.
+     *
+     * @return bytes read (0 at end of file), or -1 when the fd is non-blocking and empty (EAGAIN)
+     */
+    public static long read(int fd, MemorySegment buf, long len) throws VhostNativeException {
+        try {
+            long fast = (long) READ_FAST.invokeExact(fd, buf, len);
+            if (fast >= 0) {
+                return fast;
+            }
+            while (true) {
+                long n = (long) READ.invokeExact(captureState(), fd, buf, len);
+                if (n >= 0) {
+                    return n;
+                }
+                int e = lastErrno();
+                if (e == EAGAIN) {
+                    return -1;
+                }
+                if (e != EINTR) {
+                    throw error("read(fd " + fd + ")");
+                }
+            }
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * write(fd, buf, len), retried on EINTR.
+     *
+     * @return bytes written, or -1 when the fd is non-blocking and full (EAGAIN)
+     */
+    public static long write(int fd, MemorySegment buf, long len) throws VhostNativeException {
+        try {
+            long fast = (long) WRITE_FAST.invokeExact(fd, buf, len);
+            if (fast >= 0) {
+                return fast;
+            }
+            while (true) {
+                long n = (long) WRITE.invokeExact(captureState(), fd, buf, len);
+                if (n >= 0) {
+                    return n;
+                }
+                int e = lastErrno();
+                if (e == EAGAIN) {
+                    return -1;
+                }
+                if (e != EINTR) {
+                    throw error("write(fd " + fd + ")");
+                }
+            }
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** close(fd). EINTR is not retried (Linux closes the fd anyway). */
+    public static void close(int fd) throws VhostNativeException {
+        try {
+            int r = (int) CLOSE.invokeExact(captureState(), fd);
+            if (r < 0 && lastErrno() != EINTR) {
+                throw error("close(fd " + fd + ")");
+            }
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** close(fd), ignoring errors (for cleanup paths). */
+    public static void closeQuietly(int fd) {
+        if (fd < 0) {
+            return;
+        }
+        try {
+            close(fd);
+        } catch (VhostNativeException ignored) {
+            // cleanup: nothing more to do
+        }
+    }
+
+    /**
+     * ioctl(fd, request, arg) with a pointer argument.
+     *
+     * @param name request name for error messages ("VHOST_SET_VRING_ADDR")
+     * @return the ioctl's non-negative result
+     */
+    public static int ioctl(int fd, long request, MemorySegment arg, String name) throws VhostNativeException {
+        try {
+            while (true) {
+                int r = (int) IOCTL_PTR.invokeExact(captureState(), fd, request, arg);
+                if (r >= 0) {
+                    return r;
+                }
+                if (lastErrno() != EINTR) {
+                    throw error("ioctl(" + name + ")");
+                }
+            }
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** ioctl(fd, request, arg) with an integer argument. @see #ioctl(int, long, MemorySegment, String) */
+    public static int ioctl(int fd, long request, long arg, String name) throws VhostNativeException {
+        try {
+            while (true) {
+                int r = (int) IOCTL_LONG.invokeExact(captureState(), fd, request, arg);
+                if (r >= 0) {
+                    return r;
+                }
+                if (lastErrno() != EINTR) {
+                    throw error("ioctl(" + name + ")");
+                }
+            }
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** ioctl with a pointer argument, named by its request code in hex. */
+    public static int ioctl(int fd, long request, MemorySegment arg) throws VhostNativeException {
+        return ioctl(fd, request, arg, "0x" + Long.toHexString(request));
+    }
+
+    /** ioctl with an integer argument, named by its request code in hex. */
+    public static int ioctl(int fd, long request, long arg) throws VhostNativeException {
+        return ioctl(fd, request, arg, "0x" + Long.toHexString(request));
+    }
+
+    /** pipe2(O_CLOEXEC). @return {read end, write end} */
+    public static int[] pipe() throws VhostNativeException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment fds = a.allocate(C_INT, 2);
+            int r = (int) PIPE2.invokeExact(captureState(), fds, O_CLOEXEC);
+            if (r < 0) {
+                throw error("pipe2");
+            }
+            return new int[] {fds.getAtIndex(C_INT, 0), fds.getAtIndex(C_INT, 1)};
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * poll() on one fd; EINTR returns 0 (the caller's loop re-checks its deadline).
+     *
+     * @param events POLLIN and/or POLLOUT
+     * @param timeoutMs -1 blocks, 0 returns at once
+     * @return the revents bits, or 0 on timeout
+     */
+    public static int poll(int fd, int events, int timeoutMs) throws VhostNativeException {
+        MemorySegment pfd = SCRATCH8.get();
+        pfd.set(C_INT, 0, fd);
+        pfd.set(C_SHORT, 4, (short) events);
+        pfd.set(C_SHORT, 6, (short) 0);
+        try {
+            int r = (int) POLL_FAST.invokeExact(pfd, 1L, timeoutMs);
+            if (r < 0) {
+                r = (int) POLL.invokeExact(captureState(), pfd, 1L, 0);
+            }
+            if (r < 0) {
+                if (lastErrno() == EINTR) {
+                    return 0;
+                }
+                throw error("poll(fd " + fd + ")");
+            }
+            return r == 0 ? 0 : (pfd.get(C_SHORT, 6) & 0xFFFF);
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static final int O_RDWR = 2;
+
+    /**
+     * open(path, flags | O_CLOEXEC).
+     *
+     * @return the new fd
+     * @throws VhostNativeException naming the path and errno (ENOENT, EACCES, ...)
+     */
+    public static int open(String path, int flags) throws VhostNativeException {
+        try (Arena a = Arena.ofConfined()) {
+            int fd = (int) OPEN.invokeExact(captureState(), a.allocateFrom(path), flags | O_CLOEXEC);
+            if (fd < 0) {
+                throw error("open(" + path + ")");
+            }
+            return fd;
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** unlink(path). @return false when the path did not exist */
+    public static boolean unlink(String path) throws VhostNativeException {
+        try (Arena a = Arena.ofConfined()) {
+            int r = (int) UNLINK.invokeExact(captureState(), a.allocateFrom(path));
+            if (r < 0) {
+                if (lastErrno() == ENOENT) {
+                    return false;
+                }
+                throw error("unlink(" + path + ")");
+            }
+            return true;
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** @return an 8-byte-aligned 16-byte scratch segment private to the calling thread */
+    static MemorySegment scratch() {
+        return SCRATCH8.get();
+    }
+}

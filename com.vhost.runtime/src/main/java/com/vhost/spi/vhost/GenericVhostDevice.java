@@ -1,0 +1,823 @@
+package com.vhost.spi.vhost;
+
+import com.vhost.api.MemoryRegion;
+import com.vhost.api.VhostBackend;
+import com.vhost.api.VhostBackendType;
+import com.vhost.api.VhostDevice;
+import com.vhost.api.VhostDisconnectedException;
+import com.vhost.api.VhostException;
+import com.vhost.api.VhostFeatureException;
+import com.vhost.api.VhostFeatures;
+import com.vhost.api.VhostNativeException;
+import com.vhost.api.VhostProtocolException;
+import com.vhost.api.VhostRefusedException;
+import com.vhost.api.VhostTimeoutException;
+import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.VirtioDeviceException;
+import com.vhost.api.VirtqueueException;
+import com.vhost.api.VringAddr;
+import com.vhost.api.virtio.GuestMemory;
+import com.vhost.api.virtio.DeviceStatus;
+import com.vhost.api.virtio.GuestMemoryRegion;
+import com.vhost.api.virtio.SplitVirtqueueLayout;
+import com.vhost.api.virtio.VirtioFeatures;
+import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.spi.nativeio.EventFd;
+import com.vhost.spi.nativeio.Linux;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The generic vhost device (QEMU {@code hw/virtio/vhost.c}, {@code struct vhost_dev}) over any
+ * {@link VhostBackend}: kernel, user or vDPA.
+ *
+ * <p>Construction ({@code vhost_dev_init}): SET_OWNER, GET_FEATURES; for vhost-user when the
+ * back-end offers {@code VHOST_USER_F_PROTOCOL_FEATURES} (bit 30): GET_PROTOCOL_FEATURES,
+ * SET_PROTOCOL_FEATURES with the offered bits this front-end uses ({@link #WANTED_PROTOCOL_FEATURES}:
+ * MQ, REPLY_ACK, CONFIG, CONFIGURE_MEM_SLOTS, RESET_DEVICE, DEVICE_STATE for
+ * {@link DeviceStateTransfer}), and with MQ GET_QUEUE_NUM, which
+ * must be at least {@code numQueues}.
+ *
+ * <p>vhost-vdpa (QEMU {@code hw/virtio/vhost-vdpa.c}): backend features IOTLB_MSG_V2 and
+ * IOTLB_BATCH when offered, device status ACKNOWLEDGE|DRIVER at construction, SET_FEATURES with
+ * VIRTIO_F_ACCESS_PLATFORM added when offered (QEMU {@code vhost_vdpa_force_iommu}), FEATURES_OK after
+ * SET_FEATURES (checked with GET_STATUS), ring addresses as IOVAs (= guest-physical), every ring
+ * enabled and then DRIVER_OK at start; status reset and ACKNOWLEDGE|DRIVER again at stop.
+ *
+ * <p>Sleep and wake ({@link #suspend()}): with vhost-vdpa's SUSPEND and RESUME both negotiated
+ * the device is suspended and keeps its state (status stays DRIVER_OK); the next {@link #start}
+ * with the same memory, features and queues (each at the next avail index read at suspend)
+ * sends VHOST_VDPA_RESUME instead of a reset and a new setup (QEMU {@code vhost_vdpa_suspend} /
+ * {@code vhost_vdpa_dev_start}'s resume). Any other start resets the suspended device first.
+ *
+ * <p>{@link #start} and {@link #stop} follow the order stated on {@link VhostDevice}.
+ * Masking ({@code vhost_virtqueue_mask}) points the back-end's call for a queue at a private
+ * eventfd (the masked notifier); unmasking restores the real call fd and forwards a call that
+ * arrived meanwhile.
+ *
+ * <p>Every failure is rethrown as the same {@link VhostException} subtype with the request and
+ * queue in front of the message ("SET_VRING_ADDR for queue 1: ..."). Not thread-safe: one thread
+ * drives the control path.
+ */
+public final class GenericVhostDevice implements VhostDevice {
+    private static final Logger LOG = LoggerFactory.getLogger(GenericVhostDevice.class);
+
+    /** Protocol features this front-end uses when the back-end offers them. */
+    public static final long WANTED_PROTOCOL_FEATURES = VhostUserProtocolFeature.MQ.mask()
+            | VhostUserProtocolFeature.REPLY_ACK.mask() | VhostUserProtocolFeature.CONFIG.mask()
+            | VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS.mask() | VhostUserProtocolFeature.RESET_DEVICE.mask()
+            | VhostUserProtocolFeature.DEVICE_STATE.mask();
+
+    /**
+     * vhost-vdpa backend features this front-end sets when offered: IOTLB_MSG_V2, IOTLB_BATCH,
+     * SUSPEND (used by {@link #stop()} before reading the ring bases, as QEMU's
+     * {@code vhost_vdpa_suspend}) and RESUME (used by a {@link #start} after {@link #suspend()}).
+     */
+    public static final long WANTED_VDPA_BACKEND_FEATURES = VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_MSG_V2)
+            | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH) | VhostFeatures.bit(VhostFeatures.BACKEND_F_SUSPEND)
+            | VhostFeatures.bit(VhostFeatures.BACKEND_F_RESUME);
+
+    private static final int STATUS_FEATURES_OK = DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK;
+
+    private static final long PROTOCOL_FEATURES_BIT = VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES);
+
+    /** The 8-byte counter value 1 written to an eventfd to signal it. */
+    private static final MemorySegment ONE = one();
+
+    private static MemorySegment one() {
+        MemorySegment s = Arena.global().allocate(ValueLayout.JAVA_LONG);
+        s.set(ValueLayout.JAVA_LONG, 0, 1L);
+        return s;
+    }
+
+    private final VhostBackend backend;
+    private final int numQueues;
+    private final long backendFeatures;
+    private final boolean useProtocolFeatures;
+    /** vhost-vdpa: device status sequence, rings at IOVA (= guest-physical) addresses. */
+    private final boolean vdpa;
+    /**
+     * vhost-kernel (vhost-net): a ring is attached to its TAP with VHOST_NET_SET_BACKEND after
+     * start and detached before stop (QEMU {@code vhost_net_start_one}); here through
+     * {@link VhostBackend#setVringEnable}.
+     */
+    private final boolean kernel;
+    private final long protocolFeatures;
+    private final int backendQueueNum;
+
+    private long ackedFeatures;
+    private boolean started;
+    /** Features and memory table {@link #prepare} sent (-1 / empty: none pending). */
+    private long preparedFeatures = -1;
+    private List<MemoryRegion> preparedRegions = List.of();
+    private List<VirtqueueConfig> startedQueues = List.of();
+    private List<MemoryRegion> startedRegions = List.of();
+    private long startedFeatures;
+    /** vhost-vdpa suspended by {@link #suspend()}: status DRIVER_OK, rings stopped where they were. */
+    private boolean suspended;
+    /** The queues at suspend, each with the next avail index the device returned. */
+    private List<VirtqueueConfig> suspendedQueues = List.of();
+    /** The call fd last given to the back-end per queue (the masked notifier's when masked). */
+    private final int[] backendCallFds;
+    private boolean lastStartResumed;
+    private final boolean[] masked;
+    private final boolean[] pending;
+    private final int[] callFds;
+    private final EventFd[] maskedNotifiers;
+    private boolean closed;
+
+    /**
+     * Claims the back-end and reads its features ({@code vhost_dev_init}).
+     *
+     * @param backend an open backend; once constructed, this device owns it and closes it in
+     *     {@link #close()} (when the constructor throws, the caller still owns it)
+     * @param numQueues virtqueues this device will use, at least 1
+     * @throws VhostFeatureException when more than one queue is wanted and the back-end lacks MQ,
+     *     or its GET_QUEUE_NUM is below {@code numQueues}
+     * @throws VhostException from the backend, prefixed with the request that failed
+     */
+    public GenericVhostDevice(VhostBackend backend, int numQueues) throws VhostException {
+        this.backend = Objects.requireNonNull(backend, "backend");
+        if (numQueues < 1 || numQueues > 0xFF) {
+            throw new IllegalArgumentException("numQueues " + numQueues + " outside 1..255");
+        }
+        this.numQueues = numQueues;
+        this.masked = new boolean[numQueues];
+        this.pending = new boolean[numQueues];
+        this.callFds = new int[numQueues];
+        java.util.Arrays.fill(callFds, -1);
+        this.backendCallFds = new int[numQueues];
+        java.util.Arrays.fill(backendCallFds, -1);
+        this.maskedNotifiers = new EventFd[numQueues];
+        call("SET_OWNER", -1, backend::setOwner);
+        this.backendFeatures = callLong("GET_FEATURES", -1, backend::getFeatures);
+        this.useProtocolFeatures = backend.type() == VhostBackendType.USER && (backendFeatures & PROTOCOL_FEATURES_BIT) != 0;
+        this.vdpa = backend.type() == VhostBackendType.VDPA;
+        this.kernel = backend.type() == VhostBackendType.KERNEL;
+        long proto = 0;
+        int queueNum = -1;
+        if (useProtocolFeatures) {
+            long offered = callLong("GET_PROTOCOL_FEATURES", -1, backend::getProtocolFeatures);
+            proto = offered & WANTED_PROTOCOL_FEATURES;
+            long p = proto;
+            call("SET_PROTOCOL_FEATURES", -1, () -> backend.setProtocolFeatures(p));
+            if (VhostUserProtocolFeature.MQ.in(proto)) {
+                queueNum = (int) callLong("GET_QUEUE_NUM", -1, backend::getQueueNum);
+                if (queueNum < numQueues) {
+                    throw new VhostFeatureException("GET_QUEUE_NUM: back-end " + backend.describe() + " supports "
+                            + queueNum + " queues, " + numQueues + " wanted");
+                }
+            }
+        }
+        if (vdpa) {
+            // QEMU vhost_vdpa_init: backend features for the IOTLB (messages v2, batching), then
+            // status ACKNOWLEDGE | DRIVER.
+            long offered = callLong("GET_BACKEND_FEATURES", -1, backend::getProtocolFeatures);
+            proto = offered & WANTED_VDPA_BACKEND_FEATURES;
+            long p = proto;
+            call("SET_BACKEND_FEATURES", -1, () -> backend.setProtocolFeatures(p));
+            call("SET_STATUS(ACKNOWLEDGE|DRIVER)", -1, () -> backend.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER));
+        }
+        if (backend.type() == VhostBackendType.USER && numQueues > 1 && !VhostUserProtocolFeature.MQ.in(proto)) {
+            throw new VhostFeatureException("back-end " + backend.describe() + " does not offer VHOST_USER_PROTOCOL_F_MQ, "
+                    + numQueues + " queues wanted");
+        }
+        this.protocolFeatures = proto;
+        this.backendQueueNum = queueNum;
+        LOG.debug("{}: features 0x{}, protocol features {}, queue num {}", backend.describe(),
+                Long.toHexString(backendFeatures), VhostUserProtocolFeature.describe(proto), queueNum);
+    }
+
+    /**
+     * Refuses a backend whose device is of another VirtIO type than {@code expected}, where the
+     * backend can tell ({@link VhostBackend#virtioDeviceId()}: vhost-vdpa, vhost-net).
+     *
+     * @param backend the backend about to be driven
+     * @throws VhostFeatureException naming the backend, its device ID and the expected type
+     * @throws VhostException when asking the device failed
+     */
+    public static void requireDeviceType(VhostBackend backend, com.vhost.api.virtio.VirtioDeviceType expected)
+            throws VhostException {
+        int id = backend.virtioDeviceId();
+        if (id != 0 && id != expected.id()) {
+            String what;
+            try {
+                what = "a virtio-" + com.vhost.api.virtio.VirtioDeviceType.fromId(id).shortName() + " device";
+            } catch (IllegalArgumentException e) {
+                what = "a device of another type";
+            }
+            throw new VhostFeatureException(backend.describe() + " is " + what + " (VirtIO device ID " + id
+                    + "), not virtio-" + expected.shortName() + " (ID " + expected.id() + ")");
+        }
+    }
+
+    @Override
+    public VhostBackend backend() {
+        return backend;
+    }
+
+    @Override
+    public int numQueues() {
+        return numQueues;
+    }
+
+    @Override
+    public long backendFeatures() {
+        return backendFeatures;
+    }
+
+    @Override
+    public long protocolFeatures() {
+        return protocolFeatures;
+    }
+
+    /** @return the back-end's GET_QUEUE_NUM answer, or -1 when MQ was not negotiated */
+    public int backendQueueNum() {
+        return backendQueueNum;
+    }
+
+    /** @return whether {@code VHOST_USER_F_PROTOCOL_FEATURES} is in force (rings start disabled) */
+    public boolean usesProtocolFeatures() {
+        return useProtocolFeatures;
+    }
+
+    @Override
+    public long ackFeatures(long features) throws VhostException {
+        long acked = features & backendFeatures & ~PROTOCOL_FEATURES_BIT;
+        if (!VirtioFeatures.has(acked, VirtioFeatures.F_VERSION_1)) {
+            throw new VhostFeatureException(String.format(
+                    "VIRTIO_F_VERSION_1 (bit 32) missing: driver features 0x%x, back-end features 0x%x", features, backendFeatures));
+        }
+        ackedFeatures = acked;
+        return acked;
+    }
+
+    @Override
+    public long ackedFeatures() {
+        return ackedFeatures;
+    }
+
+    /**
+     * Sends the device-wide part of {@link #start} ahead of it: SET_FEATURES (the features acked
+     * with {@link #ackFeatures}) and SET_MEM_TABLE for {@code memory}, no ring touched. A hot-swap
+     * does this on the new backend while the old one still serves, so that only the rings'
+     * messages fall in the I/O pause; a later {@link #start} with the same features and memory
+     * skips them (QEMU sends them in {@code vhost_dev_start} too, before any vring message). Not
+     * for vhost-vdpa, whose status handshake must run in order inside {@link #start}: a no-op there.
+     *
+     * @param memory the memory the next start will use
+     * @throws VirtioDeviceException when the device is started or closed
+     * @throws VhostFeatureException when no features with VIRTIO_F_VERSION_1 were acked
+     * @throws VhostException from the backend, naming the request
+     */
+    public void prepare(GuestMemory memory) throws VhostException {
+        checkOpen();
+        if (started) {
+            throw new VirtioDeviceException("prepare: device on " + backend.describe() + " is already started");
+        }
+        if (vdpa || suspended) {
+            return;
+        }
+        if (!VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_VERSION_1)) {
+            throw new VhostFeatureException("prepare: features not acked (VIRTIO_F_VERSION_1 missing), call ackFeatures first");
+        }
+        long features = ackedFeatures | (useProtocolFeatures ? PROTOCOL_FEATURES_BIT : 0);
+        List<MemoryRegion> regions = regionsOf(memory);
+        call("SET_FEATURES", -1, () -> backend.setFeatures(features));
+        call("SET_MEM_TABLE", -1, () -> backend.setMemTable(regions));
+        preparedFeatures = features;
+        preparedRegions = List.copyOf(regions);
+    }
+
+    private static List<MemoryRegion> regionsOf(GuestMemory memory) {
+        List<MemoryRegion> regions = new ArrayList<>();
+        for (GuestMemoryRegion r : memory.regions()) {
+            regions.add(new MemoryRegion(r.guestAddr(), r.size(), r.userAddr(), r.fdOffset(), r.fd()));
+        }
+        return regions;
+    }
+
+    @Override
+    public void start(GuestMemory memory, List<VirtqueueConfig> queues) throws VhostException {
+        checkOpen();
+        if (started) {
+            throw new VirtioDeviceException("start: device on " + backend.describe() + " is already started");
+        }
+        if (!VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_VERSION_1)) {
+            throw new VhostFeatureException("start: features not acked (VIRTIO_F_VERSION_1 missing), call ackFeatures first");
+        }
+        boolean[] seen = new boolean[numQueues];
+        for (VirtqueueConfig q : queues) {
+            if (q.index() < 0 || q.index() >= numQueues || seen[q.index()]) {
+                throw new VirtqueueException(q.index(), "start: queue index " + q.index()
+                        + (q.index() >= 0 && q.index() < numQueues ? " given twice" : " outside 0.." + (numQueues - 1)));
+            }
+            seen[q.index()] = true;
+        }
+        // QEMU vhost_dev_set_features with vhost_vdpa_force_iommu: a vDPA device reaches memory
+        // only through the IOTLB this front-end programs, so VIRTIO_F_ACCESS_PLATFORM is always
+        // negotiated with it, whatever the driver acked (vdpa_sim refuses features without it).
+        long features = ackedFeatures | (useProtocolFeatures ? PROTOCOL_FEATURES_BIT : 0)
+                | (vdpa ? backendFeatures & VhostFeatures.bit(VirtioFeatures.F_ACCESS_PLATFORM) : 0);
+        List<MemoryRegion> regions = regionsOf(memory);
+        lastStartResumed = false;
+        if (suspended) {
+            if (features == startedFeatures && regions.equals(startedRegions) && queues.equals(suspendedQueues)) {
+                if (resume(queues)) {
+                    return;
+                }
+            } else {
+                LOG.debug("{}: start with other memory, features or queues than at suspend: reset instead of RESUME", backend.describe());
+                resetSuspended();
+            }
+        }
+        List<VirtqueueConfig> done = new ArrayList<>();
+        try {
+            boolean prepared = features == preparedFeatures && regions.equals(preparedRegions);
+            preparedFeatures = -1;
+            preparedRegions = List.of();
+            if (!prepared) {
+                call("SET_FEATURES", -1, () -> backend.setFeatures(features));
+            }
+            if (vdpa) {
+                // QEMU vhost_vdpa_set_features: FEATURES_OK, and the device must keep it.
+                call("SET_STATUS(FEATURES_OK)", -1, () -> backend.setStatus(STATUS_FEATURES_OK));
+                int st = (int) callLong("GET_STATUS", -1, backend::getStatus);
+                if ((st & DeviceStatus.FEATURES_OK) == 0) {
+                    throw new VhostFeatureException(String.format("vhost-vdpa %s cleared FEATURES_OK: features 0x%x not accepted (status 0x%x)",
+                            backend.describe(), features, st));
+                }
+            }
+            if (!prepared) {
+                call("SET_MEM_TABLE", -1, () -> backend.setMemTable(regions));
+            }
+            for (VirtqueueConfig q : queues) {
+                startQueue(memory, q);
+                done.add(q);
+            }
+            if (useProtocolFeatures || vdpa || kernel) {
+                for (VirtqueueConfig q : queues) {
+                    call("SET_VRING_ENABLE", q.index(), () -> backend.setVringEnable(q.index(), q.enabled()));
+                }
+            }
+            if (vdpa) {
+                call("SET_STATUS(DRIVER_OK)", -1, () -> backend.setStatus(STATUS_FEATURES_OK | DeviceStatus.DRIVER_OK));
+            }
+        } catch (VhostException | RuntimeException e) {
+            for (VirtqueueConfig q : done) {
+                try {
+                    backend.getVringBase(q.index());
+                } catch (VhostException | RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
+        }
+        startedQueues = List.copyOf(queues);
+        startedRegions = List.copyOf(regions);
+        startedFeatures = features;
+        started = true;
+        kickAll(queues);
+    }
+
+    /**
+     * Requests the driver made while the rings were stopped were kicked into a stopped back-end;
+     * a back-end that only looks at a ring when kicked (vdpa_sim, vhost-net) would never see them.
+     * One kick per started queue is harmless when nothing is pending.
+     */
+    private static void kickAll(List<VirtqueueConfig> queues) {
+        for (VirtqueueConfig q : queues) {
+            if (q.kickFd() >= 0 && q.enabled()) {
+                kick(q.kickFd());
+            }
+        }
+    }
+
+    /**
+     * VHOST_VDPA_RESUME of a device suspended with exactly these queues; call fds re-pointed if
+     * masking changed meanwhile.
+     *
+     * @return true when resumed; false when the back-end refused, after which the device is reset
+     *     (status ACKNOWLEDGE | DRIVER) for a full setup
+     * @throws VhostException when even the reset fails
+     */
+    private boolean resume(List<VirtqueueConfig> queues) throws VhostException {
+        try {
+            for (VirtqueueConfig q : queues) {
+                int i = q.index();
+                int fd = masked[i] ? maskedNotifier(i).fd() : q.callFd();
+                if (fd != backendCallFds[i]) {
+                    call("SET_VRING_CALL", i, () -> backend.setVringCall(i, fd));
+                    backendCallFds[i] = fd;
+                }
+            }
+            call("VHOST_VDPA_RESUME", -1, backend::resume);
+        } catch (VhostException e) {
+            LOG.debug("{}: RESUME refused ({}); resetting for a full start", backend.describe(), e.getMessage());
+            try {
+                resetSuspended();
+            } catch (VhostException suppressed) {
+                suppressed.addSuppressed(e);
+                throw suppressed;
+            }
+            return false;
+        }
+        suspended = false;
+        suspendedQueues = List.of();
+        startedQueues = List.copyOf(queues);
+        started = true;
+        lastStartResumed = true;
+        kickAll(queues);
+        return true;
+    }
+
+    /** Resets a device left suspended by {@link #suspend()}: status 0, then ACKNOWLEDGE | DRIVER. */
+    private void resetSuspended() throws VhostException {
+        suspended = false;
+        suspendedQueues = List.of();
+        call("SET_STATUS(reset)", -1, () -> backend.setStatus(0));
+        call("SET_STATUS(ACKNOWLEDGE|DRIVER)", -1, () -> backend.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER));
+    }
+
+    /** @return whether the last {@link #start} resumed a suspended device (VHOST_VDPA_RESUME) instead of setting it up */
+    public boolean lastStartResumed() {
+        return lastStartResumed;
+    }
+
+    /** @return whether the device is suspended by {@link #suspend()}, waiting for a resuming {@link #start} */
+    public boolean isSuspended() {
+        return suspended;
+    }
+
+    /** @return whether {@link #suspend()} keeps the device's state for a RESUME (vhost-vdpa with SUSPEND and RESUME) */
+    public boolean canResume() {
+        return vdpa && VhostFeatures.has(protocolFeatures, VhostFeatures.BACKEND_F_SUSPEND)
+                && VhostFeatures.has(protocolFeatures, VhostFeatures.BACKEND_F_RESUME);
+    }
+
+    private static void kick(int fd) {
+        try {
+            Linux.write(fd, ONE, 8);
+        } catch (VhostException e) {
+            // the driver's own eventfd: a failure here only loses the catch-up kick
+        }
+    }
+
+    private void startQueue(GuestMemory memory, VirtqueueConfig q) throws VhostException {
+        int i = q.index();
+        call("SET_VRING_NUM", i, () -> backend.setVringNum(i, q.size()));
+        call("SET_VRING_BASE", i, () -> backend.setVringBase(i, q.nextAvail()));
+        VringAddr addr;
+        try {
+            if (vdpa) {
+                // vhost-vdpa takes IOVAs, and this platform maps IOVA = guest-physical.
+                if (!memory.contains(q.descAddr(), SplitVirtqueueLayout.descTableBytes(q.size()))
+                        || !memory.contains(q.availAddr(), SplitVirtqueueLayout.availRingBytes(q.size()))
+                        || !memory.contains(q.usedAddr(), SplitVirtqueueLayout.usedRingBytes(q.size()))) {
+                    throw new IndexOutOfBoundsException(String.format("desc 0x%x, avail 0x%x or used 0x%x not in guest memory",
+                            q.descAddr(), q.availAddr(), q.usedAddr()));
+                }
+                addr = new VringAddr(i, 0, q.descAddr(), q.usedAddr(), q.availAddr(), q.usedAddr());
+            } else {
+                addr = new VringAddr(i, 0, memory.userAddrOfGuest(q.descAddr()), memory.userAddrOfGuest(q.usedAddr()),
+                        memory.userAddrOfGuest(q.availAddr()), q.usedAddr());
+            }
+        } catch (IndexOutOfBoundsException e) {
+            throw new VirtqueueException(i, "SET_VRING_ADDR: ring outside guest memory: " + e.getMessage());
+        }
+        call("SET_VRING_ADDR", i, () -> backend.setVringAddr(addr));
+        call("SET_VRING_KICK", i, () -> backend.setVringKick(i, q.kickFd()));
+        callFds[i] = q.callFd();
+        int fd = masked[i] ? maskedNotifier(i).fd() : q.callFd();
+        call("SET_VRING_CALL", i, () -> backend.setVringCall(i, fd));
+        backendCallFds[i] = fd;
+    }
+
+    /**
+     * Stops the rings and returns each started queue's next avail index (GET_VRING_BASE), in the
+     * order the queues were given to {@link #start}; a vhost-vdpa device is reset to
+     * ACKNOWLEDGE | DRIVER (also one left suspended by {@link #suspend()}).
+     */
+    @Override
+    public int[] stop() throws VhostException {
+        return stopRings(false);
+    }
+
+    /**
+     * Stops the rings for a sleep, as {@link #stop()}, but when {@link #canResume()} leaves the
+     * vhost-vdpa device suspended (status DRIVER_OK, every ring's state kept): a later
+     * {@link #start} with the same memory, features and queues (next avail = the returned bases)
+     * resumes it with VHOST_VDPA_RESUME; any other start, or {@link #stop()}, resets it first.
+     * Elsewhere it is {@link #stop()}.
+     *
+     * @return the next avail index of each started queue, in start order
+     * @throws VhostException from the backend, naming the request; the device is then reset as by stop
+     */
+    public int[] suspend() throws VhostException {
+        return stopRings(canResume());
+    }
+
+    private int[] stopRings(boolean keep) throws VhostException {
+        if (!started) {
+            if (suspended && !keep) {
+                resetSuspended();
+            }
+            return new int[0];
+        }
+        started = false;
+        List<VirtqueueConfig> queues = startedQueues;
+        startedQueues = List.of();
+        int[] bases = new int[queues.size()];
+        VhostException first = null;
+        if (useProtocolFeatures || kernel) {
+            for (VirtqueueConfig q : queues) {
+                try {
+                    call("SET_VRING_ENABLE(0)", q.index(), () -> backend.setVringEnable(q.index(), false));
+                } catch (VhostException e) {
+                    first = keep(first, e);
+                }
+            }
+        }
+        if (vdpa && VhostFeatures.has(protocolFeatures, VhostFeatures.BACKEND_F_SUSPEND)) {
+            // QEMU vhost_vdpa_suspend: stop the device where it is, so the bases read next are exact
+            try {
+                call("VHOST_VDPA_SUSPEND", -1, backend::suspend);
+            } catch (VhostException e) {
+                first = keep(first, e);
+            }
+        }
+        for (int k = 0; k < queues.size(); k++) {
+            int i = queues.get(k).index();
+            try {
+                bases[k] = (int) callLong("GET_VRING_BASE", i, () -> backend.getVringBase(i));
+            } catch (VhostException e) {
+                first = keep(first, e);
+                bases[k] = -1;
+            }
+        }
+        if (keep && first == null) {
+            List<VirtqueueConfig> at = new ArrayList<>(queues.size());
+            for (int k = 0; k < queues.size(); k++) {
+                at.add(queues.get(k).withNextAvail(bases[k] & 0xFFFF));
+            }
+            suspendedQueues = List.copyOf(at);
+            suspended = true;
+            return bases;
+        }
+        if (vdpa) {
+            // QEMU vhost_vdpa_reset_status: reset, then ACKNOWLEDGE | DRIVER for the next start.
+            try {
+                call("SET_STATUS(reset)", -1, () -> backend.setStatus(0));
+                call("SET_STATUS(ACKNOWLEDGE|DRIVER)", -1, () -> backend.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER));
+            } catch (VhostException e) {
+                first = keep(first, e);
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+        return bases;
+    }
+
+    private static VhostException keep(VhostException first, VhostException e) {
+        if (first == null) {
+            return e;
+        }
+        first.addSuppressed(e);
+        return first;
+    }
+
+    @Override
+    public boolean isStarted() {
+        return started;
+    }
+
+    @Override
+    public void virtqueueMask(int index, boolean mask) throws VhostException {
+        checkIndex(index);
+        if (masked[index] == mask) {
+            return;
+        }
+        if (started && isStarted(index)) {
+            if (mask) {
+                int fd = maskedNotifier(index).fd();
+                call("SET_VRING_CALL(masked)", index, () -> backend.setVringCall(index, fd));
+                backendCallFds[index] = fd;
+            } else {
+                int fd = callFds[index];
+                call("SET_VRING_CALL(unmasked)", index, () -> backend.setVringCall(index, fd));
+                backendCallFds[index] = fd;
+            }
+        }
+        masked[index] = mask;
+        if (!mask) {
+            boolean signalled = pollMasked(index);
+            pending[index] = false;
+            if (signalled && callFds[index] >= 0) {
+                // Forward the call that arrived while masked, as QEMU re-checks the masked notifier.
+                Linux.write(callFds[index], ONE, 8);
+            }
+        }
+    }
+
+    private boolean isStarted(int index) {
+        for (VirtqueueConfig q : startedQueues) {
+            if (q.index() == index) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private boolean pollMasked(int index) {
+        EventFd n = maskedNotifiers[index];
+        try {
+            if (n != null && n.drain() > 0) {
+                pending[index] = true;
+            }
+        } catch (VhostNativeException e) {
+            throw new java.io.UncheckedIOException("queue " + index + ": reading the masked call notifier", e);
+        }
+        return pending[index];
+    }
+
+    @Override
+    public boolean virtqueuePending(int index) {
+        checkIndex(index);
+        return pollMasked(index);
+    }
+
+    private EventFd maskedNotifier(int index) throws VhostException {
+        if (maskedNotifiers[index] == null) {
+            maskedNotifiers[index] = EventFd.create();
+        }
+        return maskedNotifiers[index];
+    }
+
+    @Override
+    public byte[] getConfig(int length) throws VhostException {
+        checkOpen();
+        if (length < 0) {
+            throw new IllegalArgumentException("GET_CONFIG length " + length + " < 0");
+        }
+        requireConfig("GET_CONFIG");
+        byte[] data = (byte[]) callObj("GET_CONFIG", -1, () -> backend.getConfig(0, length));
+        if (data == null || data.length != length) {
+            throw new VhostProtocolException("GET_CONFIG: asked for " + length + " bytes, back-end returned "
+                    + (data == null ? "none" : data.length));
+        }
+        return data;
+    }
+
+    @Override
+    public void setConfig(int offset, byte[] data) throws VhostException {
+        checkOpen();
+        requireConfig("SET_CONFIG");
+        call("SET_CONFIG", -1, () -> backend.setConfig(offset, data));
+    }
+
+    private void requireConfig(String request) throws VhostFeatureException {
+        if (backend.type() == VhostBackendType.USER && !VhostUserProtocolFeature.CONFIG.in(protocolFeatures)) {
+            throw new VhostFeatureException(request + ": back-end " + backend.describe()
+                    + " did not negotiate VHOST_USER_PROTOCOL_F_CONFIG");
+        }
+    }
+
+    @Override
+    public void setConfigChangeNotifier(Runnable notifier) {
+        backend.setConfigChangeListener(notifier);
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        try {
+            if (started && backend.isConnected()) {
+                stop();
+            }
+        } catch (VhostException | RuntimeException e) {
+            LOG.debug("stop on close of {} failed: {}", backend.describe(), e.toString());
+        } finally {
+            started = false;
+            closed = true;
+            for (int i = 0; i < maskedNotifiers.length; i++) {
+                if (maskedNotifiers[i] != null) {
+                    maskedNotifiers[i].close();
+                    maskedNotifiers[i] = null;
+                }
+            }
+            backend.close();
+        }
+    }
+
+    private void checkOpen() throws VhostDisconnectedException {
+        if (closed) {
+            throw new VhostDisconnectedException("vhost device on " + backend.describe() + " is closed");
+        }
+    }
+
+    private void checkIndex(int index) {
+        if (index < 0 || index >= numQueues) {
+            throw new IndexOutOfBoundsException("queue index " + index + " outside 0.." + (numQueues - 1));
+        }
+    }
+
+    @FunctionalInterface
+    private interface Op {
+        void run() throws VhostException;
+    }
+
+    @FunctionalInterface
+    private interface LongOp {
+        long run() throws VhostException;
+    }
+
+    @FunctionalInterface
+    private interface ObjOp {
+        Object run() throws VhostException;
+    }
+
+    private static void call(String request, int queue, Op op) throws VhostException {
+        try {
+            op.run();
+        } catch (VhostException e) {
+            throw withContext(context(request, queue), e);
+        }
+    }
+
+    private static long callLong(String request, int queue, LongOp op) throws VhostException {
+        try {
+            return op.run();
+        } catch (VhostException e) {
+            throw withContext(context(request, queue), e);
+        }
+    }
+
+    private static Object callObj(String request, int queue, ObjOp op) throws VhostException {
+        try {
+            return op.run();
+        } catch (VhostException e) {
+            throw withContext(context(request, queue), e);
+        }
+    }
+
+    private static String context(String request, int queue) {
+        return queue >= 0 ? request + " for queue " + queue : request;
+    }
+
+    /**
+     * Rebuilds {@code e} as the same subtype with {@code context} in front of its message; the
+     * original is attached as a suppressed exception (the hierarchy's constructors fix the cause).
+     */
+    static VhostException withContext(String context, VhostException e) {
+        String msg = e.getMessage() == null ? "" : e.getMessage();
+        int sp = context.indexOf(' ');
+        String request = sp < 0 ? context : context.substring(0, sp);
+        int q = context.indexOf(" for queue ");
+        String queue = q < 0 ? null : context.substring(q + " for ".length());
+        if (msg.startsWith(context) || (msg.startsWith(request + " ") && (queue == null || msg.contains(queue)))) {
+            return e; // the transport already named the request and queue
+        }
+        VhostException w = switch (e) {
+            case VhostProtocolException p -> new VhostProtocolException(context + ": " + msg, p.getCause());
+            case VhostNativeException n -> new VhostNativeException(context + ": " + n.call(), n.errno(), nativeDetail(n));
+            case VhostDisconnectedException d -> new VhostDisconnectedException(context + ": " + msg);
+            case VhostFeatureException f -> new VhostFeatureException(context + ": " + msg);
+            case VhostRefusedException r -> new VhostRefusedException(r.request(), r.code(), context + (msg.isEmpty() ? "" : " (" + msg + ")"));
+            case VhostTimeoutException t -> new VhostTimeoutException(context + ": " + msg);
+            case VirtqueueException v -> new VirtqueueException(-1, context + ": "
+                    + (v.queueIndex() >= 0 && msg.startsWith("queue " + v.queueIndex() + ": ") ? msg.substring(("queue " + v.queueIndex() + ": ").length()) : msg));
+            case VirtioDeviceException v -> new VirtioDeviceException(context + ": " + msg, v.getCause());
+        };
+        w.addSuppressed(e);
+        return w;
+    }
+
+    private static String nativeDetail(VhostNativeException n) {
+        String msg = n.getMessage();
+        String prefix = n.call() + " failed: ";
+        String suffix = n.errno() != 0 ? " (errno " + n.errno() + ")" : "";
+        if (msg.startsWith(prefix)) {
+            msg = msg.substring(prefix.length());
+        }
+        if (!suffix.isEmpty() && msg.endsWith(suffix)) {
+            msg = msg.substring(0, msg.length() - suffix.length());
+        }
+        return msg;
+    }
+
+    @Override
+    public String toString() {
+        return "GenericVhostDevice[" + backend.describe() + ", " + numQueues + " queues, features 0x"
+                + Long.toHexString(backendFeatures) + ", acked 0x" + Long.toHexString(ackedFeatures)
+                + ", protocol " + VhostUserProtocolFeature.describe(protocolFeatures) + (started ? ", started" : "") + "]";
+    }
+}

@@ -1,0 +1,328 @@
+package com.vhost.spi.virtqueue;
+
+import static com.vhost.api.virtio.SplitVirtqueueLayout.USED_ELEM_SIZE;
+import static com.vhost.api.virtio.SplitVirtqueueLayout.VIRTQ_AVAIL_F_NO_INTERRUPT;
+import static com.vhost.api.virtio.SplitVirtqueueLayout.VIRTQ_USED_F_NO_NOTIFY;
+
+import com.vhost.api.VirtqueueException;
+import com.vhost.api.virtio.GuestMemory;
+import com.vhost.api.virtio.SplitVirtqueueLayout;
+import com.vhost.api.virtio.VirtioFeatures;
+import com.vhost.api.virtio.VirtqueueConfig;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
+
+/**
+ * The device side of one split virtqueue (OASIS VIRTIO 1.2, section 2.7; modelled on crosvm
+ * {@code devices/src/virtio/queue/split_queue.rs}): it consumes the available ring the driver
+ * fills and publishes completions on the used ring.
+ *
+ * <p>Indices are the spec's free-running 16-bit counters ({@code 0..65535}, wrapping to 0); a ring
+ * slot is the index masked by {@code size - 1}. Ordering: the avail {@code idx} is read before
+ * (acquire) the ring entry and descriptors it covers; a used element is written before (release)
+ * the used {@code idx} that publishes it; before reading the driver's suppression hints after
+ * publishing, a full fence orders the used {@code idx} store before the hint load (the spec's
+ * "virtio_mb").
+ *
+ * <p>Not thread-safe: one worker thread owns a queue while the device is active. No method
+ * allocates, except construction.
+ */
+public final class DeviceQueue {
+    static final VarHandle LE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
+    static final VarHandle LE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
+    static final VarHandle LE64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
+
+    private static final long AVAIL_FLAGS = 0;
+    private static final long AVAIL_IDX = 2;
+    private static final long AVAIL_RING = 4;
+    private static final long USED_FLAGS = 0;
+    private static final long USED_IDX = 2;
+    private static final long USED_RING = 4;
+
+    private final VirtqueueConfig config;
+    private final int index;
+    private final int size;
+    private final int mask;
+    private final boolean eventIdx;
+    private final boolean indirectDesc;
+    final GuestMemory memory;
+    final RegionTable regions;
+    final MemorySegment desc;
+    private final MemorySegment avail;
+    private final MemorySegment used;
+    private final long usedEventOffset;
+    private final long availEventOffset;
+
+    /** Index of the next avail ring entry to consume. */
+    private int nextAvail;
+    /** Last avail {@code idx} read from the ring (saves an acquire per pop). */
+    private int cachedAvailIdx;
+    /** The used {@code idx} value the next completion publishes. */
+    private int nextUsed;
+    /** The used {@code idx} at the last used-buffer notification decision. */
+    private int signalledUsed;
+    private short usedFlags;
+    private volatile boolean enabled;
+
+    /**
+     * Maps the rings of {@code cfg} in {@code mem}.
+     *
+     * @param mem guest memory holding the rings and buffers
+     * @param cfg the queue as the transport set it up; {@code nextAvail} is where consumption
+     *     starts; the used ring's current {@code idx} is read from memory (like Linux vhost's
+     *     {@code vhost_vq_init_access})
+     * @param ackedFeatures the negotiated feature bits: {@link VirtioFeatures#F_EVENT_IDX} and
+     *     {@link VirtioFeatures#F_INDIRECT_DESC} change the ring behaviour
+     * @throws VirtqueueException when a ring is not wholly inside guest memory
+     */
+    public DeviceQueue(GuestMemory mem, VirtqueueConfig cfg, long ackedFeatures) throws VirtqueueException {
+        this.config = cfg;
+        this.memory = mem;
+        this.index = cfg.index();
+        this.size = cfg.size();
+        this.mask = size - 1;
+        this.eventIdx = VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_EVENT_IDX);
+        this.indirectDesc = VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_INDIRECT_DESC);
+        this.regions = new RegionTable(mem);
+        long availBytes = AVAIL_RING + 2L * size + (eventIdx ? 2 : 0);
+        long usedBytes = USED_RING + (long) USED_ELEM_SIZE * size + (eventIdx ? 2 : 0);
+        this.desc = ring(mem, "descriptor table", cfg.descAddr(), SplitVirtqueueLayout.descTableBytes(size));
+        this.avail = ring(mem, "avail ring", cfg.availAddr(), availBytes);
+        this.used = ring(mem, "used ring", cfg.usedAddr(), usedBytes);
+        this.usedEventOffset = AVAIL_RING + 2L * size;
+        this.availEventOffset = USED_RING + (long) USED_ELEM_SIZE * size;
+        this.nextAvail = cfg.nextAvail();
+        this.cachedAvailIdx = nextAvail;
+        this.nextUsed = Short.toUnsignedInt((short) LE16.get(used, USED_IDX));
+        this.signalledUsed = nextUsed;
+        this.usedFlags = (short) LE16.get(used, USED_FLAGS);
+        this.enabled = cfg.enabled();
+    }
+
+    private MemorySegment ring(GuestMemory mem, String what, long gpa, long bytes) throws VirtqueueException {
+        if (!mem.contains(gpa, bytes)) {
+            throw new VirtqueueException(index, String.format(
+                    "%s at guest address 0x%x (%d bytes for size %d) is not inside guest memory", what, gpa, bytes, size));
+        }
+        try {
+            return mem.slice(gpa, bytes);
+        } catch (IndexOutOfBoundsException e) {
+            throw new VirtqueueException(index, what + ": " + e.getMessage());
+        }
+    }
+
+    /** @return a chain able to hold the longest valid chain of this queue ({@code size} descriptors) */
+    public DescriptorChain newChain() {
+        return new DescriptorChain(size);
+    }
+
+    /** @return the queue index */
+    public int index() {
+        return index;
+    }
+
+    /** @return the number of descriptors (a power of two) */
+    public int size() {
+        return size;
+    }
+
+    /** @return the kick eventfd the driver writes, or -1 when the queue is polled */
+    public int kickFd() {
+        return config.kickFd();
+    }
+
+    /** @return the call eventfd, or -1 */
+    public int callFd() {
+        return config.callFd();
+    }
+
+    /** @return whether EVENT_IDX was negotiated */
+    public boolean eventIdx() {
+        return eventIdx;
+    }
+
+    /** @return whether INDIRECT_DESC was negotiated */
+    public boolean indirectDesc() {
+        return indirectDesc;
+    }
+
+    /** @return whether the queue is enabled (kicks on a disabled queue are dropped) */
+    public boolean isEnabled() {
+        return enabled;
+    }
+
+    /** Enables or disables the queue; readable from any thread. */
+    public void setEnabled(boolean enabled) {
+        this.enabled = enabled;
+    }
+
+    /** @return the index (16-bit, free running) of the next avail entry the device consumes */
+    public int nextAvail() {
+        return nextAvail;
+    }
+
+    /** @return the used {@code idx} (16-bit) the device has published */
+    public int nextUsed() {
+        return nextUsed;
+    }
+
+    /** @return the configuration this queue was built from with the current {@code nextAvail} */
+    public VirtqueueConfig config() {
+        return config.withNextAvail(nextAvail);
+    }
+
+    /**
+     * Reads the driver's avail {@code idx} with acquire semantics: ring entries and descriptors
+     * read after it see what the driver wrote before publishing it.
+     *
+     * @return the avail {@code idx}, 0..65535
+     * @throws VirtqueueException when it is more than {@code size} entries ahead of
+     *     {@link #nextAvail()} (a driver bug or corrupt ring)
+     */
+    public int availIdx() throws VirtqueueException {
+        int idx = Short.toUnsignedInt((short) LE16.get(avail, AVAIL_IDX));
+        VarHandle.acquireFence();
+        int pending = (idx - nextAvail) & 0xFFFF;
+        if (pending > size) {
+            throw new VirtqueueException(index, String.format(
+                    "avail idx %d is %d entries ahead of next avail %d, more than queue size %d",
+                    idx, pending, nextAvail, size));
+        }
+        cachedAvailIdx = idx;
+        return idx;
+    }
+
+    /** @return whether the driver has made entries available that were not popped yet */
+    public boolean hasAvailable() throws VirtqueueException {
+        return availIdx() != nextAvail;
+    }
+
+    /**
+     * Pops the next available chain into {@code into}, validating every descriptor.
+     *
+     * @param into a reusable chain ({@link #newChain()}), overwritten
+     * @return false when no entry is available ({@code into} is then cleared)
+     * @throws VirtqueueException when the avail idx jumped, or the chain is invalid (see
+     *     {@link DescriptorChain}); the queue must then be reset
+     */
+    public boolean pop(DescriptorChain into) throws VirtqueueException {
+        if (nextAvail == cachedAvailIdx && availIdx() == nextAvail) {
+            into.clear(index);
+            return false;
+        }
+        int slot = nextAvail & mask;
+        int head = Short.toUnsignedInt((short) LE16.get(avail, AVAIL_RING + 2L * slot));
+        into.load(this, head, nextAvail);
+        nextAvail = (nextAvail + 1) & 0xFFFF;
+        return true;
+    }
+
+    /**
+     * Returns a chain to the driver: writes used element {@code {id = head, len = writtenBytes}} in
+     * the next used slot, then publishes the used {@code idx} with release semantics.
+     *
+     * @param head the chain's head descriptor index ({@link DescriptorChain#head()})
+     * @param writtenBytes bytes the device wrote into the chain's writable buffers
+     * @throws VirtqueueException when {@code head} is not a descriptor index of this queue
+     */
+    public void addUsed(int head, int writtenBytes) throws VirtqueueException {
+        if (head < 0 || head >= size) {
+            throw new VirtqueueException(index, "used element head " + head + " is not below queue size " + size);
+        }
+        long off = USED_RING + (long) USED_ELEM_SIZE * (nextUsed & mask);
+        LE32.set(used, off, head);
+        LE32.set(used, off + 4, writtenBytes);
+        nextUsed = (nextUsed + 1) & 0xFFFF;
+        VarHandle.releaseFence(); // the element is visible before the idx that publishes it
+        LE16.set(used, USED_IDX, (short) nextUsed);
+    }
+
+    /**
+     * Decides whether the driver wants a used-buffer notification for the completions published
+     * since the last decision (VIRTIO 1.2, 2.7.7.2 and 2.7.10). With EVENT_IDX: notify when the
+     * used idx moved past the driver's {@code used_event}; without it: unless the driver set
+     * {@code VIRTQ_AVAIL_F_NO_INTERRUPT}. Nothing new published → false.
+     *
+     * @return true when the caller should signal the queue's call eventfd / interrupt
+     */
+    public boolean needsNotification() {
+        // Order the used idx store before the loads of used_event / avail flags: otherwise the
+        // driver could read a stale used idx while we read a stale event and both sides sleep.
+        VarHandle.fullFence();
+        int old = signalledUsed;
+        int now = nextUsed;
+        signalledUsed = now;
+        if (eventIdx) {
+            int usedEvent = Short.toUnsignedInt((short) LE16.get(avail, usedEventOffset));
+            return vringNeedEvent(usedEvent, now, old);
+        }
+        if (now == old) {
+            return false;
+        }
+        short flags = (short) LE16.get(avail, AVAIL_FLAGS);
+        return (flags & VIRTQ_AVAIL_F_NO_INTERRUPT) == 0;
+    }
+
+    /**
+     * Linux {@code vring_need_event}: should moving the index from {@code old} to {@code newIdx}
+     * trigger the event the other side asked for at {@code eventIdx}?
+     *
+     * <p>The other side wants to hear about the entry at index {@code eventIdx}, i.e. as soon as the
+     * index moves past it. This step published the entries {@code old, old+1, ..., newIdx-1}: the
+     * event is due iff {@code eventIdx} is one of them. All three are 16-bit counters that wrap,
+     * so the window test is done modulo 2^16 without comparing raw values: {@code newIdx - old} is
+     * the window's length, and {@code newIdx - eventIdx - 1} is how far back from the newest
+     * published entry ({@code newIdx-1}) the event index lies. The event lies inside the window
+     * exactly when that backward distance is smaller than the window's length. An event index
+     * ahead of {@code newIdx} (not yet reached) gives a backward distance that wraps to a large
+     * number, hence false; an empty window ({@code newIdx == old}) is always false.
+     *
+     * @param eventIdx the index the other side asked to be notified at (used_event / avail_event)
+     * @param newIdx the index after this step
+     * @param old the index at the previous decision
+     * @return whether to notify
+     */
+    public static boolean vringNeedEvent(int eventIdx, int newIdx, int old) {
+        return ((newIdx - eventIdx - 1) & 0xFFFF) < ((newIdx - old) & 0xFFFF);
+    }
+
+    /**
+     * Asks the driver to kick again when it adds buffers: with EVENT_IDX writes {@code avail_event
+     * = nextAvail} (a kick is wanted for the very next entry), else clears
+     * {@code VIRTQ_USED_F_NO_NOTIFY}. Then re-checks the avail idx after a full fence, closing the
+     * race with a driver that added a buffer while notifications were off.
+     *
+     * @return true when entries are already available (the caller must process them, since no
+     *     kick may come for them)
+     * @throws VirtqueueException when the avail idx jumped
+     */
+    public boolean enableNotifications() throws VirtqueueException {
+        if (eventIdx) {
+            LE16.set(used, availEventOffset, (short) nextAvail);
+        } else if ((usedFlags & VIRTQ_USED_F_NO_NOTIFY) != 0) {
+            usedFlags = (short) (usedFlags & ~VIRTQ_USED_F_NO_NOTIFY);
+            LE16.set(used, USED_FLAGS, usedFlags);
+        }
+        VarHandle.fullFence(); // the hint store before the avail idx load
+        return hasAvailable();
+    }
+
+    /**
+     * Tells the driver kicks are not needed (the device is processing or polling). Without EVENT_IDX
+     * sets {@code VIRTQ_USED_F_NO_NOTIFY}; with EVENT_IDX leaves {@code avail_event} behind, so the
+     * driver does not kick until the device re-arms it (Linux {@code vhost_disable_notify}).
+     */
+    public void disableNotifications() {
+        if (!eventIdx && (usedFlags & VIRTQ_USED_F_NO_NOTIFY) == 0) {
+            usedFlags = (short) (usedFlags | VIRTQ_USED_F_NO_NOTIFY);
+            LE16.set(used, USED_FLAGS, usedFlags);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "DeviceQueue[" + index + ", size " + size + ", nextAvail " + nextAvail + ", nextUsed " + nextUsed + "]";
+    }
+}

@@ -1,0 +1,53 @@
+package com.vhost.spi.testing;
+
+import com.vhost.api.virtio.Interrupt;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+
+/** Test-only {@link Interrupt} that counts used-queue signals and records needs-reset reasons. */
+public final class RecordingInterrupt implements Interrupt {
+    private final AtomicIntegerArray used = new AtomicIntegerArray(256);
+    private final AtomicInteger configChanges = new AtomicInteger();
+    private final List<String> resets = new CopyOnWriteArrayList<>();
+
+    @Override
+    public void signalUsedQueue(int queueIndex) {
+        used.incrementAndGet(queueIndex);
+    }
+
+    @Override
+    public void signalConfigChanged() {
+        configChanges.incrementAndGet();
+    }
+
+    @Override
+    public void signalNeedsReset(String reason) {
+        resets.add(reason);
+    }
+
+    public int usedSignals(int queueIndex) {
+        return used.get(queueIndex);
+    }
+
+    public int configChanges() {
+        return configChanges.get();
+    }
+
+    public List<String> needsReset() {
+        return List.copyOf(resets);
+    }
+
+    /** Waits (bounded) for a needs-reset report; returns whether one came. */
+    public boolean awaitNeedsReset(long timeoutMs) throws InterruptedException {
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000;
+        while (resets.isEmpty()) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            Thread.sleep(1);
+        }
+        return true;
+    }
+}
