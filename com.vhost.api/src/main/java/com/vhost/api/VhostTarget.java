@@ -10,15 +10,10 @@ import java.util.Objects;
  *
  * @param path socket path or device node; never null
  * @param options backend-specific options, for example {@code mode=client|server} for vhost-user
+ *     (the keys are listed in {@link com.vhost.api.registry.DeviceConfigKeys}, {@code OPTION_*})
  *     or {@code tap=NAME} for vhost-net; never null
  */
 public record VhostTarget(String path, Map<String, String> options) {
-    /** Option key of vhost-user: {@code client} (connect, the default) or {@code server} (listen). */
-    public static final String OPTION_MODE = "mode";
-
-    /** Option key: connect timeout in milliseconds (vhost-user client mode; default 5000). */
-    public static final String OPTION_CONNECT_TIMEOUT_MS = "connect.timeout.ms";
-
     public VhostTarget {
         Objects.requireNonNull(path, "path");
         options = Map.copyOf(Objects.requireNonNull(options, "options"));

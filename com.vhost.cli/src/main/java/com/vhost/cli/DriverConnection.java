@@ -1,6 +1,7 @@
 package com.vhost.cli;
 
 import com.vhost.api.VhostTarget;
+import com.vhost.api.registry.DeviceConfigKeys;
 import java.nio.file.Path;
 import java.util.Map;
 import picocli.CommandLine.Option;
@@ -26,6 +27,6 @@ abstract class DriverConnection {
      *     set from {@code --connect-timeout}
      */
     VhostTarget connectTarget(Path path) {
-        return new VhostTarget(path.toString(), Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, Long.toString(connectTimeoutMs)));
+        return new VhostTarget(path.toString(), Map.of(DeviceConfigKeys.OPTION_CONNECT_TIMEOUT_MS, Long.toString(connectTimeoutMs)));
     }
 }

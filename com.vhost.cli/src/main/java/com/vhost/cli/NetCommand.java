@@ -7,6 +7,7 @@ import com.vhost.api.net.NetDevice;
 import com.vhost.api.net.NetDeviceInfo;
 import com.vhost.api.net.NetQueueStats;
 import com.vhost.api.net.VirtioNet;
+import com.vhost.api.registry.DeviceConfigKeys;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -80,7 +81,7 @@ final class NetCommand extends ParentCommand {
             } else if (where.kernel != null) {
                 // one /dev/vhost-net fd and TAP queue per pair (VhostKernelOps option queue-pairs)
                 backend = services.backend("kernel", BlkCommand.BACKEND_WAIT).open(new VhostTarget("/dev/vhost-net",
-                        java.util.Map.of("tap", where.kernel.tap, "queue-pairs", Integer.toString(queues))));
+                        java.util.Map.of(DeviceConfigKeys.OPTION_TAP, where.kernel.tap, DeviceConfigKeys.OPTION_QUEUE_PAIRS, Integer.toString(queues))));
             } else {
                 VhostOps ops = services.backend("user", BlkCommand.BACKEND_WAIT);
                 backend = ops.open(connectTarget(where.socket));

@@ -2,6 +2,7 @@ package com.vhost.cli;
 
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.blk.BlockDeviceInfo;
+import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.DeviceRegistry;
 import java.io.IOException;
@@ -75,11 +76,11 @@ final class RunCommand implements Callable<Integer> {
             Configuration cfg = services.configurationAdmin()
                     .getFactoryConfiguration(DeviceRegistry.DEVICE_FACTORY_PID, DEVICE_NAME, "?");
             Dictionary<String, Object> props = new Hashtable<>();
-            props.put("device.type", "blk");
-            props.put("backend.type", "user");
-            props.put("target", sock.toString());
-            props.put("queues", queues);
-            props.put("queue.size", 256);
+            props.put(DeviceConfigKeys.DEVICE_TYPE, "blk");
+            props.put(DeviceConfigKeys.BACKEND_TYPE, "user");
+            props.put(DeviceConfigKeys.TARGET, sock.toString());
+            props.put(DeviceConfigKeys.QUEUES, queues);
+            props.put(DeviceConfigKeys.QUEUE_SIZE, 256);
             cfg.update(props);
             try {
                 DeviceInfo d = awaitSettled(services.registry(), DEVICE_NAME, BIND_TIMEOUT_MS);

@@ -2,6 +2,7 @@ package com.vhost.cli;
 
 import com.vhost.api.net.NetDevice;
 import com.vhost.api.net.NetDeviceInfo;
+import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.DeviceRegistry;
 import java.io.PrintWriter;
@@ -32,10 +33,10 @@ final class RunNet {
             Configuration cfg = services.configurationAdmin()
                     .getFactoryConfiguration(DeviceRegistry.DEVICE_FACTORY_PID, DEVICE_NAME, "?");
             Dictionary<String, Object> props = new Hashtable<>();
-            props.put("device.type", "net");
-            props.put("backend.type", "user");
-            props.put("target", sock.toString());
-            props.put("queues", 1);
+            props.put(DeviceConfigKeys.DEVICE_TYPE, "net");
+            props.put(DeviceConfigKeys.BACKEND_TYPE, "user");
+            props.put(DeviceConfigKeys.TARGET, sock.toString());
+            props.put(DeviceConfigKeys.QUEUES, 1);
             cfg.update(props);
             try {
                 DeviceInfo d = RunCommand.awaitSettled(services.registry(), DEVICE_NAME, bindTimeoutMs);

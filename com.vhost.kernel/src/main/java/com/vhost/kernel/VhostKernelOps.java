@@ -7,6 +7,7 @@ import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostOps;
 import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostTarget;
+import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.spi.nativeio.Linux;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,10 +28,6 @@ import org.osgi.service.component.annotations.Component;
 public final class VhostKernelOps implements VhostOps {
     /** Default device node. */
     public static final String DEFAULT_NODE = "/dev/vhost-net";
-    /** Target option: the TAP interface to attach. */
-    public static final String OPTION_TAP = "tap";
-    /** Target option: receive/transmit queue pairs, 1..{@value #MAX_QUEUE_PAIRS} (default 1). */
-    public static final String OPTION_QUEUE_PAIRS = "queue-pairs";
     /** Most queue pairs: 2 × 127 rings fit the generic device's 255 queues. */
     public static final int MAX_QUEUE_PAIRS = 127;
 
@@ -57,7 +54,7 @@ public final class VhostKernelOps implements VhostOps {
         int pairs = queuePairs(target);
         int[] fds = new int[pairs];
         java.util.Arrays.fill(fds, -1);
-        String tapName = target.option(OPTION_TAP, null);
+        String tapName = target.option(DeviceConfigKeys.OPTION_TAP, null);
         TapDevice tap = null;
         try {
             for (int p = 0; p < pairs; p++) {
@@ -79,7 +76,11 @@ public final class VhostKernelOps implements VhostOps {
     }
 
     private static int queuePairs(VhostTarget target) throws VhostFeatureException {
-        String v = target.option(OPTION_QUEUE_PAIRS, "1");
+        String key = target.options().containsKey(DeviceConfigKeys.OPTION_QUEUE_PAIRS)
+                        || !target.options().containsKey(DeviceConfigKeys.OPTION_QUEUE_PAIRS_LEGACY)
+                ? DeviceConfigKeys.OPTION_QUEUE_PAIRS
+                : DeviceConfigKeys.OPTION_QUEUE_PAIRS_LEGACY;
+        String v = target.option(key, "1");
         try {
             int n = Integer.parseInt(v.trim());
             if (n >= 1 && n <= MAX_QUEUE_PAIRS) {
@@ -88,7 +89,7 @@ public final class VhostKernelOps implements VhostOps {
         } catch (NumberFormatException e) {
             // reported below
         }
-        throw new VhostFeatureException(target.path() + ": kernel target option " + OPTION_QUEUE_PAIRS + "=" + v
+        throw new VhostFeatureException(target.path() + ": kernel target option " + key + "=" + v
                 + " is not a number of queue pairs in 1.." + MAX_QUEUE_PAIRS);
     }
 
@@ -113,7 +114,7 @@ public final class VhostKernelOps implements VhostOps {
         if (!Files.isReadable(node) || !Files.isWritable(node)) {
             return Optional.of(node + ": permission denied (needs read and write access)");
         }
-        String tap = target.option(OPTION_TAP, null);
+        String tap = target.option(DeviceConfigKeys.OPTION_TAP, null);
         if (tap != null && !Files.exists(Path.of("/dev/net/tun"))) {
             return Optional.of("/dev/net/tun: no such device node (tun module not loaded), needed for tap " + tap);
         }

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostTarget;
+import com.vhost.api.registry.DeviceConfigKeys;
 import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -53,12 +54,14 @@ class VhostKernelOpsTest {
     @Test
     void queuePairsOptionOutsideItsRangeIsATypedErrorBeforeTheNodeIsOpened() {
         VhostKernelOps ops = new VhostKernelOps();
-        for (String bad : new String[] {"0", "128", "two", ""}) {
-            VhostTarget t = new VhostTarget(dir.resolve("vhost-net").toString(), Map.of(VhostKernelOps.OPTION_QUEUE_PAIRS, bad));
-            assertThatThrownBy(() -> ops.open(t)).as("queue-pairs=%s", bad)
-                    .isInstanceOf(VhostFeatureException.class)
-                    .hasMessageContaining("queue-pairs=" + bad)
-                    .hasMessageContaining("1..127");
+        for (String key : new String[] {DeviceConfigKeys.OPTION_QUEUE_PAIRS, DeviceConfigKeys.OPTION_QUEUE_PAIRS_LEGACY}) {
+            for (String bad : new String[] {"0", "128", "two", ""}) {
+                VhostTarget t = new VhostTarget(dir.resolve("vhost-net").toString(), Map.of(key, bad));
+                assertThatThrownBy(() -> ops.open(t)).as("%s=%s", key, bad)
+                        .isInstanceOf(VhostFeatureException.class)
+                        .hasMessageContaining(key + "=" + bad)
+                        .hasMessageContaining("1..127");
+            }
         }
     }
 

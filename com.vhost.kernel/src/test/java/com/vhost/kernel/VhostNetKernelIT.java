@@ -10,6 +10,7 @@ import com.vhost.api.VhostFeatures;
 import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VringAddr;
+import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.virtio.GuestMemoryRegion;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
@@ -131,7 +132,7 @@ class VhostNetKernelIT {
         closed.close();
         assertThat(closed.isConnected()).isFalse();
         assertThatThrownBy(closed::getFeatures).isInstanceOf(VhostNativeException.class).hasMessageContaining("closed");
-        assertThatThrownBy(() -> ops.open(new VhostTarget(NODE, Map.of(VhostKernelOps.OPTION_TAP, "no-such-tap-name-way-too-long"))))
+        assertThatThrownBy(() -> ops.open(new VhostTarget(NODE, Map.of(DeviceConfigKeys.OPTION_TAP, "no-such-tap-name-way-too-long"))))
                 .isInstanceOf(IllegalArgumentException.class);
     }
 
@@ -220,7 +221,7 @@ class VhostNetKernelIT {
         long ringGpa = 0x5000; // page 5
         try (SharedMemory shm = SharedMemory.create("vhost-net-log-it", MIB);
                 SharedMemory log = SharedMemory.create("vhost-net-log", 4096);
-                VhostBackend b = ops.open(new VhostTarget(NODE, Map.of(VhostKernelOps.OPTION_TAP, TAP)));
+                VhostBackend b = ops.open(new VhostTarget(NODE, Map.of(DeviceConfigKeys.OPTION_TAP, TAP)));
                 EventFd kick = EventFd.create(); EventFd call = EventFd.create(); EventFd logged = EventFd.create()) {
             MemorySegment mem = shm.segment();
             DriverRing tx = new DriverRing(mem, ringGpa, qsize, 0);
@@ -264,7 +265,7 @@ class VhostNetKernelIT {
         Path rxPackets = Path.of("/sys/class/net/" + TAP + "/statistics/rx_packets");
         int qsize = 64;
         try (SharedMemory shm = SharedMemory.create("vhost-net-it", MIB);
-                VhostBackend b = ops.open(new VhostTarget(NODE, Map.of(VhostKernelOps.OPTION_TAP, TAP)));
+                VhostBackend b = ops.open(new VhostTarget(NODE, Map.of(DeviceConfigKeys.OPTION_TAP, TAP)));
                 EventFd kick0 = EventFd.create(); EventFd kick1 = EventFd.create();
                 EventFd call0 = EventFd.create(); EventFd call1 = EventFd.create()) {
             assertThat(b.describe()).contains("tap " + TAP);
@@ -370,7 +371,7 @@ class VhostNetKernelIT {
         try (SharedMemory shm = SharedMemory.create("vhost-net-generic-it", MIB);
                 EventFd kick0 = EventFd.create(); EventFd kick1 = EventFd.create();
                 EventFd call0 = EventFd.create(); EventFd call1 = EventFd.create()) {
-            VhostBackend b = ops.open(new VhostTarget(NODE, Map.of(VhostKernelOps.OPTION_TAP, TAP)));
+            VhostBackend b = ops.open(new VhostTarget(NODE, Map.of(DeviceConfigKeys.OPTION_TAP, TAP)));
             GenericVhostDevice dev;
             try {
                 dev = new GenericVhostDevice(b, 2);

@@ -4,6 +4,7 @@ import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostOps;
 import com.vhost.api.VhostTarget;
+import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.DeviceRegistry;
 import com.vhost.api.registry.VirtioDriver;
@@ -144,9 +145,9 @@ public final class DeviceComponent implements ManagedDevice {
     void activate(Map<String, Object> props) {
         synchronized (lock) {
             id = DeviceSettings.idOf(props);
-            Object dt = props.get(DeviceSettings.DEVICE_TYPE);
+            Object dt = props.get(DeviceConfigKeys.DEVICE_TYPE);
             deviceType = dt == null ? "blk" : dt.toString();
-            Object t = props.get(DeviceSettings.TARGET);
+            Object t = props.get(DeviceConfigKeys.TARGET);
             target = t == null ? null : t.toString();
             try {
                 settings = DeviceSettings.parse(props);
@@ -211,7 +212,7 @@ public final class DeviceComponent implements ManagedDevice {
         String why = null;
         synchronized (lock) {
             DeviceSettings old = settings;
-            Object t = props.get(DeviceSettings.TARGET);
+            Object t = props.get(DeviceConfigKeys.TARGET);
             target = t == null ? null : t.toString();
             try {
                 settings = DeviceSettings.parse(props);
@@ -246,12 +247,12 @@ public final class DeviceComponent implements ManagedDevice {
         Map<String, Object> ca = new LinkedHashMap<>(a.driverConfig());
         Map<String, Object> cb = new LinkedHashMap<>(b.driverConfig());
         for (Map<String, Object> m : java.util.List.of(ca, cb)) {
-            m.remove(DeviceSettings.TARGET);
-            m.remove(DeviceSettings.BACKEND_TARGET);
+            m.remove(DeviceConfigKeys.TARGET);
+            m.remove(DeviceConfigKeys.BACKEND_TARGET);
             m.remove("service.pid");
             m.remove("service.factoryPid");
             m.remove("service.bundleLocation");
-            m.keySet().removeIf(k -> k.startsWith(DeviceSettings.OPTION_PREFIX) || k.startsWith("felix.") || k.startsWith("component."));
+            m.keySet().removeIf(k -> k.startsWith(DeviceConfigKeys.OPTION_PREFIX) || k.startsWith("felix.") || k.startsWith("component."));
         }
         return a.deviceType() == b.deviceType() && a.backendType() == b.backendType() && ca.equals(cb);
     }

@@ -2,6 +2,7 @@ package com.vhost.registry;
 
 import com.vhost.api.VhostBackendType;
 import com.vhost.api.VhostTarget;
+import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.virtio.VirtioDeviceType;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -33,17 +34,6 @@ public record DeviceSettings(
         String backendFilter,
         Map<String, String> options,
         Map<String, Object> driverConfig) {
-
-    public static final String DEVICE_TYPE = "device.type";
-    public static final String BACKEND_TYPE = "backend.type";
-    public static final String TARGET = "target";
-    public static final String QUEUES = "queues";
-    public static final String QUEUE_SIZE = "queue.size";
-    public static final String BACKEND_TARGET = "backend.target";
-    public static final String FACTORY_TARGET = "factory.target";
-    public static final String OPTION_PREFIX = "option.";
-    /** Milliseconds requests wait while a running device has no backend (hot-swap), 0..3600000, default 10000. */
-    public static final String SWAP_WAIT_MS = "swap.wait.ms";
 
     static final int MAX_QUEUES = 65535;
     static final int MAX_QUEUE_SIZE = 32768;
@@ -89,7 +79,7 @@ public record DeviceSettings(
      */
     public static DeviceSettings parse(Map<String, ?> props) {
         String id = idOf(props);
-        String dt = string(props, DEVICE_TYPE, "blk");
+        String dt = string(props, DeviceConfigKeys.DEVICE_TYPE, "blk");
         VirtioDeviceType deviceType = null;
         for (VirtioDeviceType t : VirtioDeviceType.values()) {
             if (t.shortName().equalsIgnoreCase(dt)) {
@@ -97,26 +87,26 @@ public record DeviceSettings(
             }
         }
         if (deviceType == null) {
-            throw new IllegalArgumentException(DEVICE_TYPE + ": unknown device type '" + dt + "' (expected blk or net)");
+            throw new IllegalArgumentException(DeviceConfigKeys.DEVICE_TYPE + ": unknown device type '" + dt + "' (expected blk or net)");
         }
-        String bt = string(props, BACKEND_TYPE, "user");
+        String bt = string(props, DeviceConfigKeys.BACKEND_TYPE, "user");
         VhostBackendType backendType;
         try {
             backendType = VhostBackendType.fromId(bt);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(BACKEND_TYPE + ": " + e.getMessage(), e);
+            throw new IllegalArgumentException(DeviceConfigKeys.BACKEND_TYPE + ": " + e.getMessage(), e);
         }
-        String target = string(props, TARGET, null);
+        String target = string(props, DeviceConfigKeys.TARGET, null);
         if (target == null || target.isBlank()) {
-            throw new IllegalArgumentException(TARGET + ": missing (a socket path or device node is required)");
+            throw new IllegalArgumentException(DeviceConfigKeys.TARGET + ": missing (a socket path or device node is required)");
         }
-        int queues = integer(props, QUEUES, 1, 1, MAX_QUEUES);
-        int queueSize = integer(props, QUEUE_SIZE, 256, 1, MAX_QUEUE_SIZE);
+        int queues = integer(props, DeviceConfigKeys.QUEUES, 1, 1, MAX_QUEUES);
+        int queueSize = integer(props, DeviceConfigKeys.QUEUE_SIZE, 256, 1, MAX_QUEUE_SIZE);
         if (Integer.bitCount(queueSize) != 1) {
-            throw new IllegalArgumentException(QUEUE_SIZE + ": " + queueSize + " is not a power of two");
+            throw new IllegalArgumentException(DeviceConfigKeys.QUEUE_SIZE + ": " + queueSize + " is not a power of two");
         }
-        int swapWaitMs = integer(props, SWAP_WAIT_MS, 10_000, 0, 3_600_000);
-        String filter = string(props, BACKEND_TARGET, null);
+        int swapWaitMs = integer(props, DeviceConfigKeys.SWAP_WAIT_MS, 10_000, 0, 3_600_000);
+        String filter = string(props, DeviceConfigKeys.BACKEND_TARGET, null);
         if (filter != null && filter.isBlank()) {
             filter = null;
         }
@@ -124,7 +114,7 @@ public record DeviceSettings(
             try {
                 org.osgi.framework.FrameworkUtil.createFilter(filter);
             } catch (org.osgi.framework.InvalidSyntaxException e) {
-                throw new IllegalArgumentException(BACKEND_TARGET + ": malformed LDAP filter '" + filter + "': "
+                throw new IllegalArgumentException(DeviceConfigKeys.BACKEND_TARGET + ": malformed LDAP filter '" + filter + "': "
                         + e.getMessage(), e);
             }
         }
@@ -132,19 +122,19 @@ public record DeviceSettings(
         Map<String, Object> driverConfig = new LinkedHashMap<>();
         for (Map.Entry<String, ?> e : props.entrySet()) {
             String key = e.getKey();
-            if (key.startsWith(OPTION_PREFIX) && key.length() > OPTION_PREFIX.length() && e.getValue() != null) {
-                options.put(key.substring(OPTION_PREFIX.length()), e.getValue().toString());
+            if (key.startsWith(DeviceConfigKeys.OPTION_PREFIX) && key.length() > DeviceConfigKeys.OPTION_PREFIX.length() && e.getValue() != null) {
+                options.put(key.substring(DeviceConfigKeys.OPTION_PREFIX.length()), e.getValue().toString());
             }
             if (e.getValue() != null && !key.startsWith("component.") && !key.endsWith(".target")) {
                 driverConfig.put(key, e.getValue());
             }
         }
-        driverConfig.put(QUEUES, queues);
-        driverConfig.put(QUEUE_SIZE, queueSize);
-        driverConfig.put(SWAP_WAIT_MS, swapWaitMs);
-        driverConfig.put(DEVICE_TYPE, deviceType.shortName());
-        driverConfig.put(BACKEND_TYPE, backendType.id());
-        driverConfig.put(TARGET, target);
+        driverConfig.put(DeviceConfigKeys.QUEUES, queues);
+        driverConfig.put(DeviceConfigKeys.QUEUE_SIZE, queueSize);
+        driverConfig.put(DeviceConfigKeys.SWAP_WAIT_MS, swapWaitMs);
+        driverConfig.put(DeviceConfigKeys.DEVICE_TYPE, deviceType.shortName());
+        driverConfig.put(DeviceConfigKeys.BACKEND_TYPE, backendType.id());
+        driverConfig.put(DeviceConfigKeys.TARGET, target);
         return new DeviceSettings(id, deviceType, backendType, target, queues, queueSize, filter, options, driverConfig);
     }
 

@@ -1,5 +1,6 @@
 package com.vhost.registry;
 
+import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.registry.DeviceRegistry;
 import java.util.Dictionary;
 import org.osgi.framework.FrameworkUtil;
@@ -33,9 +34,9 @@ final class TargetFilterPlugin implements ConfigurationPlugin {
 
     /** Adds or rewrites {@code backend.target} and {@code factory.target} in place. */
     static void apply(Dictionary<String, Object> properties) {
-        Object bt = properties.get(DeviceSettings.BACKEND_TYPE);
+        Object bt = properties.get(DeviceConfigKeys.BACKEND_TYPE);
         String backendType = bt == null ? "user" : bt.toString().trim();
-        Object user = properties.get(DeviceSettings.BACKEND_TARGET);
+        Object user = properties.get(DeviceConfigKeys.BACKEND_TARGET);
         String userFilter = user == null ? null : user.toString();
         if (userFilter != null && !isValid(userFilter)) {
             // Left for the component to report as FAILED; DS gets a filter that still parses.
@@ -43,11 +44,11 @@ final class TargetFilterPlugin implements ConfigurationPlugin {
         }
         String typeClause = DeviceSettings.backendFilter(backendType, null);
         if (userFilter == null || !userFilter.contains(typeClause)) {
-            properties.put(DeviceSettings.BACKEND_TARGET, DeviceSettings.backendFilter(backendType, userFilter));
+            properties.put(DeviceConfigKeys.BACKEND_TARGET, DeviceSettings.backendFilter(backendType, userFilter));
         }
-        if (properties.get(DeviceSettings.FACTORY_TARGET) == null) {
-            Object dt = properties.get(DeviceSettings.DEVICE_TYPE);
-            properties.put(DeviceSettings.FACTORY_TARGET, DeviceSettings.factoryFilter(dt == null ? "blk" : dt.toString().trim()));
+        if (properties.get(DeviceConfigKeys.FACTORY_TARGET) == null) {
+            Object dt = properties.get(DeviceConfigKeys.DEVICE_TYPE);
+            properties.put(DeviceConfigKeys.FACTORY_TARGET, DeviceSettings.factoryFilter(dt == null ? "blk" : dt.toString().trim()));
         }
     }
 

@@ -7,6 +7,7 @@ import com.vhost.api.VhostOps;
 import com.vhost.api.VhostProtocolException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VhostTimeoutException;
+import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.spi.nativeio.UnixServer;
 import com.vhost.spi.nativeio.UnixSocket;
 import com.vhost.user.connection.VhostUserConnection;
@@ -58,8 +59,8 @@ public final class VhostUserOps implements VhostOps {
     @Override
     public VhostBackend open(VhostTarget target) throws VhostException {
         String mode = mode(target);
-        int connectMs = intOption(target, VhostTarget.OPTION_CONNECT_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS);
-        int replyMs = intOption(target, VhostUserFrontend.OPTION_REPLY_TIMEOUT_MS, VhostUserFrontend.DEFAULT_REPLY_TIMEOUT_MS);
+        int connectMs = intOption(target, DeviceConfigKeys.OPTION_CONNECT_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS);
+        int replyMs = intOption(target, DeviceConfigKeys.OPTION_REPLY_TIMEOUT_MS, VhostUserFrontend.DEFAULT_REPLY_TIMEOUT_MS);
         Path path = Path.of(target.path());
         String description = "vhost-user:" + target.path();
         UnixSocket socket;
@@ -112,7 +113,7 @@ public final class VhostUserOps implements VhostOps {
     }
 
     private static String mode(VhostTarget target) throws VhostProtocolException {
-        String mode = target.option(VhostTarget.OPTION_MODE, MODE_CLIENT);
+        String mode = target.option(DeviceConfigKeys.OPTION_MODE, MODE_CLIENT);
         if (!MODE_CLIENT.equals(mode) && !MODE_SERVER.equals(mode)) {
             throw new VhostProtocolException(target.path() + ": option mode=" + mode + " is neither client nor server");
         }

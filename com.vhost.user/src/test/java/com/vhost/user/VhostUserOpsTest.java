@@ -9,6 +9,7 @@ import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostProtocolException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VhostTimeoutException;
+import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.spi.nativeio.UnixServer;
 import com.vhost.spi.nativeio.UnixSocket;
@@ -59,10 +60,10 @@ class VhostUserOpsTest {
     void clientModeConnectFailureIsBoundedAndTyped() {
         Path missing = dir.resolve("none.sock");
         long t0 = System.nanoTime();
-        assertThatThrownBy(() -> ops.open(new VhostTarget(missing.toString(), Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, "300"))))
+        assertThatThrownBy(() -> ops.open(new VhostTarget(missing.toString(), Map.of(DeviceConfigKeys.OPTION_CONNECT_TIMEOUT_MS, "300"))))
                 .isInstanceOf(VhostNativeException.class).hasMessageContaining("none.sock");
         assertThat((System.nanoTime() - t0) / 1_000_000).isLessThan(5000);
-        assertThatThrownBy(() -> ops.open(new VhostTarget(missing.toString(), Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, "soon"))))
+        assertThatThrownBy(() -> ops.open(new VhostTarget(missing.toString(), Map.of(DeviceConfigKeys.OPTION_CONNECT_TIMEOUT_MS, "soon"))))
                 .isInstanceOf(VhostProtocolException.class).hasMessageContaining("connect.timeout.ms=soon");
     }
 
@@ -70,7 +71,7 @@ class VhostUserOpsTest {
     void serverModeAcceptsOneBackEndOrTimesOut() throws Exception {
         Path path = dir.resolve("listen.sock");
         assertThatThrownBy(() -> ops.open(new VhostTarget(path.toString(),
-                Map.of(VhostTarget.OPTION_MODE, "server", VhostTarget.OPTION_CONNECT_TIMEOUT_MS, "200"))))
+                Map.of(DeviceConfigKeys.OPTION_MODE, "server", DeviceConfigKeys.OPTION_CONNECT_TIMEOUT_MS, "200"))))
                 .isInstanceOf(VhostTimeoutException.class).hasMessageContaining("no back-end connected within 200 ms");
 
         CompletableFuture<Void> backend = CompletableFuture.runAsync(() -> {
@@ -88,7 +89,7 @@ class VhostUserOpsTest {
                 throw new RuntimeException(e);
             }
         });
-        try (VhostBackend fe = ops.open(new VhostTarget(path.toString(), Map.of(VhostTarget.OPTION_MODE, "server")))) {
+        try (VhostBackend fe = ops.open(new VhostTarget(path.toString(), Map.of(DeviceConfigKeys.OPTION_MODE, "server")))) {
             assertThat(fe.describe()).isEqualTo("vhost-user:" + path);
             assertThat(fe.getFeatures()).isEqualTo(1L << 32);
         }

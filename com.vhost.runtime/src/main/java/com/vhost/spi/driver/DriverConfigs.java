@@ -2,20 +2,20 @@ package com.vhost.spi.driver;
 
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VirtioDeviceException;
+import com.vhost.api.registry.DeviceConfigKeys;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
 /**
  * What the device bundles' driver factories read from a device's configuration before they open
- * a driver on a backend: the driver's own options and {@value #SWAP_WAIT_MS}.
+ * a driver on a backend: the driver's own options and {@value #DeviceConfigKeys.SWAP_WAIT_MS}.
  */
 public final class DriverConfigs {
     /**
      * How long, in milliseconds, a driver waits for a backend while it has none (hot-swap, a
      * detached device); not negative.
      */
-    public static final String SWAP_WAIT_MS = "swap.wait.ms";
 
     private DriverConfigs() {}
 
@@ -23,7 +23,7 @@ public final class DriverConfigs {
      * A driver's configuration.
      *
      * @param options the driver's options
-     * @param swapWaitNanos {@value #SWAP_WAIT_MS} in nanoseconds
+     * @param swapWaitNanos {@value #DeviceConfigKeys.SWAP_WAIT_MS} in nanoseconds
      */
     public record DriverConfig<O>(O options, long swapWaitNanos) {}
 
@@ -33,16 +33,16 @@ public final class DriverConfigs {
      *
      * @param device the device type for messages ("blk")
      * @param options reads the driver's options, throwing {@link IllegalArgumentException} naming a bad key
-     * @param defaultSwapWaitNanos {@value #SWAP_WAIT_MS} when absent, nanoseconds (used in whole milliseconds)
+     * @param defaultSwapWaitNanos {@value #DeviceConfigKeys.SWAP_WAIT_MS} when absent, nanoseconds (used in whole milliseconds)
      * @throws VirtioDeviceException "&lt;device&gt; device configuration: &lt;what is wrong&gt;"
      */
     public static <O> DriverConfig<O> read(VhostBackend backend, Map<String, Object> config, String device,
             Function<Map<String, Object>, O> options, long defaultSwapWaitNanos) throws VirtioDeviceException {
         try {
             O o = options.apply(config);
-            long swapWaitMs = ConfigValues.number(config, SWAP_WAIT_MS, defaultSwapWaitNanos / 1_000_000L);
+            long swapWaitMs = ConfigValues.number(config, DeviceConfigKeys.SWAP_WAIT_MS, defaultSwapWaitNanos / 1_000_000L);
             if (swapWaitMs < 0) {
-                throw new IllegalArgumentException("'" + SWAP_WAIT_MS + "' = " + swapWaitMs + " is negative");
+                throw new IllegalArgumentException("'" + DeviceConfigKeys.SWAP_WAIT_MS + "' = " + swapWaitMs + " is negative");
             }
             return new DriverConfig<>(o, TimeUnit.MILLISECONDS.toNanos(swapWaitMs));
         } catch (IllegalArgumentException e) {

@@ -67,8 +67,6 @@ import org.slf4j.LoggerFactory;
  * Not thread-safe (one thread drives the control path), as {@link VhostBackend} states.
  */
 public final class VhostUserFrontend implements VhostBackend {
-    /** {@code VhostTarget} option: reply timeout in milliseconds (default 10000). */
-    public static final String OPTION_REPLY_TIMEOUT_MS = "reply.timeout.ms";
     /** Default bound on each wait for a reply, in milliseconds. */
     public static final int DEFAULT_REPLY_TIMEOUT_MS = 10_000;
     /** Largest queue index a SET_VRING_KICK/CALL/ERR payload can name. */

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.net.NetDevice;
 import com.vhost.api.net.VirtioNet;
+import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.devices.net.driver.NetDriverOptions;
 import com.vhost.devices.net.driver.SequencedStream;
@@ -83,7 +84,7 @@ class CrossTypeNetSwapIT {
                 SequencedStream.Result user1 = echoLeg(handle, "vhost-user", FRAMES);
 
                 // 2. vhost-net: frames go to the TAP, which counts them
-                net.rebind(new VhostKernelOps().open(new VhostTarget("/dev/vhost-net", Map.of(VhostKernelOps.OPTION_TAP, "ktap0"))));
+                net.rebind(new VhostKernelOps().open(new VhostTarget("/dev/vhost-net", Map.of(DeviceConfigKeys.OPTION_TAP, "ktap0"))));
                 assertThat(net.info().backend()).contains("vhost-net");
                 long before = tapRx();
                 MemorySegment[] tx = new MemorySegment[8];

@@ -12,6 +12,7 @@ import com.vhost.api.VhostRefusedException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
+import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.virtio.DeviceStatus;
 import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioFeatures;
@@ -57,7 +58,7 @@ class FrontendServerEndToEndTest {
     }
 
     private VhostBackend connect() throws Exception {
-        return ops.open(new VhostTarget(dir.resolve("vu.sock").toString(), java.util.Map.of(VhostUserFrontend.OPTION_REPLY_TIMEOUT_MS, "3000")));
+        return ops.open(new VhostTarget(dir.resolve("vu.sock").toString(), java.util.Map.of(DeviceConfigKeys.OPTION_REPLY_TIMEOUT_MS, "3000")));
     }
 
     private MemoryRegion region() {

@@ -7,6 +7,7 @@ import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
+import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.SharedMemory;
@@ -49,7 +50,7 @@ class QemuStorageDaemonInteropTest {
         }
         Files.write(disk, image);
         try (Peers.Qsd qsd = Peers.Qsd.raw(dir, disk, 1);
-                VhostBackend fe = new VhostUserOps().open(new VhostTarget(qsd.socket().toString(), Map.of(VhostTarget.OPTION_CONNECT_TIMEOUT_MS, "10000")));
+                VhostBackend fe = new VhostUserOps().open(new VhostTarget(qsd.socket().toString(), Map.of(DeviceConfigKeys.OPTION_CONNECT_TIMEOUT_MS, "10000")));
                 SharedMemory mem = SharedMemory.create("guest", 1 << 20);
                 EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
             long features = fe.getFeatures();

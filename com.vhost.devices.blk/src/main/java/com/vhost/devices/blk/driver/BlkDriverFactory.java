@@ -6,6 +6,7 @@ import static com.vhost.spi.driver.ConfigValues.number;
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostException;
 import com.vhost.api.blk.BlockDevice;
+import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.registry.VirtioDriver;
 import com.vhost.api.registry.VirtioDriverFactory;
 import com.vhost.spi.driver.DelegatingVirtioDriver;
@@ -22,12 +23,6 @@ import org.osgi.service.component.annotations.Component;
  */
 @Component(service = VirtioDriverFactory.class, property = VirtioDriverFactory.DEVICE_TYPE + "=blk")
 public final class BlkDriverFactory implements VirtioDriverFactory {
-    public static final String QUEUES = "queues";
-    public static final String QUEUE_SIZE = "queue.size";
-    public static final String POLL = "poll";
-    public static final String BUFFER_POOL_BYTES = "buffer.pool.bytes";
-    /** How long requests wait, in milliseconds, while the device has no backend (hot-swap); default 10000. */
-    public static final String SWAP_WAIT_MS = DriverConfigs.SWAP_WAIT_MS;
 
     @Override
     public String deviceType() {
@@ -50,10 +45,10 @@ public final class BlkDriverFactory implements VirtioDriverFactory {
     static BlkDriverOptions options(Map<String, Object> config) {
         BlkDriverOptions d = BlkDriverOptions.defaults();
         return new BlkDriverOptions(
-                (int) number(config, QUEUES, d.queues()),
-                (int) number(config, QUEUE_SIZE, d.queueSize()),
-                bool(config, POLL, d.poll()),
-                number(config, BUFFER_POOL_BYTES, d.bufferPoolBytes()));
+                (int) number(config, DeviceConfigKeys.QUEUES, d.queues()),
+                (int) number(config, DeviceConfigKeys.QUEUE_SIZE, d.queueSize()),
+                bool(config, DeviceConfigKeys.POLL, d.poll()),
+                number(config, DeviceConfigKeys.BUFFER_POOL_BYTES, d.bufferPoolBytes()));
     }
 
     /** @return the driver's one-line description for the registry */

@@ -6,6 +6,7 @@ import static com.vhost.spi.driver.ConfigValues.number;
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostException;
 import com.vhost.api.net.NetDevice;
+import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.registry.VirtioDriver;
 import com.vhost.api.registry.VirtioDriverFactory;
 import com.vhost.spi.driver.DelegatingVirtioDriver;
@@ -26,14 +27,6 @@ import org.osgi.service.component.annotations.Component;
  */
 @Component(service = VirtioDriverFactory.class, property = VirtioDriverFactory.DEVICE_TYPE + "=net")
 public final class NetDriverFactory implements VirtioDriverFactory {
-    public static final String QUEUES = "queues";
-    public static final String QUEUE_SIZE = "queue.size";
-    public static final String RX_BUFFER_BYTES = "rx.buffer.bytes";
-    public static final String POLL = "poll";
-    public static final String MRG_RXBUF = "mrg.rxbuf";
-    public static final String MAC = "mac";
-    /** How long, in milliseconds, the data path waits for a swap or a detached device for a backend; default 10000. */
-    public static final String SWAP_WAIT_MS = DriverConfigs.SWAP_WAIT_MS;
 
     @Override
     public String deviceType() {
@@ -55,13 +48,13 @@ public final class NetDriverFactory implements VirtioDriverFactory {
     /** @return the options {@code config} asks for, defaults for absent keys */
     static NetDriverOptions options(Map<String, Object> config) {
         NetDriverOptions d = NetDriverOptions.defaults();
-        Object mac = config.get(MAC);
+        Object mac = config.get(DeviceConfigKeys.MAC);
         return new NetDriverOptions(
-                (int) number(config, QUEUES, d.queuePairs()),
-                (int) number(config, QUEUE_SIZE, d.queueSize()),
-                (int) number(config, RX_BUFFER_BYTES, d.rxBufferBytes()),
-                bool(config, POLL, d.poll()),
-                bool(config, MRG_RXBUF, d.mergeableRxBuffers()),
+                (int) number(config, DeviceConfigKeys.QUEUES, d.queuePairs()),
+                (int) number(config, DeviceConfigKeys.QUEUE_SIZE, d.queueSize()),
+                (int) number(config, DeviceConfigKeys.RX_BUFFER_BYTES, d.rxBufferBytes()),
+                bool(config, DeviceConfigKeys.POLL, d.poll()),
+                bool(config, DeviceConfigKeys.MRG_RXBUF, d.mergeableRxBuffers()),
                 mac == null ? null : NetMacs.parse(mac.toString()));
     }
 

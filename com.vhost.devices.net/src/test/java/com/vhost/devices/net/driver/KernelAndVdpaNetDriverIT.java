@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.fail;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.net.NetQueueStats;
 import com.vhost.api.net.VirtioNet;
+import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.kernel.VhostKernelOps;
 import com.vhost.spi.testing.KGuest;
@@ -58,7 +59,7 @@ class KernelAndVdpaNetDriverIT {
         KGuest.require("vhost_net and tun modules, TAP ktap0 (scripts/kguest)", "/dev/vhost-net");
         long rxBefore = sysfs("ktap0", "rx_packets");
         try (VirtioNetDriver net = VirtioNetDriver.open(new VhostKernelOps().open(
-                        new VhostTarget("/dev/vhost-net", Map.of(VhostKernelOps.OPTION_TAP, "ktap0"))),
+                        new VhostTarget("/dev/vhost-net", Map.of(DeviceConfigKeys.OPTION_TAP, "ktap0"))),
                 NetDriverOptions.defaults().withMergeableRxBuffers(false));
                 Arena a = Arena.ofConfined()) {
             byte[] arp = arpRequest();
@@ -123,7 +124,7 @@ class KernelAndVdpaNetDriverIT {
         String tap = "vtns0";
         try (TapNamespace ns = TapNamespace.create()) {
             // the TAP is created inside the namespace: VhostKernelOps opens it on the namespace's thread
-            var backend = ns.call(() -> new VhostKernelOps().open(new VhostTarget("/dev/vhost-net", Map.of(VhostKernelOps.OPTION_TAP, tap))));
+            var backend = ns.call(() -> new VhostKernelOps().open(new VhostTarget("/dev/vhost-net", Map.of(DeviceConfigKeys.OPTION_TAP, tap))));
             TapNamespace.PacketSocket wire;
             try {
                 // sysfs here is the initial namespace's: the TAP is not in it
@@ -214,7 +215,7 @@ class KernelAndVdpaNetDriverIT {
         String tap = "vtmq0";
         try (TapNamespace ns = TapNamespace.create()) {
             var backend = ns.call(() -> new VhostKernelOps().open(new VhostTarget("/dev/vhost-net",
-                    Map.of(VhostKernelOps.OPTION_TAP, tap, VhostKernelOps.OPTION_QUEUE_PAIRS, "2"))));
+                    Map.of(DeviceConfigKeys.OPTION_TAP, tap, DeviceConfigKeys.OPTION_QUEUE_PAIRS, "2"))));
             TapNamespace.PacketSocket wire;
             try {
                 assertThat(backend.describe()).contains("x2 pairs");

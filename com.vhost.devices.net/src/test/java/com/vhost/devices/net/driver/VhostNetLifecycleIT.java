@@ -2,6 +2,7 @@ package com.vhost.devices.net.driver;
 
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostTarget;
+import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.virtio.VirtioDevice;
 import com.vhost.kernel.VhostKernelOps;
 import com.vhost.spi.testing.KGuest;
@@ -51,7 +52,7 @@ class VhostNetLifecycleIT extends NetFrontendLifecycleSupport {
             wire.close();
             wire = null;
         }
-        VhostBackend b = ns.call(() -> new VhostKernelOps().open(new VhostTarget("/dev/vhost-net", Map.of(VhostKernelOps.OPTION_TAP, TAP))));
+        VhostBackend b = ns.call(() -> new VhostKernelOps().open(new VhostTarget("/dev/vhost-net", Map.of(DeviceConfigKeys.OPTION_TAP, TAP))));
         GenericVhostDevice vhost;
         try {
             ns.up(TAP);
