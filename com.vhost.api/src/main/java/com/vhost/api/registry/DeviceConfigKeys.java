@@ -77,7 +77,7 @@ public final class DeviceConfigKeys {
     /** vhost-user: milliseconds a connect (client) or accept (server) may take; default 5000. */
     public static final String OPTION_CONNECT_TIMEOUT_MS = "connect.timeout.ms";
 
-    /** vhost-user: milliseconds each wait for a back-end's reply may take; default 5000. */
+    /** vhost-user: milliseconds each wait for a back-end's reply may take; default 10000. */
     public static final String OPTION_REPLY_TIMEOUT_MS = "reply.timeout.ms";
 
     /** vhost-net: the TAP interface to attach (required for {@code backend.type=kernel}). */

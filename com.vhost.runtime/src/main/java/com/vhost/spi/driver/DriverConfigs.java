@@ -9,21 +9,16 @@ import java.util.function.Function;
 
 /**
  * What the device bundles' driver factories read from a device's configuration before they open
- * a driver on a backend: the driver's own options and {@value #DeviceConfigKeys.SWAP_WAIT_MS}.
+ * a driver on a backend: the driver's own options and {@code swap.wait.ms} ({@link DeviceConfigKeys#SWAP_WAIT_MS}).
  */
 public final class DriverConfigs {
-    /**
-     * How long, in milliseconds, a driver waits for a backend while it has none (hot-swap, a
-     * detached device); not negative.
-     */
-
     private DriverConfigs() {}
 
     /**
      * A driver's configuration.
      *
      * @param options the driver's options
-     * @param swapWaitNanos {@value #DeviceConfigKeys.SWAP_WAIT_MS} in nanoseconds
+     * @param swapWaitNanos {@code swap.wait.ms} in nanoseconds
      */
     public record DriverConfig<O>(O options, long swapWaitNanos) {}
 
@@ -33,7 +28,7 @@ public final class DriverConfigs {
      *
      * @param device the device type for messages ("blk")
      * @param options reads the driver's options, throwing {@link IllegalArgumentException} naming a bad key
-     * @param defaultSwapWaitNanos {@value #DeviceConfigKeys.SWAP_WAIT_MS} when absent, nanoseconds (used in whole milliseconds)
+     * @param defaultSwapWaitNanos {@code swap.wait.ms} when absent, nanoseconds (used in whole milliseconds)
      * @throws VirtioDeviceException "&lt;device&gt; device configuration: &lt;what is wrong&gt;"
      */
     public static <O> DriverConfig<O> read(VhostBackend backend, Map<String, Object> config, String device,
