@@ -2,7 +2,7 @@ package com.vhost.bench;
 
 import com.vhost.api.VhostTarget;
 import com.vhost.api.blk.VirtioBlk;
-import com.vhost.devices.blk.driver.BlkCompletion;
+import com.vhost.api.blk.BlockCompletion;
 import com.vhost.devices.blk.driver.BlkDriverOptions;
 import com.vhost.devices.blk.driver.BlkRequestQueue;
 import com.vhost.devices.blk.driver.BlockDevices;
@@ -51,7 +51,7 @@ public class BlkRequestBenchmark {
     private BlkRequestQueue q;
     private MemorySegment buf;
     private long done;
-    private final BlkCompletion onDone = (tag, status) -> done++;
+    private final BlockCompletion onDone = (tag, status) -> done++;
     private long offset;
 
     @Setup(Level.Trial)

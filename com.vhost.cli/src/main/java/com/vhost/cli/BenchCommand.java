@@ -140,7 +140,7 @@ public final class BenchCommand extends ParentCommand {
         }
 
         private int runNet(Path dir, PrintWriter out) throws Exception {
-            NetTools tools = NetToolsLoader.load();
+            NetTools tools = services.netTools();
             Path[] sockets = {dir.resolve("a.sock"), dir.resolve("b.sock")};
             VhostOps ops = services.backend("user", Duration.ofSeconds(10));
             int window = Math.max(1, Math.min(4096, queueSize / 2));

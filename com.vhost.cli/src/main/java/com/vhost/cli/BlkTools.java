@@ -2,14 +2,15 @@ package com.vhost.cli;
 
 import com.vhost.api.VhostBackend;
 import com.vhost.api.blk.BlockDevice;
+import com.vhost.spi.workload.VerifiedWorkload;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 
 /**
  * What the CLI needs from the virtio-blk and vhost-user implementation bundles, behind one seam so
  * the commands only see API types ({@link BlockDevice}, {@link VhostBackend},
- * {@link com.vhost.api.virtio.VirtioDevice}). {@link BlkToolsLoader} supplies the implementation
- * over {@code com.vhost.devices.blk} and {@code com.vhost.user}, or one that explains which bundle
+ * {@link com.vhost.api.virtio.VirtioDevice}). {@link ServiceBlkTools} implements it over the
+ * services of {@code com.vhost.devices.blk} and {@code com.vhost.user}, and names the bundle that
  * is missing.
  */
 public interface BlkTools {
@@ -133,10 +134,35 @@ public interface BlkTools {
      * blocks of {@code blockBytes} (block number, version, checksum, payload) in the first
      * {@code regionBytes} of the device, then read them back and check them.
      *
-     * @throws UnsupportedOperationException when the implementation bundle is missing
+     * The default counts no duplicates (it has no device counter of completed requests).
      */
     default VerifiedLoad startVerifiedWorkload(BlockDevice device, long regionBytes, int blockBytes, int workers, int depth,
             long seed) {
-        throw new UnsupportedOperationException("the verified workload needs the com.vhost.devices.blk bundle");
+        return verifiedLoad(new VerifiedWorkload(device, regionBytes, blockBytes, workers, depth, seed, null));
+    }
+
+    /** Starts {@code w} and shows it as a {@link VerifiedLoad}. */
+    static VerifiedLoad verifiedLoad(VerifiedWorkload w) {
+        w.start();
+        return new VerifiedLoad() {
+            private volatile String firstError;
+
+            @Override
+            public long writes() {
+                return w.writes();
+            }
+
+            @Override
+            public long[] stop() throws InterruptedException {
+                VerifiedWorkload.Result r = w.stop();
+                firstError = r.firstError();
+                return new long[] {r.writes(), r.reads(), r.lost(), r.duplicated(), r.corrupted()};
+            }
+
+            @Override
+            public String firstError() {
+                return firstError;
+            }
+        };
     }
 }

@@ -23,8 +23,25 @@ public interface CliServices {
      */
     VhostOps backend(String type, Duration wait) throws InterruptedException;
 
-    /** @return the virtio-blk and vhost-user implementation seam */
+    /**
+     * Waits (bounded) for the best-ranked service of {@code type} matching {@code filter}.
+     *
+     * @param filter an LDAP filter on the service's properties, or null for any
+     * @param what the service for humans ("virtio-blk driver factory")
+     * @param bundle the bundle that registers it, named when it does not appear
+     * @throws IllegalStateException naming {@code what} and {@code bundle} when none appears within
+     *     {@link #SERVICE_WAIT_MS} milliseconds
+     */
+    <T> T service(Class<T> type, String filter, String what, String bundle) throws InterruptedException;
+
+    /** How long {@link #service} waits for a service to appear, in milliseconds. */
+    long SERVICE_WAIT_MS = 5_000;
+
+    /** @return the blk tools over the device, driver and back-end server services (one per process) */
     BlkTools blkTools();
+
+    /** @return the net tools over the device, driver and back-end server services (one per process) */
+    NetTools netTools();
 
     /**
      * Runs an interactive Gogo session on the process's stdin/stdout until the user leaves it.

@@ -59,6 +59,8 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
     private String[] arguments = new String[0];
     private Thread shutdownHook;
     private BlkTools blkTools;
+    private NetTools netTools;
+    private final java.util.List<ServiceTracker<?, ?>> trackers = new java.util.ArrayList<>();
 
     @Reference
     private DeviceRegistry registry;
@@ -92,6 +94,10 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
     @Deactivate
     void deactivate() {
         stopped.countDown();
+        synchronized (this) {
+            trackers.forEach(ServiceTracker::close);
+            trackers.clear();
+        }
         try {
             Runtime.getRuntime().removeShutdownHook(shutdownHook);
         } catch (IllegalStateException shuttingDown) {
@@ -176,11 +182,44 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
     }
 
     @Override
+    public <T> T service(Class<T> type, String filter, String what, String bundle) throws InterruptedException {
+        String f = "(objectClass=" + type.getName() + ")";
+        if (filter != null) {
+            f = "(&" + f + filter + ")";
+        }
+        ServiceTracker<T, T> tracker;
+        try {
+            tracker = new ServiceTracker<>(context, FrameworkUtil.createFilter(f), null);
+        } catch (InvalidSyntaxException e) {
+            throw new IllegalArgumentException("service filter " + f + ": " + e.getMessage(), e);
+        }
+        tracker.open();
+        // Kept open until the component deactivates: the command uses the service until then.
+        synchronized (this) {
+            trackers.add(tracker);
+        }
+        T service = tracker.waitForService(SERVICE_WAIT_MS);
+        if (service == null) {
+            throw new IllegalStateException("no " + what + " appeared within " + SERVICE_WAIT_MS + " ms: is bundle " + bundle
+                    + " installed and active?");
+        }
+        return service;
+    }
+
+    @Override
     public synchronized BlkTools blkTools() {
         if (blkTools == null) {
-            blkTools = BlkToolsLoader.load();
+            blkTools = new ServiceBlkTools(this);
         }
         return blkTools;
+    }
+
+    @Override
+    public synchronized NetTools netTools() {
+        if (netTools == null) {
+            netTools = new ServiceNetTools(this);
+        }
+        return netTools;
     }
 
     @Override

@@ -86,7 +86,7 @@ final class NetCommand extends ParentCommand {
                 VhostOps ops = services.backend("user", BlkCommand.BACKEND_WAIT);
                 backend = ops.open(connectTarget(where.socket));
             }
-            return NetToolsLoader.load().openDevice(backend, queues, queueSize, poll);
+            return services.netTools().openDevice(backend, queues, queueSize, poll);
         }
     }
 

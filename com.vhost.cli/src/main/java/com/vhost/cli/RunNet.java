@@ -28,7 +28,7 @@ final class RunNet {
     static boolean run(CliServices services, Path work, PrintWriter out, long bindTimeoutMs, long unbindTimeoutMs)
             throws Exception {
         Path sock = work.resolve("net-" + ProcessHandle.current().pid() + ".sock");
-        try (NetTools.Served served = NetToolsLoader.load().serveLoopback(sock, 1, 256, "52:54:00:12:34:56", 1500, false)) {
+        try (NetTools.Served served = services.netTools().serveLoopback(sock, 1, 256, "52:54:00:12:34:56", 1500, false)) {
             out.println("back-end  " + served.describe());
             Configuration cfg = services.configurationAdmin()
                     .getFactoryConfiguration(DeviceRegistry.DEVICE_FACTORY_PID, DEVICE_NAME, "?");

@@ -58,7 +58,7 @@ final class ServeNetCommand implements Callable<Integer> {
         if (mode.tap != null && queues != 1) {
             throw new IllegalArgumentException("--tap serves one queue pair; --queues " + queues + " given");
         }
-        NetTools tools = NetToolsLoader.load();
+        NetTools tools = services.netTools();
         try (NetTools.Served served = mode.tap != null ? tools.serveTap(listen.socket, mode.tap, listen.queueSize, mac, mtu, poll)
                 : tools.serveLoopback(listen.socket, queues, listen.queueSize, mac, mtu, poll)) {
             try {

@@ -1,7 +1,15 @@
 package com.vhost.cli;
 
 import com.vhost.api.VhostOps;
+import com.vhost.api.backend.BackendServer;
+import com.vhost.api.backend.DeviceModelFactory;
 import com.vhost.api.registry.DeviceRegistry;
+import com.vhost.api.registry.VirtioDriverFactory;
+import com.vhost.devices.blk.driver.BlkDriverFactory;
+import com.vhost.devices.blk.model.BlkModelFactory;
+import com.vhost.devices.net.driver.NetDriverFactory;
+import com.vhost.devices.net.model.NetModelFactory;
+import com.vhost.user.backend.VhostUserBackendServer;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.time.Duration;
@@ -10,8 +18,8 @@ import org.osgi.service.cm.ConfigurationAdmin;
 /**
  * {@link CliServices} for unit tests: standard output and error are captured in {@link #outText}
  * and {@link #errText}; every service a test does not override fails with an
- * {@link IllegalStateException} naming it (no registry, Configuration Admin, back-ends, blk tools,
- * shell or framework in unit tests).
+ * {@link IllegalStateException} naming it (no registry, Configuration Admin, back-ends, shell or
+ * framework in unit tests); the implementation services are made from their classes.
  */
 abstract class CapturingServices implements CliServices {
     final StringWriter outText = new StringWriter();
@@ -34,9 +42,43 @@ abstract class CapturingServices implements CliServices {
         throw new IllegalStateException("no " + type + " backend in this test");
     }
 
+    private BlkTools blkTools;
+    private NetTools netTools;
+
+    /**
+     * The implementation bundles' services, made from their classes (no framework in unit tests):
+     * the blk and net model and driver factories and the vhost-user back-end server.
+     */
     @Override
-    public BlkTools blkTools() {
-        throw new IllegalStateException("no blk tools in this test");
+    public <T> T service(Class<T> type, String filter, String what, String bundle) {
+        String deviceType = filter != null && filter.contains("=net") ? "net" : "blk";
+        Object s;
+        if (type == DeviceModelFactory.class) {
+            s = deviceType.equals("net") ? new NetModelFactory() : new BlkModelFactory();
+        } else if (type == VirtioDriverFactory.class) {
+            s = deviceType.equals("net") ? new NetDriverFactory() : new BlkDriverFactory();
+        } else if (type == BackendServer.class) {
+            s = new VhostUserBackendServer();
+        } else {
+            throw new IllegalStateException("no " + what + " in this test");
+        }
+        return type.cast(s);
+    }
+
+    @Override
+    public synchronized BlkTools blkTools() {
+        if (blkTools == null) {
+            blkTools = new ServiceBlkTools(this);
+        }
+        return blkTools;
+    }
+
+    @Override
+    public synchronized NetTools netTools() {
+        if (netTools == null) {
+            netTools = new ServiceNetTools(this);
+        }
+        return netTools;
     }
 
     @Override

@@ -1,7 +1,8 @@
 /**
  * The vhost-kernel backend: a {@link com.vhost.api.VhostOps} of type {@code kernel} over Linux's
  * {@code /dev/vhost-net}, whose rings are served by the kernel's vhost worker into a TAP device.
+ *
+ * <p>Implementation package: private to its bundle (not exported); other bundles reach it only
+ * through the services it registers.
  */
-@org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.1.0")
 package com.vhost.kernel;

@@ -1,7 +1,8 @@
 /**
  * vhost-user transport: {@link com.vhost.user.VhostUserOps}, the {@code VhostOps} service of type
  * {@code user}.
+ *
+ * <p>Implementation package: private to its bundle (not exported); other bundles reach it only
+ * through the services it registers.
  */
-@org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
 package com.vhost.user;

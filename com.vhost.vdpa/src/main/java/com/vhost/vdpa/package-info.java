@@ -2,7 +2,8 @@
  * The vhost-vdpa backend: a {@link com.vhost.api.VhostOps} of type {@code vdpa} over
  * {@code /dev/vhost-vdpa-N} (Linux {@code drivers/vhost/vdpa.c}): vhost ioctls, the VDPA status,
  * config and vring ioctls, and the memory map as IOTLB messages written to the device fd.
+ *
+ * <p>Implementation package: private to its bundle (not exported); other bundles reach it only
+ * through the services it registers.
  */
-@org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
 package com.vhost.vdpa;

@@ -13,7 +13,7 @@ import com.vhost.api.net.NetDevice;
 import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.DeviceRegistry;
 import com.vhost.api.registry.VirtioDriverFactory;
-import com.vhost.devices.blk.driver.VerifiedWorkload;
+import com.vhost.spi.workload.VerifiedWorkload;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -53,6 +53,13 @@ public final class DeviceConfigKeys {
      */
     public static final String SWAP_WAIT_MS = "swap.wait.ms";
 
+    /**
+     * Default {@code true}: when a running driver's back-end goes away it detaches and its requests
+     * wait up to {@link #SWAP_WAIT_MS} for a rebind. {@code false}: outstanding and new requests
+     * fail at once with {@link com.vhost.api.VhostDisconnectedException} (one-shot tools).
+     */
+    public static final String DETACH_ON_LOSS = "detach.on.loss";
+
     // ---- virtio-blk driver ---------------------------------------------------------------------
 
     /** Bytes of the blk driver's shared buffer pool (data buffers of requests); default 16 MiB. */
@@ -68,6 +75,25 @@ public final class DeviceConfigKeys {
 
     /** MAC address {@code aa:bb:cc:dd:ee:ff}; default the device's, else a random local one. */
     public static final String MAC = "mac";
+
+    // ---- back-end device models (com.vhost.api.backend.DeviceModelFactory) ----------------------
+    // A model also reads QUEUES (request queues, or queue pairs for net), QUEUE_SIZE (the largest
+    // ring it accepts; default 256), POLL (its queue workers busy-poll), and net models MAC.
+
+    /** blk model: the raw image file to serve (its size a multiple of 512 bytes). */
+    public static final String IMAGE = "image";
+
+    /** blk model: serve a zero-filled disk of this many bytes held in memory instead of an image. */
+    public static final String MEMORY_SIZE = "memory.size";
+
+    /** blk model: {@code true} offers VIRTIO_BLK_F_RO and refuses writes; default false. */
+    public static final String READ_ONLY = "read.only";
+
+    /** net model: bridge to this host TAP interface; absent: the loopback model (frames come back). */
+    public static final String TAP = "tap";
+
+    /** net model: the MTU offered in config space (VIRTIO_NET_F_MTU), 68..65535; default 1500. */
+    public static final String MTU = "mtu";
 
     // ---- target options (set as option.<key> in a configuration) --------------------------------
 

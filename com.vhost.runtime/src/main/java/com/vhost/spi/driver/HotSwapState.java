@@ -306,13 +306,15 @@ public final class HotSwapState {
     }
 
     /**
-     * Puts {@code states.carried}, {@code last.pause.us} and {@code last.switch.us} (-1 when none)
-     * into {@code m}, in that order.
+     * Puts {@code states.carried}, {@code pauses.measured}, {@code last.pause.us},
+     * {@code last.pause.ns} and {@code last.switch.us} (-1 when none) into {@code m}, in that order.
      */
     public void putSwapCounters(Map<String, Long> m) {
         m.put("states.carried", statesCarried.get());
+        m.put("pauses.measured", pausesMeasured.get());
         long p = lastPauseNanos;
         m.put("last.pause.us", p < 0 ? -1 : TimeUnit.NANOSECONDS.toMicros(p));
+        m.put("last.pause.ns", p);
         long sw = lastSwitchNanos;
         m.put("last.switch.us", sw < 0 ? -1 : TimeUnit.NANOSECONDS.toMicros(sw));
     }

@@ -65,8 +65,8 @@ class HotSwapStateTest {
         HotSwapState s = state(0);
         Map<String, Long> before = new LinkedHashMap<>();
         s.putSwapCounters(before);
-        assertThat(before).containsExactly(Map.entry("states.carried", 0L), Map.entry("last.pause.us", -1L),
-                Map.entry("last.switch.us", -1L));
+        assertThat(before).containsExactly(Map.entry("states.carried", 0L), Map.entry("pauses.measured", 0L),
+                Map.entry("last.pause.us", -1L), Map.entry("last.pause.ns", -1L), Map.entry("last.switch.us", -1L));
         assertThat(s.firstCompletion(System.nanoTime())).isEqualTo(-1); // no swap yet
 
         long t0 = System.nanoTime();
@@ -81,6 +81,8 @@ class HotSwapStateTest {
         Map<String, Long> after = new LinkedHashMap<>();
         s.putSwapCounters(after);
         assertThat(after.get("last.pause.us")).isEqualTo(3L);
+        assertThat(after.get("last.pause.ns")).isEqualTo(3_000L);
+        assertThat(after.get("pauses.measured")).isEqualTo(1L);
         assertThat(after.get("last.switch.us")).isNotNegative();
     }
 

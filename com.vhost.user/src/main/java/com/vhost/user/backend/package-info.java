@@ -1,6 +1,7 @@
 /**
  * vhost-user backend (QEMU {@code docs/interop/vhost-user.rst}).
+ *
+ * <p>Implementation package: private to its bundle (not exported); other bundles reach it only
+ * through the services it registers.
  */
-@org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
 package com.vhost.user.backend;

@@ -1,6 +1,7 @@
 /**
  * vhost-user framing and fd passing over AF_UNIX sockets (rust-vmm {@code vhost_user/connection.rs}).
+ *
+ * <p>Implementation package: private to its bundle (not exported); other bundles reach it only
+ * through the services it registers.
  */
-@org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.1.0")
 package com.vhost.user.connection;

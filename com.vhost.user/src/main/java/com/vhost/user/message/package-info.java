@@ -4,7 +4,8 @@
  * decode (sizes, padding, alignment, reserved bits, overflow). Pure data: no sockets, no state.
  * Meaning-level checks (feature negotiation, queue state) belong to the front-end and back-end.
  * Source: QEMU {@code docs/interop/vhost-user.rst}; rust-vmm {@code vhost_user/message.rs}.
+ *
+ * <p>Implementation package: private to its bundle (not exported); other bundles reach it only
+ * through the services it registers.
  */
-@org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
 package com.vhost.user.message;

@@ -9,7 +9,7 @@ import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.devices.net.driver.NetDriverOptions;
-import com.vhost.devices.net.driver.SequencedStream;
+import com.vhost.spi.workload.SequencedStream;
 import com.vhost.devices.net.driver.VirtioNetDriver;
 import com.vhost.devices.net.model.LoopbackNetModel;
 import com.vhost.user.VhostUserOps;

@@ -13,7 +13,7 @@ import com.vhost.api.net.VirtioNet;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.devices.net.driver.NetDriverOptions;
 import com.vhost.devices.net.driver.NetMacs;
-import com.vhost.devices.net.driver.SequencedStream;
+import com.vhost.spi.workload.SequencedStream;
 import com.vhost.devices.net.driver.VirtioNetDriver;
 import com.vhost.devices.net.model.LoopbackNetModel;
 import com.vhost.user.VhostUserOps;

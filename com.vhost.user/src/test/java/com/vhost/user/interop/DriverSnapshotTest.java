@@ -10,7 +10,7 @@ import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.devices.blk.driver.BlkDriverOptions;
 import com.vhost.devices.blk.driver.BlockDevices;
-import com.vhost.devices.blk.driver.VerifiedWorkload;
+import com.vhost.spi.workload.VerifiedWorkload;
 import com.vhost.devices.blk.driver.VirtioBlkDriver;
 import com.vhost.devices.blk.model.FileBlockModel;
 import com.vhost.user.VhostUserOps;

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.vhost.api.VhostTarget;
 import com.vhost.devices.blk.driver.BlkDriverOptions;
 import com.vhost.devices.blk.driver.BlockDevices;
-import com.vhost.devices.blk.driver.VerifiedWorkload;
+import com.vhost.spi.workload.VerifiedWorkload;
 import com.vhost.devices.blk.driver.VirtioBlkDriver;
 import com.vhost.devices.blk.model.FileBlockModel;
 import com.vhost.user.VhostUserOps;

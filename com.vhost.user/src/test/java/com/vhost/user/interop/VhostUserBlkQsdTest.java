@@ -11,7 +11,7 @@ import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.blk.BlockDeviceInfo;
 import com.vhost.api.blk.VirtioBlk;
-import com.vhost.devices.blk.driver.BlkCompletion;
+import com.vhost.api.blk.BlockCompletion;
 import com.vhost.devices.blk.driver.BlkDriverOptions;
 import com.vhost.devices.blk.driver.BlkRequestQueue;
 import com.vhost.devices.blk.driver.BlockDevices;
@@ -203,7 +203,7 @@ class VhostUserBlkQsdTest {
             }
             long[] completed = new long[1];
             AtomicInteger bad = new AtomicInteger();
-            BlkCompletion h = (tag, status) -> {
+            BlockCompletion h = (tag, status) -> {
                 completed[0] += tag;
                 if (status != VirtioBlk.S_OK) {
                     bad.incrementAndGet();

@@ -6,6 +6,7 @@ import static com.vhost.spi.driver.ConfigValues.number;
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostException;
 import com.vhost.api.blk.BlockDevice;
+import com.vhost.api.blk.BlockQueues;
 import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.registry.VirtioDriver;
 import com.vhost.api.registry.VirtioDriverFactory;
@@ -35,8 +36,9 @@ public final class BlkDriverFactory implements VirtioDriverFactory {
                 VirtioBlkDriver.DEFAULT_SWAP_WAIT_NANOS);
         VirtioBlkDriver driver = VirtioBlkDriver.open(backend, c.options());
         driver.setSwapWaitNanos(c.swapWaitNanos());
-        driver.setDetachOnLoss(true); // the registry rebinds it when a backend is back
-        return new DelegatingVirtioDriver(driver, Set.of(BlockDevice.class, VirtioBlkDriver.class),
+        // The registry rebinds a detached driver when a backend is back; one-shot tools ask to fail at once.
+        driver.setDetachOnLoss(bool(config, DeviceConfigKeys.DETACH_ON_LOSS, true));
+        return new DelegatingVirtioDriver(driver, Set.of(BlockDevice.class, BlockQueues.class, VirtioBlkDriver.class),
                 new DelegatingVirtioDriver.Ops(driver::frontend, () -> summary(driver), driver::rebind, driver::detach,
                         driver::snapshot, driver::restore, driver::counters, driver::close));
     }

@@ -4,6 +4,8 @@ import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostTimeoutException;
 import com.vhost.api.VirtioDeviceException;
+import com.vhost.api.blk.BlockCompletion;
+import com.vhost.api.blk.BlockQueue;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.virtqueue.DriverQueue;
@@ -35,7 +37,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Request chain: header (readable, 16 bytes), data (readable for OUT, writable for IN; split
  * in segments of at most {@code size_max} bytes), status (writable, 1 byte).
  */
-public final class BlkRequestQueue {
+public final class BlkRequestQueue implements BlockQueue {
     private static final ValueLayout.OfInt LE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong LE64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final VarHandle U32 = LE32.varHandle();
@@ -73,7 +75,7 @@ public final class BlkRequestQueue {
     private final long[] addrs;
     private final int[] lens;
     private final DriverQueue.UsedHandler handler = this::onUsed;
-    private BlkCompletion current;
+    private BlockCompletion current;
 
     // High-level path state, guarded by lock.
     final ReentrantLock lock = new ReentrantLock();
@@ -126,6 +128,7 @@ public final class BlkRequestQueue {
     }
 
     /** @return this queue's index */
+    @Override
     public int index() {
         return index;
     }
@@ -143,12 +146,13 @@ public final class BlkRequestQueue {
      * @param offset byte offset on the device, a multiple of the block size
      * @param buffer a segment from {@link VirtioBlkDriver#allocateBuffer}; its whole length is
      *     transferred (a multiple of the block size, at most {@link VirtioBlkDriver#maxRequestBytes()})
-     * @param tag handed back to the {@link BlkCompletion}
+     * @param tag handed back to the {@link BlockCompletion}
      * @return false when the queue is full (poll for completions and retry)
      * @throws VirtioDeviceException for an argument outside the device's limits, a buffer not from
      *     the pool, or a write on a read-only device
      * @throws VhostDisconnectedException when the driver was closed or its backend lost
      */
+    @Override
     public boolean submit(int type, long offset, MemorySegment buffer, long tag) throws VhostException {
         driver.checkUsable();
         if (!lowLevel) {
@@ -179,6 +183,7 @@ public final class BlkRequestQueue {
     }
 
     /** Notifies the device of submitted requests when it asked for it (EVENT_IDX / NO_NOTIFY). */
+    @Override
     public void kick() throws VhostException {
         driver.checkUsable();
         if (dq.kickNeeded()) {
@@ -192,7 +197,8 @@ public final class BlkRequestQueue {
      * @return the number of completions
      * @throws com.vhost.api.VirtqueueException when the device broke the ring rules
      */
-    public int poll(BlkCompletion h) throws VhostException {
+    @Override
+    public int poll(BlockCompletion h) throws VhostException {
         driver.checkUsable();
         current = h;
         try {
@@ -209,7 +215,8 @@ public final class BlkRequestQueue {
      * @return completions handled, 0 on timeout
      * @throws VhostDisconnectedException when the backend was lost or the driver closed
      */
-    public int await(BlkCompletion h, long timeoutNanos) throws VhostException {
+    @Override
+    public int await(BlockCompletion h, long timeoutNanos) throws VhostException {
         long start = System.nanoTime();
         long deadline = start + Math.max(0, timeoutNanos);
         while (true) {

@@ -7,6 +7,7 @@ import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.blk.BlockDeviceInfo;
+import com.vhost.api.blk.BlockQueues;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.GuestMemoryRegion;
@@ -66,7 +67,7 @@ import org.slf4j.LoggerFactory;
  * completion for {@link #requestTimeoutNanos()} (a back-end that died silently);
  * {@link #close()} waits at most 5 s for in-flight requests.
  */
-public final class VirtioBlkDriver implements BlockDevice {
+public final class VirtioBlkDriver implements BlockDevice, BlockQueues {
     private static final Logger LOG = LoggerFactory.getLogger(VirtioBlkDriver.class);
     private static final ValueLayout.OfInt LE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfShort LE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -753,6 +754,7 @@ public final class VirtioBlkDriver implements BlockDevice {
      *     already handed over
      * @throws IndexOutOfBoundsException for an index outside the queues in use
      */
+    @Override
     public BlkRequestQueue queue(int index) {
         if (index < 0 || index >= queues.length) {
             throw new IndexOutOfBoundsException("queue " + index + " outside 0.." + (queues.length - 1));

@@ -4,7 +4,8 @@
  * {@link com.vhost.api.blk.BlockDevice} implementation
  * {@link com.vhost.devices.blk.driver.VirtioBlkDriver} with its zero-allocation
  * {@link com.vhost.devices.blk.driver.BlkRequestQueue}, and the registry's factory.
+ *
+ * <p>Implementation package: private to its bundle (not exported); other bundles reach it only
+ * through the services it registers.
  */
-@org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.2.0")
 package com.vhost.devices.blk.driver;

@@ -2,7 +2,8 @@
  * The virtio-blk back-end model (OASIS VIRTIO 1.2, section 5.2): {@link
  * com.vhost.devices.blk.model.FileBlockModel} serves a raw image or a memfd disk on its own queue
  * worker, for the vhost-user back-end server.
+ *
+ * <p>Implementation package: private to its bundle (not exported); other bundles reach it only
+ * through the services it registers.
  */
-@org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
 package com.vhost.devices.blk.model;

@@ -7,6 +7,7 @@ import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VirtioDeviceException;
+import com.vhost.api.blk.BlockCompletion;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.registry.VirtioDriver;
@@ -249,7 +250,7 @@ class VirtioBlkDriverTest {
             MemorySegment buf = dev.allocateBuffer(4096);
             buf.fill((byte) 9);
             long[] sum = new long[2];
-            BlkCompletion h = (tag, status) -> {
+            BlockCompletion h = (tag, status) -> {
                 sum[0] += tag;
                 sum[1] += status;
             };
@@ -297,7 +298,7 @@ class VirtioBlkDriverTest {
                     bufs[i] = dev.allocateBuffer(4096);
                 }
                 long[] count = new long[1];
-                BlkCompletion h = (tag, status) -> count[0] += status == 0 ? 1 : 1000;
+                BlockCompletion h = (tag, status) -> count[0] += status == 0 ? 1 : 1000;
                 int allocatingRounds = 0;
                 for (int r = 0; r < 500; r++) {
                     long t0 = mx.getCurrentThreadAllocatedBytes();

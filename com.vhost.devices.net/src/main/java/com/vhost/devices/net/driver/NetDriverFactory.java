@@ -39,7 +39,8 @@ public final class NetDriverFactory implements VirtioDriverFactory {
                 VirtioNetDriver.DEFAULT_SWAP_WAIT_NANOS);
         VirtioNetDriver driver = VirtioNetDriver.open(backend, c.options());
         driver.setSwapWaitNanos(c.swapWaitNanos());
-        driver.setDetachOnLoss(true); // the registry rebinds it when a backend is back
+        // The registry rebinds a detached driver when a backend is back; one-shot tools ask to fail at once.
+        driver.setDetachOnLoss(bool(config, DeviceConfigKeys.DETACH_ON_LOSS, true));
         return new DelegatingVirtioDriver(driver, Set.of(NetDevice.class, VirtioNetDriver.class),
                 new DelegatingVirtioDriver.Ops(driver::frontend, () -> summary(driver), driver::rebind, driver::detach,
                         driver::snapshot, driver::restore, driver::counters, driver::close));

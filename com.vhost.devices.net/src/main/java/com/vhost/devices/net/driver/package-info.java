@@ -3,10 +3,10 @@
  * {@code virtio_user}): the front-end {@link com.vhost.devices.net.driver.VirtioNetFrontend}
  * (which handles the control virtqueue itself, {@link com.vhost.devices.net.driver.NetControl}),
  * the {@link com.vhost.api.net.NetDevice} implementation
- * {@link com.vhost.devices.net.driver.VirtioNetDriver} (hot-swap between backends since 1.1), the
- * registry's factory, and {@link com.vhost.devices.net.driver.SequencedStream}, a
- * sequence-numbered echo stream for swap checks and benches.
+ * {@link com.vhost.devices.net.driver.VirtioNetDriver} (hot-swap between backends), and the
+ * registry's factory.
+ *
+ * <p>Implementation package: private to its bundle (not exported); other bundles reach it only
+ * through the services it registers.
  */
-@org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.1.0")
 package com.vhost.devices.net.driver;

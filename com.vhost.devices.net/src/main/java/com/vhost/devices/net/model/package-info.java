@@ -4,7 +4,8 @@
  * com.vhost.devices.net.model.LoopbackNetModel} returns every transmitted frame on the receive
  * queue of the same pair; {@link com.vhost.devices.net.model.TapNetModel} bridges the device to a
  * host TAP interface.
+ *
+ * <p>Implementation package: private to its bundle (not exported); other bundles reach it only
+ * through the services it registers.
  */
-@org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.1.0")
 package com.vhost.devices.net.model;

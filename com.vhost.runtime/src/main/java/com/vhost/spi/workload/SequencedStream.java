@@ -1,4 +1,4 @@
-package com.vhost.devices.net.driver;
+package com.vhost.spi.workload;
 
 import com.vhost.api.net.NetDevice;
 import java.lang.foreign.Arena;

@@ -1,4 +1,4 @@
-package com.vhost.devices.blk.driver;
+package com.vhost.spi.workload;
 
 import com.vhost.api.blk.BlockDevice;
 import java.lang.foreign.MemorySegment;
@@ -27,7 +27,7 @@ import java.util.function.LongSupplier;
  * <p>Outcome counts: <b>lost</b> a request that failed or did not complete within 30 s, or a
  * read-back that found an older version (a write the device acknowledged but did not keep);
  * <b>duplicated</b> completions counted by the device beyond those the workload submitted (given
- * a device counter, e.g. the {@code requests} of {@link VirtioBlkDriver#counters()});
+ * a device counter, e.g. the {@code requests} of {@code com.vhost.api.registry.VirtioDriver#counters()});
  * <b>corrupted</b> a read-back whose block number, checksum or payload is wrong.
  */
 public final class VerifiedWorkload implements AutoCloseable {

@@ -1,0 +1,9 @@
+/**
+ * The back-end side of the platform: device models ({@link com.vhost.api.backend.DeviceModel},
+ * made by the device bundles' {@link com.vhost.api.backend.DeviceModelFactory} services) and the
+ * vhost-user back-end server ({@link com.vhost.api.backend.BackendServer}) that serves them to
+ * QEMU, DPDK or this platform's own drivers.
+ */
+@org.osgi.annotation.bundle.Export
+@org.osgi.annotation.versioning.Version("1.0.0")
+package com.vhost.api.backend;

@@ -1,0 +1,79 @@
+package com.vhost.devices.blk.model;
+
+import static com.vhost.spi.driver.ConfigValues.bool;
+import static com.vhost.spi.driver.ConfigValues.number;
+
+import com.vhost.api.VhostException;
+import com.vhost.api.backend.DeviceModel;
+import com.vhost.api.backend.DeviceModelFactory;
+import com.vhost.api.blk.VirtioBlk;
+import com.vhost.api.registry.DeviceConfigKeys;
+import com.vhost.api.virtio.VirtioDevice;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.Map;
+import org.osgi.service.component.annotations.Component;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Makes virtio-blk models ({@link FileBlockModel}) for the vhost-user back-end server.
+ * Configuration ({@link DeviceConfigKeys}): {@code image} (a raw image file) or
+ * {@code memory.size} (bytes, a multiple of 512: a zeroed disk in memory), {@code read.only}
+ * (default false; images only), {@code queues} (1..256, default 1), {@code queue.size} (largest
+ * ring accepted, a power of two in 2..32768, default 256).
+ */
+@Component(service = DeviceModelFactory.class, property = DeviceModelFactory.DEVICE_TYPE + "=blk")
+public final class BlkModelFactory implements DeviceModelFactory {
+    private static final Logger LOG = LoggerFactory.getLogger(BlkModelFactory.class);
+    /** Largest ring accepted when {@code queue.size} is absent. */
+    public static final int DEFAULT_QUEUE_SIZE = 256;
+
+    @Override
+    public String deviceType() {
+        return "blk";
+    }
+
+    @Override
+    public DeviceModel create(Map<String, Object> config) throws VhostException {
+        int queues = (int) number(config, DeviceConfigKeys.QUEUES, 1);
+        int queueSize = (int) number(config, DeviceConfigKeys.QUEUE_SIZE, DEFAULT_QUEUE_SIZE);
+        Object image = config.get(DeviceConfigKeys.IMAGE);
+        Object memory = config.get(DeviceConfigKeys.MEMORY_SIZE);
+        if ((image == null) == (memory == null)) {
+            throw new IllegalArgumentException("blk model: give exactly one of '" + DeviceConfigKeys.IMAGE + "' and '"
+                    + DeviceConfigKeys.MEMORY_SIZE + "'");
+        }
+        FileBlockModel model;
+        String what;
+        if (image != null) {
+            boolean readOnly = bool(config, DeviceConfigKeys.READ_ONLY, false);
+            model = FileBlockModel.open(Path.of(image.toString()), readOnly, queues, queueSize);
+            what = image + (readOnly ? " (read-only)" : "");
+        } else {
+            model = FileBlockModel.inMemory(number(config, DeviceConfigKeys.MEMORY_SIZE, 0), queues, queueSize);
+            what = "memory";
+        }
+        return new Model(model, "virtio-blk " + what + ", " + capacityOf(model) + " bytes, " + queues + " queue(s)");
+    }
+
+    /** Reads config {@code capacity} (le64, sectors of 512 bytes; VIRTIO 1.2 section 5.2.4) in bytes. */
+    static long capacityOf(VirtioDevice model) {
+        byte[] cfg = new byte[8];
+        model.readConfig(VirtioBlk.CFG_CAPACITY, cfg);
+        return ByteBuffer.wrap(cfg).order(ByteOrder.LITTLE_ENDIAN).getLong() * VirtioBlk.SECTOR_SIZE;
+    }
+
+    private record Model(FileBlockModel device, String describe) implements DeviceModel {
+        @Override
+        public void close() {
+            try {
+                device.close();
+            } catch (VhostException e) {
+                // The image is released all the same (FileBlockModel.close closes it in a finally).
+                LOG.warn("closing {}: {}", describe, e.getMessage());
+            }
+        }
+    }
+}
