@@ -8,12 +8,11 @@ import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
 import static org.ops4j.pax.exam.CoreOptions.options;
 
+import com.vhost.api.backend.ServedBackend;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.DeviceRegistry;
 import com.vhost.api.registry.VirtioDriverFactory;
-import com.vhost.devices.blk.model.FileBlockModel;
-import com.vhost.user.backend.VhostUserServer;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -72,9 +71,7 @@ public class BlkIoTest {
         }
         Path dir = Files.createTempDirectory("vhost-itest");
         Path socket = dir.resolve("blk.sock");
-        try (FileBlockModel model = FileBlockModel.inMemory(4L << 20, 1, 256);
-                VhostUserServer server = new VhostUserServer(socket, model)) {
-            server.start();
+        try (ServedBackend server = Served.blkMemory(context, socket, 4L << 20, 1, 256)) {
             Dictionary<String, Object> p = new Hashtable<>();
             p.put("device.type", "blk");
             p.put("backend.type", "user");

@@ -7,17 +7,14 @@ import static org.junit.Assert.assertSame;
 import static org.junit.Assert.assertTrue;
 import static org.ops4j.pax.exam.CoreOptions.options;
 
+import com.vhost.api.backend.ServedBackend;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.net.NetDevice;
 import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.DeviceRegistry;
 import com.vhost.api.registry.VirtioDriverFactory;
 import com.vhost.spi.workload.VerifiedWorkload;
-import com.vhost.devices.blk.driver.VirtioBlkDriver;
-import com.vhost.devices.blk.model.FileBlockModel;
 import com.vhost.spi.workload.SequencedStream;
-import com.vhost.devices.net.model.LoopbackNetModel;
-import com.vhost.user.backend.VhostUserServer;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -141,19 +138,14 @@ public class HotSwapTest {
         Path img = image(dir, 8 * MIB);
         Path a = dir.resolve("a.sock");
         Path b = dir.resolve("b.sock");
-        try (FileBlockModel ma = FileBlockModel.open(img, false, 2, 128);
-                FileBlockModel mb = FileBlockModel.open(img, false, 2, 128);
-                VhostUserServer sa = new VhostUserServer(a, ma);
-                VhostUserServer sb = new VhostUserServer(b, mb)) {
-            sa.start();
-            sb.start();
+        try (ServedBackend sa = Served.blkImage(context, a, img, 2, 128);
+                ServedBackend sb = Served.blkImage(context, b, img, 2, 128)) {
             org.osgi.service.cm.Configuration cfg = configure("swap", Map.of("device.type", "blk", "backend.type", "user",
                     "target", a.toString(), "queues", 2, "queue.size", 128));
             try (LogCapture log = LogCapture.start()) {
                 awaitDevice("swap", d -> d.status() == DeviceInfo.Status.BOUND);
                 BlockDevice dev = registry.deviceApi("swap", BlockDevice.class).orElseThrow();
-                VirtioBlkDriver drv = (VirtioBlkDriver) dev;
-                VerifiedWorkload load = new VerifiedWorkload(dev, 4 * MIB, 4096, 4, 4, 3, drv::completedRequests);
+                VerifiedWorkload load = new VerifiedWorkload(dev, 4 * MIB, 4096, 4, 4, 3, () -> registry.counters("swap").get("requests"));
                 load.start();
                 progress(load, 64);
 
@@ -199,12 +191,8 @@ public class HotSwapTest {
         Path dir = Files.createTempDirectory("vhost-netswap-itest");
         Path a = dir.resolve("a.sock");
         Path b = dir.resolve("b.sock");
-        try (LoopbackNetModel ma = LoopbackNetModel.withDefaults(1);
-                LoopbackNetModel mb = LoopbackNetModel.withDefaults(1);
-                VhostUserServer sa = new VhostUserServer(a, ma);
-                VhostUserServer sb = new VhostUserServer(b, mb)) {
-            sa.start();
-            sb.start();
+        try (ServedBackend sa = Served.netLoopback(context, a, 1);
+                ServedBackend sb = Served.netLoopback(context, b, 1)) {
             org.osgi.service.cm.Configuration cfg = configure("netswap", Map.of("device.type", "net", "backend.type", "user",
                     "target", a.toString(), "swap.wait.ms", 5000));
             try {
@@ -232,7 +220,7 @@ public class HotSwapTest {
                 Map<String, Long> c = registry.counters("netswap");
                 assertEquals(c.toString(), Long.valueOf(2), c.get("swaps"));
                 assertEquals(c.toString(), Long.valueOf(r.sent()), c.get("tx.frames"));
-                assertTrue(r.toString(), mb.counters(0).txPackets() > 0 && ma.counters(0).txPackets() > 0);
+                assertTrue(r.toString(), sb.model().counters().get("pair.0.tx.packets") > 0 && sa.model().counters().get("pair.0.tx.packets") > 0);
                 assertSame(dev, registry.deviceApi("netswap", NetDevice.class).orElseThrow());
             } finally {
                 cfg.delete();
@@ -313,16 +301,13 @@ public class HotSwapTest {
         Path q = dir.resolve("qsd.sock");
         Path own = dir.resolve("own.sock");
         Process qsd = startQsd(img, q, dir.resolve("qsd.log"));
-        try (FileBlockModel m = FileBlockModel.open(img, false, 2, 128);
-                VhostUserServer s = new VhostUserServer(own, m)) {
-            s.start();
+        try (ServedBackend s = Served.blkImage(context, own, img, 2, 128)) {
             org.osgi.service.cm.Configuration cfg = configure("qsdswap", Map.of("device.type", "blk", "backend.type", "user",
                     "target", q.toString(), "queues", 2, "queue.size", 128));
             try {
                 awaitDevice("qsdswap", d -> d.status() == DeviceInfo.Status.BOUND);
                 BlockDevice dev = registry.deviceApi("qsdswap", BlockDevice.class).orElseThrow();
-                VirtioBlkDriver drv = (VirtioBlkDriver) dev;
-                VerifiedWorkload load = new VerifiedWorkload(dev, 4 * MIB, 4096, 4, 4, 21, drv::completedRequests);
+                VerifiedWorkload load = new VerifiedWorkload(dev, 4 * MIB, 4096, 4, 4, 21, () -> registry.counters("qsdswap").get("requests"));
                 load.start();
                 VerifiedWorkload.Result r;
                 try {
@@ -361,23 +346,20 @@ public class HotSwapTest {
         Path dir = Files.createTempDirectory("vhost-update-itest");
         Path img = image(dir, 8 * MIB);
         Path a = dir.resolve("a.sock");
-        try (FileBlockModel ma = FileBlockModel.open(img, false, 2, 128);
-                VhostUserServer sa = new VhostUserServer(a, ma)) {
-            sa.start();
+        try (ServedBackend sa = Served.blkImage(context, a, img, 2, 128)) {
             org.osgi.service.cm.Configuration cfg = configure("upd", Map.of("device.type", "blk", "backend.type", "user",
                     "target", a.toString(), "queues", 2, "queue.size", 128, "swap.wait.ms", 10_000));
             try {
                 awaitDevice("upd", d -> d.status() == DeviceInfo.Status.BOUND);
                 BlockDevice dev = registry.deviceApi("upd", BlockDevice.class).orElseThrow();
-                VirtioBlkDriver drv = (VirtioBlkDriver) dev;
-                VerifiedWorkload load = new VerifiedWorkload(dev, 4 * MIB, 4096, 4, 4, 5, drv::completedRequests);
+                VerifiedWorkload load = new VerifiedWorkload(dev, 4 * MIB, 4096, 4, 4, 5, () -> registry.counters("upd").get("requests"));
                 load.start();
                 progress(load, 64);
-                long before = drv.counters().get("swaps");
+                long before = registry.counters("upd").get("swaps");
                 user.update();
                 assertEquals(Bundle.ACTIVE, user.getState());
                 assertNotNull("rebound after the update; last " + registry.device("upd"),
-                        Await.until(WAIT_MS, () -> drv.counters().get("swaps") > before
+                        Await.until(WAIT_MS, () -> registry.counters("upd").get("swaps") > before
                                 && registry.device("upd").map(d -> d.status() == DeviceInfo.Status.BOUND).orElse(false)
                                 ? Boolean.TRUE : null));
                 progress(load, 64);
@@ -396,9 +378,7 @@ public class HotSwapTest {
         awaitBlkFactory();
         Path dir = Files.createTempDirectory("vhost-bad-itest");
         Path good = dir.resolve("good.sock");
-        try (FileBlockModel m = FileBlockModel.inMemory(2 * MIB, 1, 128);
-                VhostUserServer s = new VhostUserServer(good, m)) {
-            s.start();
+        try (ServedBackend s = Served.blkMemory(context, good, 2 * MIB, 1, 128)) {
             List<org.osgi.service.cm.Configuration> cfgs = new java.util.ArrayList<>();
             try {
                 cfgs.add(configure("good", Map.of("target", good.toString(), "queue.size", 128)));

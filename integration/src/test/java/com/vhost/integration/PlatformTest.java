@@ -10,8 +10,7 @@ import static org.ops4j.pax.exam.CoreOptions.options;
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostOps;
 import com.vhost.api.VhostTarget;
-import com.vhost.devices.blk.model.FileBlockModel;
-import com.vhost.user.backend.VhostUserServer;
+import com.vhost.api.backend.ServedBackend;
 import com.vhost.api.registry.BackendInfo;
 import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.DeviceRegistry;
@@ -274,9 +273,7 @@ public class PlatformTest {
     public void embeddedBackendNegotiatesWithTheUserFrontEnd() throws Exception {
         Path dir = Files.createTempDirectory("vhost-itest");
         Path socket = dir.resolve("blk.sock");
-        try (FileBlockModel model = FileBlockModel.inMemory(4L << 20, 1, 256);
-                VhostUserServer server = new VhostUserServer(socket, model)) {
-            server.start();
+        try (ServedBackend server = Served.blkMemory(context, socket, 4L << 20, 1, 256)) {
             VhostOps ops = userOps();
             assertEquals(Optional.empty(), ops.unusableReason(VhostTarget.of(socket.toString())));
             try (VhostBackend backend = ops.open(VhostTarget.of(socket.toString()))) {

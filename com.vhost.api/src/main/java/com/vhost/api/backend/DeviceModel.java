@@ -25,6 +25,14 @@ public interface DeviceModel extends AutoCloseable {
         return "";
     }
 
+    /**
+     * @return the model's counters by name, e.g. {@code pair.0.tx.packets}, {@code pair.0.rx.bytes}
+     *     for a net model (packets and bytes as the device counted them); empty when it keeps none
+     */
+    default java.util.Map<String, Long> counters() {
+        return java.util.Map.of();
+    }
+
     /** Stops the model's workers and releases what it opened. Idempotent. */
     @Override
     void close();

@@ -8,6 +8,7 @@ import com.vhost.api.backend.DeviceModel;
 import com.vhost.api.backend.DeviceModelFactory;
 import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.devices.net.driver.NetMacs;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import org.osgi.service.component.annotations.Component;
 
@@ -69,6 +70,23 @@ public final class NetModelFactory implements DeviceModelFactory {
                 b.append("pair ").append(p).append(": ").append(device.counters(p)).append('\n');
             }
             return b.toString();
+        }
+
+        @Override
+        public Map<String, Long> counters() {
+            Map<String, Long> m = new LinkedHashMap<>();
+            for (int p = 0; p < pairs; p++) {
+                NetPortCounters c = device.counters(p);
+                String k = "pair." + p + ".";
+                m.put(k + "tx.packets", c.txPackets());
+                m.put(k + "tx.bytes", c.txBytes());
+                m.put(k + "tx.errors", c.txErrors());
+                m.put(k + "rx.packets", c.rxPackets());
+                m.put(k + "rx.bytes", c.rxBytes());
+                m.put(k + "rx.no.buffer", c.rxNoBuffer());
+                m.put(k + "rx.too.big", c.rxTooBig());
+            }
+            return m;
         }
 
         @Override
