@@ -132,6 +132,32 @@ public class PlatformTest {
         }
     }
 
+    /**
+     * Implementation packages stay private: a vhost bundle exports only API packages
+     * ({@code com.vhost.api*}) or the SPI for backend and device bundle authors
+     * ({@code com.vhost.spi.*}), each with a version; the others reach implementations through
+     * services.
+     */
+    @Test
+    public void vhostBundlesExportOnlyApiAndSpiPackages() throws Exception {
+        List<String> wrong = new ArrayList<>();
+        for (String bsn : PlatformOptions.VHOST_BUNDLES) {
+            Bundle b = bundle(bsn);
+            assertNotNull(bsn + " is installed", b);
+            org.osgi.framework.wiring.BundleRevision rev = b.adapt(org.osgi.framework.wiring.BundleRevision.class);
+            for (org.osgi.framework.wiring.BundleCapability c
+                    : rev.getDeclaredCapabilities(org.osgi.framework.namespace.PackageNamespace.PACKAGE_NAMESPACE)) {
+                String pkg = (String) c.getAttributes().get(org.osgi.framework.namespace.PackageNamespace.PACKAGE_NAMESPACE);
+                Object version = c.getAttributes().get(org.osgi.framework.namespace.PackageNamespace.CAPABILITY_VERSION_ATTRIBUTE);
+                boolean apiOrSpi = pkg.equals("com.vhost.api") || pkg.startsWith("com.vhost.api.") || pkg.startsWith("com.vhost.spi.");
+                if (!apiOrSpi || org.osgi.framework.Version.emptyVersion.equals(version)) {
+                    wrong.add(bsn + " exports " + pkg + ";version=" + version);
+                }
+            }
+        }
+        assertEquals("exports other than versioned API/SPI packages: " + wrong, List.of(), wrong);
+    }
+
     @Test
     public void registryAndShellCommandsAreServices() throws Exception {
         assertNotNull(registry.devices());
