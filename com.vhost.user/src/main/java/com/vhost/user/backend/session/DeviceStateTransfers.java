@@ -161,8 +161,13 @@ final class DeviceStateTransfers {
         byte[] own;
         try {
             slept = before.isAsleep() ? List.of() : model.sleep();
+        } catch (VhostException | RuntimeException e) {
+            return "putting the device model to sleep failed: " + e.getMessage();
+        }
+        try {
             own = model.snapshot();
         } catch (VhostException | RuntimeException e) {
+            wakeAsBefore(before, slept);
             return "putting the device model to sleep failed: " + e.getMessage();
         }
         try {
@@ -175,14 +180,24 @@ final class DeviceStateTransfers {
             try {
                 if (model.state().isAsleep()) {
                     model.restore(own);
-                    if (!before.isAsleep()) {
-                        model.wake(slept);
-                    }
+                    wakeAsBefore(before, slept);
                 }
             } catch (VhostException | RuntimeException again) {
                 LOG.error("{}: putting the device model back as it was failed too: {}", name, again.getMessage());
             }
             return why;
+        }
+    }
+
+    /** Wakes a model put to sleep for a LOAD with the queues it ran, unless it was asleep {@code before}. */
+    private void wakeAsBefore(VirtioDeviceState before, List<VirtqueueConfig> slept) {
+        if (before.isAsleep()) {
+            return;
+        }
+        try {
+            model.wake(slept);
+        } catch (VhostException | RuntimeException e) {
+            LOG.error("{}: putting the device model back as it was failed too: {}", name, e.getMessage());
         }
     }
 
