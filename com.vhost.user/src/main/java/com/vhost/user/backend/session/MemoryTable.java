@@ -124,6 +124,9 @@ final class MemoryTable implements AutoCloseable {
      * what its fd can back before it is mapped.
      */
     private static Mapped map(MemRegionPayload r, OwnedFd fd) throws Refusal {
+        // Not checked yet (a later issue): that the fd backs [mmapOffset, mmapOffset + size). A
+        // region reaching past the end of its fd maps, and the first touch beyond it is SIGBUS;
+        // the check needs fstat, which the runtime's Linux class does not offer yet.
         long aligned = r.mmapOffset() & -PAGE;
         long lead = r.mmapOffset() - aligned;
         SharedMemory shm;
