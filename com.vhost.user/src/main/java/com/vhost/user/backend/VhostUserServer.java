@@ -26,6 +26,10 @@ import org.slf4j.LoggerFactory;
  * dropped for a malformed message, which is logged naming the message) the model is reset, the
  * memory unmapped, every fd closed, and the next front-end is accepted.
  *
+ * <p>Each connection is served by a {@link BackendSession}: a loop over the request dispatcher
+ * (decode, validate, reply), the rings-and-memory state driving the model, and the device-state
+ * transfers (package {@code com.vhost.user.backend.session}).
+ *
  * <p>Threads: {@link #start()} runs one accept-and-serve thread; the model's own workers run the
  * queues and notify through the call eventfds; device state transfers (DEVICE_STATE) run on a
  * small pool whose idle threads are kept a minute, so a transfer during a hot-swap does not start

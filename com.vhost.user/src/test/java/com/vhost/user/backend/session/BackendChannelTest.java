@@ -1,4 +1,4 @@
-package com.vhost.user.backend;
+package com.vhost.user.backend.session;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -1,4 +1,4 @@
-package com.vhost.user.backend;
+package com.vhost.user.backend.session;
 
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostNativeException;

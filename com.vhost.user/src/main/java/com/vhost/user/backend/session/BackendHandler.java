@@ -1,0 +1,417 @@
+package com.vhost.user.backend.session;
+
+import com.vhost.api.VhostException;
+import com.vhost.api.VhostFeatures;
+import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.VringAddr;
+import com.vhost.api.virtio.GuestMemory;
+import com.vhost.api.virtio.VirtioDevice;
+import com.vhost.api.virtio.VirtioFeatures;
+import com.vhost.spi.nativeio.EventFd;
+import com.vhost.spi.nativeio.OwnedFd;
+import com.vhost.user.message.BackendRequest;
+import com.vhost.user.message.MemRegionPayload;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The back-end's state behind one front-end connection: the mapped memory, the rings and the rules
+ * for when they run, serving a {@link VirtioDevice} model (rust-vmm {@code vhost-user-backend}
+ * {@code handler.rs}). It implements {@link FrontendRequestHandler}, so it sees requests, never
+ * bytes or sockets, and is tested without either.
+ *
+ * <p>Ring rules (QEMU {@code docs/interop/vhost-user.rst}, "Ring states"): a ring starts on
+ * SET_VRING_KICK and stops on GET_VRING_BASE; with {@code VHOST_USER_F_PROTOCOL_FEATURES} (bit 30)
+ * negotiated, by SET_FEATURES or by a SET_PROTOCOL_FEATURES, it starts disabled until
+ * SET_VRING_ENABLE(1), otherwise enabled. Size, addresses and base change only while the ring is
+ * stopped. The model runs exactly the started and enabled rings ({@link ModelDriver}); a request
+ * the model cannot follow is refused and leaves ring and model as they were.
+ *
+ * <p>Offers the model's features plus bit 30, and the protocol features {@link #PROTOCOL_FEATURES}.
+ * The model's config-change interrupt becomes a CONFIG_CHANGE_MSG on the backend request channel;
+ * its needs-reset sets DEVICE_NEEDS_RESET in the status (with STATUS negotiated). Device state
+ * transfers are {@link DeviceStateTransfers}'.
+ *
+ * <p>Not thread-safe: one session thread calls it; the model's threads only reach the
+ * {@link CallInterrupt}. {@link #close()} releases everything.
+ */
+public final class BackendHandler implements FrontendRequestHandler, AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(BackendHandler.class);
+    /** Memory slots offered with CONFIGURE_MEM_SLOTS. */
+    public static final int MAX_MEM_SLOTS = 32;
+    /** Protocol features this back-end implements. */
+    public static final long PROTOCOL_FEATURES = VhostUserProtocolFeature.MQ.mask() | VhostUserProtocolFeature.REPLY_ACK.mask()
+            | VhostUserProtocolFeature.CONFIG.mask() | VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS.mask()
+            | VhostUserProtocolFeature.RESET_DEVICE.mask() | VhostUserProtocolFeature.STATUS.mask()
+            | VhostUserProtocolFeature.BACKEND_REQ.mask() | VhostUserProtocolFeature.DEVICE_STATE.mask();
+
+    private final String name;
+    private final VirtioDevice model;
+    private final long offeredFeatures;
+    private final Vring[] rings;
+    private final AtomicInteger status = new AtomicInteger();
+    private final CallInterrupt interrupt;
+    private final MemoryTable memory = new MemoryTable();
+    private final ModelDriver driver;
+    private final DeviceStateTransfers states;
+    private long ackedFeatures;
+    /** Read by model threads (needs-reset). */
+    private volatile long ackedProtocol;
+    /** SET_PROTOCOL_FEATURES was received: the front-end uses VHOST_USER_F_PROTOCOL_FEATURES. */
+    private boolean protocolFeaturesSet;
+    private volatile BackendChannel backendChannel;
+
+    /**
+     * @param name for log messages, e.g. the server's socket and connection number
+     * @param model the device served; driven only through its interfaces
+     * @param transfers runs device state transfers (SET_DEVICE_STATE_FD); the server's pool
+     */
+    public BackendHandler(String name, VirtioDevice model, Executor transfers) {
+        this.name = name;
+        this.model = model;
+        this.offeredFeatures = model.features() | VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES);
+        int[] sizes = model.queueMaxSizes();
+        this.rings = new Vring[sizes.length];
+        for (int i = 0; i < sizes.length; i++) {
+            rings[i] = new Vring(i, sizes[i]);
+        }
+        this.interrupt = new CallInterrupt(name, sizes.length, status,
+                () -> VhostUserProtocolFeature.STATUS.in(ackedProtocol), this::notifyConfigChanged);
+        this.driver = new ModelDriver(model, interrupt, rings);
+        this.states = new DeviceStateTransfers(name, model, transfers, this::startedRing, driver::forgetRunning);
+    }
+
+    // ---------------------------------------------------------------- features
+
+    @Override
+    public long getFeatures() {
+        return offeredFeatures;
+    }
+
+    @Override
+    public void setFeatures(long f) throws Refusal {
+        if ((f & ~offeredFeatures) != 0) {
+            throw new Refusal(String.format("features 0x%x were not offered (offered 0x%x)", f & ~offeredFeatures, offeredFeatures));
+        }
+        if (!VirtioFeatures.has(f, VirtioFeatures.F_VERSION_1)) {
+            // A legacy driver cannot be served: fail even when no ack was requested.
+            throw new Refusal(String.format("features 0x%x lack VIRTIO_F_VERSION_1 (bit 32); legacy front-ends are not served", f), true);
+        }
+        driver.ackFeatures(f & ~VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES));
+        ackedFeatures = f;
+    }
+
+    @Override
+    public void setOwner() {
+        // one front-end per connection: nothing to record
+    }
+
+    @Override
+    public void resetOwner() throws VhostException {
+        resetDevice();
+    }
+
+    @Override
+    public long getProtocolFeatures() {
+        return PROTOCOL_FEATURES;
+    }
+
+    @Override
+    public void setProtocolFeatures(long f) throws Refusal {
+        if ((f & ~PROTOCOL_FEATURES) != 0) {
+            throw new Refusal("protocol features " + VhostUserProtocolFeature.describe(f & ~PROTOCOL_FEATURES) + " were not offered");
+        }
+        ackedProtocol = f;
+        protocolFeaturesSet = true;
+    }
+
+    @Override
+    public int getQueueNum() {
+        return rings.length;
+    }
+
+    @Override
+    public int getMaxMemSlots() {
+        return MAX_MEM_SLOTS;
+    }
+
+    // ---------------------------------------------------------------- memory
+
+    @Override
+    public void setMemTable(List<MemRegionPayload> regions, List<OwnedFd> fds) throws VhostException, Refusal {
+        memory.replaceAll(regions, fds, this::memoryChanged);
+    }
+
+    @Override
+    public void addMemRegion(MemRegionPayload region, OwnedFd fd) throws VhostException, Refusal {
+        memory.add(region, fd, MAX_MEM_SLOTS, this::memoryChanged);
+    }
+
+    @Override
+    public void removeMemRegion(MemRegionPayload region) throws VhostException, Refusal {
+        memory.remove(region, this::memoryChanged);
+    }
+
+    private void memoryChanged() throws VhostException, Refusal {
+        reconcile(true, -1);
+    }
+
+    // ---------------------------------------------------------------- rings
+
+    @Override
+    public void setVringNum(int index, int num) throws Refusal {
+        Vring q = ring("SET_VRING_NUM", index);
+        if (num < 1 || num > q.maxSize || (num & (num - 1)) != 0) {
+            throw new Refusal("queue " + q.index + ": size " + Integer.toUnsignedString(num) + " is not a power of two in 1.." + q.maxSize);
+        }
+        requireStopped("SET_VRING_NUM", q);
+        q.num = num;
+    }
+
+    @Override
+    public void setVringAddr(VringAddr a) throws Refusal {
+        Vring q = ring("SET_VRING_ADDR", a.index());
+        if ((a.flags() & VringAddr.F_LOG) != 0) {
+            throw new Refusal("queue " + q.index + ": dirty logging (VHOST_VRING_F_LOG) is not offered");
+        }
+        requireStopped("SET_VRING_ADDR", q);
+        q.addr = a;
+    }
+
+    @Override
+    public void setVringBase(int index, int base) throws Refusal {
+        Vring q = ring("SET_VRING_BASE", index);
+        if (Integer.compareUnsigned(base, 0xFFFF) > 0) {
+            throw new Refusal("queue " + q.index + ": base " + Integer.toUnsignedString(base) + " is not a 16-bit split-ring index");
+        }
+        requireStopped("SET_VRING_BASE", q);
+        q.base = base;
+    }
+
+    /** Stops the ring (the model reports its next avail index) and drops its kick fd. */
+    @Override
+    public int getVringBase(int index) throws VhostException, Refusal {
+        Vring q = ring("GET_VRING_BASE", index);
+        q.started = false;
+        reconcile(false, -1);
+        OwnedFd kick = q.swapKick(null);
+        if (kick != null) {
+            kick.close();
+        }
+        return q.base;
+    }
+
+    /** Starts the ring; a new kick fd for a running ring restarts it with that fd. */
+    @Override
+    public void setVringKick(int index, OwnedFd kick) throws VhostException, Refusal {
+        Vring q = ringOrClose("SET_VRING_KICK", index, kick);
+        boolean wasStarted = q.started;
+        OwnedFd oldKick = q.swapKick(kick);
+        q.started = true;
+        try {
+            reconcile(false, wasStarted ? q.index : -1);
+        } catch (Refusal | VhostException | RuntimeException e) {
+            q.started = wasStarted;
+            q.swapKick(oldKick);
+            if (kick != null) {
+                kick.close();
+            }
+            throw e;
+        }
+        if (oldKick != null) {
+            oldKick.close();
+        }
+    }
+
+    /** Installs the call fd; a running ring is restarted with it (the old fd stays open until then). */
+    @Override
+    public void setVringCall(int index, OwnedFd callFd) throws VhostException, Refusal {
+        Vring q = ringOrClose("SET_VRING_CALL", index, callFd);
+        EventFd call = callFd == null ? null : EventFd.wrap(callFd.release());
+        q.callFd = call == null ? -1 : call.fd();
+        EventFd old = interrupt.swap(q.index, call);
+        try {
+            if (driver.isRunning(q.index)) {
+                reconcile(false, q.index);
+            }
+        } finally {
+            if (old != null) {
+                old.close();
+            }
+        }
+    }
+
+    @Override
+    public void setVringErr(int index, OwnedFd err) throws Refusal {
+        Vring q = ringOrClose("SET_VRING_ERR", index, err);
+        if (q.err != null) {
+            q.err.close();
+        }
+        q.err = err;
+    }
+
+    @Override
+    public void setVringEnable(int index, boolean enable) throws VhostException, Refusal {
+        Vring q = ring("SET_VRING_ENABLE", index);
+        // QEMU's vhost-user-net enables rings (virtio_net peer_attach) before it sends
+        // SET_FEATURES: protocol features negotiated with SET_PROTOCOL_FEATURES suffice.
+        if (!protocolFeatures()) {
+            throw new Refusal("queue " + q.index + ": SET_VRING_ENABLE without VHOST_USER_F_PROTOCOL_FEATURES negotiated");
+        }
+        q.enableSet = true;
+        q.enabled = enable;
+        reconcile(false, -1);
+    }
+
+    private boolean protocolFeatures() {
+        return VhostFeatures.has(ackedFeatures, VhostFeatures.F_PROTOCOL_FEATURES) || protocolFeaturesSet;
+    }
+
+    /** Runs the model with exactly the started and enabled rings (see {@link ModelDriver#apply}). */
+    private void reconcile(boolean memoryChanged, int restartIndex) throws VhostException, Refusal {
+        List<Integer> want = new ArrayList<>(rings.length);
+        for (Vring q : rings) {
+            if (q.started && (q.enableSet ? q.enabled : !protocolFeatures())) {
+                want.add(q.index);
+            }
+        }
+        GuestMemory mem = memory.memory();
+        driver.apply(want, mem, memoryChanged, restartIndex);
+    }
+
+    private Vring ring(String req, int index) throws Refusal {
+        if (index < 0 || index >= rings.length) {
+            throw new Refusal(req + ": queue index " + Integer.toUnsignedString(index) + " out of range (device has " + rings.length + " queues)");
+        }
+        return rings[index];
+    }
+
+    /** {@link #ring}, closing {@code fd} when the index is refused. */
+    private Vring ringOrClose(String req, int index, OwnedFd fd) throws Refusal {
+        try {
+            return ring(req, index);
+        } catch (Refusal e) {
+            if (fd != null) {
+                fd.close();
+            }
+            throw e;
+        }
+    }
+
+    private static void requireStopped(String req, Vring q) throws Refusal {
+        if (q.started) {
+            throw new Refusal(req + " for queue " + q.index + " while the ring is started (stop it with GET_VRING_BASE first)");
+        }
+    }
+
+    /** @return the index of a started ring, -1 when every ring is stopped */
+    private int startedRing() {
+        for (Vring q : rings) {
+            if (q.started) {
+                return q.index;
+            }
+        }
+        return -1;
+    }
+
+    // ---------------------------------------------------------------- config, status, channel
+
+    @Override
+    public byte[] getConfig(int offset, int size) {
+        byte[] data = new byte[size];
+        model.readConfig(offset, data);
+        return data;
+    }
+
+    @Override
+    public void setConfig(int offset, int flags, byte[] data) {
+        model.writeConfig(offset, data);
+    }
+
+    @Override
+    public void setBackendReqFd(OwnedFd fd) {
+        BackendChannel old = backendChannel;
+        backendChannel = new BackendChannel(fd);
+        if (old != null) {
+            old.close();
+        }
+    }
+
+    /** The model's config-change interrupt: CONFIG_CHANGE_MSG on the backend request channel. */
+    private void notifyConfigChanged() {
+        BackendChannel ch = backendChannel;
+        if (ch == null) {
+            LOG.info("{}: config change not forwarded: the front-end set up no backend request channel", name);
+            return;
+        }
+        try {
+            ch.notify(BackendRequest.CONFIG_CHANGE_MSG);
+        } catch (VhostException e) {
+            LOG.warn("{}: sending CONFIG_CHANGE_MSG failed: {}", name, e.getMessage());
+        }
+    }
+
+    @Override
+    public void setStatus(int s) {
+        status.set(s);
+    }
+
+    @Override
+    public int getStatus() {
+        return status.get();
+    }
+
+    // ---------------------------------------------------------------- device state
+
+    @Override
+    public long setDeviceStateFd(StateDirection direction, OwnedFd fd) {
+        return states.start(direction, fd);
+    }
+
+    @Override
+    public long checkDeviceState() {
+        return states.check();
+    }
+
+    // ---------------------------------------------------------------- reset and close
+
+    /** The model to rest, every ring cleared, features and status forgotten; the memory stays. */
+    @Override
+    public void resetDevice() throws VhostException {
+        driver.reset();
+        clearRings();
+        ackedFeatures = 0;
+        status.set(0);
+    }
+
+    private void clearRings() {
+        for (Vring q : rings) {
+            q.clear();
+            EventFd call = interrupt.swap(q.index, null);
+            if (call != null) {
+                call.close();
+            }
+        }
+    }
+
+    /** Ends the session: resets an active model, closes every fd and unmaps memory. Never throws. */
+    @Override
+    public void close() {
+        try {
+            driver.reset();
+        } catch (VhostException | RuntimeException e) {
+            LOG.error("{}: resetting the device model after disconnect failed: {}", name, e.getMessage());
+        }
+        clearRings();
+        memory.close();
+        BackendChannel ch = backendChannel;
+        backendChannel = null;
+        if (ch != null) {
+            ch.close();
+        }
+    }
+}

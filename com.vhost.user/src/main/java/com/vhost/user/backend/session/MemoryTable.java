@@ -1,0 +1,181 @@
+package com.vhost.user.backend.session;
+
+import com.vhost.api.VhostException;
+import com.vhost.api.virtio.GuestMemory;
+import com.vhost.api.virtio.GuestMemoryRegion;
+import com.vhost.spi.memory.GuestMemoryMap;
+import com.vhost.spi.nativeio.OwnedFd;
+import com.vhost.spi.nativeio.SharedMemory;
+import com.vhost.user.message.MemRegionPayload;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The front-end's memory as this back-end mapped it: one shared mapping per region, each with the
+ * fd it came from (QEMU {@code docs/interop/vhost-user.rst}, SET_MEM_TABLE, ADD_MEM_REG,
+ * REM_MEM_REG; rust-vmm {@code vhost-user-backend} {@code handler.rs} {@code set_mem_table}).
+ *
+ * <p>Every mapping is made in {@link #map}, the one place where a region is checked against its fd
+ * before it is mapped. A change builds the new {@link GuestMemory} first (regions must not
+ * overlap), installs it, and runs the caller's {@link Apply} step (re-activating a running device
+ * over it); only when that succeeds are the retired regions unmapped. When any step fails, the old
+ * table stays installed and whatever the refused request mapped is unmapped and its fds closed.
+ *
+ * <p>Not thread-safe: the session thread owns it. Device threads read the {@link GuestMemory}
+ * they were activated with, which stays mapped until the device has moved to a newer one.
+ */
+final class MemoryTable implements AutoCloseable {
+    /** Mappings are made from page-aligned fd offsets, bytes. */
+    private static final long PAGE = 4096;
+
+    /** The step run with a new memory installed; when it throws, the change is undone. */
+    @FunctionalInterface
+    interface Apply {
+        void run() throws VhostException, Refusal;
+    }
+
+    /** One mapped memory region with the fd it came from. */
+    private record Mapped(MemRegionPayload wire, OwnedFd fd, SharedMemory map, GuestMemoryRegion region) {
+        void close() {
+            map.close();
+            fd.close();
+        }
+    }
+
+    private final List<Mapped> regions = new ArrayList<>();
+    private GuestMemory memory;
+
+    /** @return the installed memory, or null before the first table */
+    GuestMemory memory() {
+        return memory;
+    }
+
+    /** @return how many regions are mapped */
+    int size() {
+        return regions.size();
+    }
+
+    /**
+     * SET_MEM_TABLE: maps {@code table} (one fd each, all owned from here on) and replaces every
+     * region with them.
+     *
+     * @throws Refusal when a region cannot be mapped, the regions overlap, or {@code apply} refuses;
+     *     the old table stays and nothing of the new one stays mapped
+     */
+    void replaceAll(List<MemRegionPayload> table, List<OwnedFd> fds, Apply apply) throws VhostException, Refusal {
+        List<Mapped> fresh = new ArrayList<>(table.size());
+        try {
+            for (int i = 0; i < table.size(); i++) {
+                fresh.add(map(table.get(i), fds.get(i)));
+            }
+        } catch (Refusal | RuntimeException e) {
+            fresh.forEach(Mapped::close);
+            for (int i = fresh.size(); i < fds.size(); i++) {
+                fds.get(i).close();
+            }
+            throw e;
+        }
+        install(fresh, fresh, List.copyOf(regions), apply);
+    }
+
+    /**
+     * ADD_MEM_REG: maps one region from {@code fd} (owned from here on) beside the others.
+     *
+     * @param slots the most regions allowed
+     * @throws Refusal when every slot is in use, the region cannot be mapped, overlaps another, or
+     *     {@code apply} refuses
+     */
+    void add(MemRegionPayload region, OwnedFd fd, int slots, Apply apply) throws VhostException, Refusal {
+        if (regions.size() >= slots) {
+            fd.close();
+            throw new Refusal("all " + slots + " memory slots are in use");
+        }
+        Mapped m = map(region, fd);
+        List<Mapped> next = new ArrayList<>(regions);
+        next.add(m);
+        install(next, List.of(m), List.of(), apply);
+    }
+
+    /**
+     * REM_MEM_REG: unmaps the region with the same guest address, size and user address.
+     *
+     * @throws Refusal when there is no such region, or {@code apply} refuses (the region the ring
+     *     lives in cannot go while the ring runs)
+     */
+    void remove(MemRegionPayload region, Apply apply) throws VhostException, Refusal {
+        Mapped found = null;
+        for (Mapped m : regions) {
+            if (m.wire().guestAddr() == region.guestAddr() && m.wire().size() == region.size()
+                    && m.wire().userAddr() == region.userAddr()) {
+                found = m;
+            }
+        }
+        if (found == null) {
+            throw new Refusal(String.format("no memory region at guest 0x%x of 0x%x bytes", region.guestAddr(), region.size()));
+        }
+        List<Mapped> next = new ArrayList<>(regions);
+        next.remove(found);
+        install(next, List.of(), List.of(found), apply);
+    }
+
+    /**
+     * Maps one region; closes {@code fd} when it fails. This is where a region is checked against
+     * what its fd can back before it is mapped.
+     */
+    private static Mapped map(MemRegionPayload r, OwnedFd fd) throws Refusal {
+        // Not checked yet (a later issue): that the fd backs [mmapOffset, mmapOffset + size). A
+        // region reaching past the end of its fd maps, and the first touch beyond it is SIGBUS;
+        // the check needs fstat, which the runtime's Linux class does not offer yet.
+        long aligned = r.mmapOffset() & -PAGE;
+        long lead = r.mmapOffset() - aligned;
+        SharedMemory shm;
+        try {
+            shm = SharedMemory.map(fd.fd(), aligned, Math.addExact(r.size(), lead));
+        } catch (VhostException | RuntimeException e) {
+            fd.close();
+            throw new Refusal(String.format("mapping region guest 0x%x size 0x%x (fd offset 0x%x) failed: %s",
+                    r.guestAddr(), r.size(), r.mmapOffset(), e.getMessage()));
+        }
+        MemorySegment seg = shm.segment().asSlice(lead, r.size());
+        return new Mapped(r, fd, shm, new GuestMemoryRegion(r.guestAddr(), r.size(), r.userAddr(), fd.fd(), r.mmapOffset(), seg));
+    }
+
+    /**
+     * Installs {@code next} as the table and runs {@code apply}, then unmaps {@code retired}; on any
+     * failure puts the old memory back and unmaps {@code added} instead.
+     */
+    private void install(List<Mapped> next, List<Mapped> added, List<Mapped> retired, Apply apply) throws VhostException, Refusal {
+        GuestMemory old = memory;
+        try {
+            List<GuestMemoryRegion> rs = new ArrayList<>(next.size());
+            for (Mapped m : next) {
+                rs.add(m.region());
+            }
+            rs.sort((a, b) -> Long.compareUnsigned(a.guestAddr(), b.guestAddr()));
+            GuestMemory mem;
+            try {
+                mem = GuestMemoryMap.of(rs);
+            } catch (RuntimeException e) {
+                throw new Refusal("invalid memory table: " + e.getMessage());
+            }
+            memory = mem;
+            apply.run();
+        } catch (Refusal | VhostException | RuntimeException e) {
+            memory = old;
+            added.forEach(Mapped::close);
+            throw e;
+        }
+        regions.clear();
+        regions.addAll(next);
+        retired.forEach(Mapped::close);
+    }
+
+    /** Unmaps every region and closes its fd; the memory is gone (null). */
+    @Override
+    public void close() {
+        regions.forEach(Mapped::close);
+        regions.clear();
+        memory = null;
+    }
+}

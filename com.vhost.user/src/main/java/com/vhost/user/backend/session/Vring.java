@@ -1,0 +1,107 @@
+package com.vhost.user.backend.session;
+
+import com.vhost.api.VringAddr;
+import com.vhost.api.virtio.GuestMemory;
+import com.vhost.api.virtio.SplitVirtqueueLayout;
+import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.spi.nativeio.OwnedFd;
+
+/**
+ * One ring as the front-end set it up (QEMU {@code docs/interop/vhost-user.rst}, "Ring states";
+ * rust-vmm {@code vhost-user-backend} {@code vring.rs}): size, addresses, base, kick and error
+ * fds, whether it is started (a kick fd arrived and GET_VRING_BASE did not stop it since) and
+ * whether SET_VRING_ENABLE set it enabled. The call fd itself lives in the {@link CallInterrupt};
+ * {@link #callFd} is its number for the device's queue config. Mutable; the session thread owns it.
+ */
+final class Vring {
+    final int index;
+    /** The device's largest size for this queue, descriptors. */
+    final int maxSize;
+    /** Size in descriptors; 0 before SET_VRING_NUM. */
+    int num;
+    /** Addresses in the front-end's virtual address space; null before SET_VRING_ADDR. */
+    VringAddr addr;
+    /** The next avail index (16 bits). */
+    int base;
+    OwnedFd kick;
+    int kickFd = -1;
+    int callFd = -1;
+    OwnedFd err;
+    boolean started;
+    /** SET_VRING_ENABLE arrived for this ring: {@link #enabled} is what it said. */
+    boolean enableSet;
+    boolean enabled;
+
+    Vring(int index, int maxSize) {
+        this.index = index;
+        this.maxSize = maxSize;
+    }
+
+    /** Installs {@code kick} (null: NOFD) and returns the previous one, which the caller closes. */
+    OwnedFd swapKick(OwnedFd kick) {
+        OwnedFd old = this.kick;
+        this.kick = kick;
+        this.kickFd = kick == null ? -1 : kick.fd();
+        return old;
+    }
+
+    /**
+     * The queue config a device runs this ring with, the ring addresses translated to guest
+     * physical addresses in {@code memory}.
+     *
+     * @throws Refusal when the ring lacks memory, size or addresses, or a part of it (descriptor
+     *     table, avail ring, used ring at their spec sizes for {@link #num}) is not inside one
+     *     memory region
+     */
+    VirtqueueConfig config(GuestMemory memory) throws Refusal {
+        if (memory == null) {
+            throw new Refusal("queue " + index + " started before SET_MEM_TABLE");
+        }
+        if (num == 0) {
+            throw new Refusal("queue " + index + " started before SET_VRING_NUM");
+        }
+        if (addr == null) {
+            throw new Refusal("queue " + index + " started before SET_VRING_ADDR");
+        }
+        long desc = gpa(memory, "descriptor table", addr.descUserAddr(), SplitVirtqueueLayout.descTableBytes(num));
+        long avail = gpa(memory, "available ring", addr.availUserAddr(), SplitVirtqueueLayout.availRingBytes(num));
+        long used = gpa(memory, "used ring", addr.usedUserAddr(), SplitVirtqueueLayout.usedRingBytes(num));
+        try {
+            return new VirtqueueConfig(index, num, desc, avail, used, base, kickFd, callFd, true);
+        } catch (IllegalArgumentException e) {
+            throw new Refusal(e.getMessage());
+        }
+    }
+
+    private long gpa(GuestMemory memory, String part, long userAddr, long bytes) throws Refusal {
+        long g;
+        try {
+            g = memory.guestAddrOfUser(userAddr);
+        } catch (RuntimeException e) {
+            throw new Refusal(String.format("queue %d: %s at user address 0x%x is in no memory region", index, part, userAddr));
+        }
+        if (!memory.contains(g, bytes)) {
+            throw new Refusal(String.format("queue %d: %s at guest 0x%x (%d bytes) is not inside one memory region", index, part, g, bytes));
+        }
+        return g;
+    }
+
+    /** Back to the initial state: kick and error fds closed, nothing set, stopped, not enabled. */
+    void clear() {
+        OwnedFd k = swapKick(null);
+        if (k != null) {
+            k.close();
+        }
+        if (err != null) {
+            err.close();
+        }
+        err = null;
+        callFd = -1;
+        num = 0;
+        addr = null;
+        base = 0;
+        started = false;
+        enableSet = false;
+        enabled = false;
+    }
+}
