@@ -1,5 +1,6 @@
 package com.vhost.kernel;
 
+import com.vhost.spi.tap.TapDevice;
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostBackendType;
 import com.vhost.api.VhostException;

@@ -1,5 +1,6 @@
 package com.vhost.kernel;
 
+import com.vhost.spi.tap.TapDevice;
 import com.vhost.api.IotlbMessage;
 import com.vhost.api.MemoryRegion;
 import com.vhost.api.VhostBackendType;

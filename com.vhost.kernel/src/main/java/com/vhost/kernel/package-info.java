@@ -3,5 +3,5 @@
  * {@code /dev/vhost-net}, whose rings are served by the kernel's vhost worker into a TAP device.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.1.0")
+@org.osgi.annotation.versioning.Version("2.0.0")
 package com.vhost.kernel;
