@@ -124,17 +124,17 @@ class VdpaSimIT {
         try (VdpaBackend b = open(NET)) {
             b.setOwner();
             assertThat(b.getStatus()).isZero(); // open resets the device
-            b.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
-            assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
+            b.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit());
+            assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit());
             long offered = b.getFeatures();
             // vdpa_sim: "DMA mapping must be done by driver": no ACCESS_PLATFORM -> EINVAL
             assertErrno(() -> b.setFeatures(VhostFeatures.bit(VirtioFeatures.F_VERSION_1)), EINVAL, NET, "VHOST_SET_FEATURES");
             b.setFeatures(negotiable(offered) | VhostFeatures.bit(VIRTIO_NET_F_MAC));
-            b.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK);
-            assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK);
+            b.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit() | DeviceStatus.FEATURES_OK.bit());
+            assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit() | DeviceStatus.FEATURES_OK.bit());
             // features are fixed once FEATURES_OK is set; status bits cannot be cleared except by reset
             assertErrno(() -> b.setFeatures(negotiable(offered)), EBUSY, NET, "VHOST_SET_FEATURES");
-            assertErrno(() -> b.setStatus(DeviceStatus.ACKNOWLEDGE), EINVAL, NET, "VHOST_VDPA_SET_STATUS(0x1)");
+            assertErrno(() -> b.setStatus(DeviceStatus.ACKNOWLEDGE.bit()), EINVAL, NET, "VHOST_VDPA_SET_STATUS(0x1)");
 
             assertThat(b.getConfig(0, 6)).containsExactly(0x52, 0x54, 0x00, 0x12, 0x34, 0x56);
             int size = b.configSize();
@@ -145,8 +145,8 @@ class VdpaSimIT {
 
             b.resetDevice();
             assertThat(b.getStatus()).isZero();
-            b.setStatus(DeviceStatus.ACKNOWLEDGE); // a reset device accepts a new handshake
-            assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE);
+            b.setStatus(DeviceStatus.ACKNOWLEDGE.bit()); // a reset device accepts a new handshake
+            assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE.bit());
         }
         try (VdpaBackend blk = open(BLK)) {
             // struct virtio_blk_config: le64 capacity at offset 0, in 512-byte sectors
@@ -217,9 +217,9 @@ class VdpaSimIT {
         b.setOwner();
         b.setProtocolFeatures(bf & (VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_MSG_V2) | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH)
                 | VhostFeatures.bit(VhostFeatures.BACKEND_F_SUSPEND) | VhostFeatures.bit(VhostFeatures.BACKEND_F_RESUME)));
-        b.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
+        b.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit());
         b.setFeatures(negotiable(b.getFeatures()));
-        b.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK);
+        b.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit() | DeviceStatus.FEATURES_OK.bit());
         b.setMemTable(List.of(new MemoryRegion(IOVA_BASE, shm.size(), shm.address(), 0, shm.fd())));
         for (int i = 0; i < rings.length; i++) {
             DriverRing q = rings[i];
@@ -231,8 +231,8 @@ class VdpaSimIT {
             b.setVringCall(i, calls[i].fd());
             b.setVringEnable(i, true);
         }
-        b.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK | DeviceStatus.DRIVER_OK);
-        assertThat(b.getStatus() & DeviceStatus.DRIVER_OK).isNotZero();
+        b.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit() | DeviceStatus.FEATURES_OK.bit() | DeviceStatus.DRIVER_OK.bit());
+        assertThat(b.getStatus() & DeviceStatus.DRIVER_OK.bit()).isNotZero();
     }
 
     /**
@@ -398,14 +398,14 @@ class VdpaSimIT {
                 throw e;
             }
             try (dev) {
-                assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
+                assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit());
                 dev.ackFeatures(VhostFeatures.bit(VirtioFeatures.F_VERSION_1));
                 MemorySegment mem = shm.segment();
                 GuestMemoryMap memory = GuestMemoryMap.of(List.of(new GuestMemoryRegion(IOVA_BASE, shm.size(), shm.address(), shm.fd(), 0, mem)));
                 DriverRing q = new DriverRing(mem, 0, qsize, IOVA_BASE);
                 dev.start(memory, List.of(new VirtqueueConfig(0, qsize, q.dev(q.descOffset()), q.dev(q.availOffset()),
                         q.dev(q.usedOffset()), 0, kick.fd(), call.fd(), true)));
-                assertThat(b.getStatus() & DeviceStatus.DRIVER_OK).isNotZero();
+                assertThat(b.getStatus() & DeviceStatus.DRIVER_OK.bit()).isNotZero();
 
                 long sector = 100;
                 byte[] pattern = new byte[512];
@@ -420,7 +420,7 @@ class VdpaSimIT {
                 assertThat(call.await(1_000) || q.usedIdx() == 2).isTrue();
 
                 assertThat(dev.stop()).containsExactly(2);
-                assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
+                assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit());
             }
         }
     }

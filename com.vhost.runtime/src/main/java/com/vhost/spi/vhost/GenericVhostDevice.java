@@ -83,7 +83,7 @@ public final class GenericVhostDevice implements VhostDevice {
             | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH) | VhostFeatures.bit(VhostFeatures.BACKEND_F_SUSPEND)
             | VhostFeatures.bit(VhostFeatures.BACKEND_F_RESUME);
 
-    private static final int STATUS_FEATURES_OK = DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK;
+    private static final int STATUS_FEATURES_OK = DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit() | DeviceStatus.FEATURES_OK.bit();
 
     private static final long PROTOCOL_FEATURES_BIT = VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES);
 
@@ -182,7 +182,7 @@ public final class GenericVhostDevice implements VhostDevice {
             proto = offered & WANTED_VDPA_BACKEND_FEATURES;
             long p = proto;
             call("SET_BACKEND_FEATURES", -1, () -> backend.setProtocolFeatures(p));
-            call("SET_STATUS(ACKNOWLEDGE|DRIVER)", -1, () -> backend.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER));
+            call("SET_STATUS(ACKNOWLEDGE|DRIVER)", -1, () -> backend.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit()));
         }
         if (backend.type() == VhostBackendType.USER && numQueues > 1 && !VhostUserProtocolFeature.MQ.in(proto)) {
             throw new VhostFeatureException("back-end " + backend.describe() + " does not offer VHOST_USER_PROTOCOL_F_MQ, "
@@ -349,7 +349,7 @@ public final class GenericVhostDevice implements VhostDevice {
                 // QEMU vhost_vdpa_set_features: FEATURES_OK, and the device must keep it.
                 call("SET_STATUS(FEATURES_OK)", -1, () -> backend.setStatus(STATUS_FEATURES_OK));
                 int st = (int) callLong("GET_STATUS", -1, backend::getStatus);
-                if ((st & DeviceStatus.FEATURES_OK) == 0) {
+                if ((st & DeviceStatus.FEATURES_OK.bit()) == 0) {
                     throw new VhostFeatureException(String.format("vhost-vdpa %s cleared FEATURES_OK: features 0x%x not accepted (status 0x%x)",
                             backend.describe(), features, st));
                 }
@@ -367,7 +367,7 @@ public final class GenericVhostDevice implements VhostDevice {
                 }
             }
             if (vdpa) {
-                call("SET_STATUS(DRIVER_OK)", -1, () -> backend.setStatus(STATUS_FEATURES_OK | DeviceStatus.DRIVER_OK));
+                call("SET_STATUS(DRIVER_OK)", -1, () -> backend.setStatus(STATUS_FEATURES_OK | DeviceStatus.DRIVER_OK.bit()));
             }
         } catch (VhostException | RuntimeException e) {
             for (VirtqueueConfig q : done) {
@@ -442,7 +442,7 @@ public final class GenericVhostDevice implements VhostDevice {
         suspended = false;
         suspendedQueues = List.of();
         call("SET_STATUS(reset)", -1, () -> backend.setStatus(0));
-        call("SET_STATUS(ACKNOWLEDGE|DRIVER)", -1, () -> backend.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER));
+        call("SET_STATUS(ACKNOWLEDGE|DRIVER)", -1, () -> backend.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit()));
     }
 
     /** @return whether the last {@link #start} resumed a suspended device (VHOST_VDPA_RESUME) instead of setting it up */
@@ -574,7 +574,7 @@ public final class GenericVhostDevice implements VhostDevice {
             // QEMU vhost_vdpa_reset_status: reset, then ACKNOWLEDGE | DRIVER for the next start.
             try {
                 call("SET_STATUS(reset)", -1, () -> backend.setStatus(0));
-                call("SET_STATUS(ACKNOWLEDGE|DRIVER)", -1, () -> backend.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER));
+                call("SET_STATUS(ACKNOWLEDGE|DRIVER)", -1, () -> backend.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit()));
             } catch (VhostException e) {
                 first = keep(first, e);
             }

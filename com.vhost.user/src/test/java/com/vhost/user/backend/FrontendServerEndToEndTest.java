@@ -96,8 +96,8 @@ class FrontendServerEndToEndTest {
             assertThat(fe.getConfig(3, 4)).containsExactly(4, 42, 43, 7);
 
             // status
-            fe.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
-            assertThat(fe.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
+            fe.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit());
+            assertThat(fe.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit());
 
             fe.setMemTable(List.of(region()));
             for (int q = 0; q < 2; q++) {
@@ -156,7 +156,7 @@ class FrontendServerEndToEndTest {
 
             // needs-reset from the model shows in GET_STATUS (STATUS negotiated)
             device.interrupt().signalNeedsReset("test");
-            assertThat(fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET).isNotZero();
+            assertThat(fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET.bit()).isNotZero();
 
             // restart ring 0 and reset the device
             fe.setVringKick(0, kick0.fd());

@@ -52,12 +52,12 @@ class MalformedChainOverVhostUserTest {
         fe.setVringCall(0, call.fd());
         fe.setVringKick(0, kick.fd());
         fe.setVringEnable(0, true);
-        fe.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK | DeviceStatus.DRIVER_OK);
+        fe.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit() | DeviceStatus.FEATURES_OK.bit() | DeviceStatus.DRIVER_OK.bit());
     }
 
     private static void awaitNeedsReset(VhostBackend fe) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while ((fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET) == 0) {
+        while ((fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET.bit()) == 0) {
             assertThat(System.nanoTime()).as("DEVICE_NEEDS_RESET within 10 s").isLessThan(deadline);
             Thread.sleep(10);
         }
@@ -85,7 +85,7 @@ class MalformedChainOverVhostUserTest {
                     SharedMemory mem = SharedMemory.create("guest", MEM); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
                 TestRing ring = new TestRing(mem.segment(), 0, 16, 0);
                 start(fe, mem, ring, kick, call);
-                assertThat(fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET).as("a new session starts clean").isZero();
+                assertThat(fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET.bit()).as("a new session starts clean").isZero();
                 ring.descriptor(0, ring.buffer(0), 16, 1, 1);
                 ring.descriptor(1, 64L << 20, 512, 1 | 2, 2);
                 ring.descriptor(2, ring.buffer(2), 1, 2, 0);
@@ -113,7 +113,7 @@ class MalformedChainOverVhostUserTest {
                     call.await(100);
                 }
                 assertThat(mem.segment().get(ValueLayout.JAVA_BYTE, ring.buffer(2))).isZero();
-                assertThat(fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET).isZero();
+                assertThat(fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET.bit()).isZero();
             }
         }
     }
