@@ -82,7 +82,7 @@ class VdpaSimIT {
     void deviceIdentityQueuesAndLimits() throws Exception {
         try (VdpaBackend net = open(NET)) {
             assertThat(net.deviceId()).isEqualTo(1);
-            assertThat(net.getQueueNum()).isEqualTo(3); // rx, tx, ctrl
+            assertThat(net.vqsCount()).isEqualTo(3); // rx, tx, ctrl
             assertThat(net.maxQueueSize()).isEqualTo(256);
             assertThat(net.configSize()).isGreaterThanOrEqualTo(6);
             long f = net.getFeatures();
@@ -94,7 +94,7 @@ class VdpaSimIT {
         }
         try (VdpaBackend blk = open(BLK)) {
             assertThat(blk.deviceId()).isEqualTo(2);
-            assertThat(blk.getQueueNum()).isEqualTo(1);
+            assertThat(blk.vqsCount()).isEqualTo(1);
             assertThat(blk.maxQueueSize()).isEqualTo(256);
             System.out.printf("vdpa1 (blk): features 0x%x, config %d bytes%n", blk.getFeatures(), blk.configSize());
             negotiable(blk.getFeatures());
@@ -105,17 +105,17 @@ class VdpaSimIT {
     void backendFeatures() throws Exception {
         try (VdpaBackend b = open(NET)) {
             b.setOwner();
-            long bf = b.getProtocolFeatures();
+            long bf = b.getBackendFeatures();
             System.out.printf("vdpa0 GET_BACKEND_FEATURES = 0x%x%n", bf);
             for (int bit : new int[] {VhostFeatures.BACKEND_F_IOTLB_MSG_V2, VhostFeatures.BACKEND_F_IOTLB_BATCH,
                     VhostFeatures.BACKEND_F_SUSPEND, VhostFeatures.BACKEND_F_RESUME}) {
                 assertThat(VhostFeatures.has(bf, bit)).as("backend feature bit %d in 0x%x", bit, bf).isTrue();
             }
             // DESC_ASID needs IOTLB_ASID (EINVAL); an unknown bit is EOPNOTSUPP
-            assertErrno(() -> b.setProtocolFeatures(VhostFeatures.bit(VhostFeatures.BACKEND_F_DESC_ASID)), EINVAL, NET,
+            assertErrno(() -> b.setBackendFeatures(VhostFeatures.bit(VhostFeatures.BACKEND_F_DESC_ASID)), EINVAL, NET,
                     "VHOST_SET_BACKEND_FEATURES");
-            assertErrno(() -> b.setProtocolFeatures(VhostFeatures.bit(20)), EOPNOTSUPP, NET, "VHOST_SET_BACKEND_FEATURES");
-            b.setProtocolFeatures(bf);
+            assertErrno(() -> b.setBackendFeatures(VhostFeatures.bit(20)), EOPNOTSUPP, NET, "VHOST_SET_BACKEND_FEATURES");
+            b.setBackendFeatures(bf);
         }
     }
 
@@ -174,9 +174,9 @@ class VdpaSimIT {
     @Test
     void memoryMapThroughIotlbMessages() throws Exception {
         try (VdpaBackend b = open(NET); SharedMemory shm = SharedMemory.create("vdpa-it", 2 * MIB)) {
-            long bf = b.getProtocolFeatures();
+            long bf = b.getBackendFeatures();
             b.setOwner();
-            b.setProtocolFeatures(bf & (VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_MSG_V2) | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH)));
+            b.setBackendFeatures(bf & (VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_MSG_V2) | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH)));
             MemoryRegion low = new MemoryRegion(IOVA_BASE, MIB, shm.address(), 0, shm.fd());
             MemoryRegion high = new MemoryRegion(IOVA_BASE + 4 * MIB, MIB, shm.address() + MIB, MIB, shm.fd());
             b.setMemTable(List.of(low, high));
@@ -213,9 +213,9 @@ class VdpaSimIT {
      * eventfds, enabled, DRIVER_OK.
      */
     private static void start(VdpaBackend b, SharedMemory shm, DriverRing[] rings, EventFd[] kicks, EventFd[] calls) throws Exception {
-        long bf = b.getProtocolFeatures();
+        long bf = b.getBackendFeatures();
         b.setOwner();
-        b.setProtocolFeatures(bf & (VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_MSG_V2) | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH)
+        b.setBackendFeatures(bf & (VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_MSG_V2) | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH)
                 | VhostFeatures.bit(VhostFeatures.BACKEND_F_SUSPEND) | VhostFeatures.bit(VhostFeatures.BACKEND_F_RESUME)));
         b.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit());
         b.setFeatures(negotiable(b.getFeatures()));

@@ -3,7 +3,7 @@ package com.vhost.user.backend;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatures;
 import com.vhost.api.VhostProtocolException;
-import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.GuestMemoryRegion;
@@ -17,7 +17,7 @@ import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.spi.nativeio.SharedMemory;
-import com.vhost.spi.driver.DeviceStateTransfer;
+import com.vhost.user.connection.StatePipe;
 import com.vhost.spi.backend.PerQueueDevice;
 import com.vhost.spi.backend.RebindableDevice;
 import com.vhost.user.connection.VhostUserConnection;
@@ -137,7 +137,7 @@ final class BackendSession {
             this.fd = fd;
             this.save = save;
             boolean inline = false;
-            if (direction == DeviceStateTransfer.SAVE && save.length <= INLINE_SAVE_BYTES) {
+            if (direction == DeviceStatePayload.SAVE && save.length <= INLINE_SAVE_BYTES) {
                 try {
                     inline = (Linux.poll(fd.fd(), Linux.POLLOUT, 0) & Linux.POLLOUT) != 0;
                 } catch (VhostException e) {
@@ -177,10 +177,10 @@ final class BackendSession {
         private void run() {
             long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(STATE_TRANSFER_TIMEOUT_MS);
             try {
-                if (direction == DeviceStateTransfer.SAVE) {
-                    DeviceStateTransfer.writeFully(fd.fd(), save, deadline, "device state SAVE");
+                if (direction == DeviceStatePayload.SAVE) {
+                    StatePipe.writeFully(fd.fd(), save, deadline, "device state SAVE");
                 } else {
-                    loaded = DeviceStateTransfer.readToEof(fd.fd(), DeviceStateTransfer.MAX_STATE_BYTES, deadline,
+                    loaded = StatePipe.readToEof(fd.fd(), com.vhost.api.DeviceStateBackend.MAX_STATE_BYTES, deadline,
                             "device state LOAD");
                 }
             } catch (VhostException | RuntimeException e) {
@@ -493,10 +493,10 @@ final class BackendSession {
      * @return the reply: {@link DeviceStatePayload#REPLY_NO_FD}, plus error 1 when refused
      */
     private long startTransfer(int direction, OwnedFd fd) {
-        String dir = direction == DeviceStateTransfer.SAVE ? "SAVE" : "LOAD";
+        String dir = direction == DeviceStatePayload.SAVE ? "SAVE" : "LOAD";
         String why = null;
         if (transfer != null && transfer.running()) {
-            why = "the previous state transfer (" + (transfer.direction == DeviceStateTransfer.SAVE ? "SAVE" : "LOAD")
+            why = "the previous state transfer (" + (transfer.direction == DeviceStatePayload.SAVE ? "SAVE" : "LOAD")
                     + ") is still running";
         }
         for (Queue q : queues) {
@@ -505,7 +505,7 @@ final class BackendSession {
             }
         }
         byte[] state = null;
-        if (why == null && direction == DeviceStateTransfer.SAVE) {
+        if (why == null && direction == DeviceStatePayload.SAVE) {
             try {
                 state = snapshotModel();
             } catch (VhostException | RuntimeException e) {
@@ -566,10 +566,10 @@ final class BackendSession {
                 Thread.currentThread().interrupt();
                 err = "interrupted while waiting for the transfer";
             }
-            if (err == null && t.direction == DeviceStateTransfer.LOAD) {
+            if (err == null && t.direction == DeviceStatePayload.LOAD) {
                 err = restoreModel(t.loaded);
             }
-            transferResult = err == null ? null : (t.direction == DeviceStateTransfer.SAVE ? "SAVE" : "LOAD") + " failed: " + err;
+            transferResult = err == null ? null : (t.direction == DeviceStatePayload.SAVE ? "SAVE" : "LOAD") + " failed: " + err;
         }
         if (transferResult != null) {
             LOG.warn("{}: CHECK_DEVICE_STATE reports an error: {}", name, transferResult);

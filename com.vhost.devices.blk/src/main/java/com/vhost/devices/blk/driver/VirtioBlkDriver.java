@@ -1165,7 +1165,7 @@ public final class VirtioBlkDriver implements BlockDevice {
                 rings.add(new BlkDriverSnapshot.Ring(q.dq.availIdx(), q.dq.lastUsedIdx(), q.ringRequests()));
             }
             byte[] state = new byte[0];
-            if (DeviceStateTransfer.supported(vhost.protocolFeatures())) {
+            if (DeviceStateTransfer.supported(vhost)) {
                 state = DeviceStateTransfer.save(vhost.backend(), STATE_TRANSFER_TIMEOUT_MS);
             }
             snap = new BlkDriverSnapshot(acked, cfg, state, slept, List.copyOf(rings));
@@ -1276,7 +1276,7 @@ public final class VirtioBlkDriver implements BlockDevice {
         }
         try {
             if (s.backendState().length > 0) {
-                if (!DeviceStateTransfer.supported(vhost.protocolFeatures())) {
+                if (!DeviceStateTransfer.supported(vhost)) {
                     LOG.warn("virtio-blk on {}: the snapshot carries {} bytes of back-end state but this back-end does not"
                             + " offer DEVICE_STATE; restoring the rings without it", backendName(), s.backendState().length);
                 } else {

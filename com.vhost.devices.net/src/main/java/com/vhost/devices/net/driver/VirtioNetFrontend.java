@@ -1,8 +1,6 @@
 package com.vhost.devices.net.driver;
 
-import com.vhost.api.VhostBackendType;
 import com.vhost.api.VhostException;
-import com.vhost.api.VhostUserProtocolFeature;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.VirtqueueException;
 import com.vhost.api.net.VirtioNet;
@@ -137,23 +135,16 @@ public final class VirtioNetFrontend extends VhostFrontendDevice<GenericVhostDev
         return sizes;
     }
 
-    /** @return the back-end's config space, or null when it has none to give */
+    /**
+     * @return the back-end's config space, or null when it has none to give (vhost-net: the
+     *     front-end owns MAC and status; vhost-user without CONFIG). Only mac, status,
+     *     max_virtqueue_pairs and mtu (12 bytes) are taken from it, so a device whose config is
+     *     shorter than ours (vdpa_sim_net: 24 bytes) is read that far only
+     *     ({@link GenericVhostDevice#readDeviceConfig}); the rest stays local.
+     */
     private byte[] backendConfig() {
-        VhostBackendType type = vhost.backend().type();
-        boolean user = type == VhostBackendType.USER && VhostUserProtocolFeature.CONFIG.in(vhost.protocolFeatures());
-        if (!user && type != VhostBackendType.VDPA) {
-            return null; // vhost-net has no config space: the front-end owns MAC and status
-        }
         try {
-            if (type == VhostBackendType.VDPA) {
-                // a vDPA device's config may be shorter than ours (vdpa_sim_net: 24 bytes); read
-                // mac, status, max_virtqueue_pairs and mtu (12 bytes), the rest stays local
-                byte[] full = new byte[VirtioNet.CONFIG_SIZE];
-                byte[] head = vhost.getConfig(VirtioNet.CFG_MTU + 2);
-                System.arraycopy(head, 0, full, 0, head.length);
-                return full;
-            }
-            return vhost.getConfig(VirtioNet.CONFIG_SIZE);
+            return vhost.readDeviceConfig(VirtioNet.CONFIG_SIZE, VirtioNet.CFG_MTU + 2);
         } catch (VhostException | RuntimeException e) {
             LOG.debug("virtio-net on {}: GET_CONFIG not answered ({}); using local config", vhost.backend().describe(),
                     e.getMessage());
@@ -165,14 +156,15 @@ public final class VirtioNetFrontend extends VhostFrontendDevice<GenericVhostDev
     private final class ControlTarget implements NetControl.Target {
         @Override
         public void setQueuePairs(int pairs) throws VhostException {
-            // vhost-user with protocol features: SET_VRING_ENABLE; vhost-net: each pair's rings
-            // are attached to (or detached from) their TAP queue, as QEMU's vhost_net_set_vq_index
-            // + tap_enable / tap_disable do on VQ_PAIRS_SET.
-            if (vhost.isStarted() && (vhost.usesProtocolFeatures() || vhost.backend().type() == VhostBackendType.KERNEL)) {
+            // Where rings are switched one by one: vhost-user with protocol features
+            // (SET_VRING_ENABLE), vhost-net (each pair's rings are attached to or detached from
+            // their TAP queue, as QEMU's vhost_net_set_vq_index + tap_enable / tap_disable do on
+            // VQ_PAIRS_SET).
+            if (vhost.isStarted() && vhost.switchesRings()) {
                 for (int p = 0; p < maxPairs; p++) {
                     boolean on = p < pairs;
-                    vhost.backend().setVringEnable(VirtioNet.rxQueue(p), on);
-                    vhost.backend().setVringEnable(VirtioNet.txQueue(p), on);
+                    vhost.setVringEnable(VirtioNet.rxQueue(p), on);
+                    vhost.setVringEnable(VirtioNet.txQueue(p), on);
                 }
             }
             activePairs = pairs;
