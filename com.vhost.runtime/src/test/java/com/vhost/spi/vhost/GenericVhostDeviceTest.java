@@ -361,4 +361,46 @@ class GenericVhostDeviceTest {
         }
     }
 
+    /** What differs by transport is asked of the device, never of a backend type flag. */
+    @Test
+    void ringSwitchingAndDeviceConfigFollowTheBackendsInterfaces() throws Exception {
+        RecordingBackend user = RecordingBackend.of(VhostBackendType.USER, VERSION_1 | PROTO, VhostUserProtocolFeature.CONFIG.mask());
+        user.config[0] = 42;
+        try (GenericVhostDevice d = new GenericVhostDevice(user, 1)) {
+            assertThat(d.switchesRings()).as("vhost-user with PROTOCOL_FEATURES").isTrue();
+            user.log.clear();
+            d.setVringEnable(0, false);
+            assertThat(user.log).containsExactly("SET_VRING_ENABLE 0 0");
+            byte[] cfg = d.readDeviceConfig(17, 12);
+            assertThat(cfg).hasSize(17).startsWith(42);
+            assertThat(user.log).endsWith("GET_CONFIG 0 17");
+        }
+        RecordingBackend noConfig = RecordingBackend.of(VhostBackendType.USER, VERSION_1, 0);
+        try (GenericVhostDevice d = new GenericVhostDevice(noConfig, 1)) {
+            assertThat(d.switchesRings()).as("vhost-user without PROTOCOL_FEATURES").isFalse();
+            assertThat(d.readDeviceConfig(17, 12)).as("no CONFIG: nothing to read").isNull();
+            assertThatThrownBy(() -> d.setVringEnable(0, true)).isInstanceOf(VhostFeatureException.class)
+                    .hasMessageContaining("not switched one by one");
+        }
+        RecordingBackend vdpa = RecordingBackend.of(VhostBackendType.VDPA, VERSION_1, 0);
+        vdpa.config[0] = 7;
+        try (GenericVhostDevice d = new GenericVhostDevice(vdpa, 1)) {
+            assertThat(d.switchesRings()).as("vhost-vdpa: enabled once before DRIVER_OK").isFalse();
+            vdpa.log.clear();
+            byte[] cfg = d.readDeviceConfig(17, 12);
+            assertThat(cfg).as("the device's own config size: only what is needed is read").hasSize(17).startsWith(7);
+            assertThat(vdpa.log).containsExactly("GET_CONFIG 0 12");
+        }
+        RecordingBackend kernel = RecordingBackend.of(VhostBackendType.KERNEL, VERSION_1, 0);
+        try (GenericVhostDevice d = new GenericVhostDevice(kernel, 2)) {
+            assertThat(d.switchesRings()).as("vhost-net attaches TAP queues ring by ring").isTrue();
+            assertThat(d.readDeviceConfig(17, 12)).as("vhost-net has no config space").isNull();
+            assertThatThrownBy(() -> d.getConfig(8)).isInstanceOf(VhostFeatureException.class)
+                    .hasMessageContaining("GET_CONFIG").hasMessageContaining("no device config space");
+            kernel.log.clear();
+            d.setVringEnable(1, true);
+            assertThat(kernel.log).containsExactly("SET_VRING_ENABLE 1 1");
+        }
+    }
+
 }
