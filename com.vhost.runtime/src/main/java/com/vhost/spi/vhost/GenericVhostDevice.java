@@ -204,6 +204,7 @@ public final class GenericVhostDevice implements VhostDevice {
      *     vhost-user PROTOCOL_FEATURES in force, and on vhost-net (TAP attach); not on vhost-vdpa,
      *     whose rings are enabled once before DRIVER_OK
      */
+    @Override
     public boolean switchesRings() {
         return hooks.switchesRings();
     }
@@ -216,6 +217,7 @@ public final class GenericVhostDevice implements VhostDevice {
      * @throws VhostFeatureException where rings are not switched one by one
      * @throws VhostException from the backend, naming SET_VRING_ENABLE and the queue
      */
+    @Override
     public void setVringEnable(int index, boolean enable) throws VhostException {
         checkIndex(index);
         if (!hooks.switchesRings()) {
@@ -462,6 +464,7 @@ public final class GenericVhostDevice implements VhostDevice {
      * @return the next avail index of each started queue, in start order
      * @throws VhostException from the backend, naming the request; the device is then reset as by stop
      */
+    @Override
     public int[] suspend() throws VhostException {
         return stopRings(canResume());
     }
@@ -630,6 +633,7 @@ public final class GenericVhostDevice implements VhostDevice {
      *     (vhost-net: the front-end owns MAC and status; vhost-user without CONFIG negotiated)
      * @throws VhostException from GET_CONFIG, as {@link #getConfig(int)}
      */
+    @Override
     public byte[] readDeviceConfig(int wanted, int needed) throws VhostException {
         if (needed < 0 || needed > wanted) {
             throw new IllegalArgumentException("config bytes needed " + needed + " outside 0.." + wanted);
