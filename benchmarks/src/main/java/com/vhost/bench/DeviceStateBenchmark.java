@@ -1,6 +1,6 @@
 package com.vhost.bench;
 
-import com.vhost.api.VhostBackend;
+import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.devices.blk.model.FileBlockModel;
@@ -40,8 +40,8 @@ public class DeviceStateBenchmark {
     private FileBlockModel b;
     private VhostUserServer sa;
     private VhostUserServer sb;
-    private VhostBackend fa;
-    private VhostBackend fb;
+    private VhostUserBackend fa;
+    private VhostUserBackend fb;
 
     @Setup(Level.Trial)
     public void setUp() throws Exception {
@@ -56,8 +56,8 @@ public class DeviceStateBenchmark {
         fb = connect(dir.resolve("b.sock"));
     }
 
-    private static VhostBackend connect(Path sock) throws Exception {
-        VhostBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
+    private static VhostUserBackend connect(Path sock) throws Exception {
+        VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
         fe.getFeatures();
         fe.setOwner();
         fe.setProtocolFeatures(fe.getProtocolFeatures());

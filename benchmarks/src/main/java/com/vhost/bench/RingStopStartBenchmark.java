@@ -1,7 +1,7 @@
 package com.vhost.bench;
 
 import com.vhost.api.MemoryRegion;
-import com.vhost.api.VhostBackend;
+import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.VirtioDevice;
@@ -51,7 +51,7 @@ public class RingStopStartBenchmark {
     private Path dir;
     private FileBlockModel model;
     private VhostUserServer server;
-    private VhostBackend fe;
+    private VhostUserBackend fe;
     private SharedMemory mem;
     private EventFd kick0;
     private EventFd kick1;

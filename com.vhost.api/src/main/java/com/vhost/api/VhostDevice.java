@@ -74,6 +74,47 @@ public interface VhostDevice extends AutoCloseable {
     /** {@code vhost_dev_set_config}: writes {@code data} at {@code offset} bytes. */
     void setConfig(int offset, byte[] data) throws VhostException;
 
+    /**
+     * Reads the device's config space for a driver whose config structure is {@code wanted} bytes
+     * and which takes the first {@code needed} of them from the device. Where the device's config
+     * has its own size (vhost-vdpa) only {@code needed} bytes are read and the rest is zero.
+     *
+     * @return {@code wanted} bytes, or null when the backend has no config space to give
+     *     (vhost-net; vhost-user without protocol feature CONFIG)
+     * @throws VhostException from GET_CONFIG, naming it
+     * @since 2.0
+     */
+    byte[] readDeviceConfig(int wanted, int needed) throws VhostException;
+
+    /**
+     * @return whether started rings are switched one by one with {@link #setVringEnable}
+     *     (vhost-user with PROTOCOL_FEATURES, vhost-net's TAP attach; not vhost-vdpa, whose rings
+     *     are enabled once before DRIVER_OK)
+     * @since 2.0
+     */
+    boolean switchesRings();
+
+    /**
+     * {@code vhost_set_vring_enable} for one started ring (a change of the active queues).
+     *
+     * @throws VhostFeatureException where rings are not {@link #switchesRings() switched one by one}
+     * @throws VhostException from the backend, naming SET_VRING_ENABLE and the queue
+     * @since 2.0
+     */
+    void setVringEnable(int index, boolean enable) throws VhostException;
+
+    /**
+     * Stops the rings for a sleep: as {@link #stop()}, but a device that can suspend (vhost-vdpa
+     * with SUSPEND and RESUME) keeps its state, and the next {@link #start} with the same memory,
+     * features and queues resumes it.
+     *
+     * @return per started queue (in {@link #start} order) its next avail index
+     * @since 2.0
+     */
+    default int[] suspend() throws VhostException {
+        return stop();
+    }
+
     /** {@code vhost_dev_set_config_notifier}: run on a back-end config change. */
     void setConfigChangeNotifier(Runnable notifier);
 

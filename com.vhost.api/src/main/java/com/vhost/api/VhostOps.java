@@ -10,8 +10,10 @@ import org.osgi.annotation.versioning.ProviderType;
  *
  * <p>QEMU's {@code VhostOps} (first seed) is a table of functions over a {@code struct vhost_dev *};
  * in Java the table is bound to its connection: {@link #open(VhostTarget)} connects to one
- * back-end and returns the {@link VhostBackend} that carries every operation (features, owner,
- * memory table, vrings, config, inflight, device state, log base, IOTLB).
+ * back-end and returns the {@link VhostBackend} that carries the transport-neutral operations
+ * (features, owner, memory table, vrings, log base, IOTLB), plus the capability interfaces and
+ * the per-transport extension ({@link com.vhost.api.user.VhostUserBackend},
+ * {@link com.vhost.api.vdpa.VhostVdpaBackend}) of what its transport has besides.
  */
 @ProviderType
 public interface VhostOps {

@@ -1,6 +1,6 @@
 package com.vhost.kernel;
 
-import com.vhost.api.VhostBackend;
+import com.vhost.spi.tap.TapDevice;
 import com.vhost.api.VhostBackendType;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostNativeException;
@@ -49,7 +49,7 @@ public final class VhostKernelOps implements VhostOps {
      * @throws VhostNativeException naming the node and errno, with a hint when the node is missing
      */
     @Override
-    public VhostBackend open(VhostTarget target) throws VhostException {
+    public VhostNetBackend open(VhostTarget target) throws VhostException {
         String node = target.path().isEmpty() ? DEFAULT_NODE : target.path();
         int pairs = queuePairs(target);
         int[] fds = new int[pairs];

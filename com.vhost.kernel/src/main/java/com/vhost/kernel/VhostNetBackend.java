@@ -1,11 +1,13 @@
 package com.vhost.kernel;
 
+import com.vhost.spi.tap.TapDevice;
 import com.vhost.api.IotlbMessage;
 import com.vhost.api.MemoryRegion;
 import com.vhost.api.VhostBackendType;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VringAddr;
+import com.vhost.api.VringEnableBackend;
 import com.vhost.api.net.VirtioNet;
 import com.vhost.spi.ioctl.IoctlVhostBackend;
 import com.vhost.spi.ioctl.VhostIoctl;
@@ -15,8 +17,9 @@ import java.util.List;
  * vhost-net: one {@code /dev/vhost-net} fd per receive/transmit queue pair, each serving its
  * pair into one queue of a TAP device. {@link #setVringEnable} attaches ({@code
  * VHOST_NET_SET_BACKEND} with the TAP queue's fd) or detaches (fd -1) a queue's backend, as QEMU
- * does for vhost-kernel. vhost-net has no device config space (the front-end owns MAC and
- * status) and no device status.
+ * does for vhost-kernel: this backend's {@link VringEnableBackend} capability. vhost-net has no
+ * device config space (the front-end owns MAC and status) and no device status, so it implements
+ * neither {@link com.vhost.api.ConfigSpaceBackend} nor {@link com.vhost.api.DeviceStatusBackend}.
  *
  * <p><b>Multiqueue</b> ({@code n > 1} pairs). The kernel's vhost-net device has exactly two
  * rings (rx 0, tx 1); QEMU's {@code hw/net/vhost_net.c} therefore keeps one {@code vhost_dev}
@@ -30,7 +33,7 @@ import java.util.List;
  * {@code VIRTIO_NET_F_MQ}, which SET_FEATURES strips again before the kernel sees it (vhost-net
  * refuses bits it does not offer; the TAP's queues are what provides multiqueue).
  */
-public final class VhostNetBackend extends IoctlVhostBackend {
+public final class VhostNetBackend extends IoctlVhostBackend implements VringEnableBackend {
     private static final long MQ = 1L << VirtioNet.F_MQ;
 
     private final TapDevice tap;
@@ -50,31 +53,6 @@ public final class VhostNetBackend extends IoctlVhostBackend {
 
         void state(long request, String name, int ring, int num) throws VhostException {
             vringState(request, name, ring, num);
-        }
-
-        @Override
-        public byte[] getConfig(int offset, int size) throws VhostException {
-            throw new VhostFeatureException("vhost-net has no device config space");
-        }
-
-        @Override
-        public void setConfig(int offset, byte[] data) throws VhostException {
-            throw new VhostFeatureException("vhost-net has no device config space");
-        }
-
-        @Override
-        public void setVringEnable(int index, boolean enable) throws VhostException {
-            throw new VhostFeatureException("attached through VhostNetBackend");
-        }
-
-        @Override
-        public void setStatus(int status) throws VhostException {
-            throw new VhostFeatureException("vhost-net has no device status");
-        }
-
-        @Override
-        public int getStatus() throws VhostException {
-            throw new VhostFeatureException("vhost-net has no device status");
         }
 
         @Override
@@ -165,10 +143,10 @@ public final class VhostNetBackend extends IoctlVhostBackend {
     }
 
     @Override
-    public void setProtocolFeatures(long features) throws VhostException {
-        super.setProtocolFeatures(features);
+    public void setBackendFeatures(long features) throws VhostException {
+        super.setBackendFeatures(features);
         for (PairFd p : more) {
-            p.setProtocolFeatures(features);
+            p.setBackendFeatures(features);
         }
     }
 
@@ -295,26 +273,6 @@ public final class VhostNetBackend extends IoctlVhostBackend {
         } else {
             p.state(VhostIoctl.VHOST_SET_VRING_BUSYLOOP_TIMEOUT, "VHOST_SET_VRING_BUSYLOOP_TIMEOUT", index & 1, microseconds);
         }
-    }
-
-    @Override
-    public byte[] getConfig(int offset, int size) throws VhostException {
-        throw new VhostFeatureException("vhost-net has no device config space; the front-end owns MAC and status");
-    }
-
-    @Override
-    public void setConfig(int offset, byte[] data) throws VhostException {
-        throw new VhostFeatureException("vhost-net has no device config space; the front-end owns MAC and status");
-    }
-
-    @Override
-    public void setStatus(int status) throws VhostException {
-        throw new VhostFeatureException("vhost-net has no device status; the front-end owns it");
-    }
-
-    @Override
-    public int getStatus() throws VhostException {
-        throw new VhostFeatureException("vhost-net has no device status; the front-end owns it");
     }
 
     /** VHOST_RESET_OWNER on every fd: the kernel stops every ring and forgets memory and features. */

@@ -1,5 +1,6 @@
 package com.vhost.kernel;
 
+import com.vhost.spi.tap.TapDevice;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

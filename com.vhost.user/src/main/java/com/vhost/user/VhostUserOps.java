@@ -1,6 +1,6 @@
 package com.vhost.user;
 
-import com.vhost.api.VhostBackend;
+import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.VhostBackendType;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostOps;
@@ -57,7 +57,7 @@ public final class VhostUserOps implements VhostOps {
     }
 
     @Override
-    public VhostBackend open(VhostTarget target) throws VhostException {
+    public VhostUserBackend open(VhostTarget target) throws VhostException {
         String mode = mode(target);
         int connectMs = intOption(target, DeviceConfigKeys.OPTION_CONNECT_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS);
         int replyMs = intOption(target, DeviceConfigKeys.OPTION_REPLY_TIMEOUT_MS, VhostUserFrontend.DEFAULT_REPLY_TIMEOUT_MS);

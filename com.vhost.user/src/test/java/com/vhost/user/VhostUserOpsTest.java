@@ -3,7 +3,7 @@ package com.vhost.user;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import com.vhost.api.VhostBackend;
+import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.VhostBackendType;
 import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostProtocolException;
@@ -89,7 +89,7 @@ class VhostUserOpsTest {
                 throw new RuntimeException(e);
             }
         });
-        try (VhostBackend fe = ops.open(new VhostTarget(path.toString(), Map.of(DeviceConfigKeys.OPTION_MODE, "server")))) {
+        try (VhostUserBackend fe = ops.open(new VhostTarget(path.toString(), Map.of(DeviceConfigKeys.OPTION_MODE, "server")))) {
             assertThat(fe.describe()).isEqualTo("vhost-user:" + path);
             assertThat(fe.getFeatures()).isEqualTo(1L << 32);
         }

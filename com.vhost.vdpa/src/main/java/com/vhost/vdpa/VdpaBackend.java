@@ -10,6 +10,7 @@ import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostFeatures;
 import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostRefusedException;
+import com.vhost.api.vdpa.VhostVdpaBackend;
 import com.vhost.spi.ioctl.IoctlVhostBackend;
 import com.vhost.spi.nativeio.EventFd;
 import java.lang.foreign.Arena;
@@ -22,13 +23,16 @@ import java.util.List;
  * One {@code /dev/vhost-vdpa-N} device. Memory is mapped with IOTLB UPDATE messages (IOVA =
  * guest-physical address, {@code vhost_msg_v2}), batched between BATCH_BEGIN and BATCH_END when
  * the IOTLB_BATCH backend feature was set; each IOVA range is checked against
- * VHOST_VDPA_GET_IOVA_RANGE first. Status, config space and queue enable use the VDPA ioctls.
+ * VHOST_VDPA_GET_IOVA_RANGE first. Status, config space and queue enable use the VDPA ioctls;
+ * suspend and resume need backend features SUSPEND and RESUME set ({@link #setBackendFeatures}).
  */
-public final class VdpaBackend extends IoctlVhostBackend {
+public final class VdpaBackend extends IoctlVhostBackend implements VhostVdpaBackend {
     /** ERANGE, reported for an IOVA outside the device's range. */
     private static final int ERANGE = 34;
 
     private final List<MemoryRegion> mapped = new ArrayList<>();
+    /** The listener set with {@link #setConfigChangeListener}, or null. */
+    private volatile Runnable configListener;
     private EventFd configCall;
     private Thread configWatcher;
 
@@ -42,6 +46,7 @@ public final class VdpaBackend extends IoctlVhostBackend {
     }
 
     /** VHOST_VDPA_GET_DEVICE_ID. @return the VirtIO device ID (1 net, 2 blk) */
+    @Override
     public int deviceId() throws VhostException {
         ioctl(VHOST_VDPA_GET_DEVICE_ID, arg, "VHOST_VDPA_GET_DEVICE_ID");
         return arg.get(ValueLayout.JAVA_INT, 0);
@@ -54,18 +59,21 @@ public final class VdpaBackend extends IoctlVhostBackend {
     }
 
     /** VHOST_VDPA_GET_IOVA_RANGE. @return {first, last} usable IOVA, inclusive */
+    @Override
     public long[] iovaRange() throws VhostException {
         ioctl(VHOST_VDPA_GET_IOVA_RANGE, arg, "VHOST_VDPA_GET_IOVA_RANGE");
         return new long[] {arg.get(ValueLayout.JAVA_LONG, 0), arg.get(ValueLayout.JAVA_LONG, 8)};
     }
 
     /** VHOST_VDPA_GET_VRING_NUM. @return the largest queue size the device supports */
+    @Override
     public int maxQueueSize() throws VhostException {
         ioctl(VHOST_VDPA_GET_VRING_NUM, arg, "VHOST_VDPA_GET_VRING_NUM");
         return Short.toUnsignedInt(arg.get(ValueLayout.JAVA_SHORT, 0));
     }
 
     /** VHOST_VDPA_GET_CONFIG_SIZE. @return the config space size in bytes */
+    @Override
     public int configSize() throws VhostException {
         ioctl(VHOST_VDPA_GET_CONFIG_SIZE, arg, "VHOST_VDPA_GET_CONFIG_SIZE");
         return arg.get(ValueLayout.JAVA_INT, 0);
@@ -73,7 +81,7 @@ public final class VdpaBackend extends IoctlVhostBackend {
 
     /** VHOST_VDPA_GET_VQS_COUNT: the number of virtqueues. */
     @Override
-    public int getQueueNum() throws VhostException {
+    public int vqsCount() throws VhostException {
         ioctl(VHOST_VDPA_GET_VQS_COUNT, arg, "VHOST_VDPA_GET_VQS_COUNT");
         return arg.get(ValueLayout.JAVA_INT, 0);
     }
@@ -199,7 +207,7 @@ public final class VdpaBackend extends IoctlVhostBackend {
      */
     @Override
     public synchronized void setConfigChangeListener(Runnable listener) {
-        super.setConfigChangeListener(listener);
+        configListener = listener;
         if (listener == null || configCall != null) {
             return;
         }

@@ -1,6 +1,5 @@
 package com.vhost.vdpa;
 
-import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostBackendType;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostNativeException;
@@ -30,7 +29,7 @@ public final class VhostVdpaOps implements VhostOps {
 
     /** @throws VhostNativeException naming the node and errno, with a hint when it is missing */
     @Override
-    public VhostBackend open(VhostTarget target) throws VhostException {
+    public VdpaBackend open(VhostTarget target) throws VhostException {
         String node = target.path();
         try {
             return new VdpaBackend(Linux.open(node, Linux.O_RDWR), node);

@@ -82,7 +82,7 @@ class VdpaSimIT {
     void deviceIdentityQueuesAndLimits() throws Exception {
         try (VdpaBackend net = open(NET)) {
             assertThat(net.deviceId()).isEqualTo(1);
-            assertThat(net.getQueueNum()).isEqualTo(3); // rx, tx, ctrl
+            assertThat(net.vqsCount()).isEqualTo(3); // rx, tx, ctrl
             assertThat(net.maxQueueSize()).isEqualTo(256);
             assertThat(net.configSize()).isGreaterThanOrEqualTo(6);
             long f = net.getFeatures();
@@ -94,7 +94,7 @@ class VdpaSimIT {
         }
         try (VdpaBackend blk = open(BLK)) {
             assertThat(blk.deviceId()).isEqualTo(2);
-            assertThat(blk.getQueueNum()).isEqualTo(1);
+            assertThat(blk.vqsCount()).isEqualTo(1);
             assertThat(blk.maxQueueSize()).isEqualTo(256);
             System.out.printf("vdpa1 (blk): features 0x%x, config %d bytes%n", blk.getFeatures(), blk.configSize());
             negotiable(blk.getFeatures());
@@ -105,17 +105,17 @@ class VdpaSimIT {
     void backendFeatures() throws Exception {
         try (VdpaBackend b = open(NET)) {
             b.setOwner();
-            long bf = b.getProtocolFeatures();
+            long bf = b.getBackendFeatures();
             System.out.printf("vdpa0 GET_BACKEND_FEATURES = 0x%x%n", bf);
             for (int bit : new int[] {VhostFeatures.BACKEND_F_IOTLB_MSG_V2, VhostFeatures.BACKEND_F_IOTLB_BATCH,
                     VhostFeatures.BACKEND_F_SUSPEND, VhostFeatures.BACKEND_F_RESUME}) {
                 assertThat(VhostFeatures.has(bf, bit)).as("backend feature bit %d in 0x%x", bit, bf).isTrue();
             }
             // DESC_ASID needs IOTLB_ASID (EINVAL); an unknown bit is EOPNOTSUPP
-            assertErrno(() -> b.setProtocolFeatures(VhostFeatures.bit(VhostFeatures.BACKEND_F_DESC_ASID)), EINVAL, NET,
+            assertErrno(() -> b.setBackendFeatures(VhostFeatures.bit(VhostFeatures.BACKEND_F_DESC_ASID)), EINVAL, NET,
                     "VHOST_SET_BACKEND_FEATURES");
-            assertErrno(() -> b.setProtocolFeatures(VhostFeatures.bit(20)), EOPNOTSUPP, NET, "VHOST_SET_BACKEND_FEATURES");
-            b.setProtocolFeatures(bf);
+            assertErrno(() -> b.setBackendFeatures(VhostFeatures.bit(20)), EOPNOTSUPP, NET, "VHOST_SET_BACKEND_FEATURES");
+            b.setBackendFeatures(bf);
         }
     }
 
@@ -124,17 +124,17 @@ class VdpaSimIT {
         try (VdpaBackend b = open(NET)) {
             b.setOwner();
             assertThat(b.getStatus()).isZero(); // open resets the device
-            b.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
-            assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
+            b.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit());
+            assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit());
             long offered = b.getFeatures();
             // vdpa_sim: "DMA mapping must be done by driver": no ACCESS_PLATFORM -> EINVAL
             assertErrno(() -> b.setFeatures(VhostFeatures.bit(VirtioFeatures.F_VERSION_1)), EINVAL, NET, "VHOST_SET_FEATURES");
             b.setFeatures(negotiable(offered) | VhostFeatures.bit(VIRTIO_NET_F_MAC));
-            b.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK);
-            assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK);
+            b.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit() | DeviceStatus.FEATURES_OK.bit());
+            assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit() | DeviceStatus.FEATURES_OK.bit());
             // features are fixed once FEATURES_OK is set; status bits cannot be cleared except by reset
             assertErrno(() -> b.setFeatures(negotiable(offered)), EBUSY, NET, "VHOST_SET_FEATURES");
-            assertErrno(() -> b.setStatus(DeviceStatus.ACKNOWLEDGE), EINVAL, NET, "VHOST_VDPA_SET_STATUS(0x1)");
+            assertErrno(() -> b.setStatus(DeviceStatus.ACKNOWLEDGE.bit()), EINVAL, NET, "VHOST_VDPA_SET_STATUS(0x1)");
 
             assertThat(b.getConfig(0, 6)).containsExactly(0x52, 0x54, 0x00, 0x12, 0x34, 0x56);
             int size = b.configSize();
@@ -145,8 +145,8 @@ class VdpaSimIT {
 
             b.resetDevice();
             assertThat(b.getStatus()).isZero();
-            b.setStatus(DeviceStatus.ACKNOWLEDGE); // a reset device accepts a new handshake
-            assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE);
+            b.setStatus(DeviceStatus.ACKNOWLEDGE.bit()); // a reset device accepts a new handshake
+            assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE.bit());
         }
         try (VdpaBackend blk = open(BLK)) {
             // struct virtio_blk_config: le64 capacity at offset 0, in 512-byte sectors
@@ -174,9 +174,9 @@ class VdpaSimIT {
     @Test
     void memoryMapThroughIotlbMessages() throws Exception {
         try (VdpaBackend b = open(NET); SharedMemory shm = SharedMemory.create("vdpa-it", 2 * MIB)) {
-            long bf = b.getProtocolFeatures();
+            long bf = b.getBackendFeatures();
             b.setOwner();
-            b.setProtocolFeatures(bf & (VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_MSG_V2) | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH)));
+            b.setBackendFeatures(bf & (VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_MSG_V2) | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH)));
             MemoryRegion low = new MemoryRegion(IOVA_BASE, MIB, shm.address(), 0, shm.fd());
             MemoryRegion high = new MemoryRegion(IOVA_BASE + 4 * MIB, MIB, shm.address() + MIB, MIB, shm.fd());
             b.setMemTable(List.of(low, high));
@@ -213,13 +213,13 @@ class VdpaSimIT {
      * eventfds, enabled, DRIVER_OK.
      */
     private static void start(VdpaBackend b, SharedMemory shm, DriverRing[] rings, EventFd[] kicks, EventFd[] calls) throws Exception {
-        long bf = b.getProtocolFeatures();
+        long bf = b.getBackendFeatures();
         b.setOwner();
-        b.setProtocolFeatures(bf & (VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_MSG_V2) | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH)
+        b.setBackendFeatures(bf & (VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_MSG_V2) | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH)
                 | VhostFeatures.bit(VhostFeatures.BACKEND_F_SUSPEND) | VhostFeatures.bit(VhostFeatures.BACKEND_F_RESUME)));
-        b.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
+        b.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit());
         b.setFeatures(negotiable(b.getFeatures()));
-        b.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK);
+        b.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit() | DeviceStatus.FEATURES_OK.bit());
         b.setMemTable(List.of(new MemoryRegion(IOVA_BASE, shm.size(), shm.address(), 0, shm.fd())));
         for (int i = 0; i < rings.length; i++) {
             DriverRing q = rings[i];
@@ -231,8 +231,8 @@ class VdpaSimIT {
             b.setVringCall(i, calls[i].fd());
             b.setVringEnable(i, true);
         }
-        b.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK | DeviceStatus.DRIVER_OK);
-        assertThat(b.getStatus() & DeviceStatus.DRIVER_OK).isNotZero();
+        b.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit() | DeviceStatus.FEATURES_OK.bit() | DeviceStatus.DRIVER_OK.bit());
+        assertThat(b.getStatus() & DeviceStatus.DRIVER_OK.bit()).isNotZero();
     }
 
     /**
@@ -398,14 +398,14 @@ class VdpaSimIT {
                 throw e;
             }
             try (dev) {
-                assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
+                assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit());
                 dev.ackFeatures(VhostFeatures.bit(VirtioFeatures.F_VERSION_1));
                 MemorySegment mem = shm.segment();
                 GuestMemoryMap memory = GuestMemoryMap.of(List.of(new GuestMemoryRegion(IOVA_BASE, shm.size(), shm.address(), shm.fd(), 0, mem)));
                 DriverRing q = new DriverRing(mem, 0, qsize, IOVA_BASE);
                 dev.start(memory, List.of(new VirtqueueConfig(0, qsize, q.dev(q.descOffset()), q.dev(q.availOffset()),
                         q.dev(q.usedOffset()), 0, kick.fd(), call.fd(), true)));
-                assertThat(b.getStatus() & DeviceStatus.DRIVER_OK).isNotZero();
+                assertThat(b.getStatus() & DeviceStatus.DRIVER_OK.bit()).isNotZero();
 
                 long sector = 100;
                 byte[] pattern = new byte[512];
@@ -420,7 +420,7 @@ class VdpaSimIT {
                 assertThat(call.await(1_000) || q.usedIdx() == 2).isTrue();
 
                 assertThat(dev.stop()).containsExactly(2);
-                assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
+                assertThat(b.getStatus()).isEqualTo(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit());
             }
         }
     }

@@ -4,5 +4,5 @@
  * guest memory and the split virtqueue layout (OASIS VIRTIO 1.2, section 2.7).
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("2.0.0")
 package com.vhost.api.virtio;

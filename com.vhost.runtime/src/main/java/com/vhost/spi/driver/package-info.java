@@ -7,5 +7,5 @@
  * driver configuration helpers are shared by the blk and net drivers.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("2.0.0")
 package com.vhost.spi.driver;

@@ -2,13 +2,11 @@ package com.vhost.spi.ioctl;
 
 import static com.vhost.spi.ioctl.VhostIoctl.*;
 
-import com.vhost.api.InflightRegion;
 import com.vhost.api.IotlbMessage;
 import com.vhost.api.MemoryRegion;
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostBackendType;
 import com.vhost.api.VhostException;
-import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostNativeException;
 import com.vhost.api.VringAddr;
 import com.vhost.spi.nativeio.Linux;
@@ -19,10 +17,12 @@ import java.util.List;
 
 /**
  * The {@link VhostBackend} operations that vhost-kernel and vhost-vdpa share: the ioctls of
- * Linux {@code include/uapi/linux/vhost.h} on one open device fd. Subclasses add what is their own
- * (the net backend's TAP, vDPA's status and config). Operations the ioctl interface lacks
- * (vhost-user's inflight and device-state transfer, queue number query) throw
- * {@link VhostFeatureException}. Not thread-safe (control path, one thread).
+ * Linux {@code include/uapi/linux/vhost.h} on one open device fd, plus the backend features
+ * ({@code VHOST_GET/SET_BACKEND_FEATURES}) both have. Subclasses add what is their own and
+ * declare it with the matching capability interface (the net backend's TAP attach as
+ * {@link com.vhost.api.VringEnableBackend}; vDPA's status, config and suspend as
+ * {@link com.vhost.api.vdpa.VhostVdpaBackend}); nothing here throws "not supported".
+ * Not thread-safe (control path, one thread).
  */
 public abstract class IoctlVhostBackend implements VhostBackend {
     private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG;
@@ -66,7 +66,7 @@ public abstract class IoctlVhostBackend implements VhostBackend {
 
     @Override
     public String describe() {
-        return type().id() + ":" + node;
+        return backendType().id() + ":" + node;
     }
 
     @Override
@@ -96,34 +96,33 @@ public abstract class IoctlVhostBackend implements VhostBackend {
         ioctl(VHOST_RESET_OWNER, 0L, "VHOST_RESET_OWNER");
     }
 
-    /** VHOST_GET_BACKEND_FEATURES (IOTLB_MSG_V2, IOTLB_BATCH, SUSPEND, ...). */
-    @Override
-    public long getProtocolFeatures() throws VhostException {
+    /**
+     * VHOST_GET_BACKEND_FEATURES.
+     *
+     * @return the offered {@code VHOST_BACKEND_F_*} bits (IOTLB_MSG_V2 1, IOTLB_BATCH 2, SUSPEND 4, ...)
+     */
+    public long getBackendFeatures() throws VhostException {
         ioctl(VHOST_GET_BACKEND_FEATURES, arg, "VHOST_GET_BACKEND_FEATURES");
         return arg.get(U64, 0);
     }
 
-    /** VHOST_SET_BACKEND_FEATURES. */
-    @Override
-    public void setProtocolFeatures(long features) throws VhostException {
+    /** VHOST_SET_BACKEND_FEATURES: the backend features in force from now on. */
+    public void setBackendFeatures(long features) throws VhostException {
         arg.set(U64, 0, features);
         ioctl(VHOST_SET_BACKEND_FEATURES, arg, "VHOST_SET_BACKEND_FEATURES");
         backendFeatures = features;
     }
 
-    /** @return the backend features set with {@link #setProtocolFeatures} */
+    /** @return the backend features set with {@link #setBackendFeatures} */
     protected long backendFeatures() {
         return backendFeatures;
     }
 
-    @Override
-    public int getQueueNum() throws VhostException {
-        throw new VhostFeatureException("GET_QUEUE_NUM is a vhost-user request; " + describe()
-                + " has a fixed number of queues");
-    }
-
-    /** @return {@code /sys/module/vhost/parameters/max_mem_regions}, or its default 64 */
-    @Override
+    /**
+     * The most memory regions {@code VHOST_SET_MEM_TABLE} takes (more give E2BIG).
+     *
+     * @return {@code /sys/module/vhost/parameters/max_mem_regions}, or its default 64
+     */
     public int getMaxMemSlots() throws VhostException {
         try {
             return Integer.parseInt(java.nio.file.Files.readString(
@@ -149,16 +148,6 @@ public abstract class IoctlVhostBackend implements VhostBackend {
             }
             ioctl(VHOST_SET_MEM_TABLE, m, "VHOST_SET_MEM_TABLE (" + regions.size() + " regions)");
         }
-    }
-
-    @Override
-    public void addMemRegion(MemoryRegion region) throws VhostException {
-        throw new VhostFeatureException("ADD_MEM_REG is a vhost-user request; use SET_MEM_TABLE on " + describe());
-    }
-
-    @Override
-    public void removeMemRegion(MemoryRegion region) throws VhostException {
-        throw new VhostFeatureException("REM_MEM_REG is a vhost-user request; use SET_MEM_TABLE on " + describe());
     }
 
     /**
@@ -217,30 +206,6 @@ public abstract class IoctlVhostBackend implements VhostBackend {
         vringState(VHOST_SET_VRING_ERR, "VHOST_SET_VRING_ERR", index, errFd);
     }
 
-    @Override
-    public InflightRegion getInflightFd(int numQueues, int queueSize) throws VhostException {
-        throw new VhostFeatureException("GET_INFLIGHT_FD is a vhost-user request; " + describe()
-                + " keeps in-flight state in the kernel");
-    }
-
-    @Override
-    public void setInflightFd(InflightRegion region) throws VhostException {
-        throw new VhostFeatureException("SET_INFLIGHT_FD is a vhost-user request; " + describe()
-                + " keeps in-flight state in the kernel");
-    }
-
-    @Override
-    public int setDeviceStateFd(int direction, int phase, int stateFd) throws VhostException {
-        throw new VhostFeatureException("SET_DEVICE_STATE_FD is a vhost-user request; " + describe()
-                + " has no device-state transfer");
-    }
-
-    @Override
-    public void checkDeviceState() throws VhostException {
-        throw new VhostFeatureException("CHECK_DEVICE_STATE is a vhost-user request; " + describe()
-                + " has no device-state transfer");
-    }
-
     /** {@code sizeof(struct vhost_msg_v2)}: u32 type, u32 asid, a 64-byte union holding the IOTLB message. */
     public static final int VHOST_MSG_V2_SIZE = 72;
     private static final String[] IOTLB_TYPES = {"?", "MISS", "UPDATE", "INVALIDATE", "ACCESS_FAIL", "BATCH_BEGIN", "BATCH_END"};
@@ -278,21 +243,7 @@ public abstract class IoctlVhostBackend implements VhostBackend {
         }
     }
 
-    @Override
-    public void setConfigChangeListener(Runnable listener) {
-        // ioctl backends without a config space never report changes; vDPA overrides this.
-        this.configListener = listener;
-    }
-
-    /** The listener set with {@link #setConfigChangeListener}, or null. */
-    protected volatile Runnable configListener;
-
-    @Override
-    public VhostBackendType type() {
-        return backendType();
-    }
-
-    /** @return the backend type of the subclass */
+    /** @return the backend type of the subclass (for {@link #describe()}) */
     protected abstract VhostBackendType backendType();
 
     /** Closes the device fd (the kernel then stops every ring and frees its state). Idempotent. */

@@ -5,5 +5,5 @@
  * {@link com.vhost.api.VhostBackend} base over them.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("2.0.0")
 package com.vhost.spi.ioctl;

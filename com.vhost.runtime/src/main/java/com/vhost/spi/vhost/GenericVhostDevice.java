@@ -1,8 +1,12 @@
 package com.vhost.spi.vhost;
 
+import static com.vhost.spi.vhost.RequestContext.call;
+import static com.vhost.spi.vhost.RequestContext.callLong;
+import static com.vhost.spi.vhost.RequestContext.callObj;
+
+import com.vhost.api.ConfigSpaceBackend;
 import com.vhost.api.MemoryRegion;
 import com.vhost.api.VhostBackend;
-import com.vhost.api.VhostBackendType;
 import com.vhost.api.VhostDevice;
 import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
@@ -10,23 +14,15 @@ import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostFeatures;
 import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostProtocolException;
-import com.vhost.api.VhostRefusedException;
-import com.vhost.api.VhostTimeoutException;
-import com.vhost.api.VhostUserProtocolFeature;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.VirtqueueException;
 import com.vhost.api.VringAddr;
+import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.virtio.GuestMemory;
-import com.vhost.api.virtio.DeviceStatus;
 import com.vhost.api.virtio.GuestMemoryRegion;
-import com.vhost.api.virtio.SplitVirtqueueLayout;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.spi.nativeio.EventFd;
-import com.vhost.spi.nativeio.Linux;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -35,13 +31,16 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The generic vhost device (QEMU {@code hw/virtio/vhost.c}, {@code struct vhost_dev}) over any
- * {@link VhostBackend}: kernel, user or vDPA.
+ * {@link VhostBackend}: kernel, user or vDPA. What differs between the transports is in
+ * {@link TransportHooks}, chosen once from the API extension the backend implements
+ * ({@link com.vhost.api.user.VhostUserBackend}, {@link com.vhost.api.vdpa.VhostVdpaBackend}) and
+ * otherwise from its capability interfaces; nothing here asks for a transport type.
  *
  * <p>Construction ({@code vhost_dev_init}): SET_OWNER, GET_FEATURES; for vhost-user when the
  * back-end offers {@code VHOST_USER_F_PROTOCOL_FEATURES} (bit 30): GET_PROTOCOL_FEATURES,
  * SET_PROTOCOL_FEATURES with the offered bits this front-end uses ({@link #WANTED_PROTOCOL_FEATURES}:
  * MQ, REPLY_ACK, CONFIG, CONFIGURE_MEM_SLOTS, RESET_DEVICE, DEVICE_STATE for
- * {@link DeviceStateTransfer}), and with MQ GET_QUEUE_NUM, which
+ * {@link com.vhost.api.DeviceStateBackend}), and with MQ GET_QUEUE_NUM, which
  * must be at least {@code numQueues}.
  *
  * <p>vhost-vdpa (QEMU {@code hw/virtio/vhost-vdpa.c}): backend features IOTLB_MSG_V2 and
@@ -83,31 +82,13 @@ public final class GenericVhostDevice implements VhostDevice {
             | VhostFeatures.bit(VhostFeatures.BACKEND_F_IOTLB_BATCH) | VhostFeatures.bit(VhostFeatures.BACKEND_F_SUSPEND)
             | VhostFeatures.bit(VhostFeatures.BACKEND_F_RESUME);
 
-    private static final int STATUS_FEATURES_OK = DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK;
-
     private static final long PROTOCOL_FEATURES_BIT = VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES);
-
-    /** The 8-byte counter value 1 written to an eventfd to signal it. */
-    private static final MemorySegment ONE = one();
-
-    private static MemorySegment one() {
-        MemorySegment s = Arena.global().allocate(ValueLayout.JAVA_LONG);
-        s.set(ValueLayout.JAVA_LONG, 0, 1L);
-        return s;
-    }
 
     private final VhostBackend backend;
     private final int numQueues;
     private final long backendFeatures;
-    private final boolean useProtocolFeatures;
-    /** vhost-vdpa: device status sequence, rings at IOVA (= guest-physical) addresses. */
-    private final boolean vdpa;
-    /**
-     * vhost-kernel (vhost-net): a ring is attached to its TAP with VHOST_NET_SET_BACKEND after
-     * start and detached before stop (QEMU {@code vhost_net_start_one}); here through
-     * {@link VhostBackend#setVringEnable}.
-     */
-    private final boolean kernel;
+    /** What differs between transports: negotiation, status handshake, ring addresses, enable, suspend. */
+    private final TransportHooks hooks;
     private final long protocolFeatures;
     private final int backendQueueNum;
 
@@ -157,41 +138,12 @@ public final class GenericVhostDevice implements VhostDevice {
         this.maskedNotifiers = new EventFd[numQueues];
         call("SET_OWNER", -1, backend::setOwner);
         this.backendFeatures = callLong("GET_FEATURES", -1, backend::getFeatures);
-        this.useProtocolFeatures = backend.type() == VhostBackendType.USER && (backendFeatures & PROTOCOL_FEATURES_BIT) != 0;
-        this.vdpa = backend.type() == VhostBackendType.VDPA;
-        this.kernel = backend.type() == VhostBackendType.KERNEL;
-        long proto = 0;
-        int queueNum = -1;
-        if (useProtocolFeatures) {
-            long offered = callLong("GET_PROTOCOL_FEATURES", -1, backend::getProtocolFeatures);
-            proto = offered & WANTED_PROTOCOL_FEATURES;
-            long p = proto;
-            call("SET_PROTOCOL_FEATURES", -1, () -> backend.setProtocolFeatures(p));
-            if (VhostUserProtocolFeature.MQ.in(proto)) {
-                queueNum = (int) callLong("GET_QUEUE_NUM", -1, backend::getQueueNum);
-                if (queueNum < numQueues) {
-                    throw new VhostFeatureException("GET_QUEUE_NUM: back-end " + backend.describe() + " supports "
-                            + queueNum + " queues, " + numQueues + " wanted");
-                }
-            }
-        }
-        if (vdpa) {
-            // QEMU vhost_vdpa_init: backend features for the IOTLB (messages v2, batching), then
-            // status ACKNOWLEDGE | DRIVER.
-            long offered = callLong("GET_BACKEND_FEATURES", -1, backend::getProtocolFeatures);
-            proto = offered & WANTED_VDPA_BACKEND_FEATURES;
-            long p = proto;
-            call("SET_BACKEND_FEATURES", -1, () -> backend.setProtocolFeatures(p));
-            call("SET_STATUS(ACKNOWLEDGE|DRIVER)", -1, () -> backend.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER));
-        }
-        if (backend.type() == VhostBackendType.USER && numQueues > 1 && !VhostUserProtocolFeature.MQ.in(proto)) {
-            throw new VhostFeatureException("back-end " + backend.describe() + " does not offer VHOST_USER_PROTOCOL_F_MQ, "
-                    + numQueues + " queues wanted");
-        }
-        this.protocolFeatures = proto;
-        this.backendQueueNum = queueNum;
+        this.hooks = TransportHooks.of(backend);
+        hooks.init(backendFeatures, numQueues);
+        this.protocolFeatures = hooks.protocolFeatures;
+        this.backendQueueNum = hooks.queueNum;
         LOG.debug("{}: features 0x{}, protocol features {}, queue num {}", backend.describe(),
-                Long.toHexString(backendFeatures), VhostUserProtocolFeature.describe(proto), queueNum);
+                Long.toHexString(backendFeatures), VhostUserProtocolFeature.describe(protocolFeatures), backendQueueNum);
     }
 
     /**
@@ -244,7 +196,35 @@ public final class GenericVhostDevice implements VhostDevice {
 
     /** @return whether {@code VHOST_USER_F_PROTOCOL_FEATURES} is in force (rings start disabled) */
     public boolean usesProtocolFeatures() {
-        return useProtocolFeatures;
+        return hooks.usesProtocolFeatures();
+    }
+
+    /**
+     * @return whether started rings are switched one by one with {@link #setVringEnable}: with
+     *     vhost-user PROTOCOL_FEATURES in force, and on vhost-net (TAP attach); not on vhost-vdpa,
+     *     whose rings are enabled once before DRIVER_OK
+     */
+    @Override
+    public boolean switchesRings() {
+        return hooks.switchesRings();
+    }
+
+    /**
+     * {@code vhost_set_vring_enable} for one ring: SET_VRING_ENABLE (vhost-user), or
+     * VHOST_NET_SET_BACKEND with the ring's TAP queue or -1 (vhost-net). For a change of the
+     * active queues while started; only where {@link #switchesRings()}.
+     *
+     * @throws VhostFeatureException where rings are not switched one by one
+     * @throws VhostException from the backend, naming SET_VRING_ENABLE and the queue
+     */
+    @Override
+    public void setVringEnable(int index, boolean enable) throws VhostException {
+        checkIndex(index);
+        if (!hooks.switchesRings()) {
+            throw new VhostFeatureException("SET_VRING_ENABLE for queue " + index + ": rings of " + backend.describe()
+                    + " are not switched one by one");
+        }
+        call("SET_VRING_ENABLE", index, () -> hooks.setVringEnable(index, enable));
     }
 
     @Override
@@ -281,13 +261,13 @@ public final class GenericVhostDevice implements VhostDevice {
         if (started) {
             throw new VirtioDeviceException("prepare: device on " + backend.describe() + " is already started");
         }
-        if (vdpa || suspended) {
+        if (!hooks.prepareAhead() || suspended) {
             return;
         }
         if (!VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_VERSION_1)) {
             throw new VhostFeatureException("prepare: features not acked (VIRTIO_F_VERSION_1 missing), call ackFeatures first");
         }
-        long features = ackedFeatures | (useProtocolFeatures ? PROTOCOL_FEATURES_BIT : 0);
+        long features = hooks.features(ackedFeatures, backendFeatures);
         List<MemoryRegion> regions = regionsOf(memory);
         call("SET_FEATURES", -1, () -> backend.setFeatures(features));
         call("SET_MEM_TABLE", -1, () -> backend.setMemTable(regions));
@@ -320,11 +300,8 @@ public final class GenericVhostDevice implements VhostDevice {
             }
             seen[q.index()] = true;
         }
-        // QEMU vhost_dev_set_features with vhost_vdpa_force_iommu: a vDPA device reaches memory
-        // only through the IOTLB this front-end programs, so VIRTIO_F_ACCESS_PLATFORM is always
-        // negotiated with it, whatever the driver acked (vdpa_sim refuses features without it).
-        long features = ackedFeatures | (useProtocolFeatures ? PROTOCOL_FEATURES_BIT : 0)
-                | (vdpa ? backendFeatures & VhostFeatures.bit(VirtioFeatures.F_ACCESS_PLATFORM) : 0);
+        // vhost-user adds PROTOCOL_FEATURES, vhost-vdpa ACCESS_PLATFORM (QEMU vhost_vdpa_force_iommu)
+        long features = hooks.features(ackedFeatures, backendFeatures);
         List<MemoryRegion> regions = regionsOf(memory);
         lastStartResumed = false;
         if (suspended) {
@@ -345,15 +322,7 @@ public final class GenericVhostDevice implements VhostDevice {
             if (!prepared) {
                 call("SET_FEATURES", -1, () -> backend.setFeatures(features));
             }
-            if (vdpa) {
-                // QEMU vhost_vdpa_set_features: FEATURES_OK, and the device must keep it.
-                call("SET_STATUS(FEATURES_OK)", -1, () -> backend.setStatus(STATUS_FEATURES_OK));
-                int st = (int) callLong("GET_STATUS", -1, backend::getStatus);
-                if ((st & DeviceStatus.FEATURES_OK) == 0) {
-                    throw new VhostFeatureException(String.format("vhost-vdpa %s cleared FEATURES_OK: features 0x%x not accepted (status 0x%x)",
-                            backend.describe(), features, st));
-                }
-            }
+            hooks.featuresSet(features); // vhost-vdpa: FEATURES_OK, checked with GET_STATUS
             if (!prepared) {
                 call("SET_MEM_TABLE", -1, () -> backend.setMemTable(regions));
             }
@@ -361,14 +330,12 @@ public final class GenericVhostDevice implements VhostDevice {
                 startQueue(memory, q);
                 done.add(q);
             }
-            if (useProtocolFeatures || vdpa || kernel) {
+            if (hooks.enablesAtStart()) {
                 for (VirtqueueConfig q : queues) {
-                    call("SET_VRING_ENABLE", q.index(), () -> backend.setVringEnable(q.index(), q.enabled()));
+                    call("SET_VRING_ENABLE", q.index(), () -> hooks.setVringEnable(q.index(), q.enabled()));
                 }
             }
-            if (vdpa) {
-                call("SET_STATUS(DRIVER_OK)", -1, () -> backend.setStatus(STATUS_FEATURES_OK | DeviceStatus.DRIVER_OK));
-            }
+            hooks.started(); // vhost-vdpa: DRIVER_OK
         } catch (VhostException | RuntimeException e) {
             for (VirtqueueConfig q : done) {
                 try {
@@ -394,7 +361,7 @@ public final class GenericVhostDevice implements VhostDevice {
     private static void kickAll(List<VirtqueueConfig> queues) {
         for (VirtqueueConfig q : queues) {
             if (q.kickFd() >= 0 && q.enabled()) {
-                kick(q.kickFd());
+                RequestContext.kick(q.kickFd());
             }
         }
     }
@@ -417,7 +384,7 @@ public final class GenericVhostDevice implements VhostDevice {
                     backendCallFds[i] = fd;
                 }
             }
-            call("VHOST_VDPA_RESUME", -1, backend::resume);
+            hooks.resume();
         } catch (VhostException e) {
             LOG.debug("{}: RESUME refused ({}); resetting for a full start", backend.describe(), e.getMessage());
             try {
@@ -441,8 +408,7 @@ public final class GenericVhostDevice implements VhostDevice {
     private void resetSuspended() throws VhostException {
         suspended = false;
         suspendedQueues = List.of();
-        call("SET_STATUS(reset)", -1, () -> backend.setStatus(0));
-        call("SET_STATUS(ACKNOWLEDGE|DRIVER)", -1, () -> backend.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER));
+        hooks.stopped();
     }
 
     /** @return whether the last {@link #start} resumed a suspended device (VHOST_VDPA_RESUME) instead of setting it up */
@@ -457,16 +423,7 @@ public final class GenericVhostDevice implements VhostDevice {
 
     /** @return whether {@link #suspend()} keeps the device's state for a RESUME (vhost-vdpa with SUSPEND and RESUME) */
     public boolean canResume() {
-        return vdpa && VhostFeatures.has(protocolFeatures, VhostFeatures.BACKEND_F_SUSPEND)
-                && VhostFeatures.has(protocolFeatures, VhostFeatures.BACKEND_F_RESUME);
-    }
-
-    private static void kick(int fd) {
-        try {
-            Linux.write(fd, ONE, 8);
-        } catch (VhostException e) {
-            // the driver's own eventfd: a failure here only loses the catch-up kick
-        }
+        return hooks.canResume();
     }
 
     private void startQueue(GuestMemory memory, VirtqueueConfig q) throws VhostException {
@@ -475,19 +432,7 @@ public final class GenericVhostDevice implements VhostDevice {
         call("SET_VRING_BASE", i, () -> backend.setVringBase(i, q.nextAvail()));
         VringAddr addr;
         try {
-            if (vdpa) {
-                // vhost-vdpa takes IOVAs, and this platform maps IOVA = guest-physical.
-                if (!memory.contains(q.descAddr(), SplitVirtqueueLayout.descTableBytes(q.size()))
-                        || !memory.contains(q.availAddr(), SplitVirtqueueLayout.availRingBytes(q.size()))
-                        || !memory.contains(q.usedAddr(), SplitVirtqueueLayout.usedRingBytes(q.size()))) {
-                    throw new IndexOutOfBoundsException(String.format("desc 0x%x, avail 0x%x or used 0x%x not in guest memory",
-                            q.descAddr(), q.availAddr(), q.usedAddr()));
-                }
-                addr = new VringAddr(i, 0, q.descAddr(), q.usedAddr(), q.availAddr(), q.usedAddr());
-            } else {
-                addr = new VringAddr(i, 0, memory.userAddrOfGuest(q.descAddr()), memory.userAddrOfGuest(q.usedAddr()),
-                        memory.userAddrOfGuest(q.availAddr()), q.usedAddr());
-            }
+            addr = hooks.ringAddr(memory, q); // vhost-vdpa: IOVAs (= guest-physical), checked against memory
         } catch (IndexOutOfBoundsException e) {
             throw new VirtqueueException(i, "SET_VRING_ADDR: ring outside guest memory: " + e.getMessage());
         }
@@ -519,6 +464,7 @@ public final class GenericVhostDevice implements VhostDevice {
      * @return the next avail index of each started queue, in start order
      * @throws VhostException from the backend, naming the request; the device is then reset as by stop
      */
+    @Override
     public int[] suspend() throws VhostException {
         return stopRings(canResume());
     }
@@ -535,22 +481,19 @@ public final class GenericVhostDevice implements VhostDevice {
         startedQueues = List.of();
         int[] bases = new int[queues.size()];
         VhostException first = null;
-        if (useProtocolFeatures || kernel) {
+        if (hooks.switchesRings()) {
             for (VirtqueueConfig q : queues) {
                 try {
-                    call("SET_VRING_ENABLE(0)", q.index(), () -> backend.setVringEnable(q.index(), false));
+                    call("SET_VRING_ENABLE(0)", q.index(), () -> hooks.setVringEnable(q.index(), false));
                 } catch (VhostException e) {
                     first = keep(first, e);
                 }
             }
         }
-        if (vdpa && VhostFeatures.has(protocolFeatures, VhostFeatures.BACKEND_F_SUSPEND)) {
-            // QEMU vhost_vdpa_suspend: stop the device where it is, so the bases read next are exact
-            try {
-                call("VHOST_VDPA_SUSPEND", -1, backend::suspend);
-            } catch (VhostException e) {
-                first = keep(first, e);
-            }
+        try {
+            hooks.beforeReadBases(); // vhost-vdpa with SUSPEND: stopped where it is, so the bases are exact
+        } catch (VhostException e) {
+            first = keep(first, e);
         }
         for (int k = 0; k < queues.size(); k++) {
             int i = queues.get(k).index();
@@ -570,14 +513,10 @@ public final class GenericVhostDevice implements VhostDevice {
             suspended = true;
             return bases;
         }
-        if (vdpa) {
-            // QEMU vhost_vdpa_reset_status: reset, then ACKNOWLEDGE | DRIVER for the next start.
-            try {
-                call("SET_STATUS(reset)", -1, () -> backend.setStatus(0));
-                call("SET_STATUS(ACKNOWLEDGE|DRIVER)", -1, () -> backend.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER));
-            } catch (VhostException e) {
-                first = keep(first, e);
-            }
+        try {
+            hooks.stopped(); // vhost-vdpa: status reset, then ACKNOWLEDGE | DRIVER for the next start
+        } catch (VhostException e) {
+            first = keep(first, e);
         }
         if (first != null) {
             throw first;
@@ -621,7 +560,7 @@ public final class GenericVhostDevice implements VhostDevice {
             pending[index] = false;
             if (signalled && callFds[index] >= 0) {
                 // Forward the call that arrived while masked, as QEMU re-checks the masked notifier.
-                Linux.write(callFds[index], ONE, 8);
+                RequestContext.signal(callFds[index]);
             }
         }
     }
@@ -666,8 +605,8 @@ public final class GenericVhostDevice implements VhostDevice {
         if (length < 0) {
             throw new IllegalArgumentException("GET_CONFIG length " + length + " < 0");
         }
-        requireConfig("GET_CONFIG");
-        byte[] data = (byte[]) callObj("GET_CONFIG", -1, () -> backend.getConfig(0, length));
+        ConfigSpaceBackend config = hooks.config("GET_CONFIG");
+        byte[] data = (byte[]) callObj("GET_CONFIG", -1, () -> config.getConfig(0, length));
         if (data == null || data.length != length) {
             throw new VhostProtocolException("GET_CONFIG: asked for " + length + " bytes, back-end returned "
                     + (data == null ? "none" : data.length));
@@ -678,20 +617,41 @@ public final class GenericVhostDevice implements VhostDevice {
     @Override
     public void setConfig(int offset, byte[] data) throws VhostException {
         checkOpen();
-        requireConfig("SET_CONFIG");
-        call("SET_CONFIG", -1, () -> backend.setConfig(offset, data));
+        ConfigSpaceBackend config = hooks.config("SET_CONFIG");
+        call("SET_CONFIG", -1, () -> config.setConfig(offset, data));
     }
 
-    private void requireConfig(String request) throws VhostFeatureException {
-        if (backend.type() == VhostBackendType.USER && !VhostUserProtocolFeature.CONFIG.in(protocolFeatures)) {
-            throw new VhostFeatureException(request + ": back-end " + backend.describe()
-                    + " did not negotiate VHOST_USER_PROTOCOL_F_CONFIG");
+    /**
+     * Reads the device's config space for a driver whose config structure is {@code wanted} bytes
+     * and which takes the first {@code needed} of them from the device: vhost-user (with CONFIG)
+     * answers {@code wanted} bytes; a vhost-vdpa device's config has its own size, so only
+     * {@code needed} bytes are read and the rest is zero.
+     *
+     * @param wanted the driver's config structure size in bytes
+     * @param needed bytes at offset 0 the driver uses from the device, at most {@code wanted}
+     * @return {@code wanted} bytes, or null when the backend has no config space to give
+     *     (vhost-net: the front-end owns MAC and status; vhost-user without CONFIG negotiated)
+     * @throws VhostException from GET_CONFIG, as {@link #getConfig(int)}
+     */
+    @Override
+    public byte[] readDeviceConfig(int wanted, int needed) throws VhostException {
+        if (needed < 0 || needed > wanted) {
+            throw new IllegalArgumentException("config bytes needed " + needed + " outside 0.." + wanted);
         }
+        int n = hooks.configReadLength(wanted, needed);
+        if (n < 0) {
+            return null;
+        }
+        byte[] read = getConfig(n);
+        return n == wanted ? read : java.util.Arrays.copyOf(read, wanted);
     }
 
+    /** Registers {@code notifier} where the backend has a config space ({@link ConfigSpaceBackend}); elsewhere none can fire. */
     @Override
     public void setConfigChangeNotifier(Runnable notifier) {
-        backend.setConfigChangeListener(notifier);
+        if (backend instanceof ConfigSpaceBackend c) {
+            c.setConfigChangeListener(notifier);
+        }
     }
 
     @Override
@@ -728,90 +688,6 @@ public final class GenericVhostDevice implements VhostDevice {
         if (index < 0 || index >= numQueues) {
             throw new IndexOutOfBoundsException("queue index " + index + " outside 0.." + (numQueues - 1));
         }
-    }
-
-    @FunctionalInterface
-    private interface Op {
-        void run() throws VhostException;
-    }
-
-    @FunctionalInterface
-    private interface LongOp {
-        long run() throws VhostException;
-    }
-
-    @FunctionalInterface
-    private interface ObjOp {
-        Object run() throws VhostException;
-    }
-
-    private static void call(String request, int queue, Op op) throws VhostException {
-        try {
-            op.run();
-        } catch (VhostException e) {
-            throw withContext(context(request, queue), e);
-        }
-    }
-
-    private static long callLong(String request, int queue, LongOp op) throws VhostException {
-        try {
-            return op.run();
-        } catch (VhostException e) {
-            throw withContext(context(request, queue), e);
-        }
-    }
-
-    private static Object callObj(String request, int queue, ObjOp op) throws VhostException {
-        try {
-            return op.run();
-        } catch (VhostException e) {
-            throw withContext(context(request, queue), e);
-        }
-    }
-
-    private static String context(String request, int queue) {
-        return queue >= 0 ? request + " for queue " + queue : request;
-    }
-
-    /**
-     * Rebuilds {@code e} as the same subtype with {@code context} in front of its message; the
-     * original is attached as a suppressed exception (the hierarchy's constructors fix the cause).
-     */
-    static VhostException withContext(String context, VhostException e) {
-        String msg = e.getMessage() == null ? "" : e.getMessage();
-        int sp = context.indexOf(' ');
-        String request = sp < 0 ? context : context.substring(0, sp);
-        int q = context.indexOf(" for queue ");
-        String queue = q < 0 ? null : context.substring(q + " for ".length());
-        if (msg.startsWith(context) || (msg.startsWith(request + " ") && (queue == null || msg.contains(queue)))) {
-            return e; // the transport already named the request and queue
-        }
-        VhostException w = switch (e) {
-            case VhostProtocolException p -> new VhostProtocolException(context + ": " + msg, p.getCause());
-            case VhostNativeException n -> new VhostNativeException(context + ": " + n.call(), n.errno(), nativeDetail(n));
-            case VhostDisconnectedException d -> new VhostDisconnectedException(context + ": " + msg);
-            case VhostFeatureException f -> new VhostFeatureException(context + ": " + msg);
-            case VhostRefusedException r -> new VhostRefusedException(r.request(), r.code(), context + (msg.isEmpty() ? "" : " (" + msg + ")"));
-            case VhostTimeoutException t -> new VhostTimeoutException(context + ": " + msg);
-            case VirtqueueException v -> new VirtqueueException(-1, context + ": "
-                    + (v.queueIndex() >= 0 && msg.startsWith("queue " + v.queueIndex() + ": ") ? msg.substring(("queue " + v.queueIndex() + ": ").length()) : msg));
-            case VirtioDeviceException v -> new VirtioDeviceException(context + ": " + msg, v.getCause());
-        };
-        w.addSuppressed(e);
-        return w;
-    }
-
-    private static String nativeDetail(VhostNativeException n) {
-        String msg = n.getMessage();
-        String prefix = n.call() + " failed: ";
-        String suffix = n.errno() != 0 ? " (errno " + n.errno() + ")" : "";
-        if (msg.startsWith(prefix)) {
-            msg = msg.substring(prefix.length());
-        }
-        if (!suffix.isEmpty() && msg.endsWith(suffix)) {
-            msg = msg.substring(0, msg.length() - suffix.length());
-        }
-        return msg;
     }
 
     @Override

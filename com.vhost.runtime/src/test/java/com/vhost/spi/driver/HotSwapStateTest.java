@@ -89,7 +89,7 @@ class HotSwapStateTest {
     @Test
     void refusedLockClosesTheBackendHandedOverAndNamesTheHolders() {
         HotSwapState s = state(0);
-        RecordingBackend handed = new RecordingBackend(VhostBackendType.USER, 0, 0);
+        RecordingBackend handed = RecordingBackend.of(VhostBackendType.USER, 0, 0);
         Thread.currentThread().interrupt(); // the bounded wait ends at once
         assertThatThrownBy(() -> s.lock("rebind", handed)).isInstanceOf(VhostTimeoutException.class)
                 .hasMessage("rebind: another rebind/detach/close of virtio-test on backend-a did not finish within 30 s");

@@ -69,7 +69,7 @@ class SnapshotFramesTest {
 
     @Test
     void driverConfigReadsSwapWaitAndClosesTheBackendOnBadInput() throws Exception {
-        RecordingBackend backend = new RecordingBackend(VhostBackendType.USER, 0, 0);
+        RecordingBackend backend = RecordingBackend.of(VhostBackendType.USER, 0, 0);
         var c = DriverConfigs.read(backend, Map.of("swap.wait.ms", "250", "n", 3), "test", m -> m.get("n"),
                 TimeUnit.SECONDS.toNanos(10));
         assertThat(c.options()).isEqualTo(3);
@@ -82,7 +82,7 @@ class SnapshotFramesTest {
                 .isInstanceOf(VirtioDeviceException.class)
                 .hasMessage("test device configuration: 'swap.wait.ms' = -1 is negative");
         assertThat(backend.log).containsExactly("CLOSE");
-        RecordingBackend other = new RecordingBackend(VhostBackendType.USER, 0, 0);
+        RecordingBackend other = RecordingBackend.of(VhostBackendType.USER, 0, 0);
         assertThatThrownBy(() -> DriverConfigs.read(other, Map.of(), "test", m -> {
             throw new IllegalArgumentException("'queues' = 'x' is not a number");
         }, 0)).hasMessage("test device configuration: 'queues' = 'x' is not a number");
@@ -103,7 +103,7 @@ class SnapshotFramesTest {
         Object none = d.api(null);
         assertThat(none).isNull();
         assertThat(d.summary()).isEqualTo("summary");
-        d.rebind(new RecordingBackend(VhostBackendType.USER, 0, 0));
+        d.rebind(RecordingBackend.of(VhostBackendType.USER, 0, 0));
         d.detach();
         assertThat(d.snapshot()).containsExactly(7);
         assertThat(d.restore(new byte[3])).isEqualTo("restored 3");

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 class VhostDriversTest {
     @Test
     void startsTheDriverOnADeviceWithTheQueuesAsked() throws Exception {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.USER, 0, 0);
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.USER, 0, 0);
         b.deviceId = VirtioDeviceType.BLOCK.id();
         GenericVhostDevice v = VhostDrivers.open(b, VirtioDeviceType.BLOCK, 1, vhost -> vhost);
         assertThat(v.backend()).isSameAs(b);
@@ -26,7 +26,7 @@ class VhostDriversTest {
 
     @Test
     void aBackendOfAnotherTypeIsClosedAndNamed() {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.USER, 0, 0);
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.USER, 0, 0);
         b.deviceId = VirtioDeviceType.NET.id();
         assertThatThrownBy(() -> VhostDrivers.open(b, VirtioDeviceType.BLOCK, 1, vhost -> vhost))
                 .isInstanceOf(VhostFeatureException.class).hasMessageContaining("not virtio-blk");
@@ -35,7 +35,7 @@ class VhostDriversTest {
 
     @Test
     void aDeviceThatCannotBeMadeClosesTheBackend() {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.USER, 0, 0);
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.USER, 0, 0);
         assertThatThrownBy(() -> VhostDrivers.open(b, VirtioDeviceType.BLOCK, 3, vhost -> vhost))
                 .isInstanceOf(VhostFeatureException.class).hasMessageContaining("3 queues wanted");
         assertThat(b.log).endsWith("CLOSE");
@@ -44,7 +44,7 @@ class VhostDriversTest {
 
     @Test
     void aDriverThatFailsToStartClosesTheDeviceAndTheBackend() {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.USER, 0, 0);
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.USER, 0, 0);
         assertThatThrownBy(() -> VhostDrivers.open(b, VirtioDeviceType.BLOCK, 1, vhost -> {
             throw new VirtioDeviceException("geometry unusable");
         })).isInstanceOf(VirtioDeviceException.class).hasMessage("geometry unusable");

@@ -1,6 +1,5 @@
 package com.vhost.spi.testing;
 
-import com.vhost.api.InflightRegion;
 import com.vhost.api.IotlbMessage;
 import com.vhost.api.MemoryRegion;
 import com.vhost.api.VhostBackend;
@@ -9,16 +8,28 @@ import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostRefusedException;
 import com.vhost.api.VringAddr;
+import com.vhost.api.VringEnableBackend;
+import com.vhost.api.user.DeviceStateDirection;
+import com.vhost.api.user.DeviceStatePhase;
+import com.vhost.api.user.InflightRegion;
+import com.vhost.api.user.VhostUserBackend;
+import com.vhost.api.vdpa.VhostVdpaBackend;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
-/** A backend that records every request as a string and answers from fields the test sets. */
-public final class RecordingBackend implements VhostBackend {
+/**
+ * A backend that records every request as a string and answers from fields the test sets. One
+ * subclass per transport ({@link #of}), each implementing only that transport's interfaces, as
+ * the real backends do: {@link User} ({@link VhostUserBackend}), {@link Vdpa}
+ * ({@link VhostVdpaBackend}), {@link Kernel} (vhost-net: {@link VringEnableBackend} only).
+ */
+public abstract class RecordingBackend implements VhostBackend {
     public final List<String> log = new ArrayList<>();
     public final VhostBackendType type;
     public long features;
+    /** vhost-user protocol features, or vDPA / kernel backend features, offered. */
     public long protocolFeatures;
     public int queueNum = 8;
     public byte[] config = new byte[64];
@@ -29,14 +40,30 @@ public final class RecordingBackend implements VhostBackend {
     public int deviceId;
     public List<MemoryRegion> memTable;
     public final List<VringAddr> addrs = new ArrayList<>();
+    int status;
+    /** Status bits the device refuses to keep (to simulate a device rejecting features). */
+    public int statusMask = 0xFF;
 
-    public RecordingBackend(VhostBackendType type, long features, long protocolFeatures) {
+    RecordingBackend(VhostBackendType type, long features, long protocolFeatures) {
         this.type = type;
         this.features = features;
         this.protocolFeatures = protocolFeatures;
     }
 
-    private void rec(String s) throws VhostException {
+    /**
+     * @param type which transport's interfaces the fake implements
+     * @param features the virtio features GET_FEATURES answers
+     * @param protocolFeatures vhost-user protocol features, or backend features, offered
+     */
+    public static RecordingBackend of(VhostBackendType type, long features, long protocolFeatures) {
+        return switch (type) {
+            case USER -> new User(features, protocolFeatures);
+            case VDPA -> new Vdpa(features, protocolFeatures);
+            case KERNEL -> new Kernel(features, protocolFeatures);
+        };
+    }
+
+    void rec(String s) throws VhostException {
         log.add(s);
         String name = s.contains(" ") ? s.substring(0, s.indexOf(' ')) : s;
         if (name.equals(refuse)) {
@@ -44,7 +71,6 @@ public final class RecordingBackend implements VhostBackend {
         }
     }
 
-    @Override public VhostBackendType type() { return type; }
     @Override public String describe() { return "recording:" + type.id(); }
     @Override public int virtioDeviceId() { return deviceId; }
     @Override public boolean isConnected() { return connected; }
@@ -52,13 +78,7 @@ public final class RecordingBackend implements VhostBackend {
     @Override public void setFeatures(long f) throws VhostException { rec("SET_FEATURES 0x" + Long.toHexString(f)); }
     @Override public void setOwner() throws VhostException { rec("SET_OWNER"); }
     @Override public void resetOwner() throws VhostException { rec("RESET_OWNER"); }
-    @Override public long getProtocolFeatures() throws VhostException { rec("GET_PROTOCOL_FEATURES"); return protocolFeatures; }
-    @Override public void setProtocolFeatures(long f) throws VhostException { rec("SET_PROTOCOL_FEATURES 0x" + Long.toHexString(f)); }
-    @Override public int getQueueNum() throws VhostException { rec("GET_QUEUE_NUM"); return queueNum; }
-    @Override public int getMaxMemSlots() throws VhostException { rec("GET_MAX_MEM_SLOTS"); return 32; }
     @Override public void setMemTable(List<MemoryRegion> regions) throws VhostException { memTable = regions; rec("SET_MEM_TABLE " + regions.size()); }
-    @Override public void addMemRegion(MemoryRegion region) throws VhostException { rec("ADD_MEM_REG"); }
-    @Override public void removeMemRegion(MemoryRegion region) throws VhostException { rec("REM_MEM_REG"); }
     @Override public void setLogBase(int fd, long size, long offset) throws VhostException { rec("SET_LOG_BASE"); }
     @Override public void setVringNum(int index, int num) throws VhostException { rec("SET_VRING_NUM " + index + " " + num); }
     @Override public void setVringAddr(VringAddr addr) throws VhostException { addrs.add(addr); rec("SET_VRING_ADDR " + addr.index()); }
@@ -67,27 +87,68 @@ public final class RecordingBackend implements VhostBackend {
     @Override public void setVringKick(int index, int fd) throws VhostException { rec("SET_VRING_KICK " + index); }
     @Override public void setVringCall(int index, int fd) throws VhostException { callFds.put(index, fd); rec("SET_VRING_CALL " + index + " " + fd); }
     @Override public void setVringErr(int index, int fd) throws VhostException { rec("SET_VRING_ERR " + index); }
-    @Override public void setVringEnable(int index, boolean enable) throws VhostException { rec("SET_VRING_ENABLE " + index + " " + (enable ? 1 : 0)); }
-    @Override public byte[] getConfig(int offset, int size) throws VhostException {
+    @Override public void iotlbMessage(IotlbMessage message) throws VhostException { rec("IOTLB_MSG " + message.type()); }
+    @Override public void resetDevice() throws VhostException { rec("RESET_DEVICE"); }
+    @Override public void close() { connected = false; log.add("CLOSE"); }
+
+    // shared by the subclasses whose interfaces declare them
+    public void setVringEnable(int index, boolean enable) throws VhostException { rec("SET_VRING_ENABLE " + index + " " + (enable ? 1 : 0)); }
+    public byte[] getConfig(int offset, int size) throws VhostException {
         rec("GET_CONFIG " + offset + " " + size);
         byte[] b = new byte[size];
         System.arraycopy(config, offset, b, 0, Math.min(size, config.length - offset));
         return b;
     }
-    @Override public void setConfig(int offset, byte[] data) throws VhostException { rec("SET_CONFIG " + offset + " " + data.length); }
-    @Override public InflightRegion getInflightFd(int numQueues, int queueSize) throws VhostException { throw new VhostFeatureException("GET_INFLIGHT_FD not offered"); }
-    @Override public void setInflightFd(InflightRegion region) throws VhostException { throw new VhostFeatureException("SET_INFLIGHT_FD not offered"); }
-    @Override public int setDeviceStateFd(int direction, int phase, int fd) throws VhostException { throw new VhostFeatureException("SET_DEVICE_STATE_FD not offered"); }
-    @Override public void checkDeviceState() throws VhostException { throw new VhostFeatureException("CHECK_DEVICE_STATE not offered"); }
-    @Override public void iotlbMessage(IotlbMessage message) throws VhostException { throw new VhostFeatureException("IOTLB_MSG not offered"); }
-    int status;
-    /** Status bits the device refuses to keep (to simulate a device rejecting features). */
-    public int statusMask = 0xFF;
-    @Override public void setStatus(int s) throws VhostException { rec("SET_STATUS " + s); status = s & statusMask; }
-    @Override public int getStatus() throws VhostException { rec("GET_STATUS"); return status; }
-    @Override public void resetDevice() throws VhostException { rec("RESET_DEVICE"); }
-    @Override public void suspend() throws VhostException { rec("SUSPEND"); }
-    @Override public void resume() throws VhostException { rec("RESUME"); }
-    @Override public void setConfigChangeListener(Runnable listener) { log.add("CONFIG_LISTENER"); }
-    @Override public void close() { connected = false; log.add("CLOSE"); }
+    public void setConfig(int offset, byte[] data) throws VhostException { rec("SET_CONFIG " + offset + " " + data.length); }
+    public void setConfigChangeListener(Runnable listener) { log.add("CONFIG_LISTENER"); }
+    public void setStatus(int s) throws VhostException { rec("SET_STATUS " + s); status = s & statusMask; }
+    public int getStatus() throws VhostException { rec("GET_STATUS"); return status; }
+
+    /** vhost-user: protocol features, queue number, config, status; no device-state transfer offered. */
+    public static final class User extends RecordingBackend implements VhostUserBackend {
+        private long negotiated;
+
+        User(long features, long protocolFeatures) {
+            super(VhostBackendType.USER, features, protocolFeatures);
+        }
+
+        @Override public long getProtocolFeatures() throws VhostException { rec("GET_PROTOCOL_FEATURES"); return protocolFeatures; }
+        @Override public void setProtocolFeatures(long f) throws VhostException { rec("SET_PROTOCOL_FEATURES 0x" + Long.toHexString(f)); negotiated = f; }
+        @Override public long negotiatedProtocolFeatures() { return negotiated; }
+        @Override public int getQueueNum() throws VhostException { rec("GET_QUEUE_NUM"); return queueNum; }
+        @Override public int getMaxMemSlots() throws VhostException { rec("GET_MAX_MEM_SLOTS"); return 32; }
+        @Override public void addMemRegion(MemoryRegion region) throws VhostException { rec("ADD_MEM_REG"); }
+        @Override public void removeMemRegion(MemoryRegion region) throws VhostException { rec("REM_MEM_REG"); }
+        @Override public InflightRegion getInflightFd(int numQueues, int queueSize) throws VhostException { throw new VhostFeatureException("GET_INFLIGHT_FD not offered"); }
+        @Override public void setInflightFd(InflightRegion region) throws VhostException { throw new VhostFeatureException("SET_INFLIGHT_FD not offered"); }
+        @Override public int setDeviceStateFd(DeviceStateDirection direction, DeviceStatePhase phase, int fd) throws VhostException { throw new VhostFeatureException("SET_DEVICE_STATE_FD not offered"); }
+        @Override public void checkDeviceState() throws VhostException { throw new VhostFeatureException("CHECK_DEVICE_STATE not offered"); }
+        @Override public boolean canTransferState() { return false; }
+        @Override public byte[] saveState(long timeoutMs) throws VhostException { throw new VhostFeatureException("DEVICE_STATE not offered"); }
+        @Override public void loadState(byte[] state, long timeoutMs) throws VhostException { throw new VhostFeatureException("DEVICE_STATE not offered"); }
+    }
+
+    /** vhost-vdpa: backend features, status, config, suspend and resume. */
+    public static final class Vdpa extends RecordingBackend implements VhostVdpaBackend {
+        Vdpa(long features, long protocolFeatures) {
+            super(VhostBackendType.VDPA, features, protocolFeatures);
+        }
+
+        @Override public long getBackendFeatures() throws VhostException { rec("GET_BACKEND_FEATURES"); return protocolFeatures; }
+        @Override public void setBackendFeatures(long f) throws VhostException { rec("SET_BACKEND_FEATURES 0x" + Long.toHexString(f)); }
+        @Override public int deviceId() { return deviceId; }
+        @Override public long[] iovaRange() { return new long[] {0, -1L}; }
+        @Override public int maxQueueSize() { return 256; }
+        @Override public int configSize() { return config.length; }
+        @Override public int vqsCount() { return queueNum; }
+        @Override public void suspend() throws VhostException { rec("SUSPEND"); }
+        @Override public void resume() throws VhostException { rec("RESUME"); }
+    }
+
+    /** vhost-kernel (vhost-net): rings attached to the TAP through ring enable; nothing else. */
+    public static final class Kernel extends RecordingBackend implements VringEnableBackend {
+        Kernel(long features, long protocolFeatures) {
+            super(VhostBackendType.KERNEL, features, protocolFeatures);
+        }
+    }
 }

@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.vhost.api.VhostBackendType;
 import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostRefusedException;
-import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.VirtqueueException;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.GuestMemoryRegion;
@@ -64,7 +64,7 @@ class GenericVhostDeviceTest {
     @Test
     void vhostUserInitNegotiatesProtocolFeaturesAndQueueNum() throws Exception {
         long offeredProto = 0x8f2b; // qemu-storage-daemon's set
-        RecordingBackend b = new RecordingBackend(VhostBackendType.USER, VERSION_1 | PROTO | EVENT_IDX | 0x46, offeredProto);
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.USER, VERSION_1 | PROTO | EVENT_IDX | 0x46, offeredProto);
         try (GenericVhostDevice d = new GenericVhostDevice(b, 2)) {
             long expected = offeredProto & GenericVhostDevice.WANTED_PROTOCOL_FEATURES;
             assertThat(expected).isEqualTo(VhostUserProtocolFeature.MQ.mask() | VhostUserProtocolFeature.REPLY_ACK.mask()
@@ -79,18 +79,18 @@ class GenericVhostDeviceTest {
 
     @Test
     void tooFewBackendQueuesOrNoMqIsAFeatureError() {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.USER, VERSION_1 | PROTO, VhostUserProtocolFeature.MQ.mask());
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.USER, VERSION_1 | PROTO, VhostUserProtocolFeature.MQ.mask());
         b.queueNum = 1;
         assertThatThrownBy(() -> new GenericVhostDevice(b, 2)).isInstanceOf(VhostFeatureException.class)
                 .hasMessageContaining("GET_QUEUE_NUM").hasMessageContaining("1 queues, 2 wanted");
-        RecordingBackend noMq = new RecordingBackend(VhostBackendType.USER, VERSION_1 | PROTO, 0);
+        RecordingBackend noMq = RecordingBackend.of(VhostBackendType.USER, VERSION_1 | PROTO, 0);
         assertThatThrownBy(() -> new GenericVhostDevice(noMq, 2)).isInstanceOf(VhostFeatureException.class)
                 .hasMessageContaining("MQ");
     }
 
     @Test
     void kernelBackendSkipsProtocolFeatures() throws Exception {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.KERNEL, VERSION_1 | PROTO, 0);
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.KERNEL, VERSION_1 | PROTO, 0);
         try (GenericVhostDevice d = new GenericVhostDevice(b, 1)) {
             assertThat(b.log).containsExactly("SET_OWNER", "GET_FEATURES");
             assertThat(d.usesProtocolFeatures()).isFalse();
@@ -99,14 +99,14 @@ class GenericVhostDeviceTest {
 
     @Test
     void ackFeaturesIntersectsAndRequiresVersion1() throws Exception {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.USER, VERSION_1 | PROTO | 0x6, 0);
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.USER, VERSION_1 | PROTO | 0x6, 0);
         try (GenericVhostDevice d = new GenericVhostDevice(b, 1)) {
             assertThat(d.ackFeatures(VERSION_1 | 0x3 | EVENT_IDX)).isEqualTo(VERSION_1 | 0x2);
             assertThat(d.ackedFeatures()).isEqualTo(VERSION_1 | 0x2);
             assertThatThrownBy(() -> d.ackFeatures(0x2)).isInstanceOf(VhostFeatureException.class)
                     .hasMessageContaining("VERSION_1");
         }
-        RecordingBackend old = new RecordingBackend(VhostBackendType.USER, 0x6, 0);
+        RecordingBackend old = RecordingBackend.of(VhostBackendType.USER, 0x6, 0);
         try (GenericVhostDevice d = new GenericVhostDevice(old, 1)) {
             assertThatThrownBy(() -> d.ackFeatures(VERSION_1 | 0x2)).isInstanceOf(VhostFeatureException.class)
                     .hasMessageContaining("back-end features 0x6");
@@ -115,7 +115,7 @@ class GenericVhostDeviceTest {
 
     @Test
     void startAndStopFollowQemuOrder() throws Exception {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.USER, VERSION_1 | PROTO, VhostUserProtocolFeature.MQ.mask());
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.USER, VERSION_1 | PROTO, VhostUserProtocolFeature.MQ.mask());
         try (GenericVhostDevice d = new GenericVhostDevice(b, 2)) {
             d.ackFeatures(VERSION_1);
             b.log.clear();
@@ -140,7 +140,7 @@ class GenericVhostDeviceTest {
 
     @Test
     void prepareSendsFeaturesAndMemoryAheadAndStartThenSendsOnlyTheRings() throws Exception {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.USER, VERSION_1 | PROTO, VhostUserProtocolFeature.MQ.mask());
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.USER, VERSION_1 | PROTO, VhostUserProtocolFeature.MQ.mask());
         try (GenericVhostDevice d = new GenericVhostDevice(b, 2)) {
             d.ackFeatures(VERSION_1);
             b.log.clear();
@@ -161,7 +161,7 @@ class GenericVhostDeviceTest {
 
     @Test
     void aBackendOfAnotherDeviceTypeIsRefusedByName() throws Exception {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.VDPA, VERSION_1, 0);
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.VDPA, VERSION_1, 0);
         b.deviceId = 1;
         GenericVhostDevice.requireDeviceType(b, com.vhost.api.virtio.VirtioDeviceType.NET);
         assertThatThrownBy(() -> GenericVhostDevice.requireDeviceType(b, com.vhost.api.virtio.VirtioDeviceType.BLOCK))
@@ -176,10 +176,10 @@ class GenericVhostDeviceTest {
 
     @Test
     void vdpaFollowsTheStatusSequenceAndUsesIovaRingAddresses() throws Exception {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.VDPA, VERSION_1 | EVENT_IDX, 0x1f6);
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.VDPA, VERSION_1 | EVENT_IDX, 0x1f6);
         try (GenericVhostDevice d = new GenericVhostDevice(b, 1)) {
             assertThat(d.protocolFeatures()).isEqualTo(0x36); // IOTLB_MSG_V2 | IOTLB_BATCH | SUSPEND | RESUME of 0x1f6
-            assertThat(b.log).containsExactly("SET_OWNER", "GET_FEATURES", "GET_PROTOCOL_FEATURES", "SET_PROTOCOL_FEATURES 0x36", "SET_STATUS 3");
+            assertThat(b.log).containsExactly("SET_OWNER", "GET_FEATURES", "GET_BACKEND_FEATURES", "SET_BACKEND_FEATURES 0x36", "SET_STATUS 3");
             d.ackFeatures(VERSION_1);
             b.log.clear();
             d.start(memory, List.of(q(0, 0, 20)));
@@ -194,7 +194,7 @@ class GenericVhostDeviceTest {
             // suspended first, so the base read next is exact (QEMU vhost_vdpa_suspend)
             assertThat(b.log).containsExactly("SUSPEND", "GET_VRING_BASE 0", "SET_STATUS 0", "SET_STATUS 3");
         }
-        RecordingBackend picky = new RecordingBackend(VhostBackendType.VDPA, VERSION_1, 0);
+        RecordingBackend picky = RecordingBackend.of(VhostBackendType.VDPA, VERSION_1, 0);
         picky.statusMask = ~8; // never keeps FEATURES_OK
         try (GenericVhostDevice d = new GenericVhostDevice(picky, 1)) {
             d.ackFeatures(VERSION_1);
@@ -205,7 +205,7 @@ class GenericVhostDeviceTest {
 
     @Test
     void vdpaSuspendKeepsTheDeviceAndTheSameStartResumesItWhileAnyOtherStartResets() throws Exception {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.VDPA, VERSION_1, 0x36);
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.VDPA, VERSION_1, 0x36);
         try (GenericVhostDevice d = new GenericVhostDevice(b, 2)) {
             assertThat(d.canResume()).isTrue();
             d.ackFeatures(VERSION_1);
@@ -257,7 +257,7 @@ class GenericVhostDeviceTest {
             assertThat(d.isSuspended()).isFalse();
         }
         // without RESUME offered, suspend() is stop(): the device is reset
-        RecordingBackend noResume = new RecordingBackend(VhostBackendType.VDPA, VERSION_1, 0x16);
+        RecordingBackend noResume = RecordingBackend.of(VhostBackendType.VDPA, VERSION_1, 0x16);
         try (GenericVhostDevice d = new GenericVhostDevice(noResume, 1)) {
             assertThat(d.canResume()).isFalse();
             d.ackFeatures(VERSION_1);
@@ -271,7 +271,7 @@ class GenericVhostDeviceTest {
 
     @Test
     void vhostUserWithoutProtocolFeaturesDoesNotEnable() throws Exception {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.USER, VERSION_1, 0);
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.USER, VERSION_1, 0);
         try (GenericVhostDevice d = new GenericVhostDevice(b, 1)) {
             d.ackFeatures(VERSION_1);
             d.start(memory, List.of(q(0, 0, 20)));
@@ -283,7 +283,7 @@ class GenericVhostDeviceTest {
     /** vhost-net: each ring is attached to the TAP after start and detached before stop (QEMU vhost_net_start_one). */
     @Test
     void kernelRingsAreAttachedAfterStartAndDetachedBeforeStop() throws Exception {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.KERNEL, VERSION_1, 0);
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.KERNEL, VERSION_1, 0);
         try (GenericVhostDevice d = new GenericVhostDevice(b, 1)) {
             d.ackFeatures(VERSION_1);
             d.start(memory, List.of(q(0, 0, 20)));
@@ -297,7 +297,7 @@ class GenericVhostDeviceTest {
 
     @Test
     void refusedRequestIsWrappedWithRequestAndQueueAndStartedQueuesAreStopped() throws Exception {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.USER, VERSION_1 | PROTO, VhostUserProtocolFeature.MQ.mask());
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.USER, VERSION_1 | PROTO, VhostUserProtocolFeature.MQ.mask());
         try (GenericVhostDevice d = new GenericVhostDevice(b, 2)) {
             d.ackFeatures(VERSION_1);
             b.refuse = "SET_VRING_ADDR";
@@ -311,7 +311,7 @@ class GenericVhostDeviceTest {
 
     @Test
     void startRejectsBadQueuesAndUnackedFeatures() throws Exception {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.USER, VERSION_1 | PROTO, 0);
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.USER, VERSION_1 | PROTO, 0);
         try (GenericVhostDevice d = new GenericVhostDevice(b, 1)) {
             assertThatThrownBy(() -> d.start(memory, List.of(q(0, 0, 20)))).isInstanceOf(VhostFeatureException.class);
             d.ackFeatures(VERSION_1);
@@ -325,12 +325,12 @@ class GenericVhostDeviceTest {
 
     @Test
     void configNeedsConfigProtocolFeatureOnVhostUser() throws Exception {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.USER, VERSION_1 | PROTO, VhostUserProtocolFeature.CONFIG.mask());
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.USER, VERSION_1 | PROTO, VhostUserProtocolFeature.CONFIG.mask());
         b.config[0] = 42;
         try (GenericVhostDevice d = new GenericVhostDevice(b, 1)) {
             assertThat(d.getConfig(8)).hasSize(8).startsWith(42);
         }
-        RecordingBackend none = new RecordingBackend(VhostBackendType.USER, VERSION_1 | PROTO, 0);
+        RecordingBackend none = RecordingBackend.of(VhostBackendType.USER, VERSION_1 | PROTO, 0);
         try (GenericVhostDevice d = new GenericVhostDevice(none, 1)) {
             assertThatThrownBy(() -> d.getConfig(8)).isInstanceOf(VhostFeatureException.class)
                     .hasMessageContaining("GET_CONFIG").hasMessageContaining("CONFIG");
@@ -339,7 +339,7 @@ class GenericVhostDeviceTest {
 
     @Test
     void maskRoutesCallToMaskedNotifierAndUnmaskForwardsPending() throws Exception {
-        RecordingBackend b = new RecordingBackend(VhostBackendType.USER, VERSION_1 | PROTO, 0);
+        RecordingBackend b = RecordingBackend.of(VhostBackendType.USER, VERSION_1 | PROTO, 0);
         try (EventFd call = EventFd.create(); GenericVhostDevice d = new GenericVhostDevice(b, 1)) {
             d.ackFeatures(VERSION_1);
             d.start(memory, List.of(q(0, 0, call.fd())));
@@ -358,6 +358,48 @@ class GenericVhostDeviceTest {
             assertThat(b.callFds.get(0)).isEqualTo(call.fd());
             assertThat(call.drain()).isEqualTo(1);
             assertThat(d.virtqueuePending(0)).isFalse();
+        }
+    }
+
+    /** What differs by transport is asked of the device, never of a backend type flag. */
+    @Test
+    void ringSwitchingAndDeviceConfigFollowTheBackendsInterfaces() throws Exception {
+        RecordingBackend user = RecordingBackend.of(VhostBackendType.USER, VERSION_1 | PROTO, VhostUserProtocolFeature.CONFIG.mask());
+        user.config[0] = 42;
+        try (GenericVhostDevice d = new GenericVhostDevice(user, 1)) {
+            assertThat(d.switchesRings()).as("vhost-user with PROTOCOL_FEATURES").isTrue();
+            user.log.clear();
+            d.setVringEnable(0, false);
+            assertThat(user.log).containsExactly("SET_VRING_ENABLE 0 0");
+            byte[] cfg = d.readDeviceConfig(17, 12);
+            assertThat(cfg).hasSize(17).startsWith(42);
+            assertThat(user.log).endsWith("GET_CONFIG 0 17");
+        }
+        RecordingBackend noConfig = RecordingBackend.of(VhostBackendType.USER, VERSION_1, 0);
+        try (GenericVhostDevice d = new GenericVhostDevice(noConfig, 1)) {
+            assertThat(d.switchesRings()).as("vhost-user without PROTOCOL_FEATURES").isFalse();
+            assertThat(d.readDeviceConfig(17, 12)).as("no CONFIG: nothing to read").isNull();
+            assertThatThrownBy(() -> d.setVringEnable(0, true)).isInstanceOf(VhostFeatureException.class)
+                    .hasMessageContaining("not switched one by one");
+        }
+        RecordingBackend vdpa = RecordingBackend.of(VhostBackendType.VDPA, VERSION_1, 0);
+        vdpa.config[0] = 7;
+        try (GenericVhostDevice d = new GenericVhostDevice(vdpa, 1)) {
+            assertThat(d.switchesRings()).as("vhost-vdpa: enabled once before DRIVER_OK").isFalse();
+            vdpa.log.clear();
+            byte[] cfg = d.readDeviceConfig(17, 12);
+            assertThat(cfg).as("the device's own config size: only what is needed is read").hasSize(17).startsWith(7);
+            assertThat(vdpa.log).containsExactly("GET_CONFIG 0 12");
+        }
+        RecordingBackend kernel = RecordingBackend.of(VhostBackendType.KERNEL, VERSION_1, 0);
+        try (GenericVhostDevice d = new GenericVhostDevice(kernel, 2)) {
+            assertThat(d.switchesRings()).as("vhost-net attaches TAP queues ring by ring").isTrue();
+            assertThat(d.readDeviceConfig(17, 12)).as("vhost-net has no config space").isNull();
+            assertThatThrownBy(() -> d.getConfig(8)).isInstanceOf(VhostFeatureException.class)
+                    .hasMessageContaining("GET_CONFIG").hasMessageContaining("no device config space");
+            kernel.log.clear();
+            d.setVringEnable(1, true);
+            assertThat(kernel.log).containsExactly("SET_VRING_ENABLE 1 1");
         }
     }
 

@@ -1,10 +1,8 @@
 package com.vhost.user.frontend;
 
-import com.vhost.api.InflightRegion;
 import com.vhost.api.IotlbMessage;
 import com.vhost.api.MemoryRegion;
 import com.vhost.api.VhostBackend;
-import com.vhost.api.VhostBackendType;
 import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatureException;
@@ -13,8 +11,12 @@ import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostProtocolException;
 import com.vhost.api.VhostRefusedException;
 import com.vhost.api.VhostTimeoutException;
-import com.vhost.api.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
+import com.vhost.api.user.DeviceStateDirection;
+import com.vhost.api.user.DeviceStatePhase;
+import com.vhost.api.user.InflightRegion;
+import com.vhost.api.user.VhostUserBackend;
+import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.user.connection.VhostUserConnection;
@@ -38,9 +40,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The vhost-user front-end: every {@link VhostBackend} operation as a message on one
- * {@link VhostUserConnection} (QEMU {@code docs/interop/vhost-user.rst}; rust-vmm
- * {@code vhost_user/frontend.rs}).
+ * The vhost-user front-end: every {@link VhostUserBackend} operation (the neutral
+ * {@link VhostBackend} ones and vhost-user's own) as a message on one {@link VhostUserConnection}
+ * (QEMU {@code docs/interop/vhost-user.rst}; rust-vmm {@code vhost_user/frontend.rs}). Device
+ * state moves through a pipe ({@link StateTransfer}).
  *
  * <p>Rules it enforces:
  * <ul>
@@ -66,7 +69,7 @@ import org.slf4j.LoggerFactory;
  * {@link #setConfigChangeListener config change listener}.
  * Not thread-safe (one thread drives the control path), as {@link VhostBackend} states.
  */
-public final class VhostUserFrontend implements VhostBackend {
+public final class VhostUserFrontend implements VhostUserBackend {
     /** Default bound on each wait for a reply, in milliseconds. */
     public static final int DEFAULT_REPLY_TIMEOUT_MS = 10_000;
     /** Largest queue index a SET_VRING_KICK/CALL/ERR payload can name. */
@@ -102,11 +105,6 @@ public final class VhostUserFrontend implements VhostBackend {
     }
 
     @Override
-    public VhostBackendType type() {
-        return VhostBackendType.USER;
-    }
-
-    @Override
     public String describe() {
         return description;
     }
@@ -116,7 +114,7 @@ public final class VhostUserFrontend implements VhostBackend {
         return conn.isOpen() && !conn.peerClosed();
     }
 
-    /** @return the protocol features set by {@link #setProtocolFeatures} (0 before) */
+    @Override
     public long negotiatedProtocolFeatures() {
         return ackedProtocolFeatures;
     }
@@ -219,7 +217,7 @@ public final class VhostUserFrontend implements VhostBackend {
     public int getQueueNum() throws VhostException {
         return call(FrontendRequest.GET_QUEUE_NUM, -1, () -> {
             requireProtocol(VhostUserProtocolFeature.MQ, FrontendRequest.GET_QUEUE_NUM);
-            return toInt(FrontendRequest.GET_QUEUE_NUM, requestU64(FrontendRequest.GET_QUEUE_NUM, 0, null));
+            return FrontendErrors.toInt(FrontendRequest.GET_QUEUE_NUM, requestU64(FrontendRequest.GET_QUEUE_NUM, 0, null));
         });
     }
 
@@ -227,7 +225,7 @@ public final class VhostUserFrontend implements VhostBackend {
     public int getMaxMemSlots() throws VhostException {
         return call(FrontendRequest.GET_MAX_MEM_SLOTS, -1, () -> {
             requireProtocol(VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS, FrontendRequest.GET_MAX_MEM_SLOTS);
-            return toInt(FrontendRequest.GET_MAX_MEM_SLOTS, requestU64(FrontendRequest.GET_MAX_MEM_SLOTS, 0, null));
+            return FrontendErrors.toInt(FrontendRequest.GET_MAX_MEM_SLOTS, requestU64(FrontendRequest.GET_MAX_MEM_SLOTS, 0, null));
         });
     }
 
@@ -434,13 +432,13 @@ public final class VhostUserFrontend implements VhostBackend {
     }
 
     @Override
-    public int setDeviceStateFd(int direction, int phase, int fd) throws VhostException {
+    public int setDeviceStateFd(DeviceStateDirection direction, DeviceStatePhase phase, int fd) throws VhostException {
         return call(FrontendRequest.SET_DEVICE_STATE_FD, -1, () -> {
             requireProtocol(VhostUserProtocolFeature.DEVICE_STATE, FrontendRequest.SET_DEVICE_STATE_FD);
             if (fd < 0) {
                 throw new VhostProtocolException("SET_DEVICE_STATE_FD: needs the front-end's pipe fd, got " + fd);
             }
-            int n = new DeviceStatePayload(direction, phase).encode(conn.sendPayload(), 0);
+            int n = new DeviceStatePayload(direction.code(), phase.code()).encode(conn.sendPayload(), 0);
             send(FrontendRequest.SET_DEVICE_STATE_FD, n, new int[] {fd}, false);
             MessageHeader h = receiveReply(FrontendRequest.SET_DEVICE_STATE_FD, true);
             try {
@@ -451,7 +449,7 @@ public final class VhostUserFrontend implements VhostBackend {
                 }
                 if (error != 0) {
                     throw new VhostRefusedException(FrontendRequest.SET_DEVICE_STATE_FD.name(), error,
-                            direction == DeviceStatePayload.SAVE ? "direction SAVE" : "direction LOAD");
+                            "direction " + direction.name());
                 }
                 boolean noFd = (v & DeviceStatePayload.REPLY_NO_FD) != 0;
                 if (rxFds.size() != (noFd ? 0 : 1)) {
@@ -476,6 +474,24 @@ public final class VhostUserFrontend implements VhostBackend {
             }
             return null;
         });
+    }
+
+    /** @return whether DEVICE_STATE was negotiated (SET_PROTOCOL_FEATURES) */
+    @Override
+    public boolean canTransferState() {
+        return VhostUserProtocolFeature.DEVICE_STATE.in(ackedProtocolFeatures);
+    }
+
+    /** SAVE through a pipe, then CHECK_DEVICE_STATE ({@link StateTransfer#save}). */
+    @Override
+    public byte[] saveState(long timeoutMs) throws VhostException {
+        return StateTransfer.save(this, timeoutMs);
+    }
+
+    /** LOAD through a pipe, then CHECK_DEVICE_STATE ({@link StateTransfer#load}). */
+    @Override
+    public void loadState(byte[] state, long timeoutMs) throws VhostException {
+        StateTransfer.load(this, state, timeoutMs);
     }
 
     @Override
@@ -567,34 +583,21 @@ public final class VhostUserFrontend implements VhostBackend {
             throw e;
         } catch (VhostProtocolException e) {
             conn.close();
-            throw new VhostProtocolException(withContext(ctx, e.getMessage()), e);
+            throw new VhostProtocolException(FrontendErrors.withContext(ctx, e.getMessage()), e);
         } catch (VhostDisconnectedException e) {
             conn.close();
-            throw new VhostDisconnectedException(withContext(ctx, e.getMessage()));
+            throw new VhostDisconnectedException(FrontendErrors.withContext(ctx, e.getMessage()));
         } catch (VhostTimeoutException e) {
             conn.close();
-            throw new VhostTimeoutException(withContext(ctx, e.getMessage()));
+            throw new VhostTimeoutException(FrontendErrors.withContext(ctx, e.getMessage()));
         } catch (VhostNativeException e) {
             conn.close();
-            throw new VhostNativeException(withContext(ctx, e.call()), e.errno(), nativeDetail(e));
+            throw new VhostNativeException(FrontendErrors.withContext(ctx, e.call()), e.errno(), FrontendErrors.nativeDetail(e));
         } catch (IllegalArgumentException e) {
-            throw new VhostProtocolException(withContext(ctx, e.getMessage()), e);
+            throw new VhostProtocolException(FrontendErrors.withContext(ctx, e.getMessage()), e);
         } finally {
             closeRxFds();
         }
-    }
-
-    /** @return {@code "ctx: message"}, unless the message already starts with the context */
-    private static String withContext(String ctx, String message) {
-        return message != null && message.startsWith(ctx) ? message : ctx + ": " + message;
-    }
-
-    private static String nativeDetail(VhostNativeException e) {
-        String m = e.getMessage();
-        String prefix = e.call() + " failed: ";
-        String d = m.startsWith(prefix) ? m.substring(prefix.length()) : m;
-        String suffix = " (errno " + e.errno() + ")";
-        return e.errno() != 0 && d.endsWith(suffix) ? d.substring(0, d.length() - suffix.length()) : d;
     }
 
     private void simple(FrontendRequest req) throws VhostException {
@@ -690,12 +693,5 @@ public final class VhostUserFrontend implements VhostBackend {
             fd.close();
         }
         rxFds.clear();
-    }
-
-    private static int toInt(FrontendRequest req, long v) throws VhostProtocolException {
-        if (v < 0 || v > Integer.MAX_VALUE) {
-            throw new VhostProtocolException(req.name() + " reply " + Long.toUnsignedString(v) + " is out of range");
-        }
-        return (int) v;
     }
 }

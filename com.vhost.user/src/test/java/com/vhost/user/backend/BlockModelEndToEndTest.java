@@ -3,7 +3,7 @@ package com.vhost.user.backend;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.vhost.api.MemoryRegion;
-import com.vhost.api.VhostBackend;
+import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.VirtioDeviceState;
@@ -42,7 +42,7 @@ class BlockModelEndToEndTest {
         try (FileBlockModel blk = FileBlockModel.inMemory(1 << 20, 1, 128);
                 VhostUserServer server = new VhostUserServer(sock, blk)) {
             server.start();
-            try (VhostBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
+            try (VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
                     SharedMemory mem = SharedMemory.create("guest", 1 << 20); SharedMemory extra = SharedMemory.create("extra", 1 << 16);
                     EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
                 fe.getFeatures();

@@ -4,10 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.vhost.api.MemoryRegion;
-import com.vhost.api.VhostBackend;
+import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.VhostRefusedException;
 import com.vhost.api.VhostTarget;
-import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.virtio.VirtioDeviceState;
@@ -45,8 +45,8 @@ class DeviceStateTest {
     @TempDir
     Path dir;
 
-    private static VhostBackend connect(Path sock, long features) throws Exception {
-        VhostBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
+    private static VhostUserBackend connect(Path sock, long features) throws Exception {
+        VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
         fe.getFeatures();
         fe.setOwner();
         long proto = fe.getProtocolFeatures();
@@ -56,7 +56,7 @@ class DeviceStateTest {
         return fe;
     }
 
-    private static byte writeback(VhostBackend fe) throws Exception {
+    private static byte writeback(VhostUserBackend fe) throws Exception {
         return fe.getConfig(VirtioBlk.CFG_WRITEBACK, 1)[0];
     }
 
@@ -67,7 +67,7 @@ class DeviceStateTest {
                 VhostUserServer sb = new VhostUserServer(dir.resolve("b.sock"), b)) {
             sa.start();
             sb.start();
-            try (VhostBackend fa = connect(dir.resolve("a.sock"), FEATURES); VhostBackend fb = connect(dir.resolve("b.sock"), FEATURES);
+            try (VhostUserBackend fa = connect(dir.resolve("a.sock"), FEATURES); VhostUserBackend fb = connect(dir.resolve("b.sock"), FEATURES);
                     Guest ga = new Guest(); Guest gb = new Guest()) {
                 // A runs a ring, does I/O, is switched to write-through, and stops its ring
                 ga.startRing(fa, 0);
@@ -106,7 +106,7 @@ class DeviceStateTest {
                 VhostUserServer sb = new VhostUserServer(dir.resolve("b.sock"), b)) {
             sa.start();
             sb.start();
-            try (VhostBackend fa = connect(dir.resolve("a.sock"), FEATURES); VhostBackend fb = connect(dir.resolve("b.sock"), FEATURES);
+            try (VhostUserBackend fa = connect(dir.resolve("a.sock"), FEATURES); VhostUserBackend fb = connect(dir.resolve("b.sock"), FEATURES);
                     Guest gb = new Guest()) {
                 fa.setConfig(VirtioBlk.CFG_WRITEBACK, new byte[] {0});
                 byte[] saved = DeviceStateTransfer.save(fa, TIMEOUT_MS);
@@ -143,7 +143,7 @@ class DeviceStateTest {
             sa.start();
             sb.start();
             long features = VirtioFeatures.bit(VirtioFeatures.F_VERSION_1);
-            try (VhostBackend fa = connect(dir.resolve("a.sock"), features); VhostBackend fb = connect(dir.resolve("b.sock"), features);
+            try (VhostUserBackend fa = connect(dir.resolve("a.sock"), features); VhostUserBackend fb = connect(dir.resolve("b.sock"), features);
                     Guest ga = new Guest()) {
                 ga.startRing(fa, 1); // the transmit queue
                 assertThatThrownBy(() -> DeviceStateTransfer.save(fa, TIMEOUT_MS))
@@ -171,13 +171,13 @@ class DeviceStateTest {
 
         Guest() throws Exception {}
 
-        void startRing(VhostBackend fe, int index) throws Exception {
+        void startRing(VhostUserBackend fe, int index) throws Exception {
             long ua = mem.address();
             fe.setMemTable(List.of(new MemoryRegion(0, 1 << 20, ua, 0, mem.fd())));
             restartRing(fe, index, 0);
         }
 
-        void restartRing(VhostBackend fe, int index, int base) throws Exception {
+        void restartRing(VhostUserBackend fe, int index, int base) throws Exception {
             long ua = mem.address();
             ring = new TestRing(mem.segment(), 0, 16, base);
             fe.setVringNum(index, 16);

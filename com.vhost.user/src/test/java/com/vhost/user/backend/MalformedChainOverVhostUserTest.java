@@ -3,9 +3,9 @@ package com.vhost.user.backend;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.vhost.api.MemoryRegion;
-import com.vhost.api.VhostBackend;
+import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.VhostTarget;
-import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.DeviceStatus;
 import com.vhost.api.virtio.VirtioFeatures;
@@ -36,7 +36,7 @@ class MalformedChainOverVhostUserTest {
     Path dir;
 
     /** Negotiates (with STATUS), maps memory and starts queue 0 on {@code ring}. */
-    private static void start(VhostBackend fe, SharedMemory mem, TestRing ring, EventFd kick, EventFd call) throws Exception {
+    private static void start(VhostUserBackend fe, SharedMemory mem, TestRing ring, EventFd kick, EventFd call) throws Exception {
         fe.getFeatures();
         fe.setOwner();
         long proto = fe.getProtocolFeatures();
@@ -52,12 +52,12 @@ class MalformedChainOverVhostUserTest {
         fe.setVringCall(0, call.fd());
         fe.setVringKick(0, kick.fd());
         fe.setVringEnable(0, true);
-        fe.setStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK | DeviceStatus.DRIVER_OK);
+        fe.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit() | DeviceStatus.FEATURES_OK.bit() | DeviceStatus.DRIVER_OK.bit());
     }
 
-    private static void awaitNeedsReset(VhostBackend fe) throws Exception {
+    private static void awaitNeedsReset(VhostUserBackend fe) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while ((fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET) == 0) {
+        while ((fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET.bit()) == 0) {
             assertThat(System.nanoTime()).as("DEVICE_NEEDS_RESET within 10 s").isLessThan(deadline);
             Thread.sleep(10);
         }
@@ -69,7 +69,7 @@ class MalformedChainOverVhostUserTest {
         try (FileBlockModel blk = FileBlockModel.inMemory(MEM, 1, 64); VhostUserServer server = new VhostUserServer(sock, blk)) {
             server.start();
             // 1. a chain whose NEXT links loop: 0 -> 1 -> 0
-            try (VhostBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
+            try (VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
                     SharedMemory mem = SharedMemory.create("guest", MEM); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
                 TestRing ring = new TestRing(mem.segment(), 0, 16, 0);
                 start(fe, mem, ring, kick, call);
@@ -81,11 +81,11 @@ class MalformedChainOverVhostUserTest {
                 assertThat(ring.usedIdx()).as("the looping request was not completed").isZero();
             }
             // 2. a buffer beyond the 1 MiB memory table
-            try (VhostBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
+            try (VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
                     SharedMemory mem = SharedMemory.create("guest", MEM); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
                 TestRing ring = new TestRing(mem.segment(), 0, 16, 0);
                 start(fe, mem, ring, kick, call);
-                assertThat(fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET).as("a new session starts clean").isZero();
+                assertThat(fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET.bit()).as("a new session starts clean").isZero();
                 ring.descriptor(0, ring.buffer(0), 16, 1, 1);
                 ring.descriptor(1, 64L << 20, 512, 1 | 2, 2);
                 ring.descriptor(2, ring.buffer(2), 1, 2, 0);
@@ -95,7 +95,7 @@ class MalformedChainOverVhostUserTest {
                 assertThat(ring.usedIdx()).isZero();
             }
             // 3. the server still serves a well-behaved front-end
-            try (VhostBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
+            try (VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
                     SharedMemory mem = SharedMemory.create("guest", MEM); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
                 TestRing ring = new TestRing(mem.segment(), 0, 16, 0);
                 start(fe, mem, ring, kick, call);
@@ -113,7 +113,7 @@ class MalformedChainOverVhostUserTest {
                     call.await(100);
                 }
                 assertThat(mem.segment().get(ValueLayout.JAVA_BYTE, ring.buffer(2))).isZero();
-                assertThat(fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET).isZero();
+                assertThat(fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET.bit()).isZero();
             }
         }
     }

@@ -4,7 +4,7 @@ import static com.vhost.user.testing.NetFrames.echo;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import com.vhost.api.VhostBackend;
+import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostTarget;
@@ -43,7 +43,7 @@ class NetHotSwapTest {
     @TempDir
     Path dir;
 
-    private static VhostBackend connect(Path sock) throws Exception {
+    private static VhostUserBackend connect(Path sock) throws Exception {
         return new VhostUserOps().open(VhostTarget.of(sock.toString()));
     }
 

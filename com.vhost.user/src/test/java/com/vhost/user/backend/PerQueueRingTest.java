@@ -3,7 +3,7 @@ package com.vhost.user.backend;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.vhost.api.MemoryRegion;
-import com.vhost.api.VhostBackend;
+import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VringAddr;
@@ -146,7 +146,7 @@ class PerQueueRingTest {
             Recorded model = new Recorded(blk);
             try (VhostUserServer server = new VhostUserServer(sock, model)) {
                 server.start();
-                try (VhostBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
+                try (VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
                         SharedMemory mem = SharedMemory.create("guest", 1 << 20);
                         EventFd kick0 = EventFd.create(); EventFd call0 = EventFd.create();
                         EventFd kick1 = EventFd.create(); EventFd call1 = EventFd.create();
@@ -204,7 +204,7 @@ class PerQueueRingTest {
         }
     }
 
-    private static void startRing(VhostBackend fe, long ua, int index, TestRing r, int base, EventFd kick, EventFd call)
+    private static void startRing(VhostUserBackend fe, long ua, int index, TestRing r, int base, EventFd kick, EventFd call)
             throws VhostException {
         fe.setVringNum(index, 16);
         fe.setVringBase(index, base);

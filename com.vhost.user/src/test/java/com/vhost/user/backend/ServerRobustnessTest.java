@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.vhost.api.MemoryRegion;
-import com.vhost.api.VhostBackend;
+import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.VhostRefusedException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VringAddr;
@@ -64,7 +64,7 @@ class ServerRobustnessTest {
 
     private void assertStillServes(long expectedEnded) throws Exception {
         assertThat(server.awaitSessionsEnded(expectedEnded, 5000)).isTrue();
-        try (VhostBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()))) {
+        try (VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()))) {
             assertThat(fe.getFeatures() & VERSION_1).isNotZero();
         }
     }
@@ -112,7 +112,7 @@ class ServerRobustnessTest {
 
     @Test
     void memorySlotsCanBeAddedAndRemovedWhileARingRuns() throws Exception {
-        try (VhostBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
+        try (VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
                 SharedMemory a = SharedMemory.create("a", 0x10000); SharedMemory b = SharedMemory.create("b", 0x10000);
                 EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
             fe.getFeatures();
@@ -157,11 +157,11 @@ class ServerRobustnessTest {
     @Test
     void aSecondFrontEndWaitsUntilTheFirstLeaves() throws Exception {
         VhostUserOps ops = new VhostUserOps();
-        try (VhostBackend first = ops.open(VhostTarget.of(sock.toString()))) {
+        try (VhostUserBackend first = ops.open(VhostTarget.of(sock.toString()))) {
             assertThat(first.getFeatures()).isNotZero();
             assertThat(server.acceptedConnections()).isEqualTo(1);
         }
-        try (VhostBackend second = ops.open(VhostTarget.of(sock.toString()))) {
+        try (VhostUserBackend second = ops.open(VhostTarget.of(sock.toString()))) {
             assertThat(second.getFeatures()).isNotZero();
         }
         assertThat(server.acceptedConnections()).isEqualTo(2);

@@ -2,7 +2,7 @@ package com.vhost.user.frontend;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.spi.nativeio.TestSockets;
 import com.vhost.spi.nativeio.UnixSocket;

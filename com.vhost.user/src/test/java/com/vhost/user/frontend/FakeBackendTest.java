@@ -8,7 +8,7 @@ import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostProtocolException;
 import com.vhost.api.VhostRefusedException;
 import com.vhost.api.VhostTimeoutException;
-import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.spi.nativeio.EventFd;

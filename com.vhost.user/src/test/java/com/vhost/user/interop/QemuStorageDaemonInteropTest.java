@@ -3,9 +3,9 @@ package com.vhost.user.interop;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.vhost.api.MemoryRegion;
-import com.vhost.api.VhostBackend;
+import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.VhostTarget;
-import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
 import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.virtio.VirtioFeatures;
@@ -50,7 +50,7 @@ class QemuStorageDaemonInteropTest {
         }
         Files.write(disk, image);
         try (Peers.Qsd qsd = Peers.Qsd.raw(dir, disk, 1);
-                VhostBackend fe = new VhostUserOps().open(new VhostTarget(qsd.socket().toString(), Map.of(DeviceConfigKeys.OPTION_CONNECT_TIMEOUT_MS, "10000")));
+                VhostUserBackend fe = new VhostUserOps().open(new VhostTarget(qsd.socket().toString(), Map.of(DeviceConfigKeys.OPTION_CONNECT_TIMEOUT_MS, "10000")));
                 SharedMemory mem = SharedMemory.create("guest", 1 << 20);
                 EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
             long features = fe.getFeatures();

@@ -1167,7 +1167,7 @@ public final class VirtioBlkDriver implements BlockDevice, BlockQueues {
                 rings.add(new BlkDriverSnapshot.Ring(q.dq.availIdx(), q.dq.lastUsedIdx(), q.ringRequests()));
             }
             byte[] state = new byte[0];
-            if (DeviceStateTransfer.supported(vhost.protocolFeatures())) {
+            if (DeviceStateTransfer.supported(vhost)) {
                 state = DeviceStateTransfer.save(vhost.backend(), STATE_TRANSFER_TIMEOUT_MS);
             }
             snap = new BlkDriverSnapshot(acked, cfg, state, slept, List.copyOf(rings));
@@ -1278,7 +1278,7 @@ public final class VirtioBlkDriver implements BlockDevice, BlockQueues {
         }
         try {
             if (s.backendState().length > 0) {
-                if (!DeviceStateTransfer.supported(vhost.protocolFeatures())) {
+                if (!DeviceStateTransfer.supported(vhost)) {
                     LOG.warn("virtio-blk on {}: the snapshot carries {} bytes of back-end state but this back-end does not"
                             + " offer DEVICE_STATE; restoring the rings without it", backendName(), s.backendState().length);
                 } else {

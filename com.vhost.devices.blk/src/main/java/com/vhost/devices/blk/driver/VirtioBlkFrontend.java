@@ -11,7 +11,6 @@ import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
-import com.vhost.spi.vhost.GenericVhostDevice;
 import com.vhost.spi.driver.VhostFrontendDevice;
 import java.io.UncheckedIOException;
 import java.util.Arrays;
@@ -29,7 +28,7 @@ import java.util.Objects;
  *   <li>{@link #readConfig}: virtio-blk config space (VIRTIO 1.2, 5.2.4) read through
  *       {@link VhostDevice#getConfig} (vhost-user GET_CONFIG).</li>
  *   <li>{@link #activate}: acks the features to the vhost device and starts it
- *       ({@link VhostDevice#start}); {@link #sleep} stops it ({@link GenericVhostDevice#suspend}:
+ *       ({@link VhostDevice#start}); {@link #sleep} stops it ({@link VhostDevice#suspend}:
  *       a vDPA device with SUSPEND and RESUME stays suspended, not reset) and returns the queues
  *       with the back-end's next avail index (GET_VRING_BASE); {@link #wake} starts it again with
  *       them (a suspended vDPA device unchanged since then is resumed).</li>
@@ -152,8 +151,8 @@ public final class VirtioBlkFrontend extends VhostFrontendDevice<VhostDevice> {
 
     @Override
     protected List<VirtqueueConfig> suspendBackend(List<VirtqueueConfig> queues) throws VhostException {
-        // a GenericVhostDevice keeps a vDPA device suspended for a RESUME at wake
-        int[] bases = vhost instanceof GenericVhostDevice g ? g.suspend() : vhost.stop();
+        // a device that can suspend (vDPA with SUSPEND and RESUME) is kept suspended for a RESUME at wake
+        int[] bases = vhost.suspend();
         return withNextAvail(queues, bases);
     }
 }

@@ -1,14 +1,15 @@
 package com.vhost.devices.blk.driver;
 
-import com.vhost.api.InflightRegion;
+import com.vhost.api.user.InflightRegion;
 import com.vhost.api.IotlbMessage;
 import com.vhost.api.MemoryRegion;
-import com.vhost.api.VhostBackend;
-import com.vhost.api.VhostBackendType;
+import com.vhost.api.user.DeviceStateDirection;
+import com.vhost.api.user.DeviceStatePhase;
+import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatureException;
-import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.spi.nativeio.Linux;
@@ -28,7 +29,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * descriptor chains directly from memory, serves requests from a RAM disk and writes used
  * elements and status bytes. Written independently of {@link com.vhost.spi.virtqueue.DriverQueue}.
  */
-final class EmulatedBlkBackend implements VhostBackend {
+final class EmulatedBlkBackend implements VhostUserBackend {
     static final ValueLayout.OfShort S = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfInt I = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfLong L = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -248,7 +249,6 @@ final class EmulatedBlkBackend implements VhostBackend {
         }
     }
 
-    @Override public VhostBackendType type() { return VhostBackendType.USER; }
     @Override public String describe() { return "emulated-blk"; }
     @Override public boolean isConnected() { return connected; }
     @Override public long getFeatures() throws VhostException { check("GET_FEATURES"); return features; }
@@ -340,8 +340,12 @@ final class EmulatedBlkBackend implements VhostBackend {
     @Override public void setConfig(int offset, byte[] data) throws VhostException { check("SET_CONFIG"); }
     @Override public InflightRegion getInflightFd(int n, int s) throws VhostException { throw new VhostFeatureException("GET_INFLIGHT_FD"); }
     @Override public void setInflightFd(InflightRegion r) throws VhostException { throw new VhostFeatureException("SET_INFLIGHT_FD"); }
-    @Override public int setDeviceStateFd(int d, int p, int fd) throws VhostException { throw new VhostFeatureException("SET_DEVICE_STATE_FD"); }
+    @Override public int setDeviceStateFd(DeviceStateDirection d, DeviceStatePhase p, int fd) throws VhostException { throw new VhostFeatureException("SET_DEVICE_STATE_FD"); }
     @Override public void checkDeviceState() throws VhostException { throw new VhostFeatureException("CHECK_DEVICE_STATE"); }
+    @Override public long negotiatedProtocolFeatures() { return 0; }
+    @Override public boolean canTransferState() { return false; }
+    @Override public byte[] saveState(long timeoutMs) throws VhostException { throw new VhostFeatureException("DEVICE_STATE"); }
+    @Override public void loadState(byte[] state, long timeoutMs) throws VhostException { throw new VhostFeatureException("DEVICE_STATE"); }
     @Override public void iotlbMessage(IotlbMessage m) throws VhostException { throw new VhostFeatureException("IOTLB_MSG"); }
     @Override public void setStatus(int status) throws VhostException { throw new VhostFeatureException("SET_STATUS"); }
     @Override public int getStatus() throws VhostException { throw new VhostFeatureException("GET_STATUS"); }

@@ -1,14 +1,15 @@
 package com.vhost.devices.blk.driver;
 
-import com.vhost.api.InflightRegion;
+import com.vhost.api.user.InflightRegion;
 import com.vhost.api.IotlbMessage;
 import com.vhost.api.MemoryRegion;
-import com.vhost.api.VhostBackend;
-import com.vhost.api.VhostBackendType;
+import com.vhost.api.user.DeviceStateDirection;
+import com.vhost.api.user.DeviceStatePhase;
+import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostFeatures;
-import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.GuestMemoryRegion;
 import com.vhost.api.virtio.Interrupt;
@@ -33,7 +34,7 @@ import java.util.TreeMap;
  * go to the call eventfds. Lets the driver be tested against the independently written device
  * model in the same module.
  */
-final class ModelVhostBackend implements VhostBackend {
+final class ModelVhostBackend implements VhostUserBackend {
     private final VirtioDevice model;
     private final List<SharedMemory> mappings = new ArrayList<>();
     private GuestMemoryMap memory;
@@ -74,7 +75,6 @@ final class ModelVhostBackend implements VhostBackend {
         }
     };
 
-    @Override public VhostBackendType type() { return VhostBackendType.USER; }
     @Override public String describe() { return "model:" + model.deviceType().shortName(); }
     @Override public boolean isConnected() { return connected; }
     @Override public long getFeatures() { return model.features() | VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES); }
@@ -166,8 +166,12 @@ final class ModelVhostBackend implements VhostBackend {
     @Override public void setConfig(int offset, byte[] data) { model.writeConfig(offset, data); }
     @Override public InflightRegion getInflightFd(int n, int s) throws VhostException { throw new VhostFeatureException("GET_INFLIGHT_FD"); }
     @Override public void setInflightFd(InflightRegion r) throws VhostException { throw new VhostFeatureException("SET_INFLIGHT_FD"); }
-    @Override public int setDeviceStateFd(int d, int p, int fd) throws VhostException { throw new VhostFeatureException("SET_DEVICE_STATE_FD"); }
+    @Override public int setDeviceStateFd(DeviceStateDirection d, DeviceStatePhase p, int fd) throws VhostException { throw new VhostFeatureException("SET_DEVICE_STATE_FD"); }
     @Override public void checkDeviceState() throws VhostException { throw new VhostFeatureException("CHECK_DEVICE_STATE"); }
+    @Override public long negotiatedProtocolFeatures() { return 0; }
+    @Override public boolean canTransferState() { return false; }
+    @Override public byte[] saveState(long timeoutMs) throws VhostException { throw new VhostFeatureException("DEVICE_STATE"); }
+    @Override public void loadState(byte[] state, long timeoutMs) throws VhostException { throw new VhostFeatureException("DEVICE_STATE"); }
     @Override public void iotlbMessage(IotlbMessage m) throws VhostException { throw new VhostFeatureException("IOTLB_MSG"); }
     @Override public void setStatus(int status) throws VhostException { throw new VhostFeatureException("SET_STATUS"); }
     @Override public int getStatus() throws VhostException { throw new VhostFeatureException("GET_STATUS"); }

@@ -1127,7 +1127,7 @@ public final class VirtioNetDriver implements NetDevice {
                     // queue never takes one for a receive ring that is already off (it would
                     // drop it); untaken frames stay in the ring past the base for the new one.
                     for (Pair p : pairs) {
-                        v.backend().setVringEnable(p.txq.index(), false);
+                        v.setVringEnable(p.txq.index(), false);
                     }
                 }
                 for (VirtqueueConfig c : f.sleep()) {

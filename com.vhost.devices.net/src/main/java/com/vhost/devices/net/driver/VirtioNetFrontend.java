@@ -1,8 +1,7 @@
 package com.vhost.devices.net.driver;
 
-import com.vhost.api.VhostBackendType;
+import com.vhost.api.VhostDevice;
 import com.vhost.api.VhostException;
-import com.vhost.api.VhostUserProtocolFeature;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.VirtqueueException;
 import com.vhost.api.net.VirtioNet;
@@ -12,7 +11,6 @@ import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
-import com.vhost.spi.vhost.GenericVhostDevice;
 import com.vhost.spi.driver.VhostFrontendDevice;
 import com.vhost.spi.virtqueue.DescriptorChain;
 import com.vhost.spi.virtqueue.DeviceQueue;
@@ -34,7 +32,9 @@ import org.slf4j.LoggerFactory;
 /**
  * A virtio-net device whose data plane runs in a vhost back-end (QEMU {@code vhost-net} /
  * {@code vhost-user} net, DPDK {@code virtio_user}): a {@link VirtioDevice} that hands its
- * receive/transmit queues to a {@link GenericVhostDevice} and runs the control virtqueue itself.
+ * receive/transmit queues to a {@link VhostDevice} (the runtime's {@code GenericVhostDevice}) and runs the
+ * control virtqueue itself; what differs between transports it asks of that device
+ * ({@link VhostDevice#switchesRings}, {@link VhostDevice#readDeviceConfig}, {@link VhostDevice#suspend}).
  *
  * <ul>
  *   <li><b>Queues</b> ({@link #queueMaxSizes()}): rx0, tx0, ..., rx(n-1), tx(n-1), ctrl, with
@@ -57,7 +57,7 @@ import org.slf4j.LoggerFactory;
  * ({@link #ackFeatures} throws {@link IllegalStateException}); the life cycle is
  * {@link VhostFrontendDevice}'s. Not thread-safe.
  */
-public final class VirtioNetFrontend extends VhostFrontendDevice<GenericVhostDevice> {
+public final class VirtioNetFrontend extends VhostFrontendDevice<VhostDevice> {
     private static final Logger LOG = LoggerFactory.getLogger(VirtioNetFrontend.class);
 
     /** Data-queue feature bits the driver uses and the back-end must agree to. */
@@ -96,7 +96,7 @@ public final class VirtioNetFrontend extends VhostFrontendDevice<GenericVhostDev
      * @param queueMaxSize largest data queue size, a power of two in 2..32768
      * @param mac the MAC address used when the back-end provides none, 6 bytes
      */
-    public VirtioNetFrontend(GenericVhostDevice vhost, int maxPairs, int queueMaxSize, byte[] mac) {
+    public VirtioNetFrontend(VhostDevice vhost, int maxPairs, int queueMaxSize, byte[] mac) {
         super(vhost, queueSizes(vhost, maxPairs, queueMaxSize, mac), "virtio-net", SNAPSHOT_MAGIC, SNAPSHOT_VERSION);
         this.maxPairs = maxPairs;
         this.backendOffered = vhost.backendFeatures();
@@ -120,7 +120,7 @@ public final class VirtioNetFrontend extends VhostFrontendDevice<GenericVhostDev
     }
 
     /** @return per queue, its largest size: {@code 2 × maxPairs} data queues then the control queue */
-    private static int[] queueSizes(GenericVhostDevice vhost, int maxPairs, int queueMaxSize, byte[] mac) {
+    private static int[] queueSizes(VhostDevice vhost, int maxPairs, int queueMaxSize, byte[] mac) {
         Objects.requireNonNull(vhost, "vhost");
         if (maxPairs < 1 || 2 * maxPairs > vhost.numQueues()) {
             throw new IllegalArgumentException("queue pairs " + maxPairs + " outside 1.." + vhost.numQueues() / 2);
@@ -137,23 +137,16 @@ public final class VirtioNetFrontend extends VhostFrontendDevice<GenericVhostDev
         return sizes;
     }
 
-    /** @return the back-end's config space, or null when it has none to give */
+    /**
+     * @return the back-end's config space, or null when it has none to give (vhost-net: the
+     *     front-end owns MAC and status; vhost-user without CONFIG). Only mac, status,
+     *     max_virtqueue_pairs and mtu (12 bytes) are taken from it, so a device whose config is
+     *     shorter than ours (vdpa_sim_net: 24 bytes) is read that far only
+     *     ({@link VhostDevice#readDeviceConfig}); the rest stays local.
+     */
     private byte[] backendConfig() {
-        VhostBackendType type = vhost.backend().type();
-        boolean user = type == VhostBackendType.USER && VhostUserProtocolFeature.CONFIG.in(vhost.protocolFeatures());
-        if (!user && type != VhostBackendType.VDPA) {
-            return null; // vhost-net has no config space: the front-end owns MAC and status
-        }
         try {
-            if (type == VhostBackendType.VDPA) {
-                // a vDPA device's config may be shorter than ours (vdpa_sim_net: 24 bytes); read
-                // mac, status, max_virtqueue_pairs and mtu (12 bytes), the rest stays local
-                byte[] full = new byte[VirtioNet.CONFIG_SIZE];
-                byte[] head = vhost.getConfig(VirtioNet.CFG_MTU + 2);
-                System.arraycopy(head, 0, full, 0, head.length);
-                return full;
-            }
-            return vhost.getConfig(VirtioNet.CONFIG_SIZE);
+            return vhost.readDeviceConfig(VirtioNet.CONFIG_SIZE, VirtioNet.CFG_MTU + 2);
         } catch (VhostException | RuntimeException e) {
             LOG.debug("virtio-net on {}: GET_CONFIG not answered ({}); using local config", vhost.backend().describe(),
                     e.getMessage());
@@ -165,14 +158,15 @@ public final class VirtioNetFrontend extends VhostFrontendDevice<GenericVhostDev
     private final class ControlTarget implements NetControl.Target {
         @Override
         public void setQueuePairs(int pairs) throws VhostException {
-            // vhost-user with protocol features: SET_VRING_ENABLE; vhost-net: each pair's rings
-            // are attached to (or detached from) their TAP queue, as QEMU's vhost_net_set_vq_index
-            // + tap_enable / tap_disable do on VQ_PAIRS_SET.
-            if (vhost.isStarted() && (vhost.usesProtocolFeatures() || vhost.backend().type() == VhostBackendType.KERNEL)) {
+            // Where rings are switched one by one: vhost-user with protocol features
+            // (SET_VRING_ENABLE), vhost-net (each pair's rings are attached to or detached from
+            // their TAP queue, as QEMU's vhost_net_set_vq_index + tap_enable / tap_disable do on
+            // VQ_PAIRS_SET).
+            if (vhost.isStarted() && vhost.switchesRings()) {
                 for (int p = 0; p < maxPairs; p++) {
                     boolean on = p < pairs;
-                    vhost.backend().setVringEnable(VirtioNet.rxQueue(p), on);
-                    vhost.backend().setVringEnable(VirtioNet.txQueue(p), on);
+                    vhost.setVringEnable(VirtioNet.rxQueue(p), on);
+                    vhost.setVringEnable(VirtioNet.txQueue(p), on);
                 }
             }
             activePairs = pairs;

@@ -4,7 +4,7 @@ import com.vhost.api.VhostException;
 import com.vhost.api.VhostNativeException;
 import com.vhost.api.VirtqueueException;
 import com.vhost.api.net.VirtioNet;
-import com.vhost.kernel.TapDevice;
+import com.vhost.spi.tap.TapDevice;
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.virtqueue.DescriptorChain;
 import com.vhost.spi.virtqueue.DeviceQueue;

@@ -2,7 +2,8 @@ package com.vhost.user.backend.session;
 
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatures;
-import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.user.DeviceStateDirection;
+import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.VirtioDevice;
@@ -368,7 +369,7 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
     // ---------------------------------------------------------------- device state
 
     @Override
-    public long setDeviceStateFd(StateDirection direction, OwnedFd fd) {
+    public long setDeviceStateFd(DeviceStateDirection direction, OwnedFd fd) {
         return states.start(direction, fd);
     }
 

@@ -62,7 +62,7 @@ final class CallInterrupt implements Interrupt {
     public void signalNeedsReset(String reason) {
         LOG.error("{}: device needs reset: {}", name, reason);
         if (statusNegotiated.getAsBoolean()) {
-            status.getAndUpdate(s -> s | DeviceStatus.DEVICE_NEEDS_RESET);
+            status.getAndUpdate(s -> s | DeviceStatus.DEVICE_NEEDS_RESET.bit());
         }
     }
 }

@@ -1,6 +1,7 @@
 package com.vhost.user.backend.session;
 
 import com.vhost.api.VhostException;
+import com.vhost.api.user.DeviceStateDirection;
 import com.vhost.api.virtio.VirtioDevice;
 import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtqueueConfig;
@@ -67,7 +68,7 @@ final class DeviceStateTransfers {
      *
      * @return the reply: {@link DeviceStatePayload#REPLY_NO_FD}, plus error 1 when refused
      */
-    long start(StateDirection direction, OwnedFd fd) {
+    long start(DeviceStateDirection direction, OwnedFd fd) {
         String why = null;
         if (transfer != null && transfer.running()) {
             why = "the previous state transfer (" + transfer.direction + ") is still running";
@@ -77,7 +78,7 @@ final class DeviceStateTransfers {
             why = "ring " + started + " is started; stop every ring (GET_VRING_BASE) first";
         }
         byte[] state = null;
-        if (why == null && direction == StateDirection.SAVE) {
+        if (why == null && direction == DeviceStateDirection.SAVE) {
             try {
                 state = snapshotModel();
             } catch (VhostException | RuntimeException e) {
@@ -133,7 +134,7 @@ final class DeviceStateTransfers {
                 Thread.currentThread().interrupt();
                 err = "interrupted while waiting for the transfer";
             }
-            if (err == null && t.direction == StateDirection.LOAD) {
+            if (err == null && t.direction == DeviceStateDirection.LOAD) {
                 err = restoreModel(t.loaded());
             }
             result = err == null ? null : t.direction + " failed: " + err;

@@ -2,6 +2,7 @@ package com.vhost.user.backend.session;
 
 import com.vhost.api.VhostException;
 import com.vhost.api.VringAddr;
+import com.vhost.api.user.DeviceStateDirection;
 import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.user.message.MemRegionPayload;
 import java.util.List;
@@ -122,7 +123,7 @@ public interface FrontendRequestHandler {
      *     ({@link com.vhost.user.message.DeviceStatePayload#REPLY_NO_FD}) set as no back-end fd is
      *     returned
      */
-    long setDeviceStateFd(StateDirection direction, OwnedFd fd) throws VhostException, Refusal;
+    long setDeviceStateFd(DeviceStateDirection direction, OwnedFd fd) throws VhostException, Refusal;
 
     /** CHECK_DEVICE_STATE (43, DEVICE_STATE). @return 0 when the transfer succeeded, else an error code */
     long checkDeviceState() throws VhostException, Refusal;

@@ -2,7 +2,8 @@ package com.vhost.user.backend.session;
 
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostProtocolException;
-import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.user.DeviceStateDirection;
+import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
 import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.user.connection.VhostUserConnection;
@@ -298,7 +299,7 @@ public final class RequestDispatcher {
                 requireProtocol(VhostUserProtocolFeature.DEVICE_STATE, req);
                 DeviceStatePayload d = DeviceStatePayload.decode(p, 0, size);
                 expectFds(fds, 1);
-                replyU64(req, handler.setDeviceStateFd(StateDirection.ofWire(d.direction()), fds.removeFirst()));
+                replyU64(req, handler.setDeviceStateFd(DeviceStateDirection.fromCode(d.direction()), fds.removeFirst()));
                 return true;
             }
             case CHECK_DEVICE_STATE -> {

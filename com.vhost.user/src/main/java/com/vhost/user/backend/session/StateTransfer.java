@@ -1,9 +1,11 @@
 package com.vhost.user.backend.session;
 
 import com.vhost.api.VhostException;
-import com.vhost.spi.driver.DeviceStateTransfer;
+import com.vhost.api.DeviceStateBackend;
+import com.vhost.api.user.DeviceStateDirection;
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.nativeio.OwnedFd;
+import com.vhost.user.connection.StatePipe;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
@@ -17,7 +19,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * front-end's end of file).
  */
 final class StateTransfer {
-    final StateDirection direction;
+    final DeviceStateDirection direction;
     private final CountDownLatch done = new CountDownLatch(1);
     /** LOAD: what was read, once the transfer ended without error. */
     private volatile byte[] loaded;
@@ -40,12 +42,12 @@ final class StateTransfer {
      * @throws java.util.concurrent.RejectedExecutionException when {@code threads} is shut down
      *     (then the caller still owns nothing: {@code fd} is closed)
      */
-    StateTransfer(Executor threads, StateDirection direction, OwnedFd fd, byte[] save) {
+    StateTransfer(Executor threads, DeviceStateDirection direction, OwnedFd fd, byte[] save) {
         this.direction = direction;
         this.fd = fd;
         this.save = save;
         boolean inline = false;
-        if (direction == StateDirection.SAVE && save.length <= DeviceStateTransfers.INLINE_SAVE_BYTES) {
+        if (direction == DeviceStateDirection.SAVE && save.length <= DeviceStateTransfers.INLINE_SAVE_BYTES) {
             try {
                 inline = (Linux.poll(fd.fd(), Linux.POLLOUT, 0) & Linux.POLLOUT) != 0;
             } catch (VhostException e) {
@@ -100,10 +102,10 @@ final class StateTransfer {
     private void run() {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(DeviceStateTransfers.TRANSFER_TIMEOUT_MS);
         try {
-            if (direction == StateDirection.SAVE) {
-                DeviceStateTransfer.writeFully(fd.fd(), save, deadline, "device state SAVE");
+            if (direction == DeviceStateDirection.SAVE) {
+                StatePipe.writeFully(fd.fd(), save, deadline, "device state SAVE");
             } else {
-                loaded = DeviceStateTransfer.readToEof(fd.fd(), DeviceStateTransfer.MAX_STATE_BYTES, deadline, "device state LOAD");
+                loaded = StatePipe.readToEof(fd.fd(), DeviceStateBackend.MAX_STATE_BYTES, deadline, "device state LOAD");
             }
         } catch (VhostException | RuntimeException e) {
             error = e.getMessage();

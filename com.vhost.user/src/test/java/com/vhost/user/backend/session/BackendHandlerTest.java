@@ -5,7 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatures;
-import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.user.DeviceStateDirection;
+import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.Interrupt;
@@ -332,14 +333,14 @@ class BackendHandlerTest {
         ring(0, 0);
         handler.setVringKick(0, eventfd());
         OwnedFd[] p = pipe();
-        assertThat(handler.setDeviceStateFd(StateDirection.SAVE, p[1])).isEqualTo(DeviceStatePayload.REPLY_NO_FD | 1);
+        assertThat(handler.setDeviceStateFd(DeviceStateDirection.SAVE, p[1])).isEqualTo(DeviceStatePayload.REPLY_NO_FD | 1);
         assertThat(p[1].fd()).isEqualTo(-1);
         assertThat(handler.checkDeviceState()).isEqualTo(1);
         handler.getVringBase(0);
 
         // RecordingDevice refuses every state: the LOAD fails at CHECK and the model is as it was
         OwnedFd[] q = pipe();
-        assertThat(handler.setDeviceStateFd(StateDirection.LOAD, q[0])).isEqualTo(DeviceStatePayload.REPLY_NO_FD);
+        assertThat(handler.setDeviceStateFd(DeviceStateDirection.LOAD, q[0])).isEqualTo(DeviceStatePayload.REPLY_NO_FD);
         MemorySegment bytes = Arena.ofAuto().allocate(4);
         bytes.set(ValueLayout.JAVA_INT, 0, 0x12345678);
         Linux.write(q[1].fd(), bytes, 4);

@@ -4,15 +4,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.vhost.api.VhostException;
 import com.vhost.api.VirtioDeviceException;
+import com.vhost.api.user.DeviceStateDirection;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.Interrupt;
 import com.vhost.api.virtio.VirtioDevice;
 import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtqueueConfig;
-import com.vhost.spi.driver.DeviceStateTransfer;
+
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.nativeio.OwnedFd;
+import com.vhost.user.connection.StatePipe;
 import com.vhost.user.message.DeviceStatePayload;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -61,9 +63,9 @@ class DeviceStateTransfersTest {
     void aSmallSaveIsWrittenAtOnceAndTheModelIsWokenAsItWas() throws Exception {
         model.state = new byte[] {1, 2, 3};
         OwnedFd[] p = pipe();
-        assertThat(transfers.start(StateDirection.SAVE, p[1])).isEqualTo(DeviceStatePayload.REPLY_NO_FD);
+        assertThat(transfers.start(DeviceStateDirection.SAVE, p[1])).isEqualTo(DeviceStatePayload.REPLY_NO_FD);
         assertThat(p[1].fd()).as("closed: end of file for the front-end").isEqualTo(-1);
-        assertThat(DeviceStateTransfer.readToEof(p[0].fd(), 1 << 20, deadline(), "test")).containsExactly(1, 2, 3);
+        assertThat(StatePipe.readToEof(p[0].fd(), 1 << 20, deadline(), "test")).containsExactly(1, 2, 3);
         assertThat(transfers.check()).isZero();
         assertThat(model.lifeCycle()).isEqualTo(VirtioDeviceState.NEW);
     }
@@ -73,16 +75,16 @@ class DeviceStateTransfersTest {
         model.state = new byte[200_000];
         Arrays.fill(model.state, (byte) 7);
         OwnedFd[] p = pipe();
-        assertThat(transfers.start(StateDirection.SAVE, p[1])).isEqualTo(DeviceStatePayload.REPLY_NO_FD);
-        assertThat(DeviceStateTransfer.readToEof(p[0].fd(), 1 << 20, deadline(), "test")).isEqualTo(model.state);
+        assertThat(transfers.start(DeviceStateDirection.SAVE, p[1])).isEqualTo(DeviceStatePayload.REPLY_NO_FD);
+        assertThat(StatePipe.readToEof(p[0].fd(), 1 << 20, deadline(), "test")).isEqualTo(model.state);
         assertThat(transfers.check()).isZero();
     }
 
     @Test
     void aLoadIsAppliedAtCheck() throws Exception {
         OwnedFd[] p = pipe();
-        assertThat(transfers.start(StateDirection.LOAD, p[0])).isEqualTo(DeviceStatePayload.REPLY_NO_FD);
-        DeviceStateTransfer.writeFully(p[1].fd(), new byte[] {9, 8}, deadline(), "test");
+        assertThat(transfers.start(DeviceStateDirection.LOAD, p[0])).isEqualTo(DeviceStatePayload.REPLY_NO_FD);
+        StatePipe.writeFully(p[1].fd(), new byte[] {9, 8}, deadline(), "test");
         p[1].close();
         assertThat(transfers.check()).isZero();
         assertThat(model.state).containsExactly(9, 8);
@@ -94,8 +96,8 @@ class DeviceStateTransfersTest {
     void aLoadTheModelRefusesLeavesItsStateAndCheckReportsAnError() throws Exception {
         model.state = new byte[] {5};
         OwnedFd[] p = pipe();
-        transfers.start(StateDirection.LOAD, p[0]);
-        DeviceStateTransfer.writeFully(p[1].fd(), new byte[0], deadline(), "test"); // empty: refused by the model
+        transfers.start(DeviceStateDirection.LOAD, p[0]);
+        StatePipe.writeFully(p[1].fd(), new byte[0], deadline(), "test"); // empty: refused by the model
         p[1].close();
         assertThat(transfers.check()).isEqualTo(DeviceStateTransfers.STATE_ERROR);
         assertThat(model.state).containsExactly(5);
@@ -108,16 +110,16 @@ class DeviceStateTransfersTest {
         assertThat(transfers.check()).as("nothing started").isEqualTo(DeviceStateTransfers.STATE_ERROR);
         startedRing = 1;
         OwnedFd[] p = pipe();
-        assertThat(transfers.start(StateDirection.SAVE, p[1])).isEqualTo(DeviceStatePayload.REPLY_NO_FD | DeviceStateTransfers.STATE_ERROR);
+        assertThat(transfers.start(DeviceStateDirection.SAVE, p[1])).isEqualTo(DeviceStatePayload.REPLY_NO_FD | DeviceStateTransfers.STATE_ERROR);
         assertThat(p[1].fd()).isEqualTo(-1);
         assertThat(transfers.check()).isEqualTo(DeviceStateTransfers.STATE_ERROR);
 
         startedRing = -1;
         OwnedFd[] q = pipe();
-        assertThat(transfers.start(StateDirection.LOAD, q[0])).isEqualTo(DeviceStatePayload.REPLY_NO_FD);
+        assertThat(transfers.start(DeviceStateDirection.LOAD, q[0])).isEqualTo(DeviceStatePayload.REPLY_NO_FD);
         // the LOAD runs until its end of file, so a second transfer is refused
         OwnedFd[] r = pipe();
-        assertThat(transfers.start(StateDirection.LOAD, r[0])).isEqualTo(DeviceStatePayload.REPLY_NO_FD | DeviceStateTransfers.STATE_ERROR);
+        assertThat(transfers.start(DeviceStateDirection.LOAD, r[0])).isEqualTo(DeviceStatePayload.REPLY_NO_FD | DeviceStateTransfers.STATE_ERROR);
         assertThat(r[0].fd()).isEqualTo(-1);
         assertThat(transfers.check()).isEqualTo(DeviceStateTransfers.STATE_ERROR);
         q[1].close(); // the first LOAD ends (and closes its fd) on its thread

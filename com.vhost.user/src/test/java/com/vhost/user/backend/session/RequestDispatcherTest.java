@@ -5,7 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostProtocolException;
-import com.vhost.api.VhostUserProtocolFeature;
+import com.vhost.api.user.DeviceStateDirection;
+import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.nativeio.OwnedFd;
@@ -211,7 +212,7 @@ class RequestDispatcherTest {
         }
 
         @Override
-        public long setDeviceStateFd(StateDirection direction, OwnedFd fd) throws VhostException, Refusal {
+        public long setDeviceStateFd(DeviceStateDirection direction, OwnedFd fd) throws VhostException, Refusal {
             call("setDeviceStateFd(" + direction + ", " + fd(fd) + ")");
             return 0x100;
         }

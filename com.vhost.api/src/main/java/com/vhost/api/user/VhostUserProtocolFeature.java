@@ -1,4 +1,4 @@
-package com.vhost.api;
+package com.vhost.api.user;
 
 /**
  * vhost-user protocol feature bits ({@code VHOST_USER_PROTOCOL_F_*}, QEMU

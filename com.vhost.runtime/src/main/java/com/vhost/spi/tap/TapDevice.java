@@ -1,4 +1,4 @@
-package com.vhost.kernel;
+package com.vhost.spi.tap;
 
 import com.vhost.api.VhostNativeException;
 import com.vhost.spi.nativeio.Linux;

@@ -1,4 +1,4 @@
-package com.vhost.api;
+package com.vhost.api.user;
 
 /**
  * The shared inflight-I/O tracking region (vhost-user {@code GET_INFLIGHT_FD} reply /
