@@ -90,6 +90,8 @@ final class DeviceBinding {
     private boolean retarget;
     private Running driver;
     private Op inFlight;
+    /** A {@link BindingAction.Detach} was asked for and its answer is not in yet: nothing moves meanwhile. */
+    private boolean detaching;
     private long generation;
     /** The generation on which the last attempt failed: no new attempt until it changes or a retry fires. */
     private long blockedGeneration = -1;
@@ -151,6 +153,7 @@ final class DeviceBinding {
             case MoveFailed f -> moveFailed(f, out);
             case Abandoned a -> finish(a.ticket());
             case Detached d -> {
+                detaching = false;
                 if (driver != null && driver.handle() == d.driver()) {
                     driver = new Running(d.driver(), driver.factory(), null, null, null);
                     state(Status.WAITING, null, "detached from " + d.from() + " (" + d.reason()
@@ -160,6 +163,7 @@ final class DeviceBinding {
                         + d.reason() + ")");
             }
             case DetachFailed d -> {
+                detaching = false;
                 if (driver != null && driver.handle() == d.driver()) {
                     out.add(new BindingAction.Close(take(), d.reason()));
                 }
@@ -255,6 +259,7 @@ final class DeviceBinding {
         log(out, Level.INFO, "unbind backend " + b.name() + " (service " + b.serviceId() + ")");
         if (driver != null && driver.on() != null && driver.on().ops() == b.ops()) {
             // The service is leaving but its back-end still answers: stop the rings now.
+            detaching = true;
             out.add(new BindingAction.Detach(driver.handle(), driver.on().name(), "backend " + b.name() + " went away"));
         }
     }
@@ -335,6 +340,7 @@ final class DeviceBinding {
         overrideTarget = null;
         bindingChanged();
         log(out, Level.WARN, "backend " + name + " disconnected; releasing it and reconnecting");
+        detaching = true;
         out.add(new BindingAction.Detach(driver.handle(), name, "backend " + name + " disconnected"));
     }
 
@@ -356,7 +362,7 @@ final class DeviceBinding {
 
     /** Brings the driver in line with the configuration and bindings, unless an open or move is in flight. */
     private void reconcile(List<BindingAction> out) {
-        if (!active || closed || inFlight != null) {
+        if (!active || closed || inFlight != null || detaching) {
             return;
         }
         if (configError != null) {
