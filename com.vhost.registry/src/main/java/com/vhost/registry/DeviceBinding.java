@@ -2,7 +2,6 @@ package com.vhost.registry;
 
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostOps;
-import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.DeviceInfo.Status;
 import com.vhost.api.registry.VirtioDriver;
@@ -10,9 +9,7 @@ import com.vhost.api.registry.VirtioDriverFactory;
 import com.vhost.registry.BindingAction.Level;
 import com.vhost.registry.BindingInput.*;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * The binding decisions of one configured device as a plain state machine: {@link #apply} takes a
@@ -78,14 +75,9 @@ final class DeviceBinding {
     private String id = "(activating)";
     private String deviceType = "?";
     private String target;
-    private DeviceSettings settings;
-    private String configError;
     private boolean active;
     private boolean closed;
-    private final List<Backend> offers = new ArrayList<>();
-    private Factory factory;
-    private Backend override;
-    private String overrideTarget;
+    private final DeviceSelection sel = new DeviceSelection();
     /** The running driver must move even to the same backend service (target, options or swap). */
     private boolean retarget;
     private Running driver;
@@ -113,26 +105,26 @@ final class DeviceBinding {
             case Configured c -> configure(c.config(), true, out);
             case Reconfigured c -> configure(c.config(), false, out);
             case BackendAdded a -> {
-                offers.add(a.backend());
+                sel.offer(a.backend());
                 bindingChanged();
                 log(out, Level.INFO, "bind backend " + a.backend().name() + " (service " + a.backend().serviceId() + ")");
             }
             case BackendModified m -> {
-                offers.replaceAll(b -> b.ops() == m.backend().ops() ? m.backend() : b);
+                if (!sel.modify(m.backend())) {
+                    break;
+                }
                 bindingChanged();
                 log(out, Level.INFO, "backend " + m.backend().name() + " (service " + m.backend().serviceId()
                         + ") changed, ranking " + m.backend().ranking());
             }
             case BackendRemoved r -> backendRemoved(r.backend(), out);
             case FactoryAdded a -> {
-                factory = a.factory();
+                sel.factory(a.factory());
                 bindingChanged();
                 log(out, Level.INFO, "bind driver factory for " + a.factory().deviceType());
             }
             case FactoryRemoved r -> {
-                if (factory != null && factory.factory() == r.factory().factory()) {
-                    factory = null;
-                }
+                sel.withdrawFactory(r.factory());
                 bindingChanged();
                 log(out, Level.INFO, "unbind driver factory for " + r.factory().deviceType());
                 if (driver != null && driver.factory().factory() == r.factory().factory()) {
@@ -195,38 +187,34 @@ final class DeviceBinding {
     }
 
     private void configure(Config c, boolean initial, List<BindingAction> out) {
-        DeviceSettings old = settings;
+        DeviceSettings old = sel.settings();
         target = c.target();
         deviceType = c.deviceType();
-        configError = c.error();
-        if (c.error() == null || initial) {
-            settings = c.settings(); // a bad update keeps the settings the driver runs with
-        }
+        sel.configure(c, initial);
+        DeviceSettings settings = sel.settings();
         if (initial) {
             id = c.id();
             active = true;
             bindingChanged();
-            if (configError != null) {
-                log(out, Level.ERROR, configError);
+            if (c.error() != null) {
+                log(out, Level.ERROR, c.error());
             } else {
                 log(out, Level.INFO, "configured " + settings.deviceType().shortName() + " on a " + settings.backendType().id()
                         + " backend at " + settings.target() + " (" + settings.queues() + " queue(s) of " + settings.queueSize() + ")");
             }
             return;
         }
-        override = null;
-        overrideTarget = null;
         VirtioDriver stale = null;
-        if (configError == null && old != null && driver != null) {
-            if (sameDevice(old, settings)) {
+        if (c.error() == null && old != null && driver != null) {
+            if (DeviceSelection.sameDevice(old, settings)) {
                 retarget = !old.target().equals(settings.target()) || !old.options().equals(settings.options());
             } else {
                 stale = take();
             }
         }
         bindingChanged();
-        if (configError != null) {
-            log(out, Level.ERROR, configError + " (the running driver, if any, is kept)");
+        if (c.error() != null) {
+            log(out, Level.ERROR, c.error() + " (the running driver, if any, is kept)");
         } else {
             log(out, Level.INFO, "configuration updated");
         }
@@ -235,26 +223,8 @@ final class DeviceBinding {
         }
     }
 
-    /** @return whether only the backend selection differs (the driver can be moved rather than re-created) */
-    static boolean sameDevice(DeviceSettings a, DeviceSettings b) {
-        Map<String, Object> ca = new LinkedHashMap<>(a.driverConfig());
-        Map<String, Object> cb = new LinkedHashMap<>(b.driverConfig());
-        for (Map<String, Object> m : List.of(ca, cb)) {
-            m.remove(DeviceConfigKeys.TARGET);
-            m.remove(DeviceConfigKeys.BACKEND_TARGET);
-            m.remove("service.pid");
-            m.remove("service.factoryPid");
-            m.remove("service.bundleLocation");
-            m.keySet().removeIf(k -> k.startsWith(DeviceConfigKeys.OPTION_PREFIX) || k.startsWith("felix.") || k.startsWith("component."));
-        }
-        return a.deviceType() == b.deviceType() && a.backendType() == b.backendType() && ca.equals(cb);
-    }
-
     private void backendRemoved(Backend b, List<BindingAction> out) {
-        offers.removeIf(o -> o.ops() == b.ops());
-        if (override != null && override.ops() == b.ops()) {
-            override = null;
-        }
+        sel.withdraw(b);
         bindingChanged();
         log(out, Level.INFO, "unbind backend " + b.name() + " (service " + b.serviceId() + ")");
         if (driver != null && driver.on() != null && driver.on().ops() == b.ops()) {
@@ -312,9 +282,7 @@ final class DeviceBinding {
         lastMoveError = failure;
         boolean stillServed = driver != null && driver.on() != null;
         if (stillServed) {
-            // The operator's choice failed: do not retry it behind their back.
-            override = null;
-            overrideTarget = null;
+            sel.clearOverride(); // the operator's choice failed: do not retry it behind their back
         }
         if (driver == null || driver.handle() != op.driver() || op.generation() != generation) {
             log(out, Level.WARN, failure + " (superseded)");
@@ -336,8 +304,7 @@ final class DeviceBinding {
             return;
         }
         String name = driver.on().name();
-        override = null;
-        overrideTarget = null;
+        sel.clearOverride();
         bindingChanged();
         log(out, Level.WARN, "backend " + name + " disconnected; releasing it and reconnecting");
         detaching = true;
@@ -349,31 +316,27 @@ final class DeviceBinding {
             out.add(new BindingAction.Refuse("swap: device " + id + " has no running driver (" + status + ": " + detail + ")"));
             return;
         }
-        if (s.to() != null) {
-            override = s.to();
-            overrideTarget = s.target(); // null: the configured target
-        } else if (s.target() != null) {
-            overrideTarget = s.target();
-        }
+        sel.override(s.to(), s.target());
         retarget = true;
         lastMoveError = null;
         bindingChanged();
     }
 
-    /** Brings the driver in line with the configuration and bindings, unless an open or move is in flight. */
+    /** Brings the driver in line with the configuration and bindings, unless an open, move or detach is under way. */
     private void reconcile(List<BindingAction> out) {
         if (!active || closed || inFlight != null || detaching) {
             return;
         }
-        if (configError != null) {
+        if (sel.configError() != null) {
             if (driver == null) {
-                state(Status.FAILED, null, configError);
+                state(Status.FAILED, null, sel.configError());
             } else {
-                detail = configError + " (running driver kept)";
+                detail = sel.configError() + " (running driver kept)";
             }
             return;
         }
-        Backend want = override != null ? override : best();
+        Backend want = sel.backend();
+        Factory factory = sel.factory();
         boolean sameFactory = driver != null && factory != null && driver.factory().factory() == factory.factory();
         if (sameFactory && !retarget && driver.on() != null && want != null && driver.on().ops() == want.ops()) {
             return;
@@ -387,51 +350,23 @@ final class DeviceBinding {
         if (blockedGeneration == generation) {
             return; // the last attempt failed on exactly these bindings: a change or the retry timer goes on
         }
-        String wantedType = settings.backendType().id();
-        if (want == null) {
-            state(Status.WAITING, null, "no " + wantedType + " backend (no VhostOps matches "
-                    + DeviceSettings.backendFilter(wantedType, settings.backendFilter()) + ")");
+        String whyNot = sel.whyNot();
+        if (whyNot != null) {
+            state(Status.WAITING, null, whyNot);
             return;
         }
-        String boundType = want == override ? wantedType : want.type();
-        if (boundType == null || !wantedType.equalsIgnoreCase(boundType)) {
-            state(Status.WAITING, null, "backend " + want.name() + " is of type " + boundType
-                    + ", configured backend.type is " + wantedType);
-            return;
-        }
-        String wantedDevice = settings.deviceType().shortName();
-        if (factory == null) {
-            state(Status.WAITING, null, "no driver factory for device type " + wantedDevice
-                    + " (no VirtioDriverFactory matches " + DeviceSettings.factoryFilter(wantedDevice) + ")");
-            return;
-        }
-        if (!wantedDevice.equals(factory.deviceType())) {
-            state(Status.WAITING, null, "driver factory makes " + factory.deviceType()
-                    + " devices, configured device.type is " + wantedDevice);
-            return;
-        }
-        String tgt = overrideTarget != null ? overrideTarget : settings.target();
+        String tgt = sel.target();
+        long ticket = ++tickets;
         if (sameFactory) {
             String from = driver.on() == null ? "(none)" : driver.on().name() + " (" + driver.target() + ")";
-            inFlight = new Op(++tickets, generation, driver.handle(), want, factory, tgt, from);
-            out.add(new BindingAction.Rebind(inFlight.ticket(), driver.handle(), want.ops(), want.name(), tgt,
-                    settings.options(), driver.on() == null));
+            inFlight = new Op(ticket, generation, driver.handle(), want, factory, tgt, from);
+            out.add(new BindingAction.Rebind(ticket, driver.handle(), want.ops(), want.name(), tgt,
+                    sel.settings().options(), driver.on() == null));
         } else {
             state(Status.WAITING, want.name(), "connecting to " + tgt);
-            inFlight = new Op(++tickets, generation, null, want, factory, tgt, null);
-            out.add(new BindingAction.Open(inFlight.ticket(), want.ops(), factory.factory(), want.name(), tgt, settings));
+            inFlight = new Op(ticket, generation, null, want, factory, tgt, null);
+            out.add(new BindingAction.Open(ticket, want.ops(), factory.factory(), want.name(), tgt, sel.settings()));
         }
-    }
-
-    /** @return the bound backend of best ranking; of equal ones, the one bound last */
-    private Backend best() {
-        Backend best = null;
-        for (Backend b : offers) {
-            if (best == null || b.ranking() >= best.ranking()) {
-                best = b;
-            }
-        }
-        return best;
     }
 
     /** @return the op in flight with {@code ticket}, now finished; null when it is not the one in flight */

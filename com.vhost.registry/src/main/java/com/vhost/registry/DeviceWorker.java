@@ -1,10 +1,6 @@
 package com.vhost.registry;
 
-import com.vhost.api.VhostBackend;
-import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
-import com.vhost.api.VhostFeatureException;
-import com.vhost.api.VhostTarget;
 import com.vhost.api.VhostTimeoutException;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.registry.DeviceInfo;
@@ -14,7 +10,6 @@ import com.vhost.registry.BindingInput.*;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -61,16 +56,29 @@ final class DeviceWorker {
         executor.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
     }
 
-    /** Feeds a DS event; detach and close it calls for are done before this returns. */
+    /**
+     * Feeds a DS event; a detach or close it calls for is done before this returns. A backend or
+     * factory leaving and a configuration change first wait (at most 20 s, then go on without)
+     * for an open or move in progress, whose result decides what the driver has to leave.
+     */
     void fire(BindingInput input) {
         boolean waits = input instanceof BackendRemoved || input instanceof FactoryRemoved
                 || input instanceof Reconfigured;
         boolean locked = waits && lockDriver(2 * STOP_SECONDS);
         try {
-            List<BindingAction> actions = apply(input);
-            if (!waits && actions.stream().anyMatch(a -> a instanceof Detach || a instanceof Close)) {
-                locked = lockDriver(2 * STOP_SECONDS);
+            execute(apply(input), waits);
+        } finally {
+            if (locked) {
+                driverLock.unlock();
             }
+        }
+    }
+
+    /** Runs {@code actions}, taking the driver lock for a detach or close unless the caller already tried to. */
+    private void execute(List<BindingAction> actions, boolean triedLock) {
+        boolean locked = !triedLock && actions.stream().anyMatch(a -> a instanceof Detach || a instanceof Close)
+                && lockDriver(2 * STOP_SECONDS);
+        try {
             run(actions);
         } finally {
             if (locked) {
@@ -92,10 +100,17 @@ final class DeviceWorker {
         for (BindingAction a : actions) {
             switch (a) {
                 case Log l -> log(l);
-                case Open o -> submit(o.ticket(), () -> open(o));
-                case Rebind r -> submit(r.ticket(), () -> rebind(r));
-                case Detach d -> run(apply(detach(d)));
-                case Close c -> close(c.driver(), c.reason());
+                case Open o -> submit(o.ticket(), () -> DriverCalls.open(o, id()));
+                case Rebind r -> submit(r.ticket(), () -> DriverCalls.rebind(r, detachedAt, id()));
+                case Detach d -> {
+                    long t0 = System.nanoTime();
+                    BindingInput result = DriverCalls.detach(d, id());
+                    if (result instanceof Detached) {
+                        detachedAt = t0;
+                    }
+                    run(apply(result));
+                }
+                case Close c -> DriverCalls.close(c.driver(), c.reason(), id());
                 case ScheduleRetry r -> schedule(() -> onWorker(() -> new RetryFired(r.ticket())), r.delayMs());
                 case StartHealthChecks h -> {
                     try {
@@ -104,7 +119,7 @@ final class DeviceWorker {
                         // Deactivating.
                     }
                 }
-                case ProbeHealth p -> run(apply(new HealthChecked(p.connection(), connected(p.connection()))));
+                case ProbeHealth p -> run(apply(new HealthChecked(p.connection(), DriverCalls.connected(p.connection()))));
                 case Refuse r -> { } // swap() answers it
             }
         }
@@ -163,109 +178,6 @@ final class DeviceWorker {
             } finally {
                 driverLock.unlock();
             }
-        }
-    }
-
-    private static boolean connected(VhostBackend connection) {
-        try {
-            return connection.isConnected();
-        } catch (RuntimeException e) {
-            return false;
-        }
-    }
-
-    private BindingInput open(Open o) {
-        String name = o.backendName();
-        VhostTarget vt = new VhostTarget(o.target(), o.settings().options());
-        Optional<String> unusable;
-        try {
-            unusable = o.ops().unusableReason(vt);
-        } catch (RuntimeException e) {
-            unusable = Optional.of("checking " + o.target() + " failed: " + e);
-        }
-        if (unusable.isPresent()) {
-            return new OpenFailed(o.ticket(), name + ": " + unusable.get(), true); // the socket or node may appear
-        }
-        VhostBackend backend = null;
-        try {
-            backend = o.ops().open(vt);
-            VirtioDriver created = o.factory().create(backend, o.settings().driverConfig());
-            VhostBackend opened = backend;
-            backend = null; // the driver owns it now
-            return new Opened(o.ticket(), created, opened, summary(created));
-        } catch (VhostException e) {
-            return new OpenFailed(o.ticket(), name + ": " + e.getMessage(), e.shouldReconnect());
-        } catch (RuntimeException e) {
-            LOG.error("device {}: unexpected failure while starting", id(), e);
-            return new OpenFailed(o.ticket(), name + ": " + e, false);
-        } finally {
-            if (backend != null) {
-                try {
-                    backend.close();
-                } catch (RuntimeException e) {
-                    LOG.warn("device {}: closing backend after failure: {}", id(), e.toString());
-                }
-            }
-        }
-    }
-
-    private BindingInput rebind(Rebind r) {
-        String what = "swap to " + r.backendName() + " (" + r.target() + ") failed: ";
-        VhostBackend nb = null;
-        try {
-            VhostTarget vt = new VhostTarget(r.target(), r.options());
-            Optional<String> unusable = r.ops().unusableReason(vt);
-            if (unusable.isPresent()) {
-                throw new VhostDisconnectedException(r.backendName() + ": " + unusable.get());
-            }
-            nb = r.ops().open(vt);
-            VhostBackend opened = nb;
-            nb = null; // rebind owns it, also on failure
-            r.driver().rebind(opened);
-            long switchUs = r.driver().counters().getOrDefault("last.switch.us", -1L);
-            long pauseMs = r.fromDetached() ? TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - detachedAt)
-                    : switchUs < 0 ? -1 : TimeUnit.MICROSECONDS.toMillis(switchUs);
-            return new Moved(r.ticket(), opened, summary(r.driver()), pauseMs);
-        } catch (VhostException e) {
-            return new MoveFailed(r.ticket(), what + e.getMessage(), e.shouldReconnect() || e instanceof VhostDisconnectedException);
-        } catch (RuntimeException e) {
-            LOG.error("device {}: unexpected failure while swapping", id(), e);
-            return new MoveFailed(r.ticket(), what + e, false);
-        } finally {
-            if (nb != null) {
-                nb.close();
-            }
-        }
-    }
-
-    private BindingInput detach(Detach d) {
-        long t0 = System.nanoTime();
-        try {
-            d.driver().detach();
-            detachedAt = t0;
-            return new Detached(d.driver(), d.from(), d.reason(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
-        } catch (VhostFeatureException e) {
-            LOG.debug("device {}: driver cannot detach ({}); closing it", id(), e.getMessage());
-        } catch (VhostException | RuntimeException e) {
-            LOG.warn("device {}: detaching from {} failed: {}; closing the driver", id(), d.from(), e.toString());
-        }
-        return new DetachFailed(d.driver(), d.reason());
-    }
-
-    private void close(VirtioDriver d, String reason) {
-        try {
-            d.close();
-            LOG.info("device {}: driver closed ({})", id(), reason);
-        } catch (RuntimeException e) {
-            LOG.warn("device {}: closing driver ({}) failed: {}", id(), reason, e.toString());
-        }
-    }
-
-    private static String summary(VirtioDriver d) {
-        try {
-            return d.summary();
-        } catch (RuntimeException e) {
-            return "running (summary failed: " + e + ")";
         }
     }
 
@@ -330,7 +242,7 @@ final class DeviceWorker {
                 throw new VirtioDeviceException(r.message());
             }
         }
-        run(actions);
+        execute(actions, false);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(SWAP_WAIT_SECONDS);
         DeviceInfo i;
         String moveError;
