@@ -35,6 +35,12 @@ import java.util.List;
  *       a change of bindings or configuration (the fix of commit a45a691: a second attempt on the
  *       same bindings opened the backend twice).
  * </ul>
+ *
+ * <p>States, as {@link #info()} shows them: not activated (WAITING "not yet activated"); waiting
+ * for a provider of the right type (WAITING with the reason); opening (WAITING "connecting to ...",
+ * an {@code Open} in flight); BOUND (a {@code Rebind} may be in flight); detached (WAITING
+ * "detached from ...", the driver kept, requests wait); FAILED (blocked on this generation until a
+ * change or the retry timer); closed (after {@link Deactivated}: later results only clean up).
  */
 final class DeviceBinding {
     /** How often (ms) a bound device asks its backend whether it is still connected. */

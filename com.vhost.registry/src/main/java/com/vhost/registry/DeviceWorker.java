@@ -175,6 +175,8 @@ final class DeviceWorker {
         if (driverLock.tryLock()) { // busy: the next period tries again
             try {
                 run(apply(new HealthTick()));
+            } catch (RuntimeException e) {
+                LOG.warn("device {}: health check failed: {}", id(), e.toString()); // a throw would end the timer
             } finally {
                 driverLock.unlock();
             }

@@ -16,8 +16,10 @@ import org.slf4j.LoggerFactory;
 /**
  * The calls into a backend service, its connection and a driver that {@link DeviceWorker} makes
  * for one {@link BindingAction}, each turned into the {@link BindingInput} that answers it: the
- * exceptions of the vhost API become failure details with a may-cure-itself verdict. The caller
- * holds the device's driver lock.
+ * exceptions of the vhost API become failure details with a may-cure-itself verdict. Runtime
+ * exceptions and linkage errors (a provider bundle gone in the middle of a call) are answers too,
+ * never thrown: an open or move must always be answered or the device would wait for it forever.
+ * The caller holds the device's driver lock.
  */
 final class DriverCalls {
     /** Logged under the component's name: the integration tests and operators match these lines. */
@@ -29,7 +31,7 @@ final class DriverCalls {
     static boolean connected(VhostBackend connection) {
         try {
             return connection.isConnected();
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | LinkageError e) {
             return false;
         }
     }
@@ -47,7 +49,7 @@ final class DriverCalls {
         Optional<String> unusable;
         try {
             unusable = o.ops().unusableReason(vt);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | LinkageError e) {
             unusable = Optional.of("checking " + o.target() + " failed: " + e);
         }
         if (unusable.isPresent()) {
@@ -62,7 +64,7 @@ final class DriverCalls {
             return new Opened(o.ticket(), created, opened, summary(created));
         } catch (VhostException e) {
             return new OpenFailed(o.ticket(), name + ": " + e.getMessage(), e.shouldReconnect());
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | LinkageError e) {
             LOG.error("device {}: unexpected failure while starting", id, e);
             return new OpenFailed(o.ticket(), name + ": " + e, false);
         } finally {
@@ -103,7 +105,7 @@ final class DriverCalls {
             return new Moved(r.ticket(), opened, summary(r.driver()), pauseMs);
         } catch (VhostException e) {
             return new MoveFailed(r.ticket(), what + e.getMessage(), e.shouldReconnect() || e instanceof VhostDisconnectedException);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | LinkageError e) {
             LOG.error("device {}: unexpected failure while swapping", id, e);
             return new MoveFailed(r.ticket(), what + e, false);
         } finally {
@@ -126,7 +128,7 @@ final class DriverCalls {
             return new Detached(d.driver(), d.from(), d.reason(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
         } catch (VhostFeatureException e) {
             LOG.debug("device {}: driver cannot detach ({}); closing it", id, e.getMessage());
-        } catch (VhostException | RuntimeException e) {
+        } catch (VhostException | RuntimeException | LinkageError e) {
             LOG.warn("device {}: detaching from {} failed: {}; closing the driver", id, d.from(), e.toString());
         }
         return new DetachFailed(d.driver(), d.reason());
@@ -137,7 +139,7 @@ final class DriverCalls {
         try {
             d.close();
             LOG.info("device {}: driver closed ({})", id, reason);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | LinkageError e) {
             LOG.warn("device {}: closing driver ({}) failed: {}", id, reason, e.toString());
         }
     }
@@ -145,7 +147,7 @@ final class DriverCalls {
     static String summary(VirtioDriver d) {
         try {
             return d.summary();
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | LinkageError e) {
             return "running (summary failed: " + e + ")";
         }
     }
