@@ -19,9 +19,9 @@ import java.util.List;
  *
  * <p>Rules (unchanged from the component this came out of):
  * <ul>
- *   <li>The device wants the operator's backend ({@link SwapRequested}) if any, else the bound
- *       backend of best {@code service.ranking} (ties: the one bound last, which is what a greedy
- *       DS reference replaces with); and the configured {@code target} unless the operator gave one.
+ *   <li>The device wants the operator's backend ({@link SwapRequested}) if any, else the backend
+ *       DS bound last (its greedy reference has ranked them: a better-ranked service is bound
+ *       before the old one is unbound); and the configured {@code target} unless the operator gave one.
  *   <li>With no driver it opens the wanted backend and creates a driver (status WAITING
  *       "connecting to ..."); a running driver of the same factory is moved ({@link BindingAction.Rebind})
  *       to a better backend or a new target; a driver of another factory is closed first.
@@ -64,6 +64,7 @@ final class DeviceBinding {
      * A backend service: a bound {@code VhostOps} with its properties, or the operator's choice.
      *
      * @param type its {@code vhost.backend.type}; null for the operator's choice (not checked)
+     * @param ranking its {@code service.ranking}, for logs (DS's greedy reference does the ranking)
      * @param serviceId its {@code service.id} for logs
      */
     record Backend(VhostOps ops, String name, String type, int ranking, Object serviceId) {}

@@ -42,8 +42,8 @@ import org.slf4j.LoggerFactory;
  * </ul>
  * When both are bound, the device's worker thread opens the backend ({@link VhostOps#open}) and
  * creates the driver ({@link VirtioDriverFactory#create}); when either goes away the driver is
- * detached or closed before the unbind returns (DS 112.5.13: after unbind the service must not be
- * used).
+ * detached or closed before the unbind returns (Declarative Services: a service must not be used
+ * once its unbind method has returned).
  *
  * <p><b>Hot-swap.</b> A running driver that supports {@link VirtioDriver#rebind} is never closed
  * for a backend change, so the application's handle stays valid: when its backend service goes

@@ -46,7 +46,9 @@ final class DeviceSelection {
         return configError;
     }
 
+    /** A service DS bound; bound again, it counts as bound last. */
     void offer(Backend b) {
+        offers.removeIf(o -> o.ops() == b.ops());
         offers.add(b);
     }
 
@@ -100,18 +102,18 @@ final class DeviceSelection {
         overrideTarget = null;
     }
 
-    /** @return the operator's backend, else the bound one of best ranking (of equal ones, the one bound last), or null */
+    /**
+     * @return the operator's backend, else the one DS bound last, or null. DS's greedy policy has
+     *     done the ranking (its greedy policy option: a better-ranked service replaces the bound
+     *     one; its bound service replacement rule: the replacement is bound before the old one is
+     *     unbound, also when the bound one leaves), so the last bound
+     *     is DS's choice even while a leaving service of higher ranking is still in the list
+     */
     Backend backend() {
         if (override != null) {
             return override;
         }
-        Backend best = null;
-        for (Backend b : offers) {
-            if (best == null || b.ranking() >= best.ranking()) {
-                best = b;
-            }
-        }
-        return best;
+        return offers.isEmpty() ? null : offers.getLast();
     }
 
     /** @return the operator's target, else the configured one */

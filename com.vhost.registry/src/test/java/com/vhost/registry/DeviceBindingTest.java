@@ -149,7 +149,7 @@ class DeviceBindingTest {
         assertThat(info().status()).isEqualTo(Status.FAILED);
         assertThat(info().detail()).isEqualTo("a: refused");
 
-        open = only(m.apply(new BackendModified(backend(opsA, "a", 5))), Open.class);
+        open = only(m.apply(new BackendModified(new Backend(opsA, "a", "user", 5, a.serviceId()))), Open.class);
         assertThat(only(m.apply(new OpenFailed(open.ticket(), "a: refused", true)), ScheduleRetry.class).delayMs()).isEqualTo(250);
     }
 
@@ -232,9 +232,8 @@ class DeviceBindingTest {
     @Test
     void aBetterRankedBackendMovesTheRunningDriverAndTheOldOneLeavesQuietly() {
         bound();
-        assertThat(acts(m.apply(new BackendAdded(backend(handle(VhostOps.class, "low"), "low", -1))))).isEmpty();
-        Backend better = backend(opsB, "b", 10);
-        Rebind move = only(m.apply(new BackendAdded(better)), Rebind.class);
+        // DS's greedy reference binds the better-ranked service, then unbinds the old one.
+        Rebind move = only(m.apply(new BackendAdded(backend(opsB, "b", 10))), Rebind.class);
         assertThat(move.driver()).isSameAs(d1);
         assertThat(move.ops()).isSameAs(opsB);
         assertThat(move.target()).isEqualTo("/tmp/t.sock");
@@ -251,11 +250,25 @@ class DeviceBindingTest {
         r = m.apply(new BackendRemoved(a));
         assertThat(logs(r)).containsExactly("INFO device d0: unbind backend a (service 1)");
         assertThat(acts(r)).isEmpty();
-        // The ranking of a bound one changes: the best one wins again.
-        Backend low = backend(handle(VhostOps.class, "c"), "c", 0);
-        assertThat(acts(m.apply(new BackendAdded(low)))).as("b ranks 10").isEmpty();
-        assertThat(only(m.apply(new BackendModified(new Backend(low.ops(), "c", "user", 20, low.serviceId()))), Rebind.class)
-                .backendName()).isEqualTo("c");
+    }
+
+    @Test
+    void whenTheBoundBackendLeavesDsBindsTheReplacementFirstAndTheDriverMovesWithoutADetach() {
+        bound();
+        Rebind move = only(m.apply(new BackendAdded(backend(opsB, "b", 10))), Rebind.class);
+        m.apply(new Moved(move.ticket(), c2, "blk test", 2));
+        assertThat(acts(m.apply(new BackendRemoved(a)))).isEmpty();
+        // b leaves: DS binds a again (lower ranked, but now its choice) before unbinding b.
+        move = only(m.apply(new BackendAdded(a)), Rebind.class);
+        assertThat(move.ops()).isSameAs(opsA);
+        assertThat(move.fromDetached()).isFalse();
+        assertThat(logs(m.apply(new Moved(move.ticket(), c1, "blk test", 1))))
+                .containsExactly("INFO device d0: swap from b (/tmp/t.sock) to a (/tmp/t.sock), pause 1 ms");
+        assertThat(acts(m.apply(new BackendRemoved(backend(opsB, "b", 10))))).as("nothing left on b").isEmpty();
+        // A changed name of the bound service is a change; the same properties again are not.
+        assertThat(logs(m.apply(new BackendModified(new Backend(opsA, "a2", "user", 5, a.serviceId())))))
+                .containsExactly("INFO device d0: backend a2 (service 1) changed, ranking 5");
+        assertThat(m.apply(new BackendModified(new Backend(opsA, "a2", "user", 5, a.serviceId())))).isEmpty();
     }
 
     @Test
