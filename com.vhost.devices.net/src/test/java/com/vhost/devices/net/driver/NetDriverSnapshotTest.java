@@ -1,4 +1,4 @@
-package com.vhost.user.backend;
+package com.vhost.devices.net.driver;
 
 import static com.vhost.user.testing.NetFrames.echo;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -8,11 +8,9 @@ import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VirtioDeviceException;
-import com.vhost.devices.net.driver.NetDriverOptions;
-import com.vhost.devices.net.driver.SequencedStream;
-import com.vhost.devices.net.driver.VirtioNetDriver;
 import com.vhost.devices.net.model.LoopbackNetModel;
 import com.vhost.user.VhostUserOps;
+import com.vhost.user.backend.VhostUserServer;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.concurrent.TimeUnit;

@@ -1,7 +1,8 @@
-package com.vhost.user.interop;
+package com.vhost.devices.net.driver;
 
 import static org.assertj.core.api.Assertions.fail;
 
+import com.vhost.user.interop.Peers;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Files;

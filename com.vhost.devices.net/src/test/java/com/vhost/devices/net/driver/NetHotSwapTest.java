@@ -1,4 +1,4 @@
-package com.vhost.user.backend;
+package com.vhost.devices.net.driver;
 
 import static com.vhost.user.testing.NetFrames.echo;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -11,13 +11,10 @@ import com.vhost.api.VhostTarget;
 import com.vhost.api.net.NetDevice;
 import com.vhost.api.net.VirtioNet;
 import com.vhost.api.virtio.VirtioFeatures;
-import com.vhost.devices.net.driver.NetDriverOptions;
-import com.vhost.devices.net.driver.NetMacs;
-import com.vhost.devices.net.driver.SequencedStream;
-import com.vhost.devices.net.driver.VirtioNetDriver;
 import com.vhost.devices.net.model.LoopbackNetModel;
+import com.vhost.devices.net.model.ServeNet;
 import com.vhost.user.VhostUserOps;
-import com.vhost.user.testing.ServeNet;
+import com.vhost.user.backend.VhostUserServer;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;

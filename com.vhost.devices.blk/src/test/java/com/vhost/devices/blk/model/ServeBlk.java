@@ -1,6 +1,5 @@
-package com.vhost.user.testing;
+package com.vhost.devices.blk.model;
 
-import com.vhost.devices.blk.model.FileBlockModel;
 import com.vhost.user.backend.VhostUserServer;
 import java.nio.file.Path;
 import java.util.concurrent.CountDownLatch;

@@ -1,4 +1,4 @@
-package com.vhost.user.backend;
+package com.vhost.devices.blk.driver;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -11,12 +11,9 @@ import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.virtio.VirtioDevice;
 import com.vhost.api.virtio.VirtioFeatures;
-import com.vhost.devices.blk.driver.BlkDriverOptions;
-import com.vhost.devices.blk.driver.BlockDevices;
-import com.vhost.devices.blk.driver.VerifiedWorkload;
-import com.vhost.devices.blk.driver.VirtioBlkDriver;
 import com.vhost.devices.blk.model.FileBlockModel;
 import com.vhost.user.VhostUserOps;
+import com.vhost.user.backend.VhostUserServer;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;

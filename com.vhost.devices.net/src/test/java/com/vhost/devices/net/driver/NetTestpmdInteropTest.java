@@ -1,12 +1,10 @@
-package com.vhost.user.interop;
+package com.vhost.devices.net.driver;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.vhost.api.VhostTarget;
 import com.vhost.api.net.VirtioNet;
 import com.vhost.api.virtio.VirtioFeatures;
-import com.vhost.devices.net.driver.NetDriverOptions;
-import com.vhost.devices.net.driver.VirtioNetDriver;
 import com.vhost.devices.net.model.LoopbackNetModel;
 import com.vhost.devices.net.model.NetPortCounters;
 import com.vhost.user.VhostUserOps;

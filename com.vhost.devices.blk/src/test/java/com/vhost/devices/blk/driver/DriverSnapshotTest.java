@@ -1,4 +1,4 @@
-package com.vhost.user.interop;
+package com.vhost.devices.blk.driver;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -8,13 +8,10 @@ import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.VirtioBlk;
-import com.vhost.devices.blk.driver.BlkDriverOptions;
-import com.vhost.devices.blk.driver.BlockDevices;
-import com.vhost.devices.blk.driver.VerifiedWorkload;
-import com.vhost.devices.blk.driver.VirtioBlkDriver;
 import com.vhost.devices.blk.model.FileBlockModel;
 import com.vhost.user.VhostUserOps;
 import com.vhost.user.backend.VhostUserServer;
+import com.vhost.user.interop.Peers;
 import java.io.RandomAccessFile;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
