@@ -99,6 +99,7 @@ class BlkDriverContractTest extends VirtioDriverContract {
     /** {@link VerifiedWorkload} on the application handle: 4 workers, 4 blocks of 4 KiB each at a time, in 4 MiB. */
     private static final class BlkWorkload implements Workload {
         final VerifiedWorkload load;
+        VerifiedWorkload.Result result;
 
         BlkWorkload(VirtioDriver d) {
             load = new VerifiedWorkload(d.api(BlockDevice.class), 4 * MIB, 4096, 4, 4, 7,
@@ -114,6 +115,7 @@ class BlkDriverContractTest extends VirtioDriverContract {
         @Override
         public Tally stop() throws Exception {
             VerifiedWorkload.Result r = load.stop();
+            result = r;
             return new Tally(r.writes() + r.reads(), r.lost(), r.duplicated(), r.corrupted(), 0, 0, r.firstError());
         }
     }
@@ -178,6 +180,9 @@ class BlkDriverContractTest extends VirtioDriverContract {
 
     @Override
     protected void checkAfterRebindsUnderLoad(VirtioDriver driver, Workload workload, Tally tally, int swaps) {
+        VerifiedWorkload.Result r = ((BlkWorkload) workload).result;
+        assertThat(r.writes()).isGreaterThan(swaps * 8L);
+        assertThat(r.reads()).isGreaterThan(0);
         // both back-ends offer DEVICE_STATE: the model's state travelled with every rebind
         assertThat(driver.counters()).containsEntry("states.carried", (long) swaps);
         assertThat(driver.counters().get("requests")).isGreaterThanOrEqualTo(tally.completed());
