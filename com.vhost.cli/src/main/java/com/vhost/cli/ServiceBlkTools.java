@@ -5,6 +5,7 @@ import com.vhost.api.backend.BackendServer;
 import com.vhost.api.backend.DeviceModel;
 import com.vhost.api.backend.DeviceModelFactory;
 import com.vhost.api.backend.ServedBackend;
+import com.vhost.api.blk.BlockCompletion;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.blk.BlockQueue;
 import com.vhost.api.blk.BlockQueues;

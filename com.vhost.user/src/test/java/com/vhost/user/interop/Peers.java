@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Assumptions;
  * package to install, or fails it when {@code CI=true}), starts qemu-storage-daemon as a child
  * process stopped by PID within a bound, and runs short commands such as {@code qemu-img}.
  */
-final class Peers {
+public final class Peers {
     private Peers() {}
 
     /**
@@ -23,7 +23,7 @@ final class Peers {
      * @param debianPackage the package that provides it, for the skip/failure message
      * @return its path
      */
-    static Path require(String binary, String debianPackage) {
+    public static Path require(String binary, String debianPackage) {
         for (String d : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(":")) {
             Path p = Path.of(d, binary);
             if (Files.isExecutable(p)) {
@@ -44,7 +44,7 @@ final class Peers {
      * @return its exit code
      * @throws AssertionError when it does not finish within {@code timeoutSeconds} (it is killed)
      */
-    static int run(List<String> cmd, Path log, int timeoutSeconds) throws IOException, InterruptedException {
+    public static int run(List<String> cmd, Path log, int timeoutSeconds) throws IOException, InterruptedException {
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
             p.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
@@ -54,7 +54,7 @@ final class Peers {
     }
 
     /** One qemu-storage-daemon process exporting a node as vhost-user-blk. */
-    static final class Qsd implements AutoCloseable {
+    public static final class Qsd implements AutoCloseable {
         private final Process process;
         private final Path socket;
         private final Path log;
@@ -69,7 +69,7 @@ final class Peers {
          * Starts qemu-storage-daemon with {@code blockdevs} and exports {@code node} writable on a
          * socket in {@code dir} with {@code queues} queues; waits (10 s at most) for the socket.
          */
-        static Qsd start(Path dir, List<String> blockdevs, String node, int queues) throws Exception {
+        public static Qsd start(Path dir, List<String> blockdevs, String node, int queues) throws Exception {
             Path bin = require("qemu-storage-daemon", "qemu-system-common");
             Path sock = dir.resolve("qsd-" + System.nanoTime() + ".sock");
             Path log = dir.resolve(sock.getFileName() + ".log");
@@ -100,20 +100,20 @@ final class Peers {
         }
 
         /** A raw file export: {@code driver=file} under {@code driver=raw}. */
-        static Qsd raw(Path dir, Path image, int queues) throws Exception {
+        public static Qsd raw(Path dir, Path image, int queues) throws Exception {
             return start(dir, List.of("driver=file,node-name=file0,filename=" + image,
                     "driver=raw,node-name=fmt0,file=file0"), "fmt0", queues);
         }
 
-        Path socket() {
+        public Path socket() {
             return socket;
         }
 
-        Process process() {
+        public Process process() {
             return process;
         }
 
-        String log() throws IOException {
+        public String log() throws IOException {
             return Files.readString(log);
         }
 

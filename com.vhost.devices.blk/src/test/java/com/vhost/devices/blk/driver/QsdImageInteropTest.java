@@ -1,13 +1,11 @@
-package com.vhost.user.interop;
+package com.vhost.devices.blk.driver;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.vhost.api.VhostTarget;
 import com.vhost.api.blk.BlockDeviceInfo;
-import com.vhost.devices.blk.driver.BlkDriverOptions;
-import com.vhost.devices.blk.driver.BlockDevices;
-import com.vhost.devices.blk.driver.VirtioBlkDriver;
 import com.vhost.user.VhostUserOps;
+import com.vhost.user.interop.Peers;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;

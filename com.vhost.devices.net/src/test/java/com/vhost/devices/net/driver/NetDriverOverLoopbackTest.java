@@ -1,5 +1,7 @@
-package com.vhost.user.backend;
+package com.vhost.devices.net.driver;
 
+import static com.vhost.user.testing.NetFrames.echo;
+import static com.vhost.user.testing.NetFrames.fill;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -9,13 +11,9 @@ import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.net.NetQueueStats;
 import com.vhost.api.net.VirtioNet;
 import com.vhost.api.virtio.VirtioFeatures;
-import com.vhost.devices.net.driver.NetDriverOptions;
-import com.vhost.devices.net.driver.NetMacs;
-import com.vhost.devices.net.driver.VirtioNetDriver;
 import com.vhost.devices.net.model.LoopbackNetModel;
 import com.vhost.user.VhostUserOps;
-import static com.vhost.user.testing.NetFrames.echo;
-import static com.vhost.user.testing.NetFrames.fill;
+import com.vhost.user.backend.VhostUserServer;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

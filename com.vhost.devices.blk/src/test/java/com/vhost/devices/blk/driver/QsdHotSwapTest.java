@@ -1,15 +1,13 @@
-package com.vhost.user.interop;
+package com.vhost.devices.blk.driver;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.vhost.api.VhostTarget;
-import com.vhost.devices.blk.driver.BlkDriverOptions;
-import com.vhost.devices.blk.driver.BlockDevices;
-import com.vhost.spi.workload.VerifiedWorkload;
-import com.vhost.devices.blk.driver.VirtioBlkDriver;
 import com.vhost.devices.blk.model.FileBlockModel;
+import com.vhost.spi.workload.VerifiedWorkload;
 import com.vhost.user.VhostUserOps;
 import com.vhost.user.backend.VhostUserServer;
+import com.vhost.user.interop.Peers;
 import java.io.RandomAccessFile;
 import java.nio.file.Path;
 import java.util.ArrayList;

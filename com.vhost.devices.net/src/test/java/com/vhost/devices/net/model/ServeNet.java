@@ -1,6 +1,5 @@
-package com.vhost.user.testing;
+package com.vhost.devices.net.model;
 
-import com.vhost.devices.net.model.LoopbackNetModel;
 import com.vhost.user.backend.VhostUserServer;
 import java.nio.file.Path;
 import java.util.concurrent.CountDownLatch;

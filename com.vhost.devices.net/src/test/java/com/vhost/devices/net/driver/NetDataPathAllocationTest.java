@@ -1,12 +1,11 @@
-package com.vhost.user.backend;
+package com.vhost.devices.net.driver;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.vhost.api.VhostTarget;
-import com.vhost.devices.net.driver.NetDriverOptions;
-import com.vhost.devices.net.driver.VirtioNetDriver;
 import com.vhost.devices.net.model.LoopbackNetModel;
 import com.vhost.user.VhostUserOps;
+import com.vhost.user.backend.VhostUserServer;
 import com.vhost.user.testing.NetFrames;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

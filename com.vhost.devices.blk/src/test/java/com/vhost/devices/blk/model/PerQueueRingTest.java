@@ -1,4 +1,4 @@
-package com.vhost.user.backend;
+package com.vhost.devices.blk.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -14,11 +14,11 @@ import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
-import com.vhost.devices.blk.model.FileBlockModel;
+import com.vhost.spi.backend.PerQueueDevice;
 import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.SharedMemory;
-import com.vhost.spi.backend.PerQueueDevice;
 import com.vhost.user.VhostUserOps;
+import com.vhost.user.backend.VhostUserServer;
 import com.vhost.user.testing.TestRing;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

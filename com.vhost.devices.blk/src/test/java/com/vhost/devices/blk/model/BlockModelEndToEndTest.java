@@ -1,4 +1,4 @@
-package com.vhost.user.backend;
+package com.vhost.devices.blk.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -8,10 +8,10 @@ import com.vhost.api.VhostTarget;
 import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioFeatures;
-import com.vhost.devices.blk.model.FileBlockModel;
 import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.SharedMemory;
 import com.vhost.user.VhostUserOps;
+import com.vhost.user.backend.VhostUserServer;
 import com.vhost.user.testing.TestRing;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -1,18 +1,18 @@
-package com.vhost.user.backend;
+package com.vhost.devices.net.driver;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.vhost.api.VhostTarget;
 import com.vhost.api.net.VirtioNet;
 import com.vhost.api.virtio.VirtioDevice;
-import com.vhost.devices.net.driver.VirtioNetFrontend;
 import com.vhost.devices.net.model.LoopbackNetModel;
 import com.vhost.spi.nativeio.EventFd;
-import com.vhost.spi.testing.TestRingDriver;
 import com.vhost.spi.testing.TestRingDriver.Buf;
+import com.vhost.spi.testing.TestRingDriver;
 import com.vhost.spi.testing.VirtioDeviceLifecycleTest;
 import com.vhost.spi.vhost.GenericVhostDevice;
 import com.vhost.user.VhostUserOps;
+import com.vhost.user.backend.VhostUserServer;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;

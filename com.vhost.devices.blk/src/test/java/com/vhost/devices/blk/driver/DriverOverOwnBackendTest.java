@@ -1,18 +1,16 @@
-package com.vhost.user.backend;
+package com.vhost.devices.blk.driver;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.VhostTarget;
+import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.BlockDeviceInfo;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.virtio.VirtioFeatures;
-import com.vhost.devices.blk.driver.BlkDriverOptions;
-import com.vhost.devices.blk.driver.BlockDevices;
-import com.vhost.devices.blk.driver.VirtioBlkDriver;
 import com.vhost.devices.blk.model.FileBlockModel;
 import com.vhost.user.VhostUserOps;
+import com.vhost.user.backend.VhostUserServer;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -1,7 +1,8 @@
-package com.vhost.user.interop;
+package com.vhost.devices.net.driver;
 
 import static org.assertj.core.api.Assertions.fail;
 
+import com.vhost.user.interop.Peers;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
@@ -65,6 +66,46 @@ final class Testpmd implements AutoCloseable {
             Thread.sleep(20);
         }
         return this;
+    }
+
+    /**
+     * Waits (bounded) until testpmd's vhost PMD forwards on {@code pairs} queue pairs of a
+     * front-end that has finished its setup: testpmd started forwarding ("Press enter to exit",
+     * printed after it flushed its RX queues: frames sent before that flush are dropped by it), the
+     * vhost library found the device ready ("virtio is now ready for processing", the port's link
+     * up), and the last SET_VRING_ENABLE of each of the {@code 2 * pairs} vrings enabled it
+     * (testpmd drops what it forwards to a vring still disabled). A front-end that sends before
+     * this may lose its first frames to testpmd.
+     */
+    Testpmd awaitVhostReady(int pairs, long ms) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ms);
+        while (!vhostReady(log(), pairs)) {
+            if (!process.isAlive()) {
+                fail("dpdk-testpmd exited with " + process.exitValue() + ": " + log());
+            }
+            if (System.nanoTime() > deadline) {
+                fail("dpdk-testpmd did not forward on " + pairs + " ready queue pair(s) within " + ms + " ms: " + log());
+            }
+            Thread.sleep(20);
+        }
+        return this;
+    }
+
+    private static boolean vhostReady(String log, int pairs) {
+        if (!log.contains("Press enter to exit") || !log.contains("virtio is now ready for processing")) {
+            return false;
+        }
+        for (int vring = 0; vring < 2 * pairs; vring++) {
+            Matcher m = Pattern.compile("set queue enable: (\\d+) to qp idx: " + vring + "\\b").matcher(log);
+            String last = null;
+            while (m.find()) {
+                last = m.group(1);
+            }
+            if (!"1".equals(last)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Waits (bounded) until the log contains {@code text}. */

@@ -1,12 +1,10 @@
-package com.vhost.user.interop;
+package com.vhost.devices.net.driver;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.vhost.api.VhostTarget;
 import com.vhost.api.net.VirtioNet;
 import com.vhost.api.virtio.VirtioFeatures;
-import com.vhost.devices.net.driver.NetDriverOptions;
-import com.vhost.devices.net.driver.VirtioNetDriver;
 import com.vhost.devices.net.model.LoopbackNetModel;
 import com.vhost.devices.net.model.NetPortCounters;
 import com.vhost.user.VhostUserOps;
@@ -45,6 +43,8 @@ class NetTestpmdInteropTest {
                     NetDriverOptions.defaults().withQueuePairs(pairs))) {
                 assertThat(VirtioFeatures.has(net.info().features(), VirtioFeatures.F_VERSION_1)).isTrue();
                 assertThat(net.queuePairs()).isEqualTo(pairs);
+                // open() returns once the messages are sent, not once testpmd acted on them
+                pmd.awaitVhostReady(pairs, 20_000);
                 for (int p = 0; p < pairs; p++) {
                     NetFrames.echo(net, p, 1000, 32, true);
                     assertThat(net.stats(p).rxPackets()).isEqualTo(1000);

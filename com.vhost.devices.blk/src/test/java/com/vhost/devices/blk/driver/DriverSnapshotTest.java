@@ -1,4 +1,4 @@
-package com.vhost.user.interop;
+package com.vhost.devices.blk.driver;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -8,13 +8,11 @@ import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.VirtioBlk;
-import com.vhost.devices.blk.driver.BlkDriverOptions;
-import com.vhost.devices.blk.driver.BlockDevices;
-import com.vhost.spi.workload.VerifiedWorkload;
-import com.vhost.devices.blk.driver.VirtioBlkDriver;
 import com.vhost.devices.blk.model.FileBlockModel;
+import com.vhost.spi.workload.VerifiedWorkload;
 import com.vhost.user.VhostUserOps;
 import com.vhost.user.backend.VhostUserServer;
+import com.vhost.user.interop.Peers;
 import java.io.RandomAccessFile;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -28,7 +26,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@link VirtioBlkDriver#snapshot()} / {@link VirtioBlkDriver#restore(byte[])} of a running device
- * over a real vhost-user socket: this project's back-end and qemu-storage-daemon. A snapshot
+ * over a real vhost-user socket: this project's back-end and qemu-storage-daemon (what every
+ * driver must do, snapshot/restore/snapshot equality on the own back-end among it, is the driver
+ * contract's, {@link BlkDriverContractTest}; here what is blk's). A snapshot
  * stops the rings (GET_VRING_BASE), records them and restarts them in place; a restore resets
  * the rings at the snapshot's indices and restarts the back-end there, so a snapshot taken right
  * after a restore equals the one restored. Requests in flight complete exactly once throughout.
@@ -87,16 +87,6 @@ class DriverSnapshotTest {
         byte[] s2 = blk.snapshot();
         assertThat(s2).as("snapshot after restore equals the snapshot restored").isEqualTo(s1);
         writeAndVerify(blk, 30, 3); // and the restored device does I/O
-    }
-
-    @Test
-    void snapshotAfterRestoreEqualsTheSnapshotOnOwnBackend() throws Exception {
-        Path sock = dir.resolve("own.sock");
-        try (FileBlockModel model = FileBlockModel.open(image("own.img", 4 * MIB), false, 2, 64);
-                VhostUserServer server = started(new VhostUserServer(sock, model));
-                VirtioBlkDriver blk = open(sock, 2)) {
-            assertRestoredSnapshotIsEqual(blk);
-        }
     }
 
     @Test
@@ -162,29 +152,20 @@ class DriverSnapshotTest {
     }
 
     @Test
-    void badSnapshotsAreRefusedByNameAndTheDeviceKeepsWorking() throws Exception {
+    void snapshotsOfAnotherLayoutAreRefusedByNameAndTheDeviceKeepsWorking() throws Exception {
+        // garbage, truncation, other capacity and other acked features: the driver contract
         Path sockA = dir.resolve("a.sock");
-        Path sockB = dir.resolve("b.sock");
         Path sockC = dir.resolve("c.sock");
         try (FileBlockModel a = FileBlockModel.open(image("a.img", 4 * MIB), false, 2, 64);
-                FileBlockModel b = FileBlockModel.open(image("b.img", 8 * MIB), false, 2, 64);
                 FileBlockModel c = FileBlockModel.open(image("c.img", 4 * MIB), false, 2, 64);
                 VhostUserServer sa = started(new VhostUserServer(sockA, a));
-                VhostUserServer sb = started(new VhostUserServer(sockB, b));
                 VhostUserServer sc = started(new VhostUserServer(sockC, c));
                 VirtioBlkDriver blk = open(sockA, 2);
-                VirtioBlkDriver bigger = open(sockB, 2);
                 VirtioBlkDriver oneQueue = open(sockC, 1)) {
             byte[] good = blk.snapshot();
-            assertThatThrownBy(() -> blk.restore("not a snapshot at all".getBytes()))
-                    .isInstanceOf(VirtioDeviceException.class).hasMessageContaining("magic");
-            assertThatThrownBy(() -> blk.restore(Arrays.copyOf(good, good.length / 2)))
-                    .isInstanceOf(VirtioDeviceException.class).hasMessageContaining("truncated");
             byte[] trailing = Arrays.copyOf(good, good.length + 3);
             assertThatThrownBy(() -> blk.restore(trailing))
                     .isInstanceOf(VirtioDeviceException.class).hasMessageContaining("trailing");
-            assertThatThrownBy(() -> blk.restore(bigger.snapshot()))
-                    .isInstanceOf(VirtioDeviceException.class).hasMessageContaining("geometry");
             assertThatThrownBy(() -> blk.restore(oneQueue.snapshot()))
                     .isInstanceOf(VhostException.class).hasMessageContaining("restore: snapshot");
             byte[] flipped = good.clone();

@@ -1,4 +1,4 @@
-package com.vhost.user.backend;
+package com.vhost.devices.net.driver;
 
 import static com.vhost.user.testing.NetFrames.echo;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -7,14 +7,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostTarget;
-import com.vhost.api.VirtioDeviceException;
-import com.vhost.devices.net.driver.NetDriverOptions;
-import com.vhost.spi.workload.SequencedStream;
-import com.vhost.devices.net.driver.VirtioNetDriver;
 import com.vhost.devices.net.model.LoopbackNetModel;
 import com.vhost.user.VhostUserOps;
+import com.vhost.user.backend.VhostUserServer;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -68,52 +64,14 @@ class NetDriverSnapshotTest {
     }
 
     @Test
-    void snapshotsUnderASequencedStreamLoseNothing() throws Exception {
-        Path sock = dir.resolve("stream.sock");
-        try (LoopbackNetModel model = new LoopbackNetModel(1, 256, MAC, 1500);
-                VhostUserServer server = new VhostUserServer(sock, model)) {
-            server.start();
-            try (VirtioNetDriver net = open(sock, 1)) {
-                SequencedStream stream = new SequencedStream(net, 0, 128, 32);
-                stream.start();
-                for (int i = 0; i < 15; i++) {
-                    long before = stream.received();
-                    long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-                    while (stream.received() < before + 300 && System.nanoTime() < until && stream.firstError() == null) {
-                        Thread.sleep(1);
-                    }
-                    assertThat(stream.firstError()).isNull();
-                    assertThat(net.snapshot()).isNotEmpty();
-                }
-                SequencedStream.Result r = stream.stop(2000);
-                System.out.println("net snapshots under a stream: " + r);
-                assertThat(r.corrupted()).isZero();
-                assertThat(r.duplicated()).isZero();
-                assertThat(r.reordered()).isZero();
-                assertThat(r.lost()).as("snapshots restart rings in place: nothing lost").isZero();
-                assertThat(r.received()).isGreaterThan(15 * 300L);
-            }
-        }
-    }
-
-    @Test
-    void badSnapshotsAreRefusedByNameAndTheDeviceKeepsWorking() throws Exception {
+    void aSnapshotOfOtherAckedFeaturesIsRefusedByNameAndTheDeviceKeepsWorking() throws Exception {
+        // garbage, truncation and a snapshot of another geometry: the driver contract
         Path sockA = dir.resolve("a.sock");
-        Path sockB = dir.resolve("b.sock");
         try (LoopbackNetModel a = new LoopbackNetModel(2, 256, MAC, 1500);
-                LoopbackNetModel b = new LoopbackNetModel(1, 256, MAC, 1500);
-                VhostUserServer sa = new VhostUserServer(sockA, a);
-                VhostUserServer sb = new VhostUserServer(sockB, b)) {
+                VhostUserServer sa = new VhostUserServer(sockA, a)) {
             sa.start();
-            sb.start();
-            try (VirtioNetDriver net = open(sockA, 2); VirtioNetDriver onePair = open(sockB, 1)) {
+            try (VirtioNetDriver net = open(sockA, 2)) {
                 byte[] good = net.snapshot();
-                assertThatThrownBy(() -> net.restore("garbage!".getBytes()))
-                        .isInstanceOf(VirtioDeviceException.class).hasMessageContaining("magic");
-                assertThatThrownBy(() -> net.restore(Arrays.copyOf(good, good.length - 5)))
-                        .isInstanceOf(VirtioDeviceException.class).hasMessageContaining("truncated");
-                assertThatThrownBy(() -> net.restore(onePair.snapshot()))
-                        .isInstanceOf(VhostException.class).hasMessageContaining("restore: snapshot");
                 byte[] flipped = good.clone();
                 flipped[15] ^= 0x20; // a bit of ackedFeatures
                 assertThatThrownBy(() -> net.restore(flipped))

@@ -1,13 +1,12 @@
-package com.vhost.user.interop;
+package com.vhost.devices.net.driver;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.vhost.api.VhostTarget;
-import com.vhost.devices.net.driver.NetDriverOptions;
-import com.vhost.devices.net.driver.VirtioNetDriver;
 import com.vhost.devices.net.model.TapNetModel;
 import com.vhost.user.VhostUserOps;
 import com.vhost.user.backend.VhostUserServer;
+import com.vhost.user.interop.Peers;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -1,4 +1,4 @@
-package com.vhost.user.interop;
+package com.vhost.devices.blk.driver;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -8,16 +8,12 @@ import com.vhost.api.VhostException;
 import com.vhost.api.VhostOps;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VirtioDeviceException;
+import com.vhost.api.blk.BlockCompletion;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.blk.BlockDeviceInfo;
 import com.vhost.api.blk.VirtioBlk;
-import com.vhost.api.blk.BlockCompletion;
-import com.vhost.devices.blk.driver.BlkDriverOptions;
-import com.vhost.devices.blk.driver.BlkRequestQueue;
-import com.vhost.devices.blk.driver.BlockDevices;
-import com.vhost.devices.blk.driver.VirtioBlkDriver;
-import com.vhost.devices.blk.driver.VirtioBlkFrontend;
 import com.vhost.user.VhostUserOps;
+import com.vhost.user.interop.Peers;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.lang.foreign.Arena;

@@ -1,4 +1,4 @@
-package com.vhost.user.backend;
+package com.vhost.devices.net.driver;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -7,13 +7,12 @@ import com.vhost.api.net.NetDevice;
 import com.vhost.api.net.VirtioNet;
 import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.virtio.VirtioFeatures;
-import com.vhost.devices.net.driver.NetDriverOptions;
-import com.vhost.spi.workload.SequencedStream;
-import com.vhost.devices.net.driver.VirtioNetDriver;
 import com.vhost.devices.net.model.LoopbackNetModel;
 import com.vhost.kernel.VhostKernelOps;
 import com.vhost.spi.testing.KGuest;
+import com.vhost.spi.workload.SequencedStream;
 import com.vhost.user.VhostUserOps;
+import com.vhost.user.backend.VhostUserServer;
 import com.vhost.vdpa.VhostVdpaOps;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
