@@ -196,9 +196,9 @@ class BlkDriverContractTest extends VirtioDriverContract {
 
     /**
      * A model with feature bits {@code hidden} taken out of its offer (a back-end of an older
-     * version). It forwards {@link RebindableDevice} too: the server wakes a model that a device
-     * state SAVE left asleep over its new memory only through that interface, and otherwise over
-     * the memory it had, which a snapshot's new memory table has unmapped (a JVM crash, SIGSEGV).
+     * version). It forwards {@link RebindableDevice} too, so a model that a device state SAVE left
+     * asleep wakes over the new memory with its state (without it the server resets the model and
+     * activates it over the new memory: BackendHandlerTest).
      */
     private static final class FeatureMask extends ForwardingVirtioDevice implements RebindableDevice {
         private final long hidden;

@@ -131,9 +131,18 @@ final class ModelDriver {
             if (!want.isEmpty()) {
                 if (model instanceof RebindableDevice r) {
                     r.rebind(memory, interrupt);
+                    reackFeatures();
+                    model.wake(configs(want, memory));
+                } else {
+                    // It would wake over the memory it slept with, which this session may have
+                    // unmapped since (a new table, or a state loaded from another session): a
+                    // model that cannot take new memory is woken with no queue, reset and
+                    // activated over this session's memory instead.
+                    model.wake(List.of());
+                    model.reset();
+                    reackFeatures();
+                    model.activate(memory, interrupt, configs(want, memory));
                 }
-                reackFeatures();
-                model.wake(configs(want, memory));
             }
         } else {
             throw new Refusal("the device model is " + st + "; cannot change its running queues");

@@ -350,6 +350,39 @@ class BackendHandlerTest {
         assertThat(device.state()).isEqualTo(before);
     }
 
+    /**
+     * A model left asleep by a SAVE that cannot take new memory (not a RebindableDevice) must not
+     * wake over the table it slept with, which a new SET_MEM_TABLE unmapped (that was a SIGSEGV):
+     * it is woken with no queue, reset and activated over the new table.
+     */
+    @Test
+    void aSleepingModelThatCannotTakeNewMemoryIsActivatedOverTheNewTableNotWokenOverTheOld() throws Exception {
+        handler.close();
+        // the recording model with a state to save, behind a wrapper that is not a RebindableDevice
+        handler = new BackendHandler("test", new com.vhost.spi.backend.ForwardingVirtioDevice(device) {
+            @Override
+            public byte[] snapshot() {
+                return new byte[] {1, 2, 3};
+            }
+        }, pool);
+        handler.setFeatures(VERSION_1);
+        memory();
+        ring(0, 0);
+        handler.setVringKick(0, eventfd());
+        handler.getVringBase(0);
+        OwnedFd[] p = pipe();
+        handler.setDeviceStateFd(DeviceStateDirection.SAVE, p[1]);
+        assertThat(handler.checkDeviceState()).as("SAVE succeeded").isZero();
+        assertThat(device.state()).isEqualTo(VirtioDeviceState.ASLEEP_ACTIVE);
+
+        handler.setMemTable(List.of(region(0, MEM, USER)), List.of(memfd(MEM)));
+        int before = device.calls.size();
+        ring(0, 0);
+        handler.setVringKick(0, eventfd());
+        assertThat(device.calls.subList(before, device.calls.size())).containsSubsequence("wake[]", "reset", "activate[0]");
+        assertThat(device.state()).isEqualTo(VirtioDeviceState.ACTIVE);
+    }
+
     private OwnedFd[] pipe() throws VhostException {
         int[] p = Linux.pipe();
         OwnedFd[] out = {new OwnedFd(p[0]), new OwnedFd(p[1])};
