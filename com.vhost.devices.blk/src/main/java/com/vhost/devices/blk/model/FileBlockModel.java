@@ -79,9 +79,6 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
 
     private static final int SNAPSHOT_MAGIC = 0x4B4C4256; // "VBLK" little-endian
     private static final short SNAPSHOT_VERSION = 1;
-    private static final int DISCARD_FLAG_UNMAP = 1;
-    private static final long ZERO_BUF_BYTES = 64 * 1024;
-    private static final MemorySegment ZEROES = Arena.global().allocate(ZERO_BUF_BYTES, 4096);
 
     private final String name;
     private final FileStore store;
@@ -95,6 +92,7 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     private final MemorySegment id = Arena.ofAuto().allocate(VirtioBlk.ID_BYTES);
     private final QueueCounters[] counters;
     private final DescriptorChain[] chains;
+    private final BlkRequests requests;
 
     private volatile boolean writeback = true;
     private QueueWorker worker;
@@ -131,6 +129,16 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
         byte[] idBytes = ("vhost-blk-" + name).getBytes(StandardCharsets.US_ASCII);
         MemorySegment.copy(MemorySegment.ofArray(idBytes), 0, id, 0, Math.min(idBytes.length, VirtioBlk.ID_BYTES));
         buildConfig();
+        this.requests = new BlkRequests(name, store, readOnly, capacitySectors, id, this::writeThrough);
+    }
+
+    /**
+     * VIRTIO 1.2, section 5.2.6 (write cache): without FLUSH negotiated, or with
+     * {@code writeback} set to 0 by the driver, a completed write must be stable, so each write
+     * is followed by fdatasync before it is answered.
+     */
+    private boolean writeThrough() {
+        return !writeback || !VirtioFeatures.has(ackedFeatures(), VirtioBlk.F_FLUSH);
     }
 
     private static void checkShape(int numQueues, int queueSize) {
@@ -511,191 +519,9 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
         DescriptorChain c = chains[queueIndex];
         QueueCounters ctr = counters[queueIndex];
         while (q.pop(c)) {
-            int written = handle(c, ctr);
+            int written = requests.handle(c, ctr);
             q.addUsed(c.head(), written);
             ctr.requests++;
-        }
-    }
-
-    /** @return bytes written into the chain's writable part, status byte included */
-    private int handle(DescriptorChain c, QueueCounters ctr) throws VirtqueueException {
-        if (c.readableBytes() < VirtioBlk.REQ_HEADER_SIZE) {
-            throw new VirtqueueException(c.queueIndex(), "blk request at descriptor " + c.head() + ": header needs "
-                    + VirtioBlk.REQ_HEADER_SIZE + " readable bytes, chain has " + c.readableBytes());
-        }
-        if (c.writableBytes() < 1) {
-            throw new VirtqueueException(c.queueIndex(), "blk request at descriptor " + c.head()
-                    + ": no writable status byte");
-        }
-        int type = c.readInt(0);
-        long sector = c.readLong(8);
-        long statusAt = c.writableBytes() - 1;
-        long written = 0;
-        int status;
-        switch (type) {
-            case VirtioBlk.T_IN -> {
-                status = read(c, sector, statusAt, ctr);
-                written = status == VirtioBlk.S_OK ? statusAt : 0;
-            }
-            case VirtioBlk.T_OUT -> status = write(c, sector, c.readableBytes() - VirtioBlk.REQ_HEADER_SIZE, ctr);
-            case VirtioBlk.T_FLUSH -> status = flush();
-            case VirtioBlk.T_GET_ID -> {
-                long n = Math.min(VirtioBlk.ID_BYTES, statusAt);
-                c.copyToWritable(0, id, 0, n);
-                written = n;
-                status = VirtioBlk.S_OK;
-            }
-            case VirtioBlk.T_DISCARD -> status = discardOrZero(c, false, ctr);
-            case VirtioBlk.T_WRITE_ZEROES -> status = discardOrZero(c, true, ctr);
-            default -> status = VirtioBlk.S_UNSUPP;
-        }
-        c.writeByte(statusAt, (byte) status);
-        return (int) Math.min(written + 1, 0xFFFF_FFFFL);
-    }
-
-    /** @return whether {@code [sector, sector + bytes/512)} lies within capacity */
-    private boolean inRange(long sector, long bytes) {
-        long sectors = bytes >>> SECTOR_SHIFT;
-        return sector >= 0 && sector <= capacitySectors && sectors <= capacitySectors - sector;
-    }
-
-    private int read(DescriptorChain c, long sector, long len, QueueCounters ctr) {
-        if ((len & (SECTOR_SIZE - 1)) != 0 || !inRange(sector, len)) {
-            return VirtioBlk.S_IOERR;
-        }
-        long fileOff = sector << SECTOR_SHIFT;
-        long left = len;
-        try {
-            for (int i = 0, n = c.writableSegmentCount(); i < n && left > 0; i++) {
-                long part = Math.min(c.writableLength(i), left);
-                long got = store.preadFully(c.writableHostAddress(i), part, fileOff);
-                if (got != part) {
-                    LOG.warn("blk {}: short read of {} bytes at {} (image shrank?)", name, part - got, fileOff + got);
-                    return VirtioBlk.S_IOERR;
-                }
-                fileOff += part;
-                left -= part;
-            }
-        } catch (VhostNativeException e) {
-            LOG.warn("blk {}: read of {} bytes at sector {} failed: {}", name, len, sector, e.getMessage());
-            return VirtioBlk.S_IOERR;
-        }
-        ctr.bytesRead += len;
-        return VirtioBlk.S_OK;
-    }
-
-    private int write(DescriptorChain c, long sector, long len, QueueCounters ctr) {
-        if (readOnly || (len & (SECTOR_SIZE - 1)) != 0 || !inRange(sector, len)) {
-            return VirtioBlk.S_IOERR;
-        }
-        long fileOff = sector << SECTOR_SHIFT;
-        long skip = VirtioBlk.REQ_HEADER_SIZE; // the header may share a buffer with the data
-        try {
-            for (int i = 0, n = c.readableSegmentCount(); i < n; i++) {
-                long segLen = c.readableLength(i);
-                if (skip >= segLen) {
-                    skip -= segLen;
-                    continue;
-                }
-                long part = segLen - skip;
-                store.pwriteFully(c.readableHostAddress(i) + skip, part, fileOff);
-                skip = 0;
-                fileOff += part;
-            }
-            if (writeThrough()) {
-                store.fdatasync();
-            }
-        } catch (VhostNativeException e) {
-            LOG.warn("blk {}: write of {} bytes at sector {} failed: {}", name, len, sector, e.getMessage());
-            return VirtioBlk.S_IOERR;
-        }
-        ctr.bytesWritten += len;
-        return VirtioBlk.S_OK;
-    }
-
-    /**
-     * VIRTIO 1.2, section 5.2.6 (write cache): without FLUSH negotiated, or with
-     * {@code writeback} set to 0 by the driver, a completed write must be stable, so each write
-     * is followed by fdatasync before it is answered.
-     */
-    private boolean writeThrough() {
-        return !writeback || !VirtioFeatures.has(ackedFeatures(), VirtioBlk.F_FLUSH);
-    }
-
-    private int flush() {
-        try {
-            store.fdatasync();
-            return VirtioBlk.S_OK;
-        } catch (VhostNativeException e) {
-            LOG.warn("blk {}: flush failed: {}", name, e.getMessage());
-            return VirtioBlk.S_IOERR;
-        }
-    }
-
-    /** DISCARD or WRITE_ZEROES: validates every segment first, then applies them in order. */
-    private int discardOrZero(DescriptorChain c, boolean zero, QueueCounters ctr) throws VirtqueueException {
-        long payload = c.readableBytes() - VirtioBlk.REQ_HEADER_SIZE;
-        long count = payload / VirtioBlk.DISCARD_SEGMENT_SIZE;
-        if (readOnly || payload % VirtioBlk.DISCARD_SEGMENT_SIZE != 0 || count == 0 || count > MAX_DISCARD_SEG) {
-            return VirtioBlk.S_IOERR;
-        }
-        for (long k = 0; k < count; k++) {
-            long at = VirtioBlk.REQ_HEADER_SIZE + k * VirtioBlk.DISCARD_SEGMENT_SIZE;
-            long sector = c.readLong(at);
-            long sectors = Integer.toUnsignedLong(c.readInt(at + 8));
-            int flags = c.readInt(at + 12);
-            if ((flags & ~DISCARD_FLAG_UNMAP) != 0 || (!zero && flags != 0)) {
-                return VirtioBlk.S_UNSUPP; // VIRTIO 1.2 section 5.2.6: unknown flags, unmap on discard
-            }
-            if (sectors > MAX_DISCARD_SECTORS || !inRange(sector, sectors << SECTOR_SHIFT)) {
-                return VirtioBlk.S_IOERR;
-            }
-        }
-        try {
-            for (long k = 0; k < count; k++) {
-                long at = VirtioBlk.REQ_HEADER_SIZE + k * VirtioBlk.DISCARD_SEGMENT_SIZE;
-                long off = c.readLong(at) << SECTOR_SHIFT;
-                long len = Integer.toUnsignedLong(c.readInt(at + 8)) << SECTOR_SHIFT;
-                boolean unmap = (c.readInt(at + 12) & DISCARD_FLAG_UNMAP) != 0;
-                if (len == 0) {
-                    continue;
-                }
-                if (zero) {
-                    zeroRange(off, len, unmap);
-                    ctr.bytesWritten += len;
-                } else {
-                    int e = store.fallocate(FileStore.FALLOC_FL_PUNCH_HOLE | FileStore.FALLOC_FL_KEEP_SIZE, off, len);
-                    if (e != 0) { // discard is a hint: data left in place still answers OK
-                        LOG.debug("blk {}: discard of {} bytes at {} not done: errno {}", name, len, off, e);
-                    }
-                }
-            }
-            if (writeThrough()) {
-                store.fdatasync();
-            }
-        } catch (VhostNativeException e) {
-            LOG.warn("blk {}: {} failed: {}", name, zero ? "write zeroes" : "discard", e.getMessage());
-            return VirtioBlk.S_IOERR;
-        }
-        return VirtioBlk.S_OK;
-    }
-
-    private void zeroRange(long off, long len, boolean unmap) throws VhostNativeException {
-        if (unmap && store.fallocate(FileStore.FALLOC_FL_PUNCH_HOLE | FileStore.FALLOC_FL_KEEP_SIZE, off, len) == 0) {
-            return; // a punched hole reads as zeroes
-        }
-        int e = store.fallocate(FileStore.FALLOC_FL_ZERO_RANGE | FileStore.FALLOC_FL_KEEP_SIZE, off, len);
-        if (e == 0) {
-            return;
-        }
-        if (e != FileStore.EOPNOTSUPP && e != FileStore.ENOSYS && e != FileStore.EINVAL) {
-            throw store.fallocateError(e);
-        }
-        long zeroes = ZEROES.address();
-        for (long done = 0; done < len; ) { // file system without ZERO_RANGE (tmpfs, memfd): write zeroes
-            long n = Math.min(ZERO_BUF_BYTES, len - done);
-            store.pwriteFully(zeroes, n, off + done);
-            done += n;
         }
     }
 }
