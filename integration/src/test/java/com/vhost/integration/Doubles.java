@@ -37,7 +37,6 @@ final class Doubles {
                             yield null;
                         }
                         case "isConnected" -> !closed.get();
-                        case "type" -> VhostBackendType.USER;
                         case "describe" -> "fake:" + path;
                         case "toString" -> "fake:" + path;
                         case "hashCode" -> System.identityHashCode(p);
