@@ -147,7 +147,7 @@ public final class BenchCommand extends ParentCommand {
             try (NetTools.Served a = tools.serveLoopback(sockets[0], 1, queueSize, "52:54:00:12:34:56", 1500, false);
                     NetTools.Served b = tools.serveLoopback(sockets[1], 1, queueSize, "52:54:00:65:43:21", 1500, false);
                     NetDevice dev = tools.openDevice(ops.open(VhostTarget.of(sockets[0].toString())), 1, queueSize, false)) {
-                NetTools.NetSwap sw = tools.swappable(dev);
+                MeasuredSwap sw = tools.swappable(dev);
                 if (sw == null) {
                     throw new IllegalStateException("the device on " + dev.info().backend() + " cannot be hot-swapped");
                 }

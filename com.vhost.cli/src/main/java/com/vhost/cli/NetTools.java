@@ -27,13 +27,9 @@ public interface NetTools {
     /** Starts the virtio-net driver on an open backend (closed on failure). */
     NetDevice openDevice(VhostBackend backend, int pairs, int queueSize, boolean poll) throws Exception;
 
-    /** The hot-swap view of a net device made by {@link #openDevice}. */
-    /** The hot-swap view of a net device (see {@link MeasuredSwap}). */
-    interface NetSwap extends MeasuredSwap {
-    }
 
     /** @return the hot-swap view of {@code device}, or null when it cannot move between backends */
-    default NetSwap swappable(NetDevice device) {
+    default MeasuredSwap swappable(NetDevice device) {
         return null;
     }
 

@@ -1,9 +1,7 @@
 package com.vhost.cli;
 
 import com.vhost.api.VhostBackend;
-import com.vhost.api.backend.BackendServer;
 import com.vhost.api.backend.DeviceModel;
-import com.vhost.api.backend.DeviceModelFactory;
 import com.vhost.api.backend.ServedBackend;
 import com.vhost.api.blk.BlockCompletion;
 import com.vhost.api.blk.BlockDevice;
@@ -12,7 +10,6 @@ import com.vhost.api.blk.BlockQueues;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.registry.VirtioDriver;
-import com.vhost.api.registry.VirtioDriverFactory;
 import com.vhost.api.virtio.VirtioDevice;
 import com.vhost.spi.workload.VerifiedWorkload;
 import java.lang.foreign.MemorySegment;
@@ -20,66 +17,49 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.function.LongSupplier;
 
 /**
- * {@link BlkTools} over services only: the virtio-blk {@link DeviceModelFactory} and
- * {@link VirtioDriverFactory} of bundle {@code com.vhost.devices.blk}, and the vhost-user
- * {@link BackendServer} of bundle {@code com.vhost.user}. A missing bundle is named in the
- * {@link IllegalStateException} of the first call that needs it.
+ * {@link BlkTools} over services only: the virtio-blk {@code DeviceModelFactory} and
+ * {@code VirtioDriverFactory} of bundle {@code com.vhost.devices.blk}, and the vhost-user
+ * {@code BackendServer} of bundle {@code com.vhost.user} (see {@link DriverServices}). A missing
+ * bundle is named in the {@link IllegalStateException} of the first call that needs it.
  */
 final class ServiceBlkTools implements BlkTools {
-    private final CliServices services;
-    private final Drivers drivers = new Drivers();
+    private final DriverServices blk;
 
     ServiceBlkTools(CliServices services) {
-        this.services = services;
+        this.blk = new DriverServices(services, "blk", "virtio-blk", "com.vhost.devices.blk");
     }
 
     @Override
     public Served serveImage(Path socket, Path image, boolean readOnly, int queues, int queueSize) throws Exception {
-        DeviceModel model = models().create(Map.of(DeviceConfigKeys.IMAGE, image.toString(), DeviceConfigKeys.READ_ONLY, readOnly,
+        DeviceModel model = blk.model(Map.of(DeviceConfigKeys.IMAGE, image.toString(), DeviceConfigKeys.READ_ONLY, readOnly,
                 DeviceConfigKeys.QUEUES, queues, DeviceConfigKeys.QUEUE_SIZE, queueSize));
         return serve(socket, model, image + (readOnly ? " (read-only)" : ""), queues);
     }
 
     @Override
     public Served serveMemory(Path socket, long capacityBytes, int queues, int queueSize) throws Exception {
-        DeviceModel model = models().create(Map.of(DeviceConfigKeys.MEMORY_SIZE, capacityBytes, DeviceConfigKeys.QUEUES, queues,
+        DeviceModel model = blk.model(Map.of(DeviceConfigKeys.MEMORY_SIZE, capacityBytes, DeviceConfigKeys.QUEUES, queues,
                 DeviceConfigKeys.QUEUE_SIZE, queueSize));
         return serve(socket, model, "memory", queues);
     }
 
     @Override
     public BlockDevice openDevice(VhostBackend backend, int queues, int queueSize, boolean poll) throws Exception {
-        VirtioDriverFactory factory;
-        try {
-            factory = services.service(VirtioDriverFactory.class, "(" + VirtioDriverFactory.DEVICE_TYPE + "=blk)",
-                    "virtio-blk driver factory", "com.vhost.devices.blk");
-        } catch (RuntimeException | InterruptedException e) {
-            backend.close();
-            throw e;
-        }
-        // A one-shot command fails at once when its back-end goes away instead of waiting for a rebind.
-        VirtioDriver driver = factory.create(backend, Map.of(DeviceConfigKeys.QUEUES, queues, DeviceConfigKeys.QUEUE_SIZE, queueSize,
-                DeviceConfigKeys.POLL, poll, DeviceConfigKeys.DETACH_ON_LOSS, false));
-        BlockDevice device = driver.api(BlockDevice.class);
-        if (device == null) {
-            driver.close();
-            throw new IllegalStateException("the virtio-blk driver factory made a driver without a BlockDevice: " + driver.summary());
-        }
-        drivers.put(device, driver);
-        return device;
+        return blk.open(backend, queues, queueSize, poll, BlockDevice.class);
     }
 
     @Override
     public RawQueue rawQueue(BlockDevice device, int index, CompletionSink sink) {
-        VirtioDriver driver = drivers.get(device);
+        VirtioDriver driver = blk.driver(device);
         BlockQueues queues = driver == null ? null : driver.api(BlockQueues.class);
         if (queues == null) {
             return null;
         }
         BlockQueue q = queues.queue(index);
-        com.vhost.api.blk.BlockCompletion completion = sink::complete; // one adapter per queue, none per request
+        BlockCompletion completion = sink::complete; // one adapter per queue, none per request
         return new RawQueue() {
             @Override
             public boolean submit(int type, long offset, MemorySegment buffer, long tag) throws Exception {
@@ -100,29 +80,30 @@ final class ServiceBlkTools implements BlkTools {
 
     @Override
     public Swappable swappable(BlockDevice device) {
-        VirtioDriver driver = drivers.get(device);
-        if (driver == null) {
+        MeasuredSwap swap = blk.measuredSwap(device);
+        if (swap == null) {
             return null;
         }
+        LongSupplier requests = completedRequests(device);
         return new Swappable() {
             @Override
             public void rebind(VhostBackend newBackend) throws Exception {
-                driver.rebind(newBackend);
+                swap.rebind(newBackend);
             }
 
             @Override
             public long pausesMeasured() {
-                return driver.counters().getOrDefault("pauses.measured", 0L);
+                return swap.pausesMeasured();
             }
 
             @Override
             public long lastPauseNanos() {
-                return driver.counters().getOrDefault("last.pause.ns", -1L);
+                return swap.lastPauseNanos();
             }
 
             @Override
             public long completedRequests() {
-                return driver.counters().getOrDefault("requests", 0L);
+                return requests.getAsLong();
             }
         };
     }
@@ -130,26 +111,18 @@ final class ServiceBlkTools implements BlkTools {
     @Override
     public VerifiedLoad startVerifiedWorkload(BlockDevice device, long regionBytes, int blockBytes, int workers, int depth,
             long seed) {
-        VirtioDriver driver = drivers.get(device);
-        java.util.function.LongSupplier completions = driver == null ? null
-                : () -> driver.counters().getOrDefault("requests", 0L);
-        return BlkTools.verifiedLoad(new VerifiedWorkload(device, regionBytes, blockBytes, workers, depth, seed, completions));
+        return BlkTools.verifiedLoad(new VerifiedWorkload(device, regionBytes, blockBytes, workers, depth, seed,
+                completedRequests(device)));
     }
 
-    private DeviceModelFactory models() throws InterruptedException {
-        return services.service(DeviceModelFactory.class, "(" + DeviceModelFactory.DEVICE_TYPE + "=blk)",
-                "virtio-blk device model factory", "com.vhost.devices.blk");
+    /** @return the driver's count of completed requests, or null for a device the CLI did not open */
+    private LongSupplier completedRequests(BlockDevice device) {
+        VirtioDriver driver = blk.driver(device);
+        return driver == null ? null : () -> driver.counters().getOrDefault("requests", 0L);
     }
 
     private Served serve(Path socket, DeviceModel model, String what, int queues) throws Exception {
-        BackendServer server;
-        try {
-            server = services.service(BackendServer.class, null, "vhost-user back-end server", "com.vhost.user");
-        } catch (RuntimeException | InterruptedException e) {
-            model.close();
-            throw e;
-        }
-        ServedBackend served = server.serve(socket, model);
+        ServedBackend served = blk.serve(socket, model);
         long capacity = capacityOf(model.device());
         String describe = "virtio-blk " + what + ", " + Sizes.human(capacity) + ", " + queues + " queue(s), on " + socket;
         return new Served() {

@@ -1,0 +1,125 @@
+package com.vhost.cli;
+
+import com.vhost.api.VhostBackend;
+import com.vhost.api.backend.BackendServer;
+import com.vhost.api.backend.DeviceModel;
+import com.vhost.api.backend.DeviceModelFactory;
+import com.vhost.api.backend.ServedBackend;
+import com.vhost.api.registry.DeviceConfigKeys;
+import com.vhost.api.registry.VirtioDriver;
+import com.vhost.api.registry.VirtioDriverFactory;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * What the blk and net tools share: the services of one device type's bundle (its
+ * {@link DeviceModelFactory} and {@link VirtioDriverFactory}) and of {@code com.vhost.user} (the
+ * {@link BackendServer}), and the {@link VirtioDriver} behind each handle the CLI opened.
+ */
+final class DriverServices {
+    private final CliServices services;
+    private final String type;
+    private final String what;
+    private final String bundle;
+    private final Drivers drivers = new Drivers();
+
+    /**
+     * @param type the device type ({@code blk}, {@code net}), as in {@code vhost.device.type}
+     * @param what the device for messages ({@code virtio-blk})
+     * @param bundle the bundle that registers its factories, named when they are missing
+     */
+    DriverServices(CliServices services, String type, String what, String bundle) {
+        this.services = services;
+        this.type = type;
+        this.what = what;
+        this.bundle = bundle;
+    }
+
+    /** @return a new model of this type made from {@code config} ({@link DeviceConfigKeys}) */
+    DeviceModel model(Map<String, Object> config) throws Exception {
+        DeviceModelFactory factory = services.service(DeviceModelFactory.class, "(" + DeviceModelFactory.DEVICE_TYPE + "=" + type + ")",
+                what + " device model factory", bundle);
+        return factory.create(config);
+    }
+
+    /** Serves {@code model} on {@code socket}; the model is closed when that fails. */
+    ServedBackend serve(Path socket, DeviceModel model) throws Exception {
+        BackendServer server;
+        try {
+            server = services.service(BackendServer.class, null, "vhost-user back-end server", "com.vhost.user");
+        } catch (RuntimeException | InterruptedException e) {
+            model.close();
+            throw e;
+        }
+        return server.serve(socket, model);
+    }
+
+    /**
+     * Starts a driver of this type on {@code backend} for a one-shot command: its requests fail at
+     * once when the back-end goes away ({@code detach.on.loss=false}) instead of waiting for a
+     * rebind.
+     *
+     * @param backend owned from now on (closed on failure)
+     * @param api the application handle wanted ({@code BlockDevice.class})
+     * @return the handle; {@link #driver} finds its driver
+     */
+    <T> T open(VhostBackend backend, int queues, int queueSize, boolean poll, Class<T> api) throws Exception {
+        VirtioDriverFactory factory;
+        try {
+            factory = services.service(VirtioDriverFactory.class, "(" + VirtioDriverFactory.DEVICE_TYPE + "=" + type + ")",
+                    what + " driver factory", bundle);
+        } catch (RuntimeException | InterruptedException e) {
+            backend.close();
+            throw e;
+        }
+        Map<String, Object> config = new HashMap<>();
+        config.put(DeviceConfigKeys.QUEUES, queues);
+        config.put(DeviceConfigKeys.QUEUE_SIZE, queueSize);
+        config.put(DeviceConfigKeys.POLL, poll);
+        config.put(DeviceConfigKeys.DETACH_ON_LOSS, false);
+        VirtioDriver driver = factory.create(backend, config);
+        T handle = driver.api(api);
+        if (handle == null) {
+            driver.close();
+            throw new IllegalStateException("the " + what + " driver factory made a driver without a " + api.getSimpleName() + ": "
+                    + driver.summary());
+        }
+        drivers.put(handle, driver);
+        return handle;
+    }
+
+    /** @return the driver behind a handle from {@link #open}, or null for another object */
+    VirtioDriver driver(Object handle) {
+        return drivers.get(handle);
+    }
+
+    /**
+     * The hot-swap view of a handle from {@link #open}: {@code rebind} and the pause counters
+     * ({@code pauses.measured}, {@code last.pause.ns}) of its driver.
+     *
+     * @return null for another object
+     */
+    MeasuredSwap measuredSwap(Object handle) {
+        VirtioDriver driver = drivers.get(handle);
+        if (driver == null) {
+            return null;
+        }
+        return new MeasuredSwap() {
+            @Override
+            public void rebind(VhostBackend newBackend) throws Exception {
+                driver.rebind(newBackend);
+            }
+
+            @Override
+            public long pausesMeasured() {
+                return driver.counters().getOrDefault("pauses.measured", 0L);
+            }
+
+            @Override
+            public long lastPauseNanos() {
+                return driver.counters().getOrDefault("last.pause.ns", -1L);
+            }
+        };
+    }
+}
