@@ -1,0 +1,657 @@
+package com.vhost.spi.driver;
+
+import com.vhost.api.VhostBackend;
+import com.vhost.api.VhostDisconnectedException;
+import com.vhost.api.VhostException;
+import com.vhost.api.VirtioDeviceException;
+import com.vhost.api.registry.VirtioDriver;
+import com.vhost.api.virtio.GuestMemory;
+import com.vhost.api.virtio.Interrupt;
+import com.vhost.api.virtio.VirtioDeviceState;
+import com.vhost.api.virtio.VirtioDeviceType;
+import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.spi.vhost.GenericVhostDevice;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+
+/**
+ * The engine every platform VirtIO driver (blk, net) runs on: it owns the backend in use, the
+ * hot-swap state ({@link HotSwapState}), the driver's failure, and the templates of
+ * {@link #rebind}, {@link #detach}, {@link #snapshot}, {@link #restore} and {@link #close}
+ * (QEMU {@code vhost_dev_stop}/{@code vhost_dev_start} across back-ends). A device driver
+ * supplies its geometry, memory layout and request queues through the protected hooks: how its
+ * data path is held and resumed, how a ring is reaped, what is outstanding after a stop, which
+ * queue configs restart it, what a snapshot records.
+ *
+ * <p><b>Quiesce</b> (every template): hold the data path ({@link #holdDataPath}); stop the rings
+ * ({@link VhostFrontendDevice#sleep}: SET_VRING_ENABLE(0) and GET_VRING_BASE per queue, vhost-user
+ * "Stopping rings"); reap until each used index reaches the base the back-end returned, bounded
+ * by {@link DriverProfile#stragglerWaitNanos()} (chains it had taken may still complete); carry
+ * the back-end's state to the next one when both offer DEVICE_STATE
+ * ({@link HotSwapState#carryState}); take what is still outstanding ({@link #takeOutstanding});
+ * close the old backend.
+ *
+ * <p><b>One failure rule</b> (the {@link VirtioDriver#rebind} contract): a swap that cannot
+ * finish loses nothing. A refused backend (an acked feature missing, other geometry) leaves the
+ * device on the backend it had, or detached if it had none; a new backend that fails to start
+ * after the old one stopped leaves the device detached: requests are held and wait, up to
+ * {@link #swapWaitNanos()} from the moment the device lost its backend, for another
+ * {@link #rebind}, then fail with {@link VhostDisconnectedException}. A backend that fails under
+ * a snapshot or restore is handled as a backend loss: detached under detach-on-loss (the
+ * registry), else the driver fails.
+ *
+ * <p>Thread-safety: the templates run under the swap lock; the accessors read volatile state.
+ *
+ * @param <F> the driver's front-end (its {@link com.vhost.api.virtio.VirtioDevice})
+ * @param <S> the driver's decoded snapshot
+ */
+public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S> implements VirtioDriver {
+    /**
+     * What differs between drivers in messages, thread names and bounds.
+     *
+     * @param device the device's name in messages, e.g. {@code virtio-blk}
+     * @param threads the prefix of the driver's thread names, e.g. {@code vhost-blk}
+     * @param waiting what waits while detached, e.g. {@code requests} or {@code frames}
+     * @param holders what may hold the swap lock, e.g. {@code rebind/detach/close}
+     * @param retaken what happens to chains a stopped back-end did not complete, e.g.
+     *     {@code resubmitting them}
+     * @param notStopped what happens when the rings could not be stopped, e.g.
+     *     {@code resubmitting everything not completed}
+     * @param closeBusy the warning when close goes on while the swap lock is held
+     * @param stragglerWaitNanos bound on waiting for chains a stopped back-end had taken, ns
+     * @param stateTransferMs bound on each SAVE and LOAD of a back-end's state, ms
+     */
+    public record DriverProfile(String device, String threads, String waiting, String holders, String retaken,
+            String notStopped, String closeBusy, long stragglerWaitNanos, long stateTransferMs) {
+        public DriverProfile {
+            Objects.requireNonNull(device, "device");
+            Objects.requireNonNull(threads, "threads");
+        }
+    }
+
+    /**
+     * A snapshot as a driver recorded it with its rings stopped.
+     *
+     * @param bytes the encoded snapshot
+     * @param describe a one-line description for the log
+     * @param wake the queue configs the rings restart with ({@link VhostFrontendDevice#wake}; an
+     *     empty list restarts them where they stopped)
+     */
+    public record Recorded(byte[] bytes, String describe, List<VirtqueueConfig> wake) {}
+
+    protected final Logger log;
+    private final DriverProfile profile;
+    /** Swap lock, detached state, swap.wait.ms, detach-on-loss, counters. */
+    protected final HotSwapState swap;
+    private volatile GenericVhostDevice vhost;
+    private volatile F frontend;
+    private final AtomicReference<VhostException> failure = new AtomicReference<>();
+    private final AtomicBoolean lossHandling = new AtomicBoolean();
+    private volatile boolean closed;
+
+    /**
+     * @param vhost the vhost device the driver starts on (its backend describes the device)
+     * @param frontend the front-end on {@code vhost}, negotiated by the subclass's constructor
+     * @param defaultSwapWaitNanos the initial {@code swap.wait.ms}, ns
+     */
+    protected VhostDriver(GenericVhostDevice vhost, F frontend, DriverProfile profile, Logger log,
+            long defaultSwapWaitNanos) {
+        this.vhost = Objects.requireNonNull(vhost, "vhost");
+        this.frontend = Objects.requireNonNull(frontend, "frontend");
+        this.profile = Objects.requireNonNull(profile, "profile");
+        this.log = Objects.requireNonNull(log, "log");
+        this.swap = new HotSwapState(profile.device(), profile.holders(), log, () -> this.vhost.backend().describe(),
+                defaultSwapWaitNanos);
+    }
+
+    // ---- hooks: what the device is ----
+
+    /** @return the VIRTIO device type a new backend must serve (VIRTIO 1.2, section 5) */
+    protected abstract VirtioDeviceType deviceType();
+
+    /** @return the virtqueues of the {@link GenericVhostDevice} (data queues the back-end runs) */
+    protected abstract int vhostQueues();
+
+    /** @return the rings whose bases a stop records, indexed by queue index (in-process ones included) */
+    protected abstract int ringCount();
+
+    /** @return the driver's shared memory, the same for every backend */
+    protected abstract GuestMemory memory();
+
+    /** @return the feature bits acked with the first backend; every later one must offer them */
+    protected abstract long ackedFeatures();
+
+    /** @return the interrupt the front-end signals (used rings, config change, needs-reset) */
+    protected abstract Interrupt interrupt();
+
+    /** @return the application types {@link #api} answers with this driver */
+    protected abstract Set<Class<?>> apiTypes();
+
+    // ---- hooks: rebind ----
+
+    /** @return a front-end on {@code vhost} for the same queues (features not acked yet) */
+    protected abstract F newFrontend(GenericVhostDevice vhost) throws VhostException;
+
+    /**
+     * Checks {@code next} can replace the backend: features, geometry.
+     *
+     * @throws VhostException (nothing has changed) naming what differs
+     */
+    protected abstract void checkCompatible(F next, String name, String from) throws VhostException;
+
+    /** Carries the front-end's own state (e.g. control state) from {@code old} to {@code next}, acked, not started. */
+    protected void adopt(F next, F old) {}
+
+    /** @return why {@code what} (rebind, detach, snapshot, restore) is refused now, or null */
+    protected VhostException refuseSwap(String what) {
+        return null;
+    }
+
+    /** Holds the data path: new requests wait, completion work stops (caller holds the swap lock). */
+    protected abstract void holdDataPath();
+
+    /**
+     * Ends {@link #holdDataPath}.
+     *
+     * @param attached whether a started backend serves the rings now (false: detached or failed)
+     * @return requests placed again on the rings
+     */
+    protected abstract int resumeDataPath(boolean attached);
+
+    /** @return the driver ring of queue {@code ring} for the straggler wait, or null to skip it */
+    protected abstract com.vhost.spi.virtqueue.DriverQueue ringQueue(int ring);
+
+    /** Consumes the used elements of queue {@code ring} (rings stopped, data path held). */
+    protected abstract void reap(int ring) throws VhostException;
+
+    /**
+     * After the rings stopped and the stragglers were reaped: takes what is still outstanding
+     * and sets where each ring restarts.
+     *
+     * @param bases per queue the base the back-end returned, -1 when unknown
+     * @return requests (chains) taken off the rings, to be placed again
+     */
+    protected abstract int takeOutstanding(int[] bases, String why);
+
+    /** @return the queue configs that start {@code next} where the rings stopped */
+    protected abstract List<VirtqueueConfig> restartConfigs(F next);
+
+    /** A started backend replaced the old one: update what names it. */
+    protected abstract void attachedTo(GenericVhostDevice vhost, String name);
+
+    /** @return System.nanoTime() of the last completion on the old backend, 0 when none */
+    protected abstract long lastCompletionNanos();
+
+    /** Logs (and counts) a finished swap. */
+    protected abstract void swapped(String from, String to, long switchNanos, int taken, int placed);
+
+    /** Fails every request the driver holds or has on a ring with {@code e} (default: none held). */
+    protected void failOutstanding(VhostException e) {}
+
+    /** Called once the device is detached, with the {@link HotSwapState#detachedDeadline()}. */
+    protected void onDetached(long deadline) {}
+
+    /** Before the rings stop ({@code vhost} connected and running). */
+    protected void beforeStop(GenericVhostDevice vhost) throws VhostException {}
+
+    // ---- hooks: snapshot / restore / close ----
+
+    /** Records the stopped device; the data path is held and the stragglers reaped. */
+    protected abstract Recorded record(F frontend, int[] bases, List<VirtqueueConfig> slept) throws VhostException;
+
+    /** @throws VhostException when the bytes are not a snapshot of this device type (nothing changed) */
+    protected abstract S decode(byte[] snapshot) throws VhostException;
+
+    /** @throws VhostException naming what in {@code s} does not fit this device (nothing changed) */
+    protected abstract void checkRestorable(S s) throws VhostException;
+
+    /** Resets the stopped rings at {@code s}'s indices; @return the configs to wake them with */
+    protected abstract List<VirtqueueConfig> resetRings(S s);
+
+    /** Loads {@code s}'s device state into the asleep device before its rings restart. */
+    protected abstract void loadState(F frontend, S s) throws VhostException;
+
+    /** @return the one-line result of a restore done in {@code micros} µs that placed {@code placed} requests again */
+    protected abstract String restored(S s, long micros, int placed);
+
+    /** Before close stops the data path (e.g. a bounded wait for requests in flight). */
+    protected void beforeClose() {}
+
+    /** Stops the data path for good ({@link #isClosed()} is true). */
+    protected abstract void stopForClose();
+
+    /** Releases the driver's own resources (rings' eventfds, shared memory) after the backend closed. */
+    protected abstract void closeResources();
+
+    // ---- state for subclasses ----
+
+    /** @return the vhost device in use (replaced by {@link #rebind}) */
+    public final GenericVhostDevice vhost() {
+        return vhost;
+    }
+
+    /** @return the front-end in use: the {@link com.vhost.api.virtio.VirtioDevice} view (life cycle, config) */
+    public final F frontend() {
+        return frontend;
+    }
+
+    @Override
+    public final com.vhost.api.virtio.VirtioDevice device() {
+        return frontend;
+    }
+
+    /** @return this driver when {@code type} is one of its {@link #apiTypes()}, else null */
+    @Override
+    public final <T> T api(Class<T> type) {
+        return type != null && apiTypes().contains(type) ? type.cast(this) : null;
+    }
+
+    protected final DriverProfile profile() {
+        return profile;
+    }
+
+    /** @return the attached backend's description, or {@code (no backend; was NAME)} while detached */
+    public final String backendName() {
+        return swap.backendName();
+    }
+
+    /** @return whether {@link #close()} ran */
+    protected final boolean isClosed() {
+        return closed;
+    }
+
+    /** @return why the driver failed, or null */
+    protected final VhostException failure() {
+        return failure.get();
+    }
+
+    /**
+     * Records {@code e} as the driver's failure unless one is recorded already.
+     *
+     * @return the failure recorded (the first one)
+     */
+    protected final VhostException fail(VhostException e) {
+        failure.compareAndSet(null, e);
+        return failure.get();
+    }
+
+    /**
+     * @throws VhostDisconnectedException when closed ("DEVICE on NAME is closed")
+     * @throws VhostException the driver's failure, when it failed
+     */
+    protected final void checkUsable() throws VhostException {
+        if (closed) {
+            throw new VhostDisconnectedException(profile.device() + " on " + backendName() + " is closed");
+        }
+        VhostException f = failure.get();
+        if (f != null) {
+            throw f;
+        }
+    }
+
+    // ---- settings and measurements (VirtioDriver users and shells) ----
+
+    /** @return whether no backend is attached ({@link #detach()} without a later {@link #rebind}) */
+    public final boolean isDetached() {
+        return swap.isDetached();
+    }
+
+    /** @return how long requests wait for a swap in progress, and a detached device for a backend, in nanoseconds */
+    public final long swapWaitNanos() {
+        return swap.swapWaitNanos();
+    }
+
+    /**
+     * @param nanos how long requests wait while no backend is attached (0: they fail at once)
+     * @throws IllegalArgumentException when negative
+     */
+    public final void setSwapWaitNanos(long nanos) {
+        swap.setSwapWaitNanos(nanos);
+    }
+
+    /**
+     * @param on true: a backend found disconnected detaches the device (requests wait, bounded by
+     *     {@link #swapWaitNanos()}, for {@link #rebind}) instead of failing it. The registry turns
+     *     this on; a driver opened directly has it off.
+     */
+    public final void setDetachOnLoss(boolean on) {
+        swap.setDetachOnLoss(on);
+    }
+
+    /**
+     * @return the pause of the last swap in nanoseconds: from the last completion on the old
+     *     backend to the first on the new one; -1 before any was measured
+     */
+    public final long lastPauseNanos() {
+        return swap.lastPauseNanos();
+    }
+
+    /** @return swaps whose pause has been measured (a first completion on the new backend seen) */
+    public final long pausesMeasured() {
+        return swap.pausesMeasured();
+    }
+
+    // ---- loss ----
+
+    /**
+     * Marks the driver failed (backend lost or device broken) and fails what it holds.
+     *
+     * @param noticed where the loss was seen, appended to the default message (e.g.
+     *     {@code " (noticed on queue 1)"}), or empty
+     * @param cause the failure, or null for "DEVICE: backend NAME lost"
+     */
+    protected final void lost(String noticed, VhostException cause) {
+        VhostException e = cause != null ? cause
+                : new VhostDisconnectedException(profile.device() + ": backend " + backendName() + " lost" + noticed);
+        if (failure.compareAndSet(null, e)) {
+            log.warn("{} on {}: {}", profile.device(), backendName(), e.getMessage());
+        }
+        failOutstanding(failure.get());
+    }
+
+    /**
+     * The data path found the backend disconnected. Under detach-on-loss the device detaches on
+     * a thread of its own (the caller may hold what detaching waits for) and its requests wait
+     * for {@link #rebind}; otherwise the driver fails ({@link #lost}).
+     *
+     * @param noticed where it was seen, e.g. {@code " (noticed on queue 1)"}, or empty
+     */
+    protected final void backendLost(String noticed) {
+        if (!swap.detachOnLoss() || closed || failure.get() != null || swap.isDetached()) {
+            if (!swap.isDetached()) {
+                lost(noticed, null);
+            }
+            return;
+        }
+        if (!lossHandling.compareAndSet(false, true)) {
+            return;
+        }
+        String name = backendName();
+        Thread.ofPlatform().daemon().name(profile.threads() + "-detach").start(() -> {
+            try {
+                log.warn("{} on {}: backend lost{}; detaching, {} wait for a new backend", profile.device(), name, noticed,
+                        profile.waiting());
+                detach();
+            } catch (VhostException | RuntimeException e) {
+                lost(noticed, new VhostDisconnectedException(profile.device() + ": backend " + name
+                        + " lost and detaching failed: " + e.getMessage()));
+            } finally {
+                lossHandling.set(false);
+            }
+        });
+    }
+
+    /**
+     * Fails what the driver holds ({@link #failOutstanding}) once the detached wait that ends at
+     * {@code deadline} is over, unless a rebind came first; on a thread of its own.
+     */
+    protected final void expireHeldAt(long deadline) {
+        Thread.ofPlatform().daemon().name(profile.threads() + "-detached").start(() -> {
+            while (swap.detachedDeadline() == deadline && !closed) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    VhostException e = swap.expired();
+                    if (e != null) {
+                        failOutstanding(e);
+                        log.warn("{}: {}", profile.device(), e.getMessage());
+                    }
+                    return;
+                }
+                java.util.concurrent.locks.LockSupport.parkNanos(Math.min(left, 50_000_000L));
+            }
+        });
+    }
+
+    // ---- rebind / detach ----
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Steps: negotiate with {@code newBackend} while the old one still serves (every acked
+     * feature, the same geometry: {@link #checkCompatible}); hold the data path; quiesce the old
+     * backend (stop its rings, reap stragglers, carry DEVICE_STATE, take what is outstanding,
+     * close it); start {@code newBackend} on the same memory, rings and eventfds at the stopped
+     * bases; place the outstanding requests again and resume. When {@code newBackend} fails to
+     * start the device is detached (the one failure rule, see the class comment).
+     *
+     * @throws com.vhost.api.VhostFeatureException when {@code newBackend} lacks an acked feature
+     *     or serves another device type (the device stays as it was)
+     * @throws VirtioDeviceException when its geometry differs, or the driver is closed, failed
+     *     or refuses ({@link #refuseSwap})
+     * @throws com.vhost.api.VhostTimeoutException when another swap holds the device for 30 s
+     * @throws VhostException from {@code newBackend} while starting it; the device is then detached
+     */
+    @Override
+    public final void rebind(VhostBackend newBackend) throws VhostException {
+        swap.lock("rebind", newBackend);
+        try {
+            refuse("rebind", newBackend);
+            rebindLocked(newBackend);
+        } finally {
+            swap.unlock();
+        }
+    }
+
+    private void refuse(String what, VhostBackend toClose) throws VhostException {
+        VhostException f = failure.get();
+        VhostException refusal = closed || (f != null && !(f instanceof VhostDisconnectedException))
+                ? swap.refusal(what, closed, f) : refuseSwap(what);
+        if (refusal != null) {
+            if (toClose != null) {
+                toClose.close();
+            }
+            throw refusal;
+        }
+    }
+
+    private void rebindLocked(VhostBackend nb) throws VhostException {
+        String from = backendName();
+        String name = nb.describe();
+        GenericVhostDevice nv;
+        try {
+            GenericVhostDevice.requireDeviceType(nb, deviceType());
+            nv = new GenericVhostDevice(nb, vhostQueues());
+        } catch (com.vhost.api.VhostFeatureException e) {
+            nb.close();
+            throw new com.vhost.api.VhostFeatureException("rebind to " + name + " refused, the device stays on " + from
+                    + ": " + e.getMessage());
+        } catch (VhostException | RuntimeException e) {
+            nb.close();
+            throw e;
+        }
+        F nf;
+        try {
+            nf = newFrontend(nv);
+            checkCompatible(nf, name, from);
+            nf.ackFeatures(ackedFeatures());
+            adopt(nf, frontend);
+            nf.prepare(memory()); // features and memory table now, while the old backend still serves
+        } catch (VhostException | RuntimeException e) {
+            nv.close();
+            throw e;
+        }
+        long t0 = System.nanoTime();
+        boolean wasDetached = swap.isDetached();
+        boolean started = false;
+        int taken = 0;
+        int placed = 0;
+        holdDataPath();
+        try {
+            if (!wasDetached) {
+                taken = DriverQuiesce.quiesce(this, "rebind to " + name, nv, true);
+            }
+            // From here on the device has no backend until the new one is started.
+            long ta = System.nanoTime();
+            try {
+                nf.activate(memory(), interrupt(), restartConfigs(nf));
+                log.debug("{}: {} started in {} us", profile.device(), name, (System.nanoTime() - ta) / 1000);
+            } catch (VhostException | RuntimeException e) {
+                nv.close();
+                if (!wasDetached) {
+                    markDetached(from);
+                }
+                VhostException v = e instanceof VhostException ve ? ve
+                        : new VirtioDeviceException("rebind: starting " + name + " failed: " + e, e);
+                log.warn("{}: starting {} failed ({}); the device is detached, {} wait up to {} ms for a backend",
+                        profile.device(), name, v.getMessage(), profile.waiting(),
+                        TimeUnit.NANOSECONDS.toMillis(swap.swapWaitNanos()));
+                throw v;
+            }
+            this.vhost = nv;
+            this.frontend = nf;
+            attachedTo(nv, name);
+            long last = lastCompletionNanos();
+            swap.attached(last != 0 ? last : t0);
+            if (failure.get() instanceof VhostDisconnectedException d) {
+                failure.compareAndSet(d, null); // the lost backend is replaced
+            }
+            started = true;
+        } finally {
+            placed = resumeDataPath(started);
+        }
+        swap.swapped(t0);
+        swapped(from, name, swap.lastSwitchNanos(), taken, placed);
+    }
+
+    /** Marks the device detached from {@code from} (the wait starts now) and tells the driver. */
+    final void markDetached(String from) {
+        onDetached(swap.markDetached(from));
+    }
+
+    /**
+     * {@inheritDoc} A device already detached stays so.
+     *
+     * @throws VirtioDeviceException when the driver is closed, failed or refuses ({@link #refuseSwap})
+     * @throws com.vhost.api.VhostTimeoutException when another swap holds the device for 30 s
+     */
+    @Override
+    public final void detach() throws VhostException {
+        swap.lock("detach", null);
+        try {
+            refuse("detach", null);
+            if (swap.isDetached()) {
+                return;
+            }
+            String from = backendName();
+            long t0 = System.nanoTime();
+            holdDataPath();
+            try {
+                DriverQuiesce.quiesce(this, "detach", null, true);
+                markDetached(from);
+            } finally {
+                resumeDataPath(false);
+            }
+            log.info("{} unbind: from {} to (none), switch {} us; {} wait up to {} ms for a backend", profile.device(), from,
+                    TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0), profile.waiting(),
+                    TimeUnit.NANOSECONDS.toMillis(swap.swapWaitNanos()));
+        } finally {
+            swap.unlock();
+        }
+    }
+
+    /**
+     * The backend failed under a snapshot or restore (data path held, swap lock held): handled
+     * as a backend loss. Under detach-on-loss the device is quiesced and detached (requests wait
+     * for a rebind), else the driver fails with "DEVICE on NAME: why".
+     */
+    final void lostUnderCommand(String name, VhostException why) {
+        if (swap.detachOnLoss()) {
+            DriverQuiesce.quiesce(this, "loss of " + name, null, true);
+            markDetached(name);
+        } else {
+            lost("", new VhostDisconnectedException(profile.device() + " on " + name + ": " + why.getMessage()));
+        }
+    }
+
+    // ---- snapshot / restore ----
+
+    /**
+     * {@inheritDoc} The layout is the driver's ({@link #record}). When the backend offers
+     * DEVICE_STATE the driver may record its state too.
+     *
+     * @throws VirtioDeviceException when the driver is closed, failed, detached or refuses
+     * @throws com.vhost.api.VhostTimeoutException when another swap holds the device for 30 s
+     * @throws VhostException when the backend refused to stop or restart its rings; the device is
+     *     then handled as after a backend loss (detached under the registry, else failed)
+     */
+    @Override
+    public final byte[] snapshot() throws VhostException {
+        swap.lock("snapshot", null);
+        try {
+            refuse("snapshot", null);
+            swap.requireAttached("snapshot");
+            return DriverSnapshots.snapshot(this);
+        } finally {
+            swap.unlock();
+        }
+    }
+
+    /**
+     * {@inheritDoc} The snapshot must fit this device ({@link #checkRestorable}); otherwise
+     * nothing changes. Then the device is quiesced on its backend (not closed), the rings are
+     * reset at the snapshot's indices ({@link #resetRings}), its device state is loaded and the
+     * rings restart there; the requests outstanding now are placed again.
+     *
+     * @throws VirtioDeviceException naming the mismatch or the truncation (nothing changed), or
+     *     when the driver is closed, failed, detached or refuses
+     * @throws VhostException when the backend refused to restart; the device is then handled as
+     *     after a backend loss
+     */
+    @Override
+    public final String restore(byte[] snapshot) throws VhostException {
+        S s = decode(snapshot);
+        swap.lock("restore", null);
+        try {
+            refuse("restore", null);
+            swap.requireAttached("restore");
+            checkRestorable(s);
+            return DriverSnapshots.restore(this, s);
+        } finally {
+            swap.unlock();
+        }
+    }
+
+    // ---- close ----
+
+    /**
+     * Stops the device and releases everything: waits (at most {@value HotSwapState#LOCK_WAIT_SECONDS}
+     * s) for a swap in progress, stops the data path, resets the device on its backend, closes
+     * the backend, the eventfds and the shared memory. Idempotent.
+     */
+    @Override
+    public final void close() {
+        if (closed) {
+            return;
+        }
+        boolean locked = swap.tryLock();
+        if (!locked) {
+            log.warn("{} on {}: {}", profile.device(), backendName(), profile.closeBusy());
+        }
+        try {
+            if (!closed) {
+                beforeClose();
+                closed = true;
+                stopForClose();
+                try {
+                    if (!swap.isDetached() && vhost.backend().isConnected()
+                            && frontend.state() == VirtioDeviceState.ACTIVE) {
+                        frontend.reset();
+                    }
+                } catch (VhostException | RuntimeException e) {
+                    log.debug("{} on {}: stop on close failed: {}", profile.device(), backendName(), e.toString());
+                }
+                vhost.close();
+                closeResources();
+            }
+        } finally {
+            if (locked) {
+                swap.unlock();
+            }
+        }
+    }
+}
