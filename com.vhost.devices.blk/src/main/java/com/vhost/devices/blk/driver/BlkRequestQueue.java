@@ -5,6 +5,7 @@ import com.vhost.api.VhostException;
 import com.vhost.api.VhostTimeoutException;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.VirtioBlk;
+import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.virtqueue.DriverQueue;
 import java.lang.foreign.MemorySegment;
@@ -55,30 +56,30 @@ public final class BlkRequestQueue {
     private final VirtioBlkDriver driver;
     private final int index;
     /** The ring and slot area in use; a swap switches to the other ({@link #takeOutstanding}). */
-    DriverQueue dq;
+    private DriverQueue dq;
     private MemorySegment slots;
     private long slotsGpa;
     private final DriverQueue[] areaQueues;
     private final MemorySegment[] areaSlots;
     private final long[] areaSlotsGpa;
     private int area;
-    final EventFd kick;
-    final EventFd call;
+    private final EventFd kick;
+    private final EventFd call;
     /** Poll mode: completions are found by polling; {@link #call} exists but nobody waits on it. */
     private final boolean pollMode;
     private final int[] freeSlots;
     private int freeSlotCount;
     private final long[] tags;
-    private final VirtioBlkDriver.Req[] reqs;
+    private final BlkRequest[] reqs;
     private final long[] addrs;
     private final int[] lens;
     private final DriverQueue.UsedHandler handler = this::onUsed;
     private BlkCompletion current;
 
     // High-level path state, guarded by lock.
-    final ReentrantLock lock = new ReentrantLock();
-    private final ArrayDeque<VirtioBlkDriver.Req> pending = new ArrayDeque<>();
-    private final VirtioBlkDriver.Req[] doneReqs;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final ArrayDeque<BlkRequest> pending = new ArrayDeque<>();
+    private final BlkRequest[] doneReqs;
     private final int[] doneStatus;
     private int doneCount;
     private int highInFlight;
@@ -87,9 +88,9 @@ public final class BlkRequestQueue {
     private long nextSeq;
     /** Requests taken from the ring by the last {@link #takeOutstanding}, placed again by {@link #resume}. */
     private int carried;
-    volatile boolean lowLevel;
-    volatile boolean stopping;
-    Thread completer;
+    private volatile boolean lowLevel;
+    private volatile boolean stopping;
+    private Thread completer;
 
     /**
      * @param dqs the two ring areas (index 0 in use first)
@@ -117,8 +118,8 @@ public final class BlkRequestQueue {
         }
         this.freeSlotCount = n;
         this.tags = new long[n];
-        this.reqs = new VirtioBlkDriver.Req[n];
-        this.doneReqs = new VirtioBlkDriver.Req[n];
+        this.reqs = new BlkRequest[n];
+        this.doneReqs = new BlkRequest[n];
         this.doneStatus = new int[n];
         this.seqs = new long[n];
         this.addrs = new long[maxSegments + 2];
@@ -150,7 +151,7 @@ public final class BlkRequestQueue {
      * @throws VhostDisconnectedException when the driver was closed or its backend lost
      */
     public boolean submit(int type, long offset, MemorySegment buffer, long tag) throws VhostException {
-        driver.checkUsable();
+        driver.usable();
         if (!lowLevel) {
             throw new VirtioDeviceException("queue " + index + ": submit needs the low-level mode of VirtioBlkDriver.queue(" + index + ")");
         }
@@ -158,13 +159,13 @@ public final class BlkRequestQueue {
         long len = 0;
         if (type == VirtioBlk.T_IN || type == VirtioBlk.T_OUT) {
             if (buffer == null) {
-                throw new VirtioDeviceException("queue " + index + ": " + VirtioBlkDriver.typeName(type) + " at offset " + offset
+                throw new VirtioDeviceException("queue " + index + ": " + BlkRequest.typeName(type) + " at offset " + offset
                         + " needs a buffer");
             }
             len = buffer.byteSize();
-            driver.checkRange(type, offset, len, true);
+            driver.geometry().checkRange(type, offset, len, true);
             if (!driver.pool().owns(buffer)) {
-                throw new VirtioDeviceException("queue " + index + ": " + VirtioBlkDriver.typeName(type)
+                throw new VirtioDeviceException("queue " + index + ": " + BlkRequest.typeName(type)
                         + " buffer at 0x" + Long.toHexString(buffer.address()) + " is not from allocateBuffer");
             }
             gpa = driver.gpaOf(buffer);
@@ -180,7 +181,7 @@ public final class BlkRequestQueue {
 
     /** Notifies the device of submitted requests when it asked for it (EVENT_IDX / NO_NOTIFY). */
     public void kick() throws VhostException {
-        driver.checkUsable();
+        driver.usable();
         if (dq.kickNeeded()) {
             kick.signal();
         }
@@ -193,7 +194,7 @@ public final class BlkRequestQueue {
      * @throws com.vhost.api.VirtqueueException when the device broke the ring rules
      */
     public int poll(BlkCompletion h) throws VhostException {
-        driver.checkUsable();
+        driver.usable();
         current = h;
         try {
             return dq.pollUsed(handler);
@@ -264,7 +265,7 @@ public final class BlkRequestQueue {
         int out = 1;
         switch (type) {
             case VirtioBlk.T_OUT, VirtioBlk.T_IN -> {
-                int seg = driver.segmentBytes();
+                int seg = driver.geometry().segmentBytes();
                 for (long off = 0; off < dataLen; off += seg) {
                     addrs[n] = dataGpa + off;
                     lens[n++] = (int) Math.min(seg, dataLen - off);
@@ -311,7 +312,7 @@ public final class BlkRequestQueue {
             current.complete(tag, status);
             return;
         }
-        VirtioBlkDriver.Req r = reqs[slot];
+        BlkRequest r = reqs[slot];
         reqs[slot] = null;
         if (r != null && r.type == VirtioBlk.T_GET_ID && status == VirtioBlk.S_OK) {
             byte[] id = new byte[VirtioBlk.ID_BYTES];
@@ -331,12 +332,12 @@ public final class BlkRequestQueue {
     // ---- high-level path (BlockDevice futures), all under lock ----
 
     /** Submits or parks {@code r}; fails it at once when the driver is unusable. */
-    void submit(VirtioBlkDriver.Req r) {
+    void submit(BlkRequest r) {
         VhostException failure = null;
         VhostException kickFailure = null;
         lock.lock();
         try {
-            failure = driver.failure();
+            failure = driver.failedWith();
             if (failure == null && lowLevel) {
                 failure = new VirtioDeviceException("queue " + index + " is in low-level mode (VirtioBlkDriver.queue)");
             }
@@ -366,7 +367,7 @@ public final class BlkRequestQueue {
         }
     }
 
-    private boolean place(VirtioBlkDriver.Req r) {
+    private boolean place(BlkRequest r) {
         int slot = enqueue(r.type, r.offset >>> VirtioBlk.SECTOR_SHIFT, r.shared == null ? 0 : driver.gpaOf(r.shared),
                 r.shared == null ? 0 : r.shared.byteSize(), r.segSectors, r.segFlags, 0L);
         if (slot < 0) {
@@ -405,13 +406,13 @@ public final class BlkRequestQueue {
             driver.completedBatch();
         }
         for (int i = 0; i < doneCount; i++) {
-            VirtioBlkDriver.Req r = doneReqs[i];
+            BlkRequest r = doneReqs[i];
             doneReqs[i] = null;
             if (r != null) {
                 try {
                     r.complete(doneStatus[i]);
                 } catch (RuntimeException e) {
-                    r.finish(new VirtioDeviceException("queue " + index + ": completing " + VirtioBlkDriver.typeName(r.type)
+                    r.finish(new VirtioDeviceException("queue " + index + ": completing " + BlkRequest.typeName(r.type)
                             + " at offset " + r.offset + ": " + e, e));
                 }
             }
@@ -529,9 +530,8 @@ public final class BlkRequestQueue {
             List<Integer> order = slotsInSubmissionOrder();
             List<BlkDriverSnapshot.InFlight> out = new ArrayList<>(order.size());
             for (int slot : order) {
-                VirtioBlkDriver.Req r = reqs[slot];
-                long len = r.shared != null ? r.shared.byteSize() : (long) r.segSectors << VirtioBlk.SECTOR_SHIFT;
-                out.add(new BlkDriverSnapshot.InFlight(r.type, r.offset, len));
+                BlkRequest r = reqs[slot];
+                out.add(new BlkDriverSnapshot.InFlight(r.type, r.offset, r.length()));
             }
             return out;
         } finally {
@@ -573,7 +573,7 @@ public final class BlkRequestQueue {
 
     /** Removes every outstanding high-level request and fails it with {@code e}. */
     void failAll(VhostException e) {
-        List<VirtioBlkDriver.Req> victims = new ArrayList<>();
+        List<BlkRequest> victims = new ArrayList<>();
         lock.lock();
         try {
             for (int i = 0; i < reqs.length; i++) {
@@ -588,9 +588,111 @@ public final class BlkRequestQueue {
         } finally {
             lock.unlock();
         }
-        for (VirtioBlkDriver.Req r : victims) {
+        for (BlkRequest r : victims) {
             r.finish(e);
         }
+    }
+
+    // ---- the driver's handling of this queue (hand-over, completion thread, swap) ----
+
+    /** @return whether the queue was handed over to the low-level path ({@link VirtioBlkDriver#queue}) */
+    boolean isLowLevel() {
+        return lowLevel;
+    }
+
+    /**
+     * Hands the queue over to the low-level path and stops its completion thread.
+     *
+     * @throws IllegalStateException when high-level requests are outstanding, or it was handed over already
+     */
+    void handOver() {
+        lock.lock();
+        try {
+            if (lowLevel) {
+                throw new IllegalStateException("queue " + index + " was already handed over");
+            }
+            int outstanding = highInFlight + pending.size();
+            if (outstanding > 0) {
+                throw new IllegalStateException("queue " + index + " has " + outstanding + " high-level requests outstanding");
+            }
+            lowLevel = true;
+        } finally {
+            lock.unlock();
+        }
+        stopCompleter();
+    }
+
+    /** @return the ring in use (a swap or restore switches the area) */
+    DriverQueue ring() {
+        return dq;
+    }
+
+    /** @return the config that starts a backend on the ring in use at its avail index, with this queue's eventfds */
+    VirtqueueConfig restartConfig() {
+        return new VirtqueueConfig(index, dq.size(), dq.descGpa(), dq.availGpa(), dq.usedGpa(), dq.availIdx(), kick.fd(),
+                call.fd(), true);
+    }
+
+    /**
+     * Hot-swap: makes submissions park from now on (the caller set the driver's holding flag)
+     * once a submission in progress has placed its request, and asks the completion thread to stop.
+     */
+    void hold() {
+        lock.lock(); // a submission in progress has finished placing once we hold its lock
+        lock.unlock();
+        stopping = true;
+    }
+
+    /** Starts the completion thread (high-level path). */
+    void startCompleter() {
+        stopping = false;
+        Thread t = Thread.ofPlatform().daemon().name("vhost-blk-q" + index).unstarted(this::runCompleter);
+        completer = t;
+        t.start();
+    }
+
+    /** Asks the completion thread to stop (see {@link #stopCompleter}). */
+    void requestStop() {
+        stopping = true;
+    }
+
+    /** Wakes the completion thread and waits (at most 2 s) for it to end; stopped or handed over first. */
+    void stopCompleter() {
+        Thread t = completer;
+        if (t != null && t != Thread.currentThread()) {
+            wakeCompleter();
+            try {
+                t.join(2000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (t.isAlive()) {
+                org.slf4j.LoggerFactory.getLogger(BlkRequestQueue.class).warn(
+                        "completion thread of queue {} did not stop within 2 s", index);
+            }
+        }
+    }
+
+    /** Wakes the completion thread through its call eventfd; a closed fd is left to the 100 ms timeout. */
+    void wakeCompleter() {
+        try {
+            call.signal();
+        } catch (com.vhost.api.VhostNativeException e) {
+            org.slf4j.LoggerFactory.getLogger(BlkRequestQueue.class).debug("queue {}: waking the completion thread: {}",
+                    index, e.getMessage());
+        }
+    }
+
+    /** @return whether the completion thread can copy into {@code segment} (not confined to another thread) */
+    boolean completerCanAccess(MemorySegment segment) {
+        Thread t = completer;
+        return t == null || segment.isAccessibleBy(t);
+    }
+
+    /** Closes the kick and call eventfds (driver closed). */
+    void closeFds() {
+        kick.close();
+        call.close();
     }
 
     /**
@@ -605,7 +707,7 @@ public final class BlkRequestQueue {
         long lastCheck = lastProgress;
         while (!stopping && !lowLevel) {
             try {
-                if (driver.failure() != null) {
+                if (driver.failedWith() != null) {
                     return;
                 }
                 if (drain() > 0) {
