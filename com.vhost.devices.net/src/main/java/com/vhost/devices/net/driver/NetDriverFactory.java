@@ -3,17 +3,11 @@ package com.vhost.devices.net.driver;
 import static com.vhost.spi.driver.ConfigValues.bool;
 import static com.vhost.spi.driver.ConfigValues.number;
 
-import com.vhost.api.VhostBackend;
-import com.vhost.api.VhostException;
-import com.vhost.api.net.NetDevice;
 import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.registry.VirtioDriver;
 import com.vhost.api.registry.VirtioDriverFactory;
-import com.vhost.spi.driver.DelegatingVirtioDriver;
-import com.vhost.spi.driver.DriverConfigs;
-import com.vhost.spi.driver.DriverConfigs.DriverConfig;
+import com.vhost.spi.driver.VhostDriverFactory;
 import java.util.Map;
-import java.util.Set;
 import org.osgi.service.component.annotations.Component;
 
 /**
@@ -26,23 +20,10 @@ import org.osgi.service.component.annotations.Component;
  * and detach, rather than fail, when their backend goes away.
  */
 @Component(service = VirtioDriverFactory.class, property = VirtioDriverFactory.DEVICE_TYPE + "=net")
-public final class NetDriverFactory implements VirtioDriverFactory {
+public final class NetDriverFactory extends VhostDriverFactory<NetDriverOptions> {
 
-    @Override
-    public String deviceType() {
-        return "net";
-    }
-
-    @Override
-    public VirtioDriver create(VhostBackend backend, Map<String, Object> config) throws VhostException {
-        DriverConfig<NetDriverOptions> c = DriverConfigs.read(backend, config, "net", NetDriverFactory::options,
-                VirtioNetDriver.DEFAULT_SWAP_WAIT_NANOS);
-        VirtioNetDriver driver = VirtioNetDriver.open(backend, c.options());
-        driver.setSwapWaitNanos(c.swapWaitNanos());
-        driver.setDetachOnLoss(true); // the registry rebinds it when a backend is back
-        return new DelegatingVirtioDriver(driver, Set.of(NetDevice.class, VirtioNetDriver.class),
-                new DelegatingVirtioDriver.Ops(driver::frontend, () -> summary(driver), driver::rebind, driver::detach,
-                        driver::snapshot, driver::restore, driver::counters, driver::close));
+    public NetDriverFactory() {
+        super("net", NetDriverFactory::options, VirtioNetDriver.DEFAULT_SWAP_WAIT_NANOS, VirtioNetDriver::open);
     }
 
     /** @return the options {@code config} asks for, defaults for absent keys */
@@ -56,13 +37,5 @@ public final class NetDriverFactory implements VirtioDriverFactory {
                 bool(config, DeviceConfigKeys.POLL, d.poll()),
                 bool(config, DeviceConfigKeys.MRG_RXBUF, d.mergeableRxBuffers()),
                 mac == null ? null : NetMacs.parse(mac.toString()));
-    }
-
-    /** @return the driver's one-line description for the registry */
-    private static String summary(VirtioNetDriver driver) {
-        var i = driver.info();
-        return String.format("net %s, mtu %d, %d/%d queue pair(s) of %d, features 0x%x%s, link %s, %s", i.mac(), i.mtu(),
-                driver.queuePairs(), i.maxQueuePairs(), i.queueSize(), i.features(), i.mergeableRxBuffers() ? ", mrg_rxbuf" : "",
-                driver.linkUp() ? "up" : "down", i.backend());
     }
 }
