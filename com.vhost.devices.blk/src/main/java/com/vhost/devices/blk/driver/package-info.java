@@ -6,5 +6,5 @@
  * {@link com.vhost.devices.blk.driver.BlkRequestQueue}, and the registry's factory.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.2.0")
+@org.osgi.annotation.versioning.Version("1.3.0")
 package com.vhost.devices.blk.driver;

@@ -8,5 +8,5 @@
  * sequence-numbered echo stream for swap checks and benches.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.1.0")
+@org.osgi.annotation.versioning.Version("1.2.0")
 package com.vhost.devices.net.driver;
