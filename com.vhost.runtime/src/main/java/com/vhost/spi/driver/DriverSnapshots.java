@@ -19,7 +19,7 @@ final class DriverSnapshots {
     /**
      * Holds the data path, stops the rings (GET_VRING_BASE per queue), reaps the stragglers,
      * records the device ({@link VhostDriver#record}) and wakes the rings on the same backend.
-     * A failure is handled as a backend loss ({@link VhostDriver#lostUnderCommand}) and thrown.
+     * A failure is handled as a backend loss ({@link DriverSwaps#lostUnderCommand}) and thrown.
      */
     static <F extends VhostFrontendDevice<?>> byte[] snapshot(VhostDriver<F, ?> d) throws VhostException {
         String device = d.profile().device();
@@ -44,7 +44,7 @@ final class DriverSnapshots {
         try {
             if (failed != null) {
                 d.log.warn("{} on {}: snapshot failed: {}; handling it as a backend loss", device, name, failed.getMessage());
-                d.lostUnderCommand(name, failed);
+                DriverSwaps.lostUnderCommand(d, name, failed);
             }
         } finally {
             d.resumeDataPath(failed == null);
@@ -89,7 +89,7 @@ final class DriverSnapshots {
             }
             if (failed != null) {
                 d.log.warn("{} on {}: restore failed: {}; handling it as a backend loss", device, name, failed.getMessage());
-                d.lostUnderCommand(name, failed);
+                DriverSwaps.lostUnderCommand(d, name, failed);
             }
         } finally {
             placed = d.resumeDataPath(failed == null);

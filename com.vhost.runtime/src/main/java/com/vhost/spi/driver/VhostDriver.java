@@ -14,7 +14,6 @@ import com.vhost.spi.vhost.GenericVhostDevice;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
@@ -54,6 +53,8 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S> implement
     /**
      * What differs between drivers in messages, thread names and bounds.
      *
+     * @param type the VIRTIO device type a new backend must serve (VIRTIO 1.2, section 5)
+     * @param apis the application types {@link VhostDriver#api} answers with the driver
      * @param device the device's name in messages, e.g. {@code virtio-blk}
      * @param threads the prefix of the driver's thread names, e.g. {@code vhost-blk}
      * @param waiting what waits while detached, e.g. {@code requests} or {@code frames}
@@ -66,9 +67,11 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S> implement
      * @param stragglerWaitNanos bound on waiting for chains a stopped back-end had taken, ns
      * @param stateTransferMs bound on each SAVE and LOAD of a back-end's state, ms
      */
-    public record DriverProfile(String device, String threads, String waiting, String holders, String retaken,
+    public record DriverProfile(VirtioDeviceType type, Set<Class<?>> apis, String device, String threads, String waiting, String holders, String retaken,
             String notStopped, String closeBusy, long stragglerWaitNanos, long stateTransferMs) {
         public DriverProfile {
+            Objects.requireNonNull(type, "type");
+            apis = Set.copyOf(apis);
             Objects.requireNonNull(device, "device");
             Objects.requireNonNull(threads, "threads");
         }
@@ -111,9 +114,6 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S> implement
 
     // ---- hooks: what the device is ----
 
-    /** @return the VIRTIO device type a new backend must serve (VIRTIO 1.2, section 5) */
-    protected abstract VirtioDeviceType deviceType();
-
     /** @return the virtqueues of the {@link GenericVhostDevice} (data queues the back-end runs) */
     protected abstract int vhostQueues();
 
@@ -128,9 +128,6 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S> implement
 
     /** @return the interrupt the front-end signals (used rings, config change, needs-reset) */
     protected abstract Interrupt interrupt();
-
-    /** @return the application types {@link #api} answers with this driver */
-    protected abstract Set<Class<?>> apiTypes();
 
     // ---- hooks: rebind ----
 
@@ -245,10 +242,10 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S> implement
         return frontend;
     }
 
-    /** @return this driver when {@code type} is one of its {@link #apiTypes()}, else null */
+    /** @return this driver when {@code type} is one of its {@link DriverProfile#apis()}, else null */
     @Override
     public final <T> T api(Class<T> type) {
-        return type != null && apiTypes().contains(type) ? type.cast(this) : null;
+        return type != null && profile.apis().contains(type) ? type.cast(this) : null;
     }
 
     protected final DriverProfile profile() {
@@ -431,13 +428,13 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S> implement
         swap.lock("rebind", newBackend);
         try {
             refuse("rebind", newBackend);
-            rebindLocked(newBackend);
+            DriverSwaps.rebind(this, newBackend);
         } finally {
             swap.unlock();
         }
     }
 
-    private void refuse(String what, VhostBackend toClose) throws VhostException {
+    final void refuse(String what, VhostBackend toClose) throws VhostException {
         VhostException f = failure.get();
         VhostException refusal = closed || (f != null && !(f instanceof VhostDisconnectedException))
                 ? swap.refusal(what, closed, f) : refuseSwap(what);
@@ -449,78 +446,13 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S> implement
         }
     }
 
-    private void rebindLocked(VhostBackend nb) throws VhostException {
-        String from = backendName();
-        String name = nb.describe();
-        GenericVhostDevice nv;
-        try {
-            GenericVhostDevice.requireDeviceType(nb, deviceType());
-            nv = new GenericVhostDevice(nb, vhostQueues());
-        } catch (com.vhost.api.VhostFeatureException e) {
-            nb.close();
-            throw new com.vhost.api.VhostFeatureException("rebind to " + name + " refused, the device stays on " + from
-                    + ": " + e.getMessage());
-        } catch (VhostException | RuntimeException e) {
-            nb.close();
-            throw e;
+    /** A started {@code next} on {@code nv} replaces the backend in use; a failure by a lost backend is forgotten. */
+    final void attach(GenericVhostDevice nv, F next) {
+        this.vhost = nv;
+        this.frontend = next;
+        if (failure.get() instanceof VhostDisconnectedException d) {
+            failure.compareAndSet(d, null); // the lost backend is replaced
         }
-        F nf;
-        try {
-            nf = newFrontend(nv);
-            checkCompatible(nf, name, from);
-            nf.ackFeatures(ackedFeatures());
-            adopt(nf, frontend);
-            nf.prepare(memory()); // features and memory table now, while the old backend still serves
-        } catch (VhostException | RuntimeException e) {
-            nv.close();
-            throw e;
-        }
-        long t0 = System.nanoTime();
-        boolean wasDetached = swap.isDetached();
-        boolean started = false;
-        int taken = 0;
-        int placed = 0;
-        holdDataPath();
-        try {
-            if (!wasDetached) {
-                taken = DriverQuiesce.quiesce(this, "rebind to " + name, nv, true);
-            }
-            // From here on the device has no backend until the new one is started.
-            long ta = System.nanoTime();
-            try {
-                nf.activate(memory(), interrupt(), restartConfigs(nf));
-                log.debug("{}: {} started in {} us", profile.device(), name, (System.nanoTime() - ta) / 1000);
-            } catch (VhostException | RuntimeException e) {
-                nv.close();
-                if (!wasDetached) {
-                    markDetached(from);
-                }
-                VhostException v = e instanceof VhostException ve ? ve
-                        : new VirtioDeviceException("rebind: starting " + name + " failed: " + e, e);
-                log.warn("{}: starting {} failed ({}); the device is detached, {} wait up to {} ms for a backend",
-                        profile.device(), name, v.getMessage(), profile.waiting(),
-                        TimeUnit.NANOSECONDS.toMillis(swap.swapWaitNanos()));
-                throw v;
-            }
-            this.vhost = nv;
-            this.frontend = nf;
-            attachedTo(nv, name);
-            long last = lastCompletionNanos();
-            swap.attached(last != 0 ? last : t0);
-            if (failure.get() instanceof VhostDisconnectedException d) {
-                failure.compareAndSet(d, null); // the lost backend is replaced
-            }
-            started = true;
-        } finally {
-            placed = resumeDataPath(started);
-        }
-        swap.swapped(t0);
-        swapped(from, name, swap.lastSwitchNanos(), taken, placed);
-    }
-
-    /** Marks the device detached from {@code from} (the wait starts now) and tells the driver. */
-    final void markDetached(String from) {
-        onDetached(swap.markDetached(from));
     }
 
     /**
@@ -537,34 +469,9 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S> implement
             if (swap.isDetached()) {
                 return;
             }
-            String from = backendName();
-            long t0 = System.nanoTime();
-            holdDataPath();
-            try {
-                DriverQuiesce.quiesce(this, "detach", null, true);
-                markDetached(from);
-            } finally {
-                resumeDataPath(false);
-            }
-            log.info("{} unbind: from {} to (none), switch {} us; {} wait up to {} ms for a backend", profile.device(), from,
-                    TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0), profile.waiting(),
-                    TimeUnit.NANOSECONDS.toMillis(swap.swapWaitNanos()));
+            DriverSwaps.detach(this);
         } finally {
             swap.unlock();
-        }
-    }
-
-    /**
-     * The backend failed under a snapshot or restore (data path held, swap lock held): handled
-     * as a backend loss. Under detach-on-loss the device is quiesced and detached (requests wait
-     * for a rebind), else the driver fails with "DEVICE on NAME: why".
-     */
-    final void lostUnderCommand(String name, VhostException why) {
-        if (swap.detachOnLoss()) {
-            DriverQuiesce.quiesce(this, "loss of " + name, null, true);
-            markDetached(name);
-        } else {
-            lost("", new VhostDisconnectedException(profile.device() + " on " + name + ": " + why.getMessage()));
         }
     }
 

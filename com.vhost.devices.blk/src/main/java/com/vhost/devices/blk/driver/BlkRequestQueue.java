@@ -89,8 +89,7 @@ public final class BlkRequestQueue {
     /** Requests taken from the ring by the last {@link #takeOutstanding}, placed again by {@link #resume}. */
     private int carried;
     private volatile boolean lowLevel;
-    private volatile boolean stopping;
-    private Thread completer;
+    private final BlkCompleter completer;
 
     /**
      * @param dqs the two ring areas (index 0 in use first)
@@ -122,6 +121,7 @@ public final class BlkRequestQueue {
         this.doneReqs = new BlkRequest[n];
         this.doneStatus = new int[n];
         this.seqs = new long[n];
+        this.completer = new BlkCompleter(this, driver);
         this.addrs = new long[maxSegments + 2];
         this.lens = new int[maxSegments + 2];
     }
@@ -500,6 +500,17 @@ public final class BlkRequestQueue {
         return areaQueues[a];
     }
 
+    /** @return the ring area (0 or 1) whose desc, avail and used addresses {@code c} has, or -1 */
+    int areaOf(VirtqueueConfig c) {
+        for (int a = 0; a < 2; a++) {
+            DriverQueue q = areaQueues[a];
+            if (q.descGpa() == c.descAddr() && q.availGpa() == c.availAddr() && q.usedGpa() == c.usedAddr()) {
+                return a;
+            }
+        }
+        return -1;
+    }
+
     /**
      * Restore, after {@link #takeOutstanding} emptied the ring: makes area {@code a} the one in
      * use with both ring indices at {@code idx}.
@@ -619,7 +630,7 @@ public final class BlkRequestQueue {
         } finally {
             lock.unlock();
         }
-        stopCompleter();
+        completer.stop();
     }
 
     /** @return the ring in use (a swap or restore switches the area) */
@@ -640,124 +651,46 @@ public final class BlkRequestQueue {
     void hold() {
         lock.lock(); // a submission in progress has finished placing once we hold its lock
         lock.unlock();
-        stopping = true;
+        completer.requestStop();
     }
 
-    /** Starts the completion thread (high-level path). */
-    void startCompleter() {
-        stopping = false;
-        Thread t = Thread.ofPlatform().daemon().name("vhost-blk-q" + index).unstarted(this::runCompleter);
-        completer = t;
-        t.start();
+    /** @return the queue's completion thread (high-level path) */
+    BlkCompleter completer() {
+        return completer;
     }
 
-    /** Asks the completion thread to stop (see {@link #stopCompleter}). */
-    void requestStop() {
-        stopping = true;
+    /** @return whether completions are found by polling (no one waits on the call eventfd) */
+    boolean pollMode() {
+        return pollMode;
     }
 
-    /** Wakes the completion thread and waits (at most 2 s) for it to end; stopped or handed over first. */
-    void stopCompleter() {
-        Thread t = completer;
-        if (t != null && t != Thread.currentThread()) {
-            wakeCompleter();
-            try {
-                t.join(2000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            if (t.isAlive()) {
-                org.slf4j.LoggerFactory.getLogger(BlkRequestQueue.class).warn(
-                        "completion thread of queue {} did not stop within 2 s", index);
-            }
-        }
-    }
-
-    /** Wakes the completion thread through its call eventfd; a closed fd is left to the 100 ms timeout. */
-    void wakeCompleter() {
+    /**
+     * Re-enables used-buffer notifications before the completion thread sleeps.
+     *
+     * @return true when used elements arrived meanwhile (do not sleep)
+     */
+    boolean rearm() {
+        lock.lock();
         try {
-            call.signal();
-        } catch (com.vhost.api.VhostNativeException e) {
-            org.slf4j.LoggerFactory.getLogger(BlkRequestQueue.class).debug("queue {}: waking the completion thread: {}",
-                    index, e.getMessage());
+            return dq.enableNotifications();
+        } finally {
+            lock.unlock();
         }
     }
 
-    /** @return whether the completion thread can copy into {@code segment} (not confined to another thread) */
-    boolean completerCanAccess(MemorySegment segment) {
-        Thread t = completer;
-        return t == null || segment.isAccessibleBy(t);
+    /** @return whether the call eventfd was signalled within {@code ms} milliseconds */
+    boolean awaitCall(int ms) throws com.vhost.api.VhostNativeException {
+        return call.await(ms);
+    }
+
+    /** Signals the call eventfd (wakes the completion thread). */
+    void signalCall() throws com.vhost.api.VhostNativeException {
+        call.signal();
     }
 
     /** Closes the kick and call eventfds (driver closed). */
     void closeFds() {
         kick.close();
         call.close();
-    }
-
-    /**
-     * Completion thread body: waits on the call eventfd (or polls) until stopped or handed over.
-     * Every 100 ms without progress it checks the backend: disconnected, or requests outstanding
-     * with no completion for {@link VirtioBlkDriver#requestTimeoutNanos()} (a back-end that died
-     * without the connection noticing), fails the driver so no future hangs.
-     */
-    void runCompleter() {
-        int idle = 0;
-        long lastProgress = System.nanoTime();
-        long lastCheck = lastProgress;
-        while (!stopping && !lowLevel) {
-            try {
-                if (driver.failedWith() != null) {
-                    return;
-                }
-                if (drain() > 0) {
-                    idle = 0;
-                    lastProgress = System.nanoTime();
-                    continue;
-                }
-                if (pollMode) {
-                    // Spin right after progress, then park longer the longer the queue stays idle
-                    // (up to 1 ms), so an idle device does not hold one of the shared CPUs.
-                    if (System.nanoTime() - lastProgress < SPIN_NANOS) {
-                        Thread.onSpinWait();
-                    } else {
-                        LockSupport.parkNanos(idle < 1000 ? 20_000 : idle < 20_000 ? 200_000 : 1_000_000);
-                        idle++;
-                    }
-                } else {
-                    boolean more;
-                    lock.lock();
-                    try {
-                        more = dq.enableNotifications();
-                    } finally {
-                        lock.unlock();
-                    }
-                    if (more || call.await(100)) {
-                        continue;
-                    }
-                }
-                long now = System.nanoTime();
-                if (driver.holding()) {
-                    lastProgress = now;
-                } else if (now - lastCheck >= 100_000_000L) {
-                    lastCheck = now;
-                    int outstanding = highLevelOutstanding();
-                    if (outstanding == 0) {
-                        lastProgress = now;
-                    }
-                    if (!driver.backendConnected()) {
-                        driver.backendLost(index);
-                    } else if (outstanding > 0 && now - lastProgress > driver.requestTimeoutNanos()) {
-                        driver.lost(index, new VhostTimeoutException("queue " + index + ": no completion for "
-                                + TimeUnit.NANOSECONDS.toMillis(now - lastProgress) + " ms with " + outstanding
-                                + " requests outstanding; back-end " + driver.backendName() + " presumed lost"));
-                    }
-                }
-            } catch (VhostException e) {
-                driver.lost(index, e);
-            } catch (RuntimeException e) {
-                driver.lost(index, new VirtioDeviceException("queue " + index + ": completion thread failed: " + e, e));
-            }
-        }
     }
 }

@@ -9,16 +9,14 @@ import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.blk.BlockDeviceInfo;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.virtio.GuestMemory;
-import com.vhost.api.virtio.GuestMemoryRegion;
 import com.vhost.api.virtio.Interrupt;
 import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.spi.driver.DeviceStateTransfer;
+import com.vhost.spi.driver.SnapshotFrames;
 import com.vhost.spi.driver.VhostDriver;
 import com.vhost.spi.driver.VhostDrivers;
-import com.vhost.spi.memory.GuestMemoryMap;
-import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.SharedMemory;
 import com.vhost.spi.vhost.GenericVhostDevice;
 import com.vhost.spi.virtqueue.DriverQueue;
@@ -74,7 +72,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDriverSnapshot> implements BlockDevice {
     private static final Logger LOG = LoggerFactory.getLogger(VirtioBlkDriver.class);
-    private static final long PAGE = 4096;
     private static final long CLOSE_WAIT_NANOS = 5_000_000_000L;
     /** Default time a high-level request may wait for its completion before the driver gives up. */
     public static final long DEFAULT_REQUEST_TIMEOUT_NANOS = 30_000_000_000L;
@@ -88,14 +85,15 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
     static final long STRAGGLER_WAIT_NANOS = 250_000_000L;
     /** Bound on each of the SAVE and LOAD of a back-end state during a swap, ms. */
     static final long STATE_TRANSFER_TIMEOUT_MS = 2000;
-    private static final DriverProfile PROFILE = new DriverProfile("virtio-blk", "vhost-blk", "requests",
+    private static final DriverProfile PROFILE = new DriverProfile(VirtioDeviceType.BLOCK,
+            Set.of(BlockDevice.class, VirtioBlkDriver.class), "virtio-blk", "vhost-blk", "requests",
             "rebind/detach/close", "resubmitting them", "resubmitting everything not completed",
             "a rebind is still running after 30 s; closing anyway", STRAGGLER_WAIT_NANOS, STATE_TRANSFER_TIMEOUT_MS);
 
     private final SharedMemory shm;
     private final GuestMemory memory;
     private final BufferPool pool;
-    private final BlkRequestQueue[] queues;
+    private final BlkQueues queues;
     private final long baseGpa;
     private final long acked;
     private final BlkGeometry geometry;
@@ -144,75 +142,34 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
         if (nq < o.queues()) {
             LOG.info("virtio-blk on {}: device offers {} queues, {} wanted; using {}", vhost.backend().describe(), nq, o.queues(), nq);
         }
-        int qsize = o.queueSize();
-        int indirectMax = geometry.indirectMax();
-        long qBytes = alignUp(DriverQueue.layoutBytes(qsize, indirectMax), PAGE);
-        long slotBytes = alignUp((long) qsize * BlkRequestQueue.SLOT_BYTES, PAGE);
-        long poolBytes = alignUp(o.bufferPoolBytes(), PAGE);
-        long perQueue = 2 * (qBytes + slotBytes); // two ring + slot areas per queue (class comment)
-        long total = nq * perQueue + poolBytes;
-        this.shm = SharedMemory.create("vhost-blk-driver", total);
-        BlkRequestQueue[] qs = new BlkRequestQueue[nq];
-        List<VirtqueueConfig> configs = new ArrayList<>(nq);
+        BlkMemory mem = BlkMemory.create(this, geometry, o, acked);
+        this.shm = mem.shm();
+        this.memory = mem.memory();
+        this.pool = mem.pool();
+        this.queues = mem.queues();
+        this.baseGpa = shm.address();
         try {
-            this.baseGpa = shm.address();
-            MemorySegment all = shm.segment();
-            this.memory = GuestMemoryMap.of(List.of(new GuestMemoryRegion(baseGpa, total, shm.address(), shm.fd(), 0, all)));
-            this.pool = new BufferPool(all.asSlice(nq * perQueue, poolBytes));
-            for (int i = 0; i < nq; i++) {
-                long off = i * perQueue;
-                long offB = off + qBytes + slotBytes;
-                DriverQueue dq = new DriverQueue(i, qsize, all.asSlice(off, qBytes), baseGpa + off, acked, indirectMax);
-                DriverQueue dqB = new DriverQueue(i, qsize, all.asSlice(offB, qBytes), baseGpa + offB, acked, indirectMax);
-                EventFd kick = EventFd.create();
-                // Poll mode still hands the back-end a call eventfd: libvhost-user (QEMU 7.2) writes
-                // the call fd on its first used buffer whatever the suppression state, and marks the
-                // device broken when that fd is missing. Nobody waits on it in poll mode.
-                EventFd call = EventFd.create();
-                qs[i] = new BlkRequestQueue(this, i, new DriverQueue[] {dq, dqB},
-                        new MemorySegment[] {all.asSlice(off + qBytes, slotBytes), all.asSlice(offB + qBytes, slotBytes)},
-                        new long[] {baseGpa + off + qBytes, baseGpa + offB + qBytes}, kick, call, poll,
-                        geometry.segmentsPerRequest());
-                if (poll) {
-                    dq.disableNotifications();
-                }
-                configs.add(qs[i].restartConfig());
-            }
-            this.queues = qs;
-            front.activate(memory, interrupt, configs);
+            front.activate(memory, interrupt, queues.configs());
         } catch (VhostException | RuntimeException e) {
-            closeQueues(qs);
-            shm.close();
+            mem.close();
             throw e;
         }
-        this.info = new BlockDeviceInfo(geometry.capacityBytes(), geometry.blockSize(), nq, qsize, acked, geometry.readOnly(),
+        this.info = new BlockDeviceInfo(geometry.capacityBytes(), geometry.blockSize(), nq, o.queueSize(), acked, geometry.readOnly(),
                 geometry.segMax(), geometry.sizeMax(), vhost.backend().describe());
         vhost.setConfigChangeNotifier(() -> LOG.info("virtio-blk on {}: config changed (capacity is re-read on reopen)",
                 vhost.backend().describe()));
-        for (BlkRequestQueue q : queues) {
-            q.startCompleter();
+        for (BlkRequestQueue q : queues.all()) {
+            q.completer().start();
         }
         LOG.debug("virtio-blk on {}: {}", vhost.backend().describe(), info);
-    }
-
-    private static long alignUp(long v, long a) {
-        return (v + a - 1) & -a;
-    }
-
-    private static void closeQueues(BlkRequestQueue[] qs) {
-        for (BlkRequestQueue q : qs) {
-            if (q != null) {
-                q.closeFds();
-            }
-        }
     }
 
     /** Wakes the completion threads; reports a device-needs-reset as the driver's failure. */
     private final class DriverInterrupt implements Interrupt {
         @Override
         public void signalUsedQueue(int queueIndex) {
-            if (queues != null && queueIndex >= 0 && queueIndex < queues.length) {
-                queues[queueIndex].wakeCompleter();
+            if (queues != null && queueIndex >= 0 && queueIndex < queues.count()) {
+                queues.get(queueIndex).completer().wake();
             }
         }
 
@@ -298,69 +255,20 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
 
     private BlkRequestQueue highLevelQueue(int queue) throws VhostException {
         checkUsable();
-        if (queue < 0 || queue >= queues.length) {
-            throw new VirtioDeviceException("queue " + queue + " outside 0.." + (queues.length - 1));
+        if (queue < 0 || queue >= queues.count()) {
+            throw new VirtioDeviceException("queue " + queue + " outside 0.." + (queues.count() - 1));
         }
-        BlkRequestQueue q = queues[queue];
+        BlkRequestQueue q = queues.get(queue);
         if (q.isLowLevel()) {
             throw new VirtioDeviceException("queue " + queue + " is in low-level mode (VirtioBlkDriver.queue)");
         }
         return q;
     }
 
-    private CompletableFuture<Void> data(int type, int queue, long offset, MemorySegment buf) {
+    /** Submits a read or write of {@code buf} at {@code offset} on {@code queue}, split and bounced as needed. */
+    CompletableFuture<Void> data(int type, int queue, long offset, MemorySegment buf) {
         try {
-            BlkRequestQueue q = highLevelQueue(queue);
-            long len = buf.byteSize();
-            geometry.checkRange(type, offset, len, false);
-            if (len == 0) {
-                return CompletableFuture.completedFuture(null);
-            }
-            boolean inPlace = pool.owns(buf);
-            if (!inPlace && type == VirtioBlk.T_IN && !q.completerCanAccess(buf)) {
-                throw new VirtioDeviceException(BlkRequest.typeName(type) + " at offset " + offset + ", length " + len
-                        + ": the destination segment is confined to its thread, so the completion thread cannot copy"
-                        + " into it; use allocateBuffer, a heap segment or a shared arena");
-            }
-            long max = geometry.maxRequestBytes();
-            int parts = (int) ((len + max - 1) / max);
-            if (!inPlace && parts > 1) {
-                // A large caller-owned buffer is bounced one request at a time, so it never needs
-                // more pool space than one request (a 16 MiB heap read works with a small pool).
-                CompletableFuture<Void> chain = CompletableFuture.completedFuture(null);
-                for (long off = 0; off < len; off += max) {
-                    long pieceOff = off;
-                    long n = Math.min(max, len - off);
-                    chain = chain.thenComposeAsync(v -> data(type, queue, offset + pieceOff, buf.asSlice(pieceOff, n)));
-                }
-                return chain;
-            }
-            BlkRequest.Group g = new BlkRequest.Group(parts);
-            List<BlkRequest> reqs = new ArrayList<>(parts);
-            for (long off = 0; off < len; off += max) {
-                long n = Math.min(max, len - off);
-                MemorySegment part = buf.asSlice(off, n);
-                MemorySegment shared = part;
-                if (!inPlace) {
-                    shared = pool.allocate(n);
-                    if (shared == null) {
-                        for (BlkRequest r : reqs) {
-                            pool.release(r.shared);
-                        }
-                        throw new VirtioDeviceException(BlkRequest.typeName(type) + " at offset " + offset + ", length " + len
-                                + ": buffer pool exhausted for a bounce buffer of " + n + " bytes (" + pool.freeBytes()
-                                + " of " + pool.capacity() + " free); use allocateBuffer for zero-copy I/O");
-                    }
-                    if (type == VirtioBlk.T_OUT) {
-                        MemorySegment.copy(part, 0, shared, 0, n);
-                    }
-                }
-                reqs.add(new BlkRequest(this, type, offset + off, part, shared, !inPlace, 0, 0, g, null));
-            }
-            for (BlkRequest r : reqs) {
-                q.submit(r);
-            }
-            return g.future;
+            return BlkRequest.submitData(this, highLevelQueue(queue), type, queue, offset, buf);
         } catch (VhostException e) {
             return CompletableFuture.failedFuture(e);
         }
@@ -441,22 +349,7 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
                 throw new VirtioDeviceException(BlkRequest.typeName(type) + " at offset " + offset + ", length " + length
                         + ": feature bit " + feature + " not negotiated with " + backendName());
             }
-            geometry.checkRange(type, offset, length, false);
-            if (length == 0) {
-                return CompletableFuture.completedFuture(null);
-            }
-            long sectors = length >>> VirtioBlk.SECTOR_SHIFT;
-            // Keep each part a multiple of the block size.
-            long perPart = Math.min(maxSectors, 0xFFFF_FFFFL);
-            perPart -= perPart % (geometry.blockSize() >>> VirtioBlk.SECTOR_SHIFT);
-            int parts = (int) ((sectors + perPart - 1) / perPart);
-            BlkRequest.Group g = new BlkRequest.Group(parts);
-            for (long s = 0; s < sectors; s += perPart) {
-                long n = Math.min(perPart, sectors - s);
-                q.submit(new BlkRequest(this, type, offset + (s << VirtioBlk.SECTOR_SHIFT), null, null, false, (int) n, flags,
-                        g, null));
-            }
-            return g.future;
+            return BlkRequest.submitRange(this, q, type, maxSectors, flags, offset, length);
         } catch (VhostException e) {
             return CompletableFuture.failedFuture(e);
         }
@@ -484,28 +377,23 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
      * @throws IndexOutOfBoundsException for an index outside the queues in use
      */
     public BlkRequestQueue queue(int index) {
-        if (index < 0 || index >= queues.length) {
-            throw new IndexOutOfBoundsException("queue " + index + " outside 0.." + (queues.length - 1));
+        if (index < 0 || index >= queues.count()) {
+            throw new IndexOutOfBoundsException("queue " + index + " outside 0.." + (queues.count() - 1));
         }
-        queues[index].handOver();
-        return queues[index];
+        queues.get(index).handOver();
+        return queues.get(index);
     }
 
     // ---- the engine's hooks (VhostDriver) ----
 
     @Override
-    protected VirtioDeviceType deviceType() {
-        return VirtioDeviceType.BLOCK;
-    }
-
-    @Override
     protected int vhostQueues() {
-        return queues.length;
+        return queues.count();
     }
 
     @Override
     protected int ringCount() {
-        return queues.length;
+        return queues.count();
     }
 
     @Override
@@ -524,13 +412,8 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
     }
 
     @Override
-    protected Set<Class<?>> apiTypes() {
-        return Set.of(BlockDevice.class, VirtioBlkDriver.class);
-    }
-
-    @Override
     protected VirtioBlkFrontend newFrontend(GenericVhostDevice vhost) {
-        return new VirtioBlkFrontend(vhost, queues.length, queueSize);
+        return new VirtioBlkFrontend(vhost, queues.count(), queueSize);
     }
 
     /** Every acked feature, the same capacity and {@code blk_size}, enough queues. */
@@ -542,25 +425,14 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
     /** A queue handed over to the low-level path cannot be moved: its caller owns the ring. */
     @Override
     protected VhostException refuseSwap(String what) {
-        for (BlkRequestQueue q : queues) {
-            if (q.isLowLevel()) {
-                return new VirtioDeviceException(what + ": queue " + q.index()
-                        + " is in low-level mode (VirtioBlkDriver.queue); only the BlockDevice path can be moved");
-            }
-        }
-        return null;
+        return queues.lowLevelRefusal(what);
     }
 
     /** Parks new submissions (held in order) and stops the completion threads. */
     @Override
     protected void holdDataPath() {
         holding = true;
-        for (BlkRequestQueue q : queues) {
-            q.hold();
-        }
-        for (BlkRequestQueue q : queues) {
-            q.stopCompleter();
-        }
+        queues.hold();
     }
 
     /** Attached: places the parked requests (those taken off the ring first), kicks, restarts the completion threads. */
@@ -570,49 +442,28 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
             return 0; // requests stay parked until a rebind, or fail when the swap wait is over
         }
         holding = false;
-        int placed = 0;
-        for (BlkRequestQueue q : queues) {
-            placed += q.resume();
-        }
-        for (BlkRequestQueue q : queues) {
-            q.startCompleter();
-        }
-        return placed;
+        return queues.resume();
     }
 
     @Override
     protected DriverQueue ringQueue(int ring) {
-        return queues[ring].ring();
+        return queues.get(ring).ring();
     }
 
     @Override
     protected void reap(int ring) throws VhostException {
-        queues[ring].drain();
+        queues.get(ring).drain();
     }
 
     /** Moves every request still on a ring back to the parked ones and resets the ring (other area) at its base. */
     @Override
     protected int takeOutstanding(int[] bases, String why) {
-        int taken = 0;
-        for (BlkRequestQueue q : queues) {
-            try {
-                q.drain();
-            } catch (VhostException | RuntimeException e) {
-                LOG.warn("queue {}: reaping the used ring for {} failed: {}", q.index(), why, e.toString());
-            }
-            int base = bases[q.index()] < 0 ? q.ring().lastUsedIdx() : bases[q.index()];
-            taken += q.takeOutstanding(base);
-        }
-        return taken;
+        return queues.takeOutstanding(bases, why);
     }
 
     @Override
     protected List<VirtqueueConfig> restartConfigs(VirtioBlkFrontend next) {
-        List<VirtqueueConfig> configs = new ArrayList<>(queues.length);
-        for (BlkRequestQueue q : queues) {
-            configs.add(q.restartConfig());
-        }
-        return configs;
+        return queues.configs();
     }
 
     @Override
@@ -637,9 +488,7 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
 
     @Override
     protected void failOutstanding(VhostException e) {
-        for (BlkRequestQueue q : queues) {
-            q.failAll(e);
-        }
+        queues.failAll(e);
     }
 
     /** Held requests fail with {@link VhostDisconnectedException} once the swap wait is over. */
@@ -656,23 +505,15 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
      */
     @Override
     protected Recorded record(VirtioBlkFrontend f, int[] bases, List<VirtqueueConfig> slept) throws VhostException {
-        byte[] cfg = new byte[VirtioBlk.CONFIG_SIZE];
-        f.readConfig(0, cfg);
-        List<BlkDriverSnapshot.Ring> rings = new ArrayList<>(queues.length);
-        for (BlkRequestQueue q : queues) {
-            rings.add(new BlkDriverSnapshot.Ring(q.ring().availIdx(), q.ring().lastUsedIdx(), q.ringRequests()));
-        }
-        byte[] state = new byte[0];
-        if (DeviceStateTransfer.supported(vhost().protocolFeatures())) {
-            state = DeviceStateTransfer.save(vhost().backend(), STATE_TRANSFER_TIMEOUT_MS);
-        }
-        BlkDriverSnapshot snap = new BlkDriverSnapshot(acked, cfg, state, slept, List.copyOf(rings));
+        byte[] state = DeviceStateTransfer.supported(vhost().protocolFeatures())
+                ? DeviceStateTransfer.save(vhost().backend(), STATE_TRANSFER_TIMEOUT_MS) : new byte[0];
+        BlkDriverSnapshot snap = BlkDriverSnapshot.record(f, acked, queues.all(), slept, state);
         return new Recorded(snap.encode(), snap.describe(), List.of());
     }
 
     @Override
     protected BlkDriverSnapshot decode(byte[] snapshot) throws VhostException {
-        return BlkDriverSnapshot.decode(snapshot, queues.length);
+        return BlkDriverSnapshot.decode(snapshot, queues.count());
     }
 
     /**
@@ -682,50 +523,15 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
      */
     @Override
     protected void checkRestorable(BlkDriverSnapshot s) throws VhostException {
-        if (s.ackedFeatures() != acked) {
-            throw new VhostFeatureException(String.format(
-                    "restore: snapshot acked features 0x%x, this device acked 0x%x (they differ in 0x%x)",
-                    s.ackedFeatures(), acked, s.ackedFeatures() ^ acked));
-        }
+        SnapshotFrames.checkAcked(s.ackedFeatures(), acked);
         geometry.checkSnapshot(s.config(), acked);
-        if (s.queues().size() != queues.length) {
-            throw new VirtioDeviceException("restore: snapshot has " + s.queues().size() + " queues, this device "
-                    + queues.length);
-        }
-        int[] areas = new int[queues.length];
-        for (int i = 0; i < queues.length; i++) {
-            VirtqueueConfig c = s.queues().get(i);
-            if (c.index() != i || c.size() != queueSize) {
-                throw new VirtioDeviceException("restore: snapshot queue #" + i + " is index " + c.index() + " size "
-                        + c.size() + "; this device's queue " + i + " has size " + queueSize);
-            }
-            areas[i] = -1;
-            for (int a = 0; a < 2; a++) {
-                DriverQueue dq = queues[i].areaQueue(a);
-                if (dq.descGpa() == c.descAddr() && dq.availGpa() == c.availAddr() && dq.usedGpa() == c.usedAddr()) {
-                    areas[i] = a;
-                }
-            }
-            if (areas[i] < 0) {
-                throw new VirtioDeviceException(String.format(
-                        "restore: snapshot queue %d rings at desc 0x%x avail 0x%x used 0x%x are not this driver's"
-                                + " (its ring areas start at desc 0x%x and 0x%x)",
-                        i, c.descAddr(), c.availAddr(), c.usedAddr(), queues[i].areaQueue(0).descGpa(),
-                        queues[i].areaQueue(1).descGpa()));
-            }
-        }
-        restoreAreas = areas;
+        restoreAreas = s.areasIn(queues.all(), queueSize);
     }
 
     /** Each ring in the snapshot's area at its {@code last_avail} index. */
     @Override
     protected List<VirtqueueConfig> resetRings(BlkDriverSnapshot s) {
-        List<VirtqueueConfig> configs = new ArrayList<>(queues.length);
-        for (BlkRequestQueue q : queues) {
-            q.resetRing(restoreAreas[q.index()], s.queues().get(q.index()).nextAvail());
-            configs.add(q.restartConfig());
-        }
-        return configs;
+        return queues.resetTo(restoreAreas, s.queues());
     }
 
     @Override
@@ -752,7 +558,7 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
     @Override
     protected void beforeClose() {
         long deadline = System.nanoTime() + CLOSE_WAIT_NANOS;
-        while (failure() == null && !holding && System.nanoTime() < deadline && outstanding() > 0) {
+        while (failure() == null && !holding && System.nanoTime() < deadline && queues.outstanding() > 0) {
             try {
                 Thread.sleep(5);
             } catch (InterruptedException e) {
@@ -764,21 +570,15 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
 
     @Override
     protected void stopForClose() {
-        for (BlkRequestQueue q : queues) {
-            q.requestStop();
-        }
-        for (BlkRequestQueue q : queues) {
-            q.stopCompleter();
-        }
+        queues.stopCompleters();
     }
 
     @Override
     protected void closeResources() {
         VhostException e = fail(new VhostDisconnectedException("virtio-blk on " + backendName() + " closed with "
-                + outstanding() + " requests outstanding"));
+                + queues.outstanding() + " requests outstanding"));
         failOutstanding(e);
-        closeQueues(queues);
-        shm.close();
+        new BlkMemory(shm, memory, pool, queues).close();
     }
 
     // ---- settings, counters, views ----
@@ -804,7 +604,7 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
         m.put("swaps", swap.swaps());
         m.put("carried.over", resubmittedTotal.get());
         swap.putSwapCounters(m);
-        m.put("outstanding", (long) outstanding());
+        m.put("outstanding", (long) queues.outstanding());
         m.put("detached", isDetached() ? 1L : 0L);
         return m;
     }
@@ -841,14 +641,6 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
     /** @return the largest data length one request carries, in bytes (longer I/O is split) */
     public long maxRequestBytes() {
         return geometry.maxRequestBytes();
-    }
-
-    private int outstanding() {
-        int n = 0;
-        for (BlkRequestQueue q : queues) {
-            n += q.isLowLevel() ? 0 : q.highLevelOutstanding();
-        }
-        return n;
     }
 
     @Override

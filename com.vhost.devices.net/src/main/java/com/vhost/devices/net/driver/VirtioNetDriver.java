@@ -5,38 +5,32 @@ import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostNativeException;
-import com.vhost.api.VhostTimeoutException;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.net.NetDevice;
 import com.vhost.api.net.NetDeviceInfo;
 import com.vhost.api.net.NetQueueStats;
 import com.vhost.api.net.VirtioNet;
 import com.vhost.api.virtio.GuestMemory;
-import com.vhost.api.virtio.GuestMemoryRegion;
 import com.vhost.api.virtio.Interrupt;
 import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.spi.driver.SnapshotFrames;
 import com.vhost.spi.driver.VhostDriver;
 import com.vhost.spi.driver.VhostDrivers;
-import com.vhost.spi.memory.GuestMemoryMap;
-import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.SharedMemory;
 import com.vhost.spi.vhost.GenericVhostDevice;
 import com.vhost.spi.virtqueue.DriverQueue;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -83,10 +77,8 @@ import org.slf4j.LoggerFactory;
 public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDriverSnapshot> implements NetDevice {
     private static final Logger LOG = LoggerFactory.getLogger(VirtioNetDriver.class);
     private static final ValueLayout.OfShort LE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final long PAGE = 4096;
     /** Longest wait for a control command's ack, ms. */
     public static final long CTRL_TIMEOUT_MS = 5000;
-    private static final long SPIN_NANOS = 50_000;
     /** Default bound on waiting for a swap, and on a detached device's wait for a backend, 10 s. */
     public static final long DEFAULT_SWAP_WAIT_NANOS = TimeUnit.SECONDS.toNanos(10);
     /** Bound on waiting for the old backend to complete chains it took before GET_VRING_BASE. */
@@ -100,7 +92,8 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
      * vhost-user), at most this often rather than on every burst.
      */
     static final long PROBE_NANOS = 50_000_000L;
-    private static final DriverProfile PROFILE = new DriverProfile("virtio-net", "vhost-net", "frames",
+    private static final DriverProfile PROFILE = new DriverProfile(VirtioDeviceType.NET,
+            Set.of(NetDevice.class, VirtioNetDriver.class), "virtio-net", "vhost-net", "frames",
             "rebind/detach/close or control command", "offering them again",
             "chains it had not completed are offered again", "closing while another swap/control command still runs",
             STRAGGLER_WAIT_NANOS, STATE_TRANSFER_TIMEOUT_MS);
@@ -115,11 +108,9 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
     private final int maxFrame;
     private final NetQueuePair[] pairs;
     private final NetControlQueue ctrl;
+    private final NetRings rings;
+    private final NetDataPath data;
     private volatile NetDeviceInfo info;
-    /** Where each data queue restarts after a stop (index = queue index), and the control queue. */
-    private int[] restartBases;
-    private int restartCtrl = -1;
-    private final AtomicLong retaken = new AtomicLong();
     private volatile long lastProbe = System.nanoTime();
     /** Set by a restore's ring reset: the receive queues are filled when the data path resumes. */
     private boolean refillOnResume;
@@ -166,50 +157,20 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
             throw new VirtioDeviceException("virtio-net on " + vhost.backend().describe() + ": receive buffers of " + rxBufBytes
                     + " bytes cannot hold header + a frame of " + maxFrame + " bytes without MRG_RXBUF (negotiated: no)");
         }
-        int qsize = o.queueSize();
-        int np = o.queuePairs();
-        int txSlot = (int) alignUp(VirtioNet.HDR_SIZE + maxFrame, 64);
-        long qBytes = alignUp(DriverQueue.layoutBytes(qsize, 0), PAGE);
-        long rxBytes = alignUp((long) qsize * rxBufBytes, PAGE);
-        long txBytes = alignUp((long) qsize * txSlot, PAGE);
-        long pairBytes = 2 * qBytes + rxBytes + txBytes;
-        long ctrlQBytes = alignUp(DriverQueue.layoutBytes(VirtioNetFrontend.CTRL_QUEUE_SIZE, 0), PAGE);
-        long ctrlBufBytes = alignUp(VirtioNetFrontend.CTRL_MAX_BYTES + 64, PAGE);
-        long total = np * pairBytes + ctrlQBytes + ctrlBufBytes;
-        this.shm = SharedMemory.create("vhost-net-driver", total);
-        NetQueuePair[] ps = new NetQueuePair[np];
-        List<EventFd> opened = new ArrayList<>();
+        NetMemory mem = NetMemory.create(o, acked, mrg, maxFrame, swap);
+        this.shm = mem.shm();
+        this.memory = mem.memory();
+        this.rings = mem.rings();
+        this.pairs = rings.pairs;
+        this.ctrl = rings.ctrl;
+        this.data = new NetDataPath(pairs, swap, new Checks(), poll, maxFrame, mtu);
         try {
-            long base = shm.address();
-            MemorySegment all = shm.segment();
-            this.memory = GuestMemoryMap.of(List.of(new GuestMemoryRegion(base, total, base, shm.fd(), 0, all)));
-            for (int p = 0; p < np; p++) {
-                long off = p * pairBytes;
-                DriverQueue rxq = new DriverQueue(VirtioNet.rxQueue(p), qsize, all.asSlice(off, qBytes), base + off, acked, 0);
-                DriverQueue txq = new DriverQueue(VirtioNet.txQueue(p), qsize, all.asSlice(off + qBytes, qBytes), base + off + qBytes, acked, 0);
-                long rxOff = off + 2 * qBytes;
-                long txOff = rxOff + rxBytes;
-                ps[p] = new NetQueuePair(p, rxq, txq, track(opened), track(opened), track(opened), track(opened),
-                        all.asSlice(rxOff, rxBytes), base + rxOff, rxBufBytes, mrg, all.asSlice(txOff, txBytes), base + txOff,
-                        txSlot, swap);
-                // The transmit queue is reclaimed at each burst: never ask for its notifications.
-                txq.disableNotifications();
-                if (poll) {
-                    rxq.disableNotifications();
-                }
-            }
-            long coff = np * pairBytes;
-            this.ctrl = new NetControlQueue(new DriverQueue(VirtioNet.ctrlQueue(np), VirtioNetFrontend.CTRL_QUEUE_SIZE,
-                    all.asSlice(coff, ctrlQBytes), base + coff, acked, 0), track(opened), track(opened),
-                    all.asSlice(coff + ctrlQBytes, ctrlBufBytes), base + coff + ctrlQBytes);
-            this.pairs = ps;
-            int[] zero = new int[2 * np];
-            front.activate(memory, interrupt, queueConfigs(zero, 0, 1)); // VIRTIO 1.2, 5.1.6.5.5: pair 0 until VQ_PAIRS_SET
-            for (NetQueuePair p : ps) {
+            front.activate(memory, interrupt, rings.configs(new int[2 * pairs.length], 0, 1)); // VIRTIO 1.2, 5.1.6.5.5: pair 0 until VQ_PAIRS_SET
+            for (NetQueuePair p : pairs) {
                 p.refill();
             }
-            if (np > 1) {
-                setQueuePairs(np);
+            if (pairs.length > 1) {
+                setQueuePairs(pairs.length);
             }
         } catch (VhostException | RuntimeException e) {
             if (front.state() == VirtioDeviceState.ACTIVE) {
@@ -219,24 +180,12 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
                     e.addSuppressed(s);
                 }
             }
-            for (EventFd f : opened) {
-                f.close();
-            }
-            shm.close();
+            mem.close();
             throw e;
         }
-        this.info = new NetDeviceInfo(NetMacs.format(mac()), mtu, np, qsize, rxBufBytes, acked, mrg, poll, vhost.backend().describe());
+        this.info = new NetDeviceInfo(NetMacs.format(mac()), mtu, pairs.length, o.queueSize(), rxBufBytes, acked, mrg, poll,
+                vhost.backend().describe());
         LOG.debug("virtio-net on {}: {}", vhost.backend().describe(), info);
-    }
-
-    private static EventFd track(List<EventFd> opened) throws VhostException {
-        EventFd f = EventFd.create();
-        opened.add(f);
-        return f;
-    }
-
-    private static long alignUp(long v, long a) {
-        return (v + a - 1) & -a;
     }
 
     /** Used-buffer notifications of the in-process control queue, and needs-reset reports. */
@@ -298,133 +247,44 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
         }
     }
 
-    /** Takes the pair's lock for one burst; waits (bounded by {@link #swapWaitNanos()}) while a swap holds it. */
-    private void lockPair(NetQueuePair p, String what) throws VhostException {
-        if (p.lock.tryLock()) {
-            return;
+    // ---- data path (NetDataPath) ----
+
+    /** What the data path asks of the driver around a burst. */
+    private final class Checks implements NetDataPath.Checks {
+        @Override
+        public void usable() throws VhostException {
+            VirtioNetDriver.this.usable();
         }
-        boolean got;
-        try {
-            got = p.lock.tryLock(swap.swapWaitNanos(), TimeUnit.NANOSECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new VhostTimeoutException(what + " on pair " + p.index + ": interrupted while a swap of virtio-net on "
-                    + backendName() + " held the queue");
+
+        @Override
+        public void probe() throws VhostException {
+            VirtioNetDriver.this.probe();
         }
-        if (!got) {
-            throw new VhostTimeoutException(what + " on pair " + p.index + ": a swap of virtio-net on " + backendName()
-                    + " held the queue longer than " + TimeUnit.NANOSECONDS.toMillis(swap.swapWaitNanos()) + " ms (swap.wait.ms)");
+
+        @Override
+        public int activePairs() {
+            return frontend().activePairs();
         }
-        if (isClosed()) {
-            p.lock.unlock();
-            throw new VhostDisconnectedException("virtio-net on " + backendName() + " is closed");
+
+        @Override
+        public boolean closed() {
+            return isClosed();
         }
     }
-
-    private NetQueuePair pair(int queuePair) throws VhostException {
-        usable();
-        int active = frontend().activePairs();
-        if (queuePair < 0 || queuePair >= active) {
-            throw new VirtioDeviceException("queue pair " + queuePair + " outside the " + active + " pair(s) in use (0.."
-                    + (active - 1) + ")");
-        }
-        return pairs[queuePair];
-    }
-
-    // ---- data path ----
 
     @Override
     public int transmit(int queuePair, MemorySegment[] frames, int[] lengths, int count) throws VhostException {
-        NetQueuePair p = pair(queuePair);
-        if (count < 0 || count > frames.length || count > lengths.length) {
-            throw new VirtioDeviceException("transmit on pair " + queuePair + ": count " + count + " outside 0.."
-                    + Math.min(frames.length, lengths.length));
-        }
-        for (int i = 0; i < count; i++) {
-            int len = lengths[i];
-            if (len < VirtioNet.ETH_HEADER || len > maxFrame || len > frames[i].byteSize()) {
-                p.txErrors++;
-                throw new VirtioDeviceException("transmit on pair " + queuePair + ": frame " + i + " of " + len
-                        + " bytes outside " + VirtioNet.ETH_HEADER + ".." + maxFrame + " (MTU " + mtu + " + 18)"
-                        + (len > frames[i].byteSize() ? " or longer than its segment of " + frames[i].byteSize() + " bytes" : "")
-                        + "; nothing of the burst was sent");
-            }
-        }
-        lockPair(p, "transmit");
-        try {
-            probe();
-            return p.transmit(frames, lengths, count);
-        } finally {
-            p.lock.unlock();
-        }
+        return data.transmit(queuePair, frames, lengths, count);
     }
 
     @Override
     public int receive(int queuePair, MemorySegment[] into, int[] lengths, int max) throws VhostException {
-        NetQueuePair p = pair(queuePair);
-        if (max < 0 || max > into.length || max > lengths.length) {
-            throw new VirtioDeviceException("receive on pair " + queuePair + ": max " + max + " outside 0.."
-                    + Math.min(into.length, lengths.length));
-        }
-        lockPair(p, "receive");
-        try {
-            probe();
-            return p.receive(into, lengths, max);
-        } finally {
-            p.lock.unlock();
-        }
+        return data.receive(queuePair, into, lengths, max);
     }
 
     @Override
     public boolean awaitReceive(int queuePair, long timeoutNanos) throws VhostException {
-        NetQueuePair p = pair(queuePair);
-        if (p.hasReceived() || p.rxq.hasUsed()) {
-            return true;
-        }
-        long deadline = System.nanoTime() + Math.max(0, timeoutNanos);
-        long start = System.nanoTime();
-        while (true) {
-            if (poll) {
-                if (p.hasReceived() || p.rxq.hasUsed()) {
-                    return true;
-                }
-                long now = System.nanoTime();
-                if (now - deadline >= 0) {
-                    return false;
-                }
-                if (now - start < SPIN_NANOS) {
-                    Thread.onSpinWait();
-                } else {
-                    LockSupport.parkNanos(Math.min(20_000, deadline - now));
-                    usable();
-                    lockPair(p, "awaitReceive");
-                    try {
-                        probe();
-                    } finally {
-                        p.lock.unlock();
-                    }
-                }
-            } else {
-                lockPair(p, "awaitReceive");
-                try {
-                    probe();
-                    if (p.hasReceived() || p.rxq.enableNotifications()) {
-                        return true;
-                    }
-                } finally {
-                    p.lock.unlock();
-                }
-                long left = deadline - System.nanoTime();
-                if (left <= 0) {
-                    return false;
-                }
-                p.rxCall.await((int) Math.max(1, Math.min(100, left / 1_000_000)));
-                if (p.rxq.hasUsed()) {
-                    return true;
-                }
-                usable();
-            }
-        }
+        return data.awaitReceive(queuePair, timeoutNanos);
     }
 
     // ---- control ----
@@ -539,19 +399,13 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
     // ---- the engine's hooks (VhostDriver) ----
 
     @Override
-    protected VirtioDeviceType deviceType() {
-        return VirtioDeviceType.NET;
-    }
-
-    @Override
     protected int vhostQueues() {
         return 2 * pairs.length;
     }
 
-    /** Every pair's receive and transmit queue, then the control queue. */
     @Override
     protected int ringCount() {
-        return 2 * pairs.length + 1;
+        return rings.count();
     }
 
     @Override
@@ -567,11 +421,6 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
     @Override
     protected Interrupt interrupt() {
         return interrupt;
-    }
-
-    @Override
-    protected Set<Class<?>> apiTypes() {
-        return Set.of(NetDevice.class, VirtioNetDriver.class);
     }
 
     @Override
@@ -620,100 +469,40 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
         }
     }
 
-    /** Takes every pair's lock: a burst in progress finishes first; new ones wait (bounded) for the resume. */
+    /** Takes every pair's lock: data-path calls meanwhile wait, at most {@link #swapWaitNanos()}. */
     @Override
     protected void holdDataPath() {
-        for (NetQueuePair p : pairs) {
-            p.lock.lock();
-        }
+        rings.lockAll();
     }
 
-    /** Fills the receive queues after a restore, releases the pairs and wakes receivers (frames reaped are announced by no back-end). */
+    /** Fills the receive queues after a restore, releases the pairs and wakes receivers. */
     @Override
     protected int resumeDataPath(boolean attached) {
-        try {
-            if (attached && refillOnResume) {
-                for (NetQueuePair p : pairs) {
-                    p.refill();
-                }
-            }
-        } catch (VhostException e) {
-            LOG.warn("virtio-net on {}: filling the receive queues failed: {}", backendName(), e.getMessage());
-        } finally {
-            refillOnResume = false;
-            for (NetQueuePair p : pairs) {
-                p.lock.unlock();
-            }
-        }
-        for (NetQueuePair p : pairs) {
-            try {
-                p.rxCall.signal();
-            } catch (VhostNativeException e) {
-                LOG.debug("pair {}: waking receivers: {}", p.index, e.getMessage());
-            }
-        }
+        rings.unlockAll(attached && refillOnResume);
+        refillOnResume = false;
         return 0;
     }
 
+    /** The control queue has nothing in flight under the swap lock: not waited for. */
     @Override
     protected DriverQueue ringQueue(int ring) {
-        return ring < 2 * pairs.length ? queue(ring) : null; // the control queue has nothing in flight under the swap lock
-    }
-
-    private DriverQueue queue(int ring) {
-        NetQueuePair p = pairs[ring / 2];
-        return ring % 2 == 0 ? p.rxq : p.txq;
+        return ring < 2 * pairs.length ? rings.ring(ring) : null;
     }
 
     @Override
     protected void reap(int ring) throws VhostException {
-        pairs[ring / 2].reap(queue(ring));
+        rings.reap(ring);
     }
 
-    /**
-     * Each data ring restarts at its used index: chains the old back-end took and did not
-     * complete (base beyond the used index) are offered again and counted in {@code retaken};
-     * with the base unknown everything not completed is offered again, uncounted.
-     */
+    /** Rings restart at their used index; chains taken and not completed are offered again ({@code retaken}). */
     @Override
     protected int takeOutstanding(int[] bases, String why) {
-        int again = 0;
-        for (int i = 0; i < 2 * pairs.length; i++) {
-            DriverQueue q = queue(i);
-            try {
-                pairs[i / 2].reap(q);
-            } catch (VhostException | RuntimeException e) {
-                LOG.warn("queue {}: reaping the used ring of {} failed: {}", q.index(), backendName(), e.toString());
-            }
-            int used = q.lastUsedIdx();
-            again += bases[i] < 0 ? 0 : (bases[i] - used) & 0xFFFF;
-            bases[i] = used;
-        }
-        retaken.addAndGet(again);
-        restartBases = Arrays.copyOf(bases, 2 * pairs.length);
-        restartCtrl = bases[2 * pairs.length];
-        return again;
+        return rings.takeRestartPoints(bases, backendName());
     }
 
     @Override
     protected List<VirtqueueConfig> restartConfigs(VirtioNetFrontend next) {
-        return queueConfigs(restartBases, restartCtrl, next.activePairs());
-    }
-
-    /** Queue configs for a restart at {@code bases}: same rings, same eventfds, active pairs enabled. */
-    private List<VirtqueueConfig> queueConfigs(int[] bases, int ctrlBase, int active) {
-        List<VirtqueueConfig> configs = new ArrayList<>(2 * pairs.length + 1);
-        for (NetQueuePair p : pairs) {
-            boolean on = p.index < active;
-            DriverQueue r = p.rxq;
-            DriverQueue t = p.txq;
-            configs.add(new VirtqueueConfig(r.index(), queueSize, r.descGpa(), r.availGpa(), r.usedGpa(), bases[r.index()],
-                    p.rxKick.fd(), p.rxCall.fd(), on));
-            configs.add(new VirtqueueConfig(t.index(), queueSize, t.descGpa(), t.availGpa(), t.usedGpa(), bases[t.index()],
-                    p.txKick.fd(), p.txCall.fd(), on));
-        }
-        configs.add(ctrl.config(ctrlBase));
-        return configs;
+        return rings.restartConfigs(next.activePairs());
     }
 
     @Override
@@ -721,20 +510,13 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
         NetDeviceInfo i = info;
         this.info = new NetDeviceInfo(i.mac(), i.mtu(), i.maxQueuePairs(), i.queueSize(), i.rxBufferBytes(), i.features(),
                 i.mergeableRxBuffers(), i.poll(), name);
-        restartBases = null;
-        restartCtrl = -1;
+        rings.restarted();
         lastProbe = System.nanoTime();
     }
 
     @Override
     protected long lastCompletionNanos() {
-        long last = 0;
-        for (NetQueuePair p : pairs) {
-            if (p.lastDoneNanos != 0 && (last == 0 || p.lastDoneNanos - last > 0)) {
-                last = p.lastDoneNanos;
-            }
-        }
-        return last;
+        return rings.lastDoneNanos();
     }
 
     @Override
@@ -764,33 +546,23 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
      */
     @Override
     protected Recorded record(VirtioNetFrontend f, int[] bases, List<VirtqueueConfig> slept) throws VhostException {
-        takeOutstanding(bases, "snapshot");
-        List<VirtqueueConfig> configs = queueConfigs(bases, restartCtrl, f.activePairs());
+        rings.takeRestartPoints(bases, backendName());
+        List<VirtqueueConfig> configs = rings.configs(bases, bases[2 * pairs.length], f.activePairs());
         byte[] cfg = new byte[VirtioNet.CONFIG_SIZE];
         f.readConfig(0, cfg);
-        List<NetDriverSnapshot.Ring> rings = new ArrayList<>(configs.size());
-        for (NetQueuePair p : pairs) {
-            rings.add(new NetDriverSnapshot.Ring(p.rxq.availIdx(), p.rxq.lastUsedIdx(), p.rxq.inFlight()));
-            rings.add(new NetDriverSnapshot.Ring(p.txq.availIdx(), p.txq.lastUsedIdx(), p.txq.inFlight()));
-        }
-        rings.add(new NetDriverSnapshot.Ring(ctrl.ring.availIdx(), ctrl.ring.lastUsedIdx(), ctrl.ring.inFlight()));
-        NetDriverSnapshot snap = new NetDriverSnapshot(acked, cfg, f.snapshot(), configs, List.copyOf(rings));
+        NetDriverSnapshot snap = new NetDriverSnapshot(acked, cfg, f.snapshot(), configs, List.copyOf(rings.record()));
         return new Recorded(snap.encode(), snap.describe(), configs);
     }
 
     @Override
     protected NetDriverSnapshot decode(byte[] snapshot) throws VhostException {
-        return NetDriverSnapshot.decode(snapshot, 2 * pairs.length + 1);
+        return NetDriverSnapshot.decode(snapshot, rings.count());
     }
 
     /** This device's acked features, MTU, queue pairs and queue size, and its rings at this driver's addresses. */
     @Override
     protected void checkRestorable(NetDriverSnapshot s) throws VhostException {
-        if (s.ackedFeatures() != acked) {
-            throw new VhostFeatureException(String.format(
-                    "restore: snapshot acked features 0x%x, this device acked 0x%x (they differ in 0x%x)",
-                    s.ackedFeatures(), acked, s.ackedFeatures() ^ acked));
-        }
+        SnapshotFrames.checkAcked(s.ackedFeatures(), acked);
         if (s.config().length < VirtioNet.CONFIG_SIZE) {
             throw new VirtioDeviceException("restore: snapshot config space has " + s.config().length
                     + " bytes, virtio-net needs " + VirtioNet.CONFIG_SIZE);
@@ -799,21 +571,7 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
         if (VirtioFeatures.has(acked, VirtioNet.F_MTU) && m != mtu) {
             throw new VirtioDeviceException("restore: snapshot MTU " + m + ", this device's is " + mtu);
         }
-        int nq = 2 * pairs.length + 1;
-        if (s.queues().size() != nq) {
-            throw new VirtioDeviceException("restore: snapshot has " + s.queues().size() + " queues, this device " + nq
-                    + " (" + pairs.length + " pair(s) and the control queue)");
-        }
-        for (int i = 0; i < nq; i++) {
-            VirtqueueConfig c = s.queues().get(i);
-            DriverQueue q = i == nq - 1 ? ctrl.ring : queue(i);
-            if (c.index() != q.index() || c.size() != q.size() || c.descAddr() != q.descGpa() || c.availAddr() != q.availGpa()
-                    || c.usedAddr() != q.usedGpa()) {
-                throw new VirtioDeviceException(String.format("restore: snapshot queue #%d (index %d, size %d, desc 0x%x) is"
-                        + " not this driver's queue %d (size %d, desc 0x%x)", i, c.index(), c.size(), c.descAddr(), q.index(),
-                        q.size(), q.descGpa()));
-            }
-        }
+        rings.checkSnapshot(s.queues());
     }
 
     /**
@@ -823,22 +581,10 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
      */
     @Override
     protected List<VirtqueueConfig> resetRings(NetDriverSnapshot s) {
-        int dropped = 0;
-        for (NetQueuePair p : pairs) {
-            dropped += p.resetRings(s.queues().get(2 * p.index).nextAvail(), s.queues().get(2 * p.index + 1).nextAvail(), poll);
-        }
-        ctrl.ring.reset(s.queues().get(2 * pairs.length).nextAvail());
-        restartCtrl = -1;
-        droppedAtRestore = dropped;
+        int[] dropped = new int[1];
+        List<VirtqueueConfig> configs = rings.resetTo(s.queues(), poll, dropped);
+        droppedAtRestore = dropped[0];
         refillOnResume = true;
-        List<VirtqueueConfig> configs = new ArrayList<>(s.queues().size());
-        for (VirtqueueConfig c : s.queues()) {
-            int i = c.index();
-            EventFd kick = i == ctrl.ring.index() ? ctrl.kick : i % 2 == 0 ? pairs[i / 2].rxKick : pairs[i / 2].txKick;
-            EventFd call = i == ctrl.ring.index() ? ctrl.call : i % 2 == 0 ? pairs[i / 2].rxCall : pairs[i / 2].txCall;
-            configs.add(new VirtqueueConfig(i, c.size(), c.descAddr(), c.availAddr(), c.usedAddr(), c.nextAvail(), kick.fd(),
-                    call.fd(), c.enabled()));
-        }
         return configs;
     }
 
@@ -857,7 +603,7 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
     /** A burst in progress finishes before the memory goes; later ones see the driver closed. */
     @Override
     protected void stopForClose() {
-        holdDataPath();
+        rings.lockAll();
         for (NetQueuePair p : pairs) {
             p.lock.unlock();
         }
@@ -865,11 +611,7 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
 
     @Override
     protected void closeResources() {
-        for (NetQueuePair p : pairs) {
-            p.closeFds();
-        }
-        ctrl.closeFds();
-        shm.close();
+        new NetMemory(shm, memory, rings).close();
     }
 
     // ---- counters ----
@@ -887,32 +629,10 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
      */
     @Override
     public Map<String, Long> counters() {
-        long txf = 0;
-        long txb = 0;
-        long rxf = 0;
-        long rxb = 0;
-        long full = 0;
-        long drops = 0;
-        for (NetQueuePair p : pairs) {
-            txf += p.txPackets;
-            txb += p.txBytes;
-            rxf += p.rxPackets;
-            rxb += p.rxBytes;
-            full += p.txFull;
-            drops += p.txErrors + p.rxErrors;
-        }
         Map<String, Long> m = new LinkedHashMap<>();
-        // The keys every driver has (vhost:stats, JMX Requests/Bytes): frames and bytes moved both ways.
-        m.put("requests", txf + rxf);
-        m.put("bytes", txb + rxb);
-        m.put("tx.frames", txf);
-        m.put("tx.bytes", txb);
-        m.put("rx.frames", rxf);
-        m.put("rx.bytes", rxb);
-        m.put("tx.full", full);
-        m.put("drops", drops);
+        rings.putCounters(m);
         m.put("swaps", swap.swaps());
-        m.put("retaken", retaken.get());
+        m.put("retaken", rings.retaken());
         swap.putSwapCounters(m);
         m.put("detached", isDetached() ? 1L : 0L);
         return m;
