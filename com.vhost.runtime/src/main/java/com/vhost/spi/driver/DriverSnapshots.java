@@ -21,11 +21,11 @@ final class DriverSnapshots {
      * records the device ({@link VhostDriver#record}) and wakes the rings on the same backend.
      * A failure is handled as a backend loss ({@link DriverSwaps#lostUnderCommand}) and thrown.
      */
-    static <F extends VhostFrontendDevice<?>> byte[] snapshot(VhostDriver<F, ?> d) throws VhostException {
+    static <F extends VhostFrontendDevice<?>, S extends VhostDriver.Snapshot> byte[] snapshot(VhostDriver<F, S> d) throws VhostException {
         String device = d.profile().device();
         String name = d.backendName();
         F f = d.frontend();
-        VhostDriver.Recorded rec = null;
+        S rec = null;
         VhostException failed = null;
         d.holdDataPath();
         try {
@@ -35,7 +35,7 @@ final class DriverSnapshots {
             }
             DriverQuiesce.awaitStragglers(d, stop.bases(), "snapshot");
             rec = d.record(f, stop.bases(), stop.slept());
-            f.wake(rec.wake());
+            f.wake(d.wakeAfter(rec));
         } catch (VhostException e) {
             failed = e;
         } catch (RuntimeException e) {
@@ -53,7 +53,7 @@ final class DriverSnapshots {
             throw failed;
         }
         d.log.info("{} on {}: snapshot taken: {}", device, name, rec.describe());
-        return rec.bytes();
+        return rec.encode();
     }
 
     /**
@@ -64,7 +64,7 @@ final class DriverSnapshots {
      *
      * @return the driver's one-line result ({@link VhostDriver#restored})
      */
-    static <F extends VhostFrontendDevice<?>, S> String restore(VhostDriver<F, S> d, S s) throws VhostException {
+    static <F extends VhostFrontendDevice<?>, S extends VhostDriver.Snapshot> String restore(VhostDriver<F, S> d, S s) throws VhostException {
         String device = d.profile().device();
         String name = d.backendName();
         long t0 = System.nanoTime();

@@ -3,12 +3,14 @@ package com.vhost.spi.driver;
 import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
+import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.registry.VirtioDriver;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.Interrupt;
 import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioDeviceType;
+import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.spi.vhost.GenericVhostDevice;
 import java.util.List;
@@ -49,7 +51,7 @@ import org.slf4j.Logger;
  * @param <F> the driver's front-end (its {@link com.vhost.api.virtio.VirtioDevice})
  * @param <S> the driver's decoded snapshot
  */
-public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S> implements VirtioDriver {
+public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S extends VhostDriver.Snapshot> implements VirtioDriver {
     /**
      * What differs between drivers in messages, thread names and bounds.
      *
@@ -77,15 +79,17 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S> implement
         }
     }
 
-    /**
-     * A snapshot as a driver recorded it with its rings stopped.
-     *
-     * @param bytes the encoded snapshot
-     * @param describe a one-line description for the log
-     * @param wake the queue configs the rings restart with ({@link VhostFrontendDevice#wake}; an
-     *     empty list restarts them where they stopped)
-     */
-    public record Recorded(byte[] bytes, String describe, List<VirtqueueConfig> wake) {}
+    /** A driver's snapshot of its running device, as {@link #record} takes it and {@link #decode} reads it. */
+    public interface Snapshot {
+        /** @return the feature bits the device had acked (a restore needs the same) */
+        long ackedFeatures();
+
+        /** @return the snapshot's bytes, the driver's layout */
+        byte[] encode();
+
+        /** @return a one-line description for the log and shells */
+        String describe();
+    }
 
     protected final Logger log;
     private final DriverProfile profile;
@@ -96,14 +100,20 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S> implement
     private final AtomicReference<VhostException> failure = new AtomicReference<>();
     private final AtomicBoolean lossHandling = new AtomicBoolean();
     private volatile boolean closed;
+    private volatile Layout layout;
 
     /**
      * @param vhost the vhost device the driver starts on (its backend describes the device)
-     * @param frontend the front-end on {@code vhost}, negotiated by the subclass's constructor
+     * @param frontend the front-end on {@code vhost}, features not acked yet
+     * @throws VhostFeatureException when the back-end does not offer VIRTIO_F_VERSION_1
      * @param defaultSwapWaitNanos the initial {@code swap.wait.ms}, ns
      */
     protected VhostDriver(GenericVhostDevice vhost, F frontend, DriverProfile profile, Logger log,
-            long defaultSwapWaitNanos) {
+            long defaultSwapWaitNanos) throws VhostFeatureException {
+        if (!VirtioFeatures.has(frontend.features(), VirtioFeatures.F_VERSION_1)) { // VIRTIO 1.2, 6.1: no legacy drivers here
+            throw new VhostFeatureException(String.format("%s on %s: back-end features 0x%x lack VIRTIO_F_VERSION_1",
+                    profile.device(), vhost.backend().describe(), vhost.backendFeatures()));
+        }
         this.vhost = Objects.requireNonNull(vhost, "vhost");
         this.frontend = Objects.requireNonNull(frontend, "frontend");
         this.profile = Objects.requireNonNull(profile, "profile");
@@ -112,22 +122,45 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S> implement
                 defaultSwapWaitNanos);
     }
 
-    // ---- hooks: what the device is ----
+    // ---- what the device is: set once by the subclass's constructor ----
 
-    /** @return the virtqueues of the {@link GenericVhostDevice} (data queues the back-end runs) */
-    protected abstract int vhostQueues();
+    /**
+     * The driver's memory and queues, the same for every backend; the subclass's constructor
+     * calls this once, after laying out its memory and before starting the first backend.
+     *
+     * @param memory the driver's shared memory (guest-physical address = address here)
+     * @param ackedFeatures the feature bits acked with the first backend; every later one must offer them
+     * @param interrupt what the front-end signals (used rings, config change, needs-reset)
+     * @param vhostQueues the virtqueues of the {@link GenericVhostDevice} (those the back-end runs)
+     * @param rings the rings whose bases a stop records, by queue index (in-process ones included)
+     */
+    protected final void laidOut(GuestMemory memory, long ackedFeatures, Interrupt interrupt, int vhostQueues, int rings) {
+        this.layout = new Layout(Objects.requireNonNull(memory, "memory"), ackedFeatures,
+                Objects.requireNonNull(interrupt, "interrupt"), vhostQueues, rings);
+    }
 
-    /** @return the rings whose bases a stop records, indexed by queue index (in-process ones included) */
-    protected abstract int ringCount();
+    /** What {@link #laidOut} set. */
+    private record Layout(GuestMemory memory, long ackedFeatures, Interrupt interrupt, int vhostQueues, int rings) {}
 
-    /** @return the driver's shared memory, the same for every backend */
-    protected abstract GuestMemory memory();
+    final GuestMemory memory() {
+        return layout.memory();
+    }
 
-    /** @return the feature bits acked with the first backend; every later one must offer them */
-    protected abstract long ackedFeatures();
+    final long ackedFeatures() {
+        return layout.ackedFeatures();
+    }
 
-    /** @return the interrupt the front-end signals (used rings, config change, needs-reset) */
-    protected abstract Interrupt interrupt();
+    final Interrupt interrupt() {
+        return layout.interrupt();
+    }
+
+    final int vhostQueues() {
+        return layout.vhostQueues();
+    }
+
+    final int ringCount() {
+        return layout.rings();
+    }
 
     // ---- hooks: rebind ----
 
@@ -199,12 +232,25 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S> implement
     // ---- hooks: snapshot / restore / close ----
 
     /** Records the stopped device; the data path is held and the stragglers reaped. */
-    protected abstract Recorded record(F frontend, int[] bases, List<VirtqueueConfig> slept) throws VhostException;
+    protected abstract S record(F frontend, int[] bases, List<VirtqueueConfig> slept) throws VhostException;
+
+    /**
+     * @return the queue configs the rings restart with on the same backend after {@code s} was
+     *     recorded; the default, an empty list, restarts them where they stopped
+     */
+    protected List<VirtqueueConfig> wakeAfter(S s) {
+        return List.of();
+    }
 
     /** @throws VhostException when the bytes are not a snapshot of this device type (nothing changed) */
     protected abstract S decode(byte[] snapshot) throws VhostException;
 
-    /** @throws VhostException naming what in {@code s} does not fit this device (nothing changed) */
+    /**
+     * Checks {@code s} fits this device beyond its acked features (checked already: the same as
+     * this device's).
+     *
+     * @throws VhostException naming what in {@code s} does not fit this device (nothing changed)
+     */
     protected abstract void checkRestorable(S s) throws VhostException;
 
     /** Resets the stopped rings at {@code s}'s indices; @return the configs to wake them with */
@@ -516,6 +562,7 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S> implement
         try {
             refuse("restore", null);
             swap.requireAttached("restore");
+            SnapshotFrames.checkAcked(s.ackedFeatures(), ackedFeatures());
             checkRestorable(s);
             return DriverSnapshots.restore(this, s);
         } finally {

@@ -5,6 +5,7 @@ import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.spi.driver.DeviceStateTransfer;
 import com.vhost.spi.driver.SnapshotFrames;
+import com.vhost.spi.driver.VhostDriver;
 import com.vhost.spi.virtqueue.VirtqueueStates;
 import java.io.DataOutputStream;
 import java.util.ArrayList;
@@ -36,7 +37,7 @@ import java.util.List;
  * @param rings per queue, the driver's side of the ring indices and the requests in flight
  */
 record BlkDriverSnapshot(long ackedFeatures, byte[] config, byte[] backendState, List<VirtqueueConfig> queues,
-        List<Ring> rings) {
+        List<Ring> rings) implements VhostDriver.Snapshot {
     static final int MAGIC = 0x56424453;
     static final int VERSION = 2;
 
@@ -46,7 +47,8 @@ record BlkDriverSnapshot(long ackedFeatures, byte[] config, byte[] backendState,
     /** The driver's side of one queue's ring at the snapshot. */
     record Ring(int availIdx, int usedIdx, List<InFlight> inFlight) {}
 
-    byte[] encode() {
+    @Override
+    public byte[] encode() {
         return SnapshotFrames.writeDriverSnapshot(MAGIC, VERSION, ackedFeatures, config, backendState, queues, rings, (out, r) -> {
             out.writeInt(r.availIdx);
             out.writeInt(r.usedIdx);
@@ -137,7 +139,8 @@ record BlkDriverSnapshot(long ackedFeatures, byte[] config, byte[] backendState,
     }
 
     /** @return a one-line description for shells: features, capacity, per-queue indices */
-    String describe() {
+    @Override
+    public String describe() {
         StringBuilder sb = new StringBuilder(String.format("virtio-blk features 0x%x", ackedFeatures));
         if (config.length >= 8) {
             long sectors = java.lang.foreign.MemorySegment.ofArray(config)

@@ -14,7 +14,6 @@ import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.spi.driver.DeviceStateTransfer;
-import com.vhost.spi.driver.SnapshotFrames;
 import com.vhost.spi.driver.VhostDriver;
 import com.vhost.spi.driver.VhostDrivers;
 import com.vhost.spi.nativeio.SharedMemory;
@@ -131,10 +130,6 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
         this.poll = o.poll();
         this.queueSize = o.queueSize();
         long offered = front.features();
-        if (!VirtioFeatures.has(offered, VirtioFeatures.F_VERSION_1)) {
-            throw new VhostFeatureException(String.format("virtio-blk on %s: back-end features 0x%x lack VIRTIO_F_VERSION_1",
-                    vhost.backend().describe(), vhost.backendFeatures()));
-        }
         front.ackFeatures(offered);
         this.acked = front.ackedFeatures();
         this.geometry = BlkGeometry.read(front, acked, o.queues(), o.queueSize());
@@ -148,6 +143,7 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
         this.pool = mem.pool();
         this.queues = mem.queues();
         this.baseGpa = shm.address();
+        laidOut(memory, acked, interrupt, nq, nq);
         try {
             front.activate(memory, interrupt, queues.configs());
         } catch (VhostException | RuntimeException e) {
@@ -387,31 +383,6 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
     // ---- the engine's hooks (VhostDriver) ----
 
     @Override
-    protected int vhostQueues() {
-        return queues.count();
-    }
-
-    @Override
-    protected int ringCount() {
-        return queues.count();
-    }
-
-    @Override
-    protected GuestMemory memory() {
-        return memory;
-    }
-
-    @Override
-    protected long ackedFeatures() {
-        return acked;
-    }
-
-    @Override
-    protected Interrupt interrupt() {
-        return interrupt;
-    }
-
-    @Override
     protected VirtioBlkFrontend newFrontend(GenericVhostDevice vhost) {
         return new VirtioBlkFrontend(vhost, queues.count(), queueSize);
     }
@@ -504,11 +475,10 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
      * they stopped: requests in flight complete once, held ones are placed after.
      */
     @Override
-    protected Recorded record(VirtioBlkFrontend f, int[] bases, List<VirtqueueConfig> slept) throws VhostException {
+    protected BlkDriverSnapshot record(VirtioBlkFrontend f, int[] bases, List<VirtqueueConfig> slept) throws VhostException {
         byte[] state = DeviceStateTransfer.supported(vhost().protocolFeatures())
                 ? DeviceStateTransfer.save(vhost().backend(), STATE_TRANSFER_TIMEOUT_MS) : new byte[0];
-        BlkDriverSnapshot snap = BlkDriverSnapshot.record(f, acked, queues.all(), slept, state);
-        return new Recorded(snap.encode(), snap.describe(), List.of());
+        return BlkDriverSnapshot.record(f, acked, queues.all(), slept, state);
     }
 
     @Override
@@ -517,13 +487,11 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
     }
 
     /**
-     * The snapshot must have this device's acked features, capacity, {@code blk_size}, number of
-     * queues and queue size, and ring addresses in this driver's ring areas (a snapshot of this
+     * The snapshot must have this device's capacity, {@code blk_size}, number of queues and queue size, and ring addresses in this driver's ring areas (a snapshot of this
      * driver, or of one made with the same options).
      */
     @Override
     protected void checkRestorable(BlkDriverSnapshot s) throws VhostException {
-        SnapshotFrames.checkAcked(s.ackedFeatures(), acked);
         geometry.checkSnapshot(s.config(), acked);
         restoreAreas = s.areasIn(queues.all(), queueSize);
     }

@@ -26,10 +26,14 @@ public final class NetDriverFactory extends VhostDriverFactory<NetDriverOptions>
         super("net", NetDriverFactory::options, VirtioNetDriver.DEFAULT_SWAP_WAIT_NANOS, VirtioNetDriver::open);
     }
 
-    /** @return the options {@code config} asks for, defaults for absent keys */
+    /**
+     * @return the options {@code config} asks for, defaults for absent keys; {@code mac} as
+     *     {@code 52:54:00:12:34:56}
+     * @throws IllegalArgumentException naming a key whose value is not a number, boolean or MAC
+     */
     static NetDriverOptions options(Map<String, Object> config) {
-        NetDriverOptions d = NetDriverOptions.defaults();
         Object mac = config.get(DeviceConfigKeys.MAC);
+        NetDriverOptions d = NetDriverOptions.defaults();
         return new NetDriverOptions(
                 (int) number(config, DeviceConfigKeys.QUEUES, d.queuePairs()),
                 (int) number(config, DeviceConfigKeys.QUEUE_SIZE, d.queueSize()),

@@ -16,7 +16,6 @@ import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
-import com.vhost.spi.driver.SnapshotFrames;
 import com.vhost.spi.driver.VhostDriver;
 import com.vhost.spi.driver.VhostDrivers;
 import com.vhost.spi.nativeio.SharedMemory;
@@ -137,10 +136,6 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
         this.poll = o.poll();
         this.queueSize = o.queueSize();
         long offered = front.features();
-        if (!VirtioFeatures.has(offered, VirtioFeatures.F_VERSION_1)) {
-            throw new VhostFeatureException(String.format("virtio-net on %s: back-end features 0x%x lack VIRTIO_F_VERSION_1",
-                    vhost.backend().describe(), vhost.backendFeatures()));
-        }
         if (o.queuePairs() > 1 && !VirtioFeatures.has(offered, VirtioNet.F_MQ)) {
             throw new VhostFeatureException(String.format("virtio-net on %s: %d queue pairs wanted but the back-end's features 0x%x lack VIRTIO_NET_F_MQ",
                     vhost.backend().describe(), o.queuePairs(), vhost.backendFeatures()));
@@ -164,6 +159,7 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
         this.pairs = rings.pairs;
         this.ctrl = rings.ctrl;
         this.data = new NetDataPath(pairs, swap, new Checks(), poll, maxFrame, mtu);
+        laidOut(memory, acked, interrupt, 2 * pairs.length, rings.count());
         try {
             front.activate(memory, interrupt, rings.configs(new int[2 * pairs.length], 0, 1)); // VIRTIO 1.2, 5.1.6.5.5: pair 0 until VQ_PAIRS_SET
             for (NetQueuePair p : pairs) {
@@ -399,31 +395,6 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
     // ---- the engine's hooks (VhostDriver) ----
 
     @Override
-    protected int vhostQueues() {
-        return 2 * pairs.length;
-    }
-
-    @Override
-    protected int ringCount() {
-        return rings.count();
-    }
-
-    @Override
-    protected GuestMemory memory() {
-        return memory;
-    }
-
-    @Override
-    protected long ackedFeatures() {
-        return acked;
-    }
-
-    @Override
-    protected Interrupt interrupt() {
-        return interrupt;
-    }
-
-    @Override
     protected VirtioNetFrontend newFrontend(GenericVhostDevice vhost) {
         return new VirtioNetFrontend(vhost, pairs.length, queueSize, mac());
     }
@@ -545,13 +516,18 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
      * backend where they stopped: receive buffers stay posted, frames waiting to be sent go out once.
      */
     @Override
-    protected Recorded record(VirtioNetFrontend f, int[] bases, List<VirtqueueConfig> slept) throws VhostException {
+    protected NetDriverSnapshot record(VirtioNetFrontend f, int[] bases, List<VirtqueueConfig> slept) throws VhostException {
         rings.takeRestartPoints(bases, backendName());
         List<VirtqueueConfig> configs = rings.configs(bases, bases[2 * pairs.length], f.activePairs());
         byte[] cfg = new byte[VirtioNet.CONFIG_SIZE];
         f.readConfig(0, cfg);
-        NetDriverSnapshot snap = new NetDriverSnapshot(acked, cfg, f.snapshot(), configs, List.copyOf(rings.record()));
-        return new Recorded(snap.encode(), snap.describe(), configs);
+        return new NetDriverSnapshot(acked, cfg, f.snapshot(), configs, List.copyOf(rings.record()));
+    }
+
+    /** The rings restart where they stopped, at the queue configs recorded (the used index of each). */
+    @Override
+    protected List<VirtqueueConfig> wakeAfter(NetDriverSnapshot s) {
+        return s.queues();
     }
 
     @Override
@@ -559,10 +535,9 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
         return NetDriverSnapshot.decode(snapshot, rings.count());
     }
 
-    /** This device's acked features, MTU, queue pairs and queue size, and its rings at this driver's addresses. */
+    /** This device's MTU, queue pairs and queue size, and its rings at this driver's addresses. */
     @Override
     protected void checkRestorable(NetDriverSnapshot s) throws VhostException {
-        SnapshotFrames.checkAcked(s.ackedFeatures(), acked);
         if (s.config().length < VirtioNet.CONFIG_SIZE) {
             throw new VirtioDeviceException("restore: snapshot config space has " + s.config().length
                     + " bytes, virtio-net needs " + VirtioNet.CONFIG_SIZE);
