@@ -7,6 +7,7 @@ import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.spi.vhost.GenericVhostDevice;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The rebind and detach templates of a {@link VhostDriver} (QEMU {@code vhost_dev_stop} /
@@ -113,6 +114,46 @@ final class DriverSwaps {
         } else {
             d.lost("", new VhostDisconnectedException(d.profile().device() + " on " + name + ": " + why.getMessage()));
         }
+    }
+
+    /**
+     * Detaches the device on a thread of its own (the caller, a data-path or completion thread,
+     * may hold what detaching waits for); a detach that fails fails the driver.
+     *
+     * @param done run when the thread ends
+     */
+    static void detachOnLoss(VhostDriver<?, ?> d, String noticed, Runnable done) {
+        String name = d.backendName();
+        Thread.ofPlatform().daemon().name(d.profile().threads() + "-detach").start(() -> {
+            try {
+                d.log.warn("{} on {}: backend lost{}; detaching, {} wait for a new backend", d.profile().device(), name, noticed,
+                        d.profile().waiting());
+                d.detach();
+            } catch (VhostException | RuntimeException e) {
+                d.lost(noticed, new VhostDisconnectedException(d.profile().device() + ": backend " + name
+                        + " lost and detaching failed: " + e.getMessage()));
+            } finally {
+                done.run();
+            }
+        });
+    }
+
+    /** See {@link VhostDriver#expireHeldAt}: a thread that fails what is held once the detached wait is over. */
+    static void expireHeldAt(VhostDriver<?, ?> d, long deadline) {
+        Thread.ofPlatform().daemon().name(d.profile().threads() + "-detached").start(() -> {
+            while (d.swap.detachedDeadline() == deadline && !d.isClosed()) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    VhostException e = d.swap.expired();
+                    if (e != null) {
+                        d.failOutstanding(e);
+                        d.log.warn("{}: {}", d.profile().device(), e.getMessage());
+                    }
+                    return;
+                }
+                LockSupport.parkNanos(Math.min(left, 50_000_000L));
+            }
+        });
     }
 
     /** Marks the device detached from {@code from} (the wait starts now) and tells the driver. */

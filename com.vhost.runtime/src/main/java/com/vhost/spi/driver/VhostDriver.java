@@ -9,13 +9,11 @@ import com.vhost.api.registry.VirtioDriver;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.Interrupt;
 import com.vhost.api.virtio.VirtioDeviceState;
-import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.spi.vhost.GenericVhostDevice;
 import java.util.List;
 import java.util.Objects;
-import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
@@ -52,33 +50,6 @@ import org.slf4j.Logger;
  * @param <S> the driver's decoded snapshot
  */
 public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S extends VhostDriver.Snapshot> implements VirtioDriver {
-    /**
-     * What differs between drivers in messages, thread names and bounds.
-     *
-     * @param type the VIRTIO device type a new backend must serve (VIRTIO 1.2, section 5)
-     * @param apis the application types {@link VhostDriver#api} answers with the driver
-     * @param device the device's name in messages, e.g. {@code virtio-blk}
-     * @param threads the prefix of the driver's thread names, e.g. {@code vhost-blk}
-     * @param waiting what waits while detached, e.g. {@code requests} or {@code frames}
-     * @param holders what may hold the swap lock, e.g. {@code rebind/detach/close}
-     * @param retaken what happens to chains a stopped back-end did not complete, e.g.
-     *     {@code resubmitting them}
-     * @param notStopped what happens when the rings could not be stopped, e.g.
-     *     {@code resubmitting everything not completed}
-     * @param closeBusy the warning when close goes on while the swap lock is held
-     * @param stragglerWaitNanos bound on waiting for chains a stopped back-end had taken, ns
-     * @param stateTransferMs bound on each SAVE and LOAD of a back-end's state, ms
-     */
-    public record DriverProfile(VirtioDeviceType type, Set<Class<?>> apis, String device, String threads, String waiting, String holders, String retaken,
-            String notStopped, String closeBusy, long stragglerWaitNanos, long stateTransferMs) {
-        public DriverProfile {
-            Objects.requireNonNull(type, "type");
-            apis = Set.copyOf(apis);
-            Objects.requireNonNull(device, "device");
-            Objects.requireNonNull(threads, "threads");
-        }
-    }
-
     /** A driver's snapshot of its running device, as {@link #record} takes it and {@link #decode} reads it. */
     public interface Snapshot {
         /** @return the feature bits the device had acked (a restore needs the same) */
@@ -411,22 +382,9 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S extends Vh
             }
             return;
         }
-        if (!lossHandling.compareAndSet(false, true)) {
-            return;
+        if (lossHandling.compareAndSet(false, true)) {
+            DriverSwaps.detachOnLoss(this, noticed, () -> lossHandling.set(false));
         }
-        String name = backendName();
-        Thread.ofPlatform().daemon().name(profile.threads() + "-detach").start(() -> {
-            try {
-                log.warn("{} on {}: backend lost{}; detaching, {} wait for a new backend", profile.device(), name, noticed,
-                        profile.waiting());
-                detach();
-            } catch (VhostException | RuntimeException e) {
-                lost(noticed, new VhostDisconnectedException(profile.device() + ": backend " + name
-                        + " lost and detaching failed: " + e.getMessage()));
-            } finally {
-                lossHandling.set(false);
-            }
-        });
     }
 
     /**
@@ -434,20 +392,7 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S extends Vh
      * {@code deadline} is over, unless a rebind came first; on a thread of its own.
      */
     protected final void expireHeldAt(long deadline) {
-        Thread.ofPlatform().daemon().name(profile.threads() + "-detached").start(() -> {
-            while (swap.detachedDeadline() == deadline && !closed) {
-                long left = deadline - System.nanoTime();
-                if (left <= 0) {
-                    VhostException e = swap.expired();
-                    if (e != null) {
-                        failOutstanding(e);
-                        log.warn("{}: {}", profile.device(), e.getMessage());
-                    }
-                    return;
-                }
-                java.util.concurrent.locks.LockSupport.parkNanos(Math.min(left, 50_000_000L));
-            }
-        });
+        DriverSwaps.expireHeldAt(this, deadline);
     }
 
     // ---- rebind / detach ----

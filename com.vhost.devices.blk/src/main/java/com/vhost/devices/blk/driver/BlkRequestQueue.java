@@ -490,11 +490,6 @@ public final class BlkRequestQueue {
         return order;
     }
 
-    /** @return the ring area in use (0 or 1; hot-swap alternates them) */
-    int area() {
-        return area;
-    }
-
     /** @return the ring of area {@code a} (0 or 1) */
     DriverQueue areaQueue(int a) {
         return areaQueues[a];

@@ -16,6 +16,7 @@ import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.spi.driver.DriverProfile;
 import com.vhost.spi.driver.VhostDriver;
 import com.vhost.spi.driver.VhostDrivers;
 import com.vhost.spi.nativeio.SharedMemory;
