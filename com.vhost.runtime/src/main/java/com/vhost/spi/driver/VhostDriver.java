@@ -74,14 +74,20 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S extends Vh
     private volatile Layout layout;
 
     /**
+     * Checks the back-end offers VIRTIO_F_VERSION_1 (VIRTIO 1.2, 6.1: this driver is not a
+     * legacy one); the subclass's constructor then acks features, lays out its memory, calls
+     * {@link #laidOut} and starts the first backend.
+     *
      * @param vhost the vhost device the driver starts on (its backend describes the device)
      * @param frontend the front-end on {@code vhost}, features not acked yet
-     * @throws VhostFeatureException when the back-end does not offer VIRTIO_F_VERSION_1
+     * @param profile what differs between drivers (names, bounds)
+     * @param log the driver's logger
      * @param defaultSwapWaitNanos the initial {@code swap.wait.ms}, ns
+     * @throws VhostFeatureException when the back-end does not offer VIRTIO_F_VERSION_1
      */
     protected VhostDriver(GenericVhostDevice vhost, F frontend, DriverProfile profile, Logger log,
             long defaultSwapWaitNanos) throws VhostFeatureException {
-        if (!VirtioFeatures.has(frontend.features(), VirtioFeatures.F_VERSION_1)) { // VIRTIO 1.2, 6.1: no legacy drivers here
+        if (!VirtioFeatures.has(frontend.features(), VirtioFeatures.F_VERSION_1)) {
             throw new VhostFeatureException(String.format("%s on %s: back-end features 0x%x lack VIRTIO_F_VERSION_1",
                     profile.device(), vhost.backend().describe(), vhost.backendFeatures()));
         }
