@@ -42,7 +42,8 @@ import org.junit.jupiter.api.io.TempDir;
  * negotiates and then fails to start (here it refuses SET_VRING_KICK, after the old backend's
  * rings were stopped and it was closed) leaves the device detached; requests are held, go out on
  * the next backend that starts, and fail with {@link VhostDisconnectedException} only once
- * {@code swap.wait.ms} is over. Also: the drivers are their own {@link VirtioDriver} (no adapter).
+ * {@code swap.wait.ms} is over; a replacement refused while detached fails nothing either. Also:
+ * the drivers are their own {@link VirtioDriver} (no adapter).
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class SwapFailureRuleTest {
@@ -117,6 +118,37 @@ class SwapFailureRuleTest {
                         .hasCauseInstanceOf(VhostDisconnectedException.class).hasMessageContaining("swap.wait.ms");
                 blk.rebind(connect(sa));
                 blk.read(0, 4096, back).get(10, TimeUnit.SECONDS);
+                assertThat(back.mismatch(buf)).isEqualTo(-1);
+            }
+        }
+    }
+
+    @Test
+    void aReplacementRefusedWhileDetachedLeavesTheRequestsWaiting() throws Exception {
+        Path image = dir.resolve("r.raw");
+        Files.write(image, new byte[2 * MIB]);
+        Path sa = dir.resolve("ra.sock");
+        Path small = dir.resolve("rs.sock");
+        try (FileBlockModel ma = FileBlockModel.open(image, false, 2, 64);
+                FileBlockModel ms = FileBlockModel.inMemory(MIB, 2, 64);
+                VhostUserServer a = new VhostUserServer(sa, ma);
+                VhostUserServer s = new VhostUserServer(small, ms)) {
+            a.start();
+            s.start();
+            try (VirtioBlkDriver blk = BlockDevices.open(connect(sa), new BlkDriverOptions(2, 64, false, 4 * MIB))) {
+                MemorySegment buf = blk.allocateBuffer(4096);
+                buf.fill((byte) 0x33);
+                blk.detach();
+                CompletableFuture<Void> held = blk.write(0, 12288, buf);
+                assertThatThrownBy(() -> blk.rebind(connect(small))).isInstanceOf(VhostException.class)
+                        .hasMessageContaining("geometry differs");
+                Thread.sleep(200);
+                assertThat(held).as("still held after the refused replacement").isNotDone();
+                assertThat(blk.isDetached()).isTrue();
+                blk.rebind(connect(sa));
+                held.get(10, TimeUnit.SECONDS);
+                MemorySegment back = blk.allocateBuffer(4096);
+                blk.read(1, 12288, back).get(10, TimeUnit.SECONDS);
                 assertThat(back.mismatch(buf)).isEqualTo(-1);
             }
         }

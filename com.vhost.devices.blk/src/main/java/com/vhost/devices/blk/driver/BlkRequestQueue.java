@@ -2,7 +2,6 @@ package com.vhost.devices.blk.driver;
 
 import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
-import com.vhost.api.VhostTimeoutException;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.virtio.VirtqueueConfig;

@@ -21,7 +21,6 @@ import com.vhost.spi.nativeio.SharedMemory;
 import com.vhost.spi.vhost.GenericVhostDevice;
 import com.vhost.spi.virtqueue.DriverQueue;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
