@@ -31,14 +31,24 @@ public interface VirtioDriver extends AutoCloseable {
      * order. Each request in flight at the swap completes exactly once for the application.
      * Also resumes a device {@link #detach() detached} from its backend.
      *
+     * <p><b>When the swap cannot finish, nothing is lost</b> (one rule for every driver): a
+     * {@code newBackend} refused before the old backend stops (a feature acked so far missing,
+     * another device type or geometry) leaves the device on its old backend, or detached when it
+     * had none; a {@code newBackend} that fails to start after the old backend's rings stopped
+     * leaves the device {@link #detach() detached}. Outstanding and new requests are then held
+     * for another {@code rebind}, and fail with {@link com.vhost.api.VhostDisconnectedException}
+     * only once the driver's bounded wait ({@code swap.wait.ms}) since it lost its backend is
+     * over; a refused or failed rebind never fails them by itself.
+     *
      * <p>The default throws {@link VhostFeatureException} naming the driver (and closes
      * {@code newBackend}): the driver cannot be rebound.
      *
      * @param newBackend an open backend; the driver owns it from now on (closed on failure)
      * @throws VhostFeatureException when {@code newBackend} lacks an acked feature (the device
-     *     stays on its old backend when that one still works) or the driver cannot rebind
-     * @throws VhostException from the new backend, naming the request that failed; outstanding
-     *     requests then fail with it when the old backend is already gone
+     *     stays on its old backend when that one still works, else stays detached) or the driver
+     *     cannot rebind
+     * @throws VhostException from the new backend, naming the request that failed; the device is
+     *     then detached and its requests wait as said above
      * @since 1.1
      */
     default void rebind(VhostBackend newBackend) throws VhostException {

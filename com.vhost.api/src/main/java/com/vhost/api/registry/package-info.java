@@ -3,5 +3,5 @@
  * service that binds configured devices to {@link com.vhost.api.VhostOps} backends.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.3.0")
+@org.osgi.annotation.versioning.Version("1.3.1")
 package com.vhost.api.registry;

@@ -19,8 +19,9 @@ public final class DriverConfigs {
      *
      * @param options the driver's options
      * @param swapWaitNanos {@code swap.wait.ms} in nanoseconds
+     * @param detachOnLoss {@code detach.on.loss} ({@link DeviceConfigKeys#DETACH_ON_LOSS}; default true)
      */
-    public record DriverConfig<O>(O options, long swapWaitNanos) {}
+    public record DriverConfig<O>(O options, long swapWaitNanos, boolean detachOnLoss) {}
 
     /**
      * Reads a driver's configuration; when it is invalid, closes {@code backend} (which the
@@ -39,7 +40,8 @@ public final class DriverConfigs {
             if (swapWaitMs < 0) {
                 throw new IllegalArgumentException("'" + DeviceConfigKeys.SWAP_WAIT_MS + "' = " + swapWaitMs + " is negative");
             }
-            return new DriverConfig<>(o, TimeUnit.MILLISECONDS.toNanos(swapWaitMs));
+            boolean detachOnLoss = ConfigValues.bool(config, DeviceConfigKeys.DETACH_ON_LOSS, true);
+            return new DriverConfig<>(o, TimeUnit.MILLISECONDS.toNanos(swapWaitMs), detachOnLoss);
         } catch (IllegalArgumentException e) {
             backend.close();
             throw new VirtioDeviceException(device + " device configuration: " + e.getMessage(), e);

@@ -229,4 +229,18 @@ public final class SnapshotFrames {
         }
         return n;
     }
+
+    /**
+     * Checks a driver snapshot was taken with the feature bits this device acked (a restore
+     * cannot change them, VIRTIO 1.2 3.1.1).
+     *
+     * @throws com.vhost.api.VhostFeatureException naming both sets and the bits that differ
+     */
+    public static void checkAcked(long snapshotAcked, long acked) throws com.vhost.api.VhostFeatureException {
+        if (snapshotAcked != acked) {
+            throw new com.vhost.api.VhostFeatureException(String.format(
+                    "restore: snapshot acked features 0x%x, this device acked 0x%x (they differ in 0x%x)",
+                    snapshotAcked, acked, snapshotAcked ^ acked));
+        }
+    }
 }

@@ -88,27 +88,4 @@ class SnapshotFramesTest {
         }, 0)).hasMessage("test device configuration: 'queues' = 'x' is not a number");
         assertThat(other.isConnected()).isFalse();
     }
-
-    @Test
-    void delegatingDriverHandsOutTheDriverOnlyForItsTypes() throws Exception {
-        StringBuilder calls = new StringBuilder();
-        String driver = "the driver";
-        var d = new DelegatingVirtioDriver(driver, java.util.Set.of(CharSequence.class, String.class),
-                new DelegatingVirtioDriver.Ops(() -> null, () -> "summary", b -> calls.append("rebind "),
-                        () -> calls.append("detach "), () -> new byte[] {7}, s -> "restored " + s.length,
-                        () -> Map.of("n", 1L), () -> calls.append("close")));
-        assertThat(d.api(String.class)).isSameAs(driver);
-        assertThat(d.api(CharSequence.class)).isSameAs(driver);
-        assertThat(d.api(Object.class)).isNull();
-        Object none = d.api(null);
-        assertThat(none).isNull();
-        assertThat(d.summary()).isEqualTo("summary");
-        d.rebind(RecordingBackend.of(VhostBackendType.USER, 0, 0));
-        d.detach();
-        assertThat(d.snapshot()).containsExactly(7);
-        assertThat(d.restore(new byte[3])).isEqualTo("restored 3");
-        assertThat(d.counters()).containsEntry("n", 1L);
-        d.close();
-        assertThat(calls).hasToString("rebind detach close");
-    }
 }

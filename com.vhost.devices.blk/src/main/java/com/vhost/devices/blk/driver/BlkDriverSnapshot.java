@@ -5,6 +5,7 @@ import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.spi.driver.DeviceStateTransfer;
 import com.vhost.spi.driver.SnapshotFrames;
+import com.vhost.spi.driver.VhostDriver;
 import com.vhost.spi.virtqueue.VirtqueueStates;
 import java.io.DataOutputStream;
 import java.util.ArrayList;
@@ -36,7 +37,7 @@ import java.util.List;
  * @param rings per queue, the driver's side of the ring indices and the requests in flight
  */
 record BlkDriverSnapshot(long ackedFeatures, byte[] config, byte[] backendState, List<VirtqueueConfig> queues,
-        List<Ring> rings) {
+        List<Ring> rings) implements VhostDriver.Snapshot {
     static final int MAGIC = 0x56424453;
     static final int VERSION = 2;
 
@@ -46,7 +47,8 @@ record BlkDriverSnapshot(long ackedFeatures, byte[] config, byte[] backendState,
     /** The driver's side of one queue's ring at the snapshot. */
     record Ring(int availIdx, int usedIdx, List<InFlight> inFlight) {}
 
-    byte[] encode() {
+    @Override
+    public byte[] encode() {
         return SnapshotFrames.writeDriverSnapshot(MAGIC, VERSION, ackedFeatures, config, backendState, queues, rings, (out, r) -> {
             out.writeInt(r.availIdx);
             out.writeInt(r.usedIdx);
@@ -57,6 +59,54 @@ record BlkDriverSnapshot(long ackedFeatures, byte[] config, byte[] backendState,
                 out.writeLong(f.length);
             }
         });
+    }
+
+    /**
+     * Records a driver whose rings are stopped: its config space, per ring the indices and the
+     * high-level requests on it (in submission order).
+     *
+     * @param slept the queues as the front-end's sleep returned them
+     * @param state the back-end's own state (DEVICE_STATE SAVE), empty when not offered
+     */
+    static BlkDriverSnapshot record(VirtioBlkFrontend f, long acked, BlkRequestQueue[] queues, List<VirtqueueConfig> slept,
+            byte[] state) {
+        byte[] cfg = new byte[VirtioBlk.CONFIG_SIZE];
+        f.readConfig(0, cfg);
+        List<Ring> rings = new ArrayList<>(queues.length);
+        for (BlkRequestQueue q : queues) {
+            rings.add(new Ring(q.ring().availIdx(), q.ring().lastUsedIdx(), q.ringRequests()));
+        }
+        return new BlkDriverSnapshot(acked, cfg, state, slept, List.copyOf(rings));
+    }
+
+    /**
+     * Checks the snapshot's queues are {@code queues}: as many, each of {@code queueSize}, its
+     * rings in one of the queue's two ring areas.
+     *
+     * @return per queue the ring area (0 or 1) the snapshot's rings are in
+     * @throws VirtioDeviceException naming the queue that does not fit
+     */
+    int[] areasIn(BlkRequestQueue[] queues, int queueSize) throws VirtioDeviceException {
+        if (queues().size() != queues.length) {
+            throw new VirtioDeviceException("restore: snapshot has " + queues().size() + " queues, this device " + queues.length);
+        }
+        int[] areas = new int[queues.length];
+        for (int i = 0; i < queues.length; i++) {
+            VirtqueueConfig c = queues().get(i);
+            if (c.index() != i || c.size() != queueSize) {
+                throw new VirtioDeviceException("restore: snapshot queue #" + i + " is index " + c.index() + " size "
+                        + c.size() + "; this device's queue " + i + " has size " + queueSize);
+            }
+            areas[i] = queues[i].areaOf(c);
+            if (areas[i] < 0) {
+                throw new VirtioDeviceException(String.format(
+                        "restore: snapshot queue %d rings at desc 0x%x avail 0x%x used 0x%x are not this driver's"
+                                + " (its ring areas start at desc 0x%x and 0x%x)",
+                        i, c.descAddr(), c.availAddr(), c.usedAddr(), queues[i].areaQueue(0).descGpa(),
+                        queues[i].areaQueue(1).descGpa()));
+            }
+        }
+        return areas;
     }
 
     /**
@@ -89,7 +139,8 @@ record BlkDriverSnapshot(long ackedFeatures, byte[] config, byte[] backendState,
     }
 
     /** @return a one-line description for shells: features, capacity, per-queue indices */
-    String describe() {
+    @Override
+    public String describe() {
         StringBuilder sb = new StringBuilder(String.format("virtio-blk features 0x%x", ackedFeatures));
         if (config.length >= 8) {
             long sectors = java.lang.foreign.MemorySegment.ofArray(config)

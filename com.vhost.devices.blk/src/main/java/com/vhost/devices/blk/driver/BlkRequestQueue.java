@@ -2,11 +2,11 @@ package com.vhost.devices.blk.driver;
 
 import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
-import com.vhost.api.VhostTimeoutException;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.BlockCompletion;
 import com.vhost.api.blk.BlockQueue;
 import com.vhost.api.blk.VirtioBlk;
+import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.virtqueue.DriverQueue;
 import java.lang.foreign.MemorySegment;
@@ -57,30 +57,30 @@ public final class BlkRequestQueue implements BlockQueue {
     private final VirtioBlkDriver driver;
     private final int index;
     /** The ring and slot area in use; a swap switches to the other ({@link #takeOutstanding}). */
-    DriverQueue dq;
+    private DriverQueue dq;
     private MemorySegment slots;
     private long slotsGpa;
     private final DriverQueue[] areaQueues;
     private final MemorySegment[] areaSlots;
     private final long[] areaSlotsGpa;
     private int area;
-    final EventFd kick;
-    final EventFd call;
+    private final EventFd kick;
+    private final EventFd call;
     /** Poll mode: completions are found by polling; {@link #call} exists but nobody waits on it. */
     private final boolean pollMode;
     private final int[] freeSlots;
     private int freeSlotCount;
     private final long[] tags;
-    private final VirtioBlkDriver.Req[] reqs;
+    private final BlkRequest[] reqs;
     private final long[] addrs;
     private final int[] lens;
     private final DriverQueue.UsedHandler handler = this::onUsed;
     private BlockCompletion current;
 
     // High-level path state, guarded by lock.
-    final ReentrantLock lock = new ReentrantLock();
-    private final ArrayDeque<VirtioBlkDriver.Req> pending = new ArrayDeque<>();
-    private final VirtioBlkDriver.Req[] doneReqs;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final ArrayDeque<BlkRequest> pending = new ArrayDeque<>();
+    private final BlkRequest[] doneReqs;
     private final int[] doneStatus;
     private int doneCount;
     private int highInFlight;
@@ -89,9 +89,8 @@ public final class BlkRequestQueue implements BlockQueue {
     private long nextSeq;
     /** Requests taken from the ring by the last {@link #takeOutstanding}, placed again by {@link #resume}. */
     private int carried;
-    volatile boolean lowLevel;
-    volatile boolean stopping;
-    Thread completer;
+    private volatile boolean lowLevel;
+    private final BlkCompleter completer;
 
     /**
      * @param dqs the two ring areas (index 0 in use first)
@@ -119,10 +118,11 @@ public final class BlkRequestQueue implements BlockQueue {
         }
         this.freeSlotCount = n;
         this.tags = new long[n];
-        this.reqs = new VirtioBlkDriver.Req[n];
-        this.doneReqs = new VirtioBlkDriver.Req[n];
+        this.reqs = new BlkRequest[n];
+        this.doneReqs = new BlkRequest[n];
         this.doneStatus = new int[n];
         this.seqs = new long[n];
+        this.completer = new BlkCompleter(this, driver);
         this.addrs = new long[maxSegments + 2];
         this.lens = new int[maxSegments + 2];
     }
@@ -154,7 +154,7 @@ public final class BlkRequestQueue implements BlockQueue {
      */
     @Override
     public boolean submit(int type, long offset, MemorySegment buffer, long tag) throws VhostException {
-        driver.checkUsable();
+        driver.usable();
         if (!lowLevel) {
             throw new VirtioDeviceException("queue " + index + ": submit needs the low-level mode of VirtioBlkDriver.queue(" + index + ")");
         }
@@ -162,13 +162,13 @@ public final class BlkRequestQueue implements BlockQueue {
         long len = 0;
         if (type == VirtioBlk.T_IN || type == VirtioBlk.T_OUT) {
             if (buffer == null) {
-                throw new VirtioDeviceException("queue " + index + ": " + VirtioBlkDriver.typeName(type) + " at offset " + offset
+                throw new VirtioDeviceException("queue " + index + ": " + BlkRequest.typeName(type) + " at offset " + offset
                         + " needs a buffer");
             }
             len = buffer.byteSize();
-            driver.checkRange(type, offset, len, true);
+            driver.geometry().checkRange(type, offset, len, true);
             if (!driver.pool().owns(buffer)) {
-                throw new VirtioDeviceException("queue " + index + ": " + VirtioBlkDriver.typeName(type)
+                throw new VirtioDeviceException("queue " + index + ": " + BlkRequest.typeName(type)
                         + " buffer at 0x" + Long.toHexString(buffer.address()) + " is not from allocateBuffer");
             }
             gpa = driver.gpaOf(buffer);
@@ -185,7 +185,7 @@ public final class BlkRequestQueue implements BlockQueue {
     /** Notifies the device of submitted requests when it asked for it (EVENT_IDX / NO_NOTIFY). */
     @Override
     public void kick() throws VhostException {
-        driver.checkUsable();
+        driver.usable();
         if (dq.kickNeeded()) {
             kick.signal();
         }
@@ -199,7 +199,7 @@ public final class BlkRequestQueue implements BlockQueue {
      */
     @Override
     public int poll(BlockCompletion h) throws VhostException {
-        driver.checkUsable();
+        driver.usable();
         current = h;
         try {
             return dq.pollUsed(handler);
@@ -271,7 +271,7 @@ public final class BlkRequestQueue implements BlockQueue {
         int out = 1;
         switch (type) {
             case VirtioBlk.T_OUT, VirtioBlk.T_IN -> {
-                int seg = driver.segmentBytes();
+                int seg = driver.geometry().segmentBytes();
                 for (long off = 0; off < dataLen; off += seg) {
                     addrs[n] = dataGpa + off;
                     lens[n++] = (int) Math.min(seg, dataLen - off);
@@ -318,7 +318,7 @@ public final class BlkRequestQueue implements BlockQueue {
             current.complete(tag, status);
             return;
         }
-        VirtioBlkDriver.Req r = reqs[slot];
+        BlkRequest r = reqs[slot];
         reqs[slot] = null;
         if (r != null && r.type == VirtioBlk.T_GET_ID && status == VirtioBlk.S_OK) {
             byte[] id = new byte[VirtioBlk.ID_BYTES];
@@ -338,12 +338,12 @@ public final class BlkRequestQueue implements BlockQueue {
     // ---- high-level path (BlockDevice futures), all under lock ----
 
     /** Submits or parks {@code r}; fails it at once when the driver is unusable. */
-    void submit(VirtioBlkDriver.Req r) {
+    void submit(BlkRequest r) {
         VhostException failure = null;
         VhostException kickFailure = null;
         lock.lock();
         try {
-            failure = driver.failure();
+            failure = driver.failedWith();
             if (failure == null && lowLevel) {
                 failure = new VirtioDeviceException("queue " + index + " is in low-level mode (VirtioBlkDriver.queue)");
             }
@@ -373,7 +373,7 @@ public final class BlkRequestQueue implements BlockQueue {
         }
     }
 
-    private boolean place(VirtioBlkDriver.Req r) {
+    private boolean place(BlkRequest r) {
         int slot = enqueue(r.type, r.offset >>> VirtioBlk.SECTOR_SHIFT, r.shared == null ? 0 : driver.gpaOf(r.shared),
                 r.shared == null ? 0 : r.shared.byteSize(), r.segSectors, r.segFlags, 0L);
         if (slot < 0) {
@@ -412,13 +412,13 @@ public final class BlkRequestQueue implements BlockQueue {
             driver.completedBatch();
         }
         for (int i = 0; i < doneCount; i++) {
-            VirtioBlkDriver.Req r = doneReqs[i];
+            BlkRequest r = doneReqs[i];
             doneReqs[i] = null;
             if (r != null) {
                 try {
                     r.complete(doneStatus[i]);
                 } catch (RuntimeException e) {
-                    r.finish(new VirtioDeviceException("queue " + index + ": completing " + VirtioBlkDriver.typeName(r.type)
+                    r.finish(new VirtioDeviceException("queue " + index + ": completing " + BlkRequest.typeName(r.type)
                             + " at offset " + r.offset + ": " + e, e));
                 }
             }
@@ -496,14 +496,20 @@ public final class BlkRequestQueue implements BlockQueue {
         return order;
     }
 
-    /** @return the ring area in use (0 or 1; hot-swap alternates them) */
-    int area() {
-        return area;
-    }
-
     /** @return the ring of area {@code a} (0 or 1) */
     DriverQueue areaQueue(int a) {
         return areaQueues[a];
+    }
+
+    /** @return the ring area (0 or 1) whose desc, avail and used addresses {@code c} has, or -1 */
+    int areaOf(VirtqueueConfig c) {
+        for (int a = 0; a < 2; a++) {
+            DriverQueue q = areaQueues[a];
+            if (q.descGpa() == c.descAddr() && q.availGpa() == c.availAddr() && q.usedGpa() == c.usedAddr()) {
+                return a;
+            }
+        }
+        return -1;
     }
 
     /**
@@ -536,9 +542,8 @@ public final class BlkRequestQueue implements BlockQueue {
             List<Integer> order = slotsInSubmissionOrder();
             List<BlkDriverSnapshot.InFlight> out = new ArrayList<>(order.size());
             for (int slot : order) {
-                VirtioBlkDriver.Req r = reqs[slot];
-                long len = r.shared != null ? r.shared.byteSize() : (long) r.segSectors << VirtioBlk.SECTOR_SHIFT;
-                out.add(new BlkDriverSnapshot.InFlight(r.type, r.offset, len));
+                BlkRequest r = reqs[slot];
+                out.add(new BlkDriverSnapshot.InFlight(r.type, r.offset, r.length()));
             }
             return out;
         } finally {
@@ -580,7 +585,7 @@ public final class BlkRequestQueue implements BlockQueue {
 
     /** Removes every outstanding high-level request and fails it with {@code e}. */
     void failAll(VhostException e) {
-        List<VirtioBlkDriver.Req> victims = new ArrayList<>();
+        List<BlkRequest> victims = new ArrayList<>();
         lock.lock();
         try {
             for (int i = 0; i < reqs.length; i++) {
@@ -595,74 +600,98 @@ public final class BlkRequestQueue implements BlockQueue {
         } finally {
             lock.unlock();
         }
-        for (VirtioBlkDriver.Req r : victims) {
+        for (BlkRequest r : victims) {
             r.finish(e);
         }
     }
 
+    // ---- the driver's handling of this queue (hand-over, completion thread, swap) ----
+
+    /** @return whether the queue was handed over to the low-level path ({@link VirtioBlkDriver#queue}) */
+    boolean isLowLevel() {
+        return lowLevel;
+    }
+
     /**
-     * Completion thread body: waits on the call eventfd (or polls) until stopped or handed over.
-     * Every 100 ms without progress it checks the backend: disconnected, or requests outstanding
-     * with no completion for {@link VirtioBlkDriver#requestTimeoutNanos()} (a back-end that died
-     * without the connection noticing), fails the driver so no future hangs.
+     * Hands the queue over to the low-level path and stops its completion thread.
+     *
+     * @throws IllegalStateException when high-level requests are outstanding, or it was handed over already
      */
-    void runCompleter() {
-        int idle = 0;
-        long lastProgress = System.nanoTime();
-        long lastCheck = lastProgress;
-        while (!stopping && !lowLevel) {
-            try {
-                if (driver.failure() != null) {
-                    return;
-                }
-                if (drain() > 0) {
-                    idle = 0;
-                    lastProgress = System.nanoTime();
-                    continue;
-                }
-                if (pollMode) {
-                    // Spin right after progress, then park longer the longer the queue stays idle
-                    // (up to 1 ms), so an idle device does not hold one of the shared CPUs.
-                    if (System.nanoTime() - lastProgress < SPIN_NANOS) {
-                        Thread.onSpinWait();
-                    } else {
-                        LockSupport.parkNanos(idle < 1000 ? 20_000 : idle < 20_000 ? 200_000 : 1_000_000);
-                        idle++;
-                    }
-                } else {
-                    boolean more;
-                    lock.lock();
-                    try {
-                        more = dq.enableNotifications();
-                    } finally {
-                        lock.unlock();
-                    }
-                    if (more || call.await(100)) {
-                        continue;
-                    }
-                }
-                long now = System.nanoTime();
-                if (driver.holding()) {
-                    lastProgress = now;
-                } else if (now - lastCheck >= 100_000_000L) {
-                    lastCheck = now;
-                    int outstanding = highLevelOutstanding();
-                    if (outstanding == 0) {
-                        lastProgress = now;
-                    }
-                    if (!driver.backendConnected()) {
-                        driver.backendLost(index);
-                    } else if (outstanding > 0 && now - lastProgress > driver.requestTimeoutNanos()) {
-                        driver.lost(index, new VhostTimeoutException("queue " + index + ": no completion for "
-                                + TimeUnit.NANOSECONDS.toMillis(now - lastProgress) + " ms with " + outstanding
-                                + " requests outstanding; back-end " + driver.backendName() + " presumed lost"));
-                    }
-                }
-            } catch (VhostException e) {
-                driver.lost(index, e);
-            } catch (RuntimeException e) {
-                driver.lost(index, new VirtioDeviceException("queue " + index + ": completion thread failed: " + e, e));
+    void handOver() {
+        lock.lock();
+        try {
+            if (lowLevel) {
+                throw new IllegalStateException("queue " + index + " was already handed over");
             }
+            int outstanding = highInFlight + pending.size();
+            if (outstanding > 0) {
+                throw new IllegalStateException("queue " + index + " has " + outstanding + " high-level requests outstanding");
+            }
+            lowLevel = true;
+        } finally {
+            lock.unlock();
         }
+        completer.stop();
+    }
+
+    /** @return the ring in use (a swap or restore switches the area) */
+    DriverQueue ring() {
+        return dq;
+    }
+
+    /** @return the config that starts a backend on the ring in use at its avail index, with this queue's eventfds */
+    VirtqueueConfig restartConfig() {
+        return new VirtqueueConfig(index, dq.size(), dq.descGpa(), dq.availGpa(), dq.usedGpa(), dq.availIdx(), kick.fd(),
+                call.fd(), true);
+    }
+
+    /**
+     * Hot-swap: makes submissions park from now on (the caller set the driver's holding flag)
+     * once a submission in progress has placed its request, and asks the completion thread to stop.
+     */
+    void hold() {
+        lock.lock(); // a submission in progress has finished placing once we hold its lock
+        lock.unlock();
+        completer.requestStop();
+    }
+
+    /** @return the queue's completion thread (high-level path) */
+    BlkCompleter completer() {
+        return completer;
+    }
+
+    /** @return whether completions are found by polling (no one waits on the call eventfd) */
+    boolean pollMode() {
+        return pollMode;
+    }
+
+    /**
+     * Re-enables used-buffer notifications before the completion thread sleeps.
+     *
+     * @return true when used elements arrived meanwhile (do not sleep)
+     */
+    boolean rearm() {
+        lock.lock();
+        try {
+            return dq.enableNotifications();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** @return whether the call eventfd was signalled within {@code ms} milliseconds */
+    boolean awaitCall(int ms) throws com.vhost.api.VhostNativeException {
+        return call.await(ms);
+    }
+
+    /** Signals the call eventfd (wakes the completion thread). */
+    void signalCall() throws com.vhost.api.VhostNativeException {
+        call.signal();
+    }
+
+    /** Closes the kick and call eventfds (driver closed). */
+    void closeFds() {
+        kick.close();
+        call.close();
     }
 }

@@ -3,17 +3,11 @@ package com.vhost.devices.net.driver;
 import static com.vhost.spi.driver.ConfigValues.bool;
 import static com.vhost.spi.driver.ConfigValues.number;
 
-import com.vhost.api.VhostBackend;
-import com.vhost.api.VhostException;
-import com.vhost.api.net.NetDevice;
 import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.registry.VirtioDriver;
 import com.vhost.api.registry.VirtioDriverFactory;
-import com.vhost.spi.driver.DelegatingVirtioDriver;
-import com.vhost.spi.driver.DriverConfigs;
-import com.vhost.spi.driver.DriverConfigs.DriverConfig;
+import com.vhost.spi.driver.VhostDriverFactory;
 import java.util.Map;
-import java.util.Set;
 import org.osgi.service.component.annotations.Component;
 
 /**
@@ -26,30 +20,20 @@ import org.osgi.service.component.annotations.Component;
  * and detach, rather than fail, when their backend goes away.
  */
 @Component(service = VirtioDriverFactory.class, property = VirtioDriverFactory.DEVICE_TYPE + "=net")
-public final class NetDriverFactory implements VirtioDriverFactory {
+public final class NetDriverFactory extends VhostDriverFactory<NetDriverOptions> {
 
-    @Override
-    public String deviceType() {
-        return "net";
+    public NetDriverFactory() {
+        super("net", NetDriverFactory::options, VirtioNetDriver.DEFAULT_SWAP_WAIT_NANOS, VirtioNetDriver::open);
     }
 
-    @Override
-    public VirtioDriver create(VhostBackend backend, Map<String, Object> config) throws VhostException {
-        DriverConfig<NetDriverOptions> c = DriverConfigs.read(backend, config, "net", NetDriverFactory::options,
-                VirtioNetDriver.DEFAULT_SWAP_WAIT_NANOS);
-        VirtioNetDriver driver = VirtioNetDriver.open(backend, c.options());
-        driver.setSwapWaitNanos(c.swapWaitNanos());
-        // The registry rebinds a detached driver when a backend is back; one-shot tools ask to fail at once.
-        driver.setDetachOnLoss(bool(config, DeviceConfigKeys.DETACH_ON_LOSS, true));
-        return new DelegatingVirtioDriver(driver, Set.of(NetDevice.class, VirtioNetDriver.class),
-                new DelegatingVirtioDriver.Ops(driver::frontend, () -> summary(driver), driver::rebind, driver::detach,
-                        driver::snapshot, driver::restore, driver::counters, driver::close));
-    }
-
-    /** @return the options {@code config} asks for, defaults for absent keys */
+    /**
+     * @return the options {@code config} asks for, defaults for absent keys; {@code mac} as
+     *     {@code 52:54:00:12:34:56}
+     * @throws IllegalArgumentException naming a key whose value is not a number, boolean or MAC
+     */
     static NetDriverOptions options(Map<String, Object> config) {
-        NetDriverOptions d = NetDriverOptions.defaults();
         Object mac = config.get(DeviceConfigKeys.MAC);
+        NetDriverOptions d = NetDriverOptions.defaults();
         return new NetDriverOptions(
                 (int) number(config, DeviceConfigKeys.QUEUES, d.queuePairs()),
                 (int) number(config, DeviceConfigKeys.QUEUE_SIZE, d.queueSize()),
@@ -57,13 +41,5 @@ public final class NetDriverFactory implements VirtioDriverFactory {
                 bool(config, DeviceConfigKeys.POLL, d.poll()),
                 bool(config, DeviceConfigKeys.MRG_RXBUF, d.mergeableRxBuffers()),
                 mac == null ? null : NetMacs.parse(mac.toString()));
-    }
-
-    /** @return the driver's one-line description for the registry */
-    private static String summary(VirtioNetDriver driver) {
-        var i = driver.info();
-        return String.format("net %s, mtu %d, %d/%d queue pair(s) of %d, features 0x%x%s, link %s, %s", i.mac(), i.mtu(),
-                driver.queuePairs(), i.maxQueuePairs(), i.queueSize(), i.features(), i.mergeableRxBuffers() ? ", mrg_rxbuf" : "",
-                driver.linkUp() ? "up" : "down", i.backend());
     }
 }

@@ -3,6 +3,7 @@ package com.vhost.devices.net.driver;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.spi.driver.SnapshotFrames;
+import com.vhost.spi.driver.VhostDriver;
 import com.vhost.spi.virtqueue.VirtqueueStates;
 import java.io.DataOutputStream;
 import java.util.List;
@@ -30,14 +31,15 @@ import java.util.List;
  * @param rings per queue, the driver's side of the ring
  */
 record NetDriverSnapshot(long ackedFeatures, byte[] config, byte[] device,
-        List<VirtqueueConfig> queues, List<Ring> rings) {
+        List<VirtqueueConfig> queues, List<Ring> rings) implements VhostDriver.Snapshot {
     static final int MAGIC = 0x564e4453;
     static final int VERSION = 1;
 
     /** The driver's side of one queue's ring at the snapshot. */
     record Ring(int availIdx, int usedIdx, int inFlight) {}
 
-    byte[] encode() {
+    @Override
+    public byte[] encode() {
         return SnapshotFrames.writeDriverSnapshot(MAGIC, VERSION, ackedFeatures, config, device, queues, rings, (out, r) -> {
             out.writeInt(r.availIdx);
             out.writeInt(r.usedIdx);
@@ -62,7 +64,8 @@ record NetDriverSnapshot(long ackedFeatures, byte[] config, byte[] device,
     }
 
     /** @return a one-line description for shells: features, per-queue indices */
-    String describe() {
+    @Override
+    public String describe() {
         StringBuilder sb = new StringBuilder(String.format("virtio-net features 0x%x", ackedFeatures));
         for (int i = 0; i < queues.size(); i++) {
             VirtqueueConfig q = queues.get(i);

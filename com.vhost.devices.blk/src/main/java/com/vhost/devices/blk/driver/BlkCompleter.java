@@ -1,0 +1,137 @@
+package com.vhost.devices.blk.driver;
+
+import com.vhost.api.VhostException;
+import com.vhost.api.VhostNativeException;
+import com.vhost.api.VhostTimeoutException;
+import com.vhost.api.VirtioDeviceException;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The completion thread of one {@link BlkRequestQueue} on the high-level path: waits on the call
+ * eventfd (or polls the used ring in poll mode), completes the futures, and watches the backend.
+ * Started by the driver, stopped for a swap ({@link #requestStop}, {@link #stop}) and for good when
+ * the queue is handed over to the low-level path or the driver closes.
+ */
+final class BlkCompleter {
+    private static final Logger LOG = LoggerFactory.getLogger(BlkCompleter.class);
+    /** Poll mode: how long the thread spins after progress before it parks, in nanoseconds. */
+    static final long SPIN_NANOS = BlkRequestQueue.SPIN_NANOS;
+    /** Interval of the backend checks while no completion comes, in nanoseconds. */
+    private static final long CHECK_NANOS = 100_000_000L;
+
+    private final BlkRequestQueue queue;
+    private final VirtioBlkDriver driver;
+    private volatile boolean stopping;
+    private volatile Thread thread;
+
+    BlkCompleter(BlkRequestQueue queue, VirtioBlkDriver driver) {
+        this.queue = queue;
+        this.driver = driver;
+    }
+
+    /** Starts the thread ({@code vhost-blk-q<index>}). */
+    void start() {
+        stopping = false;
+        Thread t = Thread.ofPlatform().daemon().name("vhost-blk-q" + queue.index()).unstarted(this::run);
+        thread = t;
+        t.start();
+    }
+
+    /** Asks the thread to stop at its next round (see {@link #stop}). */
+    void requestStop() {
+        stopping = true;
+    }
+
+    /** Wakes the thread and waits (at most 2 s) for it to end; stopped or handed over first. */
+    void stop() {
+        Thread t = thread;
+        if (t != null && t != Thread.currentThread()) {
+            wake();
+            try {
+                t.join(2000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (t.isAlive()) {
+                LOG.warn("completion thread of queue {} did not stop within 2 s", queue.index());
+            }
+        }
+    }
+
+    /** Wakes the thread through the call eventfd; a closed fd is left to the 100 ms timeout. */
+    void wake() {
+        try {
+            queue.signalCall();
+        } catch (VhostNativeException e) {
+            LOG.debug("queue {}: waking the completion thread: {}", queue.index(), e.getMessage());
+        }
+    }
+
+    /** @return whether the thread can copy into {@code segment} (not confined to another thread) */
+    boolean canAccess(MemorySegment segment) {
+        Thread t = thread;
+        return t == null || segment.isAccessibleBy(t);
+    }
+
+    /**
+     * Thread body: until stopped or handed over. Every 100 ms without progress it checks the
+     * backend: disconnected, or requests outstanding with no completion for
+     * {@link VirtioBlkDriver#requestTimeoutNanos()} (a back-end that died without the connection
+     * noticing), fails the driver so no future hangs.
+     */
+    private void run() {
+        int index = queue.index();
+        int idle = 0;
+        long lastProgress = System.nanoTime();
+        long lastCheck = lastProgress;
+        while (!stopping && !queue.isLowLevel()) {
+            try {
+                if (driver.failedWith() != null) {
+                    return;
+                }
+                if (queue.drain() > 0) {
+                    idle = 0;
+                    lastProgress = System.nanoTime();
+                    continue;
+                }
+                if (queue.pollMode()) {
+                    // Spin right after progress, then park longer the longer the queue stays idle
+                    // (up to 1 ms), so an idle device does not hold one of the shared CPUs.
+                    if (System.nanoTime() - lastProgress < SPIN_NANOS) {
+                        Thread.onSpinWait();
+                    } else {
+                        LockSupport.parkNanos(idle < 1000 ? 20_000 : idle < 20_000 ? 200_000 : 1_000_000);
+                        idle++;
+                    }
+                } else if (queue.rearm() || queue.awaitCall(100)) {
+                    continue;
+                }
+                long now = System.nanoTime();
+                if (driver.holding()) {
+                    lastProgress = now;
+                } else if (now - lastCheck >= CHECK_NANOS) {
+                    lastCheck = now;
+                    int outstanding = queue.highLevelOutstanding();
+                    if (outstanding == 0) {
+                        lastProgress = now;
+                    }
+                    if (!driver.backendConnected()) {
+                        driver.backendLost(index);
+                    } else if (outstanding > 0 && now - lastProgress > driver.requestTimeoutNanos()) {
+                        driver.lost(index, new VhostTimeoutException("queue " + index + ": no completion for "
+                                + TimeUnit.NANOSECONDS.toMillis(now - lastProgress) + " ms with " + outstanding
+                                + " requests outstanding; back-end " + driver.backendName() + " presumed lost"));
+                    }
+                }
+            } catch (VhostException e) {
+                driver.lost(index, e);
+            } catch (RuntimeException e) {
+                driver.lost(index, new VirtioDeviceException("queue " + index + ": completion thread failed: " + e, e));
+            }
+        }
+    }
+}
