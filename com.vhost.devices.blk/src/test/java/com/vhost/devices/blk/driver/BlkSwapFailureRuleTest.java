@@ -1,23 +1,19 @@
 package com.vhost.devices.blk.driver;
 
+import static com.vhost.user.testing.FaultyBackends.connect;
+import static com.vhost.user.testing.FaultyBackends.refusingKick;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
-import com.vhost.api.VhostRefusedException;
-import com.vhost.api.VhostTarget;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.blk.BlockQueues;
 import com.vhost.api.net.NetDevice;
 import com.vhost.api.registry.VirtioDriver;
-import com.vhost.api.user.VhostUserBackend;
 import com.vhost.devices.blk.model.FileBlockModel;
-import com.vhost.user.VhostUserOps;
 import com.vhost.user.backend.VhostUserServer;
 import java.lang.foreign.MemorySegment;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Proxy;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -34,39 +30,14 @@ import org.junit.jupiter.api.io.TempDir;
  * rings were stopped and it was closed) leaves the device detached; requests are held, go out on
  * the next backend that starts, and fail with {@link VhostDisconnectedException} only once
  * {@code swap.wait.ms} is over; a replacement refused while detached fails nothing either. Also:
- * the drivers are their own {@link VirtioDriver} (no adapter).
+ * the driver is its own {@link VirtioDriver} (no adapter).
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class BlkSwapFailureRuleTest {
     private static final int MIB = 1 << 20;
-    private static final byte[] MAC_A = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
-    private static final byte[] MAC_B = {0x52, 0x54, 0x00, 0x65, 0x43, 0x21};
 
     @TempDir
     Path dir;
-
-    private static VhostUserBackend connect(Path sock) throws VhostException {
-        return new VhostUserOps().open(VhostTarget.of(sock.toString()));
-    }
-
-    /** A vhost-user backend that negotiates normally and refuses SET_VRING_KICK (it cannot start its rings). */
-    private static VhostUserBackend refusingKick(Path sock) throws VhostException {
-        VhostUserBackend real = connect(sock);
-        return (VhostUserBackend) Proxy.newProxyInstance(VhostUserBackend.class.getClassLoader(), new Class<?>[] {VhostUserBackend.class},
-                (proxy, m, args) -> {
-                    if (m.getName().equals("setVringKick")) {
-                        throw new VhostRefusedException("SET_VRING_KICK", 1, "test back-end cannot start queue " + args[0]);
-                    }
-                    if (m.getName().equals("describe")) {
-                        return "refusing-kick:" + sock;
-                    }
-                    try {
-                        return m.invoke(real, args);
-                    } catch (InvocationTargetException e) {
-                        throw e.getCause();
-                    }
-                });
-    }
 
     @Test
     void blkWhoseNewBackendFailsToStartIsDetachedAndItsRequestsWaitForTheNextOne() throws Exception {

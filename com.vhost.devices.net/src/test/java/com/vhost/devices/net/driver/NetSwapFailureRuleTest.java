@@ -1,25 +1,21 @@
 package com.vhost.devices.net.driver;
 
+import static com.vhost.user.testing.FaultyBackends.connect;
+import static com.vhost.user.testing.FaultyBackends.refusingKick;
 import static com.vhost.user.testing.NetFrames.echo;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
-import com.vhost.api.VhostRefusedException;
-import com.vhost.api.VhostTarget;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.net.NetDevice;
 import com.vhost.api.registry.VirtioDriver;
-import com.vhost.api.user.VhostUserBackend;
 import com.vhost.devices.net.model.LoopbackNetModel;
 import com.vhost.spi.workload.SequencedStream;
-import com.vhost.user.VhostUserOps;
 import com.vhost.user.backend.VhostUserServer;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Proxy;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -33,7 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
  * rings were stopped and it was closed) leaves the device detached; requests are held, go out on
  * the next backend that starts, and fail with {@link VhostDisconnectedException} only once
  * {@code swap.wait.ms} is over; a replacement refused while detached fails nothing either. Also:
- * the drivers are their own {@link VirtioDriver} (no adapter).
+ * the driver is its own {@link VirtioDriver} (no adapter).
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class NetSwapFailureRuleTest {
@@ -43,29 +39,6 @@ class NetSwapFailureRuleTest {
 
     @TempDir
     Path dir;
-
-    private static VhostUserBackend connect(Path sock) throws VhostException {
-        return new VhostUserOps().open(VhostTarget.of(sock.toString()));
-    }
-
-    /** A vhost-user backend that negotiates normally and refuses SET_VRING_KICK (it cannot start its rings). */
-    private static VhostUserBackend refusingKick(Path sock) throws VhostException {
-        VhostUserBackend real = connect(sock);
-        return (VhostUserBackend) Proxy.newProxyInstance(VhostUserBackend.class.getClassLoader(), new Class<?>[] {VhostUserBackend.class},
-                (proxy, m, args) -> {
-                    if (m.getName().equals("setVringKick")) {
-                        throw new VhostRefusedException("SET_VRING_KICK", 1, "test back-end cannot start queue " + args[0]);
-                    }
-                    if (m.getName().equals("describe")) {
-                        return "refusing-kick:" + sock;
-                    }
-                    try {
-                        return m.invoke(real, args);
-                    } catch (InvocationTargetException e) {
-                        throw e.getCause();
-                    }
-                });
-    }
 
     @Test
     void netWhoseNewBackendFailsToStartIsDetachedAndItsFramesWaitForTheNextOne() throws Exception {
