@@ -10,7 +10,8 @@
 #   KGUEST_CACHE_DIR  cache/output directory (default: <repo>/.cache/kguest)
 #   KGUEST_KVER       a specific kernel ABI, e.g. 6.12.95+deb12 (default: the newest 6.12 that
 #                     bookworm-backports offers with image, headers, kbuild and source)
-#   KGUEST_MIRROR     Debian mirror (default: http://deb.debian.org/debian)
+#   KGUEST_MIRROR     Debian mirror (default: the main Debian archive URI of this machine's apt
+#                     sources: /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list)
 # Everything is fetched with `apt-get download` through a private apt configuration
 # (<cache>/apt: sources list = bookworm-backports only, own state and cache dirs); the system's apt
 # setup is not touched. Nothing is installed.
@@ -25,7 +26,25 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CACHE=${KGUEST_CACHE_DIR:-$REPO/.cache/kguest}
-MIRROR=${KGUEST_MIRROR:-http://deb.debian.org/debian}
+# The Debian archive this machine's apt uses (not its -security archive): deb822 .sources files
+# first, then one-line sources.list entries. No host is written into the repository.
+system_mirror() {
+  local f uri
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    uri=$(awk 'BEGIN{RS=""} /(^|\n)Types:[^\n]*deb/ && /(^|\n)Suites:[^\n]*bookworm/ {
+            n = split($0, l, "\n"); for (i = 1; i <= n; i++) if (l[i] ~ /^URIs:/) { sub(/^URIs:[ \t]*/, "", l[i]); split(l[i], u, " ");
+            if (u[1] !~ /security/) { print u[1]; exit } } }' "$f")
+    [ -n "$uri" ] && { echo "${uri%/}"; return 0; }
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i !~ /^\[/) { if ($i !~ /security/) print $i; break } }' "$f" | head -n 1)
+    [ -n "$uri" ] && { echo "${uri%/}"; return 0; }
+  done
+  return 1
+}
+MIRROR=${KGUEST_MIRROR:-$(system_mirror || true)}
 FORCE=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -47,6 +66,7 @@ LIB=$REPO/scripts/lib/guest-build.sh
 need_commands "apt-get install build-essential kmod cpio xz-utils" \
   apt-get apt-cache dpkg-deb cpio gzip xz modinfo sha256sum make gcc tar flock
 find_static_busybox
+[ -n "$MIRROR" ] || die "no Debian archive found in this machine's apt sources (/etc/apt/sources.list.d/*.sources, /etc/apt/sources.list); set KGUEST_MIRROR"
 # Debian's kbuild for the 6.12 headers compiles with x86_64-linux-gnu-gcc-12 (.kernelvariables);
 # the guest runs the host's iproute2 (vdpa, ip) in its chroot.
 command -v x86_64-linux-gnu-gcc-12 >/dev/null 2>&1 || die "x86_64-linux-gnu-gcc-12 not found (apt-get install gcc-12)"
