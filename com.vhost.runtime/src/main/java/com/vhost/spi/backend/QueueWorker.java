@@ -35,7 +35,13 @@ import org.slf4j.LoggerFactory;
  * to bounded epoll timeouts (1 to {@value #MAX_BACKOFF_MS} ms) while idle.
  *
  * <p>A {@link VirtqueueException} (or any runtime exception) from the handler stops that queue
- * and calls {@link Interrupt#signalNeedsReset(String)} with its message; other queues go on.
+ * and calls {@link Interrupt#signalNeedsReset(String)} with its message; other queues go on. So
+ * does a dead kick fd: one that epoll reports hung up (EPOLLHUP, e.g. a pipe whose writer closed)
+ * or in error (EPOLLERR), or that reads end-of-file or fails to read. It is unwatched at once, so
+ * the worker never spins on it (level-triggered epoll would report it on every wait), and the
+ * reason names the queue ("queue 0: the kick fd hung up ...; the queue is stopped"). Kick fds are
+ * expected to be non-blocking eventfds (the vhost-user back-end refuses any other kind); a blocking
+ * one would only block the worker if another reader emptied it between epoll and the read.
  *
  * <p>{@link #stop(long)} returns only after the thread ended, so no request is in flight
  * afterwards: the device can report its queues' {@code nextAvail} and sleep without losing one.
@@ -366,7 +372,11 @@ public final class QueueWorker {
                         try {
                             epoll.remove(q.kickFd());
                         } catch (VhostNativeException e) {
-                            LOG.warn("{}: unwatching the kick eventfd of queue {} failed: {}", name, q.index(), e.getMessage());
+                            if (fl[at]) { // a dead kick fd was unwatched when the queue failed
+                                LOG.debug("{}: unwatching the kick fd of failed queue {}: {}", name, q.index(), e.getMessage());
+                            } else {
+                                LOG.warn("{}: unwatching the kick eventfd of queue {} failed: {}", name, q.index(), e.getMessage());
+                            }
                         }
                     }
                     DeviceQueue[] nq = new DeviceQueue[qs.length - 1];
@@ -434,8 +444,9 @@ public final class QueueWorker {
                     if (i < 0) {
                         continue; // removed since epoll_wait returned
                     }
-                    drainKick(i);
-                    serve(i);
+                    if (drainKick(i, epoll.readyEvents(k))) {
+                        serve(i);
+                    }
                 }
                 if (!polled) {
                     continue;
@@ -485,9 +496,48 @@ public final class QueueWorker {
         return queues[i].isEnabled() && !failed[i];
     }
 
-    private void drainKick(int i) throws VhostNativeException {
-        // epoll reported the eventfd readable: one read resets its counter (-1 = already empty)
-        Linux.read(queues[i].kickFd(), kickBuf, 8);
+    /**
+     * Consumes the kick of queue position {@code i} that epoll reported with {@code events}. An
+     * eventfd is drained by one read (-1 = already empty). A kick fd that hung up, reports an error
+     * or reads end-of-file will never kick again and, level-triggered, would wake epoll at once
+     * forever: it is unwatched and the queue stopped ({@link #kickFailed}).
+     *
+     * @return whether the queue may be served
+     */
+    private boolean drainKick(int i, int events) {
+        String why;
+        if ((events & Epoll.EPOLLERR) != 0) {
+            why = "reports an error (EPOLLERR)";
+        } else if ((events & Epoll.EPOLLHUP) != 0) {
+            why = "hung up (EPOLLHUP: its writer closed)";
+        } else {
+            try {
+                if (Linux.read(queues[i].kickFd(), kickBuf, 8) != 0) {
+                    return true;
+                }
+                why = "is at end-of-file (read 0 bytes)";
+            } catch (VhostNativeException e) {
+                why = "cannot be read: " + e.getMessage();
+            }
+        }
+        kickFailed(i, why);
+        return false;
+    }
+
+    /**
+     * Stops queue position {@code i} for good because its kick fd is dead: the fd is removed from
+     * epoll (so the worker does not spin on it), the queue marked failed and the device flagged
+     * through {@link Interrupt#signalNeedsReset(String)} with a reason naming the queue. The other
+     * queues go on; a new kick fd (the queue removed and added again) serves it again.
+     */
+    private void kickFailed(int i, String why) {
+        DeviceQueue q = queues[i];
+        try {
+            epoll.remove(q.kickFd());
+        } catch (VhostNativeException e) {
+            LOG.warn("{}: unwatching the kick fd of queue {} failed: {}", name, q.index(), e.getMessage());
+        }
+        fail(i, "queue " + q.index() + ": the kick fd " + why + "; the queue is stopped", null);
     }
 
     /** Runs the handler for queue position {@code i} unless it is disabled or failed. */

@@ -17,6 +17,10 @@ public final class Epoll implements AutoCloseable {
     private static final int EPOLL_CTL_ADD = 1;
     private static final int EPOLL_CTL_DEL = 2;
     private static final int EPOLLIN = 1;
+    /** An error condition on the fd (reported whether asked for or not). */
+    public static final int EPOLLERR = 0x008;
+    /** The fd hung up: a pipe's write end or a socket's peer closed (reported whether asked for or not). */
+    public static final int EPOLLHUP = 0x010;
     private static final int MAX_EVENTS = 64;
     private static final boolean PACKED = "amd64".equals(System.getProperty("os.arch"))
             || "x86_64".equals(System.getProperty("os.arch"));
@@ -113,6 +117,17 @@ public final class Epoll implements AutoCloseable {
         } catch (Throwable t) {
             throw Linux.rethrow(t);
         }
+    }
+
+    /**
+     * The events of the {@code i}-th fd the last {@link #await} reported: {@code EPOLLIN} (1),
+     * {@link #EPOLLERR}, {@link #EPOLLHUP}. Read it on the thread that called {@code await}, before
+     * the next call. Allocates nothing.
+     *
+     * @param i 0 to the count {@code await} returned, exclusive
+     */
+    public int readyEvents(int i) {
+        return events.get(ValueLayout.JAVA_INT_UNALIGNED, i * EVENT_SIZE);
     }
 
     /** Closes the epoll fd. Idempotent. */

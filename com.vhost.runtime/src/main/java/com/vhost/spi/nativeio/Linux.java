@@ -435,4 +435,79 @@ public final class Linux {
     static MemorySegment scratch() {
         return SCRATCH8.get();
     }
+
+    // ---------------------------------------------------------------- fd kinds and flags
+    // (readlink and fcntl: telling what kind of fd a peer handed over, and making it non-blocking)
+
+    private static final MethodHandle READLINK = errnoHandle("readlink", FunctionDescriptor.of(C_LONG, C_PTR, C_PTR, C_LONG));
+    private static final MethodHandle FCNTL_INT = LINKER.downcallHandle(LIBC.find("fcntl").orElseThrow(),
+            FunctionDescriptor.of(C_INT, C_INT, C_INT, C_INT), CAPTURE, Linker.Option.firstVariadicArg(2));
+    private static final int F_GETFL = 3;
+    private static final int F_SETFL = 4;
+    private static final int PATH_MAX = 4096;
+
+    /**
+     * readlink(path): the target of a symbolic link. For {@code /proc/self/fd/N} this names what
+     * fd N is: {@code anon_inode:[eventfd]}, {@code pipe:[ino]}, {@code socket:[ino]},
+     * {@code /memfd:name (deleted)}, or a file's path.
+     *
+     * @return the link's target (at most 4096 bytes, decoded as UTF-8)
+     * @throws VhostNativeException naming the path and errno (ENOENT when it does not exist,
+     *     EINVAL when it is not a link)
+     */
+    public static String readlink(String path) throws VhostNativeException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(PATH_MAX + 1);
+            long n = (long) READLINK.invokeExact(captureState(), a.allocateFrom(path), buf, (long) PATH_MAX);
+            if (n < 0) {
+                throw error("readlink(" + path + ")");
+            }
+            buf.set(ValueLayout.JAVA_BYTE, n, (byte) 0);
+            return buf.getString(0);
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Sets O_NONBLOCK on {@code fd} (fcntl F_GETFL, then F_SETFL). The flag belongs to the open
+     * file description, which a received fd shares with the process that sent it.
+     *
+     * @throws VhostNativeException naming the fd and errno (EBADF)
+     */
+    public static void setNonBlocking(int fd) throws VhostNativeException {
+        try {
+            int flags = (int) FCNTL_INT.invokeExact(captureState(), fd, F_GETFL, 0);
+            if (flags < 0) {
+                throw error("fcntl(fd " + fd + ", F_GETFL)");
+            }
+            if ((flags & O_NONBLOCK) == 0 && (int) FCNTL_INT.invokeExact(captureState(), fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+                throw error("fcntl(fd " + fd + ", F_SETFL, O_NONBLOCK)");
+            }
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * @return the file status flags of {@code fd} (fcntl F_GETFL: access mode, O_NONBLOCK, ...)
+     * @throws VhostNativeException naming the fd and errno (EBADF)
+     */
+    public static int fileStatusFlags(int fd) throws VhostNativeException {
+        try {
+            int flags = (int) FCNTL_INT.invokeExact(captureState(), fd, F_GETFL, 0);
+            if (flags < 0) {
+                throw error("fcntl(fd " + fd + ", F_GETFL)");
+            }
+            return flags;
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
 }

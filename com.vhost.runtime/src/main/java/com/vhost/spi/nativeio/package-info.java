@@ -5,5 +5,5 @@
  * those of x86_64 and aarch64 Linux (LP64).
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("1.1.0")
 package com.vhost.spi.nativeio;

@@ -6,6 +6,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.vhost.api.VhostTimeoutException;
 import com.vhost.api.VirtqueueException;
 import com.vhost.spi.nativeio.EventFd;
+import com.vhost.spi.nativeio.Linux;
+import com.vhost.spi.nativeio.OwnedFd;
+import com.vhost.spi.nativeio.UnixSocket;
 import com.vhost.spi.testing.RecordingInterrupt;
 import com.vhost.spi.testing.TestGuestMemory;
 import com.vhost.spi.testing.TestRingDriver;
@@ -301,6 +304,54 @@ class QueueWorkerTest {
             k0.signal();
             Thread.sleep(20);
             assertThat(d0.usedIdx()).as("queue 0 stopped").isZero();
+        }
+    }
+
+    /** CPU time the thread named {@code name} spends over {@code ms} milliseconds, in ms. */
+    private static long cpuMsOver(String name, long ms) throws InterruptedException {
+        java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+        long id = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals(name)).findFirst()
+                .orElseThrow(() -> new AssertionError("no thread " + name)).threadId();
+        long before = mx.getThreadCpuTime(id);
+        Thread.sleep(ms);
+        return (mx.getThreadCpuTime(id) - before) / 1_000_000;
+    }
+
+    @Test
+    void aKickPipeWhoseWriterClosedStopsThatQueueWithoutSpinning() throws Exception {
+        int[] pipe = Linux.pipe();
+        try (EventFd k1 = EventFd.create(); OwnedFd kickRead = new OwnedFd(pipe[0]); OwnedFd kickWrite = new OwnedFd(pipe[1])) {
+            DeviceQueue q0 = new DeviceQueue(mem, d0.config(kickRead.fd(), -1), 0);
+            DeviceQueue q1 = new DeviceQueue(mem, d1.config(k1.fd(), -1), 0);
+            worker = new QueueWorker("test-kick-eof", List.of(q0, q1), handler(), irq);
+            worker.start();
+            kickWrite.close(); // end-of-file on the kick fd: epoll reports EPOLLHUP on every wait
+            assertThat(irq.awaitNeedsReset(5000)).isTrue();
+            assertThat(irq.needsReset().get(0)).contains("queue 0").contains("kick fd").contains("hung up");
+            assertThat(worker.isFailed(0)).isTrue();
+            assertThat(cpuMsOver("test-kick-eof", 300)).as("worker CPU time over 300 ms").isLessThan(60);
+
+            submit(d1);
+            k1.signal();
+            assertThat(d1.awaitUsed(1, 5000)).as("the other queue is still served").isTrue();
+            assertThat(worker.removeQueue(0, 2000)).isSameAs(q0);
+            worker.stop(2000);
+            assertThat(worker.isRunning()).isFalse();
+        }
+    }
+
+    @Test
+    void aKickSocketWhosePeerClosedStopsThatQueue() throws Exception {
+        UnixSocket[] pair = UnixSocket.pair();
+        try (UnixSocket kick = pair[0]) {
+            DeviceQueue q0 = new DeviceQueue(mem, d0.config(kick.fd(), -1), 0);
+            worker = new QueueWorker("test-kick-sock", List.of(q0), handler(), irq);
+            worker.start();
+            pair[1].close();
+            assertThat(irq.awaitNeedsReset(5000)).isTrue();
+            assertThat(irq.needsReset().get(0)).contains("queue 0").contains("kick fd");
+            assertThat(cpuMsOver("test-kick-sock", 300)).as("worker CPU time over 300 ms").isLessThan(60);
+            worker.stop(2000);
         }
     }
 

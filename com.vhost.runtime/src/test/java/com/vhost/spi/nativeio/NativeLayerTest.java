@@ -123,4 +123,20 @@ class NativeLayerTest {
                 .hasMessageContaining("ioctl(VHOST_SET_OWNER)")
                 .hasMessageContaining("errno 9");
     }
+
+    @Test
+    void readlinkOfProcSelfFdNamesTheFdKindAndSetNonBlockingSetsTheFlag() throws Exception {
+        int[] pipe = Linux.pipe();
+        try (EventFd e = EventFd.create(); OwnedFd r = new OwnedFd(pipe[0]); OwnedFd w = new OwnedFd(pipe[1])) {
+            assertThat(Linux.readlink("/proc/self/fd/" + e.fd())).isEqualTo("anon_inode:[eventfd]");
+            assertThat(Linux.readlink("/proc/self/fd/" + r.fd())).startsWith("pipe:[");
+            assertThat(Linux.fileStatusFlags(r.fd()) & Linux.O_NONBLOCK).isZero();
+            Linux.setNonBlocking(r.fd());
+            assertThat(Linux.fileStatusFlags(r.fd()) & Linux.O_NONBLOCK).isEqualTo(Linux.O_NONBLOCK);
+            assertThat(Linux.read(r.fd(), Arena.ofAuto().allocate(8), 8)).as("empty non-blocking pipe: EAGAIN").isEqualTo(-1);
+        }
+        assertThatThrownBy(() -> Linux.readlink("/proc/self/fd/-1")).isInstanceOf(VhostNativeException.class)
+                .hasMessageContaining("readlink(/proc/self/fd/-1)");
+        assertThatThrownBy(() -> Linux.setNonBlocking(-1)).isInstanceOf(VhostNativeException.class).hasMessageContaining("errno 9");
+    }
 }
