@@ -13,6 +13,10 @@ import org.slf4j.LoggerFactory;
  * The {@link Interrupt} a served model gets: a used-buffer notification writes the queue's call
  * eventfd (the fd SET_VRING_CALL passed; none when NOFD) without allocating. Call fds may be
  * swapped while the model runs (QEMU re-sends SET_VRING_CALL when it masks interrupts).
+ *
+ * <p>Every call fd is an eventfd made non-blocking by the {@link RequestDispatcher} (vhost-user
+ * SET_VRING_CALL), so a notification never blocks the model's thread: when the counter is at its
+ * maximum the write fails with EAGAIN and is dropped, as the front-end already sees a non-zero count.
  */
 final class CallInterrupt implements Interrupt {
     private static final Logger LOG = LoggerFactory.getLogger(CallInterrupt.class);

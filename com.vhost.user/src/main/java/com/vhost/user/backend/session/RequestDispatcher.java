@@ -36,6 +36,19 @@ import org.slf4j.LoggerFactory;
  * CONFIGURE_MEM_SLOTS, BACKEND_REQ, RESET_DEVICE, STATUS, DEVICE_STATE) having been negotiated, a
  * SET_VRING_ENABLE value of 0 or 1 and an 8-bit SET_STATUS.
  *
+ * <p>Fd kinds (issue #10: no fd a front-end hands over may block or spin the back-end): the fd of
+ * SET_VRING_KICK, SET_VRING_CALL and SET_VRING_ERR must be an eventfd (the spec's descriptions of
+ * these requests: "Set the event file descriptor ..."), a kick fd not in semaphore mode; the
+ * fd of SET_BACKEND_REQ_FD must be a socket. Each is made non-blocking (O_NONBLOCK) before the
+ * handler gets it, so a call or error write never blocks: when an eventfd's counter is at its
+ * maximum the write fails with EAGAIN and is dropped, as the front-end already sees a non-zero
+ * count. Any other kind (a pipe, a socket, a file, a memfd) is a {@link Refusal} naming the
+ * request, the queue and what the fd is ("SET_VRING_CALL for queue 0: fd is a pipe (pipe:[1234]),
+ * not an eventfd"), and the fd is closed at once. The rule is the one for every refusal below: with
+ * NEED_REPLY the front-end gets ack 1 and the session goes on with the ring as it was (its previous
+ * fd, if any); without, the session ends, the front-end having no other way to learn of it. See
+ * {@link FdKinds} for how kinds are told.
+ *
  * <p>Replies: GET_* requests, SET_DEVICE_STATE_FD and CHECK_DEVICE_STATE always get their reply;
  * any other request with NEED_REPLY gets a {@code u64} ack, 0 on success (spec "REPLY_ACK"; it is
  * sent whether or not REPLY_ACK was negotiated, as a front-end only asks when it was).
@@ -229,17 +242,17 @@ public final class RequestDispatcher {
             case SET_VRING_KICK -> {
                 VringFilePayload f = VringFilePayload.decode(what, p, 0, size);
                 expectFds(fds, f.noFd() ? 0 : 1);
-                handler.setVringKick(f.index(), f.noFd() ? null : fds.removeFirst());
+                handler.setVringKick(f.index(), f.noFd() ? null : eventFd(req, f.index(), fds, true));
             }
             case SET_VRING_CALL -> {
                 VringFilePayload f = VringFilePayload.decode(what, p, 0, size);
                 expectFds(fds, f.noFd() ? 0 : 1);
-                handler.setVringCall(f.index(), f.noFd() ? null : fds.removeFirst());
+                handler.setVringCall(f.index(), f.noFd() ? null : eventFd(req, f.index(), fds, false));
             }
             case SET_VRING_ERR -> {
                 VringFilePayload f = VringFilePayload.decode(what, p, 0, size);
                 expectFds(fds, f.noFd() ? 0 : 1);
-                handler.setVringErr(f.index(), f.noFd() ? null : fds.removeFirst());
+                handler.setVringErr(f.index(), f.noFd() ? null : eventFd(req, f.index(), fds, false));
             }
             case SET_VRING_ENABLE -> {
                 VringState s = VringState.decode(what, p, 0, size);
@@ -273,7 +286,9 @@ public final class RequestDispatcher {
                     throw new VhostProtocolException("payload size " + size + " bytes, expected 0 (or a legacy 8)");
                 }
                 expectFds(fds, 1);
-                handler.setBackendReqFd(fds.removeFirst());
+                OwnedFd channel = fds.removeFirst();
+                FdKinds.requireSocket(what, channel);
+                handler.setBackendReqFd(channel);
             }
             case RESET_DEVICE -> {
                 requireProtocol(VhostUserProtocolFeature.RESET_DEVICE, req);
@@ -311,6 +326,16 @@ public final class RequestDispatcher {
             default -> throw new Refusal(req + " is not supported by this back-end (its protocol feature was not offered)");
         }
         return false;
+    }
+
+    /**
+     * The one fd of a SET_VRING_KICK/CALL/ERR, taken from {@code fds} once {@link FdKinds} found
+     * it an eventfd (made non-blocking); otherwise it is closed and the request refused.
+     */
+    private static OwnedFd eventFd(FrontendRequest req, int index, List<OwnedFd> fds, boolean kick) throws Refusal {
+        OwnedFd fd = fds.removeFirst();
+        FdKinds.requireEventFd(req.name(), index, fd, kick);
+        return fd;
     }
 
     private void requireProtocol(VhostUserProtocolFeature f, FrontendRequest req) throws Refusal {

@@ -484,4 +484,125 @@ class RequestDispatcherTest {
         assertThat(replyU64(1)).as("GET_STATUS refused").isEqualTo(1);
         assertThat(handler.calls).containsExactly("setProtocolFeatures(0x10000)");
     }
+
+    // ---------------------------------------------------------------- fd kinds (issue #10)
+
+    /** @return whether {@code fd} is still open */
+    private static boolean open(int fd) {
+        return FdKinds.link(fd) != null;
+    }
+
+    /**
+     * Sends {@code req} for queue 0 with {@code fd}, once with NEED_REPLY (refused with ack 1, the
+     * session goes on) and once, with a second fd of the same kind, without (the session ends).
+     */
+    private void assertRefused(FrontendRequest req, OwnedFd fd, OwnedFd again, String message) throws Exception {
+        int n = fd.fd();
+        fds.add(fd);
+        send(req, V | NEED_REPLY, u64(0));
+        assertThat(replies).hasSize(1);
+        assertThat(replyU64(0)).as("ack of a refused " + req).isEqualTo(1);
+        assertThat(fds).isEmpty();
+        assertThat(open(n)).as("the refused fd is closed").isFalse();
+        fds.add(again);
+        assertThatThrownBy(() -> send(req, V, u64(0))).isInstanceOf(VhostProtocolException.class)
+                .hasMessage(req + " failed and the front-end asked for no reply: " + message);
+        assertThat(handler.calls).isEmpty();
+        replies.clear();
+        replyBodies.clear();
+    }
+
+    private static OwnedFd[] pipe() throws VhostException {
+        int[] p = Linux.pipe();
+        return new OwnedFd[] {new OwnedFd(p[0]), new OwnedFd(p[1])};
+    }
+
+    private static OwnedFd memfd() throws VhostException {
+        return new OwnedFd(Linux.memfdCreate("not-an-eventfd"));
+    }
+
+    @Test
+    void aCallFdThatIsAPipeIsRefusedNamingRequestQueueAndKind() throws Exception {
+        OwnedFd[] p1 = pipe();
+        OwnedFd[] p2 = pipe();
+        try (OwnedFd w1 = p1[1]; OwnedFd w2 = p2[1]) {
+            String link = FdKinds.link(p2[0].fd());
+            assertRefused(FrontendRequest.SET_VRING_CALL, p1[0], p2[0], "SET_VRING_CALL for queue 0: fd is a pipe (" + link + "), not an eventfd");
+        }
+    }
+
+    @Test
+    void anErrFdThatIsAPipeIsRefused() throws Exception {
+        OwnedFd[] p1 = pipe();
+        OwnedFd[] p2 = pipe();
+        try (OwnedFd r1 = p1[0]; OwnedFd r2 = p2[0]) {
+            String link = FdKinds.link(p2[1].fd());
+            assertRefused(FrontendRequest.SET_VRING_ERR, p1[1], p2[1], "SET_VRING_ERR for queue 0: fd is a pipe (" + link + "), not an eventfd");
+        }
+    }
+
+    @Test
+    void aKickFdThatIsAPipeAtEndOfFileIsRefused() throws Exception {
+        OwnedFd[] p1 = pipe();
+        OwnedFd[] p2 = pipe();
+        p1[1].close(); // the writer closed: end-of-file
+        p2[1].close();
+        String link = FdKinds.link(p2[0].fd());
+        assertRefused(FrontendRequest.SET_VRING_KICK, p1[0], p2[0], "SET_VRING_KICK for queue 0: fd is a pipe (" + link + "), not an eventfd");
+    }
+
+    @Test
+    void aKickFdThatIsAMemfdOrARegularFileIsRefused() throws Exception {
+        OwnedFd m2 = memfd();
+        String link = FdKinds.link(m2.fd());
+        assertThat(link).startsWith("/memfd:not-an-eventfd");
+        assertRefused(FrontendRequest.SET_VRING_KICK, memfd(), m2, "SET_VRING_KICK for queue 0: fd is a memfd (" + link + "), not an eventfd");
+        OwnedFd f1 = new OwnedFd(Linux.open("/dev/null", Linux.O_RDWR));
+        OwnedFd f2 = new OwnedFd(Linux.open("/dev/null", Linux.O_RDWR));
+        assertRefused(FrontendRequest.SET_VRING_KICK, f1, f2, "SET_VRING_KICK for queue 0: fd is a device file (/dev/null), not an eventfd");
+    }
+
+    @Test
+    void aCallFdThatIsASocketIsRefused() throws Exception {
+        com.vhost.spi.nativeio.UnixSocket[] a = com.vhost.spi.nativeio.UnixSocket.pair();
+        com.vhost.spi.nativeio.UnixSocket[] b = com.vhost.spi.nativeio.UnixSocket.pair();
+        try (var a1 = a[1]; var b1 = b[1]) {
+            // the dispatcher owns these ends from here on (the UnixSocket objects are dropped)
+            OwnedFd s1 = new OwnedFd(a[0].fd());
+            OwnedFd s2 = new OwnedFd(b[0].fd());
+            String link = FdKinds.link(s2.fd());
+            assertRefused(FrontendRequest.SET_VRING_CALL, s1, s2, "SET_VRING_CALL for queue 0: fd is a socket (" + link + "), not an eventfd");
+        }
+    }
+
+    @Test
+    void aKickEventFdInSemaphoreModeIsRefused() throws Exception {
+        int efdSemaphore = 1;
+        OwnedFd e1 = new OwnedFd(Linux.eventfd(Linux.EFD_CLOEXEC | efdSemaphore));
+        OwnedFd e2 = new OwnedFd(Linux.eventfd(Linux.EFD_CLOEXEC | efdSemaphore));
+        assertRefused(FrontendRequest.SET_VRING_KICK, e1, e2,
+                "SET_VRING_KICK for queue 0: fd is an eventfd in semaphore mode (EFD_SEMAPHORE), which a kick fd may not be");
+    }
+
+    @Test
+    void aBackendRequestFdThatIsNotASocketIsRefused() throws Exception {
+        negotiate(VhostUserProtocolFeature.BACKEND_REQ);
+        OwnedFd e = new OwnedFd(Linux.eventfd(Linux.EFD_CLOEXEC));
+        OwnedFd e2 = new OwnedFd(Linux.eventfd(Linux.EFD_CLOEXEC));
+        assertRefused(FrontendRequest.SET_BACKEND_REQ_FD, e, e2,
+                "SET_BACKEND_REQ_FD: fd is an eventfd (anon_inode:[eventfd]), not a socket");
+    }
+
+    @Test
+    void eventFdsAreHandedOverNonBlocking() throws Exception {
+        // blocking eventfds, as a careless or hostile front-end may send
+        for (FrontendRequest req : List.of(FrontendRequest.SET_VRING_KICK, FrontendRequest.SET_VRING_CALL, FrontendRequest.SET_VRING_ERR)) {
+            withFds(1);
+            send(req, V, u64(0));
+        }
+        assertThat(handler.received).hasSize(3);
+        for (OwnedFd fd : handler.received) {
+            assertThat(Linux.fileStatusFlags(fd.fd()) & Linux.O_NONBLOCK).as("O_NONBLOCK on " + fd).isEqualTo(Linux.O_NONBLOCK);
+        }
+    }
 }
