@@ -1,0 +1,240 @@
+package com.vhost.devices.blk.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.vhost.api.MemoryRegion;
+import com.vhost.api.VhostRefusedException;
+import com.vhost.api.VhostTarget;
+import com.vhost.api.VringAddr;
+import com.vhost.api.user.VhostUserBackend;
+import com.vhost.api.user.VhostUserProtocolFeature;
+import com.vhost.api.virtio.VirtioFeatures;
+import com.vhost.spi.nativeio.EventFd;
+import com.vhost.spi.nativeio.Linux;
+import com.vhost.spi.nativeio.OwnedFd;
+import com.vhost.spi.nativeio.SharedMemory;
+import com.vhost.spi.nativeio.UnixSocket;
+import com.vhost.user.VhostUserOps;
+import com.vhost.user.backend.VhostUserServer;
+import com.vhost.user.testing.TestRing;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Front-ends that hand the blk back-end kick, call and error fds that are not eventfds, over a
+ * real vhost-user socket (issue #10): a pipe nobody reads as call fd, a pipe as error fd, a pipe
+ * at end-of-file, a memfd and a regular file as kick fd, a socket as call fd. Each is refused
+ * (REPLY_ACK negotiated: the front-end sees the refusal and the session goes on), the same session
+ * then does I/O with eventfds, the worker does not spin, the session ends promptly when the
+ * front-end goes, and a fresh front-end is served. A call eventfd whose counter the front-end
+ * filled to the maximum (and left blocking) does not block the worker either.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class HostileFdsOverVhostUserTest {
+    private static final int MEM = 1 << 20;
+
+    @TempDir
+    Path dir;
+
+    private FileBlockModel blk;
+    private VhostUserServer server;
+    private long sessions;
+
+    @BeforeEach
+    void serve() throws Exception {
+        blk = FileBlockModel.inMemory(MEM, 1, 64);
+        server = new VhostUserServer(dir.resolve("blk.sock"), blk);
+        server.start();
+    }
+
+    @AfterEach
+    void close() throws Exception {
+        server.close();
+        blk.close();
+    }
+
+    /** A front-end with REPLY_ACK, memory and queue 0's layout set, its kick and call not yet. */
+    private final class Guest implements AutoCloseable {
+        final VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(server.socketPath().toString()));
+        final SharedMemory mem = SharedMemory.create("guest", MEM);
+        final TestRing ring = new TestRing(mem.segment(), 0, 16, 0);
+
+        Guest() throws Exception {
+            fe.getFeatures();
+            fe.setOwner();
+            long proto = fe.getProtocolFeatures();
+            fe.setProtocolFeatures(proto & (VhostUserProtocolFeature.REPLY_ACK.mask() | VhostUserProtocolFeature.STATUS.mask()));
+            fe.setFeatures(VirtioFeatures.bit(VirtioFeatures.F_VERSION_1));
+            long ua = mem.address();
+            fe.setMemTable(List.of(new MemoryRegion(0, MEM, ua, 0, mem.fd())));
+            fe.setVringNum(0, 16);
+            fe.setVringBase(0, 0);
+            fe.setVringAddr(new VringAddr(0, 0, ua + ring.desc(), ua + ring.used(), ua + ring.avail(), 0));
+        }
+
+        /** Kick and call set, ring enabled. */
+        void startRing(int kickFd, int callFd) throws Exception {
+            fe.setVringCall(0, callFd);
+            fe.setVringKick(0, kickFd);
+            fe.setVringEnable(0, true);
+        }
+
+        /** One GET_ID request; waits (bounded) for its completion by polling the used ring. */
+        void request(EventFd kick) throws Exception {
+            MemorySegment g = ring.memory();
+            long hdr = ring.buffer(0);
+            g.set(TestRing.LE32, hdr, 8); // VIRTIO_BLK_T_GET_ID
+            g.set(ValueLayout.JAVA_BYTE, ring.buffer(2), (byte) 0xFF);
+            ring.descriptor(0, hdr, 16, 1, 1);
+            ring.descriptor(1, ring.buffer(1), 20, 1 | 2, 2);
+            ring.descriptor(2, ring.buffer(2), 1, 2, 0);
+            int before = ring.usedIdx();
+            ring.publish(0);
+            kick.signal();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (ring.usedIdx() == before) {
+                assertThat(System.nanoTime()).as("request completed within 5 s").isLessThan(deadline);
+                Thread.sleep(1);
+            }
+            assertThat(g.get(ValueLayout.JAVA_BYTE, ring.buffer(2))).as("status OK").isZero();
+        }
+
+        @Override
+        public void close() throws Exception {
+            fe.close();
+            mem.close();
+        }
+    }
+
+    /** The front-end went: its session ends within 5 s. */
+    private void sessionEnds() throws Exception {
+        sessions++;
+        assertThat(server.awaitSessionsEnded(sessions, 5000)).as("session " + sessions + " ended within 5 s").isTrue();
+    }
+
+    /** CPU time the blk worker thread spends over 300 ms, in ms. */
+    private static long workerCpuMsOver300ms() throws InterruptedException {
+        ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+        Thread worker = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("vhost-blk-") && t.isAlive())
+                .findFirst().orElseThrow(() -> new AssertionError("no blk worker thread"));
+        long before = mx.getThreadCpuTime(worker.threadId());
+        Thread.sleep(300);
+        return (mx.getThreadCpuTime(worker.threadId()) - before) / 1_000_000;
+    }
+
+    /**
+     * {@code refused} is tried (it must be refused), then the same session runs queue 0 on
+     * eventfds and does I/O, the worker idles, the front-end goes and its session ends.
+     */
+    private void refusedThenServed(ThrowingConsumer<Guest> refused, String request) throws Exception {
+        try (Guest g = new Guest(); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
+            assertThatThrownBy(() -> refused.accept(g)).isInstanceOf(VhostRefusedException.class).hasMessageContaining(request);
+            g.startRing(kick.fd(), call.fd());
+            g.request(kick);
+            g.request(kick);
+            assertThat(workerCpuMsOver300ms()).as("worker CPU time over 300 ms").isLessThan(60);
+        }
+        sessionEnds();
+    }
+
+    @FunctionalInterface
+    private interface ThrowingConsumer<T> {
+        void accept(T t) throws Exception;
+    }
+
+    private static OwnedFd[] pipe() throws Exception {
+        int[] p = Linux.pipe();
+        return new OwnedFd[] {new OwnedFd(p[0]), new OwnedFd(p[1])};
+    }
+
+    /** After every hostile session: a fresh, well-behaved front-end is served. */
+    private void freshFrontEndServed() throws Exception {
+        try (Guest g = new Guest(); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
+            g.startRing(kick.fd(), call.fd());
+            g.request(kick);
+            assertThat(call.await(1000)).as("the call eventfd was written").isTrue();
+        }
+        sessionEnds();
+    }
+
+    @Test
+    void aCallFdThatIsAPipeNobodyReadsIsRefused() throws Exception {
+        OwnedFd[] p = pipe();
+        try (OwnedFd r = p[0]; OwnedFd w = p[1]) {
+            refusedThenServed(g -> g.fe.setVringCall(0, w.fd()), "SET_VRING_CALL");
+        }
+        freshFrontEndServed();
+    }
+
+    @Test
+    void anErrFdThatIsAPipeIsRefused() throws Exception {
+        OwnedFd[] p = pipe();
+        try (OwnedFd r = p[0]; OwnedFd w = p[1]) {
+            refusedThenServed(g -> g.fe.setVringErr(0, w.fd()), "SET_VRING_ERR");
+        }
+        freshFrontEndServed();
+    }
+
+    @Test
+    void aKickFdThatIsAPipeWhoseWriterClosedIsRefused() throws Exception {
+        OwnedFd[] p = pipe();
+        p[1].close();
+        try (OwnedFd r = p[0]; EventFd call = EventFd.create()) {
+            refusedThenServed(g -> {
+                g.fe.setVringCall(0, call.fd());
+                g.fe.setVringKick(0, r.fd());
+            }, "SET_VRING_KICK");
+        }
+        freshFrontEndServed();
+    }
+
+    @Test
+    void aKickFdThatIsAMemfdOrARegularFileIsRefused() throws Exception {
+        try (OwnedFd memfd = new OwnedFd(Linux.memfdCreate("kick"))) {
+            refusedThenServed(g -> g.fe.setVringKick(0, memfd.fd()), "SET_VRING_KICK");
+        }
+        Path file = Files.writeString(dir.resolve("kick"), "not an eventfd");
+        try (OwnedFd f = new OwnedFd(Linux.open(file.toString(), Linux.O_RDWR))) {
+            refusedThenServed(g -> g.fe.setVringKick(0, f.fd()), "SET_VRING_KICK");
+        }
+        freshFrontEndServed();
+    }
+
+    @Test
+    void aCallFdThatIsASocketIsRefused() throws Exception {
+        UnixSocket[] pair = UnixSocket.pair();
+        try (UnixSocket a = pair[0]; UnixSocket b = pair[1]) {
+            refusedThenServed(g -> g.fe.setVringCall(0, a.fd()), "SET_VRING_CALL");
+        }
+        freshFrontEndServed();
+    }
+
+    @Test
+    void aBlockingCallEventFdAtItsMaximumCountDoesNotBlockTheWorker() throws Exception {
+        try (OwnedFd call = new OwnedFd(Linux.eventfd(Linux.EFD_CLOEXEC)); Guest g = new Guest(); EventFd kick = EventFd.create()) {
+            MemorySegment max = Arena.ofAuto().allocate(8, 8);
+            max.set(ValueLayout.JAVA_LONG, 0, 0xFFFF_FFFF_FFFF_FFFEL); // the largest count: one more write would block
+            assertThat(Linux.write(call.fd(), max, 8)).isEqualTo(8);
+            g.startRing(kick.fd(), call.fd());
+            for (int i = 0; i < 20; i++) {
+                g.request(kick);
+            }
+            assertThat(workerCpuMsOver300ms()).as("worker CPU time over 300 ms").isLessThan(60);
+        }
+        sessionEnds();
+        freshFrontEndServed();
+    }
+}
