@@ -167,4 +167,29 @@ class ServerRobustnessTest {
         assertThat(server.acceptedConnections()).isEqualTo(2);
         assertThat(List.of(device.state())).containsAnyOf(VirtioDeviceState.NEW, VirtioDeviceState.INACTIVE);
     }
+
+    @Test
+    void aCallFdThatIsAPipeIsRefusedWithReplyAckAndEndsTheSessionWithout() throws Exception {
+        int[] p = com.vhost.spi.nativeio.Linux.pipe();
+        try (com.vhost.spi.nativeio.OwnedFd r = new com.vhost.spi.nativeio.OwnedFd(p[0]);
+                com.vhost.spi.nativeio.OwnedFd w = new com.vhost.spi.nativeio.OwnedFd(p[1]); EventFd call = EventFd.create()) {
+            // with REPLY_ACK: refused (ack 1), the session goes on and takes an eventfd
+            try (VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()))) {
+                fe.setProtocolFeatures(fe.getProtocolFeatures());
+                assertThatThrownBy(() -> fe.setVringCall(0, w.fd())).isInstanceOf(VhostRefusedException.class)
+                        .hasMessageContaining("SET_VRING_CALL");
+                fe.setVringCall(0, call.fd());
+                assertThat(fe.getFeatures() & VERSION_1).isNotZero();
+                assertThat(server.isConnected()).isTrue();
+            }
+            assertThat(server.awaitSessionsEnded(1, 5000)).isTrue();
+            // without REPLY_ACK the front-end could not learn of the refusal: the session ends
+            try (VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()))) {
+                fe.getFeatures();
+                fe.setVringCall(0, w.fd());
+                assertThat(server.awaitSessionsEnded(2, 5000)).as("the session ended").isTrue();
+            }
+            assertStillServes(2);
+        }
+    }
 }
