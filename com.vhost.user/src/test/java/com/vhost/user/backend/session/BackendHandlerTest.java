@@ -178,6 +178,47 @@ class BackendHandlerTest {
         assertThatThrownBy(() -> handler.setProtocolFeatures(1L << 40)).isInstanceOf(Refusal.class).hasMessageContaining("were not offered");
     }
 
+    private static boolean isOpen(int fd) {
+        try {
+            Linux.fileStatusFlags(fd);
+            return true;
+        } catch (VhostException e) {
+            return false;
+        }
+    }
+
+    /** Per ring at most one kick, call and error fd is held: a replaced one is closed (issue #10). */
+    @Test
+    void aReplacedKickCallOrErrFdIsClosed() throws Exception {
+        memory();
+        ring(0, 0);
+        int[] kicks = new int[3];
+        int[] calls = new int[3];
+        int[] errs = new int[3];
+        OwnedFd[] all = new OwnedFd[9];
+        for (int i = 0; i < 9; i++) {
+            all[i] = eventfd(); // all created first, so no number is reused while the test looks
+        }
+        for (int i = 0; i < 3; i++) {
+            kicks[i] = all[i].fd();
+            calls[i] = all[3 + i].fd();
+            errs[i] = all[6 + i].fd();
+            handler.setVringKick(0, all[i]);
+            handler.setVringCall(0, all[3 + i]);
+            handler.setVringErr(0, all[6 + i]);
+        }
+        for (int i = 0; i < 2; i++) {
+            assertThat(isOpen(kicks[i])).as("replaced kick fd " + i).isFalse();
+            assertThat(isOpen(calls[i])).as("replaced call fd " + i).isFalse();
+            assertThat(isOpen(errs[i])).as("replaced err fd " + i).isFalse();
+        }
+        assertThat(List.of(isOpen(kicks[2]), isOpen(calls[2]), isOpen(errs[2]))).containsOnly(true);
+        handler.getVringBase(0);
+        assertThat(isOpen(kicks[2])).as("GET_VRING_BASE drops the kick fd").isFalse();
+        handler.close();
+        assertThat(List.of(isOpen(calls[2]), isOpen(errs[2]))).as("close drops the rest").containsOnly(false);
+    }
+
     @Test
     void fdsForARefusedRequestAreClosed() throws Exception {
         OwnedFd kick = eventfd();
