@@ -79,13 +79,19 @@ public interface FrontendRequestHandler {
      */
     int getVringBase(int index) throws VhostException, Refusal;
 
-    /** SET_VRING_KICK (12): the ring's kick eventfd, or null (NOFD: the back-end polls); starts the ring. */
+    /**
+     * SET_VRING_KICK (12): the ring's kick eventfd, or null (NOFD: the back-end polls); starts the
+     * ring. The {@link RequestDispatcher} has checked it is a non-blocking eventfd, not in semaphore mode.
+     */
     void setVringKick(int index, OwnedFd kick) throws VhostException, Refusal;
 
-    /** SET_VRING_CALL (13): the ring's call eventfd, or null (NOFD: the front-end polls the used ring). */
+    /**
+     * SET_VRING_CALL (13): the ring's call eventfd, or null (NOFD: the front-end polls the used
+     * ring). The {@link RequestDispatcher} has checked it is an eventfd and made it non-blocking.
+     */
     void setVringCall(int index, OwnedFd call) throws VhostException, Refusal;
 
-    /** SET_VRING_ERR (14): the ring's error eventfd, or null. */
+    /** SET_VRING_ERR (14): the ring's error eventfd (checked and made non-blocking as a call fd), or null. */
     void setVringErr(int index, OwnedFd err) throws VhostException, Refusal;
 
     /** SET_VRING_ENABLE (18): enables or disables the ring (only with VHOST_USER_F_PROTOCOL_FEATURES). */
@@ -103,7 +109,10 @@ public interface FrontendRequestHandler {
     /** SET_CONFIG (25, CONFIG): writes {@code data} at byte {@code offset} of the config space. */
     void setConfig(int offset, int flags, byte[] data) throws VhostException, Refusal;
 
-    /** SET_BACKEND_REQ_FD (21, BACKEND_REQ): the socket for back-end requests (owned from here on). */
+    /**
+     * SET_BACKEND_REQ_FD (21, BACKEND_REQ): the socket for back-end requests (owned from here on;
+     * the {@link RequestDispatcher} has checked it is a socket and made it non-blocking).
+     */
     void setBackendReqFd(OwnedFd fd) throws VhostException, Refusal;
 
     /** RESET_DEVICE (34, RESET_DEVICE): the device, rings and status back to their initial state. */
