@@ -35,7 +35,15 @@ import org.slf4j.LoggerFactory;
  * to bounded epoll timeouts (1 to {@value #MAX_BACKOFF_MS} ms) while idle.
  *
  * <p>A {@link VirtqueueException} (or any runtime exception) from the handler stops that queue
- * and calls {@link Interrupt#signalNeedsReset(String)} with its message; other queues go on.
+ * and calls {@link Interrupt#signalNeedsReset(String)} with its message; other queues go on. So
+ * does an {@link Error} other than {@link OutOfMemoryError}: above all the {@link InternalError}
+ * the JVM raises for a fault in an unsafe memory access (SIGBUS when guest memory was truncated
+ * under the mapping, vhost-user issue #10), but also a {@link StackOverflowError} (unwound by the
+ * time it is caught) or a {@link LinkageError}. The queue's request is not dropped silently: the
+ * queue is stopped, the failure logged with the queue index and the device flagged as needing
+ * reset, so the driver resets it. An {@link OutOfMemoryError} is not the queue's fault and is not
+ * contained per queue: it ends the worker thread (every queue stops), logged and reported as a
+ * needs-reset, and the worker's owner goes on.
  *
  * <p>{@link #stop(long)} returns only after the thread ended, so no request is in flight
  * afterwards: the device can report its queues' {@code nextAvail} and sleep without losing one.
@@ -460,7 +468,9 @@ public final class QueueWorker {
         } catch (VhostNativeException | VirtqueueException e) {
             LOG.error("queue worker {} ends: {}", name, e.getMessage());
             interrupt.signalNeedsReset("queue worker " + name + ": " + e.getMessage());
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
+            // serve() contains a handler's failures per queue; this is the thread's boundary for
+            // the rest (an OutOfMemoryError, a fault outside a handler): no thread dies silently
             LOG.error("queue worker {} ends", name, e);
             interrupt.signalNeedsReset("queue worker " + name + ": " + e);
         }
@@ -511,6 +521,13 @@ public final class QueueWorker {
         } catch (VirtqueueException e) {
             fail(i, e.getMessage(), null);
         } catch (RuntimeException e) {
+            fail(i, "queue " + q.index() + ": " + e, e);
+        } catch (OutOfMemoryError e) {
+            throw e; // not this queue's fault: ends the thread (run)
+        } catch (InternalError e) {
+            // the JVM's report of a fault in an unsafe memory access: guest memory no longer backed
+            fail(i, "queue " + q.index() + ": fault in guest memory (truncated or unmapped under the ring?): " + e, e);
+        } catch (Error e) {
             fail(i, "queue " + q.index() + ": " + e, e);
         }
     }
