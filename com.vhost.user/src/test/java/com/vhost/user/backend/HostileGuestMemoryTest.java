@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.vhost.api.MemoryRegion;
+import com.vhost.api.VhostException;
 import com.vhost.api.VhostRefusedException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VringAddr;
@@ -30,10 +31,11 @@ import org.junit.jupiter.api.io.TempDir;
  * Issue #10: a memory region its fd cannot back (past the end of a memfd or a small file, an
  * fd that is no file at all) is refused before it is mapped, with
  * a message naming the region, and leaves no fd or mapping behind; the server goes on serving.
- * Without the check such a region mapped, and the first ring access faulted (SIGBUS).
+ * Without the check such a region mapped, and the first ring access faulted (SIGBUS). Memory
+ * shrunk after it was mapped faults in the session: the session ends, the server goes on.
  */
 @Timeout(30)
-class GuestMemoryFdValidationTest {
+class HostileGuestMemoryTest {
     private static final long VERSION_1 = VirtioFeatures.bit(VirtioFeatures.F_VERSION_1);
     private static final long MEM = 0x10000;
 
@@ -150,5 +152,31 @@ class GuestMemoryFdValidationTest {
             fe.addMemRegion(new MemoryRegion(0x100000, MEM, m.address(), 0, m.fd()));
         }
         assertThat(server.awaitSessionsEnded(++sessions, 5000)).isTrue();
+    }
+
+    /**
+     * Guest memory truncated after SET_MEM_TABLE: starting a ring makes the model touch it (SIGBUS,
+     * an InternalError on the session thread). The session ends with the device marked as needing
+     * reset; before issue #10 the error killed the accept thread and every later front-end timed out.
+     */
+    @Test
+    @Timeout(10)
+    void memoryTruncatedUnderARingEndsTheSessionAndTheServerGoesOn() throws Exception {
+        try (VhostUserBackend fe = frontEnd(); SharedMemory mem = SharedMemory.create("shrinking", MEM);
+                EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
+            fe.setMemTable(List.of(new MemoryRegion(0, MEM, mem.address(), 0, mem.fd())));
+            fe.setVringNum(0, 16);
+            fe.setVringAddr(new VringAddr(0, 0, mem.address(), mem.address() + 0x2000, mem.address() + 0x1000, 0));
+            fe.setVringCall(0, call.fd());
+            Linux.ftruncate(mem.fd(), 0); // the front-end shrinks guest memory under the mapping
+            assertThatThrownBy(() -> {
+                fe.setVringKick(0, kick.fd());
+                fe.setVringEnable(0, true); // the model starts and writes the used ring
+                fe.getFeatures();
+            }).isInstanceOf(VhostException.class);
+        }
+        assertThat(server.awaitSessionsEnded(++sessions, 5000)).isTrue();
+        assertThat(device.state()).isNotEqualTo(VirtioDeviceState.ACTIVE);
+        assertServesARing();
     }
 }
