@@ -179,4 +179,40 @@ class HostileGuestMemoryTest {
         assertThat(device.state()).isNotEqualTo(VirtioDeviceState.ACTIVE);
         assertServesARing();
     }
+
+    /**
+     * Not only memory faults: an IndexOutOfBoundsException or an Error (here AssertionError) from
+     * the model while a message is handled ends that session alone; an Error used to end the
+     * accept thread.
+     */
+    @Test
+    @Timeout(10)
+    void aModelFailingWithAnErrorEndsOnlyThatSession() throws Exception {
+        server.close();
+        java.util.concurrent.atomic.AtomicReference<Throwable> fail = new java.util.concurrent.atomic.AtomicReference<>();
+        server = new VhostUserServer(sock, new com.vhost.spi.backend.ForwardingVirtioDevice(device) {
+            @Override
+            public void readConfig(long offset, byte[] data) {
+                Throwable t = fail.getAndSet(null);
+                if (t instanceof RuntimeException r) {
+                    throw r;
+                }
+                if (t instanceof Error e) {
+                    throw e;
+                }
+                super.readConfig(offset, data);
+            }
+        });
+        server.start();
+        for (Throwable t : List.of(new IndexOutOfBoundsException("config"), new AssertionError("model bug"))) {
+            fail.set(t);
+            try (VhostUserBackend fe = frontEnd()) {
+                assertThatThrownBy(() -> fe.getConfig(0, 4)).isInstanceOf(VhostException.class);
+            }
+            assertThat(server.awaitSessionsEnded(++sessions, 5000)).isTrue();
+        }
+        try (VhostUserBackend fe = frontEnd()) {
+            assertThat(fe.getConfig(0, 4)).containsExactly(1, 2, 3, 4);
+        }
+    }
 }
