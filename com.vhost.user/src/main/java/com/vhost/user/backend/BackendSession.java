@@ -69,7 +69,9 @@ final class BackendSession {
     /**
      * Serves requests until the front-end disconnects or breaks the protocol.
      *
-     * @throws VhostException why the session ended (disconnect, malformed message, refusal)
+     * @throws VhostException why the session ended (disconnect, malformed message, refusal), a
+     *     {@link VirtioDeviceException} when handling a message faulted (the device was marked
+     *     DEVICE_NEEDS_RESET)
      */
     void serve() throws VhostException {
         while (true) {
@@ -89,6 +91,7 @@ final class BackendSession {
     private VirtioDeviceException fault(MessageHeader h, Throwable e) {
         String what = e instanceof InternalError ? "fault in guest memory (truncated or unmapped under a ring?)" : "failure";
         String reason = what + " while handling " + requestName(h) + ": " + e;
+        LOG.error("ending the session: {}", reason, e); // the server logs only the message
         try {
             handler.signalNeedsReset(reason);
         } catch (RuntimeException | Error again) {
