@@ -42,6 +42,14 @@ import org.slf4j.LoggerFactory;
  * reason names the queue ("queue 0: the kick fd hung up ...; the queue is stopped"). Kick fds are
  * expected to be non-blocking eventfds (the vhost-user back-end refuses any other kind); a blocking
  * one would only block the worker if another reader emptied it between epoll and the read.
+ * So does an {@link Error} other than {@link OutOfMemoryError}: above all the {@link InternalError}
+ * the JVM raises for a fault in an unsafe memory access (SIGBUS when guest memory was truncated
+ * under the mapping, vhost-user issue #10), but also a {@link StackOverflowError} (unwound by the
+ * time it is caught) or a {@link LinkageError}. The queue's request is not dropped silently: the
+ * queue is stopped, the failure logged with the queue index and the device flagged as needing
+ * reset, so the driver resets it. An {@link OutOfMemoryError} is not the queue's fault and is not
+ * contained per queue: it ends the worker thread (every queue stops), logged and reported as a
+ * needs-reset, and the worker's owner goes on.
  *
  * <p>{@link #stop(long)} returns only after the thread ended, so no request is in flight
  * afterwards: the device can report its queues' {@code nextAvail} and sleep without losing one.
@@ -471,7 +479,9 @@ public final class QueueWorker {
         } catch (VhostNativeException | VirtqueueException e) {
             LOG.error("queue worker {} ends: {}", name, e.getMessage());
             interrupt.signalNeedsReset("queue worker " + name + ": " + e.getMessage());
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
+            // serve() contains a handler's failures per queue; this is the thread's boundary for
+            // the rest (an OutOfMemoryError, a fault outside a handler): no thread dies silently
             LOG.error("queue worker {} ends", name, e);
             interrupt.signalNeedsReset("queue worker " + name + ": " + e);
         }
@@ -561,6 +571,13 @@ public final class QueueWorker {
         } catch (VirtqueueException e) {
             fail(i, e.getMessage(), null);
         } catch (RuntimeException e) {
+            fail(i, "queue " + q.index() + ": " + e, e);
+        } catch (OutOfMemoryError e) {
+            throw e; // not this queue's fault: ends the thread (run)
+        } catch (InternalError e) {
+            // the JVM's report of a fault in an unsafe memory access: guest memory no longer backed
+            fail(i, "queue " + q.index() + ": fault in guest memory (truncated or unmapped under the ring?): " + e, e);
+        } catch (Error e) {
             fail(i, "queue " + q.index() + ": " + e, e);
         }
     }

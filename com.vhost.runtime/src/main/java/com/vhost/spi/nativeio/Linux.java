@@ -83,6 +83,17 @@ public final class Linux {
             FunctionDescriptor.of(C_PTR, C_INT));
     private static final MethodHandle OPEN = errnoHandle("open", FunctionDescriptor.of(C_INT, C_PTR, C_INT));
     private static final MethodHandle UNLINK = errnoHandle("unlink", FunctionDescriptor.of(C_INT, C_PTR));
+    /** fstat is a libc symbol from glibc 2.33 on; resolved on first use so older libcs fail only there. */
+    private static final class Fstat {
+        static final MethodHandle FSTAT = errnoHandle("fstat", FunctionDescriptor.of(C_INT, C_INT, C_PTR));
+    }
+    /** sizeof(struct stat): 144 on x86_64, 128 on aarch64 (asm-generic); the larger is allocated. */
+    private static final long STAT_SIZE = 144;
+    /** offsetof(struct stat, st_mode): after st_dev, st_ino, st_nlink on x86_64; after st_dev, st_ino elsewhere. */
+    private static final long STAT_MODE_OFFSET = "amd64".equals(System.getProperty("os.arch"))
+            || "x86_64".equals(System.getProperty("os.arch")) ? 24 : 16;
+    /** offsetof(struct stat, st_size): 48 on both x86_64 and aarch64. */
+    private static final long STAT_SIZE_OFFSET = 48;
 
     static MethodHandle errnoHandle(String name, FunctionDescriptor fd) {
         MemorySegment sym = LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc symbol " + name));
@@ -424,6 +435,28 @@ public final class Linux {
                 throw error("unlink(" + path + ")");
             }
             return true;
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * fstat(fd): the type, permission bits and size of an open fd. Called once per message that
+     * passes an fd to be mapped, never per request (it allocates its {@code struct stat}).
+     *
+     * @return {@code st_mode} and {@code st_size} (bytes) of {@code fd}
+     * @throws VhostNativeException when fstat fails (EBADF for a closed fd)
+     */
+    public static FileStat fstat(int fd) throws VhostNativeException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = a.allocate(STAT_SIZE, 8);
+            int r = (int) Fstat.FSTAT.invokeExact(captureState(), fd, st);
+            if (r < 0) {
+                throw error("fstat(fd " + fd + ")");
+            }
+            return new FileStat(st.get(C_INT, STAT_MODE_OFFSET), st.get(C_LONG, STAT_SIZE_OFFSET));
         } catch (VhostNativeException e) {
             throw e;
         } catch (Throwable t) {

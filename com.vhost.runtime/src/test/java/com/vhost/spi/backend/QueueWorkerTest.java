@@ -9,6 +9,7 @@ import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.spi.nativeio.UnixSocket;
+import com.vhost.spi.nativeio.SharedMemory;
 import com.vhost.spi.testing.RecordingInterrupt;
 import com.vhost.spi.testing.TestGuestMemory;
 import com.vhost.spi.testing.TestRingDriver;
@@ -132,6 +133,72 @@ class QueueWorkerTest {
             k0.signal();
             Thread.sleep(30);
             assertThat(d0.usedIdx()).isZero();
+        }
+    }
+
+    /**
+     * Issue #10: guest memory truncated under a running queue. The handler's first touch of it is
+     * SIGBUS, which the JVM raises as an InternalError: it stops that queue with a needs-reset
+     * naming the queue, and the thread goes on serving the other queue.
+     */
+    @Test
+    void aFaultInTruncatedGuestMemoryStopsOnlyThatQueueAndRequestsReset() throws Exception {
+        try (EventFd k0 = EventFd.create(); EventFd k1 = EventFd.create();
+                SharedMemory guest = SharedMemory.create("guest", 0x10000)) {
+            DeviceQueue q0 = new DeviceQueue(mem, d0.config(k0.fd(), -1), 0);
+            DeviceQueue q1 = new DeviceQueue(mem, d1.config(k1.fd(), -1), 0);
+            QueueWorker.Handler normal = handler();
+            AtomicInteger touched = new AtomicInteger();
+            worker = new QueueWorker("test-sigbus", List.of(q0, q1), (qi, q) -> {
+                if (qi == 0) {
+                    touched.incrementAndGet();
+                    guest.segment().get(ValueLayout.JAVA_LONG, 0x1000); // past the end of the file: SIGBUS
+                }
+                normal.process(qi, q);
+            }, irq);
+            worker.start();
+            Linux.ftruncate(guest.fd(), 0); // the front-end shrinks guest memory under the ring
+            submit(d0);
+            k0.signal();
+            assertThat(irq.awaitNeedsReset(5000)).isTrue();
+            assertThat(irq.needsReset().get(0)).contains("queue 0").contains("fault in guest memory");
+            assertThat(worker.isFailed(0)).isTrue();
+            assertThat(worker.isRunning()).isTrue();
+            int touchedWhenFailed = touched.get();
+
+            submit(d1);
+            k1.signal();
+            assertThat(d1.awaitUsed(1, 5000)).isTrue();
+            submit(d0);
+            k0.signal();
+            Thread.sleep(30);
+            assertThat(touched.get()).as("a stopped queue is not served again").isEqualTo(touchedWhenFailed);
+            assertThat(d0.usedIdx()).isZero();
+        }
+    }
+
+    /** Any other Error from a handler (not an OutOfMemoryError) is contained per queue as well. */
+    @Test
+    void anErrorFromTheHandlerStopsOnlyThatQueue() throws Exception {
+        try (EventFd k0 = EventFd.create(); EventFd k1 = EventFd.create()) {
+            DeviceQueue q0 = new DeviceQueue(mem, d0.config(k0.fd(), -1), 0);
+            DeviceQueue q1 = new DeviceQueue(mem, d1.config(k1.fd(), -1), 0);
+            QueueWorker.Handler normal = handler();
+            worker = new QueueWorker("test-error", List.of(q0, q1), (qi, q) -> {
+                if (qi == 0) {
+                    throw new StackOverflowError("deep");
+                }
+                normal.process(qi, q);
+            }, irq);
+            worker.start();
+            submit(d0);
+            k0.signal();
+            assertThat(irq.awaitNeedsReset(5000)).isTrue();
+            assertThat(irq.needsReset().get(0)).contains("queue 0").contains("StackOverflowError");
+            submit(d1);
+            k1.signal();
+            assertThat(d1.awaitUsed(1, 5000)).isTrue();
+            assertThat(worker.isRunning()).isTrue();
         }
     }
 

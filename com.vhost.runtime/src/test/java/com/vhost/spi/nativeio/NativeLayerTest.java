@@ -139,4 +139,42 @@ class NativeLayerTest {
                 .hasMessageContaining("readlink(/proc/self/fd/-1)");
         assertThatThrownBy(() -> Linux.setNonBlocking(-1)).isInstanceOf(VhostNativeException.class).hasMessageContaining("errno 9");
     }
+
+    @Test
+    void fstatTellsAMemfdAndARegularFileFromAPipeAndAnEventfd() throws Exception {
+        try (SharedMemory m = SharedMemory.create("stat", 3 * 4096)) {
+            FileStat st = Linux.fstat(m.fd());
+            assertThat(st.isRegularFile()).isTrue();
+            assertThat(st.size()).isEqualTo(3 * 4096);
+            Linux.ftruncate(m.fd(), 4096 + 17);
+            assertThat(Linux.fstat(m.fd()).size()).isEqualTo(4096 + 17);
+        }
+        Path f = dir.resolve("small");
+        Files.write(f, new byte[123]);
+        int fd = Linux.open(f.toString(), Linux.O_RDWR);
+        try {
+            FileStat st = Linux.fstat(fd);
+            assertThat(st.type()).isEqualTo(FileStat.S_IFREG);
+            assertThat(st.size()).isEqualTo(123);
+            assertThat(st.mode() & 0400).isNotZero(); // the owner may read it
+        } finally {
+            Linux.close(fd);
+        }
+        int[] p = Linux.pipe();
+        try {
+            assertThat(Linux.fstat(p[0]).type()).isEqualTo(FileStat.S_IFIFO);
+            assertThat(Linux.fstat(p[1]).isRegularFile()).isFalse();
+            assertThat(Linux.fstat(p[0]).typeName()).isEqualTo("pipe");
+        } finally {
+            Linux.close(p[0]);
+            Linux.close(p[1]);
+        }
+        try (EventFd e = EventFd.create()) {
+            FileStat st = Linux.fstat(e.fd());
+            assertThat(st.isRegularFile()).isFalse();
+            assertThat(st.size()).isZero();
+            assertThat(st.typeName()).contains("anonymous");
+        }
+        assertThatThrownBy(() -> Linux.fstat(fd)).isInstanceOf(VhostNativeException.class).hasMessageContaining("fstat");
+    }
 }

@@ -1,16 +1,20 @@
 package com.vhost.user.backend;
 
 import com.vhost.api.VhostException;
+import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.virtio.VirtioDevice;
 import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.user.backend.session.BackendHandler;
 import com.vhost.user.backend.session.RequestDispatcher;
 import com.vhost.user.connection.VhostUserConnection;
+import com.vhost.user.message.FrontendRequest;
 import com.vhost.user.message.MessageHeader;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The back-end side of one front-end connection, as a loop over three layers: the
@@ -21,8 +25,20 @@ import java.util.concurrent.Executor;
  *
  * <p>Failure policy ({@link RequestDispatcher}): a malformed message ends the session; a refused
  * request is answered with a non-zero ack when the front-end asked for one, and otherwise ends it.
+ *
+ * <p>Faults (issue #10): {@link #serve()} is the boundary for whatever else handling a message
+ * throws, above all the {@link InternalError} the JVM raises for SIGBUS when guest memory was
+ * truncated under its mapping and a ring is touched, but also an {@link IndexOutOfBoundsException}
+ * or any other {@link RuntimeException} or {@link Error} of a handler or the model. The device is
+ * marked DEVICE_NEEDS_RESET (the model's needs-reset path, logged), and the session ends with a
+ * {@link VirtioDeviceException} naming the request: {@link #close()} then resets the model,
+ * unmaps the memory and closes every fd, and the server accepts the next front-end. A fault is
+ * never answered as if the request had succeeded. An {@link OutOfMemoryError} is not the
+ * front-end's message's fault and is not converted: it passes through (the server's accept loop
+ * still closes the session and goes on).
  */
 final class BackendSession {
+    private static final Logger LOG = LoggerFactory.getLogger(BackendSession.class);
     /** Memory slots offered with CONFIGURE_MEM_SLOTS. */
     static final int MAX_MEM_SLOTS = BackendHandler.MAX_MEM_SLOTS;
     /** Protocol features this back-end implements. */
@@ -53,21 +69,61 @@ final class BackendSession {
     /**
      * Serves requests until the front-end disconnects or breaks the protocol.
      *
-     * @throws VhostException why the session ended (disconnect, malformed message, refusal)
+     * @throws VhostException why the session ended (disconnect, malformed message, refusal), a
+     *     {@link VirtioDeviceException} when handling a message faulted (the device was marked
+     *     DEVICE_NEEDS_RESET)
      */
     void serve() throws VhostException {
         while (true) {
             closeRxFds();
             MessageHeader h = conn.receive(rxFds);
-            dispatcher.dispatch(h, payload, rxFds);
+            try {
+                dispatcher.dispatch(h, payload, rxFds);
+            } catch (OutOfMemoryError e) {
+                throw e;
+            } catch (RuntimeException | Error e) {
+                throw fault(h, e);
+            }
         }
     }
 
-    /** Ends the session: resets an active model, closes every fd and unmaps memory, closes the connection. */
+    /** A fault while handling {@code h}: the device needs reset, and the session ends. */
+    private VirtioDeviceException fault(MessageHeader h, Throwable e) {
+        String what = e instanceof InternalError ? "fault in guest memory (truncated or unmapped under a ring?)" : "failure";
+        String reason = what + " while handling " + requestName(h) + ": " + e;
+        LOG.error("ending the session: {}", reason, e); // the server logs only the message
+        try {
+            handler.signalNeedsReset(reason);
+        } catch (RuntimeException | Error again) {
+            e.addSuppressed(again);
+        }
+        return new VirtioDeviceException(reason, e);
+    }
+
+    private static String requestName(MessageHeader h) {
+        try {
+            return FrontendRequest.fromCode(h.request()).toString();
+        } catch (VhostException | RuntimeException e) {
+            return "request " + h.request();
+        }
+    }
+
+    /**
+     * Ends the session: resets an active model, closes every fd and unmaps memory, closes the
+     * connection. Never throws but an {@link OutOfMemoryError}: a fault while resetting the model
+     * (guest memory gone under it) is logged and the rest is still released.
+     */
     void close() {
-        handler.close();
-        closeRxFds();
-        conn.close();
+        try {
+            handler.close();
+        } catch (OutOfMemoryError e) {
+            throw e;
+        } catch (RuntimeException | Error e) {
+            LOG.error("closing the session failed part-way; its connection is closed anyway", e);
+        } finally {
+            closeRxFds();
+            conn.close();
+        }
     }
 
     private void closeRxFds() {

@@ -139,6 +139,11 @@ public final class VhostUserServer implements AutoCloseable {
                 } else {
                     LOG.error("{}: dropping the front-end connection: {}", name, e.getMessage());
                 }
+            } catch (Error e) {
+                // the session contains faults (BackendSession.serve); what passes it (an
+                // OutOfMemoryError) must still not end this thread: the socket would stay and every
+                // later front-end time out. The session's memory is released below.
+                LOG.error("{}: dropping the front-end connection after an error", name, e);
             } finally {
                 session.close();
                 synchronized (lock) {

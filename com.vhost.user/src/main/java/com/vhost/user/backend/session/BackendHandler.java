@@ -380,6 +380,15 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
 
     // ---------------------------------------------------------------- reset and close
 
+    /**
+     * Marks the device DEVICE_NEEDS_RESET (VIRTIO 1.2 section 2.1.2; vhost-user GET_STATUS, with
+     * the STATUS protocol feature negotiated) and logs {@code reason}, as the model's own
+     * needs-reset does. The session calls it when handling a message faulted (issue #10).
+     */
+    public void signalNeedsReset(String reason) {
+        interrupt.signalNeedsReset(reason);
+    }
+
     /** The model to rest, every ring cleared, features and status forgotten; the memory stays. */
     @Override
     public void resetDevice() throws VhostException {

@@ -1,9 +1,12 @@
 package com.vhost.user.backend.session;
 
 import com.vhost.api.VhostException;
+import com.vhost.api.VhostNativeException;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.GuestMemoryRegion;
 import com.vhost.spi.memory.GuestMemoryMap;
+import com.vhost.spi.nativeio.FileStat;
+import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.spi.nativeio.SharedMemory;
 import com.vhost.user.message.MemRegionPayload;
@@ -67,7 +70,7 @@ final class MemoryTable implements AutoCloseable {
         List<Mapped> fresh = new ArrayList<>(table.size());
         try {
             for (int i = 0; i < table.size(); i++) {
-                fresh.add(map(table.get(i), fds.get(i)));
+                fresh.add(map(i, table.get(i), fds.get(i)));
             }
         } catch (Refusal | RuntimeException e) {
             fresh.forEach(Mapped::close);
@@ -91,7 +94,7 @@ final class MemoryTable implements AutoCloseable {
             fd.close();
             throw new Refusal("all " + slots + " memory slots are in use");
         }
-        Mapped m = map(region, fd);
+        Mapped m = map(regions.size(), region, fd);
         List<Mapped> next = new ArrayList<>(regions);
         next.add(m);
         install(next, List.of(m), List.of(), apply);
@@ -121,12 +124,23 @@ final class MemoryTable implements AutoCloseable {
 
     /**
      * Maps one region; closes {@code fd} when it fails. This is where a region is checked against
-     * what its fd can back before it is mapped.
+     * what its fd can back before it is mapped: the fd must be a regular file or memfd (fstat
+     * {@code S_IFREG}) at least {@code mmapOffset + size} bytes long, so that no byte of the
+     * mapping lies past the end of the file (touching such a byte raises SIGBUS, which the JVM
+     * turns into an {@link InternalError} in whichever thread touched it). The check is made once
+     * per message; a file shrunk afterwards is caught where guest memory is touched (the session
+     * loop and the queue workers).
+     *
+     * @param index the region's position in the SET_MEM_TABLE message, or its slot for ADD_MEM_REG
+     * @throws Refusal naming the region index, its fd offset and size and the fd's type or size
      */
-    private static Mapped map(MemRegionPayload r, OwnedFd fd) throws Refusal {
-        // Not checked yet (a later issue): that the fd backs [mmapOffset, mmapOffset + size). A
-        // region reaching past the end of its fd maps, and the first touch beyond it is SIGBUS;
-        // the check needs fstat, which the runtime's Linux class does not offer yet.
+    private static Mapped map(int index, MemRegionPayload r, OwnedFd fd) throws Refusal {
+        try {
+            checkBacked(index, r, fd);
+        } catch (Refusal e) {
+            fd.close();
+            throw e;
+        }
         long aligned = r.mmapOffset() & -PAGE;
         long lead = r.mmapOffset() - aligned;
         SharedMemory shm;
@@ -134,11 +148,39 @@ final class MemoryTable implements AutoCloseable {
             shm = SharedMemory.map(fd.fd(), aligned, Math.addExact(r.size(), lead));
         } catch (VhostException | RuntimeException e) {
             fd.close();
-            throw new Refusal(String.format("mapping region guest 0x%x size 0x%x (fd offset 0x%x) failed: %s",
-                    r.guestAddr(), r.size(), r.mmapOffset(), e.getMessage()));
+            throw new Refusal(String.format("mapping memory region %d (guest 0x%x, size 0x%x, fd offset 0x%x) failed: %s",
+                    index, r.guestAddr(), r.size(), r.mmapOffset(), e.getMessage()));
         }
         MemorySegment seg = shm.segment().asSlice(lead, r.size());
         return new Mapped(r, fd, shm, new GuestMemoryRegion(r.guestAddr(), r.size(), r.userAddr(), fd.fd(), r.mmapOffset(), seg));
+    }
+
+    /** Refuses a region its fd cannot back: not a regular file or memfd, or too short. */
+    private static void checkBacked(int index, MemRegionPayload r, OwnedFd fd) throws Refusal {
+        FileStat st;
+        try {
+            st = Linux.fstat(fd.fd());
+        } catch (VhostNativeException e) {
+            throw new Refusal(String.format("memory region %d: cannot fstat its fd: %s", index, e.getMessage()));
+        }
+        if (!st.isRegularFile()) {
+            throw new Refusal(String.format("memory region %d (fd offset 0x%x, size 0x%x): its fd (%s)"
+                    + " is not a regular file or memfd", index, r.mmapOffset(), r.size(), st.typeName()));
+        }
+        long end;
+        try {
+            if (r.mmapOffset() < 0 || r.size() < 0) {
+                throw new ArithmeticException("negative");
+            }
+            end = Math.addExact(r.mmapOffset(), r.size());
+        } catch (ArithmeticException e) {
+            throw new Refusal(String.format("memory region %d: fd offset 0x%x + size 0x%x overflows (fd size 0x%x)",
+                    index, r.mmapOffset(), r.size(), st.size()));
+        }
+        if (st.size() < end) {
+            throw new Refusal(String.format("memory region %d (fd offset 0x%x, size 0x%x) reaches past the end of its"
+                    + " fd (fd size 0x%x)", index, r.mmapOffset(), r.size(), st.size()));
+        }
     }
 
     /**
