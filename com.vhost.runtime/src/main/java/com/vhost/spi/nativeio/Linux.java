@@ -435,4 +435,108 @@ public final class Linux {
     static MemorySegment scratch() {
         return SCRATCH8.get();
     }
+    // ---- file status and umask (private sockets, image checks) ---------------------------------
+    // statx(2) has one layout on every architecture (struct stat differs between x86_64 and
+    // aarch64): stx_mode u16 at 28, stx_size u64 at 40, stx_rdev_major/minor at 128/132; 256 bytes.
+
+    private static final int AT_FDCWD = -100;
+    private static final int AT_SYMLINK_NOFOLLOW = 0x100;
+    private static final int AT_EMPTY_PATH = 0x1000;
+    private static final int STATX_BASIC_STATS = 0x7ff;
+    private static final MethodHandle STATX = errnoHandle("statx",
+            FunctionDescriptor.of(C_INT, C_INT, C_PTR, C_INT, C_INT, C_PTR));
+    private static final MethodHandle UMASK = LINKER.downcallHandle(LIBC.find("umask").orElseThrow(),
+            FunctionDescriptor.of(C_INT, C_INT));
+
+    /**
+     * A file's type and permission bits and its size (stat(2), inode(7)).
+     *
+     * @param mode {@code st_mode}: the type ({@code S_IFMT} bits) and the permission bits
+     * @param size {@code st_size} in bytes (0 for a block device: ask it with {@code BLKGETSIZE64})
+     */
+    public record Stat(int mode, long size) {
+        /** inode(7) {@code S_IFMT} and the file types. */
+        public static final int S_IFMT = 0170000, S_IFSOCK = 0140000, S_IFLNK = 0120000, S_IFREG = 0100000,
+                S_IFBLK = 0060000, S_IFDIR = 0040000, S_IFCHR = 0020000, S_IFIFO = 0010000;
+
+        /** @return the {@code S_IF*} type bits */
+        public int type() {
+            return mode & S_IFMT;
+        }
+
+        /** @return the permission bits, e.g. {@code 0600} */
+        public int permissions() {
+            return mode & 07777;
+        }
+
+        /** @return {@code "regular file"}, {@code "directory"}, {@code "FIFO"}, {@code "socket"}, ... */
+        public String typeName() {
+            return switch (type()) {
+                case S_IFREG -> "regular file";
+                case S_IFDIR -> "directory";
+                case S_IFIFO -> "FIFO";
+                case S_IFSOCK -> "socket";
+                case S_IFLNK -> "symbolic link";
+                case S_IFCHR -> "character device";
+                case S_IFBLK -> "block device";
+                default -> "file of type 0" + Integer.toOctalString(type());
+            };
+        }
+    }
+
+    /**
+     * fstat(2) of an open fd (through statx(2) with {@code AT_EMPTY_PATH}).
+     *
+     * @throws VhostNativeException naming the fd and errno (EBADF, ...)
+     */
+    public static Stat fstat(int fd) throws VhostNativeException {
+        return statx(fd, "", AT_EMPTY_PATH, "fstat(fd " + fd + ")");
+    }
+
+    /**
+     * stat(2) of a path, following symbolic links.
+     *
+     * @throws VhostNativeException naming the path and errno (ENOENT, EACCES, ...)
+     */
+    public static Stat stat(String path) throws VhostNativeException {
+        return statx(AT_FDCWD, path, 0, "stat(" + path + ")");
+    }
+
+    /**
+     * lstat(2) of a path: a symbolic link is described itself, not followed.
+     *
+     * @throws VhostNativeException naming the path and errno (ENOENT, EACCES, ...)
+     */
+    public static Stat lstat(String path) throws VhostNativeException {
+        return statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, "lstat(" + path + ")");
+    }
+
+    private static Stat statx(int dirfd, String path, int flags, String call) throws VhostNativeException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(256, 8);
+            int r = (int) STATX.invokeExact(captureState(), dirfd, a.allocateFrom(path), flags, STATX_BASIC_STATS, buf);
+            if (r < 0) {
+                throw error(call);
+            }
+            return new Stat(buf.get(C_SHORT, 28) & 0xFFFF, buf.get(C_LONG, 40));
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * umask(2): sets the process's file mode creation mask (process-wide: every thread's new files).
+     *
+     * @param mask permission bits to clear from new files, e.g. {@code 022}
+     * @return the previous mask
+     */
+    public static int umask(int mask) {
+        try {
+            return (int) UMASK.invokeExact(mask & 0777);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
 }
