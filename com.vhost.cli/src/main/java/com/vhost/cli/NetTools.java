@@ -1,5 +1,6 @@
 package com.vhost.cli;
 
+import com.vhost.api.backend.SocketOptions;
 import com.vhost.api.VhostBackend;
 import com.vhost.api.net.NetDevice;
 import java.nio.file.Path;
@@ -19,10 +20,10 @@ public interface NetTools {
     }
 
     /** Serves the loopback model on {@code socket}; {@code poll}: the worker busy-polls the transmit queues. */
-    Served serveLoopback(Path socket, int pairs, int queueSize, String mac, int mtu, boolean poll) throws Exception;
+    Served serveLoopback(Path socket, SocketOptions access, int pairs, int queueSize, String mac, int mtu, boolean poll) throws Exception;
 
     /** Serves the TAP model bridged to interface {@code tap} on {@code socket}. */
-    Served serveTap(Path socket, String tap, int queueSize, String mac, int mtu, boolean poll) throws Exception;
+    Served serveTap(Path socket, SocketOptions access, String tap, int queueSize, String mac, int mtu, boolean poll) throws Exception;
 
     /** Starts the virtio-net driver on an open backend (closed on failure). */
     NetDevice openDevice(VhostBackend backend, int pairs, int queueSize, boolean poll) throws Exception;
