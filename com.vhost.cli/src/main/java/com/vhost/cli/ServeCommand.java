@@ -21,8 +21,8 @@ final class ServeCommand extends ParentCommand {
      */
     static final class Listen {
         @Option(names = "--socket", paramLabel = "PATH", required = true,
-                description = {"UNIX socket to listen on: a stale socket there is replaced; a socket a live server answers on,",
-                    "or any other kind of file, is refused and left alone"})
+                description = "UNIX socket to listen on (a stale socket there is replaced; a live server's socket, or any "
+                        + "other kind of file, is refused and left alone)")
         Path socket;
 
         @Option(names = "--socket-mode", paramLabel = "MODE", defaultValue = "0600", converter = ModeConverter.class,
@@ -73,9 +73,10 @@ final class ServeCommand extends ParentCommand {
     /** {@code vhost serve blk}. */
     @Command(name = "blk", mixinStandardHelpOptions = true,
             description = {"Serves a virtio-blk disk (an image file, or memory) as a vhost-user-blk back-end.",
-                "The socket is private (mode 0600) unless --socket-mode/--socket-group widen it; the image must be a",
-                "regular file or block device of a positive multiple of 512 bytes (a FIFO, /dev/null, a directory,",
-                "an empty or odd-sized file is refused). Runs until Ctrl-C; the socket is removed on exit."})
+                "The socket is private (mode 0600) unless --socket-mode/--socket-group widen it. The image must be a "
+                        + "regular file or block device of a positive multiple of 512 bytes (a FIFO, /dev/null, a directory, "
+                        + "an empty or odd-sized file is refused).",
+                "Runs until Ctrl-C; the socket is removed on exit."})
     static final class Blk implements Callable<Integer> {
         private final CliServices services;
 
@@ -83,7 +84,7 @@ final class ServeCommand extends ParentCommand {
         Disk disk;
 
         static final class Disk {
-            @Option(names = "--image", paramLabel = "FILE", description = "raw disk image (size a multiple of 512)")
+            @Option(names = "--image", paramLabel = "FILE", description = "raw disk image: a regular file or block device, its size a positive multiple of 512")
             Path image;
 
             @Option(names = "--memory", paramLabel = "SIZE", converter = SizeConverter.class,

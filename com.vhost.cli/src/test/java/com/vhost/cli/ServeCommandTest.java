@@ -59,6 +59,15 @@ class ServeCommandTest {
     }
 
     @Test
+    void helpNamesTheSocketOptions() {
+        assertThat(run("serve", "blk", "--help")).isZero();
+        assertThat(run("serve", "net", "--help")).isZero();
+        String out = services.outText.toString();
+        assertThat(out).contains("Usage: vhost serve blk", "Usage: vhost serve net", "--socket-mode=MODE", "--socket-group=GROUP",
+                "default 0600", "--image=FILE");
+    }
+
+    @Test
     void theSocketIsPrivateByDefaultEvenUnderUmask000() {
         int old = Linux.umask(0);
         try {
