@@ -1,5 +1,6 @@
 package com.vhost.cli;
 
+import com.vhost.api.backend.SocketOptions;
 import com.vhost.api.VhostOps;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.blk.BlockDevice;
@@ -144,8 +145,8 @@ public final class BenchCommand extends ParentCommand {
             Path[] sockets = {dir.resolve("a.sock"), dir.resolve("b.sock")};
             VhostOps ops = services.backend("user", Duration.ofSeconds(10));
             int window = Math.max(1, Math.min(4096, queueSize / 2));
-            try (NetTools.Served a = tools.serveLoopback(sockets[0], 1, queueSize, "52:54:00:12:34:56", 1500, false);
-                    NetTools.Served b = tools.serveLoopback(sockets[1], 1, queueSize, "52:54:00:65:43:21", 1500, false);
+            try (NetTools.Served a = tools.serveLoopback(sockets[0], SocketOptions.PRIVATE, 1, queueSize, "52:54:00:12:34:56", 1500, false);
+                    NetTools.Served b = tools.serveLoopback(sockets[1], SocketOptions.PRIVATE, 1, queueSize, "52:54:00:65:43:21", 1500, false);
                     NetDevice dev = tools.openDevice(ops.open(VhostTarget.of(sockets[0].toString())), 1, queueSize, false)) {
                 MeasuredSwap sw = tools.swappable(dev);
                 if (sw == null) {
@@ -180,8 +181,8 @@ public final class BenchCommand extends ParentCommand {
             BlkTools tools = services.blkTools();
             Path[] sockets = {dir.resolve("a.sock"), dir.resolve("b.sock")};
             VhostOps ops = services.backend("user", Duration.ofSeconds(10));
-            try (BlkTools.Served a = tools.serveImage(sockets[0], img, false, queues, queueSize);
-                    BlkTools.Served b = tools.serveImage(sockets[1], img, false, queues, queueSize);
+            try (BlkTools.Served a = tools.serveImage(sockets[0], SocketOptions.PRIVATE, img, false, queues, queueSize);
+                    BlkTools.Served b = tools.serveImage(sockets[1], SocketOptions.PRIVATE, img, false, queues, queueSize);
                     BlockDevice dev = tools.openDevice(ops.open(VhostTarget.of(sockets[0].toString())), queues, queueSize, false)) {
                 BlkTools.Swappable sw = tools.swappable(dev);
                 if (sw == null) {

@@ -1,6 +1,7 @@
 package com.vhost.cli;
 
 import com.vhost.api.VhostBackend;
+import com.vhost.api.backend.SocketOptions;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.spi.workload.VerifiedWorkload;
 import java.lang.foreign.MemorySegment;
@@ -33,17 +34,23 @@ public interface BlkTools {
     /**
      * Serves a disk image file.
      *
-     * @param socket where to listen (a stale socket file is replaced)
-     * @param image a raw image whose size is a multiple of 512 bytes
+     * @param socket where to listen (a stale socket file is replaced; a live server's socket or
+     *     another kind of file there is refused)
+     * @param access the socket file's mode and group ({@link SocketOptions#PRIVATE}: 0600)
+     * @param image a raw image (regular file or block device) whose size is a positive multiple of
+     *     512 bytes
      * @param readOnly offer VIRTIO_BLK_F_RO and refuse writes
      * @param queues request queues offered (1..)
      * @param queueSize maximum descriptors per queue (power of two)
+     * @throws IllegalArgumentException naming the image when it is not a regular file or block
+     *     device, or its size is 0 or not a multiple of 512
      * @throws Exception when the image cannot be opened or the socket cannot be bound
      */
-    Served serveImage(Path socket, Path image, boolean readOnly, int queues, int queueSize) throws Exception;
+    Served serveImage(Path socket, SocketOptions access, Path image, boolean readOnly, int queues, int queueSize)
+            throws Exception;
 
     /** Serves a zero-filled disk of {@code capacityBytes} (multiple of 512) held in memory. */
-    Served serveMemory(Path socket, long capacityBytes, int queues, int queueSize) throws Exception;
+    Served serveMemory(Path socket, SocketOptions access, long capacityBytes, int queues, int queueSize) throws Exception;
 
     /**
      * Starts a virtio-blk driver on an open backend.

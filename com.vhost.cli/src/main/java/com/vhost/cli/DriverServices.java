@@ -5,6 +5,7 @@ import com.vhost.api.backend.BackendServer;
 import com.vhost.api.backend.DeviceModel;
 import com.vhost.api.backend.DeviceModelFactory;
 import com.vhost.api.backend.ServedBackend;
+import com.vhost.api.backend.SocketOptions;
 import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.api.registry.VirtioDriver;
 import com.vhost.api.registry.VirtioDriverFactory;
@@ -43,8 +44,11 @@ final class DriverServices {
         return factory.create(config);
     }
 
-    /** Serves {@code model} on {@code socket}; the model is closed when that fails. */
-    ServedBackend serve(Path socket, DeviceModel model) throws Exception {
+    /**
+     * Serves {@code model} on {@code socket} with the socket file's mode and group from
+     * {@code access}; the model is closed when that fails.
+     */
+    ServedBackend serve(Path socket, SocketOptions access, DeviceModel model) throws Exception {
         BackendServer server;
         try {
             server = services.service(BackendServer.class, null, "vhost-user back-end server", "com.vhost.user");
@@ -52,7 +56,7 @@ final class DriverServices {
             model.close();
             throw e;
         }
-        return server.serve(socket, model);
+        return server.serve(socket, model, access);
     }
 
     /**

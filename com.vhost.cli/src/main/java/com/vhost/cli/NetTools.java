@@ -1,5 +1,6 @@
 package com.vhost.cli;
 
+import com.vhost.api.backend.SocketOptions;
 import com.vhost.api.VhostBackend;
 import com.vhost.api.net.NetDevice;
 import java.nio.file.Path;
@@ -18,11 +19,15 @@ public interface NetTools {
         void close() throws Exception;
     }
 
-    /** Serves the loopback model on {@code socket}; {@code poll}: the worker busy-polls the transmit queues. */
-    Served serveLoopback(Path socket, int pairs, int queueSize, String mac, int mtu, boolean poll) throws Exception;
+    /**
+     * Serves the loopback model on {@code socket}, whose file gets {@code access}' mode and group
+     * (a live server's socket or another kind of file there is refused); {@code poll}: the worker
+     * busy-polls the transmit queues.
+     */
+    Served serveLoopback(Path socket, SocketOptions access, int pairs, int queueSize, String mac, int mtu, boolean poll) throws Exception;
 
-    /** Serves the TAP model bridged to interface {@code tap} on {@code socket}. */
-    Served serveTap(Path socket, String tap, int queueSize, String mac, int mtu, boolean poll) throws Exception;
+    /** Serves the TAP model bridged to interface {@code tap} on {@code socket}, as {@link #serveLoopback} does. */
+    Served serveTap(Path socket, SocketOptions access, String tap, int queueSize, String mac, int mtu, boolean poll) throws Exception;
 
     /** Starts the virtio-net driver on an open backend (closed on failure). */
     NetDevice openDevice(VhostBackend backend, int pairs, int queueSize, boolean poll) throws Exception;

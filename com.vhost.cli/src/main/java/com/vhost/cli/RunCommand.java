@@ -1,5 +1,6 @@
 package com.vhost.cli;
 
+import com.vhost.api.backend.SocketOptions;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.blk.BlockDeviceInfo;
 import com.vhost.api.registry.DeviceConfigKeys;
@@ -71,7 +72,7 @@ final class RunCommand implements Callable<Integer> {
         Path sock = socket != null ? socket : work.resolve("blk-" + ProcessHandle.current().pid() + ".sock");
         long capacity = ensureImage(img, size, out);
 
-        try (BlkTools.Served served = services.blkTools().serveImage(sock, img, false, queues, 256)) {
+        try (BlkTools.Served served = services.blkTools().serveImage(sock, SocketOptions.PRIVATE, img, false, queues, 256)) {
             out.println("back-end  " + served.describe());
             Configuration cfg = services.configurationAdmin()
                     .getFactoryConfiguration(DeviceRegistry.DEVICE_FACTORY_PID, DEVICE_NAME, "?");

@@ -1,5 +1,6 @@
 package com.vhost.cli;
 
+import com.vhost.api.backend.SocketOptions;
 import com.vhost.api.net.NetDevice;
 import com.vhost.api.net.NetDeviceInfo;
 import com.vhost.api.registry.DeviceConfigKeys;
@@ -28,7 +29,7 @@ final class RunNet {
     static boolean run(CliServices services, Path work, PrintWriter out, long bindTimeoutMs, long unbindTimeoutMs)
             throws Exception {
         Path sock = work.resolve("net-" + ProcessHandle.current().pid() + ".sock");
-        try (NetTools.Served served = services.netTools().serveLoopback(sock, 1, 256, "52:54:00:12:34:56", 1500, false)) {
+        try (NetTools.Served served = services.netTools().serveLoopback(sock, SocketOptions.PRIVATE, 1, 256, "52:54:00:12:34:56", 1500, false)) {
             out.println("back-end  " + served.describe());
             Configuration cfg = services.configurationAdmin()
                     .getFactoryConfiguration(DeviceRegistry.DEVICE_FACTORY_PID, DEVICE_NAME, "?");

@@ -1,25 +1,59 @@
 package com.vhost.cli;
 
+import com.vhost.api.backend.SocketOptions;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.TypeConversionException;
 
 /** {@code vhost serve}: device models served as vhost-user back-ends. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serves a device model as a vhost-user back-end until interrupted.",
         subcommands = {ServeCommand.Blk.class, ServeNetCommand.class})
 final class ServeCommand extends ParentCommand {
-    /** Options every {@code vhost serve} subcommand shares: where to listen and the ring size. */
+    /**
+     * Options every {@code vhost serve} subcommand shares: where to listen, who may connect, and
+     * the ring size.
+     */
     static final class Listen {
-        @Option(names = "--socket", paramLabel = "PATH", required = true, description = "UNIX socket to listen on")
+        @Option(names = "--socket", paramLabel = "PATH", required = true,
+                description = "UNIX socket to listen on (a stale socket there is replaced; a live server's socket, or any "
+                        + "other kind of file, is refused and left alone)")
         Path socket;
+
+        @Option(names = "--socket-mode", paramLabel = "MODE", defaultValue = "0600", converter = ModeConverter.class,
+                description = "octal permission bits of the socket file, applied whatever the umask (default ${DEFAULT-VALUE}: "
+                        + "only this user may connect; e.g. 0660 lets the group)")
+        int socketMode;
+
+        @Option(names = "--socket-group", paramLabel = "GROUP",
+                description = "group of the socket file (name or number; default the process's), e.g. with --socket-mode 0660")
+        String socketGroup;
 
         @Option(names = "--queue-size", paramLabel = "N", defaultValue = "256",
                 description = "maximum descriptors per queue, a power of two (default ${DEFAULT-VALUE})")
         int queueSize;
+
+        /** @return the socket file's mode and group as given */
+        SocketOptions access() {
+            return new SocketOptions(socketMode, socketGroup);
+        }
+    }
+
+    /** picocli converter for {@link SocketOptions#parseMode} ({@code 0660}). */
+    static final class ModeConverter implements ITypeConverter<Integer> {
+        @Override
+        public Integer convert(String value) {
+            try {
+                return SocketOptions.parseMode(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
     }
 
     /**
@@ -39,6 +73,9 @@ final class ServeCommand extends ParentCommand {
     /** {@code vhost serve blk}. */
     @Command(name = "blk", mixinStandardHelpOptions = true,
             description = {"Serves a virtio-blk disk (an image file, or memory) as a vhost-user-blk back-end.",
+                "The socket is private (mode 0600) unless --socket-mode/--socket-group widen it. The image must be a "
+                        + "regular file or block device of a positive multiple of 512 bytes (a FIFO, /dev/null, a directory, "
+                        + "an empty or odd-sized file is refused).",
                 "Runs until Ctrl-C; the socket is removed on exit."})
     static final class Blk implements Callable<Integer> {
         private final CliServices services;
@@ -47,7 +84,7 @@ final class ServeCommand extends ParentCommand {
         Disk disk;
 
         static final class Disk {
-            @Option(names = "--image", paramLabel = "FILE", description = "raw disk image (size a multiple of 512)")
+            @Option(names = "--image", paramLabel = "FILE", description = "raw disk image: a regular file or block device, its size a positive multiple of 512")
             Path image;
 
             @Option(names = "--memory", paramLabel = "SIZE", converter = SizeConverter.class,
@@ -71,10 +108,11 @@ final class ServeCommand extends ParentCommand {
         @Override
         public Integer call() throws Exception {
             Checks.queues(queues, listen.queueSize);
+            SocketOptions access = listen.access();
             BlkTools tools = services.blkTools();
             BlkTools.Served served;
             if (disk.image != null) {
-                served = tools.serveImage(listen.socket, disk.image, readOnly, queues, listen.queueSize);
+                served = tools.serveImage(listen.socket, access, disk.image, readOnly, queues, listen.queueSize);
             } else {
                 if (disk.memory % 512 != 0 || disk.memory == 0) {
                     throw new IllegalArgumentException("--memory " + disk.memory + " is not a positive multiple of 512");
@@ -82,7 +120,7 @@ final class ServeCommand extends ParentCommand {
                 if (readOnly) {
                     throw new IllegalArgumentException("--readonly makes no sense for a zero-filled --memory disk");
                 }
-                served = tools.serveMemory(listen.socket, disk.memory, queues, listen.queueSize);
+                served = tools.serveMemory(listen.socket, access, disk.memory, queues, listen.queueSize);
             }
             try (served) {
                 announceAndAwait(services, served.describe());

@@ -1,5 +1,6 @@
 package com.vhost.cli;
 
+import com.vhost.api.backend.SocketOptions;
 import com.vhost.api.net.VirtioNet;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
@@ -12,6 +13,7 @@ import picocli.CommandLine.Option;
         description = {"Serves a virtio-net device as a vhost-user-net back-end.",
             "--loopback returns every frame the front-end transmits on the receive queue of the same pair;",
             "--tap NAME writes transmitted frames to a host TAP interface and delivers what the host sends to it.",
+            "The socket is private (mode 0600) unless --socket-mode/--socket-group widen it.",
             "Runs until Ctrl-C; the socket is removed on exit and the model's counters printed."})
 final class ServeNetCommand implements Callable<Integer> {
     private final CliServices services;
@@ -58,9 +60,11 @@ final class ServeNetCommand implements Callable<Integer> {
         if (mode.tap != null && queues != 1) {
             throw new IllegalArgumentException("--tap serves one queue pair; --queues " + queues + " given");
         }
+        SocketOptions access = listen.access();
         NetTools tools = services.netTools();
-        try (NetTools.Served served = mode.tap != null ? tools.serveTap(listen.socket, mode.tap, listen.queueSize, mac, mtu, poll)
-                : tools.serveLoopback(listen.socket, queues, listen.queueSize, mac, mtu, poll)) {
+        try (NetTools.Served served = mode.tap != null
+                ? tools.serveTap(listen.socket, access, mode.tap, listen.queueSize, mac, mtu, poll)
+                : tools.serveLoopback(listen.socket, access, queues, listen.queueSize, mac, mtu, poll)) {
             try {
                 ServeCommand.announceAndAwait(services, served.describe());
             } finally {

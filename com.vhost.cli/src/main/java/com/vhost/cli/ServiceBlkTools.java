@@ -3,6 +3,7 @@ package com.vhost.cli;
 import com.vhost.api.VhostBackend;
 import com.vhost.api.backend.DeviceModel;
 import com.vhost.api.backend.ServedBackend;
+import com.vhost.api.backend.SocketOptions;
 import com.vhost.api.blk.BlockCompletion;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.blk.BlockQueue;
@@ -33,17 +34,19 @@ final class ServiceBlkTools implements BlkTools {
     }
 
     @Override
-    public Served serveImage(Path socket, Path image, boolean readOnly, int queues, int queueSize) throws Exception {
+    public Served serveImage(Path socket, SocketOptions access, Path image, boolean readOnly, int queues, int queueSize)
+            throws Exception {
         DeviceModel model = blk.model(Map.of(DeviceConfigKeys.IMAGE, image.toString(), DeviceConfigKeys.READ_ONLY, readOnly,
                 DeviceConfigKeys.QUEUES, queues, DeviceConfigKeys.QUEUE_SIZE, queueSize));
-        return serve(socket, model, image + (readOnly ? " (read-only)" : ""), queues);
+        return serve(socket, access, model, image + (readOnly ? " (read-only)" : ""), queues);
     }
 
     @Override
-    public Served serveMemory(Path socket, long capacityBytes, int queues, int queueSize) throws Exception {
+    public Served serveMemory(Path socket, SocketOptions access, long capacityBytes, int queues, int queueSize)
+            throws Exception {
         DeviceModel model = blk.model(Map.of(DeviceConfigKeys.MEMORY_SIZE, capacityBytes, DeviceConfigKeys.QUEUES, queues,
                 DeviceConfigKeys.QUEUE_SIZE, queueSize));
-        return serve(socket, model, "memory", queues);
+        return serve(socket, access, model, "memory", queues);
     }
 
     @Override
@@ -121,8 +124,8 @@ final class ServiceBlkTools implements BlkTools {
         return driver == null ? null : () -> driver.counters().getOrDefault("requests", 0L);
     }
 
-    private Served serve(Path socket, DeviceModel model, String what, int queues) throws Exception {
-        ServedBackend served = blk.serve(socket, model);
+    private Served serve(Path socket, SocketOptions access, DeviceModel model, String what, int queues) throws Exception {
+        ServedBackend served = blk.serve(socket, access, model);
         long capacity = capacityOf(model.device());
         String describe = "virtio-blk " + what + ", " + Sizes.human(capacity) + ", " + queues + " queue(s), on " + socket;
         return new Served() {

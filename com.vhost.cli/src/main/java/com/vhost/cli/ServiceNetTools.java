@@ -3,6 +3,7 @@ package com.vhost.cli;
 import com.vhost.api.VhostBackend;
 import com.vhost.api.backend.DeviceModel;
 import com.vhost.api.backend.ServedBackend;
+import com.vhost.api.backend.SocketOptions;
 import com.vhost.api.net.NetDevice;
 import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.spi.workload.SequencedStream;
@@ -24,13 +25,15 @@ final class ServiceNetTools implements NetTools {
     }
 
     @Override
-    public Served serveLoopback(Path socket, int pairs, int queueSize, String mac, int mtu, boolean poll) throws Exception {
-        return serve(socket, model(pairs, queueSize, mac, mtu, poll, null));
+    public Served serveLoopback(Path socket, SocketOptions access, int pairs, int queueSize, String mac, int mtu, boolean poll)
+            throws Exception {
+        return serve(socket, access, model(pairs, queueSize, mac, mtu, poll, null));
     }
 
     @Override
-    public Served serveTap(Path socket, String tap, int queueSize, String mac, int mtu, boolean poll) throws Exception {
-        return serve(socket, model(1, queueSize, mac, mtu, poll, tap));
+    public Served serveTap(Path socket, SocketOptions access, String tap, int queueSize, String mac, int mtu, boolean poll)
+            throws Exception {
+        return serve(socket, access, model(1, queueSize, mac, mtu, poll, tap));
     }
 
     private DeviceModel model(int pairs, int queueSize, String mac, int mtu, boolean poll, String tap) throws Exception {
@@ -46,8 +49,8 @@ final class ServiceNetTools implements NetTools {
         return net.model(config);
     }
 
-    private Served serve(Path socket, DeviceModel model) throws Exception {
-        ServedBackend served = net.serve(socket, model);
+    private Served serve(Path socket, SocketOptions access, DeviceModel model) throws Exception {
+        ServedBackend served = net.serve(socket, access, model);
         return new Served() {
             @Override
             public String describe() {

@@ -53,12 +53,12 @@ final class FakeServices extends CapturingServices {
     public BlkTools blkTools() {
         return new BlkTools() {
             @Override
-            public Served serveImage(Path socket, Path image, boolean readOnly, int queues, int queueSize) {
+            public Served serveImage(Path socket, com.vhost.api.backend.SocketOptions access, Path image, boolean readOnly, int queues, int queueSize) {
                 throw new IllegalStateException("serving is not part of this test");
             }
 
             @Override
-            public Served serveMemory(Path socket, long capacityBytes, int queues, int queueSize) {
+            public Served serveMemory(Path socket, com.vhost.api.backend.SocketOptions access, long capacityBytes, int queues, int queueSize) {
                 throw new IllegalStateException("serving is not part of this test");
             }
 

@@ -3,7 +3,11 @@
  * made by the device bundles' {@link com.vhost.api.backend.DeviceModelFactory} services) and the
  * vhost-user back-end server ({@link com.vhost.api.backend.BackendServer}) that serves them to
  * QEMU, DPDK or this platform's own drivers.
+ *
+ * <p>1.1.0: {@link com.vhost.api.backend.SocketOptions} and
+ * {@code BackendServer.serve(Path, DeviceModel, SocketOptions)}: the listening socket is private
+ * (0600) unless a mode and group are given.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("1.1.0")
 package com.vhost.api.backend;

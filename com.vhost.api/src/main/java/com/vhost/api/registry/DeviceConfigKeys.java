@@ -80,7 +80,11 @@ public final class DeviceConfigKeys {
     // A model also reads QUEUES (request queues, or queue pairs for net), QUEUE_SIZE (the largest
     // ring it accepts; default 256), POLL (its queue workers busy-poll), and net models MAC.
 
-    /** blk model: the raw image file to serve (its size a multiple of 512 bytes). */
+    /**
+     * blk model: the raw image to serve: a regular file or a block device whose size is a positive
+     * multiple of 512 bytes; a FIFO, character device, directory or socket, an empty file or another
+     * size is refused with an {@link IllegalArgumentException} naming the path.
+     */
     public static final String IMAGE = "image";
 
     /** blk model: serve a zero-filled disk of this many bytes held in memory instead of an image. */

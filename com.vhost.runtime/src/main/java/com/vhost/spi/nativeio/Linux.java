@@ -83,17 +83,6 @@ public final class Linux {
             FunctionDescriptor.of(C_PTR, C_INT));
     private static final MethodHandle OPEN = errnoHandle("open", FunctionDescriptor.of(C_INT, C_PTR, C_INT));
     private static final MethodHandle UNLINK = errnoHandle("unlink", FunctionDescriptor.of(C_INT, C_PTR));
-    /** fstat is a libc symbol from glibc 2.33 on; resolved on first use so older libcs fail only there. */
-    private static final class Fstat {
-        static final MethodHandle FSTAT = errnoHandle("fstat", FunctionDescriptor.of(C_INT, C_INT, C_PTR));
-    }
-    /** sizeof(struct stat): 144 on x86_64, 128 on aarch64 (asm-generic); the larger is allocated. */
-    private static final long STAT_SIZE = 144;
-    /** offsetof(struct stat, st_mode): after st_dev, st_ino, st_nlink on x86_64; after st_dev, st_ino elsewhere. */
-    private static final long STAT_MODE_OFFSET = "amd64".equals(System.getProperty("os.arch"))
-            || "x86_64".equals(System.getProperty("os.arch")) ? 24 : 16;
-    /** offsetof(struct stat, st_size): 48 on both x86_64 and aarch64. */
-    private static final long STAT_SIZE_OFFSET = 48;
 
     static MethodHandle errnoHandle(String name, FunctionDescriptor fd) {
         MemorySegment sym = LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc symbol " + name));
@@ -442,28 +431,6 @@ public final class Linux {
         }
     }
 
-    /**
-     * fstat(fd): the type, permission bits and size of an open fd. Called once per message that
-     * passes an fd to be mapped, never per request (it allocates its {@code struct stat}).
-     *
-     * @return {@code st_mode} and {@code st_size} (bytes) of {@code fd}
-     * @throws VhostNativeException when fstat fails (EBADF for a closed fd)
-     */
-    public static FileStat fstat(int fd) throws VhostNativeException {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment st = a.allocate(STAT_SIZE, 8);
-            int r = (int) Fstat.FSTAT.invokeExact(captureState(), fd, st);
-            if (r < 0) {
-                throw error("fstat(fd " + fd + ")");
-            }
-            return new FileStat(st.get(C_INT, STAT_MODE_OFFSET), st.get(C_LONG, STAT_SIZE_OFFSET));
-        } catch (VhostNativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
     /** @return an 8-byte-aligned 16-byte scratch segment private to the calling thread */
     static MemorySegment scratch() {
         return SCRATCH8.get();
@@ -539,6 +506,75 @@ public final class Linux {
             return flags;
         } catch (VhostNativeException e) {
             throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    // ---- file status and umask (private sockets, image checks) ---------------------------------
+    // statx(2) has one layout on every architecture (struct stat differs between x86_64 and
+    // aarch64): stx_mode u16 at 28, stx_size u64 at 40, stx_rdev_major/minor at 128/132; 256 bytes.
+
+    private static final int AT_FDCWD = -100;
+    private static final int AT_SYMLINK_NOFOLLOW = 0x100;
+    private static final int AT_EMPTY_PATH = 0x1000;
+    private static final int STATX_BASIC_STATS = 0x7ff;
+    private static final MethodHandle STATX = errnoHandle("statx",
+            FunctionDescriptor.of(C_INT, C_INT, C_PTR, C_INT, C_INT, C_PTR));
+    private static final MethodHandle UMASK = LINKER.downcallHandle(LIBC.find("umask").orElseThrow(),
+            FunctionDescriptor.of(C_INT, C_INT));
+
+    /**
+     * fstat(2) of an open fd (through statx(2) with {@code AT_EMPTY_PATH}).
+     *
+     * @throws VhostNativeException naming the fd and errno (EBADF, ...)
+     */
+    public static FileStat fstat(int fd) throws VhostNativeException {
+        return statx(fd, "", AT_EMPTY_PATH, "fstat(fd " + fd + ")");
+    }
+
+    /**
+     * stat(2) of a path, following symbolic links.
+     *
+     * @throws VhostNativeException naming the path and errno (ENOENT, EACCES, ...)
+     */
+    public static FileStat stat(String path) throws VhostNativeException {
+        return statx(AT_FDCWD, path, 0, "stat(" + path + ")");
+    }
+
+    /**
+     * lstat(2) of a path: a symbolic link is described itself, not followed.
+     *
+     * @throws VhostNativeException naming the path and errno (ENOENT, EACCES, ...)
+     */
+    public static FileStat lstat(String path) throws VhostNativeException {
+        return statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, "lstat(" + path + ")");
+    }
+
+    private static FileStat statx(int dirfd, String path, int flags, String call) throws VhostNativeException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(256, 8);
+            int r = (int) STATX.invokeExact(captureState(), dirfd, a.allocateFrom(path), flags, STATX_BASIC_STATS, buf);
+            if (r < 0) {
+                throw error(call);
+            }
+            return new FileStat(buf.get(C_SHORT, 28) & 0xFFFF, buf.get(C_LONG, 40));
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * umask(2): sets the process's file mode creation mask (process-wide: every thread's new files).
+     *
+     * @param mask permission bits to clear from new files, e.g. {@code 022}
+     * @return the previous mask
+     */
+    public static int umask(int mask) {
+        try {
+            return (int) UMASK.invokeExact(mask & 0777);
         } catch (Throwable t) {
             throw rethrow(t);
         }

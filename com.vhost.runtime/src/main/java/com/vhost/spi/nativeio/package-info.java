@@ -3,6 +3,11 @@
  * fstat, ioctl, pipes and AF_UNIX sockets with SCM_RIGHTS fd passing. Every failure is a
  * {@link com.vhost.api.VhostNativeException} naming the call and its errno. Structure layouts are
  * those of x86_64 and aarch64 Linux (LP64).
+ *
+ * <p>1.1.0: {@code UnixServer} listens privately (mode 0600 whatever the umask, or a mode and group
+ * given to {@code listen(Path, int, String)}), refuses a path a live server answers on and any
+ * path that is not a socket; {@code Linux.fstat}/{@code stat}/{@code lstat} ({@code FileStat})
+ * and {@code Linux.umask}.
  */
 @org.osgi.annotation.bundle.Export
 @org.osgi.annotation.versioning.Version("1.1.0")

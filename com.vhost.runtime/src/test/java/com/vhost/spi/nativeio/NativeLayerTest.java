@@ -164,7 +164,7 @@ class NativeLayerTest {
         try {
             assertThat(Linux.fstat(p[0]).type()).isEqualTo(FileStat.S_IFIFO);
             assertThat(Linux.fstat(p[1]).isRegularFile()).isFalse();
-            assertThat(Linux.fstat(p[0]).typeName()).isEqualTo("pipe");
+            assertThat(Linux.fstat(p[0]).typeName()).isEqualTo("FIFO");
         } finally {
             Linux.close(p[0]);
             Linux.close(p[1]);

@@ -4,6 +4,7 @@ import com.vhost.api.VhostException;
 import com.vhost.api.backend.BackendServer;
 import com.vhost.api.backend.DeviceModel;
 import com.vhost.api.backend.ServedBackend;
+import com.vhost.api.backend.SocketOptions;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.osgi.service.component.annotations.Component;
@@ -15,10 +16,10 @@ import org.osgi.service.component.annotations.Component;
 @Component(service = BackendServer.class)
 public final class VhostUserBackendServer implements BackendServer {
     @Override
-    public ServedBackend serve(Path socket, DeviceModel model) throws VhostException {
+    public ServedBackend serve(Path socket, DeviceModel model, SocketOptions options) throws VhostException {
         VhostUserServer server = null;
         try {
-            server = new VhostUserServer(socket, model.device());
+            server = new VhostUserServer(socket, model.device(), options);
             server.start();
         } catch (VhostException | RuntimeException | Error e) {
             try {

@@ -2,6 +2,7 @@ package com.vhost.user.backend;
 
 import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
+import com.vhost.api.backend.SocketOptions;
 import com.vhost.api.virtio.VirtioDevice;
 import com.vhost.spi.nativeio.UnixServer;
 import com.vhost.spi.nativeio.UnixSocket;
@@ -43,6 +44,7 @@ public final class VhostUserServer implements AutoCloseable {
 
     private final Path socketPath;
     private final VirtioDevice model;
+    private final SocketOptions socketOptions;
     private final Object lock = new Object();
     private final ExecutorService transfers;
     private UnixServer server;
@@ -54,12 +56,24 @@ public final class VhostUserServer implements AutoCloseable {
     private long ended;
 
     /**
-     * @param socket where to listen (a stale socket file there is replaced)
-     * @param model the device to serve; driven only through {@link VirtioDevice}
+     * A server whose socket is private to this process's user ({@link SocketOptions#PRIVATE}).
+     *
+     * @see #VhostUserServer(Path, VirtioDevice, SocketOptions)
      */
     public VhostUserServer(Path socket, VirtioDevice model) {
+        this(socket, model, SocketOptions.PRIVATE);
+    }
+
+    /**
+     * @param socket where to listen: a stale socket file there is replaced; a socket a live server
+     *     answers on, or any other file, makes {@link #start()} fail and is left alone
+     * @param model the device to serve; driven only through {@link VirtioDevice}
+     * @param options the socket file's mode (exactly, whatever the umask) and group
+     */
+    public VhostUserServer(Path socket, VirtioDevice model, SocketOptions options) {
         this.socketPath = Objects.requireNonNull(socket, "socket");
         this.model = Objects.requireNonNull(model, "model");
+        this.socketOptions = Objects.requireNonNull(options, "options");
         String threadName = "vhost-user-state " + socket;
         this.transfers = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60, TimeUnit.SECONDS, new SynchronousQueue<>(),
                 r -> Thread.ofPlatform().daemon().name(threadName).unstarted(r));
@@ -85,9 +99,13 @@ public final class VhostUserServer implements AutoCloseable {
     }
 
     /**
-     * Listens on the socket and starts the accept thread.
+     * Listens on the socket (see {@link UnixServer#listen(Path, int, String)}) and starts the
+     * accept thread.
      *
-     * @throws VhostException when the socket cannot be created (errno in the message)
+     * @throws com.vhost.api.VhostNativeException when the socket cannot be created (errno in the
+     *     message): EADDRINUSE ({@code socket P is in use by another server}) when a live server
+     *     answers on the path, EEXIST when the path is another kind of file
+     * @throws IllegalArgumentException when the socket group does not exist
      * @throws IllegalStateException when already started or closed
      */
     public void start() throws VhostException {
@@ -95,11 +113,13 @@ public final class VhostUserServer implements AutoCloseable {
             if (server != null || closing) {
                 throw new IllegalStateException("vhost-user server " + socketPath + " already started or closed");
             }
-            server = UnixServer.listen(socketPath);
+            server = UnixServer.listen(socketPath, socketOptions.mode(), socketOptions.group());
             thread = Thread.ofPlatform().name("vhost-user-server " + socketPath).daemon().unstarted(this::run);
             thread.start();
         }
-        LOG.info("vhost-user server listening on {} for a {} device", socketPath, model.deviceType().shortName());
+        LOG.info("vhost-user server listening on {} (mode 0{}{}) for a {} device", socketPath,
+                Integer.toOctalString(socketOptions.mode()), socketOptions.group() == null ? "" : ", group " + socketOptions.group(),
+                model.deviceType().shortName());
     }
 
     private void run() {

@@ -151,14 +151,20 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     }
 
     /**
-     * Serves a raw image file. Capacity is the file's size rounded down to whole sectors.
+     * Serves a raw image: a regular file or a block device whose size is a positive multiple of
+     * 512 bytes; capacity is that size in 512-byte sectors. A FIFO, a character device, a
+     * directory or a socket is refused without being opened (so a FIFO cannot hang the call).
      *
-     * @param image the image (opened O_RDWR, or O_RDONLY when {@code readOnly})
+     * @param image the image (opened O_RDWR, or O_RDONLY when {@code readOnly}; see
+     *     {@code FileStore.open} for the checks)
      * @param readOnly offer VIRTIO_BLK_F_RO and refuse writes
      * @param numQueues request queues, 1..256
      * @param queueSize maximum queue size, a power of two in 2..32768
      * @throws VhostNativeException when the file cannot be opened or sized (names path and errno)
-     * @throws IllegalArgumentException for a bad queue shape
+     * @throws IllegalArgumentException for a bad queue shape, or naming the path for an image of
+     *     another file type ({@code "image /dev/null is a character device, not a regular file or
+     *     block device"}), an empty one or one whose size is not a multiple of 512 bytes
+     *     ({@code "image /x is 1000 bytes, not a multiple of 512"})
      */
     public static FileBlockModel open(Path image, boolean readOnly, int numQueues, int queueSize)
             throws VhostNativeException {

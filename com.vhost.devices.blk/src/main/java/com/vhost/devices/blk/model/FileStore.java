@@ -1,6 +1,7 @@
 package com.vhost.devices.blk.model;
 
 import com.vhost.api.VhostNativeException;
+import com.vhost.spi.nativeio.FileStat;
 import com.vhost.spi.nativeio.Linux;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -14,7 +15,7 @@ import java.lang.invoke.VarHandle;
 
 /**
  * The storage under a {@link FileBlockModel}: an fd with positional I/O through Panama FFM
- * ({@code pread}, {@code pwrite}, {@code fdatasync}, {@code fallocate}, {@code lseek}), errno
+ * ({@code pread}, {@code pwrite}, {@code fdatasync}, {@code fallocate}, {@code fcntl}), errno
  * captured with {@link Linker.Option#captureCallState}. Data moves straight between the file and
  * host memory (guest buffers): the buffer argument is a host virtual address passed as a 64-bit
  * integer, so no {@link MemorySegment} is created per call. Callers keep the memory mapped while a
@@ -30,7 +31,11 @@ final class FileStore implements AutoCloseable {
     static final int FALLOC_FL_PUNCH_HOLE = 0x02;
     static final int FALLOC_FL_ZERO_RANGE = 0x10;
     private static final int O_RDONLY = 0;
-    private static final int SEEK_END = 2;
+    private static final int O_NOCTTY = 0x100;
+    private static final int F_GETFL = 3;
+    private static final int F_SETFL = 4;
+    /** {@code _IOR(0x12, 114, size_t)}: a block device's size in bytes (linux/fs.h). */
+    private static final long BLKGETSIZE64 = 0x80081272L;
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final StructLayout CAPTURE_LAYOUT = Linker.Option.captureStateLayout();
@@ -50,8 +55,10 @@ final class FileStore implements AutoCloseable {
     private static final MethodHandle FALLOCATE = handle("fallocate",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
                     ValueLayout.JAVA_LONG));
-    private static final MethodHandle LSEEK = handle("lseek",
-            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
+    // int fcntl(int fd, int cmd, ...): the third argument is variadic.
+    private static final MethodHandle FCNTL = LINKER.downcallHandle(symbol("fcntl"),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT),
+            Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(2));
 
     // The same calls without errno capture, for the data path: on JDK 25 every capturing call
     // slices its capture segment (a 40-byte allocation the JIT cannot remove because the slice
@@ -77,6 +84,8 @@ final class FileStore implements AutoCloseable {
     private final String name;
     private final boolean owned;
     private volatile int fd;
+    /** Bytes, set by {@link #open}; -1 for a borrowed fd. */
+    private long size = -1;
 
     private FileStore(String name, int fd, boolean owned) {
         this.name = name;
@@ -85,12 +94,77 @@ final class FileStore implements AutoCloseable {
     }
 
     /**
-     * Opens {@code path} read-write or read-only (O_CLOEXEC).
+     * Opens a disk image read-write or read-only: a regular file or a block device (inode(7)),
+     * whose size in bytes is positive and a multiple of the 512-byte sector (VIRTIO 1.2, section
+     * 5.2.4: capacity counts 512-byte sectors). The path is stat(2)ed first, so a FIFO, a
+     * character device ({@code /dev/null}), a directory or a socket is refused without being
+     * opened (opening a FIFO blocks until a writer comes; opening some devices acts on them); it is
+     * then opened O_NONBLOCK | O_NOCTTY | O_CLOEXEC, so a file swapped for a FIFO meanwhile cannot
+     * hang the open either, fstat(2)ed again, and O_NONBLOCK is cleared for normal I/O. A block
+     * device's size comes from {@code ioctl(BLKGETSIZE64)}, a regular file's from fstat.
      *
-     * @throws VhostNativeException naming the path and errno
+     * @param path the image
+     * @param readOnly open O_RDONLY instead of O_RDWR
+     * @throws IllegalArgumentException naming the path when it is not a regular file or block
+     *     device ({@code "image /dev/null is a character device, not a regular file or block
+     *     device"}), is empty, or its size is not a multiple of 512 ({@code "image /x is 1000
+     *     bytes, not a multiple of 512"})
+     * @throws VhostNativeException naming the path and errno when stat, open or ioctl fail
+     *     (ENOENT, EACCES, ...)
      */
     static FileStore open(String path, boolean readOnly) throws VhostNativeException {
-        return new FileStore(path, Linux.open(path, readOnly ? O_RDONLY : Linux.O_RDWR), true);
+        checkType(path, Linux.stat(path));
+        int fd = Linux.open(path, (readOnly ? O_RDONLY : Linux.O_RDWR) | Linux.O_NONBLOCK | O_NOCTTY);
+        FileStore store = new FileStore(path, fd, true);
+        try {
+            FileStat st = Linux.fstat(fd);
+            checkType(path, st);
+            store.fcntl(F_SETFL, store.fcntl(F_GETFL, 0) & ~Linux.O_NONBLOCK);
+            long size = st.type() == FileStat.S_IFBLK ? store.blockDeviceSize() : st.size();
+            if (size <= 0) {
+                throw new IllegalArgumentException("image " + path + " is empty (0 bytes): a disk needs at least one "
+                        + SECTOR + "-byte sector");
+            }
+            if (size % SECTOR != 0) {
+                throw new IllegalArgumentException("image " + path + " is " + size + " bytes, not a multiple of " + SECTOR);
+            }
+            store.size = size;
+            return store;
+        } catch (VhostNativeException | RuntimeException e) {
+            store.close();
+            throw e;
+        }
+    }
+
+    private static final int SECTOR = 512;
+
+    private static void checkType(String path, FileStat st) {
+        if (st.type() != FileStat.S_IFREG && st.type() != FileStat.S_IFBLK) {
+            throw new IllegalArgumentException("image " + path + " is a " + st.typeName()
+                    + ", not a regular file or block device");
+        }
+    }
+
+    private int fcntl(int cmd, int arg) throws VhostNativeException {
+        try {
+            int r = (int) FCNTL.invokeExact(CAPTURE.get(), fd, cmd, arg);
+            if (r < 0) {
+                throw error("fcntl", errno());
+            }
+            return r;
+        } catch (VhostNativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    private long blockDeviceSize() throws VhostNativeException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment out = a.allocate(ValueLayout.JAVA_LONG);
+            Linux.ioctl(fd, BLKGETSIZE64, out, "BLKGETSIZE64 on " + name);
+            return out.get(ValueLayout.JAVA_LONG, 0);
+        }
     }
 
     /** Uses an fd owned by someone else (e.g. a {@code SharedMemory} memfd); close() leaves it open. */
@@ -121,19 +195,12 @@ final class FileStore implements AutoCloseable {
         return new IllegalStateException("native call failed", t);
     }
 
-    /** @return the file's size in bytes ({@code lseek(fd, 0, SEEK_END)}) */
+    /**
+     * @return the image's size in bytes as checked by {@link #open} (a multiple of 512), or for a
+     *     borrowed fd its fstat size
+     */
     long size() throws VhostNativeException {
-        try {
-            long r = (long) LSEEK.invokeExact(CAPTURE.get(), fd, 0L, SEEK_END);
-            if (r < 0) {
-                throw error("lseek", errno());
-            }
-            return r;
-        } catch (VhostNativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return size >= 0 ? size : Linux.fstat(fd).size();
     }
 
     /**

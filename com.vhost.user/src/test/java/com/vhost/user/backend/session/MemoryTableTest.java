@@ -82,7 +82,7 @@ class MemoryTableTest {
         int[] p = Linux.pipe();
         Linux.close(p[1]);
         assertRefused(new MemRegionPayload(0x100000, 0x1000, USER + MEM, 0), new OwnedFd(p[0]),
-                "offset 0x0, size 0x1000", "its fd (pipe) is not a regular file or memfd");
+                "offset 0x0, size 0x1000", "its fd (FIFO) is not a regular file or memfd");
         assertRefused(new MemRegionPayload(0x100000, 0x1000, USER + MEM, 0), new OwnedFd(Linux.eventfd(Linux.EFD_CLOEXEC)),
                 "(anonymous inode", "is not a regular file or memfd");
     }
