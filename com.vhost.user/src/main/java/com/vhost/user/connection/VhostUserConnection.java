@@ -119,7 +119,7 @@ public final class VhostUserConnection implements AutoCloseable {
                     + "-byte payload (max " + MessageHeader.MAX_PAYLOAD_SIZE + ")");
         }
         if (fds != null && fds.length > MAX_FDS) {
-            throw new VhostProtocolException(name + ": refusing to send " + fds.length + " fds (max " + MAX_FDS + ")");
+            throw new VhostProtocolException(name + ": refusing to send " + fds.length + " fds (max " + MAX_FDS + ", VHOST_MEMORY_BASELINE_NREGIONS)");
         }
         header.encode(sendBuf, 0);
         try {
@@ -156,7 +156,7 @@ public final class VhostUserConnection implements AutoCloseable {
                 throw new VhostDisconnectedException(name + ": peer closed the connection");
             }
             if (fdsOut.size() - first > MAX_FDS) {
-                throw new VhostProtocolException(name + ": message carried " + (fdsOut.size() - first) + " fds (max " + MAX_FDS + ")");
+                throw new VhostProtocolException(name + ": message carried " + (fdsOut.size() - first) + " fds (max " + MAX_FDS + ", VHOST_MEMORY_BASELINE_NREGIONS)");
             }
             if (got < MessageHeader.SIZE) {
                 applyTimeout(bodyTimeoutMs);

@@ -72,11 +72,11 @@ public record ConfigPayload(int offset, int flags, byte[] data) {
 
     private static void check(String what, int offset, int size, int flags) throws VhostProtocolException {
         if (Integer.compareUnsigned(size, MAX_CONFIG_SIZE) > 0) {
-            throw new VhostProtocolException(what + ": config size " + Integer.toUnsignedString(size) + " exceeds " + MAX_CONFIG_SIZE);
+            throw new VhostProtocolException(what + ": config size " + Integer.toUnsignedString(size) + " exceeds " + MAX_CONFIG_SIZE + " (VHOST_USER_MAX_CONFIG_SIZE)");
         }
         if (Integer.compareUnsigned(offset, MAX_CONFIG_SIZE) > 0 || offset + size > MAX_CONFIG_SIZE) {
             throw new VhostProtocolException(what + ": config offset " + Integer.toUnsignedString(offset) + " + size " + size
-                    + " exceeds " + MAX_CONFIG_SIZE);
+                    + " exceeds " + MAX_CONFIG_SIZE + " (VHOST_USER_MAX_CONFIG_SIZE)");
         }
         if ((flags & ~VALID_FLAGS) != 0) {
             throw new VhostProtocolException(what + ": unknown config flags 0x" + Integer.toHexString(flags));

@@ -53,7 +53,7 @@ public record MemTablePayload(List<MemRegionPayload> regions) {
         int n = Wire.u32(buf, offset);
         int padding = Wire.u32(buf, offset + 4);
         if (Integer.compareUnsigned(n, MAX_REGIONS) > 0) {
-            throw new VhostProtocolException("SET_MEM_TABLE: nregions " + Integer.toUnsignedString(n) + " exceeds " + MAX_REGIONS);
+            throw new VhostProtocolException("SET_MEM_TABLE: nregions " + Integer.toUnsignedString(n) + " exceeds " + MAX_REGIONS + " (VHOST_MEMORY_BASELINE_NREGIONS)");
         }
         if (padding != 0) {
             throw new VhostProtocolException("SET_MEM_TABLE: padding is 0x" + Integer.toHexString(padding) + ", must be 0");

@@ -80,7 +80,8 @@ public record MessageHeader(int request, int flags, int size) {
         }
         if (Integer.compareUnsigned(size, MAX_PAYLOAD_SIZE) > 0) {
             throw new VhostProtocolException("message header (request " + Integer.toUnsignedString(request)
-                    + "): payload size " + Integer.toUnsignedString(size) + " exceeds the maximum " + MAX_PAYLOAD_SIZE);
+                    + "): payload size " + Integer.toUnsignedString(size) + " exceeds the maximum " + MAX_PAYLOAD_SIZE
+                    + " (MAX_MSG_SIZE)");
         }
         return new MessageHeader(request, flags, size);
     }

@@ -131,7 +131,7 @@ class VhostUserConnectionTest {
         assertThatThrownBy(() -> conn.send(new MessageHeader(1, 1, 0x2000), null)).isInstanceOf(VhostProtocolException.class)
                 .hasMessageContaining("8192-byte payload");
         assertThatThrownBy(() -> conn.send(new MessageHeader(5, 1, 0), new int[9])).isInstanceOf(VhostProtocolException.class)
-                .hasMessageContaining("9 fds (max 8)");
+                .hasMessageContaining("9 fds (max 8, VHOST_MEMORY_BASELINE_NREGIONS)");
         conn.close();
         assertThatThrownBy(() -> conn.receive(fds)).isInstanceOf(VhostDisconnectedException.class);
     }
