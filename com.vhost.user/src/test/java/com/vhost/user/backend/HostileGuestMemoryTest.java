@@ -145,6 +145,23 @@ class HostileGuestMemoryTest {
         }
     }
 
+    /**
+     * Issue #10, bounds: a region one page past the session's mapped-bytes bound (64 GiB,
+     * {@code SessionLimits.DEFAULT_MAX_MAPPED_BYTES}), backed by a sparse memfd that large, is
+     * refused before it is mapped; the next front-end is served. Without the bound it mapped.
+     */
+    @Test
+    void aRegionPastTheMappedBytesBoundIsRefusedAndTheServerGoesOn() throws Exception {
+        long over = com.vhost.user.backend.session.SessionLimits.DEFAULT_MAX_MAPPED_BYTES + 0x1000;
+        int fd = Linux.memfdCreate("huge");
+        try {
+            Linux.ftruncate(fd, over);
+            assertRefused(new MemoryRegion(0, over, 0x1000_0000_0000L, 0, fd));
+        } finally {
+            Linux.close(fd);
+        }
+    }
+
     @Test
     void aRegionExactlyAsLargeAsItsFileIsAccepted() throws Exception {
         try (VhostUserBackend fe = frontEnd(); SharedMemory m = SharedMemory.create("m", 2 * MEM)) {

@@ -42,8 +42,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class BackendHandler implements FrontendRequestHandler, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(BackendHandler.class);
-    /** Memory slots offered with CONFIGURE_MEM_SLOTS. */
-    public static final int MAX_MEM_SLOTS = 32;
+    /** Memory slots offered with CONFIGURE_MEM_SLOTS ({@link SessionLimits#MAX_MEM_SLOTS}). */
+    public static final int MAX_MEM_SLOTS = SessionLimits.MAX_MEM_SLOTS;
     /** Protocol features this back-end implements. */
     public static final long PROTOCOL_FEATURES = VhostUserProtocolFeature.MQ.mask() | VhostUserProtocolFeature.REPLY_ACK.mask()
             | VhostUserProtocolFeature.CONFIG.mask() | VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS.mask()
@@ -56,7 +56,7 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
     private final Vring[] rings;
     private final AtomicInteger status = new AtomicInteger();
     private final CallInterrupt interrupt;
-    private final MemoryTable memory = new MemoryTable();
+    private final MemoryTable memory;
     private final ModelDriver driver;
     private final DeviceStateTransfers states;
     private long ackedFeatures;
@@ -72,7 +72,19 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
      * @param transfers runs device state transfers (SET_DEVICE_STATE_FD); the server's pool
      */
     public BackendHandler(String name, VirtioDevice model, Executor transfers) {
+        this(name, model, transfers, SessionLimits.DEFAULT_MAX_MAPPED_BYTES);
+    }
+
+    /**
+     * @param name for log messages, e.g. the server's socket and connection number
+     * @param model the device served; driven only through its interfaces
+     * @param transfers runs device state transfers (SET_DEVICE_STATE_FD); the server's pool
+     * @param maxMappedBytes the most bytes of guest memory this session maps at once (the sum of
+     *     the SET_MEM_TABLE / ADD_MEM_REG region sizes); more is refused naming MAX_MAPPED_BYTES
+     */
+    public BackendHandler(String name, VirtioDevice model, Executor transfers, long maxMappedBytes) {
         this.name = name;
+        this.memory = new MemoryTable(maxMappedBytes);
         this.model = model;
         this.offeredFeatures = model.features() | VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES);
         int[] sizes = model.queueMaxSizes();

@@ -47,7 +47,31 @@ final class MemoryTable implements AutoCloseable {
     }
 
     private final List<Mapped> regions = new ArrayList<>();
+    /** Most bytes mapped at once (the sum of region sizes); see {@link SessionLimits#DEFAULT_MAX_MAPPED_BYTES}. */
+    private final long maxMappedBytes;
     private GuestMemory memory;
+
+    /** A table bounded at {@link SessionLimits#DEFAULT_MAX_MAPPED_BYTES} mapped bytes. */
+    MemoryTable() {
+        this(SessionLimits.DEFAULT_MAX_MAPPED_BYTES);
+    }
+
+    /** @param maxMappedBytes the most bytes of guest memory mapped at once, at least 1 */
+    MemoryTable(long maxMappedBytes) {
+        if (maxMappedBytes < 1) {
+            throw new IllegalArgumentException("maxMappedBytes " + maxMappedBytes + " < 1");
+        }
+        this.maxMappedBytes = maxMappedBytes;
+    }
+
+    /** @return the bytes mapped now (the sum of the region sizes) */
+    long mappedBytes() {
+        long sum = 0;
+        for (Mapped m : regions) {
+            sum += m.wire().size();
+        }
+        return sum;
+    }
 
     /** @return the installed memory, or null before the first table */
     GuestMemory memory() {
@@ -63,12 +87,14 @@ final class MemoryTable implements AutoCloseable {
      * SET_MEM_TABLE: maps {@code table} (one fd each, all owned from here on) and replaces every
      * region with them.
      *
-     * @throws Refusal when a region cannot be mapped, the regions overlap, or {@code apply} refuses;
-     *     the old table stays and nothing of the new one stays mapped
+     * @throws Refusal when the regions' sizes add up to more than the mapped-bytes bound, a region
+     *     cannot be mapped, the regions overlap, or {@code apply} refuses; the old table stays and
+     *     nothing of the new one stays mapped
      */
     void replaceAll(List<MemRegionPayload> table, List<OwnedFd> fds, Apply apply) throws VhostException, Refusal {
         List<Mapped> fresh = new ArrayList<>(table.size());
         try {
+            checkMappedBytes(0, 0, table);
             for (int i = 0; i < table.size(); i++) {
                 fresh.add(map(i, table.get(i), fds.get(i)));
             }
@@ -85,14 +111,20 @@ final class MemoryTable implements AutoCloseable {
     /**
      * ADD_MEM_REG: maps one region from {@code fd} (owned from here on) beside the others.
      *
-     * @param slots the most regions allowed
-     * @throws Refusal when every slot is in use, the region cannot be mapped, overlaps another, or
-     *     {@code apply} refuses
+     * @param slots the most regions allowed ({@link SessionLimits#MAX_MEM_SLOTS})
+     * @throws Refusal when every slot is in use, the mapped bytes would pass their bound, the region
+     *     cannot be mapped, overlaps another, or {@code apply} refuses
      */
     void add(MemRegionPayload region, OwnedFd fd, int slots, Apply apply) throws VhostException, Refusal {
         if (regions.size() >= slots) {
             fd.close();
-            throw new Refusal("all " + slots + " memory slots are in use");
+            throw new Refusal("all " + slots + " memory slots are in use, at most " + slots + " (MAX_MEM_SLOTS, as GET_MAX_MEM_SLOTS said)");
+        }
+        try {
+            checkMappedBytes(mappedBytes(), regions.size(), List.of(region));
+        } catch (Refusal e) {
+            fd.close();
+            throw e;
         }
         Mapped m = map(regions.size(), region, fd);
         List<Mapped> next = new ArrayList<>(regions);
@@ -120,6 +152,39 @@ final class MemoryTable implements AutoCloseable {
         List<Mapped> next = new ArrayList<>(regions);
         next.remove(found);
         install(next, List.of(), List.of(found), apply);
+    }
+
+    /**
+     * Refuses regions whose sizes (unsigned {@code u64}), added to {@code already} mapped bytes,
+     * pass {@link #maxMappedBytes}, the {@code alreadyRegions} mapped regions counted in the
+     * message; checked before anything is mapped.
+     */
+    private void checkMappedBytes(long already, int alreadyRegions, List<MemRegionPayload> added) throws Refusal {
+        long sum = already;
+        boolean over = false;
+        for (MemRegionPayload r : added) {
+            if (r.size() < 0 || sum > Long.MAX_VALUE - r.size()) {
+                over = true; // at least 2^63 bytes
+                break;
+            }
+            sum += r.size();
+        }
+        if (over || sum > maxMappedBytes) {
+            String total = over ? "more than 0x7fffffffffffffff" : "0x" + Long.toHexString(sum);
+            throw new Refusal(String.format("%s bytes of guest memory in %d regions, at most 0x%x (%s, MAX_MAPPED_BYTES)",
+                    total, alreadyRegions + added.size(), maxMappedBytes, bytes(maxMappedBytes)));
+        }
+    }
+
+    /** @return {@code n} bytes in GiB, MiB or bytes, for messages */
+    static String bytes(long n) {
+        if (n % (1L << 30) == 0) {
+            return (n >> 30) + " GiB";
+        }
+        if (n % (1L << 20) == 0) {
+            return (n >> 20) + " MiB";
+        }
+        return n + " bytes";
     }
 
     /**

@@ -293,7 +293,7 @@ class BackendHandlerTest {
         }
         OwnedFd extra = memfd(0x1000);
         assertThatThrownBy(() -> handler.addMemRegion(region(0x100000, 0x1000, USER + 0x100000), extra)).isInstanceOf(Refusal.class)
-                .hasMessage("all 32 memory slots are in use");
+                .hasMessage("all 32 memory slots are in use, at most 32 (MAX_MEM_SLOTS, as GET_MAX_MEM_SLOTS said)");
         assertThat(extra.fd()).isEqualTo(-1);
     }
 

@@ -107,6 +107,58 @@ class MemoryTableTest {
         assertThat(table.size()).isEqualTo(1);
     }
 
+    /** SET_MEM_TABLE: regions adding up to the mapped-bytes bound map; one page more is refused, naming it. */
+    @Test
+    void setMemTableUpToTheMappedBytesBoundIsMappedOnePageMoreIsRefused() throws Exception {
+        try (MemoryTable bounded = new MemoryTable(2 * MEM)) {
+            bounded.replaceAll(List.of(new MemRegionPayload(0, MEM, USER, 0), new MemRegionPayload(MEM, MEM, USER + MEM, 0)),
+                    List.of(memfd(MEM), memfd(MEM)), () -> {});
+            assertThat(bounded.mappedBytes()).isEqualTo(2 * MEM);
+            OwnedFd a = memfd(MEM);
+            OwnedFd b = memfd(MEM + 0x1000);
+            long before = openFds();
+            assertThatThrownBy(() -> bounded.replaceAll(List.of(new MemRegionPayload(0, MEM, USER, 0),
+                    new MemRegionPayload(MEM, MEM + 0x1000, USER + MEM, 0)), List.of(a, b), () -> {}))
+                    .isInstanceOf(Refusal.class)
+                    .hasMessage("0x21000 bytes of guest memory in 2 regions, at most 0x20000 (131072 bytes, MAX_MAPPED_BYTES)");
+            assertThat(openFds()).isEqualTo(before - 2);
+            assertThat(bounded.mappedBytes()).as("the old table stays").isEqualTo(2 * MEM);
+        }
+    }
+
+    /** ADD_MEM_REG: counted with the regions already mapped; the refused region's fd is closed. */
+    @Test
+    void addMemRegPastTheMappedBytesBoundIsRefused() throws Exception {
+        try (MemoryTable bounded = new MemoryTable(2 * MEM)) {
+            bounded.replaceAll(List.of(new MemRegionPayload(0, MEM, USER, 0)), List.of(memfd(MEM)), () -> {});
+            bounded.add(new MemRegionPayload(MEM, MEM - 0x1000, USER + MEM, 0), memfd(MEM), 8, () -> {});
+            bounded.add(new MemRegionPayload(2 * MEM, 0x1000, USER + 2 * MEM, 0), memfd(0x1000), 8, () -> {});
+            OwnedFd extra = memfd(0x1000);
+            assertThatThrownBy(() -> bounded.add(new MemRegionPayload(3 * MEM, 0x1000, USER + 3 * MEM, 0), extra, 8, () -> {}))
+                    .isInstanceOf(Refusal.class)
+                    .hasMessage("0x21000 bytes of guest memory in 4 regions, at most 0x20000 (131072 bytes, MAX_MAPPED_BYTES)");
+            assertThat(extra.fd()).isEqualTo(-1);
+            assertThat(bounded.size()).isEqualTo(3);
+        }
+    }
+
+    /**
+     * The default bound, 64 GiB: a sparse memfd one page larger is refused before it is mapped
+     * (without the bound it mapped: a shared mapping costs address space, not RAM), and a u64 size
+     * of 2^63 or more does not wrap the sum.
+     */
+    @Test
+    void theDefaultBoundIs64GiBAndHugeSizesDoNotWrap() throws Exception {
+        long over = SessionLimits.DEFAULT_MAX_MAPPED_BYTES + 0x1000;
+        assertThatThrownBy(() -> table.replaceAll(List.of(new MemRegionPayload(0, over, USER, 0)), List.of(memfd(over)), () -> {}))
+                .isInstanceOf(Refusal.class)
+                .hasMessage("0x1000001000 bytes of guest memory in 1 regions, at most 0x1000000000 (64 GiB, MAX_MAPPED_BYTES)");
+        assertThatThrownBy(() -> table.replaceAll(List.of(new MemRegionPayload(0, MEM, USER, 0), new MemRegionPayload(MEM, -MEM, USER + MEM, 0)),
+                List.of(memfd(MEM), memfd(MEM)), () -> {}))
+                .isInstanceOf(Refusal.class).hasMessageStartingWith("more than 0x7fffffffffffffff bytes of guest memory in 2 regions");
+        assertThat(table.size()).isZero();
+    }
+
     @Test
     void aRegionEndingExactlyAtTheEndOfItsFileIsMapped() throws Exception {
         table.replaceAll(List.of(new MemRegionPayload(0, MEM, USER, MEM)), List.of(memfd(2 * MEM)), () -> {});
