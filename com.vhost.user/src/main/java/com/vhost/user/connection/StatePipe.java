@@ -82,7 +82,7 @@ public final class StatePipe {
                     continue; // non-blocking and raced empty
                 }
                 if (out.size() + n > maxBytes) {
-                    throw new VhostProtocolException(what + ": more than " + maxBytes + " bytes; not a device state");
+                    throw new VhostProtocolException(what + ": more than " + maxBytes + " bytes (MAX_STATE_BYTES); not a device state");
                 }
                 out.write(buf.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE), 0, (int) n);
             }

@@ -179,7 +179,8 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
     public void setVringNum(int index, int num) throws Refusal {
         Vring q = ring("SET_VRING_NUM", index);
         if (num < 1 || num > q.maxSize || (num & (num - 1)) != 0) {
-            throw new Refusal("queue " + q.index + ": size " + Integer.toUnsignedString(num) + " is not a power of two in 1.." + q.maxSize);
+            throw new Refusal("queue " + q.index + ": size " + Integer.toUnsignedString(num) + " is not a power of two in 1.." + q.maxSize
+                    + " (the device's Queue Size maximum)");
         }
         requireStopped("SET_VRING_NUM", q);
         q.num = num;
@@ -298,7 +299,8 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
 
     private Vring ring(String req, int index) throws Refusal {
         if (index < 0 || index >= rings.length) {
-            throw new Refusal(req + ": queue index " + Integer.toUnsignedString(index) + " out of range (device has " + rings.length + " queues)");
+            throw new Refusal(req + ": queue index " + Integer.toUnsignedString(index) + " out of range (device has " + rings.length
+                    + " queues, GET_QUEUE_NUM)");
         }
         return rings[index];
     }

@@ -158,14 +158,26 @@ class BackendHandlerTest {
         assertThat(device.lastQueues.getFirst().nextAvail()).isEqualTo(1);
     }
 
+    /** Issue #10 bounds: the last queue and the model's largest ring size are taken; one past each is refused, naming the bound. */
+    @Test
+    void queueIndexAndRingSizeAreBoundedByTheDevice() throws Exception {
+        handler.setVringNum(1, 256);
+        assertThatThrownBy(() -> handler.setVringNum(2, 256)).isInstanceOf(Refusal.class)
+                .hasMessage("SET_VRING_NUM: queue index 2 out of range (device has 2 queues, GET_QUEUE_NUM)");
+        assertThatThrownBy(() -> handler.setVringNum(1, 512)).isInstanceOf(Refusal.class)
+                .hasMessage("queue 1: size 512 is not a power of two in 1..256 (the device's Queue Size maximum)");
+        assertThatThrownBy(() -> handler.setVringKick(2, null)).isInstanceOf(Refusal.class)
+                .hasMessageContaining("queue index 2 out of range");
+    }
+
     @Test
     void ringValuesAreCheckedAgainstTheDevice() {
         assertThatThrownBy(() -> handler.setVringNum(5, 16)).isInstanceOf(Refusal.class)
-                .hasMessage("SET_VRING_NUM: queue index 5 out of range (device has 2 queues)");
+                .hasMessage("SET_VRING_NUM: queue index 5 out of range (device has 2 queues, GET_QUEUE_NUM)");
         assertThatThrownBy(() -> handler.setVringNum(-1, 16)).isInstanceOf(Refusal.class)
-                .hasMessage("SET_VRING_NUM: queue index 4294967295 out of range (device has 2 queues)");
+                .hasMessage("SET_VRING_NUM: queue index 4294967295 out of range (device has 2 queues, GET_QUEUE_NUM)");
         assertThatThrownBy(() -> handler.setVringNum(0, 100)).isInstanceOf(Refusal.class)
-                .hasMessage("queue 0: size 100 is not a power of two in 1..256");
+                .hasMessage("queue 0: size 100 is not a power of two in 1..256 (the device's Queue Size maximum)");
         assertThatThrownBy(() -> handler.setVringNum(0, 512)).isInstanceOf(Refusal.class);
         assertThatThrownBy(() -> handler.setVringBase(1, 0x10000)).isInstanceOf(Refusal.class)
                 .hasMessage("queue 1: base 65536 is not a 16-bit split-ring index");
