@@ -65,6 +65,30 @@ class VhostUserConnectionTest {
         }
     }
 
+    /**
+     * Issue #10 bounds: a received message with 8 fds (a full SET_MEM_TABLE) is taken; with 9 it
+     * ends the session, naming the bound, and every fd it carried is closed.
+     */
+    @Test
+    void aReceivedMessageWithMoreThan8FdsIsRefusedAndItsFdsClosed() throws Exception {
+        try (EventFd ev = EventFd.create()) {
+            int[] eight = new int[8];
+            java.util.Arrays.fill(eight, ev.fd());
+            MessageHeader.request(FrontendRequest.GET_FEATURES.code(), 0, false).encode(scratch, 0);
+            raw.sendMsg(scratch, 0, 12, eight);
+            conn.receive(fds);
+            assertThat(fds).hasSize(8);
+            fds.forEach(OwnedFd::close);
+            fds.clear();
+            int[] nine = new int[9];
+            java.util.Arrays.fill(nine, ev.fd());
+            raw.sendMsg(scratch, 0, 12, nine);
+            assertThatThrownBy(() -> conn.receive(fds)).isInstanceOf(VhostProtocolException.class)
+                    .hasMessageContaining("message carried 9 fds (max 8, VHOST_MEMORY_BASELINE_NREGIONS)");
+            assertThat(fds).isEmpty();
+        }
+    }
+
     @Test
     void headerSplitAcrossSegmentsIsReassembled() throws Exception {
         MessageHeader.request(1, 8, false).encode(scratch, 0);

@@ -170,6 +170,22 @@ class BackendHandlerTest {
                 .hasMessageContaining("queue index 2 out of range");
     }
 
+    /** Issue #10 bounds: one backend request channel; a new SET_BACKEND_REQ_FD closes the old one's fd. */
+    @Test
+    void aNewBackendRequestChannelClosesTheOld() throws Exception {
+        com.vhost.spi.nativeio.UnixSocket[] a = com.vhost.spi.nativeio.UnixSocket.pair();
+        com.vhost.spi.nativeio.UnixSocket[] b = com.vhost.spi.nativeio.UnixSocket.pair();
+        try {
+            OwnedFd first = new OwnedFd(a[0].fd());
+            handler.setBackendReqFd(first);
+            handler.setBackendReqFd(new OwnedFd(b[0].fd()));
+            assertThat(first.fd()).as("the old channel's fd is closed").isEqualTo(-1);
+        } finally {
+            a[1].close();
+            b[1].close();
+        }
+    }
+
     @Test
     void ringValuesAreCheckedAgainstTheDevice() {
         assertThatThrownBy(() -> handler.setVringNum(5, 16)).isInstanceOf(Refusal.class)
