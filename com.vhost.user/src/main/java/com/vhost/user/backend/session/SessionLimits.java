@@ -9,8 +9,8 @@ import com.vhost.user.message.MessageHeader;
 /**
  * Every bound on what one front-end can make the back-end hold, in one place (issue #10: the
  * back-end survives hostile front-ends). Each request past a bound is refused with a message naming
- * the bound and its value ("SET_MEM_TABLE: 0x1000000001000 bytes in 1 regions, at most
- * 0x1000000000 (MAX_MAPPED_BYTES)"); the refusal rule is {@link RequestDispatcher}'s: with
+ * the bound and its value ("refusing SET_MEM_TABLE: 0x1000001000 bytes of guest memory in 1
+ * regions, at most 0x1000000000 (64 GiB, MAX_MAPPED_BYTES)"); the refusal rule is {@link RequestDispatcher}'s: with
  * NEED_REPLY the front-end gets ack 1 and the session goes on, otherwise the session ends.
  *
  * <p>Where each is enforced: message size and fd count in {@link VhostUserConnection} and
