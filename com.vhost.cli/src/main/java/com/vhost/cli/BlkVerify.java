@@ -123,7 +123,7 @@ final class BlkVerify {
     }
 
     private void watch() {
-        while (running) {
+        while (running && !Thread.currentThread().isInterrupted()) {
             if (reconnectable.detached()) {
                 reconnect();
             }
@@ -136,7 +136,7 @@ final class BlkVerify {
         long t0 = System.nanoTime();
         long until = t0 + TimeUnit.MILLISECONDS.toNanos(waitMs);
         Exception last = null;
-        while (running && reconnectable.detached()) {
+        while (running && reconnectable.detached() && !Thread.currentThread().isInterrupted()) {
             if (System.nanoTime() > until) {
                 reconnectError.compareAndSet(null, "no back-end to reconnect to within " + waitMs + " ms"
                         + (last == null ? "" : ": " + VhostCli.message(last)));
@@ -158,6 +158,7 @@ final class BlkVerify {
         }
     }
 
+    /** Sleeps; an interrupt is kept in the thread's flag, which ends the reconnect thread. */
     private static void sleep(long ms) {
         try {
             Thread.sleep(ms);

@@ -117,6 +117,10 @@ class ReconnectSoakTest {
             for (int c = 0; c < cycles; c++) {
                 long writes = v.writes();
                 Thread.sleep(100 + random.nextInt(500)); // a random moment, with requests in flight
+                long busy = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (v.writes() == writes && System.nanoTime() < busy) {
+                    Thread.sleep(10); // a slow machine: kill only once writes completed on this back-end
+                }
                 assertThat(v.writes()).as("writes go on before kill %d", c + 1).isGreaterThan(writes);
                 server.kill();
                 server = backend.start();
