@@ -31,8 +31,9 @@ import picocli.CommandLine.Option;
  * platform's own {@code vhost serve blk}, qemu-storage-daemon, ...).
  */
 @Command(name = "blk", mixinStandardHelpOptions = true,
-        description = "Drives a vhost-user-blk back-end: info, read, write, bench.",
-        subcommands = {BlkCommand.Info.class, BlkCommand.Read.class, BlkCommand.Write.class, BlkCommand.Bench.class})
+        description = "Drives a vhost-user-blk back-end: info, read, write, bench, verify.",
+        subcommands = {BlkCommand.Info.class, BlkCommand.Read.class, BlkCommand.Write.class, BlkCommand.Bench.class,
+            BlkCommand.Verify.class})
 final class BlkCommand extends ParentCommand {
     /** Bound on one request. */
     static final long REQUEST_TIMEOUT_SECONDS = 30;
@@ -73,17 +74,34 @@ final class BlkCommand extends ParentCommand {
 
         /** Connects through the vhost-user {@link VhostOps} service and starts the driver. */
         BlockDevice open(CliServices services) throws Exception {
+            return open(services, -1);
+        }
+
+        /**
+         * Connects and starts the driver; with {@code swapWaitMs >= 0} one that detaches when its
+         * back-end goes away and holds its requests that many milliseconds for a rebind
+         * ({@link BlkTools#openReconnectable}).
+         */
+        BlockDevice open(CliServices services, long swapWaitMs) throws Exception {
             Checks.queues(queues, queueSize);
-            String type = where.vdpa != null ? "vdpa" : com.vhost.api.VhostBackendType.fromId(backendType).id();
-            Path path = where.vdpa != null ? where.vdpa : where.socket;
-            VhostOps ops = services.backend(type, BACKEND_WAIT);
-            VhostBackend backend = ops.open(connectTarget(path));
+            VhostBackend backend = opener(services, connectTimeoutMs).open();
             try {
-                return services.blkTools().openDevice(backend, queues, queueSize, poll);
+                return swapWaitMs < 0 ? services.blkTools().openDevice(backend, queues, queueSize, poll)
+                        : services.blkTools().openReconnectable(backend, queues, queueSize, poll, swapWaitMs);
             } catch (Exception | Error e) {
                 backend.close();
                 throw e;
             }
+        }
+
+        /** @return what opens a new back-end on the same path, retrying a connect for {@code timeoutMs} */
+        BlkVerify.Reopen opener(CliServices services, long timeoutMs) throws Exception {
+            String type = where.vdpa != null ? "vdpa" : com.vhost.api.VhostBackendType.fromId(backendType).id();
+            Path path = where.vdpa != null ? where.vdpa : where.socket;
+            VhostOps ops = services.backend(type, BACKEND_WAIT);
+            com.vhost.api.VhostTarget target = new com.vhost.api.VhostTarget(path.toString(),
+                    java.util.Map.of(com.vhost.api.registry.DeviceConfigKeys.OPTION_CONNECT_TIMEOUT_MS, Long.toString(timeoutMs)));
+            return () -> ops.open(target);
         }
     }
 
@@ -365,6 +383,78 @@ final class BlkCommand extends ParentCommand {
                 out.println(r.summary());
                 out.flush();
                 return r.errors() == 0 ? 0 : VhostCli.EXIT_FAILURE;
+            }
+        }
+    }
+
+    /** {@code vhost blk verify}. */
+    @Command(name = "verify", mixinStandardHelpOptions = true,
+            description = {"Writes then reads back checksummed blocks for SECONDS (each block carries its block number, "
+                + "a version and a checksum; reads check all three) and prints 'lost L duplicated D corrupted C' last; "
+                + "exits non-zero when any is non-zero or a request failed.",
+                "With --reconnect the driver waits for a back-end that dies and reconnects to the one restarted on the "
+                + "same socket (every outstanding request completes exactly once), printing 'reconnected after N ms'."})
+    static final class Verify extends Subcommand {
+        @Option(names = "--seconds", paramLabel = "S", defaultValue = "10", description = "run time (default ${DEFAULT-VALUE})")
+        int seconds;
+
+        @Option(names = "--reconnect", description = "survive a back-end that is killed and restarted on the same socket")
+        boolean reconnect;
+
+        @Option(names = "--reconnect-wait-ms", paramLabel = "MS", defaultValue = "30000",
+                description = "with --reconnect: how long requests wait for a new back-end, in milliseconds (default ${DEFAULT-VALUE})")
+        long reconnectWaitMs;
+
+        @Option(names = "--region", paramLabel = "B", defaultValue = "64M", converter = SizeConverter.class,
+                description = "bytes at the start of the device to write (default ${DEFAULT-VALUE}, at most the capacity)")
+        long region;
+
+        @Option(names = "--bs", paramLabel = "B", defaultValue = "4k", converter = SizeConverter.class,
+                description = "bytes per block (default ${DEFAULT-VALUE})")
+        long bs;
+
+        @Option(names = "--iodepth", paramLabel = "D", defaultValue = "8",
+                description = "blocks each worker (one per queue) writes then reads at a time (default ${DEFAULT-VALUE})")
+        int iodepth;
+
+        Verify(CliServices services) {
+            super(services);
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            if (seconds < 1 || bs > Integer.MAX_VALUE || iodepth < 1 || reconnectWaitMs < 0) {
+                throw new IllegalArgumentException("--seconds and --iodepth must be positive, --bs at most 2 GiB, "
+                        + "--reconnect-wait-ms non-negative");
+            }
+            PrintWriter out = services.out();
+            PrintWriter err = services.err();
+            try (BlockDevice dev = conn.open(services, reconnect ? reconnectWaitMs : -1)) {
+                BlkTools tools = services.blkTools();
+                BlkTools.Reconnectable r = reconnect ? tools.reconnectable(dev) : null;
+                BlkVerify.Reopen reopen = reconnect ? conn.opener(services, 500) : null;
+                BlkTools.Swappable counter = tools.swappable(dev);
+                BlkVerify v = new BlkVerify(dev, region, (int) bs, conn.queues, iodepth,
+                        counter == null ? null : counter::completedRequests, r, reopen, reconnectWaitMs, out);
+                out.printf(Locale.ROOT, "verify %d s, %d queue(s), bs=%d iodepth=%d%s on %s%n", seconds, conn.queues, bs, iodepth,
+                        reconnect ? ", reconnecting" : "", dev.info().backend());
+                out.flush();
+                v.start();
+                long start = System.nanoTime();
+                for (int s = 1; s <= seconds; s++) {
+                    Thread.sleep(Math.max(0, start + s * 1_000_000_000L - System.nanoTime()) / 1_000_000);
+                    err.printf(Locale.ROOT, "%d s: %d writes, %d reconnects%n", s, v.writes(), v.reconnects());
+                    err.flush();
+                }
+                BlkVerify.Outcome o = v.stop();
+                if (o.firstError() != null) {
+                    err.println("first error: " + o.firstError());
+                    err.flush();
+                }
+                out.printf(Locale.ROOT, "writes %d reads %d reconnects %d%n", o.writes(), o.reads(), o.reconnects());
+                out.println(o.counts());
+                out.flush();
+                return o.clean() ? 0 : VhostCli.EXIT_FAILURE;
             }
         }
     }

@@ -119,6 +119,48 @@ public interface BlkTools {
         return null;
     }
 
+    /**
+     * A device that waits for a new back-end when it loses its own ({@code detach.on.loss=true}):
+     * see {@link #openReconnectable}.
+     */
+    interface Reconnectable {
+        /** @return whether the device has lost its back-end and waits for {@link #rebind} */
+        boolean detached();
+
+        /**
+         * Gives the detached device a new back-end; its held requests resume and complete once.
+         *
+         * @param newBackend open; owned from now on (closed on failure)
+         * @throws Exception when the new back-end cannot be started; the device stays detached
+         */
+        void rebind(VhostBackend newBackend) throws Exception;
+
+        /** @return requests the device completed with success (for counting duplicates) */
+        long completedRequests();
+    }
+
+    /**
+     * Starts a virtio-blk driver that, when its back-end goes away, detaches and holds its requests
+     * for up to {@code swapWaitMs} for a {@link Reconnectable#rebind} instead of failing them.
+     *
+     * @param backend open backend; the returned device owns it and closes it
+     * @param swapWaitMs how long held requests wait for a new back-end, in milliseconds (then they
+     *     fail with {@link com.vhost.api.VhostDisconnectedException})
+     * @return the running device; {@link #reconnectable} gives its reconnect view
+     * @throws UnsupportedOperationException by default (no driver that can detach)
+     * @throws Exception when negotiation or setup fails
+     */
+    default BlockDevice openReconnectable(VhostBackend backend, int queues, int queueSize, boolean poll, long swapWaitMs)
+            throws Exception {
+        backend.close();
+        throw new UnsupportedOperationException("this virtio-blk driver cannot wait for a reconnect");
+    }
+
+    /** @return the reconnect view of a device from {@link #openReconnectable}, or null for another device */
+    default Reconnectable reconnectable(BlockDevice device) {
+        return null;
+    }
+
     /** A running write-then-verify workload with checksums (see {@link #startVerifiedWorkload}). */
     interface VerifiedLoad {
         /** @return writes completed so far */

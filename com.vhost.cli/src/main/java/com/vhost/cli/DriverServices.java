@@ -69,6 +69,23 @@ final class DriverServices {
      * @return the handle; {@link #driver} finds its driver
      */
     <T> T open(VhostBackend backend, int queues, int queueSize, boolean poll, Class<T> api) throws Exception {
+        return open(backend, queues, queueSize, poll, Map.of(DeviceConfigKeys.DETACH_ON_LOSS, false), api);
+    }
+
+    /**
+     * Starts a driver of this type on {@code backend} with {@code extra} configuration keys
+     * ({@link DeviceConfigKeys}, e.g. {@code detach.on.loss=true} and {@code swap.wait.ms} for a
+     * driver that waits for a reconnect) over the queues, queue size and poll given.
+     *
+     * @param backend owned from now on (closed on failure)
+     * @param extra keys added to (and overriding) the queue keys
+     * @param api the application handle wanted ({@code BlockDevice.class})
+     * @return the handle; {@link #driver} finds its driver
+     * @throws IllegalStateException when the driver factory is missing or makes no {@code api}
+     * @throws Exception from the driver factory (negotiation, setup)
+     */
+    <T> T open(VhostBackend backend, int queues, int queueSize, boolean poll, Map<String, Object> extra, Class<T> api)
+            throws Exception {
         VirtioDriverFactory factory;
         try {
             factory = services.service(VirtioDriverFactory.class, "(" + VirtioDriverFactory.DEVICE_TYPE + "=" + type + ")",
@@ -82,6 +99,7 @@ final class DriverServices {
         config.put(DeviceConfigKeys.QUEUE_SIZE, queueSize);
         config.put(DeviceConfigKeys.POLL, poll);
         config.put(DeviceConfigKeys.DETACH_ON_LOSS, false);
+        config.putAll(extra);
         VirtioDriver driver = factory.create(backend, config);
         T handle = driver.api(api);
         if (handle == null) {

@@ -55,6 +55,37 @@ final class ServiceBlkTools implements BlkTools {
     }
 
     @Override
+    public BlockDevice openReconnectable(VhostBackend backend, int queues, int queueSize, boolean poll, long swapWaitMs)
+            throws Exception {
+        return blk.open(backend, queues, queueSize, poll,
+                Map.of(DeviceConfigKeys.DETACH_ON_LOSS, true, DeviceConfigKeys.SWAP_WAIT_MS, swapWaitMs), BlockDevice.class);
+    }
+
+    @Override
+    public Reconnectable reconnectable(BlockDevice device) {
+        VirtioDriver driver = blk.driver(device);
+        if (driver == null) {
+            return null;
+        }
+        return new Reconnectable() {
+            @Override
+            public boolean detached() {
+                return driver.counters().getOrDefault("detached", 0L) != 0;
+            }
+
+            @Override
+            public void rebind(VhostBackend newBackend) throws Exception {
+                driver.rebind(newBackend);
+            }
+
+            @Override
+            public long completedRequests() {
+                return driver.counters().getOrDefault("requests", 0L);
+            }
+        };
+    }
+
+    @Override
     public RawQueue rawQueue(BlockDevice device, int index, CompletionSink sink) {
         VirtioDriver driver = blk.driver(device);
         BlockQueues queues = driver == null ? null : driver.api(BlockQueues.class);

@@ -1,0 +1,80 @@
+package com.vhost.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.vhost.api.VhostOps;
+import com.vhost.api.backend.SocketOptions;
+import com.vhost.user.VhostUserOps;
+import com.vhost.user.testing.ServerProcess;
+import java.io.RandomAccessFile;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code vhost blk verify} through picocli: its help, a clean run, and a run whose back-end is killed once. */
+class BlkVerifyCommandTest {
+    private final CapturingServices services = new CapturingServices() {
+        @Override
+        public VhostOps backend(String type, Duration wait) {
+            assertThat(type).isEqualTo("user");
+            return new VhostUserOps();
+        }
+    };
+
+    @TempDir
+    Path dir;
+
+    private static String lastLine(String text) {
+        List<String> lines = text.lines().toList();
+        return lines.get(lines.size() - 1);
+    }
+
+    @Test
+    void helpNamesTheOptions() {
+        assertThat(VhostCli.execute(services, "blk", "verify", "--help")).isZero();
+        assertThat(services.outText.toString()).contains("Usage: vhost blk verify", "--reconnect", "--reconnect-wait-ms",
+                "--seconds", "duplicated", "reconnected after");
+    }
+
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void cleanRunPrintsZeroCountsLast() throws Exception {
+        Path socket = dir.resolve("mem.sock");
+        try (BlkTools.Served served = services.blkTools().serveMemory(socket, SocketOptions.PRIVATE, 8L << 20, 2, 256)) {
+            int rc = VhostCli.execute(services, "blk", "verify", "--socket", socket.toString(), "--queues", "2", "--seconds", "1",
+                    "--region", "4M");
+            assertThat(rc).as(services.errText.toString()).isZero();
+        }
+        assertThat(lastLine(services.outText.toString())).isEqualTo("lost 0 duplicated 0 corrupted 0");
+        assertThat(services.errText.toString()).contains("1 s: ");
+    }
+
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void reconnectSurvivesAKilledBackEnd() throws Exception {
+        Path socket = dir.resolve("blk.sock");
+        Path image = dir.resolve("disk.img");
+        try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
+            f.setLength(8L << 20);
+        }
+        ServerProcess server = ServerProcess.start(SoakServe.class, dir.resolve("a.log"), socket.toString(), image.toString(), "1");
+        try {
+            CompletableFuture<Integer> rc = CompletableFuture.supplyAsync(() -> VhostCli.execute(services, "blk", "verify",
+                    "--socket", socket.toString(), "--seconds", "4", "--region", "4M", "--reconnect"));
+            Thread.sleep(1_000);
+            server.kill();
+            server = ServerProcess.start(SoakServe.class, dir.resolve("b.log"), socket.toString(), image.toString(), "1");
+            assertThat(rc.get(60, TimeUnit.SECONDS)).as(services.errText.toString()).isZero();
+        } finally {
+            server.kill();
+        }
+        String out = services.outText.toString();
+        assertThat(out).containsPattern("reconnected after \\d+ ms").contains("reconnects 1");
+        assertThat(lastLine(out)).isEqualTo("lost 0 duplicated 0 corrupted 0");
+    }
+}
