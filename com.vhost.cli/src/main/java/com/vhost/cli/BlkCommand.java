@@ -5,6 +5,7 @@ import com.vhost.api.VhostOps;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.BlockDevice;
 import com.vhost.api.blk.BlockDeviceInfo;
+import com.vhost.api.registry.DeviceConfigKeys;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;

@@ -3,13 +3,9 @@ package com.vhost.devices.blk.model;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import com.vhost.api.MemoryRegion;
 import com.vhost.api.VhostRefusedException;
 import com.vhost.api.VhostTarget;
-import com.vhost.api.VringAddr;
 import com.vhost.api.user.VhostUserBackend;
-import com.vhost.api.user.VhostUserProtocolFeature;
-import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.nativeio.OwnedFd;
@@ -17,6 +13,7 @@ import com.vhost.spi.nativeio.SharedMemory;
 import com.vhost.spi.nativeio.UnixSocket;
 import com.vhost.user.VhostUserOps;
 import com.vhost.user.backend.VhostUserServer;
+import com.vhost.user.testing.StatusFrontEnd;
 import com.vhost.user.testing.TestRing;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -25,7 +22,6 @@ import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -73,23 +69,13 @@ class HostileFdsOverVhostUserTest {
         final TestRing ring = new TestRing(mem.segment(), 0, 16, 0);
 
         Guest() throws Exception {
-            fe.getFeatures();
-            fe.setOwner();
-            long proto = fe.getProtocolFeatures();
-            fe.setProtocolFeatures(proto & (VhostUserProtocolFeature.REPLY_ACK.mask() | VhostUserProtocolFeature.STATUS.mask()));
-            fe.setFeatures(VirtioFeatures.bit(VirtioFeatures.F_VERSION_1));
-            long ua = mem.address();
-            fe.setMemTable(List.of(new MemoryRegion(0, MEM, ua, 0, mem.fd())));
-            fe.setVringNum(0, 16);
-            fe.setVringBase(0, 0);
-            fe.setVringAddr(new VringAddr(0, 0, ua + ring.desc(), ua + ring.used(), ua + ring.avail(), 0));
+            StatusFrontEnd.negotiate(fe, mem, 0);
+            StatusFrontEnd.layQueue0(fe, mem, ring);
         }
 
         /** Kick and call set, ring enabled. */
         void startRing(int kickFd, int callFd) throws Exception {
-            fe.setVringCall(0, callFd);
-            fe.setVringKick(0, kickFd);
-            fe.setVringEnable(0, true);
+            StatusFrontEnd.startQueue0(fe, kickFd, callFd);
         }
 
         /** One GET_ID request; waits (bounded) for its completion by polling the used ring. */

@@ -2,21 +2,18 @@ package com.vhost.devices.blk.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.vhost.api.MemoryRegion;
 import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.user.VhostUserProtocolFeature;
-import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.DeviceStatus;
-import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.SharedMemory;
 import com.vhost.user.VhostUserOps;
 import com.vhost.user.backend.VhostUserServer;
+import com.vhost.user.testing.StatusFrontEnd;
 import com.vhost.user.testing.TestRing;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -35,34 +32,6 @@ class MalformedChainOverVhostUserTest {
     @TempDir
     Path dir;
 
-    /** Negotiates (with STATUS), maps memory and starts queue 0 on {@code ring}. */
-    private static void start(VhostUserBackend fe, SharedMemory mem, TestRing ring, EventFd kick, EventFd call) throws Exception {
-        fe.getFeatures();
-        fe.setOwner();
-        long proto = fe.getProtocolFeatures();
-        assertThat(VhostUserProtocolFeature.STATUS.in(proto)).as("back-end offers STATUS").isTrue();
-        fe.setProtocolFeatures(proto & (VhostUserProtocolFeature.STATUS.mask() | VhostUserProtocolFeature.REPLY_ACK.mask()
-                | VhostUserProtocolFeature.CONFIG.mask()));
-        fe.setFeatures(VirtioFeatures.bit(VirtioFeatures.F_VERSION_1));
-        long ua = mem.address();
-        fe.setMemTable(List.of(new MemoryRegion(0, MEM, ua, 0, mem.fd())));
-        fe.setVringNum(0, 16);
-        fe.setVringBase(0, 0);
-        fe.setVringAddr(new VringAddr(0, 0, ua + ring.desc(), ua + ring.used(), ua + ring.avail(), 0));
-        fe.setVringCall(0, call.fd());
-        fe.setVringKick(0, kick.fd());
-        fe.setVringEnable(0, true);
-        fe.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit() | DeviceStatus.FEATURES_OK.bit() | DeviceStatus.DRIVER_OK.bit());
-    }
-
-    private static void awaitNeedsReset(VhostUserBackend fe) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while ((fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET.bit()) == 0) {
-            assertThat(System.nanoTime()).as("DEVICE_NEEDS_RESET within 10 s").isLessThan(deadline);
-            Thread.sleep(10);
-        }
-    }
-
     @Test
     void loopingChainAndOutOfMemoryBufferMarkTheDeviceNeedsResetAndTheServerGoesOn() throws Exception {
         Path sock = dir.resolve("blk.sock");
@@ -72,33 +41,33 @@ class MalformedChainOverVhostUserTest {
             try (VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
                     SharedMemory mem = SharedMemory.create("guest", MEM); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
                 TestRing ring = new TestRing(mem.segment(), 0, 16, 0);
-                start(fe, mem, ring, kick, call);
+                StatusFrontEnd.start(fe, mem, ring, kick.fd(), call.fd(), VhostUserProtocolFeature.CONFIG.mask());
                 ring.descriptor(0, ring.buffer(0), 16, 1, 1);
                 ring.descriptor(1, ring.buffer(1), 512, 1, 0);
                 ring.publish(0);
                 kick.signal();
-                awaitNeedsReset(fe);
+                StatusFrontEnd.awaitNeedsReset(fe, 10);
                 assertThat(ring.usedIdx()).as("the looping request was not completed").isZero();
             }
             // 2. a buffer beyond the 1 MiB memory table
             try (VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
                     SharedMemory mem = SharedMemory.create("guest", MEM); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
                 TestRing ring = new TestRing(mem.segment(), 0, 16, 0);
-                start(fe, mem, ring, kick, call);
+                StatusFrontEnd.start(fe, mem, ring, kick.fd(), call.fd(), VhostUserProtocolFeature.CONFIG.mask());
                 assertThat(fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET.bit()).as("a new session starts clean").isZero();
                 ring.descriptor(0, ring.buffer(0), 16, 1, 1);
                 ring.descriptor(1, 64L << 20, 512, 1 | 2, 2);
                 ring.descriptor(2, ring.buffer(2), 1, 2, 0);
                 ring.publish(0);
                 kick.signal();
-                awaitNeedsReset(fe);
+                StatusFrontEnd.awaitNeedsReset(fe, 10);
                 assertThat(ring.usedIdx()).isZero();
             }
             // 3. the server still serves a well-behaved front-end
             try (VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
                     SharedMemory mem = SharedMemory.create("guest", MEM); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
                 TestRing ring = new TestRing(mem.segment(), 0, 16, 0);
-                start(fe, mem, ring, kick, call);
+                StatusFrontEnd.start(fe, mem, ring, kick.fd(), call.fd(), VhostUserProtocolFeature.CONFIG.mask());
                 long hdr = ring.buffer(0);
                 mem.segment().set(TestRing.LE32, hdr, 8); // VIRTIO_BLK_T_GET_ID
                 mem.segment().set(ValueLayout.JAVA_BYTE, ring.buffer(2), (byte) 0xFF);

@@ -2,22 +2,18 @@ package com.vhost.devices.blk.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.vhost.api.MemoryRegion;
 import com.vhost.api.VhostTarget;
-import com.vhost.api.VringAddr;
 import com.vhost.api.user.VhostUserBackend;
-import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.virtio.DeviceStatus;
-import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.nativeio.SharedMemory;
 import com.vhost.user.VhostUserOps;
 import com.vhost.user.backend.VhostUserServer;
+import com.vhost.user.testing.StatusFrontEnd;
 import com.vhost.user.testing.TestRing;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -38,24 +34,6 @@ class TruncatedGuestMemoryOverVhostUserTest {
     @TempDir
     Path dir;
 
-    /** Negotiates (with STATUS), maps memory and starts queue 0 on {@code ring}. */
-    private static void start(VhostUserBackend fe, SharedMemory mem, TestRing ring, EventFd kick, EventFd call) throws Exception {
-        fe.getFeatures();
-        fe.setOwner();
-        long proto = fe.getProtocolFeatures();
-        fe.setProtocolFeatures(proto & (VhostUserProtocolFeature.STATUS.mask() | VhostUserProtocolFeature.REPLY_ACK.mask()));
-        fe.setFeatures(VirtioFeatures.bit(VirtioFeatures.F_VERSION_1));
-        long ua = mem.address();
-        fe.setMemTable(List.of(new MemoryRegion(0, MEM, ua, 0, mem.fd())));
-        fe.setVringNum(0, 16);
-        fe.setVringBase(0, 0);
-        fe.setVringAddr(new VringAddr(0, 0, ua + ring.desc(), ua + ring.used(), ua + ring.avail(), 0));
-        fe.setVringCall(0, call.fd());
-        fe.setVringKick(0, kick.fd());
-        fe.setVringEnable(0, true);
-        fe.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit() | DeviceStatus.FEATURES_OK.bit() | DeviceStatus.DRIVER_OK.bit());
-    }
-
     /** Publishes a GET_ID request (header, 20-byte id, status byte) as chain 0. */
     private static void getId(SharedMemory mem, TestRing ring) {
         long hdr = ring.buffer(0);
@@ -75,15 +53,11 @@ class TruncatedGuestMemoryOverVhostUserTest {
             try (VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
                     SharedMemory mem = SharedMemory.create("guest", MEM); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
                 TestRing ring = new TestRing(mem.segment(), 0, 16, 0);
-                start(fe, mem, ring, kick, call);
+                StatusFrontEnd.start(fe, mem, ring, kick.fd(), call.fd(), 0);
                 getId(mem, ring); // published, not kicked yet
                 Linux.ftruncate(mem.fd(), 0); // the guest memory shrinks under the running ring
                 kick.signal();
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-                while ((fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET.bit()) == 0) {
-                    assertThat(System.nanoTime()).as("DEVICE_NEEDS_RESET within 5 s").isLessThan(deadline);
-                    Thread.sleep(10);
-                }
+                StatusFrontEnd.awaitNeedsReset(fe, 5);
                 // the session is still usable: it answers, and a second kick is dropped, not fatal
                 kick.signal();
                 assertThat(fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET.bit()).isNotZero();
@@ -94,7 +68,7 @@ class TruncatedGuestMemoryOverVhostUserTest {
             try (VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
                     SharedMemory mem = SharedMemory.create("guest", MEM); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
                 TestRing ring = new TestRing(mem.segment(), 0, 16, 0);
-                start(fe, mem, ring, kick, call);
+                StatusFrontEnd.start(fe, mem, ring, kick.fd(), call.fd(), 0);
                 assertThat(fe.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET.bit()).as("a new session starts clean").isZero();
                 getId(mem, ring);
                 kick.signal();
