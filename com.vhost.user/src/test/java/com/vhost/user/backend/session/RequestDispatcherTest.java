@@ -75,6 +75,11 @@ class RequestDispatcherTest {
         }
 
         @Override
+        public void setLogBase(long size, long offset, OwnedFd fd) throws VhostException, Refusal {
+            call("setLogBase(" + size + "," + offset + "," + fd(fd) + ")");
+        }
+
+        @Override
         public long getFeatures() throws VhostException, Refusal {
             call("getFeatures");
             return 0x1_4000_0000L;
