@@ -116,4 +116,52 @@ class DirtyLogOverVhostUserTest {
             }
         }
     }
+
+    /**
+     * SET_LOG_BASE replacing the log while the queue worker marks it: the old mapping is closed
+     * under the worker (its late marks become no-ops), never unmapped beneath it (a SIGSEGV would
+     * take the JVM down); the requests all complete and the last log gets the marks.
+     */
+    @Test
+    void replacingTheLogWhileRequestsRunNeitherFaultsNorLosesTheNewLog() throws Exception {
+        Path sock = dir.resolve("blk.sock");
+        try (FileBlockModel blk = FileBlockModel.inMemory(1 << 20, 1, 64);
+                VhostUserServer server = new VhostUserServer(sock, blk)) {
+            server.start();
+            try (LoggedBlkGuest g = new LoggedBlkGuest(new VhostUserOps().open(VhostTarget.of(sock.toString())))) {
+                VhostUserBackend fe = (VhostUserBackend) g.device().backend();
+                DirtyLog log = DirtyLog.forMemory(g.memory());
+                DirtyLogging.start(g.device(), g.memory(), g.queues(), log);
+                java.util.concurrent.atomic.AtomicInteger done = new java.util.concurrent.atomic.AtomicInteger();
+                java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+                Thread io = Thread.ofPlatform().start(() -> {
+                    try {
+                        for (int i = 0; i < 400; i++) {
+                            assertThat(g.request(VirtioBlk.T_IN, i % 8)).isZero();
+                            done.incrementAndGet();
+                        }
+                    } catch (Throwable t) {
+                        failure.set(t);
+                    }
+                });
+                int swaps = 0;
+                while (io.isAlive() && swaps < 100) {
+                    DirtyLog next = DirtyLog.forMemory(g.memory());
+                    fe.setLogBase(next.fd(), next.bytes(), 0);
+                    log.close();
+                    log = next;
+                    swaps++;
+                }
+                io.join(30_000);
+                assertThat(io.isAlive()).as("requests finished in time").isFalse();
+                assertThat(failure.get()).isNull();
+                assertThat(done.get()).isEqualTo(400);
+                assertThat(swaps).isPositive();
+                log.syncAndClear();
+                assertThat(g.request(VirtioBlk.T_IN, 1)).isZero();
+                assertThat(log.syncAndClear()).isEqualTo(pages(USED_PAGE, DATA_PAGE, STATUS_PAGE));
+                log.close();
+            }
+        }
+    }
 }
