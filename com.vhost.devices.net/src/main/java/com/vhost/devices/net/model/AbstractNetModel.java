@@ -480,6 +480,7 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
             }
             long m = Math.min(r.writableBytes(), len - copied);
             copyFrame(src, bytes, copied, r, 0, m);
+            rx.logWritten(r, m); // r is reused for the next chain: mark its pages now (dirty log)
             heads[count] = r.head();
             lens[count] = (int) m;
             count++;
@@ -487,6 +488,7 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
         }
         first.writeByte(VirtioNet.HDR_NUM_BUFFERS, (byte) count);
         first.writeByte(VirtioNet.HDR_NUM_BUFFERS + 1, (byte) (count >>> 8));
+        rx.logWritten(first, lens[0]);
         for (int i = 0; i < count; i++) {
             rx.addUsed(heads[i], lens[i]);
         }
