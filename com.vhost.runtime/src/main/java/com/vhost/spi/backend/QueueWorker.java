@@ -6,6 +6,7 @@ import com.vhost.api.VhostTimeoutException;
 import com.vhost.api.VirtqueueException;
 import com.vhost.api.virtio.Interrupt;
 import com.vhost.spi.nativeio.Epoll;
+import com.vhost.spi.virtqueue.AdaptivePoll;
 import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.virtqueue.DeviceQueue;
@@ -33,6 +34,13 @@ import org.slf4j.LoggerFactory;
  * Kicks on a disabled or failed queue are drained and dropped. A queue with {@code kickFd == -1}
  * is polled: checked every loop, spinning ({@link Thread#onSpinWait()}) while busy and backing off
  * to bounded epoll timeouts (1 to {@value #MAX_BACKOFF_MS} ms) while idle.
+ *
+ * <p>Adaptive polling (QEMU's iothread {@code poll-max-ns}, see {@link AdaptivePoll}): before a
+ * worker whose queues all have kick eventfds sleeps in epoll, it turns their notifications off and
+ * checks their avail rings for a self-tuning window (0 to {@code vhost.poll.max.ns}, default
+ * {@value AdaptivePoll#DEFAULT_MAX_NS} ns), which grows while requests come within it and falls to
+ * 0 when they do not. Work found while polling is served without a kick, a wake-up or the driver's
+ * eventfd write; notifications are turned back on, and what raced in served, before it sleeps.
  *
  * <p>A {@link VirtqueueException} (or any runtime exception) from the handler stops that queue
  * and calls {@link Interrupt#signalNeedsReset(String)} with its message; other queues go on. So
@@ -111,6 +119,8 @@ public final class QueueWorker {
     private final Interrupt interrupt;
     private final MemorySegment kickBuf = Arena.ofAuto().allocate(8, 8);
     private final long[] tokens = new long[64];
+    /** Poll window before the kick eventfds are waited on; touched by the worker thread only. */
+    private final AdaptivePoll adaptive = AdaptivePoll.fromSystemProperty();
     private volatile boolean stopping;
     private volatile boolean started;
     private volatile Thread thread;
@@ -440,8 +450,15 @@ public final class QueueWorker {
                     takeChange();
                 }
                 boolean polled = hasPolledQueues();
+                long waitStart = System.nanoTime();
+                if (!polled && adaptive.pollNs() > 0 && pollKicked(waitStart)) {
+                    continue; // polling found work
+                }
                 int timeout = !polled ? IDLE_WAIT_MS : idle < SPIN_ITERATIONS ? 0 : backoffMs;
                 int n = epoll.await(tokens, timeout);
+                if (!polled && n > 0) {
+                    adaptive.record(System.nanoTime() - waitStart);
+                }
                 for (int k = 0; k < n && !stopping; k++) {
                     long token = tokens[k];
                     if (token == EXIT_TOKEN) {
@@ -485,6 +502,45 @@ public final class QueueWorker {
             LOG.error("queue worker {} ends", name, e);
             interrupt.signalNeedsReset("queue worker " + name + ": " + e);
         }
+    }
+
+    /**
+     * The poll phase of a wait (adaptive polling, {@link AdaptivePoll}): with the kicked queues'
+     * notifications off, checks their avail rings until work comes or the window ends, then turns
+     * notifications back on (serving what came meanwhile, so no kick is missed).
+     *
+     * @param waitStart {@link System#nanoTime()} at the start of the wait
+     * @return whether work was found (and served)
+     */
+    private boolean pollKicked(long waitStart) {
+        int count = queues.length;
+        long window = adaptive.pollNs();
+        for (int i = 0; i < count; i++) {
+            if (usable(i)) {
+                ringNotifications(i, false);
+            }
+        }
+        boolean found = false;
+        do {
+            for (int i = 0; i < count && !stopping; i++) {
+                if (usable(i) && ringHasWork(i)) {
+                    serve(i); // ends with the queue's notifications on
+                    found = true;
+                }
+            }
+            if (found) {
+                adaptive.record(System.nanoTime() - waitStart);
+                break;
+            }
+            Thread.onSpinWait();
+        } while (!stopping && pending.get() == null && System.nanoTime() - waitStart < window);
+        for (int i = 0; i < count && !stopping; i++) {
+            if (usable(i) && ringNotifications(i, true)) {
+                serve(i);
+                found = true;
+            }
+        }
+        return found;
     }
 
     private int position(int queueIndex) {
@@ -568,18 +624,52 @@ public final class QueueWorker {
             if (q.needsNotification()) {
                 interrupt.signalUsedQueue(q.index());
             }
-        } catch (VirtqueueException e) {
-            fail(i, e.getMessage(), null);
-        } catch (RuntimeException e) {
-            fail(i, "queue " + q.index() + ": " + e, e);
-        } catch (OutOfMemoryError e) {
-            throw e; // not this queue's fault: ends the thread (run)
-        } catch (InternalError e) {
-            // the JVM's report of a fault in an unsafe memory access: guest memory no longer backed
-            fail(i, "queue " + q.index() + ": fault in guest memory (truncated or unmapped under the ring?): " + e, e);
-        } catch (Error e) {
-            fail(i, "queue " + q.index() + ": " + e, e);
+        } catch (VirtqueueException | RuntimeException | Error e) {
+            contain(i, e);
         }
+    }
+
+    /**
+     * Stops queue position {@code i} for a failure of its ring or handler and flags the device; an
+     * {@link OutOfMemoryError} is not the queue's fault and is rethrown (ending the thread, see run).
+     */
+    private void contain(int i, Throwable e) {
+        int index = queues[i].index();
+        switch (e) {
+            case OutOfMemoryError oom -> throw oom;
+            case VirtqueueException v -> fail(i, v.getMessage(), null);
+            // the JVM's report of a fault in an unsafe memory access: guest memory no longer backed
+            case InternalError ie -> fail(i, "queue " + index
+                    + ": fault in guest memory (truncated or unmapped under the ring?): " + ie, ie);
+            default -> fail(i, "queue " + index + ": " + e, e);
+        }
+    }
+
+    /** @return whether queue position {@code i} has available chains; false after a fault (contained) */
+    private boolean ringHasWork(int i) {
+        try {
+            return queues[i].hasAvailable();
+        } catch (VirtqueueException | RuntimeException | Error e) {
+            contain(i, e);
+            return false;
+        }
+    }
+
+    /**
+     * Turns queue position {@code i}'s notifications on or off for the poll phase.
+     *
+     * @return after turning them on, whether chains came meanwhile; false after a fault (contained)
+     */
+    private boolean ringNotifications(int i, boolean on) {
+        try {
+            if (on) {
+                return queues[i].enableNotifications();
+            }
+            queues[i].disableNotifications();
+        } catch (VirtqueueException | RuntimeException | Error e) {
+            contain(i, e);
+        }
+        return false;
     }
 
     private void fail(int i, String message, Throwable cause) {

@@ -81,6 +81,49 @@ class QueueWorkerTest {
         }
     }
 
+    /**
+     * Adaptive polling: with a maximum window of 10 s, a kicked request that comes after the
+     * worker went to sleep (its window over, notifications back on) doubles the window from 4 µs,
+     * so after 17 of them the worker polls for about half a second before it sleeps. While it
+     * polls the driver is told not to kick (VIRTQ_USED_F_NO_NOTIFY), and a request made available
+     * then without a kick is served by the poll phase alone (with polling off it would wait for a
+     * kick forever).
+     */
+    @Test
+    void adaptivePollingServesWorkThatCameWithoutAKick() throws Exception {
+        String old = System.getProperty(com.vhost.spi.virtqueue.AdaptivePoll.MAX_NS_PROPERTY);
+        System.setProperty(com.vhost.spi.virtqueue.AdaptivePoll.MAX_NS_PROPERTY, "10000000000");
+        try (EventFd kick = EventFd.create()) {
+            DeviceQueue q = new DeviceQueue(mem, d0.config(kick.fd(), -1), 0);
+            worker = new QueueWorker("test-adaptive", List.of(q), handler(), irq);
+            worker.start();
+            int n = 17;
+            for (int i = 1; i <= n; i++) {
+                awaitNoNotify(false); // asleep in epoll: this request comes after the window
+                submit(d0);
+                kick.signal();
+                assertThat(d0.awaitUsed(i, 5000)).isTrue();
+            }
+            awaitNoNotify(true);
+            submit(d0); // no kick
+            assertThat(d0.awaitUsed(n + 1, 5000)).as("served by polling, without a kick").isTrue();
+        } finally {
+            if (old == null) {
+                System.clearProperty(com.vhost.spi.virtqueue.AdaptivePoll.MAX_NS_PROPERTY);
+            } else {
+                System.setProperty(com.vhost.spi.virtqueue.AdaptivePoll.MAX_NS_PROPERTY, old);
+            }
+        }
+    }
+
+    private void awaitNoNotify(boolean set) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (((d0.usedFlags() & 1) != 0) != set && System.nanoTime() < deadline) {
+            Thread.onSpinWait();
+        }
+        assertThat((d0.usedFlags() & 1) != 0).as("VIRTQ_USED_F_NO_NOTIFY").isEqualTo(set);
+    }
+
     @Test
     void pollsQueueWithoutKickFd() throws Exception {
         DeviceQueue q = new DeviceQueue(mem, d1.config(-1, -1), 0);
