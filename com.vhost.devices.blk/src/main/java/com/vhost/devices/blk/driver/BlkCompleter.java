@@ -4,6 +4,7 @@ import com.vhost.api.VhostException;
 import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostTimeoutException;
 import com.vhost.api.VirtioDeviceException;
+import com.vhost.spi.virtqueue.AdaptivePoll;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
@@ -12,7 +13,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The completion thread of one {@link BlkRequestQueue} on the high-level path: waits on the call
- * eventfd (or polls the used ring in poll mode), completes the futures, and watches the backend.
+ * eventfd (polling the used ring first for an adaptive window, {@link AdaptivePoll}), or polls the
+ * used ring only in poll mode; completes the futures, and watches the backend.
  * Started by the driver, stopped for a swap ({@link #requestStop}, {@link #stop}) and for good when
  * the queue is handed over to the low-level path or the driver closes.
  */
@@ -25,6 +27,8 @@ final class BlkCompleter {
 
     private final BlkRequestQueue queue;
     private final VirtioBlkDriver driver;
+    /** Notification mode: the poll window before sleeping on the call eventfd; this thread's only. */
+    private final AdaptivePoll adaptive = AdaptivePoll.fromSystemProperty();
     private volatile boolean stopping;
     private volatile Thread thread;
 
@@ -78,6 +82,29 @@ final class BlkCompleter {
     }
 
     /**
+     * Adaptive polling ({@link AdaptivePoll}, QEMU's {@code poll-max-ns}): while requests are
+     * outstanding, checks the used ring for the current window before the thread sleeps on the
+     * call eventfd, so a completion that comes within it costs no wake-up.
+     *
+     * @param waitStart {@link System#nanoTime()} at the start of the wait
+     * @return whether completions were found (and completed)
+     */
+    private boolean pollForCompletions(long waitStart) throws VhostException {
+        long window = adaptive.pollNs();
+        if (window == 0 || queue.highLevelOutstanding() == 0) {
+            return false;
+        }
+        do {
+            Thread.onSpinWait();
+            if (queue.drain() > 0) {
+                adaptive.record(System.nanoTime() - waitStart);
+                return true;
+            }
+        } while (!stopping && System.nanoTime() - waitStart < window);
+        return false;
+    }
+
+    /**
      * Thread body: until stopped or handed over. Every 100 ms without progress it checks the
      * backend: disconnected, or requests outstanding with no completion for
      * {@link VirtioBlkDriver#requestTimeoutNanos()} (a back-end that died without the connection
@@ -107,8 +134,20 @@ final class BlkCompleter {
                         LockSupport.parkNanos(idle < 1000 ? 20_000 : idle < 20_000 ? 200_000 : 1_000_000);
                         idle++;
                     }
-                } else if (queue.rearm() || queue.awaitCall(100)) {
-                    continue;
+                } else {
+                    long waitStart = System.nanoTime();
+                    if (pollForCompletions(waitStart)) {
+                        idle = 0;
+                        lastProgress = System.nanoTime();
+                        continue;
+                    }
+                    if (queue.rearm()) {
+                        continue;
+                    }
+                    if (queue.awaitCall(100)) {
+                        adaptive.record(System.nanoTime() - waitStart);
+                        continue;
+                    }
                 }
                 long now = System.nanoTime();
                 if (driver.holding()) {
