@@ -28,15 +28,28 @@ public final class Epoll implements AutoCloseable {
     private static final long DATA_OFFSET = PACKED ? 4 : 8;
     private static final ValueLayout.OfLong DATA = ValueLayout.JAVA_LONG_UNALIGNED;
 
-    private static final MethodHandle CREATE = Linux.errnoHandle("epoll_create1",
-            java.lang.foreign.FunctionDescriptor.of(Linux.C_INT, Linux.C_INT));
-    private static final MethodHandle CTL = Linux.errnoHandle("epoll_ctl",
-            java.lang.foreign.FunctionDescriptor.of(Linux.C_INT, Linux.C_INT, Linux.C_INT, Linux.C_INT, Linux.C_PTR));
-    private static final MethodHandle WAIT = Linux.errnoHandle("epoll_wait",
-            java.lang.foreign.FunctionDescriptor.of(Linux.C_INT, Linux.C_INT, Linux.C_PTR, Linux.C_INT, Linux.C_INT));
+    // Each downcall is linked on its first use (a holder class per handle, still a constant to the
+    // JIT): linking every one when this class initialises cost tens of milliseconds at every start
+    // of `vhost serve`, most of them for calls a command never makes.
+    private static final class CreateHandle {
+        static final MethodHandle MH = Linux.errnoHandle("epoll_create1",
+                java.lang.foreign.FunctionDescriptor.of(Linux.C_INT, Linux.C_INT));
+    }
 
-    private static final MethodHandle WAIT_FAST = Linux.LINKER.downcallHandle(Linux.LIBC.find("epoll_wait").orElseThrow(),
-            java.lang.foreign.FunctionDescriptor.of(Linux.C_INT, Linux.C_INT, Linux.C_PTR, Linux.C_INT, Linux.C_INT));
+    private static final class CtlHandle {
+        static final MethodHandle MH = Linux.errnoHandle("epoll_ctl",
+                java.lang.foreign.FunctionDescriptor.of(Linux.C_INT, Linux.C_INT, Linux.C_INT, Linux.C_INT, Linux.C_PTR));
+    }
+
+    private static final class WaitHandle {
+        static final MethodHandle MH = Linux.errnoHandle("epoll_wait",
+                java.lang.foreign.FunctionDescriptor.of(Linux.C_INT, Linux.C_INT, Linux.C_PTR, Linux.C_INT, Linux.C_INT));
+    }
+
+    private static final class WaitFastHandle {
+        static final MethodHandle MH = Linux.LINKER.downcallHandle(Linux.LIBC.find("epoll_wait").orElseThrow(),
+                java.lang.foreign.FunctionDescriptor.of(Linux.C_INT, Linux.C_INT, Linux.C_PTR, Linux.C_INT, Linux.C_INT));
+    }
 
     private final Arena arena = Arena.ofAuto();
     private final MemorySegment events = arena.allocate(EVENT_SIZE * MAX_EVENTS, 8);
@@ -50,7 +63,7 @@ public final class Epoll implements AutoCloseable {
     /** @return a new epoll instance */
     public static Epoll create() throws VhostNativeException {
         try {
-            int fd = (int) CREATE.invokeExact(Linux.captureState(), EPOLL_CLOEXEC);
+            int fd = (int) CreateHandle.MH.invokeExact(Linux.captureState(), EPOLL_CLOEXEC);
             if (fd < 0) {
                 throw Linux.error("epoll_create1");
             }
@@ -76,7 +89,7 @@ public final class Epoll implements AutoCloseable {
 
     private void ctl(int op, int fd, String what) throws VhostNativeException {
         try {
-            int r = (int) CTL.invokeExact(Linux.captureState(), epfd, op, fd, ctlEvent);
+            int r = (int) CtlHandle.MH.invokeExact(Linux.captureState(), epfd, op, fd, ctlEvent);
             if (r < 0) {
                 throw Linux.error(what);
             }
@@ -98,9 +111,9 @@ public final class Epoll implements AutoCloseable {
         int max = Math.min(tokensOut.length, MAX_EVENTS);
         try {
             // no errno capture on the hot path (it allocates); a failure is repeated with capture, timeout 0
-            int n = (int) WAIT_FAST.invokeExact(epfd, events, max, timeoutMs);
+            int n = (int) WaitFastHandle.MH.invokeExact(epfd, events, max, timeoutMs);
             if (n < 0) {
-                n = (int) WAIT.invokeExact(Linux.captureState(), epfd, events, max, 0);
+                n = (int) WaitHandle.MH.invokeExact(Linux.captureState(), epfd, events, max, 0);
             }
             if (n < 0) {
                 if (Linux.lastErrno() == Linux.EINTR) {

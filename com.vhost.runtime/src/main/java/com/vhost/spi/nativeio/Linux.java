@@ -56,33 +56,88 @@ public final class Linux {
     static final ValueLayout.OfShort C_SHORT = ValueLayout.JAVA_SHORT;
     static final java.lang.foreign.AddressLayout C_PTR = ValueLayout.ADDRESS;
 
-    private static final MethodHandle MEMFD_CREATE = errnoHandle("memfd_create", FunctionDescriptor.of(C_INT, C_PTR, C_INT));
-    private static final MethodHandle FTRUNCATE = errnoHandle("ftruncate", FunctionDescriptor.of(C_INT, C_INT, C_LONG));
-    private static final MethodHandle MMAP = errnoHandle("mmap", FunctionDescriptor.of(C_PTR, C_PTR, C_LONG, C_INT, C_INT, C_INT, C_LONG));
-    private static final MethodHandle MUNMAP = errnoHandle("munmap", FunctionDescriptor.of(C_INT, C_PTR, C_LONG));
-    private static final MethodHandle EVENTFD = errnoHandle("eventfd", FunctionDescriptor.of(C_INT, C_INT, C_INT));
-    private static final MethodHandle READ = errnoHandle("read", FunctionDescriptor.of(C_LONG, C_INT, C_PTR, C_LONG));
-    private static final MethodHandle WRITE = errnoHandle("write", FunctionDescriptor.of(C_LONG, C_INT, C_PTR, C_LONG));
+    // Each downcall is linked on its first use (a holder class per handle, still a constant to the
+    // JIT): linking every one when this class initialises cost tens of milliseconds at every start
+    // of `vhost serve`, most of them for calls a command never makes.
+    private static final class MemfdCreateHandle {
+        static final MethodHandle MH = errnoHandle("memfd_create", FunctionDescriptor.of(C_INT, C_PTR, C_INT));
+    }
+
+    private static final class FtruncateHandle {
+        static final MethodHandle MH = errnoHandle("ftruncate", FunctionDescriptor.of(C_INT, C_INT, C_LONG));
+    }
+
+    private static final class MmapHandle {
+        static final MethodHandle MH = errnoHandle("mmap", FunctionDescriptor.of(C_PTR, C_PTR, C_LONG, C_INT, C_INT, C_INT, C_LONG));
+    }
+
+    private static final class MunmapHandle {
+        static final MethodHandle MH = errnoHandle("munmap", FunctionDescriptor.of(C_INT, C_PTR, C_LONG));
+    }
+
+    private static final class EventfdHandle {
+        static final MethodHandle MH = errnoHandle("eventfd", FunctionDescriptor.of(C_INT, C_INT, C_INT));
+    }
+
+    private static final class ReadHandle {
+        static final MethodHandle MH = errnoHandle("read", FunctionDescriptor.of(C_LONG, C_INT, C_PTR, C_LONG));
+    }
+
+    private static final class WriteHandle {
+        static final MethodHandle MH = errnoHandle("write", FunctionDescriptor.of(C_LONG, C_INT, C_PTR, C_LONG));
+    }
     // Hot calls first go through handles without errno capture: on JDK 25 a capturing downcall
     // allocates a small buffer per call. Only a failed call is repeated through the capturing
     // handle to learn errno (harmless for read/write/poll: a repeat either succeeds or fails the same way).
-    private static final MethodHandle READ_FAST = LINKER.downcallHandle(LIBC.find("read").orElseThrow(),
-            FunctionDescriptor.of(C_LONG, C_INT, C_PTR, C_LONG));
-    private static final MethodHandle WRITE_FAST = LINKER.downcallHandle(LIBC.find("write").orElseThrow(),
-            FunctionDescriptor.of(C_LONG, C_INT, C_PTR, C_LONG));
-    private static final MethodHandle POLL_FAST = LINKER.downcallHandle(LIBC.find("poll").orElseThrow(),
-            FunctionDescriptor.of(C_INT, C_PTR, C_LONG, C_INT));
-    private static final MethodHandle CLOSE = errnoHandle("close", FunctionDescriptor.of(C_INT, C_INT));
-    private static final MethodHandle IOCTL_PTR = LINKER.downcallHandle(LIBC.find("ioctl").orElseThrow(),
-            FunctionDescriptor.of(C_INT, C_INT, C_LONG, C_PTR), CAPTURE, Linker.Option.firstVariadicArg(2));
-    private static final MethodHandle IOCTL_LONG = LINKER.downcallHandle(LIBC.find("ioctl").orElseThrow(),
-            FunctionDescriptor.of(C_INT, C_INT, C_LONG, C_LONG), CAPTURE, Linker.Option.firstVariadicArg(2));
-    private static final MethodHandle PIPE2 = errnoHandle("pipe2", FunctionDescriptor.of(C_INT, C_PTR, C_INT));
-    private static final MethodHandle POLL = errnoHandle("poll", FunctionDescriptor.of(C_INT, C_PTR, C_LONG, C_INT));
-    private static final MethodHandle STRERROR = LINKER.downcallHandle(LIBC.find("strerror").orElseThrow(),
-            FunctionDescriptor.of(C_PTR, C_INT));
-    private static final MethodHandle OPEN = errnoHandle("open", FunctionDescriptor.of(C_INT, C_PTR, C_INT));
-    private static final MethodHandle UNLINK = errnoHandle("unlink", FunctionDescriptor.of(C_INT, C_PTR));
+    private static final class ReadFastHandle {
+        static final MethodHandle MH = LINKER.downcallHandle(LIBC.find("read").orElseThrow(),
+                FunctionDescriptor.of(C_LONG, C_INT, C_PTR, C_LONG));
+    }
+
+    private static final class WriteFastHandle {
+        static final MethodHandle MH = LINKER.downcallHandle(LIBC.find("write").orElseThrow(),
+                FunctionDescriptor.of(C_LONG, C_INT, C_PTR, C_LONG));
+    }
+
+    private static final class PollFastHandle {
+        static final MethodHandle MH = LINKER.downcallHandle(LIBC.find("poll").orElseThrow(),
+                FunctionDescriptor.of(C_INT, C_PTR, C_LONG, C_INT));
+    }
+
+    private static final class CloseHandle {
+        static final MethodHandle MH = errnoHandle("close", FunctionDescriptor.of(C_INT, C_INT));
+    }
+
+    private static final class IoctlPtrHandle {
+        static final MethodHandle MH = LINKER.downcallHandle(LIBC.find("ioctl").orElseThrow(),
+                FunctionDescriptor.of(C_INT, C_INT, C_LONG, C_PTR), CAPTURE, Linker.Option.firstVariadicArg(2));
+    }
+
+    private static final class IoctlLongHandle {
+        static final MethodHandle MH = LINKER.downcallHandle(LIBC.find("ioctl").orElseThrow(),
+                FunctionDescriptor.of(C_INT, C_INT, C_LONG, C_LONG), CAPTURE, Linker.Option.firstVariadicArg(2));
+    }
+
+    private static final class Pipe2Handle {
+        static final MethodHandle MH = errnoHandle("pipe2", FunctionDescriptor.of(C_INT, C_PTR, C_INT));
+    }
+
+    private static final class PollHandle {
+        static final MethodHandle MH = errnoHandle("poll", FunctionDescriptor.of(C_INT, C_PTR, C_LONG, C_INT));
+    }
+
+    private static final class StrerrorHandle {
+        static final MethodHandle MH = LINKER.downcallHandle(LIBC.find("strerror").orElseThrow(),
+                FunctionDescriptor.of(C_PTR, C_INT));
+    }
+
+    private static final class OpenHandle {
+        static final MethodHandle MH = errnoHandle("open", FunctionDescriptor.of(C_INT, C_PTR, C_INT));
+    }
+
+    private static final class UnlinkHandle {
+        static final MethodHandle MH = errnoHandle("unlink", FunctionDescriptor.of(C_INT, C_PTR));
+    }
 
     static MethodHandle errnoHandle(String name, FunctionDescriptor fd) {
         MemorySegment sym = LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc symbol " + name));
@@ -117,7 +172,7 @@ public final class Linux {
     /** @return the C library's text for {@code errno} ("No such file or directory") */
     public static String strerror(int errno) {
         try {
-            MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
+            MemorySegment s = (MemorySegment) StrerrorHandle.MH.invokeExact(errno);
             return s.reinterpret(256).getString(0);
         } catch (Throwable t) {
             return "errno " + errno;
@@ -127,7 +182,7 @@ public final class Linux {
     /** memfd_create(name, MFD_CLOEXEC). @return the new fd */
     public static int memfdCreate(String name) throws VhostNativeException {
         try (Arena a = Arena.ofConfined()) {
-            int fd = (int) MEMFD_CREATE.invokeExact(captureState(), a.allocateFrom(name), MFD_CLOEXEC);
+            int fd = (int) MemfdCreateHandle.MH.invokeExact(captureState(), a.allocateFrom(name), MFD_CLOEXEC);
             if (fd < 0) {
                 throw error("memfd_create(" + name + ")");
             }
@@ -142,7 +197,7 @@ public final class Linux {
     /** ftruncate(fd, size): sets the file's size in bytes. */
     public static void ftruncate(int fd, long size) throws VhostNativeException {
         try {
-            int r = (int) FTRUNCATE.invokeExact(captureState(), fd, size);
+            int r = (int) FtruncateHandle.MH.invokeExact(captureState(), fd, size);
             if (r < 0) {
                 throw error("ftruncate(fd " + fd + ", " + size + ")");
             }
@@ -161,7 +216,7 @@ public final class Linux {
      */
     public static MemorySegment mmap(int fd, long offset, long size) throws VhostNativeException {
         try {
-            MemorySegment p = (MemorySegment) MMAP.invokeExact(captureState(), MemorySegment.NULL, size,
+            MemorySegment p = (MemorySegment) MmapHandle.MH.invokeExact(captureState(), MemorySegment.NULL, size,
                     PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
             if (p.address() == -1L) {
                 throw error("mmap(fd " + fd + ", offset " + offset + ", size " + size + ")");
@@ -177,7 +232,7 @@ public final class Linux {
     /** munmap(segment.address(), segment.byteSize()). */
     public static void munmap(MemorySegment segment) throws VhostNativeException {
         try {
-            int r = (int) MUNMAP.invokeExact(captureState(), segment, segment.byteSize());
+            int r = (int) MunmapHandle.MH.invokeExact(captureState(), segment, segment.byteSize());
             if (r < 0) {
                 throw error("munmap(" + segment.byteSize() + " bytes)");
             }
@@ -191,7 +246,7 @@ public final class Linux {
     /** eventfd(0, flags). @return the new fd */
     public static int eventfd(int flags) throws VhostNativeException {
         try {
-            int fd = (int) EVENTFD.invokeExact(captureState(), 0, flags);
+            int fd = (int) EventfdHandle.MH.invokeExact(captureState(), 0, flags);
             if (fd < 0) {
                 throw error("eventfd");
             }
@@ -210,12 +265,12 @@ public final class Linux {
      */
     public static long read(int fd, MemorySegment buf, long len) throws VhostNativeException {
         try {
-            long fast = (long) READ_FAST.invokeExact(fd, buf, len);
+            long fast = (long) ReadFastHandle.MH.invokeExact(fd, buf, len);
             if (fast >= 0) {
                 return fast;
             }
             while (true) {
-                long n = (long) READ.invokeExact(captureState(), fd, buf, len);
+                long n = (long) ReadHandle.MH.invokeExact(captureState(), fd, buf, len);
                 if (n >= 0) {
                     return n;
                 }
@@ -241,12 +296,12 @@ public final class Linux {
      */
     public static long write(int fd, MemorySegment buf, long len) throws VhostNativeException {
         try {
-            long fast = (long) WRITE_FAST.invokeExact(fd, buf, len);
+            long fast = (long) WriteFastHandle.MH.invokeExact(fd, buf, len);
             if (fast >= 0) {
                 return fast;
             }
             while (true) {
-                long n = (long) WRITE.invokeExact(captureState(), fd, buf, len);
+                long n = (long) WriteHandle.MH.invokeExact(captureState(), fd, buf, len);
                 if (n >= 0) {
                     return n;
                 }
@@ -268,7 +323,7 @@ public final class Linux {
     /** close(fd). EINTR is not retried (Linux closes the fd anyway). */
     public static void close(int fd) throws VhostNativeException {
         try {
-            int r = (int) CLOSE.invokeExact(captureState(), fd);
+            int r = (int) CloseHandle.MH.invokeExact(captureState(), fd);
             if (r < 0 && lastErrno() != EINTR) {
                 throw error("close(fd " + fd + ")");
             }
@@ -300,7 +355,7 @@ public final class Linux {
     public static int ioctl(int fd, long request, MemorySegment arg, String name) throws VhostNativeException {
         try {
             while (true) {
-                int r = (int) IOCTL_PTR.invokeExact(captureState(), fd, request, arg);
+                int r = (int) IoctlPtrHandle.MH.invokeExact(captureState(), fd, request, arg);
                 if (r >= 0) {
                     return r;
                 }
@@ -319,7 +374,7 @@ public final class Linux {
     public static int ioctl(int fd, long request, long arg, String name) throws VhostNativeException {
         try {
             while (true) {
-                int r = (int) IOCTL_LONG.invokeExact(captureState(), fd, request, arg);
+                int r = (int) IoctlLongHandle.MH.invokeExact(captureState(), fd, request, arg);
                 if (r >= 0) {
                     return r;
                 }
@@ -348,7 +403,7 @@ public final class Linux {
     public static int[] pipe() throws VhostNativeException {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment fds = a.allocate(C_INT, 2);
-            int r = (int) PIPE2.invokeExact(captureState(), fds, O_CLOEXEC);
+            int r = (int) Pipe2Handle.MH.invokeExact(captureState(), fds, O_CLOEXEC);
             if (r < 0) {
                 throw error("pipe2");
             }
@@ -373,9 +428,9 @@ public final class Linux {
         pfd.set(C_SHORT, 4, (short) events);
         pfd.set(C_SHORT, 6, (short) 0);
         try {
-            int r = (int) POLL_FAST.invokeExact(pfd, 1L, timeoutMs);
+            int r = (int) PollFastHandle.MH.invokeExact(pfd, 1L, timeoutMs);
             if (r < 0) {
-                r = (int) POLL.invokeExact(captureState(), pfd, 1L, 0);
+                r = (int) PollHandle.MH.invokeExact(captureState(), pfd, 1L, 0);
             }
             if (r < 0) {
                 if (lastErrno() == EINTR) {
@@ -401,7 +456,7 @@ public final class Linux {
      */
     public static int open(String path, int flags) throws VhostNativeException {
         try (Arena a = Arena.ofConfined()) {
-            int fd = (int) OPEN.invokeExact(captureState(), a.allocateFrom(path), flags | O_CLOEXEC);
+            int fd = (int) OpenHandle.MH.invokeExact(captureState(), a.allocateFrom(path), flags | O_CLOEXEC);
             if (fd < 0) {
                 throw error("open(" + path + ")");
             }
@@ -416,7 +471,7 @@ public final class Linux {
     /** unlink(path). @return false when the path did not exist */
     public static boolean unlink(String path) throws VhostNativeException {
         try (Arena a = Arena.ofConfined()) {
-            int r = (int) UNLINK.invokeExact(captureState(), a.allocateFrom(path));
+            int r = (int) UnlinkHandle.MH.invokeExact(captureState(), a.allocateFrom(path));
             if (r < 0) {
                 if (lastErrno() == ENOENT) {
                     return false;
@@ -439,9 +494,14 @@ public final class Linux {
     // ---------------------------------------------------------------- fd kinds and flags
     // (readlink and fcntl: telling what kind of fd a peer handed over, and making it non-blocking)
 
-    private static final MethodHandle READLINK = errnoHandle("readlink", FunctionDescriptor.of(C_LONG, C_PTR, C_PTR, C_LONG));
-    private static final MethodHandle FCNTL_INT = LINKER.downcallHandle(LIBC.find("fcntl").orElseThrow(),
-            FunctionDescriptor.of(C_INT, C_INT, C_INT, C_INT), CAPTURE, Linker.Option.firstVariadicArg(2));
+    private static final class ReadlinkHandle {
+        static final MethodHandle MH = errnoHandle("readlink", FunctionDescriptor.of(C_LONG, C_PTR, C_PTR, C_LONG));
+    }
+
+    private static final class FcntlIntHandle {
+        static final MethodHandle MH = LINKER.downcallHandle(LIBC.find("fcntl").orElseThrow(),
+                FunctionDescriptor.of(C_INT, C_INT, C_INT, C_INT), CAPTURE, Linker.Option.firstVariadicArg(2));
+    }
     private static final int F_GETFL = 3;
     private static final int F_SETFL = 4;
     private static final int PATH_MAX = 4096;
@@ -458,7 +518,7 @@ public final class Linux {
     public static String readlink(String path) throws VhostNativeException {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(PATH_MAX + 1);
-            long n = (long) READLINK.invokeExact(captureState(), a.allocateFrom(path), buf, (long) PATH_MAX);
+            long n = (long) ReadlinkHandle.MH.invokeExact(captureState(), a.allocateFrom(path), buf, (long) PATH_MAX);
             if (n < 0) {
                 throw error("readlink(" + path + ")");
             }
@@ -479,11 +539,11 @@ public final class Linux {
      */
     public static void setNonBlocking(int fd) throws VhostNativeException {
         try {
-            int flags = (int) FCNTL_INT.invokeExact(captureState(), fd, F_GETFL, 0);
+            int flags = (int) FcntlIntHandle.MH.invokeExact(captureState(), fd, F_GETFL, 0);
             if (flags < 0) {
                 throw error("fcntl(fd " + fd + ", F_GETFL)");
             }
-            if ((flags & O_NONBLOCK) == 0 && (int) FCNTL_INT.invokeExact(captureState(), fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+            if ((flags & O_NONBLOCK) == 0 && (int) FcntlIntHandle.MH.invokeExact(captureState(), fd, F_SETFL, flags | O_NONBLOCK) < 0) {
                 throw error("fcntl(fd " + fd + ", F_SETFL, O_NONBLOCK)");
             }
         } catch (VhostNativeException e) {
@@ -499,7 +559,7 @@ public final class Linux {
      */
     public static int fileStatusFlags(int fd) throws VhostNativeException {
         try {
-            int flags = (int) FCNTL_INT.invokeExact(captureState(), fd, F_GETFL, 0);
+            int flags = (int) FcntlIntHandle.MH.invokeExact(captureState(), fd, F_GETFL, 0);
             if (flags < 0) {
                 throw error("fcntl(fd " + fd + ", F_GETFL)");
             }
@@ -519,10 +579,15 @@ public final class Linux {
     private static final int AT_SYMLINK_NOFOLLOW = 0x100;
     private static final int AT_EMPTY_PATH = 0x1000;
     private static final int STATX_BASIC_STATS = 0x7ff;
-    private static final MethodHandle STATX = errnoHandle("statx",
-            FunctionDescriptor.of(C_INT, C_INT, C_PTR, C_INT, C_INT, C_PTR));
-    private static final MethodHandle UMASK = LINKER.downcallHandle(LIBC.find("umask").orElseThrow(),
-            FunctionDescriptor.of(C_INT, C_INT));
+    private static final class StatxHandle {
+        static final MethodHandle MH = errnoHandle("statx",
+                FunctionDescriptor.of(C_INT, C_INT, C_PTR, C_INT, C_INT, C_PTR));
+    }
+
+    private static final class UmaskHandle {
+        static final MethodHandle MH = LINKER.downcallHandle(LIBC.find("umask").orElseThrow(),
+                FunctionDescriptor.of(C_INT, C_INT));
+    }
 
     /**
      * fstat(2) of an open fd (through statx(2) with {@code AT_EMPTY_PATH}).
@@ -554,7 +619,7 @@ public final class Linux {
     private static FileStat statx(int dirfd, String path, int flags, String call) throws VhostNativeException {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(256, 8);
-            int r = (int) STATX.invokeExact(captureState(), dirfd, a.allocateFrom(path), flags, STATX_BASIC_STATS, buf);
+            int r = (int) StatxHandle.MH.invokeExact(captureState(), dirfd, a.allocateFrom(path), flags, STATX_BASIC_STATS, buf);
             if (r < 0) {
                 throw error(call);
             }
@@ -574,7 +639,7 @@ public final class Linux {
      */
     public static int umask(int mask) {
         try {
-            return (int) UMASK.invokeExact(mask & 0777);
+            return (int) UmaskHandle.MH.invokeExact(mask & 0777);
         } catch (Throwable t) {
             throw rethrow(t);
         }

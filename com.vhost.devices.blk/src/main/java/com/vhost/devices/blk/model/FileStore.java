@@ -44,34 +44,58 @@ final class FileStore implements AutoCloseable {
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CAPTURE_LAYOUT));
     // ssize_t pread(int fd, void *buf, size_t count, off_t offset): buf passed as a raw address
     // (an integer argument in the same register class as a pointer in the C ABIs the JDK supports).
-    private static final MethodHandle PREAD = handle("pread",
-            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_LONG));
-    private static final MethodHandle PWRITE = handle("pwrite",
-            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_LONG));
-    private static final MethodHandle FDATASYNC = handle("fdatasync",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-    private static final MethodHandle FALLOCATE = handle("fallocate",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_LONG));
+    // Each downcall is linked on its first use (a holder class per handle, still a constant to the
+    // JIT): linking every one when this class initialises cost tens of milliseconds at every start
+    // of `vhost serve`, most of them for calls a command never makes.
+    private static final class PreadHandle {
+        static final MethodHandle MH = handle("pread",
+                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+                        ValueLayout.JAVA_LONG));
+    }
+
+    private static final class PwriteHandle {
+        static final MethodHandle MH = handle("pwrite",
+                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+                        ValueLayout.JAVA_LONG));
+    }
+
+    private static final class FdatasyncHandle {
+        static final MethodHandle MH = handle("fdatasync",
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+    }
+
+    private static final class FallocateHandle {
+        static final MethodHandle MH = handle("fallocate",
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
+                        ValueLayout.JAVA_LONG));
+    }
     // int fcntl(int fd, int cmd, ...): the third argument is variadic.
-    private static final MethodHandle FCNTL = LINKER.downcallHandle(symbol("fcntl"),
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT),
-            Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(2));
+    private static final class FcntlHandle {
+        static final MethodHandle MH = LINKER.downcallHandle(symbol("fcntl"),
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT),
+                Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(2));
+    }
 
     // The same calls without errno capture, for the data path: on JDK 25 every capturing call
     // slices its capture segment (a 40-byte allocation the JIT cannot remove because the slice
     // escapes into the native stub). A failed fast call is repeated through the capturing handle
     // to learn errno: positional reads and writes and fdatasync are idempotent.
-    private static final MethodHandle PREAD_FAST = LINKER.downcallHandle(symbol("pread"),
-            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_LONG));
-    private static final MethodHandle PWRITE_FAST = LINKER.downcallHandle(symbol("pwrite"),
-            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_LONG));
-    private static final MethodHandle FDATASYNC_FAST = LINKER.downcallHandle(symbol("fdatasync"),
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+    private static final class PreadFastHandle {
+        static final MethodHandle MH = LINKER.downcallHandle(symbol("pread"),
+                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+                        ValueLayout.JAVA_LONG));
+    }
+
+    private static final class PwriteFastHandle {
+        static final MethodHandle MH = LINKER.downcallHandle(symbol("pwrite"),
+                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+                        ValueLayout.JAVA_LONG));
+    }
+
+    private static final class FdatasyncFastHandle {
+        static final MethodHandle MH = LINKER.downcallHandle(symbol("fdatasync"),
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+    }
 
     private static MethodHandle handle(String name, FunctionDescriptor fd) {
         return LINKER.downcallHandle(symbol(name), fd, Linker.Option.captureCallState("errno"));
@@ -147,7 +171,7 @@ final class FileStore implements AutoCloseable {
 
     private int fcntl(int cmd, int arg) throws VhostNativeException {
         try {
-            int r = (int) FCNTL.invokeExact(CAPTURE.get(), fd, cmd, arg);
+            int r = (int) FcntlHandle.MH.invokeExact(CAPTURE.get(), fd, cmd, arg);
             if (r < 0) {
                 throw error("fcntl", errno());
             }
@@ -214,9 +238,9 @@ final class FileStore implements AutoCloseable {
         long done = 0;
         try {
             while (done < len) {
-                long n = (long) PREAD_FAST.invokeExact(fd, hostAddress + done, len - done, fileOffset + done);
+                long n = (long) PreadFastHandle.MH.invokeExact(fd, hostAddress + done, len - done, fileOffset + done);
                 if (n < 0) {
-                    n = (long) PREAD.invokeExact(CAPTURE.get(), fd, hostAddress + done, len - done, fileOffset + done);
+                    n = (long) PreadHandle.MH.invokeExact(CAPTURE.get(), fd, hostAddress + done, len - done, fileOffset + done);
                 }
                 if (n < 0) {
                     int e = errno();
@@ -243,9 +267,9 @@ final class FileStore implements AutoCloseable {
         long done = 0;
         try {
             while (done < len) {
-                long n = (long) PWRITE_FAST.invokeExact(fd, hostAddress + done, len - done, fileOffset + done);
+                long n = (long) PwriteFastHandle.MH.invokeExact(fd, hostAddress + done, len - done, fileOffset + done);
                 if (n < 0) {
-                    n = (long) PWRITE.invokeExact(CAPTURE.get(), fd, hostAddress + done, len - done, fileOffset + done);
+                    n = (long) PwriteHandle.MH.invokeExact(CAPTURE.get(), fd, hostAddress + done, len - done, fileOffset + done);
                 }
                 if (n < 0) {
                     int e = errno();
@@ -269,9 +293,9 @@ final class FileStore implements AutoCloseable {
     /** fdatasync: written data reaches stable storage. */
     void fdatasync() throws VhostNativeException {
         try {
-            int r = (int) FDATASYNC_FAST.invokeExact(fd);
+            int r = (int) FdatasyncFastHandle.MH.invokeExact(fd);
             while (r < 0) {
-                r = (int) FDATASYNC.invokeExact(CAPTURE.get(), fd);
+                r = (int) FdatasyncHandle.MH.invokeExact(CAPTURE.get(), fd);
                 if (r >= 0 || errno() != EINTR) {
                     break;
                 }
@@ -295,7 +319,7 @@ final class FileStore implements AutoCloseable {
         try {
             int r;
             do {
-                r = (int) FALLOCATE.invokeExact(CAPTURE.get(), fd, mode, offset, len);
+                r = (int) FallocateHandle.MH.invokeExact(CAPTURE.get(), fd, mode, offset, len);
             } while (r < 0 && errno() == EINTR);
             return r < 0 ? errno() : 0;
         } catch (Throwable t) {
