@@ -362,7 +362,8 @@ final class NetCommand extends ParentCommand {
         int burst;
 
         @Option(names = "--wait", paramLabel = "MS", defaultValue = "1000",
-                description = "how long to wait for a burst (with --reconnect: the stream's end) to come back before counting the rest lost (default ${DEFAULT-VALUE})")
+                description = {"how long to wait for a burst (with --reconnect: the stream's end) to come back before counting",
+                    "the rest lost (default ${DEFAULT-VALUE})"})
         long waitMs;
 
         @Mixin

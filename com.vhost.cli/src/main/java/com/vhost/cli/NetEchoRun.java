@@ -24,7 +24,8 @@ final class NetEchoRun {
 
     /** The options of {@code vhost net echo} that only {@code --reconnect} uses. */
     static final class Options {
-        @Option(names = "--reconnect", description = "survive a back-end that is killed and restarted on the same socket (streams numbered, checksummed frames)")
+        @Option(names = "--reconnect",
+                description = "survive a back-end that is killed and restarted on the same socket (streams numbered, checksummed frames)")
         boolean reconnect;
 
         @Option(names = "--reconnect-wait-ms", paramLabel = "MS", defaultValue = "30000",
@@ -40,7 +41,7 @@ final class NetEchoRun {
         long maxLost;
 
         @Option(names = "--window", paramLabel = "W", defaultValue = "128",
-                description = "with --reconnect: most frames unanswered per queue pair, at most --queue-size (default ${DEFAULT-VALUE}, capped at --queue-size)")
+                description = "with --reconnect: most frames unanswered per queue pair (default ${DEFAULT-VALUE}, capped at --queue-size)")
         int window;
 
         /**
