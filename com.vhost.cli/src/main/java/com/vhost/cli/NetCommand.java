@@ -337,18 +337,17 @@ final class NetCommand extends ParentCommand {
 
     /** {@code vhost net echo}. */
     @Command(name = "echo", mixinStandardHelpOptions = true,
-            description = {"Sends N sequence-numbered frames to a peer that returns them and checks each.",
-                "Peers: vhost serve net --loopback, testpmd in io or macswap mode. Frames go round-robin over the",
-                "queue pairs in bursts. Prints 'sent N received R lost L reordered O corrupted C'; exit code 0 only",
-                "when all came back intact and in order.",
-                "With --reconnect the driver survives a back-end killed and restarted on the same socket: it detaches,",
-                "frames wait in its rings and it reconnects ('reconnected after N ms'). Frames then carry a 64-bit",
-                "sequence number, their length and a CRC-32C; they stream (at most --window unanswered per pair) for",
-                "--seconds or until --count were sent, progress each second on stderr, and the last line is",
-                "'sent S received R lost L duplicated D corrupted C reconnects K'. Net has no exactly-once",
-                "guarantee: frames in flight when the back-end dies may be lost (lost counts only frames that never",
-                "came back). Exit code 0 only when D and C are 0 and L is at most --max-lost (default: --queue-size x",
-                "queue pairs x reconnects, every frame the rings hold at each reconnect; 0 without a reconnect)."})
+            description = {"Sends N sequence-numbered frames to a peer that returns them and checks each. Peers: vhost serve "
+                + "net --loopback, testpmd in io or macswap mode. Frames go round-robin over the queue pairs in bursts. Prints "
+                + "'sent N received R lost L reordered O corrupted C'; exit code 0 only when all came back intact and in order.",
+                "With --reconnect the driver survives a back-end killed and restarted on the same socket: it detaches, frames "
+                + "wait in its rings and it reconnects ('reconnected after N ms'). Frames then carry a 64-bit sequence "
+                + "number, their length and a CRC-32C; they stream (at most --window unanswered per pair) for --seconds or "
+                + "until --count were sent, with progress each second on stderr, and the last line is 'sent S received R lost "
+                + "L duplicated D corrupted C reconnects K'. Net has no exactly-once guarantee: frames in flight when the "
+                + "back-end dies may be lost (lost counts only frames that never came back). Exit code 0 only when D and C "
+                + "are 0 and L is at most --max-lost (default: --queue-size x queue pairs x reconnects, every frame the rings "
+                + "hold at each reconnect; 0 without a reconnect)."})
     static final class Echo extends DeviceCommand<NetEchoRun.Printed> {
         @Option(names = "--count", paramLabel = "N", defaultValue = "-1",
                 description = "frames to send (required without --reconnect)")
@@ -362,8 +361,8 @@ final class NetCommand extends ParentCommand {
         int burst;
 
         @Option(names = "--wait", paramLabel = "MS", defaultValue = "1000",
-                description = {"how long to wait for a burst (with --reconnect: the stream's end) to come back before counting",
-                    "the rest lost (default ${DEFAULT-VALUE})"})
+                description = "how long to wait for a burst (with --reconnect: the stream's end) to come back before "
+                    + "counting the rest lost (default ${DEFAULT-VALUE})")
         long waitMs;
 
         @Mixin
