@@ -108,13 +108,21 @@ final class NetCommand extends ParentCommand {
         }
     }
 
-    /** Writes test frame {@code seq} of {@code len} bytes. */
-    static void fill(MemorySegment f, byte[] srcMac, int seq, int len) {
+    /**
+     * Writes the Ethernet header of a test frame (IEEE 802.3): destination ff:ff:ff:ff:ff:ff,
+     * source {@code srcMac}, ethertype {@link #ETHERTYPE}; 14 bytes.
+     */
+    static void header(MemorySegment f, byte[] srcMac) {
         for (int i = 0; i < 6; i++) {
             f.set(ValueLayout.JAVA_BYTE, i, (byte) 0xFF);
             f.set(ValueLayout.JAVA_BYTE, 6 + i, srcMac[i]);
         }
         f.set(BE16, 12, (short) ETHERTYPE);
+    }
+
+    /** Writes test frame {@code seq} of {@code len} bytes. */
+    static void fill(MemorySegment f, byte[] srcMac, int seq, int len) {
+        header(f, srcMac);
         f.set(BE32, 14, seq);
         for (int i = 18; i < len; i++) {
             f.set(ValueLayout.JAVA_BYTE, i, (byte) (seq * 31 + i));

@@ -34,12 +34,12 @@ import java.util.zip.CRC32C;
  * from any thread; the rest runs on the stream's thread.
  */
 final class NetEchoStream {
-    /** Ethertype of the frames: IEEE 802 local experimental 1. */
-    static final int ETHERTYPE = 0x88B5;
     /** Shortest frame: Ethernet header, number, length field, CRC. */
     static final int MIN_FRAME = 28;
     /** Time without a frame back, with a pair's window full, after which its unanswered frames are given up on, ms. */
     static final long STALL_MS = 500;
+    /** Extra time {@link #stop} gives the thread beyond the drain, ms. */
+    private static final long STOP_GRACE_MS = 10_000;
     private static final ValueLayout.OfLong BE64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final ValueLayout.OfInt BE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final ValueLayout.OfShort BE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
@@ -124,11 +124,7 @@ final class NetEchoStream {
     /** Writes frame {@code seq} into {@code f}; @return its length */
     int fill(MemorySegment f, long seq) {
         int len = lengthOf(seq);
-        for (int i = 0; i < 6; i++) {
-            f.set(ValueLayout.JAVA_BYTE, i, (byte) 0xFF);
-            f.set(ValueLayout.JAVA_BYTE, 6 + i, mac[i]);
-        }
-        f.set(BE16, 12, (short) ETHERTYPE);
+        NetCommand.header(f, mac);
         f.set(BE64, SEQ_AT, seq);
         f.set(BE16, LEN_AT, (short) len);
         for (int i = PATTERN_AT; i < len - 4; i++) {
@@ -140,7 +136,7 @@ final class NetEchoStream {
 
     /** @return the frame's number when ethertype, length field and CRC check out and it was sent, else -1 */
     long check(MemorySegment f, int len) {
-        if (len < MIN_FRAME || (f.get(BE16, 12) & 0xFFFF) != ETHERTYPE || (f.get(BE16, LEN_AT) & 0xFFFF) != len
+        if (len < MIN_FRAME || (f.get(BE16, 12) & 0xFFFF) != NetCommand.ETHERTYPE || (f.get(BE16, LEN_AT) & 0xFFFF) != len
                 || f.get(BE32, len - 4) != checksum(f, len)) {
             return -1;
         }
@@ -185,11 +181,9 @@ final class NetEchoStream {
         stopping = true;
         Thread t = thread;
         if (t != null) {
-            t.join(drainMillis + 10_000);
-            if (t.isAlive()) {
-                t.interrupt();
-                t.join(5_000);
-            }
+            t.join(drainMillis + STOP_GRACE_MS); // the drain ends on its own
+            t.interrupt();
+            t.join(STOP_GRACE_MS);
         }
         long s = sentCount;
         long r = receivedCount;
