@@ -19,9 +19,11 @@ public final class GuestMemoryMap implements GuestMemory {
     private final long[] size;
     private final long[] uva;
     private final MemorySegment[] segments;
+    private final WriteLog writeLog;
 
-    private GuestMemoryMap(List<GuestMemoryRegion> sorted) {
+    private GuestMemoryMap(List<GuestMemoryRegion> sorted, WriteLog writeLog) {
         this.regions = List.copyOf(sorted);
+        this.writeLog = writeLog;
         int n = sorted.size();
         gpa = new long[n];
         size = new long[n];
@@ -70,12 +72,31 @@ public final class GuestMemoryMap implements GuestMemory {
                 }
             }
         }
-        return new GuestMemoryMap(sorted);
+        return new GuestMemoryMap(sorted, WriteLog.OFF);
+    }
+
+    /**
+     * @param log where queues running over the returned memory log their writes (a back-end
+     *     session's; see {@link WriteLog})
+     * @return the same regions with {@code log} attached
+     * @since 1.1
+     */
+    public GuestMemoryMap withWriteLog(WriteLog log) {
+        return new GuestMemoryMap(regions, java.util.Objects.requireNonNull(log, "log"));
+    }
+
+    /**
+     * @return the write log queues running over this memory mark ({@link WriteLog#OFF} unless
+     *     {@link #withWriteLog} attached one)
+     * @since 1.1
+     */
+    public WriteLog writeLog() {
+        return writeLog;
     }
 
     /** @return an empty map (every lookup fails) */
     public static GuestMemoryMap empty() {
-        return new GuestMemoryMap(List.of());
+        return new GuestMemoryMap(List.of(), WriteLog.OFF);
     }
 
     @Override

@@ -71,7 +71,7 @@ public final class GenericVhostDevice implements VhostDevice {
     public static final long WANTED_PROTOCOL_FEATURES = VhostUserProtocolFeature.MQ.mask()
             | VhostUserProtocolFeature.REPLY_ACK.mask() | VhostUserProtocolFeature.CONFIG.mask()
             | VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS.mask() | VhostUserProtocolFeature.RESET_DEVICE.mask()
-            | VhostUserProtocolFeature.DEVICE_STATE.mask();
+            | VhostUserProtocolFeature.DEVICE_STATE.mask() | VhostUserProtocolFeature.LOG_SHMFD.mask();
 
     /**
      * vhost-vdpa backend features this front-end sets when offered: IOTLB_MSG_V2, IOTLB_BATCH,

@@ -6,6 +6,7 @@ import static com.vhost.api.virtio.SplitVirtqueueLayout.VIRTQ_DESC_F_NEXT;
 import static com.vhost.api.virtio.SplitVirtqueueLayout.VIRTQ_DESC_F_WRITE;
 
 import com.vhost.api.VirtqueueException;
+import com.vhost.spi.memory.DirtyBitmap;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -81,6 +82,20 @@ public final class DescriptorChain {
         count = 0;
         readableBytes = 0;
         writableBytes = 0;
+    }
+
+    /**
+     * Marks the guest pages of the first {@code bytes} of the writable part in {@code log}, segment
+     * by segment in chain order (libvhost-user {@code vu_log_queue_fill}): what a device that wrote
+     * {@code bytes} into the chain touched.
+     */
+    void logWritable(DirtyBitmap log, long bytes) {
+        long left = bytes;
+        for (int i = readableCount; i < count && left > 0; i++) {
+            long n = Math.min(left, Integer.toUnsignedLong(length[i]));
+            log.mark(gpa[i], n);
+            left -= n;
+        }
     }
 
     private VirtqueueException fault(int desc, String what) {

@@ -9,6 +9,9 @@ import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.SplitVirtqueueLayout;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.spi.memory.DirtyBitmap;
+import com.vhost.spi.memory.GuestMemoryMap;
+import com.vhost.spi.memory.WriteLog;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
@@ -25,6 +28,13 @@ import java.nio.ByteOrder;
  * the used {@code idx} that publishes it; before reading the driver's suppression hints after
  * publishing, a full fence orders the used {@code idx} store before the hint load (the spec's
  * "virtio_mb").
+ *
+ * <p>Dirty logging (vhost-user spec, "Migration"): over memory that carries a {@link WriteLog}
+ * with logging on, every write to the used ring (elements, {@code idx}, flags, {@code avail_event})
+ * is marked at the ring's {@code log_guest_addr} when the ring was set up with
+ * {@code VHOST_VRING_F_LOG}, and {@link #addUsed(DescriptorChain, int)} / {@link #logWritten}
+ * mark the buffers the device wrote. With logging off this costs one volatile read and a branch
+ * per completion.
  *
  * <p>Not thread-safe: one worker thread owns a queue while the device is active. No method
  * allocates, except construction.
@@ -54,6 +64,8 @@ public final class DeviceQueue {
     private final MemorySegment used;
     private final long usedEventOffset;
     private final long availEventOffset;
+    /** The session's write log ({@link GuestMemoryMap#writeLog()}), {@link WriteLog#OFF} elsewhere. */
+    private final WriteLog log;
 
     /** Index of the next avail ring entry to consume. */
     private int nextAvail;
@@ -99,6 +111,7 @@ public final class DeviceQueue {
         this.signalledUsed = nextUsed;
         this.usedFlags = (short) LE16.get(used, USED_FLAGS);
         this.enabled = cfg.enabled();
+        this.log = mem instanceof GuestMemoryMap m ? m.writeLog() : WriteLog.OFF;
     }
 
     private MemorySegment ring(GuestMemory mem, String what, long gpa, long bytes) throws VirtqueueException {
@@ -237,6 +250,49 @@ public final class DeviceQueue {
         nextUsed = (nextUsed + 1) & 0xFFFF;
         VarHandle.releaseFence(); // the element is visible before the idx that publishes it
         LE16.set(used, USED_IDX, (short) nextUsed);
+        DirtyBitmap b = log.active();
+        if (b != null) {
+            logUsed(b, off, USED_ELEM_SIZE);
+            logUsed(b, USED_IDX, 2);
+        }
+    }
+
+    /**
+     * Returns {@code chain} to the driver as {@link #addUsed(int, int)} does, first marking the
+     * guest pages of the first {@code writtenBytes} of its writable buffers in the dirty log when
+     * logging is on (vhost-user spec, "Migration": "All the modifications to memory pointed by
+     * vring 'descriptor' should be marked").
+     *
+     * @param chain the chain popped from this queue, its buffers already written
+     * @param writtenBytes bytes the device wrote into the chain's writable buffers
+     * @throws VirtqueueException when the chain's head is not a descriptor index of this queue
+     */
+    public void addUsed(DescriptorChain chain, int writtenBytes) throws VirtqueueException {
+        logWritten(chain, Integer.toUnsignedLong(writtenBytes));
+        addUsed(chain.head(), writtenBytes);
+    }
+
+    /**
+     * Marks the guest pages of the first {@code bytes} of {@code chain}'s writable buffers in the
+     * dirty log, when logging is on; for a device that completes a chain by head after the chain
+     * object was reused (a merged receive buffer).
+     *
+     * @param chain a chain popped from this queue whose writable buffers the device wrote
+     * @param bytes how many bytes from the start of the writable part were written
+     */
+    public void logWritten(DescriptorChain chain, long bytes) {
+        DirtyBitmap b = log.active();
+        if (b != null) {
+            chain.logWritable(b, bytes);
+        }
+    }
+
+    /** Marks {@code bytes} at {@code offset} of the used ring, when the ring logs (VHOST_VRING_F_LOG). */
+    private void logUsed(DirtyBitmap b, long offset, long bytes) {
+        long base = log.usedLog(index);
+        if (base != -1) {
+            b.mark(base + offset, bytes);
+        }
     }
 
     /**
@@ -301,9 +357,11 @@ public final class DeviceQueue {
     public boolean enableNotifications() throws VirtqueueException {
         if (eventIdx) {
             LE16.set(used, availEventOffset, (short) nextAvail);
+            logHint(availEventOffset);
         } else if ((usedFlags & VIRTQ_USED_F_NO_NOTIFY) != 0) {
             usedFlags = (short) (usedFlags & ~VIRTQ_USED_F_NO_NOTIFY);
             LE16.set(used, USED_FLAGS, usedFlags);
+            logHint(USED_FLAGS);
         }
         VarHandle.fullFence(); // the hint store before the avail idx load
         return hasAvailable();
@@ -318,6 +376,15 @@ public final class DeviceQueue {
         if (!eventIdx && (usedFlags & VIRTQ_USED_F_NO_NOTIFY) == 0) {
             usedFlags = (short) (usedFlags | VIRTQ_USED_F_NO_NOTIFY);
             LE16.set(used, USED_FLAGS, usedFlags);
+            logHint(USED_FLAGS);
+        }
+    }
+
+    /** Marks the 16-bit used-ring field at {@code offset} (flags, avail_event) when logging is on. */
+    private void logHint(long offset) {
+        DirtyBitmap b = log.active();
+        if (b != null) {
+            logUsed(b, offset, 2);
         }
     }
 

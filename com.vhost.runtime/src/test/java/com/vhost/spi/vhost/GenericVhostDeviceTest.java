@@ -68,7 +68,8 @@ class GenericVhostDeviceTest {
         try (GenericVhostDevice d = new GenericVhostDevice(b, 2)) {
             long expected = offeredProto & GenericVhostDevice.WANTED_PROTOCOL_FEATURES;
             assertThat(expected).isEqualTo(VhostUserProtocolFeature.MQ.mask() | VhostUserProtocolFeature.REPLY_ACK.mask()
-                    | VhostUserProtocolFeature.CONFIG.mask() | VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS.mask());
+                    | VhostUserProtocolFeature.CONFIG.mask() | VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS.mask()
+                    | VhostUserProtocolFeature.LOG_SHMFD.mask()); // LOG_SHMFD for DirtyLogging, as QEMU always takes it
             assertThat(d.protocolFeatures()).isEqualTo(expected);
             assertThat(b.log).containsExactly("SET_OWNER", "GET_FEATURES", "GET_PROTOCOL_FEATURES",
                     "SET_PROTOCOL_FEATURES 0x" + Long.toHexString(expected), "GET_QUEUE_NUM");

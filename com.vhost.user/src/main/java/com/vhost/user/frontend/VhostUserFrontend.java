@@ -284,11 +284,13 @@ public final class VhostUserFrontend implements VhostUserBackend {
             if (fd < 0) {
                 throw new VhostProtocolException("SET_LOG_BASE: vhost-user needs the log's shared-memory fd, got " + fd);
             }
-            int n = new LogPayload(size, offset).encode(conn.sendPayload(), 0);
-            // With LOG_SHMFD the back-end always replies (a u64) once it mapped the log.
-            long status = requestU64(FrontendRequest.SET_LOG_BASE, n, new int[] {fd});
-            if (status != 0) {
-                throw new VhostRefusedException(FrontendRequest.SET_LOG_BASE.name(), status, "log of " + size + " bytes");
+            send(FrontendRequest.SET_LOG_BASE, new LogPayload(size, offset).encode(conn.sendPayload(), 0), new int[] {fd}, replyAck());
+            // The back-end replies once it mapped the log; payloads differ: this back-end a u64 0 (1 refused),
+            // libvhost-user a u64 left holding mmap_size, DPDK none, rust-vmm the request's 16 bytes (QEMU reads none).
+            MessageHeader h = receiveReply(FrontendRequest.SET_LOG_BASE, false);
+            long v = h.size() == U64Payload.SIZE ? U64Payload.decode("SET_LOG_BASE reply", conn.receivePayload(), 0, h.size()).value() : 0;
+            if (v != 0 && v != size) {
+                throw new VhostRefusedException(FrontendRequest.SET_LOG_BASE.name(), v, "log of " + size + " bytes");
             }
             return null;
         });

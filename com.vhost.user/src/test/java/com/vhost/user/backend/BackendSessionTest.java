@@ -81,7 +81,8 @@ class BackendSessionTest {
     void servesUntilTheFrontEndLeavesThenReleasesEverything() throws Exception {
         start();
         request(FrontendRequest.GET_FEATURES, false, null, null);
-        assertThat(reply(FrontendRequest.GET_FEATURES)).isEqualTo(device.features() | VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES));
+        assertThat(reply(FrontendRequest.GET_FEATURES)).isEqualTo(device.features() | VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES)
+                | VhostFeatures.bit(VhostFeatures.F_LOG_ALL));
         request(FrontendRequest.SET_PROTOCOL_FEATURES, true, BackendSession.PROTOCOL_FEATURES, null);
         assertThat(reply(FrontendRequest.SET_PROTOCOL_FEATURES)).isZero();
         request(FrontendRequest.GET_MAX_MEM_SLOTS, false, null, null);

@@ -526,6 +526,9 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
         QueueCounters ctr = counters[queueIndex];
         while (q.pop(c)) {
             int written = requests.handle(c, ctr);
+            // dirty log: the whole writable part (data, or less of it on a failed read, and the
+            // status byte at its end, which a short GET_ID's used length does not reach)
+            q.logWritten(c, c.writableBytes());
             q.addUsed(c.head(), written);
             ctr.requests++;
         }

@@ -516,6 +516,7 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
             }
             long m = Math.min(r.writableBytes(), len - copied);
             copyFrame(src, bytes, copied, r, 0, m);
+            rx.logWritten(r, m); // r is reused for the next chain: mark its pages now (dirty log)
             heads[count] = r.head();
             lens[count] = (int) m;
             count++;
@@ -523,6 +524,7 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
         }
         first.writeByte(VirtioNet.HDR_NUM_BUFFERS, (byte) count);
         first.writeByte(VirtioNet.HDR_NUM_BUFFERS + 1, (byte) (count >>> 8));
+        rx.logWritten(first, lens[0]); // dirty log: the first chain's pages, before the frame is published
         pendingCount[pair] = count;
         return true;
     }

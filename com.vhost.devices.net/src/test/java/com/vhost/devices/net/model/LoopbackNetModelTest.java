@@ -114,6 +114,45 @@ class LoopbackNetModelTest {
         assertThat(irq.usedSignals(0)).as("receive queue notified").isPositive();
     }
 
+    /** Pages {@code [gpa, gpa + len)} touches, added to {@code into}. */
+    private static void pages(java.util.BitSet into, long gpa, long len) {
+        into.set((int) (gpa >>> 12), (int) ((gpa + len - 1) >>> 12) + 1);
+    }
+
+    @Test
+    void withDirtyLoggingOnAReceivedFrameMarksTheBuffersItFilledAndTheLoggedUsedRing() throws Exception {
+        // the session's write log, as a vhost-user back-end attaches it: LOG_ALL on, the receive
+        // ring's used writes logged (VHOST_VRING_F_LOG), the transmit ring's not
+        com.vhost.spi.memory.WriteLog log = new com.vhost.spi.memory.WriteLog(2);
+        long logBytes = com.vhost.spi.memory.DirtyBitmap.bytesFor(BASE + 2 * SPAN);
+        com.vhost.spi.memory.DirtyBitmap bitmap = new com.vhost.spi.memory.DirtyBitmap(
+                java.lang.foreign.Arena.ofAuto().allocate(logBytes, 8), 0, logBytes);
+        log.setBitmap(bitmap);
+        log.setLogAll(true);
+        VirtqueueConfig rxConfig = rx.config(rxKick.fd(), -1);
+        log.setUsedLog(0, rxConfig.usedAddr());
+        model.ackFeatures(base() | VirtioFeatures.bit(VirtioNet.F_MRG_RXBUF));
+        model.activate(memory.withWriteLog(log), irq, List.of(rxConfig, tx.config(txKick.fd(), -1)));
+        long[] bufs = new long[4];
+        for (int i = 0; i < 4; i++) {
+            bufs[i] = rx.alloc(3 * 4096); // a page or more apart, so each buffer's pages are its own
+            rx.submit(new Buf(bufs[i], 256, true));
+        }
+        send(600); // 12 + 600 bytes: 256 + 256 + 100 into the first three buffers
+        assertThat(rx.awaitUsed(3, 5000)).isTrue();
+        java.util.BitSet expected = new java.util.BitSet();
+        pages(expected, bufs[0], 256);
+        pages(expected, bufs[1], 256);
+        pages(expected, bufs[2], 100);
+        pages(expected, rxConfig.usedAddr(), 4 + 8 * 3); // flags, idx, three elements
+        assertThat(bitmap.syncAndClear()).isEqualTo(expected); // no EVENT_IDX: no avail_event written
+
+        log.setLogAll(false); // off while the rings run: nothing more is marked
+        send(100);
+        assertThat(rx.awaitUsed(4, 5000)).isTrue();
+        assertThat(bitmap.syncAndClear().isEmpty()).isTrue();
+    }
+
     @Test
     void withoutMergeableBuffersOneChainPerFrameAndNumBuffersOne() throws Exception {
         start(base());

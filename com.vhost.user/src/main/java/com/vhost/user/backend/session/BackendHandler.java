@@ -8,6 +8,7 @@ import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.VirtioDevice;
 import com.vhost.api.virtio.VirtioFeatures;
+import com.vhost.spi.memory.WriteLog;
 import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.user.message.BackendRequest;
@@ -32,7 +33,11 @@ import org.slf4j.LoggerFactory;
  * stopped. The model runs exactly the started and enabled rings ({@link ModelDriver}); a request
  * the model cannot follow is refused and leaves ring and model as they were.
  *
- * <p>Offers the model's features plus bit 30, and the protocol features {@link #PROTOCOL_FEATURES}.
+ * <p>Offers the model's features plus bit 30 and {@code VHOST_F_LOG_ALL} (26), and the protocol
+ * features {@link #PROTOCOL_FEATURES}. Dirty logging (spec "Migration"): SET_LOG_BASE maps the log
+ * ({@link MappedLog}); while LOG_ALL is acked the queues mark the buffers they write and, on rings
+ * whose SET_VRING_ADDR carried {@code VHOST_VRING_F_LOG}, their used-ring writes at
+ * {@code log_guest_addr} ({@link WriteLog}, reached through the memory the model runs over).
  * The model's config-change interrupt becomes a CONFIG_CHANGE_MSG on the backend request channel;
  * its needs-reset sets DEVICE_NEEDS_RESET in the status (with STATUS negotiated). Device state
  * transfers are {@link DeviceStateTransfers}'.
@@ -48,7 +53,10 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
     public static final long PROTOCOL_FEATURES = VhostUserProtocolFeature.MQ.mask() | VhostUserProtocolFeature.REPLY_ACK.mask()
             | VhostUserProtocolFeature.CONFIG.mask() | VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS.mask()
             | VhostUserProtocolFeature.RESET_DEVICE.mask() | VhostUserProtocolFeature.STATUS.mask()
-            | VhostUserProtocolFeature.BACKEND_REQ.mask() | VhostUserProtocolFeature.DEVICE_STATE.mask();
+            | VhostUserProtocolFeature.BACKEND_REQ.mask() | VhostUserProtocolFeature.DEVICE_STATE.mask()
+            | VhostUserProtocolFeature.LOG_SHMFD.mask();
+    /** Feature bits this back-end adds to the model's: {@code VHOST_USER_F_PROTOCOL_FEATURES}, {@code VHOST_F_LOG_ALL}. */
+    private static final long VHOST_BITS = VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES) | VhostFeatures.bit(VhostFeatures.F_LOG_ALL);
 
     private final String name;
     private final VirtioDevice model;
@@ -59,6 +67,9 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
     private final MemoryTable memory;
     private final ModelDriver driver;
     private final DeviceStateTransfers states;
+    /** Dirty logging: what the queues mark (through the memory they run over), and the log mapped. */
+    private final WriteLog writeLog;
+    private MappedLog mappedLog;
     private long ackedFeatures;
     /** Read by model threads (needs-reset). */
     private volatile long ackedProtocol;
@@ -84,10 +95,11 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
      */
     public BackendHandler(String name, VirtioDevice model, Executor transfers, long maxMappedBytes) {
         this.name = name;
-        this.memory = new MemoryTable(maxMappedBytes);
-        this.model = model;
-        this.offeredFeatures = model.features() | VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES);
         int[] sizes = model.queueMaxSizes();
+        this.writeLog = new WriteLog(sizes.length);
+        this.memory = new MemoryTable(maxMappedBytes, writeLog);
+        this.model = model;
+        this.offeredFeatures = model.features() | VHOST_BITS;
         this.rings = new Vring[sizes.length];
         for (int i = 0; i < sizes.length; i++) {
             rings[i] = new Vring(i, sizes[i]);
@@ -114,8 +126,10 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
             // A legacy driver cannot be served: fail even when no ack was requested.
             throw new Refusal(String.format("features 0x%x lack VIRTIO_F_VERSION_1 (bit 32); legacy front-ends are not served", f), true);
         }
-        driver.ackFeatures(f & ~VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES));
+        driver.ackFeatures(f & ~VHOST_BITS);
         ackedFeatures = f;
+        // LOG_ALL may come and go while rings run (spec "Migration"): the queues see it at once
+        writeLog.setLogAll(VhostFeatures.has(f, VhostFeatures.F_LOG_ALL));
     }
 
     @Override
@@ -169,6 +183,19 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
         memory.remove(region, this::memoryChanged);
     }
 
+    /** Maps the new log, makes the queues mark it, then unmaps the one it replaces. */
+    @Override
+    public void setLogBase(long size, long offset, OwnedFd fd) throws Refusal {
+        MappedLog next = MappedLog.map(size, offset, fd);
+        writeLog.setBitmap(next.bitmap());
+        MappedLog old = mappedLog;
+        mappedLog = next;
+        if (old != null) {
+            old.close();
+        }
+        LOG.debug("{}: dirty log of {} bytes mapped ({} pages)", name, size, next.bitmap().pages());
+    }
+
     private void memoryChanged() throws VhostException, Refusal {
         reconcile(true, -1);
     }
@@ -189,11 +216,14 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
     @Override
     public void setVringAddr(VringAddr a) throws Refusal {
         Vring q = ring("SET_VRING_ADDR", a.index());
-        if ((a.flags() & VringAddr.F_LOG) != 0) {
-            throw new Refusal("queue " + q.index + ": dirty logging (VHOST_VRING_F_LOG) is not offered");
+        // spec "Migration": a front-end starts and stops logging a running ring's used writes with
+        // SET_VRING_ADDR toggling VHOST_VRING_F_LOG; the ring's own addresses cannot change then
+        if (!(q.started && q.addr != null && q.addr.descUserAddr() == a.descUserAddr()
+                && q.addr.usedUserAddr() == a.usedUserAddr() && q.addr.availUserAddr() == a.availUserAddr())) {
+            requireStopped("SET_VRING_ADDR", q);
         }
-        requireStopped("SET_VRING_ADDR", q);
         q.addr = a;
+        writeLog.setUsedLog(q.index, (a.flags() & VringAddr.F_LOG) != 0 ? a.logGuestAddr() : -1);
     }
 
     @Override
@@ -409,12 +439,14 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
         driver.reset();
         clearRings();
         ackedFeatures = 0;
+        writeLog.setLogAll(false);
         status.set(0);
     }
 
     private void clearRings() {
         for (Vring q : rings) {
             q.clear();
+            writeLog.setUsedLog(q.index, -1);
             EventFd call = interrupt.swap(q.index, null);
             if (call != null) {
                 call.close();
@@ -432,6 +464,11 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
         }
         clearRings();
         memory.close();
+        writeLog.setBitmap(null);
+        if (mappedLog != null) {
+            mappedLog.close();
+            mappedLog = null;
+        }
         BackendChannel ch = backendChannel;
         backendChannel = null;
         if (ch != null) {

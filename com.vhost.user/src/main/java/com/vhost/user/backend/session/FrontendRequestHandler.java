@@ -63,6 +63,16 @@ public interface FrontendRequestHandler {
     /** REM_MEM_REG (38, CONFIGURE_MEM_SLOTS): unmaps the region with the same guest address, size and user address. */
     void removeMemRegion(MemRegionPayload region) throws VhostException, Refusal;
 
+    /**
+     * SET_LOG_BASE (6, LOG_SHMFD): maps the dirty log, {@code size} bytes of {@code fd} (owned from
+     * here on) at {@code offset}, and unmaps the previous one; the dispatcher replies (a {@code u64}
+     * 0) once this returns.
+     *
+     * @param size {@code mmap_size}, bytes
+     * @param offset {@code mmap_offset}, bytes into {@code fd}
+     */
+    void setLogBase(long size, long offset, OwnedFd fd) throws VhostException, Refusal;
+
     /** SET_VRING_NUM (8): the ring's size in descriptors. */
     void setVringNum(int index, int num) throws VhostException, Refusal;
 

@@ -5,6 +5,7 @@ import com.vhost.api.VhostNativeException;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.GuestMemoryRegion;
 import com.vhost.spi.memory.GuestMemoryMap;
+import com.vhost.spi.memory.WriteLog;
 import com.vhost.spi.nativeio.FileStat;
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.nativeio.OwnedFd;
@@ -49,6 +50,8 @@ final class MemoryTable implements AutoCloseable {
     private final List<Mapped> regions = new ArrayList<>();
     /** Most bytes mapped at once (the sum of region sizes); see {@link SessionLimits#DEFAULT_MAX_MAPPED_BYTES}. */
     private final long maxMappedBytes;
+    /** Attached to every installed memory, so the queues running over it find the session's log. */
+    private final WriteLog writeLog;
     private GuestMemory memory;
 
     /** A table bounded at {@link SessionLimits#DEFAULT_MAX_MAPPED_BYTES} mapped bytes. */
@@ -58,6 +61,15 @@ final class MemoryTable implements AutoCloseable {
 
     /** @param maxMappedBytes the most bytes of guest memory mapped at once, at least 1 */
     MemoryTable(long maxMappedBytes) {
+        this(maxMappedBytes, WriteLog.OFF);
+    }
+
+    /**
+     * @param maxMappedBytes the most bytes of guest memory mapped at once, at least 1
+     * @param writeLog the session's dirty log, attached to the memory installed
+     */
+    MemoryTable(long maxMappedBytes, WriteLog writeLog) {
+        this.writeLog = writeLog;
         if (maxMappedBytes < 1) {
             throw new IllegalArgumentException("maxMappedBytes " + maxMappedBytes + " < 1");
         }
@@ -262,7 +274,7 @@ final class MemoryTable implements AutoCloseable {
             rs.sort((a, b) -> Long.compareUnsigned(a.guestAddr(), b.guestAddr()));
             GuestMemory mem;
             try {
-                mem = GuestMemoryMap.of(rs);
+                mem = GuestMemoryMap.of(rs).withWriteLog(writeLog);
             } catch (RuntimeException e) {
                 throw new Refusal("invalid memory table: " + e.getMessage());
             }

@@ -10,6 +10,7 @@ import com.vhost.user.connection.VhostUserConnection;
 import com.vhost.user.message.ConfigPayload;
 import com.vhost.user.message.DeviceStatePayload;
 import com.vhost.user.message.FrontendRequest;
+import com.vhost.user.message.LogPayload;
 import com.vhost.user.message.MemRegionPayload;
 import com.vhost.user.message.MemTablePayload;
 import com.vhost.user.message.MessageHeader;
@@ -32,7 +33,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Checks here: a known request code, no REPLY flag on a request, the payload layout (through
  * the {@code com.vhost.user.message} decoders), exactly the fds the request carries (none, one per
- * memory region, or one unless NOFD), the protocol feature a request needs (CONFIG,
+ * memory region, or one unless NOFD), the protocol feature a request needs (LOG_SHMFD, CONFIG,
  * CONFIGURE_MEM_SLOTS, BACKEND_REQ, RESET_DEVICE, STATUS, DEVICE_STATE) having been negotiated, a
  * SET_VRING_ENABLE value of 0 or 1 and an 8-bit SET_STATUS.
  *
@@ -49,7 +50,8 @@ import org.slf4j.LoggerFactory;
  * fd, if any); without, the session ends, the front-end having no other way to learn of it. See
  * {@link FdKinds} for how kinds are told.
  *
- * <p>Replies: GET_* requests, SET_DEVICE_STATE_FD and CHECK_DEVICE_STATE always get their reply;
+ * <p>Replies: GET_* requests, SET_LOG_BASE (LOG_SHMFD), SET_DEVICE_STATE_FD and CHECK_DEVICE_STATE
+ * always get their reply;
  * any other request with NEED_REPLY gets a {@code u64} ack, 0 on success (spec "REPLY_ACK"; it is
  * sent whether or not REPLY_ACK was negotiated, as a front-end only asks when it was).
  *
@@ -216,6 +218,16 @@ public final class RequestDispatcher {
                 }
                 closeAll(fds); // older front-ends attach the region's fd; it is not needed to unmap
                 handler.removeMemRegion(r);
+            }
+            case SET_LOG_BASE -> {
+                requireProtocol(VhostUserProtocolFeature.LOG_SHMFD, req);
+                LogPayload l = LogPayload.decode(p, 0, size);
+                expectFds(fds, 1);
+                handler.setLogBase(l.mmapSize(), l.mmapOffset(), fds.removeFirst());
+                // "the back-end replies once the log is mapped": a u64 0 (QEMU reads a reply and
+                // ignores its payload; a refusal follows the rule above)
+                replyU64(req, 0);
+                return true;
             }
             case SET_VRING_NUM -> {
                 VringState s = VringState.decode(what, p, 0, size);

@@ -49,6 +49,11 @@ public final class SessionLimits {
     public static final long DEFAULT_MAX_MAPPED_BYTES = 64L << 30;
     /** Largest config space, bytes ({@code VHOST_USER_MAX_CONFIG_SIZE}, 256): offset + size beyond it is malformed. */
     public static final int MAX_CONFIG_BYTES = ConfigPayload.MAX_CONFIG_SIZE;
+    /**
+     * Largest dirty log SET_LOG_BASE may map, bytes: 32 MiB, one bit per 4 KiB page of 1 TiB of
+     * guest-physical address space. Larger is refused naming MAX_LOG_BYTES before anything is mapped.
+     */
+    public static final long MAX_LOG_BYTES = 32L << 20;
     /** Largest device state read from a SET_DEVICE_STATE_FD LOAD pipe, bytes (1 MiB). */
     public static final int MAX_STATE_BYTES = DeviceStateBackend.MAX_STATE_BYTES;
 

@@ -75,6 +75,11 @@ class RequestDispatcherTest {
         }
 
         @Override
+        public void setLogBase(long size, long offset, OwnedFd fd) throws VhostException, Refusal {
+            call("setLogBase(" + size + "," + offset + "," + fd(fd) + ")");
+        }
+
+        @Override
         public long getFeatures() throws VhostException, Refusal {
             call("getFeatures");
             return 0x1_4000_0000L;
@@ -403,14 +408,34 @@ class RequestDispatcherTest {
         negotiate(VhostUserProtocolFeature.STATUS);
         send(FrontendRequest.SET_VRING_ENABLE, V | NEED_REPLY, u32s(0, 2));
         send(FrontendRequest.SET_STATUS, V | NEED_REPLY, u64(0x100));
-        send(FrontendRequest.SET_LOG_BASE, V | NEED_REPLY, new byte[0]);
+        send(FrontendRequest.SET_LOG_FD, V | NEED_REPLY, new byte[0]);
         assertThat(replies).hasSize(3);
         assertThat(List.of(replyU64(0), replyU64(1), replyU64(2))).containsOnly(1L);
-        assertThatThrownBy(() -> send(FrontendRequest.SET_LOG_BASE, V, new byte[0])).isInstanceOf(VhostProtocolException.class)
-                .hasMessageContaining("SET_LOG_BASE is not supported by this back-end");
+        assertThatThrownBy(() -> send(FrontendRequest.SET_LOG_FD, V, new byte[0])).isInstanceOf(VhostProtocolException.class)
+                .hasMessageContaining("SET_LOG_FD is not supported by this back-end");
         send(FrontendRequest.SET_VRING_ENABLE, V, u32s(1, 1));
         send(FrontendRequest.SET_STATUS, V, u64(0xFF));
         assertThat(handler.calls).containsExactly("setVringEnable(1, true)", "setStatus(255)");
+    }
+
+    @Test
+    void setLogBaseNeedsLogShmfdHandsItsFdOverAndAlwaysGetsItsReply() throws Exception {
+        byte[] log = concat(u64(4096), u64(0)); // mmap_size, mmap_offset
+        send(FrontendRequest.SET_LOG_BASE, V | NEED_REPLY, log);
+        assertThat(replyU64(0)).as("LOG_SHMFD not negotiated: refused with ack 1").isEqualTo(1L);
+        negotiate(VhostUserProtocolFeature.LOG_SHMFD);
+        withFds(1);
+        send(FrontendRequest.SET_LOG_BASE, V, log); // no NEED_REPLY: the reply comes all the same
+        assertThat(handler.calls).containsExactly("setLogBase(4096,0,fd)");
+        assertThat(fds).isEmpty();
+        assertThat(replies).hasSize(2);
+        assertThat(replyU64(1)).isZero();
+        withFds(1);
+        send(FrontendRequest.SET_LOG_BASE, V | NEED_REPLY, log);
+        assertThat(replies).as("one reply, not a reply and an ack").hasSize(3);
+        withFds(1);
+        assertThatThrownBy(() -> send(FrontendRequest.SET_LOG_BASE, V, u64(4096))).isInstanceOf(VhostProtocolException.class)
+                .hasMessageContaining("malformed SET_LOG_BASE");
     }
 
     @Test
