@@ -33,7 +33,8 @@ final class NetEchoRun {
         long waitMs;
 
         @Option(names = "--seconds", paramLabel = "S", defaultValue = "10",
-                description = "with --reconnect: how long to stream, in seconds, unless --count frames were sent first (default ${DEFAULT-VALUE})")
+                description = "with --reconnect: how long to stream, in seconds, unless --count frames were sent first "
+                    + "(default ${DEFAULT-VALUE})")
         int seconds;
 
         @Option(names = "--max-lost", paramLabel = "N", defaultValue = "-1",

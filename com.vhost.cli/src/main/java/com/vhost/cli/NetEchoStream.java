@@ -266,7 +266,11 @@ final class NetEchoStream {
         return r;
     }
 
-    /** After {@link #STALL_MS} ms without a frame back on a full (or draining) pair, while attached: give up on its unanswered frames. */
+    /**
+     * After {@link #STALL_MS} ms without a frame back on pair {@code p} while its window is full,
+     * not draining, and the device attached: stops counting its unanswered frames against the
+     * window (a detached device's frames wait in its rings for the next back-end).
+     */
     private void giveUpWhenStalled(int p, boolean draining) {
         long now = System.nanoTime();
         if (draining || unanswered[p] < window || now - lastBack[p] < TimeUnit.MILLISECONDS.toNanos(STALL_MS)) {
