@@ -96,7 +96,7 @@ final class BlkCommand extends ParentCommand {
         }
 
         /** @return what opens a new back-end on the same path, retrying a connect for {@code timeoutMs} */
-        BlkVerify.Reopen opener(CliServices services, long timeoutMs) throws Exception {
+        Reconnector.Reopen opener(CliServices services, long timeoutMs) throws Exception {
             String type = where.vdpa != null ? "vdpa" : com.vhost.api.VhostBackendType.fromId(backendType).id();
             Path path = where.vdpa != null ? where.vdpa : where.socket;
             VhostOps ops = services.backend(type, BACKEND_WAIT);
@@ -433,7 +433,7 @@ final class BlkCommand extends ParentCommand {
             try (BlockDevice dev = conn.open(services, reconnect ? reconnectWaitMs : -1)) {
                 BlkTools tools = services.blkTools();
                 BlkTools.Reconnectable r = reconnect ? tools.reconnectable(dev) : null;
-                BlkVerify.Reopen reopen = reconnect ? conn.opener(services, 500) : null;
+                Reconnector.Reopen reopen = reconnect ? conn.opener(services, 500) : null;
                 BlkTools.Swappable counter = tools.swappable(dev);
                 BlkVerify v = new BlkVerify(dev, region, (int) bs, conn.queues, iodepth,
                         counter == null ? null : counter::completedRequests, r, reopen, reconnectWaitMs, out);

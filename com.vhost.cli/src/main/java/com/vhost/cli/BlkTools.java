@@ -123,18 +123,7 @@ public interface BlkTools {
      * A device that waits for a new back-end when it loses its own ({@code detach.on.loss=true}):
      * see {@link #openReconnectable}.
      */
-    interface Reconnectable {
-        /** @return whether the device has lost its back-end and waits for {@link #rebind} */
-        boolean detached();
-
-        /**
-         * Gives the detached device a new back-end; its held requests resume and complete once.
-         *
-         * @param newBackend open; owned from now on (closed on failure)
-         * @throws Exception when the new back-end cannot be started; the device stays detached
-         */
-        void rebind(VhostBackend newBackend) throws Exception;
-
+    interface Reconnectable extends ReconnectView {
         /** @return requests the device completed with success (for counting duplicates) */
         long completedRequests();
     }

@@ -27,6 +27,16 @@ abstract class DriverConnection {
      *     set from {@code --connect-timeout}
      */
     VhostTarget connectTarget(Path path) {
-        return new VhostTarget(path.toString(), Map.of(DeviceConfigKeys.OPTION_CONNECT_TIMEOUT_MS, Long.toString(connectTimeoutMs)));
+        return connectTarget(path, connectTimeoutMs);
+    }
+
+    /**
+     * @param path a vhost-user socket or a device node
+     * @param timeoutMs how long to retry connecting, in milliseconds
+     * @return a target for {@code path} with option {@link VhostTarget#OPTION_CONNECT_TIMEOUT_MS}
+     *     set to {@code timeoutMs}
+     */
+    static VhostTarget connectTarget(Path path, long timeoutMs) {
+        return new VhostTarget(path.toString(), Map.of(DeviceConfigKeys.OPTION_CONNECT_TIMEOUT_MS, Long.toString(timeoutMs)));
     }
 }

@@ -111,6 +111,48 @@ final class DriverServices {
         return handle;
     }
 
+    /**
+     * Starts a driver of this type that, when its back-end goes away, detaches and holds its
+     * requests (blk) or frames (net) for up to {@code swapWaitMs} for a rebind instead of failing
+     * ({@code detach.on.loss=true}, {@code swap.wait.ms}); {@link #reconnectView} gives the view
+     * that rebinds it.
+     *
+     * @param backend owned from now on (closed on failure)
+     * @param swapWaitMs how long held work waits for a new back-end, in milliseconds (then it
+     *     fails with {@link com.vhost.api.VhostDisconnectedException})
+     * @throws IllegalStateException when the driver factory is missing or makes no {@code api}
+     * @throws Exception from the driver factory (negotiation, setup)
+     */
+    <T> T openReconnectable(VhostBackend backend, int queues, int queueSize, boolean poll, long swapWaitMs, Class<T> api)
+            throws Exception {
+        return open(backend, queues, queueSize, poll,
+                Map.of(DeviceConfigKeys.DETACH_ON_LOSS, true, DeviceConfigKeys.SWAP_WAIT_MS, swapWaitMs), api);
+    }
+
+    /**
+     * The reconnect view of a handle from {@link #open}: its driver's {@code detached} counter
+     * (VirtioDriver#counters, 0/1) and {@code rebind}.
+     *
+     * @return null for another object
+     */
+    ReconnectView reconnectView(Object handle) {
+        VirtioDriver driver = drivers.get(handle);
+        if (driver == null) {
+            return null;
+        }
+        return new ReconnectView() {
+            @Override
+            public boolean detached() {
+                return driver.counters().getOrDefault("detached", 0L) != 0;
+            }
+
+            @Override
+            public void rebind(VhostBackend newBackend) throws Exception {
+                driver.rebind(newBackend);
+            }
+        };
+    }
+
     /** @return the driver behind a handle from {@link #open}, or null for another object */
     VirtioDriver driver(Object handle) {
         return drivers.get(handle);

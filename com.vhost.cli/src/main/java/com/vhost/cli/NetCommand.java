@@ -73,30 +73,56 @@ final class NetCommand extends ParentCommand {
         @Option(names = "--poll", description = "busy-poll the used rings (no call eventfd waits)")
         boolean poll;
 
-        NetDevice open(CliServices services) throws Exception {
+        /**
+         * Connects and starts the driver; with {@code swapWaitMs >= 0} one that detaches when its
+         * back-end goes away and waits that many milliseconds for a rebind
+         * ({@link NetTools#openReconnectable}).
+         */
+        NetDevice open(CliServices services, long swapWaitMs) throws Exception {
             Checks.queues(queues, queueSize);
-            VhostBackend backend;
+            VhostBackend backend = opener(services, connectTimeoutMs).open();
+            return swapWaitMs < 0 ? services.netTools().openDevice(backend, queues, queueSize, poll)
+                    : services.netTools().openReconnectable(backend, queues, queueSize, poll, swapWaitMs);
+        }
+
+        /**
+         * @return what opens a new back-end where {@code --socket}, {@code --vdpa} or
+         *     {@code --kernel --tap} say, retrying a vhost-user connect for {@code timeoutMs}
+         */
+        Reconnector.Reopen opener(CliServices services, long timeoutMs) throws Exception {
             if (where.vdpa != null) {
-                backend = services.backend("vdpa", BlkCommand.BACKEND_WAIT).open(VhostTarget.of(where.vdpa.toString()));
-            } else if (where.kernel != null) {
-                // one /dev/vhost-net fd and TAP queue per pair (VhostKernelOps option queue-pairs)
-                backend = services.backend("kernel", BlkCommand.BACKEND_WAIT).open(new VhostTarget("/dev/vhost-net",
-                        java.util.Map.of(DeviceConfigKeys.OPTION_TAP, where.kernel.tap, DeviceConfigKeys.OPTION_QUEUE_PAIRS, Integer.toString(queues))));
-            } else {
-                VhostOps ops = services.backend("user", BlkCommand.BACKEND_WAIT);
-                backend = ops.open(connectTarget(where.socket));
+                VhostOps ops = services.backend("vdpa", BlkCommand.BACKEND_WAIT);
+                VhostTarget target = VhostTarget.of(where.vdpa.toString());
+                return () -> ops.open(target);
             }
-            return services.netTools().openDevice(backend, queues, queueSize, poll);
+            if (where.kernel != null) {
+                // one /dev/vhost-net fd and TAP queue per pair (VhostKernelOps option queue-pairs)
+                VhostOps ops = services.backend("kernel", BlkCommand.BACKEND_WAIT);
+                VhostTarget target = new VhostTarget("/dev/vhost-net", java.util.Map.of(DeviceConfigKeys.OPTION_TAP,
+                        where.kernel.tap, DeviceConfigKeys.OPTION_QUEUE_PAIRS, Integer.toString(queues)));
+                return () -> ops.open(target);
+            }
+            VhostOps ops = services.backend("user", BlkCommand.BACKEND_WAIT);
+            VhostTarget target = connectTarget(where.socket, timeoutMs);
+            return () -> ops.open(target);
         }
     }
 
-    /** Writes test frame {@code seq} of {@code len} bytes. */
-    static void fill(MemorySegment f, byte[] srcMac, int seq, int len) {
+    /**
+     * Writes the Ethernet header of a test frame (IEEE 802.3): destination ff:ff:ff:ff:ff:ff,
+     * source {@code srcMac}, ethertype {@link #ETHERTYPE}; 14 bytes.
+     */
+    static void header(MemorySegment f, byte[] srcMac) {
         for (int i = 0; i < 6; i++) {
             f.set(ValueLayout.JAVA_BYTE, i, (byte) 0xFF);
             f.set(ValueLayout.JAVA_BYTE, 6 + i, srcMac[i]);
         }
         f.set(BE16, 12, (short) ETHERTYPE);
+    }
+
+    /** Writes test frame {@code seq} of {@code len} bytes. */
+    static void fill(MemorySegment f, byte[] srcMac, int seq, int len) {
+        header(f, srcMac);
         f.set(BE32, 14, seq);
         for (int i = 18; i < len; i++) {
             f.set(ValueLayout.JAVA_BYTE, i, (byte) (seq * 31 + i));
@@ -180,6 +206,14 @@ final class NetCommand extends ParentCommand {
          */
         abstract R measure(NetDevice net, Arena arena, PrintWriter out) throws Exception;
 
+        /**
+         * @return how long a device that lost its back-end waits for a reconnect, in milliseconds,
+         *     or -1 (the default) for a device that fails at once
+         */
+        long swapWaitMs() {
+            return -1;
+        }
+
         /** Prints the result after the device is closed; @return the exit code (default 0) */
         int report(R result, PrintWriter out) {
             return 0;
@@ -190,7 +224,7 @@ final class NetCommand extends ParentCommand {
             checkOptions();
             PrintWriter out = services.out();
             R result;
-            try (NetDevice net = conn.open(services); Arena arena = Arena.ofConfined()) {
+            try (NetDevice net = conn.open(services, swapWaitMs()); Arena arena = Arena.ofConfined()) {
                 result = measure(net, arena, out);
             }
             int code = report(result, out);
@@ -311,13 +345,21 @@ final class NetCommand extends ParentCommand {
 
     /** {@code vhost net echo}. */
     @Command(name = "echo", mixinStandardHelpOptions = true,
-            description = {"Sends N sequence-numbered frames to a peer that returns them and checks each.",
-                "Peers: vhost serve net --loopback, testpmd in io or macswap mode. Frames go round-robin over the",
-                "queue pairs in bursts. Prints 'sent N received R lost L reordered O corrupted C'; exit code 0 only",
-                "when all came back intact and in order."})
-    static final class Echo extends DeviceCommand<long[]> {
-        @Option(names = "--count", paramLabel = "N", required = true, description = "frames to send")
-        int count;
+            description = {"Sends N sequence-numbered frames to a peer that returns them and checks each. Peers: vhost serve "
+                + "net --loopback, testpmd in io or macswap mode. Frames go round-robin over the queue pairs in bursts. Prints "
+                + "'sent N received R lost L reordered O corrupted C'; exit code 0 only when all came back intact and in order.",
+                "With --reconnect the driver survives a back-end killed and restarted on the same socket: it detaches, frames "
+                + "wait in its rings and it reconnects ('reconnected after N ms'). Frames then carry a 64-bit sequence "
+                + "number, their length and a CRC-32C; they stream (at most --window unanswered per pair) for --seconds or "
+                + "until --count were sent, with progress each second on stderr, and the last line is 'sent S received R lost "
+                + "L duplicated D corrupted C reconnects K'. Net has no exactly-once guarantee: frames in flight when the "
+                + "back-end dies may be lost (lost counts only frames that never came back). Exit code 0 only when D and C "
+                + "are 0 and L is at most --max-lost (default: --queue-size x queue pairs x reconnects, every frame the rings "
+                + "hold at each reconnect; 0 without a reconnect)."})
+    static final class Echo extends DeviceCommand<NetEchoRun.Printed> {
+        @Option(names = "--count", paramLabel = "N", defaultValue = "-1",
+                description = "frames to send (required without --reconnect)")
+        long count;
 
         @Option(names = "--sizes", paramLabel = "MIN-MAX", defaultValue = "60-1514",
                 description = "frame lengths, cycled through the range (default ${DEFAULT-VALUE})")
@@ -327,8 +369,12 @@ final class NetCommand extends ParentCommand {
         int burst;
 
         @Option(names = "--wait", paramLabel = "MS", defaultValue = "1000",
-                description = "how long to wait for a burst to come back before counting the rest lost (default ${DEFAULT-VALUE})")
+                description = "how long to wait for a burst (with --reconnect: the stream's end) to come back before "
+                    + "counting the rest lost (default ${DEFAULT-VALUE})")
         long waitMs;
+
+        @Mixin
+        NetEchoRun.Options reconnect;
 
         /** {@code --sizes} as {min, max}. */
         private int[] range;
@@ -340,20 +386,35 @@ final class NetCommand extends ParentCommand {
         @Override
         void checkOptions() {
             range = parseRange(sizes);
-            if (count < 0 || burst < 1 || burst > 256) {
-                throw new IllegalArgumentException("--count " + count + " must be >= 0 and --burst " + burst + " in 1..256");
+            if (burst < 1 || burst > 256 || waitMs < 0) {
+                throw new IllegalArgumentException("--burst " + burst + " must be in 1..256 and --wait non-negative");
+            }
+            if (reconnect.reconnect) {
+                reconnect.check(conn.queueSize, count);
+            } else if (count < 0 || count > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("--count N (0.." + Integer.MAX_VALUE + ") is required without --reconnect");
             }
         }
 
         @Override
-        long[] measure(NetDevice net, Arena arena, PrintWriter out) throws Exception {
-            return echo(net, count, range[0], range[1], burst, waitMs);
+        long swapWaitMs() {
+            return reconnect.reconnect ? reconnect.waitMs : -1;
         }
 
         @Override
-        int report(long[] r, PrintWriter out) {
-            out.printf(Locale.ROOT, "sent %d received %d lost %d reordered %d corrupted %d%n", r[0], r[1], r[2], r[3], r[4]);
-            return r[2] == 0 && r[3] == 0 && r[4] == 0 && r[0] == count ? 0 : 1;
+        NetEchoRun.Printed measure(NetDevice net, Arena arena, PrintWriter out) throws Exception {
+            if (reconnect.reconnect) {
+                return NetEchoRun.run(services, conn, net, reconnect, range, burst, count, waitMs);
+            }
+            long[] r = echo(net, (int) count, range[0], range[1], burst, waitMs);
+            return new NetEchoRun.Printed(String.format(Locale.ROOT, "sent %d received %d lost %d reordered %d corrupted %d",
+                    r[0], r[1], r[2], r[3], r[4]), r[2] == 0 && r[3] == 0 && r[4] == 0 && r[0] == count);
+        }
+
+        @Override
+        int report(NetEchoRun.Printed r, PrintWriter out) {
+            out.println(r.line());
+            return r.ok() ? 0 : 1;
         }
     }
 

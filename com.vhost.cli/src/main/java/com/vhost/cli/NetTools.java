@@ -32,6 +32,28 @@ public interface NetTools {
     /** Starts the virtio-net driver on an open backend (closed on failure). */
     NetDevice openDevice(VhostBackend backend, int pairs, int queueSize, boolean poll) throws Exception;
 
+    /**
+     * Starts the virtio-net driver so that, when its back-end goes away, it detaches instead of
+     * failing ({@code detach.on.loss=true}): transmitted frames wait in its rings and data-path
+     * calls go on for up to {@code swapWaitMs} until {@link ReconnectView#rebind} gives it a new
+     * back-end (then they fail with {@link com.vhost.api.VhostDisconnectedException}).
+     *
+     * @param backend open backend; the returned device owns it and closes it (also on failure)
+     * @param swapWaitMs how long the detached device waits for a new back-end, in milliseconds
+     * @return the running device; {@link #reconnectable} gives its reconnect view
+     * @throws UnsupportedOperationException by default (no driver that can detach)
+     * @throws Exception when negotiation or setup fails
+     */
+    default NetDevice openReconnectable(VhostBackend backend, int pairs, int queueSize, boolean poll, long swapWaitMs)
+            throws Exception {
+        backend.close();
+        throw new UnsupportedOperationException("this virtio-net driver cannot wait for a reconnect");
+    }
+
+    /** @return the reconnect view of a device from {@link #openReconnectable}, or null for another device */
+    default ReconnectView reconnectable(NetDevice device) {
+        return null;
+    }
 
     /** @return the hot-swap view of {@code device}, or null when it cannot move between backends */
     default MeasuredSwap swappable(NetDevice device) {

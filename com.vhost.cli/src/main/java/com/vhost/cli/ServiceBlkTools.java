@@ -57,30 +57,30 @@ final class ServiceBlkTools implements BlkTools {
     @Override
     public BlockDevice openReconnectable(VhostBackend backend, int queues, int queueSize, boolean poll, long swapWaitMs)
             throws Exception {
-        return blk.open(backend, queues, queueSize, poll,
-                Map.of(DeviceConfigKeys.DETACH_ON_LOSS, true, DeviceConfigKeys.SWAP_WAIT_MS, swapWaitMs), BlockDevice.class);
+        return blk.openReconnectable(backend, queues, queueSize, poll, swapWaitMs, BlockDevice.class);
     }
 
     @Override
     public Reconnectable reconnectable(BlockDevice device) {
-        VirtioDriver driver = blk.driver(device);
-        if (driver == null) {
+        ReconnectView view = blk.reconnectView(device);
+        LongSupplier requests = completedRequests(device);
+        if (view == null) {
             return null;
         }
         return new Reconnectable() {
             @Override
             public boolean detached() {
-                return driver.counters().getOrDefault("detached", 0L) != 0;
+                return view.detached();
             }
 
             @Override
             public void rebind(VhostBackend newBackend) throws Exception {
-                driver.rebind(newBackend);
+                view.rebind(newBackend);
             }
 
             @Override
             public long completedRequests() {
-                return driver.counters().getOrDefault("requests", 0L);
+                return requests.getAsLong();
             }
         };
     }

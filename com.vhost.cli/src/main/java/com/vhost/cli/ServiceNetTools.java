@@ -75,6 +75,17 @@ final class ServiceNetTools implements NetTools {
     }
 
     @Override
+    public NetDevice openReconnectable(VhostBackend backend, int pairs, int queueSize, boolean poll, long swapWaitMs)
+            throws Exception {
+        return net.openReconnectable(backend, pairs, queueSize, poll, swapWaitMs, NetDevice.class);
+    }
+
+    @Override
+    public ReconnectView reconnectable(NetDevice device) {
+        return net.reconnectView(device);
+    }
+
+    @Override
     public MeasuredSwap swappable(NetDevice device) {
         return net.measuredSwap(device);
     }

@@ -62,13 +62,13 @@ class BlkVerifyCommandTest {
         try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
             f.setLength(8L << 20);
         }
-        ServerProcess server = ServerProcess.start(SoakServe.class, dir.resolve("a.log"), socket.toString(), image.toString(), "1");
+        ServerProcess server = ServerProcess.start(SoakServe.class, dir.resolve("a.log"), "blk", socket.toString(), image.toString(), "1");
         try {
             CompletableFuture<Integer> rc = CompletableFuture.supplyAsync(() -> VhostCli.execute(services, "blk", "verify",
                     "--socket", socket.toString(), "--seconds", "4", "--region", "4M", "--reconnect"));
             Thread.sleep(1_000);
             server.kill();
-            server = ServerProcess.start(SoakServe.class, dir.resolve("b.log"), socket.toString(), image.toString(), "1");
+            server = ServerProcess.start(SoakServe.class, dir.resolve("b.log"), "blk", socket.toString(), image.toString(), "1");
             assertThat(rc.get(60, TimeUnit.SECONDS)).as(services.errText.toString()).isZero();
         } finally {
             server.kill();

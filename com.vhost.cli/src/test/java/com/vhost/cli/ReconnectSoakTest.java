@@ -6,7 +6,6 @@ import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostOps;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.blk.BlockDevice;
-import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.user.VhostUserOps;
 import com.vhost.user.interop.Peers;
 import com.vhost.user.testing.ServerProcess;
@@ -15,10 +14,7 @@ import java.io.RandomAccessFile;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.List;
-import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -41,16 +37,6 @@ class ReconnectSoakTest {
     @TempDir
     Path dir;
 
-    /** Starts one back-end process on the socket, serving when this returns. */
-    private interface Backend {
-        Running start() throws Exception;
-    }
-
-    /** A back-end process: {@link #kill} is SIGKILL by PID and waits (bounded) until it is gone. */
-    private interface Running {
-        void kill() throws InterruptedException;
-    }
-
     @Test
     @Timeout(value = 300, unit = TimeUnit.SECONDS)
     void ourServerKilledAndRestartedLosesNothing() throws Exception {
@@ -59,7 +45,7 @@ class ReconnectSoakTest {
         int[] n = {0};
         soak(Integer.getInteger("vhost.soak.cycles", 20), socket, () -> {
             Path log = dir.resolve("serve-" + n[0]++ + ".log");
-            return ServerProcess.start(SoakServe.class, log, socket.toString(), image.toString(), Integer.toString(QUEUES))::kill;
+            return ServerProcess.start(SoakServe.class, log, "blk", socket.toString(), image.toString(), Integer.toString(QUEUES))::kill;
         });
     }
 
@@ -98,60 +84,48 @@ class ReconnectSoakTest {
         return image;
     }
 
-    private void soak(int cycles, Path socket, Backend backend) throws Exception {
+    private void soak(int cycles, Path socket, SoakCycles.Backend backend) throws Exception {
         StringWriter logText = new StringWriter();
         PrintWriter log = new PrintWriter(logText, true);
-        Running server = backend.start();
         BlockDevice dev = null;
         BlkVerify v = null;
         long t0 = System.nanoTime();
-        try {
-            VhostOps ops = new VhostUserOps();
-            BlkTools tools = new CapturingServices() {}.blkTools();
-            dev = tools.openReconnectable(ops.open(target(socket, 5_000)), QUEUES, 256, false, WAIT_MS);
-            BlkTools.Reconnectable r = tools.reconnectable(dev);
-            VhostTarget again = target(socket, 500);
-            v = new BlkVerify(dev, IMAGE_BYTES, 4096, QUEUES, 8, r::completedRequests, r, () -> ops.open(again), WAIT_MS, log);
-            v.start();
-            Random random = new Random();
-            for (int c = 0; c < cycles; c++) {
-                long writes = v.writes();
-                Thread.sleep(100 + random.nextInt(500)); // a random moment, with requests in flight
-                long busy = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-                while (v.writes() == writes && System.nanoTime() < busy) {
-                    Thread.sleep(10); // a slow machine: kill only once writes completed on this back-end
+        try (SoakCycles soak = new SoakCycles(backend)) {
+            try {
+                VhostOps ops = new VhostUserOps();
+                BlkTools tools = new CapturingServices() {}.blkTools();
+                dev = tools.openReconnectable(ops.open(target(socket, 5_000)), QUEUES, 256, false, WAIT_MS);
+                BlkTools.Reconnectable r = tools.reconnectable(dev);
+                VhostTarget again = target(socket, 500);
+                v = new BlkVerify(dev, IMAGE_BYTES, 4096, QUEUES, 8, r::completedRequests, r, () -> ops.open(again), WAIT_MS, log);
+                v.start();
+                for (int c = 1; c <= cycles; c++) {
+                    soak.cycle(c, v::writes, v::reconnects, logText::toString);
                 }
-                assertThat(v.writes()).as("writes go on before kill %d", c + 1).isGreaterThan(writes);
-                server.kill();
-                server = backend.start();
-                long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-                while (v.reconnects() < c + 1 && System.nanoTime() < until) {
-                    Thread.sleep(10);
+                Thread.sleep(300);
+                BlkVerify.Outcome o = v.stop();
+                v = null;
+                System.out.printf("soak %s: %d cycles in %d ms: writes %d reads %d reconnects %d %s%n", socket.getFileName(),
+                        cycles, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0), o.writes(), o.reads(), o.reconnects(),
+                        o.counts());
+                assertThat(o.counts()).as("first error: %s", o.firstError()).isEqualTo("lost 0 duplicated 0 corrupted 0");
+                assertThat(o.firstError()).isNull();
+                assertThat(o.reconnects()).isEqualTo(cycles);
+                assertThat(o.writes()).isPositive();
+            } finally {
+                if (v != null) {
+                    v.stop();
                 }
-                assertThat(v.reconnects()).as("reconnects after kill %d; log: %s", c + 1, logText).isEqualTo(c + 1);
-            }
-            Thread.sleep(300);
-            BlkVerify.Outcome o = v.stop();
-            v = null;
-            System.out.printf("soak %s: %d cycles in %d ms: writes %d reads %d reconnects %d %s%n", socket.getFileName(), cycles,
-                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0), o.writes(), o.reads(), o.reconnects(), o.counts());
-            assertThat(o.counts()).as("first error: %s", o.firstError()).isEqualTo("lost 0 duplicated 0 corrupted 0");
-            assertThat(o.firstError()).isNull();
-            assertThat(o.reconnects()).isEqualTo(cycles);
-            assertThat(o.writes()).isPositive();
-        } finally {
-            server.kill();
-            if (v != null) {
-                v.stop();
-            }
-            if (dev != null) {
-                dev.close();
+                if (dev != null) {
+                    dev.close();
+                }
             }
         }
     }
 
-    private static VhostTarget target(Path socket, long connectTimeoutMs) {
-        return new VhostTarget(socket.toString(), Map.of(DeviceConfigKeys.OPTION_CONNECT_TIMEOUT_MS, Long.toString(connectTimeoutMs)));
+    /** @return a vhost-user target for {@code socket} that retries connecting for {@code connectTimeoutMs} */
+    static VhostTarget target(Path socket, long connectTimeoutMs) {
+        return DriverConnection.connectTarget(socket, connectTimeoutMs);
     }
 
     /** SIGKILL by PID, then wait (bounded) until it is gone. */

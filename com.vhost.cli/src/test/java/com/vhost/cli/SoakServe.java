@@ -4,9 +4,11 @@ import com.vhost.api.backend.SocketOptions;
 import java.nio.file.Path;
 
 /**
- * The back-end of {@link ReconnectSoakTest} in a JVM of its own: this platform's file-backed
- * virtio-blk model served through {@link ServiceBlkTools} (what {@code vhost serve blk} uses).
- * Usage: {@code SOCKET IMAGE QUEUES}. Prints {@code serving SOCKET} once it listens; runs until
+ * The back-end of the kill -9 soaks ({@link ReconnectSoakTest}, {@link NetReconnectSoakTest}) in a
+ * JVM of its own, served through the CLI's tools (what {@code vhost serve} uses). Usage:
+ * {@code blk SOCKET IMAGE QUEUES} (this platform's file-backed virtio-blk model) or
+ * {@code net SOCKET PAIRS} (the loopback virtio-net model, queues of 256, MTU 1500, as
+ * {@code vhost serve net --loopback}). Prints {@code serving SOCKET} once it listens; runs until
  * killed.
  */
 public final class SoakServe {
@@ -14,9 +16,15 @@ public final class SoakServe {
 
     public static void main(String[] args) throws Exception {
         CapturingServices services = new CapturingServices() {};
-        BlkTools.Served served = services.blkTools().serveImage(Path.of(args[0]), SocketOptions.PRIVATE, Path.of(args[1]), false,
-                Integer.parseInt(args[2]), 256);
-        System.out.println("serving " + served.socket());
+        Path socket = Path.of(args[1]);
+        AutoCloseable served = switch (args[0]) {
+            case "blk" -> services.blkTools().serveImage(socket, SocketOptions.PRIVATE, Path.of(args[2]), false,
+                    Integer.parseInt(args[3]), 256);
+            case "net" -> services.netTools().serveLoopback(socket, SocketOptions.PRIVATE, Integer.parseInt(args[2]), 256,
+                    "52:54:00:12:34:56", 1500, false);
+            default -> throw new IllegalArgumentException("usage: SoakServe blk SOCKET IMAGE QUEUES | net SOCKET PAIRS");
+        };
+        System.out.println("serving " + socket + " (" + served + ")");
         System.out.flush();
         Thread.sleep(Long.MAX_VALUE);
     }

@@ -78,6 +78,8 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
     /** Receive chains of the frame being delivered (MRG_RXBUF), per pair. */
     private final int[][] pendingHeads;
     private final int[][] pendingLens;
+    /** How many of {@link #pendingHeads} the frame being delivered fills, per pair. */
+    private final int[] pendingCount;
     private final DescriptorChain[] rxFirst;
     /** Held while a receive queue is written (the worker and a port thread may both deliver). */
     private final Object[] rxLocks;
@@ -127,6 +129,7 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
         this.rxChains = new DescriptorChain[pairs];
         this.pendingHeads = new int[pairs][queueSize];
         this.pendingLens = new int[pairs][queueSize];
+        this.pendingCount = new int[pairs];
         this.rxFirst = new DescriptorChain[pairs];
         this.rxLocks = new Object[pairs];
         for (int p = 0; p < pairs; p++) {
@@ -381,10 +384,9 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
                     continue;
                 }
                 ctr.transmitted(len);
-                if (transmitted(pair, rx, t, len, ctr)) {
+                if (transmitted(pair, rx, tx, t, len, ctr)) {
                     delivered++;
                 }
-                tx.addUsed(t.head(), 0);
             }
         }
         if (rx != null && rx != kicked && delivered > 0) {
@@ -402,15 +404,20 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
     }
 
     /**
-     * A frame the driver transmitted on {@code pair}, on the worker thread; the chain is completed
-     * after this returns.
+     * A frame the driver transmitted on {@code pair}, on the worker thread. The model completes
+     * the chain on {@code txq} (used length 0, VIRTIO 1.2 2.7.8) once it no longer reads it: a
+     * model that delivers the frame to a receive queue of the same driver does so before the
+     * receive elements are published ({@link #deliver} with {@code srcQueue}), so that a back-end
+     * killed between the two stores loses the frame rather than having the driver offer it again
+     * to the next back-end and receive it twice.
      *
      * @param rx the pair's receive queue (null when not running)
+     * @param txq the pair's transmit queue, where {@code tx} came from
      * @param tx the chain: {@code virtio_net_hdr_v1} then {@code len} frame bytes
      * @return whether a frame was delivered on {@code rx} (its used-buffer notification follows)
      */
-    protected abstract boolean transmitted(int pair, DeviceQueue rx, DescriptorChain tx, long len, NetPortCounters ctr)
-            throws VirtqueueException;
+    protected abstract boolean transmitted(int pair, DeviceQueue rx, DeviceQueue txq, DescriptorChain tx, long len,
+            NetPortCounters ctr) throws VirtqueueException;
 
     /** Called after the worker started, with {@link #receiveQueue} set; a model with a host port starts it here. */
     protected void portStarted() throws VhostException {}
@@ -442,9 +449,38 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
      * into receive chains of {@code rx}, behind a header whose {@code num_buffers} counts them
      * (1 without MRG_RXBUF). Used elements are published only once the whole frame is written.
      *
+     * @param srcQueue with {@code src}: the transmit queue {@code src} came from; {@code src} is
+     *     then completed there (used length 0) in every case, after its bytes were copied and
+     *     before the receive elements are published (at most once: a back-end that dies between
+     *     the two stores loses this frame, none is received twice); null to leave {@code src} to
+     *     the caller
      * @return whether the frame was delivered
      */
-    protected final boolean deliver(int pair, DeviceQueue rx, DescriptorChain src, MemorySegment bytes, long len,
+    protected final boolean deliver(int pair, DeviceQueue rx, DescriptorChain src, DeviceQueue srcQueue, MemorySegment bytes,
+            long len, NetPortCounters ctr) throws VirtqueueException {
+        boolean done = deliverUnpublished(pair, rx, src, bytes, len, ctr);
+        if (srcQueue != null && src != null) {
+            srcQueue.addUsed(src.head(), 0);
+        }
+        if (done) {
+            int[] heads = pendingHeads[pair];
+            int[] lens = pendingLens[pair];
+            for (int i = 0, n = pendingCount[pair]; i < n; i++) {
+                rx.addUsed(heads[i], lens[i]);
+            }
+            ctr.delivered(len);
+        }
+        return done;
+    }
+
+    /**
+     * {@link #deliver} up to the publication: the frame written into popped receive chains (kept
+     * in {@link #pendingHeads}/{@link #pendingLens}, {@link #pendingCount}), or dropped (chains
+     * given back empty, counted).
+     *
+     * @return whether the frame waits to be published
+     */
+    private boolean deliverUnpublished(int pair, DeviceQueue rx, DescriptorChain src, MemorySegment bytes, long len,
             NetPortCounters ctr) throws VirtqueueException {
         if (rx == null || !rx.isEnabled() || !rx.hasAvailable()) {
             ctr.noBuffer();
@@ -488,11 +524,8 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
         }
         first.writeByte(VirtioNet.HDR_NUM_BUFFERS, (byte) count);
         first.writeByte(VirtioNet.HDR_NUM_BUFFERS + 1, (byte) (count >>> 8));
-        rx.logWritten(first, lens[0]);
-        for (int i = 0; i < count; i++) {
-            rx.addUsed(heads[i], lens[i]);
-        }
-        ctr.delivered(len);
+        rx.logWritten(first, lens[0]); // dirty log: the first chain's pages, before the frame is published
+        pendingCount[pair] = count;
         return true;
     }
 

@@ -57,10 +57,10 @@ public final class LoopbackNetModel extends AbstractNetModel {
     }
 
     @Override
-    protected boolean transmitted(int pair, DeviceQueue rx, DescriptorChain tx, long len, NetPortCounters ctr)
+    protected boolean transmitted(int pair, DeviceQueue rx, DeviceQueue txq, DescriptorChain tx, long len, NetPortCounters ctr)
             throws VirtqueueException {
         synchronized (rxLock(pair)) {
-            return deliver(pair, rx, tx, null, len, ctr);
+            return deliver(pair, rx, tx, txq, null, len, ctr); // tx completed before the frame is published
         }
     }
 
@@ -154,7 +154,7 @@ public final class LoopbackNetModel extends AbstractNetModel {
                 if (rx == null || !rx.isEnabled() || !rx.hasAvailable()) {
                     return true;
                 }
-                deliver(pair, rx, null, MemorySegment.ofArray(f), f.length, counters(pair));
+                deliver(pair, rx, null, null, MemorySegment.ofArray(f), f.length, counters(pair));
                 notify = rx.needsNotification();
             }
             synchronized (q) {

@@ -60,8 +60,17 @@ public final class TapNetModel extends AbstractNetModel {
     }
 
     @Override
-    protected boolean transmitted(int pair, DeviceQueue rx, DescriptorChain tx, long len, NetPortCounters ctr)
+    protected boolean transmitted(int pair, DeviceQueue rx, DeviceQueue txq, DescriptorChain tx, long len, NetPortCounters ctr)
             throws VirtqueueException {
+        try {
+            return toTap(tx, len, ctr);
+        } finally {
+            txq.addUsed(tx.head(), 0);
+        }
+    }
+
+    /** Writes the frame of {@code tx} to the TAP; @return false (nothing is delivered to a receive queue) */
+    private boolean toTap(DescriptorChain tx, long len, NetPortCounters ctr) throws VirtqueueException {
         long total = VirtioNet.HDR_SIZE + len;
         if (total > BUF_BYTES) {
             ctr.txError();
@@ -115,7 +124,7 @@ public final class TapNetModel extends AbstractNetModel {
                     continue;
                 }
                 DeviceQueue rx = receiveQueue(0);
-                if (deliver(0, rx, null, rxFrame, n - TapDevice.VNET_HDR_SIZE, ctr) && rx.needsNotification()) {
+                if (deliver(0, rx, null, null, rxFrame, n - TapDevice.VNET_HDR_SIZE, ctr) && rx.needsNotification()) {
                     interrupt().signalUsedQueue(rx.index());
                 }
             } catch (VirtqueueException e) {

@@ -1,0 +1,103 @@
+package com.vhost.cli;
+
+import com.vhost.api.net.NetDevice;
+import java.io.PrintWriter;
+import java.util.Locale;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code vhost net echo --reconnect}: its options and its run, a {@link NetEcho} (numbered,
+ * checksummed frames streamed through an echoing back-end, with a reconnect thread) on a device
+ * that detaches when its back-end dies, with a progress line each second on standard error
+ * ({@code N s: sent S received R, K reconnects}) and the counts as the last line.
+ */
+final class NetEchoRun {
+    private NetEchoRun() {}
+
+    /**
+     * What {@code vhost net echo} prints last and whether that is a success.
+     *
+     * @param line the last line of standard output
+     * @param ok exit code 0 when true, 1 otherwise
+     */
+    record Printed(String line, boolean ok) {}
+
+    /** The options of {@code vhost net echo} that only {@code --reconnect} uses. */
+    static final class Options {
+        @Option(names = "--reconnect",
+                description = "survive a back-end that is killed and restarted on the same socket (streams numbered, checksummed frames)")
+        boolean reconnect;
+
+        @Option(names = "--reconnect-wait-ms", paramLabel = "MS", defaultValue = "30000",
+                description = "with --reconnect: how long the device waits for a new back-end, in milliseconds (default ${DEFAULT-VALUE})")
+        long waitMs;
+
+        @Option(names = "--seconds", paramLabel = "S", defaultValue = "10",
+                description = "with --reconnect: how long to stream, in seconds, unless --count frames were sent first "
+                    + "(default ${DEFAULT-VALUE})")
+        int seconds;
+
+        @Option(names = "--max-lost", paramLabel = "N", defaultValue = "-1",
+                description = "with --reconnect: most frames that may be lost; default --queue-size x queue pairs x reconnects")
+        long maxLost;
+
+        @Option(names = "--window", paramLabel = "W", defaultValue = "128",
+                description = "with --reconnect: most frames unanswered per queue pair (default ${DEFAULT-VALUE}, capped at --queue-size)")
+        int window;
+
+        /**
+         * @param queueSize {@code --queue-size}
+         * @param count {@code --count}, -1 when absent
+         * @throws IllegalArgumentException naming the option out of range
+         */
+        void check(int queueSize, long count) {
+            if (seconds < 1 || waitMs < 0 || window < 1 || maxLost < -1 || count < -1) {
+                throw new IllegalArgumentException("--seconds and --window must be positive, --reconnect-wait-ms, --max-lost"
+                        + " and --count non-negative");
+            }
+            window = Math.min(window, queueSize);
+        }
+    }
+
+    /**
+     * Streams for {@code --seconds} or until {@code count} frames were sent, printing progress
+     * each second on standard error, then drains for {@code drainMs}.
+     *
+     * @param conn the connection options the device was opened with (to reopen it)
+     * @param net the device, opened with {@link NetTools#openReconnectable}
+     * @param range {@code {min, max}} frame lengths in bytes
+     * @param count frames to send, -1 for no limit
+     * @param drainMs how long to wait for the last frames, in milliseconds
+     * @return the counts line and whether it is a success
+     * @throws IllegalArgumentException when the lengths exceed the device's MTU + 18
+     * @throws Exception when the back-end service cannot be found
+     */
+    static Printed run(CliServices services, NetCommand.Connection conn, NetDevice net, Options o, int[] range, int burst,
+            long count, long drainMs) throws Exception {
+        PrintWriter out = services.out();
+        PrintWriter err = services.err();
+        NetTools tools = services.netTools();
+        NetEcho echo = new NetEcho(net, range[0], range[1], o.window, burst, count < 0 ? Long.MAX_VALUE : count,
+                tools.reconnectable(net), conn.opener(services, 500), o.waitMs, net.info().queueSize(), o.maxLost, out);
+        out.printf(Locale.ROOT, "echo %d s, %d queue pair(s), frames %d-%d bytes, window %d, reconnecting, on %s%n", o.seconds,
+                net.queuePairs(), range[0], range[1], o.window, net.info().backend());
+        out.flush();
+        echo.start();
+        long start = System.nanoTime();
+        for (int s = 1; s <= o.seconds && !echo.failed() && (count < 0 || echo.sent() < count); s++) {
+            Thread.sleep(Math.max(0, start + s * 1_000_000_000L - System.nanoTime()) / 1_000_000);
+            err.printf(Locale.ROOT, "%d s: sent %d received %d, %d reconnects%n", s, echo.sent(), echo.received(),
+                    echo.reconnects());
+            err.flush();
+        }
+        NetEcho.Outcome r = echo.stop(drainMs);
+        if (r.firstError() != null) {
+            err.println("first error: " + r.firstError());
+        }
+        if (r.tally().lost() > r.maxLost()) {
+            err.printf(Locale.ROOT, "lost %d exceeds the bound %d%n", r.tally().lost(), r.maxLost());
+        }
+        err.flush();
+        return new Printed(r.counts(), r.clean());
+    }
+}
