@@ -35,7 +35,9 @@ import org.slf4j.LoggerFactory;
  * to bounded epoll timeouts (1 to {@value #MAX_BACKOFF_MS} ms) while idle.
  *
  * <p>A {@link VirtqueueException} (or any runtime exception) from the handler stops that queue
- * and calls {@link Interrupt#signalNeedsReset(String)} with its message; other queues go on. So
+ * and calls {@link Interrupt#signalNeedsReset(String)} with its message ({@link
+ * QueueErrorInterrupt#signalQueueError} with the queue's index when the interrupt is a
+ * {@link QueueErrorInterrupt}: vhost-user then writes that ring's error eventfd); other queues go on. So
  * does a dead kick fd: one that epoll reports hung up (EPOLLHUP, e.g. a pipe whose writer closed)
  * or in error (EPOLLERR), or that reads end-of-file or fails to read. It is unwatched at once, so
  * the worker never spins on it (level-triggered epoll would report it on every wait), and the
@@ -462,7 +464,7 @@ public final class QueueWorker {
                 DeviceQueue[] qs = queues;
                 boolean work = false;
                 for (int i = 0; i < qs.length && !stopping; i++) {
-                    if (qs[i].kickFd() < 0 && usable(i) && qs[i].hasAvailable()) {
+                    if (qs[i].kickFd() < 0 && usable(i) && polledHasWork(i)) {
                         serve(i);
                         work = true;
                     }
@@ -476,15 +478,32 @@ public final class QueueWorker {
                     backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(1, backoffMs * 2));
                 }
             }
-        } catch (VhostNativeException | VirtqueueException e) {
+        } catch (VhostNativeException e) {
             LOG.error("queue worker {} ends: {}", name, e.getMessage());
-            interrupt.signalNeedsReset("queue worker " + name + ": " + e.getMessage());
+            allQueuesFailed("queue worker " + name + ": " + e.getMessage());
         } catch (RuntimeException | Error e) {
             // serve() contains a handler's failures per queue; this is the thread's boundary for
             // the rest (an OutOfMemoryError, a fault outside a handler): no thread dies silently
             LOG.error("queue worker {} ends", name, e);
-            interrupt.signalNeedsReset("queue worker " + name + ": " + e);
+            allQueuesFailed("queue worker " + name + ": " + e);
         }
+    }
+
+    /**
+     * Whether polled queue position {@code i} has entries available. An avail index that jumped
+     * by more than the queue size, or a fault reading it (memory truncated under the ring), stops
+     * that queue alone, as a failure in its handler does; it used to end the thread and with it
+     * every queue of the worker.
+     */
+    private boolean polledHasWork(int i) {
+        try {
+            return queues[i].hasAvailable();
+        } catch (VirtqueueException e) {
+            fail(i, e.getMessage(), null);
+        } catch (InternalError e) {
+            fail(i, "queue " + queues[i].index() + ": fault in guest memory (truncated or unmapped under the ring?): " + e, e);
+        }
+        return false;
     }
 
     private int position(int queueIndex) {
@@ -591,7 +610,28 @@ public final class QueueWorker {
         } else {
             LOG.error("{}: stopping {}: {}", name, queues[i], message);
         }
-        interrupt.signalNeedsReset(message);
+        signalQueueError(queues[i].index(), message);
+    }
+
+    /** Needs-reset for one queue: with a {@link QueueErrorInterrupt}, its error notifier too. */
+    private void signalQueueError(int queueIndex, String message) {
+        if (interrupt instanceof QueueErrorInterrupt q) {
+            q.signalQueueError(queueIndex, message);
+        } else {
+            interrupt.signalNeedsReset(message);
+        }
+    }
+
+    /** The thread ends: every queue it served stops, each one's error notifier is signalled. */
+    private void allQueuesFailed(String message) {
+        DeviceQueue[] qs = queues;
+        if (qs.length == 0 || !(interrupt instanceof QueueErrorInterrupt)) {
+            interrupt.signalNeedsReset(message);
+            return;
+        }
+        for (DeviceQueue q : qs) {
+            signalQueueError(q.index(), message);
+        }
     }
 
     @Override
