@@ -1,0 +1,422 @@
+package com.vhost.devices.blk.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.vhost.api.blk.VirtioBlk;
+import com.vhost.api.virtio.VirtioFeatures;
+import com.vhost.user.backend.VhostUserServer;
+import com.vhost.user.testing.CanaryGuest;
+import com.vhost.user.testing.ReasonRecordingDevice;
+import com.vhost.user.testing.StatusFrontEnd;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Issue #10, the hostile-driver suite: a hand-driven front-end ({@link CanaryGuest}: memfd guest
+ * memory full of canaries, a split ring of 16) publishes hostile descriptor chains to the blk
+ * model served over a real vhost-user socket by one {@link VhostUserServer} over a real image
+ * file. For each case: the outcome VIRTIO 1.2 asks for (an error status in the status byte for a
+ * malformed request on a well-formed chain, section 5.2.6; DEVICE_NEEDS_RESET, section 2.1.2, seen
+ * with GET_STATUS, the ring's error eventfd written and the reason naming the problem, for a
+ * chain that is not well-formed, sections 2.7.5 and 2.7.5.3, or a request the device cannot
+ * answer), no byte of guest memory outside the buffers the device may write changed, the image
+ * unchanged, and then a fresh front-end on the same socket reads correctly.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class HostileDriverSuiteTest {
+    private static final long FEATURES = VirtioFeatures.bit(VirtioFeatures.F_VERSION_1)
+            | VirtioFeatures.bit(VirtioFeatures.F_INDIRECT_DESC) | VirtioFeatures.bit(VirtioBlk.F_DISCARD)
+            | VirtioFeatures.bit(VirtioBlk.F_WRITE_ZEROES);
+    private static final long NO_INDIRECT = VirtioFeatures.bit(VirtioFeatures.F_VERSION_1);
+    private static final int IMAGE_BYTES = 1 << 20;
+    private static final long SECTORS = IMAGE_BYTES / VirtioBlk.SECTOR_SIZE;
+    private static final long MEM = CanaryGuest.MEM;
+    /** Guest addresses: header, data, status byte, an indirect table, and a buffer in the upper half. */
+    private static final long HDR = 0x3000;
+    private static final long DATA = 0x4000;
+    private static final long STATUS = 0x10000;
+    private static final long TABLE = 0x20000;
+    private static final long HALF = MEM / 2;
+    private static final long UPPER = HALF + 0x40000;
+    private static final int R = 0;
+    private static final int W = 2;
+    private static final int N = 1;
+    private static final int IND = 4;
+
+    @TempDir
+    static Path dir;
+
+    private Path image;
+    private byte[] imageBytes;
+    private FileBlockModel model;
+    private ReasonRecordingDevice device;
+    private VhostUserServer server;
+    private long sessions;
+    private int goodReads;
+
+    /** What the hostile driver writes before the kick: descriptors, buffers, what the device may write. */
+    @FunctionalInterface
+    interface Chain {
+        /** @return the head to publish */
+        int write(CanaryGuest g) throws Exception;
+    }
+
+    /** How the chain is made available: published and kicked, or worse. */
+    @FunctionalInterface
+    interface Kick {
+        void kick(CanaryGuest g, int head) throws Exception;
+    }
+
+    sealed interface Outcome permits Status, NeedsReset {}
+
+    /** The request completes: {@code status} at {@code statusAt}, used length {@code usedLen}. */
+    record Status(int status, long statusAt, int usedLen) implements Outcome {}
+
+    /** DEVICE_NEEDS_RESET, the err eventfd written, a reason containing {@code reason}, nothing completed. */
+    record NeedsReset(String reason) implements Outcome {}
+
+    record Case(String name, long features, Chain chain, Kick kick, long checkedBytes, Outcome outcome) {
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    private static Case status(String name, Chain chain, int status, long statusAt, int usedLen) {
+        return new Case(name, FEATURES, chain, CanaryGuest::publishAndKick, MEM, new Status(status, statusAt, usedLen));
+    }
+
+    private static Case reset(String name, Chain chain, String reason) {
+        return reset(name, FEATURES, chain, reason);
+    }
+
+    private static Case reset(String name, long features, Chain chain, String reason) {
+        return new Case(name, features, chain, CanaryGuest::publishAndKick, MEM, new NeedsReset(reason));
+    }
+
+    @BeforeAll
+    void serve() throws Exception {
+        image = dir.resolve("disk.img");
+        imageBytes = new byte[IMAGE_BYTES];
+        new Random(10).nextBytes(imageBytes);
+        Files.write(image, imageBytes);
+        model = FileBlockModel.open(image, false, 1, 256);
+        device = new ReasonRecordingDevice(model);
+        server = new VhostUserServer(dir.resolve("blk.sock"), device);
+        server.start();
+    }
+
+    @AfterAll
+    void close() throws Exception {
+        server.close();
+        model.close();
+    }
+
+    // ---- chain building ------------------------------------------------------------------------
+
+    private static void header(CanaryGuest g, long at, int type, long sector) {
+        MemorySegment m = g.memory();
+        m.set(com.vhost.user.testing.TestRing.LE32, at, type);
+        m.set(com.vhost.user.testing.TestRing.LE32, at + 4, 0);
+        m.set(com.vhost.user.testing.TestRing.LE64, at + 8, sector);
+    }
+
+    /** Descriptor {@code i} of the table at guest address {@code table}. */
+    private static void desc(CanaryGuest g, long table, int i, long addr, long len, int flags, int next) {
+        MemorySegment m = g.memory();
+        long d = table + 16L * i;
+        m.set(com.vhost.user.testing.TestRing.LE64, d, addr);
+        m.set(com.vhost.user.testing.TestRing.LE32, d + 8, (int) len);
+        m.set(com.vhost.user.testing.TestRing.LE16, d + 12, (short) flags);
+        m.set(com.vhost.user.testing.TestRing.LE16, d + 14, (short) next);
+    }
+
+    /** header (readable) → data ({@code dataFlags}) → status (writable); the device may write a writable data buffer and the status. */
+    private static Chain request(int type, long sector, long data, long len, int dataFlags) {
+        return g -> {
+            header(g, HDR, type, sector);
+            desc(g, 0, 0, HDR, 16, N, 1);
+            desc(g, 0, 1, data, len, dataFlags | N, 2);
+            desc(g, 0, 2, STATUS, 1, W, 0);
+            if ((dataFlags & W) != 0) {
+                g.mayWrite(data, len);
+            }
+            g.mayWrite(STATUS, 1);
+            return 0;
+        };
+    }
+
+    /** A request whose status byte is the only thing the device may write (an error expected). */
+    private static Chain statusOnly(int type, long sector, long len, int dataFlags) {
+        return g -> {
+            request(type, sector, DATA, len, dataFlags).write(g);
+            g.clearMayWrite();
+            g.mayWrite(STATUS, 1);
+            return 0;
+        };
+    }
+
+    /** A segment list for DISCARD / WRITE_ZEROES at DATA. */
+    private static Chain segments(int type, long payloadBytes, long sector, int sectors, int flags) {
+        return g -> {
+            header(g, HDR, type, 0);
+            MemorySegment m = g.memory();
+            m.set(com.vhost.user.testing.TestRing.LE64, DATA, sector);
+            m.set(com.vhost.user.testing.TestRing.LE32, DATA + 8, sectors);
+            m.set(com.vhost.user.testing.TestRing.LE32, DATA + 12, flags);
+            desc(g, 0, 0, HDR, 16, N, 1);
+            desc(g, 0, 1, DATA, payloadBytes, N, 2);
+            desc(g, 0, 2, STATUS, 1, W, 0);
+            g.mayWrite(STATUS, 1);
+            return 0;
+        };
+    }
+
+    /** Descriptor 0 points to an indirect table at TABLE with {@code len} bytes; the table's entries are written by {@code table}. */
+    private static Chain indirect(long tableAddr, long len, int flags, Chain table) {
+        return g -> {
+            table.write(g);
+            desc(g, 0, 0, tableAddr, len, IND | flags, 0);
+            return 0;
+        };
+    }
+
+    /** A well-formed IN of 512 bytes at sector 1 laid out in the indirect table at TABLE. */
+    private static Chain inTable() {
+        return g -> {
+            header(g, HDR, VirtioBlk.T_IN, 1);
+            desc(g, TABLE, 0, HDR, 16, N, 1);
+            desc(g, TABLE, 1, DATA, 512, W | N, 2);
+            desc(g, TABLE, 2, STATUS, 1, W, 0);
+            return 0;
+        };
+    }
+
+    // ---- the cases ---------------------------------------------------------------------------
+
+    Stream<Case> cases() {
+        List<Case> c = new ArrayList<>();
+        int in = VirtioBlk.T_IN;
+        int out = VirtioBlk.T_OUT;
+        // well-formed chains, malformed requests: an error status, nothing else written (5.2.6)
+        c.add(status("IN past the capacity", statusOnly(in, SECTORS, 512, W), VirtioBlk.S_IOERR, STATUS, 1));
+        c.add(status("IN straddling the end of the disk", statusOnly(in, SECTORS - 1, 1024, W), VirtioBlk.S_IOERR, STATUS, 1));
+        c.add(status("OUT past the capacity", statusOnly(out, SECTORS, 512, R), VirtioBlk.S_IOERR, STATUS, 1));
+        c.add(status("OUT at sector 2^64-1", statusOnly(out, -1L, 512, R), VirtioBlk.S_IOERR, STATUS, 1));
+        c.add(status("IN of 500 bytes (not a multiple of 512)", statusOnly(in, 0, 500, W), VirtioBlk.S_IOERR, STATUS, 1));
+        c.add(status("OUT of 100 bytes (not a multiple of 512)", statusOnly(out, 0, 100, R), VirtioBlk.S_IOERR, STATUS, 1));
+        c.add(status("OUT whose data buffer is device-writable (wrong direction)", statusOnly(out, 0, 512, W),
+                VirtioBlk.S_IOERR, STATUS, 1));
+        c.add(status("IN whose data buffer is device-readable (wrong direction)", statusOnly(in, 0, 512, R),
+                VirtioBlk.S_IOERR, STATUS, 1));
+        c.add(status("unknown request type 0x7f", statusOnly(0x7F, 0, 512, W), VirtioBlk.S_UNSUPP, STATUS, 1));
+        c.add(status("DISCARD with an unknown flag", segments(VirtioBlk.T_DISCARD, 16, 0, 8, 2), VirtioBlk.S_UNSUPP, STATUS, 1));
+        c.add(status("DISCARD payload of 24 bytes (not a multiple of 16)", segments(VirtioBlk.T_DISCARD, 24, 0, 8, 0),
+                VirtioBlk.S_IOERR, STATUS, 1));
+        c.add(status("WRITE_ZEROES past the capacity", segments(VirtioBlk.T_WRITE_ZEROES, 16, SECTORS - 4, 8, 0),
+                VirtioBlk.S_IOERR, STATUS, 1));
+        c.add(status("IN without a status descriptor (the status is the data buffer's last byte)", g -> {
+            header(g, HDR, in, 0);
+            desc(g, 0, 0, HDR, 16, N, 1);
+            desc(g, 0, 1, DATA, 512, W, 0);
+            g.mayWrite(DATA + 511, 1);
+            return 0;
+        }, VirtioBlk.S_IOERR, DATA + 511, 1));
+        c.add(status("GET_ID into a 4-byte buffer", request(VirtioBlk.T_GET_ID, 0, DATA, 4, W), VirtioBlk.S_OK, STATUS, 5));
+        c.add(status("header split over 3 descriptors with zero-length ones between", g -> {
+            header(g, HDR, in, 2);
+            desc(g, 0, 0, HDR, 4, N, 5);
+            desc(g, 0, 5, DATA + 0x800, 0, N, 1);
+            desc(g, 0, 1, HDR + 4, 12, N, 6);
+            desc(g, 0, 6, STATUS + 0x100, 0, W | N, 2);
+            desc(g, 0, 2, DATA, 512, W | N, 3);
+            desc(g, 0, 3, STATUS, 1, W, 0);
+            g.mayWrite(DATA, 512);
+            g.mayWrite(STATUS, 1);
+            return 0;
+        }, VirtioBlk.S_OK, STATUS, 513));
+        // chains that are not well-formed: DEVICE_NEEDS_RESET, nothing written (2.7.5, 2.1.2)
+        c.add(reset("chain that loops 0 -> 1 -> 0", g -> {
+            header(g, HDR, in, 0);
+            desc(g, 0, 0, HDR, 16, N, 1);
+            desc(g, 0, 1, DATA, 512, N, 0);
+            return 0;
+        }, "a loop"));
+        c.add(reset("descriptor whose next is itself", g -> {
+            desc(g, 0, 0, HDR, 16, N, 0);
+            return 0;
+        }, "a loop"));
+        c.add(reset("next 16 in a ring of 16", g -> {
+            desc(g, 0, 0, HDR, 16, N, 16);
+            return 0;
+        }, "next index 16 is not below queue size 16"));
+        c.add(reset("next 0xffff", g -> {
+            desc(g, 0, 0, HDR, 16, N, 0xFFFF);
+            return 0;
+        }, "next index 65535 is not below queue size 16"));
+        c.add(reset("head 16 in a ring of 16", g -> 16, "head index 16 is not below queue size 16"));
+        c.add(reset("head 0xffff", g -> 0xFFFF, "head index 65535 is not below queue size 16"));
+        c.add(reset("data buffer outside guest memory", request(in, 0, 64L << 20, 512, W), "is not inside guest memory"));
+        c.add(reset("data buffer straddling the end of guest memory", request(in, 0, MEM - 256, 512, W),
+                "is not inside guest memory"));
+        c.add(reset("data buffer of 0xffffffff bytes", request(in, 0, DATA, 0xFFFF_FFFFL, W), "is not inside guest memory"));
+        c.add(reset("data buffer whose address + length wraps past 2^64", request(in, 0, -0x100L, 512, W),
+                "is not inside guest memory"));
+        c.add(reset("OUT data buffer of 0xffffffff bytes", request(out, 0, DATA, 0xFFFF_FFFFL, R), "is not inside guest memory"));
+        c.add(reset("device-readable buffer after a device-writable one", g -> {
+            header(g, HDR, out, 0);
+            desc(g, 0, 0, HDR, 16, N, 1);
+            desc(g, 0, 1, STATUS, 1, W | N, 2);
+            desc(g, 0, 2, DATA, 512, N & 0, 0);
+            return 0;
+        }, "device-readable buffer at 0x4000 after a device-writable one"));
+        c.add(reset("unknown descriptor flag 0x8", request(in, 0, DATA, 512, W | 8), "unknown flag bits 0x8"));
+        c.add(reset("short header (8 bytes)", g -> {
+            header(g, HDR, out, 0);
+            desc(g, 0, 0, HDR, 8, N, 1);
+            desc(g, 0, 1, STATUS, 1, W, 0);
+            return 0;
+        }, "header needs 16 readable bytes, chain has 8"));
+        c.add(reset("missing status (FLUSH header alone)", g -> {
+            header(g, HDR, VirtioBlk.T_FLUSH, 0);
+            desc(g, 0, 0, HDR, 16, 0, 0);
+            return 0;
+        }, "no writable status byte"));
+        c.add(reset("read-only status byte (OUT)", g -> {
+            header(g, HDR, out, 0);
+            desc(g, 0, 0, HDR, 16, N, 1);
+            desc(g, 0, 1, DATA, 512, N, 2);
+            desc(g, 0, 2, STATUS, 1, 0, 0);
+            return 0;
+        }, "no writable status byte"));
+        // bad indirect tables (2.7.5.3)
+        c.add(reset("indirect table of 40 bytes (not a multiple of 16)", indirect(TABLE, 40, 0, inTable()),
+                "indirect table length 40 is not a non-zero multiple of 16"));
+        c.add(reset("indirect table of 0 bytes", indirect(TABLE, 0, 0, inTable()),
+                "indirect table length 0 is not a non-zero multiple of 16"));
+        c.add(reset("nested indirect table", indirect(TABLE, 48, 0, g -> {
+            inTable().write(g);
+            desc(g, TABLE, 1, TABLE + 0x100, 48, IND, 0);
+            return 0;
+        }), "nested tables are not allowed"));
+        c.add(reset("indirect table outside guest memory", indirect(64L << 20, 48, 0, inTable()), "is not inside guest memory"));
+        c.add(reset("indirect table straddling the end of guest memory", indirect(MEM - 32, 48, 0, inTable()),
+                "is not inside guest memory"));
+        c.add(reset("indirect descriptor with NEXT", indirect(TABLE, 48, N, inTable()), "INDIRECT and NEXT flags both set"));
+        c.add(reset("indirect table without VIRTIO_F_INDIRECT_DESC", NO_INDIRECT, indirect(TABLE, 48, 0, inTable()),
+                "VIRTIO_F_INDIRECT_DESC was not negotiated"));
+        c.add(reset("indirect table that loops", indirect(TABLE, 48, 0, g -> {
+            inTable().write(g);
+            desc(g, TABLE, 2, STATUS, 1, W | N, 0);
+            return 0;
+        }), "a loop"));
+        c.add(reset("indirect next past the table", indirect(TABLE, 48, 0, g -> {
+            inTable().write(g);
+            desc(g, TABLE, 2, STATUS, 1, W | N, 3);
+            return 0;
+        }), "next index 3 is not below indirect table size 3"));
+        c.add(reset("indirect table of 17 descriptors in a ring of 16", indirect(TABLE, 17 * 16, 0, inTable()),
+                "indirect table of 17 descriptors exceeds queue size 16"));
+        c.add(reset("indirect table with a buffer outside guest memory", indirect(TABLE, 48, 0, g -> {
+            inTable().write(g);
+            desc(g, TABLE, 1, 64L << 20, 512, W | N, 2);
+            return 0;
+        }), "is not inside guest memory"));
+        // the avail index (2.7.6)
+        c.add(new Case("avail idx 17 ahead in a ring of 16", FEATURES, request(in, 0, DATA, 512, W),
+                (g, head) -> g.availIdxAndKick(17), MEM, new NeedsReset("avail idx 17 is 17 entries ahead")));
+        c.add(new Case("avail idx 0x8000 ahead", FEATURES, request(in, 0, DATA, 512, W),
+                (g, head) -> g.availIdxAndKick(0x8000), MEM, new NeedsReset("more than queue size 16")));
+        // guest memory shrunk under the running ring (the memfd truncated after SET_MEM_TABLE)
+        c.add(new Case("memory truncated to 0 before the kick", FEATURES, request(in, 0, DATA, 512, W), (g, head) -> {
+            g.ring.publish(head);
+            g.shrink(0);
+            g.kick.signal();
+        }, 0, new NeedsReset("fault in guest memory")));
+        c.add(new Case("IN into a data buffer truncated away", FEATURES, request(in, 0, UPPER, 512, W),
+                CanaryGuest::shrinkHalfAndKick, HALF, new Status(VirtioBlk.S_IOERR, STATUS, 1)));
+        c.add(new Case("OUT from a data buffer truncated away", FEATURES, request(out, 0, UPPER, 512, R),
+                CanaryGuest::shrinkHalfAndKick, HALF, new Status(VirtioBlk.S_IOERR, STATUS, 1)));
+        c.add(new Case("IN whose status byte was truncated away", FEATURES, g -> {
+            header(g, HDR, in, 0);
+            desc(g, 0, 0, HDR, 16, N, 1);
+            desc(g, 0, 1, DATA, 512, W | N, 2);
+            desc(g, 0, 2, UPPER, 1, W, 0);
+            g.mayWrite(DATA, 512);
+            return 0;
+        }, CanaryGuest::shrinkHalfAndKick, HALF, new NeedsReset("fault in guest memory")));
+        return c.stream();
+    }
+
+    // ---- running a case ----------------------------------------------------------------------
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    @Timeout(value = 30, unit = TimeUnit.SECONDS)
+    void hostileChainIsContainedAndTheNextFrontEndIsServed(Case k) throws Exception {
+        device.clear();
+        try (CanaryGuest g = new CanaryGuest(server.socketPath(), k.features())) {
+            g.start();
+            int head = k.chain().write(g);
+            g.seal();
+            k.kick().kick(g, head);
+            switch (k.outcome()) {
+                case Status s -> {
+                    g.awaitUsed(1, 5);
+                    assertThat(g.usedId(0)).as("used id").isEqualTo(head);
+                    assertThat(g.usedLen(0)).as("used len").isEqualTo(s.usedLen());
+                    assertThat(Byte.toUnsignedInt(g.memory().get(ValueLayout.JAVA_BYTE, s.statusAt()))).as("status byte")
+                            .isEqualTo(s.status());
+                    assertThat(g.needsReset()).as("DEVICE_NEEDS_RESET").isFalse();
+                    assertThat(g.err.drain()).as("error eventfd").isZero();
+                }
+                case NeedsReset n -> {
+                    StatusFrontEnd.awaitNeedsReset(g.fe, 5);
+                    assertThat(g.err.await(2000)).as("the ring's error eventfd was written").isTrue();
+                    assertThat(device.reasons()).as("needs-reset reasons").anyMatch(r -> r.startsWith("[queue 0] ")
+                            && r.contains(n.reason()));
+                }
+            }
+            g.disconnect();
+            assertThat(server.awaitSessionsEnded(++sessions, 5000)).as("hostile session ended").isTrue();
+            g.assertCanaries(k.checkedBytes(), k.outcome() instanceof Status);
+        }
+        assertThat(Files.readAllBytes(image)).as("image unchanged").isEqualTo(imageBytes);
+        nextFrontEndReads();
+    }
+
+    /** A fresh, well-behaved front-end reads 1 KiB correctly, nothing else of its memory changes. */
+    private void nextFrontEndReads() throws Exception {
+        long sector = (goodReads++ * 37L) % (SECTORS - 2);
+        try (CanaryGuest g = new CanaryGuest(server.socketPath(), FEATURES)) {
+            g.start();
+            assertThat(g.needsReset()).as("a new session starts clean").isFalse();
+            request(VirtioBlk.T_IN, sector, DATA, 1024, W).write(g);
+            g.seal();
+            g.publishAndKick(0);
+            g.awaitUsed(1, 5);
+            assertThat(g.memory().get(ValueLayout.JAVA_BYTE, STATUS)).as("status").isEqualTo((byte) VirtioBlk.S_OK);
+            assertThat(g.usedLen(0)).isEqualTo(1025);
+            byte[] want = new byte[1024];
+            System.arraycopy(imageBytes, (int) (sector * 512), want, 0, 1024);
+            assertThat(g.memory().asSlice(DATA, 1024).toArray(ValueLayout.JAVA_BYTE)).as("data read").isEqualTo(want);
+            g.disconnect();
+            assertThat(server.awaitSessionsEnded(++sessions, 5000)).isTrue();
+            g.assertCanaries(MEM, true);
+        }
+    }
+}
