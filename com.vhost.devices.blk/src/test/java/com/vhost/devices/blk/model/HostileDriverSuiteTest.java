@@ -1,13 +1,19 @@
 package com.vhost.devices.blk.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.vhost.api.VhostRefusedException;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.virtio.VirtioFeatures;
+import com.vhost.spi.nativeio.Linux;
+import com.vhost.spi.nativeio.OwnedFd;
+import com.vhost.spi.nativeio.UnixSocket;
 import com.vhost.user.backend.VhostUserServer;
 import com.vhost.user.testing.CanaryGuest;
 import com.vhost.user.testing.ReasonRecordingDevice;
 import com.vhost.user.testing.StatusFrontEnd;
+import com.vhost.user.testing.TestRing;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
@@ -75,6 +81,12 @@ class HostileDriverSuiteTest {
         int write(CanaryGuest g) throws Exception;
     }
 
+    /** What the front-end does before it starts the ring (hand over fds of the wrong kind). */
+    @FunctionalInterface
+    interface Prelude {
+        void run(CanaryGuest g) throws Exception;
+    }
+
     /** How the chain is made available: published and kicked, or worse. */
     @FunctionalInterface
     interface Kick {
@@ -89,7 +101,11 @@ class HostileDriverSuiteTest {
     /** DEVICE_NEEDS_RESET, the err eventfd written, a reason containing {@code reason}, nothing completed. */
     record NeedsReset(String reason) implements Outcome {}
 
-    record Case(String name, long features, Chain chain, Kick kick, long checkedBytes, Outcome outcome) {
+    record Case(String name, long features, Prelude prelude, Chain chain, Kick kick, long checkedBytes, Outcome outcome) {
+        Case(String name, long features, Chain chain, Kick kick, long checkedBytes, Outcome outcome) {
+            this(name, features, g -> { }, chain, kick, checkedBytes, outcome);
+        }
+
         @Override
         public String toString() {
             return name;
@@ -130,19 +146,19 @@ class HostileDriverSuiteTest {
 
     private static void header(CanaryGuest g, long at, int type, long sector) {
         MemorySegment m = g.memory();
-        m.set(com.vhost.user.testing.TestRing.LE32, at, type);
-        m.set(com.vhost.user.testing.TestRing.LE32, at + 4, 0);
-        m.set(com.vhost.user.testing.TestRing.LE64, at + 8, sector);
+        m.set(TestRing.LE32, at, type);
+        m.set(TestRing.LE32, at + 4, 0);
+        m.set(TestRing.LE64, at + 8, sector);
     }
 
     /** Descriptor {@code i} of the table at guest address {@code table}. */
     private static void desc(CanaryGuest g, long table, int i, long addr, long len, int flags, int next) {
         MemorySegment m = g.memory();
         long d = table + 16L * i;
-        m.set(com.vhost.user.testing.TestRing.LE64, d, addr);
-        m.set(com.vhost.user.testing.TestRing.LE32, d + 8, (int) len);
-        m.set(com.vhost.user.testing.TestRing.LE16, d + 12, (short) flags);
-        m.set(com.vhost.user.testing.TestRing.LE16, d + 14, (short) next);
+        m.set(TestRing.LE64, d, addr);
+        m.set(TestRing.LE32, d + 8, (int) len);
+        m.set(TestRing.LE16, d + 12, (short) flags);
+        m.set(TestRing.LE16, d + 14, (short) next);
     }
 
     /** header (readable) → data ({@code dataFlags}) → status (writable); the device may write a writable data buffer and the status. */
@@ -175,9 +191,9 @@ class HostileDriverSuiteTest {
         return g -> {
             header(g, HDR, type, 0);
             MemorySegment m = g.memory();
-            m.set(com.vhost.user.testing.TestRing.LE64, DATA, sector);
-            m.set(com.vhost.user.testing.TestRing.LE32, DATA + 8, sectors);
-            m.set(com.vhost.user.testing.TestRing.LE32, DATA + 12, flags);
+            m.set(TestRing.LE64, DATA, sector);
+            m.set(TestRing.LE32, DATA + 8, sectors);
+            m.set(TestRing.LE32, DATA + 12, flags);
             desc(g, 0, 0, HDR, 16, N, 1);
             desc(g, 0, 1, DATA, payloadBytes, N, 2);
             desc(g, 0, 2, STATUS, 1, W, 0);
@@ -359,7 +375,33 @@ class HostileDriverSuiteTest {
             g.mayWrite(DATA, 512);
             return 0;
         }, CanaryGuest::shrinkHalfAndKick, HALF, new NeedsReset("fault in guest memory")));
+        // fds of the wrong kind (refused with REPLY_ACK; the session goes on with eventfds and is served)
+        c.add(refusedFd("kick fd that is a memfd", g -> {
+            try (OwnedFd memfd = new OwnedFd(Linux.memfdCreate("kick"))) {
+                g.fe.setVringKick(0, memfd.fd());
+            }
+        }, "SET_VRING_KICK"));
+        c.add(refusedFd("call fd that is a pipe nobody reads", g -> {
+            int[] p = Linux.pipe();
+            try (OwnedFd r = new OwnedFd(p[0]); OwnedFd w = new OwnedFd(p[1])) {
+                g.fe.setVringCall(0, w.fd());
+            }
+        }, "SET_VRING_CALL"));
+        c.add(refusedFd("error fd that is a socket", g -> {
+            UnixSocket[] pair = UnixSocket.pair();
+            try (UnixSocket a = pair[0]; UnixSocket b = pair[1]) {
+                g.fe.setVringErr(0, a.fd());
+            }
+        }, "SET_VRING_ERR"));
         return c.stream();
+    }
+
+    /** {@code handOver} is refused naming {@code request}; then a well-formed IN on eventfds completes. */
+    private static Case refusedFd(String name, Prelude handOver, String request) {
+        Prelude refused = g -> assertThatThrownBy(() -> handOver.run(g)).isInstanceOf(VhostRefusedException.class)
+                .hasMessageContaining(request);
+        return new Case(name, FEATURES, refused, request(VirtioBlk.T_IN, 3, DATA, 512, W), CanaryGuest::publishAndKick, MEM,
+                new Status(VirtioBlk.S_OK, STATUS, 513));
     }
 
     // ---- running a case ----------------------------------------------------------------------
@@ -370,6 +412,7 @@ class HostileDriverSuiteTest {
     void hostileChainIsContainedAndTheNextFrontEndIsServed(Case k) throws Exception {
         device.clear();
         try (CanaryGuest g = new CanaryGuest(server.socketPath(), k.features())) {
+            k.prelude().run(g);
             g.start();
             int head = k.chain().write(g);
             g.seal();
@@ -389,6 +432,9 @@ class HostileDriverSuiteTest {
                     assertThat(g.err.await(2000)).as("the ring's error eventfd was written").isTrue();
                     assertThat(device.reasons()).as("needs-reset reasons").anyMatch(r -> r.startsWith("[queue 0] ")
                             && r.contains(n.reason()));
+                    g.kick.signal(); // a kick on the stopped queue is dropped; the session still answers
+                    assertThat(g.needsReset()).as("DEVICE_NEEDS_RESET stays set").isTrue();
+                    assertThat(server.isConnected()).isTrue();
                 }
             }
             g.disconnect();
