@@ -3,6 +3,7 @@ package com.vhost.devices.blk.model;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.vhost.api.MemoryRegion;
 import com.vhost.api.VhostRefusedException;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.virtio.VirtioFeatures;
@@ -332,6 +333,12 @@ class HostileDriverSuiteTest {
         c.add(reset("indirect table outside guest memory", indirect(64L << 20, 48, 0, inTable()), "is not inside guest memory"));
         c.add(reset("indirect table straddling the end of guest memory", indirect(MEM - 32, 48, 0, inTable()),
                 "is not inside guest memory"));
+        c.add(status("indirect descriptor with the WRITE flag (the device ignores it, 2.7.5.3.2)", indirect(TABLE, 48, W, g -> {
+            inTable().write(g);
+            g.mayWrite(DATA, 512);
+            g.mayWrite(STATUS, 1);
+            return 0;
+        }), VirtioBlk.S_OK, STATUS, 513));
         c.add(reset("indirect descriptor with NEXT", indirect(TABLE, 48, N, inTable()), "INDIRECT and NEXT flags both set"));
         c.add(reset("indirect table without VIRTIO_F_INDIRECT_DESC", NO_INDIRECT, indirect(TABLE, 48, 0, inTable()),
                 "VIRTIO_F_INDIRECT_DESC was not negotiated"));
@@ -375,6 +382,18 @@ class HostileDriverSuiteTest {
             g.mayWrite(DATA, 512);
             return 0;
         }, CanaryGuest::shrinkHalfAndKick, HALF, new NeedsReset("fault in guest memory")));
+        // the memory table replaced by a smaller one under the running ring (SET_MEM_TABLE)
+        c.add(new Case("memory table shrunk to 512 KiB, IN into a buffer beyond it", FEATURES, request(in, 0, UPPER, 512, W),
+                (g, head) -> {
+                    g.fe.setMemTable(List.of(new MemoryRegion(0, HALF, g.mem.address(), 0, g.mem.fd())));
+                    g.publishAndKick(head);
+                }, MEM, new NeedsReset("is not inside guest memory")));
+        c.add(new Case("memory table shrunk below the used ring: refused, the old table serves", FEATURES,
+                request(in, 0, DATA, 512, W), (g, head) -> {
+                    assertThatThrownBy(() -> g.fe.setMemTable(List.of(new MemoryRegion(0, 0x2000, g.mem.address(), 0, g.mem.fd()))))
+                            .isInstanceOf(VhostRefusedException.class).hasMessageContaining("SET_MEM_TABLE");
+                    g.publishAndKick(head);
+                }, MEM, new Status(VirtioBlk.S_OK, STATUS, 513)));
         // fds of the wrong kind (refused with REPLY_ACK; the session goes on with eventfds and is served)
         c.add(refusedFd("kick fd that is a memfd", g -> {
             try (OwnedFd memfd = new OwnedFd(Linux.memfdCreate("kick"))) {
