@@ -3,6 +3,7 @@ package com.vhost.user.testing;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.vhost.api.user.VhostUserBackend;
+import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.virtio.DeviceStatus;
 import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.Linux;
@@ -31,11 +32,13 @@ public final class CanaryGuest implements AutoCloseable {
 
     public final VhostUserBackend fe;
     public final SharedMemory mem;
-    public final TestRing ring;
+    /** Queue 0's ring; a new one after {@link #resetDevice}. */
+    public TestRing ring;
     public final EventFd kick;
     public final EventFd call;
     public final EventFd err;
     private final List<long[]> writable = new ArrayList<>();
+    private final long features;
     private byte[] sealed;
     private boolean disconnected;
 
@@ -45,6 +48,7 @@ public final class CanaryGuest implements AutoCloseable {
      * ({@link #start}).
      */
     public CanaryGuest(Path socket, long features) throws Exception {
+        this.features = features;
         fe = FaultyBackends.connect(socket);
         SharedMemory m = null;
         EventFd k = null;
@@ -72,10 +76,32 @@ public final class CanaryGuest implements AutoCloseable {
         for (long i = 0; i < MEM; i++) {
             g.set(ValueLayout.JAVA_BYTE, i, canary(i));
         }
+        zeroRing();
+        StatusFrontEnd.negotiate(fe, mem, VhostUserProtocolFeature.RESET_DEVICE.mask(), features);
+        StatusFrontEnd.layQueue0(fe, mem, ring);
+    }
+
+    private void zeroRing() {
+        MemorySegment g = mem.segment();
         g.asSlice(ring.desc(), 16L * QUEUE_SIZE).fill((byte) 0);
         g.asSlice(ring.avail(), 6 + 2L * QUEUE_SIZE).fill((byte) 0);
         g.asSlice(ring.used(), 6 + 8L * QUEUE_SIZE).fill((byte) 0);
-        StatusFrontEnd.negotiate(fe, mem, 0, features);
+    }
+
+    /**
+     * What a driver does after DEVICE_NEEDS_RESET (VIRTIO 1.2 section 2.1.2), as QEMU's vhost-user
+     * front-end carries it out: GET_VRING_BASE (the ring stops), RESET_DEVICE, SET_STATUS 0; then
+     * SET_FEATURES again and queue 0 laid out afresh (a zeroed ring from index 0); {@link #start}
+     * starts it.
+     */
+    public void resetDevice() throws Exception {
+        fe.getVringBase(0);
+        fe.resetDevice();
+        fe.setStatus(0);
+        ring = new TestRing(mem.segment(), 0, QUEUE_SIZE, 0);
+        zeroRing();
+        writable.clear();
+        fe.setFeatures(features);
         StatusFrontEnd.layQueue0(fe, mem, ring);
     }
 

@@ -5,8 +5,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.vhost.api.MemoryRegion;
 import com.vhost.api.VhostRefusedException;
+import com.vhost.api.VringAddr;
 import com.vhost.api.blk.VirtioBlk;
 import com.vhost.api.virtio.VirtioFeatures;
+import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.spi.nativeio.UnixSocket;
@@ -26,6 +28,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -131,7 +134,7 @@ class HostileDriverSuiteTest {
         imageBytes = new byte[IMAGE_BYTES];
         new Random(10).nextBytes(imageBytes);
         Files.write(image, imageBytes);
-        model = FileBlockModel.open(image, false, 1, 256);
+        model = FileBlockModel.open(image, false, 2, 256);
         device = new ReasonRecordingDevice(model);
         server = new VhostUserServer(dir.resolve("blk.sock"), device);
         server.start();
@@ -470,18 +473,89 @@ class HostileDriverSuiteTest {
         try (CanaryGuest g = new CanaryGuest(server.socketPath(), FEATURES)) {
             g.start();
             assertThat(g.needsReset()).as("a new session starts clean").isFalse();
-            request(VirtioBlk.T_IN, sector, DATA, 1024, W).write(g);
-            g.seal();
-            g.publishAndKick(0);
-            g.awaitUsed(1, 5);
-            assertThat(g.memory().get(ValueLayout.JAVA_BYTE, STATUS)).as("status").isEqualTo((byte) VirtioBlk.S_OK);
-            assertThat(g.usedLen(0)).isEqualTo(1025);
-            byte[] want = new byte[1024];
-            System.arraycopy(imageBytes, (int) (sector * 512), want, 0, 1024);
-            assertThat(g.memory().asSlice(DATA, 1024).toArray(ValueLayout.JAVA_BYTE)).as("data read").isEqualTo(want);
-            g.disconnect();
-            assertThat(server.awaitSessionsEnded(++sessions, 5000)).isTrue();
-            g.assertCanaries(MEM, true);
+            readsCorrectly(g, sector);
+        }
+    }
+
+    /**
+     * On {@code g}'s started queue 0 (first request on a fresh ring): reads 1 KiB at {@code
+     * sector}, which equals the image; the session then ends and nothing but the data, the status
+     * and the used ring changed.
+     */
+    private void readsCorrectly(CanaryGuest g, long sector) throws Exception {
+        request(VirtioBlk.T_IN, sector, DATA, 1024, W).write(g);
+        g.seal();
+        g.publishAndKick(0);
+        g.awaitUsed(1, 5);
+        assertThat(g.memory().get(ValueLayout.JAVA_BYTE, STATUS)).as("status").isEqualTo((byte) VirtioBlk.S_OK);
+        assertThat(g.usedLen(0)).isEqualTo(1025);
+        byte[] want = new byte[1024];
+        System.arraycopy(imageBytes, (int) (sector * 512), want, 0, 1024);
+        assertThat(g.memory().asSlice(DATA, 1024).toArray(ValueLayout.JAVA_BYTE)).as("data read").isEqualTo(want);
+        g.disconnect();
+        assertThat(server.awaitSessionsEnded(++sessions, 5000)).isTrue();
+        g.assertCanaries(MEM, true);
+    }
+
+    /** A chain that loops on itself on queue 0 of a started guest; waits for DEVICE_NEEDS_RESET. */
+    private static void loopOnQueue0(CanaryGuest g) throws Exception {
+        desc(g, 0, 0, HDR, 16, N, 0);
+        g.seal();
+        g.publishAndKick(0);
+        StatusFrontEnd.awaitNeedsReset(g.fe, 5);
+    }
+
+    /**
+     * VIRTIO 1.2 section 2.1.2: after DEVICE_NEEDS_RESET the driver resets the device. The same
+     * front-end does (GET_VRING_BASE, RESET_DEVICE, SET_STATUS 0, the ring laid out afresh) and
+     * its session serves again, DEVICE_NEEDS_RESET cleared.
+     */
+    @Test
+    @Timeout(value = 30, unit = TimeUnit.SECONDS)
+    void afterNeedsResetTheDriverResetsTheDeviceAndTheSameSessionServesAgain() throws Exception {
+        try (CanaryGuest g = new CanaryGuest(server.socketPath(), FEATURES)) {
+            g.start();
+            loopOnQueue0(g);
+            assertThat(g.err.await(2000)).as("queue 0's error eventfd").isTrue();
+            g.resetDevice();
+            assertThat(g.needsReset()).as("DEVICE_NEEDS_RESET after the reset").isFalse();
+            g.start();
+            readsCorrectly(g, 5);
+        }
+        assertThat(Files.readAllBytes(image)).isEqualTo(imageBytes);
+    }
+
+    /**
+     * The error eventfd written is the failed ring's: a loop on queue 1 writes queue 1's error fd,
+     * not queue 0's, and queue 0 goes on serving in the same session (the device is marked
+     * DEVICE_NEEDS_RESET as a whole, GET_STATUS has one status).
+     */
+    @Test
+    @Timeout(value = 30, unit = TimeUnit.SECONDS)
+    void aBadChainOnQueue1WritesQueue1sErrorFdAndQueue0GoesOn() throws Exception {
+        device.clear();
+        try (CanaryGuest g = new CanaryGuest(server.socketPath(), FEATURES); EventFd kick1 = EventFd.create();
+                EventFd call1 = EventFd.create(); EventFd err1 = EventFd.create()) {
+            g.start();
+            TestRing r1 = new TestRing(g.memory(), 0x40000, CanaryGuest.QUEUE_SIZE, 0);
+            g.memory().asSlice(r1.desc(), 0x3000).fill((byte) 0);
+            long ua = g.mem.address();
+            g.fe.setVringNum(1, CanaryGuest.QUEUE_SIZE);
+            g.fe.setVringBase(1, 0);
+            g.fe.setVringAddr(new VringAddr(1, 0, ua + r1.desc(), ua + r1.used(), ua + r1.avail(), 0));
+            g.fe.setVringErr(1, err1.fd());
+            g.fe.setVringCall(1, call1.fd());
+            g.fe.setVringKick(1, kick1.fd());
+            g.fe.setVringEnable(1, true);
+            r1.descriptor(0, HDR, 16, N, 0); // loops on itself
+            r1.publish(0);
+            kick1.signal();
+            StatusFrontEnd.awaitNeedsReset(g.fe, 5);
+            assertThat(err1.await(2000)).as("queue 1's error eventfd").isTrue();
+            assertThat(g.err.drain()).as("queue 0's error eventfd").isZero();
+            assertThat(device.reasons()).anyMatch(r -> r.startsWith("[queue 1] ") && r.contains("a loop"));
+            assertThat(r1.usedIdx()).isZero();
+            readsCorrectly(g, 11);
         }
     }
 }
