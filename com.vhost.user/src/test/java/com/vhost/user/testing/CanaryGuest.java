@@ -22,7 +22,9 @@ import java.util.concurrent.TimeUnit;
  * test writes descriptors and buffers, declares what the device may write ({@link #mayWrite}),
  * {@link #seal seals} (memory is snapshotted), publishes and kicks; afterwards {@link
  * #assertCanaries} checks that no other byte changed: only the used ring's flags, and its index
- * and first element when the request was completed.
+ * and first element when the request was completed. Negotiates STATUS, REPLY_ACK and
+ * RESET_DEVICE, so a refusal reaches the test as a {@code VhostRefusedException}, GET_STATUS shows
+ * DEVICE_NEEDS_RESET and {@link #resetDevice} can recover from it.
  */
 public final class CanaryGuest implements AutoCloseable {
     /** Guest memory size, bytes. */
