@@ -36,8 +36,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A {@link VirtqueueException} (or any runtime exception) from the handler stops that queue
  * and calls {@link Interrupt#signalNeedsReset(String)} with its message ({@link
- * QueueErrorInterrupt#signalQueueError} with the queue's index when the interrupt is a
- * {@link QueueErrorInterrupt}: vhost-user then writes that ring's error eventfd); other queues go on. So
+ * QueueErrorInterrupt#signalQueueError} with the queue's index when the interrupt is a {@link
+ * QueueErrorInterrupt}: vhost-user then writes that ring's error eventfd); other queues go on. So
  * does a dead kick fd: one that epoll reports hung up (EPOLLHUP, e.g. a pipe whose writer closed)
  * or in error (EPOLLERR), or that reads end-of-file or fails to read. It is unwatched at once, so
  * the worker never spins on it (level-triggered epoll would report it on every wait), and the

@@ -22,9 +22,9 @@ import org.slf4j.LoggerFactory;
  * answers IOERR, and so does data in the wrong direction (section 5.2.6: an IN's data is
  * device-writable, an OUT's device-readable; an IN with readable bytes after its 16-byte header or
  * an OUT with writable bytes before its status byte touches neither image nor buffers, where it
- * used to answer OK for a transfer of 0 bytes); an unknown type UNSUPP; a chain too short for the header or without a status
- * byte is a {@link VirtqueueException} (the queue stops, the device needs a reset). Runs on the
- * model's worker thread only; allocates nothing.
+ * used to answer OK for a transfer of 0 bytes); an unknown type UNSUPP; a chain too short for the
+ * header or without a status byte is a {@link VirtqueueException} (the queue stops, the device
+ * needs a reset). Runs on the model's worker thread only; allocates nothing.
  */
 final class BlkRequests {
     private static final Logger LOG = LoggerFactory.getLogger(FileBlockModel.class);

@@ -85,7 +85,11 @@ final class CallInterrupt implements QueueErrorInterrupt {
 
     /**
      * Marks the device DEVICE_NEEDS_RESET ({@link #signalNeedsReset}) and writes the error eventfd
-     * of ring {@code queueIndex} when the front-end gave one; a failed write is logged, never thrown.
+     * of ring {@code queueIndex} when the front-end gave one (1 added to its counter, non-blocking);
+     * a failed write is logged, never thrown.
+     *
+     * @param queueIndex the failed ring's index; outside the device's queues only the status is set
+     * @param reason what went wrong, for the log
      */
     @Override
     public void signalQueueError(int queueIndex, String reason) {
@@ -99,7 +103,12 @@ final class CallInterrupt implements QueueErrorInterrupt {
             return;
         }
         try {
-            err.signal();
+            // the session may replace and close this fd meanwhile (SET_VRING_ERR does not stop the
+            // ring): EventFd.close holds the same lock, so the write goes to this eventfd or, once
+            // closed, fails; it never reaches another file that got the fd number
+            synchronized (err) {
+                err.signal();
+            }
         } catch (Exception e) {
             LOG.warn("{}: writing the error eventfd of queue {} failed: {}", name, queueIndex, e.getMessage());
         }
