@@ -48,8 +48,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * unchanged, and then a fresh front-end on the same socket reads correctly. The server stays up
  * across all cases (one image, one socket). Besides the parameterised cases: the driver's reset
  * after DEVICE_NEEDS_RESET (section 2.1.2) brings the same session back; a bad chain on queue 1
- * writes queue 1's error eventfd only while queue 0 goes on; an OUT whose buffer is truncated in
- * its middle answers IOERR having written at most the part before the hole.
+ * writes queue 1's error eventfd only while queue 0 goes on; a good request and a bad one in one
+ * kick (the first completes); an OUT whose buffer is truncated in its middle answers IOERR having
+ * written at most the part before the hole.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class HostileDriverSuiteTest {
@@ -528,6 +529,39 @@ class HostileDriverSuiteTest {
             readsCorrectly(g, 5);
         }
         assertThat(Files.readAllBytes(image)).isEqualTo(imageBytes);
+    }
+
+    /**
+     * A good IN and then a chain that loops, made available by one kick: the first completes (its
+     * data, status and used element), the second stops the queue with DEVICE_NEEDS_RESET and
+     * nothing of it is written; GET_VRING_BASE reports the bad entry as the next to process.
+     */
+    @Test
+    @Timeout(value = 30, unit = TimeUnit.SECONDS)
+    void aGoodRequestCompletesAndTheBadOneAfterItStopsTheQueue() throws Exception {
+        device.clear();
+        try (CanaryGuest g = new CanaryGuest(server.socketPath(), FEATURES)) {
+            g.start();
+            request(VirtioBlk.T_IN, 7, DATA, 512, W).write(g);
+            desc(g, 0, 5, HDR + 0x100, 16, N, 5);
+            g.seal();
+            g.ring.publish(0);
+            g.publishAndKick(5);
+            StatusFrontEnd.awaitNeedsReset(g.fe, 5);
+            assertThat(g.err.await(2000)).as("queue 0's error eventfd").isTrue();
+            assertThat(device.reasons()).anyMatch(r -> r.startsWith("[queue 0] ") && r.contains("descriptor 5") && r.contains("a loop"));
+            assertThat(g.ring.usedIdx()).as("the good request only").isEqualTo(1);
+            assertThat(g.usedId(0)).isZero();
+            assertThat(g.usedLen(0)).isEqualTo(513);
+            assertThat(g.memory().get(ValueLayout.JAVA_BYTE, STATUS)).isEqualTo((byte) VirtioBlk.S_OK);
+            assertThat(g.memory().asSlice(DATA, 512).toArray(ValueLayout.JAVA_BYTE))
+                    .isEqualTo(Arrays.copyOfRange(imageBytes, 7 * 512, 8 * 512));
+            assertThat(g.fe.getVringBase(0)).as("next avail: the bad entry").isEqualTo(1);
+            g.disconnect();
+            assertThat(server.awaitSessionsEnded(++sessions, 5000)).isTrue();
+            g.assertCanaries(MEM, true);
+        }
+        nextFrontEndReads();
     }
 
     /**
