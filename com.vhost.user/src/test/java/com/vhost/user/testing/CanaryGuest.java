@@ -45,9 +45,9 @@ public final class CanaryGuest implements AutoCloseable {
     private boolean disconnected;
 
     /**
-     * Connects to {@code socket}, negotiates {@code features} with STATUS and REPLY_ACK
-     * ({@link StatusFrontEnd#negotiate}) and lays out queue 0; the ring is not started yet
-     * ({@link #start}).
+     * Connects to {@code socket}, negotiates {@code features} with STATUS, REPLY_ACK and
+     * RESET_DEVICE ({@link StatusFrontEnd#negotiate}) and lays out queue 0; the ring is not started
+     * yet ({@link #start}). Everything is closed again when a step fails.
      */
     public CanaryGuest(Path socket, long features) throws Exception {
         this.features = features;
@@ -79,8 +79,13 @@ public final class CanaryGuest implements AutoCloseable {
             g.set(ValueLayout.JAVA_BYTE, i, canary(i));
         }
         zeroRing();
-        StatusFrontEnd.negotiate(fe, mem, VhostUserProtocolFeature.RESET_DEVICE.mask(), features);
-        StatusFrontEnd.layQueue0(fe, mem, ring);
+        try {
+            StatusFrontEnd.negotiate(fe, mem, VhostUserProtocolFeature.RESET_DEVICE.mask(), features);
+            StatusFrontEnd.layQueue0(fe, mem, ring);
+        } catch (Exception | Error x) {
+            close();
+            throw x;
+        }
     }
 
     private void zeroRing() {
