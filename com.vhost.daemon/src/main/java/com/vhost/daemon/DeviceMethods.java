@@ -88,9 +88,11 @@ final class DeviceMethods {
     }
 
     /**
-     * {@code device_swap {id, target, backend_type?}} → {@code {from, to, pause_ms}}: a hot-swap of
-     * the running driver ({@link DeviceRegistry#swap}); {@code target} is a socket/node path or the
-     * name of a VhostOps service. With another {@code backend_type} the configuration's type and
+     * {@code device_swap {id, target, backend_type?}} → {@code {from, to, pause_ms, pause_measured,
+     * switch_ms}}: a hot-swap of the running driver ({@link DeviceRegistry#swap}); {@code target} is
+     * a socket/node path or the name of a VhostOps service. {@code pause_ms} is the I/O pause in
+     * milliseconds (last completion on the old back-end to the first on the new) when requests were
+     * running ({@code pause_measured} true), else the switch time, which bounds it. With another {@code backend_type} the configuration's type and
      * target change instead and the registry re-creates the driver ({@code pause_ms} null).
      */
     Object swap(Params p) throws Exception {
@@ -118,8 +120,16 @@ final class DeviceMethods {
         String line = registry.swap(before.id(), target);
         DeviceInfo after = existing(before.id());
         r.put("to", endpoint(after));
-        Long pauseUs = registry.counters(before.id()).get("last.pause.us");
-        r.put("pause_ms", pauseUs == null ? null : pauseUs / 1000.0);
+        Map<String, Long> c = registry.counters(before.id());
+        long pauseUs = c.getOrDefault("last.pause.us", -1L);
+        long switchUs = c.getOrDefault("last.switch.us", -1L);
+        // The I/O pause (last completion on the old back-end to the first on the new) is measured
+        // only when requests were running; otherwise the switch time bounds it.
+        boolean measured = pauseUs >= 0;
+        long us = measured ? pauseUs : switchUs;
+        r.put("pause_ms", us < 0 ? null : us / 1000.0);
+        r.put("pause_measured", measured);
+        r.put("switch_ms", switchUs < 0 ? null : switchUs / 1000.0);
         r.put("message", line);
         return r;
     }
