@@ -58,10 +58,13 @@ public interface CliServices {
      * Only {@code run}, {@code daemon} and {@code shell} call it: other commands never read conf/.
      * Returns once FileInstall has started (its first scan follows at once).
      *
-     * @param conf the configuration folder, or null for the platform's ({@code felix.fileinstall.dir}
-     *     as the {@code vhost} script sets it, else {@code ./conf})
-     * @param deploy the bundle folder, or null for the platform's ({@code ./deploy} without the script)
-     * @throws IllegalStateException when FileInstall is missing or did not start within 10 s
+     * @param conf the configuration folder, or null for the platform's: {@code felix.fileinstall.dir}
+     *     when given at launch (both folders), else {@code vhost.conf.dir} as the {@code vhost}
+     *     script sets it, else {@code ./conf}
+     * @param deploy the bundle folder, or null for the platform's ({@code vhost.deploy.dir}, else
+     *     {@code ./deploy})
+     * @throws IllegalStateException when FileInstall is missing or did not start within 10 s, or
+     *     {@code felix.fileinstall.dir} was fixed at launch and other folders are asked for
      */
     void watchFolders(Path conf, Path deploy) throws InterruptedException;
 

@@ -258,21 +258,31 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
     /** Start level FileInstall sits at in {@code vhost.bndrun}, above the beginning start level 10. */
     static final int FOLDER_START_LEVEL = 20;
     static final long FOLDER_START_MS = 10_000;
+    static final String FILEINSTALL_DIR = "felix.fileinstall.dir";
 
     @Override
     public void watchFolders(Path conf, Path deploy) throws InterruptedException {
-        String[] defaults = System.getProperty("felix.fileinstall.dir", "conf,deploy").split(",", 2);
-        Path c = conf != null ? conf : Path.of(defaults[0].trim());
-        Path d = deploy != null ? deploy : Path.of(defaults.length > 1 ? defaults[1].trim() : "deploy");
-        try {
-            Files.createDirectories(c);
-            Files.createDirectories(d);
-        } catch (java.io.IOException e) {
-            throw new IllegalStateException("cannot create " + c + " or " + d + ": " + e.getMessage(), e);
+        // The bnd launcher copies the JVM's system properties into the framework's at launch, so a
+        // -Dfelix.fileinstall.dir fixes the folders; the vhost script passes vhost.conf.dir and
+        // vhost.deploy.dir instead and the folders are set here, before FileInstall starts and
+        // reads the property (the framework falls back to the system properties).
+        String fixed = context.getProperty(FILEINSTALL_DIR);
+        if (fixed == null || conf != null || deploy != null) {
+            Path c = conf != null ? conf : Path.of(System.getProperty("vhost.conf.dir", "conf"));
+            Path d = deploy != null ? deploy : Path.of(System.getProperty("vhost.deploy.dir", "deploy"));
+            try {
+                Files.createDirectories(c);
+                Files.createDirectories(d);
+            } catch (java.io.IOException e) {
+                throw new IllegalStateException("cannot create " + c + " or " + d + ": " + e.getMessage(), e);
+            }
+            String dirs = c.toAbsolutePath() + "," + d.toAbsolutePath();
+            System.setProperty(FILEINSTALL_DIR, dirs);
+            if (!dirs.equals(context.getProperty(FILEINSTALL_DIR))) {
+                throw new IllegalStateException(FILEINSTALL_DIR + " was fixed when the framework started (" + fixed
+                        + "): cannot watch " + dirs + " instead");
+            }
         }
-        // FileInstall reads felix.fileinstall.dir when it starts (the framework falls back to the
-        // system properties for a key it was not given).
-        System.setProperty("felix.fileinstall.dir", c.toAbsolutePath() + "," + d.toAbsolutePath());
         FrameworkStartLevel fsl = context.getBundle(0).adapt(FrameworkStartLevel.class);
         if (fsl.getStartLevel() >= FOLDER_START_LEVEL) {
             return;
@@ -285,11 +295,12 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
         }
         for (Bundle b : context.getBundles()) {
             if ("org.apache.felix.fileinstall".equals(b.getSymbolicName()) && b.getState() == Bundle.ACTIVE) {
-                LOG.debug("FileInstall watches {} and {}", c, d);
+                LOG.debug("FileInstall watches {}", context.getProperty(FILEINSTALL_DIR));
                 return;
             }
         }
-        throw new IllegalStateException("FileInstall (org.apache.felix.fileinstall) is not active: " + c + " is not read");
+        throw new IllegalStateException("FileInstall (org.apache.felix.fileinstall) is not active: "
+                + context.getProperty(FILEINSTALL_DIR) + " is not read");
     }
 
     @Override
