@@ -214,6 +214,31 @@ class DaemonProcessTest {
                 }
                 assertThat(other.result("device_get", "{\"id\":\"d0\"}").get("status").asText()).isEqualTo("BOUND");
 
+                // a net back-end and device; a device whose back-end is missing makes health CRITICAL
+                Path n = work.resolve("n.sock");
+                c.result("backend_serve_net", "{\"name\":\"n\",\"socket\":\"" + n + "\",\"loopback\":true}");
+                JsonNode net = c.result("device_create", "{\"id\":\"n0\",\"type\":\"net\",\"backend_type\":\"user\",\"target\":\"" + n + "\"}");
+                assertThat(net.get("status").asText()).as(net.toString()).isEqualTo("BOUND");
+                assertError(c.call("backend_serve_net", "{\"name\":\"m\",\"socket\":\"" + work.resolve("m.sock") + "\",\"loopback\":true,\"tap\":\"t0\"}"),
+                        -32602, "'loopback'");
+                JsonNode lost = c.result("device_create", "{\"id\":\"lost\",\"type\":\"blk\",\"backend_type\":\"user\",\"target\":\""
+                        + work.resolve("nobody-serves.sock") + "\"}");
+                assertThat(lost.get("status").asText()).as(lost.toString()).isEqualTo("FAILED");
+                JsonNode health = c.result("health", "{}");
+                assertThat(health.get("status").asText()).as(health.toString()).isEqualTo("CRITICAL");
+                assertThat(health.toString()).contains("device lost", "device n0");
+                c.result("device_delete", "{\"id\":\"lost\"}");
+                c.result("device_delete", "{\"id\":\"n0\"}");
+                c.result("backend_served_delete", "{\"name\":\"n\"}");
+                assertThat(c.result("health", "{}").get("status").asText()).isEqualTo("OK");
+
+                // a second daemon on the same control socket is refused; the first goes on
+                Run second = vhost(work, Map.of(), "daemon", "--control", sock.toString(), "--conf", work.resolve("conf-2").toString(),
+                        "--deploy", work.resolve("deploy-2").toString());
+                assertThat(second.exit()).as(second.out() + second.err()).isEqualTo(1);
+                assertThat(second.err()).contains("control socket " + sock, "is in use by another server");
+                assertThat(other.result("device_get", "{\"id\":\"d0\"}").get("status").asText()).isEqualTo("BOUND");
+
                 // vhost rpc end to end: no Felix, exit 0 with JSON, exit 1 with the error
                 Run ok = vhost(work, Map.of(), "rpc", "--control", sock.toString(), "device_list");
                 assertThat(ok.exit()).as(ok.err()).isZero();
