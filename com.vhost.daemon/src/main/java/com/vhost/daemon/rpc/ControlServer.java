@@ -41,6 +41,7 @@ public final class ControlServer implements AutoCloseable {
 
     private final UnixServer server;
     private final JsonRpc rpc;
+    private final long partialLineTimeoutNs;
     private final Set<Client> clients = ConcurrentHashMap.newKeySet();
     private final Thread acceptor;
     private volatile boolean closed;
@@ -51,8 +52,14 @@ public final class ControlServer implements AutoCloseable {
      * @param server a listening socket, owned from now on (closed, its file removed, by {@link #close})
      */
     public ControlServer(UnixServer server, JsonRpc rpc) {
+        this(server, rpc, PARTIAL_LINE_TIMEOUT_MS);
+    }
+
+    /** As {@link #ControlServer(UnixServer, JsonRpc)} with another unfinished-line limit, in milliseconds. */
+    ControlServer(UnixServer server, JsonRpc rpc, long partialLineTimeoutMs) {
         this.server = server;
         this.rpc = rpc;
+        this.partialLineTimeoutNs = partialLineTimeoutMs * 1_000_000L;
         this.acceptor = Thread.ofPlatform().name("vhost-control-accept").daemon().unstarted(this::acceptLoop);
         acceptor.start();
     }
@@ -120,9 +127,9 @@ public final class ControlServer implements AutoCloseable {
                     try {
                         n = socket.recvMsg(buf, 0, READ_CHUNK, fds);
                     } catch (VhostTimeoutException idle) {
-                        if ((line.size() > 0 || discarding) && System.nanoTime() - partialSince > PARTIAL_LINE_TIMEOUT_MS * 1_000_000L) {
+                        if ((line.size() > 0 || discarding) && System.nanoTime() - partialSince > partialLineTimeoutNs) {
                             send(arena, rpc.error(null, RpcException.INVALID_REQUEST, "invalid request: no newline within "
-                                    + PARTIAL_LINE_TIMEOUT_MS + " ms; closing the connection"));
+                                    + partialLineTimeoutNs / 1_000_000L + " ms; closing the connection"));
                             return;
                         }
                         continue;

@@ -162,6 +162,22 @@ class ControlServerTest {
     }
 
     @Test
+    void aLineLeftUnfinishedClosesOnlyThatConnection(@TempDir Path dir) throws Exception {
+        Path sock = dir.resolve("control.sock");
+        try (ControlServer server = new ControlServer(UnixServer.listen(sock), rpc(new AtomicLong()), 1_500);
+                Client stalled = new Client(sock); Client other = new Client(sock)) {
+            stalled.send("{\"jsonrpc\":\"2.0\",\"id\":1,");
+            long t0 = System.nanoTime();
+            JsonNode n = JSON.readTree(stalled.readLine());
+            assertThat(n.get("error").get("code").asInt()).isEqualTo(RpcException.INVALID_REQUEST);
+            assertThat(n.get("error").get("message").asText()).contains("no newline within 1500 ms");
+            assertThat(stalled.readLine()).as("the stalled connection is closed").isNull();
+            assertThat(System.nanoTime() - t0).isLessThan(TimeUnit.SECONDS.toNanos(10));
+            assertThat(other.call("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}").get("id").asInt()).isEqualTo(2);
+        }
+    }
+
+    @Test
     void aLiveControlSocketIsRefusedAndAStaleOneReplaced(@TempDir Path dir) throws Exception {
         Path sock = dir.resolve("control.sock");
         AtomicLong calls = new AtomicLong();
