@@ -115,10 +115,10 @@ final class ServeCommand extends ParentCommand {
                 served = tools.serveImage(listen.socket, access, disk.image, readOnly, queues, listen.queueSize);
             } else {
                 if (disk.memory % 512 != 0 || disk.memory == 0) {
-                    throw new IllegalArgumentException("--memory " + disk.memory + " is not a positive multiple of 512");
+                    throw new UsageException("--memory " + disk.memory + " is not a positive multiple of 512");
                 }
                 if (readOnly) {
-                    throw new IllegalArgumentException("--readonly makes no sense for a zero-filled --memory disk");
+                    throw new UsageException("--readonly makes no sense for a zero-filled --memory disk");
                 }
                 served = tools.serveMemory(listen.socket, access, disk.memory, queues, listen.queueSize);
             }

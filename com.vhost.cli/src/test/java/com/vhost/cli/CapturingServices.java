@@ -114,4 +114,15 @@ abstract class CapturingServices implements CliServices {
     public PrintWriter err() {
         return err;
     }
+
+    /**
+     * Waits (at most 30 s) until standard error contains {@code text} or {@code command} ended:
+     * e.g. a workload's first progress line, so a back-end is killed only once the driver is up.
+     */
+    void awaitErr(String text, java.util.concurrent.Future<?> command) throws InterruptedException {
+        long until = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+        while (!errText.toString().contains(text) && !command.isDone() && System.nanoTime() < until) {
+            Thread.sleep(20);
+        }
+    }
 }
