@@ -17,8 +17,9 @@ abstract class DriverConnection {
             description = "descriptors per queue, a power of two (default ${DEFAULT-VALUE})")
     int queueSize;
 
-    @Option(names = "--connect-timeout", paramLabel = "MS", defaultValue = "5000",
-            description = "how long to retry connecting, in milliseconds (default ${DEFAULT-VALUE})")
+    @Option(names = "--connect-timeout", paramLabel = "MS", defaultValue = "0",
+            description = {"how long to retry connecting while the socket is missing or refuses, in milliseconds",
+                "(default ${DEFAULT-VALUE}: fail at once, as qemu-io does; a path that is not a socket fails at once always)"})
     long connectTimeoutMs;
 
     /**

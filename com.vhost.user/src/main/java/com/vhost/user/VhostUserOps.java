@@ -59,8 +59,10 @@ public final class VhostUserOps implements VhostOps {
     @Override
     public VhostUserBackend open(VhostTarget target) throws VhostException {
         String mode = mode(target);
-        int connectMs = intOption(target, DeviceConfigKeys.OPTION_CONNECT_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS);
-        int replyMs = intOption(target, DeviceConfigKeys.OPTION_REPLY_TIMEOUT_MS, VhostUserFrontend.DEFAULT_REPLY_TIMEOUT_MS);
+        // connect: 0 is one attempt, no retry; accepting (server mode) needs a positive wait
+        int connectMs = intOption(target, DeviceConfigKeys.OPTION_CONNECT_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS,
+                MODE_SERVER.equals(mode) ? 1 : 0);
+        int replyMs = intOption(target, DeviceConfigKeys.OPTION_REPLY_TIMEOUT_MS, VhostUserFrontend.DEFAULT_REPLY_TIMEOUT_MS, 1);
         Path path = Path.of(target.path());
         String description = "vhost-user:" + target.path();
         UnixSocket socket;
@@ -120,19 +122,20 @@ public final class VhostUserOps implements VhostOps {
         return mode;
     }
 
-    private static int intOption(VhostTarget target, String key, int def) throws VhostProtocolException {
+    private static int intOption(VhostTarget target, String key, int def, int min) throws VhostProtocolException {
         String v = target.option(key, null);
         if (v == null) {
             return def;
         }
         try {
             int n = Integer.parseInt(v.trim());
-            if (n <= 0) {
-                throw new NumberFormatException("not positive");
+            if (n < min) {
+                throw new NumberFormatException("below " + min);
             }
             return n;
         } catch (NumberFormatException e) {
-            throw new VhostProtocolException(target.path() + ": option " + key + "=" + v + " is not a positive integer (ms)");
+            throw new VhostProtocolException(target.path() + ": option " + key + "=" + v + " is not an integer of at least "
+                    + min + " (ms)");
         }
     }
 }

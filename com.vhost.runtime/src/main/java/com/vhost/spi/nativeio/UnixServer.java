@@ -60,9 +60,10 @@ public final class UnixServer implements AutoCloseable {
     /**
      * Binds and listens at {@code path}; the socket file gets exactly {@code mode} (not reduced by
      * the umask) and, when {@code group} is given, that group (socket(7): connecting needs write
-     * permission on the socket file). The order is bind, chmod, chown, listen: until listen(2) a
-     * connect(2) is refused (ECONNREFUSED), so no peer connects while the file still has the mode
-     * bind(2) gave it.
+     * permission on the socket file). The order is bind, chmod, chown, listen, under a temporary
+     * name next to {@code path} (hidden, with the PID), then rename(2) to {@code path}: no peer
+     * connects while the file still has the mode bind(2) gave it, and {@code path} never names a
+     * socket that refuses, so a client that finds it need not retry.
      *
      * <p>What is at {@code path} already (lstat(2), inode(7)): nothing: bind. A socket: probed with
      * a non-blocking connect; when a server accepts (or its backlog is full) the path is in use and
@@ -85,22 +86,28 @@ public final class UnixServer implements AutoCloseable {
         checkMode(mode);
         GroupPrincipal gp = group == null ? null : lookupGroup(group);
         clearStale(path);
+        // Bound under a temporary name and renamed into place once it listens, so the path never
+        // names a socket that refuses: a client that sees it can connect at once (no retries).
+        Path bound = bindName(path);
         int fd = UnixSocket.newSocket();
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment sa = UnixSocket.sockaddr(a, path);
+            MemorySegment sa = UnixSocket.sockaddr(a, bound);
             int r = (int) BIND.invokeExact(Linux.captureState(), fd, sa, 110);
             if (r < 0) {
-                throw Linux.error("bind(" + path + ")");
+                throw Linux.error("bind(" + bound + ")");
             }
             try {
-                setPermissions(path, mode, gp);
+                setPermissions(bound, mode, gp);
                 r = (int) LISTEN.invokeExact(Linux.captureState(), fd, 16);
                 if (r < 0) {
-                    throw Linux.error("listen(" + path + ")");
+                    throw Linux.error("listen(" + bound + ")");
+                }
+                if (!bound.equals(path)) {
+                    moveIntoPlace(bound, path);
                 }
             } catch (VhostNativeException | RuntimeException e) {
                 try {
-                    Linux.unlink(path.toString()); // our own socket file, never listened on
+                    Linux.unlink(bound.toString()); // our own socket file, never listened on at path
                 } catch (VhostNativeException ignored) {
                     // the first failure is the one to report
                 }
@@ -153,6 +160,25 @@ public final class UnixServer implements AutoCloseable {
             } catch (IOException e) {
                 throw new VhostNativeException("chown(" + path + ", group " + group.getName() + ")", 0, e.toString());
             }
+        }
+    }
+
+    /**
+     * @return a name next to {@code path} to bind and listen under before the rename into place,
+     *     or {@code path} itself when that name would not fit in {@code sun_path} (108 bytes)
+     */
+    private static Path bindName(Path path) {
+        Path name = path.getFileName();
+        Path tmp = path.resolveSibling("." + name + ".listen-" + ProcessHandle.current().pid());
+        return tmp.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length < 108 ? tmp : path;
+    }
+
+    /** rename(2) of the listening socket file {@code from} to {@code to} (atomic: no window without it). */
+    private static void moveIntoPlace(Path from, Path to) throws VhostNativeException {
+        try {
+            java.nio.file.Files.move(from, to, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new VhostNativeException("rename(" + from + ", " + to + ")", 0, e.toString());
         }
     }
 

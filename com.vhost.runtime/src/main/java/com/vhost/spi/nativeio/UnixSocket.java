@@ -99,9 +99,10 @@ public final class UnixSocket implements AutoCloseable {
 
     /**
      * Connects to a listening socket, retrying while it does not exist yet or refuses
-     * (ENOENT, ECONNREFUSED) until {@code timeoutMs} has passed.
+     * (ENOENT, ECONNREFUSED) until {@code timeoutMs} has passed (0: one attempt).
      *
-     * @throws VhostNativeException with the last errno when the timeout runs out
+     * @throws VhostNativeException with the last errno when the timeout runs out; at once with
+     *     ENOTSOCK, naming what it is, when {@code path} exists and is not a socket
      */
     public static UnixSocket connect(Path path, long timeoutMs) throws VhostNativeException {
         long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
@@ -122,9 +123,12 @@ public final class UnixSocket implements AutoCloseable {
                 int errno = Linux.lastErrno();
                 Linux.closeQuietly(fd);
                 boolean retry = errno == Linux.ENOENT || errno == Linux.ECONNREFUSED || errno == Linux.EINTR;
+                if (errno == Linux.ECONNREFUSED) {
+                    notASocket(path); // a regular file also refuses: say what it is, at once
+                }
                 if (!retry || System.nanoTime() > deadline) {
                     throw new VhostNativeException("connect(" + path + ")", errno, Linux.strerror(errno)
-                            + (retry ? " after " + timeoutMs + " ms" : ""));
+                            + (retry && timeoutMs > 0 ? " after " + timeoutMs + " ms" : ""));
                 }
                 try {
                     Thread.sleep(20);
@@ -133,6 +137,22 @@ public final class UnixSocket implements AutoCloseable {
                     throw new VhostNativeException("connect(" + path + ")", Linux.EINTR, "interrupted");
                 }
             }
+        }
+    }
+
+    /** errno ENOTSOCK (asm-generic/errno.h): reported for a path that is not a socket. */
+    private static final int ENOTSOCK = 88;
+
+    /** @throws VhostNativeException (ENOTSOCK) naming what {@code path} is when it exists and is not a socket */
+    private static void notASocket(Path path) throws VhostNativeException {
+        FileStat st;
+        try {
+            st = Linux.lstat(path.toString());
+        } catch (VhostNativeException gone) {
+            return;
+        }
+        if (st.type() != FileStat.S_IFSOCK) {
+            throw new VhostNativeException("connect(" + path + ")", ENOTSOCK, path + " is a " + st.typeName() + ", not a socket");
         }
     }
 
