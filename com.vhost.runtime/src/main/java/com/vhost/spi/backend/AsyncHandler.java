@@ -38,6 +38,15 @@ public interface AsyncHandler extends QueueWorker.Handler {
     void complete(int queueIndex, DeviceQueue queue) throws VirtqueueException;
 
     /**
+     * Whether finished requests of the queue wait for {@link #complete}: checked while the worker
+     * polls (adaptive polling) so a completion is served without the completion fd's wake-up.
+     * Cheap and free of side effects; the default says no.
+     */
+    default boolean hasCompletions(int queueIndex) {
+        return false;
+    }
+
+    /**
      * Waits for every request of the queue still in flight and completes it. It must wait for all
      * of them even when completing one throws (their buffers are guest memory).
      *

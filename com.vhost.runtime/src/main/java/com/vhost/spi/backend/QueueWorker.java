@@ -513,6 +513,10 @@ public final class QueueWorker {
         boolean found = false;
         do {
             for (int i = 0; i < count && !stopping; i++) {
+                if (async != null && async.hasCompletions(queues[i].index())) {
+                    completeAt(i, false); // finished requests, found without the eventfd's wake-up
+                    found = true;
+                }
                 if (usable(i) && ringHasWork(i)) {
                     serve(i); // ends with the queue's notifications on
                     found = true;
@@ -615,10 +619,7 @@ public final class QueueWorker {
         }
     }
 
-    /**
-     * Completes what finished on queue position {@code i} ({@link AsyncHandler#complete}), or with
-     * {@code drain} waits for all of it, and signals the used queue; a failure stops the queue.
-     */
+    /** Completes what finished on queue position {@code i}, or with {@code drain} all; a failure stops the queue. */
     private void completeAt(int i, boolean drain) {
         if (async == null || i < 0) {
             return;

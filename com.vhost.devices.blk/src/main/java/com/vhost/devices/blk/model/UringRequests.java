@@ -355,6 +355,12 @@ final class UringRequests implements AsyncHandler, AutoCloseable {
     }
 
     @Override
+    public boolean hasCompletions(int queueIndex) {
+        Ring r = rings[queueIndex];
+        return r != null && r.inFlight > 0 && r.ring.hasCompletions();
+    }
+
+    @Override
     public void complete(int queueIndex, DeviceQueue q) throws VirtqueueException {
         Ring r = rings[queueIndex];
         try {
