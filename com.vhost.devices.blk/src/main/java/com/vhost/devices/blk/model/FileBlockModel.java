@@ -64,6 +64,12 @@ import org.slf4j.LoggerFactory;
  * byte and the queue states (index, size, ring addresses, nextAvail, enabled; not fds) and are
  * checked on restore against the image's capacity, queue count and read-only flag.
  *
+ * <p>I/O engine ({@link Aio}): {@code THREADS} carries each request out on the worker as above;
+ * {@code IO_URING} ({@link UringRequests}) submits IN, OUT and FLUSH to an io_uring per queue and
+ * completes each when its CQE arrives, many in flight and in any order, optionally on an O_DIRECT
+ * fd. Either way, stopping a queue (or sleeping, resetting, closing) returns only once every
+ * request the worker took from it was completed.
+ *
  * <p>While ACTIVE, single queues are stopped and started without a sleep ({@link PerQueueDevice}):
  * the one worker thread stops serving a queue between two requests and starts serving another,
  * so a vhost-user ring stop or start does not pause the other queues.

@@ -1,9 +1,7 @@
 package com.vhost.devices.blk.driver;
 
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
-
 import com.vhost.devices.blk.model.FileBlockModel;
-import com.vhost.spi.nativeio.IoUring;
+import com.vhost.devices.blk.model.UringAvailable;
 import org.junit.jupiter.api.BeforeAll;
 
 /**
@@ -14,11 +12,7 @@ import org.junit.jupiter.api.BeforeAll;
 class BlkDriverContractUringTest extends BlkDriverContractTest {
     @BeforeAll
     static void ioUringAvailable() {
-        String why = IoUring.unavailableReason();
-        if (why != null && "true".equals(System.getenv("CI"))) {
-            throw new AssertionError("io_uring is needed with CI=true: " + why);
-        }
-        assumeTrue(why == null, "io_uring unavailable: " + why);
+        UringAvailable.require();
     }
 
     @Override

@@ -1,10 +1,7 @@
 package com.vhost.devices.blk.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
-
 import com.vhost.api.blk.VirtioBlk;
-import com.vhost.spi.nativeio.IoUring;
 import com.vhost.spi.testing.TestRingDriver.Buf;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -26,11 +23,7 @@ import org.junit.jupiter.api.Test;
 class FileBlockModelUringTest extends FileBlockModelTest {
     @BeforeAll
     static void ioUringAvailable() {
-        String why = IoUring.unavailableReason();
-        if (why != null && "true".equals(System.getenv("CI"))) {
-            throw new AssertionError("io_uring is needed with CI=true: " + why);
-        }
-        assumeTrue(why == null, "io_uring unavailable: " + why);
+        UringAvailable.require();
     }
 
     @Override

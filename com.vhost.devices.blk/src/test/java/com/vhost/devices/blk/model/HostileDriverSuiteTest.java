@@ -143,6 +143,9 @@ class HostileDriverSuiteTest {
 
     @BeforeAll
     void serve() throws Exception {
+        if (aio() == FileBlockModel.Aio.IO_URING) {
+            UringAvailable.require(); // before the model needs it (a subclass's @BeforeAll runs after this one)
+        }
         image = dir.resolve("disk.img");
         imageBytes = new byte[IMAGE_BYTES];
         new Random(10).nextBytes(imageBytes);
