@@ -480,9 +480,6 @@ public final class QueueWorker {
                     backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(1, backoffMs * 2));
                 }
             }
-            for (int i = 0; i < queues.length; i++) {
-                settle(i); // stopping: nothing may stay in flight once the thread has ended
-            }
         } catch (VhostNativeException e) {
             LOG.error("queue worker {} ends: {}", name, e.getMessage());
             failures.allStopped(queues, "queue worker " + name + ": " + e.getMessage());
@@ -491,6 +488,10 @@ public final class QueueWorker {
             // the rest (an OutOfMemoryError, a fault outside a handler): no thread dies silently
             LOG.error("queue worker {} ends", name, e);
             failures.allStopped(queues, "queue worker " + name + ": " + e);
+        } finally {
+            for (int i = 0; i < queues.length; i++) {
+                settle(i); // nothing may stay in flight once the thread has ended
+            }
         }
     }
 

@@ -599,11 +599,15 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     @Override
     public synchronized void close() throws VhostException {
         closed = true;
+        boolean stopped = false;
         try {
             stopQueues();
+            stopped = true;
         } finally {
-            if (uring != null) {
-                uring.close();
+            if (uring != null && stopped) {
+                uring.close(); // never under a worker still running: its rings are mapped memory
+            } else if (uring != null) {
+                LOG.warn("blk {}: the queue worker did not stop: its io_uring rings stay open", name);
             }
             store.close();
             if (shm != null) {

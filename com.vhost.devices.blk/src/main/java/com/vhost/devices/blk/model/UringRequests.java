@@ -42,9 +42,10 @@ import org.slf4j.LoggerFactory;
  * page cache"). Linux keeps the two coherent (a direct read writes back dirty cached pages of its
  * range first; a direct write invalidates them).
  *
- * <p>In flight per queue: at most {@link #slots} requests; a queue with more waits in
- * {@code process} for one to complete. Nothing is allocated per request: chains, iovec arrays and
- * completion records are per slot, made when the queue's ring is.
+ * <p>In flight per queue: at most min(queue size, {@value #MAX_SLOTS}) requests; a queue with more
+ * waits in {@code process} for one to complete. Nothing is allocated per request: iovec arrays and
+ * completion records are per slot, made with the queue's ring, and each slot's chain (sized for
+ * the queue) on the slot's first use, so memory follows the depth a driver reaches.
  */
 final class UringRequests implements AsyncHandler, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(FileBlockModel.class);
@@ -110,8 +111,7 @@ final class UringRequests implements AsyncHandler, AutoCloseable {
             free = new int[slots];
             doneSlot = new int[slots];
             doneRes = new int[slots];
-            for (int i = 0; i < slots; i++) {
-                chains[i] = new DescriptorChain(chainCapacity);
+            for (int i = 0; i < slots; i++) { // chains are made on a slot's first use (LIFO: the low ones)
                 free[i] = slots - 1 - i;
             }
             freeCount = slots;
@@ -215,6 +215,10 @@ final class UringRequests implements AsyncHandler, AutoCloseable {
                 }
                 int slot = r.free[--r.freeCount];
                 DescriptorChain c = r.chains[slot];
+                if (c == null) { // a queue of N descriptors may need N per chain: made once, as deep as the queue goes
+                    c = new DescriptorChain(chainCapacity);
+                    r.chains[slot] = c;
+                }
                 boolean async = false;
                 try {
                     if (!q.pop(c)) {
