@@ -206,6 +206,16 @@ public final class IoUring implements AutoCloseable {
         } catch (java.io.IOException | RuntimeException e) {
             sysctl = null;
         }
+        return setupFailure(errno, sysctl);
+    }
+
+    /**
+     * @param errno what io_uring_setup failed with
+     * @param sysctl the value of {@code kernel.io_uring_disabled} (0 enabled, 1 only for
+     *     {@code kernel.io_uring_group}, 2 disabled), or null when it cannot be read
+     * @return why, in words
+     */
+    static String setupFailure(int errno, String sysctl) {
         if (errno == EPERM && sysctl != null && !"0".equals(sysctl)) {
             return "io_uring is disabled on this host (sysctl kernel.io_uring_disabled = " + sysctl
                     + (sysctl.equals("1") ? ": only members of kernel.io_uring_group may use it)" : ")");

@@ -110,6 +110,15 @@ class IoUringTest {
     }
 
     @Test
+    void aRefusedSetupSaysWhyInWords() {
+        assertThat(IoUring.setupFailure(1, "2")).isEqualTo("io_uring is disabled on this host (sysctl kernel.io_uring_disabled = 2)");
+        assertThat(IoUring.setupFailure(1, "1")).contains("kernel.io_uring_disabled = 1", "kernel.io_uring_group");
+        assertThat(IoUring.setupFailure(1, "0")).contains("seccomp");
+        assertThat(IoUring.setupFailure(38, null)).contains("no io_uring", "ENOSYS");
+        assertThat(IoUring.setupFailure(12, "0")).isEqualTo(Linux.strerror(12));
+    }
+
+    @Test
     void aFullSubmissionQueueRefusesMoreAndBadSizesAreRefused() throws Exception {
         try (IoUring ring = IoUring.create(2)) {
             assertThat(ring.prepare(IoUring.OP_NOP, -1, 0, 0, 0, 0, 1)).isTrue();
