@@ -166,6 +166,11 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
                 ? new UringRequests(name, store, requests, counters, this::writeThrough, queueSize) : null;
     }
 
+    /** @return the io_uring data path, or null with {@link Aio#THREADS}; package access for the allocation test */
+    UringRequests uring() {
+        return uring;
+    }
+
     /** @return how the image's I/O is carried out */
     public Aio aio() {
         return uring != null ? Aio.IO_URING : Aio.THREADS;

@@ -40,7 +40,7 @@ class FileBlockModelTest {
     Path tmp;
 
     SharedMemory shm;
-    private GuestMemoryMap memory;
+    GuestMemoryMap memory;
     private final RecordingInterrupt irq = new RecordingInterrupt();
     EventFd kick;
     TestRingDriver driver;
@@ -136,7 +136,7 @@ class FileBlockModelTest {
         return GUEST_BASE + (d.address() - shm.address());
     }
 
-    private MemorySegment buffer(int len) {
+    MemorySegment buffer(int len) {
         return driver.at(driver.alloc(len), len);
     }
 
