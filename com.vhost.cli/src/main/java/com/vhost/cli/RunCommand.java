@@ -65,6 +65,7 @@ final class RunCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Checks.queues(queues, 256);
+        services.watchFolders(null, null);
         PrintWriter out = services.out();
         Path work = Path.of(System.getProperty("java.io.tmpdir"), "vhost-run-" + System.getProperty("user.name", "user"));
         Files.createDirectories(work);

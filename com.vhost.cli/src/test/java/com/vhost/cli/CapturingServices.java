@@ -42,6 +42,20 @@ abstract class CapturingServices implements CliServices {
         throw new IllegalStateException("no " + type + " backend in this test");
     }
 
+    /** The folders the command asked FileInstall to watch, in call order (conf, deploy, ...). */
+    final java.util.List<java.nio.file.Path> watchedFolders = new java.util.ArrayList<>();
+
+    @Override
+    public void watchFolders(java.nio.file.Path conf, java.nio.file.Path deploy) {
+        watchedFolders.add(conf);
+        watchedFolders.add(deploy);
+    }
+
+    @Override
+    public java.util.Map<String, Object> awaitControlStatus(java.nio.file.Path control, long waitMs) {
+        throw new IllegalStateException("no daemon control component in this test");
+    }
+
     private BlkTools blkTools;
     private NetTools netTools;
 

@@ -29,6 +29,24 @@ class CommandsTest {
     }
 
     @Test
+    void oneShotCommandsReadNoConfFolder() {
+        assertThat(run("blk", "info", "--socket", "/tmp/vub.sock")).isZero();
+        assertThat(run("blk", "info", "--device", "/dev/vhost-vdpa-1", "--backend", "vdpa")).isZero();
+        assertThat(services.watchedFolders).as("FileInstall started by a one-shot command").isEmpty();
+    }
+
+    @Test
+    void daemonAndRpcHaveHelpAndRpcRunsTheClient(@TempDir Path dir) {
+        assertThat(run("daemon", "--help")).isZero();
+        assertThat(run("rpc", "--help")).isZero();
+        assertThat(services.outText.toString()).contains("Usage: vhost daemon", "--control", "--conf", "--deploy", "Usage: vhost rpc",
+                "PARAMS_JSON");
+        assertThat(run("rpc", "--control", dir.resolve("none.sock").toString(), "device_list")).isEqualTo(1);
+        assertThat(services.errText.toString()).contains("vhost rpc: device_list: cannot reach the daemon", "none.sock");
+        assertThat(services.watchedFolders).isEmpty();
+    }
+
+    @Test
     void backendTypeIsValidatedAndUsed() {
         assertThat(run("blk", "info", "--device", "/dev/vhost-vdpa-1", "--backend", "vdpa")).isZero();
         assertThat(services.backendTypes).containsExactly("vdpa");
