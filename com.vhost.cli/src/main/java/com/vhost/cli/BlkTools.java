@@ -46,8 +46,23 @@ public interface BlkTools {
      *     device, or its size is 0 or not a multiple of 512
      * @throws Exception when the image cannot be opened or the socket cannot be bound
      */
-    Served serveImage(Path socket, SocketOptions access, Path image, boolean readOnly, int queues, int queueSize)
-            throws Exception;
+    default Served serveImage(Path socket, SocketOptions access, Path image, boolean readOnly, int queues, int queueSize)
+            throws Exception {
+        return serveImage(socket, access, image, readOnly, queues, queueSize, "threads", false);
+    }
+
+    /**
+     * As {@link #serveImage(Path, SocketOptions, Path, boolean, int, int)}, with the model's I/O
+     * engine.
+     *
+     * @param aio {@code threads}, {@code io_uring} or {@code auto} (io_uring where this host allows
+     *     it, else threads, logged with the reason)
+     * @param direct open the image O_DIRECT (with io_uring only)
+     * @throws Exception also when {@code io_uring} is asked for and cannot be set up (naming why),
+     *     or {@code direct} without io_uring or on a file system without O_DIRECT
+     */
+    Served serveImage(Path socket, SocketOptions access, Path image, boolean readOnly, int queues, int queueSize,
+            String aio, boolean direct) throws Exception;
 
     /** Serves a zero-filled disk of {@code capacityBytes} (multiple of 512) held in memory. */
     Served serveMemory(Path socket, SocketOptions access, long capacityBytes, int queues, int queueSize) throws Exception;

@@ -1,6 +1,7 @@
 package com.vhost.cli;
 
 import com.vhost.api.backend.SocketOptions;
+import com.vhost.spi.nativeio.IoUring;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
@@ -101,6 +102,16 @@ final class ServeCommand extends ParentCommand {
         @Option(names = "--queues", paramLabel = "N", defaultValue = "1", description = "request queues (default ${DEFAULT-VALUE})")
         int queues;
 
+        @Option(names = "--aio", paramLabel = "ENGINE", defaultValue = "auto",
+                description = {"image I/O: io_uring (many requests in flight per queue, completed in any order), threads "
+                        + "(synchronous pread/pwrite on the queue worker), or auto (default: io_uring where this host allows it, "
+                        + "else threads, saying why); a --memory disk always uses threads"})
+        String aio;
+
+        @Option(names = "--direct", description = "open the image O_DIRECT, bypassing the page cache (needs --aio io_uring or auto "
+                + "resolving to it; buffers not 512-byte aligned go through the page cache)")
+        boolean direct;
+
         Blk(CliServices services) {
             this.services = services;
         }
@@ -112,8 +123,12 @@ final class ServeCommand extends ParentCommand {
             BlkTools tools = services.blkTools();
             BlkTools.Served served;
             if (disk.image != null) {
-                served = tools.serveImage(listen.socket, access, disk.image, readOnly, queues, listen.queueSize);
+                served = tools.serveImage(listen.socket, access, disk.image, readOnly, queues, listen.queueSize,
+                        engine(), direct);
             } else {
+                if (direct || "io_uring".equals(aio)) {
+                    throw new IllegalArgumentException("--memory disks use --aio threads (no --aio io_uring, no --direct)");
+                }
                 if (disk.memory % 512 != 0 || disk.memory == 0) {
                     throw new UsageException("--memory " + disk.memory + " is not a positive multiple of 512");
                 }
@@ -126,6 +141,28 @@ final class ServeCommand extends ParentCommand {
                 announceAndAwait(services, served.describe());
             }
             return 0;
+        }
+
+        /**
+         * @return {@code threads} or {@code io_uring}: {@code auto} resolved to io_uring when this
+         *     process can set one up, else to threads with the reason on stderr
+         * @throws IllegalArgumentException for another value, or {@code --direct} that cannot have io_uring
+         */
+        private String engine() {
+            switch (aio) {
+                case "threads", "io_uring" -> {
+                    return aio;
+                }
+                case "auto" -> {
+                    String why = IoUring.unavailableReason();
+                    if (why == null) {
+                        return "io_uring";
+                    }
+                    services.err().println("vhost serve blk: --aio auto: using threads: " + why);
+                    return "threads";
+                }
+                default -> throw new IllegalArgumentException("--aio " + aio + " is not one of io_uring, threads, auto");
+            }
         }
     }
 }

@@ -34,11 +34,13 @@ final class ServiceBlkTools implements BlkTools {
     }
 
     @Override
-    public Served serveImage(Path socket, SocketOptions access, Path image, boolean readOnly, int queues, int queueSize)
-            throws Exception {
+    public Served serveImage(Path socket, SocketOptions access, Path image, boolean readOnly, int queues, int queueSize,
+            String aio, boolean direct) throws Exception {
         DeviceModel model = blk.model(Map.of(DeviceConfigKeys.IMAGE, image.toString(), DeviceConfigKeys.READ_ONLY, readOnly,
-                DeviceConfigKeys.QUEUES, queues, DeviceConfigKeys.QUEUE_SIZE, queueSize));
-        return serve(socket, access, model, image + (readOnly ? " (read-only)" : ""), queues);
+                DeviceConfigKeys.QUEUES, queues, DeviceConfigKeys.QUEUE_SIZE, queueSize, DeviceConfigKeys.AIO, aio,
+                DeviceConfigKeys.DIRECT, direct));
+        String engine = "io_uring".equals(aio) ? ", aio io_uring" + (direct ? ", O_DIRECT" : "") : ", aio " + aio;
+        return serve(socket, access, model, image + (readOnly ? " (read-only)" : ""), queues, engine);
     }
 
     @Override
@@ -46,7 +48,7 @@ final class ServiceBlkTools implements BlkTools {
             throws Exception {
         DeviceModel model = blk.model(Map.of(DeviceConfigKeys.MEMORY_SIZE, capacityBytes, DeviceConfigKeys.QUEUES, queues,
                 DeviceConfigKeys.QUEUE_SIZE, queueSize));
-        return serve(socket, access, model, "memory", queues);
+        return serve(socket, access, model, "memory", queues, "");
     }
 
     @Override
@@ -155,10 +157,11 @@ final class ServiceBlkTools implements BlkTools {
         return driver == null ? null : () -> driver.counters().getOrDefault("requests", 0L);
     }
 
-    private Served serve(Path socket, SocketOptions access, DeviceModel model, String what, int queues) throws Exception {
+    private Served serve(Path socket, SocketOptions access, DeviceModel model, String what, int queues, String engine)
+            throws Exception {
         ServedBackend served = blk.serve(socket, access, model);
         long capacity = capacityOf(model.device());
-        String describe = "virtio-blk " + what + ", " + Sizes.human(capacity) + ", " + queues + " queue(s), on " + socket;
+        String describe = "virtio-blk " + what + ", " + Sizes.human(capacity) + ", " + queues + " queue(s)" + engine + ", on " + socket;
         return new Served() {
             @Override
             public Path socket() {

@@ -53,7 +53,8 @@ final class FakeServices extends CapturingServices {
     public BlkTools blkTools() {
         return new BlkTools() {
             @Override
-            public Served serveImage(Path socket, com.vhost.api.backend.SocketOptions access, Path image, boolean readOnly, int queues, int queueSize) {
+            public Served serveImage(Path socket, com.vhost.api.backend.SocketOptions access, Path image, boolean readOnly, int queues, int queueSize,
+                    String aio, boolean direct) {
                 throw new IllegalStateException("serving is not part of this test");
             }
 

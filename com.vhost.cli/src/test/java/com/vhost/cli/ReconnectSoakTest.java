@@ -49,6 +49,28 @@ class ReconnectSoakTest {
         });
     }
 
+    /**
+     * The same with the back-end on io_uring ({@code -Dvhost.soak.uring.cycles}, default 10): a
+     * SIGKILL finds requests in flight in the kernel's ring, which the restarted back-end gets again.
+     */
+    @Test
+    @Timeout(value = 300, unit = TimeUnit.SECONDS)
+    void ourIoUringServerKilledAndRestartedLosesNothing() throws Exception {
+        String why = com.vhost.spi.nativeio.IoUring.unavailableReason();
+        if (why != null && "true".equals(System.getenv("CI"))) {
+            throw new AssertionError("io_uring is needed with CI=true: " + why);
+        }
+        org.junit.jupiter.api.Assumptions.assumeTrue(why == null, "io_uring unavailable: " + why);
+        Path image = image();
+        Path socket = dir.resolve("uring.sock");
+        int[] n = {0};
+        soak(Integer.getInteger("vhost.soak.uring.cycles", 10), socket, () -> {
+            Path log = dir.resolve("uring-" + n[0]++ + ".log");
+            return ServerProcess.start(SoakServe.class, log, "blk", socket.toString(), image.toString(), Integer.toString(QUEUES),
+                    "io_uring")::kill;
+        });
+    }
+
     @Test
     @Timeout(value = 300, unit = TimeUnit.SECONDS)
     void qemuStorageDaemonKilledAndRestartedLosesNothing() throws Exception {

@@ -83,6 +83,27 @@ class ServeCommandTest {
     }
 
     @Test
+    void aioEnginesAreNamedInTheAnnouncementAndBadOnesRefused() throws Exception {
+        Path img = Files.write(dir.resolve("aio.img"), new byte[1 << 20]);
+        boolean uring = com.vhost.spi.nativeio.IoUring.unavailableReason() == null;
+        if (!uring && "true".equals(System.getenv("CI"))) {
+            throw new AssertionError("io_uring is needed with CI=true: " + com.vhost.spi.nativeio.IoUring.unavailableReason());
+        }
+        assertThat(run("serve", "blk", "--image", img.toString(), "--socket", sock(), "--aio", "threads")).as(err()).isZero();
+        assertThat(services.outText.toString()).contains("1 queue(s), aio threads, on ");
+        assertThat(run("serve", "blk", "--image", img.toString(), "--socket", sock())).as(err()).isZero();
+        assertThat(services.outText.toString()).contains(uring ? "aio io_uring, on " : "aio threads, on ");
+        assertThat(run("serve", "blk", "--image", img.toString(), "--socket", sock(), "--aio", "posix")).isEqualTo(1);
+        assertThat(err()).contains("--aio posix is not one of io_uring, threads, auto");
+        assertThat(run("serve", "blk", "--image", img.toString(), "--socket", sock(), "--aio", "threads", "--direct"))
+                .isEqualTo(1);
+        assertThat(err()).contains("direct I/O (O_DIRECT) needs aio io_uring");
+        assertThat(run("serve", "blk", "--memory", "1M", "--socket", sock(), "--direct")).isEqualTo(1);
+        assertThat(err()).contains("--memory disks use --aio threads");
+        assertThat(seen).hasSize(4); // the two served ones: mode line and connection each
+    }
+
+    @Test
     void socketModeAndGroupWidenIt() {
         assertThat(run("serve", "blk", "--memory", "1M", "--socket", sock(), "--socket-mode", "0660", "--socket-group", "daemon"))
                 .as(err()).isZero();

@@ -93,6 +93,17 @@ public final class DeviceConfigKeys {
     /** blk model: {@code true} offers VIRTIO_BLK_F_RO and refuses writes; default false. */
     public static final String READ_ONLY = "read.only";
 
+    /**
+     * blk model: how the image's I/O is carried out: {@code threads} (default: synchronous
+     * {@code pread}/{@code pwrite} on the queue worker) or {@code io_uring} (many requests in flight
+     * per queue, completed in any order; refused naming why where io_uring is unavailable, e.g.
+     * {@code kernel.io_uring_disabled}). Since 1.4.0.
+     */
+    public static final String AIO = "aio";
+
+    /** blk model: {@code true} opens the image O_DIRECT (needs {@code aio=io_uring}); default false. Since 1.4.0. */
+    public static final String DIRECT = "direct";
+
     /** net model: bridge to this host TAP interface; absent: the loopback model (frames come back). */
     public static final String TAP = "tap";
 

@@ -1,8 +1,12 @@
 package com.vhost.spi.backend;
 
+import com.vhost.api.VhostNativeException;
 import com.vhost.api.VirtqueueException;
 import com.vhost.api.virtio.Interrupt;
+import com.vhost.spi.nativeio.Epoll;
+import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.virtqueue.DeviceQueue;
+import java.lang.foreign.MemorySegment;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,6 +39,28 @@ final class QueueFailures {
             case InternalError ie -> "queue " + index + ": fault in guest memory (truncated or unmapped under the ring?): " + ie;
             default -> "queue " + index + ": " + e;
         };
+    }
+
+    /**
+     * Consumes a kick epoll reported with {@code events} on {@code kickFd}: an eventfd is drained by
+     * one read (-1 = already empty). A kick fd that hung up, reports an error or reads end-of-file
+     * will never kick again and, level-triggered, would wake epoll at once forever.
+     *
+     * @param buf 8 bytes to read into
+     * @return null when the queue may be served, else why the kick fd is dead
+     */
+    static String deadKick(int kickFd, int events, MemorySegment buf) {
+        if ((events & Epoll.EPOLLERR) != 0) {
+            return "reports an error (EPOLLERR)";
+        }
+        if ((events & Epoll.EPOLLHUP) != 0) {
+            return "hung up (EPOLLHUP: its writer closed)";
+        }
+        try {
+            return Linux.read(kickFd, buf, 8) != 0 ? null : "is at end-of-file (read 0 bytes)";
+        } catch (VhostNativeException e) {
+            return "cannot be read: " + e.getMessage();
+        }
     }
 
     /** Logs that queue {@code q} stopped ({@code cause} with its stack, or null) and signals it. */

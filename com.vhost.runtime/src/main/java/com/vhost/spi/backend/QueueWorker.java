@@ -8,14 +8,12 @@ import com.vhost.api.virtio.Interrupt;
 import com.vhost.spi.nativeio.Epoll;
 import com.vhost.spi.virtqueue.AdaptivePoll;
 import com.vhost.spi.nativeio.EventFd;
-import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.virtqueue.DeviceQueue;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
@@ -69,10 +67,15 @@ import org.slf4j.LoggerFactory;
  * between two handler calls, so {@link #removeQueue} returns only once no request of that queue
  * is being processed (vhost-user "ring stopped": its {@code nextAvail} is exact), while the other
  * queues go on being served and no thread is started or stopped. Epoll tokens are queue indices.
+ *
+ * <p>An {@link AsyncHandler} (1.2.0) completes requests later: the worker also watches its
+ * per-queue completion fds and drains a queue's requests before it stops serving the queue.
  */
 public final class QueueWorker {
     private static final Logger LOG = LoggerFactory.getLogger(QueueWorker.class);
     private static final long EXIT_TOKEN = -1L;
+    /** Epoll token bit of an {@link AsyncHandler}'s completion fd (queue index in the low bits). */
+    private static final long COMPLETION_TOKEN = 1L << 32;
     private static final int SPIN_ITERATIONS = 200;
     static final int MAX_BACKOFF_MS = 8;
     private static final int IDLE_WAIT_MS = 1000;
@@ -92,21 +95,6 @@ public final class QueueWorker {
         void process(int queueIndex, DeviceQueue queue) throws VirtqueueException;
     }
 
-    /** A queue change handed to the worker thread. */
-    private static final class Change {
-        final DeviceQueue add;
-        final int removeIndex;
-        final CountDownLatch done = new CountDownLatch(1);
-        DeviceQueue removed;
-        /** A {@link VhostException} or an {@link IllegalArgumentException}, when refused. */
-        Exception error;
-
-        Change(DeviceQueue add, int removeIndex) {
-            this.add = add;
-            this.removeIndex = removeIndex;
-        }
-    }
-
     private final String name;
     /** The served queues; replaced (never mutated) by {@link #apply} under this object's lock. */
     private volatile DeviceQueue[] queues;
@@ -114,10 +102,12 @@ public final class QueueWorker {
     private volatile boolean[] failed;
     /** Queue index to position in {@link #queues}, -1 when not served. Replaced together with queues. */
     private volatile int[] positions;
-    private final AtomicReference<Change> pending = new AtomicReference<>();
+    private final AtomicReference<QueueChange> pending = new AtomicReference<>();
     /** Serializes {@link #addQueue}/{@link #removeQueue} callers. */
     private final Object changeLock = new Object();
     private final Handler handler;
+    /** The handler when its requests complete later (since 1.2.0), else null. */
+    private final AsyncHandler async;
     private final Interrupt interrupt;
     private final QueueFailures failures;
     private final MemorySegment kickBuf = Arena.ofAuto().allocate(8, 8);
@@ -150,6 +140,7 @@ public final class QueueWorker {
         this.failed = new boolean[qs.length];
         this.positions = positionsOf(qs);
         this.handler = Objects.requireNonNull(handler, "handler");
+        this.async = handler instanceof AsyncHandler a ? a : null;
         this.interrupt = Objects.requireNonNull(interrupt, "interrupt");
         this.failures = new QueueFailures(name, interrupt);
     }
@@ -203,6 +194,7 @@ public final class QueueWorker {
             ex = EventFd.create();
             ep.add(ex.fd(), EXIT_TOKEN);
             for (DeviceQueue q : queues) {
+                watchCompletions(ep, q);
                 if (q.kickFd() >= 0) {
                     ep.add(q.kickFd(), q.index());
                 } else {
@@ -281,7 +273,7 @@ public final class QueueWorker {
      */
     public void addQueue(DeviceQueue queue, long timeoutMs) throws VhostException {
         Objects.requireNonNull(queue, "queue");
-        change(new Change(queue, -1), timeoutMs);
+        change(new QueueChange(queue, -1), timeoutMs);
     }
 
     /**
@@ -297,12 +289,12 @@ public final class QueueWorker {
      *     changed; the queue is still served)
      */
     public DeviceQueue removeQueue(int queueIndex, long timeoutMs) throws VhostException {
-        Change c = new Change(null, queueIndex);
+        QueueChange c = new QueueChange(null, queueIndex);
         change(c, timeoutMs);
         return c.removed;
     }
 
-    private void change(Change c, long timeoutMs) throws VhostException {
+    private void change(QueueChange c, long timeoutMs) throws VhostException {
         synchronized (changeLock) {
             Thread t = thread;
             if (t == null || !t.isAlive() || t == Thread.currentThread()) {
@@ -337,7 +329,7 @@ public final class QueueWorker {
                     if (pending.compareAndSet(c, null)) {
                         throw new VhostTimeoutException("interrupted while changing the queues of worker " + name);
                     }
-                    awaitTaken(c); // the worker took it: applying it is quick
+                    c.awaitTaken(); // the worker took it: applying it is quick
                 }
             }
             if (c.error instanceof VhostException v) {
@@ -349,23 +341,8 @@ public final class QueueWorker {
         }
     }
 
-    private static void awaitTaken(Change c) {
-        boolean interrupted = false;
-        while (true) {
-            try {
-                c.done.await();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
-    }
-
     /** Applies a change, on the worker thread or while it does not run; holds this object's lock. */
-    private void apply(Change c) {
+    private void apply(QueueChange c) {
         try {
             DeviceQueue[] qs = queues;
             boolean[] fl = failed;
@@ -376,6 +353,7 @@ public final class QueueWorker {
                     throw new IllegalArgumentException("worker " + name + " already serves queue " + idx);
                 }
                 if (epoll != null) {
+                    watchCompletions(epoll, c.add);
                     if (c.add.kickFd() >= 0) {
                         epoll.add(c.add.kickFd(), idx);
                     } else {
@@ -390,6 +368,7 @@ public final class QueueWorker {
                 int at = c.removeIndex >= 0 && c.removeIndex < pos.length ? pos[c.removeIndex] : -1;
                 if (at >= 0) {
                     DeviceQueue q = qs[at];
+                    settle(at);
                     if (epoll != null && q.kickFd() >= 0) {
                         try {
                             epoll.remove(q.kickFd());
@@ -427,7 +406,7 @@ public final class QueueWorker {
 
     /** Takes and applies a change handed over by {@link #change}; on the worker thread. */
     private void takeChange() {
-        Change c = pending.getAndSet(null);
+        QueueChange c = pending.getAndSet(null);
         if (c == null) {
             return;
         }
@@ -469,6 +448,10 @@ public final class QueueWorker {
                         exit.drain(); // a stop (the loop condition sees the flag) or a queue change
                         continue;
                     }
+                    if ((token & COMPLETION_TOKEN) != 0) {
+                        completeAt(position((int) token), false);
+                        continue;
+                    }
                     int i = position((int) token);
                     if (i < 0) {
                         continue; // removed since epoll_wait returned
@@ -505,6 +488,10 @@ public final class QueueWorker {
             // the rest (an OutOfMemoryError, a fault outside a handler): no thread dies silently
             LOG.error("queue worker {} ends", name, e);
             failures.allStopped(queues, "queue worker " + name + ": " + e);
+        } finally {
+            for (int i = 0; i < queues.length; i++) {
+                settle(i); // nothing may stay in flight once the thread has ended
+            }
         }
     }
 
@@ -527,6 +514,10 @@ public final class QueueWorker {
         boolean found = false;
         do {
             for (int i = 0; i < count && !stopping; i++) {
+                if (async != null && async.hasCompletions(queues[i].index())) {
+                    completeAt(i, false); // finished requests, found without the eventfd's wake-up
+                    found = true;
+                }
                 if (usable(i) && ringHasWork(i)) {
                     serve(i); // ends with the queue's notifications on
                     found = true;
@@ -567,47 +558,24 @@ public final class QueueWorker {
     }
 
     /**
-     * Consumes the kick of queue position {@code i} that epoll reported with {@code events}. An
-     * eventfd is drained by one read (-1 = already empty). A kick fd that hung up, reports an error
-     * or reads end-of-file will never kick again and, level-triggered, would wake epoll at once
-     * forever: it is unwatched and the queue stopped ({@link #kickFailed}).
-     *
-     * @return whether the queue may be served
+     * Consumes the kick of queue position {@code i} ({@link QueueFailures#deadKick}). A dead kick
+     * fd is removed from epoll (so the worker does not spin on it), the queue marked failed and the
+     * device flagged with a reason naming the queue; the other queues go on, and a new kick fd (the
+     * queue removed and added again) serves it again. @return whether to serve the queue
      */
     private boolean drainKick(int i, int events) {
-        String why;
-        if ((events & Epoll.EPOLLERR) != 0) {
-            why = "reports an error (EPOLLERR)";
-        } else if ((events & Epoll.EPOLLHUP) != 0) {
-            why = "hung up (EPOLLHUP: its writer closed)";
-        } else {
-            try {
-                if (Linux.read(queues[i].kickFd(), kickBuf, 8) != 0) {
-                    return true;
-                }
-                why = "is at end-of-file (read 0 bytes)";
-            } catch (VhostNativeException e) {
-                why = "cannot be read: " + e.getMessage();
-            }
-        }
-        kickFailed(i, why);
-        return false;
-    }
-
-    /**
-     * Stops queue position {@code i} for good because its kick fd is dead: the fd is removed from
-     * epoll (so the worker does not spin on it), the queue marked failed and the device flagged
-     * through {@link Interrupt#signalNeedsReset(String)} with a reason naming the queue. The other
-     * queues go on; a new kick fd (the queue removed and added again) serves it again.
-     */
-    private void kickFailed(int i, String why) {
         DeviceQueue q = queues[i];
+        String why = QueueFailures.deadKick(q.kickFd(), events, kickBuf);
+        if (why == null) {
+            return true;
+        }
         try {
             epoll.remove(q.kickFd());
         } catch (VhostNativeException e) {
             LOG.warn("{}: unwatching the kick fd of queue {} failed: {}", name, q.index(), e.getMessage());
         }
         fail(i, "queue " + q.index() + ": the kick fd " + why + "; the queue is stopped", null);
+        return false;
     }
 
     /** Runs the handler for queue position {@code i} unless it is disabled or failed. */
@@ -642,6 +610,51 @@ public final class QueueWorker {
             throw oom;
         }
         fail(i, QueueFailures.reason(queues[i].index(), e), e instanceof VirtqueueException ? null : e);
+    }
+
+    /** Watches an {@link AsyncHandler}'s completion fd for queue {@code q}. */
+    private void watchCompletions(Epoll ep, DeviceQueue q) throws VhostNativeException {
+        int fd = async != null ? async.completionFd(q.index()) : -1;
+        if (fd >= 0) {
+            ep.add(fd, COMPLETION_TOKEN | q.index());
+        }
+    }
+
+    /** Completes what finished on queue position {@code i}, or with {@code drain} all; a failure stops the queue. */
+    private void completeAt(int i, boolean drain) {
+        if (async == null || i < 0) {
+            return;
+        }
+        DeviceQueue q = queues[i];
+        try {
+            if (drain) {
+                async.drain(q.index(), q);
+            } else {
+                async.complete(q.index(), q);
+            }
+            if (q.needsNotification()) {
+                interrupt.signalUsedQueue(q.index());
+            }
+        } catch (VirtqueueException | RuntimeException | Error e) {
+            if (failed[i]) {
+                LOG.debug("{}: completing requests of failed queue {}: {}", name, q.index(), e.toString());
+            } else {
+                contain(i, e);
+            }
+        }
+    }
+
+    /** Before queue position {@code i} stops being served: drains its requests, unwatches its completion fd. */
+    private void settle(int i) {
+        completeAt(i, true);
+        int fd = async != null && epoll != null ? async.completionFd(queues[i].index()) : -1;
+        try {
+            if (fd >= 0) {
+                epoll.remove(fd);
+            }
+        } catch (VhostNativeException e) {
+            LOG.debug("{}: unwatching the completion fd of queue {}: {}", name, queues[i].index(), e.getMessage());
+        }
     }
 
     /** @return whether queue position {@code i} has available chains; false after a fault (contained) */

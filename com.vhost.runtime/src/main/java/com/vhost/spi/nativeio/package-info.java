@@ -8,7 +8,9 @@
  * given to {@code listen(Path, int, String)}), refuses a path a live server answers on and any
  * path that is not a socket; {@code Linux.fstat}/{@code stat}/{@code lstat} ({@code FileStat})
  * and {@code Linux.umask}.
+ *
+ * <p>1.2.0: {@code IoUring}, an io_uring through the raw system calls with its rings mapped.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.1.0")
+@org.osgi.annotation.versioning.Version("1.2.0")
 package com.vhost.spi.nativeio;

@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
  * Configuration ({@link DeviceConfigKeys}): {@code image} (a raw image file) or
  * {@code memory.size} (bytes, a multiple of 512: a zeroed disk in memory), {@code read.only}
  * (default false; images only), {@code queues} (1..256, default 1), {@code queue.size} (largest
- * ring accepted, a power of two in 2..32768, default 256).
+ * ring accepted, a power of two in 2..32768, default 256), {@code aio} ({@code threads}, the default,
+ * or {@code io_uring}) and {@code direct} (O_DIRECT, images with {@code aio=io_uring} only).
  */
 @Component(service = DeviceModelFactory.class, property = DeviceModelFactory.DEVICE_TYPE + "=blk")
 public final class BlkModelFactory implements DeviceModelFactory {
@@ -45,15 +46,24 @@ public final class BlkModelFactory implements DeviceModelFactory {
             throw new IllegalArgumentException("blk model: give exactly one of '" + DeviceConfigKeys.IMAGE + "' and '"
                     + DeviceConfigKeys.MEMORY_SIZE + "'");
         }
+        Object aioText = config.get(DeviceConfigKeys.AIO);
+        FileBlockModel.Aio aio = aioText == null ? FileBlockModel.Aio.THREADS : FileBlockModel.Aio.parse(aioText.toString());
+        boolean direct = bool(config, DeviceConfigKeys.DIRECT, false);
         FileBlockModel model;
         String what;
         if (image != null) {
             boolean readOnly = bool(config, DeviceConfigKeys.READ_ONLY, false);
-            model = FileBlockModel.open(Path.of(image.toString()), readOnly, queues, queueSize);
+            model = FileBlockModel.open(Path.of(image.toString()), readOnly, queues, queueSize, aio, direct);
             what = image + (readOnly ? " (read-only)" : "");
         } else {
-            model = FileBlockModel.inMemory(number(config, DeviceConfigKeys.MEMORY_SIZE, 0), queues, queueSize);
+            if (direct) {
+                throw new IllegalArgumentException("blk model: '" + DeviceConfigKeys.DIRECT + "' needs an image, not memory");
+            }
+            model = FileBlockModel.inMemory(number(config, DeviceConfigKeys.MEMORY_SIZE, 0), queues, queueSize, aio);
             what = "memory";
+        }
+        if (aio == FileBlockModel.Aio.IO_URING) {
+            what += ", aio io_uring" + (direct ? ", O_DIRECT" : "");
         }
         return new Model(model, "virtio-blk " + what + ", " + capacityOf(model) + " bytes, " + queues + " queue(s)");
     }

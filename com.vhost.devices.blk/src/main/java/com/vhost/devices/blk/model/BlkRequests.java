@@ -94,8 +94,13 @@ final class BlkRequests {
         return (int) Math.min(written + 1, 0xFFFF_FFFFL);
     }
 
+    /** @return whether writes, discards and write-zeroes are refused */
+    boolean readOnly() {
+        return readOnly;
+    }
+
     /** @return whether {@code [sector, sector + bytes/512)} lies within capacity */
-    private boolean inRange(long sector, long bytes) {
+    boolean inRange(long sector, long bytes) {
         long sectors = bytes >>> SECTOR_SHIFT;
         return sector >= 0 && sector <= capacitySectors && sectors <= capacitySectors - sector;
     }

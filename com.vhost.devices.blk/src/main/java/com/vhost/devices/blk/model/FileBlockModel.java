@@ -15,6 +15,7 @@ import com.vhost.api.virtio.VirtioDeviceState;
 import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.spi.nativeio.IoUring;
 import com.vhost.spi.nativeio.SharedMemory;
 import com.vhost.spi.virtqueue.DescriptorChain;
 import com.vhost.spi.virtqueue.DeviceQueue;
@@ -63,6 +64,12 @@ import org.slf4j.LoggerFactory;
  * byte and the queue states (index, size, ring addresses, nextAvail, enabled; not fds) and are
  * checked on restore against the image's capacity, queue count and read-only flag.
  *
+ * <p>I/O engine ({@link Aio}): {@code THREADS} carries each request out on the worker as above;
+ * {@code IO_URING} ({@link UringRequests}) submits IN, OUT and FLUSH to an io_uring per queue and
+ * completes each when its CQE arrives, many in flight and in any order, optionally on an O_DIRECT
+ * fd. Either way, stopping a queue (or sleeping, resetting, closing) returns only once every
+ * request the worker took from it was completed.
+ *
  * <p>While ACTIVE, single queues are stopped and started without a sleep ({@link PerQueueDevice}):
  * the one worker thread stops serving a queue between two requests and starts serving another,
  * so a vhost-user ring stop or start does not pause the other queues.
@@ -95,6 +102,8 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     private final QueueCounters[] counters;
     private final DescriptorChain[] chains;
     private final BlkRequests requests;
+    /** The io_uring data path ({@link Aio#IO_URING}), or null for {@link Aio#THREADS}. */
+    private final UringRequests uring;
 
     private volatile boolean writeback = true;
     private QueueWorker worker;
@@ -102,8 +111,29 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     private boolean workerStarted;
     private boolean closed;
 
+    /**
+     * How the image's I/O is carried out: {@code THREADS}, synchronously on the queue worker (one
+     * request at a time per queue); {@code IO_URING}, submitted to an io_uring per queue, many in
+     * flight, completed in any order ({@link UringRequests}).
+     */
+    public enum Aio {
+        THREADS, IO_URING;
+
+        /**
+         * @param text {@code threads} or {@code io_uring} (case-insensitive)
+         * @throws IllegalArgumentException naming the accepted values for anything else
+         */
+        public static Aio parse(String text) {
+            return switch (text.toLowerCase(java.util.Locale.ROOT)) {
+                case "threads" -> THREADS;
+                case "io_uring" -> IO_URING;
+                default -> throw new IllegalArgumentException("aio '" + text + "' is not one of threads, io_uring");
+            };
+        }
+    }
+
     private FileBlockModel(String name, FileStore store, SharedMemory shm, long sizeBytes, boolean readOnly,
-            int numQueues, int queueSize) {
+            int numQueues, int queueSize, Aio aio) {
         super(LOG, "blk " + name);
         this.name = name;
         this.store = store;
@@ -132,6 +162,18 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
         MemorySegment.copy(MemorySegment.ofArray(idBytes), 0, id, 0, Math.min(idBytes.length, VirtioBlk.ID_BYTES));
         buildConfig();
         this.requests = new BlkRequests(name, store, readOnly, capacitySectors, id, this::writeThrough);
+        this.uring = aio == Aio.IO_URING
+                ? new UringRequests(name, store, requests, counters, this::writeThrough, queueSize) : null;
+    }
+
+    /** @return the io_uring data path, or null with {@link Aio#THREADS}; package access for the allocation test */
+    UringRequests uring() {
+        return uring;
+    }
+
+    /** @return how the image's I/O is carried out */
+    public Aio aio() {
+        return uring != null ? Aio.IO_URING : Aio.THREADS;
     }
 
     /**
@@ -170,13 +212,34 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
      */
     public static FileBlockModel open(Path image, boolean readOnly, int numQueues, int queueSize)
             throws VhostNativeException {
+        return open(image, readOnly, numQueues, queueSize, Aio.THREADS, false);
+    }
+
+    /**
+     * As {@link #open(Path, boolean, int, int)}, with the I/O engine chosen.
+     *
+     * @param aio {@link Aio#THREADS} or {@link Aio#IO_URING}
+     * @param direct open the image O_DIRECT too (only with {@link Aio#IO_URING}: I/O on 512-byte
+     *     aligned guest buffers bypasses the page cache, other I/O goes through it)
+     * @throws VhostNativeException as above, and when {@code IO_URING} is asked for and io_uring
+     *     cannot be set up here: the message says why (e.g. "io_uring is disabled on this host
+     *     (sysctl kernel.io_uring_disabled = 2)")
+     * @throws IllegalArgumentException as above, for {@code direct} with {@code THREADS}, or
+     *     naming the path when its file system refuses O_DIRECT
+     */
+    public static FileBlockModel open(Path image, boolean readOnly, int numQueues, int queueSize, Aio aio, boolean direct)
+            throws VhostNativeException {
         checkShape(numQueues, queueSize);
+        checkAio(aio, direct);
         FileStore store = FileStore.open(image.toString(), readOnly);
         try {
+            if (direct) {
+                store.openDirect(readOnly);
+            }
             long size = store.size();
             Path file = image.getFileName();
             return new FileBlockModel(file == null ? image.toString() : file.toString(), store, null, size, readOnly,
-                    numQueues, queueSize);
+                    numQueues, queueSize, aio);
         } catch (VhostNativeException | RuntimeException e) {
             store.close();
             throw e;
@@ -192,13 +255,39 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
      * @throws VhostNativeException when the memfd cannot be created
      */
     public static FileBlockModel inMemory(long capacityBytes, int numQueues, int queueSize) throws VhostNativeException {
+        return inMemory(capacityBytes, numQueues, queueSize, Aio.THREADS);
+    }
+
+    /**
+     * As {@link #inMemory(long, int, int)}, with the I/O engine chosen (io_uring reads and writes
+     * the memfd).
+     *
+     * @throws VhostNativeException also when {@code IO_URING} cannot be set up here (says why)
+     */
+    public static FileBlockModel inMemory(long capacityBytes, int numQueues, int queueSize, Aio aio)
+            throws VhostNativeException {
         checkShape(numQueues, queueSize);
+        checkAio(aio, false);
         if (capacityBytes <= 0 || capacityBytes % SECTOR_SIZE != 0) {
             throw new IllegalArgumentException("capacity " + capacityBytes + " is not a positive multiple of 512 bytes");
         }
         SharedMemory shm = SharedMemory.create("vhost-blk-mem", capacityBytes);
         return new FileBlockModel("mem", FileStore.borrow("memfd:vhost-blk-mem", shm.fd()), shm, capacityBytes, false,
-                numQueues, queueSize);
+                numQueues, queueSize, aio);
+    }
+
+    /** Refuses {@code direct} without io_uring, and io_uring where it cannot be set up (naming why). */
+    private static void checkAio(Aio aio, boolean direct) throws VhostNativeException {
+        if (direct && aio != Aio.IO_URING) {
+            throw new IllegalArgumentException("direct I/O (O_DIRECT) needs aio io_uring");
+        }
+        if (aio == Aio.IO_URING) {
+            String why = IoUring.unavailableReason();
+            if (why != null) {
+                throw new VhostNativeException("io_uring_setup", 0, "aio io_uring is not available: " + why
+                        + "; serve with aio threads");
+            }
+        }
     }
 
     private void buildConfig() {
@@ -346,6 +435,7 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
             qs.add(new DeviceQueue(mem, c, ackedFeatures()));
         }
         if (worker != null) { // kept idle across a sleep: it takes the queues, no thread is started
+            prepareRings(qs);
             for (DeviceQueue q : qs) {
                 worker.addQueue(q, STOP_TIMEOUT_MS);
             }
@@ -355,12 +445,22 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
             }
             return;
         }
-        QueueWorker w = new QueueWorker("vhost-blk-" + name, qs, this::process, irq);
+        prepareRings(qs);
+        QueueWorker w = new QueueWorker("vhost-blk-" + name, qs, uring != null ? uring : this::process, irq);
         if (!qs.isEmpty()) {
             w.start(); // with no queue yet, the thread starts with the first startQueue
         }
         worker = w;
         workerStarted = !qs.isEmpty();
+    }
+
+    /** Makes the io_uring of each queue before the worker serves it, so a failure shows at the start. */
+    private void prepareRings(List<DeviceQueue> qs) throws VhostNativeException {
+        if (uring != null) {
+            for (DeviceQueue q : qs) {
+                uring.prepare(q.index());
+            }
+        }
     }
 
     @Override
@@ -407,7 +507,9 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
                 throw new VirtioDeviceException("blk " + name + ": queue " + queue.index() + " is already running");
             }
         }
-        worker.addQueue(new DeviceQueue(memory(), queue, ackedFeatures()), STOP_TIMEOUT_MS);
+        DeviceQueue q = new DeviceQueue(memory(), queue, ackedFeatures());
+        prepareRings(List.of(q));
+        worker.addQueue(q, STOP_TIMEOUT_MS);
         if (!workerStarted) {
             worker.start();
             workerStarted = true;
@@ -502,9 +604,16 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     @Override
     public synchronized void close() throws VhostException {
         closed = true;
+        boolean stopped = false;
         try {
             stopQueues();
+            stopped = true;
         } finally {
+            if (uring != null && stopped) {
+                uring.close(); // never under a worker still running: its rings are mapped memory
+            } else if (uring != null) {
+                LOG.warn("blk {}: the queue worker did not stop: its io_uring rings stay open", name);
+            }
             store.close();
             if (shm != null) {
                 shm.close();

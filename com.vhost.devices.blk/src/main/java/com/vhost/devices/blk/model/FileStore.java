@@ -105,9 +105,14 @@ final class FileStore implements AutoCloseable {
         return LINKER.defaultLookup().find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc symbol " + name));
     }
 
+    /** O_DIRECT: 040000 on x86_64, 0200000 on aarch64 (asm/fcntl.h). */
+    static final int O_DIRECT = "aarch64".equals(System.getProperty("os.arch")) ? 0x10000 : 0x4000;
+
     private final String name;
     private final boolean owned;
     private volatile int fd;
+    /** A second fd on the image opened O_DIRECT ({@link #openDirect}), or -1. */
+    private volatile int directFd = -1;
     /** Bytes, set by {@link #open}; -1 for a borrowed fd. */
     private long size = -1;
 
@@ -189,6 +194,39 @@ final class FileStore implements AutoCloseable {
             Linux.ioctl(fd, BLKGETSIZE64, out, "BLKGETSIZE64 on " + name);
             return out.get(ValueLayout.JAVA_LONG, 0);
         }
+    }
+
+    /**
+     * Opens the image a second time with O_DIRECT (page cache bypassed) for I/O on 512-byte
+     * aligned buffers; the first fd stays for the rest.
+     *
+     * @throws IllegalArgumentException naming the path when its file system refuses O_DIRECT
+     *     (EINVAL: tmpfs before Linux 6.6, some FUSE file systems), or for a borrowed fd (memfd)
+     * @throws VhostNativeException naming path and errno when the open fails otherwise
+     */
+    void openDirect(boolean readOnly) throws VhostNativeException {
+        if (!owned) {
+            throw new IllegalArgumentException("O_DIRECT needs an image file; " + name + " is not one");
+        }
+        try {
+            directFd = Linux.open(name, (readOnly ? O_RDONLY : Linux.O_RDWR) | O_DIRECT | O_NOCTTY);
+        } catch (VhostNativeException e) {
+            if (e.errno() == EINVAL) {
+                throw new IllegalArgumentException("image " + name + ": its file system does not support O_DIRECT"
+                        + " (tmpfs?); serve it without --direct or from a disk-backed file system");
+            }
+            throw e;
+        }
+    }
+
+    /** @return the fd (buffered I/O) */
+    int fd() {
+        return fd;
+    }
+
+    /** @return the O_DIRECT fd, or -1 when the image was not opened so */
+    int directFd() {
+        return directFd;
     }
 
     /** Uses an fd owned by someone else (e.g. a {@code SharedMemory} memfd); close() leaves it open. */
@@ -336,9 +374,14 @@ final class FileStore implements AutoCloseable {
     @Override
     public synchronized void close() {
         int f = fd;
+        int d = directFd;
         fd = -1;
+        directFd = -1;
         if (f >= 0 && owned) {
             Linux.closeQuietly(f);
+        }
+        if (d >= 0) {
+            Linux.closeQuietly(d);
         }
     }
 }

@@ -51,6 +51,11 @@ class BlkDriverContractTest extends VirtioDriverContract {
 
     private Path image;
 
+    /** @return the I/O engine of the own back-ends ({@code BlkDriverContractUringTest}: io_uring) */
+    FileBlockModel.Aio aio() {
+        return FileBlockModel.Aio.THREADS;
+    }
+
     @BeforeEach
     void image() throws Exception {
         image = dir.resolve("disk.raw");
@@ -77,19 +82,19 @@ class BlkDriverContractTest extends VirtioDriverContract {
 
     @Override
     protected Backend startBackend(String name) throws Exception {
-        return UserBackend.serve(dir.resolve(name + ".sock"), FileBlockModel.open(image, false, QUEUES, QUEUE_SIZE));
+        return UserBackend.serve(dir.resolve(name + ".sock"), FileBlockModel.open(image, false, QUEUES, QUEUE_SIZE, aio(), false));
     }
 
     @Override
     protected Backend startMortalBackend(String name) throws Exception {
         Path sock = dir.resolve(name + ".sock");
         return UserBackend.inProcess(sock, ServerProcess.start(ServeBlk.class, dir.resolve(name + ".log"), "serve", "blk",
-                "--image", image.toString(), "--socket", sock.toString(), "--queues", "" + QUEUES, "--queue-size", "" + QUEUE_SIZE));
+                "--image", image.toString(), "--socket", sock.toString(), "--queues", "" + QUEUES, "--queue-size", "" + QUEUE_SIZE, "--aio", aio().name()));
     }
 
     @Override
     protected List<Incompatible> startIncompatibleBackends() throws Exception {
-        FileBlockModel older = closeAfter(FileBlockModel.open(image, false, QUEUES, QUEUE_SIZE));
+        FileBlockModel older = closeAfter(FileBlockModel.open(image, false, QUEUES, QUEUE_SIZE, aio(), false));
         return List.of(
                 new Incompatible(UserBackend.serve(dir.resolve("noflush.sock"), new FeatureMask(older, VirtioFeatures.bit(VirtioBlk.F_FLUSH))),
                         VhostFeatureException.class, List.of("does not offer feature bits 0x200"), config(), "acked features"),

@@ -30,6 +30,11 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(60)
 class DeviceStateTest {
+    /** @return the model's I/O engine ({@code DeviceStateUringTest}: io_uring) */
+    FileBlockModel.Aio aio() {
+        return FileBlockModel.Aio.THREADS;
+    }
+
     private static final long FEATURES = VirtioFeatures.bit(VirtioFeatures.F_VERSION_1) | VirtioFeatures.bit(VirtioBlk.F_FLUSH)
             | VirtioFeatures.bit(VirtioBlk.F_CONFIG_WCE);
     private static final long TIMEOUT_MS = 5000;
@@ -54,7 +59,7 @@ class DeviceStateTest {
 
     @Test
     void blkStateSavedFromOneBackEndLoadsIntoAnotherAndItsSnapshotEqualsTheSavedOne() throws Exception {
-        try (FileBlockModel a = FileBlockModel.inMemory(1 << 20, 1, 64); FileBlockModel b = FileBlockModel.inMemory(1 << 20, 1, 64);
+        try (FileBlockModel a = FileBlockModel.inMemory(1 << 20, 1, 64, aio()); FileBlockModel b = FileBlockModel.inMemory(1 << 20, 1, 64, aio());
                 VhostUserServer sa = new VhostUserServer(dir.resolve("a.sock"), a);
                 VhostUserServer sb = new VhostUserServer(dir.resolve("b.sock"), b)) {
             sa.start();
@@ -93,7 +98,7 @@ class DeviceStateTest {
 
     @Test
     void garbageOrTruncatedStateFailsCheckAndTheSessionKeepsServing() throws Exception {
-        try (FileBlockModel a = FileBlockModel.inMemory(1 << 20, 1, 64); FileBlockModel b = FileBlockModel.inMemory(1 << 20, 1, 64);
+        try (FileBlockModel a = FileBlockModel.inMemory(1 << 20, 1, 64, aio()); FileBlockModel b = FileBlockModel.inMemory(1 << 20, 1, 64, aio());
                 VhostUserServer sa = new VhostUserServer(dir.resolve("a.sock"), a);
                 VhostUserServer sb = new VhostUserServer(dir.resolve("b.sock"), b)) {
             sa.start();

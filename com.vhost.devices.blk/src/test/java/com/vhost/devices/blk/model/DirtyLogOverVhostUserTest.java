@@ -32,6 +32,11 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(60)
 class DirtyLogOverVhostUserTest {
+    /** @return the model's I/O engine ({@code DirtyLogOverVhostUserUringTest}: io_uring) */
+    FileBlockModel.Aio aio() {
+        return FileBlockModel.Aio.THREADS;
+    }
+
     @TempDir
     Path dir;
 
@@ -46,7 +51,7 @@ class DirtyLogOverVhostUserTest {
     @Test
     void readsMarkDataStatusAndUsedPagesWritesOnlyStatusAndUsed() throws Exception {
         Path sock = dir.resolve("blk.sock");
-        try (FileBlockModel blk = FileBlockModel.inMemory(1 << 20, 1, 64);
+        try (FileBlockModel blk = FileBlockModel.inMemory(1 << 20, 1, 64, aio());
                 VhostUserServer server = new VhostUserServer(sock, blk)) {
             server.start();
             try (LoggedBlkGuest g = new LoggedBlkGuest(new VhostUserOps().open(VhostTarget.of(sock.toString())));
@@ -88,7 +93,7 @@ class DirtyLogOverVhostUserTest {
     @Test
     void aLogWithoutLogAllMarksNothingAndLogAllWithoutTheRingFlagSkipsTheUsedRing() throws Exception {
         Path sock = dir.resolve("blk.sock");
-        try (FileBlockModel blk = FileBlockModel.inMemory(1 << 20, 1, 64);
+        try (FileBlockModel blk = FileBlockModel.inMemory(1 << 20, 1, 64, aio());
                 VhostUserServer server = new VhostUserServer(sock, blk)) {
             server.start();
             try (LoggedBlkGuest g = new LoggedBlkGuest(new VhostUserOps().open(VhostTarget.of(sock.toString())));
@@ -125,7 +130,7 @@ class DirtyLogOverVhostUserTest {
     @Test
     void replacingTheLogWhileRequestsRunNeitherFaultsNorLosesTheNewLog() throws Exception {
         Path sock = dir.resolve("blk.sock");
-        try (FileBlockModel blk = FileBlockModel.inMemory(1 << 20, 1, 64);
+        try (FileBlockModel blk = FileBlockModel.inMemory(1 << 20, 1, 64, aio());
                 VhostUserServer server = new VhostUserServer(sock, blk)) {
             server.start();
             try (LoggedBlkGuest g = new LoggedBlkGuest(new VhostUserOps().open(VhostTarget.of(sock.toString())))) {

@@ -39,16 +39,29 @@ class FileBlockModelTest {
     @TempDir
     Path tmp;
 
-    private SharedMemory shm;
-    private GuestMemoryMap memory;
+    SharedMemory shm;
+    GuestMemoryMap memory;
     private final RecordingInterrupt irq = new RecordingInterrupt();
-    private EventFd kick;
-    private TestRingDriver driver;
-    private FileBlockModel dev;
+    EventFd kick;
+    TestRingDriver driver;
+    FileBlockModel dev;
     private final List<AutoCloseable> closeables = new ArrayList<>();
 
     /** Status byte and used length of one completed request. */
     record Result(int status, int usedLen) {}
+
+    /** @return the I/O engine under test ({@code FileBlockModelUringTest}: io_uring) */
+    FileBlockModel.Aio aio() {
+        return FileBlockModel.Aio.THREADS;
+    }
+
+    private FileBlockModel inMemory(long capacity, int queues, int queueSize) throws Exception {
+        return FileBlockModel.inMemory(capacity, queues, queueSize, aio());
+    }
+
+    FileBlockModel open(Path image, boolean readOnly, int queues, int queueSize) throws Exception {
+        return FileBlockModel.open(image, readOnly, queues, queueSize, aio(), false);
+    }
 
     @BeforeEach
     void setUp() throws Exception {
@@ -77,11 +90,11 @@ class FileBlockModelTest {
         dev.activate(memory, irq, List.of(driver.config(kick.fd(), -1)));
     }
 
-    private void start(FileBlockModel model) throws Exception {
+    void start(FileBlockModel model) throws Exception {
         start(model, model.features());
     }
 
-    private long header(int type, long sector) {
+    long header(int type, long sector) {
         long hdr = driver.alloc(16);
         MemorySegment h = driver.at(hdr, 16);
         h.set(LE32, 0, type);
@@ -103,7 +116,7 @@ class FileBlockModelTest {
         return new Result(driver.at(status, 1).get(ValueLayout.JAVA_BYTE, 0), driver.usedLen(before));
     }
 
-    private static MemorySegment pattern(MemorySegment seg, int seed) {
+    static MemorySegment pattern(MemorySegment seg, int seed) {
         for (long i = 0; i < seg.byteSize(); i++) {
             seg.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 31 + seed));
         }
@@ -119,15 +132,15 @@ class FileBlockModelTest {
         return run(bufs.toArray(Buf[]::new));
     }
 
-    private long gpaOf(MemorySegment d) {
+    long gpaOf(MemorySegment d) {
         return GUEST_BASE + (d.address() - shm.address());
     }
 
-    private MemorySegment buffer(int len) {
+    MemorySegment buffer(int len) {
         return driver.at(driver.alloc(len), len);
     }
 
-    private Result read(long sector, MemorySegment... into) throws Exception {
+    Result read(long sector, MemorySegment... into) throws Exception {
         List<Buf> bufs = new ArrayList<>();
         bufs.add(new Buf(header(VirtioBlk.T_IN, sector), 16, false));
         for (MemorySegment d : into) {
@@ -149,7 +162,7 @@ class FileBlockModelTest {
 
     @Test
     void writeThenReadBackThroughTheRings() throws Exception {
-        start(FileBlockModel.inMemory(CAPACITY, 1, 64));
+        start(inMemory(CAPACITY, 1, 64));
         MemorySegment a = pattern(buffer(1536), 1);
         MemorySegment b = pattern(buffer(2560), 2);
         assertThat(write(8, a, b)).isEqualTo(new Result(VirtioBlk.S_OK, 1));
@@ -174,7 +187,7 @@ class FileBlockModelTest {
 
     @Test
     void headerSharingABufferWithDataAndStatusSharingTheLastOne() throws Exception {
-        start(FileBlockModel.inMemory(CAPACITY, 1, 64));
+        start(inMemory(CAPACITY, 1, 64));
         // OUT: header + 512 data bytes in one descriptor
         long out = driver.alloc(16 + 512);
         MemorySegment o = driver.at(out, 16 + 512);
@@ -201,7 +214,7 @@ class FileBlockModelTest {
 
     @Test
     void indirectRequestWithEventIdx() throws Exception {
-        start(FileBlockModel.inMemory(CAPACITY, 1, 64));
+        start(inMemory(CAPACITY, 1, 64));
         assertThat(VirtioFeatures.has(dev.ackedFeatures(), VirtioFeatures.F_INDIRECT_DESC)).isTrue();
         MemorySegment data = pattern(buffer(1024), 9);
         assertThat(write(0, data).status()).isEqualTo(VirtioBlk.S_OK);
@@ -225,7 +238,7 @@ class FileBlockModelTest {
 
     @Test
     void flushGetIdAndUnknownType() throws Exception {
-        start(FileBlockModel.inMemory(CAPACITY, 1, 64));
+        start(inMemory(CAPACITY, 1, 64));
         assertThat(run(new Buf(header(VirtioBlk.T_FLUSH, 0), 16, false)).status()).isEqualTo(VirtioBlk.S_OK);
 
         MemorySegment id = buffer(VirtioBlk.ID_BYTES);
@@ -242,7 +255,7 @@ class FileBlockModelTest {
 
     @Test
     void beyondCapacityAndPartialSectorsAreIoErrors() throws Exception {
-        start(FileBlockModel.inMemory(CAPACITY, 1, 64));
+        start(inMemory(CAPACITY, 1, 64));
         long sectors = CAPACITY / 512;
         assertThat(read(sectors - 1, buffer(512)).status()).isEqualTo(VirtioBlk.S_OK);
         assertThat(read(sectors - 1, buffer(1024)).status()).isEqualTo(VirtioBlk.S_IOERR);
@@ -260,7 +273,7 @@ class FileBlockModelTest {
 
     @Test
     void writeZeroesAndDiscard() throws Exception {
-        start(FileBlockModel.inMemory(CAPACITY, 1, 64));
+        start(inMemory(CAPACITY, 1, 64));
         MemorySegment data = pattern(buffer(8192), 3);
         assertThat(write(100, data).status()).isEqualTo(VirtioBlk.S_OK);
 
@@ -300,7 +313,7 @@ class FileBlockModelTest {
         byte[] initial = new byte[(int) CAPACITY];
         Arrays.fill(initial, (byte) 0x11);
         Files.write(img, initial);
-        start(FileBlockModel.open(img, false, 1, 64));
+        start(open(img, false, 1, 64));
         assertThat(dev.capacitySectors()).isEqualTo(CAPACITY / 512);
         MemorySegment data = pattern(buffer(4096), 5);
         assertThat(write(16, data).status()).isEqualTo(VirtioBlk.S_OK);
@@ -330,7 +343,7 @@ class FileBlockModelTest {
         byte[] initial = new byte[64 * 1024];
         Arrays.fill(initial, (byte) 0x22);
         Files.write(img, initial);
-        FileBlockModel ro = FileBlockModel.open(img, true, 1, 64);
+        FileBlockModel ro = open(img, true, 1, 64);
         assertThat(VirtioFeatures.has(ro.features(), VirtioBlk.F_RO)).isTrue();
         assertThat(VirtioFeatures.has(ro.features(), VirtioBlk.F_DISCARD)).isFalse();
         start(ro);
@@ -344,7 +357,7 @@ class FileBlockModelTest {
 
     @Test
     void malformedRequestNeedsReset() throws Exception {
-        start(FileBlockModel.inMemory(CAPACITY, 1, 64));
+        start(inMemory(CAPACITY, 1, 64));
         long shortHdr = driver.alloc(8);
         long st = driver.alloc(1);
         driver.submit(new Buf(shortHdr, 8, false), new Buf(st, 1, true));
@@ -356,7 +369,7 @@ class FileBlockModelTest {
 
     @Test
     void missingStatusByteNeedsReset() throws Exception {
-        start(FileBlockModel.inMemory(CAPACITY, 1, 64));
+        start(inMemory(CAPACITY, 1, 64));
         driver.submit(new Buf(header(VirtioBlk.T_FLUSH, 0), 16, false));
         kick.signal();
         assertThat(irq.awaitNeedsReset(5000)).isTrue();
@@ -365,7 +378,7 @@ class FileBlockModelTest {
 
     @Test
     void configSpaceAndFeatures() throws Exception {
-        FileBlockModel m = FileBlockModel.inMemory(CAPACITY, 4, 128);
+        FileBlockModel m = inMemory(CAPACITY, 4, 128);
         closeables.add(m);
         long f = m.features();
         for (int bit : new int[] {VirtioFeatures.F_VERSION_1, VirtioFeatures.F_INDIRECT_DESC, VirtioFeatures.F_EVENT_IDX,
@@ -400,7 +413,7 @@ class FileBlockModelTest {
 
     @Test
     void writeThroughModeAfterWritebackCleared() throws Exception {
-        start(FileBlockModel.inMemory(CAPACITY, 1, 64));
+        start(inMemory(CAPACITY, 1, 64));
         dev.writeConfig(VirtioBlk.CFG_WRITEBACK, new byte[] {0});
         MemorySegment data = pattern(buffer(512), 4);
         assertThat(write(1, data).status()).isEqualTo(VirtioBlk.S_OK);
@@ -415,7 +428,7 @@ class FileBlockModelTest {
 
     @Test
     void activateRejectsBadQueues() throws Exception {
-        FileBlockModel m = FileBlockModel.inMemory(CAPACITY, 1, 64);
+        FileBlockModel m = inMemory(CAPACITY, 1, 64);
         closeables.add(m);
         TestRingDriver big = new TestRingDriver(memory, 0, 128, GUEST_BASE, 1 << 20);
         assertThatThrownBy(() -> m.activate(memory, irq, List.of(big.config(-1, -1))))
@@ -424,16 +437,16 @@ class FileBlockModelTest {
         assertThatThrownBy(() -> m.activate(memory, irq, List.of(q1.config(-1, -1))))
                 .hasMessageContaining("queue 1");
         assertThat(m.state()).isEqualTo(VirtioDeviceState.NEW);
-        assertThatThrownBy(() -> FileBlockModel.open(tmp.resolve("missing.raw"), false, 1, 64))
+        assertThatThrownBy(() -> open(tmp.resolve("missing.raw"), false, 1, 64))
                 .isInstanceOf(VhostNativeException.class).hasMessageContaining("missing.raw");
-        assertThatThrownBy(() -> FileBlockModel.inMemory(1000, 1, 64)).isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> FileBlockModel.inMemory(CAPACITY, 1, 48)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> inMemory(1000, 1, 64)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> inMemory(CAPACITY, 1, 48)).isInstanceOf(IllegalArgumentException.class);
     }
 
     /** The request path (pop, header, pread/pwrite into guest memory, status, addUsed) allocates nothing. */
     @Test
     void requestPathAllocatesNothing() throws Exception {
-        dev = FileBlockModel.inMemory(CAPACITY, 1, 64);
+        dev = FileBlockModel.inMemory(CAPACITY, 1, 64, FileBlockModel.Aio.THREADS); // calls process() itself
         dev.ackFeatures(dev.features());
         var mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
         MemorySegment data = pattern(buffer(4096), 6);
@@ -468,7 +481,7 @@ class FileBlockModelTest {
      */
     @Test
     void workerAllocationPerRequestIsBounded() throws Exception {
-        start(FileBlockModel.inMemory(CAPACITY, 1, 64));
+        start(inMemory(CAPACITY, 1, 64));
         var mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
         MemorySegment data = pattern(buffer(4096), 6);
         long st = driver.alloc(1);
@@ -504,21 +517,21 @@ class FileBlockModelTest {
     void snapshotMovesToAnotherDevice() throws Exception {
         Path img = tmp.resolve("moved.raw");
         Files.write(img, new byte[(int) CAPACITY]);
-        start(FileBlockModel.open(img, false, 1, 64));
+        start(open(img, false, 1, 64));
         MemorySegment data = pattern(buffer(1024), 8);
         assertThat(write(4, data).status()).isEqualTo(VirtioBlk.S_OK);
         List<com.vhost.api.virtio.VirtqueueConfig> slept = dev.sleep();
         byte[] snap = dev.snapshot();
         dev.close();
 
-        FileBlockModel other = FileBlockModel.open(img, false, 1, 64);
+        FileBlockModel other = open(img, false, 1, 64);
         dev = other;
         other.sleep();
         other.restore(snap);
         assertThat(other.state()).isEqualTo(VirtioDeviceState.ASLEEP_ACTIVE);
         assertThat(other.ackedFeatures()).isEqualTo(other.features());
         assertThatThrownBy(() -> other.wake(slept)).hasMessageContaining("rebind");
-        FileBlockModel fresh = FileBlockModel.inMemory(CAPACITY, 2, 64);
+        FileBlockModel fresh = inMemory(CAPACITY, 2, 64);
         closeables.add(fresh);
         assertThatThrownBy(() -> fresh.restore(snap)).hasMessageContaining("not allowed in state NEW");
         other.rebind(memory, irq);
@@ -528,7 +541,7 @@ class FileBlockModelTest {
         assertThat(back.mismatch(data)).isEqualTo(-1);
 
         other.sleep();
-        FileBlockModel twoQueues = FileBlockModel.inMemory(CAPACITY, 2, 64);
+        FileBlockModel twoQueues = inMemory(CAPACITY, 2, 64);
         closeables.add(twoQueues);
         twoQueues.sleep();
         assertThatThrownBy(() -> twoQueues.restore(snap)).hasMessageContaining("does not fit");

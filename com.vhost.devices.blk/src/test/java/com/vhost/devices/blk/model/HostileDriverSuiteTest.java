@@ -136,13 +136,21 @@ class HostileDriverSuiteTest {
         return new Case(name, features, chain, CanaryGuest::publishAndKick, MEM, new NeedsReset(reason));
     }
 
+    /** @return the I/O engine the suite's model runs ({@code HostileDriverSuiteUringTest}: io_uring) */
+    FileBlockModel.Aio aio() {
+        return FileBlockModel.Aio.THREADS;
+    }
+
     @BeforeAll
     void serve() throws Exception {
+        if (aio() == FileBlockModel.Aio.IO_URING) {
+            UringAvailable.require(); // before the model needs it (a subclass's @BeforeAll runs after this one)
+        }
         image = dir.resolve("disk.img");
         imageBytes = new byte[IMAGE_BYTES];
         new Random(10).nextBytes(imageBytes);
         Files.write(image, imageBytes);
-        model = FileBlockModel.open(image, false, 2, 256);
+        model = FileBlockModel.open(image, false, 2, 256, aio(), false);
         device = new ReasonRecordingDevice(model);
         server = new VhostUserServer(dir.resolve("blk.sock"), device);
         server.start();
@@ -513,7 +521,7 @@ class HostileDriverSuiteTest {
         List<Case> picked = cases().filter(k -> names.contains(k.name())).toList();
         assertThat(picked).hasSize(names.size());
         try (ServerProcess p = ServerProcess.start(ServeBlk.class, dir.resolve("process.log"), "serve", "blk", "--image",
-                img.toString(), "--socket", sock.toString(), "--queues", "2")) {
+                img.toString(), "--socket", sock.toString(), "--queues", "2", "--aio", aio().name())) {
             for (Case k : picked) {
                 tryCase(k, sock, false);
                 assertThat(p.isAlive()).as("back-end process after " + k.name()).isTrue();

@@ -139,10 +139,15 @@ class PerQueueRingTest {
         }
     }
 
+    /** @return the model's I/O engine ({@code PerQueueRingUringTest}: io_uring) */
+    FileBlockModel.Aio aio() {
+        return FileBlockModel.Aio.THREADS;
+    }
+
     @Test
     void oneRingStopsAndStartsWhileTheOtherServesWithoutPuttingTheModelToSleep() throws Exception {
         Path sock = dir.resolve("blk.sock");
-        try (FileBlockModel blk = FileBlockModel.inMemory(1 << 20, 2, 64)) {
+        try (FileBlockModel blk = FileBlockModel.inMemory(1 << 20, 2, 64, aio())) {
             Recorded model = new Recorded(blk);
             try (VhostUserServer server = new VhostUserServer(sock, model)) {
                 server.start();

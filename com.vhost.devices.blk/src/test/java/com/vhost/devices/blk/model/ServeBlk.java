@@ -8,7 +8,8 @@ import java.util.concurrent.CountDownLatch;
  * Test-only launcher for scripts/guest/blk-guest-test.sh ({@code VHOST_CMD}): serves the
  * file-backed blk model with {@link VhostUserServer}; also the back-end in a process of its own
  * that the driver contract kills ({@code BlkDriverContractTest}). Usage: {@code serve blk --image
- * IMG --socket SOCK [--queues N] [--queue-size N]} (queue size default 256). Prints {@code serving
+ * IMG --socket SOCK [--queues N] [--queue-size N] [--aio threads|io_uring] [--direct]} (queue size default
+ * 256). Prints {@code serving
  * SOCK} once listening; runs until killed (TERM closes the server and unlinks the socket).
  */
 public final class ServeBlk {
@@ -19,6 +20,8 @@ public final class ServeBlk {
         Path socket = null;
         int queues = 1;
         int queueSize = 256;
+        FileBlockModel.Aio aio = FileBlockModel.Aio.THREADS;
+        boolean direct = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "serve", "blk" -> { }
@@ -26,6 +29,8 @@ public final class ServeBlk {
                 case "--socket" -> socket = Path.of(args[++i]);
                 case "--queues" -> queues = Integer.parseInt(args[++i]);
                 case "--queue-size" -> queueSize = Integer.parseInt(args[++i]);
+                case "--aio" -> aio = FileBlockModel.Aio.parse(args[++i]);
+                case "--direct" -> direct = true;
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -33,7 +38,7 @@ public final class ServeBlk {
             System.err.println("usage: serve blk --image IMG --socket SOCK [--queues N] [--queue-size N]");
             System.exit(64);
         }
-        FileBlockModel model = FileBlockModel.open(image, false, queues, queueSize);
+        FileBlockModel model = FileBlockModel.open(image, false, queues, queueSize, aio, direct);
         VhostUserServer server = new VhostUserServer(socket, model);
         CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

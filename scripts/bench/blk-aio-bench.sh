@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# io_uring back-ends side by side on a disk-backed image (issue #13 item 3), in one run:
+#   A. qemu-storage-daemon --blockdev driver=file,aio=io_uring,cache.direct=on on the image
+#   B. `vhost serve blk --aio io_uring --direct` on the same image, adaptive polling at its default
+#      maximum (vhost.poll.max.ns 32768)
+#   C. the same with the poll maximum at POLL_MAX_NS (default 200000: about a disk read, so a QD1
+#      completion is reaped by polling rather than by the completion eventfd's wake-up)
+# each driven by the same front-end (`vhost blk bench --rw randread --bs 4k`) at iodepth 32 and 1,
+# one back-end at a time; prints all three and the ratios B/A, C/A (IOPS; p50 latency at QD1).
+# The image must not be on tmpfs (the page cache would be measured, and O_DIRECT may be refused):
+# it lives under $BENCH_DIR (default /var/tmp), checked with `stat -f`.
+# Usage: scripts/bench/blk-aio-bench.sh [--seconds S] [--size SIZE]
+# Environment: SECONDS_PER_RUN (default 5), IMAGE_SIZE (default 1G), BENCH_DIR (default /var/tmp), POLL_MAX_NS,
+#              SERVE_JAVA_OPTS (JVM options for the back-end, default "-XX:+UseSerialGC -Xmx96m").
+# Needs: qemu-storage-daemon (scripts/install-deps.sh) and the built platform
+# (mvn -q -B package -DskipTests -pl platform,benchmarks -am).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+. scripts/lib/jdk.sh
+
+secs=${SECONDS_PER_RUN:-5}
+poll=${POLL_MAX_NS:-200000}
+size=${IMAGE_SIZE:-1G}
+base=${BENCH_DIR:-/var/tmp}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) secs=$2; shift 2 ;;
+    --size) size=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 64 ;;
+  esac
+done
+command -v qemu-storage-daemon >/dev/null || { echo "qemu-storage-daemon missing: run scripts/install-deps.sh" >&2; exit 2; }
+[ -f platform/target/vhost.jar ] || {
+  echo "platform/target/vhost.jar missing: mvn -q -B package -DskipTests -pl platform,benchmarks -am" >&2; exit 2; }
+fstype=$(stat -f -c %T "$base")
+case "$fstype" in
+  tmpfs|ramfs) echo "$base is $fstype: give a disk-backed BENCH_DIR" >&2; exit 2 ;;
+esac
+
+work=$(mktemp -d "$base/blk-aio-bench.XXXXXX")
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+wait_socket() { for _ in $(seq 200); do [ -S "$1" ] && return 0; sleep 0.1; done; echo "no socket $1" >&2; return 1; }
+stop() { kill "$1" 2>/dev/null || true; for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; kill -9 "$1" 2>/dev/null || true; }
+bench() { # socket, iodepth -> prints the bench output
+  ./vhost blk bench --socket "$1" --rw randread --bs 4k --iodepth "$2" --queues 1 --seconds "$secs"
+}
+iops() { sed -nE 's/.*IOPS[ =:]+([0-9.]+).*/\1/p' "$1" | head -1; }
+p50() { sed -nE 's/.*p50 ([0-9.]+) us.*/\1/p' "$1" | head -1; }
+
+img="$work/disk.raw"
+echo "== image: $img ($size, file system $fstype), written once so no read hits a hole"
+bytes=$(numfmt --from=iec "$size")
+dd if=/dev/urandom of="$img" bs=1M count=$((bytes / 1048576)) status=none conv=fsync
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+
+echo "== A. qemu-storage-daemon driver=file,aio=io_uring,cache.direct=on"
+qemu-storage-daemon --blockdev driver=file,node-name=f0,filename="$img",aio=io_uring,cache.direct=on \
+  --export type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,addr.path="$work/qsd.sock",writable=on,num-queues=1 \
+  >"$work/qsd.log" 2>&1 &
+qsd=$!; pids+=("$qsd")
+wait_socket "$work/qsd.sock"
+bench "$work/qsd.sock" 32 | tee "$work/a32.txt"
+bench "$work/qsd.sock" 1 | tee "$work/a1.txt"
+stop "$qsd"
+
+own() { # label, extra JVM options -> runs QD32 and QD1 into $work/<label>32.txt, <label>1.txt
+  VHOST_JAVA_OPTS="${SERVE_JAVA_OPTS:--XX:+UseSerialGC -Xmx96m} $2" ./vhost serve blk --image "$img" --aio io_uring --direct \
+    --socket "$work/own.sock" >"$work/serve.log" 2>&1 &
+  serve=$!; pids+=("$serve")
+  wait_socket "$work/own.sock" || { cat "$work/serve.log" >&2; exit 1; }
+  grep -m1 '^serving' "$work/serve.log" || true
+  bench "$work/own.sock" 32 | tee "$work/${1}32.txt"
+  bench "$work/own.sock" 1 | tee "$work/${1}1.txt"
+  stop "$serve"
+  rm -f "$work/own.sock"
+}
+echo "== B. vhost serve blk --aio io_uring --direct (poll maximum: default)"
+own b ""
+echo "== C. the same, -Dvhost.poll.max.ns=$poll"
+own c "-Dvhost.poll.max.ns=$poll"
+
+a32=$(iops "$work/a32.txt"); a1=$(iops "$work/a1.txt"); al=$(p50 "$work/a1.txt")
+echo
+echo "== summary (randread 4k, O_DIRECT io_uring on both sides, same front-end, $fstype)"
+printf 'A qemu-storage-daemon:          QD32 %s IOPS, QD1 %s IOPS (p50 %s us)\n' "$a32" "$a1" "$al"
+for x in b c; do
+  x32=$(iops "$work/${x}32.txt"); x1=$(iops "$work/${x}1.txt"); xl=$(p50 "$work/${x}1.txt")
+  label=$([ "$x" = b ] && echo "B vhost (poll max default)  " || echo "C vhost (poll max $poll ns)")
+  printf '%s: QD32 %s IOPS, QD1 %s IOPS (p50 %s us)\n' "$label" "$x32" "$x1" "$xl"
+  awk -v a="$a32" -v b="$x32" -v c="$a1" -v d="$x1" -v x="$(echo "$x" | tr bc BC)" \
+    'BEGIN { printf "  %s/A ratio: QD32 %.2f, QD1 %.2f (target >= 1.0 each)\n", x, b / a, d / c }'
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
