@@ -1,0 +1,48 @@
+package com.vhost.user.testing;
+
+import java.io.File;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * What the fuzz targets of issue #10 share beyond the runtime's native layer: the process's open
+ * fd count (the leak oracle) and a half-close of a socket, which {@code UnixSocket} does not offer
+ * (its {@code shutdown} is SHUT_RDWR): a fake peer that wrote its whole stream shuts down its
+ * sending side, so the other end reads EOF after the stream instead of waiting for more.
+ */
+public final class FuzzSupport {
+    private static final int SHUT_WR = 1;
+    private static final MethodHandle SHUTDOWN = Linker.nativeLinker().downcallHandle(
+            Linker.nativeLinker().defaultLookup().findOrThrow("shutdown"),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+
+    private FuzzSupport() {}
+
+    /** @return the number of entries in {@code /proc/self/fd} (open fds of this process) */
+    public static int openFds() {
+        String[] fds = new File("/proc/self/fd").list();
+        if (fds == null) {
+            throw new IllegalStateException("/proc/self/fd cannot be listed");
+        }
+        return fds.length;
+    }
+
+    /**
+     * {@code shutdown(fd, SHUT_WR)}: the peer reads EOF once it has read what was sent.
+     *
+     * @throws IllegalStateException when the call fails (fd not a connected socket)
+     */
+    public static void shutdownOutput(int fd) {
+        int rc;
+        try {
+            rc = (int) SHUTDOWN.invokeExact(fd, SHUT_WR);
+        } catch (Throwable t) {
+            throw new IllegalStateException("shutdown(" + fd + ", SHUT_WR)", t);
+        }
+        if (rc != 0) {
+            throw new IllegalStateException("shutdown(" + fd + ", SHUT_WR) returned " + rc);
+        }
+    }
+}
