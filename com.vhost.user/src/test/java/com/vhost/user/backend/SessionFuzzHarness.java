@@ -20,7 +20,7 @@ import java.util.concurrent.TimeoutException;
  * {@link VirtioDeviceException} whose cause is a {@link RuntimeException} or {@link Error}: the
  * guest memory here is never truncated, so a fault means a message or chain was not validated);
  * the model's handler threw only {@link com.vhost.api.VirtqueueException}; and the process holds
- * exactly the fds it held before the input.
+ * exactly the fds and memfd mappings (guest memory) it held before the input.
  */
 final class SessionFuzzHarness implements AutoCloseable {
     /** The session's bound on the rest of a message once its header started (a short one: inputs stay fast). */
@@ -38,10 +38,12 @@ final class SessionFuzzHarness implements AutoCloseable {
     final UnixSocket frontSocket;
     final VhostUserConnection front;
     private final int fdsBefore;
+    private final long mappingsBefore;
     private final CompletableFuture<Throwable> ended;
 
     SessionFuzzHarness() throws VhostException {
         fdsBefore = FuzzSupport.openFds();
+        mappingsBefore = FuzzSupport.memfdMappings();
         UnixSocket[] p = UnixSocket.pair();
         BackendSession session = new BackendSession("fuzz", device, new VhostUserConnection(p[0], "front-end"),
                 SESSION_BODY_TIMEOUT_MS, POOL);
@@ -83,5 +85,6 @@ final class SessionFuzzHarness implements AutoCloseable {
         }
         assertThat(why.getMessage()).as("message of %s", why).isNotBlank();
         assertThat(FuzzSupport.openFds()).as("open fds after the session").isEqualTo(fdsBefore);
+        assertThat(FuzzSupport.memfdMappings()).as("memfd mappings after the session").isEqualTo(mappingsBefore);
     }
 }

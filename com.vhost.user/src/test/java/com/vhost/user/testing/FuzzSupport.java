@@ -30,6 +30,19 @@ public final class FuzzSupport {
     }
 
     /**
+     * @return the number of mappings of memfds in {@code /proc/self/maps} (guest memory a back-end
+     *     mapped and must unmap again)
+     * @throws IllegalStateException when {@code /proc/self/maps} cannot be read
+     */
+    public static long memfdMappings() {
+        try (java.util.stream.Stream<String> lines = java.nio.file.Files.lines(java.nio.file.Path.of("/proc/self/maps"))) {
+            return lines.filter(l -> l.contains("/memfd:")).count();
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException("/proc/self/maps cannot be read", e);
+        }
+    }
+
+    /**
      * {@code shutdown(fd, SHUT_WR)}: the peer reads EOF once it has read what was sent.
      *
      * @return false when the call failed (e.g. ENOTCONN: the peer is gone already)
