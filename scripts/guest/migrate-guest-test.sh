@@ -203,6 +203,9 @@ console() { tr -d '\r' < "$WORK/serial-$1.log" 2>/dev/null; }
 progress() { # side: the guest's last progress count (writes, or seconds for net)
   console "$1" | sed -n 's/^VTEST-PROGRESS: [a-z]*=\([0-9]*\).*/\1/p' | tail -n1
 }
+replies() { # side: net, the ping replies the guest counted by its last progress line
+  console "$1" | sed -n 's/^VTEST-PROGRESS: .* replies=\([0-9]*\).*/\1/p' | tail -n1
+}
 guest_trouble() { # fails on a guest error line or an early verdict on either console
   local line
   line=$(cat <(console src) <(console dst) | grep -a -m1 -E '^VTEST-ERROR: |^VTEST-RESULT: |I/O error|Kernel panic')
@@ -236,6 +239,7 @@ qmp src "{\"execute\": \"migrate-set-parameters\", \"arguments\": {\"max-bandwid
 
 # ---- migration --------------------------------------------------------------------------------
 N0=$(progress src)
+R0=$(replies src)
 T_MIG=$(date +%s.%N)
 if ! REPLY=$(qmp src "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"tcp:127.0.0.1:$PORT\"}}"); then
   show_logs
@@ -258,6 +262,7 @@ while :; do
   sleep 0.25
 done
 N1=$(progress src)
+R1=$(replies src)
 WALL=$(awk -v a="$T_MIG" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 TOTAL_MS=$(json_num total-time <<< "$INFO")
 DOWN_MS=$(json_num downtime <<< "$INFO")
@@ -335,10 +340,20 @@ if [ "$MODE" = blk ]; then
 else
   NETLINE=$(grep -a '^VTEST-INFO: migrate net ' "$WORK/serial.txt" | tail -n1)
   SENT=$(sed -n 's/.* sent=\([0-9]*\).*/\1/p' <<< "$NETLINE")
+  RECV=$(sed -n 's/.* received=\([0-9]*\).*/\1/p' <<< "$NETLINE")
   LOST=$(sed -n 's/.* lost=\([0-9]*\).*/\1/p' <<< "$NETLINE")
-  [ -n "$SENT" ] && [ -n "$LOST" ] || fail "the guest printed no ping counts"
-  AFTER_REPLIES=$(( $(console dst | grep -a -c 'bytes from') ))
-  SUMMARY="migration total ${TOTAL_MS} ms, downtime ${DOWN_MS} ms; pings every 0.2 s: sent $SENT, lost $LOST"
+  [ -n "$SENT" ] && [ -n "$RECV" ] && [ -n "$LOST" ] || fail "the guest printed no ping counts"
+  SUMMARY="migration total ${TOTAL_MS} ms, downtime ${DOWN_MS} ms; pings every 0.2 s: sent $SENT, received $RECV, lost $LOST ($R0 replies before migrate, $((R1 - R0)) during, $((RECV - R1)) after the switch-over)"
+  [ "$RECV" -gt "$R1" ] || fail "no ping reply after the switch-over: $SUMMARY"
+  # "tx": frames the guest sent through that back-end, "rx": frames it delivered to the guest
+  for side in src dst; do
+    COUNTERS=$(grep -a -m1 '^pair 0:' "$WORK/backend-$side.log")
+    log "$side back-end counters: ${COUNTERS:-none printed}"
+  done
+  DST_TX=$(sed -n 's/^pair 0: tx \([0-9]*\) pkts.*/\1/p' <<< "$COUNTERS")
+  DST_RX=$(sed -n 's/.*, rx \([0-9]*\) pkts.*/\1/p' <<< "$COUNTERS")
+  [ "${DST_TX:-0}" -gt 0 ] && [ "${DST_RX:-0}" -gt 0 ] \
+    || fail "the destination back-end carried no traffic both ways (${COUNTERS:-no counters})"
   [ "$LOST" -le "$MAX_LOST" ] || fail "$LOST ping replies lost (at most $MAX_LOST allowed): $SUMMARY"
 fi
 RESULT=0
