@@ -19,8 +19,13 @@
 # share=on, vhost-user device on A, QMP on a unix socket, console to serial-src.log), QEMU-dst
 # the same on B with `-incoming defer` and QMP `migrate-incoming tcp:127.0.0.1:0` (QEMU picks
 # the port; no clash with other runs), console to serial-dst.log, its ttyS1 a FIFO. Once the
-# guest is busy: `migrate-set-parameters` (max-bandwidth), `migrate`, `query-migrate` polled
-# until completed; prints total time, downtime and RAM transferred. QEMU refuses `migrate` when
+# guest is busy: `migrate-set-parameters` (max-bandwidth, and a downtime limit of 1 ms the busy
+# guest cannot meet, so the migration keeps iterating), `migrate`, `query-migrate` polled; once
+# the first full pass over RAM is done and the guest did DURING more work while QEMU kept
+# syncing the dirty logs, the downtime limit goes up to DOWNTIME_MS and the migration completes.
+# Device writes to guest memory in that phase (blk: the blocks and chunks read into the page
+# cache) reach the destination only through the back-end's dirty log. Prints total time,
+# downtime and RAM transferred. QEMU refuses `migrate` when
 # a vhost-user back-end lacks VHOST_F_LOG_ALL or LOG_SHMFD, so a completed migration shows the
 # back-end offered dirty logging; the source back-end's log must also show the dirty log it
 # mapped (SET_LOG_BASE). The guest runs on at the destination, then the script sends "stop" to
@@ -33,15 +38,20 @@
 #                    rebuilt when missing or stale
 #   QEMU_TIMEOUT     seconds the whole guest run may take, boot to power-off (default 150)
 #   MIGRATE_TIMEOUT  seconds the migration may take (default 60)
-#   MIGRATE_MIBPS    migration bandwidth limit in MiB/s (default 32: a few seconds of guest I/O
-#                    during the migration)
-#   BEFORE, AFTER    blk: guest writes before the migration starts / after it completes
-#                    (default 10 each); net: seconds (default 3 each)
+#   MIGRATE_MIBPS    migration bandwidth limit in MiB/s (default 64)
+#   DOWNTIME_MS      downtime limit once the migration may converge (default 300, QEMU's own)
+#   BEFORE, DURING, AFTER  blk: guest writes before the migration starts (10), while it
+#                    iterates after its first full pass over RAM (15), after it completes (10);
+#                    net: seconds (3 each)
 #   AFTER_SECONDS    the guest runs at least this long on the destination (default 3)
-#   BLOCKS           blk: blocks of 4 KiB the guest cycles through (default 32)
-#   IMAGE_MIB        blk: image size in MiB (default 16)
+#   BLOCKS           blk: blocks of 4 KiB the guest cycles through (default 64)
+#   CHUNKS           blk: chunks of 256 KiB after the blocks the guest reads through its page
+#                    cache, one per write (default 64: the first round spans the migration)
+#   IMAGE_MIB        blk: image size in MiB (default 32)
 #   MAX_LOST         net: most ping replies that may be lost (default 25, i.e. 5 s of pings)
 #   BACKEND_TIMEOUT  seconds to wait for a back-end's socket (default 30)
+#   STALL_SECONDS    a guest whose progress count stands still this long fails (default 40;
+#                    a boot under load counts too)
 #   KEEP_TMP=1       keep the work directory (image, logs) even on success
 #   CI=true          a missing prerequisite is a failure (exit 2), never a skip
 # Outputs: progress and figures on stdout; the work directory (disk.raw, expected.raw,
@@ -62,12 +72,16 @@ case "$MODE" in blk|net) ;; *) echo "migrate-guest-test: unknown device '$MODE' 
 CACHE=${GUEST_CACHE_DIR:-$REPO/.cache/guest}
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-150}
 MIGRATE_TIMEOUT=${MIGRATE_TIMEOUT:-60}
-MIGRATE_MIBPS=${MIGRATE_MIBPS:-32}
+MIGRATE_MIBPS=${MIGRATE_MIBPS:-64}
+DOWNTIME_MS=${DOWNTIME_MS:-300}
 BACKEND_TIMEOUT=${BACKEND_TIMEOUT:-30}
-BLOCKS=${BLOCKS:-32}
-IMAGE_MIB=${IMAGE_MIB:-16}
+STALL_SECONDS=${STALL_SECONDS:-40}
+BLOCKS=${BLOCKS:-64}
+IMAGE_MIB=${IMAGE_MIB:-32}
+CHUNKS=${CHUNKS:-64}
 MAX_LOST=${MAX_LOST:-25}
-if [ "$MODE" = blk ]; then BEFORE=${BEFORE:-10}; AFTER=${AFTER:-10}; else BEFORE=${BEFORE:-3}; AFTER=${AFTER:-3}; fi
+if [ "$MODE" = blk ]; then BEFORE=${BEFORE:-10}; DURING=${DURING:-15}; AFTER=${AFTER:-10}
+else BEFORE=${BEFORE:-3}; DURING=${DURING:-3}; AFTER=${AFTER:-3}; fi
 AFTER_SECONDS=${AFTER_SECONDS:-3}
 TAG="migrate-guest-test[$MODE]"
 HOST_IP=10.213.10.1
@@ -129,8 +143,10 @@ ORIG=$WORK/orig.raw
 # "dirty log of N bytes mapped".
 export VHOST_LOG_LEVEL=debug
 if [ "$MODE" = blk ]; then
-  [ "$IMAGE_MIB" -ge 1 ] && [ $((BLOCKS * 4096)) -le $((IMAGE_MIB * 1048576)) ] \
-    || harness_error "BLOCKS=$BLOCKS blocks of 4 KiB do not fit in IMAGE_MIB=$IMAGE_MIB MiB"
+  # the blocks the guest writes, then from CACHE_MIB MiB on CHUNKS chunks of 256 KiB it only reads
+  CACHE_MIB=$(( (BLOCKS * 4096 + 1048575) / 1048576 ))
+  [ $((CACHE_MIB * 4 + CHUNKS)) -le $((IMAGE_MIB * 4)) ] \
+    || harness_error "IMAGE_MIB=$IMAGE_MIB is too small for BLOCKS=$BLOCKS and CHUNKS=$CHUNKS"
   head -c $((IMAGE_MIB * 1048576)) /dev/urandom > "$IMG" || harness_error "cannot write $IMG"
   cp "$IMG" "$ORIG"
   log "image $IMG: $IMAGE_MIB MiB of random data, the guest cycles through its first $BLOCKS blocks"
@@ -140,7 +156,7 @@ if [ "$MODE" = blk ]; then
     [ $side = src ] && SRC_BACKEND=$BACKEND_PID || DST_BACKEND=$BACKEND_PID
   done
   DEVICE=(-chardev "socket,id=c0,path=$WORK/SIDE.sock" -device vhost-user-blk-pci,chardev=c0,num-queues=1)
-  GUEST_ARGS="vtest_mode=blk vtest_blocks=$BLOCKS"
+  GUEST_ARGS="vtest_mode=blk vtest_blocks=$BLOCKS vtest_cache=$CACHE_MIB:$CHUNKS"
 else
   ip netns add "$NS" || harness_error "ip netns add $NS failed"
   NS_MADE=1
@@ -206,9 +222,12 @@ progress() { # side: the guest's last progress count (writes, or seconds for net
 replies() { # side: net, the ping replies the guest counted by its last progress line
   console "$1" | sed -n 's/^VTEST-PROGRESS: .* replies=\([0-9]*\).*/\1/p' | tail -n1
 }
+# A guest error: the test's own, an I/O error, or the kernel's oops or panic (stale guest memory
+# at the destination, e.g. pages the back-end wrote and did not log, shows up as one of these).
+GUEST_TROUBLE='^VTEST-ERROR: |I/O error|BUG: |Oops: |Kernel panic|general protection fault|segfault at'
 guest_trouble() { # fails on a guest error line or an early verdict on either console
   local line
-  line=$(cat <(console src) <(console dst) | grep -a -m1 -E '^VTEST-ERROR: |^VTEST-RESULT: |I/O error|Kernel panic')
+  line=$(cat <(console src) <(console dst) | grep -a -m1 -E "$GUEST_TROUBLE|^VTEST-RESULT: ")
   [ -z "$line" ] || { show_logs; fail "guest: $line"; }
 }
 alive() { # checks that the four processes still run
@@ -219,12 +238,16 @@ alive() { # checks that the four processes still run
   done
 }
 remaining() { echo $(( DEADLINE - $(date +%s) )); }
-wait_progress() { # side count what
-  local n
+wait_progress() { # side count what: fails when the guest's count stands still for STALL_SECONDS
+  local n last=-1 since
   while :; do
     n=$(progress "$1")
     [ "${n:-0}" -ge "$2" ] && return 0
     guest_trouble; alive
+    if [ "${n:-0}" != "$last" ]; then last=${n:-0}; since=$(date +%s)
+    elif [ $(( $(date +%s) - since )) -ge "$STALL_SECONDS" ]; then
+      show_logs; fail "guest on $1 made no progress for ${STALL_SECONDS}s (stuck at $last $UNIT) waiting for $3"
+    fi
     [ "$(remaining)" -gt 0 ] || { show_logs; harness_error "guest on $1 did not reach $3 within ${QEMU_TIMEOUT}s"; }
     sleep 0.5
   done
@@ -234,8 +257,12 @@ wait_progress() { # side count what
 UNIT=writes; [ "$MODE" = net ] && UNIT=seconds
 wait_progress src "$BEFORE" "$BEFORE $UNIT"
 log "guest busy on the source: $(progress src) $UNIT"
-qmp src "{\"execute\": \"migrate-set-parameters\", \"arguments\": {\"max-bandwidth\": $((MIGRATE_MIBPS * 1048576))}}" >/dev/null \
-  || harness_error "migrate-set-parameters refused"
+# Held in the iterative phase first: with a 1 ms downtime limit the busy guest cannot converge.
+set_params() { # json-object
+  qmp src "{\"execute\": \"migrate-set-parameters\", \"arguments\": $1}" >/dev/null \
+    || harness_error "migrate-set-parameters $1 refused"
+}
+set_params "{\"max-bandwidth\": $((MIGRATE_MIBPS * 1048576)), \"downtime-limit\": 1}"
 
 # ---- migration --------------------------------------------------------------------------------
 N0=$(progress src)
@@ -247,10 +274,25 @@ if ! REPLY=$(qmp src "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"tcp:
 fi
 log "migrate to tcp:127.0.0.1:$PORT accepted by the source (no migration blocker: the back-end offers LOG_ALL and LOG_SHMFD)"
 STATUS=""
+HELD=1
 mig_deadline=$(( $(date +%s) + MIGRATE_TIMEOUT ))
 while :; do
   INFO=$(qmp src '{"execute": "query-migrate"}') || harness_error "query-migrate failed: $INFO"
   STATUS=$(json_str status <<< "$INFO")
+  # Let it converge once the first full pass over RAM is done, a dirty-log sync or more came
+  # after it and the guest did DURING more units of work since then: the pages the back-end
+  # writes in that time reach the destination only through the dirty log.
+  if [ $HELD = 1 ] && [ "$STATUS" = active ]; then
+    syncs=$(json_num dirty-sync-count <<< "$INFO")
+    if [ "${syncs:-0}" -ge 3 ]; then
+      [ -n "${N_ITER:-}" ] || { N_ITER=$(progress src); log "migration iterating (dirty-log sync $syncs) at guest $UNIT $N_ITER"; }
+      if [ "$(progress src)" -ge $(( N_ITER + DURING )) ]; then
+        set_params "{\"downtime-limit\": $DOWNTIME_MS}"
+        HELD=0
+        log "downtime limit raised to $DOWNTIME_MS ms at guest $UNIT $(progress src), dirty-log sync $syncs"
+      fi
+    fi
+  fi
   case "$STATUS" in
     completed) break ;;
     failed|cancelled) show_logs; sed 's/^/qemu: /' "$WORK"/qemu-*.err; fail "migration $STATUS: $INFO" ;;
@@ -274,7 +316,10 @@ log "guest $UNIT on the source: $N0 when migrate was issued, $N1 at the switch-o
 DST_STATUS=$(qmp dst '{"execute": "query-status"}' | json_str status)
 SRC_STATUS=$(qmp src '{"execute": "query-status"}' | json_str status)
 log "destination is '$DST_STATUS', source is '$SRC_STATUS'"
-[ "$DST_STATUS" = running ] || { show_logs; fail "destination not running after the migration (status $DST_STATUS)"; }
+if [ "$DST_STATUS" != running ]; then
+  guest_trouble
+  show_logs; fail "destination not running after the migration (status ${DST_STATUS:-none: QEMU gone})"
+fi
 
 # The source back-end must have received a dirty log from QEMU (SET_LOG_BASE) and mapped it.
 LOGMAP=$(grep -a -m1 'dirty log of [0-9]* bytes mapped' "$WORK/backend-src.log")
@@ -304,7 +349,7 @@ stop_pid "$SRC_BACKEND" 10 group; stop_pid "$DST_BACKEND" 10 group; SRC_BACKEND=
 cat <(console src) <(console dst) > "$WORK/serial.txt"
 if [ -s "$WORK/qemu-src.err" ] || [ -s "$WORK/qemu-dst.err" ]; then sed 's/^/qemu: /' "$WORK"/qemu-*.err; fi
 grep -a '^VTEST-INFO: ' "$WORK/serial.txt" | grep -v 'guest up' | sed 's/^/guest: /'
-BAD=$(grep -a -m1 -E '^VTEST-ERROR: |I/O error' "$WORK/serial.txt")
+BAD=$(grep -a -m1 -E "$GUEST_TROUBLE" "$WORK/serial.txt")
 [ -z "$BAD" ] || { show_logs; fail "guest: $BAD"; }
 check_guest_result
 [ "$QRC" -eq 0 ] || { show_logs; fail "destination QEMU exited with status $QRC"; }
