@@ -34,6 +34,8 @@
 # Usage: scripts/guest/migrate-guest-test.sh [blk|net]     (default blk)
 # Environment:
 #   VHOST_CMD        the back-end command (default: <repo>/vhost); extra words allowed
+#   BACKEND          vhost (default) or qsd: blk served by qemu-storage-daemon instead
+#                    (libvhost-user's dirty logging; the control run for this harness)
 #   GUEST_CACHE_DIR  where build-guest.sh put vmlinuz/initrd.gz (default: <repo>/.cache/guest);
 #                    rebuilt when missing or stale
 #   QEMU_TIMEOUT     seconds the whole guest run may take, boot to power-off (default 150)
@@ -83,7 +85,10 @@ MAX_LOST=${MAX_LOST:-25}
 if [ "$MODE" = blk ]; then BEFORE=${BEFORE:-10}; DURING=${DURING:-15}; AFTER=${AFTER:-10}
 else BEFORE=${BEFORE:-3}; DURING=${DURING:-3}; AFTER=${AFTER:-3}; fi
 AFTER_SECONDS=${AFTER_SECONDS:-3}
+BACKEND=${BACKEND:-vhost}
+case "$BACKEND" in vhost|qsd) ;; *) echo "migrate-guest-test: BACKEND must be vhost or qsd" >&2; exit 64 ;; esac
 TAG="migrate-guest-test[$MODE]"
+[ "$BACKEND" = qsd ] && TAG="migrate-guest-test[$MODE,qsd]"
 HOST_IP=10.213.10.1
 GUEST_IP=10.213.10.2
 NS="vhmig$$"
@@ -122,8 +127,13 @@ for cmd in qemu-system-x86_64 qemu-img socat cmp sha256sum; do
 done
 read -r -a VHOST <<< "${VHOST_CMD:-$REPO/vhost}"
 use_jdk25
-[ -x "${VHOST[0]}" ] || command -v "${VHOST[0]}" >/dev/null 2>&1 \
-  || skip "back-end command ${VHOST[0]} not found or not executable (build the project first, or set VHOST_CMD)"
+if [ "$BACKEND" = qsd ]; then
+  [ "$MODE" = blk ] || { echo "migrate-guest-test: BACKEND=qsd serves blk only" >&2; exit 64; }
+  command -v qemu-storage-daemon >/dev/null 2>&1 || skip "qemu-storage-daemon not installed (package qemu-system-common)"
+else
+  [ -x "${VHOST[0]}" ] || command -v "${VHOST[0]}" >/dev/null 2>&1 \
+    || skip "back-end command ${VHOST[0]} not found or not executable (build the project first, or set VHOST_CMD)"
+fi
 if [ "$MODE" = net ]; then
   command -v ip >/dev/null 2>&1 || skip "ip (iproute2) not installed"
   [ "$(id -u)" -eq 0 ] || skip "needs root to create a network namespace, a bridge and TAP interfaces"
@@ -151,8 +161,15 @@ if [ "$MODE" = blk ]; then
   cp "$IMG" "$ORIG"
   log "image $IMG: $IMAGE_MIB MiB of random data, the guest cycles through its first $BLOCKS blocks"
   for side in src dst; do
-    BACKEND_LOG=backend-$side.log start_backend "$WORK/$side.sock" \
-      "${VHOST[@]}" serve blk --image "$IMG" --socket "$WORK/$side.sock"
+    if [ "$BACKEND" = qsd ]; then
+      # shellcheck disable=SC2054  # commas are QEMU option syntax; locking=off: two daemons, one image
+      BACKEND_ARGV=(qemu-storage-daemon --blockdev "driver=file,node-name=file0,filename=$IMG,locking=off"
+        --blockdev driver=raw,node-name=fmt0,file=file0
+        --export "type=vhost-user-blk,id=exp0,node-name=fmt0,addr.type=unix,addr.path=$WORK/$side.sock,writable=on,num-queues=1")
+    else
+      BACKEND_ARGV=("${VHOST[@]}" serve blk --image "$IMG" --socket "$WORK/$side.sock")
+    fi
+    BACKEND_LOG=backend-$side.log start_backend "$WORK/$side.sock" "${BACKEND_ARGV[@]}"
     [ $side = src ] && SRC_BACKEND=$BACKEND_PID || DST_BACKEND=$BACKEND_PID
   done
   DEVICE=(-chardev "socket,id=c0,path=$WORK/SIDE.sock" -device vhost-user-blk-pci,chardev=c0,num-queues=1)
@@ -238,6 +255,12 @@ alive() { # checks that the four processes still run
   done
 }
 remaining() { echo $(( DEADLINE - $(date +%s) )); }
+queue_status() { # side: QEMU's view of the device's first virtqueue (indices, requests in use)
+  local path
+  path=$(qmp "$1" '{"execute": "x-query-virtio"}' | json_str path)
+  [ -n "$path" ] || return 0
+  log "$1 QEMU, $path queue 0: $(qmp "$1" "{\"execute\": \"x-query-virtio-queue-status\", \"arguments\": {\"path\": \"$path\", \"queue\": 0}}")"
+}
 wait_progress() { # side count what: fails when the guest's count stands still for STALL_SECONDS
   local n last=-1 since
   while :; do
@@ -246,7 +269,7 @@ wait_progress() { # side count what: fails when the guest's count stands still f
     guest_trouble; alive
     if [ "${n:-0}" != "$last" ]; then last=${n:-0}; since=$(date +%s)
     elif [ $(( $(date +%s) - since )) -ge "$STALL_SECONDS" ]; then
-      show_logs; fail "guest on $1 made no progress for ${STALL_SECONDS}s (stuck at $last $UNIT) waiting for $3"
+      show_logs; queue_status "$1"; fail "guest on $1 made no progress for ${STALL_SECONDS}s (stuck at $last $UNIT) waiting for $3"
     fi
     [ "$(remaining)" -gt 0 ] || { show_logs; harness_error "guest on $1 did not reach $3 within ${QEMU_TIMEOUT}s"; }
     sleep 0.5
@@ -322,9 +345,11 @@ if [ "$DST_STATUS" != running ]; then
 fi
 
 # The source back-end must have received a dirty log from QEMU (SET_LOG_BASE) and mapped it.
-LOGMAP=$(grep -a -m1 'dirty log of [0-9]* bytes mapped' "$WORK/backend-src.log")
-[ -n "$LOGMAP" ] || { show_logs; fail "the source back-end never mapped a dirty log (no SET_LOG_BASE)"; }
-log "source back-end: ${LOGMAP##*: }"
+if [ "$BACKEND" = vhost ]; then
+  LOGMAP=$(grep -a -m1 'dirty log of [0-9]* bytes mapped' "$WORK/backend-src.log")
+  [ -n "$LOGMAP" ] || { show_logs; fail "the source back-end never mapped a dirty log (no SET_LOG_BASE)"; }
+  log "source back-end: ${LOGMAP##*: }"
+fi
 
 # ---- after: the guest goes on at the destination, then checks everything -----------------------
 T_SWITCH=$(date +%s)
