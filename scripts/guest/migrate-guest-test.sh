@@ -34,8 +34,9 @@
 # Usage: scripts/guest/migrate-guest-test.sh [blk|net]     (default blk)
 # Environment:
 #   VHOST_CMD        the back-end command (default: <repo>/vhost); extra words allowed
-#   BACKEND          vhost (default) or qsd: blk served by qemu-storage-daemon instead
-#                    (libvhost-user's dirty logging; the control run for this harness)
+#   BACKEND          vhost (default); controls for this harness (blk only): qsd, the disk
+#                    served by qemu-storage-daemon (libvhost-user's dirty logging), or qemu,
+#                    QEMU's own virtio-blk-pci (no vhost at all)
 #   GUEST_CACHE_DIR  where build-guest.sh put vmlinuz/initrd.gz (default: <repo>/.cache/guest);
 #                    rebuilt when missing or stale
 #   QEMU_TIMEOUT     seconds the whole guest run may take, boot to power-off (default 150)
@@ -86,9 +87,9 @@ if [ "$MODE" = blk ]; then BEFORE=${BEFORE:-10}; DURING=${DURING:-15}; AFTER=${A
 else BEFORE=${BEFORE:-3}; DURING=${DURING:-3}; AFTER=${AFTER:-3}; fi
 AFTER_SECONDS=${AFTER_SECONDS:-3}
 BACKEND=${BACKEND:-vhost}
-case "$BACKEND" in vhost|qsd) ;; *) echo "migrate-guest-test: BACKEND must be vhost or qsd" >&2; exit 64 ;; esac
+case "$BACKEND" in vhost|qsd|qemu) ;; *) echo "migrate-guest-test: BACKEND must be vhost, qsd or qemu" >&2; exit 64 ;; esac
 TAG="migrate-guest-test[$MODE]"
-[ "$BACKEND" = qsd ] && TAG="migrate-guest-test[$MODE,qsd]"
+[ "$BACKEND" = vhost ] || TAG="migrate-guest-test[$MODE,$BACKEND]"
 HOST_IP=10.213.10.1
 GUEST_IP=10.213.10.2
 NS="vhmig$$"
@@ -127,8 +128,10 @@ for cmd in qemu-system-x86_64 qemu-img socat cmp sha256sum; do
 done
 read -r -a VHOST <<< "${VHOST_CMD:-$REPO/vhost}"
 use_jdk25
+if [ "$BACKEND" != vhost ]; then
+  [ "$MODE" = blk ] || { echo "migrate-guest-test: BACKEND=$BACKEND serves blk only" >&2; exit 64; }
+fi
 if [ "$BACKEND" = qsd ]; then
-  [ "$MODE" = blk ] || { echo "migrate-guest-test: BACKEND=qsd serves blk only" >&2; exit 64; }
   command -v qemu-storage-daemon >/dev/null 2>&1 || skip "qemu-storage-daemon not installed (package qemu-system-common)"
 else
   [ -x "${VHOST[0]}" ] || command -v "${VHOST[0]}" >/dev/null 2>&1 \
@@ -161,6 +164,7 @@ if [ "$MODE" = blk ]; then
   cp "$IMG" "$ORIG"
   log "image $IMG: $IMAGE_MIB MiB of random data, the guest cycles through its first $BLOCKS blocks"
   for side in src dst; do
+    [ "$BACKEND" = qemu ] && break
     if [ "$BACKEND" = qsd ]; then
       # shellcheck disable=SC2054  # commas are QEMU option syntax; locking=off: two daemons, one image
       BACKEND_ARGV=(qemu-storage-daemon --blockdev "driver=file,node-name=file0,filename=$IMG,locking=off"
@@ -173,6 +177,9 @@ if [ "$MODE" = blk ]; then
     [ $side = src ] && SRC_BACKEND=$BACKEND_PID || DST_BACKEND=$BACKEND_PID
   done
   DEVICE=(-chardev "socket,id=c0,path=$WORK/SIDE.sock" -device vhost-user-blk-pci,chardev=c0,num-queues=1)
+  # shellcheck disable=SC2054  # commas are QEMU option syntax
+  [ "$BACKEND" = qemu ] && DEVICE=(-drive "file=$IMG,format=raw,if=none,id=d0,file.locking=off"
+    -device virtio-blk-pci,drive=d0,num-queues=1)
   GUEST_ARGS="vtest_mode=blk vtest_blocks=$BLOCKS vtest_cache=$CACHE_MIB:$CHUNKS"
 else
   ip netns add "$NS" || harness_error "ip netns add $NS failed"
@@ -195,7 +202,7 @@ else
     -device virtio-net-pci,netdev=n0,vectors=0,mac=52:54:00:12:34:58)
   GUEST_ARGS="vtest_mode=net vtest_ip=$GUEST_IP/24 vtest_peer=$HOST_IP"
 fi
-log "back-ends: source PID $SRC_BACKEND on src.sock, destination PID $DST_BACKEND on dst.sock"
+[ "$BACKEND" = qemu ] || log "back-ends: source PID $SRC_BACKEND on src.sock, destination PID $DST_BACKEND on dst.sock"
 
 # ---- the two QEMUs ---------------------------------------------------------------------------
 # The guest reads the "stop" line from its second serial port (ttyS1): on the destination a
@@ -250,7 +257,7 @@ guest_trouble() { # fails on a guest error line or an early verdict on either co
 alive() { # checks that the four processes still run
   local p
   for p in "$SRC_BACKEND" "$DST_BACKEND" "$SRC_QEMU" "$DST_QEMU"; do
-    kill -0 "$p" 2>/dev/null && continue
+    [ -z "$p" ] || kill -0 "$p" 2>/dev/null && continue
     show_logs; sed 's/^/qemu: /' "$WORK"/qemu-*.err; fail "process $p exited early"
   done
 }
@@ -366,7 +373,7 @@ qmp_close src
 wait_exit "$SRC_QEMU" 10 || log "source QEMU did not quit: stopping it"
 stop_pid "$SRC_QEMU" 5; SRC_QEMU=""
 for p in "$SRC_BACKEND" "$DST_BACKEND"; do
-  kill -0 "$p" 2>/dev/null || { show_logs; fail "back-end PID $p died during the run"; }
+  [ -z "$p" ] || kill -0 "$p" 2>/dev/null || { show_logs; fail "back-end PID $p died during the run"; }
 done
 # stopped now, so every write is in the image
 stop_pid "$SRC_BACKEND" 10 group; stop_pid "$DST_BACKEND" 10 group; SRC_BACKEND=""; DST_BACKEND=""
