@@ -32,12 +32,14 @@ qmp_open() { # name sock
 }
 
 qmp() { # name json [timeout-seconds]
-  local name=$1 json=$2 timeout=${3:-10} line deadline
+  local name=$1 json=$2 timeout=${3:-10} line deadline left
   [ -n "${QMP_IN[$name]:-}" ] || harness_error "no QMP session named $name"
   echo "$json" >&"${QMP_IN[$name]}"
   deadline=$(( $(date +%s) + timeout ))
-  while [ "$(date +%s)" -lt "$deadline" ]; do
-    read -r -t 1 -u "${QMP_OUT[$name]}" line || continue
+  while :; do
+    left=$(( deadline - $(date +%s) ))
+    # one read for the whole line (a read that times out would drop what it had read)
+    [ "$left" -gt 0 ] && read -r -t "$left" -u "${QMP_OUT[$name]}" line || break
     case "$line" in
       '{"event":'*) echo "$line" >> "$WORK/qmp-$name.events" ;;
       '{"return"'*) echo "$line"; return 0 ;;
