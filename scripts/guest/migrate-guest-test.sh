@@ -5,11 +5,12 @@
 # `migrate`) while it does I/O.
 #
 #   blk  both back-ends serve the same image (shared storage). The guest writes sequence-numbered,
-#        checksummed 4 KiB blocks in a loop and reads each back (and an older one), before,
-#        during and after the switch-over (guest side: scripts/guest/initramfs/tests/migrate.sh).
-#        Passes when the migration completes, the guest reports no I/O error or wrong block, its
-#        final check of every block passes, and the image on the host holds exactly the last
-#        write of every block and nothing else changed (cmp and qemu-img compare).
+#        checksummed 4 KiB blocks in a loop and reads each back directly and through its page
+#        cache (and an older one), and reads a region through its page cache, before, during and
+#        after the switch-over (guest side: scripts/guest/initramfs/tests/migrate.sh). Passes
+#        when the migration completes, the guest reports no I/O error, oops or wrong block, its
+#        final check of every block and chunk passes, and the image on the host holds exactly
+#        the last write of every block and nothing else changed (cmp and qemu-img compare).
 #   net  each back-end runs `vhost serve net --tap` with its TAP in a bridge inside a network
 #        namespace the test makes (10.213.10.1 there, 10.213.10.2 in the guest); the guest pings
 #        the bridge's address every 0.2 s across the migration. Passes when the migration
@@ -21,10 +22,9 @@
 # the port; no clash with other runs), console to serial-dst.log, its ttyS1 a FIFO. Once the
 # guest is busy: `migrate-set-parameters` (max-bandwidth, downtime limit; with HOLD=1 first a
 # 1 ms limit, see below), `migrate`, `query-migrate` polled until completed; prints total time,
-# downtime, RAM transferred and the dirty-log syncs. QEMU refuses `migrate` when
-# a vhost-user back-end lacks VHOST_F_LOG_ALL or LOG_SHMFD, so a completed migration shows the
-# back-end offered dirty logging; the source back-end's log must also show the dirty log it
-# mapped (SET_LOG_BASE). The guest runs on at the destination, then the script sends "stop" to
+# downtime, RAM transferred and the dirty-log syncs. QEMU refuses `migrate` when a vhost-user
+# back-end lacks VHOST_F_LOG_ALL or LOG_SHMFD, so an accepted migration shows the back-end offered
+# dirty logging; the source back-end's log must also show the dirty log it mapped (SET_LOG_BASE). The guest runs on at the destination, then the script sends "stop" to
 # its second serial port: the guest checks everything, prints its verdict and powers off.
 #
 # Usage: scripts/guest/migrate-guest-test.sh [blk|net]     (default blk)
