@@ -116,13 +116,7 @@ cleanup() {
   stop_pid "$SRC_BACKEND" 10 group; stop_pid "$DST_BACKEND" 10 group
   SRC_QEMU=""; DST_QEMU=""; SRC_BACKEND=""; DST_BACKEND=""
   [ "$NS_MADE" = 1 ] && ip netns del "$NS" 2>/dev/null
-  if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-    if [ "$RESULT" -ne 0 ] || [ "${KEEP_TMP:-0}" = 1 ]; then
-      echo "$TAG: work directory kept: $WORK"
-    else
-      rm -rf "$WORK"
-    fi
-  fi
+  remove_work
   exit "$rc"
 }
 trap cleanup EXIT

@@ -22,6 +22,17 @@ skip() {
   echo "$TAG: SKIP: $*"; RESULT=0; exit 77
 }
 
+# For the cleanup trap: removes $WORK, or keeps it and says where when the run did not pass
+# (RESULT != 0) or KEEP_TMP=1.
+remove_work() {
+  [ -n "$WORK" ] && [ -d "$WORK" ] || return 0
+  if [ "$RESULT" -ne 0 ] || [ "${KEEP_TMP:-0}" = 1 ]; then
+    echo "$TAG: work directory kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+}
+
 show_logs() { # every back-end log ($WORK/backend*.log) and guest console ($WORK/serial*.log)
   local f
   for f in "$WORK"/backend*.log; do
