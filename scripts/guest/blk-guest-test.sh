@@ -50,13 +50,7 @@ cleanup() {
   stop_pid "$QEMU_PID" 5
   stop_pid "$BACKEND_PID" 10 group
   QEMU_PID=""; BACKEND_PID=""
-  if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-    if [ "$RESULT" -ne 0 ] || [ "${KEEP_TMP:-0}" = 1 ]; then
-      echo "$TAG: work directory kept: $WORK"
-    else
-      rm -rf "$WORK"
-    fi
-  fi
+  remove_work
   exit "$rc"
 }
 trap cleanup EXIT

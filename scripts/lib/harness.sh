@@ -22,9 +22,25 @@ skip() {
   echo "$TAG: SKIP: $*"; RESULT=0; exit 77
 }
 
-show_logs() {
-  if [ -s "$WORK/backend.log" ]; then echo "---- back-end log (last 30 lines) ----"; tail -n 30 "$WORK/backend.log"; fi
-  if [ -s "$WORK/serial.log" ]; then echo "---- guest serial console (last 40 lines) ----"; tr -d '\r' < "$WORK/serial.log" | tail -n 40; fi
+# For the cleanup trap: removes $WORK, or keeps it and says where when the run did not pass
+# (RESULT != 0) or KEEP_TMP=1.
+remove_work() {
+  [ -n "$WORK" ] && [ -d "$WORK" ] || return 0
+  if [ "$RESULT" -ne 0 ] || [ "${KEEP_TMP:-0}" = 1 ]; then
+    echo "$TAG: work directory kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+}
+
+show_logs() { # every back-end log ($WORK/backend*.log) and guest console ($WORK/serial*.log)
+  local f
+  for f in "$WORK"/backend*.log; do
+    if [ -s "$f" ]; then echo "---- $(basename "$f") (last 30 lines) ----"; tail -n 30 "$f"; fi
+  done
+  for f in "$WORK"/serial*.log; do
+    if [ -s "$f" ]; then echo "---- guest console $(basename "$f") (last 40 lines) ----"; tr -d '\r' < "$f" | tail -n 40; fi
+  done
   echo "----"
 }
 
@@ -57,12 +73,13 @@ use_jdk25() {
 }
 
 # Starts ARGV... in its own session (so a launcher script and its JVM stop together by PGID),
-# output to $WORK/backend.log, and waits up to BACKEND_TIMEOUT seconds for the socket SOCK.
+# output to $WORK/${BACKEND_LOG:-backend.log}, and waits up to BACKEND_TIMEOUT seconds for the
+# socket SOCK.
 start_backend() { # sock argv...
   local sock=$1 deadline brc
   shift
   log "starting back-end: $*"
-  setsid "$@" </dev/null >"$WORK/backend.log" 2>&1 &
+  setsid "$@" </dev/null >"$WORK/${BACKEND_LOG:-backend.log}" 2>&1 &
   BACKEND_PID=$!
   deadline=$(( $(date +%s) + BACKEND_TIMEOUT ))
   while [ ! -S "$sock" ]; do
@@ -75,22 +92,27 @@ start_backend() { # sock argv...
   done
 }
 
+# Waits up to TIMEOUT seconds for the background child PID to exit; status 1 if it still runs.
+wait_exit() { # pid timeout-seconds
+  local deadline=$(( $(date +%s) + $2 ))
+  while kill -0 "$1" 2>/dev/null; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+  return 0
+}
+
 # Runs QEMU argv... (serial console to $WORK/serial.log, stderr to $WORK/qemu.err) until it
 # powers off, bounded by QEMU_TIMEOUT seconds; sets QRC to QEMU's exit status and writes the
 # console without CRs to $WORK/serial.txt.
 run_guest() { # qemu argv...
-  local deadline
   log "booting guest (timeout ${QEMU_TIMEOUT}s)"
   "$@" </dev/null >"$WORK/serial.log" 2>"$WORK/qemu.err" &
   QEMU_PID=$!
-  deadline=$(( $(date +%s) + QEMU_TIMEOUT ))
-  while kill -0 "$QEMU_PID" 2>/dev/null; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      stop_pid "$QEMU_PID" 5; QEMU_PID=""
-      show_logs; harness_error "guest did not power off within ${QEMU_TIMEOUT}s"
-    fi
-    sleep 0.2
-  done
+  if ! wait_exit "$QEMU_PID" "$QEMU_TIMEOUT"; then
+    stop_pid "$QEMU_PID" 5; QEMU_PID=""
+    show_logs; harness_error "guest did not power off within ${QEMU_TIMEOUT}s"
+  fi
   wait "$QEMU_PID"; QRC=$?; QEMU_PID=""
   tr -d '\r' < "$WORK/serial.log" > "$WORK/serial.txt"
   log "guest powered off (QEMU exit status $QRC)"
