@@ -39,19 +39,9 @@ case "$fstype" in
 esac
 
 work=$(mktemp -d "$base/blk-aio-bench.XXXXXX")
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+. scripts/lib/bench.sh
+bench_setup "$work"
 
-wait_socket() { for _ in $(seq 200); do [ -S "$1" ] && return 0; sleep 0.1; done; echo "no socket $1" >&2; return 1; }
-stop() { kill "$1" 2>/dev/null || true; for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; kill -9 "$1" 2>/dev/null || true; }
 bench() { # socket, iodepth -> prints the bench output
   ./vhost blk bench --socket "$1" --rw randread --bs 4k --iodepth "$2" --queues 1 --seconds "$secs"
 }
@@ -72,7 +62,7 @@ qsd=$!; pids+=("$qsd")
 wait_socket "$work/qsd.sock"
 bench "$work/qsd.sock" 32 | tee "$work/a32.txt"
 bench "$work/qsd.sock" 1 | tee "$work/a1.txt"
-stop "$qsd"
+stop_pid "$qsd"
 
 own() { # label, extra JVM options -> runs QD32 and QD1 into $work/<label>32.txt, <label>1.txt
   VHOST_JAVA_OPTS="${SERVE_JAVA_OPTS:--XX:+UseSerialGC -Xmx96m} $2" ./vhost serve blk --image "$img" --aio io_uring --direct \
@@ -82,7 +72,7 @@ own() { # label, extra JVM options -> runs QD32 and QD1 into $work/<label>32.txt
   grep -m1 '^serving' "$work/serve.log" || true
   bench "$work/own.sock" 32 | tee "$work/${1}32.txt"
   bench "$work/own.sock" 1 | tee "$work/${1}1.txt"
-  stop "$serve"
+  stop_pid "$serve"
   rm -f "$work/own.sock"
 }
 echo "== B. vhost serve blk --aio io_uring --direct (poll maximum: default)"

@@ -28,18 +28,9 @@ command -v qemu-storage-daemon >/dev/null || { echo "qemu-storage-daemon missing
 [ -f benchmarks/target/classpath.txt ] || mvn -q -pl benchmarks -am package -DskipTests >&2
 
 work=$(mktemp -d /tmp/blk-bench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+. scripts/lib/bench.sh
+bench_setup "$work"
 
-wait_socket() { for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.1; done; echo "no socket $1" >&2; return 1; }
 bench() { # socket, iodepth -> prints the bench output
   ./vhost blk bench --socket "$1" --rw randread --bs "$bs" --iodepth "$2" --queues 1 --seconds "$secs"
 }
