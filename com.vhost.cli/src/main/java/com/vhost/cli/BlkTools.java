@@ -49,6 +49,22 @@ public interface BlkTools {
     Served serveImage(Path socket, SocketOptions access, Path image, boolean readOnly, int queues, int queueSize)
             throws Exception;
 
+    /**
+     * {@link #serveImage(Path, SocketOptions, Path, boolean, int, int)} with the model completing
+     * requests in random order when {@code randomOrder} (blk model key {@code complete.order}),
+     * for tests of out-of-order completion and inflight I/O tracking.
+     *
+     * @throws UnsupportedOperationException when random order is asked of tools that cannot do it
+     * @throws Exception as the other {@code serveImage}
+     */
+    default Served serveImage(Path socket, SocketOptions access, Path image, boolean readOnly, int queues, int queueSize,
+            boolean randomOrder) throws Exception {
+        if (randomOrder) {
+            throw new UnsupportedOperationException("these blk tools cannot complete requests in random order");
+        }
+        return serveImage(socket, access, image, readOnly, queues, queueSize);
+    }
+
     /** Serves a zero-filled disk of {@code capacityBytes} (multiple of 512) held in memory. */
     Served serveMemory(Path socket, SocketOptions access, long capacityBytes, int queues, int queueSize) throws Exception;
 

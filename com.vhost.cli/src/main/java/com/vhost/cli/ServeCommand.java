@@ -101,6 +101,11 @@ final class ServeCommand extends ParentCommand {
         @Option(names = "--queues", paramLabel = "N", defaultValue = "1", description = "request queues (default ${DEFAULT-VALUE})")
         int queues;
 
+        @Option(names = "--complete-order", paramLabel = "ORDER", defaultValue = "in-order",
+                description = "in-order (default) or random: complete requests in random order (a test mode for "
+                        + "front-ends and inflight I/O tracking; --image only)")
+        String completeOrder;
+
         Blk(CliServices services) {
             this.services = services;
         }
@@ -111,14 +116,22 @@ final class ServeCommand extends ParentCommand {
             SocketOptions access = listen.access();
             BlkTools tools = services.blkTools();
             BlkTools.Served served;
+            if (!"in-order".equals(completeOrder) && !"random".equals(completeOrder)) {
+                throw new IllegalArgumentException("--complete-order " + completeOrder + " is not in-order or random");
+            }
+            boolean random = "random".equals(completeOrder);
             if (disk.image != null) {
-                served = tools.serveImage(listen.socket, access, disk.image, readOnly, queues, listen.queueSize);
+                served = random ? tools.serveImage(listen.socket, access, disk.image, readOnly, queues, listen.queueSize, true)
+                        : tools.serveImage(listen.socket, access, disk.image, readOnly, queues, listen.queueSize);
             } else {
                 if (disk.memory % 512 != 0 || disk.memory == 0) {
                     throw new IllegalArgumentException("--memory " + disk.memory + " is not a positive multiple of 512");
                 }
                 if (readOnly) {
                     throw new IllegalArgumentException("--readonly makes no sense for a zero-filled --memory disk");
+                }
+                if (random) {
+                    throw new IllegalArgumentException("--complete-order random needs --image");
                 }
                 served = tools.serveMemory(listen.socket, access, disk.memory, queues, listen.queueSize);
             }

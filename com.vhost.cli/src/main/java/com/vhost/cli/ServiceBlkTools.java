@@ -36,9 +36,18 @@ final class ServiceBlkTools implements BlkTools {
     @Override
     public Served serveImage(Path socket, SocketOptions access, Path image, boolean readOnly, int queues, int queueSize)
             throws Exception {
+        return serveImage(socket, access, image, readOnly, queues, queueSize, false);
+    }
+
+    @Override
+    public Served serveImage(Path socket, SocketOptions access, Path image, boolean readOnly, int queues, int queueSize,
+            boolean randomOrder) throws Exception {
+        // "complete.order" is the blk model's key (BlkModelFactory.COMPLETE_ORDER)
         DeviceModel model = blk.model(Map.of(DeviceConfigKeys.IMAGE, image.toString(), DeviceConfigKeys.READ_ONLY, readOnly,
-                DeviceConfigKeys.QUEUES, queues, DeviceConfigKeys.QUEUE_SIZE, queueSize));
-        return serve(socket, access, model, image + (readOnly ? " (read-only)" : ""), queues);
+                DeviceConfigKeys.QUEUES, queues, DeviceConfigKeys.QUEUE_SIZE, queueSize,
+                "complete.order", randomOrder ? "random" : "in-order"));
+        return serve(socket, access, model, image + (readOnly ? " (read-only)" : "") + (randomOrder ? ", random completion order" : ""),
+                queues);
     }
 
     @Override

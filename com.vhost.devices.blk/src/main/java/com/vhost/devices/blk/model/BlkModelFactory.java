@@ -22,13 +22,17 @@ import org.slf4j.LoggerFactory;
  * Configuration ({@link DeviceConfigKeys}): {@code image} (a raw image file) or
  * {@code memory.size} (bytes, a multiple of 512: a zeroed disk in memory), {@code read.only}
  * (default false; images only), {@code queues} (1..256, default 1), {@code queue.size} (largest
- * ring accepted, a power of two in 2..32768, default 256).
+ * ring accepted, a power of two in 2..32768, default 256), {@code complete.order}
+ * ({@link #COMPLETE_ORDER}: {@code in-order}, the default, or {@code random}: requests complete in
+ * random order, see {@link FileBlockModel#completeInRandomOrder}).
  */
 @Component(service = DeviceModelFactory.class, property = DeviceModelFactory.DEVICE_TYPE + "=blk")
 public final class BlkModelFactory implements DeviceModelFactory {
     private static final Logger LOG = LoggerFactory.getLogger(BlkModelFactory.class);
     /** Largest ring accepted when {@code queue.size} is absent. */
     public static final int DEFAULT_QUEUE_SIZE = 256;
+    /** Config key: {@code in-order} (default) or {@code random} completion of requests. */
+    public static final String COMPLETE_ORDER = "complete.order";
 
     @Override
     public String deviceType() {
@@ -54,6 +58,14 @@ public final class BlkModelFactory implements DeviceModelFactory {
         } else {
             model = FileBlockModel.inMemory(number(config, DeviceConfigKeys.MEMORY_SIZE, 0), queues, queueSize);
             what = "memory";
+        }
+        Object order = config.getOrDefault(COMPLETE_ORDER, "in-order");
+        if ("random".equals(order)) {
+            model.completeInRandomOrder(System.nanoTime());
+            what += ", completing in random order";
+        } else if (!"in-order".equals(order)) {
+            model.close();
+            throw new IllegalArgumentException("blk model: '" + COMPLETE_ORDER + "' is '" + order + "', not 'in-order' or 'random'");
         }
         return new Model(model, "virtio-blk " + what + ", " + capacityOf(model) + " bytes, " + queues + " queue(s)");
     }

@@ -94,6 +94,8 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     private final DescriptorChain[] chains;
     private final BlkRequests requests;
 
+    /** Per queue, when requests complete in random order ({@link #completeInRandomOrder}); else null. */
+    private ShuffledCompletions[] shuffled;
     private volatile boolean writeback = true;
     private QueueWorker worker;
     /** The worker's thread was started (it is not while an active device has had no queue). */
@@ -130,6 +132,27 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
         MemorySegment.copy(MemorySegment.ofArray(idBytes), 0, id, 0, Math.min(idBytes.length, VirtioBlk.ID_BYTES));
         buildConfig();
         this.requests = new BlkRequests(name, store, readOnly, capacitySectors, id, this::writeThrough);
+    }
+
+    /**
+     * Makes every queue complete its requests in random order (up to {@link ShuffledCompletions#HOLD}
+     * held at a time; the queue's remaining ones once it has nothing more available), a test mode
+     * for front-ends and for inflight I/O tracking: a front-end must not assume completions in
+     * order, and a back-end killed while it holds requests must have them redone from the inflight
+     * region. Set before the device is activated.
+     *
+     * @param seed seeds the order
+     * @throws IllegalStateException once the device was activated
+     */
+    public synchronized void completeInRandomOrder(long seed) {
+        if (state() != VirtioDeviceState.NEW) {
+            throw new IllegalStateException("blk " + name + ": the completion order is set before activation, state is " + state());
+        }
+        ShuffledCompletions[] s = new ShuffledCompletions[numQueues];
+        for (int i = 0; i < numQueues; i++) {
+            s[i] = new ShuffledCompletions(seed + i);
+        }
+        shuffled = s;
     }
 
     /**
@@ -341,7 +364,7 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
                 throw new VirtqueueException(c.index(), "given twice");
             }
             seen[c.index()] = true;
-            qs.add(new DeviceQueue(mem, c, ackedFeatures()));
+            qs.add(resubmitting(new DeviceQueue(mem, c, ackedFeatures())));
         }
         if (worker != null) { // kept idle across a sleep: it takes the queues, no thread is started
             for (DeviceQueue q : qs) {
@@ -359,6 +382,15 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
         }
         worker = w;
         workerStarted = !qs.isEmpty();
+    }
+
+    /** Logs the requests a queue redoes from its inflight region (vhost-user "Inflight I/O tracking"). */
+    private DeviceQueue resubmitting(DeviceQueue q) {
+        if (q.inflight() != null && q.inflight().inflightAtOpen() > 0) {
+            LOG.info("blk {}: queue {} resubmits {} request(s) a previous back-end left in flight, then serves from avail index {}",
+                    name, q.index(), q.inflight().inflightAtOpen(), q.nextAvail());
+        }
+        return q;
     }
 
     @Override
@@ -405,7 +437,7 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
                 throw new VirtioDeviceException("blk " + name + ": queue " + queue.index() + " is already running");
             }
         }
-        worker.addQueue(new DeviceQueue(memory(), queue, ackedFeatures()), STOP_TIMEOUT_MS);
+        worker.addQueue(resubmitting(new DeviceQueue(memory(), queue, ackedFeatures())), STOP_TIMEOUT_MS);
         if (!workerStarted) {
             worker.start();
             workerStarted = true;
@@ -524,13 +556,22 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     void process(int queueIndex, DeviceQueue q) throws VirtqueueException {
         DescriptorChain c = chains[queueIndex];
         QueueCounters ctr = counters[queueIndex];
+        ShuffledCompletions[] s = shuffled;
+        ShuffledCompletions held = s == null ? null : s[queueIndex];
         while (q.pop(c)) {
             int written = requests.handle(c, ctr);
             // dirty log: the whole writable part (data, or less of it on a failed read, and the
             // status byte at its end, which a short GET_ID's used length does not reach)
             q.logWritten(c, c.writableBytes());
-            q.addUsed(c.head(), written);
+            if (held != null) {
+                held.hold(q, c.head(), written);
+            } else {
+                q.addUsed(c.head(), written);
+            }
             ctr.requests++;
+        }
+        if (held != null) {
+            held.flush(q);
         }
     }
 }
