@@ -208,7 +208,7 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
 
     @Override
     public InflightAnswer getInflightFd(int numQueues, int queueSize) throws VhostException, Refusal {
-        return MappedInflight.create(numQueues, queueSize, rings.length, maxRingSize());
+        return MappedInflight.create(numQueues, queueSize, rings.length);
     }
 
     /** Maps the region for rings started from now on; refused while any ring is started. */
@@ -219,7 +219,7 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
             fd.close();
             throw new Refusal("SET_INFLIGHT_FD while queue " + started + " is started (stop the rings with GET_VRING_BASE first)");
         }
-        MappedInflight next = MappedInflight.map(region, fd, rings.length, maxRingSize());
+        MappedInflight next = MappedInflight.map(region, fd, rings.length);
         MappedInflight old = mappedInflight;
         mappedInflight = next;
         for (Vring q : rings) {
@@ -232,14 +232,6 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
         }
         LOG.debug("{}: inflight region of {} bytes mapped ({} queues of {})", name, region.mmapSize(), region.numQueues(),
                 region.queueSize());
-    }
-
-    private int maxRingSize() {
-        int m = 0;
-        for (Vring q : rings) {
-            m = Math.max(m, q.maxSize);
-        }
-        return m;
     }
 
     private void memoryChanged() throws VhostException, Refusal {

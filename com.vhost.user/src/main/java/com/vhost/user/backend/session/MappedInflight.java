@@ -19,7 +19,7 @@ import java.util.concurrent.locks.LockSupport;
  * {@code vu_inflight_queue_size}).
  *
  * <p>Checks, each a {@link Refusal} naming the problem: {@code num_queues} in 1..the device's queue
- * count and {@code queue_size} in 1..the largest ring the device takes; {@code mmap_size} at least
+ * count and {@code queue_size} in 1..32768; {@code mmap_size} at least
  * {@code num_queues} parts and at most {@link #MAX_BYTES}; the fd a regular file or memfd (fstat
  * {@code S_IFREG}, as memory regions) at least {@code mmap_offset + mmap_size} long, so no mapped
  * byte lies past its end (SIGBUS); every queue's part passing {@link InflightSplitRegion#check}
@@ -30,6 +30,8 @@ import java.util.concurrent.locks.LockSupport;
 final class MappedInflight implements AutoCloseable {
     /** The largest region accepted, bytes (256 queues of 32768 entries fit). */
     static final long MAX_BYTES = 256L * (16L * 32768 + 64);
+    /** The largest {@code queue_size} (a split ring's largest size). */
+    static final int MAX_QUEUE_SIZE = 32768;
 
     private final Arena arena;
     private final MemorySegment mapping;
@@ -46,12 +48,14 @@ final class MappedInflight implements AutoCloseable {
         return i < parts.length ? parts[i] : null;
     }
 
-    private static long checkShape(String req, int numQueues, int queueSize, int deviceQueues, int maxQueueSize) throws Refusal {
+    private static long checkShape(String req, int numQueues, int queueSize, int deviceQueues) throws Refusal {
         if (numQueues < 1 || numQueues > deviceQueues) {
             throw new Refusal(req + ": num_queues " + numQueues + " is not in 1.." + deviceQueues + " (GET_QUEUE_NUM)");
         }
-        if (queueSize < 1 || queueSize > maxQueueSize) {
-            throw new Refusal(req + ": queue_size " + queueSize + " is not in 1.." + maxQueueSize + " (the device's largest ring)");
+        // a queue_size above the device's largest ring is not refused here: SET_VRING_NUM refuses
+        // that ring by name, and the ring must have the region's queue_size to start
+        if (queueSize < 1 || queueSize > MAX_QUEUE_SIZE) {
+            throw new Refusal(req + ": queue_size " + queueSize + " is not in 1.." + MAX_QUEUE_SIZE);
         }
         return numQueues * InflightSplitRegion.queueBytes(queueSize);
     }
@@ -63,9 +67,9 @@ final class MappedInflight implements AutoCloseable {
      * @throws Refusal for a bad shape (see the class comment)
      * @throws VhostNativeException when the memfd cannot be made
      */
-    static FrontendRequestHandler.InflightAnswer create(int numQueues, int queueSize, int deviceQueues, int maxQueueSize)
+    static FrontendRequestHandler.InflightAnswer create(int numQueues, int queueSize, int deviceQueues)
             throws Refusal, VhostNativeException {
-        long size = checkShape("GET_INFLIGHT_FD", numQueues, queueSize, deviceQueues, maxQueueSize);
+        long size = checkShape("GET_INFLIGHT_FD", numQueues, queueSize, deviceQueues);
         int fd = Linux.memfdCreate("vhost-inflight");
         try {
             Linux.ftruncate(fd, size); // a new memfd's pages read as zero
@@ -81,11 +85,11 @@ final class MappedInflight implements AutoCloseable {
      *
      * @throws Refusal naming what is wrong (see the class comment)
      */
-    static MappedInflight map(InflightPayload p, OwnedFd fd, int deviceQueues, int maxQueueSize) throws Refusal {
+    static MappedInflight map(InflightPayload p, OwnedFd fd, int deviceQueues) throws Refusal {
         try (fd) {
             String what = String.format("SET_INFLIGHT_FD (mmap_offset 0x%x, mmap_size 0x%x, num_queues %d, queue_size %d)",
                     p.mmapOffset(), p.mmapSize(), p.numQueues(), p.queueSize());
-            long need = checkShape(what, p.numQueues(), p.queueSize(), deviceQueues, maxQueueSize);
+            long need = checkShape(what, p.numQueues(), p.queueSize(), deviceQueues);
             long part = InflightSplitRegion.queueBytes(p.queueSize());
             if (p.mmapSize() < need || p.mmapSize() > MAX_BYTES) {
                 throw new Refusal(String.format("%s: mmap_size must be 0x%x..0x%x bytes for %d queues of %d entries", what, need,
