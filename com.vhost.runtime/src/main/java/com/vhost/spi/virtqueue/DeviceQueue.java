@@ -87,6 +87,13 @@ public final class DeviceQueue {
     private int nextUsed;
     /** The used {@code idx} at the last used-buffer notification decision. */
     private int signalledUsed;
+    /**
+     * Whether {@link #signalledUsed} is what the driver was last notified of. Not so for a queue
+     * restarted over an inflight region: the back-end before may have published completions and
+     * died before notifying, so the first decision notifies (Linux {@code vhost_vq_init_access}
+     * clears {@code signalled_used_valid} for the same reason).
+     */
+    private boolean signalledValid = true;
     private short usedFlags;
     private volatile boolean enabled;
 
@@ -137,6 +144,7 @@ public final class DeviceQueue {
             // vu_check_queue_inflights): new chains start after both
             this.nextAvail = (nextUsed + inflight.inflightAtOpen()) & 0xFFFF;
             this.cachedAvailIdx = nextAvail;
+            this.signalledValid = false;
         }
     }
 
@@ -346,7 +354,9 @@ public final class DeviceQueue {
      * Decides whether the driver wants a used-buffer notification for the completions published
      * since the last decision (VIRTIO 1.2, 2.7.7.2 and 2.7.10). With EVENT_IDX: notify when the
      * used idx moved past the driver's {@code used_event}; without it: unless the driver set
-     * {@code VIRTQ_AVAIL_F_NO_INTERRUPT}. Nothing new published → false.
+     * {@code VIRTQ_AVAIL_F_NO_INTERRUPT}. Nothing new published → false; but the first decision
+     * of a queue started over an inflight region is always true (its predecessor may have died
+     * between publishing and notifying).
      *
      * @return true when the caller should signal the queue's call eventfd / interrupt
      */
@@ -357,6 +367,10 @@ public final class DeviceQueue {
         int old = signalledUsed;
         int now = nextUsed;
         signalledUsed = now;
+        if (!signalledValid) {
+            signalledValid = true;
+            return true;
+        }
         if (eventIdx) {
             int usedEvent = Short.toUnsignedInt((short) LE16.get(avail, usedEventOffset));
             return vringNeedEvent(usedEvent, now, old);

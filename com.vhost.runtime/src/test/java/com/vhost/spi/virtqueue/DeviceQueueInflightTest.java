@@ -58,6 +58,9 @@ class DeviceQueueInflightTest {
         // the front-end restarts the ring at its used idx (QEMU's restore after a lost back-end)
         DeviceQueue again = new DeviceQueue(mem, driver.config(-1, -1).withNextAvail(2), 0);
         assertThat(again.nextAvail()).isEqualTo(5); // 2 used + 3 in flight
+        // the killed back-end may have published without notifying: the restarted one notifies once
+        assertThat(again.needsNotification()).isTrue();
+        assertThat(again.needsNotification()).isFalse();
         assertThat(again.hasAvailable()).isTrue();
         int[] got = new int[4];
         for (int i = 0; i < 4; i++) {

@@ -230,7 +230,7 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
         if (old != null) {
             old.close();
         }
-        LOG.debug("{}: inflight region of {} bytes mapped ({} queues of {})", name, region.mmapSize(), region.numQueues(),
+        LOG.info("{}: inflight region of {} bytes mapped ({} queues of {})", name, region.mmapSize(), region.numQueues(),
                 region.queueSize());
     }
 
