@@ -23,8 +23,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Inflight I/O tracking with a real front-end (issue #11 item 4): a QEMU TCG guest (Debian 6.1
  * kernel, busybox initramfs of {@code scripts/guest/build-guest.sh}) whose own virtio-blk driver
- * writes a 4 MiB region in rounds (buffered, so the fsync puts many requests in flight) and reads
- * each round back with O_DIRECT, over {@code -chardev socket,...,reconnect=1} to this platform's
+ * writes a 4 MiB region in rounds (guest test {@code blkloop}: 4 parallel O_DIRECT writers, or a
+ * buffered write and fsync, so requests are in flight) and reads each round back with O_DIRECT, over {@code -chardev socket,...,reconnect=1} to this platform's
  * back-end completing requests in random order ({@link SoakServe} {@code blk ... random}, what
  * {@code vhost serve blk --complete-order random} serves), which is SIGKILLed by PID and restarted
  * on the same socket and image several times meanwhile ({@code -Dvhost.guest.kills}, default 5).
@@ -105,6 +105,8 @@ class QemuGuestInflightReconnectTest {
                 if (text.contains("inflight region of")) {
                     mapped++;
                 }
+                text.lines().filter(x -> x.contains("inflight") || x.contains("resubmits") || x.contains("ERROR"))
+                        .forEach(x -> System.out.println(l.getFileName() + ": " + x.substring(x.indexOf(" - ") + 3)));
             }
             System.out.printf("guest inflight reconnect: %d kills, %d rounds verified, %d of %d back-ends given the region, %d request(s) resubmitted from it%n",
                     done, rounds, mapped, logs.size(), resubmitted);

@@ -184,6 +184,22 @@ public final class InflightSplitRegion {
         counter = n == 0 ? 0 : counters[n - 1] + 1;
     }
 
+    /**
+     * @param region a queue's part that passed {@link #check}
+     * @param queueSize the queue size it was checked for
+     * @return how many of its entries are marked in flight now (0 for a new region)
+     */
+    public static int countInflight(MemorySegment region, int queueSize) {
+        if ((short) LE16.get(region, VERSION_OFF) == 0) {
+            return 0;
+        }
+        int n = 0;
+        for (int i = 0; i < queueSize; i++) {
+            n += (byte) U8.get(region, entry(i)) == 1 ? 1 : 0;
+        }
+        return n;
+    }
+
     /** @return how many entries were in flight when the region was opened (resubmitted or not yet) */
     public int inflightAtOpen() {
         return resubmitCount;

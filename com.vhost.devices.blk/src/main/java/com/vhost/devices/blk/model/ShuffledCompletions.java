@@ -21,7 +21,7 @@ final class ShuffledCompletions {
     /** Requests held at most before one is completed. */
     static final int HOLD = 8;
     /** How long the last held requests of a batch wait before they complete, ns. */
-    static final long LATENCY_NANOS = 500_000;
+    static final long LATENCY_NANOS = 5_000_000;
 
     private final int[] heads = new int[HOLD];
     private final int[] lengths = new int[HOLD];

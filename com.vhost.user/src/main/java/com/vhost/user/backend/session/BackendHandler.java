@@ -230,8 +230,12 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
         if (old != null) {
             old.close();
         }
-        LOG.info("{}: inflight region of {} bytes mapped ({} queues of {})", name, region.mmapSize(), region.numQueues(),
-                region.queueSize());
+        int marked = 0;
+        for (int i = 0; i < region.numQueues(); i++) {
+            marked += com.vhost.spi.memory.InflightSplitRegion.countInflight(next.part(i), region.queueSize());
+        }
+        LOG.info("{}: inflight region of {} bytes mapped ({} queues of {}, {} entries in flight)", name, region.mmapSize(),
+                region.numQueues(), region.queueSize(), marked);
     }
 
     private void memoryChanged() throws VhostException, Refusal {
