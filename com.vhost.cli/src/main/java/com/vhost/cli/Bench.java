@@ -35,16 +35,6 @@ public final class Bench {
             this.write = write;
             this.random = random;
         }
-
-        /** @throws IllegalArgumentException naming the accepted values */
-        public static Mode parse(String s) {
-            for (Mode m : values()) {
-                if (m.name().equalsIgnoreCase(s)) {
-                    return m;
-                }
-            }
-            throw new IllegalArgumentException("--rw '" + s + "': expected read, write, randread or randwrite");
-        }
     }
 
     /**
@@ -149,22 +139,34 @@ public final class Bench {
 
     /** @throws IllegalArgumentException naming the option that is outside the device's limits */
     static void check(com.vhost.api.blk.BlockDeviceInfo info, int blockSize, int iodepth, int queues, int seconds) {
-        if (blockSize <= 0 || blockSize % info.blockSize() != 0) {
-            throw new IllegalArgumentException("--bs " + blockSize + " is not a positive multiple of the block size "
+        checkOptions(blockSize, iodepth, seconds);
+        if (blockSize % info.blockSize() != 0) {
+            throw new UsageException("--bs " + blockSize + " is not a positive multiple of the block size "
                     + info.blockSize());
         }
         if (blockSize > info.capacityBytes()) {
-            throw new IllegalArgumentException("--bs " + blockSize + " exceeds the capacity " + info.capacityBytes());
-        }
-        if (iodepth < 1 || iodepth > 1024) {
-            throw new IllegalArgumentException("--iodepth " + iodepth + " is outside 1..1024");
+            throw new UsageException("--bs " + blockSize + " exceeds the capacity " + info.capacityBytes());
         }
         if (queues < 1 || queues > info.numQueues()) {
-            throw new IllegalArgumentException("--queues " + queues + " is outside 1.." + info.numQueues()
+            throw new UsageException("--queues " + queues + " is outside 1.." + info.numQueues()
                     + " (the device's queues)");
         }
+    }
+
+    /**
+     * The checks that need no device, made before connecting.
+     *
+     * @throws UsageException naming the option that is out of range
+     */
+    static void checkOptions(long blockSize, int iodepth, int seconds) {
+        if (blockSize <= 0 || blockSize > Integer.MAX_VALUE) {
+            throw new UsageException("--bs " + blockSize + " is outside 1 byte..2 GiB");
+        }
+        if (iodepth < 1 || iodepth > 1024) {
+            throw new UsageException("--iodepth " + iodepth + " is outside 1..1024");
+        }
         if (seconds < 1 || seconds > 3600) {
-            throw new IllegalArgumentException("--seconds " + seconds + " is outside 1..3600");
+            throw new UsageException("--seconds " + seconds + " is outside 1..3600");
         }
     }
 

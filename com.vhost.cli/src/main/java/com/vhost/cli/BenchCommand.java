@@ -97,13 +97,13 @@ public final class BenchCommand extends ParentCommand {
         @Override
         public Integer call() throws Exception {
             if (!device.equals("blk") && !device.equals("net")) {
-                throw new IllegalArgumentException("--device '" + device + "': blk or net");
+                throw new UsageException("--device '" + device + "': blk or net");
             }
             if (swaps < 1 || swaps > 100_000) {
-                throw new IllegalArgumentException("--swaps " + swaps + " outside 1..100000");
+                throw new UsageException("--swaps " + swaps + " outside 1..100000");
             }
             if (warmup < 0 || warmup > 1000) {
-                throw new IllegalArgumentException("--warmup " + warmup + " outside 0..1000");
+                throw new UsageException("--warmup " + warmup + " outside 0..1000");
             }
             Checks.queues(queues, queueSize);
             PrintWriter out = services.out();
@@ -119,7 +119,7 @@ public final class BenchCommand extends ParentCommand {
             try {
                 if (img == null) {
                     if (size < 1 << 20 || size % 4096 != 0) {
-                        throw new IllegalArgumentException("--size " + size + " is not a multiple of 4096 of at least 1 MiB");
+                        throw new UsageException("--size " + size + " is not a multiple of 4096 of at least 1 MiB");
                     }
                     img = dir.resolve("swap.img");
                     try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {

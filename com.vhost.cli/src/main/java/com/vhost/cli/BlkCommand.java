@@ -123,13 +123,13 @@ final class BlkCommand extends ParentCommand {
     static void checkRange(BlockDeviceInfo info, long offset, long length) {
         int bs = info.blockSize();
         if (offset < 0 || offset % bs != 0) {
-            throw new IllegalArgumentException("--offset " + offset + " is not a non-negative multiple of the block size " + bs);
+            throw new UsageException("--offset " + offset + " is not a non-negative multiple of the block size " + bs);
         }
         if (length < 0 || length % bs != 0) {
-            throw new IllegalArgumentException("length " + length + " is not a multiple of the block size " + bs);
+            throw new UsageException("length " + length + " is not a multiple of the block size " + bs);
         }
         if (offset > info.capacityBytes() || length > info.capacityBytes() - offset) {
-            throw new IllegalArgumentException("offset " + offset + " + length " + length + " is past the capacity "
+            throw new UsageException("offset " + offset + " + length " + length + " is past the capacity "
                     + info.capacityBytes());
         }
     }
@@ -234,7 +234,7 @@ final class BlkCommand extends ParentCommand {
         @Override
         public Integer call() throws Exception {
             if (out == null && length > MAX_DUMP) {
-                throw new IllegalArgumentException("--length " + length + " is too long for a hex dump (max " + MAX_DUMP
+                throw new UsageException("--length " + length + " is too long for a hex dump (max " + MAX_DUMP
                         + "); give --out FILE");
             }
             try (BlockDevice dev = conn.open(services); Arena arena = Arena.ofConfined()) {
@@ -304,7 +304,7 @@ final class BlkCommand extends ParentCommand {
             try {
                 length = Files.size(in);
             } catch (IOException e) {
-                throw new IllegalArgumentException("--in " + in + ": " + e.getMessage(), e);
+                throw new UsageException("--in " + in + ": " + e.getMessage(), e);
             }
             try (BlockDevice dev = conn.open(services); Arena arena = Arena.ofConfined();
                     FileChannel ch = FileChannel.open(in, StandardOpenOption.READ)) {
@@ -335,7 +335,7 @@ final class BlkCommand extends ParentCommand {
     static final class Bench extends Subcommand {
         @Option(names = "--rw", paramLabel = "MODE", defaultValue = "randread",
                 description = "read, write, randread or randwrite (default ${DEFAULT-VALUE})")
-        String rw;
+        com.vhost.cli.Bench.Mode rw;
 
         @Option(names = "--bs", paramLabel = "B", defaultValue = "4k", converter = SizeConverter.class,
                 description = "bytes per request (default ${DEFAULT-VALUE})")
@@ -347,10 +347,13 @@ final class BlkCommand extends ParentCommand {
         @Option(names = "--seconds", paramLabel = "S", defaultValue = "5", description = "run time (default ${DEFAULT-VALUE})")
         int seconds;
 
+        /** {@code --engine}: how the bench drives the device. */
+        enum Engine { RAW, API }
+
         @Option(names = "--engine", paramLabel = "E", defaultValue = "raw",
                 description = {"raw: the driver's zero-allocation queue path, one thread per queue (default);",
                     "api: BlockDevice futures. raw falls back to api when the device has no low-level path."})
-        String engine;
+        Engine engine;
 
         Bench(CliServices services) {
             super(services);
@@ -358,25 +361,22 @@ final class BlkCommand extends ParentCommand {
 
         @Override
         public Integer call() throws Exception {
-            com.vhost.cli.Bench.Mode mode = com.vhost.cli.Bench.Mode.parse(rw);
-            if (bs > Integer.MAX_VALUE) {
-                throw new IllegalArgumentException("--bs " + bs + " is too large");
-            }
+            com.vhost.cli.Bench.Mode mode = rw;
+            com.vhost.cli.Bench.checkOptions(bs, iodepth, seconds);
             try (BlockDevice dev = conn.open(services)) {
                 PrintWriter out = services.out();
                 BlockDeviceInfo i = dev.info();
+                com.vhost.cli.Bench.check(i, (int) bs, iodepth, conn.queues, seconds);
                 out.printf(Locale.ROOT, "bench %s bs=%d iodepth=%d queues=%d engine=%s%s for %d s on %s (%s)%n",
-                        mode.name().toLowerCase(Locale.ROOT), bs, iodepth, conn.queues, engine, conn.poll ? " poll" : "", seconds,
+                        mode.name().toLowerCase(Locale.ROOT), bs, iodepth, conn.queues, engine.name().toLowerCase(Locale.ROOT), conn.poll ? " poll" : "", seconds,
                         i.backend(), Sizes.human(i.capacityBytes()));
                 out.flush();
                 com.vhost.cli.Bench.Result r = null;
-                if (engine.equals("raw")) {
+                if (engine == Engine.RAW) {
                     r = RawBench.run(dev, services.blkTools(), mode, (int) bs, iodepth, conn.queues, seconds);
                     if (r == null) {
                         out.println("(this device has no low-level queue path; using the BlockDevice API)");
                     }
-                } else if (!engine.equals("api")) {
-                    throw new IllegalArgumentException("--engine '" + engine + "': expected raw or api");
                 }
                 if (r == null) {
                     r = com.vhost.cli.Bench.run(dev, mode, (int) bs, iodepth, conn.queues, seconds);
@@ -425,7 +425,7 @@ final class BlkCommand extends ParentCommand {
         @Override
         public Integer call() throws Exception {
             if (seconds < 1 || bs > Integer.MAX_VALUE || iodepth < 1 || reconnectWaitMs < 0) {
-                throw new IllegalArgumentException("--seconds and --iodepth must be positive, --bs at most 2 GiB, "
+                throw new UsageException("--seconds and --iodepth must be positive, --bs at most 2 GiB, "
                         + "--reconnect-wait-ms non-negative");
             }
             PrintWriter out = services.out();

@@ -3,7 +3,9 @@ package com.vhost.cli;
 import com.vhost.api.VhostOps;
 import com.vhost.api.registry.DeviceRegistry;
 import java.io.PrintWriter;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
 import org.osgi.service.cm.ConfigurationAdmin;
 
 /** What the picocli commands get from the running framework. */
@@ -49,6 +51,31 @@ public interface CliServices {
      * @throws IllegalStateException when no Gogo CommandProcessor is available
      */
     void interactiveShell() throws Exception;
+
+    /**
+     * Starts Felix FileInstall on {@code conf} (Configuration Admin files such as
+     * {@code com.vhost.device-disk0.cfg}) and {@code deploy} (bundles), creating them when missing.
+     * Only {@code run}, {@code daemon} and {@code shell} call it: other commands never read conf/.
+     * Returns once FileInstall has started (its first scan follows at once).
+     *
+     * @param conf the configuration folder, or null for the platform's: {@code felix.fileinstall.dir}
+     *     when given at launch (both folders), else {@code vhost.conf.dir} as the {@code vhost}
+     *     script sets it, else {@code ./conf}
+     * @param deploy the bundle folder, or null for the platform's ({@code vhost.deploy.dir}, else
+     *     {@code ./deploy})
+     * @throws IllegalStateException when FileInstall is missing or did not start within 10 s, or
+     *     {@code felix.fileinstall.dir} was fixed at launch and other folders are asked for
+     */
+    void watchFolders(Path conf, Path deploy) throws InterruptedException;
+
+    /**
+     * Waits for the status the daemon's control component registers for {@code control}.
+     *
+     * @param waitMs the longest wait, in milliseconds
+     * @return its properties ({@code vhost.control.state} = {@code listening} or {@code failed},
+     *     {@code vhost.control.error}), or null when none appeared in time
+     */
+    Map<String, Object> awaitControlStatus(Path control, long waitMs) throws InterruptedException;
 
     /** Blocks until the framework stops (Ctrl-C, or {@code stop 0} in a shell). */
     void awaitShutdown() throws InterruptedException;

@@ -9,18 +9,23 @@ import java.io.OutputStreamWriter;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.Charset;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import org.apache.felix.service.command.CommandProcessor;
 import org.apache.felix.service.command.CommandSession;
+import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
 import org.osgi.framework.Filter;
 import org.osgi.framework.FrameworkUtil;
 import org.osgi.framework.InvalidSyntaxException;
 import org.osgi.framework.ServiceReference;
 import org.osgi.framework.launch.Framework;
+import org.osgi.framework.startlevel.FrameworkStartLevel;
 import org.osgi.service.cm.ConfigurationAdmin;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
@@ -248,6 +253,83 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
         } finally {
             tracker.close();
         }
+    }
+
+    /** Start level FileInstall sits at in {@code vhost.bndrun}, above the beginning start level 10. */
+    static final int FOLDER_START_LEVEL = 20;
+    static final long FOLDER_START_MS = 10_000;
+    static final String FILEINSTALL_DIR = "felix.fileinstall.dir";
+
+    @Override
+    public void watchFolders(Path conf, Path deploy) throws InterruptedException {
+        // The bnd launcher copies the JVM's system properties into the framework's at launch, so a
+        // -Dfelix.fileinstall.dir fixes the folders; the vhost script passes vhost.conf.dir and
+        // vhost.deploy.dir instead and the folders are set here, before FileInstall starts and
+        // reads the property (the framework falls back to the system properties).
+        String fixed = context.getProperty(FILEINSTALL_DIR);
+        if (fixed == null || conf != null || deploy != null) {
+            Path c = conf != null ? conf : Path.of(System.getProperty("vhost.conf.dir", "conf"));
+            Path d = deploy != null ? deploy : Path.of(System.getProperty("vhost.deploy.dir", "deploy"));
+            try {
+                Files.createDirectories(c);
+                Files.createDirectories(d);
+            } catch (java.io.IOException e) {
+                throw new IllegalStateException("cannot create " + c + " or " + d + ": " + e.getMessage(), e);
+            }
+            String dirs = c.toAbsolutePath() + "," + d.toAbsolutePath();
+            System.setProperty(FILEINSTALL_DIR, dirs);
+            if (!dirs.equals(context.getProperty(FILEINSTALL_DIR))) {
+                throw new IllegalStateException(FILEINSTALL_DIR + " was fixed when the framework started (" + fixed
+                        + "): cannot watch " + dirs + " instead");
+            }
+        }
+        FrameworkStartLevel fsl = context.getBundle(0).adapt(FrameworkStartLevel.class);
+        if (fsl.getStartLevel() >= FOLDER_START_LEVEL) {
+            return;
+        }
+        CountDownLatch changed = new CountDownLatch(1);
+        fsl.setStartLevel(FOLDER_START_LEVEL, event -> changed.countDown());
+        if (!changed.await(FOLDER_START_MS, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+            throw new IllegalStateException("the framework did not reach start level " + FOLDER_START_LEVEL + " (FileInstall) within "
+                    + FOLDER_START_MS + " ms");
+        }
+        for (Bundle b : context.getBundles()) {
+            if ("org.apache.felix.fileinstall".equals(b.getSymbolicName()) && b.getState() == Bundle.ACTIVE) {
+                LOG.debug("FileInstall watches {}", context.getProperty(FILEINSTALL_DIR));
+                return;
+            }
+        }
+        throw new IllegalStateException("FileInstall (org.apache.felix.fileinstall) is not active: "
+                + context.getProperty(FILEINSTALL_DIR) + " is not read");
+    }
+
+    @Override
+    public Map<String, Object> awaitControlStatus(Path control, long waitMs) throws InterruptedException {
+        Filter filter;
+        try {
+            filter = FrameworkUtil.createFilter("(&(vhost.control.path=" + escape(control.toString()) + ")(vhost.control.state=*))");
+        } catch (InvalidSyntaxException e) {
+            throw new IllegalArgumentException("control path " + control + " is not usable in a filter", e);
+        }
+        ServiceTracker<Object, Object> tracker = new ServiceTracker<>(context, filter, null);
+        tracker.open(true);
+        try {
+            if (tracker.waitForService(waitMs) == null) {
+                return null;
+            }
+            ServiceReference<Object> ref = tracker.getServiceReference();
+            Map<String, Object> props = new java.util.HashMap<>();
+            for (String k : ref.getPropertyKeys()) {
+                props.put(k, ref.getProperty(k));
+            }
+            return props;
+        } finally {
+            tracker.close();
+        }
+    }
+
+    private static String escape(String value) {
+        return value.replace("\\", "\\\\").replace("*", "\\*").replace("(", "\\(").replace(")", "\\)");
     }
 
     @Override

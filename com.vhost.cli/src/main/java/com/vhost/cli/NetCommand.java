@@ -266,7 +266,7 @@ final class NetCommand extends ParentCommand {
         @Override
         void checkOptions() {
             if (count < 0 || size < 18) {
-                throw new IllegalArgumentException("--count " + count + " must be >= 0 and --size " + size + " >= 18");
+                throw new UsageException("--count " + count + " must be >= 0 and --size " + size + " >= 18");
             }
         }
 
@@ -387,12 +387,12 @@ final class NetCommand extends ParentCommand {
         void checkOptions() {
             range = parseRange(sizes);
             if (burst < 1 || burst > 256 || waitMs < 0) {
-                throw new IllegalArgumentException("--burst " + burst + " must be in 1..256 and --wait non-negative");
+                throw new UsageException("--burst " + burst + " must be in 1..256 and --wait non-negative");
             }
             if (reconnect.reconnect) {
                 reconnect.check(conn.queueSize, count);
             } else if (count < 0 || count > Integer.MAX_VALUE) {
-                throw new IllegalArgumentException("--count N (0.." + Integer.MAX_VALUE + ") is required without --reconnect");
+                throw new UsageException("--count N (0.." + Integer.MAX_VALUE + ") is required without --reconnect");
             }
         }
 
@@ -426,7 +426,7 @@ final class NetCommand extends ParentCommand {
      */
     static long[] echo(NetDevice net, int count, int min, int max, int burst, long waitMs) throws Exception {
         if (max > net.mtu() + VirtioNet.ETH_HEADER + 4) {
-            throw new IllegalArgumentException("--sizes max " + max + " exceeds MTU " + net.mtu() + " + 18");
+            throw new UsageException("--sizes max " + max + " exceeds MTU " + net.mtu() + " + 18");
         }
         long sent = 0;
         long received = 0;
@@ -510,7 +510,7 @@ final class NetCommand extends ParentCommand {
             }
             return new int[] {min, max};
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("--sizes '" + s + "' is not MIN-MAX with 18 <= MIN <= MAX");
+            throw new UsageException("--sizes '" + s + "' is not MIN-MAX with 18 <= MIN <= MAX");
         }
     }
 
@@ -543,10 +543,10 @@ final class NetCommand extends ParentCommand {
         @Override
         void checkOptions() {
             if (!mode.equals("tx") && !mode.equals("rx") && !mode.equals("echo")) {
-                throw new IllegalArgumentException("--mode " + mode + " is not tx, rx or echo");
+                throw new UsageException("--mode " + mode + " is not tx, rx or echo");
             }
             if (burst < 1 || burst > 256 || pktSize < 18 || seconds <= 0) {
-                throw new IllegalArgumentException("--burst 1..256, --pkt-size >= 18, --seconds > 0");
+                throw new UsageException("--burst 1..256, --pkt-size >= 18, --seconds > 0");
             }
         }
 
@@ -555,7 +555,7 @@ final class NetCommand extends ParentCommand {
             long pkts = 0;
             long bytes = 0;
             if (pktSize > net.mtu() + VirtioNet.ETH_HEADER + 4) {
-                throw new IllegalArgumentException("--pkt-size " + pktSize + " exceeds MTU " + net.mtu() + " + 18");
+                throw new UsageException("--pkt-size " + pktSize + " exceeds MTU " + net.mtu() + " + 18");
             }
             byte[] mac = net.mac();
             Burst txBurst = Burst.allocate(a, burst, Math.max(pktSize, 64));

@@ -59,7 +59,7 @@ final class NetEcho {
     NetEcho(NetDevice net, int minLen, int maxLen, int window, int burst, long limit, ReconnectView reconnectable,
             Reconnector.Reopen reopen, long waitMs, int queueSize, long maxLost, PrintWriter log) {
         if (window > queueSize) {
-            throw new IllegalArgumentException("window " + window + " exceeds the queue size " + queueSize
+            throw new UsageException("window " + window + " exceeds the queue size " + queueSize
                     + " (the receive buffers would run out)");
         }
         this.stream = new NetEchoStream(net, minLen, maxLen, window, burst, limit, reconnectable);

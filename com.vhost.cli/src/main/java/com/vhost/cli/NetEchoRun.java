@@ -52,7 +52,7 @@ final class NetEchoRun {
          */
         void check(int queueSize, long count) {
             if (seconds < 1 || waitMs < 0 || window < 1 || maxLost < -1 || count < -1) {
-                throw new IllegalArgumentException("--seconds and --window must be positive, --reconnect-wait-ms, --max-lost"
+                throw new UsageException("--seconds and --window must be positive, --reconnect-wait-ms, --max-lost"
                         + " and --count non-negative");
             }
             window = Math.min(window, queueSize);

@@ -41,7 +41,7 @@ final class RawBench {
                 try {
                     w.buffers[s] = dev.allocateBuffer(blockSize);
                 } catch (IllegalStateException e) {
-                    throw new IllegalArgumentException("--iodepth " + iodepth + " x --queues " + queues + " x --bs " + blockSize
+                    throw new UsageException("--iodepth " + iodepth + " x --queues " + queues + " x --bs " + blockSize
                             + " bytes do not fit the driver's shared buffer pool: " + e.getMessage(), e);
                 }
                 if (mode.write) {

@@ -65,6 +65,7 @@ final class RunCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Checks.queues(queues, 256);
+        services.watchFolders(null, null);
         PrintWriter out = services.out();
         Path work = Path.of(System.getProperty("java.io.tmpdir"), "vhost-run-" + System.getProperty("user.name", "user"));
         Files.createDirectories(work);
@@ -133,7 +134,7 @@ final class RunCommand implements Callable<Integer> {
         }
         long want = size == null ? DEFAULT_SIZE : size;
         if (want <= 0 || want % 512 != 0) {
-            throw new IllegalArgumentException("--size " + want + " is not a positive multiple of 512");
+            throw new UsageException("--size " + want + " is not a positive multiple of 512");
         }
         try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
             f.setLength(want);

@@ -117,7 +117,7 @@ final class ServeCommand extends ParentCommand {
             BlkTools tools = services.blkTools();
             BlkTools.Served served;
             if (!"in-order".equals(completeOrder) && !"random".equals(completeOrder)) {
-                throw new IllegalArgumentException("--complete-order " + completeOrder + " is not in-order or random");
+                throw new UsageException("--complete-order " + completeOrder + " is not in-order or random");
             }
             boolean random = "random".equals(completeOrder);
             if (disk.image != null) {
@@ -125,13 +125,13 @@ final class ServeCommand extends ParentCommand {
                         : tools.serveImage(listen.socket, access, disk.image, readOnly, queues, listen.queueSize);
             } else {
                 if (disk.memory % 512 != 0 || disk.memory == 0) {
-                    throw new IllegalArgumentException("--memory " + disk.memory + " is not a positive multiple of 512");
+                    throw new UsageException("--memory " + disk.memory + " is not a positive multiple of 512");
                 }
                 if (readOnly) {
-                    throw new IllegalArgumentException("--readonly makes no sense for a zero-filled --memory disk");
+                    throw new UsageException("--readonly makes no sense for a zero-filled --memory disk");
                 }
                 if (random) {
-                    throw new IllegalArgumentException("--complete-order random needs --image");
+                    throw new UsageException("--complete-order random needs --image");
                 }
                 served = tools.serveMemory(listen.socket, access, disk.memory, queues, listen.queueSize);
             }

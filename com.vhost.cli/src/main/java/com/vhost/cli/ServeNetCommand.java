@@ -51,14 +51,14 @@ final class ServeNetCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (queues < 1 || queues > 128) {
-            throw new IllegalArgumentException("--queues " + queues + " outside 1..128");
+            throw new UsageException("--queues " + queues + " outside 1..128");
         }
         Checks.queues(queues, listen.queueSize);
         if (mtu < 68 || mtu > 65535) {
-            throw new IllegalArgumentException("--mtu " + mtu + " outside 68.." + 65535 + " (default " + VirtioNet.DEFAULT_MTU + ")");
+            throw new UsageException("--mtu " + mtu + " outside 68.." + 65535 + " (default " + VirtioNet.DEFAULT_MTU + ")");
         }
         if (mode.tap != null && queues != 1) {
-            throw new IllegalArgumentException("--tap serves one queue pair; --queues " + queues + " given");
+            throw new UsageException("--tap serves one queue pair; --queues " + queues + " given");
         }
         SocketOptions access = listen.access();
         NetTools tools = services.netTools();

@@ -15,6 +15,7 @@ final class ShellCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        services.watchFolders(null, null);
         services.interactiveShell();
         return 0;
     }

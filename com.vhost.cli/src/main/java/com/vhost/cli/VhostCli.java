@@ -7,7 +7,10 @@ import picocli.CommandLine.IFactory;
 
 /** Builds the picocli command tree over {@link CliServices} and runs one command line. */
 public final class VhostCli {
-    /** Exit code of a command that failed (usage errors are picocli's 2). */
+    /**
+     * Exit code of a command that failed; usage errors (picocli's own and {@link UsageException})
+     * exit with 2.
+     */
     public static final int EXIT_FAILURE = 1;
 
     private VhostCli() {}
@@ -17,9 +20,15 @@ public final class VhostCli {
         CommandLine cl = new CommandLine(VhostCommand.class, new ServicesFactory(services));
         cl.setOut(services.out());
         cl.setErr(services.err());
+        cl.setCaseInsensitiveEnumValuesAllowed(true);
         cl.setExecutionExceptionHandler((ex, line, parsed) -> {
             PrintWriter err = line.getErr();
             err.println(line.getCommandSpec().qualifiedName() + ": " + message(ex));
+            if (ex instanceof UsageException) {
+                err.println("Try '" + line.getCommandSpec().qualifiedName() + " --help' for more information.");
+                err.flush();
+                return CommandLine.ExitCode.USAGE;
+            }
             if (!(ex instanceof IllegalArgumentException) && !(ex instanceof IllegalStateException)
                     && !(ex instanceof com.vhost.api.VhostException)) {
                 ex.printStackTrace(err);

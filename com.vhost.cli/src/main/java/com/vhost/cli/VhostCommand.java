@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         version = "vhost-platform 0.1.0",
         description = "vhost front-ends, back-ends and VirtIO devices in Java, on OSGi.",
-        subcommands = {RunCommand.class, ServeCommand.class, BlkCommand.class, NetCommand.class, BackendsCommand.class,
+        subcommands = {RunCommand.class, DaemonCommand.class, RpcCommand.class, ServeCommand.class, BlkCommand.class, NetCommand.class, BackendsCommand.class,
             ShellCommand.class, BenchCommand.class})
 public final class VhostCommand extends ParentCommand {
 }

@@ -42,6 +42,20 @@ abstract class CapturingServices implements CliServices {
         throw new IllegalStateException("no " + type + " backend in this test");
     }
 
+    /** The folders the command asked FileInstall to watch, in call order (conf, deploy, ...). */
+    final java.util.List<java.nio.file.Path> watchedFolders = new java.util.ArrayList<>();
+
+    @Override
+    public void watchFolders(java.nio.file.Path conf, java.nio.file.Path deploy) {
+        watchedFolders.add(conf);
+        watchedFolders.add(deploy);
+    }
+
+    @Override
+    public java.util.Map<String, Object> awaitControlStatus(java.nio.file.Path control, long waitMs) {
+        throw new IllegalStateException("no daemon control component in this test");
+    }
+
     private BlkTools blkTools;
     private NetTools netTools;
 
@@ -99,5 +113,16 @@ abstract class CapturingServices implements CliServices {
     @Override
     public PrintWriter err() {
         return err;
+    }
+
+    /**
+     * Waits (at most 30 s) until standard error contains {@code text} or {@code command} ended:
+     * e.g. a workload's first progress line, so a back-end is killed only once the driver is up.
+     */
+    void awaitErr(String text, java.util.concurrent.Future<?> command) throws InterruptedException {
+        long until = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+        while (!errText.toString().contains(text) && !command.isDone() && System.nanoTime() < until) {
+            Thread.sleep(20);
+        }
     }
 }

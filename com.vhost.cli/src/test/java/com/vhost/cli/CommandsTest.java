@@ -29,6 +29,24 @@ class CommandsTest {
     }
 
     @Test
+    void oneShotCommandsReadNoConfFolder() {
+        assertThat(run("blk", "info", "--socket", "/tmp/vub.sock")).isZero();
+        assertThat(run("blk", "info", "--device", "/dev/vhost-vdpa-1", "--backend", "vdpa")).isZero();
+        assertThat(services.watchedFolders).as("FileInstall started by a one-shot command").isEmpty();
+    }
+
+    @Test
+    void daemonAndRpcHaveHelpAndRpcRunsTheClient(@TempDir Path dir) {
+        assertThat(run("daemon", "--help")).isZero();
+        assertThat(run("rpc", "--help")).isZero();
+        assertThat(services.outText.toString()).contains("Usage: vhost daemon", "--control", "--conf", "--deploy", "Usage: vhost rpc",
+                "PARAMS_JSON");
+        assertThat(run("rpc", "--control", dir.resolve("none.sock").toString(), "device_list")).isEqualTo(1);
+        assertThat(services.errText.toString()).contains("vhost rpc: device_list: cannot reach the daemon", "none.sock");
+        assertThat(services.watchedFolders).isEmpty();
+    }
+
+    @Test
     void backendTypeIsValidatedAndUsed() {
         assertThat(run("blk", "info", "--device", "/dev/vhost-vdpa-1", "--backend", "vdpa")).isZero();
         assertThat(services.backendTypes).containsExactly("vdpa");
@@ -87,19 +105,21 @@ class CommandsTest {
         assertThat(services.outText.toString()).contains("00000200  76 68 00 00", "|vh..............|");
     }
 
+    /** Values the command cannot use are usage errors (exit 2, a --help hint); a file it cannot read is not. */
     @Test
-    void rangeErrorsAreReportedWithExitCode1(@TempDir Path dir) throws Exception {
-        assertThat(run("blk", "read", "--socket", "/s", "--offset", "100", "--length", "512")).isEqualTo(1);
-        assertThat(services.errText.toString()).contains("vhost blk read: --offset 100 is not a non-negative multiple of the block size 512");
-        assertThat(run("blk", "read", "--socket", "/s", "--offset", "1M", "--length", "512")).isEqualTo(1);
+    void rangeErrorsAreUsageErrorsWithExitCode2(@TempDir Path dir) throws Exception {
+        assertThat(run("blk", "read", "--socket", "/s", "--offset", "100", "--length", "512")).isEqualTo(2);
+        assertThat(services.errText.toString()).contains("vhost blk read: --offset 100 is not a non-negative multiple of the block size 512",
+                "Try 'vhost blk read --help' for more information.");
+        assertThat(run("blk", "read", "--socket", "/s", "--offset", "1M", "--length", "512")).isEqualTo(2);
         assertThat(services.errText.toString()).contains("past the capacity 1048576");
         Path odd = dir.resolve("odd.bin");
         Files.write(odd, new byte[100]);
-        assertThat(run("blk", "write", "--socket", "/s", "--in", odd.toString())).isEqualTo(1);
+        assertThat(run("blk", "write", "--socket", "/s", "--in", odd.toString())).isEqualTo(2);
         assertThat(services.errText.toString()).contains("length 100 is not a multiple of the block size 512");
-        assertThat(run("blk", "write", "--socket", "/s", "--in", dir.resolve("missing").toString())).isEqualTo(1);
+        assertThat(run("blk", "write", "--socket", "/s", "--in", dir.resolve("missing").toString())).isEqualTo(2);
         assertThat(services.errText.toString()).contains("--in " + dir.resolve("missing"));
-        assertThat(run("blk", "info", "--socket", "/s", "--queues", "0")).isEqualTo(1);
+        assertThat(run("blk", "info", "--socket", "/s", "--queues", "0")).isEqualTo(2);
         assertThat(services.errText.toString()).contains("--queues 0 is outside 1..64");
     }
 
@@ -110,7 +130,15 @@ class CommandsTest {
         assertThat(services.outText.toString()).contains("bench randwrite bs=4096 iodepth=4 queues=2 engine=raw",
                 "no low-level queue path; using the BlockDevice API", "IOPS ", "MiB/s",
                 "latency p50 ", "p99 ", "max ");
-        assertThat(run("blk", "bench", "--socket", "/s", "--rw", "sideways", "--seconds", "1")).isEqualTo(1);
-        assertThat(services.errText.toString()).contains("--rw 'sideways': expected read, write, randread or randwrite");
+        // rejected while parsing, before connecting or printing the bench header
+        int before = services.outText.getBuffer().length();
+        assertThat(run("blk", "bench", "--socket", "/s", "--rw", "sideways", "--seconds", "1")).isEqualTo(2);
+        assertThat(services.errText.toString()).contains("Invalid value for option '--rw'", "sideways");
+        assertThat(run("blk", "bench", "--socket", "/s", "--engine", "turbo")).isEqualTo(2);
+        assertThat(services.errText.toString()).contains("Invalid value for option '--engine'", "turbo");
+        assertThat(run("blk", "bench", "--socket", "/s", "--iodepth", "0")).isEqualTo(2);
+        assertThat(services.errText.toString()).contains("--iodepth 0 is outside 1..1024");
+        assertThat(services.outText.getBuffer().length()).as("no bench header for a refused command").isEqualTo(before);
+        assertThat(run("blk", "bench", "--socket", "/s", "--rw", "READ", "--engine", "Api", "--seconds", "1")).isZero();
     }
 }

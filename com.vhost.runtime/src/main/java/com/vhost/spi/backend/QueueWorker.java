@@ -43,7 +43,9 @@ import org.slf4j.LoggerFactory;
  * eventfd write; notifications are turned back on, and what raced in served, before it sleeps.
  *
  * <p>A {@link VirtqueueException} (or any runtime exception) from the handler stops that queue
- * and calls {@link Interrupt#signalNeedsReset(String)} with its message; other queues go on. So
+ * and calls {@link Interrupt#signalNeedsReset(String)} with its message ({@link
+ * QueueErrorInterrupt#signalQueueError} with the queue's index when the interrupt is a {@link
+ * QueueErrorInterrupt}: vhost-user then writes that ring's error eventfd); other queues go on. So
  * does a dead kick fd: one that epoll reports hung up (EPOLLHUP, e.g. a pipe whose writer closed)
  * or in error (EPOLLERR), or that reads end-of-file or fails to read. It is unwatched at once, so
  * the worker never spins on it (level-triggered epoll would report it on every wait), and the
@@ -117,6 +119,7 @@ public final class QueueWorker {
     private final Object changeLock = new Object();
     private final Handler handler;
     private final Interrupt interrupt;
+    private final QueueFailures failures;
     private final MemorySegment kickBuf = Arena.ofAuto().allocate(8, 8);
     private final long[] tokens = new long[64];
     /** Poll window before the kick eventfds are waited on; touched by the worker thread only. */
@@ -148,6 +151,7 @@ public final class QueueWorker {
         this.positions = positionsOf(qs);
         this.handler = Objects.requireNonNull(handler, "handler");
         this.interrupt = Objects.requireNonNull(interrupt, "interrupt");
+        this.failures = new QueueFailures(name, interrupt);
     }
 
     private static int[] positionsOf(DeviceQueue[] qs) {
@@ -479,7 +483,7 @@ public final class QueueWorker {
                 DeviceQueue[] qs = queues;
                 boolean work = false;
                 for (int i = 0; i < qs.length && !stopping; i++) {
-                    if (qs[i].kickFd() < 0 && usable(i) && qs[i].hasAvailable()) {
+                    if (qs[i].kickFd() < 0 && usable(i) && ringHasWork(i)) {
                         serve(i);
                         work = true;
                     }
@@ -493,14 +497,14 @@ public final class QueueWorker {
                     backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(1, backoffMs * 2));
                 }
             }
-        } catch (VhostNativeException | VirtqueueException e) {
+        } catch (VhostNativeException e) {
             LOG.error("queue worker {} ends: {}", name, e.getMessage());
-            interrupt.signalNeedsReset("queue worker " + name + ": " + e.getMessage());
+            failures.allStopped(queues, "queue worker " + name + ": " + e.getMessage());
         } catch (RuntimeException | Error e) {
             // serve() contains a handler's failures per queue; this is the thread's boundary for
             // the rest (an OutOfMemoryError, a fault outside a handler): no thread dies silently
             LOG.error("queue worker {} ends", name, e);
-            interrupt.signalNeedsReset("queue worker " + name + ": " + e);
+            failures.allStopped(queues, "queue worker " + name + ": " + e);
         }
     }
 
@@ -634,15 +638,10 @@ public final class QueueWorker {
      * {@link OutOfMemoryError} is not the queue's fault and is rethrown (ending the thread, see run).
      */
     private void contain(int i, Throwable e) {
-        int index = queues[i].index();
-        switch (e) {
-            case OutOfMemoryError oom -> throw oom;
-            case VirtqueueException v -> fail(i, v.getMessage(), null);
-            // the JVM's report of a fault in an unsafe memory access: guest memory no longer backed
-            case InternalError ie -> fail(i, "queue " + index
-                    + ": fault in guest memory (truncated or unmapped under the ring?): " + ie, ie);
-            default -> fail(i, "queue " + index + ": " + e, e);
+        if (e instanceof OutOfMemoryError oom) {
+            throw oom;
         }
+        fail(i, QueueFailures.reason(queues[i].index(), e), e instanceof VirtqueueException ? null : e);
     }
 
     /** @return whether queue position {@code i} has available chains; false after a fault (contained) */
@@ -676,12 +675,7 @@ public final class QueueWorker {
         synchronized (this) {
             failed[i] = true;
         }
-        if (cause != null) {
-            LOG.error("{}: stopping {}: {}", name, queues[i], message, cause);
-        } else {
-            LOG.error("{}: stopping {}: {}", name, queues[i], message);
-        }
-        interrupt.signalNeedsReset(message);
+        failures.stopped(queues[i], message, cause);
     }
 
     @Override

@@ -4,5 +4,5 @@
  * the life-cycle state machine such models share ({@link com.vhost.spi.backend.WorkerDevice}).
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("1.1.0")
 package com.vhost.spi.backend;

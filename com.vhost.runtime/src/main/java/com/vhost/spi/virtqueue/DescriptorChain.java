@@ -30,8 +30,10 @@ import java.lang.invoke.VarHandle;
  * longer than the queue (a loop); flag bits other than NEXT, WRITE, INDIRECT; a readable
  * descriptor after a writable one; INDIRECT without VIRTIO_F_INDIRECT_DESC, with NEXT, nested, or
  * with a table length that is zero, not a multiple of 16 or more than the queue size; a buffer
- * that is not wholly inside one guest memory region. Lengths are summed with
- * {@link Math#addExact}.
+ * that is not wholly inside one guest memory region; a buffer inside guest memory but longer than
+ * {@link Integer#MAX_VALUE} bytes (a length of up to 0xFFFFFFFF fits a guest of more than 4 GiB;
+ * the segment accessors return {@code int} lengths, which it used to turn negative). Lengths are
+ * summed with {@link Math#addExact}.
  */
 public final class DescriptorChain {
     private static final int KNOWN_FLAGS = VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_INDIRECT;
@@ -174,6 +176,10 @@ public final class DescriptorChain {
                     throw fault(idx, "chain has more than " + capacity + " buffers");
                 }
                 int r = resolve(q, idx, addr, len, "buffer");
+                if (len > Integer.MAX_VALUE) {
+                    throw fault(idx, "buffer of " + len + " bytes is longer than the " + Integer.MAX_VALUE
+                            + " bytes one descriptor may hold here");
+                }
                 gpa[count] = addr;
                 length[count] = (int) len;
                 region[count] = q.regions.segment(r);

@@ -166,6 +166,7 @@ class QueueWorkerTest {
             k0.signal();
             assertThat(irq.awaitNeedsReset(5000)).isTrue();
             assertThat(irq.needsReset().get(0)).contains("queue 0").contains("head index 99");
+            assertThat(irq.queueErrors()).as("reported with the failed queue's index").containsExactly(0);
             assertThat(worker.isFailed(0)).isTrue();
 
             submit(d1);
@@ -176,6 +177,31 @@ class QueueWorkerTest {
             k0.signal();
             Thread.sleep(30);
             assertThat(d0.usedIdx()).isZero();
+        }
+    }
+
+    /**
+     * Issue #10: a polled queue (no kick fd) whose avail idx jumps by more than its size stops
+     * alone, reported with its index; the worker goes on serving the kicked queue. The jump used to
+     * escape the poll loop and end the worker thread, stopping every queue.
+     */
+    @Test
+    void anAvailJumpOnAPolledQueueStopsOnlyThatQueue() throws Exception {
+        try (EventFd k0 = EventFd.create()) {
+            DeviceQueue q0 = new DeviceQueue(mem, d0.config(k0.fd(), -1), 0);
+            DeviceQueue q1 = new DeviceQueue(mem, d1.config(-1, -1), 0);
+            worker = new QueueWorker("test-poll-jump", List.of(q0, q1), handler(), irq);
+            worker.start();
+            mem.slice(q1.config().availAddr() + 2, 2).set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN),
+                    0, (short) 17); // avail idx 17 ahead of next avail 0 in a ring of 16
+            assertThat(irq.awaitNeedsReset(5000)).isTrue();
+            assertThat(irq.needsReset().get(0)).contains("avail idx 17");
+            assertThat(irq.queueErrors()).containsExactly(1);
+            assertThat(worker.isFailed(1)).isTrue();
+            assertThat(worker.isRunning()).isTrue();
+            submit(d0);
+            k0.signal();
+            assertThat(d0.awaitUsed(1, 5000)).isTrue();
         }
     }
 

@@ -1,16 +1,21 @@
 package com.vhost.spi.testing;
 
 import com.vhost.api.virtio.Interrupt;
+import com.vhost.spi.backend.QueueErrorInterrupt;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 
-/** Test-only {@link Interrupt} that counts used-queue signals and records needs-reset reasons. */
-public final class RecordingInterrupt implements Interrupt {
+/**
+ * Test-only {@link Interrupt} that counts used-queue signals and records needs-reset reasons; as a
+ * {@link QueueErrorInterrupt} it also records the index of each queue reported failed.
+ */
+public final class RecordingInterrupt implements QueueErrorInterrupt {
     private final AtomicIntegerArray used = new AtomicIntegerArray(256);
     private final AtomicInteger configChanges = new AtomicInteger();
     private final List<String> resets = new CopyOnWriteArrayList<>();
+    private final List<Integer> queueErrors = new CopyOnWriteArrayList<>();
 
     @Override
     public void signalUsedQueue(int queueIndex) {
@@ -25,6 +30,17 @@ public final class RecordingInterrupt implements Interrupt {
     @Override
     public void signalNeedsReset(String reason) {
         resets.add(reason);
+    }
+
+    @Override
+    public void signalQueueError(int queueIndex, String reason) {
+        queueErrors.add(queueIndex);
+        resets.add(reason);
+    }
+
+    /** @return the queue indices reported through {@link #signalQueueError}, in order */
+    public List<Integer> queueErrors() {
+        return List.copyOf(queueErrors);
     }
 
     public int usedSignals(int queueIndex) {

@@ -25,13 +25,19 @@ public final class StatusFrontEnd {
      * (of those offered), SET_FEATURES VERSION_1, and the memory table: {@code mem} as one region.
      */
     public static void negotiate(VhostUserBackend fe, SharedMemory mem, long extraProtocolFeatures) throws Exception {
+        negotiate(fe, mem, extraProtocolFeatures, VirtioFeatures.bit(VirtioFeatures.F_VERSION_1));
+    }
+
+    /** As {@link #negotiate(VhostUserBackend, SharedMemory, long)}, acking {@code features} (VERSION_1 among them). */
+    public static void negotiate(VhostUserBackend fe, SharedMemory mem, long extraProtocolFeatures, long features)
+            throws Exception {
         fe.getFeatures();
         fe.setOwner();
         long proto = fe.getProtocolFeatures();
         assertThat(VhostUserProtocolFeature.STATUS.in(proto)).as("back-end offers STATUS").isTrue();
         fe.setProtocolFeatures(proto & (VhostUserProtocolFeature.STATUS.mask() | VhostUserProtocolFeature.REPLY_ACK.mask()
                 | extraProtocolFeatures));
-        fe.setFeatures(VirtioFeatures.bit(VirtioFeatures.F_VERSION_1));
+        fe.setFeatures(features);
         fe.setMemTable(List.of(new MemoryRegion(0, mem.segment().byteSize(), mem.address(), 0, mem.fd())));
     }
 
@@ -56,6 +62,11 @@ public final class StatusFrontEnd {
         negotiate(fe, mem, extraProtocolFeatures);
         layQueue0(fe, mem, ring);
         startQueue0(fe, kickFd, callFd);
+        driverOk(fe);
+    }
+
+    /** SET_STATUS ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK. */
+    public static void driverOk(VhostUserBackend fe) throws Exception {
         fe.setStatus(DeviceStatus.ACKNOWLEDGE.bit() | DeviceStatus.DRIVER.bit() | DeviceStatus.FEATURES_OK.bit()
                 | DeviceStatus.DRIVER_OK.bit());
     }

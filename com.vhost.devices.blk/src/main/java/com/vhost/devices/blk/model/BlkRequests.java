@@ -19,9 +19,12 @@ import org.slf4j.LoggerFactory;
  * {@code pread}/{@code pwrite} straight into and out of guest memory, {@code fdatasync} for FLUSH
  * (and after each write while the device is write-through), {@code fallocate} for DISCARD and
  * WRITE_ZEROES. A request outside the capacity, misaligned or a write on a read-only image
- * answers IOERR; an unknown type UNSUPP; a chain too short for the header or without a status
- * byte is a {@link VirtqueueException} (the queue stops, the device needs a reset). Runs on the
- * model's worker thread only; allocates nothing.
+ * answers IOERR, and so does data in the wrong direction (section 5.2.6: an IN's data is
+ * device-writable, an OUT's device-readable; an IN with readable bytes after its 16-byte header or
+ * an OUT with writable bytes before its status byte touches neither image nor buffers, where it
+ * used to answer OK for a transfer of 0 bytes); an unknown type UNSUPP; a chain too short for the
+ * header or without a status byte is a {@link VirtqueueException} (the queue stops, the device
+ * needs a reset). Runs on the model's worker thread only; allocates nothing.
  */
 final class BlkRequests {
     private static final Logger LOG = LoggerFactory.getLogger(FileBlockModel.class);
@@ -71,10 +74,11 @@ final class BlkRequests {
         int status;
         switch (type) {
             case VirtioBlk.T_IN -> {
-                status = read(c, sector, statusAt, ctr);
+                status = c.readableBytes() > VirtioBlk.REQ_HEADER_SIZE ? VirtioBlk.S_IOERR : read(c, sector, statusAt, ctr);
                 written = status == VirtioBlk.S_OK ? statusAt : 0;
             }
-            case VirtioBlk.T_OUT -> status = write(c, sector, c.readableBytes() - VirtioBlk.REQ_HEADER_SIZE, ctr);
+            case VirtioBlk.T_OUT -> status = statusAt > 0 ? VirtioBlk.S_IOERR
+                    : write(c, sector, c.readableBytes() - VirtioBlk.REQ_HEADER_SIZE, ctr);
             case VirtioBlk.T_FLUSH -> status = flush();
             case VirtioBlk.T_GET_ID -> {
                 long n = Math.min(VirtioBlk.ID_BYTES, statusAt);

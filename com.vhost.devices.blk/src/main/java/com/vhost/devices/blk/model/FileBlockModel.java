@@ -52,9 +52,11 @@ import org.slf4j.LoggerFactory;
  * {@code "vhost-blk-<name>"} NUL-padded), DISCARD (punch hole, keep size; a file system that
  * cannot punch leaves the data and still answers OK), WRITE_ZEROES (punch hole when the unmap flag
  * is set, else zero range, falling back to writing zeroes); other types answer S_UNSUPP. A range
- * beyond capacity, a data length not a multiple of 512, a write on a read-only image or a failed
- * native call answer S_IOERR. A chain without a 16-byte readable header or a writable status byte
- * is a {@link VirtqueueException}: the queue stops and the device signals needs-reset.
+ * beyond capacity, a data length not a multiple of 512, data in the wrong direction (readable
+ * bytes after an IN's header, writable ones before an OUT's status byte), a write on a read-only
+ * image or a failed native call (EFAULT from a buffer truncated away included) answer S_IOERR.
+ * A chain without a 16-byte readable header or a writable status byte is a {@link
+ * VirtqueueException}: the queue stops and the device signals needs-reset.
  *
  * <p>Life cycle per {@link VirtioDeviceState}; a call in a state that does not allow it throws
  * {@link VirtioDeviceException}. Snapshots (asleep only) hold the acked features, the writeback

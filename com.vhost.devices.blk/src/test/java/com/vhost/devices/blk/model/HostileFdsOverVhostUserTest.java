@@ -4,15 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.vhost.api.VhostRefusedException;
-import com.vhost.api.VhostTarget;
-import com.vhost.api.user.VhostUserBackend;
+import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.nativeio.OwnedFd;
-import com.vhost.spi.nativeio.SharedMemory;
 import com.vhost.spi.nativeio.UnixSocket;
-import com.vhost.user.VhostUserOps;
 import com.vhost.user.backend.VhostUserServer;
+import com.vhost.user.testing.CanaryGuest;
 import com.vhost.user.testing.StatusFrontEnd;
 import com.vhost.user.testing.TestRing;
 import java.lang.foreign.Arena;
@@ -63,46 +61,29 @@ class HostileFdsOverVhostUserTest {
     }
 
     /** A front-end with REPLY_ACK, memory and queue 0's layout set, its kick and call not yet. */
-    private final class Guest implements AutoCloseable {
-        final VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(server.socketPath().toString()));
-        final SharedMemory mem = SharedMemory.create("guest", MEM);
-        final TestRing ring = new TestRing(mem.segment(), 0, 16, 0);
+    private CanaryGuest guest() throws Exception {
+        return new CanaryGuest(server.socketPath(), VirtioFeatures.bit(VirtioFeatures.F_VERSION_1));
+    }
 
-        Guest() throws Exception {
-            StatusFrontEnd.negotiate(fe, mem, 0);
-            StatusFrontEnd.layQueue0(fe, mem, ring);
+    /** One GET_ID request on {@code g}'s queue 0; waits (bounded) for its completion by polling the used ring. */
+    private static void request(CanaryGuest g, EventFd kick) throws Exception {
+        TestRing ring = g.ring;
+        MemorySegment m = g.memory();
+        long hdr = ring.buffer(0);
+        m.set(TestRing.LE32, hdr, 8); // VIRTIO_BLK_T_GET_ID
+        m.set(ValueLayout.JAVA_BYTE, ring.buffer(2), (byte) 0xFF);
+        ring.descriptor(0, hdr, 16, 1, 1);
+        ring.descriptor(1, ring.buffer(1), 20, 1 | 2, 2);
+        ring.descriptor(2, ring.buffer(2), 1, 2, 0);
+        int before = ring.usedIdx();
+        ring.publish(0);
+        kick.signal();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (ring.usedIdx() == before) {
+            assertThat(System.nanoTime()).as("request completed within 5 s").isLessThan(deadline);
+            Thread.sleep(1);
         }
-
-        /** Kick and call set, ring enabled. */
-        void startRing(int kickFd, int callFd) throws Exception {
-            StatusFrontEnd.startQueue0(fe, kickFd, callFd);
-        }
-
-        /** One GET_ID request; waits (bounded) for its completion by polling the used ring. */
-        void request(EventFd kick) throws Exception {
-            MemorySegment g = ring.memory();
-            long hdr = ring.buffer(0);
-            g.set(TestRing.LE32, hdr, 8); // VIRTIO_BLK_T_GET_ID
-            g.set(ValueLayout.JAVA_BYTE, ring.buffer(2), (byte) 0xFF);
-            ring.descriptor(0, hdr, 16, 1, 1);
-            ring.descriptor(1, ring.buffer(1), 20, 1 | 2, 2);
-            ring.descriptor(2, ring.buffer(2), 1, 2, 0);
-            int before = ring.usedIdx();
-            ring.publish(0);
-            kick.signal();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-            while (ring.usedIdx() == before) {
-                assertThat(System.nanoTime()).as("request completed within 5 s").isLessThan(deadline);
-                Thread.sleep(1);
-            }
-            assertThat(g.get(ValueLayout.JAVA_BYTE, ring.buffer(2))).as("status OK").isZero();
-        }
-
-        @Override
-        public void close() throws Exception {
-            fe.close();
-            mem.close();
-        }
+        assertThat(m.get(ValueLayout.JAVA_BYTE, ring.buffer(2))).as("status OK").isZero();
     }
 
     /** The front-end went: its session ends within 5 s. */
@@ -125,12 +106,12 @@ class HostileFdsOverVhostUserTest {
      * {@code refused} is tried (it must be refused), then the same session runs queue 0 on
      * eventfds and does I/O, the worker idles, the front-end goes and its session ends.
      */
-    private void refusedThenServed(ThrowingConsumer<Guest> refused, String request) throws Exception {
-        try (Guest g = new Guest(); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
+    private void refusedThenServed(ThrowingConsumer<CanaryGuest> refused, String request) throws Exception {
+        try (CanaryGuest g = guest(); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
             assertThatThrownBy(() -> refused.accept(g)).isInstanceOf(VhostRefusedException.class).hasMessageContaining(request);
-            g.startRing(kick.fd(), call.fd());
-            g.request(kick);
-            g.request(kick);
+            StatusFrontEnd.startQueue0(g.fe, kick.fd(), call.fd());
+            request(g, kick);
+            request(g, kick);
             assertThat(workerCpuMsOver300ms()).as("worker CPU time over 300 ms").isLessThan(60);
         }
         sessionEnds();
@@ -148,9 +129,9 @@ class HostileFdsOverVhostUserTest {
 
     /** After every hostile session: a fresh, well-behaved front-end is served. */
     private void freshFrontEndServed() throws Exception {
-        try (Guest g = new Guest(); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
-            g.startRing(kick.fd(), call.fd());
-            g.request(kick);
+        try (CanaryGuest g = guest(); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
+            StatusFrontEnd.startQueue0(g.fe, kick.fd(), call.fd());
+            request(g, kick);
             assertThat(call.await(1000)).as("the call eventfd was written").isTrue();
         }
         sessionEnds();
@@ -210,13 +191,13 @@ class HostileFdsOverVhostUserTest {
 
     @Test
     void aBlockingCallEventFdAtItsMaximumCountDoesNotBlockTheWorker() throws Exception {
-        try (OwnedFd call = new OwnedFd(Linux.eventfd(Linux.EFD_CLOEXEC)); Guest g = new Guest(); EventFd kick = EventFd.create()) {
+        try (OwnedFd call = new OwnedFd(Linux.eventfd(Linux.EFD_CLOEXEC)); CanaryGuest g = guest(); EventFd kick = EventFd.create()) {
             MemorySegment max = Arena.ofAuto().allocate(8, 8);
             max.set(ValueLayout.JAVA_LONG, 0, 0xFFFF_FFFF_FFFF_FFFEL); // the largest count: one more write would block
             assertThat(Linux.write(call.fd(), max, 8)).isEqualTo(8);
-            g.startRing(kick.fd(), call.fd());
+            StatusFrontEnd.startQueue0(g.fe, kick.fd(), call.fd());
             for (int i = 0; i < 20; i++) {
-                g.request(kick);
+                request(g, kick);
             }
             assertThat(workerCpuMsOver300ms()).as("worker CPU time over 300 ms").isLessThan(60);
         }

@@ -157,6 +157,10 @@ final class NetDataPath {
                     }
                 }
             } else {
+                long waitStart = System.nanoTime();
+                if (pollReceived(p, waitStart, deadline)) {
+                    return true;
+                }
                 lockPair(p, "awaitReceive");
                 try {
                     checks.probe();
@@ -172,10 +176,32 @@ final class NetDataPath {
                 }
                 p.rxCall.await((int) Math.max(1, Math.min(100, left / 1_000_000)));
                 if (p.rxq.hasUsed()) {
+                    p.rxPoll.record(System.nanoTime() - waitStart);
                     return true;
                 }
                 checks.usable();
             }
         }
+    }
+
+    /**
+     * Adaptive polling before a sleep on the rx call eventfd ({@link com.vhost.spi.virtqueue.AdaptivePoll},
+     * QEMU's {@code poll-max-ns}): checks for received frames for the pair's current window.
+     *
+     * @return whether frames came within it
+     */
+    private static boolean pollReceived(NetQueuePair p, long waitStart, long deadline) throws VhostException {
+        long window = Math.min(p.rxPoll.pollNs(), deadline - waitStart);
+        if (window <= 0) {
+            return false;
+        }
+        do {
+            Thread.onSpinWait();
+            if (p.hasReceived() || p.rxq.hasUsed()) {
+                p.rxPoll.record(System.nanoTime() - waitStart);
+                return true;
+            }
+        } while (System.nanoTime() - waitStart < window);
+        return false;
     }
 }

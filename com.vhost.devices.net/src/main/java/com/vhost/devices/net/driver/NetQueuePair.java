@@ -1,5 +1,6 @@
 package com.vhost.devices.net.driver;
 
+import com.vhost.spi.virtqueue.AdaptivePoll;
 import com.vhost.api.VhostException;
 import com.vhost.api.net.VirtioNet;
 import com.vhost.spi.driver.HotSwapState;
@@ -29,6 +30,12 @@ final class NetQueuePair {
     final DriverQueue txq;
     final EventFd rxKick;
     final EventFd rxCall;
+    /**
+     * Notification mode: how long a receiver polls the rx used ring before it sleeps on
+     * {@link #rxCall} ({@link AdaptivePoll}); meant for the one thread that receives on this pair
+     * (another one only blurs the window, which is a hint).
+     */
+    final AdaptivePoll rxPoll = AdaptivePoll.fromSystemProperty();
     final EventFd txKick;
     final EventFd txCall;
     private final MemorySegment rxBufs;

@@ -334,10 +334,10 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
     @Override
     public void setVringErr(int index, OwnedFd err) throws Refusal {
         Vring q = ringOrClose("SET_VRING_ERR", index, err);
-        if (q.err != null) {
-            q.err.close();
+        EventFd old = interrupt.swapErr(q.index, err == null ? null : EventFd.wrap(err.release()));
+        if (old != null) {
+            old.close();
         }
-        q.err = err;
     }
 
     @Override
@@ -492,6 +492,10 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
             EventFd call = interrupt.swap(q.index, null);
             if (call != null) {
                 call.close();
+            }
+            EventFd err = interrupt.swapErr(q.index, null);
+            if (err != null) {
+                err.close();
             }
         }
     }

@@ -8,10 +8,11 @@ import com.vhost.spi.nativeio.OwnedFd;
 
 /**
  * One ring as the front-end set it up (QEMU {@code docs/interop/vhost-user.rst}, "Ring states";
- * rust-vmm {@code vhost-user-backend} {@code vring.rs}): size, addresses, base, kick and error
- * fds, whether it is started (a kick fd arrived and GET_VRING_BASE did not stop it since) and
- * whether SET_VRING_ENABLE set it enabled. The call fd itself lives in the {@link CallInterrupt};
- * {@link #callFd} is its number for the device's queue config. Mutable; the session thread owns it.
+ * rust-vmm {@code vhost-user-backend} {@code vring.rs}): size, addresses, base, kick fd, whether
+ * it is started (a kick fd arrived and GET_VRING_BASE did not stop it since) and whether
+ * SET_VRING_ENABLE set it enabled. The call and error fds live in the {@link CallInterrupt}, which
+ * the model's worker writes; {@link #callFd} is the call fd's number for the device's queue
+ * config. Mutable; the session thread owns it.
  */
 final class Vring {
     final int index;
@@ -26,7 +27,6 @@ final class Vring {
     OwnedFd kick;
     int kickFd = -1;
     int callFd = -1;
-    OwnedFd err;
     boolean started;
     /** SET_VRING_ENABLE arrived for this ring: {@link #enabled} is what it said. */
     boolean enableSet;
@@ -97,16 +97,12 @@ final class Vring {
         return g;
     }
 
-    /** Back to the initial state: kick and error fds closed, nothing set, stopped, not enabled. */
+    /** Back to the initial state: kick fd closed, nothing set, stopped, not enabled. */
     void clear() {
         OwnedFd k = swapKick(null);
         if (k != null) {
             k.close();
         }
-        if (err != null) {
-            err.close();
-        }
-        err = null;
         callFd = -1;
         num = 0;
         addr = null;

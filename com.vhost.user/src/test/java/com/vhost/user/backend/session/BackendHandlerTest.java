@@ -5,9 +5,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatures;
+import com.vhost.api.VringAddr;
 import com.vhost.api.user.DeviceStateDirection;
 import com.vhost.api.user.VhostUserProtocolFeature;
-import com.vhost.api.VringAddr;
+import com.vhost.api.virtio.DeviceStatus;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.Interrupt;
 import com.vhost.api.virtio.VirtioDevice;
@@ -16,6 +17,7 @@ import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.spi.backend.PerQueueDevice;
+import com.vhost.spi.backend.QueueErrorInterrupt;
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.user.message.DeviceStatePayload;
@@ -28,8 +30,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -246,6 +248,38 @@ class BackendHandlerTest {
         assertThat(isOpen(kicks[2])).as("GET_VRING_BASE drops the kick fd").isFalse();
         handler.close();
         assertThat(List.of(isOpen(calls[2]), isOpen(errs[2]))).as("close drops the rest").containsOnly(false);
+    }
+
+    /**
+     * Issue #10: a queue the model reports failed ({@link QueueErrorInterrupt}) gets 1 written to
+     * its current error eventfd (SET_VRING_ERR), no other ring's, and DEVICE_NEEDS_RESET is set.
+     */
+    @Test
+    void aQueueErrorWritesThatRingsErrorEventfdOnly() throws Exception {
+        protocolFeatures();
+        memory();
+        ring(0, 0);
+        ring(1, 0);
+        OwnedFd err0 = new OwnedFd(Linux.eventfd(Linux.EFD_CLOEXEC | Linux.EFD_NONBLOCK));
+        OwnedFd err1 = new OwnedFd(Linux.eventfd(Linux.EFD_CLOEXEC | Linux.EFD_NONBLOCK));
+        int fd0 = err0.fd();
+        int fd1 = err1.fd();
+        handler.setVringErr(0, eventfd()); // replaced (and closed) by the next
+        handler.setVringErr(0, err0);
+        handler.setVringErr(1, err1);
+        handler.setVringKick(0, eventfd());
+        handler.setVringEnable(0, true);
+        assertThat(device.state()).isEqualTo(VirtioDeviceState.ACTIVE);
+        ((QueueErrorInterrupt) device.interrupt()).signalQueueError(0, "queue 0: test failure");
+        assertThat(counter(fd0)).as("queue 0's error eventfd").isEqualTo(1);
+        assertThat(counter(fd1)).as("queue 1's error eventfd").isZero();
+        assertThat(handler.getStatus() & DeviceStatus.DEVICE_NEEDS_RESET.bit()).isNotZero();
+    }
+
+    /** @return an eventfd's counter, read (and so reset) without blocking; 0 when empty */
+    private static long counter(int fd) throws VhostException {
+        MemorySegment b = Arena.ofAuto().allocate(8, 8);
+        return Linux.read(fd, b, 8) == 8 ? b.get(ValueLayout.JAVA_LONG, 0) : 0;
     }
 
     @Test

@@ -1,0 +1,166 @@
+package com.vhost.daemon;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.vhost.api.VhostBackendType;
+import com.vhost.api.VhostException;
+import com.vhost.api.VirtioDeviceException;
+import com.vhost.api.registry.BackendInfo;
+import com.vhost.api.registry.DeviceInfo;
+import com.vhost.api.registry.DeviceRegistry;
+import com.vhost.daemon.rpc.JsonRpc;
+import com.vhost.daemon.rpc.RpcException;
+import java.lang.reflect.Proxy;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleContext;
+import org.osgi.service.cm.ConfigurationAdmin;
+
+/**
+ * The methods over a fake registry (no framework): device_list, device_get, device_stats,
+ * device_swap (from, to, pause_ms), vhost_backends, health (worst check wins), and the errors of
+ * unknown devices and served back-ends and of bad parameters.
+ */
+class PlatformMethodsTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** d0 BOUND on a.sock, d1 WAITING; a swap moves d0 and records a pause. */
+    static final class FakeRegistry implements DeviceRegistry {
+        final List<DeviceInfo> devices = new ArrayList<>(List.of(
+                new DeviceInfo("d0", "blk", DeviceInfo.Status.BOUND, "user", "/tmp/a.sock", "blk 16 MiB"),
+                new DeviceInfo("d1", "net", DeviceInfo.Status.WAITING, null, "/tmp/n.sock", "no user backend")));
+        final Map<String, Long> counters = new HashMap<>(Map.of("swaps", 0L, "last.pause.us", -1L, "last.switch.us", -1L));
+
+        @Override
+        public List<DeviceInfo> devices() {
+            return List.copyOf(devices);
+        }
+
+        @Override
+        public List<BackendInfo> backends() {
+            return List.of(new BackendInfo("user", VhostBackendType.USER, 0, 7, "com.vhost.user"));
+        }
+
+        @Override
+        public Optional<DeviceInfo> device(String id) {
+            return devices.stream().filter(d -> d.id().equals(id)).findFirst();
+        }
+
+        @Override
+        public <T> Optional<T> deviceApi(String id, Class<T> type) {
+            return Optional.empty();
+        }
+
+        @Override
+        public String swap(String id, String to) throws VhostException {
+            if (!id.equals("d0")) {
+                throw new VirtioDeviceException("swap: device " + id + " has no running driver");
+            }
+            devices.set(0, new DeviceInfo("d0", "blk", DeviceInfo.Status.BOUND, "user", to, "blk 16 MiB"));
+            counters.put("swaps", 1L);
+            counters.put("last.pause.us", 4200L);
+            counters.put("last.switch.us", 5100L);
+            return "d0 now on user (" + to + "), switch 5 ms";
+        }
+
+        @Override
+        public Map<String, Long> counters(String id) {
+            return device(id).isPresent() ? Map.copyOf(counters) : Map.of();
+        }
+    }
+
+    final FakeRegistry registry = new FakeRegistry();
+    final JsonRpc rpc;
+
+    PlatformMethodsTest() {
+        ConfigurationAdmin cm = (ConfigurationAdmin) Proxy.newProxyInstance(getClass().getClassLoader(),
+                new Class<?>[] {ConfigurationAdmin.class}, (p, m, a) -> null); // no configurations
+        BundleContext context = (BundleContext) Proxy.newProxyInstance(getClass().getClassLoader(), new Class<?>[] {BundleContext.class},
+                (p, m, a) -> m.getName().equals("getBundles") ? new Bundle[0] : null);
+        ServedBackends served = new ServedBackends(() -> null, type -> null);
+        rpc = new JsonRpc(new PlatformMethods(registry, served, new DeviceMethods(registry, cm), context).methods());
+    }
+
+    JsonNode call(String method, String params) throws Exception {
+        return JSON.readTree(rpc.handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"" + method + "\",\"params\":" + params + "}"));
+    }
+
+    JsonNode result(String method, String params) throws Exception {
+        JsonNode r = call(method, params);
+        assertThat(r.has("error")).as(r.toString()).isFalse();
+        return r.get("result");
+    }
+
+    static void assertError(JsonNode r, int code, String inMessage) {
+        assertThat(r.get("error").get("code").asInt()).as(r.toString()).isEqualTo(code);
+        assertThat(r.get("error").get("message").asText()).contains(inMessage);
+    }
+
+    @Test
+    void devicesAreListedAndGot() throws Exception {
+        JsonNode l = result("device_list", "{}");
+        assertThat(l).hasSize(2);
+        assertThat(l.get(0).get("id").asText()).isEqualTo("d0");
+        assertThat(l.get(0).get("status").asText()).isEqualTo("BOUND");
+        assertThat(l.get(0).get("backend").asText()).isEqualTo("user");
+        assertThat(l.get(1).get("backend").isNull()).isTrue();
+        assertThat(result("device_get", "{\"id\":\"d0\"}").get("counters").get("swaps").asLong()).isZero();
+        assertThat(result("device_stats", "{\"id\":\"d0\"}").has("last.pause.us")).isTrue();
+        assertError(call("device_get", "{\"id\":\"zz\"}"), RpcException.NOT_FOUND, "no device 'zz'");
+        assertError(call("device_get", "{\"id\":\"a b\"}"), RpcException.INVALID_PARAMS, "parameter 'id'");
+        assertError(call("device_list", "{\"all\":true}"), RpcException.INVALID_PARAMS, "unknown parameter 'all'");
+    }
+
+    @Test
+    void aSwapReportsFromToAndThePause() throws Exception {
+        JsonNode s = result("device_swap", "{\"id\":\"d0\",\"target\":\"/tmp/b.sock\"}");
+        assertThat(s.get("from").get("target").asText()).isEqualTo("/tmp/a.sock");
+        assertThat(s.get("to").get("target").asText()).isEqualTo("/tmp/b.sock");
+        assertThat(s.get("pause_ms").asDouble()).isEqualTo(4.2);
+        assertThat(s.get("pause_measured").asBoolean()).isTrue();
+        assertThat(s.get("switch_ms").asDouble()).isEqualTo(5.1);
+        assertError(call("device_swap", "{\"id\":\"d1\",\"target\":\"/tmp/b.sock\"}"), RpcException.BACKEND_FAILED, "no running driver");
+        assertError(call("device_swap", "{\"id\":\"d0\"}"), RpcException.INVALID_PARAMS, "missing parameter 'target'");
+        assertError(call("device_swap", "{\"id\":\"d0\",\"target\":\"x\",\"backend_type\":\"floppy\"}"), RpcException.INVALID_PARAMS,
+                "'backend_type'");
+    }
+
+    @Test
+    void healthIsTheWorstCheck() throws Exception {
+        JsonNode h = result("health", "{}");
+        assertThat(h.get("status").asText()).isEqualTo("WARN");
+        assertThat(h.get("checks")).hasSize(2);
+        registry.devices.add(new DeviceInfo("d2", "blk", DeviceInfo.Status.FAILED, null, "/tmp/gone.sock", "connect refused"));
+        h = result("health", "{}");
+        assertThat(h.get("status").asText()).isEqualTo("CRITICAL");
+        assertThat(h.get("checks").get(2).get("message").asText()).contains("FAILED", "/tmp/gone.sock", "connect refused");
+        registry.devices.subList(1, 3).clear();
+        assertThat(result("health", "{}").get("status").asText()).isEqualTo("OK");
+    }
+
+    @Test
+    void backendsAndServedBackEnds() throws Exception {
+        JsonNode b = result("vhost_backends", "{}");
+        assertThat(b.get(0).get("name").asText()).isEqualTo("user");
+        assertThat(b.get(0).get("type").asText()).isEqualTo("user");
+        assertThat(b.get(0).get("bundle").asText()).isEqualTo("com.vhost.user");
+        assertThat(result("backend_served_list", "{}")).isEmpty();
+        assertError(call("backend_served_delete", "{\"name\":\"x\"}"), RpcException.NOT_FOUND, "no served back-end named 'x'");
+        assertError(call("backend_serve_blk", "{\"name\":\"x\",\"socket\":\"/tmp/x.sock\"}"), RpcException.INVALID_PARAMS,
+                "exactly one of parameters 'image' and 'memory_size'");
+        assertError(call("backend_serve_blk", "{\"name\":\"x\",\"socket\":\"/tmp/x.sock\",\"memory_size\":1000}"), RpcException.INVALID_PARAMS,
+                "not a multiple of 512");
+        assertError(call("backend_serve_blk", "{\"name\":\"x\",\"socket\":\"/tmp/x.sock\",\"memory_size\":1048576}"),
+                RpcException.OPERATION_FAILED, "no blk device model factory");
+        assertThat(result("backend_served_list", "{}")).as("a failed serve leaves no entry").isEmpty();
+        assertError(call("backend_serve_net", "{\"name\":\"n\",\"socket\":\"/tmp/n.sock\",\"tap\":\"t0\",\"queues\":2}"),
+                RpcException.INVALID_PARAMS, "'queues'");
+    }
+}
