@@ -61,8 +61,22 @@ public interface BlkTools {
      * @throws Exception also when {@code io_uring} is asked for and cannot be set up (naming why),
      *     or {@code direct} without io_uring or on a file system without O_DIRECT
      */
+    default Served serveImage(Path socket, SocketOptions access, Path image, boolean readOnly, int queues, int queueSize,
+            String aio, boolean direct) throws Exception {
+        return serveImage(socket, access, image, readOnly, queues, queueSize, aio, direct, false);
+    }
+
+    /**
+     * As {@link #serveImage(Path, SocketOptions, Path, boolean, int, int, String, boolean)}, the
+     * model completing requests in random order when {@code randomOrder} (blk model key
+     * {@code complete.order}; {@code aio} threads only), for tests of out-of-order completion and
+     * inflight I/O tracking.
+     *
+     * @throws Exception as the other {@code serveImage}; an {@link IllegalArgumentException} for
+     *     {@code randomOrder} with io_uring
+     */
     Served serveImage(Path socket, SocketOptions access, Path image, boolean readOnly, int queues, int queueSize,
-            String aio, boolean direct) throws Exception;
+            String aio, boolean direct, boolean randomOrder) throws Exception;
 
     /** Serves a zero-filled disk of {@code capacityBytes} (multiple of 512) held in memory. */
     Served serveMemory(Path socket, SocketOptions access, long capacityBytes, int queues, int queueSize) throws Exception;

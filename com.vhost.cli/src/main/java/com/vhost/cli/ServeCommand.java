@@ -112,6 +112,11 @@ final class ServeCommand extends ParentCommand {
                 + "resolving to it; buffers not 512-byte aligned go through the page cache)")
         boolean direct;
 
+        @Option(names = "--complete-order", paramLabel = "ORDER", defaultValue = "in-order",
+                description = "in-order (default) or random: complete requests in random order (a test mode for "
+                        + "front-ends and inflight I/O tracking; --image with --aio threads only)")
+        String completeOrder;
+
         Blk(CliServices services) {
             this.services = services;
         }
@@ -122,9 +127,13 @@ final class ServeCommand extends ParentCommand {
             SocketOptions access = listen.access();
             BlkTools tools = services.blkTools();
             BlkTools.Served served;
+            if (!"in-order".equals(completeOrder) && !"random".equals(completeOrder)) {
+                throw new UsageException("--complete-order " + completeOrder + " is not in-order or random");
+            }
+            boolean random = "random".equals(completeOrder);
             if (disk.image != null) {
                 served = tools.serveImage(listen.socket, access, disk.image, readOnly, queues, listen.queueSize,
-                        engine(), direct);
+                        random && "auto".equals(aio) ? "threads" : engine(), direct, random);
             } else {
                 if (direct || "io_uring".equals(aio)) {
                     throw new IllegalArgumentException("--memory disks use --aio threads (no --aio io_uring, no --direct)");
@@ -134,6 +143,9 @@ final class ServeCommand extends ParentCommand {
                 }
                 if (readOnly) {
                     throw new UsageException("--readonly makes no sense for a zero-filled --memory disk");
+                }
+                if (random) {
+                    throw new UsageException("--complete-order random needs --image");
                 }
                 served = tools.serveMemory(listen.socket, access, disk.memory, queues, listen.queueSize);
             }
@@ -161,7 +173,7 @@ final class ServeCommand extends ParentCommand {
                     services.err().println("vhost serve blk: --aio auto: using threads: " + why);
                     return "threads";
                 }
-                default -> throw new IllegalArgumentException("--aio " + aio + " is not one of io_uring, threads, auto");
+                default -> throw new UsageException("--aio " + aio + " is not one of io_uring, threads, auto");
             }
         }
     }

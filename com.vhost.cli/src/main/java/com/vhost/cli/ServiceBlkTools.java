@@ -35,11 +35,13 @@ final class ServiceBlkTools implements BlkTools {
 
     @Override
     public Served serveImage(Path socket, SocketOptions access, Path image, boolean readOnly, int queues, int queueSize,
-            String aio, boolean direct) throws Exception {
+            String aio, boolean direct, boolean randomOrder) throws Exception {
+        // "complete.order" is the blk model's key (BlkModelFactory.COMPLETE_ORDER)
         DeviceModel model = blk.model(Map.of(DeviceConfigKeys.IMAGE, image.toString(), DeviceConfigKeys.READ_ONLY, readOnly,
                 DeviceConfigKeys.QUEUES, queues, DeviceConfigKeys.QUEUE_SIZE, queueSize, DeviceConfigKeys.AIO, aio,
-                DeviceConfigKeys.DIRECT, direct));
-        String engine = "io_uring".equals(aio) ? ", aio io_uring" + (direct ? ", O_DIRECT" : "") : ", aio " + aio;
+                DeviceConfigKeys.DIRECT, direct, "complete.order", randomOrder ? "random" : "in-order"));
+        String engine = ("io_uring".equals(aio) ? ", aio io_uring" + (direct ? ", O_DIRECT" : "") : ", aio " + aio)
+                + (randomOrder ? ", random completion order" : "");
         return serve(socket, access, model, image + (readOnly ? " (read-only)" : ""), queues, engine);
     }
 

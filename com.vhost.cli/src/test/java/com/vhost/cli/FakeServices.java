@@ -54,7 +54,7 @@ final class FakeServices extends CapturingServices {
         return new BlkTools() {
             @Override
             public Served serveImage(Path socket, com.vhost.api.backend.SocketOptions access, Path image, boolean readOnly, int queues, int queueSize,
-                    String aio, boolean direct) {
+                    String aio, boolean direct, boolean randomOrder) {
                 throw new IllegalStateException("serving is not part of this test");
             }
 

@@ -71,6 +71,39 @@ class ReconnectSoakTest {
         });
     }
 
+    /**
+     * Inflight I/O tracking (issue #11 item 4): the back-end completes requests in random order,
+     * so at a kill the requests it took and did not complete are no prefix of the avail ring; the
+     * driver leaves them on the rings and hands the restarted back-end the same inflight region,
+     * from which it resubmits exactly those. Cycles: {@code -Dvhost.soak.inflight.cycles} (default 10).
+     */
+    @Test
+    @Timeout(value = 300, unit = TimeUnit.SECONDS)
+    void ourServerCompletingInRandomOrderResubmitsFromTheInflightRegion() throws Exception {
+        Path image = image();
+        Path socket = dir.resolve("blk-inflight.sock");
+        int[] n = {0};
+        soak(Integer.getInteger("vhost.soak.inflight.cycles", 10), socket, () -> {
+            Path log = dir.resolve("inflight-" + n[0]++ + ".log");
+            return ServerProcess.start(SoakServe.class, log, "blk", socket.toString(), image.toString(), Integer.toString(QUEUES),
+                    "random")::kill;
+        });
+        long resubmitted = 0;
+        int restarts = 0;
+        for (int i = 0; i < n[0]; i++) {
+            for (String line : Files.readAllLines(dir.resolve("inflight-" + i + ".log"))) {
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("resubmits (\\d+) request").matcher(line);
+                if (m.find()) {
+                    resubmitted += Long.parseLong(m.group(1));
+                    restarts++;
+                }
+                assertThat(line).as("server %d", i).doesNotContain("ERROR");
+            }
+        }
+        System.out.printf("soak inflight: %d queue starts resubmitted %d request(s) from the region%n", restarts, resubmitted);
+        assertThat(resubmitted).as("requests resubmitted from the inflight region over %d kills", n[0] - 1).isPositive();
+    }
+
     @Test
     @Timeout(value = 300, unit = TimeUnit.SECONDS)
     void qemuStorageDaemonKilledAndRestartedLosesNothing() throws Exception {

@@ -60,6 +60,7 @@ final class DriverSwaps {
             // From here on the device has no backend until the new one is started.
             long ta = System.nanoTime();
             try {
+                d.beforeRestart(nv);
                 nf.activate(d.memory(), d.interrupt(), d.restartConfigs(nf));
                 d.log.debug("{}: {} started in {} us", d.profile().device(), name, (System.nanoTime() - ta) / 1000);
             } catch (VhostException | RuntimeException e) {

@@ -206,6 +206,15 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S extends Vh
     /** Before the rings stop ({@code vhost} connected and running). */
     protected void beforeStop(GenericVhostDevice vhost) throws VhostException {}
 
+    /**
+     * A rebind is about to start the rings on {@code next} (features and memory table set, the old
+     * backend quiesced or gone): the place to hand it what must reach it before its rings start,
+     * e.g. the inflight region ({@link com.vhost.spi.vhost.InflightTracking}). Default: nothing.
+     *
+     * @since 2.1
+     */
+    protected void beforeRestart(GenericVhostDevice next) throws VhostException {}
+
     // ---- hooks: snapshot / restore / close ----
 
     /** Records the stopped device; the data path is held and the stragglers reaped. */

@@ -11,5 +11,5 @@
  * is gone (the drivers implement {@link com.vhost.api.registry.VirtioDriver} themselves).
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("2.0.0")
+@org.osgi.annotation.versioning.Version("2.1.0")
 package com.vhost.spi.driver;

@@ -20,10 +20,12 @@ public final class GuestMemoryMap implements GuestMemory {
     private final long[] uva;
     private final MemorySegment[] segments;
     private final WriteLog writeLog;
+    private final InflightTable inflight;
 
-    private GuestMemoryMap(List<GuestMemoryRegion> sorted, WriteLog writeLog) {
+    private GuestMemoryMap(List<GuestMemoryRegion> sorted, WriteLog writeLog, InflightTable inflight) {
         this.regions = List.copyOf(sorted);
         this.writeLog = writeLog;
+        this.inflight = inflight;
         int n = sorted.size();
         gpa = new long[n];
         size = new long[n];
@@ -72,7 +74,7 @@ public final class GuestMemoryMap implements GuestMemory {
                 }
             }
         }
-        return new GuestMemoryMap(sorted, WriteLog.OFF);
+        return new GuestMemoryMap(sorted, WriteLog.OFF, InflightTable.NONE);
     }
 
     /**
@@ -82,7 +84,26 @@ public final class GuestMemoryMap implements GuestMemory {
      * @since 1.1
      */
     public GuestMemoryMap withWriteLog(WriteLog log) {
-        return new GuestMemoryMap(regions, java.util.Objects.requireNonNull(log, "log"));
+        return new GuestMemoryMap(regions, java.util.Objects.requireNonNull(log, "log"), inflight);
+    }
+
+    /**
+     * @param table the inflight regions queues running over the returned memory track their
+     *     descriptors in (a back-end session's; see {@link InflightTable})
+     * @return the same regions with {@code table} attached
+     * @since 1.2
+     */
+    public GuestMemoryMap withInflight(InflightTable table) {
+        return new GuestMemoryMap(regions, writeLog, java.util.Objects.requireNonNull(table, "table"));
+    }
+
+    /**
+     * @return the inflight regions of the session owning this memory ({@link InflightTable#NONE}
+     *     unless {@link #withInflight} attached some)
+     * @since 1.2
+     */
+    public InflightTable inflight() {
+        return inflight;
     }
 
     /**
@@ -96,7 +117,7 @@ public final class GuestMemoryMap implements GuestMemory {
 
     /** @return an empty map (every lookup fails) */
     public static GuestMemoryMap empty() {
-        return new GuestMemoryMap(List.of(), WriteLog.OFF);
+        return new GuestMemoryMap(List.of(), WriteLog.OFF, InflightTable.NONE);
     }
 
     @Override

@@ -39,9 +39,8 @@ import org.slf4j.LoggerFactory;
  * <p>Construction ({@code vhost_dev_init}): SET_OWNER, GET_FEATURES; for vhost-user when the
  * back-end offers {@code VHOST_USER_F_PROTOCOL_FEATURES} (bit 30): GET_PROTOCOL_FEATURES,
  * SET_PROTOCOL_FEATURES with the offered bits this front-end uses ({@link #WANTED_PROTOCOL_FEATURES}:
- * MQ, REPLY_ACK, CONFIG, CONFIGURE_MEM_SLOTS, RESET_DEVICE, DEVICE_STATE for
- * {@link com.vhost.api.DeviceStateBackend}), and with MQ GET_QUEUE_NUM, which
- * must be at least {@code numQueues}.
+ * MQ, REPLY_ACK, CONFIG, CONFIGURE_MEM_SLOTS, RESET_DEVICE, DEVICE_STATE, LOG_SHMFD, INFLIGHT_SHMFD
+ * ({@link InflightTracking}), and with MQ GET_QUEUE_NUM, which must be at least {@code numQueues}.
  *
  * <p>vhost-vdpa (QEMU {@code hw/virtio/vhost-vdpa.c}): backend features IOTLB_MSG_V2 and
  * IOTLB_BATCH when offered, device status ACKNOWLEDGE|DRIVER at construction, SET_FEATURES with
@@ -71,7 +70,8 @@ public final class GenericVhostDevice implements VhostDevice {
     public static final long WANTED_PROTOCOL_FEATURES = VhostUserProtocolFeature.MQ.mask()
             | VhostUserProtocolFeature.REPLY_ACK.mask() | VhostUserProtocolFeature.CONFIG.mask()
             | VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS.mask() | VhostUserProtocolFeature.RESET_DEVICE.mask()
-            | VhostUserProtocolFeature.DEVICE_STATE.mask() | VhostUserProtocolFeature.LOG_SHMFD.mask();
+            | VhostUserProtocolFeature.DEVICE_STATE.mask() | VhostUserProtocolFeature.LOG_SHMFD.mask()
+            | VhostUserProtocolFeature.INFLIGHT_SHMFD.mask();
 
     /**
      * vhost-vdpa backend features this front-end sets when offered: IOTLB_MSG_V2, IOTLB_BATCH,

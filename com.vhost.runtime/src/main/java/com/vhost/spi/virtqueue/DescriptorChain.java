@@ -148,8 +148,14 @@ public final class DescriptorChain {
                 if (len == 0 || len % DESC_SIZE != 0) {
                     throw fault(idx, "indirect table length " + len + " is not a non-zero multiple of " + DESC_SIZE);
                 }
-                if (len / DESC_SIZE > size) {
-                    throw fault(idx, "indirect table of " + len / DESC_SIZE + " descriptors exceeds queue size " + size);
+                // A device that takes longer chains than the ring has entries (capacity above the
+                // queue size: a blk model advertising seg_max for its largest ring, which a
+                // front-end such as QEMU may run at a smaller size) accepts tables up to its
+                // capacity, as QEMU's and libvhost-user's virtqueue_pop bound them by their iovec
+                // limit, not the ring size; Linux's virtio_blk sizes them by seg_max alone.
+                if (len / DESC_SIZE > Math.max(size, capacity)) {
+                    throw fault(idx, "indirect table of " + len / DESC_SIZE + " descriptors exceeds queue size " + size
+                            + (capacity > size ? " and chain capacity " + capacity : ""));
                 }
                 int r = resolve(q, idx, addr, len, "indirect table");
                 table = q.regions.segment(r);

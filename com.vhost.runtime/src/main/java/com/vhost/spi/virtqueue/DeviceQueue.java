@@ -11,6 +11,7 @@ import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.spi.memory.DirtyBitmap;
 import com.vhost.spi.memory.GuestMemoryMap;
+import com.vhost.spi.memory.InflightSplitRegion;
 import com.vhost.spi.memory.WriteLog;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -35,6 +36,15 @@ import java.nio.ByteOrder;
  * {@code VHOST_VRING_F_LOG}, and {@link #addUsed(DescriptorChain, int)} / {@link #logWritten}
  * mark the buffers the device wrote. With logging off this costs one volatile read and a branch
  * per completion.
+ *
+ * <p>Inflight I/O tracking (vhost-user spec, "Inflight I/O tracking", with
+ * {@code VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD}): over memory whose {@link GuestMemoryMap#inflight()}
+ * has a part for this queue, each popped head is marked in flight and each completion follows the
+ * spec's pre-put / post-put order ({@link InflightSplitRegion}); a queue built over a region that
+ * holds entries in flight (a back-end restarted under a front-end that kept the region) first
+ * hands those chains out again from {@link #pop}, oldest first, and starts consuming the avail ring
+ * at {@code used idx + entries in flight}. Untracked queues pay one null check per pop and per
+ * completion.
  *
  * <p>Not thread-safe: one worker thread owns a queue while the device is active. No method
  * allocates, except construction.
@@ -66,6 +76,8 @@ public final class DeviceQueue {
     private final long availEventOffset;
     /** The session's write log ({@link GuestMemoryMap#writeLog()}), {@link WriteLog#OFF} elsewhere. */
     private final WriteLog log;
+    /** This queue's inflight tracking, or null (INFLIGHT_SHMFD not negotiated). */
+    private final InflightSplitRegion inflight;
 
     /** Index of the next avail ring entry to consume. */
     private int nextAvail;
@@ -75,6 +87,13 @@ public final class DeviceQueue {
     private int nextUsed;
     /** The used {@code idx} at the last used-buffer notification decision. */
     private int signalledUsed;
+    /**
+     * Whether {@link #signalledUsed} is what the driver was last notified of. Not so for a queue
+     * restarted over an inflight region: the back-end before may have published completions and
+     * died before notifying, so the first decision notifies (Linux {@code vhost_vq_init_access}
+     * clears {@code signalled_used_valid} for the same reason).
+     */
+    private boolean signalledValid = true;
     private short usedFlags;
     private volatile boolean enabled;
 
@@ -112,6 +131,26 @@ public final class DeviceQueue {
         this.usedFlags = (short) LE16.get(used, USED_FLAGS);
         this.enabled = cfg.enabled();
         this.log = mem instanceof GuestMemoryMap m ? m.writeLog() : WriteLog.OFF;
+        MemorySegment part = mem instanceof GuestMemoryMap m ? m.inflight().part(index) : null;
+        if (part == null) {
+            this.inflight = null;
+        } else {
+            try {
+                this.inflight = InflightSplitRegion.open(part, size, nextUsed);
+            } catch (IllegalArgumentException e) {
+                throw new VirtqueueException(index, e.getMessage());
+            }
+            // every chain consumed is either used or still in flight (libvhost-user
+            // vu_check_queue_inflights): new chains start after both
+            this.nextAvail = (nextUsed + inflight.inflightAtOpen()) & 0xFFFF;
+            this.cachedAvailIdx = nextAvail;
+            this.signalledValid = false;
+        }
+    }
+
+    /** @return the inflight tracking of this queue, or null when it has none */
+    public InflightSplitRegion inflight() {
+        return inflight;
     }
 
     private MemorySegment ring(GuestMemory mem, String what, long gpa, long bytes) throws VirtqueueException {
@@ -209,6 +248,9 @@ public final class DeviceQueue {
 
     /** @return whether the driver has made entries available that were not popped yet */
     public boolean hasAvailable() throws VirtqueueException {
+        if (inflight != null && inflight.hasResubmit()) {
+            return true;
+        }
         return availIdx() != nextAvail;
     }
 
@@ -221,6 +263,10 @@ public final class DeviceQueue {
      *     {@link DescriptorChain}); the queue must then be reset
      */
     public boolean pop(DescriptorChain into) throws VirtqueueException {
+        if (inflight != null && inflight.hasResubmit()) {
+            into.load(this, inflight.nextResubmit(), nextAvail); // marked in flight already
+            return true;
+        }
         if (nextAvail == cachedAvailIdx && availIdx() == nextAvail) {
             into.clear(index);
             return false;
@@ -229,6 +275,9 @@ public final class DeviceQueue {
         int head = Short.toUnsignedInt((short) LE16.get(avail, AVAIL_RING + 2L * slot));
         into.load(this, head, nextAvail);
         nextAvail = (nextAvail + 1) & 0xFFFF;
+        if (inflight != null) {
+            inflight.markPopped(head);
+        }
         return true;
     }
 
@@ -244,12 +293,18 @@ public final class DeviceQueue {
         if (head < 0 || head >= size) {
             throw new VirtqueueException(index, "used element head " + head + " is not below queue size " + size);
         }
+        if (inflight != null) {
+            inflight.prePut(head);
+        }
         long off = USED_RING + (long) USED_ELEM_SIZE * (nextUsed & mask);
         LE32.set(used, off, head);
         LE32.set(used, off + 4, writtenBytes);
         nextUsed = (nextUsed + 1) & 0xFFFF;
         VarHandle.releaseFence(); // the element is visible before the idx that publishes it
         LE16.set(used, USED_IDX, (short) nextUsed);
+        if (inflight != null) {
+            inflight.postPut(head, nextUsed);
+        }
         DirtyBitmap b = log.active();
         if (b != null) {
             logUsed(b, off, USED_ELEM_SIZE);
@@ -299,7 +354,9 @@ public final class DeviceQueue {
      * Decides whether the driver wants a used-buffer notification for the completions published
      * since the last decision (VIRTIO 1.2, 2.7.7.2 and 2.7.10). With EVENT_IDX: notify when the
      * used idx moved past the driver's {@code used_event}; without it: unless the driver set
-     * {@code VIRTQ_AVAIL_F_NO_INTERRUPT}. Nothing new published → false.
+     * {@code VIRTQ_AVAIL_F_NO_INTERRUPT}. Nothing new published → false; but the first decision
+     * of a queue started over an inflight region is always true (its predecessor may have died
+     * between publishing and notifying).
      *
      * @return true when the caller should signal the queue's call eventfd / interrupt
      */
@@ -310,6 +367,10 @@ public final class DeviceQueue {
         int old = signalledUsed;
         int now = nextUsed;
         signalledUsed = now;
+        if (!signalledValid) {
+            signalledValid = true;
+            return true;
+        }
         if (eventIdx) {
             int usedEvent = Short.toUnsignedInt((short) LE16.get(avail, usedEventOffset));
             return vringNeedEvent(usedEvent, now, old);

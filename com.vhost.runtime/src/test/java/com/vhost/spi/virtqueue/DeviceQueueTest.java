@@ -276,6 +276,28 @@ class DeviceQueueTest {
     }
 
     /** Fresh queue with one descriptor {@code d} made available and popped. */
+    /** A device whose chains hold more than the ring has entries takes indirect tables up to that many. */
+    @Test
+    void indirectTablesUpToTheChainCapacityAboveTheQueueSize() throws Exception {
+        long buf = driver.alloc(16);
+        long table = driver.alloc(16 * 17);
+        MemorySegment t = driver.at(table, 16 * 17);
+        for (int i = 0; i < 17; i++) {
+            TestRingDriver.writeDescriptor(t, i, buf, 16, i < 16 ? VIRTQ_DESC_F_NEXT : 0, i + 1);
+        }
+        TestRingDriver.writeDescriptor(t, 9, buf, 16, 0, 0); // the first 10 entries form the chain
+        driver.writeDescriptor(0, table, 16 * 10, VIRTQ_DESC_F_INDIRECT, 0);
+        driver.makeAvailable(0);
+        DeviceQueue q = queue(INDIRECT);
+        DescriptorChain c = new DescriptorChain(16);
+        assertThat(q.pop(c)).isTrue();
+        assertThat(c.readableSegmentCount()).isEqualTo(10);
+        driver.writeDescriptor(1, table, 16 * 17, VIRTQ_DESC_F_INDIRECT, 0);
+        driver.makeAvailable(1);
+        assertThatThrownBy(() -> q.pop(c)).isInstanceOf(VirtqueueException.class)
+                .hasMessageContaining("indirect table of 17 descriptors exceeds queue size 8 and chain capacity 16");
+    }
+
     private void popAt(int d, long addr, int len, int flags) throws Exception {
         TestRingDriver drv = new TestRingDriver(mem, 3, 8, BASE, SPAN); // resets rings
         drv.writeDescriptor(d, addr, len, flags, 0);

@@ -96,6 +96,17 @@ final class BlkQueues {
         return taken;
     }
 
+    /** Reaps each used ring (a lost back-end's completions), leaving what is outstanding on the rings. */
+    void reap(String why) {
+        for (BlkRequestQueue q : queues) {
+            try {
+                q.drain();
+            } catch (VhostException | RuntimeException e) {
+                LOG.warn("queue {}: reaping the used ring for {} failed: {}", q.index(), why, e.toString());
+            }
+        }
+    }
+
     /** @return the configs that start a backend on the rings in use at their avail index */
     List<VirtqueueConfig> configs() {
         List<VirtqueueConfig> configs = new ArrayList<>(queues.length);

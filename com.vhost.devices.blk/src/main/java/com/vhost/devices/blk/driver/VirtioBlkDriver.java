@@ -94,6 +94,7 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
     private final GuestMemory memory;
     private final BufferPool pool;
     private final BlkQueues queues;
+    private final BlkInflight inflight;
     private final long baseGpa;
     private final long acked;
     private final BlkGeometry geometry;
@@ -143,11 +144,14 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
         this.memory = mem.memory();
         this.pool = mem.pool();
         this.queues = mem.queues();
+        this.inflight = new BlkInflight(queues, o.queueSize());
         this.baseGpa = shm.address();
         laidOut(memory, acked, interrupt, nq, nq);
         try {
+            inflight.start(vhost);
             front.activate(memory, interrupt, queues.configs());
         } catch (VhostException | RuntimeException e) {
+            inflight.close();
             mem.close();
             throw e;
         }
@@ -428,10 +432,20 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
         queues.get(ring).drain();
     }
 
-    /** Moves every request still on a ring back to the parked ones and resets the ring (other area) at its base. */
+    /**
+     * Moves every request still on a ring back to the parked ones and resets the ring (other area)
+     * at its base; or, when a lost back-end tracked them in the inflight region, leaves them for
+     * the next back-end to resubmit ({@link BlkInflight}).
+     */
     @Override
     protected int takeOutstanding(int[] bases, String why) {
-        return queues.takeOutstanding(bases, why);
+        return inflight.takeOutstanding(bases, why);
+    }
+
+    /** Hands the inflight region to the new back-end ({@link BlkInflight}). */
+    @Override
+    protected void beforeRestart(GenericVhostDevice next) throws VhostException {
+        inflight.beforeRestart(next);
     }
 
     @Override
@@ -549,6 +563,7 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
                 + queues.outstanding() + " requests outstanding"));
         failOutstanding(e);
         new BlkMemory(shm, memory, pool, queues).close();
+        inflight.close();
     }
 
     // ---- settings, counters, views ----

@@ -23,13 +23,18 @@ import org.slf4j.LoggerFactory;
  * {@code memory.size} (bytes, a multiple of 512: a zeroed disk in memory), {@code read.only}
  * (default false; images only), {@code queues} (1..256, default 1), {@code queue.size} (largest
  * ring accepted, a power of two in 2..32768, default 256), {@code aio} ({@code threads}, the default,
- * or {@code io_uring}) and {@code direct} (O_DIRECT, images with {@code aio=io_uring} only).
+ * or {@code io_uring}), {@code direct} (O_DIRECT, images with {@code aio=io_uring} only) and
+ * {@code complete.order} ({@link #COMPLETE_ORDER}: {@code in-order}, the default, or
+ * {@code random}: requests complete in random order, {@code aio=threads} only, see
+ * {@link FileBlockModel#completeInRandomOrder}).
  */
 @Component(service = DeviceModelFactory.class, property = DeviceModelFactory.DEVICE_TYPE + "=blk")
 public final class BlkModelFactory implements DeviceModelFactory {
     private static final Logger LOG = LoggerFactory.getLogger(BlkModelFactory.class);
     /** Largest ring accepted when {@code queue.size} is absent. */
     public static final int DEFAULT_QUEUE_SIZE = 256;
+    /** Config key: {@code in-order} (default) or {@code random} completion of requests. */
+    public static final String COMPLETE_ORDER = "complete.order";
 
     @Override
     public String deviceType() {
@@ -64,6 +69,19 @@ public final class BlkModelFactory implements DeviceModelFactory {
         }
         if (aio == FileBlockModel.Aio.IO_URING) {
             what += ", aio io_uring" + (direct ? ", O_DIRECT" : "");
+        }
+        Object order = config.getOrDefault(COMPLETE_ORDER, "in-order");
+        if ("random".equals(order)) {
+            try {
+                model.completeInRandomOrder(System.nanoTime());
+            } catch (IllegalStateException e) {
+                model.close(); // io_uring: it has an order of its own
+                throw new IllegalArgumentException(e.getMessage(), e);
+            }
+            what += ", completing in random order";
+        } else if (!"in-order".equals(order)) {
+            model.close();
+            throw new IllegalArgumentException("blk model: '" + COMPLETE_ORDER + "' is '" + order + "', not 'in-order' or 'random'");
         }
         return new Model(model, "virtio-blk " + what + ", " + capacityOf(model) + " bytes, " + queues + " queue(s)");
     }

@@ -105,6 +105,8 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     /** The io_uring data path ({@link Aio#IO_URING}), or null for {@link Aio#THREADS}. */
     private final UringRequests uring;
 
+    /** Per queue, when requests complete in random order ({@link #completeInRandomOrder}); else null. */
+    private ShuffledCompletions[] shuffled;
     private volatile boolean writeback = true;
     private QueueWorker worker;
     /** The worker's thread was started (it is not while an active device has had no queue). */
@@ -174,6 +176,31 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     /** @return how the image's I/O is carried out */
     public Aio aio() {
         return uring != null ? Aio.IO_URING : Aio.THREADS;
+    }
+
+    /**
+     * Makes every queue complete its requests in random order (up to {@link ShuffledCompletions#HOLD}
+     * held at a time; the queue's remaining ones once it has nothing more available), a test mode
+     * for front-ends and for inflight I/O tracking: a front-end must not assume completions in
+     * order, and a back-end killed while it holds requests must have them redone from the inflight
+     * region. Set before the device is activated.
+     *
+     * @param seed seeds the order
+     * @throws IllegalStateException once the device was activated
+     */
+    public synchronized void completeInRandomOrder(long seed) {
+        if (uring != null) {
+            throw new IllegalStateException("blk " + name + ": a random completion order is for aio threads;"
+                    + " io_uring completes requests in the order the kernel finishes them");
+        }
+        if (state() != VirtioDeviceState.NEW) {
+            throw new IllegalStateException("blk " + name + ": the completion order is set before activation, state is " + state());
+        }
+        ShuffledCompletions[] s = new ShuffledCompletions[numQueues];
+        for (int i = 0; i < numQueues; i++) {
+            s[i] = new ShuffledCompletions(seed + i);
+        }
+        shuffled = s;
     }
 
     /**
@@ -432,7 +459,7 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
                 throw new VirtqueueException(c.index(), "given twice");
             }
             seen[c.index()] = true;
-            qs.add(new DeviceQueue(mem, c, ackedFeatures()));
+            qs.add(resubmitting(new DeviceQueue(mem, c, ackedFeatures())));
         }
         if (worker != null) { // kept idle across a sleep: it takes the queues, no thread is started
             prepareRings(qs);
@@ -461,6 +488,15 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
                 uring.prepare(q.index());
             }
         }
+    }
+
+    /** Logs the requests a queue redoes from its inflight region (vhost-user "Inflight I/O tracking"). */
+    private DeviceQueue resubmitting(DeviceQueue q) {
+        if (q.inflight() != null && q.inflight().inflightAtOpen() > 0) {
+            LOG.info("blk {}: queue {} resubmits {} request(s) a previous back-end left in flight, then serves from avail index {}",
+                    name, q.index(), q.inflight().inflightAtOpen(), q.nextAvail());
+        }
+        return q;
     }
 
     @Override
@@ -507,7 +543,7 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
                 throw new VirtioDeviceException("blk " + name + ": queue " + queue.index() + " is already running");
             }
         }
-        DeviceQueue q = new DeviceQueue(memory(), queue, ackedFeatures());
+        DeviceQueue q = resubmitting(new DeviceQueue(memory(), queue, ackedFeatures()));
         prepareRings(List.of(q));
         worker.addQueue(q, STOP_TIMEOUT_MS);
         if (!workerStarted) {
@@ -635,13 +671,22 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     void process(int queueIndex, DeviceQueue q) throws VirtqueueException {
         DescriptorChain c = chains[queueIndex];
         QueueCounters ctr = counters[queueIndex];
+        ShuffledCompletions[] s = shuffled;
+        ShuffledCompletions held = s == null ? null : s[queueIndex];
         while (q.pop(c)) {
             int written = requests.handle(c, ctr);
             // dirty log: the whole writable part (data, or less of it on a failed read, and the
             // status byte at its end, which a short GET_ID's used length does not reach)
             q.logWritten(c, c.writableBytes());
-            q.addUsed(c.head(), written);
+            if (held != null) {
+                held.hold(q, c.head(), written);
+            } else {
+                q.addUsed(c.head(), written);
+            }
             ctr.requests++;
+        }
+        if (held != null) {
+            held.flush(q);
         }
     }
 }

@@ -167,6 +167,30 @@ class VhostUserBlkQsdTest {
         }
     }
 
+    /**
+     * Inflight I/O tracking against qemu-storage-daemon 7.2: it does not offer INFLIGHT_SHMFD
+     * (protocol features 0x8f2b), so the front-end never sends GET/SET_INFLIGHT_FD to it (its
+     * libvhost-user would accept them only once negotiated) and the driver resubmits itself.
+     */
+    @Test
+    void qsdOffersNoInflightTrackingSoTheFrontEndNeverAsksForIt() throws Exception {
+        Path sock = startQsd(List.of("driver=null-co,node-name=n0,read-zeroes=on,size=" + IMAGE_BYTES), "n0");
+        com.vhost.spi.vhost.GenericVhostDevice v = new com.vhost.spi.vhost.GenericVhostDevice(
+                ops.open(VhostTarget.of(sock.toString())), 1);
+        try (com.vhost.spi.vhost.InflightTracking t = new com.vhost.spi.vhost.InflightTracking()) {
+            assertThat(com.vhost.api.user.VhostUserProtocolFeature.INFLIGHT_SHMFD.in(v.protocolFeatures())).isFalse();
+            assertThat(com.vhost.spi.vhost.InflightTracking.offered(v)).isFalse();
+            assertThat(t.attach(v, 1, 128)).isFalse();
+            assertThat(t.active()).isFalse();
+            assertThatThrownBy(() -> ((com.vhost.api.user.VhostUserBackend) v.backend()).getInflightFd(1, 128))
+                    .isInstanceOf(VhostException.class).hasMessageContaining("INFLIGHT_SHMFD");
+            // the session goes on: the peer still answers
+            assertThat(v.backend().isConnected()).isTrue();
+        } finally {
+            v.close();
+        }
+    }
+
     @Test
     void argumentsOutsideTheDeviceLimitsAreRejectedBeforeQueueing() throws Exception {
         Path img = rawImage();

@@ -185,6 +185,34 @@ class FileBlockModelTest {
         assertThat(irq.usedSignals(0)).isPositive();
     }
 
+    /** {@code complete.order=random}: every request completes, not in the order it was made available. */
+    @Test
+    void randomCompletionOrderCompletesEveryRequestOutOfOrder() throws Exception {
+        FileBlockModel m = FileBlockModel.inMemory(CAPACITY, 1, 64);
+        m.completeInRandomOrder(42);
+        start(m);
+        int n = 32;
+        int before = driver.usedIdx();
+        int[] heads = new int[n];
+        long[] status = new long[n];
+        for (int i = 0; i < n; i++) {
+            status[i] = driver.alloc(1);
+            heads[i] = driver.submit(new Buf(header(VirtioBlk.T_OUT, i), 16, false), new Buf(driver.alloc(512), 512, false),
+                    new Buf(status[i], 1, true));
+        }
+        kick.signal();
+        assertThat(driver.awaitUsed(before + n, 5000)).isTrue();
+        java.util.List<Integer> order = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            order.add(driver.usedId(before + i));
+            assertThat(driver.at(status[i], 1).get(ValueLayout.JAVA_BYTE, 0)).isEqualTo((byte) VirtioBlk.S_OK);
+        }
+        java.util.List<Integer> submitted = java.util.Arrays.stream(heads).boxed().toList();
+        assertThat(order).containsExactlyInAnyOrderElementsOf(submitted).isNotEqualTo(submitted);
+        assertThatThrownBy(() -> m.completeInRandomOrder(1)).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("set before activation");
+    }
+
     @Test
     void headerSharingABufferWithDataAndStatusSharingTheLastOne() throws Exception {
         start(inMemory(CAPACITY, 1, 64));

@@ -8,10 +8,12 @@ import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.VirtioDevice;
 import com.vhost.api.virtio.VirtioFeatures;
+import com.vhost.spi.memory.InflightTable;
 import com.vhost.spi.memory.WriteLog;
 import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.user.message.BackendRequest;
+import com.vhost.user.message.InflightPayload;
 import com.vhost.user.message.MemRegionPayload;
 import java.util.ArrayList;
 import java.util.List;
@@ -40,7 +42,11 @@ import org.slf4j.LoggerFactory;
  * {@code log_guest_addr} ({@link WriteLog}, reached through the memory the model runs over).
  * The model's config-change interrupt becomes a CONFIG_CHANGE_MSG on the backend request channel;
  * its needs-reset sets DEVICE_NEEDS_RESET in the status (with STATUS negotiated). Device state
- * transfers are {@link DeviceStateTransfers}'.
+ * transfers are {@link DeviceStateTransfers}'. Inflight I/O tracking (spec "Inflight I/O tracking",
+ * INFLIGHT_SHMFD): GET_INFLIGHT_FD answers a new zeroed memfd, SET_INFLIGHT_FD (every ring stopped)
+ * maps it ({@link MappedInflight}) and the queues track their descriptors in it and resubmit what
+ * a previous back-end left in flight ({@link com.vhost.spi.memory.InflightSplitRegion}); a ring
+ * whose size differs from the region's {@code queue_size} is refused when it starts.
  *
  * <p>Not thread-safe: one session thread calls it; the model's threads only reach the
  * {@link CallInterrupt}. {@link #close()} releases everything.
@@ -54,7 +60,7 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
             | VhostUserProtocolFeature.CONFIG.mask() | VhostUserProtocolFeature.CONFIGURE_MEM_SLOTS.mask()
             | VhostUserProtocolFeature.RESET_DEVICE.mask() | VhostUserProtocolFeature.STATUS.mask()
             | VhostUserProtocolFeature.BACKEND_REQ.mask() | VhostUserProtocolFeature.DEVICE_STATE.mask()
-            | VhostUserProtocolFeature.LOG_SHMFD.mask();
+            | VhostUserProtocolFeature.LOG_SHMFD.mask() | VhostUserProtocolFeature.INFLIGHT_SHMFD.mask();
     /** Feature bits this back-end adds to the model's: {@code VHOST_USER_F_PROTOCOL_FEATURES}, {@code VHOST_F_LOG_ALL}. */
     private static final long VHOST_BITS = VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES) | VhostFeatures.bit(VhostFeatures.F_LOG_ALL);
 
@@ -70,6 +76,9 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
     /** Dirty logging: what the queues mark (through the memory they run over), and the log mapped. */
     private final WriteLog writeLog;
     private MappedLog mappedLog;
+    /** Inflight tracking: the parts the queues use (through the memory), and the region mapped. */
+    private final InflightTable inflight;
+    private MappedInflight mappedInflight;
     private long ackedFeatures;
     /** Read by model threads (needs-reset). */
     private volatile long ackedProtocol;
@@ -97,7 +106,8 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
         this.name = name;
         int[] sizes = model.queueMaxSizes();
         this.writeLog = new WriteLog(sizes.length);
-        this.memory = new MemoryTable(maxMappedBytes, writeLog);
+        this.inflight = new InflightTable(sizes.length);
+        this.memory = new MemoryTable(maxMappedBytes, writeLog, inflight);
         this.model = model;
         this.offeredFeatures = model.features() | VHOST_BITS;
         this.rings = new Vring[sizes.length];
@@ -194,6 +204,38 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
             old.close();
         }
         LOG.debug("{}: dirty log of {} bytes mapped ({} pages)", name, size, next.bitmap().pages());
+    }
+
+    @Override
+    public InflightAnswer getInflightFd(int numQueues, int queueSize) throws VhostException, Refusal {
+        return MappedInflight.create(numQueues, queueSize, rings.length);
+    }
+
+    /** Maps the region for rings started from now on; refused while any ring is started. */
+    @Override
+    public void setInflightFd(InflightPayload region, OwnedFd fd) throws Refusal {
+        int started = startedRing();
+        if (started >= 0) {
+            fd.close();
+            throw new Refusal("SET_INFLIGHT_FD while queue " + started + " is started (stop the rings with GET_VRING_BASE first)");
+        }
+        MappedInflight next = MappedInflight.map(region, fd, rings.length);
+        MappedInflight old = mappedInflight;
+        mappedInflight = next;
+        for (Vring q : rings) {
+            q.inflight = next.part(q.index);
+            q.inflightQueueSize = region.queueSize();
+            inflight.set(q.index, q.inflight);
+        }
+        if (old != null) {
+            old.close();
+        }
+        int marked = 0;
+        for (int i = 0; i < region.numQueues(); i++) {
+            marked += com.vhost.spi.memory.InflightSplitRegion.countInflight(next.part(i), region.queueSize());
+        }
+        LOG.info("{}: inflight region of {} bytes mapped ({} queues of {}, {} entries in flight)", name, region.mmapSize(),
+                region.numQueues(), region.queueSize(), marked);
     }
 
     private void memoryChanged() throws VhostException, Refusal {
@@ -469,6 +511,13 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
         clearRings();
         memory.close();
         writeLog.setBitmap(null);
+        for (Vring q : rings) {
+            inflight.set(q.index, null);
+        }
+        if (mappedInflight != null) {
+            mappedInflight.close();
+            mappedInflight = null;
+        }
         if (mappedLog != null) {
             mappedLog.close();
             mappedLog = null;

@@ -4,6 +4,7 @@ import com.vhost.api.VhostException;
 import com.vhost.api.VringAddr;
 import com.vhost.api.user.DeviceStateDirection;
 import com.vhost.spi.nativeio.OwnedFd;
+import com.vhost.user.message.InflightPayload;
 import com.vhost.user.message.MemRegionPayload;
 import java.util.List;
 
@@ -72,6 +73,36 @@ public interface FrontendRequestHandler {
      * @param offset {@code mmap_offset}, bytes into {@code fd}
      */
     void setLogBase(long size, long offset, OwnedFd fd) throws VhostException, Refusal;
+
+    /**
+     * What GET_INFLIGHT_FD answers: the payload ({@code mmap_size}, {@code mmap_offset},
+     * {@code num_queues}, {@code queue_size}) and the region's fd, which the dispatcher sends and
+     * then closes.
+     */
+    record InflightAnswer(InflightPayload payload, OwnedFd fd) {}
+
+    /**
+     * GET_INFLIGHT_FD (31, INFLIGHT_SHMFD; spec "Inflight I/O tracking"): a new zeroed region for
+     * {@code numQueues} queues of {@code queueSize} entries.
+     *
+     * @throws Refusal for a queue count or size this device cannot have; by default (a handler
+     *     without inflight tracking) always
+     */
+    default InflightAnswer getInflightFd(int numQueues, int queueSize) throws VhostException, Refusal {
+        throw new Refusal("GET_INFLIGHT_FD: this back-end does not track inflight I/O");
+    }
+
+    /**
+     * SET_INFLIGHT_FD (32, INFLIGHT_SHMFD): maps the region of {@code fd} (owned from here on) the
+     * queues track their descriptors in; a region holding entries in flight makes the rings
+     * resubmit them when they start.
+     *
+     * @throws Refusal for a bad fd, size or layout; by default always
+     */
+    default void setInflightFd(InflightPayload region, OwnedFd fd) throws VhostException, Refusal {
+        fd.close();
+        throw new Refusal("SET_INFLIGHT_FD: this back-end does not track inflight I/O");
+    }
 
     /** SET_VRING_NUM (8): the ring's size in descriptors. */
     void setVringNum(int index, int num) throws VhostException, Refusal;

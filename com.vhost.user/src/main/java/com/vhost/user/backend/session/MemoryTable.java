@@ -5,6 +5,7 @@ import com.vhost.api.VhostNativeException;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.GuestMemoryRegion;
 import com.vhost.spi.memory.GuestMemoryMap;
+import com.vhost.spi.memory.InflightTable;
 import com.vhost.spi.memory.WriteLog;
 import com.vhost.spi.nativeio.FileStat;
 import com.vhost.spi.nativeio.Linux;
@@ -52,6 +53,7 @@ final class MemoryTable implements AutoCloseable {
     private final long maxMappedBytes;
     /** Attached to every installed memory, so the queues running over it find the session's log. */
     private final WriteLog writeLog;
+    private final InflightTable inflight;
     private GuestMemory memory;
 
     /** A table bounded at {@link SessionLimits#DEFAULT_MAX_MAPPED_BYTES} mapped bytes. */
@@ -61,15 +63,17 @@ final class MemoryTable implements AutoCloseable {
 
     /** @param maxMappedBytes the most bytes of guest memory mapped at once, at least 1 */
     MemoryTable(long maxMappedBytes) {
-        this(maxMappedBytes, WriteLog.OFF);
+        this(maxMappedBytes, WriteLog.OFF, InflightTable.NONE);
     }
 
     /**
      * @param maxMappedBytes the most bytes of guest memory mapped at once, at least 1
      * @param writeLog the session's dirty log, attached to the memory installed
+     * @param inflight the session's inflight regions, attached to the memory installed
      */
-    MemoryTable(long maxMappedBytes, WriteLog writeLog) {
+    MemoryTable(long maxMappedBytes, WriteLog writeLog, InflightTable inflight) {
         this.writeLog = writeLog;
+        this.inflight = inflight;
         if (maxMappedBytes < 1) {
             throw new IllegalArgumentException("maxMappedBytes " + maxMappedBytes + " < 1");
         }
@@ -274,7 +278,7 @@ final class MemoryTable implements AutoCloseable {
             rs.sort((a, b) -> Long.compareUnsigned(a.guestAddr(), b.guestAddr()));
             GuestMemory mem;
             try {
-                mem = GuestMemoryMap.of(rs).withWriteLog(writeLog);
+                mem = GuestMemoryMap.of(rs).withWriteLog(writeLog).withInflight(inflight);
             } catch (RuntimeException e) {
                 throw new Refusal("invalid memory table: " + e.getMessage());
             }

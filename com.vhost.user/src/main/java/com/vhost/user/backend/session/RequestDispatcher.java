@@ -10,6 +10,7 @@ import com.vhost.user.connection.VhostUserConnection;
 import com.vhost.user.message.ConfigPayload;
 import com.vhost.user.message.DeviceStatePayload;
 import com.vhost.user.message.FrontendRequest;
+import com.vhost.user.message.InflightPayload;
 import com.vhost.user.message.LogPayload;
 import com.vhost.user.message.MemRegionPayload;
 import com.vhost.user.message.MemTablePayload;
@@ -34,7 +35,7 @@ import org.slf4j.LoggerFactory;
  * <p>Checks here: a known request code, no REPLY flag on a request, the payload layout (through
  * the {@code com.vhost.user.message} decoders), exactly the fds the request carries (none, one per
  * memory region, or one unless NOFD), the protocol feature a request needs (LOG_SHMFD, CONFIG,
- * CONFIGURE_MEM_SLOTS, BACKEND_REQ, RESET_DEVICE, STATUS, DEVICE_STATE) having been negotiated, a
+ * CONFIGURE_MEM_SLOTS, BACKEND_REQ, RESET_DEVICE, STATUS, DEVICE_STATE, INFLIGHT_SHMFD) having been negotiated, a
  * SET_VRING_ENABLE value of 0 or 1 and an 8-bit SET_STATUS.
  *
  * <p>Fd kinds (issue #10: no fd a front-end hands over may block or spin the back-end): the fd of
@@ -50,7 +51,7 @@ import org.slf4j.LoggerFactory;
  * fd, if any); without, the session ends, the front-end having no other way to learn of it. See
  * {@link FdKinds} for how kinds are told.
  *
- * <p>Replies: GET_* requests, SET_LOG_BASE (LOG_SHMFD), SET_DEVICE_STATE_FD and CHECK_DEVICE_STATE
+ * <p>Replies: GET_* requests (GET_INFLIGHT_FD with the region's fd attached), SET_LOG_BASE (LOG_SHMFD), SET_DEVICE_STATE_FD and CHECK_DEVICE_STATE
  * always get their reply;
  * any other request with NEED_REPLY gets a {@code u64} ack, 0 on success (spec "REPLY_ACK"; it is
  * sent whether or not REPLY_ACK was negotiated, as a front-end only asks when it was).
@@ -73,9 +74,10 @@ public final class RequestDispatcher {
         /**
          * @param header the reply header; its {@code size} payload bytes are at the start of the
          *     reply buffer given to the dispatcher
+         * @param fds fds to pass with the reply (not closed by the sender), or null
          * @throws VhostException when the reply cannot be sent (the session ends)
          */
-        void send(MessageHeader header) throws VhostException;
+        void send(MessageHeader header, int[] fds) throws VhostException;
     }
 
     private final String name;
@@ -103,7 +105,7 @@ public final class RequestDispatcher {
 
     /** @return a dispatcher replying on {@code conn} (its send buffer, no fds) */
     public static RequestDispatcher on(String name, FrontendRequestHandler handler, VhostUserConnection conn) {
-        return new RequestDispatcher(name, handler, conn.sendPayload(), h -> conn.send(h, null));
+        return new RequestDispatcher(name, handler, conn.sendPayload(), conn::send);
     }
 
     /**
@@ -228,6 +230,23 @@ public final class RequestDispatcher {
                 // ignores its payload; a refusal follows the rule above)
                 replyU64(req, 0);
                 return true;
+            }
+            case GET_INFLIGHT_FD -> {
+                requireProtocol(VhostUserProtocolFeature.INFLIGHT_SHMFD, req);
+                InflightPayload q = InflightPayload.decode(what, p, 0, size);
+                expectFds(fds, 0);
+                FrontendRequestHandler.InflightAnswer a = handler.getInflightFd(q.numQueues(), q.queueSize());
+                try (OwnedFd fd = a.fd()) {
+                    int n = a.payload().encode(reply, 0);
+                    sender.send(MessageHeader.reply(req.code(), n), new int[] {fd.fd()});
+                }
+                return true;
+            }
+            case SET_INFLIGHT_FD -> {
+                requireProtocol(VhostUserProtocolFeature.INFLIGHT_SHMFD, req);
+                InflightPayload q = InflightPayload.decode(what, p, 0, size);
+                expectFds(fds, 1);
+                handler.setInflightFd(q, fds.removeFirst());
             }
             case SET_VRING_NUM -> {
                 VringState s = VringState.decode(what, p, 0, size);
@@ -361,7 +380,7 @@ public final class RequestDispatcher {
     }
 
     private void send(FrontendRequest req, int size) throws VhostException {
-        sender.send(MessageHeader.reply(req.code(), size));
+        sender.send(MessageHeader.reply(req.code(), size), null);
     }
 
     private static void expectNoPayload(int size, List<OwnedFd> fds) throws VhostProtocolException {

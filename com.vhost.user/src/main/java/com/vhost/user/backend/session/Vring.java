@@ -31,6 +31,10 @@ final class Vring {
     /** SET_VRING_ENABLE arrived for this ring: {@link #enabled} is what it said. */
     boolean enableSet;
     boolean enabled;
+    /** This ring's part of the inflight region (SET_INFLIGHT_FD), or null; kept across a reset. */
+    java.lang.foreign.MemorySegment inflight;
+    /** The region's {@code queue_size}: the ring must have this size to start. */
+    int inflightQueueSize;
 
     Vring(int index, int maxSize) {
         this.index = index;
@@ -62,6 +66,13 @@ final class Vring {
         }
         if (addr == null) {
             throw new Refusal("queue " + index + " started before SET_VRING_ADDR");
+        }
+        if (inflight != null) {
+            String bad = num != inflightQueueSize ? "ring size " + num + " is not the region's queue_size " + inflightQueueSize
+                    : com.vhost.spi.memory.InflightSplitRegion.check(inflight, num);
+            if (bad != null) {
+                throw new Refusal("queue " + index + ": inflight region: " + bad);
+            }
         }
         long desc = gpa(memory, "descriptor table", addr.descUserAddr(), SplitVirtqueueLayout.descTableBytes(num));
         long avail = gpa(memory, "available ring", addr.availUserAddr(), SplitVirtqueueLayout.availRingBytes(num));

@@ -36,7 +36,7 @@ class RequestDispatcherTest {
     private final MemorySegment replyBuf = Arena.ofAuto().allocate(MessageHeader.MAX_PAYLOAD_SIZE);
     private final List<MessageHeader> replies = new ArrayList<>();
     private final List<byte[]> replyBodies = new ArrayList<>();
-    private final RequestDispatcher dispatcher = new RequestDispatcher("test", handler, replyBuf, h -> {
+    private final RequestDispatcher dispatcher = new RequestDispatcher("test", handler, replyBuf, (h, replyFds) -> {
         replies.add(h);
         replyBodies.add(replyBuf.asSlice(0, h.size()).toArray(ValueLayout.JAVA_BYTE));
     });
