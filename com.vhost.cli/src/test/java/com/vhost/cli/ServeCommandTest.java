@@ -93,7 +93,7 @@ class ServeCommandTest {
         assertThat(services.outText.toString()).contains("1 queue(s), aio threads, on ");
         assertThat(run("serve", "blk", "--image", img.toString(), "--socket", sock())).as(err()).isZero();
         assertThat(services.outText.toString()).contains(uring ? "aio io_uring, on " : "aio threads, on ");
-        assertThat(run("serve", "blk", "--image", img.toString(), "--socket", sock(), "--aio", "posix")).isEqualTo(1);
+        assertThat(run("serve", "blk", "--image", img.toString(), "--socket", sock(), "--aio", "posix")).isEqualTo(2); // usage
         assertThat(err()).contains("--aio posix is not one of io_uring, threads, auto");
         assertThat(run("serve", "blk", "--image", img.toString(), "--socket", sock(), "--aio", "threads", "--direct"))
                 .isEqualTo(1);
