@@ -92,3 +92,7 @@ for x in b c; do
     'BEGIN { printf "  %s/A ratio: QD32 %.2f, QD1 %.2f (target >= 1.0 each)\n", x, b / a, d / c }'
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_json blk-aio-bench fs="$fstype" seconds="$secs" qsd_qd32_iops="$a32" qsd_qd1_iops="$a1" qsd_qd1_p50_us="$al" \
+  vhost_qd32_iops="$(iops "$work/b32.txt")" vhost_qd1_iops="$(iops "$work/b1.txt")" vhost_qd1_p50_us="$(p50 "$work/b1.txt")" \
+  vhost_poll_qd32_iops="$(iops "$work/c32.txt")" vhost_poll_qd1_iops="$(iops "$work/c1.txt")" \
+  vhost_poll_qd1_p50_us="$(p50 "$work/c1.txt")" poll_max_ns="$poll"

@@ -110,3 +110,6 @@ echo "C  DPDK virtio_user -> vhost-platform back-end: $(mpps "$rc") Mpps (back-e
 awk -v a="$ra" -v b="$rb" -v c="$rc" 'BEGIN {
   if (a > 0) printf "ratios: B/A %.2f  C/A %.2f (targets >= 0.8)\n", b / a, c / a
   else print "ratios: reference rate A is 0 (see the logs)" }'
+. scripts/lib/bench.sh
+bench_json net-bench pkt_size="$pkt" seconds="$secs" a_dpdk_to_dpdk_pps="$ra" b_driver_to_dpdk_pps="$rb" \
+  c_dpdk_to_backend_pps="$rc"

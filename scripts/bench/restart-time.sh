@@ -7,7 +7,8 @@
 # Usage: scripts/bench/restart-time.sh [RUNS]      (default 5)
 # Environment: VHOST_JAVA_OPTS is passed to ./vhost (e.g. -XX:AOTCache=... to try an AOT cache).
 # Needs: a built platform/target/vhost.jar (./vhost builds it), qemu-storage-daemon, python3.
-# Output: one line per run, then "median: vhost X ms (java -jar J ms), qemu-storage-daemon Y ms, ratio X/Y".
+# Output: one line per run, then "median: vhost X ms (java -jar J ms), qemu-storage-daemon Y ms, ratio X/Y";
+# the medians also go to build/bench/restart-time.json (scripts/lib/bench.sh bench_json).
 set -euo pipefail
 case "${1:-}" in -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;; esac
 RUNS=${1:-5}
@@ -55,3 +56,6 @@ done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mv=$(median "${v[@]}"); mp=$(median "${p[@]}"); mq=$(median "${q[@]}")
 echo "median: vhost $mv ms (java -jar $mp ms), qemu-storage-daemon $mq ms, ratio $(awk -v a="$mv" -v b="$mq" 'BEGIN {printf "%.1f", a / (b > 0 ? b : 1)}')"
+. "$REPO/scripts/lib/bench.sh"
+bench_json restart-time runs="$RUNS" vhost_ms="$mv" java_jar_ms="$mp" qsd_ms="$mq" \
+  ratio="$(awk -v a="$mv" -v b="$mq" 'BEGIN {printf "%.2f", a / (b > 0 ? b : 1)}')"
