@@ -106,9 +106,17 @@ final class BlkCommand extends ParentCommand {
         }
     }
 
+    /** How long {@code blk info} waits for GET_ID, in seconds. */
+    static final long GET_ID_TIMEOUT_SECONDS = 5;
+
     static <T> T await(CompletableFuture<T> f, String what) throws Exception {
+        return await(f, what, REQUEST_TIMEOUT_SECONDS);
+    }
+
+    /** As {@link #await(CompletableFuture, String)}, bounded by {@code seconds}. */
+    static <T> T await(CompletableFuture<T> f, String what, long seconds) throws Exception {
         try {
-            return f.get(REQUEST_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            return f.get(seconds, TimeUnit.SECONDS);
         } catch (ExecutionException e) {
             Throwable c = e.getCause();
             if (c instanceof Exception ex) {
@@ -116,7 +124,7 @@ final class BlkCommand extends ParentCommand {
             }
             throw e;
         } catch (TimeoutException e) {
-            throw new VirtioDeviceException(what + " did not complete within " + REQUEST_TIMEOUT_SECONDS + " s", e);
+            throw new VirtioDeviceException(what + " did not complete within " + seconds + " s", e);
         }
     }
 
@@ -204,9 +212,11 @@ final class BlkCommand extends ParentCommand {
             out.printf(Locale.ROOT, "features    0x%x %s%n", i.features(), FeatureNames.blk(i.features()));
             String id;
             try {
-                id = '"' + await(dev.getId(0), "GET_ID") + '"';
+                // a device answers GET_ID at once; one that does not (e.g. a back-end of another
+                // device type, which takes the request as something else) is not waited for long
+                id = '"' + await(dev.getId(0), "GET_ID", GET_ID_TIMEOUT_SECONDS) + '"';
             } catch (Exception e) {
-                id = "(GET_ID failed: " + VhostCli.message(e) + ")";
+                id = "(GET_ID failed: " + VhostCli.message(e) + "; is this a virtio-blk back-end?)";
             }
             out.printf(Locale.ROOT, "id          %s%n", id);
             out.flush();

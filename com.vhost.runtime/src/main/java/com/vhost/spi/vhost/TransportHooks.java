@@ -149,7 +149,9 @@ abstract sealed class TransportHooks permits TransportHooks.User, TransportHooks
                     queueNum = (int) callLong("GET_QUEUE_NUM", -1, backend::getQueueNum);
                     if (queueNum < numQueues) {
                         throw new VhostFeatureException("GET_QUEUE_NUM: back-end " + backend.describe() + " supports "
-                                + queueNum + " queues, " + numQueues + " wanted");
+                                + queueNum + " queues, " + numQueues + " wanted (vhost-user does not name the device"
+                                + " type: is it a back-end of another type, e.g. a virtio-blk one with 1 queue for a"
+                                + " virtio-net driver, which needs a receive and a transmit queue?)");
                     }
                 }
             }
