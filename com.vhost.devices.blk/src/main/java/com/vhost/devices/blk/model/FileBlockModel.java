@@ -299,7 +299,8 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
             throw new IllegalArgumentException("capacity " + capacityBytes + " is not a positive multiple of 512 bytes");
         }
         SharedMemory shm = SharedMemory.create("vhost-blk-mem", capacityBytes);
-        return new FileBlockModel("mem", FileStore.borrow("memfd:vhost-blk-mem", shm.fd()), shm, capacityBytes, false,
+        FileStore store = FileStore.memory("memfd:vhost-blk-mem", shm, aio == Aio.THREADS); // threads: no syscall
+        return new FileBlockModel("mem", store, shm, capacityBytes, false,
                 numQueues, queueSize, aio);
     }
 
