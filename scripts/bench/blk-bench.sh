@@ -2,8 +2,9 @@
 # Side-by-side virtio-blk benchmark, in one run:
 #   A. `vhost blk bench` (this project's front-end) against qemu-storage-daemon's null-co export,
 #      twice: read-zeroes=off (null-co's default: reads do not touch the buffer) and read-zeroes=on
-#      (each read fills the 4 KiB buffer, as the in-memory back-end's copy does: the comparable one,
-#      used for the ratio; the ratio against read-zeroes=off is printed too)
+#      (each read fills the 4 KiB buffer, as the in-memory back-end does: zeroes for a page never
+#      written, as here, else a copy; the comparable one, used for the ratio; the ratio against
+#      read-zeroes=off, the old figure, is printed too)
 #   B. the same bench against this project's back-end (`vhost serve blk --memory`), with the
 #      back-end's resident memory sampled during the run
 #   C. queue depth 1 against qemu-storage-daemon, compared with the eventfd ping-pong between two
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) secs=$2; shift 2 ;;
     --iodepth) depth=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 64 ;;
   esac
 done
@@ -82,7 +83,7 @@ echo
 echo "== summary (randread $bs)"
 printf 'qemu-storage-daemon null-co read-zeroes=off, iodepth %s: %s IOPS\n' "$depth" "$a"
 printf 'qemu-storage-daemon null-co read-zeroes=on,  iodepth %s: %s IOPS\n' "$depth" "$a2"
-printf 'vhost back-end (in-memory, copies each read), iodepth %s: %s IOPS\n' "$depth" "$b"
+printf 'vhost back-end (in-memory, fills each read), iodepth %s: %s IOPS\n' "$depth" "$b"
 awk -v a="$a2" -v b="$b" 'BEGIN { printf "back-end ratio vhost/qsd (read-zeroes=on, both fill the buffer): %.2f (target >= 1.0)\n", b / a }'
 awk -v a="$a" -v b="$b" 'BEGIN { printf "back-end ratio vhost/qsd (read-zeroes=off, qsd touches no data; the old figure): %.2f\n", b / a }'
 printf 'vhost front-end QD1 vs qsd: p50 %s us; eventfd ping-pong p50 %s us\n' "$c50" "$pp50"
