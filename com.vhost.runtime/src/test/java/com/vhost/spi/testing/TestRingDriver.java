@@ -122,6 +122,18 @@ public final class TestRingDriver {
         avail.set(LE16, 2, (short) availIdx);
     }
 
+    /** Puts {@code heads} in the avail ring and publishes them with one avail idx store (release). */
+    public void makeAvailable(int... heads) {
+        int idx = availIdx;
+        for (int head : heads) {
+            avail.set(LE16, 4 + 2L * (idx & (size - 1)), (short) head);
+            idx = (idx + 1) & 0xFFFF;
+        }
+        availIdx = idx;
+        VarHandle.releaseFence();
+        avail.set(LE16, 2, (short) availIdx);
+    }
+
     /** Writes the avail idx directly (to simulate a corrupt driver). */
     public void setAvailIdx(int idx) {
         availIdx = idx & 0xFFFF;

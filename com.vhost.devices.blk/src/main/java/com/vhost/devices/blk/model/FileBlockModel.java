@@ -299,7 +299,8 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
             throw new IllegalArgumentException("capacity " + capacityBytes + " is not a positive multiple of 512 bytes");
         }
         SharedMemory shm = SharedMemory.create("vhost-blk-mem", capacityBytes);
-        return new FileBlockModel("mem", FileStore.borrow("memfd:vhost-blk-mem", shm.fd()), shm, capacityBytes, false,
+        FileStore store = FileStore.memory("memfd:vhost-blk-mem", shm, aio == Aio.THREADS); // threads: no syscall
+        return new FileBlockModel("mem", store, shm, capacityBytes, false,
                 numQueues, queueSize, aio);
     }
 
@@ -669,6 +670,7 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
      * access for the allocation test; otherwise only the worker thread calls it.
      */
     void process(int queueIndex, DeviceQueue q) throws VirtqueueException {
+        Interrupt irq = interrupt(); // null only when called outside a worker (the allocation test)
         DescriptorChain c = chains[queueIndex];
         QueueCounters ctr = counters[queueIndex];
         ShuffledCompletions[] s = shuffled;
@@ -682,6 +684,11 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
                 held.hold(q, c.head(), written);
             } else {
                 q.addUsed(c.head(), written);
+                // EVENT_IDX: signalled when the driver asks, not after the batch, so it reaps and
+                // resubmits while the worker goes on (both took turns per batch: issue #13, QD32)
+                if (irq != null && q.eventIdx() && q.needsNotification()) {
+                    irq.signalUsedQueue(queueIndex);
+                }
             }
             ctr.requests++;
         }

@@ -3,6 +3,7 @@ package com.vhost.devices.blk.model;
 import com.vhost.api.VhostNativeException;
 import com.vhost.spi.nativeio.FileStat;
 import com.vhost.spi.nativeio.Linux;
+import com.vhost.spi.nativeio.SharedMemory;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -116,10 +117,14 @@ final class FileStore implements AutoCloseable {
     /** Bytes, set by {@link #open}; -1 for a borrowed fd. */
     private long size = -1;
 
-    private FileStore(String name, int fd, boolean owned) {
+    /** The image mapped here ({@link #mapped}), or null: I/O inside it copies memory, no system call. */
+    private final MappedImage map;
+
+    private FileStore(String name, int fd, boolean owned, MappedImage map) {
         this.name = name;
         this.fd = fd;
         this.owned = owned;
+        this.map = map;
     }
 
     /**
@@ -144,7 +149,7 @@ final class FileStore implements AutoCloseable {
     static FileStore open(String path, boolean readOnly) throws VhostNativeException {
         checkType(path, Linux.stat(path));
         int fd = Linux.open(path, (readOnly ? O_RDONLY : Linux.O_RDWR) | Linux.O_NONBLOCK | O_NOCTTY);
-        FileStore store = new FileStore(path, fd, true);
+        FileStore store = new FileStore(path, fd, true, null);
         try {
             FileStat st = Linux.fstat(fd);
             checkType(path, st);
@@ -231,7 +236,20 @@ final class FileStore implements AutoCloseable {
 
     /** Uses an fd owned by someone else (e.g. a {@code SharedMemory} memfd); close() leaves it open. */
     static FileStore borrow(String name, int fd) {
-        return new FileStore(name, fd, false);
+        return new FileStore(name, fd, false, null);
+    }
+
+    /**
+     * As {@link #borrow}, for a memfd whose whole content is also mapped here, and which nothing
+     * writes but this store's {@link #pwriteFully} (see {@link MappedImage}).
+     */
+    static FileStore mapped(String name, int fd, MemorySegment map) {
+        return new FileStore(name, fd, false, new MappedImage(map));
+    }
+
+    /** The in-memory model's store: {@link #mapped} for synchronous I/O, else (io_uring) {@link #borrow}. */
+    static FileStore memory(String name, SharedMemory shm, boolean synchronous) {
+        return synchronous ? mapped(name, shm.fd(), shm.segment()) : borrow(name, shm.fd());
     }
 
     /** @return a description (path or memfd name) */
@@ -273,6 +291,11 @@ final class FileStore implements AutoCloseable {
      * @return bytes read; less than {@code len} only at end of file
      */
     long preadFully(long hostAddress, long len, long fileOffset) throws VhostNativeException {
+        MappedImage m = map;
+        if (m != null && m.covers(len, fileOffset)) {
+            m.read(hostAddress, len, fileOffset);
+            return len;
+        }
         long done = 0;
         try {
             while (done < len) {
@@ -302,6 +325,11 @@ final class FileStore implements AutoCloseable {
 
     /** Writes {@code len} bytes from host memory at {@code hostAddress} at {@code fileOffset}, whole. */
     void pwriteFully(long hostAddress, long len, long fileOffset) throws VhostNativeException {
+        MappedImage m = map;
+        if (m != null && m.covers(len, fileOffset)) {
+            m.write(hostAddress, len, fileOffset);
+            return;
+        }
         long done = 0;
         try {
             while (done < len) {
