@@ -89,3 +89,6 @@ awk -v a="$a" -v b="$b" 'BEGIN { printf "back-end ratio vhost/qsd (read-zeroes=o
 printf 'vhost front-end QD1 vs qsd: p50 %s us; eventfd ping-pong p50 %s us\n' "$c50" "$pp50"
 awk -v c="$c50" -v p="$pp50" 'BEGIN { printf "QD1 latency / notification floor: %.2f (target <= 2.0)\n", c / p }'
 printf 'vhost serve blk resident memory, max during the run: %.1f MiB (target < 160)\n' "$(awk -v k="$rss_max" 'BEGIN{print k/1024}')"
+bench_json blk-bench bs="$bs" iodepth="$depth" seconds="$secs" qsd_null_iops="$a" qsd_null_read_zeroes_iops="$a2" \
+  vhost_iops="$b" ratio_vs_read_zeroes="$(awk -v a="$a2" -v b="$b" 'BEGIN { printf "%.3f", b / a }')" \
+  qd1_p50_us="$c50" pingpong_p50_us="$pp50" serve_rss_kib="$rss_max"
