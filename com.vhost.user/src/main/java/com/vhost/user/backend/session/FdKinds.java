@@ -132,4 +132,42 @@ final class FdKinds {
         }
         return false;
     }
+
+    /**
+     * Maps a shared area a message hands over with an fd (SET_LOG_BASE, SET_INFLIGHT_FD), checked
+     * as memory regions are: {@code offset + size} must not overflow, the fd must be a regular
+     * file or memfd (fstat(2)) at least {@code offset + size} bytes long. Mapped read-write and
+     * shared from the page that holds {@code offset}; the area starts {@code offset % PAGE_SIZE}
+     * bytes into the returned mapping. The fd stays the caller's.
+     *
+     * @param what the request and its fields, for the messages
+     * @param mapBytes bytes to map from that page ({@code offset % PAGE_SIZE + size}, or more)
+     * @return the mapping, to be unmapped by the caller
+     * @throws Refusal naming the problem ("its fd (a pipe) is not a regular file or memfd", "reaches
+     *     past the end of its fd (fd size 0x...)", an overflow, a failed fstat or mmap)
+     */
+    static java.lang.foreign.MemorySegment mapShared(String what, OwnedFd fd, long offset, long size, long mapBytes)
+            throws Refusal {
+        if (offset < 0 || offset > Long.MAX_VALUE - size - Linux.PAGE_SIZE) {
+            throw new Refusal(what + ": offset + size overflows");
+        }
+        com.vhost.spi.nativeio.FileStat st;
+        try {
+            st = Linux.fstat(fd.fd());
+        } catch (VhostNativeException e) {
+            throw new Refusal(what + ": cannot fstat its fd: " + e.getMessage());
+        }
+        if (!st.isRegularFile()) {
+            String l = link(fd.fd());
+            throw new Refusal(what + ": its fd (" + (l == null ? st.typeName() : describe(l)) + ") is not a regular file or memfd");
+        }
+        if (st.size() < offset + size) {
+            throw new Refusal(String.format("%s reaches past the end of its fd (fd size 0x%x)", what, st.size()));
+        }
+        try {
+            return Linux.mmap(fd.fd(), offset & -Linux.PAGE_SIZE, mapBytes);
+        } catch (VhostNativeException e) {
+            throw new Refusal(what + ": mapping it failed: " + e.getMessage());
+        }
+    }
 }

@@ -2,7 +2,6 @@ package com.vhost.user.backend.session;
 
 import com.vhost.api.VhostNativeException;
 import com.vhost.spi.memory.InflightSplitRegion;
-import com.vhost.spi.nativeio.FileStat;
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.user.message.InflightPayload;
@@ -95,31 +94,8 @@ final class MappedInflight implements AutoCloseable {
                 throw new Refusal(String.format("%s: mmap_size must be 0x%x..0x%x bytes for %d queues of %d entries", what, need,
                         MAX_BYTES, p.numQueues(), p.queueSize()));
             }
-            if (p.mmapOffset() < 0 || p.mmapOffset() > Long.MAX_VALUE - p.mmapSize() - Linux.PAGE_SIZE) {
-                throw new Refusal(what + ": offset + size overflows");
-            }
-            FileStat st;
-            try {
-                st = Linux.fstat(fd.fd());
-            } catch (VhostNativeException e) {
-                throw new Refusal(what + ": cannot fstat its fd: " + e.getMessage());
-            }
-            if (!st.isRegularFile()) {
-                String link = FdKinds.link(fd.fd());
-                throw new Refusal(what + ": its fd (" + (link == null ? st.typeName() : FdKinds.describe(link))
-                        + ") is not a regular file or memfd");
-            }
-            if (st.size() < p.mmapOffset() + p.mmapSize()) {
-                throw new Refusal(String.format("%s reaches past the end of its fd (fd size 0x%x)", what, st.size()));
-            }
-            long aligned = p.mmapOffset() & -Linux.PAGE_SIZE;
-            long lead = p.mmapOffset() - aligned;
-            MemorySegment m;
-            try {
-                m = Linux.mmap(fd.fd(), aligned, lead + p.mmapSize());
-            } catch (VhostNativeException e) {
-                throw new Refusal(what + ": mapping it failed: " + e.getMessage());
-            }
+            long lead = p.mmapOffset() & (Linux.PAGE_SIZE - 1);
+            MemorySegment m = FdKinds.mapShared(what, fd, p.mmapOffset(), p.mmapSize(), lead + p.mmapSize());
             Arena arena = Arena.ofShared();
             MappedInflight mi = new MappedInflight(arena, m, new MemorySegment[p.numQueues()]);
             MemorySegment scoped = m.reinterpret(arena, null).asSlice(lead, p.mmapSize());

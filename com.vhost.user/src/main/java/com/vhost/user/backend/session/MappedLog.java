@@ -2,7 +2,6 @@ package com.vhost.user.backend.session;
 
 import com.vhost.api.VhostNativeException;
 import com.vhost.spi.memory.DirtyBitmap;
-import com.vhost.spi.nativeio.FileStat;
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.nativeio.OwnedFd;
 import java.lang.foreign.Arena;
@@ -55,31 +54,8 @@ final class MappedLog implements AutoCloseable {
                 throw new Refusal(String.format("%s: size must be 1..0x%x bytes (MAX_LOG_BYTES, %s)", what,
                         SessionLimits.MAX_LOG_BYTES, MemoryTable.bytes(SessionLimits.MAX_LOG_BYTES)));
             }
-            if (offset < 0 || offset > Long.MAX_VALUE - size - Linux.PAGE_SIZE) {
-                throw new Refusal(what + ": offset + size overflows");
-            }
-            FileStat st;
-            try {
-                st = Linux.fstat(fd.fd());
-            } catch (VhostNativeException e) {
-                throw new Refusal(what + ": cannot fstat its fd: " + e.getMessage());
-            }
-            if (!st.isRegularFile()) {
-                String link = FdKinds.link(fd.fd());
-                throw new Refusal(what + ": its fd (" + (link == null ? st.typeName() : FdKinds.describe(link))
-                        + ") is not a regular file or memfd");
-            }
-            if (st.size() < offset + size) {
-                throw new Refusal(String.format("%s reaches past the end of its fd (fd size 0x%x)", what, st.size()));
-            }
-            long aligned = offset & -Linux.PAGE_SIZE;
-            long lead = offset - aligned;
-            MemorySegment m;
-            try {
-                m = Linux.mmap(fd.fd(), aligned, DirtyBitmap.roundUp8(lead + size));
-            } catch (VhostNativeException e) {
-                throw new Refusal(what + ": mapping it failed: " + e.getMessage());
-            }
+            long lead = offset & (Linux.PAGE_SIZE - 1);
+            MemorySegment m = FdKinds.mapShared(what, fd, offset, size, DirtyBitmap.roundUp8(lead + size));
             Arena arena = Arena.ofShared();
             MemorySegment scoped = m.reinterpret(arena, null);
             return new MappedLog(arena, m, new DirtyBitmap(scoped, lead, size));
