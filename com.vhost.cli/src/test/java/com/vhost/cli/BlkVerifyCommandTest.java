@@ -2,14 +2,10 @@ package com.vhost.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.vhost.api.VhostOps;
 import com.vhost.api.backend.SocketOptions;
-import com.vhost.user.VhostUserOps;
 import com.vhost.user.testing.ServerProcess;
 import java.io.RandomAccessFile;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -18,21 +14,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** {@code vhost blk verify} through picocli: its help, a clean run, and a run whose back-end is killed once. */
 class BlkVerifyCommandTest {
-    private final CapturingServices services = new CapturingServices() {
-        @Override
-        public VhostOps backend(String type, Duration wait) {
-            assertThat(type).isEqualTo("user");
-            return new VhostUserOps();
-        }
-    };
+    private final CapturingServices services = CapturingServices.overVhostUser();
 
     @TempDir
     Path dir;
-
-    private static String lastLine(String text) {
-        List<String> lines = text.lines().toList();
-        return lines.get(lines.size() - 1);
-    }
 
     @Test
     void helpNamesTheOptions() {
@@ -50,7 +35,7 @@ class BlkVerifyCommandTest {
                     "--region", "4M");
             assertThat(rc).as(services.errText.toString()).isZero();
         }
-        assertThat(lastLine(services.outText.toString())).isEqualTo("lost 0 duplicated 0 corrupted 0");
+        assertThat(CapturingServices.lastLine(services.outText.toString())).isEqualTo("lost 0 duplicated 0 corrupted 0");
         assertThat(services.errText.toString()).contains("1 s: ");
     }
 
@@ -77,6 +62,6 @@ class BlkVerifyCommandTest {
         }
         String out = services.outText.toString();
         assertThat(out).containsPattern("reconnected after \\d+ ms").contains("reconnects 1");
-        assertThat(lastLine(out)).isEqualTo("lost 0 duplicated 0 corrupted 0");
+        assertThat(CapturingServices.lastLine(out)).isEqualTo("lost 0 duplicated 0 corrupted 0");
     }
 }

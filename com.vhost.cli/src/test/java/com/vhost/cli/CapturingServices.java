@@ -125,4 +125,21 @@ abstract class CapturingServices implements CliServices {
             Thread.sleep(20);
         }
     }
+
+    /** @return services whose only back-end is the vhost-user one ({@code VhostUserOps}), as {@code vhost serve}'s peers use */
+    static CapturingServices overVhostUser() {
+        return new CapturingServices() {
+            @Override
+            public com.vhost.api.VhostOps backend(String type, java.time.Duration wait) {
+                org.assertj.core.api.Assertions.assertThat(type).isEqualTo("user");
+                return new com.vhost.user.VhostUserOps();
+            }
+        };
+    }
+
+    /** @return the last line of {@code text} (a command's summary line) */
+    static String lastLine(String text) {
+        java.util.List<String> lines = text.lines().toList();
+        return lines.get(lines.size() - 1);
+    }
 }

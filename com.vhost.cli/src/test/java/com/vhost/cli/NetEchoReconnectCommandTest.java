@@ -2,13 +2,9 @@ package com.vhost.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.vhost.api.VhostOps;
 import com.vhost.api.backend.SocketOptions;
-import com.vhost.user.VhostUserOps;
 import com.vhost.user.testing.ServerProcess;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -21,21 +17,10 @@ import org.junit.jupiter.api.io.TempDir;
  * killed once and restarted on the same socket, and the option checks.
  */
 class NetEchoReconnectCommandTest {
-    private final CapturingServices services = new CapturingServices() {
-        @Override
-        public VhostOps backend(String type, Duration wait) {
-            assertThat(type).isEqualTo("user");
-            return new VhostUserOps();
-        }
-    };
+    private final CapturingServices services = CapturingServices.overVhostUser();
 
     @TempDir
     Path dir;
-
-    private static String lastLine(String text) {
-        List<String> lines = text.lines().toList();
-        return lines.get(lines.size() - 1);
-    }
 
     @Test
     void helpNamesTheOptionsAndTheBound() {
@@ -56,7 +41,7 @@ class NetEchoReconnectCommandTest {
                     "--seconds", "2");
             assertThat(rc).as(services.errText.toString()).isZero();
         }
-        assertThat(lastLine(services.outText.toString()))
+        assertThat(CapturingServices.lastLine(services.outText.toString()))
                 .matches("sent (\\d+) received \\1 lost 0 duplicated 0 corrupted 0 reconnects 0");
         assertThat(services.outText.toString()).contains("2 queue pair(s)", "reconnecting");
         assertThat(services.errText.toString()).containsPattern("1 s: sent [1-9]\\d* received [1-9]\\d*, 0 reconnects")
@@ -73,7 +58,7 @@ class NetEchoReconnectCommandTest {
                     "--sizes", "28-200");
             assertThat(rc).as(services.errText.toString()).isZero();
         }
-        assertThat(lastLine(services.outText.toString())).isEqualTo("sent 5000 received 5000 lost 0 duplicated 0 corrupted 0 reconnects 0");
+        assertThat(CapturingServices.lastLine(services.outText.toString())).isEqualTo("sent 5000 received 5000 lost 0 duplicated 0 corrupted 0 reconnects 0");
     }
 
     @Test
@@ -93,7 +78,7 @@ class NetEchoReconnectCommandTest {
         }
         String out = services.outText.toString();
         assertThat(out).containsPattern("reconnected after \\d+ ms");
-        assertThat(lastLine(out)).matches("sent \\d+ received \\d+ lost \\d+ duplicated 0 corrupted 0 reconnects 1");
+        assertThat(CapturingServices.lastLine(out)).matches("sent \\d+ received \\d+ lost \\d+ duplicated 0 corrupted 0 reconnects 1");
         assertThat(services.errText.toString()).contains("1 reconnects");
     }
 
