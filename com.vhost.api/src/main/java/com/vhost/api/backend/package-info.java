@@ -7,7 +7,11 @@
  * <p>1.1.0: {@link com.vhost.api.backend.SocketOptions} and
  * {@code BackendServer.serve(Path, DeviceModel, SocketOptions)}: the listening socket is private
  * (0600) unless a mode and group are given.
+ *
+ * <p>1.2.0: {@link com.vhost.api.backend.ModelHandover} and {@code ServedBackend.handOver(long)}:
+ * the served model is replaced under a connected front-end without ending its session (a live
+ * upgrade of the device model's bundle).
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.1.0")
+@org.osgi.annotation.versioning.Version("1.2.0")
 package com.vhost.api.backend;

@@ -13,6 +13,8 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executor;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -43,6 +45,8 @@ final class BackendSession {
     static final int MAX_MEM_SLOTS = BackendHandler.MAX_MEM_SLOTS;
     /** Protocol features this back-end implements. */
     static final long PROTOCOL_FEATURES = BackendHandler.PROTOCOL_FEATURES;
+    /** How long closing waits for a model handover under way, in seconds. */
+    private static final long CLOSE_GATE_WAIT_S = 60;
 
     private final VhostUserConnection conn;
     private final BackendHandler handler;
@@ -50,6 +54,13 @@ final class BackendSession {
     private final List<OwnedFd> rxFds = new ArrayList<>(VhostUserConnection.MAX_FDS);
     /** The connection's receive payload buffer; each receive refills it. */
     private final MemorySegment payload;
+    /** Held while a message is handled; a model handover holds it to keep the session still. */
+    private final Semaphore gate;
+
+    /** A session with a gate of its own (no server to hand its model over). */
+    BackendSession(String name, VirtioDevice model, VhostUserConnection conn, int messageTimeoutMs, Executor transfers) {
+        this(name, model, conn, messageTimeoutMs, transfers, new Semaphore(1));
+    }
 
     /**
      * @param name for log messages
@@ -57,9 +68,12 @@ final class BackendSession {
      * @param conn the accepted connection, owned by the session from here on
      * @param messageTimeoutMs longest wait for the rest of a message once its first byte arrived
      * @param transfers runs device state transfers (SET_DEVICE_STATE_FD); the server's pool
+     * @param gate the server's gate: one permit, taken for each message handled and for the close
      */
-    BackendSession(String name, VirtioDevice model, VhostUserConnection conn, int messageTimeoutMs, Executor transfers) {
+    BackendSession(String name, VirtioDevice model, VhostUserConnection conn, int messageTimeoutMs, Executor transfers,
+            Semaphore gate) {
         this.conn = conn;
+        this.gate = gate;
         this.handler = new BackendHandler(name, model, transfers);
         this.dispatcher = RequestDispatcher.on(name, handler, conn);
         this.payload = conn.receivePayload();
@@ -77,12 +91,15 @@ final class BackendSession {
         while (true) {
             closeRxFds();
             MessageHeader h = conn.receive(rxFds);
+            gate.acquireUninterruptibly();
             try {
                 dispatcher.dispatch(h, payload, rxFds);
             } catch (OutOfMemoryError e) {
                 throw e;
             } catch (RuntimeException | Error e) {
                 throw fault(h, e);
+            } finally {
+                gate.release();
             }
         }
     }
@@ -114,15 +131,41 @@ final class BackendSession {
      * (guest memory gone under it) is logged and the rest is still released.
      */
     void close() {
+        boolean held = false;
         try {
+            // a model handover under way ends first (bounded by its caller); then the model is reset
+            held = gate.tryAcquire(CLOSE_GATE_WAIT_S, TimeUnit.SECONDS);
+            if (!held) {
+                LOG.warn("a model handover did not end within {} s; the session closes anyway", CLOSE_GATE_WAIT_S);
+            }
             handler.close();
         } catch (OutOfMemoryError e) {
             throw e;
         } catch (RuntimeException | Error e) {
             LOG.error("closing the session failed part-way; its connection is closed anyway", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            handler.close();
         } finally {
+            if (held) {
+                gate.release();
+            }
             closeRxFds();
             conn.close();
+        }
+    }
+
+    /** @return the handler, for a model handover run while its caller holds the gate */
+    BackendHandler handler() {
+        return handler;
+    }
+
+    /** Marks the device DEVICE_NEEDS_RESET and ends the session (its connection is shut down). */
+    void abandon(String reason) {
+        try {
+            handler.signalNeedsReset(reason);
+        } finally {
+            conn.shutdown();
         }
     }
 

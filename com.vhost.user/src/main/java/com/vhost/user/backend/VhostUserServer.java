@@ -2,14 +2,19 @@ package com.vhost.user.backend;
 
 import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
+import com.vhost.api.VhostTimeoutException;
+import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.backend.SocketOptions;
 import com.vhost.api.virtio.VirtioDevice;
+import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.spi.nativeio.UnixServer;
 import com.vhost.spi.nativeio.UnixSocket;
 import com.vhost.user.connection.VhostUserConnection;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -43,9 +48,15 @@ public final class VhostUserServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(VhostUserServer.class);
 
     private final Path socketPath;
-    private final VirtioDevice model;
+    /** The model served; replaced by a completed {@link Handover}. */
+    private volatile VirtioDevice model;
     private final SocketOptions socketOptions;
     private final Object lock = new Object();
+    /** One permit: taken by the session for each message, and by a model handover for its whole length. */
+    private final Semaphore gate = new Semaphore(1);
+    /** Under {@link #lock}: the session being served, and whether a handover is under way (no new session starts). */
+    private BackendSession session;
+    private boolean handingOver;
     private final ExecutorService transfers;
     private UnixServer server;
     private Thread thread;
@@ -138,12 +149,23 @@ public final class VhostUserServer implements AutoCloseable {
             }
             String name = "vhost-user server " + socketPath + " #" + (accepted + 1);
             VhostUserConnection conn = new VhostUserConnection(s, "front-end");
-            BackendSession session = new BackendSession(name, model, conn, messageTimeoutMs, transfers);
+            BackendSession session;
             synchronized (lock) {
+                // a session starts over the model a handover under way ends with
+                while (handingOver && !closing) {
+                    try {
+                        lock.wait(ACCEPT_POLL_MS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        closing = true;
+                    }
+                }
                 if (closing) {
                     conn.close();
                     return;
                 }
+                session = new BackendSession(name, model, conn, messageTimeoutMs, transfers, gate);
+                this.session = session;
                 current = conn;
                 accepted++;
                 lock.notifyAll();
@@ -167,10 +189,170 @@ public final class VhostUserServer implements AutoCloseable {
             } finally {
                 session.close();
                 synchronized (lock) {
+                    this.session = null;
                     current = null;
                     ended++;
                     lock.notifyAll();
                 }
+            }
+        }
+    }
+
+    /**
+     * Starts handing the served device over to another model (see
+     * {@link com.vhost.api.backend.ServedBackend#handOver}): waits for the message being handled,
+     * then holds the session still, puts the model to sleep and takes its snapshot. No session
+     * starts until the handover ends.
+     *
+     * @param timeoutMs longest wait for the message being handled, in milliseconds
+     * @throws VhostTimeoutException when the session did not become free in time
+     * @throws VhostException when the model fails to sleep or snapshot (it serves on), a device
+     *     state transfer runs, another handover is under way or the server is closed
+     */
+    public Handover handOver(long timeoutMs) throws VhostException {
+        try {
+            if (!gate.tryAcquire(timeoutMs, TimeUnit.MILLISECONDS)) {
+                throw new VhostTimeoutException("vhost-user server " + socketPath + ": the session did not become free for a model handover within "
+                        + timeoutMs + " ms");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new VhostTimeoutException("vhost-user server " + socketPath + ": interrupted while waiting for the session");
+        }
+        BackendSession s;
+        synchronized (lock) {
+            if (closing || handingOver) {
+                gate.release();
+                throw new VirtioDeviceException("vhost-user server " + socketPath + (closing ? " is closed" : ": a model handover is already under way"));
+            }
+            handingOver = true;
+            s = session;
+        }
+        long t0 = System.nanoTime();
+        try {
+            byte[] snapshot;
+            VirtioDevice old = model;
+            if (s != null) {
+                snapshot = s.handler().suspendModel();
+            } else {
+                boolean wasAsleep = old.state().isAsleep();
+                List<VirtqueueConfig> slept = wasAsleep ? List.of() : old.sleep();
+                try {
+                    snapshot = old.snapshot();
+                } catch (VhostException | RuntimeException e) {
+                    if (!wasAsleep) {
+                        old.wake(slept);
+                    }
+                    throw e;
+                }
+            }
+            return new Handover(s, snapshot, t0);
+        } catch (VhostException | RuntimeException | Error e) {
+            endHandover();
+            throw e;
+        }
+    }
+
+    private void endHandover() {
+        synchronized (lock) {
+            handingOver = false;
+            lock.notifyAll();
+        }
+        gate.release();
+    }
+
+    /** A model handover under way at this server; one caller drives it, and ends it once. */
+    public final class Handover {
+        private final BackendSession session;
+        private final byte[] snapshot;
+        private final long startNanos;
+        private boolean ended;
+
+        private Handover(BackendSession session, byte[] snapshot, long startNanos) {
+            this.session = session;
+            this.snapshot = snapshot;
+            this.startNanos = startNanos;
+        }
+
+        /** @return the old model's snapshot (shared, not copied: do not modify) */
+        public byte[] snapshot() {
+            return snapshot;
+        }
+
+        /** @return whether a front-end session was connected when the handover began */
+        public boolean sessionConnected() {
+            return session != null;
+        }
+
+        /**
+         * Restores the snapshot into {@code next} and serves it from now on (the session's rings
+         * resume on it); the old model is no longer driven.
+         *
+         * @return nanoseconds from the start of the handover to {@code next} running
+         * @throws VhostException when {@code next} is refused (see {@link BackendHandler#replaceModel});
+         *     the handover stays open
+         */
+        public long complete(VirtioDevice next) throws VhostException {
+            requireOpen();
+            if (session != null) {
+                session.handler().replaceModel(next, snapshot);
+            } else {
+                if (next.deviceType() != model.deviceType()) {
+                    throw new VirtioDeviceException("the new model is a " + next.deviceType() + " device, the old one " + model.deviceType());
+                }
+                if (!next.state().isAsleep()) {
+                    next.sleep();
+                }
+                next.restore(snapshot);
+                next.wake(List.of());
+            }
+            model = next;
+            ended = true;
+            long pause = System.nanoTime() - startNanos;
+            endHandover();
+            LOG.info("vhost-user server {}: the device model was handed over in {} us", socketPath, pause / 1000);
+            return pause;
+        }
+
+        /** Ends the handover with the old model woken as it was: it serves on. */
+        public void resumeOld() throws VhostException {
+            requireOpen();
+            ended = true;
+            try {
+                if (session != null) {
+                    session.handler().resumeModel();
+                } else if (model.state().isAsleep()) {
+                    model.wake(List.of());
+                }
+            } finally {
+                endHandover();
+            }
+        }
+
+        /** Ends the handover with no model to serve: the session ends with DEVICE_NEEDS_RESET. */
+        public void abandon(String reason) {
+            if (ended) {
+                return;
+            }
+            ended = true;
+            LOG.error("vhost-user server {}: model handover abandoned: {}", socketPath, reason);
+            try {
+                if (session != null) {
+                    session.abandon(reason);
+                }
+            } finally {
+                endHandover();
+            }
+        }
+
+        /** @return whether the handover ended (completed, resumed or abandoned) */
+        public boolean ended() {
+            return ended;
+        }
+
+        private void requireOpen() {
+            if (ended) {
+                throw new IllegalStateException("model handover at " + socketPath + " already ended");
             }
         }
     }

@@ -6,7 +6,11 @@ import com.vhost.api.user.DeviceStateDirection;
 import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.GuestMemory;
+import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.virtio.VirtioDevice;
+import com.vhost.api.virtio.VirtioDeviceState;
+import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.spi.backend.RebindableDevice;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.spi.memory.InflightTable;
 import com.vhost.spi.memory.WriteLog;
@@ -16,6 +20,7 @@ import com.vhost.user.message.BackendRequest;
 import com.vhost.user.message.InflightPayload;
 import com.vhost.user.message.MemRegionPayload;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -65,14 +70,18 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
     private static final long VHOST_BITS = VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES) | VhostFeatures.bit(VhostFeatures.F_LOG_ALL);
 
     private final String name;
-    private final VirtioDevice model;
+    private VirtioDevice model;
     private final long offeredFeatures;
     private final Vring[] rings;
     private final AtomicInteger status = new AtomicInteger();
     private final CallInterrupt interrupt;
     private final MemoryTable memory;
-    private final ModelDriver driver;
-    private final DeviceStateTransfers states;
+    private ModelDriver driver;
+    private DeviceStateTransfers states;
+    private final Executor transfers;
+    /** During a model handover: the state the old model was in, and the queues its sleep stopped. */
+    private VirtioDeviceState handedOverFrom;
+    private List<VirtqueueConfig> handedOverQueues = List.of();
     /** Dirty logging: what the queues mark (through the memory they run over), and the log mapped. */
     private final WriteLog writeLog;
     private MappedLog mappedLog;
@@ -109,6 +118,7 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
         this.inflight = new InflightTable(sizes.length);
         this.memory = new MemoryTable(maxMappedBytes, writeLog, inflight);
         this.model = model;
+        this.transfers = transfers;
         this.offeredFeatures = model.features() | VHOST_BITS;
         this.rings = new Vring[sizes.length];
         for (int i = 0; i < sizes.length; i++) {
@@ -462,6 +472,108 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
     @Override
     public long checkDeviceState() {
         return states.check();
+    }
+
+    // ---------------------------------------------------------------- model handover (issue #11)
+
+    /**
+     * First half of a model handover (a live upgrade of the model's bundle): the model is put to
+     * sleep, each ring it ran keeps the next avail index the sleep reported, and its snapshot is
+     * taken. The session must handle no message until {@link #resumeModel()} or
+     * {@link #replaceModel} (the server's gate).
+     *
+     * @return the model's snapshot ({@link VirtioDevice#snapshot()})
+     * @throws VirtioDeviceException when a device state transfer is running or a handover is
+     *     already under way
+     * @throws VhostException when the model fails to sleep or snapshot; it is woken again
+     */
+    public byte[] suspendModel() throws VhostException {
+        if (handedOverFrom != null) {
+            throw new VirtioDeviceException(name + ": a model handover is already under way");
+        }
+        if (states.busy()) {
+            throw new VirtioDeviceException(name + ": a device state transfer (SET_DEVICE_STATE_FD) is under way; no model handover now");
+        }
+        VirtioDeviceState st = model.state();
+        List<VirtqueueConfig> slept = st.isAsleep() ? List.of() : model.sleep();
+        for (VirtqueueConfig c : slept) {
+            if (c.index() >= 0 && c.index() < rings.length) {
+                rings[c.index()].base = c.nextAvail();
+            }
+        }
+        try {
+            byte[] snapshot = model.snapshot();
+            handedOverFrom = st;
+            handedOverQueues = slept;
+            return snapshot;
+        } catch (VhostException | RuntimeException e) {
+            if (!st.isAsleep()) {
+                model.wake(slept);
+            }
+            throw e;
+        }
+    }
+
+    /** Ends a handover without a new model: the old one is woken as it was and serves on. */
+    public void resumeModel() throws VhostException {
+        VirtioDeviceState st = handedOverFrom;
+        handedOverFrom = null;
+        if (st != null && !st.isAsleep()) {
+            model.wake(handedOverQueues);
+        }
+        handedOverQueues = List.of();
+    }
+
+    /**
+     * Second half of a model handover: {@code next} (a model of the same device, e.g. from an
+     * updated bundle) is put to sleep, restores {@code snapshot}, is rebound to this session's
+     * memory and interrupt and woken with the rings the old model ran, as they are now (next
+     * avail index, kick and call fds); the old model is no longer used (the caller closes it).
+     *
+     * @throws VirtioDeviceException when {@code next} offers other features or queue sizes than
+     *     the old model (the front-end negotiated against those), or cannot take this session's
+     *     memory (no {@link RebindableDevice}) while rings run; the handover stays open
+     * @throws VhostException when {@code next} refuses the snapshot or fails to wake; the handover
+     *     stays open and {@code next} is left to the caller
+     * @throws IllegalStateException when no handover is under way
+     */
+    public void replaceModel(VirtioDevice next, byte[] snapshot) throws VhostException {
+        VirtioDeviceState st = handedOverFrom;
+        if (st == null) {
+            throw new IllegalStateException(name + ": no model handover under way");
+        }
+        if ((next.features() | VHOST_BITS) != offeredFeatures || !Arrays.equals(next.queueMaxSizes(), model.queueMaxSizes())) {
+            throw new VirtioDeviceException(String.format("%s: the new model offers features 0x%x and queue sizes %s; the front-end"
+                    + " negotiated against 0x%x and %s", name, next.features(), Arrays.toString(next.queueMaxSizes()),
+                    offeredFeatures & ~VHOST_BITS, Arrays.toString(model.queueMaxSizes())));
+        }
+        if (st == VirtioDeviceState.ACTIVE && !(next instanceof RebindableDevice)) {
+            throw new VirtioDeviceException(name + ": the new model cannot take over running rings (it is no RebindableDevice)");
+        }
+        if (!next.state().isAsleep()) {
+            next.sleep();
+        }
+        next.restore(snapshot);
+        if (st == VirtioDeviceState.ACTIVE) {
+            GuestMemory mem = memory.memory();
+            ((RebindableDevice) next).rebind(mem, interrupt);
+            List<VirtqueueConfig> qs = new ArrayList<>(handedOverQueues.size());
+            try {
+                for (VirtqueueConfig c : handedOverQueues) {
+                    qs.add(rings[c.index()].config(mem));
+                }
+            } catch (Refusal e) {
+                throw new VirtioDeviceException(name + ": a ring the old model ran cannot run on the new one: " + e.getMessage());
+            }
+            next.wake(qs);
+        } else if (!st.isAsleep()) {
+            next.wake(List.of());
+        }
+        model = next;
+        driver = driver.withModel(next);
+        states = new DeviceStateTransfers(name, next, transfers, this::startedRing, driver::forgetRunning);
+        handedOverFrom = null;
+        handedOverQueues = List.of();
     }
 
     // ---------------------------------------------------------------- reset and close

@@ -102,6 +102,11 @@ final class DeviceStateTransfers {
         return DeviceStatePayload.REPLY_NO_FD | STATE_ERROR;
     }
 
+    /** @return whether a transfer was started and not yet checked (CHECK_DEVICE_STATE) or is still running */
+    boolean busy() {
+        return transfer != null;
+    }
+
     /**
      * The model's snapshot, taken asleep. An active model (running no queue: every ring is
      * stopped) stays asleep until a ring starts, which saves a worker stop and start per

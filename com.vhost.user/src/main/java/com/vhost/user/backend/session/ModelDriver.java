@@ -42,6 +42,18 @@ final class ModelDriver {
         this.rings = rings;
     }
 
+    /**
+     * @param next the model that took over from this one's (a model handover): it runs the same
+     *     rings with the same acked features
+     * @return a driver of {@code next} that knows which rings run and which features were acked
+     */
+    ModelDriver withModel(VirtioDevice next) {
+        ModelDriver d = new ModelDriver(next, interrupt, rings);
+        d.running = running;
+        d.deviceFeatures = deviceFeatures;
+        return d;
+    }
+
     /** @return whether queue {@code index} runs on the model now */
     boolean isRunning(int index) {
         return running.contains(index);
