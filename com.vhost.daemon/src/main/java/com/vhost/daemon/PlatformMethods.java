@@ -26,12 +26,14 @@ final class PlatformMethods {
     private final ServedBackends served;
     private final DeviceMethods devices;
     private final BundleContext context;
+    private final BundleUpdates updates;
 
     PlatformMethods(DeviceRegistry registry, ServedBackends served, DeviceMethods devices, BundleContext context) {
         this.registry = registry;
         this.served = served;
         this.devices = devices;
         this.context = context;
+        this.updates = new BundleUpdates(context, served);
     }
 
     /** @return the methods by name */
@@ -56,6 +58,7 @@ final class PlatformMethods {
         m.put("device_stats", devices::stats);
         m.put("device_delete", devices::delete);
         m.put("bundle_list", this::bundles);
+        m.put("bundle_update", updates::update);
         m.put("health", this::health);
         return m;
     }

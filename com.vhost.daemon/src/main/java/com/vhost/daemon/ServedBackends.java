@@ -22,8 +22,8 @@ import java.util.function.Supplier;
  * {@link BackendServer} of {@code com.vhost.user} on a private socket (mode 0600). Thread-safe.
  */
 final class ServedBackends implements AutoCloseable {
-    /** One served back-end. */
-    record Entry(String name, String type, ServedBackend served) {}
+    /** One served back-end, with the model configuration it was made from (to make its successor on an upgrade). */
+    record Entry(String name, String type, ServedBackend served, Map<String, Object> config) {}
 
     private final Map<String, Entry> byName = new TreeMap<>();
     private final Supplier<BackendServer> server;
@@ -66,7 +66,7 @@ final class ServedBackends implements AutoCloseable {
             }
             DeviceModel model = f.create(config);
             ServedBackend served = s.serve(socket, model, SocketOptions.PRIVATE);
-            Entry e = new Entry(name, type, served);
+            Entry e = new Entry(name, type, served, Map.copyOf(config));
             synchronized (this) {
                 byName.put(name, e);
             }
