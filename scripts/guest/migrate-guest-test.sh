@@ -103,6 +103,8 @@ NS="vhmig$$"
 . "$REPO/scripts/lib/harness.sh"
 # shellcheck source=scripts/lib/qmp.sh
 . "$REPO/scripts/lib/qmp.sh"
+# shellcheck source=scripts/lib/vmig.sh
+. "$REPO/scripts/lib/vmig.sh"
 
 WORK=""
 RESULT=2
@@ -238,16 +240,9 @@ PORT=$(qmp dst '{"execute": "query-migrate"}' | json_str port)
 log "destination listens on 127.0.0.1:$PORT"
 
 # ---- helpers on the guest's consoles ---------------------------------------------------------
-console() { tr -d '\r' < "$WORK/serial-$1.log" 2>/dev/null; }
-progress() { # side: the guest's last progress count (writes, or seconds for net)
-  console "$1" | sed -n 's/^VTEST-PROGRESS: [a-z]*=\([0-9]*\).*/\1/p' | tail -n1
-}
 replies() { # side: net, the ping replies the guest counted by its last progress line
   console "$1" | sed -n 's/^VTEST-PROGRESS: .* replies=\([0-9]*\).*/\1/p' | tail -n1
 }
-# A guest error: the test's own, an I/O error, or the kernel's oops or panic (stale guest memory
-# at the destination, e.g. pages the back-end wrote and did not log, shows up as one of these).
-GUEST_TROUBLE='^VTEST-ERROR: |I/O error|BUG: |Oops: |Kernel panic|general protection fault|segfault at'
 guest_trouble() { # fails on a guest error line or an early verdict on either console
   local line
   line=$(cat <(console src) <(console dst) | grep -a -m1 -E "$GUEST_TROUBLE|^VTEST-RESULT: ")
@@ -396,28 +391,8 @@ if [ "$MODE" = blk ]; then
   FINAL=$(grep -a '^VTEST-INFO: migrate blk final ' "$WORK/serial.txt" | tail -n1)
   K=$(sed -n 's/.* writes=\([0-9]*\).*/\1/p' <<< "$FINAL")
   [ -n "$K" ] || fail "the guest printed no final write count"
-  # The expected image: the original with the last write of every written block (j < K,
-  # j % BLOCKS = b) in place, made with the same commands as the guest's.
-  cp "$ORIG" "$WORK/expected.raw"
-  host_ok=0
-  for ((b = 0; b < BLOCKS && b < K; b++)); do
-    s=$(( b + ((K - 1 - b) / BLOCKS) * BLOCKS ))
-    { yes "vmig b=$b s=$s" | head -c 3968; } > "$WORK/body" 2>/dev/null
-    sum=$(sha256sum < "$WORK/body")
-    { printf '%-127s\n' "VMIG blk=$b seq=$s sha256=${sum%% *}"; cat "$WORK/body"; } > "$WORK/want"
-    dd if="$WORK/want" of="$WORK/expected.raw" bs=4096 seek="$b" conv=notrunc status=none \
-      || harness_error "cannot build the expected image"
-    if ! dd if="$IMG" bs=4096 skip="$b" count=1 status=none | cmp -s - "$WORK/want"; then
-      got=$(dd if="$IMG" bs=4096 skip="$b" count=1 status=none | head -c 60 | tr -c '[:print:]' '.')
-      fail "host: block $b should hold seq $s, holds '$got'"
-    fi
-    host_ok=$((host_ok + 1))
-  done
-  if ! cmp -s "$WORK/expected.raw" "$IMG"; then
-    fail "host: the image differs from the expected one outside the written blocks: $(cmp "$WORK/expected.raw" "$IMG" 2>&1 | head -n1)"
-  fi
-  judge=$(qemu-img compare -f raw -F raw "$WORK/expected.raw" "$IMG" 2>&1) || fail "qemu-img compare: $judge"
-  log "host: all $host_ok written blocks hold their last write (header, sequence number, sha256, body); the rest of the $IMAGE_MIB MiB image is unchanged (cmp; qemu-img compare: $judge)"
+  vmig_verify_image "$IMG" "$ORIG" "$BLOCKS" "$K" "$IMAGE_MIB"
+  host_ok=$VMIG_HOST_OK
   SUMMARY="migration total ${TOTAL_MS} ms, downtime ${DOWN_MS} ms; guest writes: $N0 before, $((N1 - N0)) during, $((K - N1)) after; ${FINAL#*final }; host verified $host_ok blocks"
 else
   NETLINE=$(grep -a '^VTEST-INFO: migrate net ' "$WORK/serial.txt" | tail -n1)
