@@ -31,12 +31,12 @@ import org.slf4j.LoggerFactory;
 /**
  * {@code bundle_update {symbolic_name, path}}: installs a new build of a bundle in the running
  * platform, and for a device bundle keeps every back-end it serves running under its front-end
- * (issue #11 item 5, a live upgrade of the device model): each served model of the bundle's device
- * types is handed over ({@link ModelHandover}: asleep, snapshotted, closed), the bundle is updated
- * (the framework drops the old revision's classes), and a model made by the new revision's
- * {@link DeviceModelFactory} from the same configuration restores the snapshot and wakes with the
- * same rings (crosvm's life cycle: sleep, snapshot, restore, wake). The front-end sees a pause, no
- * reset, no reconnect.
+ * (issue #11 item 5, a live upgrade of the device model). The bundle is stopped (its served models
+ * still run), each served model of its device types is handed over ({@link ModelHandover}:
+ * asleep, snapshotted, closed), the bundle is updated (the framework drops the old revision's
+ * classes) and started, and a model made by the new revision's {@link DeviceModelFactory} from
+ * the same configuration restores the snapshot and wakes with the same rings (crosvm's life
+ * cycle: sleep, snapshot, restore, wake). The front-end sees a pause, no reset, no reconnect.
  *
  * <p>Snapshot formats are declared in the bundle manifests: {@value #WRITES} lists the formats
  * the bundle's models write ({@code blk.model:1}), {@value #READS} those its models restore. The
@@ -64,7 +64,12 @@ final class BundleUpdates {
         this.served = served;
     }
 
-    /** {@code bundle_update {symbolic_name, path}} → {symbolic_name, from, to, update_ms, backends: [{name, pause_ms, session, result}]}. */
+    /**
+     * {@code bundle_update {symbolic_name, path}} → {symbolic_name, from, to, update_ms, backends:
+     * [{name, session, pause_ms, result}]}: {@code update_ms} from stopping the bundle to its new
+     * revision started, {@code pause_ms} each back-end's pause (its model asleep to the new one
+     * running), {@code result} {@code upgraded} or {@code stopped: why}.
+     */
     Object update(Params p) throws Exception {
         p.allowOnly("symbolic_name", "path");
         String bsn = p.string("symbolic_name");
@@ -93,6 +98,15 @@ final class BundleUpdates {
                 }
             }
         }
+        // Stopped first, with every served model still running: what else uses the bundle's
+        // services (the registry's drivers, which may be front-ends of these very back-ends) lets
+        // go of them while the back-ends still answer. The old revision's classes stay valid until
+        // the update refreshes the bundle.
+        boolean wasActive = bundle.getState() == Bundle.ACTIVE || bundle.getState() == Bundle.STARTING;
+        long t0 = System.nanoTime();
+        if (wasActive) {
+            bundle.stop();
+        }
         List<ModelHandover> handovers = new ArrayList<>();
         try {
             for (ServedBackends.Entry e : entries) {
@@ -100,10 +114,12 @@ final class BundleUpdates {
             }
         } catch (Exception e) {
             handovers.forEach(ModelHandover::close); // the old models wake and serve on
+            if (wasActive) {
+                bundle.start();
+            }
             throw new RpcException(RpcException.OPERATION_FAILED, "refused: a served back-end could not be put to sleep: " + e.getMessage()
                     + "; " + bsn + " " + from + " keeps serving");
         }
-        long t0 = System.nanoTime();
         handovers.forEach(ModelHandover::releaseModel); // before the update drops the old revision's classes
         String updateError = null;
         try (InputStream in = Files.newInputStream(jar)) {
@@ -111,6 +127,14 @@ final class BundleUpdates {
         } catch (BundleException | IOException | IllegalStateException e) {
             updateError = e.getMessage();
             LOG.error("bundle_update {}: the update failed: {}", bsn, updateError);
+        }
+        if (wasActive) {
+            try {
+                bundle.start(); // the new revision, or the old one after a failed update
+            } catch (BundleException | IllegalStateException e) {
+                updateError = (updateError == null ? "" : updateError + "; ") + "starting it failed: " + e.getMessage();
+                LOG.error("bundle_update {}: starting the bundle failed: {}", bsn, e.getMessage());
+            }
         }
         double updateMs = (System.nanoTime() - t0) / 1e6;
         List<Object> results = new ArrayList<>();
