@@ -18,6 +18,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.jar.JarEntry;
+import java.util.jar.JarInputStream;
+import java.util.jar.JarOutputStream;
+import java.util.jar.Manifest;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -114,6 +118,34 @@ class DaemonProcessTest {
         return new Run(p.exitValue(), Files.readString(out), Files.readString(err));
     }
 
+    /**
+     * A new build of com.vhost.devices.blk as the reactor built it: the same entries with
+     * Bundle-Version {@code version} and, when given, Vhost-Snapshot-Reads {@code reads}.
+     */
+    static Path bundleBuild(Path work, String version, String reads) throws IOException {
+        Path built;
+        try (var found = Files.list(REACTOR.resolve("com.vhost.devices.blk/target"))) {
+            built = found.filter(f -> f.getFileName().toString().matches("com\\.vhost\\.devices\\.blk-[0-9].*[0-9T]\\.jar")).findFirst()
+                    .orElseThrow(() -> new AssertionError("com.vhost.devices.blk/target holds no bundle jar"));
+        }
+        Path out = work.resolve("blk-" + version + ".jar");
+        try (JarInputStream in = new JarInputStream(Files.newInputStream(built))) {
+            Manifest mf = new Manifest(in.getManifest());
+            mf.getMainAttributes().putValue("Bundle-Version", version);
+            if (reads != null) {
+                mf.getMainAttributes().putValue("Vhost-Snapshot-Reads", reads);
+            }
+            try (JarOutputStream jar = new JarOutputStream(Files.newOutputStream(out), mf)) {
+                for (JarEntry e = in.getNextJarEntry(); e != null; e = in.getNextJarEntry()) {
+                    jar.putNextEntry(new JarEntry(e.getName()));
+                    in.transferTo(jar);
+                    jar.closeEntry();
+                }
+            }
+        }
+        return out;
+    }
+
     static void assertError(JsonNode r, int code, String inMessage) {
         assertThat(r.has("result")).as(r.toString()).isFalse();
         assertThat(r.get("error").get("code").asInt()).as(r.toString()).isEqualTo(code);
@@ -187,6 +219,26 @@ class DaemonProcessTest {
                 assertThat(stats.get("swaps").asLong()).as(stats.toString()).isEqualTo(1);
                 assertThat(c.result("device_get", "{\"id\":\"d0\"}").get("target").asText()).isEqualTo(b.toString());
                 assertThat(c.result("health", "{}").get("status").asText()).isEqualTo("OK");
+
+                // bundle_update: a new build of the blk bundle takes over both served back-ends in
+                // place (b with the registry's driver of d0 as its front-end, which rebinds); a build
+                // that cannot read the models' snapshots, or of another bundle, is refused
+                JsonNode upd = c.result("bundle_update", "{\"symbolic_name\":\"com.vhost.devices.blk\",\"path\":\""
+                        + bundleBuild(work, "0.1.0.rebuilt", null) + "\"}");
+                assertThat(upd.get("to").asText()).as(upd.toString()).isEqualTo("0.1.0.rebuilt");
+                assertThat(upd.get("backends")).hasSize(2);
+                for (JsonNode be : upd.get("backends")) {
+                    assertThat(be.get("result").asText()).as(upd.toString()).isEqualTo("upgraded");
+                    assertThat(be.get("pause_ms").asDouble()).as(upd.toString()).isPositive();
+                }
+                await(c, "device_get", "{\"id\":\"d0\"}", d -> d.get("status").asText().equals("BOUND"), 20_000);
+                assertError(c.call("bundle_update", "{\"symbolic_name\":\"com.vhost.devices.blk\",\"path\":\""
+                        + bundleBuild(work, "0.2.0", "blk.model:2") + "\"}"), -32000, "reads blk.model:2; 0.1.0.rebuilt keeps serving");
+                assertError(c.call("bundle_update", "{\"symbolic_name\":\"com.vhost.devices.net\",\"path\":\""
+                        + bundleBuild(work, "0.3.0", null) + "\"}"), -32602, "is a build of 'com.vhost.devices.blk'");
+                assertError(c.call("bundle_update", "{\"symbolic_name\":\"com.vhost.devices.blk\",\"path\":\"" + image + "\"}"),
+                        -32602, "not a readable jar");
+                assertThat(c.result("bundle_list", "{}").toString()).contains("\"symbolic_name\":\"com.vhost.devices.blk\",\"version\":\"0.1.0.rebuilt\"");
 
                 // every JSON-RPC error code, over the socket
                 c.send("this is not json\n");
