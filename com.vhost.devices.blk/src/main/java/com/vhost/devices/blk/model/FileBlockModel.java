@@ -87,7 +87,8 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     public static final long STOP_TIMEOUT_MS = 10_000;
 
     private static final int SNAPSHOT_MAGIC = 0x4B4C4256; // "VBLK" little-endian
-    private static final short SNAPSHOT_VERSION = 1;
+    /** The snapshot format version, declared as {@code blk.model:N} in the bundle's Vhost-Snapshot-Writes header. */
+    static final short SNAPSHOT_VERSION = 1;
 
     private final String name;
     private final FileStore store;

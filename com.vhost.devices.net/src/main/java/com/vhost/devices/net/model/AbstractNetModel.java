@@ -63,7 +63,8 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
     /** How long sleep/reset wait for the worker, ms. */
     public static final long STOP_TIMEOUT_MS = 10_000;
     private static final int SNAPSHOT_MAGIC = 0x766e6574; // "vnet"
-    private static final int SNAPSHOT_VERSION = 1;
+    /** The snapshot format version, declared as {@code net.model:N} in the bundle's Vhost-Snapshot-Writes header. */
+    static final int SNAPSHOT_VERSION = 1;
 
     private final String name;
     private final int pairs;
