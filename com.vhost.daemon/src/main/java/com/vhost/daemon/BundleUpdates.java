@@ -1,8 +1,10 @@
 package com.vhost.daemon;
 
+import com.vhost.api.backend.BackendServer;
 import com.vhost.api.backend.DeviceModel;
 import com.vhost.api.backend.DeviceModelFactory;
 import com.vhost.api.backend.ModelHandover;
+import com.vhost.api.backend.ServedBackend;
 import com.vhost.api.registry.DeviceConfigKeys;
 import com.vhost.daemon.rpc.Params;
 import com.vhost.daemon.rpc.RpcException;
@@ -19,6 +21,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.jar.Attributes;
 import java.util.jar.JarFile;
+import java.util.function.Supplier;
 import java.util.jar.Manifest;
 import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
@@ -57,11 +60,20 @@ final class BundleUpdates {
     static final long WAIT_MS = 10_000;
 
     private final BundleContext context;
-    private final ServedBackends served;
+    private final Supplier<BackendServer> server;
+    private final ServedBackends named;
 
-    BundleUpdates(BundleContext context, ServedBackends served) {
+    /**
+     * @param context the daemon bundle's context (bundles, services)
+     * @param server the back-end server, whose {@link BackendServer#served()} are the back-ends
+     *     an update hands over (the daemon's, and those of {@code vhost run} or {@code vhost serve}
+     *     in their process), or null when none
+     * @param named the daemon's named back-ends, for the result (null: none)
+     */
+    BundleUpdates(BundleContext context, Supplier<BackendServer> server, ServedBackends named) {
         this.context = context;
-        this.served = served;
+        this.server = server;
+        this.named = named;
     }
 
     /**
@@ -72,29 +84,47 @@ final class BundleUpdates {
      */
     Object update(Params p) throws Exception {
         p.allowOnly("symbolic_name", "path");
-        String bsn = p.string("symbolic_name");
-        Path jar = Path.of(p.string("path"));
-        Manifest mf = manifest(p, jar);
+        return update(p.string("symbolic_name"), Path.of(p.string("path")));
+    }
+
+    /**
+     * Updates bundle {@code bsn} from {@code jar} as {@link #update(Params)} describes.
+     *
+     * @return {symbolic_name, from, to, update_ms, backends: [{name, socket, session, pause_ms, result}]}
+     * @throws RpcException {@link RpcException#INVALID_PARAMS} when {@code jar} is not a build of
+     *     {@code bsn}, {@link RpcException#NOT_FOUND} when no such bundle is installed,
+     *     {@link RpcException#OPERATION_FAILED} when the update is refused (nothing changed) or
+     *     failed (the message says what state it left)
+     */
+    Map<String, Object> update(String bsn, Path jar) throws Exception {
+        Manifest mf = manifest(jar);
         String newBsn = symbolicName(mf.getMainAttributes().getValue("Bundle-SymbolicName"));
         if (!bsn.equals(newBsn)) {
-            throw p.invalid("parameter 'path': " + jar + " is a build of '" + (newBsn == null ? "no bundle" : newBsn) + "', not of '" + bsn + "'");
+            throw invalid("parameter 'path': " + jar + " is a build of '" + (newBsn == null ? "no bundle" : newBsn) + "', not of '" + bsn + "'");
         }
         Bundle bundle = installed(bsn);
         String from = bundle.getVersion().toString();
         String to = mf.getMainAttributes().getValue("Bundle-Version");
         Set<String> types = deviceTypes(bundle);
-        List<ServedBackends.Entry> entries = new ArrayList<>();
-        for (ServedBackends.Entry e : served.list()) {
-            if (types.contains(e.type())) {
+        List<ServedBackend> entries = new ArrayList<>();
+        BackendServer bs = server.get();
+        for (ServedBackend e : bs == null ? List.<ServedBackend>of() : bs.served()) {
+            if (types.contains(type(e))) {
                 entries.add(e);
             }
         }
         if (!entries.isEmpty()) {
             checkFormats(bundle, mf, from, to);
-            for (ServedBackends.Entry e : entries) {
-                if (e.config().containsKey(DeviceConfigKeys.MEMORY_SIZE)) {
-                    throw new RpcException(RpcException.OPERATION_FAILED, "refused: served back-end '" + e.name()
-                            + "' keeps its disk in memory, which would be lost with its model; " + bsn + " " + from + " keeps serving");
+            for (ServedBackend e : entries) {
+                Map<String, Object> cfg = e.model().configuration();
+                String why = cfg.isEmpty() ? "was not made by a device model factory (no configuration to make its successor from)"
+                        : cfg.containsKey(DeviceConfigKeys.MEMORY_SIZE) ? "keeps its disk in memory, which would be lost with its model"
+                        : cfg.containsKey(DeviceConfigKeys.TAP) ? "owns TAP interface " + cfg.get(DeviceConfigKeys.TAP)
+                                + ", which would be re-created without its links and addresses"
+                        : null;
+                if (why != null) {
+                    throw new RpcException(RpcException.OPERATION_FAILED, "refused: served back-end " + name(e) + " " + why + "; "
+                            + bsn + " " + from + " keeps serving");
                 }
             }
         }
@@ -109,8 +139,8 @@ final class BundleUpdates {
         }
         List<ModelHandover> handovers = new ArrayList<>();
         try {
-            for (ServedBackends.Entry e : entries) {
-                handovers.add(e.served().handOver(WAIT_MS));
+            for (ServedBackend e : entries) {
+                handovers.add(e.handOver(WAIT_MS));
             }
         } catch (Exception e) {
             handovers.forEach(ModelHandover::close); // the old models wake and serve on
@@ -157,19 +187,22 @@ final class BundleUpdates {
     }
 
     /** Hands one back-end over to a model of the bundle's current revision; stops it when none takes over. */
-    private Map<String, Object> takeOver(Bundle bundle, ServedBackends.Entry e, ModelHandover h) {
+    private Map<String, Object> takeOver(Bundle bundle, ServedBackend e, ModelHandover h) {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("name", e.name());
+        m.put("name", daemonName(e));
+        m.put("socket", e.socket().toString());
         m.put("session", h.sessionConnected());
         String why;
-        DeviceModelFactory f = awaitFactory(bundle, e.type());
+        String type = type(e);
+        Map<String, Object> config = h.model().configuration();
+        DeviceModelFactory f = awaitFactory(bundle, type);
         if (f == null) {
-            why = "no " + e.type() + " model factory from " + bundle.getSymbolicName() + " within " + WAIT_MS + " ms (state "
+            why = "no " + type + " model factory from " + bundle.getSymbolicName() + " within " + WAIT_MS + " ms (state "
                     + bundle.getState() + ")";
         } else {
             DeviceModel next = null;
             try {
-                next = f.create(e.config());
+                next = f.create(config);
                 long pauseNs = h.complete(next);
                 m.put("pause_ms", pauseNs / 1e6);
                 m.put("result", "upgraded");
@@ -181,12 +214,10 @@ final class BundleUpdates {
                 why = "the new model refused to take over: " + x.getMessage();
             }
         }
-        LOG.error("bundle_update: served back-end '{}' stops: {}", e.name(), why);
-        h.close(); // the old model was released: the session ends with DEVICE_NEEDS_RESET
-        try {
-            served.delete(e.name());
-        } catch (RpcException gone) {
-            // deleted meanwhile
+        LOG.error("bundle_update: served back-end {} stops: {}", name(e), why);
+        h.close(); // the old model was released: the session ends with DEVICE_NEEDS_RESET, the back-end stops
+        if (named != null) {
+            named.forget(e);
         }
         m.put("pause_ms", null);
         m.put("result", "stopped: " + why);
@@ -218,6 +249,28 @@ final class BundleUpdates {
         return null;
     }
 
+    private static String type(ServedBackend e) {
+        return e.model().device().deviceType().shortName();
+    }
+
+    /** @return the daemon's name of a served back-end in quotes, else "on SOCKET" */
+    private String name(ServedBackend e) {
+        String n = daemonName(e);
+        return n != null ? "'" + n + "'" : "on " + e.socket();
+    }
+
+    /** @return the daemon's name of a served back-end, or null (served by another command) */
+    private String daemonName(ServedBackend e) {
+        if (named != null) {
+            for (ServedBackends.Entry n : named.list()) {
+                if (n.served() == e) {
+                    return n.name();
+                }
+            }
+        }
+        return null;
+    }
+
     /** Refuses unless the new build reads every snapshot format the running one writes. */
     private static void checkFormats(Bundle bundle, Manifest mf, String from, String to) throws RpcException {
         Set<String> writes = formats(bundle.getHeaders().get(WRITES));
@@ -244,19 +297,23 @@ final class BundleUpdates {
         return s;
     }
 
-    private static Manifest manifest(Params p, Path jar) throws RpcException {
+    private static Manifest manifest(Path jar) throws RpcException {
         if (!Files.isRegularFile(jar)) {
-            throw p.invalid("parameter 'path': " + jar + " is not a file");
+            throw invalid("parameter 'path': " + jar + " is not a file");
         }
         try (JarFile j = new JarFile(jar.toFile())) {
             Manifest mf = j.getManifest();
             if (mf == null) {
-                throw p.invalid("parameter 'path': " + jar + " has no META-INF/MANIFEST.MF");
+                throw invalid("parameter 'path': " + jar + " has no META-INF/MANIFEST.MF");
             }
             return mf;
         } catch (IOException e) {
-            throw p.invalid("parameter 'path': " + jar + " is not a readable jar: " + e.getMessage());
+            throw invalid("parameter 'path': " + jar + " is not a readable jar: " + e.getMessage());
         }
+    }
+
+    private static RpcException invalid(String message) {
+        return new RpcException(RpcException.INVALID_PARAMS, message);
     }
 
     private static String symbolicName(String header) {

@@ -80,7 +80,8 @@ public final class ControlComponent {
                 throw new IllegalArgumentException("configuration " + PID + " has no " + PATH_PROPERTY);
             }
             Path path = Path.of(p.toString());
-            JsonRpc rpc = new JsonRpc(new PlatformMethods(registry, served, new DeviceMethods(registry, configurationAdmin), context).methods());
+            JsonRpc rpc = new JsonRpc(new PlatformMethods(registry, served, new DeviceMethods(registry, configurationAdmin), context,
+                    new BundleUpdates(context, () -> server, served)).methods());
             control = new ControlServer(UnixServer.listen(path), rpc);
             props.put(STATE_PROPERTY, "listening");
             LOG.info("control socket {} listening (JSON-RPC 2.0, one request per line)", path);

@@ -28,12 +28,12 @@ final class PlatformMethods {
     private final BundleContext context;
     private final BundleUpdates updates;
 
-    PlatformMethods(DeviceRegistry registry, ServedBackends served, DeviceMethods devices, BundleContext context) {
+    PlatformMethods(DeviceRegistry registry, ServedBackends served, DeviceMethods devices, BundleContext context, BundleUpdates updates) {
         this.registry = registry;
         this.served = served;
         this.devices = devices;
         this.context = context;
-        this.updates = new BundleUpdates(context, served);
+        this.updates = updates;
     }
 
     /** @return the methods by name */

@@ -22,8 +22,8 @@ import java.util.function.Supplier;
  * {@link BackendServer} of {@code com.vhost.user} on a private socket (mode 0600). Thread-safe.
  */
 final class ServedBackends implements AutoCloseable {
-    /** One served back-end, with the model configuration it was made from (to make its successor on an upgrade). */
-    record Entry(String name, String type, ServedBackend served, Map<String, Object> config) {}
+    /** One served back-end. */
+    record Entry(String name, String type, ServedBackend served) {}
 
     private final Map<String, Entry> byName = new TreeMap<>();
     private final Supplier<BackendServer> server;
@@ -66,7 +66,7 @@ final class ServedBackends implements AutoCloseable {
             }
             DeviceModel model = f.create(config);
             ServedBackend served = s.serve(socket, model, SocketOptions.PRIVATE);
-            Entry e = new Entry(name, type, served, Map.copyOf(config));
+            Entry e = new Entry(name, type, served);
             synchronized (this) {
                 byName.put(name, e);
             }
@@ -102,6 +102,11 @@ final class ServedBackends implements AutoCloseable {
         }
         e.served().close();
         return e;
+    }
+
+    /** Drops the entry of {@code served} (stopped by other means, e.g. a failed upgrade), if any. */
+    synchronized void forget(ServedBackend served) {
+        byName.values().removeIf(e -> e != null && e.served() == served);
     }
 
     /** @return one served back-end as the methods show it */

@@ -85,7 +85,8 @@ class PlatformMethodsTest {
         BundleContext context = (BundleContext) Proxy.newProxyInstance(getClass().getClassLoader(), new Class<?>[] {BundleContext.class},
                 (p, m, a) -> m.getName().equals("getBundles") ? new Bundle[0] : null);
         ServedBackends served = new ServedBackends(() -> null, type -> null);
-        rpc = new JsonRpc(new PlatformMethods(registry, served, new DeviceMethods(registry, cm), context).methods());
+        rpc = new JsonRpc(new PlatformMethods(registry, served, new DeviceMethods(registry, cm), context,
+                new BundleUpdates(context, () -> null, served)).methods());
     }
 
     JsonNode call(String method, String params) throws Exception {
@@ -101,6 +102,26 @@ class PlatformMethodsTest {
     static void assertError(JsonNode r, int code, String inMessage) {
         assertThat(r.get("error").get("code").asInt()).as(r.toString()).isEqualTo(code);
         assertThat(r.get("error").get("message").asText()).contains(inMessage);
+    }
+
+    @Test
+    void bundleUpdateRefusesWhatIsNotABuildOfAnInstalledBundle(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        assertError(call("bundle_update", "{\"symbolic_name\":\"com.vhost.devices.blk\"}"), RpcException.INVALID_PARAMS,
+                "missing parameter 'path'");
+        assertError(call("bundle_update", "{\"symbolic_name\":\"b\",\"path\":\"" + dir.resolve("none.jar") + "\"}"),
+                RpcException.INVALID_PARAMS, "is not a file");
+        java.nio.file.Path text = java.nio.file.Files.writeString(dir.resolve("text.jar"), "not a jar");
+        assertError(call("bundle_update", "{\"symbolic_name\":\"b\",\"path\":\"" + text + "\"}"), RpcException.INVALID_PARAMS,
+                "not a readable jar");
+        java.util.jar.Manifest mf = new java.util.jar.Manifest();
+        mf.getMainAttributes().putValue("Manifest-Version", "1.0");
+        mf.getMainAttributes().putValue("Bundle-SymbolicName", "com.example.model;singleton:=true");
+        java.nio.file.Path jar = dir.resolve("model.jar");
+        new java.util.jar.JarOutputStream(java.nio.file.Files.newOutputStream(jar), mf).close();
+        assertError(call("bundle_update", "{\"symbolic_name\":\"other\",\"path\":\"" + jar + "\"}"), RpcException.INVALID_PARAMS,
+                "is a build of 'com.example.model', not of 'other'");
+        assertError(call("bundle_update", "{\"symbolic_name\":\"com.example.model\",\"path\":\"" + jar + "\"}"), RpcException.NOT_FOUND,
+                "no bundle 'com.example.model' is installed");
     }
 
     @Test

@@ -41,4 +41,7 @@ public interface BackendServer {
      * @throws VhostException for any other failure to start
      */
     ServedBackend serve(Path socket, DeviceModel model, SocketOptions options) throws VhostException;
+
+    /** @return the back-ends this server serves now (not yet closed), in the order they started */
+    java.util.List<ServedBackend> served();
 }

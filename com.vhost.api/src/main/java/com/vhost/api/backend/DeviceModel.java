@@ -33,6 +33,15 @@ public interface DeviceModel extends AutoCloseable {
         return java.util.Map.of();
     }
 
+    /**
+     * @return the configuration the model was made from ({@link DeviceModelFactory#create}), so
+     *     that a new revision of its bundle can make its successor (a live upgrade); empty when
+     *     the model was not made by a factory
+     */
+    default java.util.Map<String, Object> configuration() {
+        return java.util.Map.of();
+    }
+
     /** Stops the model's workers and releases what it opened. Idempotent. */
     @Override
     void close();

@@ -10,7 +10,9 @@
  *
  * <p>1.2.0: {@link com.vhost.api.backend.ModelHandover} and {@code ServedBackend.handOver(long)}:
  * the served model is replaced under a connected front-end without ending its session (a live
- * upgrade of the device model's bundle).
+ * upgrade of the device model's bundle); {@code BackendServer.served()} and
+ * {@code DeviceModel.configuration()}, so an upgrade finds every served model and makes its
+ * successor.
  */
 @org.osgi.annotation.bundle.Export
 @org.osgi.annotation.versioning.Version("1.2.0")

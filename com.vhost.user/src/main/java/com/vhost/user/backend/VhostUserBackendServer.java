@@ -7,6 +7,10 @@ import com.vhost.api.backend.ModelHandover;
 import com.vhost.api.backend.ServedBackend;
 import com.vhost.api.backend.SocketOptions;
 import java.nio.file.Path;
+import java.util.Collections;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.osgi.service.component.annotations.Component;
 import org.slf4j.Logger;
@@ -19,6 +23,15 @@ import org.slf4j.LoggerFactory;
 @Component(service = BackendServer.class)
 public final class VhostUserBackendServer implements BackendServer {
     private static final Logger LOG = LoggerFactory.getLogger(VhostUserBackendServer.class);
+    /** The back-ends served and not closed, in start order. */
+    private final Set<Served> served = Collections.synchronizedSet(new LinkedHashSet<>());
+
+    @Override
+    public List<ServedBackend> served() {
+        synchronized (served) {
+            return List.copyOf(served);
+        }
+    }
 
     @Override
     public ServedBackend serve(Path socket, DeviceModel model, SocketOptions options) throws VhostException {
@@ -36,10 +49,12 @@ public final class VhostUserBackendServer implements BackendServer {
             }
             throw e;
         }
-        return new Served(server, model);
+        Served s = new Served(server, model);
+        served.add(s);
+        return s;
     }
 
-    private static final class Served implements ServedBackend {
+    private final class Served implements ServedBackend {
         private final VhostUserServer server;
         private final AtomicBoolean closed = new AtomicBoolean();
         private volatile DeviceModel model;
@@ -82,6 +97,7 @@ public final class VhostUserBackendServer implements BackendServer {
             if (closed.getAndSet(true)) {
                 return;
             }
+            served.remove(this);
             try {
                 server.close();
             } finally {

@@ -83,7 +83,7 @@ public final class BlkModelFactory implements DeviceModelFactory {
             model.close();
             throw new IllegalArgumentException("blk model: '" + COMPLETE_ORDER + "' is '" + order + "', not 'in-order' or 'random'");
         }
-        return new Model(model, "virtio-blk " + what + ", " + capacityOf(model) + " bytes, " + queues + " queue(s)");
+        return new Model(model, "virtio-blk " + what + ", " + capacityOf(model) + " bytes, " + queues + " queue(s)", java.util.Collections.unmodifiableMap(new java.util.HashMap<>(config)));
     }
 
     /** Reads config {@code capacity} (le64, sectors of 512 bytes; VIRTIO 1.2 section 5.2.4) in bytes. */
@@ -93,7 +93,7 @@ public final class BlkModelFactory implements DeviceModelFactory {
         return ByteBuffer.wrap(cfg).order(ByteOrder.LITTLE_ENDIAN).getLong() * VirtioBlk.SECTOR_SIZE;
     }
 
-    private record Model(FileBlockModel device, String describe) implements DeviceModel {
+    private record Model(FileBlockModel device, String describe, Map<String, Object> configuration) implements DeviceModel {
         @Override
         public void close() {
             try {

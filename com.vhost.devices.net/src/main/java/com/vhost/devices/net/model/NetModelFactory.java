@@ -59,10 +59,10 @@ public final class NetModelFactory implements DeviceModelFactory {
         model.setPolling(poll);
         String describe = "virtio-net " + what + ", " + pairs + " queue pair(s) of " + queueSize + ", MAC " + mac + ", MTU " + mtu
                 + (poll ? ", polling" : "");
-        return new Model(model, pairs, describe);
+        return new Model(model, pairs, describe, java.util.Collections.unmodifiableMap(new java.util.HashMap<>(config)));
     }
 
-    private record Model(AbstractNetModel device, int pairs, String describe) implements DeviceModel {
+    private record Model(AbstractNetModel device, int pairs, String describe, Map<String, Object> configuration) implements DeviceModel {
         @Override
         public String report() {
             StringBuilder b = new StringBuilder();
