@@ -80,8 +80,9 @@ public final class ControlComponent {
                 throw new IllegalArgumentException("configuration " + PID + " has no " + PATH_PROPERTY);
             }
             Path path = Path.of(p.toString());
-            JsonRpc rpc = new JsonRpc(new PlatformMethods(registry, served, new DeviceMethods(registry, configurationAdmin), context,
-                    new BundleUpdates(context, () -> server, served)).methods());
+            DeviceMethods devices = new DeviceMethods(registry, configurationAdmin, confDir(context));
+            BundleUpdates updates = new BundleUpdates(context, () -> server, served);
+            JsonRpc rpc = new JsonRpc(new PlatformMethods(registry, served, devices, context, updates).methods());
             control = new ControlServer(UnixServer.listen(path), rpc);
             props.put(STATE_PROPERTY, "listening");
             LOG.info("control socket {} listening (JSON-RPC 2.0, one request per line)", path);
@@ -92,6 +93,19 @@ public final class ControlComponent {
             LOG.error("control socket {}: {}", p, why);
         }
         status = context.registerService(Object.class.getName(), new Object(), props);
+    }
+
+    /**
+     * @return the configuration folder FileInstall watches (the first of {@code felix.fileinstall.dir},
+     *     which {@code vhost daemon} sets to its {@code --conf}), or null when none is watched
+     */
+    static Path confDir(BundleContext context) {
+        String dirs = context.getProperty("felix.fileinstall.dir");
+        if (dirs == null || dirs.isBlank()) {
+            return null;
+        }
+        Path dir = Path.of(dirs.split(",")[0].strip());
+        return java.nio.file.Files.isDirectory(dir) ? dir : null;
     }
 
     @Deactivate

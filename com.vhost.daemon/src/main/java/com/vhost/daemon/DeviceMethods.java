@@ -7,6 +7,11 @@ import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.DeviceRegistry;
 import com.vhost.daemon.rpc.Params;
 import com.vhost.daemon.rpc.RpcException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Dictionary;
 import java.util.Hashtable;
@@ -28,12 +33,24 @@ final class DeviceMethods {
     static final long SETTLE_MS = 10_000;
     private static final long POLL_MS = 20;
 
+    /** Largest snapshot file {@code device_restore} reads, in bytes. */
+    static final int MAX_SNAPSHOT_BYTES = 16 << 20;
+    /** Configuration property FileInstall puts on the configurations it made from a file. */
+    static final String FILEINSTALL_FILENAME = "felix.fileinstall.filename";
+
     private final DeviceRegistry registry;
     private final ConfigurationAdmin cm;
+    private final Path confDir;
 
-    DeviceMethods(DeviceRegistry registry, ConfigurationAdmin cm) {
+    /**
+     * @param confDir the configuration folder FileInstall watches ({@code conf/}): devices made by
+     *     {@code device_create} are written there and outlive the daemon; null keeps them in
+     *     Configuration Admin only (for as long as the process)
+     */
+    DeviceMethods(DeviceRegistry registry, ConfigurationAdmin cm, Path confDir) {
         this.registry = registry;
         this.cm = cm;
+        this.confDir = confDir;
     }
 
     /** {@code device_create {id, type, backend_type, target, queues?}} → the device object once BOUND or FAILED (or WAITING after 10 s). */
@@ -48,18 +65,87 @@ final class DeviceMethods {
         if (Long.bitCount(queueSize) != 1) {
             throw p.invalid("parameter 'queue_size' is " + queueSize + ", not a power of two");
         }
-        if (configuration(id).isPresent() || registry.device(id).isPresent()) {
+        Path file = confDir == null ? null : confDir.resolve(DeviceRegistry.DEVICE_FACTORY_PID + "-" + id + ".cfg");
+        if (configuration(id).isPresent() || registry.device(id).isPresent() || (file != null && Files.exists(file))) {
             throw new RpcException(RpcException.EXISTS, "device '" + id + "' exists already");
         }
-        Configuration cfg = cm.getFactoryConfiguration(DeviceRegistry.DEVICE_FACTORY_PID, id, "?");
         Dictionary<String, Object> props = new Hashtable<>();
         props.put(DeviceConfigKeys.DEVICE_TYPE, type);
         props.put(DeviceConfigKeys.BACKEND_TYPE, backendType);
         props.put(DeviceConfigKeys.TARGET, target);
         props.put(DeviceConfigKeys.QUEUES, (int) queues);
         props.put(DeviceConfigKeys.QUEUE_SIZE, (int) queueSize);
-        cfg.update(props);
-        return describe(settle(id));
+        if (file != null) {
+            writeConfigFile(file, props); // FileInstall makes the configuration from it, as from any conf/ file
+        } else {
+            cm.getFactoryConfiguration(DeviceRegistry.DEVICE_FACTORY_PID, id, "?").update(props);
+        }
+        Map<String, Object> m = describe(settle(id, file != null));
+        m.put("file", file == null ? null : file.toString());
+        return m;
+    }
+
+    /** Writes {@code props} as a FileInstall {@code .cfg} file (Java properties), atomically. */
+    private static void writeConfigFile(Path file, Dictionary<String, Object> props) throws RpcException {
+        StringBuilder b = new StringBuilder("# made by the vhost daemon's device_create; delete the file (or use device_delete) to remove the device\n");
+        for (java.util.Enumeration<String> k = props.keys(); k.hasMoreElements();) {
+            String key = k.nextElement();
+            b.append(key).append('=').append(props.get(key)).append('\n');
+        }
+        try {
+            Path tmp = Files.createTempFile(file.getParent(), ".device-", ".tmp");
+            Files.writeString(tmp, b);
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new RpcException(RpcException.OPERATION_FAILED, "cannot write device configuration " + file + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * {@code device_snapshot {id, path}} → {id, path, bytes}: the running device's snapshot
+     * ({@link DeviceRegistry#snapshot}) written to {@code path} (mode 0600, replaced atomically).
+     */
+    Object snapshot(Params p) throws Exception {
+        p.allowOnly("id", "path");
+        DeviceInfo d = existing(id(p));
+        Path path = Path.of(p.string("path")).toAbsolutePath();
+        if (path.getParent() == null || !Files.isDirectory(path.getParent())) {
+            throw p.invalid("parameter 'path': folder " + path.getParent() + " does not exist");
+        }
+        byte[] snap = registry.snapshot(d.id());
+        try {
+            Path tmp = Files.createTempFile(path.getParent(), ".snapshot-", ".tmp",
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+            Files.write(tmp, snap);
+            Files.move(tmp, path, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw new RpcException(RpcException.OPERATION_FAILED, "cannot write the snapshot to " + path + ": " + e.getMessage());
+        }
+        return Map.of("id", d.id(), "path", path.toString(), "bytes", snap.length);
+    }
+
+    /** {@code device_restore {id, path}} → {id, path, bytes, message}: returns the running device to a snapshot file. */
+    Object restore(Params p) throws Exception {
+        p.allowOnly("id", "path");
+        DeviceInfo d = existing(id(p));
+        Path path = Path.of(p.string("path"));
+        byte[] snap;
+        try {
+            long size = Files.size(path);
+            if (size > MAX_SNAPSHOT_BYTES) {
+                throw p.invalid("parameter 'path': " + path + " has " + size + " bytes, more than a snapshot (" + MAX_SNAPSHOT_BYTES + ")");
+            }
+            snap = Files.readAllBytes(path);
+        } catch (IOException e) {
+            throw p.invalid("parameter 'path': cannot read " + path + ": " + e.getMessage());
+        }
+        String message = registry.restore(d.id(), snap);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", d.id());
+        m.put("path", path.toString());
+        m.put("bytes", snap.length);
+        m.put("message", message);
+        return m;
     }
 
     /** {@code device_list {}} → every device. */
@@ -109,7 +195,20 @@ final class DeviceMethods {
             Dictionary<String, Object> props = cfg.getProperties();
             props.put(DeviceConfigKeys.BACKEND_TYPE, backendType);
             props.put(DeviceConfigKeys.TARGET, target);
-            cfg.update(props);
+            Object filename = props.get(FILEINSTALL_FILENAME);
+            if (filename != null) {
+                // made from a conf/ file: the file changes (and so outlives the daemon), FileInstall updates the configuration
+                Dictionary<String, Object> own = new Hashtable<>();
+                for (java.util.Enumeration<String> k = props.keys(); k.hasMoreElements();) {
+                    String key = k.nextElement();
+                    if (!key.startsWith("service.") && !key.startsWith("felix.fileinstall.")) {
+                        own.put(key, props.get(key));
+                    }
+                }
+                writeConfigFile(Path.of(java.net.URI.create(filename.toString())), own);
+            } else {
+                cfg.update(props);
+            }
             waitUntil(before.id(), d -> target.equals(d.target()) && d.status() != DeviceInfo.Status.WAITING);
             DeviceInfo after = existing(before.id());
             r.put("to", endpoint(after));
@@ -140,7 +239,17 @@ final class DeviceMethods {
         String id = id(p);
         Configuration cfg = configuration(id).orElseThrow(() -> new RpcException(RpcException.NOT_FOUND,
                 "no device '" + id + "'" + (registry.device(id).isPresent() ? " made by a configuration this daemon can delete" : "")));
-        cfg.delete();
+        Object filename = cfg.getProperties() == null ? null : cfg.getProperties().get(FILEINSTALL_FILENAME);
+        if (filename != null) {
+            try {
+                Files.deleteIfExists(Path.of(java.net.URI.create(filename.toString())));
+            } catch (IOException | IllegalArgumentException e) {
+                throw new RpcException(RpcException.OPERATION_FAILED, "device '" + id + "' comes from " + filename + ", which cannot be deleted: "
+                        + e.getMessage());
+            }
+        } else {
+            cfg.delete();
+        }
         long deadline = System.nanoTime() + SETTLE_MS * 1_000_000L;
         while (registry.device(id).isPresent()) {
             if (System.nanoTime() > deadline) {
@@ -216,10 +325,11 @@ final class DeviceMethods {
         return Optional.empty();
     }
 
-    private DeviceInfo settle(String id) throws Exception {
+    private DeviceInfo settle(String id, boolean fromFile) throws Exception {
         waitUntil(id, d -> d.status() != DeviceInfo.Status.WAITING);
         return registry.device(id).orElseThrow(() -> new RpcException(RpcException.OPERATION_FAILED,
-                "device '" + id + "': configuration made, but the registry made no device within " + SETTLE_MS + " ms (is com.vhost.registry active?)"));
+                "device '" + id + "': configuration " + (fromFile ? "file written" : "made") + ", but the registry made no device within "
+                        + SETTLE_MS + " ms (" + (fromFile ? "is FileInstall watching " + confDir + "? " : "") + "is com.vhost.registry active?)"));
     }
 
     private void waitUntil(String id, java.util.function.Predicate<DeviceInfo> done) throws InterruptedException {

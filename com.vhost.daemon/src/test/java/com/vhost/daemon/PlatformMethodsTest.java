@@ -85,7 +85,7 @@ class PlatformMethodsTest {
         BundleContext context = (BundleContext) Proxy.newProxyInstance(getClass().getClassLoader(), new Class<?>[] {BundleContext.class},
                 (p, m, a) -> m.getName().equals("getBundles") ? new Bundle[0] : null);
         ServedBackends served = new ServedBackends(() -> null, type -> null);
-        rpc = new JsonRpc(new PlatformMethods(registry, served, new DeviceMethods(registry, cm), context,
+        rpc = new JsonRpc(new PlatformMethods(registry, served, new DeviceMethods(registry, cm, null), context,
                 new BundleUpdates(context, () -> null, served)).methods());
     }
 

@@ -146,6 +146,16 @@ class DaemonProcessTest {
         return out;
     }
 
+    /** Waits (bounded) until the daemon logged that its control socket listens. */
+    static void awaitListening(Process daemon, Path log, Path sock) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(START_S);
+        while (!Files.readString(log).contains("control socket " + sock + " listening")) {
+            assertThat(daemon.isAlive()).as(Files.readString(log)).isTrue();
+            assertThat(System.nanoTime()).as("the daemon listens within " + START_S + " s: " + Files.readString(log)).isLessThan(deadline);
+            Thread.sleep(100);
+        }
+    }
+
     static void assertError(JsonNode r, int code, String inMessage) {
         assertThat(r.has("result")).as(r.toString()).isFalse();
         assertThat(r.get("error").get("code").asInt()).as(r.toString()).isEqualTo(code);
@@ -182,12 +192,7 @@ class DaemonProcessTest {
         pb.environment().put("VHOST_LOG_LEVEL", "info");
         Process daemon = pb.start();
         try {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(START_S);
-            while (!Files.readString(log).contains("control socket " + sock)) {
-                assertThat(daemon.isAlive()).as(Files.readString(log)).isTrue();
-                assertThat(System.nanoTime()).as("the daemon listens within " + START_S + " s: " + Files.readString(log)).isLessThan(deadline);
-                Thread.sleep(100);
-            }
+            awaitListening(daemon, log, sock);
             assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(sock))).isEqualTo("rw-------");
 
             try (Client c = new Client(sock); Client other = new Client(sock)) {
@@ -203,6 +208,7 @@ class DaemonProcessTest {
 
                 JsonNode dev = c.result("device_create", "{\"id\":\"d0\",\"type\":\"blk\",\"backend_type\":\"user\",\"target\":\"" + a + "\"}");
                 assertThat(dev.get("status").asText()).as(dev.toString()).isEqualTo("BOUND");
+                assertThat(conf.resolve("com.vhost.device-d0.cfg")).as("device_create writes a conf/ file").exists();
                 JsonNode list = other.result("device_list", "{}");
                 assertThat(list).hasSize(1);
                 assertThat(list.get(0).get("id").asText()).isEqualTo("d0");
@@ -215,6 +221,16 @@ class DaemonProcessTest {
                 assertThat(swap.get("to").get("target").asText()).isEqualTo(b.toString());
                 assertThat(swap.get("pause_ms").isNumber()).as(swap.toString()).isTrue();
                 assertThat(swap.get("pause_ms").asDouble()).isGreaterThanOrEqualTo(0);
+                // a snapshot of the running device, and a restore of it
+                Path snap = work.resolve("d0.snap");
+                JsonNode taken = c.result("device_snapshot", "{\"id\":\"d0\",\"path\":\"" + snap + "\"}");
+                assertThat(taken.get("bytes").asInt()).as(taken.toString()).isPositive().isEqualTo((int) Files.size(snap));
+                assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(snap))).isEqualTo("rw-------");
+                JsonNode restored = other.result("device_restore", "{\"id\":\"d0\",\"path\":\"" + snap + "\"}");
+                assertThat(restored.get("bytes").asInt()).isEqualTo((int) Files.size(snap));
+                assertError(c.call("device_restore", "{\"id\":\"d0\",\"path\":\"" + image + "\"}"), -32003, "");
+                assertError(c.call("device_restore", "{\"id\":\"d0\",\"path\":\"" + work.resolve("none.snap") + "\"}"), -32602, "cannot read");
+                assertError(c.call("device_snapshot", "{\"id\":\"d0\",\"path\":\"/nonexistent/dir/s\"}"), -32602, "does not exist");
                 JsonNode stats = c.result("device_stats", "{\"id\":\"d0\"}");
                 assertThat(stats.get("swaps").asLong()).as(stats.toString()).isEqualTo(1);
                 assertThat(c.result("device_get", "{\"id\":\"d0\"}").get("target").asText()).isEqualTo(b.toString());
@@ -336,11 +352,29 @@ class DaemonProcessTest {
                 assertError(c.call("backend_served_delete", "{\"name\":\"a\"}"), -32001, "no served back-end named 'a'");
             }
 
+            // a device made over the socket outlives the daemon (its conf/ file)
+            try (Client c = new Client(sock)) {
+                JsonNode keep = c.result("device_create", "{\"id\":\"keep\",\"type\":\"blk\",\"backend_type\":\"user\",\"target\":\""
+                        + work.resolve("nobody-yet.sock") + "\"}");
+                assertThat(keep.get("file").asText()).isEqualTo(conf.resolve("com.vhost.device-keep.cfg").toString());
+            }
+
             // SIGTERM: the daemon stops, removing its control socket and the back-ends it served
             daemon.toHandle().destroy();
             assertThat(daemon.waitFor(30, TimeUnit.SECONDS)).as("the daemon stops within 30 s of SIGTERM").isTrue();
             assertThat(sock).doesNotExist();
             assertThat(work.resolve("b.sock")).doesNotExist();
+
+            daemon = pb.start();
+            awaitListening(daemon, log, sock);
+            try (Client c = new Client(sock)) {
+                JsonNode kept = await(c, "device_list", "{}", l -> l.toString().contains("\"id\":\"keep\""), 20_000);
+                assertThat(kept).as(kept.toString()).hasSize(1);
+                assertThat(c.result("device_delete", "{\"id\":\"keep\"}").get("deleted").asBoolean()).isTrue();
+                assertThat(conf.resolve("com.vhost.device-keep.cfg")).doesNotExist();
+            }
+            daemon.toHandle().destroy();
+            assertThat(daemon.waitFor(30, TimeUnit.SECONDS)).as("the restarted daemon stops within 30 s of SIGTERM").isTrue();
         } finally {
             if (daemon.isAlive()) {
                 daemon.toHandle().destroyForcibly();
