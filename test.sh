@@ -11,6 +11,9 @@
 #   migrate     scripts/guest/migrate-guest-test.sh blk (live migration of a QEMU guest between
 #               two QEMUs, each with its own `vhost serve blk` on one image, while the guest
 #               writes and verifies sequence-numbered blocks; checked in the guest and on the host)
+#   migrate-net scripts/guest/migrate-guest-test.sh net (the same with virtio-net: each QEMU on its
+#               own `vhost serve net --tap`, the TAPs bridged in a namespace; the guest pings
+#               across the migration, the loss is printed and bounded)
 #   upgrade     scripts/guest/upgrade-guest-test.sh (live upgrade of the blk device bundle, three
 #               times, under a QEMU guest doing the same verified writes on a `vhost daemon`
 #               back-end; then a build that cannot read the model's snapshots is refused)
@@ -43,7 +46,7 @@ case "${1:-}" in
 esac
 LOGS=$REPO/build/test-logs
 mkdir -p "$LOGS"
-ALL_STAGES="deps guest maven blk-qsd blk-harness blk-vhost migrate upgrade net-vhost kguest"
+ALL_STAGES="deps guest maven blk-qsd blk-harness blk-vhost migrate migrate-net upgrade net-vhost kguest"
 STAGES=${TEST_STAGES:-$ALL_STAGES}
 STAGES=${STAGES//,/ }
 for s in $STAGES; do
@@ -144,7 +147,7 @@ if want deps; then
 fi
 
 GUEST_OK=0
-if want guest || want blk-qsd || want blk-harness || want blk-vhost || want migrate || want upgrade || want net-vhost; then
+if want guest || want blk-qsd || want blk-harness || want blk-vhost || want migrate || want migrate-net || want upgrade || want net-vhost; then
   if run_bounded "$LOGS/guest.log" 900 scripts/guest/build-guest.sh; then
     GUEST_OK=1
     # Offer the guest to the Maven tests too (integration tests may boot it).
@@ -215,6 +218,8 @@ want blk-harness && guest_test blk-harness $(( 6 * GT )) scripts/guest/blk-harne
 want blk-vhost && guest_test blk-vhost "$GT" scripts/guest/blk-guest-test.sh vhost
 # two QEMUs and two back-ends: bounded at 3 minutes (the script bounds the guest run by GUEST_TIMEOUT)
 want migrate && guest_test migrate $(( ${GUEST_TIMEOUT:-120} + 60 )) scripts/guest/migrate-guest-test.sh blk
+# the same with a net device: two `vhost serve net --tap` in a bridge in a namespace; pings across
+want migrate-net && guest_test migrate-net $(( ${GUEST_TIMEOUT:-120} + 60 )) scripts/guest/migrate-guest-test.sh net
 # a guest under a verified workload while the daemon updates its device bundle three times
 want upgrade && guest_test upgrade "$GT" scripts/guest/upgrade-guest-test.sh
 want net-vhost && guest_test net-vhost "$GT" scripts/guest/net-guest-test.sh
