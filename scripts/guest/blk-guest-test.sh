@@ -57,9 +57,7 @@ trap cleanup EXIT
 trap 'log "interrupted"; exit 2' INT TERM HUP
 
 
-for cmd in qemu-system-x86_64 qemu-img cmp sha256sum; do
-  command -v "$cmd" >/dev/null 2>&1 || harness_error "$cmd not found (run scripts/install-deps.sh)"
-done
+require_tools qemu-system-x86_64 qemu-img cmp sha256sum
 
 # ---- guest artifacts -------------------------------------------------------------------------
 if [ ! -f "$CACHE/vmlinuz" ] || [ ! -f "$CACHE/initrd.gz" ]; then

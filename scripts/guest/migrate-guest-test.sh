@@ -124,9 +124,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'log "interrupted"; exit 2' INT TERM HUP
 
-for cmd in qemu-system-x86_64 qemu-img socat cmp sha256sum; do
-  command -v "$cmd" >/dev/null 2>&1 || harness_error "$cmd not found (run scripts/install-deps.sh)"
-done
+require_tools qemu-system-x86_64 qemu-img socat cmp sha256sum
 read -r -a VHOST <<< "${VHOST_CMD:-$REPO/vhost}"
 use_jdk25
 if [ "$BACKEND" != vhost ]; then

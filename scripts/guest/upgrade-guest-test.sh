@@ -71,9 +71,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'log "interrupted"; exit 2' INT TERM HUP
 
-for cmd in qemu-system-x86_64 qemu-img cmp sha256sum; do
-  command -v "$cmd" >/dev/null 2>&1 || harness_error "$cmd not found (run scripts/install-deps.sh)"
-done
+require_tools qemu-system-x86_64 qemu-img cmp sha256sum
 read -r -a VHOST <<< "${VHOST_CMD:-$REPO/vhost}"
 use_jdk25
 command -v jar >/dev/null 2>&1 || harness_error "the JDK's jar tool not found (JAVA_HOME=${JAVA_HOME:-unset})"

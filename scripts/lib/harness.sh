@@ -22,6 +22,14 @@ skip() {
   echo "$TAG: SKIP: $*"; RESULT=0; exit 77
 }
 
+# Fails (harness error) naming the first of the commands that is not installed.
+require_tools() { # command...
+  local cmd
+  for cmd in "$@"; do
+    command -v "$cmd" >/dev/null 2>&1 || harness_error "$cmd not found (run scripts/install-deps.sh)"
+  done
+}
+
 # For the cleanup trap: removes $WORK, or keeps it and says where when the run did not pass
 # (RESULT != 0) or KEEP_TMP=1.
 remove_work() {

@@ -39,6 +39,14 @@ class ModelHandoverTest {
     @TempDir
     Path dir;
 
+    private Path image(String name, int mib) throws java.io.IOException {
+        return Files.write(dir.resolve(name), new byte[mib * MIB]);
+    }
+
+    private static VirtioBlkDriver driver(Path sock, int queues, int queueSize, int poolBytes) throws Exception {
+        return BlockDevices.open(new VhostUserOps().open(VhostTarget.of(sock.toString())), new BlkDriverOptions(queues, queueSize, false, poolBytes));
+    }
+
     private static Map<String, Object> config(Path image, int queues) {
         Map<String, Object> c = new HashMap<>();
         c.put(DeviceConfigKeys.IMAGE, image.toString());
@@ -48,15 +56,12 @@ class ModelHandoverTest {
 
     @Test
     void modelsTakeOverUnderAVerifiedWorkloadAndMismatchedOnesAreRefused() throws Exception {
-        Path image = dir.resolve("disk.raw");
-        Files.write(image, new byte[16 * MIB]);
-        Path other = dir.resolve("other.raw");
-        Files.write(other, new byte[8 * MIB]);
+        Path image = image("disk.raw", 16);
+        Path other = image("other.raw", 8);
         Path sock = dir.resolve("blk.sock");
         BlkModelFactory factory = new BlkModelFactory();
         try (ServedBackend served = new VhostUserBackendServer().serve(sock, factory.create(config(image, 2)), SocketOptions.PRIVATE);
-                VirtioBlkDriver blk = BlockDevices.open(new VhostUserOps().open(VhostTarget.of(sock.toString())),
-                        new BlkDriverOptions(2, 128, false, 4 * MIB))) {
+                VirtioBlkDriver blk = driver(sock, 2, 128, 4 * MIB)) {
             long sessions = served.acceptedConnections();
             VerifiedWorkload load = new VerifiedWorkload(blk, 4 * MIB, 4096, 4, 4, 7, () -> blk.counters().get("requests"));
             load.start();
@@ -102,8 +107,7 @@ class ModelHandoverTest {
 
     @Test
     void withNoFrontEndTheModelIsSwappedForTheNextSession() throws Exception {
-        Path image = dir.resolve("idle.raw");
-        Files.write(image, new byte[4 * MIB]);
+        Path image = image("idle.raw", 4);
         Path sock = dir.resolve("idle.sock");
         BlkModelFactory factory = new BlkModelFactory();
         try (ServedBackend served = new VhostUserBackendServer().serve(sock, factory.create(config(image, 1)), SocketOptions.PRIVATE)) {
@@ -112,8 +116,7 @@ class ModelHandoverTest {
                 h.releaseModel();
                 h.complete(factory.create(config(image, 1)));
             }
-            try (VirtioBlkDriver blk = BlockDevices.open(new VhostUserOps().open(VhostTarget.of(sock.toString())),
-                    new BlkDriverOptions(1, 64, false, MIB))) {
+            try (VirtioBlkDriver blk = driver(sock, 1, 64, MIB)) {
                 assertThat(blk.info().capacityBytes()).isEqualTo(4L * MIB);
                 blk.write(0, 0, blk.allocateBuffer(4096)).get(5, TimeUnit.SECONDS);
             }
@@ -122,13 +125,11 @@ class ModelHandoverTest {
 
     @Test
     void aReleasedModelWithNoSuccessorEndsTheSessionAndTheServedBackEnd() throws Exception {
-        Path image = dir.resolve("gone.raw");
-        Files.write(image, new byte[4 * MIB]);
+        Path image = image("gone.raw", 4);
         Path sock = dir.resolve("gone.sock");
         BlkModelFactory factory = new BlkModelFactory();
         try (ServedBackend served = new VhostUserBackendServer().serve(sock, factory.create(config(image, 1)), SocketOptions.PRIVATE);
-                VirtioBlkDriver blk = BlockDevices.open(new VhostUserOps().open(VhostTarget.of(sock.toString())),
-                        new BlkDriverOptions(1, 64, false, MIB))) {
+                VirtioBlkDriver blk = driver(sock, 1, 64, MIB)) {
             ModelHandover h = served.handOver(1000);
             h.releaseModel();
             h.close();
