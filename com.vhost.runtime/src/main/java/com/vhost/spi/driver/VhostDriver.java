@@ -443,13 +443,30 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S extends Vh
     final void refuse(String what, VhostBackend toClose) throws VhostException {
         VhostException f = failure.get();
         VhostException refusal = closed || (f != null && !(f instanceof VhostDisconnectedException))
-                ? swap.refusal(what, closed, f) : refuseSwap(what);
+                ? swap.refusal(what, closed, f) : packedRefusal(what);
+        if (refusal == null) {
+            refusal = refuseSwap(what);
+        }
         if (refusal != null) {
             if (toClose != null) {
                 toClose.close();
             }
             throw refusal;
         }
+    }
+
+    /**
+     * Packed rings (VIRTIO_F_RING_PACKED) are not carried across back-ends: a used element written
+     * out of order overwrites the descriptors of a buffer the old back-end still held, so the
+     * restart point GET_VRING_BASE gives cannot be trusted to name what is left.
+     */
+    private VhostException packedRefusal(String what) {
+        if (!VirtioFeatures.has(ackedFeatures(), VirtioFeatures.F_RING_PACKED)) {
+            return null;
+        }
+        return new VirtioDeviceException(what + " refused on " + backendName() + ": the device negotiated packed"
+                + " virtqueues (VIRTIO_F_RING_PACKED), which this driver does not move between back-ends or snapshots;"
+                + " open it without --packed to swap, detach, snapshot or restore it");
     }
 
     /** A started {@code next} on {@code nv} replaces the backend in use; a failure by a lost backend is forgotten. */

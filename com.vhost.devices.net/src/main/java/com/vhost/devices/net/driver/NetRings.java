@@ -128,6 +128,15 @@ final class NetRings {
         return retaken;
     }
 
+    /** @return each data ring's avail index now (a fresh ring's start: 0 split, 0x8000 packed), for {@link #configs} */
+    int[] availIndices() {
+        int[] bases = new int[2 * pairs.length];
+        for (int i = 0; i < bases.length; i++) {
+            bases[i] = ring(i).availIdx();
+        }
+        return bases;
+    }
+
     /** Queue configs for a start at {@code bases}: same rings, same eventfds, the first {@code active} pairs enabled. */
     List<VirtqueueConfig> configs(int[] bases, int ctrlBase, int active) {
         List<VirtqueueConfig> configs = new ArrayList<>(count());

@@ -141,7 +141,11 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
             throw new VhostFeatureException(String.format("virtio-net on %s: %d queue pairs wanted but the back-end's features 0x%x lack VIRTIO_NET_F_MQ",
                     vhost.backend().describe(), o.queuePairs(), vhost.backendFeatures()));
         }
-        front.ackFeatures(o.mergeableRxBuffers() ? offered : offered & ~VirtioFeatures.bit(VirtioNet.F_MRG_RXBUF));
+        front.ackFeatures(o.ringFeatures(o.mergeableRxBuffers() ? offered : offered & ~VirtioFeatures.bit(VirtioNet.F_MRG_RXBUF)));
+        if (o.packed() && !VirtioFeatures.has(offered, VirtioFeatures.F_RING_PACKED)) {
+            LOG.info("virtio-net on {}: packed virtqueues asked for but the back-end does not offer VIRTIO_F_RING_PACKED; using split ones",
+                    vhost.backend().describe());
+        }
         this.acked = front.ackedFeatures();
         boolean mrg = VirtioFeatures.has(acked, VirtioNet.F_MRG_RXBUF);
         byte[] cfg = new byte[VirtioNet.CONFIG_SIZE];
@@ -162,7 +166,7 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
         this.data = new NetDataPath(pairs, swap, new Checks(), poll, maxFrame, mtu);
         laidOut(memory, acked, interrupt, 2 * pairs.length, rings.count());
         try {
-            front.activate(memory, interrupt, rings.configs(new int[2 * pairs.length], 0, 1)); // VIRTIO 1.2, 5.1.6.5.5: pair 0 until VQ_PAIRS_SET
+            front.activate(memory, interrupt, rings.configs(rings.availIndices(), 0, 1)); // VIRTIO 1.2, 5.1.6.5.5: pair 0 until VQ_PAIRS_SET
             for (NetQueuePair p : pairs) {
                 p.refill();
             }
