@@ -450,7 +450,7 @@ public final class DriverQueue {
      * @throws VirtqueueException when the device moved {@code used->idx} by more than the number of
      *     outstanding chains, or named a descriptor that is not an outstanding head; packed: when a used
      *     descriptor names a buffer id that is not outstanding, or reports more bytes written than
-     *     the buffer's writable buffers hold
+     *     the chain's buffers hold
      */
     public int pollUsed(UsedHandler handler) throws VirtqueueException {
         if (packed != null) {

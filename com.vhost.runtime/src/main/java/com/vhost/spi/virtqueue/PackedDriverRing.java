@@ -19,7 +19,7 @@ import java.nio.ByteOrder;
  *
  * <p><b>State.</b> The driver's next avail position and avail wrap counter (starting at 0 / 1), the
  * next used position and used wrap counter, and per buffer id (0..size-1, taken from a free-id list)
- * the number of ring descriptors the buffer holds, its writable bytes and its token. A descriptor
+ * the number of ring descriptors the buffer holds, its bytes and its token. A descriptor
  * is available when its AVAIL flag (bit 7) equals the avail wrap counter and USED (bit 15) does not;
  * the device marks a buffer used by writing one descriptor, with {@code id}, {@code len} and both
  * flags equal to its wrap counter, at its own used position, which then advances by the number of
@@ -62,8 +62,11 @@ final class PackedDriverRing {
 
     /** Ring descriptors held by buffer id i, or 0 when the id is free. */
     private final short[] idDescs;
-    /** Bytes the device may write into buffer id i. */
-    private final int[] idWritable;
+    /**
+     * Bytes of buffer id i, readable and writable: the bound of a used length. Not the writable
+     * bytes alone: DPDK 22.11's vhost reports the length of a transmit (device-readable) buffer.
+     */
+    private final long[] idBytes;
     private final long[] tokens;
     /** Free-id list: next free id after i. */
     private final short[] nextFreeId;
@@ -98,7 +101,7 @@ final class PackedDriverRing {
         this.indirectOff = indirectOff;
         this.indirectStride = indirectStride;
         this.idDescs = new short[size];
-        this.idWritable = new int[size];
+        this.idBytes = new long[size];
         this.tokens = new long[size];
         this.nextFreeId = new short[size];
     }
@@ -118,7 +121,7 @@ final class PackedDriverRing {
         }
         for (int i = 0; i < size; i++) {
             idDescs[i] = 0;
-            idWritable[i] = 0;
+            idBytes[i] = 0;
             tokens[i] = 0;
             nextFreeId[i] = (short) (i + 1);
         }
@@ -187,9 +190,9 @@ final class PackedDriverRing {
         if (need > numFree) {
             return -1;
         }
-        int writable = 0;
-        for (int i = out; i < n; i++) {
-            writable += lens[i];
+        long bytes = 0;
+        for (int i = 0; i < n; i++) {
+            bytes += Integer.toUnsignedLong(lens[i]);
         }
         int id = freeId;
         freeId = nextFreeId[id];
@@ -231,7 +234,7 @@ final class PackedDriverRing {
             U16.set(mem, head + 14, (short) headFlags); // seen only after the batch's first head
         }
         idDescs[id] = (short) need;
-        idWritable[id] = writable;
+        idBytes[id] = bytes;
         tokens[id] = token;
         numFree -= need;
         inFlight++;
@@ -313,8 +316,8 @@ final class PackedDriverRing {
      * Consumes every used descriptor (flags read first, then, after an acquire fence, id and len),
      * frees its buffer id and descriptors and hands {@code (token, len)} to {@code handler}.
      *
-     * @throws VirtqueueException for an id that is not an outstanding buffer, or a written length
-     *     larger than the buffer's writable bytes
+     * @throws VirtqueueException for an id that is not an outstanding buffer, or a used length
+     *     larger than the buffer (all its descriptors' lengths together)
      */
     int pollUsed(DriverQueue.UsedHandler handler) throws VirtqueueException {
         int done = 0;
@@ -332,10 +335,10 @@ final class PackedDriverRing {
                         + ") names buffer id " + id + ", which is not outstanding (ring of " + size + ", " + inFlight
                         + " buffers outstanding)");
             }
-            if (Integer.compareUnsigned(len, idWritable[id]) > 0) {
+            if (Integer.toUnsignedLong(len) > idBytes[id]) {
                 throw new VirtqueueException(queueIndex, "used descriptor at position " + usedPos + " reports "
-                        + Integer.toUnsignedString(len) + " bytes written into buffer id " + id + ", which has "
-                        + idWritable[id] + " writable bytes");
+                        + Integer.toUnsignedString(len) + " bytes written into buffer id " + id + ", which holds only "
+                        + idBytes[id] + " bytes");
             }
             int n = idDescs[id];
             long token = tokens[id];

@@ -416,9 +416,14 @@ class PackedDriverQueueTest {
         dev = new Device(mem, size, q.freshIdx());
         q.add(new long[] {1, 2}, new int[] {4, 8}, 1, 1, 1);
         t = dev.take();
-        dev.use(t, 9); // 8 writable bytes
+        dev.use(t, 13); // 4 + 8 bytes
         assertThatThrownBy(() -> poll(q)).isInstanceOf(VirtqueueException.class)
-                .hasMessageContaining("9 bytes written into buffer id 0, which has 8 writable bytes");
+                .hasMessageContaining("13 bytes written into buffer id 0, which holds only 12 bytes");
+        q.reset(q.freshIdx());
+        dev = new Device(mem, size, q.freshIdx());
+        q.add(new long[] {1}, new int[] {4}, 0, 1, 1);
+        dev.use(dev.take(), -1); // 4294967295 bytes
+        assertThatThrownBy(() -> poll(q)).isInstanceOf(VirtqueueException.class).hasMessageContaining("4294967295 bytes");
 
         q.reset(q.freshIdx());
         Device d3 = new Device(mem, size, q.freshIdx());
