@@ -124,7 +124,7 @@ if [ "$packed" = 1 ]; then
   echo "B' vhost-platform driver packed -> DPDK vhost PMD: $(mpps "$rb2") Mpps (driver: $(grep -o '[0-9.]* Mpps' "$work/b2-driver.log"))"
   awk -v a="$ra" -v b="$rb" -v a2="$ra2" -v b2="$rb2" 'BEGIN {
     printf "split vs packed: driver %.3f -> %.3f Mpps (B'"'"'/B %.2f); DPDK virtio_user %.3f -> %.3f Mpps (A'"'"'/A %.2f)\n",
-      b / 1e6, b2 / 1e6, b > 0 ? b2 / b : 0, a / 1e6, a2 / 1e6, a > 0 ? a2 / a : 0 }'
+      b / 1e6, b2 / 1e6, (b > 0 ? b2 / b : 0), a / 1e6, a2 / 1e6, (a > 0 ? a2 / a : 0) }'
   . scripts/lib/bench.sh
   bench_json net-bench-packed pkt_size="$pkt" seconds="$secs" a_dpdk_split_pps="$ra" b_driver_split_pps="$rb" \
     a_dpdk_packed_pps="$ra2" b_driver_packed_pps="$rb2"
