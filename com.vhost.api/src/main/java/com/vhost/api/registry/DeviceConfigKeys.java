@@ -49,7 +49,9 @@ public final class DeviceConfigKeys {
     /**
      * {@code true}: the driver asks for packed virtqueues (VIRTIO_F_RING_PACKED, VIRTIO 1.2 section
      * 2.8) and uses split ones, with a log line, when the back-end does not offer them; default
-     * false (split). Such a driver refuses hot-swap, detach, snapshot and restore. Since 1.5.
+     * false (split). On packed rings a net driver restarts them fresh on a rebind (frames waiting to
+     * be sent are dropped) and a blk driver refuses hot-swap and detach; both refuse snapshot and
+     * restore. Since 1.5.
      */
     public static final String PACKED = "packed";
 

@@ -76,7 +76,7 @@ record NetMemory(SharedMemory shm, GuestMemory memory, NetRings rings) {
             NetControlQueue ctrl = new NetControlQueue(new DriverQueue(VirtioNet.ctrlQueue(np), VirtioNetFrontend.CTRL_QUEUE_SIZE,
                     all.asSlice(coff, ctrlQBytes), base + coff, acked & ~VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED), 0), track(opened), track(opened),
                     all.asSlice(coff + ctrlQBytes, ctrlBufBytes), base + coff + ctrlQBytes);
-            return new NetMemory(shm, memory, new NetRings(ps, ctrl, qsize));
+            return new NetMemory(shm, memory, new NetRings(ps, ctrl, qsize, o.poll()));
         } catch (VhostException | RuntimeException e) {
             for (EventFd f : opened) {
                 f.close();

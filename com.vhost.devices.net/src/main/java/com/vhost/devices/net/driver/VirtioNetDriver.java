@@ -432,6 +432,9 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
             if (VirtioFeatures.has(missing, VirtioFeatures.F_EVENT_IDX)) {
                 named.append(" VIRTIO_RING_F_EVENT_IDX");
             }
+            if (VirtioFeatures.has(missing, VirtioFeatures.F_RING_PACKED)) {
+                named.append(" VIRTIO_F_RING_PACKED");
+            }
             throw new VhostFeatureException(String.format(
                     "rebind to %s refused, the device stays on %s: it does not offer feature bits 0x%x%s acked so far"
                             + " (acked 0x%x, offered 0x%x)", name, from, missing, named, acked, offered));
@@ -455,7 +458,9 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
     @Override
     protected int resumeDataPath(boolean attached) {
         rings.unlockAll(attached && refillOnResume);
-        refillOnResume = false;
+        if (attached) {
+            refillOnResume = false; // detached: packed rings reset by takeOutstanding are filled at the rebind
+        }
         return 0;
     }
 
@@ -470,10 +475,23 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
         rings.reap(ring);
     }
 
-    /** Rings restart at their used index; chains taken and not completed are offered again ({@code retaken}). */
+    /**
+     * Rings restart at their used index; chains taken and not completed are offered again
+     * ({@code retaken}). Packed rings restart fresh instead ({@link NetRings#takeRestartPoints}):
+     * frames waiting to be sent are dropped, receive buffers posted again when the data path resumes.
+     */
     @Override
     protected int takeOutstanding(int[] bases, String why) {
+        if (VirtioFeatures.has(acked, VirtioFeatures.F_RING_PACKED)) {
+            refillOnResume = true;
+        }
         return rings.takeRestartPoints(bases, backendName());
+    }
+
+    /** Packed rings move on rebind and detach, restarted fresh: see {@link #takeOutstanding}. */
+    @Override
+    protected boolean movesPackedRings() {
+        return true;
     }
 
     @Override

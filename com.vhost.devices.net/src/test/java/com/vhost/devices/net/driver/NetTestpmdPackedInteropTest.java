@@ -24,9 +24,10 @@ import org.junit.jupiter.api.io.TempDir;
  * Virtio features" log line), and sequence-numbered frames of 60..1514 bytes all come back, in
  * order, intact, MACs swapped; on 1 and 2 queue pairs, with call-eventfd waits (driver event
  * suppression) and with busy polling, and with small mergeable receive buffers on a small ring so
- * a frame spans several used descriptors and the ring wraps hundreds of times. A swap of a packed
- * driver is refused with a clear error. A missing testpmd skips (fails under CI=true); each
- * process is stopped by PID within a bound.
+ * a frame spans several used descriptors and the ring wraps hundreds of times. A packed driver
+ * moves to a second testpmd (rebind, and detach then rebind: its rings restart fresh there), a
+ * back-end without packed rings is refused naming the feature, and a snapshot is refused. A missing
+ * testpmd skips (fails under CI=true); each process is stopped by PID within a bound.
  */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
 class NetTestpmdPackedInteropTest {
@@ -54,9 +55,9 @@ class NetTestpmdPackedInteropTest {
                     assertThat(net.stats(p).txPackets()).isEqualTo(frames);
                     assertThat(net.stats(p).rxErrors()).isZero();
                 }
-                Assertions.assertThatThrownBy(net::detach).isInstanceOf(VhostException.class)
+                Assertions.assertThatThrownBy(net::snapshot).isInstanceOf(VhostException.class)
                         .hasMessageContaining("packed virtqueues (VIRTIO_F_RING_PACKED)").hasMessageContaining("without --packed");
-                NetFrames.echo(net, 0, 64, burst, true); // a refused swap leaves the device serving
+                NetFrames.echo(net, 0, 64, burst, true); // a refused snapshot leaves the device serving
             } catch (AssertionError | Exception e) {
                 throw new AssertionError(e.getMessage() + "\ntestpmd log:\n" + pmd.log(), e);
             }
@@ -89,5 +90,54 @@ class NetTestpmdPackedInteropTest {
         // 64 descriptors, 256-byte buffers: a 1514-byte frame takes 7 used descriptors; bursts of 4
         // frames so that testpmd always finds receive buffers (it drops a frame it cannot place)
         echo("pk3", NetDriverOptions.defaults().withQueueSize(64).withRxBufferBytes(256).withPoll(true), 5000, 4);
+    }
+
+    @Test
+    void packedDriverMovesBetweenTwoTestpmdsAndRefusesASplitOnlyBackend() throws Exception {
+        Path a = dir.resolve("a.sock");
+        Path b = dir.resolve("b.sock");
+        try (Testpmd pa = Testpmd.start(dir, "pka", "net_vhost0,iface=" + a + ",queues=1", a, "macswap", 1, List.of())
+                        .awaitSocket(20_000);
+                Testpmd pb = Testpmd.start(dir, "pkb", "net_vhost0,iface=" + b + ",queues=1", b, "macswap", 1, List.of())
+                        .awaitSocket(20_000)) {
+            try (VirtioNetDriver net = VirtioNetDriver.open(new VhostUserOps().open(VhostTarget.of(a.toString())),
+                    NetDriverOptions.defaults().withPacked(true))) {
+                pa.awaitVhostReady(1, 20_000);
+                NetFrames.echo(net, 0, 500, 32, true);
+                net.rebind(new VhostUserOps().open(VhostTarget.of(b.toString())));
+                assertThat(net.info().backend()).contains(b.toString());
+                pb.awaitVhostReady(1, 20_000);
+                NetFrames.echo(net, 0, 500, 32, true);
+                assertThat(VirtioFeatures.has(negotiated(pb.log()), VirtioFeatures.F_RING_PACKED)).isTrue();
+                Matcher base = Pattern.compile("last_avail_idx:(\\d+)").matcher(pb.log());
+                while (base.find()) {
+                    assertThat(base.group(1)).as("testpmd b starts the rings fresh (SET_VRING_BASE 0x8000)").isEqualTo("0");
+                }
+
+                net.detach();
+                assertThat(net.isDetached()).isTrue();
+                net.rebind(new VhostUserOps().open(VhostTarget.of(a.toString())));
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+                while (pa.log().split("virtio is now ready for processing", -1).length < 3 && System.nanoTime() < deadline) {
+                    Thread.sleep(20);
+                }
+                pa.awaitVhostReady(1, 20_000);
+                NetFrames.echo(net, 0, 500, 32, true);
+                assertThat(net.stats(0).rxErrors()).isZero();
+
+                // this project's loopback back-end offers split rings only
+                Path c = dir.resolve("c.sock");
+                try (var model = com.vhost.devices.net.model.LoopbackNetModel.withDefaults(1);
+                        var server = new com.vhost.user.backend.VhostUserServer(c, model)) {
+                    server.start();
+                    Assertions.assertThatThrownBy(() -> net.rebind(new VhostUserOps().open(VhostTarget.of(c.toString()))))
+                            .isInstanceOf(VhostException.class).hasMessageContaining("VIRTIO_F_RING_PACKED")
+                            .hasMessageContaining("the device stays on");
+                }
+                NetFrames.echo(net, 0, 200, 32, true);
+            } catch (AssertionError | Exception e) {
+                throw new AssertionError(e.getMessage() + "\ntestpmd a log:\n" + pa.log() + "\ntestpmd b log:\n" + pb.log(), e);
+            }
+        }
     }
 }
