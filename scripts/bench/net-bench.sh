@@ -4,10 +4,15 @@
 #   A. DPDK virtio_user txonly -> DPDK vhost PMD rxonly          (the C reference)
 #   B. this project's driver (`vhost net bench --mode tx --poll`) -> DPDK vhost PMD rxonly
 #   C. DPDK virtio_user txonly -> this project's back-end (`vhost serve net --loopback --poll`)
+# With --packed, split against packed virtqueues (VIRTIO 1.2 2.8) side by side, instead of C:
+#   A. and B. as above (split rings), then
+#   A'. DPDK virtio_user with packed_vq=1 -> DPDK vhost PMD rxonly
+#   B'. this project's driver with --packed -> DPDK vhost PMD rxonly
 # Rates are read from testpmd's periodic statistics (the median of the nonzero Rx-pps or Tx-pps
 # samples); B also prints the driver's own figure, C the back-end's counters. Prints each rate
-# and B/A, C/A. On a loaded machine testpmd prints few samples and rates swing: run it twice.
-# Usage: scripts/bench/net-bench.sh [--seconds S]
+# and B/A, C/A (B'/B, A'/A with --packed). On a loaded machine testpmd prints few samples and
+# rates swing: run it twice.
+# Usage: scripts/bench/net-bench.sh [--seconds S] [--packed]
 # Environment: SECONDS_PER_RUN (default 5), PKT (frame bytes, default 64),
 #              SERVE_JAVA_OPTS (JVM options for the back-end, default "-XX:+UseSerialGC -Xmx256m"),
 #              KEEP=1 keeps the work directory with every log.
@@ -18,10 +23,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 secs=${SECONDS_PER_RUN:-5}
 pkt=${PKT:-64}
+packed=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) secs=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --packed) packed=1; shift ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 64 ;;
   esac
 done
@@ -93,6 +100,36 @@ await_file "$sb" 20
 stop "$pc"
 rb=$(rate "$work/b-vhost.log" Rx-pps)
 echo "B  vhost-platform driver -> DPDK vhost PMD: $(mpps "$rb") Mpps (driver: $(grep -o '[0-9.]* Mpps' "$work/b-driver.log"))"
+
+if [ "$packed" = 1 ]; then
+  # A': virtio_user on packed rings -> vhost PMD
+  sa2=$work/a2.sock
+  pa2=$(testpmd 1 vha2 "$work/a2-vhost.log" "net_vhost0,iface=$sa2,queues=1" rxonly)
+  await_file "$sa2" 20
+  pb2=$(testpmd 0 vua2 "$work/a2-user.log" "net_virtio_user0,path=$sa2,queues=1,packed_vq=1" txonly)
+  sleep "$secs"
+  stop "$pb2"; stop "$pa2"
+  ra2=$(rate "$work/a2-vhost.log" Rx-pps)
+  echo "A' DPDK virtio_user packed -> DPDK vhost PMD:      $(mpps "$ra2") Mpps"
+
+  # B': this driver on packed rings -> vhost PMD
+  sb2=$work/b2.sock
+  pc2=$(testpmd 1 vhb2 "$work/b2-vhost.log" "net_vhost0,iface=$sb2,queues=1" rxonly)
+  await_file "$sb2" 20
+  ./vhost net bench --socket "$sb2" --pkt-size "$pkt" --seconds "$secs" --burst 32 --mode tx --poll --packed \
+      >"$work/b2-driver.log" 2>&1 || { cat "$work/b2-driver.log" >&2; exit 1; }
+  stop "$pc2"
+  if grep -q 'notice:' "$work/b2-driver.log"; then cat "$work/b2-driver.log" >&2; echo "B' did not run on packed rings" >&2; exit 1; fi
+  rb2=$(rate "$work/b2-vhost.log" Rx-pps)
+  echo "B' vhost-platform driver packed -> DPDK vhost PMD: $(mpps "$rb2") Mpps (driver: $(grep -o '[0-9.]* Mpps' "$work/b2-driver.log"))"
+  awk -v a="$ra" -v b="$rb" -v a2="$ra2" -v b2="$rb2" 'BEGIN {
+    printf "split vs packed: driver %.3f -> %.3f Mpps (B'"'"'/B %.2f); DPDK virtio_user %.3f -> %.3f Mpps (A'"'"'/A %.2f)\n",
+      b / 1e6, b2 / 1e6, (b > 0 ? b2 / b : 0), a / 1e6, a2 / 1e6, (a > 0 ? a2 / a : 0) }'
+  . scripts/lib/bench.sh
+  bench_json net-bench-packed pkt_size="$pkt" seconds="$secs" a_dpdk_split_pps="$ra" b_driver_split_pps="$rb" \
+    a_dpdk_packed_pps="$ra2" b_driver_packed_pps="$rb2"
+  exit 0
+fi
 
 # C: virtio_user -> this back-end
 sc=$work/c.sock

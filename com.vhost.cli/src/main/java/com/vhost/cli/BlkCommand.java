@@ -73,6 +73,10 @@ final class BlkCommand extends ParentCommand {
         @Option(names = "--poll", description = "find completions by polling the used ring (no call eventfd waits)")
         boolean poll;
 
+        @Option(names = "--packed", description = {"ask for packed virtqueues (VIRTIO_F_RING_PACKED, VIRTIO 1.2 2.8);",
+            "split ones, with a notice, when the back-end does not offer them (qemu-storage-daemon 7.2)"})
+        boolean packed;
+
         /** Connects through the vhost-user {@link VhostOps} service and starts the driver. */
         BlockDevice open(CliServices services) throws Exception {
             return open(services, -1);
@@ -85,10 +89,15 @@ final class BlkCommand extends ParentCommand {
          */
         BlockDevice open(CliServices services, long swapWaitMs) throws Exception {
             Checks.queues(queues, queueSize);
+            Checks.packedOneShot(packed, swapWaitMs);
             VhostBackend backend = opener(services, connectTimeoutMs).open();
             try {
-                return swapWaitMs < 0 ? services.blkTools().openDevice(backend, queues, queueSize, poll)
-                        : services.blkTools().openReconnectable(backend, queues, queueSize, poll, swapWaitMs);
+                if (swapWaitMs >= 0) {
+                    return services.blkTools().openReconnectable(backend, queues, queueSize, poll, swapWaitMs);
+                }
+                BlockDevice dev = services.blkTools().openDevice(backend, queues, queueSize, poll, packed);
+                Checks.packedNotice(packed, dev.info().features(), dev.info().backend(), services.err());
+                return dev;
             } catch (Exception | Error e) {
                 backend.close();
                 throw e;

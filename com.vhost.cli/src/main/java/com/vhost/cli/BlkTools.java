@@ -93,6 +93,20 @@ public interface BlkTools {
      */
     BlockDevice openDevice(VhostBackend backend, int queues, int queueSize, boolean poll) throws Exception;
 
+    /**
+     * As {@link #openDevice(VhostBackend, int, int, boolean)}; {@code packed} asks for packed
+     * virtqueues (VIRTIO_F_RING_PACKED), split ones being used when the back-end does not offer them.
+     *
+     * @throws UnsupportedOperationException by default when {@code packed} (no packed driver)
+     */
+    default BlockDevice openDevice(VhostBackend backend, int queues, int queueSize, boolean poll, boolean packed) throws Exception {
+        if (packed) {
+            backend.close();
+            throw new UnsupportedOperationException("this virtio-blk driver has no packed virtqueues");
+        }
+        return openDevice(backend, queues, queueSize, poll);
+    }
+
     /** Receives low-level completions on the polling thread; must not allocate. */
     @FunctionalInterface
     interface CompletionSink {

@@ -1,5 +1,8 @@
 package com.vhost.cli;
 
+import com.vhost.api.virtio.VirtioFeatures;
+import java.io.PrintWriter;
+
 /** Argument checks shared by the commands; each names the option and the value. */
 final class Checks {
     private Checks() {}
@@ -10,6 +13,22 @@ final class Checks {
         }
         if (queueSize < 1 || queueSize > 32768 || Integer.bitCount(queueSize) != 1) {
             throw new UsageException("--queue-size " + queueSize + " is not a power of two in 1..32768");
+        }
+    }
+
+    /** {@code --packed} is for one-shot drivers: a driver on packed virtqueues refuses a rebind. */
+    static void packedOneShot(boolean packed, long swapWaitMs) {
+        if (packed && swapWaitMs >= 0) {
+            throw new UsageException("--packed does not combine with --reconnect: a driver on packed virtqueues is not moved"
+                    + " to another back-end");
+        }
+    }
+
+    /** Prints a one-line notice when {@code --packed} was asked for and the acked {@code features} lack RING_PACKED. */
+    static void packedNotice(boolean packed, long features, String backend, PrintWriter err) {
+        if (packed && !VirtioFeatures.has(features, VirtioFeatures.F_RING_PACKED)) {
+            err.println("notice: " + backend + " does not offer VIRTIO_F_RING_PACKED; using split virtqueues");
+            err.flush();
         }
     }
 }

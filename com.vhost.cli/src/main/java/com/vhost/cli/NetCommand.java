@@ -73,6 +73,10 @@ final class NetCommand extends ParentCommand {
         @Option(names = "--poll", description = "busy-poll the used rings (no call eventfd waits)")
         boolean poll;
 
+        @Option(names = "--packed", description = {"ask for packed virtqueues (VIRTIO_F_RING_PACKED, VIRTIO 1.2 2.8);",
+            "split ones, with a notice, when the back-end does not offer them"})
+        boolean packed;
+
         /**
          * Connects and starts the driver; with {@code swapWaitMs >= 0} one that detaches when its
          * back-end goes away and waits that many milliseconds for a rebind
@@ -80,9 +84,14 @@ final class NetCommand extends ParentCommand {
          */
         NetDevice open(CliServices services, long swapWaitMs) throws Exception {
             Checks.queues(queues, queueSize);
+            Checks.packedOneShot(packed, swapWaitMs);
             VhostBackend backend = opener(services, connectTimeoutMs).open();
-            return swapWaitMs < 0 ? services.netTools().openDevice(backend, queues, queueSize, poll)
-                    : services.netTools().openReconnectable(backend, queues, queueSize, poll, swapWaitMs);
+            if (swapWaitMs >= 0) {
+                return services.netTools().openReconnectable(backend, queues, queueSize, poll, swapWaitMs);
+            }
+            NetDevice dev = services.netTools().openDevice(backend, queues, queueSize, poll, packed);
+            Checks.packedNotice(packed, dev.info().features(), dev.info().backend(), services.err());
+            return dev;
         }
 
         /**

@@ -33,6 +33,20 @@ public interface NetTools {
     NetDevice openDevice(VhostBackend backend, int pairs, int queueSize, boolean poll) throws Exception;
 
     /**
+     * As {@link #openDevice(VhostBackend, int, int, boolean)}; {@code packed} asks for packed
+     * virtqueues (VIRTIO_F_RING_PACKED), split ones being used when the back-end does not offer them.
+     *
+     * @throws UnsupportedOperationException by default when {@code packed} (no packed driver)
+     */
+    default NetDevice openDevice(VhostBackend backend, int pairs, int queueSize, boolean poll, boolean packed) throws Exception {
+        if (packed) {
+            backend.close();
+            throw new UnsupportedOperationException("this virtio-net driver has no packed virtqueues");
+        }
+        return openDevice(backend, pairs, queueSize, poll);
+    }
+
+    /**
      * Starts the virtio-net driver so that, when its back-end goes away, it detaches instead of
      * failing ({@code detach.on.loss=true}): transmitted frames wait in its rings and data-path
      * calls go on for up to {@code swapWaitMs} until {@link ReconnectView#rebind} gives it a new

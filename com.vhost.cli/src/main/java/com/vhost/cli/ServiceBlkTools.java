@@ -59,6 +59,12 @@ final class ServiceBlkTools implements BlkTools {
     }
 
     @Override
+    public BlockDevice openDevice(VhostBackend backend, int queues, int queueSize, boolean poll, boolean packed) throws Exception {
+        return blk.open(backend, queues, queueSize, poll,
+                Map.of(DeviceConfigKeys.DETACH_ON_LOSS, false, DeviceConfigKeys.PACKED, packed), BlockDevice.class);
+    }
+
+    @Override
     public BlockDevice openReconnectable(VhostBackend backend, int queues, int queueSize, boolean poll, long swapWaitMs)
             throws Exception {
         return blk.openReconnectable(backend, queues, queueSize, poll, swapWaitMs, BlockDevice.class);

@@ -75,6 +75,12 @@ final class ServiceNetTools implements NetTools {
     }
 
     @Override
+    public NetDevice openDevice(VhostBackend backend, int pairs, int queueSize, boolean poll, boolean packed) throws Exception {
+        return net.open(backend, pairs, queueSize, poll,
+                Map.of(DeviceConfigKeys.DETACH_ON_LOSS, false, DeviceConfigKeys.PACKED, packed), NetDevice.class);
+    }
+
+    @Override
     public NetDevice openReconnectable(VhostBackend backend, int pairs, int queueSize, boolean poll, long swapWaitMs)
             throws Exception {
         return net.openReconnectable(backend, pairs, queueSize, poll, swapWaitMs, NetDevice.class);

@@ -45,6 +45,20 @@ class NetCommandsTest {
     }
 
     @Test
+    void packedAskedOfASplitOnlyBackEndFallsBackWithANotice() throws Exception {
+        Path sock = dir.resolve("packed.sock");
+        try (LoopbackNetModel model = LoopbackNetModel.withDefaults(1); VhostUserServer server = new VhostUserServer(sock, model)) {
+            server.start();
+            assertThat(run("net", "echo", "--socket", sock.toString(), "--count", "300", "--packed")).as(errText.toString()).isZero();
+            assertThat(outText.toString()).contains("sent 300 received 300 lost 0 reordered 0 corrupted 0");
+            assertThat(errText.toString()).contains("notice: vhost-user:" + sock + " does not offer VIRTIO_F_RING_PACKED;"
+                    + " using split virtqueues");
+            assertThat(run("net", "echo", "--socket", sock.toString(), "--reconnect", "--seconds", "1", "--packed")).isEqualTo(2);
+            assertThat(errText.toString()).contains("--packed does not combine with --reconnect");
+        }
+    }
+
+    @Test
     void echoInfoAndBenchAgainstTheLoopbackBackEnd() throws Exception {
         Path sock = dir.resolve("net.sock");
         try (LoopbackNetModel model = LoopbackNetModel.withDefaults(2); VhostUserServer server = new VhostUserServer(sock, model)) {

@@ -47,6 +47,15 @@ public final class DeviceConfigKeys {
     public static final String POLL = "poll";
 
     /**
+     * {@code true}: the driver asks for packed virtqueues (VIRTIO_F_RING_PACKED, VIRTIO 1.2 section
+     * 2.8) and uses split ones, with a log line, when the back-end does not offer them; default
+     * false (split). On packed rings a net driver restarts them fresh on a rebind (frames waiting to
+     * be sent are dropped) and a blk driver refuses hot-swap and detach; both refuse snapshot and
+     * restore. Since 1.5.
+     */
+    public static final String PACKED = "packed";
+
+    /**
      * Milliseconds, 0..3600000, default 10000: how long requests wait while a running device has no
      * backend (its backend went away, or a swap is under way); after that they fail with
      * {@link com.vhost.api.VhostDisconnectedException}.

@@ -129,11 +129,11 @@ final class DriverQuiesce {
                     break;
                 }
                 q = d.ringQueue(i);
-                int missing = (bases[i] - q.lastUsedIdx()) & 0xFFFF;
+                int missing = q.usedDistance(bases[i]);
                 if (missing == 0) {
                     break;
                 }
-                if (missing > q.inFlight()) {
+                if (missing < 0) {
                     d.log.warn("queue {}: base {} from {} is not between the used index {} and the avail index {}; restarting at {}",
                             i, bases[i], name, q.lastUsedIdx(), q.availIdx(), q.lastUsedIdx());
                     bases[i] = -1;

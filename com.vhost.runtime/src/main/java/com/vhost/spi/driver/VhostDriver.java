@@ -159,6 +159,15 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S extends Vh
         return null;
     }
 
+    /**
+     * @return whether this driver moves packed rings (VIRTIO_F_RING_PACKED) to another back-end on
+     *     rebind and detach: {@link #takeOutstanding} then restarts them fresh (index 0x8000) rather
+     *     than at the GET_VRING_BASE answer; false (the default): those are refused
+     */
+    protected boolean movesPackedRings() {
+        return false;
+    }
+
     /** Holds the data path: new requests wait, completion work stops (caller holds the swap lock). */
     protected abstract void holdDataPath();
 
@@ -443,13 +452,33 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S extends Vh
     final void refuse(String what, VhostBackend toClose) throws VhostException {
         VhostException f = failure.get();
         VhostException refusal = closed || (f != null && !(f instanceof VhostDisconnectedException))
-                ? swap.refusal(what, closed, f) : refuseSwap(what);
+                ? swap.refusal(what, closed, f) : packedRefusal(what);
+        if (refusal == null) {
+            refusal = refuseSwap(what);
+        }
         if (refusal != null) {
             if (toClose != null) {
                 toClose.close();
             }
             throw refusal;
         }
+    }
+
+    /**
+     * Packed rings (VIRTIO_F_RING_PACKED) are not carried at their GET_VRING_BASE index: a used
+     * element written out of order overwrites the descriptors of a buffer the old back-end still
+     * held, so the ring after that index does not say what is left. A driver that
+     * {@link #movesPackedRings} restarts them fresh on rebind and detach; snapshots, which record
+     * ring indices, are refused.
+     */
+    private VhostException packedRefusal(String what) {
+        if (!VirtioFeatures.has(ackedFeatures(), VirtioFeatures.F_RING_PACKED)
+                || (movesPackedRings() && (what.equals("rebind") || what.equals("detach")))) {
+            return null;
+        }
+        return new VirtioDeviceException(what + " refused on " + backendName() + ": the device negotiated packed"
+                + " virtqueues (VIRTIO_F_RING_PACKED), which this driver does not " + (movesPackedRings() ? "snapshot;"
+                : "move between back-ends or snapshot;") + " open it without --packed to " + what + " it");
     }
 
     /** A started {@code next} on {@code nv} replaces the backend in use; a failure by a lost backend is forgotten. */

@@ -9,9 +9,18 @@ import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
 
 /**
- * The driver side of one split virtqueue (OASIS VIRTIO 1.2, section 2.7) laid out in shared memory:
- * what a guest kernel's {@code virtio_ring.c} does, here for a user-space driver (DPDK
- * {@code virtio_user}, libblkio).
+ * The driver side of one split virtqueue (OASIS VIRTIO 1.2, section 2.7), or of one packed
+ * virtqueue (section 2.8) when {@code VIRTIO_F_RING_PACKED} (34) is among the features given to the
+ * constructor, laid out in shared memory: what a guest kernel's {@code virtio_ring.c} does, here for
+ * a user-space driver (DPDK {@code virtio_user}, libblkio).
+ *
+ * <p><b>Packed.</b> The same methods, the same segment size ({@link #layoutBytes}) and addresses:
+ * {@link #descGpa()} is the descriptor ring, {@link #availGpa()} the driver event suppression area
+ * and {@link #usedGpa()} the device event suppression area (the three addresses of SET_VRING_ADDR).
+ * {@link #add} returns a buffer id rather than a head index; {@link #availIdx()},
+ * {@link #lastUsedIdx()} and {@link #reset(int)} use the vhost-user packed form, position in bits
+ * 0-14 and wrap counter in bit 15 ({@link #freshIdx()} is 0x8000); {@link #inFlight()} counts
+ * buffers; used ids may come back in any order. See {@link PackedDriverRing}.
  *
  * <p><b>Layout.</b> All parts live in one {@link MemorySegment} whose first byte is at
  * guest-physical address {@code baseGpa} (16-byte aligned): the descriptor table at offset 0, the
@@ -71,6 +80,8 @@ public final class DriverQueue {
     private final long indirectOff;
     private final int indirectMax;
     private final boolean eventIdx;
+    /** The packed ring, or null for a split one. */
+    private final PackedDriverRing packed;
 
     /** Driver copy of descriptor {@code next} links (free list and outstanding chains). */
     private final short[] nextOf;
@@ -95,7 +106,7 @@ public final class DriverQueue {
      * @param baseGpa guest-physical address of {@code mem}'s first byte, 16-byte aligned
      * @param features negotiated features: {@code VIRTIO_F_EVENT_IDX} (29) selects event-index
      *     notification suppression; {@code VIRTIO_F_INDIRECT_DESC} (28) with {@code indirectMax > 0}
-     *     enables indirect tables
+     *     enables indirect tables; {@code VIRTIO_F_RING_PACKED} (34) selects a packed ring
      * @param indirectMax entries per indirect table (0 = no indirect descriptors)
      * @throws IllegalArgumentException for a bad size, alignment or too small a segment
      */
@@ -128,7 +139,23 @@ public final class DriverQueue {
         this.nextOf = new short[size];
         this.chainLen = new short[size];
         this.tokens = new long[size];
-        reset(0);
+        this.packed = VirtioFeatures.has(features, VirtioFeatures.F_RING_PACKED)
+                ? new PackedDriverRing(queueIndex, size, mem, baseGpa, availOff, usedOff, eventIdx, indirectOff, (long) this.indirectMax * DESC)
+                : null;
+        reset(freshIdx());
+    }
+
+    /** @return whether this is a packed ring (VIRTIO 1.2, 2.8) */
+    public boolean isPacked() {
+        return packed != null;
+    }
+
+    /**
+     * @return the index of a fresh ring, for {@link #reset(int)} and SET_VRING_BASE: 0 for split,
+     *     0x8000 (position 0, wrap counter 1) for packed
+     */
+    public int freshIdx() {
+        return packed != null ? PackedDriverRing.FRESH : 0;
     }
 
     /**
@@ -147,11 +174,18 @@ public final class DriverQueue {
 
     /**
      * Clears the rings and the free list and sets both ring indices to {@code startIdx} (a fresh
-     * queue uses 0; a queue resumed over a back-end that kept its state passes the index it
-     * stopped at). Any outstanding chain is forgotten.
+     * queue uses {@link #freshIdx()}; a queue resumed over a back-end that kept its state passes the
+     * index it stopped at, for packed rings in the packed form). Any outstanding chain is forgotten.
+     *
+     * @throws IllegalArgumentException for a packed index whose position is not below the size
      */
     public void reset(int startIdx) {
         mem.asSlice(0, layoutBytes(size, indirectMax)).fill((byte) 0);
+        if (packed != null) {
+            packed.reset(startIdx);
+            VarHandle.releaseFence();
+            return;
+        }
         for (int i = 0; i < size; i++) {
             nextOf[i] = (short) (i + 1);
             chainLen[i] = 0;
@@ -187,12 +221,12 @@ public final class DriverQueue {
 
     /** @return free descriptors */
     public int numFree() {
-        return numFree;
+        return packed != null ? packed.numFree() : numFree;
     }
 
     /** @return chains added and not yet used */
     public int inFlight() {
-        return (availIdx - lastUsedIdx) & 0xFFFF;
+        return packed != null ? packed.inFlight() : (availIdx - lastUsedIdx) & 0xFFFF;
     }
 
     /** @return entries per indirect table in use (0 when indirect descriptors are off) */
@@ -200,14 +234,28 @@ public final class DriverQueue {
         return indirectMax;
     }
 
-    /** @return the driver's avail index (next value of {@code avail->idx}), 0..65535 */
+    /** @return the driver's avail index (next value of {@code avail->idx}; packed: position | wrap << 15), 0..65535 */
     public int availIdx() {
-        return availIdx;
+        return packed != null ? packed.availIdx() : availIdx;
     }
 
-    /** @return the next used index the driver will consume, 0..65535 */
+    /** @return the next used index the driver will consume (packed: position | wrap << 15), 0..65535 */
     public int lastUsedIdx() {
-        return lastUsedIdx;
+        return packed != null ? packed.lastUsedIdx() : lastUsedIdx;
+    }
+
+    /**
+     * How far a back-end's GET_VRING_BASE answer {@code base} is ahead of {@link #lastUsedIdx()}:
+     * split, in chains; packed, in ring descriptors.
+     *
+     * @return that distance, or -1 when {@code base} is not between the used and the avail index
+     */
+    public int usedDistance(int base) {
+        if (packed != null) {
+            return packed.usedDistance(base);
+        }
+        int d = (base - lastUsedIdx) & 0xFFFF;
+        return d > inFlight() ? -1 : d;
     }
 
     /** @return guest-physical address of the descriptor table */
@@ -215,12 +263,12 @@ public final class DriverQueue {
         return baseGpa;
     }
 
-    /** @return guest-physical address of the available ring */
+    /** @return guest-physical address of the available ring (packed: the driver event suppression area) */
     public long availGpa() {
         return baseGpa + availOff;
     }
 
-    /** @return guest-physical address of the used ring */
+    /** @return guest-physical address of the used ring (packed: the device event suppression area) */
     public long usedGpa() {
         return baseGpa + usedOff;
     }
@@ -280,6 +328,9 @@ public final class DriverQueue {
             throw new IllegalArgumentException("queue " + queueIndex + ": chain of " + n + " buffers exceeds queue size "
                     + size + (indirectMax > 0 ? " and indirect table size " + indirectMax : ""));
         }
+        if (packed != null) {
+            return packed.add(addrs, lens, out, in, token, indirect);
+        }
         int need = indirect ? 1 : n;
         if (need > numFree) {
             return -1;
@@ -332,6 +383,10 @@ public final class DriverQueue {
      * perform a suitable memory barrier before the idx update").
      */
     public void publish() {
+        if (packed != null) {
+            packed.publish();
+            return;
+        }
         VarHandle.releaseFence();
         U16.set(mem, availOff + 2, (short) availIdx);
     }
@@ -352,6 +407,9 @@ public final class DriverQueue {
     public boolean kickNeeded() {
         // Store (avail idx) -> load (avail_event / flags) ordering: a full fence, as Linux's
         // virtio_mb() in virtqueue_kick_prepare, or the device may miss our update and we its event.
+        if (packed != null) {
+            return packed.kickNeeded();
+        }
         VarHandle.fullFence();
         int old = kickedIdx;
         int now = availIdx;
@@ -374,6 +432,9 @@ public final class DriverQueue {
 
     /** @return whether the device has used elements not yet consumed (reads {@code used->idx} with acquire) */
     public boolean hasUsed() {
+        if (packed != null) {
+            return packed.hasUsed();
+        }
         int usedIdx = Short.toUnsignedInt((short) U16.get(mem, usedOff + 2));
         VarHandle.acquireFence();
         return usedIdx != lastUsedIdx;
@@ -387,9 +448,14 @@ public final class DriverQueue {
      *
      * @return the number of elements consumed
      * @throws VirtqueueException when the device moved {@code used->idx} by more than the number of
-     *     outstanding chains, or named a descriptor that is not an outstanding head
+     *     outstanding chains, or named a descriptor that is not an outstanding head; packed: when a used
+     *     descriptor names a buffer id that is not outstanding, or reports more bytes written than
+     *     the chain's buffers hold
      */
     public int pollUsed(UsedHandler handler) throws VirtqueueException {
+        if (packed != null) {
+            return packed.pollUsed(handler);
+        }
         int usedIdx = Short.toUnsignedInt((short) U16.get(mem, usedOff + 2));
         VarHandle.acquireFence();
         int pending = (usedIdx - lastUsedIdx) & 0xFFFF;
@@ -440,6 +506,10 @@ public final class DriverQueue {
      * busy-polling drivers.
      */
     public void disableNotifications() {
+        if (packed != null) {
+            packed.disableNotifications();
+            return;
+        }
         interruptsSuppressed = true;
         if (!eventIdx) {
             U16.set(mem, availOff, SplitVirtqueueLayout.VIRTQ_AVAIL_F_NO_INTERRUPT);
@@ -458,6 +528,9 @@ public final class DriverQueue {
      * @return true when used elements are already pending: poll again rather than wait
      */
     public boolean enableNotifications() {
+        if (packed != null) {
+            return packed.enableNotifications();
+        }
         interruptsSuppressed = false;
         if (eventIdx) {
             U16.set(mem, availOff + 4 + 2L * size, (short) lastUsedIdx);
@@ -470,7 +543,7 @@ public final class DriverQueue {
 
     @Override
     public String toString() {
-        return "DriverQueue[" + queueIndex + " size=" + size + " avail=" + availIdx + " used=" + lastUsedIdx
+        return "DriverQueue[" + queueIndex + " size=" + size + (packed != null ? " " + packed : " avail=" + availIdx + " used=" + lastUsedIdx)
                 + " free=" + numFree + (indirectMax > 0 ? " indirect=" + indirectMax : "") + (eventIdx ? " event_idx" : "") + "]";
     }
 }

@@ -11,7 +11,7 @@ import org.osgi.service.component.annotations.Component;
 
 /**
  * Makes virtio-blk drivers for the registry. Configuration keys: {@code queues} (default 1),
- * {@code queue.size} (default 128), {@code poll} (default false), {@code buffer.pool.bytes}
+ * {@code queue.size} (default 128), {@code poll} (default false), {@code packed} (default false), {@code buffer.pool.bytes}
  * (default 16 MiB), {@code swap.wait.ms} (default 10000); values may be numbers, booleans or strings.
  */
 @Component(service = VirtioDriverFactory.class, property = VirtioDriverFactory.DEVICE_TYPE + "=blk")
@@ -28,6 +28,7 @@ public final class BlkDriverFactory extends VhostDriverFactory<BlkDriverOptions>
                 (int) number(config, DeviceConfigKeys.QUEUES, d.queues()),
                 (int) number(config, DeviceConfigKeys.QUEUE_SIZE, d.queueSize()),
                 bool(config, DeviceConfigKeys.POLL, d.poll()),
-                number(config, DeviceConfigKeys.BUFFER_POOL_BYTES, d.bufferPoolBytes()));
+                number(config, DeviceConfigKeys.BUFFER_POOL_BYTES, d.bufferPoolBytes()),
+                bool(config, DeviceConfigKeys.PACKED, d.packed()));
     }
 }

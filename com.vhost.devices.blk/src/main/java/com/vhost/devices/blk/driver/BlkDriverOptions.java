@@ -1,5 +1,7 @@
 package com.vhost.devices.blk.driver;
 
+import com.vhost.api.virtio.VirtioFeatures;
+
 /**
  * How {@link BlockDevices#open} sets up a virtio-blk driver.
  *
@@ -11,8 +13,10 @@ package com.vhost.devices.blk.driver;
  *     thread per queue waits on the call eventfd
  * @param bufferPoolBytes bytes of shared memory for {@link com.vhost.api.blk.BlockDevice#allocateBuffer}
  *     and bounce buffers, at least 64 KiB
+ * @param packed ask for packed virtqueues (VIRTIO_F_RING_PACKED, VIRTIO 1.2 section 2.8); a
+ *     back-end that does not offer them (qemu-storage-daemon 7.2) gets split ones (logged)
  */
-public record BlkDriverOptions(int queues, int queueSize, boolean poll, long bufferPoolBytes) {
+public record BlkDriverOptions(int queues, int queueSize, boolean poll, long bufferPoolBytes, boolean packed) {
     public BlkDriverOptions {
         if (queues < 1 || queues > 255) {
             throw new IllegalArgumentException("queues " + queues + " outside 1..255");
@@ -25,6 +29,16 @@ public record BlkDriverOptions(int queues, int queueSize, boolean poll, long buf
         }
     }
 
+    /** Split virtqueues: {@link #packed()} false. */
+    public BlkDriverOptions(int queues, int queueSize, boolean poll, long bufferPoolBytes) {
+        this(queues, queueSize, poll, bufferPoolBytes, false);
+    }
+
+    /** @return {@code offered} less VIRTIO_F_RING_PACKED unless {@link #packed()} asks for it */
+    long ringFeatures(long offered) {
+        return packed ? offered : offered & ~VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED);
+    }
+
     /** @return one queue of 128 descriptors, eventfd completions, 16 MiB of buffers */
     public static BlkDriverOptions defaults() {
         return new BlkDriverOptions(1, 128, false, 16L << 20);
@@ -32,6 +46,11 @@ public record BlkDriverOptions(int queues, int queueSize, boolean poll, long buf
 
     /** @return a copy with {@code queues} queues */
     public BlkDriverOptions withQueues(int n) {
-        return new BlkDriverOptions(n, queueSize, poll, bufferPoolBytes);
+        return new BlkDriverOptions(n, queueSize, poll, bufferPoolBytes, packed);
+    }
+
+    /** @return a copy that asks for packed virtqueues or not */
+    public BlkDriverOptions withPacked(boolean p) {
+        return new BlkDriverOptions(queues, queueSize, poll, bufferPoolBytes, p);
     }
 }

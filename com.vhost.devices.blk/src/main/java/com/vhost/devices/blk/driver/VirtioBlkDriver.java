@@ -132,7 +132,11 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
         this.poll = o.poll();
         this.queueSize = o.queueSize();
         long offered = front.features();
-        front.ackFeatures(offered);
+        front.ackFeatures(o.ringFeatures(offered));
+        if (o.packed() && !VirtioFeatures.has(offered, VirtioFeatures.F_RING_PACKED)) {
+            LOG.info("virtio-blk on {}: packed virtqueues asked for but the back-end does not offer VIRTIO_F_RING_PACKED; using split ones",
+                    vhost.backend().describe());
+        }
         this.acked = front.ackedFeatures();
         this.geometry = BlkGeometry.read(front, acked, o.queues(), o.queueSize());
         int nq = geometry.numQueues();

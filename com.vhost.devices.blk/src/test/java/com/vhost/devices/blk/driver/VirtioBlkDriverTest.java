@@ -392,6 +392,9 @@ class VirtioBlkDriverTest {
         assertThatThrownBy(() -> BlkDriverFactory.options(Map.of("queue.size", "100"))).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("100");
         assertThatThrownBy(() -> BlkDriverFactory.options(Map.of("poll", "maybe"))).hasMessageContaining("poll");
+        assertThat(BlkDriverFactory.options(Map.of("packed", "true"))).isEqualTo(BlkDriverOptions.defaults().withPacked(true));
+        assertThat(BlkDriverFactory.options(Map.of()).packed()).isFalse();
+        assertThatThrownBy(() -> BlkDriverFactory.options(Map.of("packed", 7))).hasMessageContaining("packed");
         BlkDriverFactory f = new BlkDriverFactory();
         assertThat(f.deviceType()).isEqualTo("blk");
         EmulatedBlkBackend b = backend(BASE_FEATURES, 65536, 32);

@@ -13,7 +13,7 @@ import org.osgi.service.component.annotations.Component;
 /**
  * Makes virtio-net drivers for the registry. Configuration keys: {@code queues} (queue pairs,
  * default 1), {@code queue.size} (default 256), {@code rx.buffer.bytes} (default 2048),
- * {@code poll} (default false), {@code mrg.rxbuf} (default true), {@code mac} (default: the
+ * {@code poll} (default false), {@code packed} (default false), {@code mrg.rxbuf} (default true), {@code mac} (default: the
  * device's, else random), {@code swap.wait.ms} (default 10000: how long data-path calls wait for a
  * swap, and a detached device for a new backend); values may be numbers, booleans or strings.
  * The drivers made support hot-swap ({@link VirtioDriver#rebind}, {@link VirtioDriver#detach})
@@ -40,6 +40,7 @@ public final class NetDriverFactory extends VhostDriverFactory<NetDriverOptions>
                 (int) number(config, DeviceConfigKeys.RX_BUFFER_BYTES, d.rxBufferBytes()),
                 bool(config, DeviceConfigKeys.POLL, d.poll()),
                 bool(config, DeviceConfigKeys.MRG_RXBUF, d.mergeableRxBuffers()),
-                mac == null ? null : NetMacs.parse(mac.toString()));
+                mac == null ? null : NetMacs.parse(mac.toString()),
+                bool(config, DeviceConfigKeys.PACKED, d.packed()));
     }
 }

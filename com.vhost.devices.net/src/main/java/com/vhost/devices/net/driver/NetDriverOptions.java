@@ -1,6 +1,7 @@
 package com.vhost.devices.net.driver;
 
 import com.vhost.api.net.VirtioNet;
+import com.vhost.api.virtio.VirtioFeatures;
 
 /**
  * How {@link VirtioNetDriver#open} sets up a virtio-net driver.
@@ -17,9 +18,11 @@ import com.vhost.api.net.VirtioNet;
  *     offers it too)
  * @param mac the MAC address to use when the device has none (null: a random locally
  *     administered one), 6 bytes
+ * @param packed ask for packed virtqueues (VIRTIO_F_RING_PACKED, VIRTIO 1.2 section 2.8); a
+ *     back-end that does not offer them gets split ones (logged), as without this flag
  */
 public record NetDriverOptions(int queuePairs, int queueSize, int rxBufferBytes, boolean poll, boolean mergeableRxBuffers,
-        byte[] mac) {
+        byte[] mac, boolean packed) {
     public NetDriverOptions {
         if (queuePairs < 1 || queuePairs > 127) {
             throw new IllegalArgumentException("queue pairs " + queuePairs + " outside 1..127");
@@ -36,28 +39,42 @@ public record NetDriverOptions(int queuePairs, int queueSize, int rxBufferBytes,
         mac = mac == null ? null : mac.clone();
     }
 
+    /** Split virtqueues: {@link #packed()} false. */
+    public NetDriverOptions(int queuePairs, int queueSize, int rxBufferBytes, boolean poll, boolean mergeableRxBuffers, byte[] mac) {
+        this(queuePairs, queueSize, rxBufferBytes, poll, mergeableRxBuffers, mac, false);
+    }
+
+    /** @return {@code offered} less VIRTIO_F_RING_PACKED unless {@link #packed()} asks for it */
+    long ringFeatures(long offered) {
+        return packed ? offered : offered & ~VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED);
+    }
+
     /** @return one pair of 256 descriptors, 2048-byte receive buffers, eventfd mode, MRG_RXBUF offered */
     public static NetDriverOptions defaults() {
         return new NetDriverOptions(1, 256, 2048, false, true, null);
     }
 
     public NetDriverOptions withQueuePairs(int n) {
-        return new NetDriverOptions(n, queueSize, rxBufferBytes, poll, mergeableRxBuffers, mac);
+        return new NetDriverOptions(n, queueSize, rxBufferBytes, poll, mergeableRxBuffers, mac, packed);
     }
 
     public NetDriverOptions withPoll(boolean p) {
-        return new NetDriverOptions(queuePairs, queueSize, rxBufferBytes, p, mergeableRxBuffers, mac);
+        return new NetDriverOptions(queuePairs, queueSize, rxBufferBytes, p, mergeableRxBuffers, mac, packed);
     }
 
     public NetDriverOptions withRxBufferBytes(int b) {
-        return new NetDriverOptions(queuePairs, queueSize, b, poll, mergeableRxBuffers, mac);
+        return new NetDriverOptions(queuePairs, queueSize, b, poll, mergeableRxBuffers, mac, packed);
     }
 
     public NetDriverOptions withMergeableRxBuffers(boolean m) {
-        return new NetDriverOptions(queuePairs, queueSize, rxBufferBytes, poll, m, mac);
+        return new NetDriverOptions(queuePairs, queueSize, rxBufferBytes, poll, m, mac, packed);
     }
 
     public NetDriverOptions withQueueSize(int s) {
-        return new NetDriverOptions(queuePairs, s, rxBufferBytes, poll, mergeableRxBuffers, mac);
+        return new NetDriverOptions(queuePairs, s, rxBufferBytes, poll, mergeableRxBuffers, mac, packed);
+    }
+
+    public NetDriverOptions withPacked(boolean p) {
+        return new NetDriverOptions(queuePairs, queueSize, rxBufferBytes, poll, mergeableRxBuffers, mac, p);
     }
 }

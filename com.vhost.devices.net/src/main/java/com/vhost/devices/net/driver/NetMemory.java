@@ -4,6 +4,7 @@ import com.vhost.api.VhostException;
 import com.vhost.api.net.VirtioNet;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.GuestMemoryRegion;
+import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.spi.driver.HotSwapState;
 import com.vhost.spi.memory.GuestMemoryMap;
 import com.vhost.spi.nativeio.EventFd;
@@ -71,10 +72,11 @@ record NetMemory(SharedMemory shm, GuestMemory memory, NetRings rings) {
                 }
             }
             long coff = np * pairBytes;
+            // split always: the front-end serves the control queue in this process (VirtioNetFrontend)
             NetControlQueue ctrl = new NetControlQueue(new DriverQueue(VirtioNet.ctrlQueue(np), VirtioNetFrontend.CTRL_QUEUE_SIZE,
-                    all.asSlice(coff, ctrlQBytes), base + coff, acked, 0), track(opened), track(opened),
+                    all.asSlice(coff, ctrlQBytes), base + coff, acked & ~VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED), 0), track(opened), track(opened),
                     all.asSlice(coff + ctrlQBytes, ctrlBufBytes), base + coff + ctrlQBytes);
-            return new NetMemory(shm, memory, new NetRings(ps, ctrl, qsize));
+            return new NetMemory(shm, memory, new NetRings(ps, ctrl, qsize, o.poll()));
         } catch (VhostException | RuntimeException e) {
             for (EventFd f : opened) {
                 f.close();

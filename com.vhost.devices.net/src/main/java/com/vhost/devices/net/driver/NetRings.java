@@ -26,15 +26,18 @@ final class NetRings {
     final NetQueuePair[] pairs;
     final NetControlQueue ctrl;
     private final int queueSize;
+    /** Receive rings busy-polled (their used-buffer notifications off). */
+    private final boolean poll;
     /** Where each data queue restarts after a stop (index = queue index), and the control queue. */
     private int[] restartBases;
     private int restartCtrl = -1;
     private volatile long retaken; // written under the swap lock
 
-    NetRings(NetQueuePair[] pairs, NetControlQueue ctrl, int queueSize) {
+    NetRings(NetQueuePair[] pairs, NetControlQueue ctrl, int queueSize, boolean poll) {
         this.pairs = pairs;
         this.ctrl = ctrl;
         this.queueSize = queueSize;
+        this.poll = poll;
     }
 
     /** @return the rings: every pair's receive and transmit queue, then the control queue */
@@ -89,7 +92,9 @@ final class NetRings {
      * After a stop: each data ring restarts at its used index. Chains the old back-end took and
      * did not complete (base beyond the used index) are offered again and counted in
      * {@link #retaken()}; with the base unknown everything not completed is offered again,
-     * uncounted. {@code bases} is updated to the restart points.
+     * uncounted. Packed rings restart fresh (index 0x8000) instead: frames waiting to be sent are
+     * dropped, receive buffers not holding a frame are free to post again. {@code bases} is
+     * updated to the restart points.
      *
      * @return chains offered again
      */
@@ -103,8 +108,21 @@ final class NetRings {
                 LOG.warn("queue {}: reaping the used ring of {} failed: {}", q.index(), backend, e.toString());
             }
             int used = q.lastUsedIdx();
-            again += bases[i] < 0 ? 0 : (bases[i] - used) & 0xFFFF;
+            again += bases[i] < 0 || q.isPacked() ? 0 : (bases[i] - used) & 0xFFFF;
             bases[i] = used;
+        }
+        if (pairs[0].rxq.isPacked()) {
+            // Not at the used index: an out-of-order used element may have overwritten descriptors
+            // of buffers the old back-end held. Fresh rings; the driver posts its receive buffers again.
+            int dropped = 0;
+            for (NetQueuePair p : pairs) {
+                dropped += p.resetRings(p.rxq.freshIdx(), p.txq.freshIdx(), poll);
+                bases[2 * p.index] = p.rxq.availIdx();
+                bases[2 * p.index + 1] = p.txq.availIdx();
+            }
+            if (dropped > 0) {
+                LOG.info("packed rings restart fresh after {}: {} frame(s) waiting to be sent dropped", backend, dropped);
+            }
         }
         retaken += again;
         restartBases = Arrays.copyOf(bases, 2 * pairs.length);
@@ -126,6 +144,15 @@ final class NetRings {
     /** @return chains the old back-ends took without completing, offered again */
     long retaken() {
         return retaken;
+    }
+
+    /** @return each data ring's avail index now (a fresh ring's start: 0 split, 0x8000 packed), for {@link #configs} */
+    int[] availIndices() {
+        int[] bases = new int[2 * pairs.length];
+        for (int i = 0; i < bases.length; i++) {
+            bases[i] = ring(i).availIdx();
+        }
+        return bases;
     }
 
     /** Queue configs for a start at {@code bases}: same rings, same eventfds, the first {@code active} pairs enabled. */

@@ -141,7 +141,11 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
             throw new VhostFeatureException(String.format("virtio-net on %s: %d queue pairs wanted but the back-end's features 0x%x lack VIRTIO_NET_F_MQ",
                     vhost.backend().describe(), o.queuePairs(), vhost.backendFeatures()));
         }
-        front.ackFeatures(o.mergeableRxBuffers() ? offered : offered & ~VirtioFeatures.bit(VirtioNet.F_MRG_RXBUF));
+        front.ackFeatures(o.ringFeatures(o.mergeableRxBuffers() ? offered : offered & ~VirtioFeatures.bit(VirtioNet.F_MRG_RXBUF)));
+        if (o.packed() && !VirtioFeatures.has(offered, VirtioFeatures.F_RING_PACKED)) {
+            LOG.info("virtio-net on {}: packed virtqueues asked for but the back-end does not offer VIRTIO_F_RING_PACKED; using split ones",
+                    vhost.backend().describe());
+        }
         this.acked = front.ackedFeatures();
         boolean mrg = VirtioFeatures.has(acked, VirtioNet.F_MRG_RXBUF);
         byte[] cfg = new byte[VirtioNet.CONFIG_SIZE];
@@ -162,7 +166,7 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
         this.data = new NetDataPath(pairs, swap, new Checks(), poll, maxFrame, mtu);
         laidOut(memory, acked, interrupt, 2 * pairs.length, rings.count());
         try {
-            front.activate(memory, interrupt, rings.configs(new int[2 * pairs.length], 0, 1)); // VIRTIO 1.2, 5.1.6.5.5: pair 0 until VQ_PAIRS_SET
+            front.activate(memory, interrupt, rings.configs(rings.availIndices(), 0, 1)); // VIRTIO 1.2, 5.1.6.5.5: pair 0 until VQ_PAIRS_SET
             for (NetQueuePair p : pairs) {
                 p.refill();
             }
@@ -428,6 +432,9 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
             if (VirtioFeatures.has(missing, VirtioFeatures.F_EVENT_IDX)) {
                 named.append(" VIRTIO_RING_F_EVENT_IDX");
             }
+            if (VirtioFeatures.has(missing, VirtioFeatures.F_RING_PACKED)) {
+                named.append(" VIRTIO_F_RING_PACKED");
+            }
             throw new VhostFeatureException(String.format(
                     "rebind to %s refused, the device stays on %s: it does not offer feature bits 0x%x%s acked so far"
                             + " (acked 0x%x, offered 0x%x)", name, from, missing, named, acked, offered));
@@ -451,7 +458,9 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
     @Override
     protected int resumeDataPath(boolean attached) {
         rings.unlockAll(attached && refillOnResume);
-        refillOnResume = false;
+        if (attached) {
+            refillOnResume = false; // detached: packed rings reset by takeOutstanding are filled at the rebind
+        }
         return 0;
     }
 
@@ -466,10 +475,23 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
         rings.reap(ring);
     }
 
-    /** Rings restart at their used index; chains taken and not completed are offered again ({@code retaken}). */
+    /**
+     * Rings restart at their used index; chains taken and not completed are offered again
+     * ({@code retaken}). Packed rings restart fresh instead ({@link NetRings#takeRestartPoints}):
+     * frames waiting to be sent are dropped, receive buffers posted again when the data path resumes.
+     */
     @Override
     protected int takeOutstanding(int[] bases, String why) {
+        if (VirtioFeatures.has(acked, VirtioFeatures.F_RING_PACKED)) {
+            refillOnResume = true;
+        }
         return rings.takeRestartPoints(bases, backendName());
+    }
+
+    /** Packed rings move on rebind and detach, restarted fresh: see {@link #takeOutstanding}. */
+    @Override
+    protected boolean movesPackedRings() {
+        return true;
     }
 
     @Override

@@ -63,7 +63,8 @@ public final class VirtioNetFrontend extends VhostFrontendDevice<VhostDevice> {
     /** Data-queue feature bits the driver uses and the back-end must agree to. */
     public static final long BACKEND_FEATURES = VirtioFeatures.bit(VirtioFeatures.F_VERSION_1)
             | VirtioFeatures.bit(VirtioFeatures.F_EVENT_IDX) | VirtioFeatures.bit(VirtioNet.F_MRG_RXBUF)
-            | VirtioFeatures.bit(VirtioNet.F_MQ) | VirtioFeatures.bit(VirtioNet.F_MTU);
+            | VirtioFeatures.bit(VirtioNet.F_MQ) | VirtioFeatures.bit(VirtioNet.F_MTU)
+            | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED);
     /** Feature bits this front-end provides itself (control queue, config space). */
     public static final long FRONTEND_FEATURES = VirtioFeatures.bit(VirtioNet.F_CTRL_VQ)
             | VirtioFeatures.bit(VirtioNet.F_CTRL_RX) | VirtioFeatures.bit(VirtioNet.F_CTRL_MAC_ADDR)
@@ -353,7 +354,9 @@ public final class VirtioNetFrontend extends VhostFrontendDevice<VhostDevice> {
         vhost.ackFeatures(ackedFeatures & ~FRONTEND_FEATURES);
         QueueWorker w = null;
         if (ctrl != null) {
-            DeviceQueue cq = new DeviceQueue(memory, ctrl, ackedFeatures & ~VirtioFeatures.bit(VirtioFeatures.F_INDIRECT_DESC));
+            // The control queue never reaches the back-end: both of its sides are in this process and split.
+            DeviceQueue cq = new DeviceQueue(memory, ctrl, ackedFeatures
+                    & ~(VirtioFeatures.bit(VirtioFeatures.F_INDIRECT_DESC) | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED)));
             DescriptorChain chain = cq.newChain();
             w = new QueueWorker("vhost-net-ctrl", List.of(cq), (i, q) -> serveControl(q, chain), interrupt);
         }

@@ -28,6 +28,11 @@ class NetDriverFactoryTest {
         assertThat(o.mergeableRxBuffers()).isFalse();
         assertThat(NetMacs.format(o.mac())).isEqualTo("02:00:00:00:00:01");
         assertThat(NetDriverFactory.options(Map.of())).usingRecursiveComparison().isEqualTo(NetDriverOptions.defaults());
+        assertThat(o.packed()).as("split by default").isFalse();
+        assertThat(NetDriverFactory.options(Map.of("packed", "true")).packed()).isTrue();
+        assertThat(NetDriverFactory.options(Map.of("packed", true)).withQueuePairs(3).packed()).isTrue();
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> NetDriverFactory.options(Map.of("packed", "maybe")))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("packed");
     }
 
     @Test
