@@ -209,11 +209,23 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
     /**
      * A new zeroed region; with VIRTIO_F_RING_PACKED acked (QEMU sends SET_FEATURES before
      * GET_INFLIGHT_FD) an answer with {@code mmap_size} 0 and no fd: tracking covers split rings
-     * only, and QEMU ({@code vhost_user_get_inflight_fd}) then runs the device without it.
+     * only, and QEMU ({@code vhost_user_get_inflight_fd}) then runs the device without it; a
+     * region mapped before (while every ring is stopped) is dropped then.
      */
     @Override
     public InflightAnswer getInflightFd(int numQueues, int queueSize) throws VhostException, Refusal {
         if (packedRings()) {
+            // The front-end asks for a new region and will use none: one an earlier driver set
+            // (SeaBIOS's split rings before the guest's packed ones; QEMU frees its copy on a
+            // device reset) is dropped, unless a ring still runs over it.
+            if (mappedInflight != null && startedRing() < 0) {
+                for (Vring q : rings) {
+                    q.inflight = null;
+                    inflight.set(q.index, null);
+                }
+                mappedInflight.close();
+                mappedInflight = null;
+            }
             LOG.info("{}: GET_INFLIGHT_FD with packed rings: answering no region (inflight tracking covers split rings only)",
                     name);
             return new InflightAnswer(new com.vhost.user.message.InflightPayload(0, 0, numQueues, queueSize), null);
