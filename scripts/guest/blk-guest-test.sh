@@ -8,10 +8,13 @@
 #   VHOST_CMD       command for BACKEND=vhost (default: <repo>/vhost); extra words allowed
 #   VHOST_SERVE_ARGS  extra arguments appended to `serve blk ...` (default: none)
 #   GUEST_CACHE_DIR where build-guest.sh put vmlinuz/initrd.gz (default: <repo>/.cache/guest);
-#                   built on demand when missing
+#                   built on demand when missing or stale
 #   IMAGE_MIB       size of the test image in MiB (default 64)
 #   QEMU_TIMEOUT    seconds the guest run may take (default 120)
 #   BACKEND_TIMEOUT seconds to wait for the back-end's socket (default 30)
+#   PACKED=1        the guest's device uses packed virtqueues (vhost-user-blk-pci packed=on,
+#                   VIRTIO 1.2 section 2.8); the guest must report VIRTIO_F_RING_PACKED (bit 34)
+#                   negotiated, else the test fails (qemu-storage-daemon does not offer it)
 #   KEEP_TMP=1      keep the work directory (image, logs) even on success
 #   GUEST_APPEND    extra kernel command line words (e.g. "loglevel=7" to see the driver's messages)
 #   QEMU_EXTRA_ARGS extra QEMU arguments, split on spaces (e.g. "-trace vhost_user_*"); QEMU's
@@ -35,7 +38,10 @@ CACHE=${GUEST_CACHE_DIR:-$REPO/.cache/guest}
 IMAGE_MIB=${IMAGE_MIB:-64}
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-120}
 BACKEND_TIMEOUT=${BACKEND_TIMEOUT:-30}
+PACKED=${PACKED:-0}
+case "$PACKED" in 0|1) ;; *) echo "blk-guest-test: PACKED must be 0 or 1" >&2; exit 64 ;; esac
 TAG="blk-guest-test[$BACKEND]"
+[ "$PACKED" = 0 ] || TAG="blk-guest-test[$BACKEND,packed]"
 
 # shellcheck source=scripts/lib/harness.sh
 . "$REPO/scripts/lib/harness.sh"
@@ -60,10 +66,9 @@ trap 'log "interrupted"; exit 2' INT TERM HUP
 require_tools qemu-system-x86_64 qemu-img cmp sha256sum
 
 # ---- guest artifacts -------------------------------------------------------------------------
-if [ ! -f "$CACHE/vmlinuz" ] || [ ! -f "$CACHE/initrd.gz" ]; then
-  log "guest artifacts missing in $CACHE: building them"
-  GUEST_CACHE_DIR=$CACHE "$HERE/build-guest.sh" || harness_error "build-guest.sh failed"
-fi
+# build-guest.sh reuses its kernel and rebuilds the initramfs when the guest tests changed (the
+# guest's blk.sh prints what PACKED=1 checks)
+GUEST_CACHE_DIR=$CACHE "$HERE/build-guest.sh" >/dev/null || harness_error "build-guest.sh failed"
 
 # ---- back-end command ------------------------------------------------------------------------
 if [ "$BACKEND" = qsd ]; then
@@ -129,7 +134,7 @@ QEMU_ARGV=(qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 512M
   -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem
   -kernel "$CACHE/vmlinuz" -initrd "$CACHE/initrd.gz"
   -append "console=ttyS0 quiet panic=-1 vtest=blk vtest_timeout=$((QEMU_TIMEOUT - 10)) vtest_read=$READS vtest_write=$WRITES${GUEST_APPEND:+ $GUEST_APPEND}"
-  -chardev "socket,id=c0,path=$SOCK" -device vhost-user-blk-pci,chardev=c0,num-queues=1
+  -chardev "socket,id=c0,path=$SOCK" -device "vhost-user-blk-pci,chardev=c0,num-queues=1$([ "$PACKED" = 1 ] && echo ,packed=on)"
   -nographic -no-reboot -nodefaults -serial stdio "${QEMU_EXTRA[@]}")
 run_guest "${QEMU_ARGV[@]}"
 
@@ -146,6 +151,11 @@ check_guest_result
 
 sectors=$(sed -n 's/^VTEST-INFO: blk size_sectors=\([0-9]*\).*/\1/p' "$WORK/serial.txt" | tail -n1)
 [ "$sectors" = $((SIZE / 512)) ] || fail "guest sees ${sectors:-no} sectors, image has $((SIZE / 512))"
+features=$(sed -n 's/^VTEST-INFO: blk features=\([01]*\).*/\1/p' "$WORK/serial.txt" | tail -n1)
+if [ "$PACKED" = 1 ]; then
+  [ "${features:34:1}" = 1 ] || fail "PACKED=1 but the guest driver did not negotiate VIRTIO_F_RING_PACKED (features ${features:-unknown})"
+  log "guest negotiated VIRTIO_F_RING_PACKED (features $features)"
+fi
 
 for r in ${READS//,/ }; do
   got=$(grep -a "^VTEST-SHA256: $r " "$WORK/serial.txt" | tail -n1 | cut -d' ' -f3)

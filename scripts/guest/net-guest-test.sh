@@ -10,6 +10,8 @@
 #                   built on demand when missing or stale
 #   QEMU_TIMEOUT    seconds the guest run may take (default 120)
 #   BACKEND_TIMEOUT seconds to wait for the back-end's socket (default 30)
+#   PACKED=1        the guest's device uses packed virtqueues (virtio-net-pci packed=on, VIRTIO 1.2
+#                   section 2.8); the guest must report VIRTIO_F_RING_PACKED (bit 34) negotiated
 #   KEEP_TMP=1      keep the work directory (logs) even on success
 #   CI=true         missing root/ip/back-end is a failure (exit 2), never a skip
 # Only addresses inside the namespace this script creates are used (10.213.9.1 there,
@@ -23,7 +25,10 @@ case "${1:-}" in -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;; "") ;; *) 
 CACHE=${GUEST_CACHE_DIR:-$REPO/.cache/guest}
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-120}
 BACKEND_TIMEOUT=${BACKEND_TIMEOUT:-30}
+PACKED=${PACKED:-0}
+case "$PACKED" in 0|1) ;; *) echo "net-guest-test: PACKED must be 0 or 1" >&2; exit 64 ;; esac
 TAG="net-guest-test"
+[ "$PACKED" = 0 ] || TAG="net-guest-test[packed]"
 HOST_IP=10.213.9.1
 GUEST_IP=10.213.9.2
 NS="vhnetg$$"
@@ -83,7 +88,7 @@ QEMU_ARGV=(qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 512M
   -kernel "$CACHE/vmlinuz" -initrd "$CACHE/initrd.gz"
   -append "console=ttyS0 quiet panic=-1 vtest=net vtest_timeout=$((QEMU_TIMEOUT - 10)) vtest_ip=$GUEST_IP/24 vtest_peer=$HOST_IP"
   -chardev "socket,id=c0,path=$SOCK" -netdev vhost-user,id=n0,chardev=c0
-  -device virtio-net-pci,netdev=n0,vectors=0,mac=52:54:00:12:34:57
+  -device "virtio-net-pci,netdev=n0,vectors=0,mac=52:54:00:12:34:57$([ "$PACKED" = 1 ] && echo ,packed=on)"
   -nographic -no-reboot -nodefaults -serial stdio)
 run_guest "${QEMU_ARGV[@]}"
 grep -a '^VTEST-INFO: ' "$WORK/serial.txt" | sed 's/^/guest: /'
@@ -94,6 +99,11 @@ grep -a "^pair 0:" "$WORK/backend.log" | sed 's/^/back-end counters: /'
 
 check_guest_result
 [ "$QRC" -eq 0 ] || { show_logs; fail "QEMU exited with status $QRC"; }
+if [ "$PACKED" = 1 ]; then
+  features=$(sed -n 's/^VTEST-INFO: net features=\([01]*\).*/\1/p' "$WORK/serial.txt" | tail -n1)
+  [ "${features:34:1}" = 1 ] || fail "PACKED=1 but the guest driver did not negotiate VIRTIO_F_RING_PACKED (features ${features:-unknown})"
+  log "guest negotiated VIRTIO_F_RING_PACKED"
+fi
 RESULT=0
 echo "$TAG: PASS in $(elapsed) s"
 exit 0

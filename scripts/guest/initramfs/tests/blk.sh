@@ -6,7 +6,8 @@
 #   vtest_write=OFF:LEN[,...]     regions to write with O_DIRECT + fsync; the data of a region is
 #                                 the text "vtest-OFF\n" repeated and cut to LEN bytes
 #                                 (host: yes vtest-OFF | head -c LEN); each is read back and checked.
-# Prints "VTEST-INFO: blk size_sectors=N" (sectors of 512 bytes).
+# Prints "VTEST-INFO: blk size_sectors=N" (sectors of 512 bytes) and "VTEST-INFO: blk features=B"
+# (the negotiated feature bits as the virtio core shows them, one character per bit from bit 0).
 fail() { echo "$*" > /tmp/vtest.detail; echo "VTEST-ERROR: $*"; exit 1; }
 BS=4096
 dev=${vtest_dev:-vda}
@@ -19,6 +20,8 @@ while [ ! -b "/dev/$dev" ]; do
 done
 size=$(cat "/sys/block/$dev/size")
 echo "VTEST-INFO: blk size_sectors=$size"
+# the negotiated feature bits, one '0'/'1' per bit from bit 0 (virtio core sysfs attribute)
+echo "VTEST-INFO: blk features=$(cat "/sys/block/$dev/device/features" 2>/dev/null)"
 
 check_region() { # OFF LEN
   [ $(($1 % BS)) -eq 0 ] && [ $(($2 % BS)) -eq 0 ] && [ "$2" -gt 0 ] \

@@ -5,7 +5,8 @@
 #   vtest_ip=10.213.9.2/24   address for eth0
 #   vtest_peer=10.213.9.1    address to ping (inside the host test's own network namespace)
 #   vtest_count=3            echo requests
-# Prints "VTEST-INFO: net eth0 mac=..." and the ping summary.
+# Prints "VTEST-INFO: net eth0 mac=...", "VTEST-INFO: net features=B" (the negotiated feature
+# bits, one character per bit from bit 0) and the ping summary.
 fail() { echo "$*" > /tmp/vtest.detail; echo "VTEST-ERROR: $*"; exit 1; }
 ipaddr=${vtest_ip:-10.213.9.2/24}
 peer=${vtest_peer:-10.213.9.1}
@@ -18,6 +19,8 @@ while [ ! -e /sys/class/net/eth0 ]; do
   sleep 0.1
 done
 echo "VTEST-INFO: net eth0 mac=$(cat /sys/class/net/eth0/address) mtu=$(cat /sys/class/net/eth0/mtu)"
+# the negotiated feature bits, one '0'/'1' per bit from bit 0 (virtio core sysfs attribute)
+echo "VTEST-INFO: net features=$(cat /sys/class/net/eth0/device/features 2>/dev/null)"
 ip link set lo up
 ip link set eth0 up || fail "ip link set eth0 up failed"
 ip addr add "$ipaddr" dev eth0 || fail "ip addr add $ipaddr failed"

@@ -34,6 +34,11 @@ import java.lang.invoke.VarHandle;
  * {@link Integer#MAX_VALUE} bytes (a length of up to 0xFFFFFFFF fits a guest of more than 4 GiB;
  * the segment accessors return {@code int} lengths, which it used to turn negative). Lengths are
  * summed with {@link Math#addExact}.
+ *
+ * <p>On a packed ring (VIRTIO 1.2, 2.8.6 and 2.8.7; walked by {@link PackedRing}) the same buffer
+ * rules hold; the chain is the run of consecutive ring descriptors linked by NEXT, an indirect
+ * table's entries are consecutive (their NEXT flag is ignored, as the spec says; a nested
+ * INDIRECT is refused) and {@link #head()} is the buffer id of the chain's last descriptor.
  */
 public final class DescriptorChain {
     private static final int KNOWN_FLAGS = VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_INDIRECT;
@@ -57,6 +62,8 @@ public final class DescriptorChain {
     private int descriptorCount;
     private int readableCount;
     private int count;
+    private boolean seenWritable;
+    private boolean packed;
     private long readableBytes;
     private long writableBytes;
 
@@ -82,6 +89,7 @@ public final class DescriptorChain {
         descriptorCount = 0;
         readableCount = 0;
         count = 0;
+        seenWritable = false;
         readableBytes = 0;
         writableBytes = 0;
     }
@@ -100,16 +108,85 @@ public final class DescriptorChain {
         }
     }
 
-    private VirtqueueException fault(int desc, String what) {
+    VirtqueueException fault(int desc, String what) {
+        if (packed) {
+            return new VirtqueueException(queueIndex, String.format("descriptor %d (chain from ring position %d, wrap %d): %s",
+                    desc, availIndex & 0x7FFF, availIndex >>> 15, what));
+        }
         return new VirtqueueException(queueIndex, "descriptor " + desc + " (chain head " + head + ", avail entry "
                 + availIndex + "): " + what);
     }
 
-    /** Walks and validates the chain starting at {@code headIndex}. */
-    void load(DeviceQueue q, int headIndex, int availIdx) throws VirtqueueException {
-        clear(q.index());
+    /**
+     * Starts a chain for a ring walker: cleared, then {@code head} and {@code availIdx} recorded
+     * ({@code packed}: {@code availIdx} is the ring position with the wrap counter in bit 15).
+     */
+    void begin(int queue, int headIndex, int availIdx, boolean packedRing) {
+        clear(queue);
         head = headIndex;
         availIndex = availIdx;
+        packed = packedRing;
+    }
+
+    /** Sets the chain's id once the walker read it (a packed ring's buffer id, in its last descriptor). */
+    void setHead(int id) {
+        head = id;
+    }
+
+    /** Counts one more descriptor walked (an indirect one and zero-length ones included). */
+    void countDescriptor() {
+        descriptorCount++;
+    }
+
+    /** @return the most buffers this chain holds */
+    int capacity() {
+        return capacity;
+    }
+
+    /**
+     * Appends one buffer of the chain walked from {@code q}: a readable one must not follow a
+     * writable one; a non-empty buffer must lie inside one guest memory region, be at most
+     * {@link Integer#MAX_VALUE} bytes, fit the chain's capacity and keep the totals from
+     * overflowing. {@code idx} names the descriptor in messages.
+     */
+    void addBuffer(DeviceQueue q, int idx, long addr, long len, boolean writable) throws VirtqueueException {
+        if (!writable && seenWritable) {
+            throw fault(idx, String.format("device-readable buffer at 0x%x after a device-writable one", addr));
+        }
+        seenWritable |= writable;
+        if (len == 0) {
+            return;
+        }
+        if (count == capacity) {
+            throw fault(idx, "chain has more than " + capacity + " buffers");
+        }
+        int r = resolve(q, idx, addr, len, "buffer");
+        if (len > Integer.MAX_VALUE) {
+            throw fault(idx, "buffer of " + len + " bytes is longer than the " + Integer.MAX_VALUE
+                    + " bytes one descriptor may hold here");
+        }
+        gpa[count] = addr;
+        length[count] = (int) len;
+        region[count] = q.regions.segment(r);
+        regionOffset[count] = q.regions.offset(r, addr);
+        try {
+            if (writable) {
+                start[count] = writableBytes;
+                writableBytes = Math.addExact(writableBytes, len);
+            } else {
+                start[count] = readableBytes;
+                readableBytes = Math.addExact(readableBytes, len);
+                readableCount++;
+            }
+        } catch (ArithmeticException e) {
+            throw fault(idx, "total chain length overflows at buffer length " + len);
+        }
+        count++;
+    }
+
+    /** Walks and validates the split-ring chain starting at {@code headIndex}. */
+    void load(DeviceQueue q, int headIndex, int availIdx) throws VirtqueueException {
+        begin(q.index(), headIndex, availIdx, false);
         int size = q.size();
         if (headIndex >= size) {
             throw fault(headIndex, "head index " + headIndex + " is not below queue size " + size);
@@ -118,7 +195,6 @@ public final class DescriptorChain {
         long tableBase = 0;
         int tableEntries = size;
         boolean indirect = false;
-        boolean seenWritable = false;
         int visited = 0;
         int idx = headIndex;
         while (true) {
@@ -136,28 +212,10 @@ public final class DescriptorChain {
                 throw fault(idx, String.format("unknown flag bits 0x%x in flags 0x%x", flags & ~KNOWN_FLAGS, flags));
             }
             if ((flags & VIRTQ_DESC_F_INDIRECT) != 0) {
-                if (!q.indirectDesc()) {
-                    throw fault(idx, "INDIRECT flag but VIRTIO_F_INDIRECT_DESC was not negotiated");
-                }
                 if (indirect) {
                     throw fault(idx, "INDIRECT flag inside an indirect table (nested tables are not allowed)");
                 }
-                if ((flags & VIRTQ_DESC_F_NEXT) != 0) {
-                    throw fault(idx, "INDIRECT and NEXT flags both set");
-                }
-                if (len == 0 || len % DESC_SIZE != 0) {
-                    throw fault(idx, "indirect table length " + len + " is not a non-zero multiple of " + DESC_SIZE);
-                }
-                // A device that takes longer chains than the ring has entries (capacity above the
-                // queue size: a blk model advertising seg_max for its largest ring, which a
-                // front-end such as QEMU may run at a smaller size) accepts tables up to its
-                // capacity, as QEMU's and libvhost-user's virtqueue_pop bound them by their iovec
-                // limit, not the ring size; Linux's virtio_blk sizes them by seg_max alone.
-                if (len / DESC_SIZE > Math.max(size, capacity)) {
-                    throw fault(idx, "indirect table of " + len / DESC_SIZE + " descriptors exceeds queue size " + size
-                            + (capacity > size ? " and chain capacity " + capacity : ""));
-                }
-                int r = resolve(q, idx, addr, len, "indirect table");
+                int r = checkIndirect(q, idx, addr, len, (flags & VIRTQ_DESC_F_NEXT) != 0);
                 table = q.regions.segment(r);
                 tableBase = q.regions.offset(r, addr);
                 tableEntries = (int) (len / DESC_SIZE);
@@ -166,38 +224,7 @@ public final class DescriptorChain {
                 idx = 0;
                 continue;
             }
-            boolean writable = (flags & VIRTQ_DESC_F_WRITE) != 0;
-            if (!writable && seenWritable) {
-                throw fault(idx, String.format("device-readable buffer at 0x%x after a device-writable one", addr));
-            }
-            seenWritable |= writable;
-            if (len > 0) {
-                if (count == capacity) {
-                    throw fault(idx, "chain has more than " + capacity + " buffers");
-                }
-                int r = resolve(q, idx, addr, len, "buffer");
-                if (len > Integer.MAX_VALUE) {
-                    throw fault(idx, "buffer of " + len + " bytes is longer than the " + Integer.MAX_VALUE
-                            + " bytes one descriptor may hold here");
-                }
-                gpa[count] = addr;
-                length[count] = (int) len;
-                region[count] = q.regions.segment(r);
-                regionOffset[count] = q.regions.offset(r, addr);
-                try {
-                    if (writable) {
-                        start[count] = writableBytes;
-                        writableBytes = Math.addExact(writableBytes, len);
-                    } else {
-                        start[count] = readableBytes;
-                        readableBytes = Math.addExact(readableBytes, len);
-                        readableCount++;
-                    }
-                } catch (ArithmeticException e) {
-                    throw fault(idx, "total chain length overflows at buffer length " + len);
-                }
-                count++;
-            }
+            addBuffer(q, idx, addr, len, (flags & VIRTQ_DESC_F_WRITE) != 0);
             if ((flags & VIRTQ_DESC_F_NEXT) == 0) {
                 return;
             }
@@ -209,7 +236,37 @@ public final class DescriptorChain {
         }
     }
 
-    private int resolve(DeviceQueue q, int idx, long addr, long len, String what) throws VirtqueueException {
+    /**
+     * Checks an INDIRECT descriptor (both layouts): INDIRECT_DESC negotiated, no NEXT flag, a
+     * table length that is a non-zero multiple of 16 and at most the queue size (or the chain's
+     * capacity when larger), the table inside guest memory.
+     *
+     * @return the region index holding the table
+     */
+    int checkIndirect(DeviceQueue q, int idx, long addr, long len, boolean next) throws VirtqueueException {
+        int size = q.size();
+        if (!q.indirectDesc()) {
+            throw fault(idx, "INDIRECT flag but VIRTIO_F_INDIRECT_DESC was not negotiated");
+        }
+        if (next) {
+            throw fault(idx, "INDIRECT and NEXT flags both set");
+        }
+        if (len == 0 || len % DESC_SIZE != 0) {
+            throw fault(idx, "indirect table length " + len + " is not a non-zero multiple of " + DESC_SIZE);
+        }
+        // A device that takes longer chains than the ring has entries (capacity above the
+        // queue size: a blk model advertising seg_max for its largest ring, which a
+        // front-end such as QEMU may run at a smaller size) accepts tables up to its
+        // capacity, as QEMU's and libvhost-user's virtqueue_pop bound them by their iovec
+        // limit, not the ring size; Linux's virtio_blk sizes them by seg_max alone.
+        if (len / DESC_SIZE > Math.max(size, capacity)) {
+            throw fault(idx, "indirect table of " + len / DESC_SIZE + " descriptors exceeds queue size " + size
+                    + (capacity > size ? " and chain capacity " + capacity : ""));
+        }
+        return resolve(q, idx, addr, len, "indirect table");
+    }
+
+    int resolve(DeviceQueue q, int idx, long addr, long len, String what) throws VirtqueueException {
         long end;
         try {
             end = Math.addExact(addr, len);
@@ -228,12 +285,20 @@ public final class DescriptorChain {
         return queueIndex;
     }
 
-    /** @return the head descriptor index (the used element's {@code id}), or -1 when empty */
+    /**
+     * @return the id the chain is returned with ({@link DeviceQueue#addUsed(int, int)}): on a
+     *     split ring the head descriptor index, on a packed ring the buffer id of its last
+     *     descriptor (0..size-1); -1 when empty
+     */
     public int head() {
         return head;
     }
 
-    /** @return the free-running avail index (16-bit) this chain was popped at */
+    /**
+     * @return where this chain was popped: on a split ring the free-running avail index (16-bit),
+     *     on a packed ring the ring position of its first descriptor with the avail wrap counter
+     *     in bit 15
+     */
     public int availIndex() {
         return availIndex;
     }

@@ -46,6 +46,17 @@ import java.nio.ByteOrder;
  * at {@code used idx + entries in flight}. Untracked queues pay one null check per pop and per
  * completion.
  *
+ * <p>Packed rings (VIRTIO 1.2, section 2.8): with {@code VIRTIO_F_RING_PACKED} in the features the
+ * queue is a packed ring ({@link PackedRing}): the config's desc/avail/used addresses are the
+ * descriptor ring, the driver and the device event suppression areas; {@link #pop},
+ * {@link #addUsed}, the notification methods and the chains work the same for the device models;
+ * a chain's {@link DescriptorChain#head()} is its buffer id; {@link #nextAvail()},
+ * {@link #nextUsed()} and the config's {@code nextAvail} are ring positions with the wrap counter
+ * in bit 15 ({@code offset | wrap << 15}, the vhost-user GET/SET_VRING_BASE form), the used
+ * position starting where the avail one does (a queue is stopped with nothing in flight); there
+ * is no avail idx ({@link #availIdx()}) and no inflight tracking (a queue over an inflight part
+ * is refused).
+ *
  * <p>Not thread-safe: one worker thread owns a queue while the device is active. No method
  * allocates, except construction.
  */
@@ -78,6 +89,8 @@ public final class DeviceQueue {
     private final WriteLog log;
     /** This queue's inflight tracking, or null (INFLIGHT_SHMFD not negotiated). */
     private final InflightSplitRegion inflight;
+    /** The packed ring behind this queue (VIRTIO_F_RING_PACKED negotiated), or null: a split ring. */
+    private final PackedRing packed;
 
     /** Index of the next avail ring entry to consume. */
     private int nextAvail;
@@ -104,9 +117,12 @@ public final class DeviceQueue {
      * @param cfg the queue as the transport set it up; {@code nextAvail} is where consumption
      *     starts; the used ring's current {@code idx} is read from memory (like Linux vhost's
      *     {@code vhost_vq_init_access})
-     * @param ackedFeatures the negotiated feature bits: {@link VirtioFeatures#F_EVENT_IDX} and
-     *     {@link VirtioFeatures#F_INDIRECT_DESC} change the ring behaviour
-     * @throws VirtqueueException when a ring is not wholly inside guest memory
+     * @param ackedFeatures the negotiated feature bits: {@link VirtioFeatures#F_EVENT_IDX},
+     *     {@link VirtioFeatures#F_INDIRECT_DESC} change the ring behaviour,
+     *     {@link VirtioFeatures#F_RING_PACKED} makes it a packed ring
+     * @throws VirtqueueException when a ring is not wholly inside guest memory; for a packed
+     *     ring also when the base's position is not below the size or the memory has an inflight
+     *     part for this queue
      */
     public DeviceQueue(GuestMemory mem, VirtqueueConfig cfg, long ackedFeatures) throws VirtqueueException {
         this.config = cfg;
@@ -117,6 +133,24 @@ public final class DeviceQueue {
         this.eventIdx = VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_EVENT_IDX);
         this.indirectDesc = VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_INDIRECT_DESC);
         this.regions = new RegionTable(mem);
+        this.log = mem instanceof GuestMemoryMap m ? m.writeLog() : WriteLog.OFF;
+        MemorySegment part = mem instanceof GuestMemoryMap m ? m.inflight().part(index) : null;
+        if (VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_RING_PACKED)) {
+            if (part != null) {
+                throw new VirtqueueException(index, "inflight I/O tracking (INFLIGHT_SHMFD) is implemented for split rings only;"
+                        + " VIRTIO_F_RING_PACKED was negotiated");
+            }
+            this.desc = ring(mem, "packed descriptor ring", cfg.descAddr(), (long) PackedRing.DESC_SIZE * size);
+            this.avail = ring(mem, "driver event suppression area", cfg.availAddr(), PackedRing.EVENT_AREA_SIZE);
+            this.used = ring(mem, "device event suppression area", cfg.usedAddr(), PackedRing.EVENT_AREA_SIZE);
+            this.usedEventOffset = -1;
+            this.availEventOffset = -1;
+            this.inflight = null;
+            this.packed = new PackedRing(this, desc, avail, used, cfg.descAddr(), cfg.usedAddr(), eventIdx, log, cfg.nextAvail());
+            this.enabled = cfg.enabled();
+            return;
+        }
+        this.packed = null;
         long availBytes = AVAIL_RING + 2L * size + (eventIdx ? 2 : 0);
         long usedBytes = USED_RING + (long) USED_ELEM_SIZE * size + (eventIdx ? 2 : 0);
         this.desc = ring(mem, "descriptor table", cfg.descAddr(), SplitVirtqueueLayout.descTableBytes(size));
@@ -130,8 +164,6 @@ public final class DeviceQueue {
         this.signalledUsed = nextUsed;
         this.usedFlags = (short) LE16.get(used, USED_FLAGS);
         this.enabled = cfg.enabled();
-        this.log = mem instanceof GuestMemoryMap m ? m.writeLog() : WriteLog.OFF;
-        MemorySegment part = mem instanceof GuestMemoryMap m ? m.inflight().part(index) : null;
         if (part == null) {
             this.inflight = null;
         } else {
@@ -210,19 +242,31 @@ public final class DeviceQueue {
         this.enabled = enabled;
     }
 
-    /** @return the index (16-bit, free running) of the next avail entry the device consumes */
+    /**
+     * @return the index (16-bit, free running) of the next avail entry the device consumes; on a
+     *     packed ring the next avail position {@code offset | wrap << 15}
+     */
     public int nextAvail() {
+        if (packed != null) {
+            return packed.nextAvail();
+        }
         return nextAvail;
     }
 
-    /** @return the used {@code idx} (16-bit) the device has published */
+    /**
+     * @return the used {@code idx} (16-bit) the device has published; on a packed ring the next
+     *     used position {@code offset | wrap << 15}
+     */
     public int nextUsed() {
+        if (packed != null) {
+            return packed.nextUsed();
+        }
         return nextUsed;
     }
 
     /** @return the configuration this queue was built from with the current {@code nextAvail} */
     public VirtqueueConfig config() {
-        return config.withNextAvail(nextAvail);
+        return config.withNextAvail(nextAvail());
     }
 
     /**
@@ -232,8 +276,12 @@ public final class DeviceQueue {
      * @return the avail {@code idx}, 0..65535
      * @throws VirtqueueException when it is more than {@code size} entries ahead of
      *     {@link #nextAvail()} (a driver bug or corrupt ring)
+     * @throws IllegalStateException on a packed ring, which has no avail idx
      */
     public int availIdx() throws VirtqueueException {
+        if (packed != null) {
+            throw new IllegalStateException("queue " + index + " is a packed ring: it has no avail idx");
+        }
         int idx = Short.toUnsignedInt((short) LE16.get(avail, AVAIL_IDX));
         VarHandle.acquireFence();
         int pending = (idx - nextAvail) & 0xFFFF;
@@ -248,6 +296,9 @@ public final class DeviceQueue {
 
     /** @return whether the driver has made entries available that were not popped yet */
     public boolean hasAvailable() throws VirtqueueException {
+        if (packed != null) {
+            return packed.hasAvailable();
+        }
         if (inflight != null && inflight.hasResubmit()) {
             return true;
         }
@@ -260,9 +311,14 @@ public final class DeviceQueue {
      * @param into a reusable chain ({@link #newChain()}), overwritten
      * @return false when no entry is available ({@code into} is then cleared)
      * @throws VirtqueueException when the avail idx jumped, or the chain is invalid (see
-     *     {@link DescriptorChain}); the queue must then be reset
+     *     {@link DescriptorChain}; on a packed ring also a chain of more than {@code size}
+     *     descriptors, a buffer id not below {@code size} or already in flight); the queue must
+     *     then be reset
      */
     public boolean pop(DescriptorChain into) throws VirtqueueException {
+        if (packed != null) {
+            return packed.pop(into);
+        }
         if (inflight != null && inflight.hasResubmit()) {
             into.load(this, inflight.nextResubmit(), nextAvail); // marked in flight already
             return true;
@@ -283,13 +339,21 @@ public final class DeviceQueue {
 
     /**
      * Returns a chain to the driver: writes used element {@code {id = head, len = writtenBytes}} in
-     * the next used slot, then publishes the used {@code idx} with release semantics.
+     * the next used slot, then publishes the used {@code idx} with release semantics. On a packed
+     * ring writes the used descriptor {@code {id, len}} at the next used position, then its flags
+     * with release semantics, and moves the position on by the descriptors the chain took.
      *
-     * @param head the chain's head descriptor index ({@link DescriptorChain#head()})
+     * @param head the chain's head descriptor index ({@link DescriptorChain#head()}; on a packed
+     *     ring its buffer id)
      * @param writtenBytes bytes the device wrote into the chain's writable buffers
-     * @throws VirtqueueException when {@code head} is not a descriptor index of this queue
+     * @throws VirtqueueException when {@code head} is not a descriptor index of this queue; on a
+     *     packed ring also when no chain with that buffer id is in flight
      */
     public void addUsed(int head, int writtenBytes) throws VirtqueueException {
+        if (packed != null) {
+            packed.addUsed(head, writtenBytes);
+            return;
+        }
         if (head < 0 || head >= size) {
             throw new VirtqueueException(index, "used element head " + head + " is not below queue size " + size);
         }
@@ -361,6 +425,9 @@ public final class DeviceQueue {
      * @return true when the caller should signal the queue's call eventfd / interrupt
      */
     public boolean needsNotification() {
+        if (packed != null) {
+            return packed.needsNotification();
+        }
         // Order the used idx store before the loads of used_event / avail flags: otherwise the
         // driver could read a stale used idx while we read a stale event and both sides sleep.
         VarHandle.fullFence();
@@ -416,6 +483,9 @@ public final class DeviceQueue {
      * @throws VirtqueueException when the avail idx jumped
      */
     public boolean enableNotifications() throws VirtqueueException {
+        if (packed != null) {
+            return packed.enableNotifications();
+        }
         if (eventIdx) {
             LE16.set(used, availEventOffset, (short) nextAvail);
             logHint(availEventOffset);
@@ -434,6 +504,10 @@ public final class DeviceQueue {
      * driver does not kick until the device re-arms it (Linux {@code vhost_disable_notify}).
      */
     public void disableNotifications() {
+        if (packed != null) {
+            packed.disableNotifications();
+            return;
+        }
         if (!eventIdx && (usedFlags & VIRTQ_USED_F_NO_NOTIFY) == 0) {
             usedFlags = (short) (usedFlags | VIRTQ_USED_F_NO_NOTIFY);
             LE16.set(used, USED_FLAGS, usedFlags);
@@ -451,6 +525,9 @@ public final class DeviceQueue {
 
     @Override
     public String toString() {
+        if (packed != null) {
+            return "DeviceQueue[" + index + ", size " + size + ", " + packed + "]";
+        }
         return "DeviceQueue[" + index + ", size " + size + ", nextAvail " + nextAvail + ", nextUsed " + nextUsed + "]";
     }
 }

@@ -136,6 +136,11 @@ public abstract class VirtioDeviceLifecycleTest {
                 .isTrue();
     }
 
+    /** @return what the device offers without VIRTIO_F_RING_PACKED: the test drivers lay out split rings */
+    protected static long splitFeatures(VirtioDevice dev) {
+        return dev.features() & ~com.vhost.api.virtio.VirtioFeatures.bit(com.vhost.api.virtio.VirtioFeatures.F_RING_PACKED);
+    }
+
     @Test
     void activateSleepSnapshotWakeRestore() throws Exception {
         VirtioDevice dev = newDevice();
@@ -144,8 +149,8 @@ public abstract class VirtioDeviceLifecycleTest {
         assertThatThrownBy(() -> dev.wake(List.of())).isInstanceOf(VirtioDeviceException.class);
         assertThatThrownBy(dev::reset).isInstanceOf(VirtioDeviceException.class);
 
-        dev.ackFeatures(dev.features());
-        assertThat(dev.ackedFeatures()).isEqualTo(dev.features());
+        dev.ackFeatures(splitFeatures(dev));
+        assertThat(dev.ackedFeatures()).isEqualTo(splitFeatures(dev));
         List<TestRingDriver> drv = drivers(dev, 0);
         List<VirtqueueConfig> queues = configs(drv);
         dev.activate(memory, interrupt, queues);
@@ -187,7 +192,7 @@ public abstract class VirtioDeviceLifecycleTest {
         assertThat(dev.snapshot()).as("snapshot after restore equals the restored one").isEqualTo(s1);
         dev.restore(s2);
         assertThat(dev.snapshot()).isEqualTo(s2);
-        assertThat(dev.ackedFeatures()).isEqualTo(dev.features());
+        assertThat(dev.ackedFeatures()).isEqualTo(splitFeatures(dev));
         dev.wake(slept2);
         requestAndAwait(drv.get(0), queues.get(0));
         assertThat(drv.get(0).usedIdx()).isEqualTo(3);
@@ -205,7 +210,7 @@ public abstract class VirtioDeviceLifecycleTest {
         assertThat(dev.state()).isEqualTo(VirtioDeviceState.INACTIVE);
 
         // re-activation on fresh rings works
-        dev.ackFeatures(dev.features());
+        dev.ackFeatures(splitFeatures(dev));
         List<TestRingDriver> drv2 = drivers(dev, 1);
         List<VirtqueueConfig> queues2 = configs(drv2);
         dev.activate(memory, interrupt, queues2);
@@ -222,7 +227,7 @@ public abstract class VirtioDeviceLifecycleTest {
     @Test
     void snapshotRestoredOnAFreshDeviceGivesTheSameSnapshot() throws Exception {
         VirtioDevice dev = newDevice();
-        dev.ackFeatures(dev.features());
+        dev.ackFeatures(splitFeatures(dev));
         List<TestRingDriver> drv = drivers(dev, 0);
         List<VirtqueueConfig> queues = configs(drv);
         dev.activate(memory, interrupt, queues);
@@ -260,7 +265,7 @@ public abstract class VirtioDeviceLifecycleTest {
     @Test
     void wakeMayResumeWithAnotherQueueSet() throws Exception {
         VirtioDevice dev = newDevice();
-        dev.ackFeatures(dev.features());
+        dev.ackFeatures(splitFeatures(dev));
         List<TestRingDriver> drv = drivers(dev, 0);
         List<VirtqueueConfig> queues = configs(drv);
         int first = queuesActivatedFirst();

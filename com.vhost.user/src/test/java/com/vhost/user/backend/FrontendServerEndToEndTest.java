@@ -73,7 +73,7 @@ class FrontendServerEndToEndTest {
 
     private void negotiate(VhostUserBackend fe, long protocol) throws Exception {
         long features = fe.getFeatures();
-        assertThat(features).isEqualTo(VERSION_1 | RecordingDevice.FEATURE_BIT_5 | VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES)
+        assertThat(features).isEqualTo(VERSION_1 | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED) | RecordingDevice.FEATURE_BIT_5 | VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES)
                 | VhostFeatures.bit(VhostFeatures.F_LOG_ALL));
         fe.setOwner();
         long offered = fe.getProtocolFeatures();

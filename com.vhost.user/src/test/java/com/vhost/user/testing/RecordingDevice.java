@@ -59,7 +59,7 @@ public final class RecordingDevice implements VirtioDevice {
 
     @Override
     public long features() {
-        return VirtioFeatures.bit(VirtioFeatures.F_VERSION_1) | FEATURE_BIT_5;
+        return VirtioFeatures.bit(VirtioFeatures.F_VERSION_1) | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED) | FEATURE_BIT_5;
     }
 
     @Override

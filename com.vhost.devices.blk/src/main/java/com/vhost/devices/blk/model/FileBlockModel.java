@@ -44,7 +44,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Features offered: VERSION_1, SIZE_MAX, SEG_MAX, BLK_SIZE (512), FLUSH, CONFIG_WCE, MQ (more
  * than one queue), DISCARD and WRITE_ZEROES (writable images), RO (read-only images),
- * INDIRECT_DESC, EVENT_IDX. Config space: {@link VirtioBlk}{@code .CFG_*}; capacity in 512-byte
+ * INDIRECT_DESC, EVENT_IDX, RING_PACKED (the queues are then packed rings, see {@link DeviceQueue}).
+ * Config space: {@link VirtioBlk}{@code .CFG_*}; capacity in 512-byte
  * sectors; {@code writeback} (1 by default) is the one writable field: 0, or a driver that did not
  * negotiate FLUSH, makes every write durable before it completes (an fdatasync per OUT /
  * WRITE_ZEROES / DISCARD).
@@ -146,7 +147,8 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
         this.queueSize = queueSize;
         this.capacitySectors = sizeBytes >>> SECTOR_SHIFT;
         long f = VirtioFeatures.bit(VirtioFeatures.F_VERSION_1) | VirtioFeatures.bit(VirtioFeatures.F_INDIRECT_DESC)
-                | VirtioFeatures.bit(VirtioFeatures.F_EVENT_IDX) | VirtioFeatures.bit(VirtioBlk.F_SIZE_MAX)
+                | VirtioFeatures.bit(VirtioFeatures.F_EVENT_IDX) | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED)
+                | VirtioFeatures.bit(VirtioBlk.F_SIZE_MAX)
                 | VirtioFeatures.bit(VirtioBlk.F_SEG_MAX) | VirtioFeatures.bit(VirtioBlk.F_BLK_SIZE)
                 | VirtioFeatures.bit(VirtioBlk.F_FLUSH) | VirtioFeatures.bit(VirtioBlk.F_CONFIG_WCE);
         if (numQueues > 1) {

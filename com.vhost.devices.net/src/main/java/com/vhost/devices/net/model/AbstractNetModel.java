@@ -40,8 +40,8 @@ import org.slf4j.LoggerFactory;
  * not part of a vhost back-end: the front-end handles it (QEMU {@code virtio_net_handle_ctrl},
  * DPDK {@code virtio_user_handle_cq}) and enables/disables rings with SET_VRING_ENABLE.
  *
- * <p><b>Features offered</b>: VERSION_1, EVENT_IDX, INDIRECT_DESC, MRG_RXBUF, MTU, MAC, STATUS, and
- * MQ when {@code pairs > 1}. No checksum or segmentation offloads: a transmitted header is ignored
+ * <p><b>Features offered</b>: VERSION_1, EVENT_IDX, INDIRECT_DESC, MRG_RXBUF, MTU, MAC, STATUS,
+ * RING_PACKED (packed rings, see {@code DeviceQueue}) and MQ when {@code pairs > 1}. No checksum or segmentation offloads: a transmitted header is ignored
  * and a delivered header is all zero except {@code num_buffers}.
  *
  * <p><b>Data path</b>: one {@link QueueWorker} thread serves the transmit queues (receive queues
@@ -120,7 +120,7 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
         long f = VirtioFeatures.bit(VirtioFeatures.F_VERSION_1) | VirtioFeatures.bit(VirtioFeatures.F_EVENT_IDX)
                 | VirtioFeatures.bit(VirtioFeatures.F_INDIRECT_DESC) | VirtioFeatures.bit(VirtioNet.F_MRG_RXBUF)
                 | VirtioFeatures.bit(VirtioNet.F_MTU) | VirtioFeatures.bit(VirtioNet.F_MAC)
-                | VirtioFeatures.bit(VirtioNet.F_STATUS);
+                | VirtioFeatures.bit(VirtioNet.F_STATUS) | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED);
         if (pairs > 1) {
             f |= VirtioFeatures.bit(VirtioNet.F_MQ);
         }

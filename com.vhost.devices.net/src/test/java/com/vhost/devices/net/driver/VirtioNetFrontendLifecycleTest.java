@@ -2,6 +2,7 @@ package com.vhost.devices.net.driver;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.net.VirtioNet;
 import com.vhost.api.virtio.VirtioDevice;
@@ -115,7 +116,7 @@ class VirtioNetFrontendLifecycleTest extends VirtioDeviceLifecycleTest {
         VirtioNetFrontend dev = (VirtioNetFrontend) createDevice();
         VirtioNetFrontend fresh = null;
         try (EventFd kick = EventFd.create()) {
-            dev.ackFeatures(dev.features());
+            dev.ackFeatures(dev.features() & ~VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED)); // split rings here
             TestRingDriver ctrl = new TestRingDriver(memory, VirtioNet.ctrlQueue(1), VirtioNetFrontend.CTRL_QUEUE_SIZE,
                     GUEST_BASE, 0x100000);
             dev.activate(memory, interrupt, List.of(ctrl.config(kick.fd(), -1)));

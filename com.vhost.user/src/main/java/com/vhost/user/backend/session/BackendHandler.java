@@ -216,9 +216,35 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
         LOG.debug("{}: dirty log of {} bytes mapped ({} pages)", name, size, next.bitmap().pages());
     }
 
+    /**
+     * A new zeroed region; with VIRTIO_F_RING_PACKED acked (QEMU sends SET_FEATURES before
+     * GET_INFLIGHT_FD) an answer with {@code mmap_size} 0 and no fd: tracking covers split rings
+     * only, and QEMU ({@code vhost_user_get_inflight_fd}) then runs the device without it; a
+     * region mapped before (while every ring is stopped) is dropped then.
+     */
     @Override
     public InflightAnswer getInflightFd(int numQueues, int queueSize) throws VhostException, Refusal {
+        if (packedRings()) {
+            // The front-end asks for a new region and will use none: one an earlier driver set
+            // (SeaBIOS's split rings before the guest's packed ones; QEMU frees its copy on a
+            // device reset) is dropped, unless a ring still runs over it.
+            if (mappedInflight != null && startedRing() < 0) {
+                for (Vring q : rings) {
+                    q.inflight = null;
+                    inflight.set(q.index, null);
+                }
+                mappedInflight.close();
+                mappedInflight = null;
+            }
+            LOG.info("{}: GET_INFLIGHT_FD with packed rings: answering no region (inflight tracking covers split rings only)",
+                    name);
+            return new InflightAnswer(new com.vhost.user.message.InflightPayload(0, 0, numQueues, queueSize), null);
+        }
         return MappedInflight.create(numQueues, queueSize, rings.length);
+    }
+
+    private boolean packedRings() {
+        return VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_RING_PACKED);
     }
 
     /** Maps the region for rings started from now on; refused while any ring is started. */
@@ -278,17 +304,34 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
         writeLog.setUsedLog(q.index, (a.flags() & VringAddr.F_LOG) != 0 ? a.logGuestAddr() : -1);
     }
 
+    /**
+     * SET_VRING_BASE. Split ring: the 16-bit next avail index. Packed ring (vhost-user spec:
+     * bits 0-14 the next avail position, bit 15 the avail wrap counter, bits 16-30 / 31 the used
+     * position and wrap counter, which QEMU sends and DPDK virtio_user leaves 0): the low 16 bits;
+     * the used position starts equal to them, as a ring stops here with nothing in flight.
+     */
     @Override
     public void setVringBase(int index, int base) throws Refusal {
         Vring q = ring("SET_VRING_BASE", index);
-        if (Integer.compareUnsigned(base, 0xFFFF) > 0) {
+        boolean packed = packedRings();
+        if (!packed && Integer.compareUnsigned(base, 0xFFFF) > 0) {
             throw new Refusal("queue " + q.index + ": base " + Integer.toUnsignedString(base) + " is not a 16-bit split-ring index");
         }
         requireStopped("SET_VRING_BASE", q);
-        q.base = base;
+        int used = base >>> 16;
+        if (packed && used != 0 && used != (base & 0xFFFF)) {
+            LOG.info("{}: queue {}: packed base 0x{}: used position 0x{} differs from avail 0x{}; starting used at avail"
+                    + " (nothing is in flight while a ring is stopped)", name, q.index, Integer.toHexString(base),
+                    Integer.toHexString(used), Integer.toHexString(base & 0xFFFF));
+        }
+        q.base = base & 0xFFFF;
     }
 
-    /** Stops the ring (the model reports its next avail index) and drops its kick fd. */
+    /**
+     * Stops the ring (the model reports its next avail index) and drops its kick fd. For a packed
+     * ring the answer carries the position twice: bits 0-15 avail, bits 16-31 used (equal once
+     * stopped; QEMU's {@code virtio_queue_packed_set_last_avail_idx} reads both halves).
+     */
     @Override
     public int getVringBase(int index) throws VhostException, Refusal {
         Vring q = ring("GET_VRING_BASE", index);
@@ -298,7 +341,7 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
         if (kick != null) {
             kick.close();
         }
-        return q.base;
+        return packedRings() ? q.base | q.base << 16 : q.base;
     }
 
     /** Starts the ring; a new kick fd for a running ring restarts it with that fd. */

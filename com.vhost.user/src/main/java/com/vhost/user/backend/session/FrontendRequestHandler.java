@@ -77,7 +77,7 @@ public interface FrontendRequestHandler {
     /**
      * What GET_INFLIGHT_FD answers: the payload ({@code mmap_size}, {@code mmap_offset},
      * {@code num_queues}, {@code queue_size}) and the region's fd, which the dispatcher sends and
-     * then closes.
+     * then closes; null with {@code mmap_size} 0 (no region: the front-end runs without tracking).
      */
     record InflightAnswer(InflightPayload payload, OwnedFd fd) {}
 

@@ -5,6 +5,7 @@ import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.Interrupt;
 import com.vhost.api.virtio.VirtioDevice;
 import com.vhost.api.virtio.VirtioDeviceState;
+import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.spi.backend.PerQueueDevice;
 import com.vhost.spi.backend.RebindableDevice;
@@ -74,6 +75,11 @@ final class ModelDriver {
             }
         }
         deviceFeatures = device;
+    }
+
+    /** @return whether the acked features make the rings packed (VIRTIO_F_RING_PACKED) */
+    boolean packed() {
+        return VirtioFeatures.has(deviceFeatures, VirtioFeatures.F_RING_PACKED);
     }
 
     private void reackFeatures() throws Refusal {
@@ -181,7 +187,7 @@ final class ModelDriver {
             }
             for (int i : want) {
                 if (!now.contains(i)) {
-                    pq.startQueue(rings[i].config(memory));
+                    pq.startQueue(rings[i].config(memory, packed()));
                     now.add(i);
                 }
             }
@@ -194,7 +200,7 @@ final class ModelDriver {
     private List<VirtqueueConfig> configs(List<Integer> indices, GuestMemory memory) throws Refusal {
         List<VirtqueueConfig> out = new ArrayList<>(indices.size());
         for (int i : indices) {
-            out.add(rings[i].config(memory));
+            out.add(rings[i].config(memory, packed()));
         }
         return out;
     }

@@ -238,7 +238,8 @@ public final class RequestDispatcher {
                 FrontendRequestHandler.InflightAnswer a = handler.getInflightFd(q.numQueues(), q.queueSize());
                 try (OwnedFd fd = a.fd()) {
                     int n = a.payload().encode(reply, 0);
-                    sender.send(MessageHeader.reply(req.code(), n), new int[] {fd.fd()});
+                    // no fd with mmap_size 0: no region (packed rings), QEMU then tracks nothing
+                    sender.send(MessageHeader.reply(req.code(), n), fd == null ? null : new int[] {fd.fd()});
                 }
                 return true;
             }

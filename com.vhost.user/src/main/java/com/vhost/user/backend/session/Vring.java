@@ -22,7 +22,10 @@ final class Vring {
     int num;
     /** Addresses in the front-end's virtual address space; null before SET_VRING_ADDR. */
     VringAddr addr;
-    /** The next avail index (16 bits). */
+    /**
+     * The next avail index (16 bits); for a packed ring the next avail position with the wrap
+     * counter in bit 15 (the used position equals it while the ring is stopped).
+     */
     int base;
     OwnedFd kick;
     int kickFd = -1;
@@ -53,11 +56,14 @@ final class Vring {
      * The queue config a device runs this ring with, the ring addresses translated to guest
      * physical addresses in {@code memory}.
      *
+     * @param packed VIRTIO_F_RING_PACKED was negotiated: the addresses are the descriptor ring
+     *     ({@code 16 * num} bytes) and the driver and device event suppression areas (4 bytes
+     *     each, VIRTIO 1.2 2.8.10)
      * @throws Refusal when the ring lacks memory, size or addresses, or a part of it (descriptor
      *     table, avail ring, used ring at their spec sizes for {@link #num}) is not inside one
-     *     memory region
+     *     memory region; a packed ring with an inflight region (tracking covers split rings only)
      */
-    VirtqueueConfig config(GuestMemory memory) throws Refusal {
+    VirtqueueConfig config(GuestMemory memory, boolean packed) throws Refusal {
         if (memory == null) {
             throw new Refusal("queue " + index + " started before SET_MEM_TABLE");
         }
@@ -66,6 +72,24 @@ final class Vring {
         }
         if (addr == null) {
             throw new Refusal("queue " + index + " started before SET_VRING_ADDR");
+        }
+        if (inflight != null && packed) {
+            throw new Refusal("queue " + index + ": inflight I/O tracking (SET_INFLIGHT_FD) covers split rings only;"
+                    + " VIRTIO_F_RING_PACKED was negotiated");
+        }
+        if (packed) {
+            long desc = gpa(memory, "packed descriptor ring", addr.descUserAddr(), 16L * num);
+            long driver = gpa(memory, "driver event suppression area", addr.availUserAddr(), 4);
+            long device = gpa(memory, "device event suppression area", addr.usedUserAddr(), 4);
+            if ((base & 0x7FFF) >= num) {
+                throw new Refusal(String.format("queue %d: packed ring base 0x%x: position %d is not below ring size %d", index, base,
+                        base & 0x7FFF, num));
+            }
+            try {
+                return new VirtqueueConfig(index, num, desc, driver, device, base, kickFd, callFd, true);
+            } catch (IllegalArgumentException e) {
+                throw new Refusal(e.getMessage());
+            }
         }
         if (inflight != null) {
             String bad = num != inflightQueueSize ? "ring size " + num + " is not the region's queue_size " + inflightQueueSize

@@ -163,6 +163,47 @@ class BackendHandlerTest {
         assertThat(device.lastQueues.getFirst().nextAvail()).isEqualTo(1);
     }
 
+    /**
+     * Packed rings (VIRTIO_F_RING_PACKED acked): SET_VRING_BASE carries the avail position and wrap
+     * counter in bits 0-15 and QEMU adds the used ones in bits 16-31; the model gets the low half,
+     * the addresses are the descriptor ring and the two event suppression areas, GET_VRING_BASE
+     * answers the position in both halves; a position at or past the ring size is refused when
+     * the ring starts; GET_INFLIGHT_FD answers no region.
+     */
+    @Test
+    void packedRingsCarryTheWrapCounterInTheBase() throws Exception {
+        handler.setProtocolFeatures(BackendHandler.PROTOCOL_FEATURES);
+        handler.setFeatures(VERSION_1 | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED));
+        memory();
+        ring(0, 0x8000_8000); // QEMU's first base: position 0, both wrap counters 1
+        handler.setVringKick(0, eventfd());
+        handler.setVringEnable(0, true);
+        VirtqueueConfig q = device.lastQueues.getFirst();
+        assertThat(q.nextAvail()).isEqualTo(0x8000);
+        assertThat(q.availAddr()).isEqualTo(0x1000);
+        assertThat(q.usedAddr()).isEqualTo(0x2000);
+        // the model reports nextAvail = base + 3
+        assertThat(handler.getVringBase(0)).isEqualTo(0x8003_8003);
+        handler.setVringBase(0, 0x8010); // position 16 of a ring of 16
+        assertThatThrownBy(() -> handler.setVringKick(0, eventfd())).isInstanceOf(Refusal.class)
+                .hasMessage("queue 0: packed ring base 0x8010: position 16 is not below ring size 16");
+        handler.setVringBase(0, 0x7);
+        handler.setVringKick(0, eventfd());
+        assertThat(device.lastQueues.getFirst().nextAvail()).isEqualTo(7);
+
+        handler.getVringBase(0);
+        // a region SeaBIOS's split-ring session left mapped is dropped when the packed driver asks for none
+        handler.setFeatures(VERSION_1);
+        FrontendRequestHandler.InflightAnswer split = handler.getInflightFd(2, 16);
+        handler.setInflightFd(split.payload(), split.fd());
+        handler.setFeatures(VERSION_1 | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED));
+        FrontendRequestHandler.InflightAnswer a = handler.getInflightFd(2, 16);
+        assertThat(a.fd()).isNull();
+        assertThat(a.payload().mmapSize()).isZero();
+        handler.setVringKick(0, eventfd());
+        assertThat(device.lastQueues.getFirst().nextAvail()).isEqualTo(10);
+    }
+
     /** Issue #10 bounds: the last queue and the model's largest ring size are taken; one past each is refused, naming the bound. */
     @Test
     void queueIndexAndRingSizeAreBoundedByTheDevice() throws Exception {

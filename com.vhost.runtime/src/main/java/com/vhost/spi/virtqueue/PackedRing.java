@@ -1,0 +1,316 @@
+package com.vhost.spi.virtqueue;
+
+import com.vhost.api.VirtqueueException;
+import com.vhost.spi.memory.DirtyBitmap;
+import com.vhost.spi.memory.WriteLog;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
+
+/**
+ * The device side of one packed virtqueue (OASIS VIRTIO 1.2, section 2.8), behind a
+ * {@link DeviceQueue} whose features carry {@code VIRTIO_F_RING_PACKED}.
+ *
+ * <p>Layout: the descriptor ring is {@code size} 16-byte descriptors {@code {le64 addr; le32 len;
+ * le16 id; le16 flags}} at the queue's descriptor address; the driver event suppression area
+ * {@code {le16 off_wrap; le16 flags}} (4 bytes) is at the queue's "avail" address and the device
+ * event suppression area (same shape) at its "used" address (vhost-user and QEMU pass the three
+ * in the split ring's desc/avail/used slots).
+ *
+ * <p>Positions are ring offsets {@code 0..size-1} with a wrap counter that starts at 1 and flips
+ * each time a position wraps to 0; outside this class a position is encoded as
+ * {@code offset | wrap << 15} (the vhost-user GET/SET_VRING_BASE form). A descriptor at the next
+ * avail position is available when its AVAIL flag (bit 7) equals the avail wrap counter and its
+ * USED flag (bit 15) does not (2.8.1). A chain is the run of consecutive descriptors linked by
+ * NEXT, wrapping at the ring's end; its buffer id is in its last descriptor (2.8.6). The device
+ * returns a chain by writing one used descriptor {@code {id, len, flags = AVAIL|USED both equal to
+ * the used wrap counter}} at the next used position, the flags last with release ordering, and
+ * moves the used position on by the number of ring descriptors the chain took (2.8.4, 2.8.6), so
+ * completions in any order (io_uring, shuffled) fill used slots in completion order. A table of
+ * {@code size} entries records, per buffer id, how many ring descriptors the chain took: an id
+ * at or above {@code size}, popped again while in flight, or returned while not in flight is a
+ * {@link VirtqueueException}.
+ *
+ * <p>Notification suppression (2.8.10, 2.8.14): before deciding to notify, a full fence orders
+ * the used-flag store before the load of the driver's area; {@code flags} DISABLE (1) never
+ * notifies, ENABLE (0) notifies when something was used since the last decision, DESC (2) with
+ * EVENT_IDX notifies when the used position crossed {@code off_wrap} (Linux
+ * {@code vring_need_event} over positions unwrapped against the used wrap counter; a window of a
+ * whole ring or more always notifies). The device area is written by
+ * {@link #enableNotifications()} (EVENT_IDX: {@code off_wrap} = next avail position, then flags
+ * DESC with release; else flags ENABLE) and {@link #disableNotifications()} (flags DISABLE).
+ *
+ * <p>Dirty logging: when the ring logs its used writes (VHOST_VRING_F_LOG), a used descriptor's
+ * written bytes are marked at their guest address in the descriptor ring and the device area's
+ * at theirs (a packed ring has no used ring to offset into).
+ *
+ * <p>Not thread-safe; allocates nothing after construction.
+ */
+final class PackedRing {
+    static final int DESC_SIZE = 16;
+    static final int EVENT_AREA_SIZE = 4;
+    static final int F_NEXT = 1;
+    static final int F_WRITE = 2;
+    static final int F_INDIRECT = 4;
+    static final int F_AVAIL = 1 << 7;
+    static final int F_USED = 1 << 15;
+    static final int EVENT_ENABLE = 0;
+    static final int EVENT_DISABLE = 1;
+    static final int EVENT_DESC = 2;
+    private static final int KNOWN_FLAGS = F_NEXT | F_WRITE | F_INDIRECT | F_AVAIL | F_USED;
+    private static final VarHandle LE16 = DeviceQueue.LE16;
+    private static final VarHandle LE32 = DeviceQueue.LE32;
+    private static final VarHandle LE64 = DeviceQueue.LE64;
+
+    private final DeviceQueue q;
+    private final int index;
+    private final int size;
+    private final boolean eventIdx;
+    private final MemorySegment desc;
+    private final MemorySegment driverArea;
+    private final MemorySegment deviceArea;
+    private final long descGpa;
+    private final long deviceGpa;
+    private final WriteLog log;
+    /** Per buffer id: the ring descriptors its chain took while in flight, 0 when not in flight. */
+    private final int[] inFlightDescriptors;
+
+    private int availPos;
+    private boolean availWrap;
+    private int usedPos;
+    private boolean usedWrap;
+    /** Ring descriptors returned since the last notification decision. */
+    private int sinceDecision;
+    /** The device area flags last written, -1 before the first write. */
+    private int deviceFlags = -1;
+
+    /**
+     * @param base where to start: {@code offset | avail wrap << 15}; the used position starts
+     *     there too (a ring is stopped only with nothing in flight)
+     * @throws VirtqueueException when the offset is not below {@code size}
+     */
+    PackedRing(DeviceQueue q, MemorySegment desc, MemorySegment driverArea, MemorySegment deviceArea, long descGpa,
+            long deviceGpa, boolean eventIdx, WriteLog log, int base) throws VirtqueueException {
+        this.q = q;
+        this.index = q.index();
+        this.size = q.size();
+        this.desc = desc;
+        this.driverArea = driverArea;
+        this.deviceArea = deviceArea;
+        this.descGpa = descGpa;
+        this.deviceGpa = deviceGpa;
+        this.eventIdx = eventIdx;
+        this.log = log;
+        this.inFlightDescriptors = new int[size];
+        int offset = base & 0x7FFF;
+        if (offset >= size || (base & ~0xFFFF) != 0) {
+            throw new VirtqueueException(index, String.format(
+                    "packed ring base 0x%x: position %d is not below queue size %d", base, offset, size));
+        }
+        availPos = offset;
+        availWrap = (base & 0x8000) != 0;
+        usedPos = availPos;
+        usedWrap = availWrap;
+    }
+
+    private static int encode(int pos, boolean wrap) {
+        return pos | (wrap ? 0x8000 : 0);
+    }
+
+    /** @return the next avail position, {@code offset | wrap << 15} */
+    int nextAvail() {
+        return encode(availPos, availWrap);
+    }
+
+    /** @return the next used position, {@code offset | wrap << 15} */
+    int nextUsed() {
+        return encode(usedPos, usedWrap);
+    }
+
+    private boolean available(int flags, boolean wrap) {
+        return ((flags & F_AVAIL) != 0) == wrap && ((flags & F_USED) != 0) != wrap;
+    }
+
+    /** @return whether the descriptor at the next avail position is available (acquire) */
+    boolean hasAvailable() {
+        int flags = Short.toUnsignedInt((short) LE16.get(desc, (long) DESC_SIZE * availPos + 14));
+        VarHandle.acquireFence();
+        return available(flags, availWrap);
+    }
+
+    /**
+     * Pops the chain at the next avail position into {@code into}.
+     *
+     * @return false when the next descriptor is not available ({@code into} is cleared)
+     * @throws VirtqueueException for a malformed chain (see {@link DescriptorChain}), a chain of
+     *     more than {@code size} descriptors, unknown flag bits, a buffer id at or above
+     *     {@code size} or already in flight
+     */
+    boolean pop(DescriptorChain into) throws VirtqueueException {
+        int pos = availPos;
+        boolean wrap = availWrap;
+        int first = Short.toUnsignedInt((short) LE16.get(desc, (long) DESC_SIZE * pos + 14));
+        if (!available(first, wrap)) {
+            into.clear(index);
+            return false;
+        }
+        VarHandle.acquireFence(); // the descriptors after the flags that made them available
+        into.begin(index, -1, encode(pos, wrap), true);
+        int taken = 0;
+        int id;
+        while (true) {
+            if (++taken > size) {
+                throw into.fault(pos, "chain has more than " + size + " descriptors (NEXT set all around the ring)");
+            }
+            long off = (long) DESC_SIZE * pos;
+            long addr = (long) LE64.get(desc, off);
+            long len = Integer.toUnsignedLong((int) LE32.get(desc, off + 8));
+            int bufferId = Short.toUnsignedInt((short) LE16.get(desc, off + 12));
+            int flags = Short.toUnsignedInt((short) LE16.get(desc, off + 14));
+            into.countDescriptor();
+            if ((flags & ~KNOWN_FLAGS) != 0) {
+                throw into.fault(pos, String.format("unknown flag bits 0x%x in flags 0x%x", flags & ~KNOWN_FLAGS, flags));
+            }
+            if ((flags & F_INDIRECT) != 0) {
+                walkIndirect(into, pos, addr, len, (flags & F_NEXT) != 0);
+            } else {
+                into.addBuffer(q, pos, addr, len, (flags & F_WRITE) != 0);
+            }
+            if (++pos == size) {
+                pos = 0;
+                wrap = !wrap;
+            }
+            if ((flags & F_NEXT) == 0) {
+                id = bufferId;
+                break;
+            }
+        }
+        if (id >= size) {
+            throw into.fault(pos == 0 ? size - 1 : pos - 1, "buffer id " + id + " is not below queue size " + size);
+        }
+        if (inFlightDescriptors[id] != 0) {
+            throw into.fault(pos == 0 ? size - 1 : pos - 1, "buffer id " + id + " is already in flight (not used yet)");
+        }
+        inFlightDescriptors[id] = taken;
+        availPos = pos;
+        availWrap = wrap;
+        into.setHead(id);
+        return true;
+    }
+
+    /** Appends the buffers of the indirect table of ring descriptor {@code pos} (2.8.7). */
+    private void walkIndirect(DescriptorChain into, int pos, long addr, long len, boolean next) throws VirtqueueException {
+        int r = into.checkIndirect(q, pos, addr, len, next);
+        MemorySegment table = q.regions.segment(r);
+        long base = q.regions.offset(r, addr);
+        int entries = (int) (len / DESC_SIZE);
+        for (int i = 0; i < entries; i++) {
+            long off = base + (long) DESC_SIZE * i;
+            int flags = Short.toUnsignedInt((short) LE16.get(table, off + 14));
+            into.countDescriptor();
+            if ((flags & F_INDIRECT) != 0) {
+                throw into.fault(pos, "indirect table entry " + i + " has the INDIRECT flag (nested tables are not allowed)");
+            }
+            // WRITE is the only flag an indirect entry carries; NEXT and the id are ignored (2.8.7)
+            into.addBuffer(q, pos, (long) LE64.get(table, off), Integer.toUnsignedLong((int) LE32.get(table, off + 8)),
+                    (flags & F_WRITE) != 0);
+        }
+    }
+
+    /**
+     * Writes the used descriptor for buffer {@code id} at the next used position (id, len, then
+     * flags with release) and moves the position on by the ring descriptors the chain took.
+     *
+     * @throws VirtqueueException when {@code id} is not below the size or not in flight
+     */
+    void addUsed(int id, int writtenBytes) throws VirtqueueException {
+        if (id < 0 || id >= size) {
+            throw new VirtqueueException(index, "used buffer id " + id + " is not below queue size " + size);
+        }
+        int taken = inFlightDescriptors[id];
+        if (taken == 0) {
+            throw new VirtqueueException(index, "used buffer id " + id + " is not in flight (never popped, or used already)");
+        }
+        inFlightDescriptors[id] = 0;
+        long off = (long) DESC_SIZE * usedPos;
+        LE32.set(desc, off + 8, writtenBytes);
+        LE16.set(desc, off + 12, (short) id);
+        VarHandle.releaseFence(); // id and len are visible before the flags that publish them
+        LE16.set(desc, off + 14, (short) (usedWrap ? F_AVAIL | F_USED : 0));
+        DirtyBitmap b = log.active();
+        if (b != null && log.usedLog(index) != -1) {
+            b.mark(descGpa + off + 8, 8);
+        }
+        usedPos += taken;
+        if (usedPos >= size) {
+            usedPos -= size;
+            usedWrap = !usedWrap;
+        }
+        sinceDecision += taken;
+    }
+
+    /** @return whether the driver wants a used-buffer notification now (see the class comment) */
+    boolean needsNotification() {
+        VarHandle.fullFence(); // the used flags before the driver area loads
+        int window = sinceDecision;
+        sinceDecision = 0;
+        if (window == 0) {
+            return false;
+        }
+        int flags = Short.toUnsignedInt((short) LE16.get(driverArea, 2)) & 3;
+        if (flags == EVENT_DISABLE) {
+            return false;
+        }
+        if (!eventIdx || flags != EVENT_DESC || window >= size) {
+            return true;
+        }
+        VarHandle.acquireFence(); // off_wrap as the driver wrote it before the flags
+        int offWrap = Short.toUnsignedInt((short) LE16.get(driverArea, 0));
+        int off = offWrap & 0x7FFF;
+        int event = ((offWrap & 0x8000) != 0) == usedWrap ? off : off - size;
+        return ((usedPos - event - 1) & 0xFFFF) < window;
+    }
+
+    /**
+     * Asks the driver to notify again (EVENT_IDX: at the next avail position), then re-checks
+     * availability after a full fence.
+     *
+     * @return true when a descriptor is already available
+     */
+    boolean enableNotifications() {
+        if (eventIdx) {
+            LE16.set(deviceArea, 0, (short) encode(availPos, availWrap));
+            logDeviceArea(0);
+            VarHandle.releaseFence();
+            writeDeviceFlags(EVENT_DESC);
+        } else {
+            writeDeviceFlags(EVENT_ENABLE);
+        }
+        VarHandle.fullFence(); // the device area stores before the descriptor flag load
+        return hasAvailable();
+    }
+
+    /** Tells the driver notifications are not needed (flags DISABLE). */
+    void disableNotifications() {
+        writeDeviceFlags(EVENT_DISABLE);
+    }
+
+    private void writeDeviceFlags(int flags) {
+        if (deviceFlags != flags) {
+            deviceFlags = flags;
+            LE16.set(deviceArea, 2, (short) flags);
+            logDeviceArea(2);
+        }
+    }
+
+    private void logDeviceArea(long offset) {
+        DirtyBitmap b = log.active();
+        if (b != null && log.usedLog(index) != -1) {
+            b.mark(deviceGpa + offset, 2);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "packed avail " + availPos + "/" + (availWrap ? 1 : 0) + ", used " + usedPos + "/" + (usedWrap ? 1 : 0);
+    }
+}
