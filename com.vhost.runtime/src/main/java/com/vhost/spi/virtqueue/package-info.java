@@ -1,9 +1,9 @@
 /**
- * Split virtqueues (OASIS VIRTIO 1.2, section 2.7) over shared memory, and on the driver side packed
- * virtqueues (section 2.8, since 1.2): the device side
- * ({@link com.vhost.spi.virtqueue.DeviceQueue}, {@link com.vhost.spi.virtqueue.DescriptorChain})
- * and the driver side ({@link com.vhost.spi.virtqueue.DriverQueue}) used by the platform's own
- * VirtIO drivers.
+ * Split virtqueues (OASIS VIRTIO 1.2, section 2.7) and, since 1.2, packed virtqueues (section 2.8)
+ * over shared memory: the device side ({@link com.vhost.spi.virtqueue.DeviceQueue},
+ * {@link com.vhost.spi.virtqueue.DescriptorChain}) used by the back-end models, and the driver
+ * side ({@link com.vhost.spi.virtqueue.DriverQueue}) used by the platform's own VirtIO drivers;
+ * each picks the layout from the negotiated VIRTIO_F_RING_PACKED.
  */
 @org.osgi.annotation.bundle.Export
 @org.osgi.annotation.versioning.Version("1.2.0")

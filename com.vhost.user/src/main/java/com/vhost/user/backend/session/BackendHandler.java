@@ -603,7 +603,7 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
             List<VirtqueueConfig> qs = new ArrayList<>(handedOverQueues.size());
             try {
                 for (VirtqueueConfig c : handedOverQueues) {
-                    qs.add(rings[c.index()].config(mem));
+                    qs.add(rings[c.index()].config(mem, driver.packed()));
                 }
             } catch (Refusal e) {
                 throw new VirtioDeviceException(name + ": a ring the old model ran cannot run on the new one: " + e.getMessage());
