@@ -26,14 +26,20 @@ final class BlkInflight implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(BlkInflight.class);
 
     private final InflightTracking tracking = new InflightTracking();
+    private final boolean packed;
     private final BlkQueues queues;
     private final int queueSize;
     /** Requests taken by a lost back-end were left on the rings for the next one to resubmit. */
     private boolean kept;
 
-    BlkInflight(BlkQueues queues, int queueSize) {
+    /**
+     * @param packed the rings are packed (VIRTIO_F_RING_PACKED): no region is handed over, since
+     *     the back-ends here track split rings only (the spec's packed layout is not implemented)
+     */
+    BlkInflight(BlkQueues queues, int queueSize, boolean packed) {
         this.queues = queues;
         this.queueSize = queueSize;
+        this.packed = packed;
     }
 
     /**
@@ -43,6 +49,10 @@ final class BlkInflight implements AutoCloseable {
      * @throws VhostException when GET or SET_INFLIGHT_FD fails
      */
     void start(GenericVhostDevice vhost) throws VhostException {
+        if (packed) {
+            LOG.debug("virtio-blk on {}: packed rings, no inflight region", vhost.backend().describe());
+            return;
+        }
         if (tracking.attach(vhost, queues.count(), queueSize)) {
             LOG.debug("virtio-blk on {}: inflight I/O tracked in a shared region", vhost.backend().describe());
         }

@@ -148,7 +148,7 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
         this.memory = mem.memory();
         this.pool = mem.pool();
         this.queues = mem.queues();
-        this.inflight = new BlkInflight(queues, o.queueSize());
+        this.inflight = new BlkInflight(queues, o.queueSize(), VirtioFeatures.has(acked, VirtioFeatures.F_RING_PACKED));
         this.baseGpa = shm.address();
         laidOut(memory, acked, interrupt, nq, nq);
         try {

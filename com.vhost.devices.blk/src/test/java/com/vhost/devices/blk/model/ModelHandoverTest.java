@@ -44,7 +44,11 @@ class ModelHandoverTest {
     }
 
     private static VirtioBlkDriver driver(Path sock, int queues, int queueSize, int poolBytes) throws Exception {
-        return BlockDevices.open(new VhostUserOps().open(VhostTarget.of(sock.toString())), new BlkDriverOptions(queues, queueSize, false, poolBytes));
+        return driver(sock, new BlkDriverOptions(queues, queueSize, false, poolBytes));
+    }
+
+    private static VirtioBlkDriver driver(Path sock, BlkDriverOptions o) throws Exception {
+        return BlockDevices.open(new VhostUserOps().open(VhostTarget.of(sock.toString())), o);
     }
 
     private static Map<String, Object> config(Path image, int queues) {
@@ -102,6 +106,32 @@ class ModelHandoverTest {
             }
             assertThat(served.acceptedConnections()).as("the session was never dropped").isEqualTo(sessions);
             assertThat(blk.info().capacityBytes()).isEqualTo(16L * MIB);
+        }
+    }
+
+    @Test
+    void packedRingsAreHandedOverToo() throws Exception {
+        Path image = image("packed.raw", 8);
+        Path sock = dir.resolve("packed.sock");
+        BlkModelFactory factory = new BlkModelFactory();
+        try (ServedBackend served = new VhostUserBackendServer().serve(sock, factory.create(config(image, 2)), SocketOptions.PRIVATE);
+                VirtioBlkDriver blk = driver(sock, new BlkDriverOptions(2, 64, false, 2 * MIB).withPacked(true))) {
+            assertThat(blk.info().features() & (1L << com.vhost.api.virtio.VirtioFeatures.F_RING_PACKED)).as("packed negotiated").isNotZero();
+            VerifiedWorkload load = new VerifiedWorkload(blk, 2 * MIB, 4096, 4, 4, 11, () -> blk.counters().get("requests"));
+            load.start();
+            try {
+                for (int round = 0; round < 2; round++) {
+                    awaitWrites(load, load.writes() + 50);
+                    try (ModelHandover h = served.handOver(5000)) {
+                        h.releaseModel();
+                        h.complete(factory.create(config(image, 2)));
+                    }
+                }
+                awaitWrites(load, load.writes() + 50);
+            } finally {
+                VerifiedWorkload.Result r = load.stop();
+                assertThat(r.clean()).as("packed workload after two handovers: %s", r).isTrue();
+            }
         }
     }
 
