@@ -19,7 +19,7 @@ import java.util.function.BiConsumer;
  * {@code queues} queues for a fixed time, each slot re-issuing from its completion. Buffers come
  * from {@link BlockDevice#allocateBuffer} (zero-copy) when the pool allows, else from a shared
  * arena (bounce-buffered by the driver). Latency is measured per request from submission to
- * completion.
+ * completion, into one histogram all slots share ({@link LatencyHistogram#concurrent()}).
  */
 public final class Bench {
     private Bench() {}
@@ -95,6 +95,7 @@ public final class Bench {
             AtomicLong errors = new AtomicLong();
             String[] firstError = new String[1];
             List<Slot> all = new ArrayList<>(slots);
+            LatencyHistogram h = LatencyHistogram.concurrent();
             for (int i = 0; i < slots; i++) {
                 MemorySegment buf = buffer(dev, arena, blockSize);
                 if (mode.write) {
@@ -103,7 +104,7 @@ public final class Bench {
                     }
                 }
                 all.add(new Slot(dev, mode, i % queues, buf, blockSize, blocks, sequential, new SplittableRandom(i * 7919L + 17),
-                        done, errors, firstError));
+                        done, errors, firstError, h));
             }
             long start = System.nanoTime();
             long deadline = start + TimeUnit.SECONDS.toNanos(seconds);
@@ -112,12 +113,10 @@ public final class Bench {
             }
             boolean finished = done.await(seconds + 30L, TimeUnit.SECONDS);
             double elapsed = (System.nanoTime() - start) / 1e9;
-            LatencyHistogram h = new LatencyHistogram();
             long ops = 0;
             for (Slot s : all) {
                 s.stop = true;
                 synchronized (s) {
-                    h.add(s.histogram);
                     ops += s.completed;
                 }
             }
@@ -191,7 +190,7 @@ public final class Bench {
         private final CountDownLatch done;
         private final AtomicLong errors;
         private final String[] firstError;
-        final LatencyHistogram histogram = new LatencyHistogram();
+        private final LatencyHistogram histogram;
         long completed;
         volatile boolean stop;
         private long deadline;
@@ -201,7 +200,7 @@ public final class Bench {
         private boolean finished;
 
         Slot(BlockDevice dev, Mode mode, int queue, MemorySegment buf, int blockSize, long blocks, AtomicLong sequential,
-                SplittableRandom random, CountDownLatch done, AtomicLong errors, String[] firstError) {
+                SplittableRandom random, CountDownLatch done, AtomicLong errors, String[] firstError, LatencyHistogram histogram) {
             this.dev = dev;
             this.mode = mode;
             this.queue = queue;
@@ -213,6 +212,7 @@ public final class Bench {
             this.done = done;
             this.errors = errors;
             this.firstError = firstError;
+            this.histogram = histogram;
         }
 
         synchronized void start(long deadlineNanos) {

@@ -11,7 +11,6 @@ import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -215,23 +214,17 @@ public final class BenchCommand extends ParentCommand {
         }
 
         /** Pauses of the warm-up and the measured swaps, in nanoseconds. */
-        final class SwapRun {
-            final long[] warm = new long[warmup];
-            final long[] measured = new long[swaps];
-            int warmDone;
-            int measuredDone;
+        static final class SwapRun {
+            final LatencyHistogram warm = new LatencyHistogram();
+            final LatencyHistogram measured = new LatencyHistogram();
 
             void print(PrintWriter out) {
-                if (warmDone > 0) {
-                    long[] w = Arrays.copyOf(warm, warmDone);
-                    Arrays.sort(w);
-                    out.printf(Locale.ROOT, "warm-up: %d swap(s), pause ms max %.2f (not in the figures below)%n", warmDone,
-                            ms(w[w.length - 1]));
+                if (warm.count() > 0) {
+                    out.printf(Locale.ROOT, "warm-up: %d swap(s), pause ms max %.2f (not in the figures below)%n", warm.count(),
+                            ms(warm.max()));
                 }
-                long[] m = Arrays.copyOf(measured, Math.max(1, measuredDone));
-                Arrays.sort(m);
-                out.printf(Locale.ROOT, "swap pause ms: p50 %.2f p99 %.2f max %.2f (%d swaps)%n", ms(pct(m, 0.50)), ms(pct(m, 0.99)),
-                        ms(m[m.length - 1]), measuredDone);
+                out.printf(Locale.ROOT, "swap pause ms: p50 %.2f p99 %.2f max %.2f (%d swaps)%n", ms(measured.percentile(0.50)),
+                        ms(measured.percentile(0.99)), ms(measured.max()), measured.count());
             }
         }
 
@@ -261,18 +254,8 @@ public final class BenchCommand extends ParentCommand {
                     }
                     Thread.sleep(1);
                 }
-                if (i < warmup) {
-                    run.warm[run.warmDone++] = sw.lastPauseNanos();
-                } else {
-                    run.measured[run.measuredDone++] = sw.lastPauseNanos();
-                }
+                (i < warmup ? run.warm : run.measured).record(sw.lastPauseNanos());
             }
-        }
-
-        /** Nearest-rank percentile of sorted values. */
-        static long pct(long[] sorted, double p) {
-            int rank = (int) Math.ceil(p * sorted.length);
-            return sorted[Math.max(0, Math.min(sorted.length - 1, rank - 1))];
         }
 
         private static double ms(long nanos) {
