@@ -5,8 +5,10 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -52,6 +54,23 @@ public final class Bench {
 
         public double mibPerSecond() {
             return seconds > 0 ? bytes / seconds / (1024.0 * 1024.0) : 0;
+        }
+
+        /**
+         * @return the result as {@code --json} prints it: ops, bytes, elapsed_s, iops, mib_per_s,
+         *     latency ({@link JsonOption#latency}, nanoseconds), errors, first_error (or null)
+         */
+        public Map<String, Object> json() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("ops", ops);
+            m.put("bytes", bytes);
+            m.put("elapsed_s", JsonOption.round(seconds, 6));
+            m.put("iops", JsonOption.round(iops(), 1));
+            m.put("mib_per_s", JsonOption.round(mibPerSecond(), 3));
+            m.put("latency", JsonOption.latency(latency));
+            m.put("errors", errors);
+            m.put("first_error", firstError);
+            return m;
         }
 
         /** @return {@code "IOPS 12345, 48.2 MiB/s, latency p50 40.1 us, p99 120.3 us, max 1.2 ms"} */

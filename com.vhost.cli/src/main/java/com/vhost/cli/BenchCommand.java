@@ -12,7 +12,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -89,6 +91,9 @@ public final class BenchCommand extends ParentCommand {
                 description = "workload time between two swaps (default ${DEFAULT-VALUE})")
         long intervalMs;
 
+        @picocli.CommandLine.Mixin
+        JsonOption json = new JsonOption();
+
         Swap(CliServices services) {
             this.services = services;
         }
@@ -105,7 +110,7 @@ public final class BenchCommand extends ParentCommand {
                 throw new UsageException("--warmup " + warmup + " outside 0..1000");
             }
             Checks.queues(queues, queueSize);
-            PrintWriter out = services.out();
+            PrintWriter out = json.notes(services);
             Path dir = Files.createTempDirectory("vhost-bench-swap");
             if (device.equals("net")) {
                 try {
@@ -166,11 +171,24 @@ public final class BenchCommand extends ParentCommand {
                 } finally {
                     r = stream.stop(2000);
                     double secs = (System.nanoTime() - t0) / 1e9;
-                    run.print(out);
-                    out.printf(Locale.ROOT, "lost %d duplicated %d corrupted %d reordered %d%n", r[2], r[3], r[5], r[4]);
-                    out.printf(Locale.ROOT, "(%d frames sent, %d received in %.1f s%s)%n", r[0], r[1], secs,
-                            stream.firstError() == null ? "" : "; first error: " + stream.firstError());
-                    out.flush();
+                    if (json.json) {
+                        Map<String, Object> doc = run.json("net");
+                        doc.put("lost", r[2]);
+                        doc.put("duplicated", r[3]);
+                        doc.put("corrupted", r[5]);
+                        doc.put("reordered", r[4]);
+                        doc.put("frames_sent", r[0]);
+                        doc.put("frames_received", r[1]);
+                        doc.put("elapsed_s", JsonOption.round(secs, 3));
+                        doc.put("first_error", stream.firstError());
+                        JsonOption.print(services.out(), doc);
+                    } else {
+                        run.print(out);
+                        out.printf(Locale.ROOT, "lost %d duplicated %d corrupted %d reordered %d%n", r[2], r[3], r[5], r[4]);
+                        out.printf(Locale.ROOT, "(%d frames sent, %d received in %.1f s%s)%n", r[0], r[1], secs,
+                                stream.firstError() == null ? "" : "; first error: " + stream.firstError());
+                        out.flush();
+                    }
                 }
                 return r[3] != 0 || r[4] != 0 || r[5] != 0 || stream.firstError() != null ? VhostCli.EXIT_FAILURE : 0;
             }
@@ -200,11 +218,23 @@ public final class BenchCommand extends ParentCommand {
                 } finally {
                     long[] r = load.stop();
                     double secs = (System.nanoTime() - t0) / 1e9;
-                    run.print(out);
-                    out.printf(Locale.ROOT, "lost %d duplicated %d corrupted %d%n", r[2], r[3], r[4]);
-                    out.printf(Locale.ROOT, "(%d writes, %d reads verified in %.1f s%s)%n", r[0], r[1], secs,
-                            load.firstError() == null ? "" : "; first error: " + load.firstError());
-                    out.flush();
+                    if (json.json) {
+                        Map<String, Object> doc = run.json("blk");
+                        doc.put("lost", r[2]);
+                        doc.put("duplicated", r[3]);
+                        doc.put("corrupted", r[4]);
+                        doc.put("writes", r[0]);
+                        doc.put("reads_verified", r[1]);
+                        doc.put("elapsed_s", JsonOption.round(secs, 3));
+                        doc.put("first_error", load.firstError());
+                        JsonOption.print(services.out(), doc);
+                    } else {
+                        run.print(out);
+                        out.printf(Locale.ROOT, "lost %d duplicated %d corrupted %d%n", r[2], r[3], r[4]);
+                        out.printf(Locale.ROOT, "(%d writes, %d reads verified in %.1f s%s)%n", r[0], r[1], secs,
+                                load.firstError() == null ? "" : "; first error: " + load.firstError());
+                        out.flush();
+                    }
                     if (r[2] != 0 || r[3] != 0 || r[4] != 0) {
                         return VhostCli.EXIT_FAILURE;
                     }
@@ -225,6 +255,17 @@ public final class BenchCommand extends ParentCommand {
                 }
                 out.printf(Locale.ROOT, "swap pause ms: p50 %.2f p99 %.2f max %.2f (%d swaps)%n", ms(measured.percentile(0.50)),
                         ms(measured.percentile(0.99)), ms(measured.max()), measured.count());
+            }
+
+            /** @return device, swaps and warmup_swaps made, pause (nanoseconds) and warmup_pause_max_ns, for {@code --json} */
+            Map<String, Object> json(String device) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("device", device);
+                m.put("swaps", measured.count());
+                m.put("warmup_swaps", warm.count());
+                m.put("pause", JsonOption.latency(measured));
+                m.put("warmup_pause_max_ns", warm.max());
+                return m;
             }
         }
 

@@ -17,7 +17,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -187,6 +190,9 @@ final class BlkCommand extends ParentCommand {
     @Command(name = "info", mixinStandardHelpOptions = true,
             description = "Prints capacity, block size, queues and the negotiated features.")
     static final class Info extends Subcommand {
+        @Mixin
+        JsonOption json = new JsonOption();
+
         Info(CliServices services) {
             super(services);
         }
@@ -194,9 +200,40 @@ final class BlkCommand extends ParentCommand {
         @Override
         public Integer call() throws Exception {
             try (BlockDevice dev = conn.open(services)) {
-                print(dev, services.out());
+                if (json.json) {
+                    JsonOption.print(services.out(), describe(dev));
+                } else {
+                    print(dev, services.out());
+                }
             }
             return 0;
+        }
+
+        /**
+         * @return the device as {@code --json} prints it: backend, capacity_bytes, block_size,
+         *     queues, queue_size, read_only, seg_max and size_max_bytes (null when unknown),
+         *     features (the number), feature_names, id (null when GET_ID failed, with id_error)
+         */
+        static Map<String, Object> describe(BlockDevice dev) {
+            BlockDeviceInfo i = dev.info();
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("backend", i.backend());
+            m.put("capacity_bytes", i.capacityBytes());
+            m.put("block_size", i.blockSize());
+            m.put("queues", i.numQueues());
+            m.put("queue_size", i.queueSize());
+            m.put("read_only", i.readOnly());
+            m.put("seg_max", i.segMax() == 0 ? null : i.segMax());
+            m.put("size_max_bytes", i.sizeMax() == 0 ? null : i.sizeMax());
+            m.put("features", i.features());
+            m.put("feature_names", i.features() == 0 ? List.of() : List.of(FeatureNames.blk(i.features()).split(" ")));
+            try {
+                m.put("id", await(dev.getId(0), "GET_ID", GET_ID_TIMEOUT_SECONDS));
+            } catch (Exception e) {
+                m.put("id", null);
+                m.put("id_error", VhostCli.message(e));
+            }
+            return m;
         }
 
         static void print(BlockDevice dev, PrintWriter out) {
@@ -365,6 +402,9 @@ final class BlkCommand extends ParentCommand {
                     "api: BlockDevice futures. raw falls back to api when the device has no low-level path."})
         Engine engine;
 
+        @Mixin
+        JsonOption json = new JsonOption();
+
         Bench(CliServices services) {
             super(services);
         }
@@ -374,25 +414,44 @@ final class BlkCommand extends ParentCommand {
             com.vhost.cli.Bench.Mode mode = rw;
             com.vhost.cli.Bench.checkOptions(bs, iodepth, seconds);
             try (BlockDevice dev = conn.open(services)) {
-                PrintWriter out = services.out();
+                PrintWriter notes = json.notes(services);
                 BlockDeviceInfo i = dev.info();
                 com.vhost.cli.Bench.check(i, (int) bs, iodepth, conn.queues, seconds);
-                out.printf(Locale.ROOT, "bench %s bs=%d iodepth=%d queues=%d engine=%s%s for %d s on %s (%s)%n",
+                notes.printf(Locale.ROOT, "bench %s bs=%d iodepth=%d queues=%d engine=%s%s for %d s on %s (%s)%n",
                         mode.name().toLowerCase(Locale.ROOT), bs, iodepth, conn.queues, engine.name().toLowerCase(Locale.ROOT), conn.poll ? " poll" : "", seconds,
                         i.backend(), Sizes.human(i.capacityBytes()));
-                out.flush();
+                notes.flush();
                 com.vhost.cli.Bench.Result r = null;
+                Engine used = engine;
                 if (engine == Engine.RAW) {
                     r = RawBench.run(dev, services.blkTools(), mode, (int) bs, iodepth, conn.queues, seconds);
                     if (r == null) {
-                        out.println("(this device has no low-level queue path; using the BlockDevice API)");
+                        notes.println("(this device has no low-level queue path; using the BlockDevice API)");
+                        used = Engine.API;
                     }
                 }
                 if (r == null) {
                     r = com.vhost.cli.Bench.run(dev, mode, (int) bs, iodepth, conn.queues, seconds);
                 }
-                out.println(r.summary());
-                out.flush();
+                if (json.json) {
+                    Map<String, Object> job = new LinkedHashMap<>();
+                    job.put("rw", mode.name().toLowerCase(Locale.ROOT));
+                    job.put("bs", bs);
+                    job.put("iodepth", iodepth);
+                    job.put("queues", conn.queues);
+                    job.put("engine", used.name().toLowerCase(Locale.ROOT));
+                    job.put("poll", conn.poll);
+                    job.put("seconds", seconds);
+                    job.put("backend", i.backend());
+                    job.put("capacity_bytes", i.capacityBytes());
+                    Map<String, Object> doc = new LinkedHashMap<>();
+                    doc.put("job", job);
+                    doc.putAll(r.json());
+                    JsonOption.print(services.out(), doc);
+                } else {
+                    services.out().println(r.summary());
+                }
+                services.out().flush();
                 return r.errors() == 0 ? 0 : VhostCli.EXIT_FAILURE;
             }
         }
@@ -428,6 +487,9 @@ final class BlkCommand extends ParentCommand {
                 description = "blocks each worker (one per queue) writes then reads at a time (default ${DEFAULT-VALUE})")
         int iodepth;
 
+        @Mixin
+        JsonOption json = new JsonOption();
+
         Verify(CliServices services) {
             super(services);
         }
@@ -438,7 +500,7 @@ final class BlkCommand extends ParentCommand {
                 throw new UsageException("--seconds and --iodepth must be positive, --bs at most 2 GiB, "
                         + "--reconnect-wait-ms non-negative");
             }
-            PrintWriter out = services.out();
+            PrintWriter out = json.notes(services);
             PrintWriter err = services.err();
             try (BlockDevice dev = conn.open(services, reconnect ? reconnectWaitMs : -1)) {
                 BlkTools tools = services.blkTools();
@@ -462,9 +524,28 @@ final class BlkCommand extends ParentCommand {
                     err.println("first error: " + o.firstError());
                     err.flush();
                 }
-                out.printf(Locale.ROOT, "writes %d reads %d reconnects %d%n", o.writes(), o.reads(), o.reconnects());
-                out.println(o.counts());
-                out.flush();
+                if (json.json) {
+                    Map<String, Object> doc = new LinkedHashMap<>();
+                    doc.put("seconds", seconds);
+                    doc.put("queues", conn.queues);
+                    doc.put("bs", bs);
+                    doc.put("iodepth", iodepth);
+                    doc.put("reconnect", reconnect);
+                    doc.put("backend", dev.info().backend());
+                    doc.put("writes", o.writes());
+                    doc.put("reads", o.reads());
+                    doc.put("reconnects", o.reconnects());
+                    doc.put("lost", o.lost());
+                    doc.put("duplicated", o.duplicated());
+                    doc.put("corrupted", o.corrupted());
+                    doc.put("first_error", o.firstError());
+                    doc.put("clean", o.clean());
+                    JsonOption.print(services.out(), doc);
+                } else {
+                    out.printf(Locale.ROOT, "writes %d reads %d reconnects %d%n", o.writes(), o.reads(), o.reconnects());
+                    out.println(o.counts());
+                    out.flush();
+                }
                 return o.clean() ? 0 : VhostCli.EXIT_FAILURE;
             }
         }

@@ -15,7 +15,9 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -33,7 +35,7 @@ import picocli.CommandLine.Option;
 @Command(name = "net", mixinStandardHelpOptions = true,
         description = "virtio-net driver over a vhost-user-net back-end: info, send, recv, echo, bench.",
         subcommands = {NetCommand.Info.class, NetCommand.Send.class, NetCommand.Recv.class, NetCommand.Echo.class,
-            NetCommand.Bench.class})
+            NetBenchCommand.class})
 final class NetCommand extends ParentCommand {
     static final int ETHERTYPE = 0x88B5;
     private static final ValueLayout.OfInt BE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
@@ -219,13 +221,24 @@ final class NetCommand extends ParentCommand {
             return 0;
         }
 
+        /** @return the command's {@code --json} option, or null (the default) when it has none */
+        JsonOption json() {
+            return null;
+        }
+
+        /** @return whether {@code --json} was given */
+        final boolean jsonWanted() {
+            return json() != null && json().json;
+        }
+
         @Override
         public final Integer call() throws Exception {
             checkOptions();
             PrintWriter out = services.out();
             R result;
             try (NetDevice net = conn.open(services, swapWaitMs()); Arena arena = Arena.ofConfined()) {
-                result = measure(net, arena, out);
+                // with --json, what measure prints on the way goes to standard error
+                result = measure(net, arena, jsonWanted() ? services.err() : out);
             }
             int code = report(result, out);
             out.flush();
@@ -235,15 +248,48 @@ final class NetCommand extends ParentCommand {
 
     /** {@code vhost net info}. */
     @Command(name = "info", mixinStandardHelpOptions = true, description = "Connects, negotiates and prints MAC, MTU, link, queues and features.")
-    static final class Info extends DeviceCommand<Void> {
+    static final class Info extends DeviceCommand<Map<String, Object>> {
+        @Mixin
+        JsonOption json = new JsonOption();
+
         Info(CliServices services) {
             super(services);
         }
 
         @Override
-        Void measure(NetDevice net, Arena arena, PrintWriter out) {
-            printInfo(out, net);
-            return null;
+        JsonOption json() {
+            return json;
+        }
+
+        /** @return the device as {@code --json} prints it, or null after printing the text */
+        @Override
+        Map<String, Object> measure(NetDevice net, Arena arena, PrintWriter out) {
+            if (!json.json) {
+                printInfo(out, net);
+                return null;
+            }
+            NetDeviceInfo i = net.info();
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("mac", i.mac());
+            m.put("mtu", i.mtu());
+            m.put("link_up", net.linkUp());
+            m.put("queue_pairs", net.queuePairs());
+            m.put("max_queue_pairs", i.maxQueuePairs());
+            m.put("queue_size", i.queueSize());
+            m.put("rx_buffer_bytes", i.rxBufferBytes());
+            m.put("mergeable_rx_buffers", i.mergeableRxBuffers());
+            m.put("features", i.features());
+            m.put("poll", i.poll());
+            m.put("backend", i.backend());
+            return m;
+        }
+
+        @Override
+        int report(Map<String, Object> doc, PrintWriter out) {
+            if (doc != null) {
+                JsonOption.print(out, doc);
+            }
+            return 0;
         }
     }
 
@@ -376,6 +422,9 @@ final class NetCommand extends ParentCommand {
         @Mixin
         NetEchoRun.Options reconnect;
 
+        @Mixin
+        JsonOption json = new JsonOption();
+
         /** {@code --sizes} as {min, max}. */
         private int[] range;
 
@@ -402,18 +451,35 @@ final class NetCommand extends ParentCommand {
         }
 
         @Override
+        JsonOption json() {
+            return json;
+        }
+
+        @Override
         NetEchoRun.Printed measure(NetDevice net, Arena arena, PrintWriter out) throws Exception {
             if (reconnect.reconnect) {
-                return NetEchoRun.run(services, conn, net, reconnect, range, burst, count, waitMs);
+                return NetEchoRun.run(services, out, conn, net, reconnect, range, burst, count, waitMs);
             }
             long[] r = echo(net, (int) count, range[0], range[1], burst, waitMs);
+            boolean ok = r[2] == 0 && r[3] == 0 && r[4] == 0 && r[0] == count;
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("sent", r[0]);
+            m.put("received", r[1]);
+            m.put("lost", r[2]);
+            m.put("reordered", r[3]);
+            m.put("corrupted", r[4]);
+            m.put("ok", ok);
             return new NetEchoRun.Printed(String.format(Locale.ROOT, "sent %d received %d lost %d reordered %d corrupted %d",
-                    r[0], r[1], r[2], r[3], r[4]), r[2] == 0 && r[3] == 0 && r[4] == 0 && r[0] == count);
+                    r[0], r[1], r[2], r[3], r[4]), ok, m);
         }
 
         @Override
         int report(NetEchoRun.Printed r, PrintWriter out) {
-            out.println(r.line());
+            if (json.json) {
+                JsonOption.print(out, r.fields());
+            } else {
+                out.println(r.line());
+            }
             return r.ok() ? 0 : 1;
         }
     }
@@ -511,122 +577,6 @@ final class NetCommand extends ParentCommand {
             return new int[] {min, max};
         } catch (NumberFormatException e) {
             throw new UsageException("--sizes '" + s + "' is not MIN-MAX with 18 <= MIN <= MAX");
-        }
-    }
-
-    /** {@code vhost net bench}. */
-    @Command(name = "bench", mixinStandardHelpOptions = true,
-            description = {"Measures the packet rate on queue pair 0 and prints Mpps, Gbit/s and drops.",
-                "Modes: tx (transmit only), rx (receive only; the peer sends), echo (transmit a burst, receive it back).",
-                "Gbit/s counts frame bytes (no preamble, FCS or gap). Drops: tx, frames offered while the transmit ring",
-                "was full; rx, frames the driver dropped; echo, frames that did not come back plus those dropped."})
-    static final class Bench extends DeviceCommand<Bench.Rate> {
-        @Option(names = "--pkt-size", paramLabel = "B", defaultValue = "64", description = "frame length (default ${DEFAULT-VALUE})")
-        int pktSize;
-
-        @Option(names = "--seconds", paramLabel = "S", defaultValue = "5", description = "duration (default ${DEFAULT-VALUE})")
-        double seconds;
-
-        @Option(names = "--burst", paramLabel = "N", defaultValue = "32", description = "frames per call (default ${DEFAULT-VALUE})")
-        int burst;
-
-        @Option(names = "--mode", paramLabel = "MODE", defaultValue = "echo", description = "tx, rx or echo (default ${DEFAULT-VALUE})")
-        String mode;
-
-        /** What a run measured: packets and frame bytes counted, drops (per mode), seconds it took. */
-        record Rate(long pkts, long bytes, long drops, double elapsed) {}
-
-        Bench(CliServices services) {
-            super(services);
-        }
-
-        @Override
-        void checkOptions() {
-            if (!mode.equals("tx") && !mode.equals("rx") && !mode.equals("echo")) {
-                throw new UsageException("--mode " + mode + " is not tx, rx or echo");
-            }
-            if (burst < 1 || burst > 256 || pktSize < 18 || seconds <= 0) {
-                throw new UsageException("--burst 1..256, --pkt-size >= 18, --seconds > 0");
-            }
-        }
-
-        @Override
-        Rate measure(NetDevice net, Arena a, PrintWriter out) throws Exception {
-            long pkts = 0;
-            long bytes = 0;
-            if (pktSize > net.mtu() + VirtioNet.ETH_HEADER + 4) {
-                throw new UsageException("--pkt-size " + pktSize + " exceeds MTU " + net.mtu() + " + 18");
-            }
-            byte[] mac = net.mac();
-            Burst txBurst = Burst.allocate(a, burst, Math.max(pktSize, 64));
-            Burst rxBurst = Burst.allocate(a, burst, RX_BUFFER_BYTES);
-            MemorySegment[] tx = txBurst.frames();
-            MemorySegment[] rx = rxBurst.frames();
-            int[] txLen = txBurst.lengths();
-            int[] rxLen = rxBurst.lengths();
-            for (int i = 0; i < burst; i++) {
-                fill(tx[i], mac, i, pktSize);
-                txLen[i] = pktSize;
-            }
-            long sentTotal = 0;
-            long start = System.nanoTime();
-            long end = start + (long) (seconds * 1e9);
-            long now = start;
-            int iter = 0;
-            while (now < end) {
-                switch (mode) {
-                    case "tx" -> {
-                        int s = net.transmit(0, tx, txLen, burst);
-                        pkts += s;
-                        bytes += (long) s * pktSize;
-                    }
-                    case "rx" -> {
-                        if (net.awaitReceive(0, 10_000_000L)) {
-                            int r = net.receive(0, rx, rxLen, burst);
-                            pkts += r;
-                            for (int i = 0; i < r; i++) {
-                                bytes += rxLen[i];
-                            }
-                        }
-                    }
-                    default -> {
-                        int s = net.transmit(0, tx, txLen, burst);
-                        sentTotal += s;
-                        int got = 0;
-                        long until = System.nanoTime() + 100_000_000L;
-                        while (got < s && System.nanoTime() < until) {
-                            if (!net.awaitReceive(0, 10_000_000L)) {
-                                continue;
-                            }
-                            int r = net.receive(0, rx, rxLen, burst);
-                            got += r;
-                            for (int i = 0; i < r; i++) {
-                                bytes += rxLen[i];
-                            }
-                        }
-                        pkts += got;
-                    }
-                }
-                if ((++iter & 63) == 0 || !mode.equals("tx")) {
-                    now = System.nanoTime();
-                }
-            }
-            double elapsed = (System.nanoTime() - start) / 1e9;
-            NetQueueStats st = net.stats(0);
-            long drops = switch (mode) {
-                case "tx" -> st.txFull();
-                case "rx" -> st.rxErrors();
-                default -> Math.max(0, sentTotal - pkts) + st.rxErrors();
-            };
-            return new Rate(pkts, bytes, drops, elapsed);
-        }
-
-        @Override
-        int report(Rate r, PrintWriter out) {
-            out.printf(Locale.ROOT, "mode %s, %d-byte frames, burst %d, %s, %.2f s: %d packets, %.3f Mpps, %.3f Gbit/s, drops %d%n",
-                    mode, pktSize, burst, conn.poll ? "polling" : "eventfd", r.elapsed(), r.pkts(), r.pkts() / r.elapsed() / 1e6,
-                    r.bytes() * 8 / r.elapsed() / 1e9, r.drops());
-            return 0;
         }
     }
 }

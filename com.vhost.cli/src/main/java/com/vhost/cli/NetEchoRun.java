@@ -2,7 +2,9 @@ package com.vhost.cli;
 
 import com.vhost.api.net.NetDevice;
 import java.io.PrintWriter;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import picocli.CommandLine.Option;
 
 /**
@@ -19,8 +21,9 @@ final class NetEchoRun {
      *
      * @param line the last line of standard output
      * @param ok exit code 0 when true, 1 otherwise
+     * @param fields the counts as {@code --json} prints them (with {@code ok})
      */
-    record Printed(String line, boolean ok) {}
+    record Printed(String line, boolean ok, Map<String, Object> fields) {}
 
     /** The options of {@code vhost net echo} that only {@code --reconnect} uses. */
     static final class Options {
@@ -63,6 +66,7 @@ final class NetEchoRun {
      * Streams for {@code --seconds} or until {@code count} frames were sent, printing progress
      * each second on standard error, then drains for {@code drainMs}.
      *
+     * @param notes where the job line and the reconnects are printed (standard error with {@code --json})
      * @param conn the connection options the device was opened with (to reopen it)
      * @param net the device, opened with {@link NetTools#openReconnectable}
      * @param range {@code {min, max}} frame lengths in bytes
@@ -72,9 +76,9 @@ final class NetEchoRun {
      * @throws IllegalArgumentException when the lengths exceed the device's MTU + 18
      * @throws Exception when the back-end service cannot be found
      */
-    static Printed run(CliServices services, NetCommand.Connection conn, NetDevice net, Options o, int[] range, int burst,
-            long count, long drainMs) throws Exception {
-        PrintWriter out = services.out();
+    static Printed run(CliServices services, PrintWriter notes, NetCommand.Connection conn, NetDevice net, Options o,
+            int[] range, int burst, long count, long drainMs) throws Exception {
+        PrintWriter out = notes;
         PrintWriter err = services.err();
         NetTools tools = services.netTools();
         NetEcho echo = new NetEcho(net, range[0], range[1], o.window, burst, count < 0 ? Long.MAX_VALUE : count,
@@ -98,6 +102,16 @@ final class NetEchoRun {
             err.printf(Locale.ROOT, "lost %d exceeds the bound %d%n", r.tally().lost(), r.maxLost());
         }
         err.flush();
-        return new Printed(r.counts(), r.clean());
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("sent", r.tally().sent());
+        m.put("received", r.tally().received());
+        m.put("lost", r.tally().lost());
+        m.put("duplicated", r.tally().duplicated());
+        m.put("corrupted", r.tally().corrupted());
+        m.put("reconnects", r.reconnects());
+        m.put("max_lost", r.maxLost());
+        m.put("first_error", r.firstError());
+        m.put("ok", r.clean());
+        return new Printed(r.counts(), r.clean(), m);
     }
 }
