@@ -14,6 +14,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.BiConsumer;
 
 /**
@@ -81,6 +82,12 @@ public final class Bench {
         }
     }
 
+    /** @return {@code "152340 IOPS, 595.1 MiB/s"} for {@code ops} requests of {@code blockSize} bytes in {@code seconds} */
+    static String rateLine(long ops, double seconds, int blockSize) {
+        double s = Math.max(seconds, 1e-9);
+        return String.format(Locale.ROOT, "%.0f IOPS, %.1f MiB/s", ops / s, ops * (double) blockSize / s / (1 << 20));
+    }
+
     /** Formats nanoseconds as microseconds or milliseconds. */
     public static String micros(long nanos) {
         if (nanos >= 10_000_000L) {
@@ -104,6 +111,15 @@ public final class Bench {
      */
     public static Result run(BlockDevice dev, Mode mode, int blockSize, int iodepth, int queues, int seconds)
             throws InterruptedException {
+        return run(dev, mode, blockSize, iodepth, queues, seconds, null);
+    }
+
+    /**
+     * As {@link #run(BlockDevice, Mode, int, int, int, int)}, with a line each second with that
+     * second's IOPS and MiB/s on {@code progress} (none when null).
+     */
+    static Result run(BlockDevice dev, Mode mode, int blockSize, int iodepth, int queues, int seconds, Progress progress)
+            throws InterruptedException {
         var info = dev.info();
         check(info, blockSize, iodepth, queues, seconds);
         long blocks = info.capacityBytes() / blockSize;
@@ -115,6 +131,7 @@ public final class Bench {
             String[] firstError = new String[1];
             List<Slot> all = new ArrayList<>(slots);
             LatencyHistogram h = LatencyHistogram.concurrent();
+            LongAdder completions = new LongAdder();
             for (int i = 0; i < slots; i++) {
                 MemorySegment buf = buffer(dev, arena, blockSize);
                 if (mode.write) {
@@ -123,14 +140,17 @@ public final class Bench {
                     }
                 }
                 all.add(new Slot(dev, mode, i % queues, buf, blockSize, blocks, sequential, new SplittableRandom(i * 7919L + 17),
-                        done, errors, firstError, h));
+                        done, errors, firstError, h, completions));
             }
             long start = System.nanoTime();
             long deadline = start + TimeUnit.SECONDS.toNanos(seconds);
             for (Slot s : all) {
                 s.start(deadline);
             }
-            boolean finished = done.await(seconds + 30L, TimeUnit.SECONDS);
+            long giveUp = deadline + TimeUnit.SECONDS.toNanos(30);
+            boolean finished = progress == null ? done.await(giveUp - System.nanoTime(), TimeUnit.NANOSECONDS)
+                    : progress.await(start, deadline, giveUp, nanos -> done.await(nanos, TimeUnit.NANOSECONDS), completions::sum,
+                            (delta, secs) -> rateLine(delta, secs, blockSize));
             double elapsed = (System.nanoTime() - start) / 1e9;
             long ops = 0;
             for (Slot s : all) {
@@ -210,6 +230,7 @@ public final class Bench {
         private final AtomicLong errors;
         private final String[] firstError;
         private final LatencyHistogram histogram;
+        private final LongAdder completions;
         long completed;
         volatile boolean stop;
         private long deadline;
@@ -219,7 +240,8 @@ public final class Bench {
         private boolean finished;
 
         Slot(BlockDevice dev, Mode mode, int queue, MemorySegment buf, int blockSize, long blocks, AtomicLong sequential,
-                SplittableRandom random, CountDownLatch done, AtomicLong errors, String[] firstError, LatencyHistogram histogram) {
+                SplittableRandom random, CountDownLatch done, AtomicLong errors, String[] firstError, LatencyHistogram histogram,
+                LongAdder completions) {
             this.dev = dev;
             this.mode = mode;
             this.queue = queue;
@@ -232,6 +254,7 @@ public final class Bench {
             this.errors = errors;
             this.firstError = firstError;
             this.histogram = histogram;
+            this.completions = completions;
         }
 
         synchronized void start(long deadlineNanos) {
@@ -278,6 +301,7 @@ public final class Bench {
                 return;
             }
             completed++;
+            completions.increment();
             if (stop || now >= deadline) {
                 finish();
                 return;

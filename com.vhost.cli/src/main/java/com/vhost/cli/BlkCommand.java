@@ -423,15 +423,16 @@ final class BlkCommand extends ParentCommand {
                 notes.flush();
                 com.vhost.cli.Bench.Result r = null;
                 Engine used = engine;
+                Progress progress = new Progress(services.err(), services.terminal());
                 if (engine == Engine.RAW) {
-                    r = RawBench.run(dev, services.blkTools(), mode, (int) bs, iodepth, conn.queues, seconds);
+                    r = RawBench.run(dev, services.blkTools(), mode, (int) bs, iodepth, conn.queues, seconds, progress);
                     if (r == null) {
                         notes.println("(this device has no low-level queue path; using the BlockDevice API)");
                         used = Engine.API;
                     }
                 }
                 if (r == null) {
-                    r = com.vhost.cli.Bench.run(dev, mode, (int) bs, iodepth, conn.queues, seconds);
+                    r = com.vhost.cli.Bench.run(dev, mode, (int) bs, iodepth, conn.queues, seconds, progress);
                 }
                 if (json.json) {
                     Map<String, Object> job = new LinkedHashMap<>();
@@ -514,11 +515,12 @@ final class BlkCommand extends ParentCommand {
                 out.flush();
                 v.start();
                 long start = System.nanoTime();
+                Progress progress = new Progress(err, services.terminal());
                 for (int s = 1; s <= seconds; s++) {
                     Thread.sleep(Math.max(0, start + s * 1_000_000_000L - System.nanoTime()) / 1_000_000);
-                    err.printf(Locale.ROOT, "%d s: %d writes, %d reconnects%n", s, v.writes(), v.reconnects());
-                    err.flush();
+                    progress.line(String.format(Locale.ROOT, "%d s: %d writes, %d reconnects", s, v.writes(), v.reconnects()));
                 }
+                progress.done();
                 BlkVerify.Outcome o = v.stop();
                 if (o.firstError() != null) {
                     err.println("first error: " + o.firstError());

@@ -80,6 +80,14 @@ public interface CliServices {
     /** Blocks until the framework stops (Ctrl-C, or {@code stop 0} in a shell). */
     void awaitShutdown() throws InterruptedException;
 
+    /**
+     * @return whether standard input and output are a terminal: progress is then one status line
+     *     rewritten in place, else a line per interval (see {@code Progress})
+     */
+    default boolean terminal() {
+        return Progress.onTerminal();
+    }
+
     /** @return standard output */
     PrintWriter out();
 

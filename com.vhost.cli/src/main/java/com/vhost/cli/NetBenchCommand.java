@@ -82,6 +82,10 @@ final class NetBenchCommand extends NetCommand.DeviceCommand<NetBenchCommand.Rat
         long end = start + (long) (seconds * 1e9);
         long now = start;
         int iter = 0;
+        Progress progress = new Progress(services.err(), services.terminal());
+        long nextTick = start + Progress.INTERVAL_NANOS;
+        long lastTick = start;
+        long lastPkts = 0;
         while (now < end) {
             switch (mode) {
                 case "tx" -> {
@@ -118,8 +122,16 @@ final class NetBenchCommand extends NetCommand.DeviceCommand<NetBenchCommand.Rat
             }
             if ((++iter & 63) == 0 || !mode.equals("tx")) {
                 now = System.nanoTime();
+                if (now >= nextTick && now < end) {
+                    progress.line(String.format(Locale.ROOT, "%d s: %.3f Mpps", Math.round((now - start) / 1e9),
+                            (pkts - lastPkts) / ((now - lastTick) / 1e9) / 1e6));
+                    lastPkts = pkts;
+                    lastTick = now;
+                    nextTick += Progress.INTERVAL_NANOS;
+                }
             }
         }
+        progress.done();
         double elapsed = (System.nanoTime() - start) / 1e9;
         NetQueueStats st = net.stats(0);
         long drops = switch (mode) {

@@ -88,12 +88,13 @@ final class NetEchoRun {
         out.flush();
         echo.start();
         long start = System.nanoTime();
+        Progress progress = new Progress(err, services.terminal());
         for (int s = 1; s <= o.seconds && !echo.failed() && (count < 0 || echo.sent() < count); s++) {
             Thread.sleep(Math.max(0, start + s * 1_000_000_000L - System.nanoTime()) / 1_000_000);
-            err.printf(Locale.ROOT, "%d s: sent %d received %d, %d reconnects%n", s, echo.sent(), echo.received(),
-                    echo.reconnects());
-            err.flush();
+            progress.line(String.format(Locale.ROOT, "%d s: sent %d received %d, %d reconnects", s, echo.sent(), echo.received(),
+                    echo.reconnects()));
         }
+        progress.done();
         NetEcho.Outcome r = echo.stop(drainMs);
         if (r.firstError() != null) {
             err.println("first error: " + r.firstError());

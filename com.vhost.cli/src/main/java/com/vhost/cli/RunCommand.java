@@ -102,7 +102,7 @@ final class RunCommand implements Callable<Integer> {
                 out.printf(Locale.ROOT, "features  0x%x %s%n", i.features(), FeatureNames.blk(i.features()));
                 out.flush();
                 VerifyWorkload.Result r = VerifyWorkload.run(dev, Math.min(VERIFY_BYTES, capacity), VERIFY_CHUNK, VERIFY_DEPTH,
-                        System.nanoTime(), out);
+                        System.nanoTime(), new Progress(services.err(), services.terminal()));
                 out.printf(Locale.ROOT, "verified  %s written and read back: write %.1f MiB/s, read %.1f MiB/s%n",
                         Sizes.human(r.bytes()), r.writeMiBs(), r.readMiBs());
                 out.flush();

@@ -26,6 +26,13 @@ abstract class CapturingServices implements CliServices {
     final StringWriter errText = new StringWriter();
     private final PrintWriter out = new PrintWriter(outText, true);
     private final PrintWriter err = new PrintWriter(errText, true);
+    /** What {@link #terminal()} answers: false (progress as lines) unless a test sets it. */
+    boolean terminal;
+
+    @Override
+    public boolean terminal() {
+        return terminal;
+    }
 
     @Override
     public DeviceRegistry registry() {
