@@ -4,6 +4,7 @@ import com.vhost.api.blk.BlockDevice;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -26,6 +27,9 @@ import java.util.function.BiConsumer;
  */
 public final class Bench {
     private Bench() {}
+
+    /** Longest run. */
+    static final Duration MAX_TIME = Duration.ofHours(1);
 
     /** Access pattern. */
     public enum Mode {
@@ -104,24 +108,25 @@ public final class Bench {
      * @param blockSize bytes per request, a multiple of the device's block size
      * @param iodepth requests in flight per queue (1..1024)
      * @param queues queues used, 0..queues-1 (at most the device's)
-     * @param seconds run time (1..3600)
+     * @param seconds run time in seconds (1..3600)
      * @return what completed
      * @throws IllegalArgumentException for a parameter outside the device's limits
      * @throws InterruptedException when interrupted while waiting for the slots
      */
     public static Result run(BlockDevice dev, Mode mode, int blockSize, int iodepth, int queues, int seconds)
             throws InterruptedException {
-        return run(dev, mode, blockSize, iodepth, queues, seconds, null);
+        return run(dev, mode, blockSize, iodepth, queues, Duration.ofSeconds(seconds), null);
     }
 
     /**
-     * As {@link #run(BlockDevice, Mode, int, int, int, int)}, with a line each second with that
-     * second's IOPS and MiB/s on {@code progress} (none when null).
+     * As {@link #run(BlockDevice, Mode, int, int, int, int)} for {@code time} (more than 0, at most
+     * one hour), with a line each second with that second's IOPS and MiB/s on {@code progress}
+     * (none when null).
      */
-    static Result run(BlockDevice dev, Mode mode, int blockSize, int iodepth, int queues, int seconds, Progress progress)
+    static Result run(BlockDevice dev, Mode mode, int blockSize, int iodepth, int queues, Duration time, Progress progress)
             throws InterruptedException {
         var info = dev.info();
-        check(info, blockSize, iodepth, queues, seconds);
+        check(info, blockSize, iodepth, queues, time);
         long blocks = info.capacityBytes() / blockSize;
         int slots = iodepth * queues;
         try (Arena arena = Arena.ofShared()) {
@@ -143,7 +148,7 @@ public final class Bench {
                         done, errors, firstError, h, completions));
             }
             long start = System.nanoTime();
-            long deadline = start + TimeUnit.SECONDS.toNanos(seconds);
+            long deadline = start + time.toNanos();
             for (Slot s : all) {
                 s.start(deadline);
             }
@@ -163,7 +168,7 @@ public final class Bench {
                 errors.incrementAndGet();
                 synchronized (firstError) {
                     if (firstError[0] == null) {
-                        firstError[0] = done.getCount() + " request(s) did not complete within " + (seconds + 30) + " s";
+                        firstError[0] = done.getCount() + " request(s) did not complete within 30 s of the end";
                     }
                 }
             }
@@ -176,8 +181,8 @@ public final class Bench {
     }
 
     /** @throws IllegalArgumentException naming the option that is outside the device's limits */
-    static void check(com.vhost.api.blk.BlockDeviceInfo info, int blockSize, int iodepth, int queues, int seconds) {
-        checkOptions(blockSize, iodepth, seconds);
+    static void check(com.vhost.api.blk.BlockDeviceInfo info, int blockSize, int iodepth, int queues, Duration time) {
+        checkOptions(blockSize, iodepth, time);
         if (blockSize % info.blockSize() != 0) {
             throw new UsageException("--bs " + blockSize + " is not a positive multiple of the block size "
                     + info.blockSize());
@@ -196,15 +201,15 @@ public final class Bench {
      *
      * @throws UsageException naming the option that is out of range
      */
-    static void checkOptions(long blockSize, int iodepth, int seconds) {
+    static void checkOptions(long blockSize, int iodepth, Duration time) {
         if (blockSize <= 0 || blockSize > Integer.MAX_VALUE) {
             throw new UsageException("--bs " + blockSize + " is outside 1 byte..2 GiB");
         }
         if (iodepth < 1 || iodepth > 1024) {
             throw new UsageException("--iodepth " + iodepth + " is outside 1..1024");
         }
-        if (seconds < 1 || seconds > 3600) {
-            throw new UsageException("--seconds " + seconds + " is outside 1..3600");
+        if (time.isZero() || time.isNegative() || time.compareTo(MAX_TIME) > 0) {
+            throw new UsageException("--seconds " + Durations.human(time) + " is outside (0, 1 h]");
         }
     }
 

@@ -31,11 +31,11 @@ public final class BenchCommand extends ParentCommand {
      * (this project's server) while traffic runs, and the swaps' pause is reported as
      * {@code swap pause ms: p50 X p99 Y max Z}.
      * <ul>
-     *   <li>{@code --device blk}: both back-ends (each with its own file-backed model) serve one
+     *   <li>{@code --type blk}: both back-ends (each with its own file-backed model) serve one
      *       image; a write-then-verify workload with checksums runs. The pause is from the last
      *       completion on the old back-end to the first on the new one. Then
      *       {@code lost L duplicated D corrupted C}; exit code 1 when any is nonzero.</li>
-     *   <li>{@code --device net}: both back-ends serve the echo (loopback) model; a
+     *   <li>{@code --type net}: both back-ends serve the echo (loopback) model; a
      *       sequence-numbered frame stream (60..1514 bytes, at most half the queue unanswered)
      *       runs on one queue pair. The pause is from the last used element seen on the old
      *       back-end to the first on the new one. Then
@@ -54,8 +54,18 @@ public final class BenchCommand extends ParentCommand {
 
         private final CliServices services;
 
-        @Option(names = "--device", paramLabel = "TYPE", defaultValue = "blk", description = "device type: blk (default) or net")
-        String device;
+        /** {@code --type}: the device swapped. */
+        enum DeviceType { BLK, NET }
+
+        // the defaults of the options with a hidden alias are initial values, not defaultValue:
+        // picocli applies a defaultValue after parsing, over what the alias set
+        @Option(names = "--type", paramLabel = "TYPE", description = "device type: blk (default) or net")
+        DeviceType type = DeviceType.BLK;
+
+        @Option(names = "--device", hidden = true, paramLabel = "TYPE", description = "--type (its earlier name)")
+        void device(DeviceType t) {
+            type = t;
+        }
 
         @Option(names = "--swaps", paramLabel = "N", defaultValue = "50", description = "swaps to make (default ${DEFAULT-VALUE})")
         int swaps;
@@ -76,20 +86,36 @@ public final class BenchCommand extends ParentCommand {
         int queueSize;
 
         @Option(names = "--workers", paramLabel = "W", defaultValue = "4",
-                description = "blk: workload threads, each keeping --depth blocks in flight (default ${DEFAULT-VALUE})")
+                description = "blk: workload threads, each keeping --iodepth blocks in flight (default ${DEFAULT-VALUE})")
         int workers;
 
-        @Option(names = "--depth", paramLabel = "D", defaultValue = "4", description = "blk: blocks per worker batch (default ${DEFAULT-VALUE})")
-        int depth;
+        @Option(names = "--iodepth", paramLabel = "D", description = "blk: blocks per worker batch (default 4)")
+        int depth = 4;
+
+        @Option(names = "--depth", hidden = true, paramLabel = "D", description = "--iodepth (its earlier name)")
+        void depth(int d) {
+            depth = d;
+        }
 
         @Option(names = "--warmup", paramLabel = "N", defaultValue = "5",
                 description = "swaps made first and not counted in the pause figures (JIT and first-use costs);"
                         + " their requests are verified like the others (default ${DEFAULT-VALUE})")
         int warmup;
 
-        @Option(names = "--interval-ms", paramLabel = "MS", defaultValue = "20",
-                description = "workload time between two swaps (default ${DEFAULT-VALUE})")
-        long intervalMs;
+        /** {@code --interval} in milliseconds. */
+        long intervalMs = 20;
+
+        @Option(names = "--interval", paramLabel = "DURATION", converter = DurationConverter.class,
+                description = "workload time between two swaps: 20ms, 1s (a number alone is seconds; default 20ms)")
+        void interval(Duration d) {
+            intervalMs = d.toMillis();
+        }
+
+        @Option(names = "--interval-ms", hidden = true, converter = DurationConverter.Millis.class,
+                description = "--interval, a number alone being milliseconds (its earlier name)")
+        void intervalMs(Duration d) {
+            intervalMs = d.toMillis();
+        }
 
         @picocli.CommandLine.Mixin
         JsonOption json = new JsonOption();
@@ -100,9 +126,6 @@ public final class BenchCommand extends ParentCommand {
 
         @Override
         public Integer call() throws Exception {
-            if (!device.equals("blk") && !device.equals("net")) {
-                throw new UsageException("--device '" + device + "': blk or net");
-            }
             if (swaps < 1 || swaps > 100_000) {
                 throw new UsageException("--swaps " + swaps + " outside 1..100000");
             }
@@ -112,7 +135,7 @@ public final class BenchCommand extends ParentCommand {
             Checks.queues(queues, queueSize);
             PrintWriter out = json.notes(services);
             Path dir = Files.createTempDirectory("vhost-bench-swap");
-            if (device.equals("net")) {
+            if (type == DeviceType.NET) {
                 try {
                     return runNet(dir, out);
                 } finally {
@@ -271,7 +294,7 @@ public final class BenchCommand extends ParentCommand {
 
         /**
          * Makes {@code --warmup} then {@code --swaps} swaps, alternating between the two sockets,
-         * {@code --interval-ms} of traffic before each; each waits (bounded) for the first
+         * {@code --interval} of traffic before each; each waits (bounded) for the first
          * completion on the new back-end and records its pause in {@code run}.
          *
          * @param failure the traffic's first error, checked before each swap, or null

@@ -58,7 +58,7 @@ final class BlkCommand extends ParentCommand {
         /** Exactly one of: a socket or device node (with --backend), or a vDPA node. */
         static final class Where {
             @Option(names = {"--socket", "--device"}, paramLabel = "PATH", required = true,
-                    description = "the back-end's vhost-user socket, or the device node of a kernel/vdpa backend")
+                    description = "the back-end's vhost-user socket, or the device node of a vdpa backend (with --backend vdpa)")
             Path socket;
 
             @Option(names = "--vdpa", paramLabel = "NODE", required = true,
@@ -66,8 +66,8 @@ final class BlkCommand extends ParentCommand {
             Path vdpa;
         }
 
-        @Option(names = "--backend", paramLabel = "TYPE", defaultValue = "user",
-                description = "VhostOps backend type: user, kernel or vdpa (default ${DEFAULT-VALUE})")
+        @Option(names = "--backend", paramLabel = "TYPE", defaultValue = "user", converter = BlkBackendConverter.class,
+                description = "VhostOps backend type: user or vdpa (default ${DEFAULT-VALUE}; the kernel's vhost drives net only)")
         String backendType;
 
         @Option(names = "--queues", paramLabel = "N", defaultValue = "1", description = "request queues to use (default ${DEFAULT-VALUE})")
@@ -391,8 +391,9 @@ final class BlkCommand extends ParentCommand {
         @Option(names = "--iodepth", paramLabel = "D", defaultValue = "16", description = "requests in flight per queue (default ${DEFAULT-VALUE})")
         int iodepth;
 
-        @Option(names = "--seconds", paramLabel = "S", defaultValue = "5", description = "run time (default ${DEFAULT-VALUE})")
-        int seconds;
+        @Option(names = "--seconds", paramLabel = "DURATION", defaultValue = "5", converter = DurationConverter.class,
+                description = "run time: 30, 500ms, 2m (a number alone is seconds; default ${DEFAULT-VALUE}, at most 1h)")
+        java.time.Duration time;
 
         /** {@code --engine}: how the bench drives the device. */
         enum Engine { RAW, API }
@@ -412,27 +413,28 @@ final class BlkCommand extends ParentCommand {
         @Override
         public Integer call() throws Exception {
             com.vhost.cli.Bench.Mode mode = rw;
-            com.vhost.cli.Bench.checkOptions(bs, iodepth, seconds);
+            com.vhost.cli.Bench.checkOptions(bs, iodepth, time);
             try (BlockDevice dev = conn.open(services)) {
                 PrintWriter notes = json.notes(services);
                 BlockDeviceInfo i = dev.info();
-                com.vhost.cli.Bench.check(i, (int) bs, iodepth, conn.queues, seconds);
-                notes.printf(Locale.ROOT, "bench %s bs=%d iodepth=%d queues=%d engine=%s%s for %d s on %s (%s)%n",
-                        mode.name().toLowerCase(Locale.ROOT), bs, iodepth, conn.queues, engine.name().toLowerCase(Locale.ROOT), conn.poll ? " poll" : "", seconds,
+                com.vhost.cli.Bench.check(i, (int) bs, iodepth, conn.queues, time);
+                notes.printf(Locale.ROOT, "bench %s bs=%d iodepth=%d queues=%d engine=%s%s for %s on %s (%s)%n",
+                        mode.name().toLowerCase(Locale.ROOT), bs, iodepth, conn.queues, engine.name().toLowerCase(Locale.ROOT), conn.poll ? " poll" : "",
+                        Durations.human(time),
                         i.backend(), Sizes.human(i.capacityBytes()));
                 notes.flush();
                 com.vhost.cli.Bench.Result r = null;
                 Engine used = engine;
                 Progress progress = new Progress(services.err(), services.terminal());
                 if (engine == Engine.RAW) {
-                    r = RawBench.run(dev, services.blkTools(), mode, (int) bs, iodepth, conn.queues, seconds, progress);
+                    r = RawBench.run(dev, services.blkTools(), mode, (int) bs, iodepth, conn.queues, time, progress);
                     if (r == null) {
                         notes.println("(this device has no low-level queue path; using the BlockDevice API)");
                         used = Engine.API;
                     }
                 }
                 if (r == null) {
-                    r = com.vhost.cli.Bench.run(dev, mode, (int) bs, iodepth, conn.queues, seconds, progress);
+                    r = com.vhost.cli.Bench.run(dev, mode, (int) bs, iodepth, conn.queues, time, progress);
                 }
                 if (json.json) {
                     Map<String, Object> job = new LinkedHashMap<>();
@@ -442,7 +444,7 @@ final class BlkCommand extends ParentCommand {
                     job.put("queues", conn.queues);
                     job.put("engine", used.name().toLowerCase(Locale.ROOT));
                     job.put("poll", conn.poll);
-                    job.put("seconds", seconds);
+                    job.put("time_s", time.toNanos() / 1e9);
                     job.put("backend", i.backend());
                     job.put("capacity_bytes", i.capacityBytes());
                     Map<String, Object> doc = new LinkedHashMap<>();
@@ -466,15 +468,27 @@ final class BlkCommand extends ParentCommand {
                 "With --reconnect the driver waits for a back-end that dies and reconnects to the one restarted on the "
                 + "same socket (every outstanding request completes exactly once), printing 'reconnected after N ms'."})
     static final class Verify extends Subcommand {
-        @Option(names = "--seconds", paramLabel = "S", defaultValue = "10", description = "run time (default ${DEFAULT-VALUE})")
-        int seconds;
+        @Option(names = "--seconds", paramLabel = "DURATION", defaultValue = "10", converter = DurationConverter.class,
+                description = "run time: 30, 500ms, 2m (a number alone is seconds; default ${DEFAULT-VALUE})")
+        java.time.Duration time;
 
         @Option(names = "--reconnect", description = "survive a back-end that is killed and restarted on the same socket")
         boolean reconnect;
 
-        @Option(names = "--reconnect-wait-ms", paramLabel = "MS", defaultValue = "30000",
-                description = "with --reconnect: how long requests wait for a new back-end, in milliseconds (default ${DEFAULT-VALUE})")
-        long reconnectWaitMs;
+        /** {@code --reconnect-wait} in milliseconds (an initial value, not a defaultValue, which would override the alias). */
+        long reconnectWaitMs = 30_000;
+
+        @Option(names = "--reconnect-wait", paramLabel = "DURATION", converter = DurationConverter.class,
+                description = "with --reconnect: how long requests wait for a new back-end (default 30s)")
+        void reconnectWait(java.time.Duration d) {
+            reconnectWaitMs = d.toMillis();
+        }
+
+        @Option(names = "--reconnect-wait-ms", hidden = true, converter = DurationConverter.Millis.class,
+                description = "--reconnect-wait, a number alone being milliseconds (for old scripts)")
+        void reconnectWaitMs(java.time.Duration d) {
+            reconnectWaitMs = d.toMillis();
+        }
 
         @Option(names = "--region", paramLabel = "B", defaultValue = "64M", converter = SizeConverter.class,
                 description = "bytes at the start of the device to write (default ${DEFAULT-VALUE}, at most the capacity)")
@@ -497,9 +511,8 @@ final class BlkCommand extends ParentCommand {
 
         @Override
         public Integer call() throws Exception {
-            if (seconds < 1 || bs > Integer.MAX_VALUE || iodepth < 1 || reconnectWaitMs < 0) {
-                throw new UsageException("--seconds and --iodepth must be positive, --bs at most 2 GiB, "
-                        + "--reconnect-wait-ms non-negative");
+            if (time.isZero() || bs > Integer.MAX_VALUE || iodepth < 1) {
+                throw new UsageException("--seconds and --iodepth must be positive, --bs at most 2 GiB");
             }
             PrintWriter out = json.notes(services);
             PrintWriter err = services.err();
@@ -510,16 +523,14 @@ final class BlkCommand extends ParentCommand {
                 BlkTools.Swappable counter = tools.swappable(dev);
                 BlkVerify v = new BlkVerify(dev, region, (int) bs, conn.queues, iodepth,
                         counter == null ? null : counter::completedRequests, r, reopen, reconnectWaitMs, out);
-                out.printf(Locale.ROOT, "verify %d s, %d queue(s), bs=%d iodepth=%d%s on %s%n", seconds, conn.queues, bs, iodepth,
+                out.printf(Locale.ROOT, "verify %s, %d queue(s), bs=%d iodepth=%d%s on %s%n", Durations.human(time), conn.queues, bs, iodepth,
                         reconnect ? ", reconnecting" : "", dev.info().backend());
                 out.flush();
                 v.start();
                 long start = System.nanoTime();
                 Progress progress = new Progress(err, services.terminal());
-                for (int s = 1; s <= seconds; s++) {
-                    Thread.sleep(Math.max(0, start + s * 1_000_000_000L - System.nanoTime()) / 1_000_000);
-                    progress.line(String.format(Locale.ROOT, "%d s: %d writes, %d reconnects", s, v.writes(), v.reconnects()));
-                }
+                Progress.seconds(start, start + time.toNanos(), () -> true,
+                        s -> progress.line(String.format(Locale.ROOT, "%d s: %d writes, %d reconnects", s, v.writes(), v.reconnects())));
                 progress.done();
                 BlkVerify.Outcome o = v.stop();
                 if (o.firstError() != null) {
@@ -528,7 +539,7 @@ final class BlkCommand extends ParentCommand {
                 }
                 if (json.json) {
                     Map<String, Object> doc = new LinkedHashMap<>();
-                    doc.put("seconds", seconds);
+                    doc.put("time_s", time.toNanos() / 1e9);
                     doc.put("queues", conn.queues);
                     doc.put("bs", bs);
                     doc.put("iodepth", iodepth);

@@ -22,11 +22,13 @@ import picocli.CommandLine.Option;
             "Gbit/s counts frame bytes (no preamble, FCS or gap). Drops: tx, frames offered while the transmit ring",
             "was full; rx, frames the driver dropped; echo, frames that did not come back plus those dropped."})
 final class NetBenchCommand extends NetCommand.DeviceCommand<NetBenchCommand.Rate> {
-    @Option(names = "--pkt-size", paramLabel = "B", defaultValue = "64", description = "frame length (default ${DEFAULT-VALUE})")
-    int pktSize;
+    @Option(names = "--pkt-size", paramLabel = "SIZE", defaultValue = "64", converter = SizeConverter.class,
+            description = "frame length in bytes, 18..MTU+18: 64, 1514, 9k for a jumbo MTU (default ${DEFAULT-VALUE})")
+    long pktSize;
 
-    @Option(names = "--seconds", paramLabel = "S", defaultValue = "5", description = "duration (default ${DEFAULT-VALUE})")
-    double seconds;
+    @Option(names = "--seconds", paramLabel = "DURATION", defaultValue = "5", converter = DurationConverter.class,
+            description = "run time: 5, 500ms, 2m (a number alone is seconds; default ${DEFAULT-VALUE})")
+    java.time.Duration time;
 
     @Option(names = "--burst", paramLabel = "N", defaultValue = "32", description = "frames per call (default ${DEFAULT-VALUE})")
     int burst;
@@ -54,8 +56,11 @@ final class NetBenchCommand extends NetCommand.DeviceCommand<NetBenchCommand.Rat
         if (!mode.equals("tx") && !mode.equals("rx") && !mode.equals("echo")) {
             throw new UsageException("--mode " + mode + " is not tx, rx or echo");
         }
-        if (burst < 1 || burst > 256 || pktSize < 18 || seconds <= 0) {
-            throw new UsageException("--burst 1..256, --pkt-size >= 18, --seconds > 0");
+        if (burst < 1 || burst > 256 || time.isZero()) {
+            throw new UsageException("--burst 1..256, --seconds > 0");
+        }
+        if (pktSize < 18 || pktSize > 65535) {
+            throw new UsageException("--pkt-size " + pktSize + " is outside 18..65535");
         }
     }
 
@@ -74,12 +79,12 @@ final class NetBenchCommand extends NetCommand.DeviceCommand<NetBenchCommand.Rat
         int[] txLen = txBurst.lengths();
         int[] rxLen = rxBurst.lengths();
         for (int i = 0; i < burst; i++) {
-            fill(tx[i], mac, i, pktSize);
-            txLen[i] = pktSize;
+            fill(tx[i], mac, i, (int) pktSize);
+            txLen[i] = (int) pktSize;
         }
         long sentTotal = 0;
         long start = System.nanoTime();
-        long end = start + (long) (seconds * 1e9);
+        long end = start + time.toNanos();
         long now = start;
         int iter = 0;
         Progress progress = new Progress(services.err(), services.terminal());

@@ -347,8 +347,9 @@ final class NetCommand extends ParentCommand {
         @Option(names = "--count", paramLabel = "N", defaultValue = "10", description = "frames to wait for (default ${DEFAULT-VALUE})")
         int count;
 
-        @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "5", description = "longest wait (default ${DEFAULT-VALUE})")
-        double timeout;
+        @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "5", converter = DurationConverter.class,
+                description = "longest wait: 5, 500ms, 1m (a number alone is seconds; default ${DEFAULT-VALUE})")
+        java.time.Duration timeout;
 
         @Option(names = "--pair", paramLabel = "P", defaultValue = "0", description = "queue pair (default ${DEFAULT-VALUE})")
         int pair;
@@ -362,7 +363,7 @@ final class NetCommand extends ParentCommand {
         Integer measure(NetDevice net, Arena arena, PrintWriter out) throws Exception {
             int got = 0;
             Burst f = Burst.allocate(arena, 32, RX_BUFFER_BYTES);
-            long deadline = System.nanoTime() + (long) (timeout * 1e9);
+            long deadline = System.nanoTime() + timeout.toNanos();
             HexFormat hex = HexFormat.ofDelimiter(":");
             while (got < count && System.nanoTime() < deadline) {
                 if (!net.awaitReceive(pair, Math.max(1, deadline - System.nanoTime()))) {
@@ -414,10 +415,15 @@ final class NetCommand extends ParentCommand {
         @Option(names = "--burst", paramLabel = "B", defaultValue = "32", description = "frames per burst (default ${DEFAULT-VALUE})")
         int burst;
 
-        @Option(names = "--wait", paramLabel = "MS", defaultValue = "1000",
-                description = "how long to wait for a burst (with --reconnect: the stream's end) to come back before "
-                    + "counting the rest lost (default ${DEFAULT-VALUE})")
+        /** {@code --wait} in milliseconds. */
         long waitMs;
+
+        @Option(names = "--wait", paramLabel = "DURATION", defaultValue = "1s", converter = DurationConverter.class,
+                description = "how long to wait for a burst (with --reconnect: the stream's end) to come back before "
+                    + "counting the rest lost: 500ms, 2s (a number alone is seconds; default ${DEFAULT-VALUE})")
+        void waitFor(java.time.Duration d) {
+            waitMs = d.toMillis();
+        }
 
         @Mixin
         NetEchoRun.Options reconnect;
@@ -435,8 +441,8 @@ final class NetCommand extends ParentCommand {
         @Override
         void checkOptions() {
             range = parseRange(sizes);
-            if (burst < 1 || burst > 256 || waitMs < 0) {
-                throw new UsageException("--burst " + burst + " must be in 1..256 and --wait non-negative");
+            if (burst < 1 || burst > 256) {
+                throw new UsageException("--burst " + burst + " must be in 1..256");
             }
             if (reconnect.reconnect) {
                 reconnect.check(conn.queueSize, count);

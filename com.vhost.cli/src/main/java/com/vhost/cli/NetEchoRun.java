@@ -2,6 +2,7 @@ package com.vhost.cli;
 
 import com.vhost.api.net.NetDevice;
 import java.io.PrintWriter;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -31,14 +32,25 @@ final class NetEchoRun {
                 description = "survive a back-end that is killed and restarted on the same socket (streams numbered, checksummed frames)")
         boolean reconnect;
 
-        @Option(names = "--reconnect-wait-ms", paramLabel = "MS", defaultValue = "30000",
-                description = "with --reconnect: how long the device waits for a new back-end, in milliseconds (default ${DEFAULT-VALUE})")
-        long waitMs;
+        /** {@code --reconnect-wait} in milliseconds (an initial value, not a defaultValue, which would override the alias). */
+        long waitMs = 30_000;
 
-        @Option(names = "--seconds", paramLabel = "S", defaultValue = "10",
-                description = "with --reconnect: how long to stream, in seconds, unless --count frames were sent first "
-                    + "(default ${DEFAULT-VALUE})")
-        int seconds;
+        @Option(names = "--reconnect-wait", paramLabel = "DURATION", converter = DurationConverter.class,
+                description = "with --reconnect: how long the device waits for a new back-end (default 30s)")
+        void reconnectWait(Duration d) {
+            waitMs = d.toMillis();
+        }
+
+        @Option(names = "--reconnect-wait-ms", hidden = true, converter = DurationConverter.Millis.class,
+                description = "--reconnect-wait, a number alone being milliseconds (for old scripts)")
+        void reconnectWaitMs(Duration d) {
+            waitMs = d.toMillis();
+        }
+
+        @Option(names = "--seconds", paramLabel = "DURATION", defaultValue = "10", converter = DurationConverter.class,
+                description = "with --reconnect: how long to stream unless --count frames were sent first: 30, 2m "
+                    + "(a number alone is seconds; default ${DEFAULT-VALUE})")
+        Duration time;
 
         @Option(names = "--max-lost", paramLabel = "N", defaultValue = "-1",
                 description = "with --reconnect: most frames that may be lost; default --queue-size x queue pairs x reconnects")
@@ -54,9 +66,8 @@ final class NetEchoRun {
          * @throws IllegalArgumentException naming the option out of range
          */
         void check(int queueSize, long count) {
-            if (seconds < 1 || waitMs < 0 || window < 1 || maxLost < -1 || count < -1) {
-                throw new UsageException("--seconds and --window must be positive, --reconnect-wait-ms, --max-lost"
-                        + " and --count non-negative");
+            if (time.isZero() || window < 1 || maxLost < -1 || count < -1) {
+                throw new UsageException("--seconds and --window must be positive, --max-lost and --count non-negative");
             }
             window = Math.min(window, queueSize);
         }
@@ -83,17 +94,15 @@ final class NetEchoRun {
         NetTools tools = services.netTools();
         NetEcho echo = new NetEcho(net, range[0], range[1], o.window, burst, count < 0 ? Long.MAX_VALUE : count,
                 tools.reconnectable(net), conn.opener(services, 500), o.waitMs, net.info().queueSize(), o.maxLost, out);
-        out.printf(Locale.ROOT, "echo %d s, %d queue pair(s), frames %d-%d bytes, window %d, reconnecting, on %s%n", o.seconds,
+        out.printf(Locale.ROOT, "echo %s, %d queue pair(s), frames %d-%d bytes, window %d, reconnecting, on %s%n", Durations.human(o.time),
                 net.queuePairs(), range[0], range[1], o.window, net.info().backend());
         out.flush();
         echo.start();
         long start = System.nanoTime();
         Progress progress = new Progress(err, services.terminal());
-        for (int s = 1; s <= o.seconds && !echo.failed() && (count < 0 || echo.sent() < count); s++) {
-            Thread.sleep(Math.max(0, start + s * 1_000_000_000L - System.nanoTime()) / 1_000_000);
-            progress.line(String.format(Locale.ROOT, "%d s: sent %d received %d, %d reconnects", s, echo.sent(), echo.received(),
-                    echo.reconnects()));
-        }
+        Progress.seconds(start, start + o.time.toNanos(), () -> !echo.failed() && (count < 0 || echo.sent() < count),
+                s -> progress.line(String.format(Locale.ROOT, "%d s: sent %d received %d, %d reconnects", s, echo.sent(),
+                        echo.received(), echo.reconnects())));
         progress.done();
         NetEcho.Outcome r = echo.stop(drainMs);
         if (r.firstError() != null) {

@@ -72,6 +72,24 @@ final class Progress {
         }
     }
 
+    /**
+     * Sleeps until {@code endNanos}, calling {@code tick} with N at each whole second N after
+     * {@code startNanos} before it, and stops early once {@code going} (asked before each second)
+     * says no.
+     */
+    static void seconds(long startNanos, long endNanos, java.util.function.BooleanSupplier going, java.util.function.IntConsumer tick)
+            throws InterruptedException {
+        for (int s = 1; going.getAsBoolean(); s++) {
+            long at = startNanos + s * INTERVAL_NANOS;
+            if (at > endNanos) {
+                TimeUnit.NANOSECONDS.sleep(endNanos - System.nanoTime());
+                return;
+            }
+            TimeUnit.NANOSECONDS.sleep(at - System.nanoTime());
+            tick.accept(s);
+        }
+    }
+
     /** Waits up to a time for something to finish. */
     @FunctionalInterface
     interface Waiter {

@@ -27,8 +27,8 @@ final class RawBench {
      * @throws IllegalArgumentException when the buffers do not fit the device's shared pool
      */
     static Bench.Result run(BlockDevice dev, BlkTools tools, Bench.Mode mode, int blockSize, int iodepth, int queues,
-            int seconds, Progress progress) throws Exception {
-        Bench.check(dev.info(), blockSize, iodepth, queues, seconds);
+            java.time.Duration time, Progress progress) throws Exception {
+        Bench.check(dev.info(), blockSize, iodepth, queues, time);
         long blocks = dev.info().capacityBytes() / blockSize;
         Worker[] workers = new Worker[queues];
         for (int q = 0; q < queues; q++) {
@@ -56,7 +56,7 @@ final class RawBench {
         AtomicLong sequential = new AtomicLong();
         Thread[] threads = new Thread[queues];
         long start = System.nanoTime();
-        long deadline = start + TimeUnit.SECONDS.toNanos(seconds);
+        long deadline = start + time.toNanos();
         for (int q = 0; q < queues; q++) {
             Worker w = workers[q];
             w.sequential = sequential;

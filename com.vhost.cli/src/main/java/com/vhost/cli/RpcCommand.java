@@ -25,7 +25,8 @@ final class RpcCommand implements Callable<Integer> {
     @Option(names = "--control", paramLabel = "PATH", description = "control socket (default $XDG_RUNTIME_DIR/vhost/control.sock; root: /run/vhost/control.sock)")
     String control;
 
-    @Option(names = "--timeout", paramLabel = "SECONDS", description = "how long to wait for the reply (default 60)")
+    @Option(names = "--timeout", paramLabel = "DURATION",
+            description = "how long to wait for the reply: 60, 500ms, 2m (a number alone is seconds; default 60)")
     String timeout;
 
     @Parameters(index = "0", paramLabel = "METHOD", description = "e.g. device_list, device_swap, backend_serve_blk, health")

@@ -127,7 +127,7 @@ class JsonOutputTest {
             assertThat(bench.get("mpps").asDouble()).isPositive();
             assertThat(bench.get("drops").asLong()).isZero();
         }
-        JsonNode swap = run(services, 0, "bench", "swap", "--device", "net", "--swaps", "3", "--warmup", "1", "--json");
+        JsonNode swap = run(services, 0, "bench", "swap", "--type", "net", "--swaps", "3", "--warmup", "1", "--json");
         assertThat(swap.get("swaps").asLong()).isEqualTo(3);
         assertThat(swap.get("pause").get("p50_ns").asLong()).isPositive();
         assertThat(swap.get("duplicated").asLong()).isZero();
