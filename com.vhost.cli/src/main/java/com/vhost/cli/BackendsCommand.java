@@ -24,8 +24,11 @@ import picocli.CommandLine.Mixin;
  * permission) as the backend's own {@link VhostOps#unusableReason} says.
  */
 @Command(name = "backends", mixinStandardHelpOptions = true,
-        description = {"Lists the vhost backends (VhostOps services): name, type, ranking, service id, bundle;",
-            "then the kernel and vDPA device nodes on this host and whether each is usable."})
+        description = {"Lists the vhost back-ends (VhostOps services) and the kernel and vDPA device nodes on this host, "
+            + "saying whether each node is usable.",
+            "Each service is shown with its name, type, ranking, service id and bundle."},
+        footerHeading = "%nExamples:%n",
+        footer = {"  vhost backends", "  vhost backends --json"})
 final class BackendsCommand implements Callable<Integer> {
     private static final Duration LOOKUP = Duration.ofSeconds(2);
 

@@ -23,7 +23,9 @@ import picocli.CommandLine.Option;
 
 /** {@code vhost bench}: benchmarks of the platform as a whole (not of one device path). */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Platform benchmarks.",
+        description = "Runs benchmarks of the platform as a whole (swap: the I/O pause of a hot-swap under traffic).",
+        footerHeading = "%nExamples:%n",
+        footer = {"  vhost bench swap --type blk --swaps 60", "  vhost bench swap --type net --swaps 60 --json"},
         subcommands = BenchCommand.Swap.class)
 public final class BenchCommand extends ParentCommand {
     /**
@@ -47,7 +49,10 @@ public final class BenchCommand extends ParentCommand {
             description = {"Hot-swaps a device N times between two back-ends while traffic runs; prints the swap pause "
                     + "p50/p99/max and lost/duplicated/corrupted (net: and reordered) counts.",
                     "blk: both back-ends serve one image under a write-then-verify workload with checksums.",
-                    "net: both back-ends serve the echo model; a sequence-numbered frame stream runs on one queue pair."})
+                    "net: both back-ends serve the echo model; a sequence-numbered frame stream runs on one queue pair."},
+            footerHeading = "%nExamples:%n",
+            footer = {"  vhost bench swap --type blk --swaps 60 --workers 4 --iodepth 4 --interval 20ms",
+                "  vhost bench swap --type net --swaps 60 --json"})
     static final class Swap implements Callable<Integer> {
         /** Bound on waiting for the first completion after a swap. */
         static final long FIRST_COMPLETION_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);

@@ -35,7 +35,15 @@ import picocli.CommandLine.Option;
  * platform's own {@code vhost serve blk}, qemu-storage-daemon, ...).
  */
 @Command(name = "blk", mixinStandardHelpOptions = true,
-        description = "Drives a vhost-user-blk back-end: info, read, write, bench, verify.",
+        description = "Drives a vhost-user-blk back-end (or a vDPA device) as a virtio-blk driver: info, read, write, "
+            + "bench, verify.",
+        footerHeading = "%nExamples:%n",
+        footer = {"  vhost blk info --socket /tmp/vub.sock",
+            "  vhost blk read --socket /tmp/vub.sock --offset 1M --length 4k",
+            "  vhost blk write --socket /tmp/vub.sock --offset 0 --in boot.bin",
+            "  vhost blk bench --socket /tmp/vub.sock --rw randwrite --iodepth 32 --queues 2",
+            "  vhost blk verify --socket /tmp/vub.sock --seconds 2m --reconnect",
+            "  vhost blk info --vdpa /dev/vhost-vdpa-0"},
         subcommands = {BlkCommand.Info.class, BlkCommand.Read.class, BlkCommand.Write.class, BlkCommand.Bench.class,
             BlkCommand.Verify.class})
 final class BlkCommand extends ParentCommand {
@@ -378,7 +386,10 @@ final class BlkCommand extends ParentCommand {
 
     /** {@code vhost blk bench}. */
     @Command(name = "bench", mixinStandardHelpOptions = true,
-            description = "Keeps IODEPTH requests in flight per queue for SECONDS; prints IOPS, MiB/s and latency p50/p99/max.")
+            description = "Keeps IODEPTH requests in flight per queue for SECONDS; prints IOPS, MiB/s and latency p50/p99/max.",
+            footerHeading = "%nExamples:%n",
+            footer = {"  vhost blk bench --socket /tmp/vub.sock --rw randread --iodepth 32 --seconds 10",
+                "  vhost blk bench --socket /tmp/vub.sock --rw write --bs 1M --seconds 2m --json"})
     static final class Bench extends Subcommand {
         @Option(names = "--rw", paramLabel = "MODE", defaultValue = "randread",
                 description = "read, write, randread or randwrite (default ${DEFAULT-VALUE})")
@@ -466,7 +477,10 @@ final class BlkCommand extends ParentCommand {
                 + "a version and a checksum; reads check all three) and prints 'lost L duplicated D corrupted C' last; "
                 + "exits non-zero when any is non-zero or a request failed.",
                 "With --reconnect the driver waits for a back-end that dies and reconnects to the one restarted on the "
-                + "same socket (every outstanding request completes exactly once), printing 'reconnected after N ms'."})
+                + "same socket (every outstanding request completes exactly once), printing 'reconnected after N ms'."},
+            footerHeading = "%nExamples:%n",
+            footer = {"  vhost blk verify --socket /tmp/vub.sock --seconds 30 --queues 2",
+                "  vhost blk verify --socket /tmp/vub.sock --seconds 2m --reconnect"})
     static final class Verify extends Subcommand {
         @Option(names = "--seconds", paramLabel = "DURATION", defaultValue = "10", converter = DurationConverter.class,
                 description = "run time: 30, 500ms, 2m (a number alone is seconds; default ${DEFAULT-VALUE})")

@@ -19,8 +19,11 @@ import picocli.CommandLine.Option;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = {"Measures the packet rate on queue pair 0 and prints Mpps, Gbit/s and drops.",
             "Modes: tx (transmit only), rx (receive only; the peer sends), echo (transmit a burst, receive it back).",
-            "Gbit/s counts frame bytes (no preamble, FCS or gap). Drops: tx, frames offered while the transmit ring",
-            "was full; rx, frames the driver dropped; echo, frames that did not come back plus those dropped."})
+            "Gbit/s counts frame bytes (no preamble, FCS or gap). Drops: tx, frames offered while the transmit ring was "
+                + "full; rx, frames the driver dropped; echo, frames that did not come back plus those dropped."},
+        footerHeading = "%nExamples:%n",
+        footer = {"  vhost net bench --socket /tmp/vun.sock --mode echo --seconds 10",
+            "  vhost net bench --socket /tmp/vun.sock --mode tx --pkt-size 1514 --poll --json"})
 final class NetBenchCommand extends NetCommand.DeviceCommand<NetBenchCommand.Rate> {
     @Option(names = "--pkt-size", paramLabel = "SIZE", defaultValue = "64", converter = SizeConverter.class,
             description = "frame length in bytes, 18..MTU+18: 64, 1514, 9k for a jumbo MTU (default ${DEFAULT-VALUE})")

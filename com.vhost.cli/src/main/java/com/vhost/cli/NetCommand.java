@@ -33,7 +33,14 @@ import picocli.CommandLine.Option;
  * check starts at the ethertype.
  */
 @Command(name = "net", mixinStandardHelpOptions = true,
-        description = "virtio-net driver over a vhost-user-net back-end: info, send, recv, echo, bench.",
+        description = "Drives a vhost-user-net back-end (or a vDPA device, or the kernel's vhost-net) as a virtio-net "
+            + "driver: info, send, recv, echo, bench.",
+        footerHeading = "%nExamples:%n",
+        footer = {"  vhost serve net --socket /tmp/vun.sock --loopback &",
+            "  vhost net info --socket /tmp/vun.sock",
+            "  vhost net echo --socket /tmp/vun.sock --count 10000 --queues 2",
+            "  vhost net bench --socket /tmp/vun.sock --mode echo --pkt-size 64 --seconds 10",
+            "  vhost net info --kernel --tap tap0"},
         subcommands = {NetCommand.Info.class, NetCommand.Send.class, NetCommand.Recv.class, NetCommand.Echo.class,
             NetBenchCommand.class})
 final class NetCommand extends ParentCommand {
@@ -402,7 +409,10 @@ final class NetCommand extends ParentCommand {
                 + "L duplicated D corrupted C reconnects K'. Net has no exactly-once guarantee: frames in flight when the "
                 + "back-end dies may be lost (lost counts only frames that never came back). Exit code 0 only when D and C "
                 + "are 0 and L is at most --max-lost (default: --queue-size x queue pairs x reconnects, every frame the rings "
-                + "hold at each reconnect; 0 without a reconnect)."})
+                + "hold at each reconnect; 0 without a reconnect)."},
+            footerHeading = "%nExamples:%n",
+            footer = {"  vhost net echo --socket /tmp/vun.sock --count 10000 --sizes 60-1514 --queues 2",
+                "  vhost net echo --socket /tmp/vun.sock --reconnect --seconds 1m --json"})
     static final class Echo extends DeviceCommand<NetEchoRun.Printed> {
         @Option(names = "--count", paramLabel = "N", defaultValue = "-1",
                 description = "frames to send (required without --reconnect)")

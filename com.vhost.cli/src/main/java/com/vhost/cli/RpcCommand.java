@@ -18,7 +18,10 @@ import picocli.CommandLine.Parameters;
 @Command(name = "rpc", mixinStandardHelpOptions = true,
         description = {"Sends one JSON-RPC 2.0 request to a running `vhost daemon` and prints the result as JSON (exit 0) "
                 + "or the error (exit 1).",
-            "The vhost script runs it without starting the platform."})
+            "The vhost script runs it without starting the platform."},
+        footerHeading = "%nExamples:%n",
+        footer = {"  vhost rpc device_list", "  vhost rpc device_get '{\"id\":\"disk0\"}'",
+            "  vhost rpc --timeout 2m device_swap '{\"id\":\"disk0\",\"target\":\"/tmp/b.sock\"}'"})
 final class RpcCommand implements Callable<Integer> {
     private final CliServices services;
 

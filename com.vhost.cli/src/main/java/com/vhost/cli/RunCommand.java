@@ -27,8 +27,10 @@ import picocli.CommandLine.Option;
  * was negotiated, then keeps a Gogo shell open unless {@code --no-shell}.
  */
 @Command(name = "run", mixinStandardHelpOptions = true,
-        description = {"Serves a disk image over vhost-user, binds a virtio-blk device to it through the registry,",
-            "verifies a short write/read workload and opens a Gogo shell."})
+        description = "Serves a disk image over vhost-user, binds a virtio-blk device to it through the registry, verifies "
+            + "a short write/read workload and opens a Gogo shell.",
+        footerHeading = "%nExamples:%n",
+        footer = {"  vhost run", "  vhost run --image disk.img --size 1G --queues 2 --no-shell"})
 final class RunCommand implements Callable<Integer> {
     static final long DEFAULT_SIZE = 64L << 20;
     static final String DEVICE_NAME = "run";

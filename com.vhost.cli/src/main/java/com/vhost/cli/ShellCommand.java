@@ -5,7 +5,9 @@ import picocli.CommandLine.Command;
 
 /** {@code vhost shell}: an interactive Gogo shell on the running platform. */
 @Command(name = "shell", mixinStandardHelpOptions = true,
-        description = "Opens an interactive Gogo shell (try vhost:devices, vhost:backends, lb); 'exit 0' or Ctrl-D leaves.")
+        description = "Opens an interactive Gogo shell (try vhost:devices, vhost:backends, lb); 'exit 0' or Ctrl-D leaves.",
+        footerHeading = "%nExamples:%n",
+        footer = {"  vhost shell", "  g! vhost:devices", "  g! vhost:swap disk0 /tmp/other.sock"})
 final class ShellCommand implements Callable<Integer> {
     private final CliServices services;
 
