@@ -46,11 +46,14 @@ public interface CliServices {
     NetTools netTools();
 
     /**
-     * Runs an interactive Gogo session on the process's stdin/stdout until the user leaves it.
+     * Runs an interactive Gogo session on the process's stdin/stdout until the user leaves it
+     * ({@code exit [CODE]}, or the end of input).
+     *
+     * @return the code given to {@code exit}, 0 without one
      *
      * @throws IllegalStateException when no Gogo CommandProcessor is available
      */
-    void interactiveShell() throws Exception;
+    int interactiveShell() throws Exception;
 
     /**
      * Starts Felix FileInstall on {@code conf} (Configuration Admin files such as

@@ -112,9 +112,9 @@ final class RunCommand implements Callable<Integer> {
                     return VhostCli.EXIT_FAILURE;
                 }
                 if (!noShell) {
-                    out.println("Gogo shell: vhost:devices, vhost:backends, net:list, lb, help; 'exit 0' or Ctrl-D leaves.");
+                    out.println("Gogo shell: vhost:devices, vhost:backends, net:list, lb, help; 'exit [CODE]' or Ctrl-D leaves.");
                     out.flush();
-                    services.interactiveShell();
+                    return services.interactiveShell();
                 }
                 return 0;
             } finally {

@@ -103,7 +103,7 @@ abstract class CapturingServices implements CliServices {
     }
 
     @Override
-    public void interactiveShell() {
+    public int interactiveShell() {
         throw new IllegalStateException("no shell in unit tests");
     }
 
