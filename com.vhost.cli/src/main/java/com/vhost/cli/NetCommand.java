@@ -306,8 +306,9 @@ final class NetCommand extends ParentCommand {
         @Option(names = "--count", paramLabel = "N", defaultValue = "1", description = "frames (default ${DEFAULT-VALUE})")
         int count;
 
-        @Option(names = "--size", paramLabel = "BYTES", defaultValue = "60", description = "frame length without FCS, 18..mtu+18 (default ${DEFAULT-VALUE})")
-        int size;
+        @Option(names = "--size", paramLabel = "SIZE", defaultValue = "60", converter = SizeConverter.class,
+                description = "frame length in bytes without FCS, 18..mtu+18: 60, 1514, 9k (default ${DEFAULT-VALUE})")
+        long size;
 
         @Option(names = "--pair", paramLabel = "P", defaultValue = "0", description = "queue pair (default ${DEFAULT-VALUE})")
         int pair;
@@ -318,22 +319,23 @@ final class NetCommand extends ParentCommand {
 
         @Override
         void checkOptions() {
-            if (count < 0 || size < 18) {
-                throw new UsageException("--count " + count + " must be >= 0 and --size " + size + " >= 18");
+            if (count < 0 || size < 18 || size > 65535) {
+                throw new UsageException("--count " + count + " must be >= 0 and --size " + size + " in 18..65535");
             }
         }
 
         @Override
         Void measure(NetDevice net, Arena arena, PrintWriter out) throws Exception {
             byte[] mac = net.mac();
-            Burst f = Burst.allocate(arena, 32, Math.max(size, 64));
+            int len = (int) size;
+            Burst f = Burst.allocate(arena, 32, Math.max(len, 64));
             int sent = 0;
             long deadline = System.nanoTime() + 10_000_000_000L;
             while (sent < count && System.nanoTime() < deadline) {
                 int b = Math.min(f.frames().length, count - sent);
                 for (int i = 0; i < b; i++) {
-                    fill(f.frames()[i], mac, sent + i, size);
-                    f.lengths()[i] = size;
+                    fill(f.frames()[i], mac, sent + i, len);
+                    f.lengths()[i] = len;
                 }
                 int s = net.transmit(pair, f.frames(), f.lengths(), b);
                 sent += s;

@@ -88,6 +88,10 @@ class FlagsTest {
         assertThat(err()).contains("--pkt-size 17 is outside 18..65535");
         assertThat(run("net", "bench", "--socket", "/s", "--pkt-size", "1M")).isEqualTo(2);
         assertThat(err()).contains("--pkt-size 1048576 is outside 18..65535");
+        assertThat(((NetBenchCommand) parsed("net", "bench", "--socket", "/s", "--pkt-size", "9k")).pktSize).isEqualTo(9216);
+        assertThat(run("net", "send", "--socket", "/s", "--size", "1x")).isEqualTo(2);
+        assertThat(err()).contains("Invalid value for option '--size'", "'1x' is not a size");
+        assertThat(((NetCommand.Send) parsed("net", "send", "--socket", "/s", "--size", "1k")).size).isEqualTo(1024);
     }
 
     @Test
