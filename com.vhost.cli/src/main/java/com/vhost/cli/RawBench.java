@@ -22,6 +22,7 @@ final class RawBench {
     private RawBench() {}
 
     /**
+     * @param time how long to keep requests in flight (more than 0, at most {@link Bench#MAX_TIME})
      * @param progress where a line with the last second's IOPS and MiB/s goes each second, or null
      * @return what completed, or null when the device has no low-level path
      * @throws IllegalArgumentException when the buffers do not fit the device's shared pool
