@@ -99,7 +99,7 @@ await_file "$sb" 20
   cat "$work/b-driver.log" >&2; exit 1; }
 stop "$pc"
 rb=$(rate "$work/b-vhost.log" Rx-pps)
-echo "B  vhost-platform driver -> DPDK vhost PMD: $(mpps "$rb") Mpps (driver: $(grep -o '[0-9.]* Mpps' "$work/b-driver.log"))"
+echo "B  vhost-platform driver -> DPDK vhost PMD: $(mpps "$rb") Mpps (driver: $(grep -o '[0-9.]* Mpps' "$work/b-driver.log" | tail -n 1))"
 
 if [ "$packed" = 1 ]; then
   # A': virtio_user on packed rings -> vhost PMD

@@ -10,9 +10,9 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import org.HdrHistogram.Histogram;
 
 /**
  * The notification floor: two processes bounce a notification through a pair of eventfds (as a
@@ -25,6 +25,9 @@ import java.util.concurrent.TimeUnit;
  * p99 Y us, mean Z us}.
  */
 public final class EventFdPingPong {
+    /** Largest round trip told apart in the histogram, in nanoseconds. */
+    static final long MAX_ROUND_TRIP_NANOS = TimeUnit.SECONDS.toNanos(10);
+
     private EventFdPingPong() {}
 
     public static void main(String[] args) throws Exception {
@@ -65,23 +68,20 @@ public final class EventFdPingPong {
                 while (System.nanoTime() < warmEnd) {
                     bounce(ping, pong);
                 }
-                long[] samples = new long[4_000_000];
-                int n = 0;
+                // nanoseconds, 3 significant digits, up to 10 s (a longer round trip counts as 10 s)
+                Histogram h = new Histogram(MAX_ROUND_TRIP_NANOS, 3);
                 long end = System.nanoTime() + (long) (seconds * 1e9);
-                long total = 0;
-                while (n < samples.length) {
+                while (true) {
                     long t0 = System.nanoTime();
                     if (t0 > end) {
                         break;
                     }
                     bounce(ping, pong);
-                    long d = System.nanoTime() - t0;
-                    samples[n++] = d;
-                    total += d;
+                    h.recordValue(Math.min(MAX_ROUND_TRIP_NANOS, System.nanoTime() - t0));
                 }
                 ping.signal(); // a final ping with value 1 then close tells the child to stop
-                Arrays.sort(samples, 0, n);
-                return new Result(n, samples[(int) (n * 0.50)] / 1e3, samples[(int) (n * 0.99)] / 1e3, total / 1e3 / n);
+                return new Result(h.getTotalCount(), h.getValueAtPercentile(50) / 1e3, h.getValueAtPercentile(99) / 1e3,
+                        h.getMean() / 1e3);
             }
         } finally {
             if (child != null) {

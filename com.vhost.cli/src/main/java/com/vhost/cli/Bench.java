@@ -4,14 +4,18 @@ import com.vhost.api.blk.BlockDevice;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.BiConsumer;
 
 /**
@@ -19,10 +23,13 @@ import java.util.function.BiConsumer;
  * {@code queues} queues for a fixed time, each slot re-issuing from its completion. Buffers come
  * from {@link BlockDevice#allocateBuffer} (zero-copy) when the pool allows, else from a shared
  * arena (bounce-buffered by the driver). Latency is measured per request from submission to
- * completion.
+ * completion, into one histogram all slots share ({@link LatencyHistogram#concurrent()}).
  */
 public final class Bench {
     private Bench() {}
+
+    /** Longest run. */
+    static final Duration MAX_TIME = Duration.ofHours(1);
 
     /** Access pattern. */
     public enum Mode {
@@ -54,12 +61,35 @@ public final class Bench {
             return seconds > 0 ? bytes / seconds / (1024.0 * 1024.0) : 0;
         }
 
+        /**
+         * @return the result as {@code --json} prints it: ops, bytes, elapsed_s, iops, mib_per_s,
+         *     latency ({@link JsonOption#latency}, nanoseconds), errors, first_error (or null)
+         */
+        public Map<String, Object> json() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("ops", ops);
+            m.put("bytes", bytes);
+            m.put("elapsed_s", JsonOption.round(seconds, 6));
+            m.put("iops", JsonOption.round(iops(), 1));
+            m.put("mib_per_s", JsonOption.round(mibPerSecond(), 3));
+            m.put("latency", JsonOption.latency(latency));
+            m.put("errors", errors);
+            m.put("first_error", firstError);
+            return m;
+        }
+
         /** @return {@code "IOPS 12345, 48.2 MiB/s, latency p50 40.1 us, p99 120.3 us, max 1.2 ms"} */
         public String summary() {
             return String.format(Locale.ROOT, "IOPS %.0f, %.1f MiB/s, latency p50 %s, p99 %s, max %s (%d requests in %.2f s%s)",
                     iops(), mibPerSecond(), micros(latency.percentile(0.50)), micros(latency.percentile(0.99)),
                     micros(latency.max()), ops, seconds, errors > 0 ? ", " + errors + " errors: " + firstError : "");
         }
+    }
+
+    /** @return {@code "152340 IOPS, 595.1 MiB/s"} for {@code ops} requests of {@code blockSize} bytes in {@code seconds} */
+    static String rateLine(long ops, double seconds, int blockSize) {
+        double s = Math.max(seconds, 1e-9);
+        return String.format(Locale.ROOT, "%.0f IOPS, %.1f MiB/s", ops / s, ops * (double) blockSize / s / (1 << 20));
     }
 
     /** Formats nanoseconds as microseconds or milliseconds. */
@@ -78,15 +108,25 @@ public final class Bench {
      * @param blockSize bytes per request, a multiple of the device's block size
      * @param iodepth requests in flight per queue (1..1024)
      * @param queues queues used, 0..queues-1 (at most the device's)
-     * @param seconds run time (1..3600)
+     * @param seconds run time in seconds (1..3600)
      * @return what completed
      * @throws IllegalArgumentException for a parameter outside the device's limits
      * @throws InterruptedException when interrupted while waiting for the slots
      */
     public static Result run(BlockDevice dev, Mode mode, int blockSize, int iodepth, int queues, int seconds)
             throws InterruptedException {
+        return run(dev, mode, blockSize, iodepth, queues, Duration.ofSeconds(seconds), null);
+    }
+
+    /**
+     * As {@link #run(BlockDevice, Mode, int, int, int, int)} for {@code time} (more than 0, at most
+     * one hour), with a line each second with that second's IOPS and MiB/s on {@code progress}
+     * (none when null).
+     */
+    static Result run(BlockDevice dev, Mode mode, int blockSize, int iodepth, int queues, Duration time, Progress progress)
+            throws InterruptedException {
         var info = dev.info();
-        check(info, blockSize, iodepth, queues, seconds);
+        check(info, blockSize, iodepth, queues, time);
         long blocks = info.capacityBytes() / blockSize;
         int slots = iodepth * queues;
         try (Arena arena = Arena.ofShared()) {
@@ -95,6 +135,8 @@ public final class Bench {
             AtomicLong errors = new AtomicLong();
             String[] firstError = new String[1];
             List<Slot> all = new ArrayList<>(slots);
+            LatencyHistogram h = LatencyHistogram.concurrent();
+            LongAdder completions = new LongAdder();
             for (int i = 0; i < slots; i++) {
                 MemorySegment buf = buffer(dev, arena, blockSize);
                 if (mode.write) {
@@ -103,21 +145,22 @@ public final class Bench {
                     }
                 }
                 all.add(new Slot(dev, mode, i % queues, buf, blockSize, blocks, sequential, new SplittableRandom(i * 7919L + 17),
-                        done, errors, firstError));
+                        done, errors, firstError, h, completions));
             }
             long start = System.nanoTime();
-            long deadline = start + TimeUnit.SECONDS.toNanos(seconds);
+            long deadline = start + time.toNanos();
             for (Slot s : all) {
                 s.start(deadline);
             }
-            boolean finished = done.await(seconds + 30L, TimeUnit.SECONDS);
+            long giveUp = deadline + TimeUnit.SECONDS.toNanos(30);
+            boolean finished = progress == null ? done.await(giveUp - System.nanoTime(), TimeUnit.NANOSECONDS)
+                    : progress.await(start, deadline, giveUp, nanos -> done.await(nanos, TimeUnit.NANOSECONDS), completions::sum,
+                            (delta, secs) -> rateLine(delta, secs, blockSize));
             double elapsed = (System.nanoTime() - start) / 1e9;
-            LatencyHistogram h = new LatencyHistogram();
             long ops = 0;
             for (Slot s : all) {
                 s.stop = true;
                 synchronized (s) {
-                    h.add(s.histogram);
                     ops += s.completed;
                 }
             }
@@ -125,7 +168,7 @@ public final class Bench {
                 errors.incrementAndGet();
                 synchronized (firstError) {
                     if (firstError[0] == null) {
-                        firstError[0] = done.getCount() + " request(s) did not complete within " + (seconds + 30) + " s";
+                        firstError[0] = done.getCount() + " request(s) did not complete within 30 s of the end";
                     }
                 }
             }
@@ -138,8 +181,8 @@ public final class Bench {
     }
 
     /** @throws IllegalArgumentException naming the option that is outside the device's limits */
-    static void check(com.vhost.api.blk.BlockDeviceInfo info, int blockSize, int iodepth, int queues, int seconds) {
-        checkOptions(blockSize, iodepth, seconds);
+    static void check(com.vhost.api.blk.BlockDeviceInfo info, int blockSize, int iodepth, int queues, Duration time) {
+        checkOptions(blockSize, iodepth, time);
         if (blockSize % info.blockSize() != 0) {
             throw new UsageException("--bs " + blockSize + " is not a positive multiple of the block size "
                     + info.blockSize());
@@ -158,15 +201,15 @@ public final class Bench {
      *
      * @throws UsageException naming the option that is out of range
      */
-    static void checkOptions(long blockSize, int iodepth, int seconds) {
+    static void checkOptions(long blockSize, int iodepth, Duration time) {
         if (blockSize <= 0 || blockSize > Integer.MAX_VALUE) {
             throw new UsageException("--bs " + blockSize + " is outside 1 byte..2 GiB");
         }
         if (iodepth < 1 || iodepth > 1024) {
             throw new UsageException("--iodepth " + iodepth + " is outside 1..1024");
         }
-        if (seconds < 1 || seconds > 3600) {
-            throw new UsageException("--seconds " + seconds + " is outside 1..3600");
+        if (time.isZero() || time.isNegative() || time.compareTo(MAX_TIME) > 0) {
+            throw new UsageException("--seconds " + Durations.human(time) + " is outside (0, 1 h]");
         }
     }
 
@@ -191,7 +234,8 @@ public final class Bench {
         private final CountDownLatch done;
         private final AtomicLong errors;
         private final String[] firstError;
-        final LatencyHistogram histogram = new LatencyHistogram();
+        private final LatencyHistogram histogram;
+        private final LongAdder completions;
         long completed;
         volatile boolean stop;
         private long deadline;
@@ -201,7 +245,8 @@ public final class Bench {
         private boolean finished;
 
         Slot(BlockDevice dev, Mode mode, int queue, MemorySegment buf, int blockSize, long blocks, AtomicLong sequential,
-                SplittableRandom random, CountDownLatch done, AtomicLong errors, String[] firstError) {
+                SplittableRandom random, CountDownLatch done, AtomicLong errors, String[] firstError, LatencyHistogram histogram,
+                LongAdder completions) {
             this.dev = dev;
             this.mode = mode;
             this.queue = queue;
@@ -213,6 +258,8 @@ public final class Bench {
             this.done = done;
             this.errors = errors;
             this.firstError = firstError;
+            this.histogram = histogram;
+            this.completions = completions;
         }
 
         synchronized void start(long deadlineNanos) {
@@ -259,6 +306,7 @@ public final class Bench {
                 return;
             }
             completed++;
+            completions.increment();
             if (stop || now >= deadline) {
                 finish();
                 return;

@@ -11,9 +11,10 @@ import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Arrays;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -22,7 +23,9 @@ import picocli.CommandLine.Option;
 
 /** {@code vhost bench}: benchmarks of the platform as a whole (not of one device path). */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Platform benchmarks.",
+        description = "Runs benchmarks of the platform as a whole (swap: the I/O pause of a hot-swap under traffic).",
+        footerHeading = "%nExamples:%n",
+        footer = {"  vhost bench swap --type blk --swaps 60", "  vhost bench swap --type net --swaps 60 --json"},
         subcommands = BenchCommand.Swap.class)
 public final class BenchCommand extends ParentCommand {
     /**
@@ -30,11 +33,11 @@ public final class BenchCommand extends ParentCommand {
      * (this project's server) while traffic runs, and the swaps' pause is reported as
      * {@code swap pause ms: p50 X p99 Y max Z}.
      * <ul>
-     *   <li>{@code --device blk}: both back-ends (each with its own file-backed model) serve one
+     *   <li>{@code --type blk}: both back-ends (each with its own file-backed model) serve one
      *       image; a write-then-verify workload with checksums runs. The pause is from the last
      *       completion on the old back-end to the first on the new one. Then
      *       {@code lost L duplicated D corrupted C}; exit code 1 when any is nonzero.</li>
-     *   <li>{@code --device net}: both back-ends serve the echo (loopback) model; a
+     *   <li>{@code --type net}: both back-ends serve the echo (loopback) model; a
      *       sequence-numbered frame stream (60..1514 bytes, at most half the queue unanswered)
      *       runs on one queue pair. The pause is from the last used element seen on the old
      *       back-end to the first on the new one. Then
@@ -46,15 +49,28 @@ public final class BenchCommand extends ParentCommand {
             description = {"Hot-swaps a device N times between two back-ends while traffic runs; prints the swap pause "
                     + "p50/p99/max and lost/duplicated/corrupted (net: and reordered) counts.",
                     "blk: both back-ends serve one image under a write-then-verify workload with checksums.",
-                    "net: both back-ends serve the echo model; a sequence-numbered frame stream runs on one queue pair."})
+                    "net: both back-ends serve the echo model; a sequence-numbered frame stream runs on one queue pair."},
+            footerHeading = "%nExamples:%n",
+            footer = {"  vhost bench swap --type blk --swaps 60 --workers 4 --iodepth 4 --interval 20ms",
+                "  vhost bench swap --type net --swaps 60 --json"})
     static final class Swap implements Callable<Integer> {
         /** Bound on waiting for the first completion after a swap. */
         static final long FIRST_COMPLETION_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);
 
         private final CliServices services;
 
-        @Option(names = "--device", paramLabel = "TYPE", defaultValue = "blk", description = "device type: blk (default) or net")
-        String device;
+        /** {@code --type}: the device swapped. */
+        enum DeviceType { BLK, NET }
+
+        // the defaults of the options with a hidden alias are initial values, not defaultValue:
+        // picocli applies a defaultValue after parsing, over what the alias set
+        @Option(names = "--type", paramLabel = "TYPE", description = "device type: blk (default) or net")
+        DeviceType type = DeviceType.BLK;
+
+        @Option(names = "--device", hidden = true, paramLabel = "TYPE", description = "--type (its earlier name)")
+        void device(DeviceType t) {
+            type = t;
+        }
 
         @Option(names = "--swaps", paramLabel = "N", defaultValue = "50", description = "swaps to make (default ${DEFAULT-VALUE})")
         int swaps;
@@ -75,20 +91,39 @@ public final class BenchCommand extends ParentCommand {
         int queueSize;
 
         @Option(names = "--workers", paramLabel = "W", defaultValue = "4",
-                description = "blk: workload threads, each keeping --depth blocks in flight (default ${DEFAULT-VALUE})")
+                description = "blk: workload threads, each keeping --iodepth blocks in flight (default ${DEFAULT-VALUE})")
         int workers;
 
-        @Option(names = "--depth", paramLabel = "D", defaultValue = "4", description = "blk: blocks per worker batch (default ${DEFAULT-VALUE})")
-        int depth;
+        @Option(names = "--iodepth", paramLabel = "D", description = "blk: blocks per worker batch (default 4)")
+        int depth = 4;
+
+        @Option(names = "--depth", hidden = true, paramLabel = "D", description = "--iodepth (its earlier name)")
+        void depth(int d) {
+            depth = d;
+        }
 
         @Option(names = "--warmup", paramLabel = "N", defaultValue = "5",
                 description = "swaps made first and not counted in the pause figures (JIT and first-use costs);"
                         + " their requests are verified like the others (default ${DEFAULT-VALUE})")
         int warmup;
 
-        @Option(names = "--interval-ms", paramLabel = "MS", defaultValue = "20",
-                description = "workload time between two swaps (default ${DEFAULT-VALUE})")
-        long intervalMs;
+        /** {@code --interval} in milliseconds. */
+        long intervalMs = 20;
+
+        @Option(names = "--interval", paramLabel = "DURATION", converter = DurationConverter.class,
+                description = "workload time between two swaps: 20ms, 1s (a number alone is seconds; default 20ms)")
+        void interval(Duration d) {
+            intervalMs = d.toMillis();
+        }
+
+        @Option(names = "--interval-ms", hidden = true, converter = DurationConverter.Millis.class,
+                description = "--interval, a number alone being milliseconds (its earlier name)")
+        void intervalMs(Duration d) {
+            intervalMs = d.toMillis();
+        }
+
+        @picocli.CommandLine.Mixin
+        JsonOption json = new JsonOption();
 
         Swap(CliServices services) {
             this.services = services;
@@ -96,9 +131,6 @@ public final class BenchCommand extends ParentCommand {
 
         @Override
         public Integer call() throws Exception {
-            if (!device.equals("blk") && !device.equals("net")) {
-                throw new UsageException("--device '" + device + "': blk or net");
-            }
             if (swaps < 1 || swaps > 100_000) {
                 throw new UsageException("--swaps " + swaps + " outside 1..100000");
             }
@@ -106,9 +138,9 @@ public final class BenchCommand extends ParentCommand {
                 throw new UsageException("--warmup " + warmup + " outside 0..1000");
             }
             Checks.queues(queues, queueSize);
-            PrintWriter out = services.out();
+            PrintWriter out = json.notes(services);
             Path dir = Files.createTempDirectory("vhost-bench-swap");
-            if (device.equals("net")) {
+            if (type == DeviceType.NET) {
                 try {
                     return runNet(dir, out);
                 } finally {
@@ -167,11 +199,24 @@ public final class BenchCommand extends ParentCommand {
                 } finally {
                     r = stream.stop(2000);
                     double secs = (System.nanoTime() - t0) / 1e9;
-                    run.print(out);
-                    out.printf(Locale.ROOT, "lost %d duplicated %d corrupted %d reordered %d%n", r[2], r[3], r[5], r[4]);
-                    out.printf(Locale.ROOT, "(%d frames sent, %d received in %.1f s%s)%n", r[0], r[1], secs,
-                            stream.firstError() == null ? "" : "; first error: " + stream.firstError());
-                    out.flush();
+                    if (json.json) {
+                        Map<String, Object> doc = run.json("net");
+                        doc.put("lost", r[2]);
+                        doc.put("duplicated", r[3]);
+                        doc.put("corrupted", r[5]);
+                        doc.put("reordered", r[4]);
+                        doc.put("frames_sent", r[0]);
+                        doc.put("frames_received", r[1]);
+                        doc.put("elapsed_s", JsonOption.round(secs, 3));
+                        doc.put("first_error", stream.firstError());
+                        JsonOption.print(services.out(), doc);
+                    } else {
+                        run.print(out);
+                        out.printf(Locale.ROOT, "lost %d duplicated %d corrupted %d reordered %d%n", r[2], r[3], r[5], r[4]);
+                        out.printf(Locale.ROOT, "(%d frames sent, %d received in %.1f s%s)%n", r[0], r[1], secs,
+                                stream.firstError() == null ? "" : "; first error: " + stream.firstError());
+                        out.flush();
+                    }
                 }
                 return r[3] != 0 || r[4] != 0 || r[5] != 0 || stream.firstError() != null ? VhostCli.EXIT_FAILURE : 0;
             }
@@ -201,11 +246,23 @@ public final class BenchCommand extends ParentCommand {
                 } finally {
                     long[] r = load.stop();
                     double secs = (System.nanoTime() - t0) / 1e9;
-                    run.print(out);
-                    out.printf(Locale.ROOT, "lost %d duplicated %d corrupted %d%n", r[2], r[3], r[4]);
-                    out.printf(Locale.ROOT, "(%d writes, %d reads verified in %.1f s%s)%n", r[0], r[1], secs,
-                            load.firstError() == null ? "" : "; first error: " + load.firstError());
-                    out.flush();
+                    if (json.json) {
+                        Map<String, Object> doc = run.json("blk");
+                        doc.put("lost", r[2]);
+                        doc.put("duplicated", r[3]);
+                        doc.put("corrupted", r[4]);
+                        doc.put("writes", r[0]);
+                        doc.put("reads_verified", r[1]);
+                        doc.put("elapsed_s", JsonOption.round(secs, 3));
+                        doc.put("first_error", load.firstError());
+                        JsonOption.print(services.out(), doc);
+                    } else {
+                        run.print(out);
+                        out.printf(Locale.ROOT, "lost %d duplicated %d corrupted %d%n", r[2], r[3], r[4]);
+                        out.printf(Locale.ROOT, "(%d writes, %d reads verified in %.1f s%s)%n", r[0], r[1], secs,
+                                load.firstError() == null ? "" : "; first error: " + load.firstError());
+                        out.flush();
+                    }
                     if (r[2] != 0 || r[3] != 0 || r[4] != 0) {
                         return VhostCli.EXIT_FAILURE;
                     }
@@ -215,29 +272,34 @@ public final class BenchCommand extends ParentCommand {
         }
 
         /** Pauses of the warm-up and the measured swaps, in nanoseconds. */
-        final class SwapRun {
-            final long[] warm = new long[warmup];
-            final long[] measured = new long[swaps];
-            int warmDone;
-            int measuredDone;
+        static final class SwapRun {
+            final LatencyHistogram warm = new LatencyHistogram();
+            final LatencyHistogram measured = new LatencyHistogram();
 
             void print(PrintWriter out) {
-                if (warmDone > 0) {
-                    long[] w = Arrays.copyOf(warm, warmDone);
-                    Arrays.sort(w);
-                    out.printf(Locale.ROOT, "warm-up: %d swap(s), pause ms max %.2f (not in the figures below)%n", warmDone,
-                            ms(w[w.length - 1]));
+                if (warm.count() > 0) {
+                    out.printf(Locale.ROOT, "warm-up: %d swap(s), pause ms max %.2f (not in the figures below)%n", warm.count(),
+                            ms(warm.max()));
                 }
-                long[] m = Arrays.copyOf(measured, Math.max(1, measuredDone));
-                Arrays.sort(m);
-                out.printf(Locale.ROOT, "swap pause ms: p50 %.2f p99 %.2f max %.2f (%d swaps)%n", ms(pct(m, 0.50)), ms(pct(m, 0.99)),
-                        ms(m[m.length - 1]), measuredDone);
+                out.printf(Locale.ROOT, "swap pause ms: p50 %.2f p99 %.2f max %.2f (%d swaps)%n", ms(measured.percentile(0.50)),
+                        ms(measured.percentile(0.99)), ms(measured.max()), measured.count());
+            }
+
+            /** @return device, swaps and warmup_swaps made, pause (nanoseconds) and warmup_pause_max_ns, for {@code --json} */
+            Map<String, Object> json(String device) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("device", device);
+                m.put("swaps", measured.count());
+                m.put("warmup_swaps", warm.count());
+                m.put("pause", JsonOption.latency(measured));
+                m.put("warmup_pause_max_ns", warm.max());
+                return m;
             }
         }
 
         /**
          * Makes {@code --warmup} then {@code --swaps} swaps, alternating between the two sockets,
-         * {@code --interval-ms} of traffic before each; each waits (bounded) for the first
+         * {@code --interval} of traffic before each; each waits (bounded) for the first
          * completion on the new back-end and records its pause in {@code run}.
          *
          * @param failure the traffic's first error, checked before each swap, or null
@@ -261,18 +323,8 @@ public final class BenchCommand extends ParentCommand {
                     }
                     Thread.sleep(1);
                 }
-                if (i < warmup) {
-                    run.warm[run.warmDone++] = sw.lastPauseNanos();
-                } else {
-                    run.measured[run.measuredDone++] = sw.lastPauseNanos();
-                }
+                (i < warmup ? run.warm : run.measured).record(sw.lastPauseNanos());
             }
-        }
-
-        /** Nearest-rank percentile of sorted values. */
-        static long pct(long[] sorted, double p) {
-            int rank = (int) Math.ceil(p * sorted.length);
-            return sorted[Math.max(0, Math.min(sorted.length - 1, rank - 1))];
         }
 
         private static double ms(long nanos) {

@@ -17,7 +17,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -32,7 +35,15 @@ import picocli.CommandLine.Option;
  * platform's own {@code vhost serve blk}, qemu-storage-daemon, ...).
  */
 @Command(name = "blk", mixinStandardHelpOptions = true,
-        description = "Drives a vhost-user-blk back-end: info, read, write, bench, verify.",
+        description = "Drives a vhost-user-blk back-end (or a vDPA device) as a virtio-blk driver: info, read, write, "
+            + "bench, verify.",
+        footerHeading = "%nExamples:%n",
+        footer = {"  vhost blk info --socket /tmp/vub.sock",
+            "  vhost blk read --socket /tmp/vub.sock --offset 1M --length 4k",
+            "  vhost blk write --socket /tmp/vub.sock --offset 0 --in boot.bin",
+            "  vhost blk bench --socket /tmp/vub.sock --rw randwrite --iodepth 32 --queues 2",
+            "  vhost blk verify --socket /tmp/vub.sock --seconds 2m --reconnect",
+            "  vhost blk info --vdpa /dev/vhost-vdpa-0"},
         subcommands = {BlkCommand.Info.class, BlkCommand.Read.class, BlkCommand.Write.class, BlkCommand.Bench.class,
             BlkCommand.Verify.class})
 final class BlkCommand extends ParentCommand {
@@ -55,7 +66,7 @@ final class BlkCommand extends ParentCommand {
         /** Exactly one of: a socket or device node (with --backend), or a vDPA node. */
         static final class Where {
             @Option(names = {"--socket", "--device"}, paramLabel = "PATH", required = true,
-                    description = "the back-end's vhost-user socket, or the device node of a kernel/vdpa backend")
+                    description = "the back-end's vhost-user socket, or the device node of a vdpa backend (with --backend vdpa)")
             Path socket;
 
             @Option(names = "--vdpa", paramLabel = "NODE", required = true,
@@ -63,8 +74,8 @@ final class BlkCommand extends ParentCommand {
             Path vdpa;
         }
 
-        @Option(names = "--backend", paramLabel = "TYPE", defaultValue = "user",
-                description = "VhostOps backend type: user, kernel or vdpa (default ${DEFAULT-VALUE})")
+        @Option(names = "--backend", paramLabel = "TYPE", defaultValue = "user", converter = BlkBackendConverter.class,
+                description = "VhostOps backend type: user or vdpa (default ${DEFAULT-VALUE}; the kernel's vhost drives net only)")
         String backendType;
 
         @Option(names = "--queues", paramLabel = "N", defaultValue = "1", description = "request queues to use (default ${DEFAULT-VALUE})")
@@ -196,6 +207,9 @@ final class BlkCommand extends ParentCommand {
     @Command(name = "info", mixinStandardHelpOptions = true,
             description = "Prints capacity, block size, queues and the negotiated features.")
     static final class Info extends Subcommand {
+        @Mixin
+        JsonOption json = new JsonOption();
+
         Info(CliServices services) {
             super(services);
         }
@@ -203,9 +217,40 @@ final class BlkCommand extends ParentCommand {
         @Override
         public Integer call() throws Exception {
             try (BlockDevice dev = conn.open(services)) {
-                print(dev, services.out());
+                if (json.json) {
+                    JsonOption.print(services.out(), describe(dev));
+                } else {
+                    print(dev, services.out());
+                }
             }
             return 0;
+        }
+
+        /**
+         * @return the device as {@code --json} prints it: backend, capacity_bytes, block_size,
+         *     queues, queue_size, read_only, seg_max and size_max_bytes (null when unknown),
+         *     features (the number), feature_names, id (null when GET_ID failed, with id_error)
+         */
+        static Map<String, Object> describe(BlockDevice dev) {
+            BlockDeviceInfo i = dev.info();
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("backend", i.backend());
+            m.put("capacity_bytes", i.capacityBytes());
+            m.put("block_size", i.blockSize());
+            m.put("queues", i.numQueues());
+            m.put("queue_size", i.queueSize());
+            m.put("read_only", i.readOnly());
+            m.put("seg_max", i.segMax() == 0 ? null : i.segMax());
+            m.put("size_max_bytes", i.sizeMax() == 0 ? null : i.sizeMax());
+            m.put("features", i.features());
+            m.put("feature_names", i.features() == 0 ? List.of() : List.of(FeatureNames.blk(i.features()).split(" ")));
+            try {
+                m.put("id", await(dev.getId(0), "GET_ID", GET_ID_TIMEOUT_SECONDS));
+            } catch (Exception e) {
+                m.put("id", null);
+                m.put("id_error", VhostCli.message(e));
+            }
+            return m;
         }
 
         static void print(BlockDevice dev, PrintWriter out) {
@@ -350,7 +395,10 @@ final class BlkCommand extends ParentCommand {
 
     /** {@code vhost blk bench}. */
     @Command(name = "bench", mixinStandardHelpOptions = true,
-            description = "Keeps IODEPTH requests in flight per queue for SECONDS; prints IOPS, MiB/s and latency p50/p99/max.")
+            description = "Keeps IODEPTH requests in flight per queue for SECONDS; prints IOPS, MiB/s and latency p50/p99/max.",
+            footerHeading = "%nExamples:%n",
+            footer = {"  vhost blk bench --socket /tmp/vub.sock --rw randread --iodepth 32 --seconds 10",
+                "  vhost blk bench --socket /tmp/vub.sock --rw write --bs 1M --seconds 2m --json"})
     static final class Bench extends Subcommand {
         @Option(names = "--rw", paramLabel = "MODE", defaultValue = "randread",
                 description = "read, write, randread or randwrite (default ${DEFAULT-VALUE})")
@@ -363,8 +411,9 @@ final class BlkCommand extends ParentCommand {
         @Option(names = "--iodepth", paramLabel = "D", defaultValue = "16", description = "requests in flight per queue (default ${DEFAULT-VALUE})")
         int iodepth;
 
-        @Option(names = "--seconds", paramLabel = "S", defaultValue = "5", description = "run time (default ${DEFAULT-VALUE})")
-        int seconds;
+        @Option(names = "--seconds", paramLabel = "DURATION", defaultValue = "5", converter = DurationConverter.class,
+                description = "run time: 30, 500ms, 2m (a number alone is seconds; default ${DEFAULT-VALUE}, at most 1h)")
+        java.time.Duration time;
 
         /** {@code --engine}: how the bench drives the device. */
         enum Engine { RAW, API }
@@ -374,6 +423,9 @@ final class BlkCommand extends ParentCommand {
                     "api: BlockDevice futures. raw falls back to api when the device has no low-level path."})
         Engine engine;
 
+        @Mixin
+        JsonOption json = new JsonOption();
+
         Bench(CliServices services) {
             super(services);
         }
@@ -381,27 +433,48 @@ final class BlkCommand extends ParentCommand {
         @Override
         public Integer call() throws Exception {
             com.vhost.cli.Bench.Mode mode = rw;
-            com.vhost.cli.Bench.checkOptions(bs, iodepth, seconds);
+            com.vhost.cli.Bench.checkOptions(bs, iodepth, time);
             try (BlockDevice dev = conn.open(services)) {
-                PrintWriter out = services.out();
+                PrintWriter notes = json.notes(services);
                 BlockDeviceInfo i = dev.info();
-                com.vhost.cli.Bench.check(i, (int) bs, iodepth, conn.queues, seconds);
-                out.printf(Locale.ROOT, "bench %s bs=%d iodepth=%d queues=%d engine=%s%s for %d s on %s (%s)%n",
-                        mode.name().toLowerCase(Locale.ROOT), bs, iodepth, conn.queues, engine.name().toLowerCase(Locale.ROOT), conn.poll ? " poll" : "", seconds,
+                com.vhost.cli.Bench.check(i, (int) bs, iodepth, conn.queues, time);
+                notes.printf(Locale.ROOT, "bench %s bs=%d iodepth=%d queues=%d engine=%s%s for %s on %s (%s)%n",
+                        mode.name().toLowerCase(Locale.ROOT), bs, iodepth, conn.queues, engine.name().toLowerCase(Locale.ROOT), conn.poll ? " poll" : "",
+                        Durations.human(time),
                         i.backend(), Sizes.human(i.capacityBytes()));
-                out.flush();
+                notes.flush();
                 com.vhost.cli.Bench.Result r = null;
+                Engine used = engine;
+                Progress progress = new Progress(services.err(), services.terminal());
                 if (engine == Engine.RAW) {
-                    r = RawBench.run(dev, services.blkTools(), mode, (int) bs, iodepth, conn.queues, seconds);
+                    r = RawBench.run(dev, services.blkTools(), mode, (int) bs, iodepth, conn.queues, time, progress);
                     if (r == null) {
-                        out.println("(this device has no low-level queue path; using the BlockDevice API)");
+                        notes.println("(this device has no low-level queue path; using the BlockDevice API)");
+                        used = Engine.API;
                     }
                 }
                 if (r == null) {
-                    r = com.vhost.cli.Bench.run(dev, mode, (int) bs, iodepth, conn.queues, seconds);
+                    r = com.vhost.cli.Bench.run(dev, mode, (int) bs, iodepth, conn.queues, time, progress);
                 }
-                out.println(r.summary());
-                out.flush();
+                if (json.json) {
+                    Map<String, Object> job = new LinkedHashMap<>();
+                    job.put("rw", mode.name().toLowerCase(Locale.ROOT));
+                    job.put("bs", bs);
+                    job.put("iodepth", iodepth);
+                    job.put("queues", conn.queues);
+                    job.put("engine", used.name().toLowerCase(Locale.ROOT));
+                    job.put("poll", conn.poll);
+                    job.put("time_s", time.toNanos() / 1e9);
+                    job.put("backend", i.backend());
+                    job.put("capacity_bytes", i.capacityBytes());
+                    Map<String, Object> doc = new LinkedHashMap<>();
+                    doc.put("job", job);
+                    doc.putAll(r.json());
+                    JsonOption.print(services.out(), doc);
+                } else {
+                    services.out().println(r.summary());
+                }
+                services.out().flush();
                 return r.errors() == 0 ? 0 : VhostCli.EXIT_FAILURE;
             }
         }
@@ -413,17 +486,32 @@ final class BlkCommand extends ParentCommand {
                 + "a version and a checksum; reads check all three) and prints 'lost L duplicated D corrupted C' last; "
                 + "exits non-zero when any is non-zero or a request failed.",
                 "With --reconnect the driver waits for a back-end that dies and reconnects to the one restarted on the "
-                + "same socket (every outstanding request completes exactly once), printing 'reconnected after N ms'."})
+                + "same socket (every outstanding request completes exactly once), printing 'reconnected after N ms'."},
+            footerHeading = "%nExamples:%n",
+            footer = {"  vhost blk verify --socket /tmp/vub.sock --seconds 30 --queues 2",
+                "  vhost blk verify --socket /tmp/vub.sock --seconds 2m --reconnect"})
     static final class Verify extends Subcommand {
-        @Option(names = "--seconds", paramLabel = "S", defaultValue = "10", description = "run time (default ${DEFAULT-VALUE})")
-        int seconds;
+        @Option(names = "--seconds", paramLabel = "DURATION", defaultValue = "10", converter = DurationConverter.class,
+                description = "run time: 30, 500ms, 2m (a number alone is seconds; default ${DEFAULT-VALUE})")
+        java.time.Duration time;
 
         @Option(names = "--reconnect", description = "survive a back-end that is killed and restarted on the same socket")
         boolean reconnect;
 
-        @Option(names = "--reconnect-wait-ms", paramLabel = "MS", defaultValue = "30000",
-                description = "with --reconnect: how long requests wait for a new back-end, in milliseconds (default ${DEFAULT-VALUE})")
-        long reconnectWaitMs;
+        /** {@code --reconnect-wait} in milliseconds (an initial value, not a defaultValue, which would override the alias). */
+        long reconnectWaitMs = 30_000;
+
+        @Option(names = "--reconnect-wait", paramLabel = "DURATION", converter = DurationConverter.class,
+                description = "with --reconnect: how long requests wait for a new back-end (default 30s)")
+        void reconnectWait(java.time.Duration d) {
+            reconnectWaitMs = d.toMillis();
+        }
+
+        @Option(names = "--reconnect-wait-ms", hidden = true, converter = DurationConverter.Millis.class,
+                description = "--reconnect-wait, a number alone being milliseconds (for old scripts)")
+        void reconnectWaitMs(java.time.Duration d) {
+            reconnectWaitMs = d.toMillis();
+        }
 
         @Option(names = "--region", paramLabel = "B", defaultValue = "64M", converter = SizeConverter.class,
                 description = "bytes at the start of the device to write (default ${DEFAULT-VALUE}, at most the capacity)")
@@ -437,17 +525,19 @@ final class BlkCommand extends ParentCommand {
                 description = "blocks each worker (one per queue) writes then reads at a time (default ${DEFAULT-VALUE})")
         int iodepth;
 
+        @Mixin
+        JsonOption json = new JsonOption();
+
         Verify(CliServices services) {
             super(services);
         }
 
         @Override
         public Integer call() throws Exception {
-            if (seconds < 1 || bs > Integer.MAX_VALUE || iodepth < 1 || reconnectWaitMs < 0) {
-                throw new UsageException("--seconds and --iodepth must be positive, --bs at most 2 GiB, "
-                        + "--reconnect-wait-ms non-negative");
+            if (time.isZero() || bs > Integer.MAX_VALUE || iodepth < 1) {
+                throw new UsageException("--seconds and --iodepth must be positive, --bs at most 2 GiB");
             }
-            PrintWriter out = services.out();
+            PrintWriter out = json.notes(services);
             PrintWriter err = services.err();
             try (BlockDevice dev = conn.open(services, reconnect ? reconnectWaitMs : -1)) {
                 BlkTools tools = services.blkTools();
@@ -456,24 +546,42 @@ final class BlkCommand extends ParentCommand {
                 BlkTools.Swappable counter = tools.swappable(dev);
                 BlkVerify v = new BlkVerify(dev, region, (int) bs, conn.queues, iodepth,
                         counter == null ? null : counter::completedRequests, r, reopen, reconnectWaitMs, out);
-                out.printf(Locale.ROOT, "verify %d s, %d queue(s), bs=%d iodepth=%d%s on %s%n", seconds, conn.queues, bs, iodepth,
+                out.printf(Locale.ROOT, "verify %s, %d queue(s), bs=%d iodepth=%d%s on %s%n", Durations.human(time), conn.queues, bs, iodepth,
                         reconnect ? ", reconnecting" : "", dev.info().backend());
                 out.flush();
                 v.start();
                 long start = System.nanoTime();
-                for (int s = 1; s <= seconds; s++) {
-                    Thread.sleep(Math.max(0, start + s * 1_000_000_000L - System.nanoTime()) / 1_000_000);
-                    err.printf(Locale.ROOT, "%d s: %d writes, %d reconnects%n", s, v.writes(), v.reconnects());
-                    err.flush();
-                }
+                Progress progress = new Progress(err, services.terminal());
+                Progress.seconds(start, start + time.toNanos(), () -> true,
+                        s -> progress.line(String.format(Locale.ROOT, "%d s: %d writes, %d reconnects", s, v.writes(), v.reconnects())));
+                progress.done();
                 BlkVerify.Outcome o = v.stop();
                 if (o.firstError() != null) {
                     err.println("first error: " + o.firstError());
                     err.flush();
                 }
-                out.printf(Locale.ROOT, "writes %d reads %d reconnects %d%n", o.writes(), o.reads(), o.reconnects());
-                out.println(o.counts());
-                out.flush();
+                if (json.json) {
+                    Map<String, Object> doc = new LinkedHashMap<>();
+                    doc.put("time_s", time.toNanos() / 1e9);
+                    doc.put("queues", conn.queues);
+                    doc.put("bs", bs);
+                    doc.put("iodepth", iodepth);
+                    doc.put("reconnect", reconnect);
+                    doc.put("backend", dev.info().backend());
+                    doc.put("writes", o.writes());
+                    doc.put("reads", o.reads());
+                    doc.put("reconnects", o.reconnects());
+                    doc.put("lost", o.lost());
+                    doc.put("duplicated", o.duplicated());
+                    doc.put("corrupted", o.corrupted());
+                    doc.put("first_error", o.firstError());
+                    doc.put("clean", o.clean());
+                    JsonOption.print(services.out(), doc);
+                } else {
+                    out.printf(Locale.ROOT, "writes %d reads %d reconnects %d%n", o.writes(), o.reads(), o.reconnects());
+                    out.println(o.counts());
+                    out.flush();
+                }
                 return o.clean() ? 0 : VhostCli.EXIT_FAILURE;
             }
         }

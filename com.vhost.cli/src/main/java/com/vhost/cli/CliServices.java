@@ -46,11 +46,14 @@ public interface CliServices {
     NetTools netTools();
 
     /**
-     * Runs an interactive Gogo session on the process's stdin/stdout until the user leaves it.
+     * Runs an interactive Gogo session on the process's stdin/stdout until the user leaves it
+     * ({@code exit [CODE]}, or the end of input).
+     *
+     * @return the code given to {@code exit}, 0 without one
      *
      * @throws IllegalStateException when no Gogo CommandProcessor is available
      */
-    void interactiveShell() throws Exception;
+    int interactiveShell() throws Exception;
 
     /**
      * Starts Felix FileInstall on {@code conf} (Configuration Admin files such as
@@ -79,6 +82,14 @@ public interface CliServices {
 
     /** Blocks until the framework stops (Ctrl-C, or {@code stop 0} in a shell). */
     void awaitShutdown() throws InterruptedException;
+
+    /**
+     * @return whether standard input and output are a terminal: progress is then one status line
+     *     rewritten in place, else a line per interval (see {@code Progress})
+     */
+    default boolean terminal() {
+        return Progress.onTerminal();
+    }
 
     /** @return standard output */
     PrintWriter out();

@@ -22,7 +22,10 @@ import picocli.CommandLine.Option;
 @Command(name = "daemon", mixinStandardHelpOptions = true,
         description = {"Runs the platform until SIGTERM or Ctrl-C, driven over a JSON-RPC 2.0 control socket (see `vhost rpc`).",
             "Reads conf/ (device configurations) and deploy/ (bundles). The socket is mode 0600; a socket a live server "
-                    + "answers on is refused, a stale one replaced."})
+                    + "answers on is refused, a stale one replaced."},
+        footerHeading = "%nExamples:%n",
+        footer = {"  vhost daemon --control /run/vhost/control.sock --conf /etc/vhost/conf",
+            "  vhost rpc --control /run/vhost/control.sock device_list"})
 final class DaemonCommand implements Callable<Integer> {
     /** Configuration PID of the control socket component (com.vhost.daemon's ControlComponent). */
     static final String CONTROL_PID = "com.vhost.daemon.control";

@@ -17,10 +17,15 @@ abstract class DriverConnection {
             description = "descriptors per queue, a power of two (default ${DEFAULT-VALUE})")
     int queueSize;
 
-    @Option(names = "--connect-timeout", paramLabel = "MS", defaultValue = "0",
-            description = {"how long to retry connecting while the socket is missing or refuses, in milliseconds",
-                "(default ${DEFAULT-VALUE}: fail at once, as qemu-io does; a path that is not a socket fails at once always)"})
+    /** {@code --connect-timeout} in milliseconds. */
     long connectTimeoutMs;
+
+    @Option(names = "--connect-timeout", paramLabel = "DURATION", defaultValue = "0", converter = DurationConverter.class,
+            description = "how long to retry connecting while the socket is missing or refuses: 500ms, 5s (a number alone is "
+                + "seconds; default ${DEFAULT-VALUE}: fail at once, as qemu-io does; a path that is not a socket fails at once always)")
+    void connectTimeout(java.time.Duration d) {
+        connectTimeoutMs = d.toMillis();
+    }
 
     /**
      * @param path a vhost-user socket or a device node

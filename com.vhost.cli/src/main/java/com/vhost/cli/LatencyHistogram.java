@@ -1,96 +1,79 @@
 package com.vhost.cli;
 
-import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
+import org.HdrHistogram.AbstractHistogram;
+import org.HdrHistogram.ConcurrentHistogram;
+import org.HdrHistogram.Histogram;
 
 /**
- * Latencies in nanoseconds in log-linear buckets: exact below 16 ns, above that 16 buckets per
- * power of two (relative error under 6.25 %). Fixed size; recording does not allocate.
- * Not thread-safe: one per benchmark slot, merged at the end.
+ * Latencies in nanoseconds, kept in an HdrHistogram with three significant digits (a value is
+ * reported within 0.1 % of what was recorded) from 1 ns to {@link #HIGHEST_NANOS}; larger values
+ * count as {@link #HIGHEST_NANOS}. The counts are allocated up front: {@link #record} does not
+ * allocate. {@link #LatencyHistogram()} is for one recording thread; {@link #concurrent()} for
+ * several.
  */
 public final class LatencyHistogram {
-    private static final int SUB_BITS = 4;
-    private static final int SUB = 1 << SUB_BITS;
-    private static final int BUCKETS = (64 - SUB_BITS + 1) * SUB;
+    /** Largest latency told apart, in nanoseconds (one hour). */
+    static final long HIGHEST_NANOS = TimeUnit.HOURS.toNanos(1);
+    /** Decimal digits of precision kept for each value. */
+    static final int SIGNIFICANT_DIGITS = 3;
 
-    private final long[] counts = new long[BUCKETS];
-    private long total;
-    private long max;
+    private final AbstractHistogram h;
 
-    /** @param nanos a latency; negative values count as 0 */
+    /** A histogram for one recording thread. */
+    public LatencyHistogram() {
+        this(new Histogram(HIGHEST_NANOS, SIGNIFICANT_DIGITS));
+    }
+
+    private LatencyHistogram(AbstractHistogram h) {
+        this.h = h;
+    }
+
+    /** @return a histogram that several threads may record into at once (wait-free, no allocation) */
+    public static LatencyHistogram concurrent() {
+        return new LatencyHistogram(new ConcurrentHistogram(HIGHEST_NANOS, SIGNIFICANT_DIGITS));
+    }
+
+    /** @param nanos a latency in nanoseconds; negative values count as 0, values above one hour as one hour */
     public void record(long nanos) {
-        long v = Math.max(0, nanos);
-        counts[index(v)]++;
-        total++;
-        if (v > max) {
-            max = v;
-        }
+        h.recordValue(Math.min(HIGHEST_NANOS, Math.max(0, nanos)));
     }
 
     /** Adds {@code other}'s samples to this one. */
     public void add(LatencyHistogram other) {
-        for (int i = 0; i < BUCKETS; i++) {
-            counts[i] += other.counts[i];
-        }
-        total += other.total;
-        max = Math.max(max, other.max);
+        h.add(other.h);
     }
 
     /** @return samples recorded */
     public long count() {
-        return total;
+        return h.getTotalCount();
     }
 
-    /** @return the largest sample, exact */
+    /** @return the largest sample in nanoseconds, within 0.1 % (0 when empty) */
     public long max() {
-        return max;
+        return h.getTotalCount() == 0 ? 0 : h.getMaxValue();
+    }
+
+    /** @return the mean in nanoseconds (0 when empty) */
+    public double mean() {
+        return h.getTotalCount() == 0 ? 0 : h.getMean();
     }
 
     /**
      * @param fraction in (0, 1], e.g. 0.99
-     * @return the middle of the bucket holding that quantile (0 when empty), never above {@link #max()}
+     * @return the latency in nanoseconds that {@code fraction} of the samples are at or below,
+     *     within 0.1 % (0 when empty)
+     * @throws IllegalArgumentException when {@code fraction} is outside (0, 1]
      */
     public long percentile(double fraction) {
-        if (total == 0) {
-            return 0;
+        if (!(fraction > 0 && fraction <= 1)) {
+            throw new IllegalArgumentException("fraction " + fraction + " outside (0, 1]");
         }
-        long rank = (long) Math.ceil(fraction * total);
-        long seen = 0;
-        for (int i = 0; i < BUCKETS; i++) {
-            seen += counts[i];
-            if (seen >= rank) {
-                long lo = lowerBound(i);
-                long width = lowerBound(i + 1) - lo;
-                return Math.min(max, lo + width / 2);
-            }
-        }
-        return max;
+        return h.getTotalCount() == 0 ? 0 : h.getValueAtPercentile(fraction * 100);
     }
 
     /** Clears all samples. */
     public void reset() {
-        Arrays.fill(counts, 0);
-        total = 0;
-        max = 0;
-    }
-
-    static int index(long v) {
-        if (v < SUB) {
-            return (int) v;
-        }
-        int exp = 63 - Long.numberOfLeadingZeros(v); // >= SUB_BITS
-        int sub = (int) ((v >>> (exp - SUB_BITS)) & (SUB - 1));
-        return (exp - SUB_BITS + 1) * SUB + sub;
-    }
-
-    static long lowerBound(int index) {
-        if (index < SUB) {
-            return index;
-        }
-        int exp = index / SUB + SUB_BITS - 1;
-        long sub = index % SUB;
-        if (exp >= 63) {
-            return Long.MAX_VALUE;
-        }
-        return (1L << exp) + (sub << (exp - SUB_BITS));
+        h.reset();
     }
 }

@@ -3,10 +3,8 @@ package com.vhost.cli;
 import com.vhost.api.VhostOps;
 import com.vhost.api.registry.DeviceRegistry;
 import java.io.FileDescriptor;
-import java.io.FileInputStream;
 import java.io.FileOutputStream;
 import java.io.OutputStreamWriter;
-import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.Charset;
 import java.nio.file.Files;
@@ -17,7 +15,6 @@ import java.util.Arrays;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import org.apache.felix.service.command.CommandProcessor;
-import org.apache.felix.service.command.CommandSession;
 import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
 import org.osgi.framework.Filter;
@@ -228,7 +225,7 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
     }
 
     @Override
-    public void interactiveShell() throws Exception {
+    public int interactiveShell() throws Exception {
         ServiceTracker<CommandProcessor, CommandProcessor> tracker = new ServiceTracker<>(context, CommandProcessor.class, null);
         tracker.open();
         try {
@@ -237,21 +234,13 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
                 throw new IllegalStateException("no Gogo CommandProcessor within " + SHELL_WAIT_MS
                         + " ms (bundle org.apache.felix.gogo.runtime missing?)");
             }
-            // The process's own descriptors: once Gogo runs, System.out is its per-thread ThreadPrintStream,
-            // which would route the session's output back into itself.
-            CommandSession session = processor.createSession(new FileInputStream(FileDescriptor.in),
-                    new PrintStream(new FileOutputStream(FileDescriptor.out), true),
-                    new PrintStream(new FileOutputStream(FileDescriptor.err), true));
-            try {
-                session.execute("gosh --login --noshutdown");
-            } finally {
-                session.close();
-                // Gogo's `exit` ends the console by interrupting this thread; the command's cleanup
-                // (bounded waits) still has to run.
-                Thread.interrupted();
-            }
+            return GogoShell.run(processor);
         } finally {
-            tracker.close();
+            try {
+                tracker.close();
+            } catch (IllegalStateException stopped) {
+                // the framework stopped under the shell (Ctrl-C): nothing left to untrack
+            }
         }
     }
 

@@ -9,6 +9,8 @@ import java.util.Map;
  * The least JSON the plain {@code vhost rpc} client needs (it runs without OSGi and without a JSON
  * library, to start in well under 0.3 s): parses one response line into maps, lists, strings,
  * booleans, null and numbers (kept as their text), and prints a value indented by two spaces.
+ * The {@code --json} reports of the one-shot commands ({@link JsonOption}) are printed with it
+ * too: they need no more than this, and Jackson starts with the daemon only (start level 20).
  */
 final class MiniJson {
     /** A number kept as written. */
@@ -160,7 +162,12 @@ final class MiniJson {
         }
     }
 
-    /** @return {@code v} as indented JSON text (two spaces per level), no trailing newline */
+    /**
+     * @param v a {@code Map} (keys printed with {@code toString}), {@code List}, {@code String},
+     *     {@link Num}, {@code Boolean}, integral {@code Number}, {@code Double} or {@code Float}
+     *     (NaN and infinities as null), or null
+     * @return {@code v} as indented JSON text (two spaces per level), no trailing newline
+     */
     static String print(Object v) {
         StringBuilder b = new StringBuilder();
         print(b, v, 0);
@@ -201,6 +208,11 @@ final class MiniJson {
             quote(b, str);
         } else if (v instanceof Num num) {
             b.append(num.text());
+        } else if (v instanceof Double || v instanceof Float) {
+            double d = ((Number) v).doubleValue();
+            b.append(Double.isFinite(d) ? Double.toString(d) : "null");
+        } else if (v instanceof Number n) {
+            b.append(n.longValue());
         } else {
             b.append(v); // Boolean or null
         }

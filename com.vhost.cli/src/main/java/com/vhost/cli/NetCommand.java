@@ -15,7 +15,9 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -31,9 +33,16 @@ import picocli.CommandLine.Option;
  * check starts at the ethertype.
  */
 @Command(name = "net", mixinStandardHelpOptions = true,
-        description = "virtio-net driver over a vhost-user-net back-end: info, send, recv, echo, bench.",
+        description = "Drives a vhost-user-net back-end (or a vDPA device, or the kernel's vhost-net) as a virtio-net "
+            + "driver: info, send, recv, echo, bench.",
+        footerHeading = "%nExamples:%n",
+        footer = {"  vhost serve net --socket /tmp/vun.sock --loopback &",
+            "  vhost net info --socket /tmp/vun.sock",
+            "  vhost net echo --socket /tmp/vun.sock --count 10000 --queues 2",
+            "  vhost net bench --socket /tmp/vun.sock --mode echo --pkt-size 64 --seconds 10",
+            "  vhost net info --kernel --tap tap0"},
         subcommands = {NetCommand.Info.class, NetCommand.Send.class, NetCommand.Recv.class, NetCommand.Echo.class,
-            NetCommand.Bench.class})
+            NetBenchCommand.class})
 final class NetCommand extends ParentCommand {
     static final int ETHERTYPE = 0x88B5;
     private static final ValueLayout.OfInt BE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
@@ -228,13 +237,24 @@ final class NetCommand extends ParentCommand {
             return 0;
         }
 
+        /** @return the command's {@code --json} option, or null (the default) when it has none */
+        JsonOption json() {
+            return null;
+        }
+
+        /** @return whether {@code --json} was given */
+        final boolean jsonWanted() {
+            return json() != null && json().json;
+        }
+
         @Override
         public final Integer call() throws Exception {
             checkOptions();
             PrintWriter out = services.out();
             R result;
             try (NetDevice net = conn.open(services, swapWaitMs()); Arena arena = Arena.ofConfined()) {
-                result = measure(net, arena, out);
+                // with --json, what measure prints on the way goes to standard error
+                result = measure(net, arena, jsonWanted() ? services.err() : out);
             }
             int code = report(result, out);
             out.flush();
@@ -244,15 +264,48 @@ final class NetCommand extends ParentCommand {
 
     /** {@code vhost net info}. */
     @Command(name = "info", mixinStandardHelpOptions = true, description = "Connects, negotiates and prints MAC, MTU, link, queues and features.")
-    static final class Info extends DeviceCommand<Void> {
+    static final class Info extends DeviceCommand<Map<String, Object>> {
+        @Mixin
+        JsonOption json = new JsonOption();
+
         Info(CliServices services) {
             super(services);
         }
 
         @Override
-        Void measure(NetDevice net, Arena arena, PrintWriter out) {
-            printInfo(out, net);
-            return null;
+        JsonOption json() {
+            return json;
+        }
+
+        /** @return the device as {@code --json} prints it, or null after printing the text */
+        @Override
+        Map<String, Object> measure(NetDevice net, Arena arena, PrintWriter out) {
+            if (!json.json) {
+                printInfo(out, net);
+                return null;
+            }
+            NetDeviceInfo i = net.info();
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("mac", i.mac());
+            m.put("mtu", i.mtu());
+            m.put("link_up", net.linkUp());
+            m.put("queue_pairs", net.queuePairs());
+            m.put("max_queue_pairs", i.maxQueuePairs());
+            m.put("queue_size", i.queueSize());
+            m.put("rx_buffer_bytes", i.rxBufferBytes());
+            m.put("mergeable_rx_buffers", i.mergeableRxBuffers());
+            m.put("features", i.features());
+            m.put("poll", i.poll());
+            m.put("backend", i.backend());
+            return m;
+        }
+
+        @Override
+        int report(Map<String, Object> doc, PrintWriter out) {
+            if (doc != null) {
+                JsonOption.print(out, doc);
+            }
+            return 0;
         }
     }
 
@@ -262,8 +315,9 @@ final class NetCommand extends ParentCommand {
         @Option(names = "--count", paramLabel = "N", defaultValue = "1", description = "frames (default ${DEFAULT-VALUE})")
         int count;
 
-        @Option(names = "--size", paramLabel = "BYTES", defaultValue = "60", description = "frame length without FCS, 18..mtu+18 (default ${DEFAULT-VALUE})")
-        int size;
+        @Option(names = "--size", paramLabel = "SIZE", defaultValue = "60", converter = SizeConverter.class,
+                description = "frame length in bytes without FCS, 18..mtu+18: 60, 1514, 9k (default ${DEFAULT-VALUE})")
+        long size;
 
         @Option(names = "--pair", paramLabel = "P", defaultValue = "0", description = "queue pair (default ${DEFAULT-VALUE})")
         int pair;
@@ -274,22 +328,23 @@ final class NetCommand extends ParentCommand {
 
         @Override
         void checkOptions() {
-            if (count < 0 || size < 18) {
-                throw new UsageException("--count " + count + " must be >= 0 and --size " + size + " >= 18");
+            if (count < 0 || size < 18 || size > 65535) {
+                throw new UsageException("--count " + count + " must be >= 0 and --size " + size + " in 18..65535");
             }
         }
 
         @Override
         Void measure(NetDevice net, Arena arena, PrintWriter out) throws Exception {
             byte[] mac = net.mac();
-            Burst f = Burst.allocate(arena, 32, Math.max(size, 64));
+            int len = (int) size;
+            Burst f = Burst.allocate(arena, 32, Math.max(len, 64));
             int sent = 0;
             long deadline = System.nanoTime() + 10_000_000_000L;
             while (sent < count && System.nanoTime() < deadline) {
                 int b = Math.min(f.frames().length, count - sent);
                 for (int i = 0; i < b; i++) {
-                    fill(f.frames()[i], mac, sent + i, size);
-                    f.lengths()[i] = size;
+                    fill(f.frames()[i], mac, sent + i, len);
+                    f.lengths()[i] = len;
                 }
                 int s = net.transmit(pair, f.frames(), f.lengths(), b);
                 sent += s;
@@ -310,8 +365,9 @@ final class NetCommand extends ParentCommand {
         @Option(names = "--count", paramLabel = "N", defaultValue = "10", description = "frames to wait for (default ${DEFAULT-VALUE})")
         int count;
 
-        @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "5", description = "longest wait (default ${DEFAULT-VALUE})")
-        double timeout;
+        @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "5", converter = DurationConverter.class,
+                description = "longest wait: 5, 500ms, 1m (a number alone is seconds; default ${DEFAULT-VALUE})")
+        java.time.Duration timeout;
 
         @Option(names = "--pair", paramLabel = "P", defaultValue = "0", description = "queue pair (default ${DEFAULT-VALUE})")
         int pair;
@@ -325,7 +381,7 @@ final class NetCommand extends ParentCommand {
         Integer measure(NetDevice net, Arena arena, PrintWriter out) throws Exception {
             int got = 0;
             Burst f = Burst.allocate(arena, 32, RX_BUFFER_BYTES);
-            long deadline = System.nanoTime() + (long) (timeout * 1e9);
+            long deadline = System.nanoTime() + timeout.toNanos();
             HexFormat hex = HexFormat.ofDelimiter(":");
             while (got < count && System.nanoTime() < deadline) {
                 if (!net.awaitReceive(pair, Math.max(1, deadline - System.nanoTime()))) {
@@ -364,7 +420,10 @@ final class NetCommand extends ParentCommand {
                 + "L duplicated D corrupted C reconnects K'. Net has no exactly-once guarantee: frames in flight when the "
                 + "back-end dies may be lost (lost counts only frames that never came back). Exit code 0 only when D and C "
                 + "are 0 and L is at most --max-lost (default: --queue-size x queue pairs x reconnects, every frame the rings "
-                + "hold at each reconnect; 0 without a reconnect)."})
+                + "hold at each reconnect; 0 without a reconnect)."},
+            footerHeading = "%nExamples:%n",
+            footer = {"  vhost net echo --socket /tmp/vun.sock --count 10000 --sizes 60-1514 --queues 2",
+                "  vhost net echo --socket /tmp/vun.sock --reconnect --seconds 1m --json"})
     static final class Echo extends DeviceCommand<NetEchoRun.Printed> {
         @Option(names = "--count", paramLabel = "N", defaultValue = "-1",
                 description = "frames to send (required without --reconnect)")
@@ -377,13 +436,21 @@ final class NetCommand extends ParentCommand {
         @Option(names = "--burst", paramLabel = "B", defaultValue = "32", description = "frames per burst (default ${DEFAULT-VALUE})")
         int burst;
 
-        @Option(names = "--wait", paramLabel = "MS", defaultValue = "1000",
-                description = "how long to wait for a burst (with --reconnect: the stream's end) to come back before "
-                    + "counting the rest lost (default ${DEFAULT-VALUE})")
+        /** {@code --wait} in milliseconds. */
         long waitMs;
+
+        @Option(names = "--wait", paramLabel = "DURATION", defaultValue = "1s", converter = DurationConverter.class,
+                description = "how long to wait for a burst (with --reconnect: the stream's end) to come back before "
+                    + "counting the rest lost: 500ms, 2s (a number alone is seconds; default ${DEFAULT-VALUE})")
+        void waitFor(java.time.Duration d) {
+            waitMs = d.toMillis();
+        }
 
         @Mixin
         NetEchoRun.Options reconnect;
+
+        @Mixin
+        JsonOption json = new JsonOption();
 
         /** {@code --sizes} as {min, max}. */
         private int[] range;
@@ -395,8 +462,8 @@ final class NetCommand extends ParentCommand {
         @Override
         void checkOptions() {
             range = parseRange(sizes);
-            if (burst < 1 || burst > 256 || waitMs < 0) {
-                throw new UsageException("--burst " + burst + " must be in 1..256 and --wait non-negative");
+            if (burst < 1 || burst > 256) {
+                throw new UsageException("--burst " + burst + " must be in 1..256");
             }
             if (reconnect.reconnect) {
                 reconnect.check(conn.queueSize, count);
@@ -411,18 +478,35 @@ final class NetCommand extends ParentCommand {
         }
 
         @Override
+        JsonOption json() {
+            return json;
+        }
+
+        @Override
         NetEchoRun.Printed measure(NetDevice net, Arena arena, PrintWriter out) throws Exception {
             if (reconnect.reconnect) {
-                return NetEchoRun.run(services, conn, net, reconnect, range, burst, count, waitMs);
+                return NetEchoRun.run(services, out, conn, net, reconnect, range, burst, count, waitMs);
             }
             long[] r = echo(net, (int) count, range[0], range[1], burst, waitMs);
+            boolean ok = r[2] == 0 && r[3] == 0 && r[4] == 0 && r[0] == count;
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("sent", r[0]);
+            m.put("received", r[1]);
+            m.put("lost", r[2]);
+            m.put("reordered", r[3]);
+            m.put("corrupted", r[4]);
+            m.put("ok", ok);
             return new NetEchoRun.Printed(String.format(Locale.ROOT, "sent %d received %d lost %d reordered %d corrupted %d",
-                    r[0], r[1], r[2], r[3], r[4]), r[2] == 0 && r[3] == 0 && r[4] == 0 && r[0] == count);
+                    r[0], r[1], r[2], r[3], r[4]), ok, m);
         }
 
         @Override
         int report(NetEchoRun.Printed r, PrintWriter out) {
-            out.println(r.line());
+            if (json.json) {
+                JsonOption.print(out, r.fields());
+            } else {
+                out.println(r.line());
+            }
             return r.ok() ? 0 : 1;
         }
     }
@@ -520,122 +604,6 @@ final class NetCommand extends ParentCommand {
             return new int[] {min, max};
         } catch (NumberFormatException e) {
             throw new UsageException("--sizes '" + s + "' is not MIN-MAX with 18 <= MIN <= MAX");
-        }
-    }
-
-    /** {@code vhost net bench}. */
-    @Command(name = "bench", mixinStandardHelpOptions = true,
-            description = {"Measures the packet rate on queue pair 0 and prints Mpps, Gbit/s and drops.",
-                "Modes: tx (transmit only), rx (receive only; the peer sends), echo (transmit a burst, receive it back).",
-                "Gbit/s counts frame bytes (no preamble, FCS or gap). Drops: tx, frames offered while the transmit ring",
-                "was full; rx, frames the driver dropped; echo, frames that did not come back plus those dropped."})
-    static final class Bench extends DeviceCommand<Bench.Rate> {
-        @Option(names = "--pkt-size", paramLabel = "B", defaultValue = "64", description = "frame length (default ${DEFAULT-VALUE})")
-        int pktSize;
-
-        @Option(names = "--seconds", paramLabel = "S", defaultValue = "5", description = "duration (default ${DEFAULT-VALUE})")
-        double seconds;
-
-        @Option(names = "--burst", paramLabel = "N", defaultValue = "32", description = "frames per call (default ${DEFAULT-VALUE})")
-        int burst;
-
-        @Option(names = "--mode", paramLabel = "MODE", defaultValue = "echo", description = "tx, rx or echo (default ${DEFAULT-VALUE})")
-        String mode;
-
-        /** What a run measured: packets and frame bytes counted, drops (per mode), seconds it took. */
-        record Rate(long pkts, long bytes, long drops, double elapsed) {}
-
-        Bench(CliServices services) {
-            super(services);
-        }
-
-        @Override
-        void checkOptions() {
-            if (!mode.equals("tx") && !mode.equals("rx") && !mode.equals("echo")) {
-                throw new UsageException("--mode " + mode + " is not tx, rx or echo");
-            }
-            if (burst < 1 || burst > 256 || pktSize < 18 || seconds <= 0) {
-                throw new UsageException("--burst 1..256, --pkt-size >= 18, --seconds > 0");
-            }
-        }
-
-        @Override
-        Rate measure(NetDevice net, Arena a, PrintWriter out) throws Exception {
-            long pkts = 0;
-            long bytes = 0;
-            if (pktSize > net.mtu() + VirtioNet.ETH_HEADER + 4) {
-                throw new UsageException("--pkt-size " + pktSize + " exceeds MTU " + net.mtu() + " + 18");
-            }
-            byte[] mac = net.mac();
-            Burst txBurst = Burst.allocate(a, burst, Math.max(pktSize, 64));
-            Burst rxBurst = Burst.allocate(a, burst, RX_BUFFER_BYTES);
-            MemorySegment[] tx = txBurst.frames();
-            MemorySegment[] rx = rxBurst.frames();
-            int[] txLen = txBurst.lengths();
-            int[] rxLen = rxBurst.lengths();
-            for (int i = 0; i < burst; i++) {
-                fill(tx[i], mac, i, pktSize);
-                txLen[i] = pktSize;
-            }
-            long sentTotal = 0;
-            long start = System.nanoTime();
-            long end = start + (long) (seconds * 1e9);
-            long now = start;
-            int iter = 0;
-            while (now < end) {
-                switch (mode) {
-                    case "tx" -> {
-                        int s = net.transmit(0, tx, txLen, burst);
-                        pkts += s;
-                        bytes += (long) s * pktSize;
-                    }
-                    case "rx" -> {
-                        if (net.awaitReceive(0, 10_000_000L)) {
-                            int r = net.receive(0, rx, rxLen, burst);
-                            pkts += r;
-                            for (int i = 0; i < r; i++) {
-                                bytes += rxLen[i];
-                            }
-                        }
-                    }
-                    default -> {
-                        int s = net.transmit(0, tx, txLen, burst);
-                        sentTotal += s;
-                        int got = 0;
-                        long until = System.nanoTime() + 100_000_000L;
-                        while (got < s && System.nanoTime() < until) {
-                            if (!net.awaitReceive(0, 10_000_000L)) {
-                                continue;
-                            }
-                            int r = net.receive(0, rx, rxLen, burst);
-                            got += r;
-                            for (int i = 0; i < r; i++) {
-                                bytes += rxLen[i];
-                            }
-                        }
-                        pkts += got;
-                    }
-                }
-                if ((++iter & 63) == 0 || !mode.equals("tx")) {
-                    now = System.nanoTime();
-                }
-            }
-            double elapsed = (System.nanoTime() - start) / 1e9;
-            NetQueueStats st = net.stats(0);
-            long drops = switch (mode) {
-                case "tx" -> st.txFull();
-                case "rx" -> st.rxErrors();
-                default -> Math.max(0, sentTotal - pkts) + st.rxErrors();
-            };
-            return new Rate(pkts, bytes, drops, elapsed);
-        }
-
-        @Override
-        int report(Rate r, PrintWriter out) {
-            out.printf(Locale.ROOT, "mode %s, %d-byte frames, burst %d, %s, %.2f s: %d packets, %.3f Mpps, %.3f Gbit/s, drops %d%n",
-                    mode, pktSize, burst, conn.poll ? "polling" : "eventfd", r.elapsed(), r.pkts(), r.pkts() / r.elapsed() / 1e6,
-                    r.bytes() * 8 / r.elapsed() / 1e9, r.drops());
-            return 0;
         }
     }
 }

@@ -6,6 +6,8 @@ import com.vhost.api.net.NetQueueStats;
 import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.DeviceRegistry;
 import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import org.apache.felix.service.command.Descriptor;
@@ -14,8 +16,9 @@ import org.osgi.service.component.annotations.Reference;
 
 /**
  * Gogo shell commands in scope {@code net} over the registry's virtio-net devices (type
- * {@code net}): {@code net:list}, {@code net:stats ID}, {@code net:link ID}. Output goes to the
- * session's {@code System.out}.
+ * {@code net}): {@code net:list}, {@code net:stats ID}, {@code net:link ID}. Each returns a
+ * {@link GogoResult}: the console prints its text, a script takes its {@code value}; an unknown
+ * device or one of another type throws.
  */
 @Component(
         service = NetGogoCommands.class,
@@ -35,11 +38,10 @@ public final class NetGogoCommands {
         this.registry = registry;
     }
 
-    @Descriptor("lists the virtio-net devices: id, status, MAC, MTU, queue pairs, link, backend")
-    public void list() {
-        PrintWriter out = new PrintWriter(System.out);
-        list(out);
-        out.flush();
+    @Descriptor("lists the virtio-net devices: id, status, MAC, MTU, queue pairs, link, backend; value: their DeviceInfo list")
+    public GogoResult<List<DeviceInfo>> list() {
+        List<DeviceInfo> net = new ArrayList<>(registry.devices().stream().filter(d -> "net".equals(d.deviceType())).toList());
+        return GogoResult.of(net, this::list);
     }
 
     void list(PrintWriter out) {
@@ -60,11 +62,14 @@ public final class NetGogoCommands {
         }
     }
 
-    @Descriptor("prints the per-queue-pair counters of a virtio-net device")
-    public void stats(@Descriptor("device id") String id) {
-        PrintWriter out = new PrintWriter(System.out);
-        stats(id, out);
-        out.flush();
+    @Descriptor("prints the per-queue-pair counters of a virtio-net device; value: one NetQueueStats per pair")
+    public GogoResult<List<NetQueueStats>> stats(@Descriptor("device id") String id) {
+        NetDevice net = device(id);
+        List<NetQueueStats> pairs = new ArrayList<>();
+        for (int p = 0; p < net.info().maxQueuePairs(); p++) {
+            pairs.add(net.stats(p));
+        }
+        return GogoResult.of(pairs, w -> stats(id, w));
     }
 
     void stats(String id, PrintWriter out) {
@@ -78,11 +83,10 @@ public final class NetGogoCommands {
         }
     }
 
-    @Descriptor("prints whether the link of a virtio-net device is up")
-    public void link(@Descriptor("device id") String id) {
-        PrintWriter out = new PrintWriter(System.out);
-        link(id, out);
-        out.flush();
+    @Descriptor("prints whether the link of a virtio-net device is up; value: true when up")
+    public GogoResult<Boolean> link(@Descriptor("device id") String id) {
+        boolean up = device(id).linkUp();
+        return GogoResult.of(up, w -> link(id, w));
     }
 
     void link(String id, PrintWriter out) {

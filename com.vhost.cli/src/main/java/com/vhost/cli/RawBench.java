@@ -22,12 +22,14 @@ final class RawBench {
     private RawBench() {}
 
     /**
+     * @param time how long to keep requests in flight (more than 0, at most {@link Bench#MAX_TIME})
+     * @param progress where a line with the last second's IOPS and MiB/s goes each second, or null
      * @return what completed, or null when the device has no low-level path
      * @throws IllegalArgumentException when the buffers do not fit the device's shared pool
      */
     static Bench.Result run(BlockDevice dev, BlkTools tools, Bench.Mode mode, int blockSize, int iodepth, int queues,
-            int seconds) throws Exception {
-        Bench.check(dev.info(), blockSize, iodepth, queues, seconds);
+            java.time.Duration time, Progress progress) throws Exception {
+        Bench.check(dev.info(), blockSize, iodepth, queues, time);
         long blocks = dev.info().capacityBytes() / blockSize;
         Worker[] workers = new Worker[queues];
         for (int q = 0; q < queues; q++) {
@@ -55,7 +57,7 @@ final class RawBench {
         AtomicLong sequential = new AtomicLong();
         Thread[] threads = new Thread[queues];
         long start = System.nanoTime();
-        long deadline = start + TimeUnit.SECONDS.toNanos(seconds);
+        long deadline = start + time.toNanos();
         for (int q = 0; q < queues; q++) {
             Worker w = workers[q];
             w.sequential = sequential;
@@ -63,8 +65,27 @@ final class RawBench {
             threads[q] = new Thread(w, "vhost-bench-q" + q);
             threads[q].start();
         }
-        for (Thread t : threads) {
-            t.join(TimeUnit.SECONDS.toMillis(seconds) + TimeUnit.NANOSECONDS.toMillis(STALL_NANOS) + 5_000);
+        long giveUp = deadline + STALL_NANOS + TimeUnit.SECONDS.toNanos(5);
+        Progress.Waiter joined = nanos -> {
+            long until = System.nanoTime() + nanos;
+            for (Thread t : threads) {
+                long left = until - System.nanoTime();
+                if (left <= 0 || !t.join(java.time.Duration.ofNanos(left))) {
+                    return false;
+                }
+            }
+            return true;
+        };
+        if (progress == null) {
+            joined.await(giveUp - System.nanoTime());
+        } else {
+            progress.await(start, deadline, giveUp, joined, () -> {
+                long n = 0;
+                for (Worker w : workers) {
+                    n += w.published;
+                }
+                return n;
+            }, (delta, secs) -> Bench.rateLine(delta, secs, blockSize));
         }
         double elapsed = (System.nanoTime() - start) / 1e9;
         LatencyHistogram h = new LatencyHistogram();
@@ -105,6 +126,8 @@ final class RawBench {
         AtomicLong sequential;
         long deadline;
         long completed;
+        /** {@link #completed} as of the last wait, for the progress line of another thread. */
+        volatile long published;
         long errors;
         int inFlight;
         String firstError;
@@ -154,6 +177,7 @@ final class RawBench {
                         return;
                     }
                     int n = queue.await(WAIT_NANOS);
+                    published = completed; // one volatile write per wait, not per request
                     now = System.nanoTime();
                     if (n > 0) {
                         lastProgress = now;

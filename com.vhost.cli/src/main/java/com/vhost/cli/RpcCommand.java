@@ -18,14 +18,18 @@ import picocli.CommandLine.Parameters;
 @Command(name = "rpc", mixinStandardHelpOptions = true,
         description = {"Sends one JSON-RPC 2.0 request to a running `vhost daemon` and prints the result as JSON (exit 0) "
                 + "or the error (exit 1).",
-            "The vhost script runs it without starting the platform."})
+            "The vhost script runs it without starting the platform."},
+        footerHeading = "%nExamples:%n",
+        footer = {"  vhost rpc device_list", "  vhost rpc device_get '{\"id\":\"disk0\"}'",
+            "  vhost rpc --timeout 2m device_swap '{\"id\":\"disk0\",\"target\":\"/tmp/b.sock\"}'"})
 final class RpcCommand implements Callable<Integer> {
     private final CliServices services;
 
     @Option(names = "--control", paramLabel = "PATH", description = "control socket (default $XDG_RUNTIME_DIR/vhost/control.sock; root: /run/vhost/control.sock)")
     String control;
 
-    @Option(names = "--timeout", paramLabel = "SECONDS", description = "how long to wait for the reply (default 60)")
+    @Option(names = "--timeout", paramLabel = "DURATION",
+            description = "how long to wait for the reply: 60, 500ms, 2m (a number alone is seconds; default 60)")
     String timeout;
 
     @Parameters(index = "0", paramLabel = "METHOD", description = "e.g. device_list, device_swap, backend_serve_blk, health")

@@ -8,6 +8,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 
 /**
@@ -17,16 +18,16 @@ import java.util.Map;
  * takes a JVM start and one round trip. Prints the result as indented JSON on stdout and exits 0;
  * prints {@code vhost rpc: METHOD: error CODE: MESSAGE} on stderr and exits 1 for a JSON-RPC
  * error, a socket that does not answer or a reply that does not come within {@code --timeout}
- * seconds; exits 2 on a usage error.
+ * (a duration, {@link Durations}); exits 2 on a usage error.
  */
 public final class RpcMain {
-    /** Seconds to wait for the reply by default (device_create and device_delete wait up to 10 s). */
-    static final int DEFAULT_TIMEOUT_S = 60;
+    /** How long to wait for the reply by default (device_create and device_delete wait up to 10 s). */
+    static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(60);
     private static final String USAGE = """
-            Usage: vhost rpc [--control PATH] [--timeout SECONDS] METHOD [PARAMS_JSON]
+            Usage: vhost rpc [--control PATH] [--timeout DURATION] METHOD [PARAMS_JSON]
             Sends one JSON-RPC 2.0 request to a running `vhost daemon` and prints the result as JSON.
               --control PATH     control socket (default $XDG_RUNTIME_DIR/vhost/control.sock; root: /run/vhost/control.sock)
-              --timeout SECONDS  how long to wait for the reply (default 60)
+              --timeout DURATION how long to wait for the reply: 60, 500ms, 2m (a number alone is seconds; default 60)
               METHOD             e.g. device_list, device_get, device_swap, backend_serve_blk, health
               PARAMS_JSON        named parameters as a JSON object, e.g. '{"id":"disk0"}' (default {})
             Exit: 0 result printed, 1 error printed (JSON-RPC error, no daemon), 2 usage.""";
@@ -49,7 +50,7 @@ public final class RpcMain {
         Path control = null;
         String method = null;
         String params = null;
-        int timeoutS = DEFAULT_TIMEOUT_S;
+        Duration timeout = DEFAULT_TIMEOUT;
         for (int k = 0; k < args.length; k++) {
             String a = args[k];
             if (a.equals("-h") || a.equals("--help")) {
@@ -61,12 +62,13 @@ public final class RpcMain {
                     control = Path.of(v);
                 } else {
                     try {
-                        timeoutS = Integer.parseInt(v);
-                    } catch (NumberFormatException e) {
-                        timeoutS = -1;
+                        timeout = Durations.parse(v, false);
+                    } catch (IllegalArgumentException e) {
+                        err.println("vhost rpc: --timeout " + e.getMessage());
+                        return 2;
                     }
-                    if (timeoutS < 1) {
-                        err.println("vhost rpc: --timeout '" + v + "' is not a positive number of seconds");
+                    if (timeout.toMillis() < 1) {
+                        err.println("vhost rpc: --timeout '" + v + "' is not positive");
                         return 2;
                     }
                 }
@@ -94,7 +96,7 @@ public final class RpcMain {
         String request = request(method, params);
         String reply;
         try {
-            reply = exchange(control, request, timeoutS);
+            reply = exchange(control, request, timeout);
         } catch (IOException e) {
             err.println("vhost rpc: " + method + ": cannot reach the daemon at " + control + ": " + e.getMessage()
                     + " (is `vhost daemon` running? --control PATH names its socket)");
@@ -129,14 +131,14 @@ public final class RpcMain {
     }
 
     /** Sends {@code request} and a newline; @return the first line of the reply */
-    private static String exchange(Path control, String request, int timeoutS) throws IOException {
+    private static String exchange(Path control, String request, Duration timeout) throws IOException {
         Thread watchdog = Thread.ofPlatform().daemon().start(() -> {
             try {
-                Thread.sleep(timeoutS * 1000L);
+                Thread.sleep(timeout);
             } catch (InterruptedException e) {
                 return;
             }
-            System.err.println("vhost rpc: no reply from " + control + " within " + timeoutS + " s");
+            System.err.println("vhost rpc: no reply from " + control + " within " + Durations.human(timeout));
             Runtime.getRuntime().halt(1);
         });
         try (SocketChannel ch = SocketChannel.open(UnixDomainSocketAddress.of(control))) {

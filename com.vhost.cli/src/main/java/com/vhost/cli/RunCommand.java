@@ -27,8 +27,10 @@ import picocli.CommandLine.Option;
  * was negotiated, then keeps a Gogo shell open unless {@code --no-shell}.
  */
 @Command(name = "run", mixinStandardHelpOptions = true,
-        description = {"Serves a disk image over vhost-user, binds a virtio-blk device to it through the registry,",
-            "verifies a short write/read workload and opens a Gogo shell."})
+        description = "Serves a disk image over vhost-user, binds a virtio-blk device to it through the registry, verifies "
+            + "a short write/read workload and opens a Gogo shell.",
+        footerHeading = "%nExamples:%n",
+        footer = {"  vhost run", "  vhost run --image disk.img --size 1G --queues 2 --no-shell"})
 final class RunCommand implements Callable<Integer> {
     static final long DEFAULT_SIZE = 64L << 20;
     static final String DEVICE_NAME = "run";
@@ -102,7 +104,7 @@ final class RunCommand implements Callable<Integer> {
                 out.printf(Locale.ROOT, "features  0x%x %s%n", i.features(), FeatureNames.blk(i.features()));
                 out.flush();
                 VerifyWorkload.Result r = VerifyWorkload.run(dev, Math.min(VERIFY_BYTES, capacity), VERIFY_CHUNK, VERIFY_DEPTH,
-                        System.nanoTime(), out);
+                        System.nanoTime(), new Progress(services.err(), services.terminal()));
                 out.printf(Locale.ROOT, "verified  %s written and read back: write %.1f MiB/s, read %.1f MiB/s%n",
                         Sizes.human(r.bytes()), r.writeMiBs(), r.readMiBs());
                 out.flush();
@@ -110,9 +112,9 @@ final class RunCommand implements Callable<Integer> {
                     return VhostCli.EXIT_FAILURE;
                 }
                 if (!noShell) {
-                    out.println("Gogo shell: vhost:devices, vhost:backends, net:list, lb, help; 'exit 0' or Ctrl-D leaves.");
+                    out.println("Gogo shell: vhost:devices, vhost:backends, net:list, lb, help; 'exit [CODE]' or Ctrl-D leaves.");
                     out.flush();
-                    services.interactiveShell();
+                    return services.interactiveShell();
                 }
                 return 0;
             } finally {

@@ -77,7 +77,10 @@ final class ServeCommand extends ParentCommand {
                 "The socket is private (mode 0600) unless --socket-mode/--socket-group widen it. The image must be a "
                         + "regular file or block device of a positive multiple of 512 bytes (a FIFO, /dev/null, a directory, "
                         + "an empty or odd-sized file is refused).",
-                "Runs until Ctrl-C; the socket is removed on exit."})
+                "Runs until Ctrl-C; the socket is removed on exit."},
+            footerHeading = "%nExamples:%n",
+            footer = {"  vhost serve blk --socket /tmp/vub.sock --memory 1G",
+                "  vhost serve blk --socket /tmp/vub.sock --image disk.img --queues 4 --direct"})
     static final class Blk implements Callable<Integer> {
         private final CliServices services;
 

@@ -11,10 +11,13 @@ import picocli.CommandLine.Option;
 /** {@code vhost serve net}. */
 @Command(name = "net", mixinStandardHelpOptions = true,
         description = {"Serves a virtio-net device as a vhost-user-net back-end.",
-            "--loopback returns every frame the front-end transmits on the receive queue of the same pair;",
-            "--tap NAME writes transmitted frames to a host TAP interface and delivers what the host sends to it.",
+            "--loopback returns every frame the front-end transmits on the receive queue of the same pair; --tap NAME "
+                + "writes transmitted frames to a host TAP interface and delivers what the host sends to it.",
             "The socket is private (mode 0600) unless --socket-mode/--socket-group widen it.",
-            "Runs until Ctrl-C; the socket is removed on exit and the model's counters printed."})
+            "Runs until Ctrl-C; the socket is removed on exit and the model's counters printed."},
+        footerHeading = "%nExamples:%n",
+        footer = {"  vhost serve net --socket /tmp/vun.sock --loopback --queues 2",
+            "  vhost serve net --socket /tmp/vun.sock --tap tap0 --socket-group kvm"})
 final class ServeNetCommand implements Callable<Integer> {
     private final CliServices services;
 

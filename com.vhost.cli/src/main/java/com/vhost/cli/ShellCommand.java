@@ -5,7 +5,10 @@ import picocli.CommandLine.Command;
 
 /** {@code vhost shell}: an interactive Gogo shell on the running platform. */
 @Command(name = "shell", mixinStandardHelpOptions = true,
-        description = "Opens an interactive Gogo shell (try vhost:devices, vhost:backends, lb); 'exit 0' or Ctrl-D leaves.")
+        description = "Opens an interactive Gogo shell (try vhost:devices, vhost:backends, lb); 'exit [CODE]' or Ctrl-D "
+            + "leaves, and CODE (default 0) is the exit code.",
+        footerHeading = "%nExamples:%n",
+        footer = {"  vhost shell", "  g! vhost:devices", "  g! vhost:swap disk0 /tmp/other.sock"})
 final class ShellCommand implements Callable<Integer> {
     private final CliServices services;
 
@@ -16,7 +19,6 @@ final class ShellCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         services.watchFolders(null, null);
-        services.interactiveShell();
-        return 0;
+        return services.interactiveShell();
     }
 }

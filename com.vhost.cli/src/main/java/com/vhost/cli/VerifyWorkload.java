@@ -2,7 +2,6 @@ package com.vhost.cli;
 
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.blk.BlockDevice;
-import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -21,9 +20,6 @@ import java.util.concurrent.TimeoutException;
 public final class VerifyWorkload {
     /** Bound on one batch of requests. */
     static final long BATCH_TIMEOUT_SECONDS = 30;
-    /** At most this often the progress line is rewritten. */
-    static final long PROGRESS_NANOS = 200_000_000L;
-
     private VerifyWorkload() {}
 
     /**
@@ -39,12 +35,12 @@ public final class VerifyWorkload {
      * @param chunk request size in bytes, a multiple of the block size
      * @param depth requests per batch
      * @param seed pattern seed
-     * @param progress receives a {@code \r}-updated progress line
+     * @param progress receives the pass, the bytes done and the percentage
      * @return throughputs
      * @throws VirtioDeviceException naming the first mismatching offset, or a failed request
      * @throws InterruptedException when interrupted
      */
-    public static Result run(BlockDevice dev, long bytes, int chunk, int depth, long seed, PrintWriter progress)
+    static Result run(BlockDevice dev, long bytes, int chunk, int depth, long seed, Progress progress)
             throws VirtioDeviceException, InterruptedException {
         var info = dev.info();
         long total = Math.min(bytes, info.capacityBytes()) / chunk * chunk;
@@ -67,18 +63,16 @@ public final class VerifyWorkload {
             long t1 = System.nanoTime();
             pass(dev, total, chunk, depth, queues, seed, bufs, false, progress);
             long t2 = System.nanoTime();
-            progress.print("\r" + " ".repeat(60) + "\r");
-            progress.flush();
+            progress.done();
             return new Result(mibs(total, t1 - t0), mibs(total, t2 - t1), total);
         }
     }
 
     private static void pass(BlockDevice dev, long total, int chunk, int depth, int queues, long seed,
-            MemorySegment[] bufs, boolean write, PrintWriter progress) throws VirtioDeviceException, InterruptedException {
+            MemorySegment[] bufs, boolean write, Progress progress) throws VirtioDeviceException, InterruptedException {
         @SuppressWarnings("unchecked")
         CompletableFuture<Void>[] inflight = new CompletableFuture[depth];
         String what = write ? "write" : "verify";
-        long lastProgress = 0;
         for (long base = 0; base < total; base += (long) chunk * depth) {
             int n = (int) Math.min(depth, (total - base) / chunk);
             for (int i = 0; i < n; i++) {
@@ -99,13 +93,8 @@ public final class VerifyWorkload {
                 }
             }
             long doneBytes = Math.min(total, base + (long) chunk * depth);
-            long now = System.nanoTime();
-            if (now - lastProgress >= PROGRESS_NANOS || doneBytes == total) {
-                lastProgress = now;
-                progress.printf(Locale.ROOT, "\r%-6s %s / %s (%d%%)   ", what, Sizes.human(doneBytes), Sizes.human(total),
-                        doneBytes * 100 / total);
-                progress.flush();
-            }
+            progress.update(String.format(Locale.ROOT, "%-6s %s / %s (%d%%)", what, Sizes.human(doneBytes), Sizes.human(total),
+                    doneBytes * 100 / total), doneBytes == total);
         }
         if (write) {
             await(dev.flush(0), "flush", 0);

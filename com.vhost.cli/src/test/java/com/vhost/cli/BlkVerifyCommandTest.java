@@ -22,7 +22,7 @@ class BlkVerifyCommandTest {
     @Test
     void helpNamesTheOptions() {
         assertThat(VhostCli.execute(services, "blk", "verify", "--help")).isZero();
-        assertThat(services.outText.toString()).contains("Usage: vhost blk verify", "--reconnect", "--reconnect-wait-ms",
+        assertThat(services.outText.toString()).contains("Usage: vhost blk verify", "--reconnect", "--reconnect-wait",
                 "--seconds", "duplicated", "reconnected after");
     }
 

@@ -26,6 +26,13 @@ abstract class CapturingServices implements CliServices {
     final StringWriter errText = new StringWriter();
     private final PrintWriter out = new PrintWriter(outText, true);
     private final PrintWriter err = new PrintWriter(errText, true);
+    /** What {@link #terminal()} answers: false (progress as lines) unless a test sets it. */
+    boolean terminal;
+
+    @Override
+    public boolean terminal() {
+        return terminal;
+    }
 
     @Override
     public DeviceRegistry registry() {
@@ -96,7 +103,7 @@ abstract class CapturingServices implements CliServices {
     }
 
     @Override
-    public void interactiveShell() {
+    public int interactiveShell() {
         throw new IllegalStateException("no shell in unit tests");
     }
 

@@ -51,8 +51,8 @@ class CommandsTest {
         assertThat(run("blk", "info", "--device", "/dev/vhost-vdpa-1", "--backend", "vdpa")).isZero();
         assertThat(services.backendTypes).containsExactly("vdpa");
         assertThat(services.openedTargets).containsExactly("/dev/vhost-vdpa-1");
-        assertThat(run("blk", "info", "--socket", "/s", "--backend", "floppy")).isEqualTo(1);
-        assertThat(services.errText.toString()).contains("unknown vhost backend type 'floppy'");
+        assertThat(run("blk", "info", "--socket", "/s", "--backend", "floppy")).isEqualTo(2);
+        assertThat(services.errText.toString()).contains("unknown vhost backend type 'floppy': blk takes user or vdpa");
     }
 
     @Test

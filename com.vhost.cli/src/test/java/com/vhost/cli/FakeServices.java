@@ -13,7 +13,7 @@ import java.util.List;
 import java.util.Optional;
 
 /** CliServices over test doubles: every open returns the same in-memory device; output is captured. */
-final class FakeServices extends CapturingServices {
+class FakeServices extends CapturingServices {
     final List<String> openedTargets = new ArrayList<>();
     final List<int[]> driverQueues = new ArrayList<>();
     final List<String> backendTypes = new ArrayList<>();

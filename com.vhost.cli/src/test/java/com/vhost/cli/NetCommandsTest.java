@@ -88,7 +88,7 @@ class NetCommandsTest {
                 .containsPattern("swap pause ms: p50 \\d+\\.\\d\\d p99 \\d+\\.\\d\\d max \\d+\\.\\d\\d")
                 .containsPattern("lost \\d+ duplicated 0 corrupted 0 reordered 0")
                 .containsPattern("\\((\\d+) frames sent, \\d+ received in");
-        assertThat(run("bench", "swap", "--device", "scsi")).isEqualTo(2);
-        assertThat(errText.toString()).contains("--device 'scsi': blk or net");
+        assertThat(run("bench", "swap", "--type", "scsi")).isEqualTo(2);
+        assertThat(errText.toString()).contains("Invalid value for option '--type': expected one of [BLK, NET]", "'scsi'");
     }
 }

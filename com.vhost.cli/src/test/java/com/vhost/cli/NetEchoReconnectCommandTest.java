@@ -26,7 +26,7 @@ class NetEchoReconnectCommandTest {
     void helpNamesTheOptionsAndTheBound() {
         assertThat(VhostCli.execute(services, "net", "echo", "--help")).isZero();
         String help = services.outText.toString().replaceAll("\\s+", " "); // picocli wraps at 80 columns
-        assertThat(help).contains("--reconnect", "--reconnect-wait-ms", "--seconds", "--max-lost", "--window",
+        assertThat(help).contains("--reconnect", "--reconnect-wait", "--seconds", "--max-lost", "--window",
                 "'sent S received R lost L duplicated D corrupted C reconnects K'", "reconnected after N ms",
                 "default --queue-size x queue pairs x reconnects");
     }
@@ -68,7 +68,7 @@ class NetEchoReconnectCommandTest {
         ServerProcess server = ServerProcess.start(SoakServe.class, dir.resolve("a.log"), "net", socket.toString(), "1");
         try {
             CompletableFuture<Integer> rc = CompletableFuture.supplyAsync(() -> VhostCli.execute(services, "net", "echo",
-                    "--socket", socket.toString(), "--seconds", "4", "--reconnect", "--wait", "3000"));
+                    "--socket", socket.toString(), "--seconds", "4", "--reconnect", "--wait", "3s"));
             services.awaitErr("1 s: ", rc); // the driver is up and echoing, however slow the machine
             server.kill();
             server = ServerProcess.start(SoakServe.class, dir.resolve("b.log"), "net", socket.toString(), "1");

@@ -68,6 +68,16 @@ class NetGogoCommandsTest {
                 cmds.link("net0", out);
                 assertThat(text.toString()).contains("net0: link up, MAC 52:54:00:12:34:56, MTU 1500");
                 assertThatThrownBy(() -> cmds.stats("disk0", out)).hasMessageContaining("of type blk, not net");
+                // what the shell gets: the same text to print, and values for scripts
+                GogoResult<List<DeviceInfo>> listed = cmds.list();
+                assertThat(listed.toString()).contains("net0", "52:54:00:12:34:56").doesNotContain("disk0");
+                assertThat(listed.value()).extracting(DeviceInfo::id).containsExactly("net0");
+                assertThat(listed.value()).isInstanceOf(java.util.ArrayList.class);
+                assertThat(cmds.stats("net0").value()).hasSize(1);
+                assertThat(cmds.stats("net0").toString()).contains("TX-PKTS");
+                assertThat(cmds.link("net0").value()).isTrue();
+                assertThat(cmds.link("net0").toString()).isEqualTo("net0: link up, MAC 52:54:00:12:34:56, MTU 1500");
+                assertThatThrownBy(() -> cmds.link("disk0")).hasMessageContaining("of type blk, not net");
                 assertThatThrownBy(() -> cmds.link("nope", out)).hasMessageContaining("no device 'nope'");
             }
         }

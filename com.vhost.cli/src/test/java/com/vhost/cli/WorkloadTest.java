@@ -14,7 +14,7 @@ class WorkloadTest {
     void verifyWorkloadWritesAndChecksEveryWord() throws Exception {
         MemoryBlockDevice dev = new MemoryBlockDevice(1 << 20, 2);
         StringWriter progress = new StringWriter();
-        VerifyWorkload.Result r = VerifyWorkload.run(dev, 1 << 20, 64 * 1024, 4, 99, new PrintWriter(progress));
+        VerifyWorkload.Result r = VerifyWorkload.run(dev, 1 << 20, 64 * 1024, 4, 99, new Progress(new PrintWriter(progress), true));
         assertThat(r.bytes()).isEqualTo(1 << 20);
         assertThat(r.writeMiBs()).isPositive();
         assertThat(progress.toString()).contains("write", "verify", "(100%)");
@@ -26,7 +26,7 @@ class WorkloadTest {
     void verifyWorkloadNamesTheFirstBadOffset() {
         MemoryBlockDevice dev = new MemoryBlockDevice(1 << 20, 1);
         dev.corruptAt = 300_000;
-        assertThatThrownBy(() -> VerifyWorkload.run(dev, 1 << 20, 64 * 1024, 4, 5, new PrintWriter(new StringWriter())))
+        assertThatThrownBy(() -> VerifyWorkload.run(dev, 1 << 20, 64 * 1024, 4, 5, new Progress(new PrintWriter(new StringWriter()), false)))
                 .isInstanceOf(VirtioDeviceException.class)
                 .hasMessageContaining("verify failed at byte offset 300000");
     }
@@ -35,7 +35,7 @@ class WorkloadTest {
     void failedRequestsSurfaceWithTheirOffset() {
         MemoryBlockDevice dev = new MemoryBlockDevice(1 << 20, 1);
         dev.close();
-        assertThatThrownBy(() -> VerifyWorkload.run(dev, 1 << 20, 64 * 1024, 4, 5, new PrintWriter(new StringWriter())))
+        assertThatThrownBy(() -> VerifyWorkload.run(dev, 1 << 20, 64 * 1024, 4, 5, new Progress(new PrintWriter(new StringWriter()), false)))
                 .isInstanceOf(VirtioDeviceException.class)
                 .hasMessageContaining("write at offset 0 failed: device closed");
     }

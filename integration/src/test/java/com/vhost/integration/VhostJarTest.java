@@ -58,7 +58,7 @@ class VhostJarTest {
 
     @Test
     void aMissingBackEndIsAClearFailure(@TempDir Path work) throws Exception {
-        Run r = vhost(work, "blk", "info", "--socket", work.resolve("nobody.sock").toString(), "--connect-timeout", "300");
+        Run r = vhost(work, "blk", "info", "--socket", work.resolve("nobody.sock").toString(), "--connect-timeout", "300ms");
         assertThat(r.exit()).as(r.out() + r.err()).isEqualTo(1);
         assertThat(r.err()).contains("vhost blk info: ", "nobody.sock");
     }
