@@ -1,29 +1,18 @@
 package com.vhost.cli;
 
 import com.vhost.api.blk.BlockDevice;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
+import com.vhost.spi.workload.BlockLoad;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.SplittableRandom;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.LongAdder;
-import java.util.function.BiConsumer;
 
 /**
- * A fio-like load on a {@link BlockDevice}: {@code iodepth} requests kept in flight on each of
- * {@code queues} queues for a fixed time, each slot re-issuing from its completion. Buffers come
- * from {@link BlockDevice#allocateBuffer} (zero-copy) when the pool allows, else from a shared
- * arena (bounce-buffered by the driver). Latency is measured per request from submission to
- * completion, into one histogram all slots share ({@link LatencyHistogram#concurrent()}).
+ * {@code vhost blk bench}'s fio-like load on a {@link BlockDevice} ({@link BlockLoad}:
+ * {@code iodepth} requests kept in flight on each of {@code queues} queues for a fixed time), with
+ * the options checked as usage errors, per-request latency in one histogram all slots share
+ * ({@link LatencyHistogram#concurrent()}), progress lines and the text and JSON reports.
  */
 public final class Bench {
     private Bench() {}
@@ -31,16 +20,18 @@ public final class Bench {
     /** Longest run. */
     static final Duration MAX_TIME = Duration.ofHours(1);
 
-    /** Access pattern. */
+    /** Access pattern; the load itself is {@link BlockLoad}'s. */
     public enum Mode {
-        READ(false, false), WRITE(true, false), RANDREAD(false, true), RANDWRITE(true, true);
+        READ(BlockLoad.Mode.READ), WRITE(BlockLoad.Mode.WRITE), RANDREAD(BlockLoad.Mode.RANDREAD), RANDWRITE(BlockLoad.Mode.RANDWRITE);
 
         final boolean write;
         final boolean random;
+        final BlockLoad.Mode load;
 
-        Mode(boolean write, boolean random) {
-            this.write = write;
-            this.random = random;
+        Mode(BlockLoad.Mode load) {
+            this.load = load;
+            this.write = load.write();
+            this.random = load.random();
         }
     }
 
@@ -125,58 +116,19 @@ public final class Bench {
      */
     static Result run(BlockDevice dev, Mode mode, int blockSize, int iodepth, int queues, Duration time, Progress progress)
             throws InterruptedException {
-        var info = dev.info();
-        check(info, blockSize, iodepth, queues, time);
-        long blocks = info.capacityBytes() / blockSize;
-        int slots = iodepth * queues;
-        try (Arena arena = Arena.ofShared()) {
-            CountDownLatch done = new CountDownLatch(slots);
-            AtomicLong sequential = new AtomicLong();
-            AtomicLong errors = new AtomicLong();
-            String[] firstError = new String[1];
-            List<Slot> all = new ArrayList<>(slots);
-            LatencyHistogram h = LatencyHistogram.concurrent();
-            LongAdder completions = new LongAdder();
-            for (int i = 0; i < slots; i++) {
-                MemorySegment buf = buffer(dev, arena, blockSize);
-                if (mode.write) {
-                    for (long o = 0; o + 8 <= blockSize; o += 8) {
-                        buf.set(ValueLayout.JAVA_LONG_UNALIGNED, o, 0x5A5A_0000_0000_0000L | (i * 8192L + o));
-                    }
-                }
-                all.add(new Slot(dev, mode, i % queues, buf, blockSize, blocks, sequential, new SplittableRandom(i * 7919L + 17),
-                        done, errors, firstError, h, completions));
-            }
-            long start = System.nanoTime();
+        check(dev.info(), blockSize, iodepth, queues, time);
+        LatencyHistogram h = LatencyHistogram.concurrent();
+        try (BlockLoad load = BlockLoad.start(dev, mode.load, blockSize, iodepth, queues, time.toNanos(), h::record)) {
+            long start = load.startNanos();
             long deadline = start + time.toNanos();
-            for (Slot s : all) {
-                s.start(deadline);
-            }
             long giveUp = deadline + TimeUnit.SECONDS.toNanos(30);
-            boolean finished = progress == null ? done.await(giveUp - System.nanoTime(), TimeUnit.NANOSECONDS)
-                    : progress.await(start, deadline, giveUp, nanos -> done.await(nanos, TimeUnit.NANOSECONDS), completions::sum,
-                            (delta, secs) -> rateLine(delta, secs, blockSize));
-            double elapsed = (System.nanoTime() - start) / 1e9;
-            long ops = 0;
-            for (Slot s : all) {
-                s.stop = true;
-                synchronized (s) {
-                    ops += s.completed;
-                }
+            if (progress == null) {
+                load.await(giveUp - System.nanoTime());
+            } else {
+                progress.await(start, deadline, giveUp, load::await, load::completions, (delta, secs) -> rateLine(delta, secs, blockSize));
             }
-            if (!finished) {
-                errors.incrementAndGet();
-                synchronized (firstError) {
-                    if (firstError[0] == null) {
-                        firstError[0] = done.getCount() + " request(s) did not complete within 30 s of the end";
-                    }
-                }
-            }
-            String fe;
-            synchronized (firstError) {
-                fe = firstError[0];
-            }
-            return new Result(ops, ops * blockSize, elapsed, h, errors.get(), fe);
+            BlockLoad.Outcome o = load.finish();
+            return new Result(o.ops(), o.bytes(), o.seconds(), h, o.errors(), o.firstError());
         }
     }
 
@@ -210,119 +162,6 @@ public final class Bench {
         }
         if (time.isZero() || time.isNegative() || time.compareTo(MAX_TIME) > 0) {
             throw new UsageException("--seconds " + Durations.human(time) + " is outside (0, 1 h]");
-        }
-    }
-
-    private static MemorySegment buffer(BlockDevice dev, Arena arena, int size) {
-        try {
-            return dev.allocateBuffer(size);
-        } catch (IllegalStateException | UnsupportedOperationException poolExhausted) {
-            return arena.allocate(size, 4096);
-        }
-    }
-
-    /** One request slot: issues, and re-issues from its own completion until the deadline. */
-    private static final class Slot implements BiConsumer<Void, Throwable> {
-        private final BlockDevice dev;
-        private final Mode mode;
-        private final int queue;
-        private final MemorySegment buf;
-        private final int blockSize;
-        private final long blocks;
-        private final AtomicLong sequential;
-        private final SplittableRandom random;
-        private final CountDownLatch done;
-        private final AtomicLong errors;
-        private final String[] firstError;
-        private final LatencyHistogram histogram;
-        private final LongAdder completions;
-        long completed;
-        volatile boolean stop;
-        private long deadline;
-        private long issuedAt;
-        private boolean issuing;
-        private boolean completedInline;
-        private boolean finished;
-
-        Slot(BlockDevice dev, Mode mode, int queue, MemorySegment buf, int blockSize, long blocks, AtomicLong sequential,
-                SplittableRandom random, CountDownLatch done, AtomicLong errors, String[] firstError, LatencyHistogram histogram,
-                LongAdder completions) {
-            this.dev = dev;
-            this.mode = mode;
-            this.queue = queue;
-            this.buf = buf;
-            this.blockSize = blockSize;
-            this.blocks = blocks;
-            this.sequential = sequential;
-            this.random = random;
-            this.done = done;
-            this.errors = errors;
-            this.firstError = firstError;
-            this.histogram = histogram;
-            this.completions = completions;
-        }
-
-        synchronized void start(long deadlineNanos) {
-            deadline = deadlineNanos;
-            issueLoop();
-        }
-
-        /** Issues until a completion arrives asynchronously (a trampoline, so inline completions do not recurse). */
-        private void issueLoop() {
-            while (!finished) {
-                long block = mode.random ? random.nextLong(blocks) : Math.floorMod(sequential.getAndIncrement(), blocks);
-                long offset = block * blockSize;
-                issuing = true;
-                completedInline = false;
-                issuedAt = System.nanoTime();
-                CompletableFuture<Void> f;
-                try {
-                    f = mode.write ? dev.write(queue, offset, buf) : dev.read(queue, offset, buf);
-                } catch (RuntimeException e) {
-                    f = CompletableFuture.failedFuture(e);
-                }
-                f.whenComplete(this);
-                issuing = false;
-                if (!completedInline) {
-                    return;
-                }
-            }
-        }
-
-        @Override
-        public synchronized void accept(Void ignored, Throwable failure) {
-            long now = System.nanoTime();
-            histogram.record(now - issuedAt);
-            if (failure != null) {
-                errors.incrementAndGet();
-                synchronized (firstError) {
-                    if (firstError[0] == null) {
-                        Throwable c = failure.getCause() != null && failure instanceof java.util.concurrent.CompletionException
-                                ? failure.getCause() : failure;
-                        firstError[0] = String.valueOf(c.getMessage());
-                    }
-                }
-                finish();
-                return;
-            }
-            completed++;
-            completions.increment();
-            if (stop || now >= deadline) {
-                finish();
-                return;
-            }
-            if (issuing) {
-                completedInline = true;
-                return;
-            }
-            issueLoop();
-        }
-
-        private void finish() {
-            if (!finished) {
-                finished = true;
-                done.countDown();
-            }
         }
     }
 }

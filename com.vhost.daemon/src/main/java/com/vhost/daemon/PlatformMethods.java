@@ -58,6 +58,7 @@ final class PlatformMethods {
         m.put("device_stats", devices::stats);
         m.put("device_delete", devices::delete);
         m.put("device_snapshot", devices::snapshot);
+        m.put("device_bench", new DeviceBench(registry)::bench);
         m.put("device_restore", devices::restore);
         m.put("bundle_list", this::bundles);
         m.put("bundle_update", updates::update);

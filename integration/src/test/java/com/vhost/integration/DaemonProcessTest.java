@@ -17,6 +17,8 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import java.util.jar.JarEntry;
 import java.util.jar.JarInputStream;
@@ -236,6 +238,32 @@ class DaemonProcessTest {
                 assertThat(c.result("device_get", "{\"id\":\"d0\"}").get("target").asText()).isEqualTo(b.toString());
                 assertThat(c.result("health", "{}").get("status").asText()).isEqualTo("OK");
 
+                // device_bench with verify from one client while the other swaps the device between
+                // the two served back-ends over the one image: nothing lost, duplicated or corrupted
+                CompletableFuture<JsonNode> verified = CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return c.result("device_bench", "{\"id\":\"d0\",\"verify\":true,\"seconds\":3,\"bs\":4096,\"iodepth\":4}");
+                    } catch (Exception e) {
+                        throw new CompletionException(e);
+                    }
+                });
+                for (int i = 0; i < 4; i++) {
+                    Thread.sleep(400);
+                    JsonNode sw = other.result("device_swap", "{\"id\":\"d0\",\"target\":\"" + (i % 2 == 0 ? a : b) + "\"}");
+                    assertThat(sw.get("to").get("target").asText()).isEqualTo((i % 2 == 0 ? a : b).toString());
+                }
+                JsonNode vr = verified.get(60, TimeUnit.SECONDS);
+                assertThat(vr.get("ops").asLong()).as(vr.toString()).isPositive();
+                assertThat(vr.get("lost").asLong() + vr.get("duplicated").asLong() + vr.get("corrupted").asLong()).as(vr.toString()).isZero();
+                assertThat(c.result("device_stats", "{\"id\":\"d0\"}").get("swaps").asLong()).isEqualTo(5);
+                JsonNode plain = c.result("device_bench", "{\"id\":\"d0\",\"rw\":\"randread\",\"seconds\":1,\"iodepth\":8}");
+                assertThat(plain.get("iops").asDouble()).as(plain.toString()).isPositive();
+                assertThat(plain.get("lat_us").get("p99").asDouble()).as(plain.toString()).isPositive()
+                        .isGreaterThanOrEqualTo(plain.get("lat_us").get("p50").asDouble());
+                assertThat(plain.get("lost").asLong()).isZero();
+                assertError(c.call("device_bench", "{\"id\":\"d0\",\"rw\":\"trim\"}"), -32602, "'rw'");
+                assertError(c.call("device_bench", "{\"id\":\"d0\",\"bs\":1000}"), -32602, "block size 1000");
+
                 // bundle_update: a new build of the blk bundle takes over both served back-ends in
                 // place (b with the registry's driver of d0 as its front-end, which rebinds); a build
                 // that cannot read the models' snapshots, or of another bundle, is refused
@@ -287,6 +315,10 @@ class DaemonProcessTest {
                 c.result("backend_serve_net", "{\"name\":\"n\",\"socket\":\"" + n + "\",\"loopback\":true}");
                 JsonNode net = c.result("device_create", "{\"id\":\"n0\",\"type\":\"net\",\"backend_type\":\"user\",\"target\":\"" + n + "\"}");
                 assertThat(net.get("status").asText()).as(net.toString()).isEqualTo("BOUND");
+                JsonNode echo = c.result("device_bench", "{\"id\":\"n0\",\"seconds\":1}");
+                assertThat(echo.get("ops").asLong()).as(echo.toString()).isPositive();
+                assertThat(echo.get("lost").asLong() + echo.get("duplicated").asLong() + echo.get("corrupted").asLong()
+                        + echo.get("reordered").asLong()).as(echo.toString()).isZero();
                 assertError(c.call("backend_serve_net", "{\"name\":\"m\",\"socket\":\"" + work.resolve("m.sock") + "\",\"loopback\":true,\"tap\":\"t0\"}"),
                         -32602, "'loopback'");
                 JsonNode lost = c.result("device_create", "{\"id\":\"lost\",\"type\":\"blk\",\"backend_type\":\"user\",\"target\":\""
