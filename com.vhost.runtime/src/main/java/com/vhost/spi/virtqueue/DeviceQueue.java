@@ -140,9 +140,9 @@ public final class DeviceQueue {
                 throw new VirtqueueException(index, "inflight I/O tracking (INFLIGHT_SHMFD) is implemented for split rings only;"
                         + " VIRTIO_F_RING_PACKED was negotiated");
             }
-            this.desc = ring(mem, "packed descriptor ring", cfg.descAddr(), (long) PackedRing.DESC_SIZE * size);
-            this.avail = ring(mem, "driver event suppression area", cfg.availAddr(), PackedRing.EVENT_AREA_SIZE);
-            this.used = ring(mem, "device event suppression area", cfg.usedAddr(), PackedRing.EVENT_AREA_SIZE);
+            this.desc = ring(mem, "packed descriptor ring", cfg.descAddr(), (long) PackedLayout.DESC_SIZE * size);
+            this.avail = ring(mem, "driver event suppression area", cfg.availAddr(), PackedLayout.EVENT_AREA_SIZE);
+            this.used = ring(mem, "device event suppression area", cfg.usedAddr(), PackedLayout.EVENT_AREA_SIZE);
             this.usedEventOffset = -1;
             this.availEventOffset = -1;
             this.inflight = null;

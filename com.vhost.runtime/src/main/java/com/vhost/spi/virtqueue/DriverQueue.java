@@ -155,7 +155,7 @@ public final class DriverQueue {
      *     0x8000 (position 0, wrap counter 1) for packed
      */
     public int freshIdx() {
-        return packed != null ? PackedDriverRing.FRESH : 0;
+        return packed != null ? PackedLayout.FRESH : 0;
     }
 
     /**

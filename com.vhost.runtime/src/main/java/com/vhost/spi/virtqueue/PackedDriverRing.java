@@ -1,5 +1,7 @@
 package com.vhost.spi.virtqueue;
 
+import static com.vhost.spi.virtqueue.PackedLayout.*;
+
 import com.vhost.api.VirtqueueException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -35,20 +37,7 @@ final class PackedDriverRing {
     private static final VarHandle U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
     private static final VarHandle U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
 
-    /** Descriptor flags (2.8.13). */
-    static final int F_NEXT = 1;
-    static final int F_WRITE = 2;
-    static final int F_INDIRECT = 4;
-    static final int F_AVAIL = 1 << 7;
-    static final int F_USED = 1 << 15;
-    /** Event suppression flags (2.8.14). */
-    static final int EVENT_ENABLE = 0;
-    static final int EVENT_DISABLE = 1;
-    static final int EVENT_DESC = 2;
-    /** Packed form of a fresh ring's indices: position 0, wrap counter 1. */
-    static final int FRESH = 0x8000;
-
-    private static final int DESC = 16;
+    private static final int DESC = DESC_SIZE;
 
     private final int queueIndex;
     private final int size;

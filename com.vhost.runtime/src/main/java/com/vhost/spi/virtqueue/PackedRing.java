@@ -1,5 +1,7 @@
 package com.vhost.spi.virtqueue;
 
+import static com.vhost.spi.virtqueue.PackedLayout.*;
+
 import com.vhost.api.VirtqueueException;
 import com.vhost.spi.memory.DirtyBitmap;
 import com.vhost.spi.memory.WriteLog;
@@ -46,16 +48,6 @@ import java.lang.invoke.VarHandle;
  * <p>Not thread-safe; allocates nothing after construction.
  */
 final class PackedRing {
-    static final int DESC_SIZE = 16;
-    static final int EVENT_AREA_SIZE = 4;
-    static final int F_NEXT = 1;
-    static final int F_WRITE = 2;
-    static final int F_INDIRECT = 4;
-    static final int F_AVAIL = 1 << 7;
-    static final int F_USED = 1 << 15;
-    static final int EVENT_ENABLE = 0;
-    static final int EVENT_DISABLE = 1;
-    static final int EVENT_DESC = 2;
     private static final int KNOWN_FLAGS = F_NEXT | F_WRITE | F_INDIRECT | F_AVAIL | F_USED;
     private static final VarHandle LE16 = DeviceQueue.LE16;
     private static final VarHandle LE32 = DeviceQueue.LE32;
