@@ -5,6 +5,7 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
 import java.util.BitSet;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -23,8 +24,11 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Marks past the end of the log (a log smaller than the guest memory written) are dropped and
  * counted ({@link #missed()}). A mapping closed while a mark runs (its shared arena closed when a
- * newer log replaced it) makes the mark a no-op instead of a fault. Thread-safe; {@link #mark}
- * allocates nothing.
+ * newer log replaced it) makes the mark a no-op instead of a fault; but the owner of the mapping
+ * does not rely on that: queues mark between {@link WriteLog#acquire()} and {@link #exit()}, and
+ * the mapping is unmapped only once {@link #awaitUnused} saw no mark in progress (a JVM that
+ * finishes a mark's atomic OR after the arena closed would otherwise write to unmapped memory).
+ * Thread-safe; {@link #mark} allocates nothing.
  */
 public final class DirtyBitmap {
     /** {@code VHOST_LOG_PAGE}: bytes of guest memory per log bit. */
@@ -37,6 +41,37 @@ public final class DirtyBitmap {
     private final long bytes;
     private final long pages;
     private final AtomicLong missed = new AtomicLong();
+    /** Marks in progress ({@link WriteLog#acquire()} to {@link #exit()}): the mapping stays until none. */
+    private final AtomicInteger users = new AtomicInteger();
+
+    /** Begins a mark (called by {@link WriteLog#acquire()}). */
+    void enter() {
+        users.incrementAndGet();
+    }
+
+    /** Ends a mark begun by {@link WriteLog#acquire()}. */
+    public void exit() {
+        users.decrementAndGet();
+    }
+
+    /**
+     * Waits until no mark is in progress; call after the log stopped being handed out
+     * ({@link WriteLog#setBitmap} replaced it), before unmapping it.
+     *
+     * @param nanos the longest wait, in nanoseconds
+     * @return whether no mark was in progress
+     */
+    public boolean awaitUnused(long nanos) {
+        long deadline = System.nanoTime() + nanos;
+        while (users.get() != 0) {
+            if (System.nanoTime() - deadline > 0) {
+                return false;
+            }
+            Thread.onSpinWait();
+            java.util.concurrent.locks.LockSupport.parkNanos(10_000);
+        }
+        return true;
+    }
 
     /**
      * @param words the mapping holding the log, its base 8-byte aligned, covering

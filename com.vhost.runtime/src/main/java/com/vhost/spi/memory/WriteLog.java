@@ -12,8 +12,8 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * <p>One per back-end session, reached by the session's queues through the {@link GuestMemoryMap}
  * they run over ({@link GuestMemoryMap#writeLog()}). The session thread changes it while rings run
  * (SET_FEATURES turning LOG_ALL on or off, SET_LOG_BASE, SET_VRING_ADDR toggling the flag); the
- * queue workers read {@link #active()} once per completion: one volatile read and a branch when
- * logging is off. Thread-safe.
+ * queue workers {@link #acquire()} the bitmap once per completion: one volatile read and a branch
+ * when logging is off. Thread-safe.
  */
 public final class WriteLog {
     /** Never logs: for memory no back-end session owns (a driver's own rings, tests). */
@@ -39,10 +39,30 @@ public final class WriteLog {
     }
 
     /**
+     * Begins a mark: the bitmap to mark now, held (not unmapped) until {@link DirtyBitmap#exit()},
+     * which the caller must call; or null when logging is off (one volatile read). A bitmap that
+     * was replaced meanwhile is not handed out: the mark goes to its successor.
+     *
+     * @return the bitmap, or null
+     */
+    public DirtyBitmap acquire() {
+        while (true) {
+            DirtyBitmap b = active;
+            if (b == null) {
+                return null;
+            }
+            b.enter();
+            if (active == b) {
+                return b;
+            }
+            b.exit();
+        }
+    }
+
+    /**
      * Installs the log of a SET_LOG_BASE (null: none).
      *
-     * @return the log it replaces (the caller closes its memory once no queue can still be marking
-     *     it; a mark on a closed mapping is a no-op), or null
+     * @return the log it replaces (the caller unmaps it after {@link DirtyBitmap#awaitUnused}), or null
      */
     public synchronized DirtyBitmap setBitmap(DirtyBitmap b) {
         DirtyBitmap old = bitmap;

@@ -369,10 +369,14 @@ public final class DeviceQueue {
         if (inflight != null) {
             inflight.postPut(head, nextUsed);
         }
-        DirtyBitmap b = log.active();
+        DirtyBitmap b = log.acquire();
         if (b != null) {
-            logUsed(b, off, USED_ELEM_SIZE);
-            logUsed(b, USED_IDX, 2);
+            try {
+                logUsed(b, off, USED_ELEM_SIZE);
+                logUsed(b, USED_IDX, 2);
+            } finally {
+                b.exit();
+            }
         }
     }
 
@@ -400,9 +404,13 @@ public final class DeviceQueue {
      * @param bytes how many bytes from the start of the writable part were written
      */
     public void logWritten(DescriptorChain chain, long bytes) {
-        DirtyBitmap b = log.active();
+        DirtyBitmap b = log.acquire();
         if (b != null) {
-            chain.logWritable(b, bytes);
+            try {
+                chain.logWritable(b, bytes);
+            } finally {
+                b.exit();
+            }
         }
     }
 
@@ -517,9 +525,13 @@ public final class DeviceQueue {
 
     /** Marks the 16-bit used-ring field at {@code offset} (flags, avail_event) when logging is on. */
     private void logHint(long offset) {
-        DirtyBitmap b = log.active();
+        DirtyBitmap b = log.acquire();
         if (b != null) {
-            logUsed(b, offset, 2);
+            try {
+                logUsed(b, offset, 2);
+            } finally {
+                b.exit();
+            }
         }
     }
 

@@ -228,9 +228,15 @@ final class PackedRing {
         LE16.set(desc, off + 12, (short) id);
         VarHandle.releaseFence(); // id and len are visible before the flags that publish them
         LE16.set(desc, off + 14, (short) (usedWrap ? F_AVAIL | F_USED : 0));
-        DirtyBitmap b = log.active();
-        if (b != null && log.usedLog(index) != -1) {
-            b.mark(descGpa + off + 8, 8);
+        if (log.usedLog(index) != -1) {
+            DirtyBitmap b = log.acquire();
+            if (b != null) {
+                try {
+                    b.mark(descGpa + off + 8, 8);
+                } finally {
+                    b.exit();
+                }
+            }
         }
         usedPos += taken;
         if (usedPos >= size) {
@@ -295,9 +301,15 @@ final class PackedRing {
     }
 
     private void logDeviceArea(long offset) {
-        DirtyBitmap b = log.active();
-        if (b != null && log.usedLog(index) != -1) {
-            b.mark(deviceGpa + offset, 2);
+        if (log.usedLog(index) != -1) {
+            DirtyBitmap b = log.acquire();
+            if (b != null) {
+                try {
+                    b.mark(deviceGpa + offset, 2);
+                } finally {
+                    b.exit();
+                }
+            }
         }
     }
 

@@ -18,11 +18,15 @@ import java.util.concurrent.locks.LockSupport;
  * lies past the end of the file (SIGBUS); the size is at most {@link SessionLimits#MAX_LOG_BYTES}.
  * The fd is closed once mapped (as DPDK and libvhost-user do): the mapping keeps the memory.
  *
- * <p>The mapping is scoped by a shared arena: {@link #close()} closes the arena first, so a queue
- * worker still marking the log it replaced sees a closed segment (its mark becomes a no-op) and
- * never touches unmapped memory, then unmaps.
+ * <p>The queues mark between {@code WriteLog.acquire()} and {@code DirtyBitmap.exit()}:
+ * {@link #close()} waits until no mark is in progress on this log (which no queue can acquire any
+ * more once another replaced it), then closes the shared arena scoping the mapping (a stray access
+ * sees a closed segment) and unmaps.
  */
 final class MappedLog implements AutoCloseable {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(MappedLog.class);
+    /** Longest wait for marks in progress before unmapping, ms. */
+    static final long UNUSED_WAIT_MS = 1000;
     private final Arena arena;
     private final MemorySegment mapping;
     private final DirtyBitmap bitmap;
@@ -62,9 +66,17 @@ final class MappedLog implements AutoCloseable {
         }
     }
 
-    /** Closes the arena (waiting out marks in progress, bounded) and unmaps. Never throws. */
+    /**
+     * Waits out the marks in progress (bounded; the caller made the queues mark another log or
+     * none first, {@code WriteLog.setBitmap}), closes the arena and unmaps. A log still being
+     * marked after {@value #UNUSED_WAIT_MS} ms stays mapped (leaked rather than faulted). Never throws.
+     */
     @Override
     public void close() {
+        if (!bitmap.awaitUnused(UNUSED_WAIT_MS * 1_000_000L)) {
+            LOG.warn("dirty log still being marked after {} ms: left mapped", UNUSED_WAIT_MS);
+            return;
+        }
         for (int i = 0; ; i++) {
             try {
                 arena.close();

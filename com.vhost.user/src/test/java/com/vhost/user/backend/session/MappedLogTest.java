@@ -67,4 +67,53 @@ class MappedLogTest {
             assertThat(front.segment().get(ValueLayout.JAVA_BYTE, 4132)).isEqualTo((byte) 0x5A);
         }
     }
+
+    /**
+     * The class of the fault CI found (a JVM crash, SIGSEGV in an atomic OR on an unmapped log): logs
+     * replaced and unmapped again and again while two threads mark them as queue workers do. Every
+     * mark lands in a mapped log; the replaced ones are unmapped once their marks are done.
+     */
+    @Test
+    void logsReplacedWhileQueuesMarkThemAreNeverUnmappedUnderAMark() throws Exception {
+        com.vhost.spi.memory.WriteLog wl = new com.vhost.spi.memory.WriteLog(1);
+        wl.setLogAll(true);
+        MappedLog current = MappedLog.map(4096, 0, memfd(4096));
+        wl.setBitmap(current.bitmap());
+        java.util.concurrent.atomic.AtomicBoolean run = new java.util.concurrent.atomic.AtomicBoolean(true);
+        java.util.concurrent.atomic.AtomicLong marks = new java.util.concurrent.atomic.AtomicLong();
+        Thread[] markers = new Thread[2];
+        for (int t = 0; t < markers.length; t++) {
+            long seed = t;
+            markers[t] = Thread.ofPlatform().start(() -> {
+                java.util.SplittableRandom r = new java.util.SplittableRandom(seed);
+                while (run.get()) {
+                    com.vhost.spi.memory.DirtyBitmap b = wl.acquire();
+                    if (b != null) {
+                        try {
+                            b.mark(r.nextLong(4096 * 8) * 4096L, 4096 * 3);
+                            marks.incrementAndGet();
+                        } finally {
+                            b.exit();
+                        }
+                    }
+                }
+            });
+        }
+        try {
+            for (int i = 0; i < 300; i++) {
+                MappedLog next = MappedLog.map(4096, 0, memfd(4096));
+                wl.setBitmap(next.bitmap());
+                current.close();
+                current = next;
+            }
+        } finally {
+            run.set(false);
+            for (Thread t : markers) {
+                t.join(10_000);
+            }
+            wl.setBitmap(null);
+            current.close();
+        }
+        assertThat(marks.get()).as("the markers ran").isPositive();
+    }
 }
