@@ -180,9 +180,6 @@ final class PackedDriverRing {
             return -1;
         }
         long bytes = 0;
-        for (int i = 0; i < n; i++) {
-            bytes += Integer.toUnsignedLong(lens[i]);
-        }
         int id = freeId;
         freeId = nextFreeId[id];
         long head = (long) availPos * DESC;
@@ -195,6 +192,7 @@ final class PackedDriverRing {
                 U32.set(mem, d + 8, lens[i]);
                 U16.set(mem, d + 12, (short) 0);
                 U16.set(mem, d + 14, (short) (i >= out ? F_WRITE : 0));
+                bytes += Integer.toUnsignedLong(lens[i]);
             }
             U64.set(mem, head, baseGpa + indirectTbl);
             U32.set(mem, head + 8, n * DESC);
@@ -206,6 +204,7 @@ final class PackedDriverRing {
             U64.set(mem, head, addrs[0]);
             U32.set(mem, head + 8, lens[0]);
             U16.set(mem, head + 12, (short) id);
+            bytes = Integer.toUnsignedLong(lens[0]);
             step();
             for (int i = 1; i < n; i++) {
                 long d = (long) availPos * DESC;
@@ -213,6 +212,7 @@ final class PackedDriverRing {
                 U32.set(mem, d + 8, lens[i]);
                 U16.set(mem, d + 12, (short) id);
                 U16.set(mem, d + 14, (short) ((i >= out ? F_WRITE : 0) | (i + 1 < n ? F_NEXT : 0) | wrapBits(availWrap)));
+                bytes += Integer.toUnsignedLong(lens[i]);
                 step();
             }
         }
@@ -295,10 +295,9 @@ final class PackedDriverRing {
         return isUsed(flags);
     }
 
+    /** AVAIL and USED both equal to the used wrap counter: one mask and compare. */
     private boolean isUsed(int flags) {
-        int avail = (flags & F_AVAIL) != 0 ? 1 : 0;
-        int used = (flags & F_USED) != 0 ? 1 : 0;
-        return avail == usedWrap && used == usedWrap;
+        return (flags & (F_AVAIL | F_USED)) == (usedWrap == 1 ? F_AVAIL | F_USED : 0);
     }
 
     /**

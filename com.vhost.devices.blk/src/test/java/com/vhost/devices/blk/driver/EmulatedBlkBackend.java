@@ -12,6 +12,7 @@ import com.vhost.api.VhostFeatureException;
 import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.VringAddr;
 import com.vhost.api.blk.VirtioBlk;
+import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.nativeio.SharedMemory;
 import java.lang.foreign.Arena;
@@ -46,6 +47,9 @@ final class EmulatedBlkBackend implements VhostUserBackend {
     final AtomicInteger requests = new AtomicInteger();
     final AtomicInteger maxChain = new AtomicInteger();
     final AtomicInteger indirectChains = new AtomicInteger();
+    /** Packed rings (VIRTIO_F_RING_PACKED acked): batches of requests completed in reverse order. */
+    final AtomicInteger outOfOrderBatches = new AtomicInteger();
+    private volatile boolean packed;
 
     private final Arena arena = Arena.ofShared();
     private SharedMemory mapping;
@@ -56,8 +60,12 @@ final class EmulatedBlkBackend implements VhostUserBackend {
     final class Vq {
         final int index;
         int num;
+        /** Split: next avail index; packed: next avail position (wrap counter in {@link #availWrap}). */
         int lastAvail;
+        /** Split: used index; packed: next used position (wrap counter in {@link #usedWrap}). */
         int usedIdx;
+        int availWrap = 1;
+        int usedWrap = 1;
         long desc;
         long avail;
         long used;
@@ -129,7 +137,10 @@ final class EmulatedBlkBackend implements VhostUserBackend {
                 }
                 MemorySegment m = mem();
                 boolean any = false;
-                while (q.running) {
+                if (packed) {
+                    any = servePacked(m, q);
+                }
+                while (q.running && !packed) {
                     int availIdx = Short.toUnsignedInt(m.get(S, off(q.avail) + 2));
                     VarHandle.acquireFence();
                     if (availIdx == q.lastAvail) {
@@ -147,7 +158,9 @@ final class EmulatedBlkBackend implements VhostUserBackend {
                     any = true;
                 }
                 // Ask to be kicked for the next entry (EVENT_IDX avail_event), then notify.
-                m.set(S, off(q.used) + 4 + 8L * q.num, (short) q.lastAvail);
+                if (!packed) {
+                    m.set(S, off(q.used) + 4 + 8L * q.num, (short) q.lastAvail);
+                }
                 VarHandle.fullFence();
                 if (any && q.callFd >= 0) {
                     buf.set(ValueLayout.JAVA_LONG, 0, 1L);
@@ -161,6 +174,70 @@ final class EmulatedBlkBackend implements VhostUserBackend {
     }
 
     record Buf(long off, int len, boolean write) {}
+
+    /**
+     * Packed ring (VIRTIO 1.2 2.8), written from the spec: takes every available buffer (its
+     * descriptors consecutive, NEXT on all but the last, or one INDIRECT descriptor whose table is
+     * read whole), processes them in order, then writes their used descriptors in reverse order
+     * (id, len, then flags AVAIL = USED = the used wrap counter), advancing by each buffer's
+     * descriptor count.
+     *
+     * @return whether any buffer was used
+     */
+    private boolean servePacked(MemorySegment m, Vq q) {
+        List<int[]> batch = new ArrayList<>();
+        while (q.running) {
+            int f = Short.toUnsignedInt(m.get(S, off(q.desc) + 16L * q.lastAvail + 14));
+            if ((f >> 7 & 1) != q.availWrap || (f >> 15 & 1) == q.availWrap) {
+                break;
+            }
+            VarHandle.acquireFence();
+            List<Buf> bufs = new ArrayList<>();
+            int descs = 0;
+            int id;
+            while (true) {
+                long e = off(q.desc) + 16L * q.lastAvail;
+                int fl = Short.toUnsignedInt(m.get(S, e + 14));
+                id = Short.toUnsignedInt(m.get(S, e + 12));
+                if ((fl & 4) != 0) {
+                    indirectChains.incrementAndGet();
+                    long tbl = gpaOff(m.get(L, e));
+                    for (int k = 0; k < m.get(I, e + 8) / 16; k++) {
+                        long t = tbl + 16L * k;
+                        bufs.add(new Buf(gpaOff(m.get(L, t)), m.get(I, t + 8), (m.get(S, t + 14) & 2) != 0));
+                    }
+                } else {
+                    bufs.add(new Buf(gpaOff(m.get(L, e)), m.get(I, e + 8), (fl & 2) != 0));
+                }
+                descs++;
+                if (++q.lastAvail == q.num) {
+                    q.lastAvail = 0;
+                    q.availWrap ^= 1;
+                }
+                if ((fl & 1) == 0) {
+                    break;
+                }
+            }
+            batch.add(new int[] {id, descs, process(m, bufs)});
+        }
+        if (batch.size() > 1) {
+            outOfOrderBatches.incrementAndGet();
+        }
+        for (int k = batch.size() - 1; k >= 0; k--) {
+            int[] b = batch.get(k);
+            long u = off(q.desc) + 16L * q.usedIdx;
+            m.set(I, u + 8, b[2]);
+            m.set(S, u + 12, (short) b[0]);
+            VarHandle.releaseFence();
+            m.set(S, u + 14, (short) (q.usedWrap == 1 ? 0x8080 : 0));
+            q.usedIdx += b[1];
+            if (q.usedIdx >= q.num) {
+                q.usedIdx -= q.num;
+                q.usedWrap ^= 1;
+            }
+        }
+        return !batch.isEmpty();
+    }
 
     private int process(MemorySegment m, Vq q, int head) {
         List<Buf> bufs = new ArrayList<>();
@@ -192,6 +269,10 @@ final class EmulatedBlkBackend implements VhostUserBackend {
                 idx = Short.toUnsignedInt(m.get(S, e + 14));
             }
         }
+        return process(m, bufs);
+    }
+
+    private int process(MemorySegment m, List<Buf> bufs) {
         maxChain.accumulateAndGet(bufs.size(), Math::max);
         requests.incrementAndGet();
         Buf hdr = bufs.get(0);
@@ -252,7 +333,11 @@ final class EmulatedBlkBackend implements VhostUserBackend {
     @Override public String describe() { return "emulated-blk"; }
     @Override public boolean isConnected() { return connected; }
     @Override public long getFeatures() throws VhostException { check("GET_FEATURES"); return features; }
-    @Override public void setFeatures(long f) throws VhostException { check("SET_FEATURES 0x" + Long.toHexString(f)); }
+    @Override
+    public void setFeatures(long f) throws VhostException {
+        check("SET_FEATURES 0x" + Long.toHexString(f));
+        packed = VirtioFeatures.has(f, VirtioFeatures.F_RING_PACKED);
+    }
     @Override public void setOwner() throws VhostException { check("SET_OWNER"); }
     @Override public void resetOwner() throws VhostException { check("RESET_OWNER"); }
     @Override public long getProtocolFeatures() throws VhostException {
@@ -288,17 +373,31 @@ final class EmulatedBlkBackend implements VhostUserBackend {
         q.desc = a.descUserAddr();
         q.avail = a.availUserAddr();
         q.used = a.usedUserAddr();
-        q.usedIdx = Short.toUnsignedInt(mem().get(S, off(q.used) + 2));
+        if (!packed) {
+            q.usedIdx = Short.toUnsignedInt(mem().get(S, off(q.used) + 2));
+        }
     }
 
-    @Override public void setVringBase(int index, int base) throws VhostException { check("SET_VRING_BASE " + index + " " + base); vq(index).lastAvail = base; }
+    @Override
+    public void setVringBase(int index, int base) throws VhostException {
+        check("SET_VRING_BASE " + index + " " + base);
+        Vq q = vq(index);
+        if (packed) { // bits 0-14 position, bit 15 wrap counter; used = avail, as DPDK
+            q.lastAvail = base & 0x7FFF;
+            q.availWrap = base >> 15 & 1;
+            q.usedIdx = q.lastAvail;
+            q.usedWrap = q.availWrap;
+        } else {
+            q.lastAvail = base;
+        }
+    }
 
     @Override
     public int getVringBase(int index) throws VhostException {
         check("GET_VRING_BASE " + index);
         Vq q = vq(index);
         stop(q);
-        return q.lastAvail;
+        return packed ? q.lastAvail | q.availWrap << 15 : q.lastAvail;
     }
 
     private static void stop(Vq q) {
