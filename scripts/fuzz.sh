@@ -10,6 +10,8 @@
 #   session-raw    com.vhost.user: raw bytes (and eventfds/memfds) into a session (SessionRawBytesFuzzTest)
 #   chain          com.vhost.runtime: split-virtqueue descriptor chains against guest memory
 #                  (DescriptorChainFuzzTest)
+#   packed-chain   com.vhost.runtime: packed-virtqueue descriptor chains (VIRTIO 1.2 section 2.8)
+#                  against the same memory (PackedChainFuzzTest)
 #   frontend       com.vhost.user: VhostUserFrontend against fuzzed replies (FrontendReplyFuzzTest)
 #
 # Usage: scripts/fuzz.sh [--runs N] [--max-time DURATION] [TARGET...]
@@ -21,7 +23,7 @@
 # project's dependencies in ~/.m2: Maven runs offline (-o) unless VHOST_MVN_ONLINE=1 (a first run
 # downloads Jazzer). Log: build/fuzz/fuzz.log.
 set -euo pipefail
-ALL=(message session-setup session-raw chain frontend)
+ALL=(message session-setup session-raw chain packed-chain frontend)
 runs=1000000
 max_time=24h
 targets=()

@@ -57,6 +57,8 @@
 #   BACKEND_TIMEOUT  seconds to wait for a back-end's socket (default 30)
 #   STALL_SECONDS    a guest whose progress count stands still this long fails (default 40),
 #                    once it printed one (a boot is bounded by QEMU_TIMEOUT alone)
+#   PACKED=1         the device uses packed virtqueues (packed=on, VIRTIO 1.2 section 2.8): the
+#                    ring positions with their wrap counters travel through GET/SET_VRING_BASE
 #   KEEP_TMP=1       keep the work directory (image, logs) even on success
 #   QEMU_CPU         the guest's -cpu model on both sides (default max)
 #   CI=true          a missing prerequisite is a failure (exit 2), never a skip
@@ -94,6 +96,9 @@ AFTER_SECONDS=${AFTER_SECONDS:-3}
 BACKEND=${BACKEND:-vhost}
 case "$BACKEND" in vhost|qsd|qemu) ;; *) echo "migrate-guest-test: BACKEND must be vhost, qsd or qemu" >&2; exit 64 ;; esac
 TAG="migrate-guest-test[$MODE]"
+PACKED=${PACKED:-0}
+case "$PACKED" in 0) PACKED_OPT="" ;; 1) PACKED_OPT=",packed=on"; TAG="migrate-guest-test[$MODE,packed]" ;;
+  *) echo "migrate-guest-test: PACKED must be 0 or 1" >&2; exit 64 ;; esac
 [ "$BACKEND" = vhost ] || TAG="migrate-guest-test[$MODE,$BACKEND]"
 HOST_IP=10.213.10.1
 GUEST_IP=10.213.10.2
@@ -175,10 +180,10 @@ if [ "$MODE" = blk ]; then
     BACKEND_LOG=backend-$side.log start_backend "$WORK/$side.sock" "${BACKEND_ARGV[@]}"
     [ $side = src ] && SRC_BACKEND=$BACKEND_PID || DST_BACKEND=$BACKEND_PID
   done
-  DEVICE=(-chardev "socket,id=c0,path=$WORK/SIDE.sock" -device vhost-user-blk-pci,chardev=c0,num-queues=1)
+  DEVICE=(-chardev "socket,id=c0,path=$WORK/SIDE.sock" -device "vhost-user-blk-pci,chardev=c0,num-queues=1$PACKED_OPT")
   # shellcheck disable=SC2054  # commas are QEMU option syntax
   [ "$BACKEND" = qemu ] && DEVICE=(-drive "file=$IMG,format=raw,if=none,id=d0,file.locking=off"
-    -device virtio-blk-pci,drive=d0,num-queues=1)
+    -device "virtio-blk-pci,drive=d0,num-queues=1$PACKED_OPT")
   GUEST_ARGS="vtest_mode=blk vtest_blocks=$BLOCKS vtest_cache=$CACHE_MIB:$CHUNKS"
 else
   ip netns add "$NS" || harness_error "ip netns add $NS failed"
@@ -198,7 +203,7 @@ else
   log "namespace $NS: br0 $HOST_IP/24 with the TAPs of both back-ends"
   # shellcheck disable=SC2054  # commas are QEMU option syntax
   DEVICE=(-chardev "socket,id=c0,path=$WORK/SIDE.sock" -netdev vhost-user,id=n0,chardev=c0
-    -device virtio-net-pci,netdev=n0,vectors=0,mac=52:54:00:12:34:58)
+    -device "virtio-net-pci,netdev=n0,vectors=0,mac=52:54:00:12:34:58$PACKED_OPT")
   GUEST_ARGS="vtest_mode=net vtest_ip=$GUEST_IP/24 vtest_peer=$HOST_IP"
 fi
 [ "$BACKEND" = qemu ] || log "back-ends: source PID $SRC_BACKEND on src.sock, destination PID $DST_BACKEND on dst.sock"
@@ -354,6 +359,15 @@ if [ "$BACKEND" = vhost ]; then
   LOGMAP=$(grep -a -m1 'dirty log of [0-9]* bytes mapped' "$WORK/backend-src.log")
   [ -n "$LOGMAP" ] || { show_logs; fail "the source back-end never mapped a dirty log (no SET_LOG_BASE)"; }
   log "source back-end: ${LOGMAP##*: }"
+fi
+# PACKED=1 (blk): both back-ends ran packed rings; QEMU asks GET_INFLIGHT_FD after SET_FEATURES
+# and the back-end logs its answer for packed rings (no region)
+if [ "$BACKEND" = vhost ] && [ "$MODE" = blk ] && [ "$PACKED" = 1 ]; then
+  for side in src dst; do
+    grep -aq 'GET_INFLIGHT_FD with packed rings' "$WORK/backend-$side.log" \
+      || { show_logs; fail "PACKED=1 but the $side back-end never ran packed rings (VIRTIO_F_RING_PACKED not acked)"; }
+  done
+  log "both back-ends ran packed rings (VIRTIO_F_RING_PACKED acked)"
 fi
 
 # ---- after: the guest goes on at the destination, then checks everything -----------------------

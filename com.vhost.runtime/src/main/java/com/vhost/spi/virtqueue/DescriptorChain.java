@@ -138,11 +138,6 @@ public final class DescriptorChain {
         descriptorCount++;
     }
 
-    /** @return the most buffers this chain holds */
-    int capacity() {
-        return capacity;
-    }
-
     /**
      * Appends one buffer of the chain walked from {@code q}: a readable one must not follow a
      * writable one; a non-empty buffer must lie inside one guest memory region, be at most

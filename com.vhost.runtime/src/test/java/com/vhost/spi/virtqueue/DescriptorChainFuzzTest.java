@@ -29,22 +29,22 @@ import java.nio.ByteOrder;
  * at most {@code size} chains are popped per avail {@code idx} (no hang).
  */
 class DescriptorChainFuzzTest {
-    private static final ValueLayout.OfShort LE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfInt LE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong LE64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfShort LE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfInt LE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfLong LE64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /** Region 0: rings, indirect table and buffers. */
-    private static final long R0 = 0x10000;
-    private static final long R0_SIZE = 0x10000;
+    static final long R0 = 0x10000;
+    static final long R0_SIZE = 0x10000;
     /** Region 1: a small region with a hole below it. */
-    private static final long R1 = 0x40000;
-    private static final long R1_SIZE = 0x2000;
-    private static final long DESC = R0;
-    private static final long AVAIL = R0 + 0x1000;
-    private static final long USED = R0 + 0x2000;
-    private static final long INDIRECT = R0 + 0x3000;
-    private static final int MAX_SIZE = 256;
-    private static final TestGuestMemory MEM = new TestGuestMemory(R0, R0_SIZE, R1, R1_SIZE);
-    private static final MemorySegment SCRATCH = Arena.global().allocate(R0_SIZE);
+    static final long R1 = 0x40000;
+    static final long R1_SIZE = 0x2000;
+    static final long DESC = R0;
+    static final long AVAIL = R0 + 0x1000;
+    static final long USED = R0 + 0x2000;
+    static final long INDIRECT = R0 + 0x3000;
+    static final int MAX_SIZE = 256;
+    static final TestGuestMemory MEM = new TestGuestMemory(R0, R0_SIZE, R1, R1_SIZE);
+    static final MemorySegment SCRATCH = Arena.global().allocate(R0_SIZE);
 
     @FuzzTest(maxDuration = "5m", maxExecutions = 100_000)
     void popFuzzedChains(FuzzedDataProvider data) throws Exception {
@@ -103,65 +103,7 @@ class DescriptorChainFuzzTest {
         }
     }
 
-    @FuzzTest(maxDuration = "5m", maxExecutions = 100_000)
-    void popFuzzedPackedChains(FuzzedDataProvider data) throws Exception {
-        popPackedChains(data);
-    }
-
-    /**
-     * The packed ring (VIRTIO 1.2, 2.8) version: the fuzzer writes the descriptor ring (addresses,
-     * lengths, buffer ids, flags with any AVAIL/USED bits), an indirect table, the driver event
-     * area, and picks the size, the start position and wrap counter and the features. Same
-     * oracle; each popped chain is returned at once (its id must be one of the queue's) and
-     * popping stops after four laps of descriptors.
-     */
-    static void popPackedChains(FuzzedDataProvider data) throws Exception {
-        MemorySegment r0 = MEM.slice(R0, R0_SIZE);
-        r0.fill((byte) 0);
-        int size = 1 << data.consumeInt(0, 8);
-        long features = VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED)
-                | (data.consumeBoolean() ? VirtioFeatures.bit(VirtioFeatures.F_INDIRECT_DESC) : 0)
-                | (data.consumeBoolean() ? VirtioFeatures.bit(VirtioFeatures.F_EVENT_IDX) : 0);
-        int base = data.consumeInt(0, size - 1) | (data.consumeBoolean() ? 0x8000 : 0);
-        int descriptors = data.consumeInt(0, size);
-        for (int i = 0; i < descriptors; i++) {
-            long d = DESC + 16L * data.consumeInt(0, size - 1);
-            MEM.slice(d, 16).set(LE64, 0, address(data));
-            MEM.slice(d, 16).set(LE32, 8, length(data));
-            MEM.slice(d, 16).set(LE16, 12, (short) (data.consumeBoolean() ? data.consumeInt(0, size - 1) : data.consumeInt(0, 0xFFFF)));
-            int flags = data.consumeBoolean() ? data.consumeInt(0, 7) | (data.consumeBoolean() ? 0x80 : 0x8000) : data.consumeInt(0, 0xFFFF);
-            MEM.slice(d, 16).set(LE16, 14, (short) flags);
-        }
-        int indirect = data.consumeInt(0, MAX_SIZE);
-        for (int i = 0; i < indirect; i++) {
-            long d = INDIRECT + 16L * i;
-            MEM.slice(d, 16).set(LE64, 0, address(data));
-            MEM.slice(d, 16).set(LE32, 8, length(data));
-            MEM.slice(d, 16).set(LE16, 14, (short) data.consumeInt(0, data.consumeBoolean() ? 7 : 0xFFFF));
-        }
-        MEM.slice(AVAIL, 4).set(LE16, 0, (short) data.consumeInt(0, 0xFFFF));
-        MEM.slice(AVAIL, 4).set(LE16, 2, (short) data.consumeInt(0, 3));
-        VirtqueueConfig cfg = new VirtqueueConfig(0, size, DESC, AVAIL, USED, base, -1, -1, true);
-        DeviceQueue q = new DeviceQueue(MEM, cfg, features);
-        DescriptorChain c = q.newChain();
-        for (int taken = 0; taken < 4 * size; ) {
-            try {
-                q.enableNotifications();
-                if (!q.pop(c)) {
-                    return;
-                }
-            } catch (VirtqueueException e) {
-                assertThat(e.getMessage()).startsWith("queue 0").isNotBlank();
-                return;
-            }
-            checkChain(c, size);
-            taken += Math.max(1, c.descriptorCount());
-            q.addUsed(c.head(), (int) Math.min(c.writableBytes(), Integer.MAX_VALUE));
-            q.needsNotification();
-        }
-    }
-
-    private static long address(FuzzedDataProvider data) {
+    static long address(FuzzedDataProvider data) {
         return switch (data.consumeInt(0, 3)) {
             case 0 -> data.consumeLong();
             case 1 -> R1 + data.consumeLong(-16, R1_SIZE + 16);
@@ -169,11 +111,11 @@ class DescriptorChainFuzzTest {
         };
     }
 
-    private static int length(FuzzedDataProvider data) {
+    static int length(FuzzedDataProvider data) {
         return data.consumeBoolean() ? data.consumeInt() : data.consumeInt(0, 0x1010);
     }
 
-    private static void checkChain(DescriptorChain c, int size) throws VirtqueueException {
+    static void checkChain(DescriptorChain c, int size) throws VirtqueueException {
         assertThat(c.head()).isBetween(0, size - 1);
         int segments = c.readableSegmentCount() + c.writableSegmentCount();
         assertThat(segments).isLessThanOrEqualTo(size);

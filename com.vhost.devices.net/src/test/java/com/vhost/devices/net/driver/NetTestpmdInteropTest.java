@@ -103,8 +103,11 @@ class NetTestpmdInteropTest {
                 System.out.printf("virtio_user%s: back-end tx %d rx %d; testpmd RX %d TX %d%n", packed ? " packed_vq=1" : "",
                         c.txPackets(), c.rxPackets(), s[0], s[2]);
                 assertThat(c.rxPackets()).as("frames looped back: %s", pmd.log()).isGreaterThan(1000);
-                // testpmd's TX is what the back-end consumed, its RX what the back-end delivered
-                assertThat(s[2]).as("testpmd TX-packets = back-end tx").isEqualTo(c.txPackets());
+                // testpmd's TX is what it put on the transmit ring: the back-end consumed all of it but
+                // what testpmd queued in its last bursts before it stopped and disconnected (seen once
+                // under a load average of 15: 32 frames, one burst), at most one ring (--txd=256)
+                assertThat(s[2] - c.txPackets()).as("testpmd TX-packets %d - back-end tx %d", s[2], c.txPackets())
+                        .isBetween(0L, 256L);
                 // frames the back-end delivered into the receive ring but testpmd had not polled when it
                 // stopped forwarding are not in its statistics: at most one ring (--rxd=256)
                 assertThat(c.rxPackets() - s[0]).as("back-end rx %d - testpmd RX-packets %d", c.rxPackets(), s[0]).isBetween(0L, 256L);
