@@ -8,6 +8,8 @@
 #   blk-qsd     scripts/guest/blk-guest-test.sh qsd   (harness self-check: QEMU guest <-> QSD)
 #   blk-harness scripts/guest/blk-harness-selftest.sh (the harness fails on faulty back-ends)
 #   blk-vhost   scripts/guest/blk-guest-test.sh vhost (QEMU guest <-> this project's back-end)
+#   blk-packed  the same with PACKED=1: vhost-user-blk-pci,packed=on, the guest's virtio_blk on
+#               packed virtqueues (VIRTIO 1.2 2.8) served by this project's back-end
 #   migrate     scripts/guest/migrate-guest-test.sh blk (live migration of a QEMU guest between
 #               two QEMUs, each with its own `vhost serve blk` on one image, while the guest
 #               writes and verifies sequence-numbered blocks; checked in the guest and on the host)
@@ -19,6 +21,7 @@
 #               back-end; then a build that cannot read the model's snapshots is refused)
 #   net-vhost   scripts/guest/net-guest-test.sh (QEMU guest's virtio-net <-> this project's TAP
 #               back-end <-> a TAP in a namespace the test makes; the guest pings into it)
+#   net-packed  the same with PACKED=1: virtio-net-pci,packed=on on this project's back-end
 #   kguest      scripts/kguest/kguest-test.sh (kernel + vDPA backends on the real vhost-net,
 #               tun and vhost-vdpa/vdpa_sim drivers, in a QEMU guest on Debian's 6.12 kernel)
 # Usage: ./test.sh            (no arguments)
@@ -46,7 +49,7 @@ case "${1:-}" in
 esac
 LOGS=$REPO/build/test-logs
 mkdir -p "$LOGS"
-ALL_STAGES="deps guest maven blk-qsd blk-harness blk-vhost migrate migrate-net upgrade net-vhost kguest"
+ALL_STAGES="deps guest maven blk-qsd blk-harness blk-vhost blk-packed migrate migrate-net upgrade net-vhost net-packed kguest"
 STAGES=${TEST_STAGES:-$ALL_STAGES}
 STAGES=${STAGES//,/ }
 for s in $STAGES; do
@@ -147,7 +150,7 @@ if want deps; then
 fi
 
 GUEST_OK=0
-if want guest || want blk-qsd || want blk-harness || want blk-vhost || want migrate || want migrate-net || want upgrade || want net-vhost; then
+if want guest || want blk-qsd || want blk-harness || want blk-vhost || want blk-packed || want migrate || want migrate-net || want upgrade || want net-vhost || want net-packed; then
   if run_bounded "$LOGS/guest.log" 900 scripts/guest/build-guest.sh; then
     GUEST_OK=1
     # Offer the guest to the Maven tests too (integration tests may boot it).
@@ -216,6 +219,8 @@ GT=$(( ${GUEST_TIMEOUT:-120} + 120 ))
 want blk-qsd && guest_test blk-qsd "$GT" scripts/guest/blk-guest-test.sh qsd
 want blk-harness && guest_test blk-harness $(( 6 * GT )) scripts/guest/blk-harness-selftest.sh
 want blk-vhost && guest_test blk-vhost "$GT" scripts/guest/blk-guest-test.sh vhost
+# the same guest with vhost-user-blk-pci,packed=on: its virtio_blk on packed virtqueues
+want blk-packed && guest_test blk-packed "$GT" env PACKED=1 scripts/guest/blk-guest-test.sh vhost
 # two QEMUs and two back-ends: bounded at 3 minutes (the script bounds the guest run by GUEST_TIMEOUT)
 want migrate && guest_test migrate $(( ${GUEST_TIMEOUT:-120} + 60 )) scripts/guest/migrate-guest-test.sh blk
 # the same with a net device: two `vhost serve net --tap` in a bridge in a namespace; pings across
@@ -223,6 +228,7 @@ want migrate-net && guest_test migrate-net $(( ${GUEST_TIMEOUT:-120} + 60 )) scr
 # a guest under a verified workload while the daemon updates its device bundle three times
 want upgrade && guest_test upgrade "$GT" scripts/guest/upgrade-guest-test.sh
 want net-vhost && guest_test net-vhost "$GT" scripts/guest/net-guest-test.sh
+want net-packed && guest_test net-packed "$GT" env PACKED=1 scripts/guest/net-guest-test.sh
 if want kguest; then
   # builds its own guest (bookworm-backports 6.12 + out-of-tree vdpa_sim, cached in .cache/kguest)
   run_bounded "$LOGS/kguest.log" 1200 env KGUEST_TIMEOUT=600 scripts/kguest/kguest-test.sh
