@@ -1,12 +1,15 @@
 package com.vhost.daemon;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.vhost.api.VhostBackendType;
 import com.vhost.api.VhostException;
 import com.vhost.api.VirtioDeviceException;
+import com.vhost.api.daemon.DaemonView;
+import com.vhost.api.daemon.HealthResult;
 import com.vhost.api.registry.BackendInfo;
 import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.DeviceRegistry;
@@ -78,6 +81,7 @@ class PlatformMethodsTest {
 
     final FakeRegistry registry = new FakeRegistry();
     final JsonRpc rpc;
+    final DaemonView view;
 
     PlatformMethodsTest() {
         ConfigurationAdmin cm = (ConfigurationAdmin) Proxy.newProxyInstance(getClass().getClassLoader(),
@@ -85,7 +89,10 @@ class PlatformMethodsTest {
         BundleContext context = (BundleContext) Proxy.newProxyInstance(getClass().getClassLoader(), new Class<?>[] {BundleContext.class},
                 (p, m, a) -> m.getName().equals("getBundles") ? new Bundle[0] : null);
         ServedBackends served = new ServedBackends(() -> null, type -> null);
-        rpc = new JsonRpc(new PlatformMethods(registry, served, new DeviceMethods(registry, cm), context).methods());
+        DeviceMethods devices = new DeviceMethods(registry, cm);
+        Health health = new Health(registry, served, context);
+        rpc = new JsonRpc(new PlatformMethods(registry, served, devices, context, health).methods());
+        view = new DaemonViewService(served, health, devices);
     }
 
     JsonNode call(String method, String params) throws Exception {
@@ -162,5 +169,35 @@ class PlatformMethodsTest {
         assertThat(result("backend_served_list", "{}")).as("a failed serve leaves no entry").isEmpty();
         assertError(call("backend_serve_net", "{\"name\":\"n\",\"socket\":\"/tmp/n.sock\",\"tap\":\"t0\",\"queues\":2}"),
                 RpcException.INVALID_PARAMS, "'queues'");
+    }
+
+    @Test
+    void aDetachedDeviceIsCriticalAndALongSwapPauseWarns() throws Exception {
+        registry.devices.remove(1);
+        registry.counters.put("detached", 1L);
+        registry.devices.set(0, new DeviceInfo("d0", "blk", DeviceInfo.Status.WAITING, null, "/tmp/a.sock", "detached from user"));
+        assertThat(result("health", "{}").get("status").asText()).isEqualTo("CRITICAL");
+        assertThat(view.deviceHealth("d0").orElseThrow().status()).isEqualTo(HealthResult.Status.CRITICAL);
+        registry.counters.put("detached", 0L);
+        registry.devices.set(0, new DeviceInfo("d0", "blk", DeviceInfo.Status.BOUND, "user", "/tmp/a.sock", "blk"));
+        registry.counters.put("last.pause.us", (DaemonView.SWAP_PAUSE_LIMIT_MS + 1) * 1000);
+        HealthResult h = view.deviceHealth("d0").orElseThrow();
+        assertThat(h.status()).isEqualTo(HealthResult.Status.WARN);
+        assertThat(h.message()).contains("the last swap paused I/O " + (DaemonView.SWAP_PAUSE_LIMIT_MS + 1) + " ms");
+        assertThat(result("health", "{}").get("status").asText()).as("the method and the view agree").isEqualTo("WARN");
+        assertThat(view.health()).hasSize(1);
+        assertThat(view.deviceHealth("zz")).isEmpty();
+        assertThat(view.servedHealth("x")).isEmpty();
+    }
+
+    @Test
+    void theViewSwapsAsTheMethodDoes() throws Exception {
+        Map<String, Object> r = view.swap("d0", "/tmp/b.sock", null);
+        assertThat(r.get("to")).isEqualTo(Map.of("backend", "user", "target", "/tmp/b.sock"));
+        assertThat(r.get("pause_ms")).isEqualTo(4.2);
+        assertThatThrownBy(() -> view.swap("zz", "/tmp/b.sock", "")).isInstanceOf(java.util.NoSuchElementException.class)
+                .hasMessageContaining("no device 'zz'");
+        assertThatThrownBy(() -> view.swap("d0", "/tmp/b.sock", "floppy")).isInstanceOf(IllegalArgumentException.class);
+        assertThat(view.servedBackends()).isEmpty();
     }
 }
