@@ -24,7 +24,8 @@ die() { local rc=$1; shift; echo "install-deps: ERROR: $*" >&2; exit "$rc"; }
 
 # Debian package -> a file it provides (for a quick sanity check after installing).
 PACKAGES=(qemu-system-x86 qemu-utils qemu-system-common busybox-static cpio e2fsprogs xz-utils zstd kmod iproute2 gcc-12 make socat
-          dpdk-dev librte-net-vhost23 librte-net-virtio23 librte-mempool-ring23)
+          dpdk-dev librte-net-vhost23 librte-net-virtio23 librte-mempool-ring23
+          chromium chromium-driver)
 # shellcheck disable=SC2206
 PACKAGES+=(${EXTRA_APT_PACKAGES:-})
 
