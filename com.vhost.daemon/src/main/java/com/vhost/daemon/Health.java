@@ -12,11 +12,14 @@ import java.util.Optional;
 import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
 import org.osgi.framework.Constants;
+import org.osgi.framework.startlevel.BundleStartLevel;
+import org.osgi.framework.startlevel.FrameworkStartLevel;
 
 /**
  * The health logic of the daemon, shared by the {@code health} method and {@link DaemonView}
  * (the web health checks of {@code --http}): a check per device, per served back-end and per
- * bundle that is not ACTIVE.
+ * bundle that is not ACTIVE although its start level is reached (the web bundles at level 30 are
+ * not expected to run in a daemon without {@code --http}).
  */
 final class Health {
     private final DeviceRegistry registry;
@@ -29,7 +32,7 @@ final class Health {
         this.context = context;
     }
 
-    /** @return every check: devices, served back-ends, bundles not ACTIVE (fragments aside) */
+    /** @return every check: devices, served back-ends, bundles not ACTIVE at a start level reached (fragments aside) */
     List<HealthResult> all() {
         List<HealthResult> checks = new ArrayList<>();
         for (DeviceInfo d : registry.devices()) {
@@ -38,13 +41,27 @@ final class Health {
         for (ServedBackends.Entry e : served.list()) {
             checks.add(served(e));
         }
+        int level = frameworkStartLevel();
         for (Bundle b : context.getBundles()) {
             boolean fragment = b.getHeaders().get(Constants.FRAGMENT_HOST) != null;
-            if (!fragment && b.getState() != Bundle.ACTIVE) {
+            if (!fragment && b.getState() != Bundle.ACTIVE && startLevel(b) <= level) {
                 checks.add(new HealthResult("bundle " + b.getSymbolicName(), Status.WARN, "state " + PlatformMethods.state(b)));
             }
         }
         return checks;
+    }
+
+    /** @return the framework's active start level, or MAX_VALUE when unknown (every bundle then counts) */
+    private int frameworkStartLevel() {
+        Bundle system = context.getBundle(0);
+        FrameworkStartLevel fsl = system == null ? null : system.adapt(FrameworkStartLevel.class);
+        return fsl == null ? Integer.MAX_VALUE : fsl.getStartLevel();
+    }
+
+    /** @return the bundle's start level, 0 when unknown (it then counts) */
+    private static int startLevel(Bundle b) {
+        BundleStartLevel bsl = b.adapt(BundleStartLevel.class);
+        return bsl == null ? 0 : bsl.getStartLevel();
     }
 
     /** @return the worst status of {@code checks}, OK when there are none */

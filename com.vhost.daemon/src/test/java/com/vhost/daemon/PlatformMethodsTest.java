@@ -200,4 +200,39 @@ class PlatformMethodsTest {
         assertThatThrownBy(() -> view.swap("d0", "/tmp/b.sock", "floppy")).isInstanceOf(IllegalArgumentException.class);
         assertThat(view.servedBackends()).isEmpty();
     }
+
+    /** A RESOLVED bundle at {@code level} with the given symbolic name; a framework (id 0) at start level 20. */
+    static Bundle bundle(long id, String name, int state, int level) {
+        return (Bundle) Proxy.newProxyInstance(Bundle.class.getClassLoader(), new Class<?>[] {Bundle.class}, (p, m, a) -> switch (m.getName()) {
+            case "getBundleId" -> id;
+            case "getSymbolicName" -> name;
+            case "getState" -> state;
+            case "getVersion" -> org.osgi.framework.Version.emptyVersion;
+            case "getHeaders" -> new java.util.Hashtable<String, String>();
+            case "adapt" -> a[0] == org.osgi.framework.startlevel.FrameworkStartLevel.class
+                    ? Proxy.newProxyInstance(Bundle.class.getClassLoader(), new Class<?>[] {org.osgi.framework.startlevel.FrameworkStartLevel.class},
+                            (p2, m2, a2) -> m2.getName().equals("getStartLevel") ? 20 : null)
+                    : a[0] == org.osgi.framework.startlevel.BundleStartLevel.class
+                            ? Proxy.newProxyInstance(Bundle.class.getClassLoader(), new Class<?>[] {org.osgi.framework.startlevel.BundleStartLevel.class},
+                                    (p2, m2, a2) -> m2.getName().equals("getStartLevel") ? level : null)
+                            : null;
+            default -> null;
+        });
+    }
+
+    @Test
+    void aBundleNotActiveWarnsOnlyWhenItsStartLevelIsReached() {
+        Bundle system = bundle(0, "org.apache.felix.framework", Bundle.ACTIVE, 0);
+        Bundle stopped = bundle(5, "com.vhost.kernel", Bundle.RESOLVED, 10);
+        Bundle web = bundle(9, "com.vhost.web", Bundle.RESOLVED, 30);
+        BundleContext context = (BundleContext) Proxy.newProxyInstance(getClass().getClassLoader(), new Class<?>[] {BundleContext.class},
+                (p, m, a) -> switch (m.getName()) {
+                    case "getBundles" -> new Bundle[] {system, stopped, web};
+                    case "getBundle" -> system;
+                    default -> null;
+                });
+        registry.devices.clear();
+        List<HealthResult> checks = new Health(registry, new ServedBackends(() -> null, type -> null), context).all();
+        assertThat(checks).containsExactly(new HealthResult("bundle com.vhost.kernel", HealthResult.Status.WARN, "state RESOLVED"));
+    }
 }
