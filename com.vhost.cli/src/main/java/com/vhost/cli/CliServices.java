@@ -88,6 +88,16 @@ public interface CliServices {
     void raiseStartLevel(int level, long waitMs) throws InterruptedException;
 
     /**
+     * Installs the web bundles of {@code vhost daemon --http} from platform/target/web.jar (those
+     * vhost.jar does not have) at {@code startLevel}, marked to start there.
+     *
+     * @return the symbolic names installed
+     * @throws IllegalStateException when web.jar is missing
+     * @throws Exception when it cannot be read or the framework refuses a bundle
+     */
+    java.util.List<String> installWebBundles(int startLevel) throws Exception;
+
+    /**
      * Waits for a service matching {@code filter}.
      *
      * @param filter an LDAP filter on service properties (objectClass included when it matters)

@@ -10,9 +10,10 @@ import org.osgi.service.cm.Configuration;
  * The {@code --http} part of {@code vhost daemon}: points Felix HTTP at the endpoint (framework
  * properties, read when the Jetty bundle starts), requires the {@code vhost} security provider in
  * the web console (no built-in admin/admin), creates the configuration {@value #WEB_PID} that
- * activates bundle {@code com.vhost.web}, raises the framework to start level
- * {@value #WEB_START_LEVEL} (where the web bundles sit, so no other command starts them) and waits
- * until the web side is ready and Jetty listens.
+ * activates bundle {@code com.vhost.web}, installs the web bundles from platform/target/web.jar at
+ * start level {@value #WEB_START_LEVEL} (no other command installs them, so they cost nothing at
+ * start), raises the framework to that level and waits until the web side is ready and Jetty
+ * listens.
  */
 final class DaemonWeb {
     /** Configuration PID of com.vhost.web's component. */
@@ -51,6 +52,7 @@ final class DaemonWeb {
             props.put("password.file", passwordFile.toAbsolutePath().toString());
         }
         cfg.update(props);
+        services.installWebBundles(WEB_START_LEVEL);
         services.raiseStartLevel(WEB_START_LEVEL, WEB_WAIT_MS);
         Map<String, Object> status = services.awaitService("(vhost.web.state=*)", WEB_WAIT_MS);
         if (status == null) {

@@ -334,6 +334,14 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
     }
 
     @Override
+    public java.util.List<String> installWebBundles(int startLevel) throws Exception {
+        Path jar = EmbeddedBundles.webJar();
+        java.util.List<String> installed = EmbeddedBundles.install(context, jar, startLevel);
+        LOG.debug("installed from {} at start level {}: {}", jar, startLevel, installed);
+        return installed;
+    }
+
+    @Override
     public void raiseStartLevel(int level, long waitMs) throws InterruptedException {
         FrameworkStartLevel fsl = context.getBundle(0).adapt(FrameworkStartLevel.class);
         if (fsl.getStartLevel() >= level) {

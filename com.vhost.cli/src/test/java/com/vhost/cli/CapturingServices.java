@@ -65,6 +65,11 @@ abstract class CapturingServices implements CliServices {
     }
 
     @Override
+    public java.util.List<String> installWebBundles(int startLevel) {
+        throw new IllegalStateException("no framework to install bundles into in this test");
+    }
+
+    @Override
     public java.util.Map<String, Object> awaitService(String filter, long waitMs) {
         throw new IllegalStateException("no framework services in this test: " + filter);
     }

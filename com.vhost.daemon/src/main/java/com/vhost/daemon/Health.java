@@ -18,8 +18,8 @@ import org.osgi.framework.startlevel.FrameworkStartLevel;
 /**
  * The health logic of the daemon, shared by the {@code health} method and {@link DaemonView}
  * (the web health checks of {@code --http}): a check per device, per served back-end and per
- * bundle that is not ACTIVE although its start level is reached (the web bundles at level 30 are
- * not expected to run in a daemon without {@code --http}).
+ * bundle that is not ACTIVE although its start level is reached (a bundle above the framework's
+ * start level is not expected to run).
  */
 final class Health {
     private final DeviceRegistry registry;
