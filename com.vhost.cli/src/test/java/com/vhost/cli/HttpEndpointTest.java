@@ -57,4 +57,23 @@ class HttpEndpointTest {
         assertThat(DaemonWeb.actualPort(java.util.List.of("http://[::1]:8081/"), 0)).isEqualTo(8081);
         assertThat(DaemonWeb.actualPort(null, 77)).isEqualTo(77);
     }
+
+    @Test
+    void theWebJarIsFoundBesideVhostJarOrWhereThePropertySays(@TempDir Path dir) throws Exception {
+        String saved = System.getProperty(EmbeddedBundles.WEB_JAR_PROPERTY);
+        try {
+            Path web = Files.writeString(dir.resolve("web.jar"), "");
+            System.setProperty(EmbeddedBundles.WEB_JAR_PROPERTY, web.toString());
+            assertThat(EmbeddedBundles.webJar()).isEqualTo(web);
+            System.setProperty(EmbeddedBundles.WEB_JAR_PROPERTY, dir.resolve("none.jar").toString());
+            assertThatThrownBy(EmbeddedBundles::webJar).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("none.jar is missing").hasMessageContaining("web.bndrun");
+        } finally {
+            if (saved == null) {
+                System.clearProperty(EmbeddedBundles.WEB_JAR_PROPERTY);
+            } else {
+                System.setProperty(EmbeddedBundles.WEB_JAR_PROPERTY, saved);
+            }
+        }
+    }
 }
