@@ -88,11 +88,12 @@ public final class WebComponent {
     void activate(BundleContext context, Map<String, Object> config) {
         Hashtable<String, Object> props = new Hashtable<>();
         try {
-            WebAuth auth = new WebAuth(auth(config));
+            BasicAuth basic = auth(config);
+            WebAuth auth = new WebAuth(basic);
             Hashtable<String, Object> sp = new Hashtable<>();
             sp.put(SecurityProvider.PROPERTY_ID, WebAuth.PROVIDER_ID);
             registrations.add(context.registerService(SecurityProvider.class, auth, sp));
-            if (auth(config).required()) {
+            if (basic.required()) {
                 registrations.add(context.registerService(Preprocessor.class, auth, new Hashtable<>()));
             }
             Hashtable<String, Object> pp = new Hashtable<>();
@@ -122,7 +123,7 @@ public final class WebComponent {
             syncer.scheduleWithFixedDelay(this::sync, SYNC_MS, SYNC_MS, TimeUnit.MILLISECONDS);
             props.put(STATE_PROPERTY, "ready");
             LOG.info("web: console plugin /system/console/{}, /metrics, {}{}", VhostConsolePlugin.LABEL, HEALTH_PATH,
-                    auth(config).required() ? " (user and password required)" : " (open: no password file)");
+                    basic.required() ? " (user " + basic.user() + " and password required)" : " (open: no password file)");
         } catch (Exception e) {
             String why = e.getMessage() == null ? e.toString() : e.getMessage();
             props.put(STATE_PROPERTY, "failed");
