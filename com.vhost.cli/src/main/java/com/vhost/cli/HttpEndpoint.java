@@ -79,6 +79,25 @@ record HttpEndpoint(String host, int port, boolean loopback) {
         return lines.get(0);
     }
 
+    /**
+     * Checks that the port can be bound now (Jetty binds it moments later; without this a port in
+     * use would show only as Jetty not starting within the wait).
+     *
+     * @throws IllegalStateException naming HOST:PORT when it cannot be bound
+     */
+    void checkFree() {
+        if (port == 0) {
+            return;
+        }
+        try (java.net.ServerSocket s = new java.net.ServerSocket()) {
+            s.setReuseAddress(true);
+            s.bind(new java.net.InetSocketAddress(host, port));
+        } catch (IOException e) {
+            throw new IllegalStateException("--http " + host + ":" + port + ": cannot listen there (" + e.getMessage()
+                    + "): is another server using the port?");
+        }
+    }
+
     /** @return the base URL, {@code http://host:port} (an IPv6 address in brackets) */
     String url(int actualPort) {
         return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + actualPort;

@@ -76,4 +76,14 @@ class HttpEndpointTest {
             }
         }
     }
+
+    @Test
+    void aPortInUseIsNamedBeforeJettyTriesIt() throws Exception {
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            HttpEndpoint e = HttpEndpoint.parse("127.0.0.1:" + taken.getLocalPort(), null);
+            assertThatThrownBy(e::checkFree).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("127.0.0.1:" + taken.getLocalPort()).hasMessageContaining("another server");
+        }
+        HttpEndpoint.parse("127.0.0.1:0", null).checkFree();
+    }
 }
