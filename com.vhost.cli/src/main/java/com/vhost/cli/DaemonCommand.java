@@ -63,6 +63,14 @@ final class DaemonCommand implements Callable<Integer> {
         if (http == null && httpPasswordFile != null) {
             throw new UsageException("--http-password-file needs --http HOST:PORT");
         }
+        if (endpoint != null) {
+            try {
+                endpoint.checkFree();
+            } catch (IllegalStateException e) {
+                services.err().println("vhost daemon: " + e.getMessage());
+                return VhostCli.EXIT_FAILURE;
+            }
+        }
         Path socket = (control != null ? control : ControlPath.defaultPath()).toAbsolutePath();
         createPrivateParent(socket);
         services.watchFolders(conf, deploy);

@@ -42,12 +42,6 @@ final class DaemonWeb {
      * @return false (with the reason printed) when it did not start in {@value #WEB_WAIT_MS} ms or failed
      */
     boolean start() throws Exception {
-        try {
-            endpoint.checkFree();
-        } catch (IllegalStateException e) {
-            services.err().println("vhost daemon: " + e.getMessage());
-            return false;
-        }
         System.setProperty("org.osgi.service.http.port", Integer.toString(endpoint.port()));
         System.setProperty("org.apache.felix.http.host", endpoint.host());
         System.setProperty("felix.webconsole.security.providers", "vhost");

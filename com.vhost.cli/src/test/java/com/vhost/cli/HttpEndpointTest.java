@@ -86,4 +86,13 @@ class HttpEndpointTest {
         }
         HttpEndpoint.parse("127.0.0.1:0", null).checkFree();
     }
+
+    @Test
+    void theDaemonStopsAtAPortInUseBeforeStartingAnything() throws Exception {
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            assertThat(VhostCli.execute(services, "daemon", "--http", "127.0.0.1:" + taken.getLocalPort())).isEqualTo(1);
+        }
+        assertThat(services.errText.toString()).contains("cannot listen there");
+        assertThat(services.watchedFolders).as("no folder watched, no control socket").isEmpty();
+    }
 }
