@@ -18,7 +18,9 @@ import org.osgi.service.cm.Configuration;
 final class DaemonWeb {
     /** Configuration PID of com.vhost.web's component. */
     static final String WEB_PID = "com.vhost.web";
-    /** Start level of the web bundles in vhost.bndrun. */
+    /** Configuration PID of the web console's manager (its fallback user and password). */
+    static final String CONSOLE_PID = "org.apache.felix.webconsole.internal.servlet.OsgiManager";
+    /** Start level the web bundles are installed at. */
     static final int WEB_START_LEVEL = 30;
     /** How long the web side may take to start, in milliseconds. */
     static final long WEB_WAIT_MS = 20_000;
@@ -52,6 +54,15 @@ final class DaemonWeb {
             props.put("password.file", passwordFile.toAbsolutePath().toString());
         }
         cfg.update(props);
+        // The console's own fallback check (admin/admin unless configured) must never let anyone
+        // in, should it run before com.vhost.web's provider is registered: a random password.
+        Configuration console = services.configurationAdmin().getConfiguration(CONSOLE_PID, "?");
+        Dictionary<String, Object> cp = new Hashtable<>();
+        byte[] random = new byte[24];
+        new java.security.SecureRandom().nextBytes(random);
+        cp.put("username", user);
+        cp.put("password", java.util.HexFormat.of().formatHex(random));
+        console.update(cp);
         services.installWebBundles(WEB_START_LEVEL);
         services.raiseStartLevel(WEB_START_LEVEL, WEB_WAIT_MS);
         Map<String, Object> status = services.awaitService("(vhost.web.state=*)", WEB_WAIT_MS);
