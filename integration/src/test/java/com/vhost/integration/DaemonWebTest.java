@@ -39,7 +39,8 @@ import org.openqa.selenium.support.ui.WebDriverWait;
  * on one image and create a device over the control socket; then {@code /metrics} parses as
  * Prometheus text with the device's and back-ends' series, {@code /system/health} is OK and names
  * the same checks as the {@code health} method, every page wants the password, a served back-end
- * deleted makes its device CRITICAL (HTTP 503, and the method agrees) and OK again once it is back;
+ * deleted makes its device CRITICAL (HTTP 503, and the method agrees) and OK again once it is back,
+ * as does a {@code vhost serve blk} process killed and started again;
  * headless chromium (Debian's, through its chromedriver) logs in, opens
  * {@code /system/console/vhost}, sees the device and swaps it from the form to the second back-end,
  * then sees the new back-end. A non-loopback {@code --http} without a password file is refused.
@@ -180,6 +181,24 @@ class DaemonWebTest {
                 assertThat(status(h, "device d0")).isEqualTo("OK");
                 assertThat(c.result("device_get", "{\"id\":\"d0\"}").get("status").asText()).isEqualTo("BOUND");
 
+                // a back-end in a process of its own: killed, the device is CRITICAL; started again, OK
+                Path ext = work.resolve("ext.sock");
+                Process serve = serve(work, image, ext);
+                try {
+                    JsonNode d1 = c.result("device_create", "{\"id\":\"d1\",\"type\":\"blk\",\"backend_type\":\"user\",\"target\":\"" + ext + "\"}");
+                    assertThat(d1.get("status").asText()).as(d1.toString()).isEqualTo("BOUND");
+                    awaitHealth(x -> status(x, "device d1").equals("OK"), 5_000);
+                    serve.destroyForcibly();
+                    assertThat(serve.waitFor(10, TimeUnit.SECONDS)).isTrue();
+                    awaitHealth(x -> status(x, "device d1").equals("CRITICAL"), 10_000);
+                    serve = serve(work, image, ext);
+                    awaitHealth(x -> status(x, "device d1").equals("OK") && x.get("overallResult").asText().equals("OK"), 20_000);
+                    c.result("device_delete", "{\"id\":\"d1\"}");
+                } finally {
+                    serve.destroyForcibly();
+                    serve.waitFor(10, TimeUnit.SECONDS);
+                }
+
                 // the console in a browser: log in, see d0 on a, swap it to b from the form (the
                 // reconnect to a above counts as a swap of the driver already)
                 long swaps = c.result("device_stats", "{\"id\":\"d0\"}").get("swaps").asLong();
@@ -212,6 +231,29 @@ class DaemonWebTest {
             if (daemon.isAlive()) {
                 daemon.toHandle().destroyForcibly();
                 daemon.waitFor(10, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    /** Starts {@code ./vhost serve blk} on {@code socket} and returns once it listens (bounded); the caller stops it by PID. */
+    static Process serve(Path work, Path image, Path socket) throws Exception {
+        Files.deleteIfExists(socket);
+        ProcessBuilder pb = new ProcessBuilder(DaemonProcessTest.REACTOR.resolve("vhost").toString(), "serve", "blk", "--image", image.toString(),
+                "--socket", socket.toString()).redirectErrorStream(true).redirectOutput(work.resolve("serve.log").toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
+        Process p = pb.start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(DaemonProcessTest.START_S);
+        while (true) {
+            try (java.nio.channels.SocketChannel ch = java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(socket))) {
+                return p;
+            } catch (java.io.IOException notYet) {
+                if (!p.isAlive() || System.nanoTime() > deadline) {
+                    p.destroyForcibly();
+                    p.waitFor(10, TimeUnit.SECONDS);
+                    throw new AssertionError("vhost serve blk did not listen on " + socket + ": " + Files.readString(work.resolve("serve.log")));
+                }
+                Thread.sleep(50);
             }
         }
     }
