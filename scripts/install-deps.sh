@@ -64,7 +64,7 @@ else
   done
 fi
 
-for cmd in qemu-system-x86_64 qemu-storage-daemon qemu-img cpio xz zstd socat; do
+for cmd in qemu-system-x86_64 qemu-storage-daemon qemu-img cpio xz zstd socat chromium chromedriver; do
   command -v "$cmd" >/dev/null 2>&1 || die 1 "command $cmd not found although its package is installed"
 done
 [ -x /bin/busybox ] || command -v busybox >/dev/null 2>&1 || die 1 "busybox not found"
