@@ -24,7 +24,8 @@ die() { local rc=$1; shift; echo "install-deps: ERROR: $*" >&2; exit "$rc"; }
 
 # Debian package -> a file it provides (for a quick sanity check after installing).
 PACKAGES=(qemu-system-x86 qemu-utils qemu-system-common busybox-static cpio e2fsprogs xz-utils zstd kmod iproute2 gcc-12 make socat
-          dpdk-dev librte-net-vhost23 librte-net-virtio23 librte-mempool-ring23)
+          dpdk-dev librte-net-vhost23 librte-net-virtio23 librte-mempool-ring23
+          chromium chromium-driver)
 # shellcheck disable=SC2206
 PACKAGES+=(${EXTRA_APT_PACKAGES:-})
 
@@ -63,7 +64,7 @@ else
   done
 fi
 
-for cmd in qemu-system-x86_64 qemu-storage-daemon qemu-img cpio xz zstd socat; do
+for cmd in qemu-system-x86_64 qemu-storage-daemon qemu-img cpio xz zstd socat chromium chromedriver; do
   command -v "$cmd" >/dev/null 2>&1 || die 1 "command $cmd not found although its package is installed"
 done
 [ -x /bin/busybox ] || command -v busybox >/dev/null 2>&1 || die 1 "busybox not found"

@@ -80,6 +80,36 @@ public interface CliServices {
      */
     Map<String, Object> awaitControlStatus(Path control, long waitMs) throws InterruptedException;
 
+    /**
+     * Raises the framework's start level to {@code level} (bundles placed there in vhost.bndrun
+     * start, e.g. the web bundles at 30 for {@code daemon --http}); returns at once when it is
+     * there already.
+     *
+     * @param waitMs the longest wait for the bundles to start, in milliseconds
+     * @throws IllegalStateException when the level is not reached in time
+     */
+    void raiseStartLevel(int level, long waitMs) throws InterruptedException;
+
+    /**
+     * Installs the web bundles of {@code vhost daemon --http} from platform/target/web.jar (those
+     * vhost.jar does not have) at {@code startLevel}, marked to start there.
+     *
+     * @return the symbolic names installed
+     * @throws IllegalStateException when web.jar is missing
+     * @throws Exception when it cannot be read or the framework refuses a bundle
+     */
+    java.util.List<String> installWebBundles(int startLevel) throws Exception;
+
+    /**
+     * Waits for a service matching {@code filter}.
+     *
+     * @param filter an LDAP filter on service properties (objectClass included when it matters)
+     * @param waitMs the longest wait, in milliseconds
+     * @return the best match's properties, or null when none appeared in time
+     * @throws IllegalArgumentException when {@code filter} does not parse
+     */
+    Map<String, Object> awaitService(String filter, long waitMs) throws InterruptedException;
+
     /** Blocks until the framework stops (Ctrl-C, or {@code stop 0} in a shell). */
     void awaitShutdown() throws InterruptedException;
 

@@ -44,12 +44,36 @@ final class DaemonCommand implements Callable<Integer> {
     @Option(names = "--deploy", paramLabel = "DIR", description = "bundle folder FileInstall watches (default deploy/ next to the vhost script)")
     Path deploy;
 
+    @Option(names = "--http", paramLabel = "HOST:PORT",
+            description = {"also serve the web console (/system/console, page vhost), /metrics (Prometheus) and /system/health "
+                    + "on HOST:PORT (off unless given). A non-loopback HOST needs --http-password-file."})
+    String http;
+
+    @Option(names = "--http-password-file", paramLabel = "FILE",
+            description = "every HTTP page asks for user and password: the password is FILE's first line (without it, loopback only and open)")
+    Path httpPasswordFile;
+
+    @Option(names = "--http-user", paramLabel = "NAME", defaultValue = "admin", description = "the user name with --http-password-file (default ${DEFAULT-VALUE})")
+    String httpUser;
+
     DaemonCommand(CliServices services) {
         this.services = services;
     }
 
     @Override
     public Integer call() throws Exception {
+        HttpEndpoint endpoint = http == null ? null : HttpEndpoint.parse(http, httpPasswordFile);
+        if (http == null && httpPasswordFile != null) {
+            throw new UsageException("--http-password-file needs --http HOST:PORT");
+        }
+        if (endpoint != null) {
+            try {
+                endpoint.checkFree();
+            } catch (IllegalStateException e) {
+                services.err().println("vhost daemon: " + e.getMessage());
+                return VhostCli.EXIT_FAILURE;
+            }
+        }
         Path socket = (control != null ? control : ControlPath.defaultPath()).toAbsolutePath();
         createPrivateParent(socket);
         services.watchFolders(conf, deploy);
@@ -69,6 +93,9 @@ final class DaemonCommand implements Callable<Integer> {
                 return VhostCli.EXIT_FAILURE;
             }
             services.out().println("vhost daemon: control socket " + socket + " (JSON-RPC 2.0), pid " + ProcessHandle.current().pid());
+            if (endpoint != null && !new DaemonWeb(services, endpoint, httpPasswordFile, httpUser).start()) {
+                return VhostCli.EXIT_FAILURE;
+            }
             services.out().println("stop with SIGTERM or Ctrl-C");
             services.out().flush();
             services.awaitShutdown();

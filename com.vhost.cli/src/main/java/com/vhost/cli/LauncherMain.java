@@ -294,11 +294,16 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
 
     @Override
     public Map<String, Object> awaitControlStatus(Path control, long waitMs) throws InterruptedException {
+        return awaitService("(&(vhost.control.path=" + escape(control.toString()) + ")(vhost.control.state=*))", waitMs);
+    }
+
+    @Override
+    public Map<String, Object> awaitService(String filterText, long waitMs) throws InterruptedException {
         Filter filter;
         try {
-            filter = FrameworkUtil.createFilter("(&(vhost.control.path=" + escape(control.toString()) + ")(vhost.control.state=*))");
+            filter = FrameworkUtil.createFilter(filterText);
         } catch (InvalidSyntaxException e) {
-            throw new IllegalArgumentException("control path " + control + " is not usable in a filter", e);
+            throw new IllegalArgumentException("service filter " + filterText + ": " + e.getMessage(), e);
         }
         ServiceTracker<Object, Object> tracker = new ServiceTracker<>(context, filter, null);
         tracker.open(true);
@@ -314,6 +319,27 @@ public final class LauncherMain implements Callable<Integer>, CliServices {
             return props;
         } finally {
             tracker.close();
+        }
+    }
+
+    @Override
+    public java.util.List<String> installWebBundles(int startLevel) throws Exception {
+        Path jar = EmbeddedBundles.webJar();
+        java.util.List<String> installed = EmbeddedBundles.install(context, jar, startLevel);
+        LOG.debug("installed from {} at start level {}: {}", jar, startLevel, installed);
+        return installed;
+    }
+
+    @Override
+    public void raiseStartLevel(int level, long waitMs) throws InterruptedException {
+        FrameworkStartLevel fsl = context.getBundle(0).adapt(FrameworkStartLevel.class);
+        if (fsl.getStartLevel() >= level) {
+            return;
+        }
+        CountDownLatch changed = new CountDownLatch(1);
+        fsl.setStartLevel(level, event -> changed.countDown());
+        if (!changed.await(waitMs, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+            throw new IllegalStateException("the framework did not reach start level " + level + " within " + waitMs + " ms");
         }
     }
 

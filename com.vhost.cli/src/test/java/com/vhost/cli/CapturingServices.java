@@ -63,6 +63,24 @@ abstract class CapturingServices implements CliServices {
         throw new IllegalStateException("no daemon control component in this test");
     }
 
+    /** The start levels the command asked for, in call order. */
+    final java.util.List<Integer> startLevels = new java.util.ArrayList<>();
+
+    @Override
+    public void raiseStartLevel(int level, long waitMs) {
+        startLevels.add(level);
+    }
+
+    @Override
+    public java.util.List<String> installWebBundles(int startLevel) {
+        throw new IllegalStateException("no framework to install bundles into in this test");
+    }
+
+    @Override
+    public java.util.Map<String, Object> awaitService(String filter, long waitMs) {
+        throw new IllegalStateException("no framework services in this test: " + filter);
+    }
+
     private BlkTools blkTools;
     private NetTools netTools;
 

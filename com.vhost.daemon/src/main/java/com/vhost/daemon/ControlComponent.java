@@ -2,6 +2,7 @@ package com.vhost.daemon;
 
 import com.vhost.api.backend.BackendServer;
 import com.vhost.api.backend.DeviceModelFactory;
+import com.vhost.api.daemon.DaemonView;
 import com.vhost.api.registry.DeviceRegistry;
 import com.vhost.daemon.rpc.ControlServer;
 import com.vhost.daemon.rpc.JsonRpc;
@@ -31,7 +32,8 @@ import org.slf4j.LoggerFactory;
  * {@link PlatformMethods}); then it registers a status service (objectClass
  * {@code java.lang.Object}) with {@value #STATE_PROPERTY} = {@code listening} or {@code failed},
  * {@value #PATH_PROPERTY} and, when failed, {@value #ERROR_PROPERTY} (the reason), which the
- * daemon command waits for. On deactivation it closes the socket (removing its file) and stops
+ * daemon command waits for, and, while listening, the {@link DaemonView} service (served back-ends,
+ * health, swap) that the web bundle of {@code vhost daemon --http} uses. On deactivation it closes the socket (removing its file) and stops
  * every back-end it served.
  */
 @Component(configurationPid = ControlComponent.PID, configurationPolicy = ConfigurationPolicy.REQUIRE, immediate = true, service = {})
@@ -59,6 +61,7 @@ public final class ControlComponent {
     private ServedBackends served;
     private ControlServer control;
     private ServiceRegistration<?> status;
+    private ServiceRegistration<DaemonView> view;
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
     void addFactory(DeviceModelFactory f) {
@@ -81,9 +84,11 @@ public final class ControlComponent {
             }
             Path path = Path.of(p.toString());
             DeviceMethods devices = new DeviceMethods(registry, configurationAdmin, confDir(context));
+            Health health = new Health(registry, served, context);
             BundleUpdates updates = new BundleUpdates(context, () -> server, served);
-            JsonRpc rpc = new JsonRpc(new PlatformMethods(registry, served, devices, context, updates).methods());
+            JsonRpc rpc = new JsonRpc(new PlatformMethods(registry, served, devices, context, health, updates).methods());
             control = new ControlServer(UnixServer.listen(path), rpc);
+            view = context.registerService(DaemonView.class, new DaemonViewService(served, health, devices), null);
             props.put(STATE_PROPERTY, "listening");
             LOG.info("control socket {} listening (JSON-RPC 2.0, one request per line)", path);
         } catch (Exception e) {
@@ -110,6 +115,13 @@ public final class ControlComponent {
 
     @Deactivate
     void deactivate() {
+        if (view != null) {
+            try {
+                view.unregister();
+            } catch (IllegalStateException gone) {
+                // the framework is stopping
+            }
+        }
         if (status != null) {
             try {
                 status.unregister();

@@ -183,9 +183,21 @@ final class DeviceMethods {
      */
     Object swap(Params p) throws Exception {
         p.allowOnly("id", "target", "backend_type");
-        DeviceInfo before = existing(id(p));
+        String id = id(p);
         String target = p.string("target");
         String backendType = p.oneOf("backend_type", "", "user", "kernel", "vdpa");
+        return swap(id, target, backendType);
+    }
+
+    /**
+     * The swap of {@link #swap(Params)} once its parameters are checked (the web console's form
+     * comes in here too).
+     *
+     * @param backendType {@code user}, {@code kernel}, {@code vdpa}, or empty for the device's own
+     * @throws RpcException {@link RpcException#NOT_FOUND} when there is no such device
+     */
+    Map<String, Object> swap(String id, String target, String backendType) throws Exception {
+        DeviceInfo before = existing(id);
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("id", before.id());
         r.put("from", endpoint(before));

@@ -2,7 +2,7 @@ package com.vhost.daemon;
 
 import com.vhost.api.registry.BackendInfo;
 import com.vhost.api.registry.DeviceConfigKeys;
-import com.vhost.api.registry.DeviceInfo;
+import com.vhost.api.daemon.HealthResult;
 import com.vhost.api.registry.DeviceRegistry;
 import com.vhost.daemon.rpc.JsonRpc;
 import com.vhost.daemon.rpc.Params;
@@ -14,7 +14,6 @@ import java.util.List;
 import java.util.Map;
 import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
-import org.osgi.framework.Constants;
 
 /**
  * Every method of the control socket by name (the contract of issue #12): the back-end methods
@@ -26,13 +25,16 @@ final class PlatformMethods {
     private final ServedBackends served;
     private final DeviceMethods devices;
     private final BundleContext context;
+    private final Health health;
     private final BundleUpdates updates;
 
-    PlatformMethods(DeviceRegistry registry, ServedBackends served, DeviceMethods devices, BundleContext context, BundleUpdates updates) {
+    PlatformMethods(DeviceRegistry registry, ServedBackends served, DeviceMethods devices, BundleContext context, Health health,
+            BundleUpdates updates) {
         this.registry = registry;
         this.served = served;
         this.devices = devices;
         this.context = context;
+        this.health = health;
         this.updates = updates;
     }
 
@@ -150,7 +152,7 @@ final class PlatformMethods {
         return l;
     }
 
-    private static String state(Bundle b) {
+    static String state(Bundle b) {
         return switch (b.getState()) {
             case Bundle.ACTIVE -> "ACTIVE";
             case Bundle.RESOLVED -> "RESOLVED";
@@ -162,52 +164,23 @@ final class PlatformMethods {
     }
 
     /**
-     * {@code health {}} → {status, checks}: a device BOUND is OK, WAITING is WARN, FAILED is
-     * CRITICAL; a served back-end is OK while served; a bundle that is not a fragment and not
-     * ACTIVE is WARN. The status is the worst check's.
+     * {@code health {}} → {status, checks}: the checks of {@link Health} (per device, per served
+     * back-end, per bundle not ACTIVE); the status is the worst check's.
      */
     private Object health(Params p) throws Exception {
         p.allowOnly();
+        List<HealthResult> all = health.all();
         List<Map<String, Object>> checks = new ArrayList<>();
-        for (DeviceInfo d : registry.devices()) {
-            String status = switch (d.status()) {
-                case BOUND -> "OK";
-                case WAITING -> "WARN";
-                case FAILED -> "CRITICAL";
-            };
-            checks.add(check("device " + d.id(), status, d.status() + (d.backendName() == null ? "" : " to " + d.backendName())
-                    + " (" + d.target() + ")" + (d.detail() == null ? "" : ": " + d.detail())));
-        }
-        for (ServedBackends.Entry e : served.list()) {
-            checks.add(check("served " + e.name(), "OK", e.type() + " on " + e.served().socket() + ", "
-                    + e.served().acceptedConnections() + " session(s)"));
-        }
-        for (Bundle b : context.getBundles()) {
-            boolean fragment = b.getHeaders().get(Constants.FRAGMENT_HOST) != null;
-            if (!fragment && b.getState() != Bundle.ACTIVE) {
-                checks.add(check("bundle " + b.getSymbolicName(), "WARN", "state " + state(b)));
-            }
-        }
-        String overall = "OK";
-        for (Map<String, Object> c : checks) {
-            overall = worse(overall, (String) c.get("status"));
+        for (HealthResult c : all) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", c.name());
+            m.put("status", c.status().name());
+            m.put("message", c.message());
+            checks.add(m);
         }
         Map<String, Object> r = new LinkedHashMap<>();
-        r.put("status", overall);
+        r.put("status", Health.overall(all).name());
         r.put("checks", checks);
         return r;
-    }
-
-    private static String worse(String a, String b) {
-        List<String> order = List.of("OK", "WARN", "CRITICAL");
-        return order.indexOf(a) >= order.indexOf(b) ? a : b;
-    }
-
-    private static Map<String, Object> check(String name, String status, String message) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("name", name);
-        m.put("status", status);
-        m.put("message", message);
-        return m;
     }
 }

@@ -1,12 +1,15 @@
 package com.vhost.daemon;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.vhost.api.VhostBackendType;
 import com.vhost.api.VhostException;
 import com.vhost.api.VirtioDeviceException;
+import com.vhost.api.daemon.DaemonView;
+import com.vhost.api.daemon.HealthResult;
 import com.vhost.api.registry.BackendInfo;
 import com.vhost.api.registry.DeviceInfo;
 import com.vhost.api.registry.DeviceRegistry;
@@ -78,6 +81,7 @@ class PlatformMethodsTest {
 
     final FakeRegistry registry = new FakeRegistry();
     final JsonRpc rpc;
+    final DaemonView view;
 
     PlatformMethodsTest() {
         ConfigurationAdmin cm = (ConfigurationAdmin) Proxy.newProxyInstance(getClass().getClassLoader(),
@@ -85,8 +89,10 @@ class PlatformMethodsTest {
         BundleContext context = (BundleContext) Proxy.newProxyInstance(getClass().getClassLoader(), new Class<?>[] {BundleContext.class},
                 (p, m, a) -> m.getName().equals("getBundles") ? new Bundle[0] : null);
         ServedBackends served = new ServedBackends(() -> null, type -> null);
-        rpc = new JsonRpc(new PlatformMethods(registry, served, new DeviceMethods(registry, cm, null), context,
-                new BundleUpdates(context, () -> null, served)).methods());
+        DeviceMethods devices = new DeviceMethods(registry, cm, null);
+        Health health = new Health(registry, served, context);
+        rpc = new JsonRpc(new PlatformMethods(registry, served, devices, context, health, new BundleUpdates(context, () -> null, served)).methods());
+        view = new DaemonViewService(served, health, devices);
     }
 
     JsonNode call(String method, String params) throws Exception {
@@ -183,5 +189,70 @@ class PlatformMethodsTest {
         assertThat(result("backend_served_list", "{}")).as("a failed serve leaves no entry").isEmpty();
         assertError(call("backend_serve_net", "{\"name\":\"n\",\"socket\":\"/tmp/n.sock\",\"tap\":\"t0\",\"queues\":2}"),
                 RpcException.INVALID_PARAMS, "'queues'");
+    }
+
+    @Test
+    void aDetachedDeviceIsCriticalAndALongSwapPauseWarns() throws Exception {
+        registry.devices.remove(1);
+        registry.counters.put("detached", 1L);
+        registry.devices.set(0, new DeviceInfo("d0", "blk", DeviceInfo.Status.WAITING, null, "/tmp/a.sock", "detached from user"));
+        assertThat(result("health", "{}").get("status").asText()).isEqualTo("CRITICAL");
+        assertThat(view.deviceHealth("d0").orElseThrow().status()).isEqualTo(HealthResult.Status.CRITICAL);
+        registry.counters.put("detached", 0L);
+        registry.devices.set(0, new DeviceInfo("d0", "blk", DeviceInfo.Status.BOUND, "user", "/tmp/a.sock", "blk"));
+        registry.counters.put("last.pause.us", (DaemonView.SWAP_PAUSE_LIMIT_MS + 1) * 1000);
+        HealthResult h = view.deviceHealth("d0").orElseThrow();
+        assertThat(h.status()).isEqualTo(HealthResult.Status.WARN);
+        assertThat(h.message()).contains("the last swap paused I/O " + (DaemonView.SWAP_PAUSE_LIMIT_MS + 1) + " ms");
+        assertThat(result("health", "{}").get("status").asText()).as("the method and the view agree").isEqualTo("WARN");
+        assertThat(view.health()).hasSize(1);
+        assertThat(view.deviceHealth("zz")).isEmpty();
+        assertThat(view.servedHealth("x")).isEmpty();
+    }
+
+    @Test
+    void theViewSwapsAsTheMethodDoes() throws Exception {
+        Map<String, Object> r = view.swap("d0", "/tmp/b.sock", null);
+        assertThat(r.get("to")).isEqualTo(Map.of("backend", "user", "target", "/tmp/b.sock"));
+        assertThat(r.get("pause_ms")).isEqualTo(4.2);
+        assertThatThrownBy(() -> view.swap("zz", "/tmp/b.sock", "")).isInstanceOf(java.util.NoSuchElementException.class)
+                .hasMessageContaining("no device 'zz'");
+        assertThatThrownBy(() -> view.swap("d0", "/tmp/b.sock", "floppy")).isInstanceOf(IllegalArgumentException.class);
+        assertThat(view.servedBackends()).isEmpty();
+    }
+
+    /** A RESOLVED bundle at {@code level} with the given symbolic name; a framework (id 0) at start level 20. */
+    static Bundle bundle(long id, String name, int state, int level) {
+        return (Bundle) Proxy.newProxyInstance(Bundle.class.getClassLoader(), new Class<?>[] {Bundle.class}, (p, m, a) -> switch (m.getName()) {
+            case "getBundleId" -> id;
+            case "getSymbolicName" -> name;
+            case "getState" -> state;
+            case "getVersion" -> org.osgi.framework.Version.emptyVersion;
+            case "getHeaders" -> new java.util.Hashtable<String, String>();
+            case "adapt" -> a[0] == org.osgi.framework.startlevel.FrameworkStartLevel.class
+                    ? Proxy.newProxyInstance(Bundle.class.getClassLoader(), new Class<?>[] {org.osgi.framework.startlevel.FrameworkStartLevel.class},
+                            (p2, m2, a2) -> m2.getName().equals("getStartLevel") ? 20 : null)
+                    : a[0] == org.osgi.framework.startlevel.BundleStartLevel.class
+                            ? Proxy.newProxyInstance(Bundle.class.getClassLoader(), new Class<?>[] {org.osgi.framework.startlevel.BundleStartLevel.class},
+                                    (p2, m2, a2) -> m2.getName().equals("getStartLevel") ? level : null)
+                            : null;
+            default -> null;
+        });
+    }
+
+    @Test
+    void aBundleNotActiveWarnsOnlyWhenItsStartLevelIsReached() {
+        Bundle system = bundle(0, "org.apache.felix.framework", Bundle.ACTIVE, 0);
+        Bundle stopped = bundle(5, "com.vhost.kernel", Bundle.RESOLVED, 10);
+        Bundle web = bundle(9, "com.vhost.web", Bundle.RESOLVED, 30);
+        BundleContext context = (BundleContext) Proxy.newProxyInstance(getClass().getClassLoader(), new Class<?>[] {BundleContext.class},
+                (p, m, a) -> switch (m.getName()) {
+                    case "getBundles" -> new Bundle[] {system, stopped, web};
+                    case "getBundle" -> system;
+                    default -> null;
+                });
+        registry.devices.clear();
+        List<HealthResult> checks = new Health(registry, new ServedBackends(() -> null, type -> null), context).all();
+        assertThat(checks).containsExactly(new HealthResult("bundle com.vhost.kernel", HealthResult.Status.WARN, "state RESOLVED"));
     }
 }

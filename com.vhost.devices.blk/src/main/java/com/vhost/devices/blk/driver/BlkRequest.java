@@ -76,6 +76,7 @@ final class BlkRequest {
     /** The device answered with {@code status}. */
     void complete(int status) {
         if (status != VirtioBlk.S_OK) {
+            driver.countError();
             finish(new VirtioDeviceException(typeName(type) + " at offset " + offset + ", length " + length()
                     + " failed: status " + statusName(status)));
             return;

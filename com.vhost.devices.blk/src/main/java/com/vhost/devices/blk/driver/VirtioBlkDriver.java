@@ -106,6 +106,7 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
     private volatile boolean holding;
     private final LongAdder completedRequests = new LongAdder();
     private final LongAdder completedBytes = new LongAdder();
+    private final LongAdder failedRequests = new LongAdder();
     private final AtomicLong resubmittedTotal = new AtomicLong();
     /** System.nanoTime() of the latest completion batch of the high-level path. */
     private volatile long lastCompletionNanos;
@@ -254,6 +255,11 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
     void countCompletion(long dataBytes) {
         completedRequests.increment();
         completedBytes.add(dataBytes);
+    }
+
+    /** Counts one request the device answered with IOERR or UNSUPP. */
+    void countError() {
+        failedRequests.increment();
     }
 
     // ---- high-level requests (BlockDevice) ----
@@ -579,7 +585,8 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
 
     /**
      * @return counters: {@code requests} and {@code bytes} completed with S_OK through the
-     *     {@link BlockDevice} methods, {@code swaps}, {@code carried.over} (requests resubmitted
+     *     {@link BlockDevice} methods, {@code errors} (requests the device answered with IOERR or
+     *     UNSUPP), {@code swaps}, {@code carried.over} (requests resubmitted
      *     across swaps), {@code states.carried} (swaps that moved the back-end's state with
      *     DEVICE_STATE), {@code last.pause.us} (-1 when none), {@code last.switch.us} (time
      *     requests were held by the last rebind, from the hold to the resume; -1 when none),
@@ -590,6 +597,7 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
         Map<String, Long> m = new LinkedHashMap<>();
         m.put("requests", completedRequests.sum());
         m.put("bytes", completedBytes.sum());
+        m.put("errors", failedRequests.sum());
         m.put("swaps", swap.swaps());
         m.put("carried.over", resubmittedTotal.get());
         swap.putSwapCounters(m);

@@ -83,7 +83,8 @@ public final class BlkModelFactory implements DeviceModelFactory {
             model.close();
             throw new IllegalArgumentException("blk model: '" + COMPLETE_ORDER + "' is '" + order + "', not 'in-order' or 'random'");
         }
-        return new Model(model, "virtio-blk " + what + ", " + capacityOf(model) + " bytes, " + queues + " queue(s)", java.util.Collections.unmodifiableMap(new java.util.HashMap<>(config)));
+        return new Model(model, "virtio-blk " + what + ", " + capacityOf(model) + " bytes, " + queues + " queue(s)", queues,
+                java.util.Collections.unmodifiableMap(new java.util.HashMap<>(config)));
     }
 
     /** Reads config {@code capacity} (le64, sectors of 512 bytes; VIRTIO 1.2 section 5.2.4) in bytes. */
@@ -93,7 +94,33 @@ public final class BlkModelFactory implements DeviceModelFactory {
         return ByteBuffer.wrap(cfg).order(ByteOrder.LITTLE_ENDIAN).getLong() * VirtioBlk.SECTOR_SIZE;
     }
 
-    private record Model(FileBlockModel device, String describe, Map<String, Object> configuration) implements DeviceModel {
+    private record Model(FileBlockModel device, String describe, int queues, Map<String, Object> configuration) implements DeviceModel {
+        /**
+         * @return {@code requests}, {@code bytes.read}, {@code bytes.written} (totals over the
+         *     queues; requests of any status, bytes moved between the image and guest buffers) and
+         *     the same per queue as {@code queue.N.requests} ...
+         */
+        @Override
+        public Map<String, Long> counters() {
+            Map<String, Long> m = new java.util.LinkedHashMap<>();
+            long requests = 0;
+            long read = 0;
+            long written = 0;
+            for (int q = 0; q < queues; q++) {
+                QueueCounters c = device.counters(q);
+                requests += c.requests();
+                read += c.bytesRead();
+                written += c.bytesWritten();
+                m.put("queue." + q + ".requests", c.requests());
+                m.put("queue." + q + ".bytes.read", c.bytesRead());
+                m.put("queue." + q + ".bytes.written", c.bytesWritten());
+            }
+            m.put("requests", requests);
+            m.put("bytes.read", read);
+            m.put("bytes.written", written);
+            return m;
+        }
+
         @Override
         public void close() {
             try {

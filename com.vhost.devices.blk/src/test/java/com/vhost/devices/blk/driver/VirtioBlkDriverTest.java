@@ -172,6 +172,7 @@ class VirtioBlkDriverTest {
                     .cause().isInstanceOf(VirtioDeviceException.class)
                     .hasMessageContaining("VIRTIO_BLK_T_IN at offset 8192").hasMessageContaining("IOERR (1)");
             dev.read(0, 0, buf).get(5, TimeUnit.SECONDS);
+            assertThat(dev.counters().get("errors")).as("the IOERR answer is counted").isGreaterThanOrEqualTo(1L);
         }
     }
 

@@ -89,4 +89,13 @@ class ImageChecksTest {
         assertThatThrownBy(() -> new BlkModelFactory().create(Map.of(DeviceConfigKeys.IMAGE, odd.toString())))
                 .isInstanceOf(IllegalArgumentException.class).hasMessage("image " + odd + " is 1000 bytes, not a multiple of 512");
     }
+
+    @Test
+    void theFactorysModelCountsPerQueueAndInTotal() throws Exception {
+        try (var model = new BlkModelFactory().create(Map.of(DeviceConfigKeys.MEMORY_SIZE, 1L << 20, DeviceConfigKeys.QUEUES, 2))) {
+            assertThat(model.counters()).containsOnlyKeys("requests", "bytes.read", "bytes.written", "queue.0.requests",
+                    "queue.0.bytes.read", "queue.0.bytes.written", "queue.1.requests", "queue.1.bytes.read", "queue.1.bytes.written");
+            assertThat(model.counters().values()).containsOnly(0L);
+        }
+    }
 }
