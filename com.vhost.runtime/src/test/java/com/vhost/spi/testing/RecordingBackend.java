@@ -27,6 +27,8 @@ import java.util.Map;
  */
 public abstract class RecordingBackend implements VhostBackend {
     public final List<String> log = new ArrayList<>();
+    /** vhost-user: the size of each {@link VhostUserBackend#pipeline} batch, in order. */
+    public final List<Integer> batches = new ArrayList<>();
     public final VhostBackendType type;
     public long features;
     /** vhost-user protocol features, or vDPA / kernel backend features, offered. */
@@ -115,6 +117,10 @@ public abstract class RecordingBackend implements VhostBackend {
         @Override public long getProtocolFeatures() throws VhostException { rec("GET_PROTOCOL_FEATURES"); return protocolFeatures; }
         @Override public void setProtocolFeatures(long f) throws VhostException { rec("SET_PROTOCOL_FEATURES 0x" + Long.toHexString(f)); negotiated = f; }
         @Override public long negotiatedProtocolFeatures() { return negotiated; }
+        @Override public long[] pipeline(List<com.vhost.api.user.VringRequest> requests) throws VhostException {
+            batches.add(requests.size());
+            return VhostUserBackend.super.pipeline(requests);
+        }
         @Override public int getQueueNum() throws VhostException { rec("GET_QUEUE_NUM"); return queueNum; }
         @Override public int getMaxMemSlots() throws VhostException { rec("GET_MAX_MEM_SLOTS"); return 32; }
         @Override public void addMemRegion(MemoryRegion region) throws VhostException { rec("ADD_MEM_REG"); }
