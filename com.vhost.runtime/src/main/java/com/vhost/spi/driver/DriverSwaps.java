@@ -43,6 +43,7 @@ final class DriverSwaps {
             nf.ackFeatures(d.ackedFeatures());
             d.adopt(nf, d.frontend());
             nf.prepare(d.memory()); // features and memory table now, while the old backend still serves
+            d.prepareNext(nv);
         } catch (VhostException | RuntimeException e) {
             nv.close();
             throw e;

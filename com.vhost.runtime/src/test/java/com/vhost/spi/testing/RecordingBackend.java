@@ -125,8 +125,21 @@ public abstract class RecordingBackend implements VhostBackend {
         @Override public int getMaxMemSlots() throws VhostException { rec("GET_MAX_MEM_SLOTS"); return 32; }
         @Override public void addMemRegion(MemoryRegion region) throws VhostException { rec("ADD_MEM_REG"); }
         @Override public void removeMemRegion(MemoryRegion region) throws VhostException { rec("REM_MEM_REG"); }
-        @Override public InflightRegion getInflightFd(int numQueues, int queueSize) throws VhostException { throw new VhostFeatureException("GET_INFLIGHT_FD not offered"); }
-        @Override public void setInflightFd(InflightRegion region) throws VhostException { throw new VhostFeatureException("SET_INFLIGHT_FD not offered"); }
+        @Override public InflightRegion getInflightFd(int numQueues, int queueSize) throws VhostException {
+            if (!com.vhost.api.user.VhostUserProtocolFeature.INFLIGHT_SHMFD.in(negotiated)) {
+                throw new VhostFeatureException("GET_INFLIGHT_FD not offered");
+            }
+            rec("GET_INFLIGHT_FD " + numQueues + " " + queueSize);
+            // an fd of the test's own, never mapped: only its ownership travels
+            return new InflightRegion(4096, 0, numQueues, queueSize,
+                    com.vhost.spi.nativeio.Linux.eventfd(com.vhost.spi.nativeio.Linux.EFD_CLOEXEC));
+        }
+        @Override public void setInflightFd(InflightRegion region) throws VhostException {
+            if (!com.vhost.api.user.VhostUserProtocolFeature.INFLIGHT_SHMFD.in(negotiated)) {
+                throw new VhostFeatureException("SET_INFLIGHT_FD not offered");
+            }
+            rec("SET_INFLIGHT_FD " + region.numQueues() + " " + region.queueSize());
+        }
         @Override public int setDeviceStateFd(DeviceStateDirection direction, DeviceStatePhase phase, int fd) throws VhostException { throw new VhostFeatureException("SET_DEVICE_STATE_FD not offered"); }
         @Override public void checkDeviceState() throws VhostException { throw new VhostFeatureException("CHECK_DEVICE_STATE not offered"); }
         @Override public boolean canTransferState() { return false; }
