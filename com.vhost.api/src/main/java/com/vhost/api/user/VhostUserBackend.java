@@ -8,6 +8,7 @@ import com.vhost.api.VhostBackend;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VringEnableBackend;
+import java.util.List;
 import org.osgi.annotation.versioning.ProviderType;
 
 /**
@@ -84,4 +85,42 @@ public interface VhostUserBackend
      * @throws com.vhost.api.VhostRefusedException when the back-end reports the transfer failed
      */
     void checkDeviceState() throws VhostException;
+
+    /**
+     * Sends ring requests as one batch: all of them first, then every reply (REPLY_ACK's ack, or
+     * GET_VRING_BASE's state) read in order (the vhost-user spec has a back-end handle requests
+     * in the order sent and reply in that order), one wait for the whole batch instead of one per
+     * request. Every request is sent whatever the outcome of an earlier one: put in one batch
+     * only requests that may all take effect whichever of them the back-end refuses. Without
+     * REPLY_ACK negotiated only GET_VRING_BASE has a reply. The default runs them one at a time
+     * with {@link VringRequest#runOn}, going on after a failure as a batch does.
+     *
+     * @param requests the requests, in the order to send them
+     * @return per request, in the same order: GET_VRING_BASE the next avail index, otherwise 0
+     * @throws com.vhost.api.VhostRefusedException when the back-end refused a request (the first
+     *     refused one, naming request and queue; later failures are suppressed on it)
+     * @throws VhostFeatureException when a request needs a feature not negotiated (then nothing
+     *     was sent)
+     * @throws VhostException from the connection, naming the request whose reply did not come
+     * @since 1.1
+     */
+    default long[] pipeline(List<VringRequest> requests) throws VhostException {
+        long[] out = new long[requests.size()];
+        VhostException first = null;
+        for (int i = 0; i < out.length; i++) {
+            try {
+                out[i] = requests.get(i).runOn(this);
+            } catch (VhostException e) {
+                if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+        return out;
+    }
 }

@@ -8,7 +8,10 @@
  * vhost-user bundle, because drivers and the generic vhost device (runtime bundle) use these
  * types without depending on the vhost-user implementation; the transport-neutral root package
  * {@code com.vhost.api} names no vhost-user type.
+ *
+ * <p>1.1.0: {@link com.vhost.api.user.VhostUserBackend#pipeline} sends ring requests as one batch
+ * ({@link com.vhost.api.user.VringRequest}).
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.0.0")
+@org.osgi.annotation.versioning.Version("1.1.0")
 package com.vhost.api.user;

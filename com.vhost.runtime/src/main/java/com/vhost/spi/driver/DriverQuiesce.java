@@ -30,16 +30,30 @@ final class DriverQuiesce {
      */
     record Stop(int[] bases, List<VirtqueueConfig> slept, VhostException error) {}
 
+    /** When {@link #quiesce} closes the backend it stopped. */
+    enum Close {
+        /** At the end of the quiesce (detach, loss). */
+        NOW,
+        /**
+         * By the caller once the next backend started (a rebind): a backend whose rings stopped
+         * serves nothing and changes no state any more, so its teardown (on both sides of the
+         * connection) is kept out of the I/O pause. One whose rings could not be stopped is
+         * closed at once, as {@link #NOW}.
+         */
+        AFTER_START,
+        /** Not at all: its front-end stays ASLEEP_ACTIVE when the rings stopped (snapshot, restore). */
+        NEVER
+    }
+
     /**
      * Stops the backend's rings, reaps stragglers, carries the back-end's state to {@code next}
      * (when both offer DEVICE_STATE), takes what is outstanding ({@link VhostDriver#takeOutstanding})
-     * and closes the backend unless {@code closeOld} is false (its front-end is then
-     * ASLEEP_ACTIVE when the rings stopped). A backend that cannot stop its rings is not waited
-     * for: everything not completed is taken.
+     * and closes the backend as {@code close} says. A backend that cannot stop its rings is not
+     * waited for: everything not completed is taken.
      *
      * @return requests (chains) taken off the rings
      */
-    static int quiesce(VhostDriver<?, ?> d, String why, GenericVhostDevice next, boolean closeOld) {
+    static int quiesce(VhostDriver<?, ?> d, String why, GenericVhostDevice next, Close close) {
         long t0 = System.nanoTime();
         GenericVhostDevice v = d.vhost();
         Stop stop = stopRings(d, why);
@@ -53,8 +67,10 @@ final class DriverQuiesce {
         long t2 = System.nanoTime();
         int taken = d.takeOutstanding(stop.bases(), why);
         long t3 = System.nanoTime();
-        if (closeOld) {
+        if (close != Close.NEVER) {
             d.swap.leaving(v.backend().describe());
+        }
+        if (close == Close.NOW || (close == Close.AFTER_START && stop.error() != null)) {
             v.close();
         }
         d.log.debug("{}: stopped {} for {}: {} {} taken off the rings; rings {} us, reap {} us, take {} us, close {} us",

@@ -74,7 +74,7 @@ final class DriverSnapshots {
         d.holdDataPath();
         try {
             try {
-                DriverQuiesce.quiesce(d, "restore", null, false);
+                DriverQuiesce.quiesce(d, "restore", null, DriverQuiesce.Close.NEVER);
                 if (f.state() != VirtioDeviceState.ASLEEP_ACTIVE) {
                     throw new VhostDisconnectedException("restore: the rings of " + name + " could not be stopped (device "
                             + f.state() + ")");

@@ -43,19 +43,21 @@ final class DriverSwaps {
             nf.ackFeatures(d.ackedFeatures());
             d.adopt(nf, d.frontend());
             nf.prepare(d.memory()); // features and memory table now, while the old backend still serves
+            d.prepareNext(nv);
         } catch (VhostException | RuntimeException e) {
             nv.close();
             throw e;
         }
         long t0 = System.nanoTime();
         boolean wasDetached = d.swap.isDetached();
+        GenericVhostDevice old = wasDetached ? null : d.vhost();
         boolean started = false;
         int taken = 0;
         int placed;
         d.holdDataPath();
         try {
             if (!wasDetached) {
-                taken = DriverQuiesce.quiesce(d, "rebind to " + name, nv, true);
+                taken = DriverQuiesce.quiesce(d, "rebind to " + name, nv, DriverQuiesce.Close.AFTER_START);
             }
             // From here on the device has no backend until the new one is started.
             long ta = System.nanoTime();
@@ -82,6 +84,9 @@ final class DriverSwaps {
             started = true;
         } finally {
             placed = d.resumeDataPath(started);
+            if (old != null) {
+                old.close(); // its rings stopped in the quiesce: closed after the pause (DriverQuiesce.Close.AFTER_START)
+            }
         }
         d.swap.swapped(t0);
         d.swapped(from, name, d.swap.lastSwitchNanos(), taken, placed);
@@ -93,7 +98,7 @@ final class DriverSwaps {
         long t0 = System.nanoTime();
         d.holdDataPath();
         try {
-            DriverQuiesce.quiesce(d, "detach", null, true);
+            DriverQuiesce.quiesce(d, "detach", null, DriverQuiesce.Close.NOW);
             markDetached(d, from);
         } finally {
             d.resumeDataPath(false);
@@ -110,7 +115,7 @@ final class DriverSwaps {
      */
     static void lostUnderCommand(VhostDriver<?, ?> d, String name, VhostException why) {
         if (d.swap.detachOnLoss()) {
-            DriverQuiesce.quiesce(d, "loss of " + name, null, true);
+            DriverQuiesce.quiesce(d, "loss of " + name, null, DriverQuiesce.Close.NOW);
             markDetached(d, name);
         } else {
             d.lost("", new VhostDisconnectedException(d.profile().device() + " on " + name + ": " + why.getMessage()));

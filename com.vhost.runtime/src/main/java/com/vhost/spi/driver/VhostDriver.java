@@ -216,6 +216,17 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S extends Vh
     protected void beforeStop(GenericVhostDevice vhost) throws VhostException {}
 
     /**
+     * A rebind negotiated with {@code next} (features and memory table sent) while the old backend
+     * still serves, before the data path is held: the place to hand it ahead what does not depend
+     * on the old backend's stop, so it stays out of the I/O pause (e.g. the inflight region,
+     * {@link com.vhost.spi.vhost.InflightTracking#prepare}). A failure refuses the rebind: the
+     * device stays on the backend it had. Default: nothing.
+     *
+     * @since 2.1
+     */
+    protected void prepareNext(GenericVhostDevice next) throws VhostException {}
+
+    /**
      * A rebind is about to start the rings on {@code next} (features and memory table set, the old
      * backend quiesced or gone): the place to hand it what must reach it before its rings start,
      * e.g. the inflight region ({@link com.vhost.spi.vhost.InflightTracking}). Default: nothing.

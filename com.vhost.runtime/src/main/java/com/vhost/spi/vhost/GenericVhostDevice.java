@@ -12,17 +12,16 @@ import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VhostFeatures;
-import com.vhost.api.VhostNativeException;
 import com.vhost.api.VhostProtocolException;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.VirtqueueException;
 import com.vhost.api.VringAddr;
+import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.user.VhostUserProtocolFeature;
 import com.vhost.api.virtio.GuestMemory;
 import com.vhost.api.virtio.GuestMemoryRegion;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
-import com.vhost.spi.nativeio.EventFd;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -104,13 +103,9 @@ public final class GenericVhostDevice implements VhostDevice {
     private boolean suspended;
     /** The queues at suspend, each with the next avail index the device returned. */
     private List<VirtqueueConfig> suspendedQueues = List.of();
-    /** The call fd last given to the back-end per queue (the masked notifier's when masked). */
-    private final int[] backendCallFds;
     private boolean lastStartResumed;
-    private final boolean[] masked;
-    private final boolean[] pending;
-    private final int[] callFds;
-    private final EventFd[] maskedNotifiers;
+    /** Call fds and their masking. */
+    private final CallMasks calls;
     private boolean closed;
 
     /**
@@ -129,13 +124,7 @@ public final class GenericVhostDevice implements VhostDevice {
             throw new IllegalArgumentException("numQueues " + numQueues + " outside 1..255");
         }
         this.numQueues = numQueues;
-        this.masked = new boolean[numQueues];
-        this.pending = new boolean[numQueues];
-        this.callFds = new int[numQueues];
-        java.util.Arrays.fill(callFds, -1);
-        this.backendCallFds = new int[numQueues];
-        java.util.Arrays.fill(backendCallFds, -1);
-        this.maskedNotifiers = new EventFd[numQueues];
+        this.calls = new CallMasks(numQueues);
         call("SET_OWNER", -1, backend::setOwner);
         this.backendFeatures = callLong("GET_FEATURES", -1, backend::getFeatures);
         this.hooks = TransportHooks.of(backend);
@@ -326,13 +315,18 @@ public final class GenericVhostDevice implements VhostDevice {
             if (!prepared) {
                 call("SET_MEM_TABLE", -1, () -> backend.setMemTable(regions));
             }
-            for (VirtqueueConfig q : queues) {
-                startQueue(memory, q);
-                done.add(q);
-            }
-            if (hooks.enablesAtStart()) {
+            VhostUserBackend batches = hooks.batches();
+            if (batches != null) {
+                RingBatches.start(batches, hooks, calls, memory, queues, done);
+            } else {
                 for (VirtqueueConfig q : queues) {
-                    call("SET_VRING_ENABLE", q.index(), () -> hooks.setVringEnable(q.index(), q.enabled()));
+                    startQueue(memory, q);
+                    done.add(q);
+                }
+                if (hooks.enablesAtStart()) {
+                    for (VirtqueueConfig q : queues) {
+                        call("SET_VRING_ENABLE", q.index(), () -> hooks.setVringEnable(q.index(), q.enabled()));
+                    }
                 }
             }
             hooks.started(); // vhost-vdpa: DRIVER_OK
@@ -378,10 +372,10 @@ public final class GenericVhostDevice implements VhostDevice {
         try {
             for (VirtqueueConfig q : queues) {
                 int i = q.index();
-                int fd = masked[i] ? maskedNotifier(i).fd() : q.callFd();
-                if (fd != backendCallFds[i]) {
+                int fd = calls.backendFd(i, q.callFd());
+                if (!calls.hasSent(i, fd)) {
                     call("SET_VRING_CALL", i, () -> backend.setVringCall(i, fd));
-                    backendCallFds[i] = fd;
+                    calls.sent(i, fd);
                 }
             }
             hooks.resume();
@@ -430,18 +424,12 @@ public final class GenericVhostDevice implements VhostDevice {
         int i = q.index();
         call("SET_VRING_NUM", i, () -> backend.setVringNum(i, q.size()));
         call("SET_VRING_BASE", i, () -> backend.setVringBase(i, q.nextAvail()));
-        VringAddr addr;
-        try {
-            addr = hooks.ringAddr(memory, q); // vhost-vdpa: IOVAs (= guest-physical), checked against memory
-        } catch (IndexOutOfBoundsException e) {
-            throw new VirtqueueException(i, "SET_VRING_ADDR: ring outside guest memory: " + e.getMessage());
-        }
+        VringAddr addr = RingBatches.ringAddr(hooks, memory, q);
         call("SET_VRING_ADDR", i, () -> backend.setVringAddr(addr));
         call("SET_VRING_KICK", i, () -> backend.setVringKick(i, q.kickFd()));
-        callFds[i] = q.callFd();
-        int fd = masked[i] ? maskedNotifier(i).fd() : q.callFd();
+        int fd = calls.backendFd(i, q.callFd());
         call("SET_VRING_CALL", i, () -> backend.setVringCall(i, fd));
-        backendCallFds[i] = fd;
+        calls.sent(i, fd);
     }
 
     /**
@@ -480,6 +468,30 @@ public final class GenericVhostDevice implements VhostDevice {
         List<VirtqueueConfig> queues = startedQueues;
         startedQueues = List.of();
         int[] bases = new int[queues.size()];
+        VhostUserBackend batches = hooks.batches();
+        VhostException first = batches != null ? RingBatches.stop(batches, hooks.switchesRings(), queues, bases) : stopOneByOne(queues, bases);
+        if (keep && first == null) {
+            List<VirtqueueConfig> at = new ArrayList<>(queues.size());
+            for (int k = 0; k < queues.size(); k++) {
+                at.add(queues.get(k).withNextAvail(bases[k] & 0xFFFF));
+            }
+            suspendedQueues = List.copyOf(at);
+            suspended = true;
+            return bases;
+        }
+        try {
+            hooks.stopped(); // vhost-vdpa: status reset, then ACKNOWLEDGE | DRIVER for the next start
+        } catch (VhostException e) {
+            first = keep(first, e);
+        }
+        if (first != null) {
+            throw first;
+        }
+        return bases;
+    }
+
+    /** The rings' stop, a request at a time: SET_VRING_ENABLE(0) where rings switch, the transport's hook, GET_VRING_BASE. */
+    private VhostException stopOneByOne(List<VirtqueueConfig> queues, int[] bases) {
         VhostException first = null;
         if (hooks.switchesRings()) {
             for (VirtqueueConfig q : queues) {
@@ -504,24 +516,7 @@ public final class GenericVhostDevice implements VhostDevice {
                 bases[k] = -1;
             }
         }
-        if (keep && first == null) {
-            List<VirtqueueConfig> at = new ArrayList<>(queues.size());
-            for (int k = 0; k < queues.size(); k++) {
-                at.add(queues.get(k).withNextAvail(bases[k] & 0xFFFF));
-            }
-            suspendedQueues = List.copyOf(at);
-            suspended = true;
-            return bases;
-        }
-        try {
-            hooks.stopped(); // vhost-vdpa: status reset, then ACKNOWLEDGE | DRIVER for the next start
-        } catch (VhostException e) {
-            first = keep(first, e);
-        }
-        if (first != null) {
-            throw first;
-        }
-        return bases;
+        return first;
     }
 
     private static VhostException keep(VhostException first, VhostException e) {
@@ -540,29 +535,7 @@ public final class GenericVhostDevice implements VhostDevice {
     @Override
     public void virtqueueMask(int index, boolean mask) throws VhostException {
         checkIndex(index);
-        if (masked[index] == mask) {
-            return;
-        }
-        if (started && isStarted(index)) {
-            if (mask) {
-                int fd = maskedNotifier(index).fd();
-                call("SET_VRING_CALL(masked)", index, () -> backend.setVringCall(index, fd));
-                backendCallFds[index] = fd;
-            } else {
-                int fd = callFds[index];
-                call("SET_VRING_CALL(unmasked)", index, () -> backend.setVringCall(index, fd));
-                backendCallFds[index] = fd;
-            }
-        }
-        masked[index] = mask;
-        if (!mask) {
-            boolean signalled = pollMasked(index);
-            pending[index] = false;
-            if (signalled && callFds[index] >= 0) {
-                // Forward the call that arrived while masked, as QEMU re-checks the masked notifier.
-                RequestContext.signal(callFds[index]);
-            }
-        }
+        calls.mask(index, mask, started && isStarted(index), (request, fd) -> call(request, index, () -> backend.setVringCall(index, fd)));
     }
 
     private boolean isStarted(int index) {
@@ -574,29 +547,10 @@ public final class GenericVhostDevice implements VhostDevice {
         return false;
     }
 
-    private boolean pollMasked(int index) {
-        EventFd n = maskedNotifiers[index];
-        try {
-            if (n != null && n.drain() > 0) {
-                pending[index] = true;
-            }
-        } catch (VhostNativeException e) {
-            throw new java.io.UncheckedIOException("queue " + index + ": reading the masked call notifier", e);
-        }
-        return pending[index];
-    }
-
     @Override
     public boolean virtqueuePending(int index) {
         checkIndex(index);
-        return pollMasked(index);
-    }
-
-    private EventFd maskedNotifier(int index) throws VhostException {
-        if (maskedNotifiers[index] == null) {
-            maskedNotifiers[index] = EventFd.create();
-        }
-        return maskedNotifiers[index];
+        return calls.poll(index);
     }
 
     @Override
@@ -668,12 +622,7 @@ public final class GenericVhostDevice implements VhostDevice {
         } finally {
             started = false;
             closed = true;
-            for (int i = 0; i < maskedNotifiers.length; i++) {
-                if (maskedNotifiers[i] != null) {
-                    maskedNotifiers[i].close();
-                    maskedNotifiers[i] = null;
-                }
-            }
+            calls.close();
             backend.close();
         }
     }

@@ -25,6 +25,8 @@ import com.vhost.spi.nativeio.SharedMemory;
 public final class InflightTracking implements AutoCloseable {
     private InflightRegion region;
     private boolean active;
+    /** The device {@link #prepare} handed the region to ahead of its {@link #attach}, or null. */
+    private GenericVhostDevice prepared;
 
     /**
      * @return whether {@code vhost}'s back-end negotiated INFLIGHT_SHMFD (a vhost-user back-end
@@ -50,6 +52,12 @@ public final class InflightTracking implements AutoCloseable {
         if (!offered(vhost)) {
             return false;
         }
+        if (prepared == vhost && region != null && region.numQueues() == numQueues && region.queueSize() == queueSize) {
+            prepared = null; // handed over by prepare already
+            active = true;
+            return true;
+        }
+        prepared = null;
         VhostUserBackend ub = (VhostUserBackend) vhost.backend();
         if (region == null || region.numQueues() != numQueues || region.queueSize() != queueSize) {
             InflightRegion r = ub.getInflightFd(numQueues, queueSize);
@@ -66,6 +74,28 @@ public final class InflightTracking implements AutoCloseable {
         }
         ub.setInflightFd(region);
         active = true;
+        return true;
+    }
+
+    /**
+     * Hands the region the device has to {@code next}'s back-end ahead of its {@link #attach}
+     * (SET_INFLIGHT_FD, every ring of {@code next} stopped): a hot-swap does this while the old
+     * back-end still serves, so that the request is not part of the I/O pause. The back-end only
+     * maps the region then (it reads it when its rings start, libvhost-user and this project's
+     * alike), and the region keeps being the old back-end's until then; {@link #active()} does
+     * not change. Nothing is sent when {@code next} did not negotiate INFLIGHT_SHMFD or the device
+     * has no region of this shape yet (then {@link #attach} asks for one).
+     *
+     * @return whether the region was handed over
+     * @throws VhostException when the back-end refused SET_INFLIGHT_FD
+     */
+    public synchronized boolean prepare(GenericVhostDevice next, int numQueues, int queueSize) throws VhostException {
+        prepared = null;
+        if (!offered(next) || region == null || region.numQueues() != numQueues || region.queueSize() != queueSize) {
+            return false;
+        }
+        ((VhostUserBackend) next.backend()).setInflightFd(region);
+        prepared = next;
         return true;
     }
 
@@ -97,6 +127,7 @@ public final class InflightTracking implements AutoCloseable {
     }
 
     private void closeRegion() {
+        prepared = null;
         if (region != null) {
             Linux.closeQuietly(region.fd());
             region = null;

@@ -81,6 +81,15 @@ abstract sealed class TransportHooks permits TransportHooks.User, TransportHooks
                 memory.userAddrOfGuest(q.availAddr()), q.usedAddr());
     }
 
+    /**
+     * @return the backend that sends the rings' start and stop requests in batches
+     *     ({@link VhostUserBackend#pipeline}: vhost-user), or null to send them one by one
+     *     (vhost-kernel and vhost-vdpa ioctls, in the order their hooks need)
+     */
+    VhostUserBackend batches() {
+        return null;
+    }
+
     /** @return whether every ring gets SET_VRING_ENABLE(its enabled flag) after the rings are set up */
     abstract boolean enablesAtStart();
 
@@ -165,6 +174,11 @@ abstract sealed class TransportHooks permits TransportHooks.User, TransportHooks
         @Override
         boolean usesProtocolFeatures() {
             return useProtocolFeatures;
+        }
+
+        @Override
+        VhostUserBackend batches() {
+            return backend;
         }
 
         @Override

@@ -27,6 +27,8 @@ import java.util.Map;
  */
 public abstract class RecordingBackend implements VhostBackend {
     public final List<String> log = new ArrayList<>();
+    /** vhost-user: the size of each {@link VhostUserBackend#pipeline} batch, in order. */
+    public final List<Integer> batches = new ArrayList<>();
     public final VhostBackendType type;
     public long features;
     /** vhost-user protocol features, or vDPA / kernel backend features, offered. */
@@ -115,12 +117,29 @@ public abstract class RecordingBackend implements VhostBackend {
         @Override public long getProtocolFeatures() throws VhostException { rec("GET_PROTOCOL_FEATURES"); return protocolFeatures; }
         @Override public void setProtocolFeatures(long f) throws VhostException { rec("SET_PROTOCOL_FEATURES 0x" + Long.toHexString(f)); negotiated = f; }
         @Override public long negotiatedProtocolFeatures() { return negotiated; }
+        @Override public long[] pipeline(List<com.vhost.api.user.VringRequest> requests) throws VhostException {
+            batches.add(requests.size());
+            return VhostUserBackend.super.pipeline(requests);
+        }
         @Override public int getQueueNum() throws VhostException { rec("GET_QUEUE_NUM"); return queueNum; }
         @Override public int getMaxMemSlots() throws VhostException { rec("GET_MAX_MEM_SLOTS"); return 32; }
         @Override public void addMemRegion(MemoryRegion region) throws VhostException { rec("ADD_MEM_REG"); }
         @Override public void removeMemRegion(MemoryRegion region) throws VhostException { rec("REM_MEM_REG"); }
-        @Override public InflightRegion getInflightFd(int numQueues, int queueSize) throws VhostException { throw new VhostFeatureException("GET_INFLIGHT_FD not offered"); }
-        @Override public void setInflightFd(InflightRegion region) throws VhostException { throw new VhostFeatureException("SET_INFLIGHT_FD not offered"); }
+        @Override public InflightRegion getInflightFd(int numQueues, int queueSize) throws VhostException {
+            if (!com.vhost.api.user.VhostUserProtocolFeature.INFLIGHT_SHMFD.in(negotiated)) {
+                throw new VhostFeatureException("GET_INFLIGHT_FD not offered");
+            }
+            rec("GET_INFLIGHT_FD " + numQueues + " " + queueSize);
+            // an fd of the test's own, never mapped: only its ownership travels
+            return new InflightRegion(4096, 0, numQueues, queueSize,
+                    com.vhost.spi.nativeio.Linux.eventfd(com.vhost.spi.nativeio.Linux.EFD_CLOEXEC));
+        }
+        @Override public void setInflightFd(InflightRegion region) throws VhostException {
+            if (!com.vhost.api.user.VhostUserProtocolFeature.INFLIGHT_SHMFD.in(negotiated)) {
+                throw new VhostFeatureException("SET_INFLIGHT_FD not offered");
+            }
+            rec("SET_INFLIGHT_FD " + region.numQueues() + " " + region.queueSize());
+        }
         @Override public int setDeviceStateFd(DeviceStateDirection direction, DeviceStatePhase phase, int fd) throws VhostException { throw new VhostFeatureException("SET_DEVICE_STATE_FD not offered"); }
         @Override public void checkDeviceState() throws VhostException { throw new VhostFeatureException("CHECK_DEVICE_STATE not offered"); }
         @Override public boolean canTransferState() { return false; }

@@ -122,10 +122,12 @@ class GenericVhostDeviceTest {
             b.log.clear();
             d.start(memory, List.of(q(0, 0, 20), q(1, 5, 21)));
             assertThat(d.isStarted()).isTrue();
+            // vhost-user: two batches, the rings' setup (nothing runs), then kick and enable (they run)
             assertThat(b.log).containsExactly("SET_FEATURES 0x" + Long.toHexString(VERSION_1 | PROTO), "SET_MEM_TABLE 1",
-                    "SET_VRING_NUM 0 128", "SET_VRING_BASE 0 0", "SET_VRING_ADDR 0", "SET_VRING_KICK 0", "SET_VRING_CALL 0 20",
-                    "SET_VRING_NUM 1 128", "SET_VRING_BASE 1 5", "SET_VRING_ADDR 1", "SET_VRING_KICK 1", "SET_VRING_CALL 1 21",
-                    "SET_VRING_ENABLE 0 1", "SET_VRING_ENABLE 1 1");
+                    "SET_VRING_NUM 0 128", "SET_VRING_BASE 0 0", "SET_VRING_ADDR 0", "SET_VRING_CALL 0 20",
+                    "SET_VRING_NUM 1 128", "SET_VRING_BASE 1 5", "SET_VRING_ADDR 1", "SET_VRING_CALL 1 21",
+                    "SET_VRING_KICK 0", "SET_VRING_KICK 1", "SET_VRING_ENABLE 0 1", "SET_VRING_ENABLE 1 1");
+            assertThat(b.batches).containsExactly(8, 4);
             assertThat(b.memTable.get(0).userAddr()).isEqualTo(seg.address());
             assertThat(b.memTable.get(0).guestAddr()).isEqualTo(GPA);
             assertThat(b.memTable.get(0).fd()).isEqualTo(99);
@@ -135,6 +137,7 @@ class GenericVhostDeviceTest {
             b.log.clear();
             assertThat(d.stop()).containsExactly(7, 12);
             assertThat(b.log).containsExactly("SET_VRING_ENABLE 0 0", "SET_VRING_ENABLE 1 0", "GET_VRING_BASE 0", "GET_VRING_BASE 1");
+            assertThat(b.batches).containsExactly(8, 4, 4);
             assertThat(d.isStarted()).isFalse();
         }
     }
@@ -149,8 +152,8 @@ class GenericVhostDeviceTest {
             assertThat(b.log).containsExactly("SET_FEATURES 0x" + Long.toHexString(VERSION_1 | PROTO), "SET_MEM_TABLE 1");
             b.log.clear();
             d.start(memory, List.of(q(0, 3, 20)));
-            assertThat(b.log).containsExactly("SET_VRING_NUM 0 128", "SET_VRING_BASE 0 3", "SET_VRING_ADDR 0", "SET_VRING_KICK 0",
-                    "SET_VRING_CALL 0 20", "SET_VRING_ENABLE 0 1");
+            assertThat(b.log).containsExactly("SET_VRING_NUM 0 128", "SET_VRING_BASE 0 3", "SET_VRING_ADDR 0", "SET_VRING_CALL 0 20",
+                    "SET_VRING_KICK 0", "SET_VRING_ENABLE 0 1");
             assertThatThrownBy(() -> d.prepare(memory)).isInstanceOf(com.vhost.api.VirtioDeviceException.class).hasMessageContaining("started");
             d.stop();
             b.log.clear();
@@ -305,7 +308,19 @@ class GenericVhostDeviceTest {
             b.log.clear();
             assertThatThrownBy(() -> d.start(memory, List.of(q(0, 0, 20))))
                     .isInstanceOf(VhostRefusedException.class)
-                    .hasMessageContaining("SET_VRING_ADDR refused").hasMessageContaining("SET_VRING_ADDR for queue 0");
+                    .hasMessageContaining("SET_VRING_ADDR refused");
+            assertThat(d.isStarted()).isFalse();
+            // the setup batch was refused: no ring was kicked or enabled (nothing ran), none needed stopping
+            assertThat(b.log).containsExactly("SET_FEATURES 0x" + Long.toHexString(VERSION_1 | PROTO), "SET_MEM_TABLE 1",
+                    "SET_VRING_NUM 0 128", "SET_VRING_BASE 0 0", "SET_VRING_ADDR 0", "SET_VRING_CALL 0 20");
+            // a refusal in the second batch: the queues it may have started are stopped
+            b.refuse = "SET_VRING_ENABLE";
+            b.log.clear();
+            assertThatThrownBy(() -> d.start(memory, List.of(q(0, 0, 20), q(1, 0, 21))))
+                    .isInstanceOf(VhostRefusedException.class).hasMessageContaining("SET_VRING_ENABLE refused")
+                    .satisfies(e -> assertThat(e.getSuppressed()).hasSize(1));
+            assertThat(b.log).endsWith("SET_VRING_KICK 0", "SET_VRING_KICK 1", "SET_VRING_ENABLE 0 1", "SET_VRING_ENABLE 1 1",
+                    "GET_VRING_BASE 0", "GET_VRING_BASE 1");
             assertThat(d.isStarted()).isFalse();
         }
     }

@@ -17,6 +17,7 @@ import com.vhost.api.user.DeviceStatePhase;
 import com.vhost.api.user.InflightRegion;
 import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.user.VhostUserProtocolFeature;
+import com.vhost.api.user.VringRequest;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.user.connection.VhostUserConnection;
@@ -78,7 +79,7 @@ public final class VhostUserFrontend implements VhostUserBackend {
     private static final Logger LOG = LoggerFactory.getLogger(VhostUserFrontend.class);
     private static final long PROTOCOL_FEATURES_BIT = VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES);
 
-    private final VhostUserConnection conn;
+    final VhostUserConnection conn;
     private final String description;
     private final List<OwnedFd> rxFds = new ArrayList<>(VhostUserConnection.MAX_FDS);
     private boolean backendFeaturesKnown;
@@ -347,6 +348,12 @@ public final class VhostUserFrontend implements VhostUserBackend {
         vringFile(FrontendRequest.SET_VRING_ERR, index, fd);
     }
 
+    /** Sends the batch at once and then reads the replies in order ({@link FrontendPipeline}). */
+    @Override
+    public long[] pipeline(List<VringRequest> requests) throws VhostException {
+        return FrontendPipeline.run(this, requests);
+    }
+
     @Override
     public void setVringEnable(int index, boolean enable) throws VhostException {
         call(FrontendRequest.SET_VRING_ENABLE, index, () -> {
@@ -578,25 +585,10 @@ public final class VhostUserFrontend implements VhostUserBackend {
 
     /** Runs {@code op}, adding "REQUEST for queue N: " to failures and closing a broken stream. */
     private <T> T call(FrontendRequest req, int queue, Op<T> op) throws VhostException {
-        String ctx = queue >= 0 ? req.name() + " for queue " + queue : req.name();
         try {
             return op.run();
-        } catch (VhostFeatureException | VhostRefusedException e) {
-            throw e;
-        } catch (VhostProtocolException e) {
-            conn.close();
-            throw new VhostProtocolException(FrontendErrors.withContext(ctx, e.getMessage()), e);
-        } catch (VhostDisconnectedException e) {
-            conn.close();
-            throw new VhostDisconnectedException(FrontendErrors.withContext(ctx, e.getMessage()));
-        } catch (VhostTimeoutException e) {
-            conn.close();
-            throw new VhostTimeoutException(FrontendErrors.withContext(ctx, e.getMessage()));
-        } catch (VhostNativeException e) {
-            conn.close();
-            throw new VhostNativeException(FrontendErrors.withContext(ctx, e.call()), e.errno(), FrontendErrors.nativeDetail(e));
-        } catch (IllegalArgumentException e) {
-            throw new VhostProtocolException(FrontendErrors.withContext(ctx, e.getMessage()), e);
+        } catch (VhostException | IllegalArgumentException e) {
+            throw FrontendErrors.inContext(queue >= 0 ? req.name() + " for queue " + queue : req.name(), e, conn);
         } finally {
             closeRxFds();
         }
@@ -635,11 +627,11 @@ public final class VhostUserFrontend implements VhostUserBackend {
         }
     }
 
-    private boolean replyAck() {
+    boolean replyAck() {
         return VhostUserProtocolFeature.REPLY_ACK.in(ackedProtocolFeatures);
     }
 
-    private void send(FrontendRequest req, int size, int[] fds, boolean needReply) throws VhostException {
+    void send(FrontendRequest req, int size, int[] fds, boolean needReply) throws VhostException {
         conn.send(MessageHeader.request(req.code(), size, needReply), fds);
     }
 
@@ -667,7 +659,7 @@ public final class VhostUserFrontend implements VhostUserBackend {
     }
 
     /** Receives the reply to {@code req} and checks code, REPLY flag and (unless allowed) fds. */
-    private MessageHeader receiveReply(FrontendRequest req, boolean fdsAllowed) throws VhostException {
+    MessageHeader receiveReply(FrontendRequest req, boolean fdsAllowed) throws VhostException {
         closeRxFds();
         MessageHeader h = conn.receive(rxFds);
         if (h.request() != req.code()) {
@@ -690,7 +682,7 @@ public final class VhostUserFrontend implements VhostUserBackend {
         return h;
     }
 
-    private void closeRxFds() {
+    void closeRxFds() {
         for (OwnedFd fd : rxFds) {
             fd.close();
         }

@@ -9,6 +9,7 @@ import com.vhost.api.VhostProtocolException;
 import com.vhost.api.VhostRefusedException;
 import com.vhost.api.VhostTimeoutException;
 import com.vhost.api.user.VhostUserProtocolFeature;
+import com.vhost.api.user.VringRequest;
 import com.vhost.api.VringAddr;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.spi.nativeio.EventFd;
@@ -258,5 +259,49 @@ class FakeBackendTest {
         assertThat(seen.get(5, TimeUnit.SECONDS)).isEqualTo(0x102L);
         assertThatThrownBy(() -> fe.setVringKick(300, -1)).isInstanceOf(VhostProtocolException.class)
                 .hasMessageContaining("SET_VRING_KICK for queue 300");
+    }
+
+    @Test
+    void pipelineSendsTheWholeBatchBeforeReadingAReplyAndNamesTheRefusedRequest() throws Exception {
+        negotiate(VhostUserProtocolFeature.REPLY_ACK.mask());
+        List<String> seen = new ArrayList<>();
+        // the fake reads all four requests before it answers one: a front-end that waited for a
+        // reply before sending the next request would time out here
+        CompletableFuture<Void> b = backend(() -> {
+            for (FrontendRequest r : List.of(FrontendRequest.SET_VRING_NUM, FrontendRequest.SET_VRING_KICK,
+                    FrontendRequest.SET_VRING_ENABLE, FrontendRequest.GET_VRING_BASE)) {
+                MessageHeader h = expect(r);
+                seen.add(r + (h.needsReply() ? " NEED_REPLY" : "") + " fds " + fds.size());
+            }
+            replyU64(FrontendRequest.SET_VRING_NUM, 0);
+            replyU64(FrontendRequest.SET_VRING_KICK, 22);
+            replyU64(FrontendRequest.SET_VRING_ENABLE, 0);
+            int n = new VringState(1, 9).encode(back.sendPayload(), 0);
+            back.send(MessageHeader.reply(FrontendRequest.GET_VRING_BASE.code(), n), null);
+        });
+        try (EventFd kick = EventFd.create()) {
+            assertThatThrownBy(() -> fe.pipeline(List.of(VringRequest.num(0, 128), VringRequest.kick(1, kick.fd()),
+                    VringRequest.enable(1, true), VringRequest.getBase(1))))
+                    .isInstanceOf(VhostRefusedException.class)
+                    .hasMessage("SET_VRING_KICK refused by back-end (status 22): queue 1");
+        }
+        b.get(5, TimeUnit.SECONDS);
+        assertThat(seen).containsExactly("SET_VRING_NUM NEED_REPLY fds 0", "SET_VRING_KICK NEED_REPLY fds 1",
+                "SET_VRING_ENABLE NEED_REPLY fds 0", "GET_VRING_BASE fds 0");
+        assertThat(fe.isConnected()).as("a refusal leaves the stream in step").isTrue();
+        // the next batch reads its own replies: GET_VRING_BASE's state, SET_VRING_ENABLE's ack
+        CompletableFuture<Void> b2 = backend(() -> {
+            expect(FrontendRequest.GET_VRING_BASE);
+            expect(FrontendRequest.SET_VRING_ENABLE);
+            int n = new VringState(0, 7).encode(back.sendPayload(), 0);
+            back.send(MessageHeader.reply(FrontendRequest.GET_VRING_BASE.code(), n), null);
+            replyU64(FrontendRequest.SET_VRING_ENABLE, 0);
+        });
+        assertThat(fe.pipeline(List.of(VringRequest.getBase(0), VringRequest.enable(0, false)))).containsExactly(7, 0);
+        b2.get(5, TimeUnit.SECONDS);
+        // a request the front-end refuses itself: nothing of the batch is sent
+        assertThatThrownBy(() -> fe.pipeline(List.of(VringRequest.num(0, 128), VringRequest.call(300, -1))))
+                .isInstanceOf(VhostProtocolException.class).hasMessageContaining("SET_VRING_CALL for queue 300");
+        assertThat(fe.isConnected()).isTrue();
     }
 }

@@ -5,6 +5,7 @@ import com.vhost.api.VhostRefusedException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.user.VhostUserBackend;
 import com.vhost.user.VhostUserOps;
+import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.nio.file.Path;
@@ -32,6 +33,9 @@ public final class FaultyBackends {
                     }
                     if (m.getName().equals("describe")) {
                         return "refusing-kick:" + sock;
+                    }
+                    if (m.getName().equals("pipeline")) { // one at a time, so its SET_VRING_KICK is refused too
+                        return InvocationHandler.invokeDefault(proxy, m, args);
                     }
                     try {
                         return m.invoke(real, args);

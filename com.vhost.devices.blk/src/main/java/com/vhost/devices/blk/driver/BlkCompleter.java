@@ -15,8 +15,10 @@ import org.slf4j.LoggerFactory;
  * The completion thread of one {@link BlkRequestQueue} on the high-level path: waits on the call
  * eventfd (polling the used ring first for an adaptive window, {@link AdaptivePoll}), or polls the
  * used ring only in poll mode; completes the futures, and watches the backend.
- * Started by the driver, stopped for a swap ({@link #requestStop}, {@link #stop}) and for good when
- * the queue is handed over to the low-level path or the driver closes.
+ * Started by the driver, parked while the data path is held for a swap, snapshot or restore
+ * ({@link #requestPause}, {@link #awaitPaused}, {@link #unpause}: no thread is stopped or started
+ * inside the I/O pause) and stopped for good ({@link #requestStop}, {@link #stop}) when the queue
+ * is handed over to the low-level path or the driver closes.
  */
 final class BlkCompleter {
     private static final Logger LOG = LoggerFactory.getLogger(BlkCompleter.class);
@@ -30,6 +32,12 @@ final class BlkCompleter {
     /** Notification mode: the poll window before sleeping on the call eventfd; this thread's only. */
     private final AdaptivePoll adaptive = AdaptivePoll.fromSystemProperty();
     private volatile boolean stopping;
+    /** The data path is held: the thread parks at its next round and touches no ring until unpaused. */
+    private volatile boolean paused;
+    /** The thread saw {@link #paused} and parks (it reads no ring until {@link #unpause}). */
+    private volatile boolean parked;
+    /** Who waits in {@link #awaitPaused}, unparked when the thread parks. */
+    private volatile Thread pauser;
     private volatile Thread thread;
 
     BlkCompleter(BlkRequestQueue queue, VirtioBlkDriver driver) {
@@ -40,6 +48,8 @@ final class BlkCompleter {
     /** Starts the thread ({@code vhost-blk-q<index>}). */
     void start() {
         stopping = false;
+        paused = false;
+        parked = false;
         Thread t = Thread.ofPlatform().daemon().name("vhost-blk-q" + queue.index()).unstarted(this::run);
         thread = t;
         t.start();
@@ -50,11 +60,52 @@ final class BlkCompleter {
         stopping = true;
     }
 
+    /**
+     * Asks the thread to park at its next round (the data path is being held); see {@link #awaitPaused}.
+     */
+    void requestPause() {
+        paused = true;
+    }
+
+    /**
+     * Wakes the thread and waits (at most 2 s) until it parked: from then on it reads no ring
+     * until {@link #unpause}. Returns at once when no thread runs.
+     */
+    void awaitPaused() {
+        Thread t = thread;
+        if (t == null || t == Thread.currentThread()) {
+            return;
+        }
+        pauser = Thread.currentThread();
+        wake();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        while (!parked && t.isAlive()) {
+            if (System.nanoTime() - deadline > 0) {
+                LOG.warn("completion thread of queue {} did not pause within 2 s", queue.index());
+                break;
+            }
+            LockSupport.parkNanos(this, 1_000_000L);
+        }
+        pauser = null;
+    }
+
+    /** Lets a paused thread go on; one that ended meanwhile (driver failed) is started again. */
+    void unpause() {
+        Thread t = thread;
+        if (t == null || !t.isAlive()) {
+            start();
+            return;
+        }
+        paused = false;
+        LockSupport.unpark(t);
+    }
+
     /** Wakes the thread and waits (at most 2 s) for it to end; stopped or handed over first. */
     void stop() {
         Thread t = thread;
         if (t != null && t != Thread.currentThread()) {
             wake();
+            LockSupport.unpark(t); // a paused thread waits in park, not on the call eventfd
             try {
                 t.join(2000);
             } catch (InterruptedException e) {
@@ -100,8 +151,21 @@ final class BlkCompleter {
                 adaptive.record(System.nanoTime() - waitStart);
                 return true;
             }
-        } while (!stopping && System.nanoTime() - waitStart < window);
+        } while (!stopping && !paused && System.nanoTime() - waitStart < window);
         return false;
+    }
+
+    /** Parks until {@link #unpause} (or a stop), after telling {@link #awaitPaused} it does. */
+    private void parkWhilePaused() {
+        parked = true;
+        Thread w = pauser;
+        if (w != null) {
+            LockSupport.unpark(w);
+        }
+        while (paused && !stopping && !queue.isLowLevel()) {
+            LockSupport.park(this);
+        }
+        parked = false;
     }
 
     /**
@@ -116,6 +180,13 @@ final class BlkCompleter {
         long lastProgress = System.nanoTime();
         long lastCheck = lastProgress;
         while (!stopping && !queue.isLowLevel()) {
+            if (paused) {
+                parkWhilePaused();
+                idle = 0;
+                lastProgress = System.nanoTime();
+                lastCheck = lastProgress;
+                continue;
+            }
             try {
                 if (driver.failedWith() != null) {
                     return;

@@ -89,6 +89,17 @@ final class BlkInflight implements AutoCloseable {
     }
 
     /**
+     * A rebind negotiated with {@code next} (features and memory table sent), the old back-end
+     * still serving: hands it the region ahead ({@link InflightTracking#prepare}), so that
+     * {@link #beforeRestart} sends nothing inside the I/O pause.
+     *
+     * @throws VhostException when SET_INFLIGHT_FD was refused (the rebind is refused)
+     */
+    void prepare(GenericVhostDevice next) throws VhostException {
+        tracking.prepare(next, queues.count(), queueSize);
+    }
+
+    /**
      * A rebind starts {@code next}: requests left on the rings are taken off when it cannot
      * resubmit them (no INFLIGHT_SHMFD), then the region is handed to it.
      *

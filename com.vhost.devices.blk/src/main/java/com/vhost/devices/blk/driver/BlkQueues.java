@@ -48,19 +48,19 @@ final class BlkQueues {
         return null;
     }
 
-    /** Makes submissions park (the driver set its holding flag) and stops the completion threads. */
+    /** Makes submissions park (the driver set its holding flag) and parks the completion threads. */
     void hold() {
         for (BlkRequestQueue q : queues) {
             q.hold();
         }
         for (BlkRequestQueue q : queues) {
-            q.completer().stop();
+            q.completer().awaitPaused();
         }
     }
 
     /**
-     * Places the parked requests (those taken off the ring first), kicks each queue and restarts
-     * the completion threads.
+     * Places the parked requests (those taken off the ring first), kicks each queue and lets the
+     * completion threads go on.
      *
      * @return requests placed
      */
@@ -70,7 +70,9 @@ final class BlkQueues {
             placed += q.resume();
         }
         for (BlkRequestQueue q : queues) {
-            q.completer().start();
+            if (!q.isLowLevel()) {
+                q.completer().unpause();
+            }
         }
         return placed;
     }

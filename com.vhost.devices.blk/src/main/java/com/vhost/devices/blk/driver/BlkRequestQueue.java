@@ -647,12 +647,13 @@ public final class BlkRequestQueue implements BlockQueue {
 
     /**
      * Hot-swap: makes submissions park from now on (the caller set the driver's holding flag)
-     * once a submission in progress has placed its request, and asks the completion thread to stop.
+     * once a submission in progress has placed its request, and asks the completion thread to
+     * pause ({@link BlkCompleter#awaitPaused} waits for it).
      */
     void hold() {
         lock.lock(); // a submission in progress has finished placing once we hold its lock
         lock.unlock();
-        completer.requestStop();
+        completer.requestPause();
     }
 
     /** @return the queue's completion thread (high-level path) */

@@ -452,6 +452,12 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
         return inflight.takeOutstanding(bases, why);
     }
 
+    /** Hands the inflight region to the new back-end ahead of the pause ({@link BlkInflight#prepare}). */
+    @Override
+    protected void prepareNext(GenericVhostDevice next) throws VhostException {
+        inflight.prepare(next);
+    }
+
     /** Hands the inflight region to the new back-end ({@link BlkInflight}). */
     @Override
     protected void beforeRestart(GenericVhostDevice next) throws VhostException {

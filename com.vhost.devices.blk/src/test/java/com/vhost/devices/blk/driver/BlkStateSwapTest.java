@@ -54,7 +54,9 @@ class BlkStateSwapTest {
                 modelA.writeConfig(VirtioBlk.CFG_WRITEBACK, new byte[] {0});
                 assertThat(writeback(modelB)).as("B's own setting before the swap").isEqualTo((byte) 1);
 
+                com.vhost.api.VhostBackend first = blk.vhost().backend();
                 blk.rebind(new VhostUserOps().open(VhostTarget.of(sockB.toString())));
+                assertThat(first.isConnected()).as("the old back-end is closed once the new one started").isFalse();
                 assertThat(writeback(modelB)).as("A's setting travelled to B").isEqualTo((byte) 0);
                 assertThat(modelB.ackedFeatures()).isEqualTo(blk.info().features());
                 blk.read(0, 4096, back).get(10, TimeUnit.SECONDS);

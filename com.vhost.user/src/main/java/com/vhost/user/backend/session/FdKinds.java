@@ -3,9 +3,10 @@ package com.vhost.user.backend.session;
 import com.vhost.api.VhostNativeException;
 import com.vhost.spi.nativeio.Linux;
 import com.vhost.spi.nativeio.OwnedFd;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -119,15 +120,30 @@ final class FdKinds {
         return kind + " (" + link + ")";
     }
 
-    /** @return whether the eventfd {@code fd} is in semaphore mode (false when fdinfo does not say) */
+    /**
+     * @return whether the eventfd {@code fd} is in semaphore mode (false when fdinfo does not
+     *     say). Read with open/read(2) into a small buffer: this runs for every SET_VRING_KICK, so
+     *     inside a hot-swap's I/O pause, where a java.nio file read cost more than the rest of
+     *     the request.
+     */
     private static boolean semaphore(int fd) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/fdinfo/" + fd))) {
-                if (line.startsWith("eventfd-semaphore:")) {
-                    return line.substring("eventfd-semaphore:".length()).trim().equals("1");
-                }
+        String key = "eventfd-semaphore:";
+        try (Arena a = Arena.ofConfined()) {
+            int f = Linux.open("/proc/self/fdinfo/" + fd, 0); // O_RDONLY
+            String info;
+            try {
+                MemorySegment buf = a.allocate(1024);
+                long n = Linux.read(f, buf, buf.byteSize());
+                info = n <= 0 ? "" : new String(buf.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.US_ASCII);
+            } finally {
+                Linux.closeQuietly(f);
             }
-        } catch (IOException | RuntimeException e) {
+            int at = info.indexOf(key);
+            if (at >= 0) {
+                int end = info.indexOf('\n', at);
+                return info.substring(at + key.length(), end < 0 ? info.length() : end).trim().equals("1");
+            }
+        } catch (VhostNativeException | RuntimeException e) {
             LOG.debug("cannot read /proc/self/fdinfo/{}: {}", fd, e.getMessage());
         }
         return false;

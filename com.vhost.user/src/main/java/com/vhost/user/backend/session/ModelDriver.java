@@ -22,8 +22,9 @@ import java.util.List;
  * model that implements {@link PerQueueDevice} has just the rings that stopped stopped and those
  * that started started, the others running on; any other ACTIVE model is put to sleep and woken
  * with the new set. A new memory table resets a running model and activates it again over the new
- * memory. An ASLEEP_ACTIVE model (left so by a device state transfer) is rebound to the session's
- * memory and woken with the first rings. Each ring's next avail index is carried across in
+ * memory. An active {@link RebindableDevice} model whose last ring stops is left asleep rather
+ * than woken with no queue. An ASLEEP_ACTIVE model (left so then, or by a device state transfer)
+ * is rebound to the session's memory and woken with the first rings. Each ring's next avail index is carried across in
  * {@link Vring#base}.
  *
  * <p>Not thread-safe: the session thread owns it.
@@ -135,6 +136,10 @@ final class ModelDriver {
                 if (!want.isEmpty()) {
                     model.activate(memory, interrupt, configs(want, memory));
                 }
+            } else if (want.isEmpty() && model instanceof RebindableDevice) {
+                // every ring stopped: the model stays asleep (ASLEEP_ACTIVE, no worker) until a
+                // ring starts again, when it is rebound and woken below, as after a state
+                // transfer; a swap's stop then costs no worker start, and its SAVE no stop
             } else {
                 model.wake(configs(want, memory));
             }
