@@ -25,7 +25,6 @@ import com.vhost.spi.backend.WorkerDevice;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -87,9 +86,6 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     /** How long sleep/reset wait for the request in flight, ms. */
     public static final long STOP_TIMEOUT_MS = 10_000;
 
-    private static final int SNAPSHOT_MAGIC = 0x4B4C4256; // "VBLK" little-endian
-    /** The snapshot format version, declared as {@code blk.model:N} in the bundle's Vhost-Snapshot-Writes header. */
-    static final short SNAPSHOT_VERSION = 1;
 
     private final String name;
     private final FileStore store;
@@ -559,85 +555,33 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     @Override
     public synchronized byte[] snapshot() throws VhostException {
         requireAsleep("snapshot");
-        VirtioDeviceState state = state();
-        List<VirtqueueConfig> qs = state == VirtioDeviceState.ASLEEP_ACTIVE ? sleptQueues() : List.of();
-        ByteBuffer b = ByteBuffer.allocate(40 + 37 * qs.size()).order(ByteOrder.LITTLE_ENDIAN);
-        b.putInt(SNAPSHOT_MAGIC).putShort(SNAPSHOT_VERSION);
-        b.put((byte) (state == VirtioDeviceState.ASLEEP_ACTIVE ? 1 : 0));
-        b.put((byte) (readOnly ? 1 : 0));
-        b.putLong(capacitySectors).putInt(numQueues).putLong(ackedFeatures());
-        b.put((byte) (writeback ? 1 : 0));
-        b.putInt(qs.size());
-        for (VirtqueueConfig q : qs) {
-            b.putInt(q.index()).putInt(q.size()).putLong(q.descAddr()).putLong(q.availAddr()).putLong(q.usedAddr())
-                    .putInt(q.nextAvail()).put((byte) (q.enabled() ? 1 : 0));
-        }
-        return Arrays.copyOf(b.array(), b.position());
+        boolean active = state() == VirtioDeviceState.ASLEEP_ACTIVE;
+        return new BlkModelSnapshot(active, readOnly, capacitySectors, numQueues, ackedFeatures(), writeback,
+                active ? sleptQueues() : List.of()).encode();
     }
 
     @Override
     public synchronized void restore(byte[] snapshot) throws VhostException {
         requireAsleep("restore");
-        try {
-            ByteBuffer b = ByteBuffer.wrap(snapshot).order(ByteOrder.LITTLE_ENDIAN);
-            int magic = b.getInt();
-            short version = b.getShort();
-            if (magic != SNAPSHOT_MAGIC || version != SNAPSHOT_VERSION) {
-                throw new VirtioDeviceException(String.format(
-                        "blk %s: not a blk snapshot (magic 0x%x, version %d)", name, magic, version));
-            }
-            boolean active = bool(b.get(), "active");
-            boolean ro = bool(b.get(), "read-only");
-            long cap = b.getLong();
-            int nq = b.getInt();
-            long features = b.getLong();
-            boolean wb = bool(b.get(), "writeback");
-            int count = b.getInt();
-            if (ro != readOnly || cap != capacitySectors || nq != numQueues) {
-                throw new VirtioDeviceException(String.format(
-                        "blk %s: snapshot of a %s disk of %d sectors with %d queues does not fit this %s disk of %d sectors"
-                                + " with %d queues", name, ro ? "read-only" : "writable", cap, nq,
-                        readOnly ? "read-only" : "writable", capacitySectors, numQueues));
-            }
-            if ((features & ~offered) != 0) {
-                throw new VirtioDeviceException(String.format(
-                        "blk %s: snapshot acked features 0x%x this device does not offer", name, features & ~offered));
-            }
-            if (count < 0 || count > numQueues || (!active && count != 0)) {
-                throw new VirtioDeviceException("blk " + name + ": snapshot queue count " + count + " is invalid");
-            }
-            List<VirtqueueConfig> qs = new ArrayList<>(count);
-            for (int i = 0; i < count; i++) {
-                int index = b.getInt();
-                int size = b.getInt();
-                long desc = b.getLong();
-                long avail = b.getLong();
-                long used = b.getLong();
-                int next = b.getInt();
-                boolean enabled = bool(b.get(), "queue enabled");
-                if (index < 0 || index >= numQueues || size > queueSize) {
-                    throw new VirtioDeviceException("blk " + name + ": snapshot queue " + index + " of size " + size
-                            + " does not fit " + numQueues + " queues of at most " + queueSize);
-                }
-                qs.add(new VirtqueueConfig(index, size, desc, avail, used, next, -1, -1, enabled));
-            }
-            if (b.hasRemaining()) {
-                throw new VirtioDeviceException("blk " + name + ": " + b.remaining() + " trailing bytes in snapshot");
-            }
-            restored(features, active, qs);
-            writeback = wb;
-        } catch (BufferUnderflowException e) {
-            throw new VirtioDeviceException("blk " + name + ": snapshot of " + snapshot.length + " bytes is truncated");
-        } catch (IllegalArgumentException e) {
-            throw new VirtioDeviceException("blk " + name + ": invalid queue in snapshot: " + e.getMessage());
+        BlkModelSnapshot s = BlkModelSnapshot.decode(name, snapshot);
+        if (s.readOnly() != readOnly || s.capacitySectors() != capacitySectors || s.numQueues() != numQueues) {
+            throw new VirtioDeviceException(String.format(
+                    "blk %s: snapshot of a %s disk of %d sectors with %d queues does not fit this %s disk of %d sectors"
+                            + " with %d queues", name, s.readOnly() ? "read-only" : "writable", s.capacitySectors(), s.numQueues(),
+                    readOnly ? "read-only" : "writable", capacitySectors, numQueues));
         }
-    }
-
-    private boolean bool(byte v, String what) throws VirtioDeviceException {
-        if (v != 0 && v != 1) {
-            throw new VirtioDeviceException("blk " + name + ": snapshot field " + what + " is " + v + ", not 0 or 1");
+        if ((s.features() & ~offered) != 0) {
+            throw new VirtioDeviceException(String.format(
+                    "blk %s: snapshot acked features 0x%x this device does not offer", name, s.features() & ~offered));
         }
-        return v == 1;
+        for (VirtqueueConfig q : s.queues()) {
+            if (q.index() < 0 || q.index() >= numQueues || q.size() > queueSize) {
+                throw new VirtioDeviceException("blk " + name + ": snapshot queue " + q.index() + " of size " + q.size()
+                        + " does not fit " + numQueues + " queues of at most " + queueSize);
+            }
+        }
+        restored(s.features(), s.active(), s.queues());
+        writeback = s.writeback();
     }
 
     /** Stops the worker (if running) and releases the image. */

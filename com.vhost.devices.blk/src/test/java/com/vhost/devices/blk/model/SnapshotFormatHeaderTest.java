@@ -3,10 +3,10 @@ package com.vhost.devices.blk.model;
 import com.vhost.spi.testing.SnapshotFormats;
 import org.junit.jupiter.api.Test;
 
-/** The bundle's snapshot format headers name the version {@link FileBlockModel} writes. */
+/** The bundle's snapshot format headers name the version {@link BlkModelSnapshot} writes. */
 class SnapshotFormatHeaderTest {
     @Test
     void theManifestDeclaresTheFormatTheModelWrites() throws Exception {
-        SnapshotFormats.assertDeclared("blk.model:" + FileBlockModel.SNAPSHOT_VERSION);
+        SnapshotFormats.assertDeclared("blk.model:" + BlkModelSnapshot.VERSION);
     }
 }
