@@ -34,7 +34,7 @@ final class BlkInflight implements AutoCloseable {
 
     /**
      * @param packed the rings are packed (VIRTIO_F_RING_PACKED): no region is handed over, since
-     *     the back-ends here track split rings only (the spec's packed layout is not implemented)
+     *     the back-ends here track split rings only (they do not offer the spec's packed-ring region)
      */
     BlkInflight(BlkQueues queues, int queueSize, boolean packed) {
         this.queues = queues;
