@@ -44,7 +44,7 @@ class NetTestpmdInteropTest {
                 assertThat(VirtioFeatures.has(net.info().features(), VirtioFeatures.F_VERSION_1)).isTrue();
                 assertThat(net.queuePairs()).isEqualTo(pairs);
                 // open() returns once the messages are sent, not once testpmd acted on them
-                pmd.awaitVhostReady(pairs, 20_000);
+                pmd.awaitVhostReady(pairs, Testpmd.READY_MS);
                 for (int p = 0; p < pairs; p++) {
                     NetFrames.echo(net, p, 1000, 32, true);
                     assertThat(net.stats(p).rxPackets()).isEqualTo(1000);

@@ -45,7 +45,7 @@ class NetTestpmdPackedInteropTest {
                     options.withPacked(true))) {
                 assertThat(VirtioFeatures.has(net.info().features(), VirtioFeatures.F_RING_PACKED))
                         .as("the driver acked RING_PACKED: 0x%x", net.info().features()).isTrue();
-                pmd.awaitVhostReady(pairs, 20_000);
+                pmd.awaitVhostReady(pairs, Testpmd.READY_MS);
                 long negotiated = negotiated(pmd.log());
                 assertThat(VirtioFeatures.has(negotiated, VirtioFeatures.F_RING_PACKED))
                         .as("testpmd negotiated RING_PACKED: 0x%x", negotiated).isTrue();
@@ -102,11 +102,11 @@ class NetTestpmdPackedInteropTest {
                         .awaitSocket(20_000)) {
             try (VirtioNetDriver net = VirtioNetDriver.open(new VhostUserOps().open(VhostTarget.of(a.toString())),
                     NetDriverOptions.defaults().withPacked(true))) {
-                pa.awaitVhostReady(1, 20_000);
+                pa.awaitVhostReady(1, Testpmd.READY_MS);
                 NetFrames.echo(net, 0, 500, 32, true);
                 net.rebind(new VhostUserOps().open(VhostTarget.of(b.toString())));
                 assertThat(net.info().backend()).contains(b.toString());
-                pb.awaitVhostReady(1, 20_000);
+                pb.awaitVhostReady(1, Testpmd.READY_MS);
                 NetFrames.echo(net, 0, 500, 32, true);
                 assertThat(VirtioFeatures.has(negotiated(pb.log()), VirtioFeatures.F_RING_PACKED)).isTrue();
                 Matcher base = Pattern.compile("last_avail_idx:(\\d+)").matcher(pb.log());
@@ -121,7 +121,7 @@ class NetTestpmdPackedInteropTest {
                 while (pa.log().split("virtio is now ready for processing", -1).length < 3 && System.nanoTime() < deadline) {
                     Thread.sleep(20);
                 }
-                pa.awaitVhostReady(1, 20_000);
+                pa.awaitVhostReady(1, Testpmd.READY_MS);
                 NetFrames.echo(net, 0, 500, 32, true);
                 assertThat(net.stats(0).rxErrors()).isZero();
 

@@ -77,6 +77,12 @@ final class Testpmd implements AutoCloseable {
      * (testpmd drops what it forwards to a vring still disabled). A front-end that sends before
      * this may lose its first frames to testpmd.
      */
+    /**
+     * Bound for {@link #awaitVhostReady}, ms: testpmd's own link check waits up to 9 s per port
+     * before it starts forwarding, and a CI run under load needed more than 20 s in all.
+     */
+    static final long READY_MS = 60_000;
+
     Testpmd awaitVhostReady(int pairs, long ms) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ms);
         while (!vhostReady(log(), pairs)) {
