@@ -121,7 +121,7 @@ if [ "$packed" = 1 ]; then
   stop "$pc2"
   if grep -q 'notice:' "$work/b2-driver.log"; then cat "$work/b2-driver.log" >&2; echo "B' did not run on packed rings" >&2; exit 1; fi
   rb2=$(rate "$work/b2-vhost.log" Rx-pps)
-  echo "B' vhost-platform driver packed -> DPDK vhost PMD: $(mpps "$rb2") Mpps (driver: $(grep -o '[0-9.]* Mpps' "$work/b2-driver.log"))"
+  echo "B' vhost-platform driver packed -> DPDK vhost PMD: $(mpps "$rb2") Mpps (driver: $(grep -o '[0-9.]* Mpps' "$work/b2-driver.log" | tail -n 1))"
   awk -v a="$ra" -v b="$rb" -v a2="$ra2" -v b2="$rb2" 'BEGIN {
     printf "split vs packed: driver %.3f -> %.3f Mpps (B'"'"'/B %.2f); DPDK virtio_user %.3f -> %.3f Mpps (A'"'"'/A %.2f)\n",
       b / 1e6, b2 / 1e6, (b > 0 ? b2 / b : 0), a / 1e6, a2 / 1e6, (a > 0 ? a2 / a : 0) }'
