@@ -35,8 +35,16 @@ work=$(mktemp -d /tmp/blk-bench.XXXXXX)
 . scripts/lib/bench.sh
 bench_setup "$work"
 
-bench() { # socket, iodepth -> prints the bench output
+bench() { # socket, iodepth, back-end PID -> prints the bench output and the back-end's CPU time
+  local t0 t1
+  t0=$(cpu_ticks "$3")
   ./vhost blk bench --socket "$1" --rw randread --bs "$bs" --iodepth "$2" --queues 1 --seconds "$secs"
+  t1=$(cpu_ticks "$3")
+  echo "back-end $(cpu_line "$t0" "$t1" "$secs")"
+}
+cpus() { # front-end and back-end CPU seconds of a bench output: "front 4.91 s, back 3.20 s"
+  printf 'front-end cpu %s s, back-end cpu %s s' "$(sed -nE 's/.*front-end cpu ([0-9.]+) s.*/\1/p' "$1" | head -1)" \
+    "$(sed -nE 's/^back-end cpu ([0-9.]+) s.*/\1/p' "$1" | head -1)"
 }
 field() { # the number after a label in bench output: field IOPS file
   sed -nE "s/.*$1[ =:]+([0-9.]+).*/\1/p" "$2" | head -1
@@ -52,11 +60,12 @@ qsd_start() { # name, read-zeroes (off|on): starts qemu-storage-daemon's null-co
 
 echo "== A. vhost front-end -> qemu-storage-daemon null-co read-zeroes=off (default), randread $bs, iodepth $depth, ${secs}s"
 qsd_start qsd off
-bench "$work/qsd.sock" "$depth" | tee "$work/a.txt"
+qsd=${pids[-1]}
+bench "$work/qsd.sock" "$depth" "$qsd" | tee "$work/a.txt"
 
 echo "== A2. the same against null-co read-zeroes=on (each read fills the buffer)"
 qsd_start qsdz on
-bench "$work/qsdz.sock" "$depth" | tee "$work/a2.txt"
+bench "$work/qsdz.sock" "$depth" "${pids[-1]}" | tee "$work/a2.txt"
 stop_pid "${pids[-1]}"
 
 echo "== B. vhost front-end -> vhost back-end (in-memory 1 GiB), same workload"
@@ -67,12 +76,12 @@ jvm=$(pgrep -P "$serve" java || echo "$serve")
 rss_max=0
 ( while kill -0 "$jvm" 2>/dev/null; do ps -o rss= -p "$jvm"; sleep 0.2; done ) >"$work/rss.txt" 2>/dev/null &
 sampler=$!; pids+=("$sampler")
-bench "$work/own.sock" "$depth" | tee "$work/b.txt"
+bench "$work/own.sock" "$depth" "$jvm" | tee "$work/b.txt"
 kill "$sampler" 2>/dev/null || true
 rss_max=$(sort -n "$work/rss.txt" | tail -1)
 
 echo "== C. queue depth 1 -> qemu-storage-daemon, and the eventfd ping-pong floor"
-bench "$work/qsd.sock" 1 | tee "$work/c.txt"
+bench "$work/qsd.sock" 1 "$qsd" | tee "$work/c.txt"
 java --enable-native-access=ALL-UNNAMED -cp "benchmarks/target/classes:$(cat benchmarks/target/classpath.txt)" \
   com.vhost.bench.EventFdPingPong "$secs" | tee "$work/pp.txt"
 
@@ -81,14 +90,16 @@ c50=$(sed -nE 's/.*p50 ([0-9.]+) us.*/\1/p' "$work/c.txt" | head -1)
 pp50=$(sed -nE 's/.*p50 ([0-9.]+) us.*/\1/p' "$work/pp.txt" | head -1)
 echo
 echo "== summary (randread $bs)"
-printf 'qemu-storage-daemon null-co read-zeroes=off, iodepth %s: %s IOPS\n' "$depth" "$a"
-printf 'qemu-storage-daemon null-co read-zeroes=on,  iodepth %s: %s IOPS\n' "$depth" "$a2"
-printf 'vhost back-end (in-memory, fills each read), iodepth %s: %s IOPS\n' "$depth" "$b"
+printf 'qemu-storage-daemon null-co read-zeroes=off, iodepth %s: %s IOPS (%s)\n' "$depth" "$a" "$(cpus "$work/a.txt")"
+printf 'qemu-storage-daemon null-co read-zeroes=on,  iodepth %s: %s IOPS (%s)\n' "$depth" "$a2" "$(cpus "$work/a2.txt")"
+printf 'vhost back-end (in-memory, fills each read), iodepth %s: %s IOPS (%s)\n' "$depth" "$b" "$(cpus "$work/b.txt")"
 awk -v a="$a2" -v b="$b" 'BEGIN { printf "back-end ratio vhost/qsd (read-zeroes=on, both fill the buffer): %.2f (target >= 1.0)\n", b / a }'
 awk -v a="$a" -v b="$b" 'BEGIN { printf "back-end ratio vhost/qsd (read-zeroes=off, qsd touches no data; the old figure): %.2f\n", b / a }'
 printf 'vhost front-end QD1 vs qsd: p50 %s us; eventfd ping-pong p50 %s us\n' "$c50" "$pp50"
-awk -v c="$c50" -v p="$pp50" 'BEGIN { printf "QD1 latency / notification floor: %.2f (target <= 2.0)\n", c / p }'
+awk -v c="$c50" -v p="$pp50" 'BEGIN { printf "QD1 latency / notification floor: %.2f (target <= 1.5)\n", c / p }'
 printf 'vhost serve blk resident memory, max during the run: %.1f MiB (target < 160)\n' "$(awk -v k="$rss_max" 'BEGIN{print k/1024}')"
 bench_json blk-bench bs="$bs" iodepth="$depth" seconds="$secs" qsd_null_iops="$a" qsd_null_read_zeroes_iops="$a2" \
   vhost_iops="$b" ratio_vs_read_zeroes="$(awk -v a="$a2" -v b="$b" 'BEGIN { printf "%.3f", b / a }')" \
-  qd1_p50_us="$c50" pingpong_p50_us="$pp50" serve_rss_kib="$rss_max"
+  qd1_p50_us="$c50" pingpong_p50_us="$pp50" serve_rss_kib="$rss_max" \
+  qsd_cpu_s="$(sed -nE 's/^back-end cpu ([0-9.]+) s.*/\1/p' "$work/a2.txt" | head -1)" \
+  vhost_cpu_s="$(sed -nE 's/^back-end cpu ([0-9.]+) s.*/\1/p' "$work/b.txt" | head -1)"

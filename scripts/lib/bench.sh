@@ -4,6 +4,8 @@
 #                         EXIT/INT/TERM trap; append every started PID to the array `pids`.
 #   wait_socket PATH      waits up to 20 s for PATH to be a socket (returns 1 and says so if not).
 #   stop_pid PID          SIGTERM, up to 5 s, then SIGKILL.
+#   cpu_ticks PID         the process's CPU time so far (user + system, all threads) in clock ticks.
+#   cpu_line T0 T1 SECS   "cpu 4.91 s, 98 % of one CPU" for ticks T0..T1 over SECS seconds of wall time.
 
 declare -p pids >/dev/null 2>&1 || pids=() # a script's own list is kept
 bench_work=""
@@ -25,6 +27,16 @@ bench_cleanup() {
 bench_setup() {
   bench_work=$1
   trap bench_cleanup EXIT INT TERM
+}
+
+cpu_ticks() {
+  # fields 14 and 15 of /proc/PID/stat (utime, stime); the command name (field 2) may hold spaces
+  sed -E 's/^.*\) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }' || echo 0
+}
+
+cpu_line() {
+  awk -v a="$1" -v b="$2" -v s="$3" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { c = (b - a) / hz; printf "cpu %.2f s, %.0f %% of one CPU\n", c, (s > 0 ? 100 * c / s : 0) }'
 }
 
 wait_socket() {

@@ -446,6 +446,7 @@ final class BlkCommand extends ParentCommand {
                 com.vhost.cli.Bench.Result r = null;
                 Engine used = engine;
                 Progress progress = new Progress(services.err(), services.terminal());
+                long cpu0 = CpuTime.processNanos();
                 if (engine == Engine.RAW) {
                     r = RawBench.run(dev, services.blkTools(), mode, (int) bs, iodepth, conn.queues, time, progress);
                     if (r == null) {
@@ -456,6 +457,7 @@ final class BlkCommand extends ParentCommand {
                 if (r == null) {
                     r = com.vhost.cli.Bench.run(dev, mode, (int) bs, iodepth, conn.queues, time, progress);
                 }
+                double cpu = CpuTime.secondsSince(cpu0);
                 if (json.json) {
                     Map<String, Object> job = new LinkedHashMap<>();
                     job.put("rw", mode.name().toLowerCase(Locale.ROOT));
@@ -470,9 +472,10 @@ final class BlkCommand extends ParentCommand {
                     Map<String, Object> doc = new LinkedHashMap<>();
                     doc.put("job", job);
                     doc.putAll(r.json());
+                    doc.put("cpu_s", cpu < 0 ? null : JsonOption.round(cpu, 3));
                     JsonOption.print(services.out(), doc);
                 } else {
-                    services.out().println(r.summary());
+                    services.out().println(r.summary() + "; front-end " + CpuTime.line(cpu, r.seconds()));
                 }
                 services.out().flush();
                 return r.errors() == 0 ? 0 : VhostCli.EXIT_FAILURE;

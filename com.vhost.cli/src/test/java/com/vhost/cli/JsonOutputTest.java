@@ -69,6 +69,7 @@ class JsonOutputTest {
         assertThat(bench.get("ops").asLong()).isPositive();
         assertThat(bench.get("bytes").asLong()).isEqualTo(bench.get("ops").asLong() * 4096);
         assertThat(bench.get("iops").asDouble()).isPositive();
+        assertThat(bench.get("cpu_s").asDouble()).as("the CPU time the run cost this process").isPositive();
         JsonNode lat = bench.get("latency");
         assertThat(lat.get("count").asLong()).isEqualTo(bench.get("ops").asLong());
         assertThat(lat.get("p50_ns").asLong()).isPositive().isLessThanOrEqualTo(lat.get("p99_ns").asLong());

@@ -47,6 +47,18 @@ public interface AsyncHandler extends QueueWorker.Handler {
     }
 
     /**
+     * Whether requests of the queue are in flight (started by {@link #process}, not yet passed to
+     * {@link #complete}): while any are, the worker polls for their completions for up to its
+     * completion window ({@link com.vhost.spi.virtqueue.AdaptivePoll#ASYNC_MAX_NS_PROPERTY})
+     * before it sleeps. Cheap and free of side effects; the default says no.
+     *
+     * @since 1.3.0
+     */
+    default boolean hasInFlight(int queueIndex) {
+        return false;
+    }
+
+    /**
      * Waits for every request of the queue still in flight and completes it. It must wait for all
      * of them even when completing one throws (their buffers are guest memory).
      *

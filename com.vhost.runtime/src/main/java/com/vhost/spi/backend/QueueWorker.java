@@ -14,7 +14,6 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -39,6 +38,8 @@ import org.slf4j.LoggerFactory;
  * {@value AdaptivePoll#DEFAULT_MAX_NS} ns), which grows while requests come within it and falls to
  * 0 when they do not. Work found while polling is served without a kick, a wake-up or the driver's
  * eventfd write; notifications are turned back on, and what raced in served, before it sleeps.
+ * While an {@link AsyncHandler} has requests in flight, a second window of the same kind (up to
+ * {@code vhost.poll.async.max.ns}, default 200 µs: a disk read) polls for their completions too.
  *
  * <p>A {@link VirtqueueException} (or any runtime exception) from the handler stops that queue
  * and calls {@link Interrupt#signalNeedsReset(String)} with its message ({@link
@@ -114,6 +115,8 @@ public final class QueueWorker {
     private final long[] tokens = new long[64];
     /** Poll window before the kick eventfds are waited on; touched by the worker thread only. */
     private final AdaptivePoll adaptive = AdaptivePoll.fromSystemProperty();
+    /** Poll window for the completions of an {@link AsyncHandler}'s requests in flight (1.3.0). */
+    private final AdaptivePoll completionPoll = AdaptivePoll.forCompletions();
     private volatile boolean stopping;
     private volatile boolean started;
     private volatile Thread thread;
@@ -138,24 +141,11 @@ public final class QueueWorker {
         }
         this.queues = qs;
         this.failed = new boolean[qs.length];
-        this.positions = positionsOf(qs);
+        this.positions = QueueChange.positionsOf(qs);
         this.handler = Objects.requireNonNull(handler, "handler");
         this.async = handler instanceof AsyncHandler a ? a : null;
         this.interrupt = Objects.requireNonNull(interrupt, "interrupt");
         this.failures = new QueueFailures(name, interrupt);
-    }
-
-    private static int[] positionsOf(DeviceQueue[] qs) {
-        int max = -1;
-        for (DeviceQueue q : qs) {
-            max = Math.max(max, q.index());
-        }
-        int[] pos = new int[max + 1];
-        Arrays.fill(pos, -1);
-        for (int i = 0; i < qs.length; i++) {
-            pos[qs[i].index()] = i;
-        }
-        return pos;
     }
 
     /** @return the served queues, in the order given and added */
@@ -309,28 +299,11 @@ public final class QueueWorker {
                     LOG.debug("{}: cannot signal the wake-up eventfd ({}); the worker sees the change within {} ms",
                             name, e.getMessage(), IDLE_WAIT_MS);
                 }
-                long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Math.max(1, timeoutMs));
-                try {
-                    while (!c.done.await(10, TimeUnit.MILLISECONDS)) {
-                        if (!t.isAlive() && pending.compareAndSet(c, null)) {
-                            synchronized (this) { // the thread ended (stopped or failed): nobody else applies it
-                                apply(c);
-                            }
-                            break;
-                        }
-                        if (System.nanoTime() - deadline > 0 && pending.compareAndSet(c, null)) {
-                            throw new VhostTimeoutException("queue worker " + name + " did not "
-                                    + (c.add != null ? "start queue " + c.add.index() : "stop queue " + c.removeIndex)
-                                    + " within " + timeoutMs + " ms");
-                        }
+                c.awaitApplied(t, pending, timeoutMs, name, () -> {
+                    synchronized (this) { // the thread ended (stopped or failed): nobody else applies it
+                        apply(c);
                     }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    if (pending.compareAndSet(c, null)) {
-                        throw new VhostTimeoutException("interrupted while changing the queues of worker " + name);
-                    }
-                    c.awaitTaken(); // the worker took it: applying it is quick
-                }
+                });
             }
             if (c.error instanceof VhostException v) {
                 throw v;
@@ -380,15 +353,7 @@ public final class QueueWorker {
                             }
                         }
                     }
-                    DeviceQueue[] nq = new DeviceQueue[qs.length - 1];
-                    boolean[] nf = new boolean[qs.length - 1];
-                    for (int i = 0, k = 0; i < qs.length; i++) {
-                        if (i != at) {
-                            nq[k] = qs[i];
-                            nf[k++] = fl[i];
-                        }
-                    }
-                    setQueues(nq, nf);
+                    setQueues(QueueChange.without(qs, at), QueueChange.without(fl, at));
                     c.removed = q;
                 }
             }
@@ -400,7 +365,7 @@ public final class QueueWorker {
 
     private void setQueues(DeviceQueue[] qs, boolean[] fl) {
         failed = fl;
-        positions = positionsOf(qs);
+        positions = QueueChange.positionsOf(qs);
         queues = qs;
     }
 
@@ -433,14 +398,16 @@ public final class QueueWorker {
                     takeChange();
                 }
                 boolean polled = hasPolledQueues();
+                boolean inFlight = !polled && async != null && anyInFlight();
                 long waitStart = System.nanoTime();
-                if (!polled && adaptive.pollNs() > 0 && pollKicked(waitStart)) {
+                long window = Math.max(adaptive.pollNs(), inFlight ? completionPoll.pollNs() : 0);
+                if (!polled && window > 0 && pollKicked(waitStart, window)) {
                     continue; // polling found work
                 }
                 int timeout = !polled ? IDLE_WAIT_MS : idle < SPIN_ITERATIONS ? 0 : backoffMs;
                 int n = epoll.await(tokens, timeout);
                 if (!polled && n > 0) {
-                    adaptive.record(System.nanoTime() - waitStart);
+                    recordWake(n, System.nanoTime() - waitStart, inFlight);
                 }
                 for (int k = 0; k < n && !stopping; k++) {
                     long token = tokens[k];
@@ -503,9 +470,8 @@ public final class QueueWorker {
      * @param waitStart {@link System#nanoTime()} at the start of the wait
      * @return whether work was found (and served)
      */
-    private boolean pollKicked(long waitStart) {
+    private boolean pollKicked(long waitStart, long window) {
         int count = queues.length;
-        long window = adaptive.pollNs();
         for (int i = 0; i < count; i++) {
             if (usable(i)) {
                 ringNotifications(i, false);
@@ -516,15 +482,16 @@ public final class QueueWorker {
             for (int i = 0; i < count && !stopping; i++) {
                 if (async != null && async.hasCompletions(queues[i].index())) {
                     completeAt(i, false); // finished requests, found without the eventfd's wake-up
+                    completionPoll.record(System.nanoTime() - waitStart);
                     found = true;
                 }
                 if (usable(i) && ringHasWork(i)) {
                     serve(i); // ends with the queue's notifications on
+                    adaptive.record(System.nanoTime() - waitStart);
                     found = true;
                 }
             }
             if (found) {
-                adaptive.record(System.nanoTime() - waitStart);
                 break;
             }
             Thread.onSpinWait();
@@ -536,6 +503,35 @@ public final class QueueWorker {
             }
         }
         return found;
+    }
+
+    /** After a wake-up from epoll: each window learns how long its kind of work took to come. */
+    private void recordWake(int n, long blockNs, boolean inFlight) {
+        boolean kick = false;
+        boolean completion = false;
+        for (int k = 0; k < n; k++) {
+            long token = tokens[k];
+            if (token != EXIT_TOKEN) {
+                completion |= (token & COMPLETION_TOKEN) != 0;
+                kick |= (token & COMPLETION_TOKEN) == 0;
+            }
+        }
+        if (kick) {
+            adaptive.record(blockNs);
+        }
+        if (completion && inFlight) {
+            completionPoll.record(blockNs);
+        }
+    }
+
+    private boolean anyInFlight() {
+        DeviceQueue[] qs = queues;
+        for (int i = 0; i < qs.length; i++) {
+            if (async.hasInFlight(qs[i].index())) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private int position(int queueIndex) {

@@ -7,5 +7,5 @@
  * (io_uring): the worker watches its completion fds and drains a queue before it lets it go.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.2.0")
+@org.osgi.annotation.versioning.Version("1.3.0")
 package com.vhost.spi.backend;

@@ -6,5 +6,5 @@
  * each picks the layout from the negotiated VIRTIO_F_RING_PACKED.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.2.0")
+@org.osgi.annotation.versioning.Version("1.3.0")
 package com.vhost.spi.virtqueue;

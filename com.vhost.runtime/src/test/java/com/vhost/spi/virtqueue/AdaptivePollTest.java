@@ -78,4 +78,32 @@ class AdaptivePollTest {
             }
         }
     }
+
+    @Test
+    void theCompletionWindowHasItsOwnPropertyAndDefault() {
+        String old = System.getProperty(AdaptivePoll.ASYNC_MAX_NS_PROPERTY);
+        try {
+            System.clearProperty(AdaptivePoll.ASYNC_MAX_NS_PROPERTY);
+            assertThat(AdaptivePoll.forCompletions().maxNs()).isEqualTo(AdaptivePoll.DEFAULT_ASYNC_MAX_NS);
+            System.setProperty(AdaptivePoll.ASYNC_MAX_NS_PROPERTY, "0");
+            AdaptivePoll off = AdaptivePoll.forCompletions();
+            off.record(10_000);
+            assertThat(off.pollNs()).isZero();
+            System.setProperty(AdaptivePoll.ASYNC_MAX_NS_PROPERTY, "x");
+            assertThatThrownBy(AdaptivePoll::forCompletions).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("vhost.poll.async.max.ns=x");
+            // a disk read's 70 µs is reached by doubling from 4 µs within the default maximum
+            AdaptivePoll p = new AdaptivePoll(AdaptivePoll.DEFAULT_ASYNC_MAX_NS);
+            for (int i = 0; i < 8; i++) {
+                p.record(70_000);
+            }
+            assertThat(p.pollNs()).isGreaterThanOrEqualTo(70_000);
+        } finally {
+            if (old == null) {
+                System.clearProperty(AdaptivePoll.ASYNC_MAX_NS_PROPERTY);
+            } else {
+                System.setProperty(AdaptivePoll.ASYNC_MAX_NS_PROPERTY, old);
+            }
+        }
+    }
 }

@@ -359,6 +359,12 @@ final class UringRequests implements AsyncHandler, AutoCloseable {
     }
 
     @Override
+    public boolean hasInFlight(int queueIndex) {
+        Ring r = rings[queueIndex];
+        return r != null && r.inFlight > 0;
+    }
+
+    @Override
     public boolean hasCompletions(int queueIndex) {
         Ring r = rings[queueIndex];
         return r != null && r.inFlight > 0 && r.ring.hasCompletions();
