@@ -10,6 +10,8 @@
 #   blk-vhost   scripts/guest/blk-guest-test.sh vhost (QEMU guest <-> this project's back-end)
 #   blk-packed  the same with PACKED=1: vhost-user-blk-pci,packed=on, the guest's virtio_blk on
 #               packed virtqueues (VIRTIO 1.2 2.8) served by this project's back-end
+#   blk-uring   the same guest on `vhost serve blk --aio io_uring --direct` (requests in flight
+#               on io_uring, completed in any order, O_DIRECT on an image under /var/tmp)
 #   migrate     scripts/guest/migrate-guest-test.sh blk (live migration of a QEMU guest between
 #               two QEMUs, each with its own `vhost serve blk` on one image, while the guest
 #               writes and verifies sequence-numbered blocks; checked in the guest and on the host)
@@ -49,7 +51,7 @@ case "${1:-}" in
 esac
 LOGS=$REPO/build/test-logs
 mkdir -p "$LOGS"
-ALL_STAGES="deps guest maven blk-qsd blk-harness blk-vhost blk-packed migrate migrate-net upgrade net-vhost net-packed kguest"
+ALL_STAGES="deps guest maven blk-qsd blk-harness blk-vhost blk-packed blk-uring migrate migrate-net upgrade net-vhost net-packed kguest"
 STAGES=${TEST_STAGES:-$ALL_STAGES}
 STAGES=${STAGES//,/ }
 for s in $STAGES; do
@@ -150,7 +152,7 @@ if want deps; then
 fi
 
 GUEST_OK=0
-if want guest || want blk-qsd || want blk-harness || want blk-vhost || want blk-packed || want migrate || want migrate-net || want upgrade || want net-vhost || want net-packed; then
+if want guest || want blk-qsd || want blk-harness || want blk-vhost || want blk-packed || want blk-uring || want migrate || want migrate-net || want upgrade || want net-vhost || want net-packed; then
   if run_bounded "$LOGS/guest.log" 900 scripts/guest/build-guest.sh; then
     GUEST_OK=1
     # Offer the guest to the Maven tests too (integration tests may boot it).
@@ -221,6 +223,9 @@ want blk-harness && guest_test blk-harness $(( 6 * GT )) scripts/guest/blk-harne
 want blk-vhost && guest_test blk-vhost "$GT" scripts/guest/blk-guest-test.sh vhost
 # the same guest with vhost-user-blk-pci,packed=on: its virtio_blk on packed virtqueues
 want blk-packed && guest_test blk-packed "$GT" env PACKED=1 scripts/guest/blk-guest-test.sh vhost
+# the guest's virtio_blk on the io_uring back-end, O_DIRECT on a disk-backed image (not tmpfs)
+want blk-uring && guest_test blk-uring "$GT" env TMPDIR=/var/tmp VHOST_SERVE_ARGS="--aio io_uring --direct" \
+  EXPECT_SERVING="aio io_uring, O_DIRECT" scripts/guest/blk-guest-test.sh vhost
 # two QEMUs and two back-ends: bounded at 3 minutes (the script bounds the guest run by GUEST_TIMEOUT)
 want migrate && guest_test migrate $(( ${GUEST_TIMEOUT:-120} + 60 )) scripts/guest/migrate-guest-test.sh blk
 # the same with a net device: two `vhost serve net --tap` in a bridge in a namespace; pings across

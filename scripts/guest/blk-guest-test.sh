@@ -7,6 +7,10 @@
 #                   `vhost serve blk --image IMG --socket SOCK`); default qsd
 #   VHOST_CMD       command for BACKEND=vhost (default: <repo>/vhost); extra words allowed
 #   VHOST_SERVE_ARGS  extra arguments appended to `serve blk ...` (default: none)
+#   EXPECT_SERVING  text the back-end's "serving ..." line must contain (e.g. "aio io_uring,
+#                   O_DIRECT"), so a test of one mode cannot pass on another
+#   TMPDIR          where the work directory (image, socket) goes; O_DIRECT needs a disk-backed
+#                   file system, not tmpfs (default /tmp)
 #   GUEST_CACHE_DIR where build-guest.sh put vmlinuz/initrd.gz (default: <repo>/.cache/guest);
 #                   built on demand when missing or stale
 #   IMAGE_MIB       size of the test image in MiB (default 64)
@@ -126,6 +130,11 @@ else
 fi
 start_backend "$SOCK" "${BACKEND_ARGV[@]}"
 log "back-end PID $BACKEND_PID listening on $SOCK"
+if [ -n "${EXPECT_SERVING:-}" ]; then
+  grep -aqF -- "$EXPECT_SERVING" "$WORK/${BACKEND_LOG:-backend.log}" \
+    || { show_logs; fail "the back-end does not say it serves with '$EXPECT_SERVING'"; }
+  log "back-end serves with: $EXPECT_SERVING"
+fi
 
 # ---- boot the guest --------------------------------------------------------------------------
 read -r -a QEMU_EXTRA <<< "${QEMU_EXTRA_ARGS:-}"
