@@ -13,6 +13,11 @@ import java.nio.ByteOrder;
  * ring back to back at a guest address and lets a test write descriptors, make chains
  * available and read the used ring. Descriptors are handed out round-robin; a bump allocator
  * hands out buffer space after the rings.
+ *
+ * <p>{@link #writeChain} refuses to overwrite a descriptor of a chain that was made available and
+ * that the device has not used yet (read from the used ring): a test that submits more
+ * descriptors than the table holds fails with that message rather than with the device's answer
+ * to a chain rewritten under it. {@link #startAt} forgets what was outstanding.
  */
 public final class TestRingDriver {
     private static final ValueLayout.OfShort LE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -37,6 +42,17 @@ public final class TestRingDriver {
     private long heap;
     private final long heapEnd;
     private int lastUsedSeen;
+    /** Per descriptor: the head of the chain {@link #writeChain} last wrote it into, or -1. */
+    private final int[] owner;
+    /** Per descriptor: the number of that chain ({@link #chains} when written). */
+    private final int[] ownerChain;
+    /** Per head: the number of the chain last written with that head. */
+    private final int[] headChain;
+    private int chains;
+    /** Per head: made available and not seen in the used ring yet. */
+    private final boolean[] outstanding;
+    /** Free-running used index up to which used ids were read into {@link #outstanding}. */
+    private int usedScanned;
 
     /**
      * @param memory guest memory
@@ -61,6 +77,11 @@ public final class TestRingDriver {
         desc.fill((byte) 0);
         avail.fill((byte) 0);
         used.fill((byte) 0);
+        this.owner = new int[size];
+        this.outstanding = new boolean[size];
+        this.ownerChain = new int[size];
+        this.headChain = new int[size];
+        java.util.Arrays.fill(owner, -1);
     }
 
     /** @return the config for this ring, enabled, with {@code nextAvail} the ring's start index ({@link #startAt}) */
@@ -81,6 +102,8 @@ public final class TestRingDriver {
         availIdx = idx & 0xFFFF;
         startIdx = availIdx;
         lastUsedSeen = availIdx;
+        usedScanned = availIdx;
+        java.util.Arrays.fill(outstanding, false);
         avail.set(LE16, 2, (short) availIdx);
         used.set(LE16, 2, (short) availIdx);
     }
@@ -116,6 +139,7 @@ public final class TestRingDriver {
 
     /** Puts {@code head} in the avail ring and publishes the new avail idx (release). */
     public void makeAvailable(int head) {
+        markOutstanding(head);
         avail.set(LE16, 4 + 2L * (availIdx & (size - 1)), (short) head);
         availIdx = (availIdx + 1) & 0xFFFF;
         VarHandle.releaseFence();
@@ -126,6 +150,7 @@ public final class TestRingDriver {
     public void makeAvailable(int... heads) {
         int idx = availIdx;
         for (int head : heads) {
+            markOutstanding(head);
             avail.set(LE16, 4 + 2L * (idx & (size - 1)), (short) head);
             idx = (idx + 1) & 0xFFFF;
         }
@@ -140,16 +165,46 @@ public final class TestRingDriver {
         avail.set(LE16, 2, (short) availIdx);
     }
 
-    /** Writes a chain of buffers into consecutive (round-robin) descriptors; returns the head. */
+    private void markOutstanding(int head) {
+        if (head >= 0 && head < size) {
+            outstanding[head] = true;
+        }
+    }
+
+    /**
+     * Writes a chain of buffers into consecutive (round-robin) descriptors; returns the head.
+     *
+     * @throws IllegalStateException when one of those descriptors belongs to a chain made
+     *     available and not used yet (the test submitted more than the table holds)
+     */
     public int writeChain(Buf... bufs) {
         int head = nextDesc;
+        int now = usedIdx();
+        for (; usedScanned != now; usedScanned = (usedScanned + 1) & 0xFFFF) {
+            int id = usedId(usedScanned);
+            if (id >= 0 && id < size) {
+                outstanding[id] = false;
+            }
+        }
         for (int i = 0; i < bufs.length; i++) {
             int d = (head + i) % size;
+            int o = owner[d];
+            if (o >= 0 && outstanding[o] && headChain[o] == ownerChain[d]) {
+                throw new IllegalStateException("test driver, queue " + queueIndex + ": descriptor " + d
+                        + " still belongs to chain " + o + ", available and not used yet: the test keeps more descriptors"
+                        + " in flight than the table's " + size);
+            }
+        }
+        for (int i = 0; i < bufs.length; i++) {
+            int d = (head + i) % size;
+            owner[d] = head;
+            ownerChain[d] = chains;
             int next = (head + i + 1) % size;
             int flags = (bufs[i].writable() ? SplitVirtqueueLayout.VIRTQ_DESC_F_WRITE : 0)
                     | (i + 1 < bufs.length ? SplitVirtqueueLayout.VIRTQ_DESC_F_NEXT : 0);
             writeDescriptor(d, bufs[i].gpa(), bufs[i].len(), flags, i + 1 < bufs.length ? next : 0);
         }
+        headChain[head] = chains++;
         nextDesc = (head + bufs.length) % size;
         return head;
     }

@@ -44,6 +44,25 @@ class DeviceQueueTest {
     }
 
     @Test
+    void theTestDriverRefusesToRewriteDescriptorsOfAChainStillInFlight() throws Exception {
+        long buf = driver.alloc(64);
+        // 8 descriptors: two chains of 3 fit, a third would overwrite the first chain's head
+        driver.submit(new Buf(buf, 16, false), new Buf(buf, 16, true), new Buf(buf, 1, true));
+        driver.submit(new Buf(buf, 16, false), new Buf(buf, 16, true), new Buf(buf, 1, true));
+        assertThatThrownBy(() -> driver.writeChain(new Buf(buf, 16, false), new Buf(buf, 16, true), new Buf(buf, 1, true)))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("descriptor 0 still belongs to chain 0");
+        DeviceQueue q = queue(0);
+        DescriptorChain c = q.newChain();
+        assertThat(q.pop(c)).isTrue();
+        q.addUsed(c.head(), 0); // the first chain is used: its descriptors may be written again
+        driver.submit(new Buf(buf, 16, false), new Buf(buf, 16, true), new Buf(buf, 1, true));
+        assertThat(q.pop(c)).isTrue();
+        assertThat(q.pop(c)).isTrue();
+        assertThat(c.head()).isEqualTo(6);
+        assertThat(c.readableAddress(0)).isEqualTo(buf);
+    }
+
+    @Test
     void popsChainSplitIntoReadableAndWritableParts() throws Exception {
         long hdr = driver.alloc(16);
         long data = driver.alloc(100);
