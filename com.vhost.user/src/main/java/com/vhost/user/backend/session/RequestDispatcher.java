@@ -132,8 +132,12 @@ public final class RequestDispatcher {
             throw new VhostProtocolException("malformed " + req + ": a front-end request has the REPLY flag set");
         }
         boolean ownReply;
+        long t0 = LOG.isTraceEnabled() ? System.nanoTime() : 0;
         try {
             ownReply = handle(req, payload, h.size(), fds);
+            if (t0 != 0) {
+                LOG.trace("{}: {} handled in {} us", name, req, (System.nanoTime() - t0) / 1000);
+            }
         } catch (VhostProtocolException e) {
             String m = e.getMessage();
             throw new VhostProtocolException("malformed " + (m.startsWith(req.name()) ? m : req + ": " + m), e);
