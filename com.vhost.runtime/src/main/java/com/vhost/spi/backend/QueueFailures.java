@@ -14,6 +14,25 @@ import org.slf4j.LoggerFactory;
  * How a {@link QueueWorker} reports a queue it stopped: the reason, logged with the queue, and the
  * device's needs-reset, through the queue's own error notifier when the interrupt is a
  * {@link QueueErrorInterrupt} (vhost-user: that ring's error eventfd, SET_VRING_ERR).
+ *
+ * <p>In a {@link QueueWorker}, a {@link VirtqueueException} (or any runtime exception) from the
+ * handler stops that queue and calls {@link Interrupt#signalNeedsReset(String)} with its message ({@link
+ * QueueErrorInterrupt#signalQueueError} with the queue's index when the interrupt is a {@link
+ * QueueErrorInterrupt}: vhost-user then writes that ring's error eventfd); other queues go on. So
+ * does a dead kick fd: one that epoll reports hung up (EPOLLHUP, e.g. a pipe whose writer closed)
+ * or in error (EPOLLERR), or that reads end-of-file or fails to read. It is unwatched at once, so
+ * the worker never spins on it (level-triggered epoll would report it on every wait), and the
+ * reason names the queue ("queue 0: the kick fd hung up ...; the queue is stopped"). Kick fds are
+ * expected to be non-blocking eventfds (the vhost-user back-end refuses any other kind); a blocking
+ * one would only block the worker if another reader emptied it between epoll and the read.
+ * So does an {@link Error} other than {@link OutOfMemoryError}: above all the {@link InternalError}
+ * the JVM raises for a fault in an unsafe memory access (SIGBUS when guest memory was truncated
+ * under the mapping, vhost-user issue #10), but also a {@link StackOverflowError} (unwound by the
+ * time it is caught) or a {@link LinkageError}. The queue's request is not dropped silently: the
+ * queue is stopped, the failure logged with the queue index and the device flagged as needing
+ * reset, so the driver resets it. An {@link OutOfMemoryError} is not the queue's fault and is not
+ * contained per queue: it ends the worker thread (every queue stops), logged and reported as a
+ * needs-reset, and the worker's owner goes on.
  */
 final class QueueFailures {
     private static final Logger LOG = LoggerFactory.getLogger(QueueWorker.class);

@@ -41,24 +41,9 @@ import org.slf4j.LoggerFactory;
  * While an {@link AsyncHandler} has requests in flight, a second window of the same kind (up to
  * {@code vhost.poll.async.max.ns}, default 200 µs: a disk read) polls for their completions too.
  *
- * <p>A {@link VirtqueueException} (or any runtime exception) from the handler stops that queue
- * and calls {@link Interrupt#signalNeedsReset(String)} with its message ({@link
- * QueueErrorInterrupt#signalQueueError} with the queue's index when the interrupt is a {@link
- * QueueErrorInterrupt}: vhost-user then writes that ring's error eventfd); other queues go on. So
- * does a dead kick fd: one that epoll reports hung up (EPOLLHUP, e.g. a pipe whose writer closed)
- * or in error (EPOLLERR), or that reads end-of-file or fails to read. It is unwatched at once, so
- * the worker never spins on it (level-triggered epoll would report it on every wait), and the
- * reason names the queue ("queue 0: the kick fd hung up ...; the queue is stopped"). Kick fds are
- * expected to be non-blocking eventfds (the vhost-user back-end refuses any other kind); a blocking
- * one would only block the worker if another reader emptied it between epoll and the read.
- * So does an {@link Error} other than {@link OutOfMemoryError}: above all the {@link InternalError}
- * the JVM raises for a fault in an unsafe memory access (SIGBUS when guest memory was truncated
- * under the mapping, vhost-user issue #10), but also a {@link StackOverflowError} (unwound by the
- * time it is caught) or a {@link LinkageError}. The queue's request is not dropped silently: the
- * queue is stopped, the failure logged with the queue index and the device flagged as needing
- * reset, so the driver resets it. An {@link OutOfMemoryError} is not the queue's fault and is not
- * contained per queue: it ends the worker thread (every queue stops), logged and reported as a
- * needs-reset, and the worker's owner goes on.
+ * <p>A failure of one queue's ring or handler, or of its kick fd, stops that queue alone and
+ * flags the device as needing reset, naming the queue; what counts as such a failure and how it is
+ * reported is {@link QueueFailures}'s documentation.
  *
  * <p>{@link #stop(long)} returns only after the thread ended, so no request is in flight
  * afterwards: the device can report its queues' {@code nextAvail} and sleep without losing one.
@@ -106,8 +91,8 @@ public final class QueueWorker {
     private final Handler handler;
     /** The handler when its requests complete later (since 1.2.0), else null. */
     private final AsyncHandler async;
-    private final Interrupt interrupt;
-    private final QueueFailures failures;
+    private volatile Interrupt interrupt; // replaced only while no queue is served (rebind)
+    private volatile QueueFailures failures;
     private final MemorySegment kickBuf = Arena.ofAuto().allocate(8, 8);
     private final long[] tokens = new long[64];
     private final WorkerPoll poll = new WorkerPoll();
@@ -142,6 +127,21 @@ public final class QueueWorker {
         this.async = handler instanceof AsyncHandler a ? a : null;
         this.interrupt = Objects.requireNonNull(interrupt, "interrupt");
         this.failures = new QueueFailures(name, interrupt);
+    }
+
+    /**
+     * Gives a worker that serves no queue another interrupt (a new vhost-user session's), so its
+     * owner can keep the idle thread for the next queues instead of stopping it and starting
+     * another (HotSpot's {@code Thread.start} waits until the new thread runs).
+     *
+     * @throws IllegalStateException when it serves queues
+     */
+    public synchronized void rebind(Interrupt irq) {
+        if (queues.length > 0) {
+            throw new IllegalStateException("worker " + name + " serves " + queues.length + " queue(s): no new interrupt");
+        }
+        failures = new QueueFailures(name, Objects.requireNonNull(irq, "interrupt"));
+        interrupt = irq;
     }
 
     /** @return the served queues, in the order given and added */

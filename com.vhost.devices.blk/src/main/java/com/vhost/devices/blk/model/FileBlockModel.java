@@ -109,6 +109,12 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
     private QueueWorker worker;
     /** The worker's thread was started (it is not while an active device has had no queue). */
     private boolean workerStarted;
+    /**
+     * A running worker that serves no queue, kept by {@link #stopQueues} for the next start: a
+     * hot-swap's new back-end then starts no thread (HotSpot's {@code Thread.start} waits until
+     * the new thread runs, which took milliseconds under load). Stopped by {@link #close}.
+     */
+    private QueueWorker spare;
     private boolean closed;
 
     /**
@@ -422,15 +428,11 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
         return worker != null && worker.queues().isEmpty() ? List.of() : stopQueues();
     }
 
-    /** The idle worker kept across the sleep signals the old interrupt: a new one stops it. */
+    /** The idle worker kept across the sleep signals the old interrupt: it takes the new one. */
     @Override
     protected void rebinding(GuestMemory mem, Interrupt irq) throws VirtioDeviceException {
         if (worker != null && irq != interrupt()) {
-            try {
-                stopQueues();
-            } catch (VhostException e) {
-                throw new VirtioDeviceException("blk " + name + ": rebind: stopping the idle worker failed: " + e.getMessage(), e);
-            }
+            worker.rebind(irq); // it serves no queue: sleepQueues kept it only then
         }
     }
 
@@ -461,6 +463,12 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
             seen[c.index()] = true;
             qs.add(resubmitting(new DeviceQueue(mem, c, ackedFeatures())));
         }
+        if (worker == null && spare != null && spare.isRunning()) { // kept by stopQueues
+            worker = spare;
+            worker.rebind(irq);
+            workerStarted = true;
+        }
+        spare = null;
         if (worker != null) { // kept idle across a sleep: it takes the queues, no thread is started
             prepareRings(qs);
             for (DeviceQueue q : qs) {
@@ -505,11 +513,23 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
         if (w == null) {
             return List.of();
         }
-        w.stop(STOP_TIMEOUT_MS);
-        worker = null;
         List<VirtqueueConfig> out = new ArrayList<>();
-        for (DeviceQueue q : w.queues()) {
-            out.add(stoppedConfig(q));
+        if (!closed && workerStarted && w.isRunning()) {
+            // every queue removed (each returns once its requests completed): the idle thread stays
+            for (DeviceQueue q : w.queues()) {
+                DeviceQueue removed = w.removeQueue(q.index(), STOP_TIMEOUT_MS);
+                if (removed != null) {
+                    out.add(stoppedConfig(removed));
+                }
+            }
+            worker = null;
+            spare = w;
+        } else {
+            w.stop(STOP_TIMEOUT_MS);
+            worker = null;
+            for (DeviceQueue q : w.queues()) {
+                out.add(stoppedConfig(q));
+            }
         }
         out.sort((a, b) -> Integer.compare(a.index(), b.index()));
         return List.copyOf(out);
@@ -591,6 +611,10 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
         boolean stopped = false;
         try {
             stopQueues();
+            if (spare != null) {
+                spare.stop(STOP_TIMEOUT_MS);
+                spare = null;
+            }
             stopped = true;
         } finally {
             if (uring != null && stopped) {
