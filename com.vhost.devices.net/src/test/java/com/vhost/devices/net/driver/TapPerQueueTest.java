@@ -144,6 +144,7 @@ class TapPerQueueTest {
                 answered = awaitArpReply(rx, bufs, from, 500);
             }
             assertThat(answered).as("ARP reply with the receive ring running (%s)", model.counters(0)).isTrue();
+            assertThat(tx.awaitUsed(tx.availIdx(), 5000)).as("every request of the link-up attempts transmitted").isTrue();
 
             VirtqueueConfig stopped = model.stopQueue(VirtioNet.rxQueue(0));
             int used = rx.usedIdx();
