@@ -12,14 +12,9 @@ import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.spi.virtqueue.DescriptorChain;
 import com.vhost.spi.virtqueue.DeviceQueue;
-import com.vhost.spi.virtqueue.VirtqueueStates;
+import com.vhost.spi.backend.PerQueueDevice;
 import com.vhost.spi.backend.QueueWorker;
 import com.vhost.spi.backend.WorkerDevice;
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -57,14 +52,24 @@ import org.slf4j.LoggerFactory;
  * <p>Life cycle per {@link VirtioDeviceState}; a call in a state that does not allow it throws
  * {@link VirtioDeviceException}. Snapshot: acked features, the state slept from and the queue
  * states (not fds).
+ *
+ * <p><b>One ring at a time</b> ({@link PerQueueDevice}; vhost-user spec, "Ring states"): while
+ * ACTIVE a single queue stops ({@link #stopQueue}, GET_VRING_BASE) or starts ({@link #startQueue})
+ * and the others run on, as in {@code FileBlockModel}: a transmit queue leaves or joins the one
+ * worker thread between two frames ({@link QueueWorker#removeQueue} / {@link
+ * QueueWorker#addQueue}); a receive queue stops under its pair's {@link #rxLock}, and every
+ * delivery, by the worker or a port thread, reads the running receive queue under that lock, so
+ * once {@code stopQueue} returned nothing writes that ring. A frame for a receive queue that does
+ * not run is held back as during a sleep, never taken and dropped: see each model
+ * ({@link #transmitWaitsForReceive}). After the last queue stopped the idle worker is kept through
+ * a sleep for the wake.
  */
-public abstract class AbstractNetModel extends WorkerDevice implements AutoCloseable {
+public abstract class AbstractNetModel extends WorkerDevice implements PerQueueDevice, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(AbstractNetModel.class);
     /** How long sleep/reset wait for the worker, ms. */
     public static final long STOP_TIMEOUT_MS = 10_000;
-    private static final int SNAPSHOT_MAGIC = 0x766e6574; // "vnet"
     /** The snapshot format version, declared as {@code net.model:N} in the bundle's Vhost-Snapshot-Writes header. */
-    static final int SNAPSHOT_VERSION = 1;
+    static final int SNAPSHOT_VERSION = NetModelSnapshot.VERSION;
 
     private final String name;
     private final int pairs;
@@ -75,22 +80,18 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
     private final byte[] config = new byte[VirtioNet.CONFIG_SIZE];
     private final NetPortCounters[] counters;
     private final DescriptorChain[] txChains;
-    private final DescriptorChain[] rxChains;
-    /** Receive chains of the frame being delivered (MRG_RXBUF), per pair. */
-    private final int[][] pendingHeads;
-    private final int[][] pendingLens;
-    /** How many of {@link #pendingHeads} the frame being delivered fills, per pair. */
-    private final int[] pendingCount;
-    private final DescriptorChain[] rxFirst;
-    /** Held while a receive queue is written (the worker and a port thread may both deliver). */
+    private final NetReceivePath receive;
+    /** Held while a receive queue is written or stopped (the worker and a port thread may both deliver). */
     private final Object[] rxLocks;
 
     private volatile boolean polling;
     /** Kick fds of the running queues by index, as the transport gave them (polling hides them from the worker). */
-    private int[] kickFds = new int[0];
+    private final int[] kickFds;
     private QueueWorker worker;
+    /** The running queues by index (a held transmit queue included); replaced whole, a receive queue's under its rxLock. */
     private volatile DeviceQueue[] byIndex;
-    private List<DeviceQueue> receiveQueues = List.of();
+    /** Per pair: its transmit queue when it runs but is held off the worker ({@link #transmitWaitsForReceive()}). */
+    private final DeviceQueue[] parked;
 
     /**
      * @param pairs queue pairs, 1..128
@@ -127,17 +128,14 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
         this.offered = f;
         this.counters = new NetPortCounters[pairs];
         this.txChains = new DescriptorChain[pairs];
-        this.rxChains = new DescriptorChain[pairs];
-        this.pendingHeads = new int[pairs][queueSize];
-        this.pendingLens = new int[pairs][queueSize];
-        this.pendingCount = new int[pairs];
-        this.rxFirst = new DescriptorChain[pairs];
+        this.receive = new NetReceivePath(pairs, queueSize);
         this.rxLocks = new Object[pairs];
+        this.kickFds = new int[2 * pairs];
+        this.byIndex = new DeviceQueue[2 * pairs];
+        this.parked = new DeviceQueue[pairs];
         for (int p = 0; p < pairs; p++) {
             counters[p] = new NetPortCounters();
             txChains[p] = new DescriptorChain(queueSize);
-            rxChains[p] = new DescriptorChain(queueSize);
-            rxFirst[p] = new DescriptorChain(queueSize);
             rxLocks[p] = new Object();
         }
         ByteBuffer b = ByteBuffer.wrap(config).order(ByteOrder.LITTLE_ENDIAN);
@@ -232,51 +230,125 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
 
     // ---- life cycle ----
 
+    /**
+     * Whether a pair's transmit queue is served only while its receive queue runs (default
+     * false). A model whose transmitted frames go to the receive queue of the same pair (the
+     * loopback) says true: while that receive queue is stopped, its transmit queue is held out of
+     * the worker and its frames wait on the transmit ring, as they do while the device sleeps,
+     * instead of being taken and dropped for want of a receive buffer.
+     */
+    protected boolean transmitWaitsForReceive() {
+        return false;
+    }
+
+    /**
+     * Called (on the life-cycle thread) after the receive queue of {@code pair} started running,
+     * by activate, wake or {@link #startQueue}; a model whose port waits for it wakes the port here
+     * (default: nothing).
+     */
+    protected void receiveQueueStarted(int pair) {}
+
+    private void checkQueue(VirtqueueConfig c) throws VirtqueueException {
+        if (c.index() < 0 || c.index() >= 2 * pairs) {
+            throw new VirtqueueException(c.index(), name + " has queues 0.." + (2 * pairs - 1));
+        }
+        if (c.size() > queueSize) {
+            throw new VirtqueueException(c.index(), "size " + c.size() + " exceeds the maximum " + queueSize);
+        }
+    }
+
+    /** @return the running queue for {@code c}: a polled transmit queue has no kick fd, a receive queue asks for no kicks */
+    private DeviceQueue newQueue(GuestMemory mem, VirtqueueConfig c) throws VirtqueueException {
+        VirtqueueConfig run = c;
+        if (polling && (c.index() & 1) == 1) {
+            // a queue without kick fd is busy-polled by the worker, with kicks suppressed
+            run = new VirtqueueConfig(c.index(), c.size(), c.descAddr(), c.availAddr(), c.usedAddr(), c.nextAvail(), -1,
+                    c.callFd(), c.enabled());
+        }
+        DeviceQueue q = new DeviceQueue(mem, run, ackedFeatures());
+        if ((c.index() & 1) == 0) {
+            q.disableNotifications(); // frames arrive on TX: a receive queue needs no kicks
+        }
+        return q;
+    }
+
+    /** @return {@code q} as it stopped: nextAvail where it stopped, fds as the transport gave them, enabled as it ran */
+    private VirtqueueConfig stoppedConfig(DeviceQueue q) {
+        VirtqueueConfig c = q.config();
+        return new VirtqueueConfig(c.index(), c.size(), c.descAddr(), c.availAddr(), c.usedAddr(), c.nextAvail(),
+                kickFds[c.index()], c.callFd(), q.isEnabled());
+    }
+
+    /** Replaces the running queue at {@code index} (copy on write; a receive queue's under its pair's rxLock). */
+    private void setRunning(int index, DeviceQueue q) {
+        DeviceQueue[] idx = byIndex.clone();
+        idx[index] = q;
+        byIndex = idx;
+    }
+
+    private boolean noQueueRuns() {
+        for (DeviceQueue q : byIndex) {
+            if (q != null) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     @Override
     protected final void startQueues(GuestMemory mem, Interrupt irq, List<VirtqueueConfig> qs) throws VhostException {
         DeviceQueue[] idx = new DeviceQueue[2 * pairs];
         int[] kicks = new int[2 * pairs];
-        List<DeviceQueue> list = new ArrayList<>(qs.size());
-        List<DeviceQueue> rxList = new ArrayList<>(qs.size());
+        Arrays.fill(kicks, -1);
         for (VirtqueueConfig c : qs) {
-            if (c.index() < 0 || c.index() >= 2 * pairs) {
-                throw new VirtqueueException(c.index(), name + " has queues 0.." + (2 * pairs - 1));
-            }
+            checkQueue(c);
             if (idx[c.index()] != null) {
                 throw new VirtqueueException(c.index(), "given twice");
             }
-            if (c.size() > queueSize) {
-                throw new VirtqueueException(c.index(), "size " + c.size() + " exceeds the maximum " + queueSize);
-            }
             kicks[c.index()] = c.kickFd();
-            VirtqueueConfig run = c;
-            if (polling && (c.index() & 1) == 1) {
-                // a queue without kick fd is busy-polled by the worker, with kicks suppressed
-                run = new VirtqueueConfig(c.index(), c.size(), c.descAddr(), c.availAddr(), c.usedAddr(), c.nextAvail(), -1,
-                        c.callFd(), c.enabled());
-            }
-            DeviceQueue q = new DeviceQueue(mem, run, ackedFeatures());
-            idx[c.index()] = q;
-            if ((c.index() & 1) == 1) {
-                list.add(q);
-            } else {
-                rxList.add(q);
-                q.disableNotifications(); // frames arrive on TX: a receive queue needs no kicks
+            idx[c.index()] = newQueue(mem, c);
+        }
+        List<DeviceQueue> served = new ArrayList<>(qs.size());
+        DeviceQueue[] held = new DeviceQueue[pairs];
+        for (int p = 0; p < pairs; p++) {
+            DeviceQueue tx = idx[VirtioNet.txQueue(p)];
+            if (tx != null && transmitWaitsForReceive() && idx[VirtioNet.rxQueue(p)] == null) {
+                held[p] = tx;
+            } else if (tx != null) {
+                served.add(tx);
             }
         }
+        System.arraycopy(kicks, 0, kickFds, 0, kicks.length);
+        System.arraycopy(held, 0, parked, 0, pairs);
         byIndex = idx;
-        kickFds = kicks;
         LOG.debug(name + ": serving queues {}", qs);
-        QueueWorker w = new QueueWorker("vhost-net-" + name, list, this::process, irq);
-        w.start(); // interrupt() is irq already (WorkerDevice sets it before startQueues)
-        worker = w;
-        receiveQueues = List.copyOf(rxList);
-        try {
-            portStarted();
-        } catch (VhostException | RuntimeException e) {
-            w.stop(STOP_TIMEOUT_MS);
-            worker = null;
-            throw e;
+        QueueWorker w = worker;
+        if (w != null) { // kept idle, with its port, across a sleep after the last queue stopped
+            try {
+                for (DeviceQueue q : served) {
+                    w.addQueue(q, STOP_TIMEOUT_MS);
+                }
+            } catch (VhostException | RuntimeException e) {
+                stopQueues();
+                throw e;
+            }
+        } else {
+            w = new QueueWorker("vhost-net-" + name, served, this::process, irq);
+            w.start(); // interrupt() is irq already (WorkerDevice sets it before startQueues)
+            worker = w;
+            try {
+                portStarted();
+            } catch (VhostException | RuntimeException e) {
+                w.stop(STOP_TIMEOUT_MS);
+                worker = null;
+                byIndex = new DeviceQueue[2 * pairs];
+                throw e;
+            }
+        }
+        for (int p = 0; p < pairs; p++) {
+            if (idx[VirtioNet.rxQueue(p)] != null) {
+                receiveQueueStarted(p);
+            }
         }
     }
 
@@ -289,93 +361,179 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
         portStopping();
         w.stop(STOP_TIMEOUT_MS);
         worker = null;
-        List<DeviceQueue> all = new ArrayList<>(w.queues());
-        all.addAll(receiveQueues);
-        all.sort((x, y) -> Integer.compare(x.index(), y.index()));
-        receiveQueues = List.of();
         List<VirtqueueConfig> out = new ArrayList<>();
-        for (DeviceQueue q : all) {
-            VirtqueueConfig c = q.config();
-            out.add(new VirtqueueConfig(c.index(), c.size(), c.descAddr(), c.availAddr(), c.usedAddr(), c.nextAvail(),
-                    kickFds[c.index()], c.callFd(), q.isEnabled()));
+        for (DeviceQueue q : byIndex) { // in index order
+            if (q != null) {
+                out.add(stoppedConfig(q));
+            }
         }
+        byIndex = new DeviceQueue[2 * pairs];
+        Arrays.fill(parked, null);
         return List.copyOf(out);
     }
 
     /**
-     * Snapshot layout (big-endian): {@code int magic "vnet"; int version 1; int pairs; long acked;
-     * boolean wasActive; int nQueues;} then per queue {@code int index, size; long desc, avail,
-     * used; int nextAvail; boolean enabled}.
+     * A sleep after every queue stopped ({@link #stopQueue}) keeps the idle worker and port for
+     * the wake, as {@code FileBlockModel} does: a vhost-user device state SAVE after the last ring
+     * stopped costs no thread join, the wake that follows no thread start. They touch no ring.
      */
+    @Override
+    protected final List<VirtqueueConfig> sleepQueues() throws VhostException {
+        return worker != null && noQueueRuns() ? List.of() : stopQueues();
+    }
+
+    /** The idle worker and port kept across the sleep signal the old interrupt: a new one stops them. */
+    @Override
+    protected final void rebinding(GuestMemory mem, Interrupt irq) throws VirtioDeviceException {
+        if (worker != null && irq != interrupt()) {
+            try {
+                stopQueues();
+            } catch (VhostException e) {
+                throw new VirtioDeviceException(name + ": rebind: stopping the idle worker failed: " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /**
+     * Stops queue {@code index} while ACTIVE; the others run on (vhost-user GET_VRING_BASE on one
+     * ring). A transmit queue is taken off the worker between two frames, every frame taken from
+     * it completed and its notification sent. A receive queue stops under its pair's rxLock, so no
+     * delivery (worker or port) writes it afterwards; with {@link #transmitWaitsForReceive()} the
+     * pair's transmit queue is first held out of the worker (its frames wait on their ring).
+     *
+     * @param index queue index, rx {@code 2p}, tx {@code 2p + 1}
+     * @return the queue as it stopped ({@code nextAvail} what GET_VRING_BASE reports), or null
+     *     when it was not running
+     * @throws VirtioDeviceException when the device is not ACTIVE
+     * @throws com.vhost.api.VhostTimeoutException when the frame in flight did not finish within
+     *     {@value #STOP_TIMEOUT_MS} ms (the queue still runs)
+     */
+    @Override
+    public synchronized VirtqueueConfig stopQueue(int index) throws VhostException {
+        if (state() != VirtioDeviceState.ACTIVE) {
+            throw badState("stopQueue");
+        }
+        DeviceQueue q = index < 0 || index >= 2 * pairs ? null : byIndex[index];
+        if (q == null) {
+            return null;
+        }
+        int pair = index >>> 1;
+        if ((index & 1) == 1) {
+            if (parked[pair] == q) {
+                parked[pair] = null; // held: not on the worker
+            } else {
+                worker.removeQueue(index, STOP_TIMEOUT_MS);
+            }
+            setRunning(index, null);
+            return stoppedConfig(q);
+        }
+        DeviceQueue tx = byIndex[index + 1];
+        if (tx != null && parked[pair] == null && transmitWaitsForReceive()) {
+            worker.removeQueue(index + 1, STOP_TIMEOUT_MS);
+            parked[pair] = tx;
+        }
+        synchronized (rxLocks[pair]) {
+            setRunning(index, null);
+            if (q.needsNotification()) {
+                interrupt().signalUsedQueue(index);
+            }
+        }
+        return stoppedConfig(q);
+    }
+
+    /**
+     * Starts queue {@code queue} while ACTIVE over the memory the device was activated or rebound
+     * with (vhost-user ring start), from its nextAvail; the others run on. A transmit queue joins
+     * the worker, which serves what is available at once (held instead while the pair's receive
+     * queue is stopped, see {@link #transmitWaitsForReceive()}); a receive queue becomes a
+     * delivery target and a held transmit queue of its pair joins the worker.
+     *
+     * @throws VirtioDeviceException when the device is not ACTIVE, {@code queue} is null or that
+     *     queue already runs
+     * @throws VirtqueueException for an index outside {@code 0..2*pairs-1}, a size over the
+     *     maximum or rings outside guest memory
+     * @throws com.vhost.api.VhostTimeoutException when the worker did not take the queue within
+     *     {@value #STOP_TIMEOUT_MS} ms (it does not run then)
+     */
+    @Override
+    public synchronized void startQueue(VirtqueueConfig queue) throws VhostException {
+        if (state() != VirtioDeviceState.ACTIVE) {
+            throw badState("startQueue");
+        }
+        if (queue == null) {
+            throw new VirtioDeviceException(name + ": startQueue needs a queue");
+        }
+        checkQueue(queue);
+        int index = queue.index();
+        if (byIndex[index] != null) {
+            throw new VirtioDeviceException(name + ": queue " + index + " is already running");
+        }
+        DeviceQueue q = newQueue(memory(), queue);
+        int pair = index >>> 1;
+        kickFds[index] = queue.kickFd();
+        if ((index & 1) == 1) {
+            setRunning(index, q);
+            if (transmitWaitsForReceive() && byIndex[index - 1] == null) {
+                parked[pair] = q;
+                return;
+            }
+            try {
+                worker.addQueue(q, STOP_TIMEOUT_MS);
+            } catch (VhostException | RuntimeException e) {
+                setRunning(index, null);
+                throw e;
+            }
+            return;
+        }
+        synchronized (rxLocks[pair]) {
+            setRunning(index, q);
+        }
+        DeviceQueue held = parked[pair];
+        if (held != null) {
+            try {
+                worker.addQueue(held, STOP_TIMEOUT_MS);
+            } catch (VhostException | RuntimeException e) {
+                synchronized (rxLocks[pair]) {
+                    setRunning(index, null);
+                }
+                throw e;
+            }
+            parked[pair] = null;
+        }
+        receiveQueueStarted(pair);
+    }
+    /** Snapshot layout: see {@link NetModelSnapshot}; the fds of the queues slept with are not part of it. */
     @Override
     public synchronized byte[] snapshot() throws VhostException {
         requireAsleep("snapshot");
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        try (DataOutputStream out = new DataOutputStream(bytes)) {
-            out.writeInt(SNAPSHOT_MAGIC);
-            out.writeInt(SNAPSHOT_VERSION);
-            out.writeInt(pairs);
-            out.writeLong(ackedFeatures());
-            boolean active = state() == VirtioDeviceState.ASLEEP_ACTIVE;
-            out.writeBoolean(active);
-            List<VirtqueueConfig> qs = active ? sleptQueues() : List.of();
-            VirtqueueStates.write(out, qs);
-        } catch (IOException e) {
-            throw new VirtioDeviceException(name + ": snapshot: " + e.getMessage(), e);
-        }
-        return bytes.toByteArray();
+        boolean active = state() == VirtioDeviceState.ASLEEP_ACTIVE;
+        return new NetModelSnapshot(pairs, ackedFeatures(), active, active ? sleptQueues() : List.of()).encode(name);
     }
 
     @Override
     public synchronized void restore(byte[] snapshot) throws VhostException {
         requireAsleep("restore");
-        try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(snapshot))) {
-            int magic = in.readInt();
-            int version = in.readInt();
-            if (magic != SNAPSHOT_MAGIC || version != SNAPSHOT_VERSION) {
-                throw new VirtioDeviceException(String.format(name + ": restore: not a virtio-net snapshot (magic 0x%x, version %d)",
-                        magic, version));
-            }
-            int p = in.readInt();
-            if (p != pairs) {
-                throw new VirtioDeviceException(name + ": restore: snapshot has " + p + " queue pairs, device has " + pairs);
-            }
-            long features = in.readLong();
-            if ((features & ~offered) != 0) {
-                throw new VirtioDeviceException(String.format(name + ": restore: features 0x%x not all offered (0x%x)", features, offered));
-            }
-            boolean active = in.readBoolean();
-            List<VirtqueueConfig> qs = VirtqueueStates.read(in, name + ": restore", 2 * pairs, sleptQueues());
-            if (in.read() != -1) {
-                throw new VirtioDeviceException(name + ": restore: trailing bytes after " + qs.size() + " queues");
-            }
-            // fds are not part of a snapshot: the queues slept with lend theirs, by index
-            restored(features, active, qs);
-        } catch (IOException e) {
-            if (e instanceof VirtioDeviceException v) {
-                throw v;
-            }
-            throw new VirtioDeviceException(name + ": restore: truncated snapshot of " + snapshot.length + " bytes", e);
-        }
+        // fds are not part of a snapshot: the queues slept with lend theirs, by index
+        NetModelSnapshot s = NetModelSnapshot.decode(name, snapshot, pairs, offered, sleptQueues());
+        restored(s.features(), s.active(), s.queues());
     }
 
     // ---- data path (worker thread) ----
 
     /**
-     * Serves a kick on a transmit queue: moves every pending frame to the receive queue of the
-     * same pair. Receive queues are not served by the worker (their buffers wait for frames; the
-     * worker would see them as pending work forever) and ask the driver for no kicks.
+     * Serves a kick on a transmit queue: every pending frame goes to {@link #transmitted}.
+     * Receive queues are not served by the worker (their buffers wait for frames; the worker
+     * would see them as pending work forever) and ask the driver for no kicks.
      */
-    private void process(int queueIndex, DeviceQueue kicked) throws VirtqueueException {
+    private void process(int queueIndex, DeviceQueue tx) throws VirtqueueException {
         int pair = queueIndex >>> 1;
         DeviceQueue rx = byIndex[VirtioNet.rxQueue(pair)];
-        DeviceQueue tx = byIndex[VirtioNet.txQueue(pair)];
         NetPortCounters ctr = counters[pair];
         if (LOG.isTraceEnabled()) {
             LOG.trace(name + ": kick on queue {}: rx {}, tx {}", queueIndex, rx, tx);
         }
         int delivered = 0;
-        if (tx != null && tx.isEnabled()) {
+        if (tx.isEnabled()) {
             DescriptorChain t = txChains[pair];
             while (tx.pop(t)) {
                 long len = t.readableBytes() - VirtioNet.HDR_SIZE;
@@ -390,18 +548,15 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
                 }
             }
         }
-        if (rx != null && rx != kicked && delivered > 0) {
-            boolean notify;
+        if (delivered > 0) {
             synchronized (rxLocks[pair]) {
-                notify = rx.needsNotification();
-            }
-            if (notify) {
-                interrupt().signalUsedQueue(rx.index());
+                DeviceQueue now = byIndex[VirtioNet.rxQueue(pair)]; // a stopped queue was notified by stopQueue
+                if (now != null && now.needsNotification()) {
+                    interrupt().signalUsedQueue(now.index());
+                }
             }
         }
-        if (tx != null && tx != kicked && tx.needsNotification()) {
-            interrupt().signalUsedQueue(tx.index());
-        }
+        // tx's own notification: the worker sends it after this returns
     }
 
     /**
@@ -410,12 +565,14 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
      * model that delivers the frame to a receive queue of the same driver does so before the
      * receive elements are published ({@link #deliver} with {@code srcQueue}), so that a back-end
      * killed between the two stores loses the frame rather than having the driver offer it again
-     * to the next back-end and receive it twice.
+     * to the next back-end and receive it twice. A model that delivers takes {@link #rxLock} and
+     * delivers to {@link #receiveQueue} as read under it (the queue may have stopped since
+     * {@code rx} was read).
      *
-     * @param rx the pair's receive queue (null when not running)
+     * @param rx the pair's receive queue when the kick was served (null when not running)
      * @param txq the pair's transmit queue, where {@code tx} came from
      * @param tx the chain: {@code virtio_net_hdr_v1} then {@code len} frame bytes
-     * @return whether a frame was delivered on {@code rx} (its used-buffer notification follows)
+     * @return whether a frame was delivered on the receive queue (its used-buffer notification follows)
      */
     protected abstract boolean transmitted(int pair, DeviceQueue rx, DeviceQueue txq, DescriptorChain tx, long len,
             NetPortCounters ctr) throws VirtqueueException;
@@ -426,15 +583,18 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
     /** Called before the worker stops; a model with a host port stops touching the queues here. */
     protected void portStopping() {}
 
-    /** @return the running receive queue of {@code pair}, or null */
+    /**
+     * @return the running receive queue of {@code pair}, or null (not started, or stopped); read
+     *     it under {@link #rxLock} to deliver, so a stopped queue is never written
+     */
     protected final DeviceQueue receiveQueue(int pair) {
-        DeviceQueue[] idx = byIndex;
-        return idx == null ? null : idx[VirtioNet.rxQueue(pair)];
+        return byIndex[VirtioNet.rxQueue(pair)];
     }
 
     /**
      * @return the lock to hold while delivering on the receive queue of {@code pair} and deciding
-     *     its notification, when more than one thread delivers there
+     *     its notification (the worker and a port thread may both deliver; {@link #stopQueue}
+     *     takes it to stop the queue)
      */
     protected final Object rxLock(int pair) {
         return rxLocks[pair];
@@ -445,116 +605,58 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
         return mtu;
     }
 
+    /** {@link #deliverFromHost}: the frame was written and published. */
+    protected static final int HOST_DELIVERED = 1;
+    /** {@link #deliverFromHost}: the frame was dropped and counted (no buffer posted, or too big). */
+    protected static final int HOST_DROPPED = 0;
+    /** {@link #deliverFromHost}: not delivered, the receive queue is not running (or no buffer, when waiting for one): keep the frame. */
+    protected static final int HOST_HELD = -1;
+
+    /**
+     * Delivers a frame from the host side (a port thread) on the receive queue of {@code pair}:
+     * under {@link #rxLock} it reads the running queue, writes and publishes the frame and sends
+     * the notification the driver asks for. A receive queue that does not run (never started,
+     * or stopped by {@link #stopQueue}) is not touched: the caller keeps the frame, as while the
+     * device sleeps.
+     *
+     * @param bytes the frame, {@code len} bytes (no virtio-net header)
+     * @param waitForBuffer true: with no receive buffer posted the frame is held too; false: it
+     *     is dropped and counted ({@link NetPortCounters#rxNoBuffer()})
+     * @return {@link #HOST_DELIVERED}, {@link #HOST_DROPPED} or {@link #HOST_HELD}
+     * @throws VirtqueueException for a malformed receive chain or ring
+     */
+    protected final int deliverFromHost(int pair, MemorySegment bytes, long len, boolean waitForBuffer) throws VirtqueueException {
+        synchronized (rxLocks[pair]) {
+            DeviceQueue rx = receiveQueue(pair);
+            if (rx == null || (waitForBuffer && (!rx.isEnabled() || !rx.hasAvailable()))) {
+                return HOST_HELD;
+            }
+            boolean done = deliver(pair, rx, null, null, bytes, len, counters[pair]);
+            if (rx.needsNotification()) {
+                interrupt().signalUsedQueue(rx.index());
+            }
+            return done ? HOST_DELIVERED : HOST_DROPPED;
+        }
+    }
+
     /**
      * Writes one frame (from transmit chain {@code src} after its header, or from {@code bytes})
      * into receive chains of {@code rx}, behind a header whose {@code num_buffers} counts them
-     * (1 without MRG_RXBUF). Used elements are published only once the whole frame is written.
+     * (1 without MRG_RXBUF; VIRTIO 1.2, 5.1.6.4). Used elements are published only once the whole
+     * frame is written. The caller holds {@link #rxLock} and read {@code rx} under it.
      *
      * @param srcQueue with {@code src}: the transmit queue {@code src} came from; {@code src} is
      *     then completed there (used length 0) in every case, after its bytes were copied and
      *     before the receive elements are published (at most once: a back-end that dies between
      *     the two stores loses this frame, none is received twice); null to leave {@code src} to
      *     the caller
-     * @return whether the frame was delivered
+     * @return whether the frame was delivered (false: dropped and counted, no buffer or too big)
+     * @throws VirtqueueException for a malformed receive chain or ring
      */
     protected final boolean deliver(int pair, DeviceQueue rx, DescriptorChain src, DeviceQueue srcQueue, MemorySegment bytes,
             long len, NetPortCounters ctr) throws VirtqueueException {
-        boolean done = deliverUnpublished(pair, rx, src, bytes, len, ctr);
-        if (srcQueue != null && src != null) {
-            srcQueue.addUsed(src.head(), 0);
-        }
-        if (done) {
-            int[] heads = pendingHeads[pair];
-            int[] lens = pendingLens[pair];
-            for (int i = 0, n = pendingCount[pair]; i < n; i++) {
-                rx.addUsed(heads[i], lens[i]);
-            }
-            ctr.delivered(len);
-        }
-        return done;
+        return receive.deliver(pair, rx, src, srcQueue, bytes, len, ctr, ackedFeatures());
     }
-
-    /**
-     * {@link #deliver} up to the publication: the frame written into popped receive chains (kept
-     * in {@link #pendingHeads}/{@link #pendingLens}, {@link #pendingCount}), or dropped (chains
-     * given back empty, counted).
-     *
-     * @return whether the frame waits to be published
-     */
-    private boolean deliverUnpublished(int pair, DeviceQueue rx, DescriptorChain src, MemorySegment bytes, long len,
-            NetPortCounters ctr) throws VirtqueueException {
-        if (rx == null || !rx.isEnabled() || !rx.hasAvailable()) {
-            ctr.noBuffer();
-            return false;
-        }
-        boolean mrg = VirtioFeatures.has(ackedFeatures(), VirtioNet.F_MRG_RXBUF);
-        DescriptorChain first = rxFirst[pair];
-        DescriptorChain r = rxChains[pair];
-        int[] heads = pendingHeads[pair];
-        int[] lens = pendingLens[pair];
-        rx.pop(first);
-        long room = first.writableBytes();
-        long total = VirtioNet.HDR_SIZE + len;
-        if (room < VirtioNet.HDR_SIZE || (!mrg && room < total)) {
-            rx.addUsed(first.head(), 0);
-            ctr.tooBig();
-            return false;
-        }
-        first.zeroWritable(0, VirtioNet.HDR_SIZE);
-        long n = Math.min(room - VirtioNet.HDR_SIZE, len);
-        copyFrame(src, bytes, 0, first, VirtioNet.HDR_SIZE, n);
-        heads[0] = first.head();
-        lens[0] = (int) (VirtioNet.HDR_SIZE + n);
-        int count = 1;
-        long copied = n;
-        while (copied < len) { // only with MRG_RXBUF: the frame continues in the next chains
-            if (!rx.pop(r)) {
-                for (int i = 0; i < count; i++) {
-                    rx.addUsed(heads[i], 0); // out of buffers mid-frame: drop, give the chains back empty
-                }
-                ctr.noBuffer();
-                return false;
-            }
-            long m = Math.min(r.writableBytes(), len - copied);
-            copyFrame(src, bytes, copied, r, 0, m);
-            rx.logWritten(r, m); // r is reused for the next chain: mark its pages now (dirty log)
-            heads[count] = r.head();
-            lens[count] = (int) m;
-            count++;
-            copied += m;
-        }
-        first.writeByte(VirtioNet.HDR_NUM_BUFFERS, (byte) count);
-        first.writeByte(VirtioNet.HDR_NUM_BUFFERS + 1, (byte) (count >>> 8));
-        rx.logWritten(first, lens[0]); // dirty log: the first chain's pages, before the frame is published
-        pendingCount[pair] = count;
-        return true;
-    }
-
-    private static void copyFrame(DescriptorChain src, MemorySegment bytes, long frameOff, DescriptorChain dst, long dstOff,
-            long n) throws VirtqueueException {
-        if (n <= 0) {
-            return;
-        }
-        if (src == null) {
-            dst.copyToWritable(dstOff, bytes, frameOff, n);
-            return;
-        }
-        long srcOff = VirtioNet.HDR_SIZE + frameOff;
-        long left = n;
-        for (int j = 0, k = dst.writableSegmentCount(); j < k && left > 0; j++) {
-            long segLen = dst.writableLength(j);
-            if (dstOff >= segLen) {
-                dstOff -= segLen;
-                continue;
-            }
-            long m = Math.min(segLen - dstOff, left);
-            src.copyReadable(srcOff, dst.writableRegion(j), dst.writableRegionOffset(j) + dstOff, m);
-            srcOff += m;
-            left -= m;
-            dstOff = 0;
-        }
-    }
-
     /** Stops the worker if running. */
     @Override
     public synchronized void close() {

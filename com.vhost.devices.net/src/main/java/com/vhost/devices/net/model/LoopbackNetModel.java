@@ -19,6 +19,11 @@ import org.slf4j.LoggerFactory;
  * driver's echo tests. Frames can also come from the host side ({@link #inject}): a port thread
  * delivers them as soon as the driver has a receive buffer posted (and the device runs). See
  * {@link AbstractNetModel} for queues, features and counters.
+ *
+ * <p>A stopped receive queue ({@link #stopQueue}, a vhost-user ring stop) holds frames back rather
+ * than dropping them, as a sleep does: the pair's transmit queue is not served until it starts
+ * again (frames wait on the transmit ring, taken in order afterwards) and injected frames wait in
+ * their queue.
  */
 public final class LoopbackNetModel extends AbstractNetModel {
     private static final Logger LOG = LoggerFactory.getLogger(LoopbackNetModel.class);
@@ -60,7 +65,29 @@ public final class LoopbackNetModel extends AbstractNetModel {
     protected boolean transmitted(int pair, DeviceQueue rx, DeviceQueue txq, DescriptorChain tx, long len, NetPortCounters ctr)
             throws VirtqueueException {
         synchronized (rxLock(pair)) {
-            return deliver(pair, rx, tx, txq, null, len, ctr); // tx completed before the frame is published
+            // re-read under the lock: a stopped receive queue is never written (the transmit
+            // queue is held off the worker before its receive queue stops, so it runs here)
+            return deliver(pair, receiveQueue(pair), tx, txq, null, len, ctr); // tx completed before the frame is published
+        }
+    }
+
+    /**
+     * True: a frame transmitted on pair {@code p} is delivered on the receive queue of {@code p},
+     * so while that queue is stopped (or not started) the transmit queue is not served and its
+     * frames wait on the transmit ring, as while the device sleeps; none is dropped for it.
+     */
+    @Override
+    protected boolean transmitWaitsForReceive() {
+        return true;
+    }
+
+    /** Wakes the port: injected frames waiting for this receive queue go now. */
+    @Override
+    protected void receiveQueueStarted(int pair) {
+        try {
+            wake.signal();
+        } catch (VhostNativeException e) {
+            LOG.debug("net loopback: waking the port: {}", e.getMessage());
         }
     }
 
@@ -148,20 +175,11 @@ public final class LoopbackNetModel extends AbstractNetModel {
             if (f == null) {
                 return false;
             }
-            DeviceQueue rx = receiveQueue(pair);
-            boolean notify;
-            synchronized (rxLock(pair)) {
-                if (rx == null || !rx.isEnabled() || !rx.hasAvailable()) {
-                    return true;
-                }
-                deliver(pair, rx, null, null, MemorySegment.ofArray(f), f.length, counters(pair));
-                notify = rx.needsNotification();
+            if (deliverFromHost(pair, MemorySegment.ofArray(f), f.length, true) == HOST_HELD) {
+                return true; // receive queue stopped or no buffer posted: the frame waits, in order
             }
             synchronized (q) {
                 q.poll();
-            }
-            if (notify) {
-                interrupt().signalUsedQueue(rx.index());
             }
         }
         return false;

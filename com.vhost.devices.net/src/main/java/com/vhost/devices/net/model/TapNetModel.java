@@ -11,6 +11,7 @@ import com.vhost.spi.virtqueue.DeviceQueue;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -26,6 +27,11 @@ import org.slf4j.LoggerFactory;
  * {@link NetPortCounters#txErrors()}; a frame read while the driver has no receive buffer posted is
  * dropped and counted ({@link NetPortCounters#rxNoBuffer()}). The port thread waits on the fd with
  * {@code poll} in 100 ms steps, so it stops within that bound.
+ *
+ * <p>While the receive queue does not run (a vhost-user ring stop, {@link #stopQueue}, or not
+ * started yet) the TAP is not read, as while the device sleeps: frames wait in the kernel's queue
+ * of the interface (which drops beyond its {@code txqueuelen}, counted by the kernel), none is
+ * read and dropped here. The transmit queue runs on regardless: its frames go to the TAP.
  */
 public final class TapNetModel extends AbstractNetModel {
     private static final Logger LOG = LoggerFactory.getLogger(TapNetModel.class);
@@ -35,8 +41,16 @@ public final class TapNetModel extends AbstractNetModel {
     private final MemorySegment txBuf;
     private final MemorySegment rxBuf;
     private final MemorySegment rxFrame;
+    /** Longest wait of the reader for a stopped receive queue (it is unparked when the queue starts), ns. */
+    private static final long WAIT_NS = 100_000_000L;
     private volatile boolean running;
-    private Thread reader;
+    private volatile Thread reader;
+    /**
+     * Length (vnet header included) of a frame in {@link #rxBuf} read while the receive queue was
+     * being stopped, 0 when none: delivered first once it runs again, kept across a sleep; touched
+     * by the reader thread only, and by one at a time.
+     */
+    private volatile long heldBytes;
 
     /**
      * @param tapName the TAP interface, 1..15 bytes (created when it does not exist)
@@ -103,6 +117,7 @@ public final class TapNetModel extends AbstractNetModel {
         Thread t = reader;
         reader = null;
         if (t != null && t != Thread.currentThread()) {
+            LockSupport.unpark(t);
             try {
                 t.join(2000);
             } catch (InterruptedException e) {
@@ -111,21 +126,35 @@ public final class TapNetModel extends AbstractNetModel {
         }
     }
 
+    /**
+     * Reads frames from the TAP and delivers them. While the receive queue does not run (not
+     * started, or stopped by {@link #stopQueue}) the TAP is not read: frames wait in the kernel's
+     * queue, as while the device sleeps. A frame read just before the queue stopped stays in the
+     * read buffer ({@link #heldBytes}) and goes first when it runs again.
+     */
     private void readLoop() {
-        NetPortCounters ctr = counters(0);
         while (running) {
             try {
-                int rev = Linux.poll(tap.fd(), Linux.POLLIN, 100);
-                if ((rev & Linux.POLLIN) == 0) {
-                    continue;
+                long n = heldBytes;
+                if (n == 0) {
+                    if (receiveQueue(0) == null) {
+                        LockSupport.parkNanos(WAIT_NS); // receiveQueueStarted unparks
+                        continue;
+                    }
+                    int rev = Linux.poll(tap.fd(), Linux.POLLIN, 100);
+                    if ((rev & Linux.POLLIN) == 0) {
+                        continue;
+                    }
+                    n = Linux.read(tap.fd(), rxBuf, BUF_BYTES);
+                    if (n <= TapDevice.VNET_HDR_SIZE + VirtioNet.ETH_HEADER - 1) {
+                        continue;
+                    }
                 }
-                long n = Linux.read(tap.fd(), rxBuf, BUF_BYTES);
-                if (n <= TapDevice.VNET_HDR_SIZE + VirtioNet.ETH_HEADER - 1) {
-                    continue;
-                }
-                DeviceQueue rx = receiveQueue(0);
-                if (deliver(0, rx, null, null, rxFrame, n - TapDevice.VNET_HDR_SIZE, ctr) && rx.needsNotification()) {
-                    interrupt().signalUsedQueue(rx.index());
+                if (deliverFromHost(0, rxFrame, n - TapDevice.VNET_HDR_SIZE, false) == HOST_HELD) {
+                    heldBytes = n; // the receive queue stopped meanwhile: keep the frame
+                    LockSupport.parkNanos(WAIT_NS);
+                } else {
+                    heldBytes = 0;
                 }
             } catch (VirtqueueException e) {
                 LOG.error("tap {}: receive queue: {}", tap.name(), e.getMessage());
@@ -135,6 +164,15 @@ public final class TapNetModel extends AbstractNetModel {
                 LOG.error("tap {}: read: {}; the port stops", tap.name(), e.getMessage());
                 return;
             }
+        }
+    }
+
+    /** Unparks the reader: the receive queue it waits for runs. */
+    @Override
+    protected void receiveQueueStarted(int pair) {
+        Thread t = reader;
+        if (t != null) {
+            LockSupport.unpark(t);
         }
     }
 
