@@ -88,6 +88,9 @@ public abstract class AbstractNetModel extends WorkerDevice implements PerQueueD
     /** Kick fds of the running queues by index, as the transport gave them (polling hides them from the worker). */
     private final int[] kickFds;
     private QueueWorker worker;
+    /** A running worker serving no queue, kept by {@link #stopQueues} for the next start (no thread start then). */
+    private QueueWorker spare;
+    private boolean closed;
     /** The running queues by index (a held transmit queue included); replaced whole, a receive queue's under its rxLock. */
     private volatile DeviceQueue[] byIndex;
     /** Per pair: its transmit queue when it runs but is held off the worker ({@link #transmitWaitsForReceive()}). */
@@ -333,8 +336,24 @@ public abstract class AbstractNetModel extends WorkerDevice implements PerQueueD
                 throw e;
             }
         } else {
-            w = new QueueWorker("vhost-net-" + name, served, this::process, irq);
-            w.start(); // interrupt() is irq already (WorkerDevice sets it before startQueues)
+            QueueWorker s = spare;
+            spare = null;
+            if (s != null && s.isRunning()) { // kept by stopQueues: HotSpot's Thread.start waits for the thread to run
+                s.rebind(irq);
+                w = s;
+                try {
+                    for (DeviceQueue q : served) {
+                        w.addQueue(q, STOP_TIMEOUT_MS);
+                    }
+                } catch (VhostException | RuntimeException e) {
+                    w.stop(STOP_TIMEOUT_MS);
+                    byIndex = new DeviceQueue[2 * pairs];
+                    throw e;
+                }
+            } else {
+                w = new QueueWorker("vhost-net-" + name, served, this::process, irq);
+                w.start(); // interrupt() is irq already (WorkerDevice sets it before startQueues)
+            }
             worker = w;
             try {
                 portStarted();
@@ -359,7 +378,14 @@ public abstract class AbstractNetModel extends WorkerDevice implements PerQueueD
             return List.of();
         }
         portStopping();
-        w.stop(STOP_TIMEOUT_MS);
+        if (!closed && w.isRunning()) { // its queues removed, the idle thread is kept for the next start
+            for (DeviceQueue q : w.queues()) {
+                w.removeQueue(q.index(), STOP_TIMEOUT_MS);
+            }
+            spare = w;
+        } else {
+            w.stop(STOP_TIMEOUT_MS);
+        }
         worker = null;
         List<VirtqueueConfig> out = new ArrayList<>();
         for (DeviceQueue q : byIndex) { // in index order
@@ -382,15 +408,11 @@ public abstract class AbstractNetModel extends WorkerDevice implements PerQueueD
         return worker != null && noQueueRuns() ? List.of() : stopQueues();
     }
 
-    /** The idle worker and port kept across the sleep signal the old interrupt: a new one stops them. */
+    /** The idle worker kept across the sleep signals the old interrupt: it takes the new one (it serves no queue). */
     @Override
     protected final void rebinding(GuestMemory mem, Interrupt irq) throws VirtioDeviceException {
         if (worker != null && irq != interrupt()) {
-            try {
-                stopQueues();
-            } catch (VhostException e) {
-                throw new VirtioDeviceException(name + ": rebind: stopping the idle worker failed: " + e.getMessage(), e);
-            }
+            worker.rebind(irq);
         }
     }
 
@@ -660,8 +682,13 @@ public abstract class AbstractNetModel extends WorkerDevice implements PerQueueD
     /** Stops the worker if running. */
     @Override
     public synchronized void close() {
+        closed = true;
         try {
             stopQueues();
+            if (spare != null) {
+                spare.stop(STOP_TIMEOUT_MS);
+                spare = null;
+            }
         } catch (VhostException e) {
             LOG.warn(name + ": stop on close: {}", e.getMessage());
         }
