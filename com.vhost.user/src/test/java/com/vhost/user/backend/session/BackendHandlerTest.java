@@ -168,7 +168,7 @@ class BackendHandlerTest {
      * counter in bits 0-15 and QEMU adds the used ones in bits 16-31; the model gets the low half,
      * the addresses are the descriptor ring and the two event suppression areas, GET_VRING_BASE
      * answers the position in both halves; a position at or past the ring size is refused when
-     * the ring starts; GET_INFLIGHT_FD answers no region.
+     * the ring starts; GET_INFLIGHT_FD answers a region of the packed layout.
      */
     @Test
     void packedRingsCarryTheWrapCounterInTheBase() throws Exception {
@@ -192,16 +192,24 @@ class BackendHandlerTest {
         assertThat(device.lastQueues.getFirst().nextAvail()).isEqualTo(7);
 
         handler.getVringBase(0);
-        // a region SeaBIOS's split-ring session left mapped is dropped when the packed driver asks for none
+        // a region SeaBIOS's split-ring session left mapped is dropped when the packed driver asks
+        // for its own, which the back-end sizes for the packed layout
         handler.setFeatures(VERSION_1);
         FrontendRequestHandler.InflightAnswer split = handler.getInflightFd(2, 16);
+        assertThat(split.payload().mmapSize()).isEqualTo(2 * com.vhost.spi.memory.InflightSplitRegion.queueBytes(16));
         handler.setInflightFd(split.payload(), split.fd());
         handler.setFeatures(VERSION_1 | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED));
         FrontendRequestHandler.InflightAnswer a = handler.getInflightFd(2, 16);
-        assertThat(a.fd()).isNull();
-        assertThat(a.payload().mmapSize()).isZero();
+        assertThat(a.fd()).isNotNull();
+        assertThat(a.payload().mmapSize()).isEqualTo(2 * com.vhost.spi.memory.InflightPackedRegion.queueBytes(16)).isEqualTo(1152);
+        handler.setInflightFd(a.payload(), a.fd());
         handler.setVringKick(0, eventfd());
         assertThat(device.lastQueues.getFirst().nextAvail()).isEqualTo(10);
+        // the packed region does not serve a split ring
+        handler.getVringBase(0);
+        handler.setFeatures(VERSION_1);
+        assertThatThrownBy(() -> handler.setVringKick(0, eventfd())).isInstanceOf(Refusal.class)
+                .hasMessageContaining("queue 0: inflight region: it has the packed layout, the ring is split");
     }
 
     /** Issue #10 bounds: the last queue and the model's largest ring size are taken; one past each is refused, naming the bound. */

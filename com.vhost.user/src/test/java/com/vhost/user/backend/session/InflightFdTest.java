@@ -120,4 +120,28 @@ class InflightFdTest {
                 .hasMessage(head + ": queue 1: desc_num 4 is not the queue size 16");
         assertThat(bad.fd()).isEqualTo(-1); // closed with the refusal
     }
+
+    /** With VIRTIO_F_RING_PACKED acked the region has the packed layout: sized by the back-end, checked by field. */
+    @Test
+    void packedRingsGetAndCheckThePackedLayout() throws Exception {
+        handler.setProtocolFeatures(BackendHandler.PROTOCOL_FEATURES);
+        handler.setFeatures(VirtioFeatures.bit(VirtioFeatures.F_VERSION_1) | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED)
+                | VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES));
+        long part = com.vhost.spi.memory.InflightPackedRegion.queueBytes(16);
+        FrontendRequestHandler.InflightAnswer a = handler.getInflightFd(2, 16);
+        assertThat(a.payload()).isEqualTo(new InflightPayload(2 * part, 0, 2, 16));
+        handler.setInflightFd(a.payload(), a.fd());
+        // a split-sized region is too small for packed rings
+        assertThatThrownBy(() -> handler.setInflightFd(new InflightPayload(2 * PART, 0, 2, 16), memfd(2 * PART)))
+                .isInstanceOf(Refusal.class).hasMessageContaining("mmap_size must be 0x480..");
+        OwnedFd bad = memfd(2 * part);
+        try (SharedMemory m = SharedMemory.map(bad.fd(), 0, 2 * part)) {
+            ValueLayout.OfShort le16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+            m.segment().set(le16, part + 8, (short) 1); // queue 1: version 1, desc_num 16, wrap counter 2
+            m.segment().set(le16, part + 10, (short) 16);
+            m.segment().set(ValueLayout.JAVA_BYTE, part + 20, (byte) 2);
+        }
+        assertThatThrownBy(() -> handler.setInflightFd(new InflightPayload(2 * part, 0, 2, 16), bad)).isInstanceOf(Refusal.class)
+                .hasMessageEndingWith("queue 1: used_wrap_counter 2 is not 0 or 1");
+    }
 }
