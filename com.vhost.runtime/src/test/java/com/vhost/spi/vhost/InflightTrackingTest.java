@@ -53,4 +53,17 @@ class InflightTrackingTest {
             assertThat(first.log).containsExactly("SET_INFLIGHT_FD 2 128");
         }
     }
+
+    /** A back-end that answers GET_INFLIGHT_FD with {@code mmap_size} 0 tracks nothing: the device runs without a region. */
+    @Test
+    void aBackEndAnsweringNoRegionIsRunWithoutOne() throws Exception {
+        RecordingBackend none = user(INFLIGHT);
+        ((RecordingBackend.User) none).inflightBytes = 0;
+        try (InflightTracking t = new InflightTracking(); GenericVhostDevice d = new GenericVhostDevice(none, 2)) {
+            none.log.clear();
+            assertThat(t.attach(d, 2, 128)).isFalse();
+            assertThat(none.log).containsExactly("GET_INFLIGHT_FD 2 128");
+            assertThat(t.active()).isFalse();
+        }
+    }
 }
