@@ -42,7 +42,9 @@ public final class InflightTracking implements AutoCloseable {
     /**
      * Hands the region to {@code vhost}'s back-end when it negotiated INFLIGHT_SHMFD, asking it for
      * one first (GET_INFLIGHT_FD) when the device has none of this shape yet; call after the
-     * features and before the rings start.
+     * features were acked and before the rings start. SET_FEATURES goes first (unless
+     * {@link GenericVhostDevice#prepare} sent it), so the back-end knows the ring layout the region
+     * serves.
      *
      * @param numQueues queues the device runs
      * @param queueSize entries per queue
@@ -64,6 +66,7 @@ public final class InflightTracking implements AutoCloseable {
         }
         prepared = null;
         VhostUserBackend ub = (VhostUserBackend) vhost.backend();
+        vhost.sendFeaturesAhead(); // the region's layout follows the ring format (QEMU vhost_dev_prepare_inflight)
         if (region == null || region.numQueues() != numQueues || region.queueSize() != queueSize) {
             InflightRegion r = ub.getInflightFd(numQueues, queueSize);
             if (r.mmapSize() == 0) {

@@ -227,7 +227,8 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
      */
     @Override
     public InflightAnswer getInflightFd(int numQueues, int queueSize) throws VhostException, Refusal {
-        boolean packed = packedRings();
+        // before SET_FEATURES the layout is unknown: the packed one, the larger, fits either
+        boolean packed = packedRings() || !VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_VERSION_1);
         if (mappedInflight != null && mappedInflight.packed() != packed && startedRing() < 0) {
             for (Vring q : rings) {
                 q.inflight = null;
@@ -255,11 +256,9 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
         MappedInflight old = mappedInflight;
         mappedInflight = next;
         for (Vring q : rings) {
-            q.inflight = next.part(q.index);
             q.inflightQueueSize = region.queueSize();
-            q.inflightPacked = next.packed();
-            inflight.set(q.index, q.inflight);
         }
+        inflightParts();
         if (old != null) {
             old.close();
         }
@@ -269,6 +268,15 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
         }
         LOG.info("{}: {} inflight region of {} bytes mapped ({} queues of {}, {} entries in flight)", name,
                 next.packed() ? "packed" : "split", region.mmapSize(), region.numQueues(), region.queueSize(), marked);
+    }
+
+    /** Hands each ring its part of {@link #mappedInflight} (SET_INFLIGHT_FD, or cut again for other features). */
+    private void inflightParts() {
+        for (Vring q : rings) {
+            q.inflight = mappedInflight.part(q.index);
+            q.inflightPacked = mappedInflight.packed();
+            inflight.set(q.index, q.inflight);
+        }
     }
 
     private void memoryChanged() throws VhostException, Refusal {
@@ -414,6 +422,14 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
             if (q.started && (q.enableSet ? q.enabled : !protocolFeatures())) {
                 want.add(q.index);
             }
+        }
+        if (mappedInflight != null && !want.isEmpty() && mappedInflight.packed() != packedRings()) {
+            String bad = mappedInflight.relayout(packedRings());
+            if (bad != null) {
+                throw new Refusal("inflight region (SET_INFLIGHT_FD before the features), for " + (packedRings() ? "packed" : "split")
+                        + " rings: " + bad);
+            }
+            inflightParts();
         }
         GuestMemory mem = memory.memory();
         driver.apply(want, mem, memoryChanged, restartIndex);

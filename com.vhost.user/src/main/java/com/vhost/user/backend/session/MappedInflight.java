@@ -40,13 +40,49 @@ final class MappedInflight implements AutoCloseable {
     private final Arena arena;
     private final MemorySegment mapping;
     private final MemorySegment[] parts;
-    private final boolean packed;
+    private final int queueSize;
+    /** The whole region as handed over ({@code mmap_size} bytes), scoped by {@link #arena}. */
+    private MemorySegment scoped;
+    private boolean packed;
 
-    private MappedInflight(Arena arena, MemorySegment mapping, MemorySegment[] parts, boolean packed) {
+    private MappedInflight(Arena arena, MemorySegment mapping, MemorySegment[] parts, int queueSize, boolean packed) {
         this.arena = arena;
         this.mapping = mapping;
         this.parts = parts;
+        this.queueSize = queueSize;
         this.packed = packed;
+    }
+
+    /**
+     * Cuts the region again for the other layout: a front-end that sends SET_INFLIGHT_FD before
+     * SET_FEATURES (this project's drivers on their first start) has it mapped by the features
+     * of before, and the rings start with those acked since. Nothing changes when it does not fit.
+     *
+     * @param toPacked the layout the rings need
+     * @return null when cut (or already of that layout), else what is wrong ("mmap_size 0x280 is
+     *     less than the 0x480 bytes 2 queues of 16 take in the packed layout", "queue 1: version 7
+     *     is not 0 or 1")
+     */
+    String relayout(boolean toPacked) {
+        if (toPacked == packed) {
+            return null;
+        }
+        long part = queueBytes(toPacked, queueSize);
+        if (scoped.byteSize() < part * parts.length) {
+            return String.format("mmap_size 0x%x is less than the 0x%x bytes %d queues of %d take in the %s layout", scoped.byteSize(),
+                    part * parts.length, parts.length, queueSize, toPacked ? "packed" : "split");
+        }
+        MemorySegment[] cut = new MemorySegment[parts.length];
+        for (int i = 0; i < cut.length; i++) {
+            cut[i] = scoped.asSlice(i * part, part);
+            String bad = check(toPacked, cut[i], queueSize);
+            if (bad != null) {
+                return "queue " + i + ": " + bad;
+            }
+        }
+        System.arraycopy(cut, 0, parts, 0, cut.length);
+        packed = toPacked;
+        return null;
     }
 
     /** @return whether the parts have the packed layout ({@link InflightPackedRegion}) */
@@ -130,8 +166,9 @@ final class MappedInflight implements AutoCloseable {
             long lead = p.mmapOffset() & (Linux.PAGE_SIZE - 1);
             MemorySegment m = FdKinds.mapShared(what, fd, p.mmapOffset(), p.mmapSize(), lead + p.mmapSize());
             Arena arena = Arena.ofShared();
-            MappedInflight mi = new MappedInflight(arena, m, new MemorySegment[p.numQueues()], packed);
+            MappedInflight mi = new MappedInflight(arena, m, new MemorySegment[p.numQueues()], p.queueSize(), packed);
             MemorySegment scoped = m.reinterpret(arena, null).asSlice(lead, p.mmapSize());
+            mi.scoped = scoped;
             for (int i = 0; i < p.numQueues(); i++) {
                 MemorySegment s = scoped.asSlice(i * part, part);
                 String bad = check(packed, s, p.queueSize());
