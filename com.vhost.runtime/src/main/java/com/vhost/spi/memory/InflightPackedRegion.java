@@ -439,9 +439,10 @@ public final class InflightPackedRegion {
      * Records one ring descriptor of the chain begun by {@link #beginChain} at {@code free_head};
      * the last one commits the chain ({@code last}, then {@code old_free_head = free_head}).
      *
+     * @return the entry the descriptor was copied to (for the last one: the chain's {@code last})
      * @throws IllegalStateException when no entry is free
      */
-    public void addDescriptor(long addr, long len, int id, int flags, boolean last) {
+    public int addDescriptor(long addr, long len, int id, int flags, boolean last) {
         int f = u16(region, FREE_HEAD_OFF);
         if (f >= size) {
             throw new IllegalStateException("inflight region: no free entry (free_head " + f + ")");
@@ -462,6 +463,7 @@ public final class InflightPackedRegion {
             LE16.set(region, OLD_FREE_HEAD_OFF, (short) u16(region, FREE_HEAD_OFF));
             head = -1;
         }
+        return f;
     }
 
     /** Drops a chain begun and not committed (the ring refused it): the free list is as before. */
@@ -479,10 +481,11 @@ public final class InflightPackedRegion {
      * position after it.
      *
      * @param h the chain's head entry
+     * @param last the chain's last entry, as {@link #addDescriptor} returned it or {@link #open}
+     *     checked it (not read back from the region, which the front-end may write meanwhile)
      * @param newUsedPosition the used position after this chain, {@code offset | wrap << 15}
      */
-    public void used(int h, int newUsedPosition) {
-        int last = u16(region, entry(h) + D_LAST);
+    public void used(int h, int last, int newUsedPosition) {
         LE16.set(region, entry(last) + D_NEXT, (short) u16(region, FREE_HEAD_OFF));
         LE16.set(region, FREE_HEAD_OFF, (short) h);
         LE16.set(region, USED_IDX_OFF, (short) (newUsedPosition & 0x7FFF));

@@ -81,6 +81,8 @@ final class PackedRing {
     private final InflightPackedRegion inflight;
     /** Per buffer id in flight: the head entry of its chain in {@link #inflight}. */
     private final int[] headEntry;
+    /** Per buffer id in flight: the last entry of its chain in {@link #inflight}. */
+    private final int[] lastEntry;
     /** The first notification decision notifies (a ring restarted over chains in flight). */
     private boolean notifyFirst;
 
@@ -127,6 +129,7 @@ final class PackedRing {
         if (inflightPart == null) {
             inflight = null;
             headEntry = null;
+            lastEntry = null;
             return;
         }
         try {
@@ -135,6 +138,7 @@ final class PackedRing {
             throw new VirtqueueException(index, e.getMessage());
         }
         headEntry = new int[size];
+        lastEntry = new int[size];
         int used = inflight.usedPosition();
         int avail = inflight.availPosition();
         usedPos = used & 0x7FFF;
@@ -219,6 +223,7 @@ final class PackedRing {
     private boolean walk(DescriptorChain into, int pos, boolean wrap, int h) throws VirtqueueException {
         int taken = 0;
         int id;
+        int lastE = -1;
         while (true) {
             if (++taken > size) {
                 throw into.fault(pos, "chain has more than " + size + " descriptors (NEXT set all around the ring)");
@@ -245,7 +250,7 @@ final class PackedRing {
                 throw into.fault(pos, "buffer id " + bufferId + " is already in flight (not used yet)");
             }
             if (inflight != null) {
-                inflight.addDescriptor(addr, len, bufferId, flags, last);
+                lastE = inflight.addDescriptor(addr, len, bufferId, flags, last);
             }
             if (++pos == size) {
                 pos = 0;
@@ -259,6 +264,7 @@ final class PackedRing {
         inFlightDescriptors[id] = taken;
         if (inflight != null) {
             headEntry[id] = h;
+            lastEntry[id] = lastE;
         }
         availPos = pos;
         availWrap = wrap;
@@ -277,7 +283,10 @@ final class PackedRing {
         int e = h;
         for (int k = 0; k < num; k++) {
             if (k > 0) {
-                e = inflight.next(e);
+                e = inflight.next(e); // checked when the region was opened; the front-end may write it since
+                if (e >= size) {
+                    throw into.fault(h, "inflight region: desc[" + h + "]'s chain links to entry " + e + ", not below " + size);
+                }
             }
             int flags = inflight.flags(e);
             long addr = inflight.addr(e);
@@ -288,14 +297,18 @@ final class PackedRing {
                         flags & ~KNOWN_FLAGS, flags));
             }
             if ((flags & F_INDIRECT) != 0) {
-                walkIndirect(into, e, addr, len, k < num - 1);
+                walkIndirect(into, e, addr, len, (flags & F_NEXT) != 0);
             } else {
                 into.addBuffer(q, e, addr, len, (flags & F_WRITE) != 0);
             }
         }
-        int id = inflight.id(e); // below size and unique among the chains: checked when the region was opened
+        int id = inflight.id(e);
+        if (id >= size || inFlightDescriptors[id] != 0) {
+            throw into.fault(e, "inflight region: buffer id " + id + " is not below " + size + " or already in flight");
+        }
         inFlightDescriptors[id] = num;
         headEntry[id] = h;
+        lastEntry[id] = e;
         into.setHead(id);
     }
 
@@ -342,7 +355,7 @@ final class PackedRing {
             nextWrap = !nextWrap;
         }
         if (inflight != null) {
-            inflight.used(headEntry[id], encode(next, nextWrap));
+            inflight.used(headEntry[id], lastEntry[id], encode(next, nextWrap));
         }
         LE32.set(desc, off + 8, writtenBytes);
         LE16.set(desc, off + 12, (short) id);

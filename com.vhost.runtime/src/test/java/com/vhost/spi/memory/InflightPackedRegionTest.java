@@ -97,10 +97,13 @@ class InflightPackedRegionTest {
     }
 
     /** Takes a chain of {@code n} descriptors with buffer id {@code id}; @return its head entry. */
-    private static int take(InflightPackedRegion r, int id, int n) {
+    private final java.util.Map<Integer, Integer> lastOf = new java.util.HashMap<>();
+
+    private int take(InflightPackedRegion r, int id, int n) {
         int h = r.beginChain();
         for (int i = 0; i < n; i++) {
-            r.addDescriptor(0x1000L * (id + 1) + i, 10 + i, i == n - 1 ? id : 0, i == n - 1 ? 2 : 1, i == n - 1);
+            int e = r.addDescriptor(0x1000L * (id + 1) + i, 10 + i, i == n - 1 ? id : 0, i == n - 1 ? 2 : 1, i == n - 1);
+            lastOf.put(h, e);
         }
         return h;
     }
@@ -123,7 +126,7 @@ class InflightPackedRegionTest {
         int b = take(r, 1, 1); // ring 2
         int c = take(r, 6, 3); // ring 3-5
         // b completes first: used descriptor at ring 0, used position 1
-        r.used(b, 0x8001);
+        r.used(b, lastOf.get(b), 0x8001);
         writeUsedFlags(0, true);
         r.usedPublished(b);
 
@@ -162,13 +165,13 @@ class InflightPackedRegionTest {
         take(r, 0, 1);
         int b = take(r, 1, 2);
         // killed after the region moved, before the used flags: rolled back, both still in flight
-        r.used(b, 0x8002);
+        r.used(b, lastOf.get(b), 0x8002);
         InflightPackedRegion rolled = InflightPackedRegion.open(region, SIZE, 0, ring);
         assertThat(rolled.inflightAtOpen()).isEqualTo(2);
         assertThat(rolled.usedPosition()).isEqualTo(0x8000);
 
         // killed after the used flags, before inflight = 0: committed, b is no longer in flight
-        rolled.used(b, 0x8002);
+        rolled.used(b, lastOf.get(b), 0x8002);
         writeUsedFlags(0, true);
         InflightPackedRegion committed = InflightPackedRegion.open(region, SIZE, 0, ring);
         assertThat(committed.inflightAtOpen()).isEqualTo(1);

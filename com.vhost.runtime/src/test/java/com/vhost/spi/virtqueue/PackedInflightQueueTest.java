@@ -157,6 +157,20 @@ class PackedInflightQueueTest {
         assertThatThrownBy(this::queue).isInstanceOf(VirtqueueException.class).hasMessageContaining("desc_num 4 is not the queue size 16");
     }
 
+    /** The front-end writes the region while the ring runs: a chain link it broke fails the resubmission by name. */
+    @Test
+    void aLinkBrokenAfterTheRegionWasCheckedFailsTheResubmission() throws Exception {
+        table.set(0, part);
+        submit(2, false);
+        DeviceQueue q = queue();
+        DescriptorChain c = q.newChain();
+        assertThat(q.pop(c)).isTrue();
+        DeviceQueue again = queue();
+        part.set(ValueLayout.JAVA_SHORT_UNALIGNED, InflightPackedRegion.HEADER_BYTES + InflightPackedRegion.D_NEXT, (short) 900);
+        assertThatThrownBy(() -> again.pop(c)).isInstanceOf(VirtqueueException.class)
+                .hasMessageContaining("inflight region: desc[0]'s chain links to entry 900, not below 16");
+    }
+
     /**
      * Random workload: chains of random length (some indirect), taken and completed in random
      * order, the back-end dropped at random points (also between taking and completing); every
