@@ -264,6 +264,25 @@ public final class GenericVhostDevice implements VhostDevice {
         preparedRegions = List.copyOf(regions);
     }
 
+    /**
+     * SET_FEATURES with the acked features ahead of {@link #start}, as QEMU's
+     * {@code vhost_dev_prepare_inflight} sends it before GET_INFLIGHT_FD: the back-end sizes and
+     * reads the inflight region by the ring layout those features give (VIRTIO_F_RING_PACKED).
+     * Nothing is sent when {@link #prepare} sent these features already, while started or
+     * suspended, or before VIRTIO_F_VERSION_1 was acked; {@link #start} sends them again unless
+     * prepared.
+     *
+     * @throws VhostException from the backend, naming the request
+     */
+    void sendFeaturesAhead() throws VhostException {
+        checkOpen();
+        long features = hooks.features(ackedFeatures, backendFeatures);
+        if (started || suspended || features == preparedFeatures || !VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_VERSION_1)) {
+            return; // without VERSION_1 acked start refuses by name
+        }
+        call("SET_FEATURES", -1, () -> backend.setFeatures(features));
+    }
+
     private static List<MemoryRegion> regionsOf(GuestMemory memory) {
         List<MemoryRegion> regions = new ArrayList<>();
         for (GuestMemoryRegion r : memory.regions()) {

@@ -16,7 +16,10 @@ import com.vhost.spi.nativeio.SharedMemory;
  * rings start) and handed to it and to every back-end after it (SET_INFLIGHT_FD), so a back-end
  * restarted after a crash finds in it the requests its predecessor had taken and not completed
  * and resubmits them. The region outlives the back-ends; {@link #close()} releases it with the
- * device.
+ * device. Its size and layout are the back-end's (spec: "the mmap size is computed by the
+ * back-end"): the split or, for packed rings, the packed layout; the front-end never reads it. A
+ * back-end that answers {@code mmap_size} 0 tracks nothing for these rings (as QEMU's
+ * {@code vhost_user_get_inflight_fd} takes it): the device runs without a region.
  *
  * <p>A driver that moves its outstanding requests to a new ring itself (a hot-swap between live
  * back-ends) {@link #clear()}s the region first, so no back-end resubmits what the driver placed
@@ -39,12 +42,16 @@ public final class InflightTracking implements AutoCloseable {
     /**
      * Hands the region to {@code vhost}'s back-end when it negotiated INFLIGHT_SHMFD, asking it for
      * one first (GET_INFLIGHT_FD) when the device has none of this shape yet; call after the
-     * features and before the rings start.
+     * features were acked and before the rings start. SET_FEATURES goes first (unless
+     * {@link GenericVhostDevice#prepare} sent it), so the back-end knows the ring layout the region
+     * serves.
      *
      * @param numQueues queues the device runs
      * @param queueSize entries per queue
-     * @return whether the back-end tracks inflight I/O in the region now
-     * @throws VhostProtocolException when GET_INFLIGHT_FD returned no fd or a region of another shape
+     * @return whether the back-end tracks inflight I/O in the region now (false also when
+     *     GET_INFLIGHT_FD answered {@code mmap_size} 0: no region for these rings)
+     * @throws VhostProtocolException when GET_INFLIGHT_FD returned a size but no fd, or a region of
+     *     another shape
      * @throws VhostException when the back-end refused GET or SET_INFLIGHT_FD
      */
     public synchronized boolean attach(GenericVhostDevice vhost, int numQueues, int queueSize) throws VhostException {
@@ -59,8 +66,15 @@ public final class InflightTracking implements AutoCloseable {
         }
         prepared = null;
         VhostUserBackend ub = (VhostUserBackend) vhost.backend();
+        vhost.sendFeaturesAhead(); // the region's layout follows the ring format (QEMU vhost_dev_prepare_inflight)
         if (region == null || region.numQueues() != numQueues || region.queueSize() != queueSize) {
             InflightRegion r = ub.getInflightFd(numQueues, queueSize);
+            if (r.mmapSize() == 0) {
+                if (r.fd() >= 0) {
+                    Linux.closeQuietly(r.fd());
+                }
+                return false;
+            }
             if (r.fd() < 0) {
                 throw new VhostProtocolException("GET_INFLIGHT_FD: the back-end returned no fd");
             }

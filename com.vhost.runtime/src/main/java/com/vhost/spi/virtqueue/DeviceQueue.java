@@ -54,8 +54,8 @@ import java.nio.ByteOrder;
  * {@link #nextUsed()} and the config's {@code nextAvail} are ring positions with the wrap counter
  * in bit 15 ({@code offset | wrap << 15}, the vhost-user GET/SET_VRING_BASE form), the used
  * position starting where the avail one does (a queue is stopped with nothing in flight); there
- * is no avail idx ({@link #availIdx()}) and no inflight tracking (a queue over an inflight part
- * is refused).
+ * is no avail idx ({@link #availIdx()}); over an inflight part the packed layout is tracked
+ * ({@link com.vhost.spi.memory.InflightPackedRegion}, see {@link PackedRing}).
  *
  * <p>Not thread-safe: one worker thread owns a queue while the device is active. No method
  * allocates, except construction.
@@ -121,8 +121,8 @@ public final class DeviceQueue {
      *     {@link VirtioFeatures#F_INDIRECT_DESC} change the ring behaviour,
      *     {@link VirtioFeatures#F_RING_PACKED} makes it a packed ring
      * @throws VirtqueueException when a ring is not wholly inside guest memory; for a packed
-     *     ring also when the base's position is not below the size or the memory has an inflight
-     *     part for this queue
+     *     ring also when the base's position is not below the size or the memory's inflight part
+     *     for this queue is not usable (the message names the region field)
      */
     public DeviceQueue(GuestMemory mem, VirtqueueConfig cfg, long ackedFeatures) throws VirtqueueException {
         this.config = cfg;
@@ -136,17 +136,14 @@ public final class DeviceQueue {
         this.log = mem instanceof GuestMemoryMap m ? m.writeLog() : WriteLog.OFF;
         MemorySegment part = mem instanceof GuestMemoryMap m ? m.inflight().part(index) : null;
         if (VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_RING_PACKED)) {
-            if (part != null) {
-                throw new VirtqueueException(index, "inflight I/O tracking (INFLIGHT_SHMFD) is implemented for split rings only;"
-                        + " VIRTIO_F_RING_PACKED was negotiated");
-            }
             this.desc = ring(mem, "packed descriptor ring", cfg.descAddr(), (long) PackedLayout.DESC_SIZE * size);
             this.avail = ring(mem, "driver event suppression area", cfg.availAddr(), PackedLayout.EVENT_AREA_SIZE);
             this.used = ring(mem, "device event suppression area", cfg.usedAddr(), PackedLayout.EVENT_AREA_SIZE);
             this.usedEventOffset = -1;
             this.availEventOffset = -1;
             this.inflight = null;
-            this.packed = new PackedRing(this, desc, avail, used, cfg.descAddr(), cfg.usedAddr(), eventIdx, log, cfg.nextAvail());
+            this.packed = new PackedRing(this, desc, avail, used, cfg.descAddr(), cfg.usedAddr(), eventIdx, log, cfg.nextAvail(),
+                    part);
             this.enabled = cfg.enabled();
             return;
         }
@@ -180,7 +177,12 @@ public final class DeviceQueue {
         }
     }
 
-    /** @return the inflight tracking of this queue, or null when it has none */
+    /** @return the packed inflight tracking of this queue, or null (a split ring, or untracked) */
+    com.vhost.spi.memory.InflightPackedRegion packedInflight() {
+        return packed != null ? packed.inflight() : null;
+    }
+
+    /** @return the split inflight tracking of this queue, or null when it has none (packed rings too) */
     public InflightSplitRegion inflight() {
         return inflight;
     }

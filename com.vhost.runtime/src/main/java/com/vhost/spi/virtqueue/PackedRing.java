@@ -4,6 +4,7 @@ import static com.vhost.spi.virtqueue.PackedLayout.*;
 
 import com.vhost.api.VirtqueueException;
 import com.vhost.spi.memory.DirtyBitmap;
+import com.vhost.spi.memory.InflightPackedRegion;
 import com.vhost.spi.memory.WriteLog;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
@@ -45,6 +46,17 @@ import java.lang.invoke.VarHandle;
  * written bytes are marked at their guest address in the descriptor ring and the device area's
  * at theirs (a packed ring has no used ring to offset into).
  *
+ * <p>Inflight I/O tracking (vhost-user spec, "Inflight I/O tracking", packed virtqueue): over an
+ * inflight part ({@link InflightPackedRegion}) every chain popped is recorded in it descriptor by
+ * descriptor and committed once whole (a chain the ring refuses is dropped from it), and every
+ * completion puts the chain back on the region's free list and moves its used position before
+ * the used flags are written, clearing the chain's {@code inflight} after. A ring started over a
+ * part that holds chains in flight (a back-end restarted under a front-end that kept the region)
+ * starts at the region's used position, hands those chains out again from {@link #pop} in the
+ * order they were first taken (their descriptors as the region copied them: the ring may hold
+ * used descriptors over them), then pops at the used position plus their descriptors; its first
+ * notification decision notifies (the predecessor may have died before notifying).
+ *
  * <p>Not thread-safe; allocates nothing after construction.
  */
 final class PackedRing {
@@ -65,6 +77,14 @@ final class PackedRing {
     private final WriteLog log;
     /** Per buffer id: the ring descriptors its chain took while in flight, 0 when not in flight. */
     private final int[] inFlightDescriptors;
+    /** The inflight part of this queue, or null (not tracked). */
+    private final InflightPackedRegion inflight;
+    /** Per buffer id in flight: the head entry of its chain in {@link #inflight}. */
+    private final int[] headEntry;
+    /** Per buffer id in flight: the last entry of its chain in {@link #inflight}. */
+    private final int[] lastEntry;
+    /** The first notification decision notifies (a ring restarted over chains in flight). */
+    private boolean notifyFirst;
 
     private int availPos;
     private boolean availWrap;
@@ -77,11 +97,15 @@ final class PackedRing {
 
     /**
      * @param base where to start: {@code offset | avail wrap << 15}; the used position starts
-     *     there too (a ring is stopped only with nothing in flight)
-     * @throws VirtqueueException when the offset is not below {@code size}
+     *     there too (a ring is stopped only with nothing in flight); over an inflight part in use
+     *     the part's positions are used instead
+     * @param inflightPart this queue's part of the inflight region ({@link InflightPackedRegion}
+     *     layout), or null
+     * @throws VirtqueueException when the offset is not below {@code size}, or the inflight part
+     *     is not usable (the message names the field)
      */
     PackedRing(DeviceQueue q, MemorySegment desc, MemorySegment driverArea, MemorySegment deviceArea, long descGpa,
-            long deviceGpa, boolean eventIdx, WriteLog log, int base) throws VirtqueueException {
+            long deviceGpa, boolean eventIdx, WriteLog log, int base, MemorySegment inflightPart) throws VirtqueueException {
         this.q = q;
         this.index = q.index();
         this.size = q.size();
@@ -102,6 +126,31 @@ final class PackedRing {
         availWrap = (base & 0x8000) != 0;
         usedPos = availPos;
         usedWrap = availWrap;
+        if (inflightPart == null) {
+            inflight = null;
+            headEntry = null;
+            lastEntry = null;
+            return;
+        }
+        try {
+            inflight = InflightPackedRegion.open(inflightPart, size, base, desc);
+        } catch (IllegalArgumentException e) {
+            throw new VirtqueueException(index, e.getMessage());
+        }
+        headEntry = new int[size];
+        lastEntry = new int[size];
+        int used = inflight.usedPosition();
+        int avail = inflight.availPosition();
+        usedPos = used & 0x7FFF;
+        usedWrap = (used & 0x8000) != 0;
+        availPos = avail & 0x7FFF;
+        availWrap = (avail & 0x8000) != 0;
+        notifyFirst = inflight.inflightAtOpen() > 0;
+    }
+
+    /** @return this queue's inflight tracking, or null */
+    InflightPackedRegion inflight() {
+        return inflight;
     }
 
     private static int encode(int pos, boolean wrap) {
@@ -122,8 +171,14 @@ final class PackedRing {
         return ((flags & F_AVAIL) != 0) == wrap && ((flags & F_USED) != 0) != wrap;
     }
 
-    /** @return whether the descriptor at the next avail position is available (acquire) */
+    /**
+     * @return whether a chain found in flight in the inflight region is left to resubmit, or the
+     *     descriptor at the next avail position is available (acquire)
+     */
     boolean hasAvailable() {
+        if (inflight != null && inflight.hasResubmit()) {
+            return true;
+        }
         int flags = Short.toUnsignedInt((short) LE16.get(desc, (long) DESC_SIZE * availPos + 14));
         VarHandle.acquireFence();
         return available(flags, availWrap);
@@ -138,6 +193,10 @@ final class PackedRing {
      *     {@code size} or already in flight
      */
     boolean pop(DescriptorChain into) throws VirtqueueException {
+        if (inflight != null && inflight.hasResubmit()) {
+            resubmit(into);
+            return true;
+        }
         int pos = availPos;
         boolean wrap = availWrap;
         int first = Short.toUnsignedInt((short) LE16.get(desc, (long) DESC_SIZE * pos + 14));
@@ -147,8 +206,24 @@ final class PackedRing {
         }
         VarHandle.acquireFence(); // the descriptors after the flags that made them available
         into.begin(index, -1, encode(pos, wrap), true);
+        int h = inflight != null ? inflight.beginChain() : -1;
+        try {
+            return walk(into, pos, wrap, h);
+        } catch (VirtqueueException | RuntimeException e) {
+            if (inflight != null) {
+                inflight.abortChain();
+            }
+            if (e instanceof IllegalStateException ise) {
+                throw into.fault(pos, ise.getMessage());
+            }
+            throw e;
+        }
+    }
+
+    private boolean walk(DescriptorChain into, int pos, boolean wrap, int h) throws VirtqueueException {
         int taken = 0;
         int id;
+        int lastE = -1;
         while (true) {
             if (++taken > size) {
                 throw into.fault(pos, "chain has more than " + size + " descriptors (NEXT set all around the ring)");
@@ -167,26 +242,74 @@ final class PackedRing {
             } else {
                 into.addBuffer(q, pos, addr, len, (flags & F_WRITE) != 0);
             }
+            boolean last = (flags & F_NEXT) == 0;
+            if (last && bufferId >= size) {
+                throw into.fault(pos, "buffer id " + bufferId + " is not below queue size " + size);
+            }
+            if (last && inFlightDescriptors[bufferId] != 0) {
+                throw into.fault(pos, "buffer id " + bufferId + " is already in flight (not used yet)");
+            }
+            if (inflight != null) {
+                lastE = inflight.addDescriptor(addr, len, bufferId, flags, last);
+            }
             if (++pos == size) {
                 pos = 0;
                 wrap = !wrap;
             }
-            if ((flags & F_NEXT) == 0) {
+            if (last) {
                 id = bufferId;
                 break;
             }
         }
-        if (id >= size) {
-            throw into.fault(pos == 0 ? size - 1 : pos - 1, "buffer id " + id + " is not below queue size " + size);
-        }
-        if (inFlightDescriptors[id] != 0) {
-            throw into.fault(pos == 0 ? size - 1 : pos - 1, "buffer id " + id + " is already in flight (not used yet)");
-        }
         inFlightDescriptors[id] = taken;
+        if (inflight != null) {
+            headEntry[id] = h;
+            lastEntry[id] = lastE;
+        }
         availPos = pos;
         availWrap = wrap;
         into.setHead(id);
         return true;
+    }
+
+    /**
+     * Hands out again the next chain the inflight region holds in flight, from the descriptors
+     * the region copied (checked as a popped chain's are).
+     */
+    private void resubmit(DescriptorChain into) throws VirtqueueException {
+        int h = inflight.nextResubmit();
+        int num = inflight.num(h);
+        into.begin(index, -1, encode(availPos, availWrap), true);
+        int e = h;
+        for (int k = 0; k < num; k++) {
+            if (k > 0) {
+                e = inflight.next(e); // checked when the region was opened; the front-end may write it since
+                if (e >= size) {
+                    throw into.fault(h, "inflight region: desc[" + h + "]'s chain links to entry " + e + ", not below " + size);
+                }
+            }
+            int flags = inflight.flags(e);
+            long addr = inflight.addr(e);
+            long len = inflight.len(e);
+            into.countDescriptor();
+            if ((flags & ~KNOWN_FLAGS) != 0) {
+                throw into.fault(e, String.format("inflight region entry %d: unknown flag bits 0x%x in flags 0x%x", e,
+                        flags & ~KNOWN_FLAGS, flags));
+            }
+            if ((flags & F_INDIRECT) != 0) {
+                walkIndirect(into, e, addr, len, (flags & F_NEXT) != 0);
+            } else {
+                into.addBuffer(q, e, addr, len, (flags & F_WRITE) != 0);
+            }
+        }
+        int id = inflight.id(e);
+        if (id >= size || inFlightDescriptors[id] != 0) {
+            throw into.fault(e, "inflight region: buffer id " + id + " is not below " + size + " or already in flight");
+        }
+        inFlightDescriptors[id] = num;
+        headEntry[id] = h;
+        lastEntry[id] = e;
+        into.setHead(id);
     }
 
     /** Appends the buffers of the indirect table of ring descriptor {@code pos} (2.8.7). */
@@ -224,10 +347,23 @@ final class PackedRing {
         }
         inFlightDescriptors[id] = 0;
         long off = (long) DESC_SIZE * usedPos;
+        boolean wrapNow = usedWrap;
+        int next = usedPos + taken;
+        boolean nextWrap = usedWrap;
+        if (next >= size) {
+            next -= size;
+            nextWrap = !nextWrap;
+        }
+        if (inflight != null) {
+            inflight.used(headEntry[id], lastEntry[id], encode(next, nextWrap));
+        }
         LE32.set(desc, off + 8, writtenBytes);
         LE16.set(desc, off + 12, (short) id);
         VarHandle.releaseFence(); // id and len are visible before the flags that publish them
-        LE16.set(desc, off + 14, (short) (usedWrap ? F_AVAIL | F_USED : 0));
+        LE16.set(desc, off + 14, (short) (wrapNow ? F_AVAIL | F_USED : 0));
+        if (inflight != null) {
+            inflight.usedPublished(headEntry[id]);
+        }
         if (log.usedLog(index) != -1) {
             DirtyBitmap b = log.acquire();
             if (b != null) {
@@ -238,11 +374,8 @@ final class PackedRing {
                 }
             }
         }
-        usedPos += taken;
-        if (usedPos >= size) {
-            usedPos -= size;
-            usedWrap = !usedWrap;
-        }
+        usedPos = next;
+        usedWrap = nextWrap;
         sinceDecision += taken;
     }
 
@@ -251,6 +384,10 @@ final class PackedRing {
         VarHandle.fullFence(); // the used flags before the driver area loads
         int window = sinceDecision;
         sinceDecision = 0;
+        if (notifyFirst) {
+            notifyFirst = false;
+            return true;
+        }
         if (window == 0) {
             return false;
         }

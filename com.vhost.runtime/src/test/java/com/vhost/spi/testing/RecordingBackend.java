@@ -109,6 +109,8 @@ public abstract class RecordingBackend implements VhostBackend {
     /** vhost-user: protocol features, queue number, config, status; no device-state transfer offered. */
     public static final class User extends RecordingBackend implements VhostUserBackend {
         private long negotiated;
+        /** The {@code mmap_size} GET_INFLIGHT_FD answers; 0: no region (and no fd). */
+        public long inflightBytes = 4096;
 
         User(long features, long protocolFeatures) {
             super(VhostBackendType.USER, features, protocolFeatures);
@@ -131,7 +133,10 @@ public abstract class RecordingBackend implements VhostBackend {
             }
             rec("GET_INFLIGHT_FD " + numQueues + " " + queueSize);
             // an fd of the test's own, never mapped: only its ownership travels
-            return new InflightRegion(4096, 0, numQueues, queueSize,
+            if (inflightBytes == 0) {
+                return new InflightRegion(0, 0, numQueues, queueSize, -1);
+            }
+            return new InflightRegion(inflightBytes, 0, numQueues, queueSize,
                     com.vhost.spi.nativeio.Linux.eventfd(com.vhost.spi.nativeio.Linux.EFD_CLOEXEC));
         }
         @Override public void setInflightFd(InflightRegion region) throws VhostException {

@@ -27,12 +27,16 @@ class InflightTrackingTest {
                 GenericVhostDevice a = new GenericVhostDevice(first, 2);
                 GenericVhostDevice b = new GenericVhostDevice(next, 2);
                 GenericVhostDevice c = new GenericVhostDevice(without, 2)) {
+            for (GenericVhostDevice d : new GenericVhostDevice[] {a, b, c}) {
+                d.ackFeatures(VERSION_1);
+            }
             first.log.clear();
             next.log.clear();
             assertThat(t.prepare(a, 2, 128)).as("no region yet: the attach asks for one").isFalse();
             assertThat(first.log).isEmpty();
             assertThat(t.attach(a, 2, 128)).isTrue();
-            assertThat(first.log).containsExactly("GET_INFLIGHT_FD 2 128", "SET_INFLIGHT_FD 2 128");
+            // SET_FEATURES first: the back-end sizes the region by the ring layout (QEMU vhost_dev_prepare_inflight)
+            assertThat(first.log).containsExactly("SET_FEATURES 0x140000000", "GET_INFLIGHT_FD 2 128", "SET_INFLIGHT_FD 2 128");
 
             assertThat(t.prepare(b, 2, 128)).isTrue();
             assertThat(next.log).containsExactly("SET_INFLIGHT_FD 2 128");
@@ -50,7 +54,21 @@ class InflightTrackingTest {
             assertThat(t.prepare(b, 2, 128)).isTrue();
             first.log.clear();
             assertThat(t.attach(a, 2, 128)).isTrue();
-            assertThat(first.log).containsExactly("SET_INFLIGHT_FD 2 128");
+            assertThat(first.log).containsExactly("SET_FEATURES 0x140000000", "SET_INFLIGHT_FD 2 128");
+        }
+    }
+
+    /** A back-end that answers GET_INFLIGHT_FD with {@code mmap_size} 0 tracks nothing: the device runs without a region. */
+    @Test
+    void aBackEndAnsweringNoRegionIsRunWithoutOne() throws Exception {
+        RecordingBackend none = user(INFLIGHT);
+        ((RecordingBackend.User) none).inflightBytes = 0;
+        try (InflightTracking t = new InflightTracking(); GenericVhostDevice d = new GenericVhostDevice(none, 2)) {
+            d.ackFeatures(VERSION_1);
+            none.log.clear();
+            assertThat(t.attach(d, 2, 128)).isFalse();
+            assertThat(none.log).containsExactly("SET_FEATURES 0x140000000", "GET_INFLIGHT_FD 2 128");
+            assertThat(t.active()).isFalse();
         }
     }
 }

@@ -33,8 +33,9 @@ final class BlkInflight implements AutoCloseable {
     private boolean kept;
 
     /**
-     * @param packed the rings are packed (VIRTIO_F_RING_PACKED): no region is handed over, since
-     *     the back-ends here track split rings only (they do not offer the spec's packed-ring region)
+     * @param packed the rings are packed (VIRTIO_F_RING_PACKED): the region handed over is the
+     *     one GET_INFLIGHT_FD answers for them (the back-end sizes it for the packed layout); a
+     *     back-end that answers none tracks nothing, and the driver takes the requests off itself
      */
     BlkInflight(BlkQueues queues, int queueSize, boolean packed) {
         this.queues = queues;
@@ -49,12 +50,9 @@ final class BlkInflight implements AutoCloseable {
      * @throws VhostException when GET or SET_INFLIGHT_FD fails
      */
     void start(GenericVhostDevice vhost) throws VhostException {
-        if (packed) {
-            LOG.debug("virtio-blk on {}: packed rings, no inflight region", vhost.backend().describe());
-            return;
-        }
         if (tracking.attach(vhost, queues.count(), queueSize)) {
-            LOG.debug("virtio-blk on {}: inflight I/O tracked in a shared region", vhost.backend().describe());
+            LOG.debug("virtio-blk on {}: inflight I/O of its {} rings tracked in a shared region", vhost.backend().describe(),
+                    packed ? "packed" : "split");
         }
     }
 

@@ -50,8 +50,10 @@ import org.slf4j.LoggerFactory;
  * transfers are {@link DeviceStateTransfers}'. Inflight I/O tracking (spec "Inflight I/O tracking",
  * INFLIGHT_SHMFD): GET_INFLIGHT_FD answers a new zeroed memfd, SET_INFLIGHT_FD (every ring stopped)
  * maps it ({@link MappedInflight}) and the queues track their descriptors in it and resubmit what
- * a previous back-end left in flight ({@link com.vhost.spi.memory.InflightSplitRegion}); a ring
- * whose size differs from the region's {@code queue_size} is refused when it starts.
+ * a previous back-end left in flight ({@link com.vhost.spi.memory.InflightSplitRegion}, for packed
+ * rings {@link com.vhost.spi.memory.InflightPackedRegion}: the layout follows the acked
+ * VIRTIO_F_RING_PACKED); a ring whose size or layout differs from the region's is refused when it
+ * starts.
  *
  * <p>Not thread-safe: one session thread calls it; the model's threads only reach the
  * {@link CallInterrupt}. {@link #close()} releases everything.
@@ -217,30 +219,25 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
     }
 
     /**
-     * A new zeroed region; with VIRTIO_F_RING_PACKED acked (QEMU sends SET_FEATURES before
-     * GET_INFLIGHT_FD) an answer with {@code mmap_size} 0 and no fd: tracking covers split rings
-     * only, and QEMU ({@code vhost_user_get_inflight_fd}) then runs the device without it; a
-     * region mapped before (while every ring is stopped) is dropped then.
+     * A new zeroed region, its size computed for the rings the acked features give (QEMU sends
+     * SET_FEATURES before GET_INFLIGHT_FD): the split layout, or with VIRTIO_F_RING_PACKED the
+     * packed one ({@link com.vhost.spi.memory.InflightPackedRegion}). A region of the other layout
+     * mapped before (SeaBIOS's split rings before the guest's packed ones; QEMU frees its copy on
+     * a device reset) is dropped when no ring runs over it.
      */
     @Override
     public InflightAnswer getInflightFd(int numQueues, int queueSize) throws VhostException, Refusal {
-        if (packedRings()) {
-            // The front-end asks for a new region and will use none: one an earlier driver set
-            // (SeaBIOS's split rings before the guest's packed ones; QEMU frees its copy on a
-            // device reset) is dropped, unless a ring still runs over it.
-            if (mappedInflight != null && startedRing() < 0) {
-                for (Vring q : rings) {
-                    q.inflight = null;
-                    inflight.set(q.index, null);
-                }
-                mappedInflight.close();
-                mappedInflight = null;
+        // before SET_FEATURES the layout is unknown: the packed one, the larger, fits either
+        boolean packed = packedRings() || !VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_VERSION_1);
+        if (mappedInflight != null && mappedInflight.packed() != packed && startedRing() < 0) {
+            for (Vring q : rings) {
+                q.inflight = null;
+                inflight.set(q.index, null);
             }
-            LOG.info("{}: GET_INFLIGHT_FD with packed rings: answering no region (inflight tracking covers split rings only)",
-                    name);
-            return new InflightAnswer(new com.vhost.user.message.InflightPayload(0, 0, numQueues, queueSize), null);
+            mappedInflight.close();
+            mappedInflight = null;
         }
-        return MappedInflight.create(numQueues, queueSize, rings.length);
+        return MappedInflight.create(numQueues, queueSize, rings.length, packed);
     }
 
     private boolean packedRings() {
@@ -255,23 +252,31 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
             fd.close();
             throw new Refusal("SET_INFLIGHT_FD while queue " + started + " is started (stop the rings with GET_VRING_BASE first)");
         }
-        MappedInflight next = MappedInflight.map(region, fd, rings.length);
+        MappedInflight next = MappedInflight.map(region, fd, rings.length, packedRings());
         MappedInflight old = mappedInflight;
         mappedInflight = next;
         for (Vring q : rings) {
-            q.inflight = next.part(q.index);
             q.inflightQueueSize = region.queueSize();
-            inflight.set(q.index, q.inflight);
         }
+        inflightParts();
         if (old != null) {
             old.close();
         }
         int marked = 0;
         for (int i = 0; i < region.numQueues(); i++) {
-            marked += com.vhost.spi.memory.InflightSplitRegion.countInflight(next.part(i), region.queueSize());
+            marked += next.countInflight(i, region.queueSize());
         }
-        LOG.info("{}: inflight region of {} bytes mapped ({} queues of {}, {} entries in flight)", name, region.mmapSize(),
-                region.numQueues(), region.queueSize(), marked);
+        LOG.info("{}: {} inflight region of {} bytes mapped ({} queues of {}, {} entries in flight)", name,
+                next.packed() ? "packed" : "split", region.mmapSize(), region.numQueues(), region.queueSize(), marked);
+    }
+
+    /** Hands each ring its part of {@link #mappedInflight} (SET_INFLIGHT_FD, or cut again for other features). */
+    private void inflightParts() {
+        for (Vring q : rings) {
+            q.inflight = mappedInflight.part(q.index);
+            q.inflightPacked = mappedInflight.packed();
+            inflight.set(q.index, q.inflight);
+        }
     }
 
     private void memoryChanged() throws VhostException, Refusal {
@@ -417,6 +422,14 @@ public final class BackendHandler implements FrontendRequestHandler, AutoCloseab
             if (q.started && (q.enableSet ? q.enabled : !protocolFeatures())) {
                 want.add(q.index);
             }
+        }
+        if (mappedInflight != null && !want.isEmpty() && mappedInflight.packed() != packedRings()) {
+            String bad = mappedInflight.relayout(packedRings());
+            if (bad != null) {
+                throw new Refusal("inflight region (SET_INFLIGHT_FD before the features), for " + (packedRings() ? "packed" : "split")
+                        + " rings: " + bad);
+            }
+            inflightParts();
         }
         GuestMemory mem = memory.memory();
         driver.apply(want, mem, memoryChanged, restartIndex);

@@ -38,6 +38,8 @@ final class Vring {
     java.lang.foreign.MemorySegment inflight;
     /** The region's {@code queue_size}: the ring must have this size to start. */
     int inflightQueueSize;
+    /** Whether {@link #inflight} has the packed layout (mapped with VIRTIO_F_RING_PACKED acked). */
+    boolean inflightPacked;
 
     Vring(int index, int maxSize) {
         this.index = index;
@@ -61,7 +63,8 @@ final class Vring {
      *     each, VIRTIO 1.2 2.8.10)
      * @throws Refusal when the ring lacks memory, size or addresses, or a part of it (descriptor
      *     table, avail ring, used ring at their spec sizes for {@link #num}) is not inside one
-     *     memory region; a packed ring with an inflight region (tracking covers split rings only)
+     *     memory region; an inflight region of the other layout (mapped for split rings, the
+     *     ring packed, or the other way round), of another queue size, or one whose header is bad
      */
     VirtqueueConfig config(GuestMemory memory, boolean packed) throws Refusal {
         if (memory == null) {
@@ -73,9 +76,15 @@ final class Vring {
         if (addr == null) {
             throw new Refusal("queue " + index + " started before SET_VRING_ADDR");
         }
-        if (inflight != null && packed) {
-            throw new Refusal("queue " + index + ": inflight I/O tracking (SET_INFLIGHT_FD) covers split rings only;"
-                    + " VIRTIO_F_RING_PACKED was negotiated");
+        if (inflight != null) {
+            String bad = inflightPacked != packed
+                    ? "it has the " + (inflightPacked ? "packed" : "split") + " layout, the ring is " + (packed ? "packed" : "split")
+                            + " (SET_INFLIGHT_FD came with other features)"
+                    : num != inflightQueueSize ? "ring size " + num + " is not the region's queue_size " + inflightQueueSize
+                    : MappedInflight.check(packed, inflight, num);
+            if (bad != null) {
+                throw new Refusal("queue " + index + ": inflight region: " + bad);
+            }
         }
         if (packed) {
             long desc = gpa(memory, "packed descriptor ring", addr.descUserAddr(), 16L * num);
@@ -89,13 +98,6 @@ final class Vring {
                 return new VirtqueueConfig(index, num, desc, driver, device, base, kickFd, callFd, true);
             } catch (IllegalArgumentException e) {
                 throw new Refusal(e.getMessage());
-            }
-        }
-        if (inflight != null) {
-            String bad = num != inflightQueueSize ? "ring size " + num + " is not the region's queue_size " + inflightQueueSize
-                    : com.vhost.spi.memory.InflightSplitRegion.check(inflight, num);
-            if (bad != null) {
-                throw new Refusal("queue " + index + ": inflight region: " + bad);
             }
         }
         long desc = gpa(memory, "descriptor table", addr.descUserAddr(), SplitVirtqueueLayout.descTableBytes(num));

@@ -168,7 +168,7 @@ class BackendHandlerTest {
      * counter in bits 0-15 and QEMU adds the used ones in bits 16-31; the model gets the low half,
      * the addresses are the descriptor ring and the two event suppression areas, GET_VRING_BASE
      * answers the position in both halves; a position at or past the ring size is refused when
-     * the ring starts; GET_INFLIGHT_FD answers no region.
+     * the ring starts; GET_INFLIGHT_FD answers a region of the packed layout.
      */
     @Test
     void packedRingsCarryTheWrapCounterInTheBase() throws Exception {
@@ -192,14 +192,22 @@ class BackendHandlerTest {
         assertThat(device.lastQueues.getFirst().nextAvail()).isEqualTo(7);
 
         handler.getVringBase(0);
-        // a region SeaBIOS's split-ring session left mapped is dropped when the packed driver asks for none
+        // a region sized for split rings (GET_INFLIGHT_FD after SeaBIOS's split features) cannot
+        // serve packed rings: refused by name when they start
         handler.setFeatures(VERSION_1);
         FrontendRequestHandler.InflightAnswer split = handler.getInflightFd(2, 16);
+        assertThat(split.payload().mmapSize()).isEqualTo(2 * com.vhost.spi.memory.InflightSplitRegion.queueBytes(16));
         handler.setInflightFd(split.payload(), split.fd());
         handler.setFeatures(VERSION_1 | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED));
+        assertThatThrownBy(() -> handler.setVringKick(0, eventfd())).isInstanceOf(Refusal.class).hasMessageContaining(
+                "inflight region (SET_INFLIGHT_FD before the features), for packed rings: mmap_size 0x280 is less than the 0x480"
+                        + " bytes 2 queues of 16 take in the packed layout");
+        handler.getVringBase(0);
+        // the packed driver's own region, which the back-end sizes for the packed layout, replaces it
         FrontendRequestHandler.InflightAnswer a = handler.getInflightFd(2, 16);
-        assertThat(a.fd()).isNull();
-        assertThat(a.payload().mmapSize()).isZero();
+        assertThat(a.fd()).isNotNull();
+        assertThat(a.payload().mmapSize()).isEqualTo(2 * com.vhost.spi.memory.InflightPackedRegion.queueBytes(16)).isEqualTo(1152);
+        handler.setInflightFd(a.payload(), a.fd());
         handler.setVringKick(0, eventfd());
         assertThat(device.lastQueues.getFirst().nextAvail()).isEqualTo(10);
     }

@@ -60,6 +60,12 @@ class InflightFdTest {
 
     @Test
     void getInflightFdAnswersAZeroedMemfdOfOnePartPerQueue() throws Exception {
+        // before SET_FEATURES the ring layout is unknown: parts of the packed layout, which fit either
+        FrontendRequestHandler.InflightAnswer before = handler.getInflightFd(2, 16);
+        try (OwnedFd fd = before.fd()) {
+            assertThat(before.payload().mmapSize()).isEqualTo(2 * com.vhost.spi.memory.InflightPackedRegion.queueBytes(16));
+        }
+        features();
         FrontendRequestHandler.InflightAnswer a = handler.getInflightFd(2, 16);
         try (OwnedFd fd = a.fd()) {
             assertThat(a.payload()).isEqualTo(new InflightPayload(2 * PART, 0, 2, 16));
@@ -119,5 +125,54 @@ class InflightFdTest {
         assertThatThrownBy(() -> handler.setInflightFd(good, bad)).isInstanceOf(Refusal.class)
                 .hasMessage(head + ": queue 1: desc_num 4 is not the queue size 16");
         assertThat(bad.fd()).isEqualTo(-1); // closed with the refusal
+    }
+
+    /** With VIRTIO_F_RING_PACKED acked the region has the packed layout: sized by the back-end, checked by field. */
+    @Test
+    void packedRingsGetAndCheckThePackedLayout() throws Exception {
+        handler.setProtocolFeatures(BackendHandler.PROTOCOL_FEATURES);
+        handler.setFeatures(VirtioFeatures.bit(VirtioFeatures.F_VERSION_1) | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED)
+                | VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES));
+        long part = com.vhost.spi.memory.InflightPackedRegion.queueBytes(16);
+        FrontendRequestHandler.InflightAnswer a = handler.getInflightFd(2, 16);
+        assertThat(a.payload()).isEqualTo(new InflightPayload(2 * part, 0, 2, 16));
+        handler.setInflightFd(a.payload(), a.fd());
+        // a split-sized region is too small for packed rings
+        assertThatThrownBy(() -> handler.setInflightFd(new InflightPayload(2 * PART, 0, 2, 16), memfd(2 * PART)))
+                .isInstanceOf(Refusal.class).hasMessageContaining("mmap_size must be 0x480..");
+        OwnedFd bad = memfd(2 * part);
+        try (SharedMemory m = SharedMemory.map(bad.fd(), 0, 2 * part)) {
+            ValueLayout.OfShort le16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+            m.segment().set(le16, part + 8, (short) 1); // queue 1: version 1, desc_num 16, wrap counter 2
+            m.segment().set(le16, part + 10, (short) 16);
+            m.segment().set(ValueLayout.JAVA_BYTE, part + 20, (byte) 2);
+        }
+        assertThatThrownBy(() -> handler.setInflightFd(new InflightPayload(2 * part, 0, 2, 16), bad)).isInstanceOf(Refusal.class)
+                .hasMessageEndingWith("queue 1: used_wrap_counter 2 is not 0 or 1");
+    }
+
+    /**
+     * This project's drivers ask for the region before SET_FEATURES on their first start: it is
+     * sized for either layout, mapped by the features of then (split), and cut again for the
+     * packed layout when the packed rings start (the ring would be refused with a part of the
+     * split layout).
+     */
+    @Test
+    void aRegionHandedOverBeforePackedFeaturesIsCutForThemWhenTheRingsStart() throws Exception {
+        handler.setProtocolFeatures(BackendHandler.PROTOCOL_FEATURES);
+        FrontendRequestHandler.InflightAnswer a = handler.getInflightFd(2, 16);
+        long size = a.payload().mmapSize();
+        assertThat(size).isEqualTo(2 * com.vhost.spi.memory.InflightPackedRegion.queueBytes(16));
+        handler.setInflightFd(a.payload(), a.fd());
+        handler.setFeatures(VirtioFeatures.bit(VirtioFeatures.F_VERSION_1) | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED)
+                | VhostFeatures.bit(VhostFeatures.F_PROTOCOL_FEATURES));
+        handler.setMemTable(List.of(new MemRegionPayload(0, MEM, USER, 0)), List.of(memfd(MEM)));
+        handler.setVringNum(0, 16);
+        handler.setVringAddr(new VringAddr(0, 0, USER, USER + 0x2000, USER + 0x1000, 0));
+        handler.setVringBase(0, 0x8000);
+        handler.setVringKick(0, new OwnedFd(Linux.eventfd(Linux.EFD_CLOEXEC)));
+        // accepted: the region was cut again for the packed layout (mapped split, it would be refused)
+        handler.setVringEnable(0, true);
+        assertThat(handler.getVringBase(0)).isEqualTo(0x8003_8003); // the recording model reports base + 3
     }
 }
