@@ -503,8 +503,8 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S extends Vh
         if (!VirtioFeatures.has(ackedFeatures(), VirtioFeatures.F_RING_PACKED)) {
             return null;
         }
-        boolean swap = what.equals("rebind") || what.equals("detach");
-        if (swap ? movesPackedRings() : snapshotsPackedRings()) {
+        boolean moving = what.equals("rebind") || what.equals("detach");
+        if (moving ? movesPackedRings() : snapshotsPackedRings()) {
             return null;
         }
         String cannot = movesPackedRings() ? "snapshot or restore;"
