@@ -90,6 +90,11 @@ public final class BenchCommand extends ParentCommand {
                 description = "descriptors per queue (default ${DEFAULT-VALUE})")
         int queueSize;
 
+        @Option(names = "--packed",
+                description = "ask for packed virtqueues (VIRTIO_F_RING_PACKED, VIRTIO 1.2 2.8); every swap restarts them fresh"
+                        + " on the next back-end. Split ones are used when a back-end does not offer them (a notice says so)")
+        boolean packed;
+
         @Option(names = "--workers", paramLabel = "W", defaultValue = "4",
                 description = "blk: workload threads, each keeping --iodepth blocks in flight (default ${DEFAULT-VALUE})")
         int workers;
@@ -179,14 +184,15 @@ public final class BenchCommand extends ParentCommand {
             int window = Math.max(1, Math.min(4096, queueSize / 2));
             try (NetTools.Served a = tools.serveLoopback(sockets[0], SocketOptions.PRIVATE, 1, queueSize, "52:54:00:12:34:56", 1500, false);
                     NetTools.Served b = tools.serveLoopback(sockets[1], SocketOptions.PRIVATE, 1, queueSize, "52:54:00:65:43:21", 1500, false);
-                    NetDevice dev = tools.openDevice(ops.open(VhostTarget.of(sockets[0].toString())), 1, queueSize, false)) {
+                    NetDevice dev = tools.openDevice(ops.open(VhostTarget.of(sockets[0].toString())), 1, queueSize, false, packed)) {
+                Checks.packedNotice(packed, dev.info().features(), dev.info().backend(), services.err());
                 MeasuredSwap sw = tools.swappable(dev);
                 if (sw == null) {
                     throw new IllegalStateException("the device on " + dev.info().backend() + " cannot be hot-swapped");
                 }
-                out.printf(Locale.ROOT, "bench swap: %d swaps of a net device between %s and %s (echo model, queue size %d),"
+                out.printf(Locale.ROOT, "bench swap: %d swaps of a net device between %s and %s (echo model, queue size %d%s),"
                         + " a sequence-numbered stream of 60..1514-byte frames, at most %d unanswered%n", swaps, sockets[0],
-                        sockets[1], queueSize, window);
+                        sockets[1], queueSize, ringKind(dev.info().features()), window);
                 out.flush();
                 NetTools.EchoStream stream = tools.startEchoStream(dev, 0, window, Math.min(32, window));
                 SwapRun run = new SwapRun();
@@ -201,6 +207,7 @@ public final class BenchCommand extends ParentCommand {
                     double secs = (System.nanoTime() - t0) / 1e9;
                     if (json.json) {
                         Map<String, Object> doc = run.json("net");
+                        doc.put("packed", !ringKind(dev.info().features()).isEmpty());
                         doc.put("lost", r[2]);
                         doc.put("duplicated", r[3]);
                         doc.put("corrupted", r[5]);
@@ -228,13 +235,16 @@ public final class BenchCommand extends ParentCommand {
             VhostOps ops = services.backend("user", Duration.ofSeconds(10));
             try (BlkTools.Served a = tools.serveImage(sockets[0], SocketOptions.PRIVATE, img, false, queues, queueSize);
                     BlkTools.Served b = tools.serveImage(sockets[1], SocketOptions.PRIVATE, img, false, queues, queueSize);
-                    BlockDevice dev = tools.openDevice(ops.open(VhostTarget.of(sockets[0].toString())), queues, queueSize, false)) {
+                    BlockDevice dev = tools.openDevice(ops.open(VhostTarget.of(sockets[0].toString())), queues, queueSize, false,
+                            packed)) {
+                Checks.packedNotice(packed, dev.info().features(), dev.info().backend(), services.err());
                 BlkTools.Swappable sw = tools.swappable(dev);
                 if (sw == null) {
                     throw new IllegalStateException("the device on " + dev.info().backend() + " cannot be hot-swapped");
                 }
-                out.printf(Locale.ROOT, "bench swap: %d swaps between %s and %s (%s, %d queue(s) of %d), %d workers × %d blocks of 4 KiB%n",
-                        swaps, a.describe(), sockets[1], Sizes.human(a.capacityBytes()), queues, queueSize, workers, depth);
+                out.printf(Locale.ROOT, "bench swap: %d swaps between %s and %s (%s, %d queue(s) of %d%s), %d workers × %d blocks of 4 KiB%n",
+                        swaps, a.describe(), sockets[1], Sizes.human(a.capacityBytes()), queues, queueSize,
+                        ringKind(dev.info().features()), workers, depth);
                 out.flush();
                 long region = Math.min(dev.info().capacityBytes(), 16L << 20);
                 BlkTools.VerifiedLoad load = tools.startVerifiedWorkload(dev, region, 4096, workers, depth, System.nanoTime());
@@ -248,6 +258,7 @@ public final class BenchCommand extends ParentCommand {
                     double secs = (System.nanoTime() - t0) / 1e9;
                     if (json.json) {
                         Map<String, Object> doc = run.json("blk");
+                        doc.put("packed", !ringKind(dev.info().features()).isEmpty());
                         doc.put("lost", r[2]);
                         doc.put("duplicated", r[3]);
                         doc.put("corrupted", r[4]);
@@ -269,6 +280,11 @@ public final class BenchCommand extends ParentCommand {
                 }
                 return 0;
             }
+        }
+
+        /** @return ", packed" when the acked {@code features} have VIRTIO_F_RING_PACKED, else empty */
+        private static String ringKind(long features) {
+            return com.vhost.api.virtio.VirtioFeatures.has(features, com.vhost.api.virtio.VirtioFeatures.F_RING_PACKED) ? ", packed" : "";
         }
 
         /** Pauses of the warm-up and the measured swaps, in nanoseconds. */

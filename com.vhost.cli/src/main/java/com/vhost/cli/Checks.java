@@ -16,11 +16,16 @@ final class Checks {
         }
     }
 
-    /** {@code --packed} is for one-shot drivers: a driver on packed virtqueues refuses a rebind. */
+    /**
+     * {@code --packed} is for one-shot drivers: {@code --reconnect} opens its reconnecting driver
+     * ({@link BlkTools#openReconnectable}, {@link NetTools#openReconnectable}) on split virtqueues.
+     *
+     * @throws UsageException when both are given
+     */
     static void packedOneShot(boolean packed, long swapWaitMs) {
         if (packed && swapWaitMs >= 0) {
-            throw new UsageException("--packed does not combine with --reconnect: a driver on packed virtqueues is not moved"
-                    + " to another back-end");
+            throw new UsageException("--packed does not combine with --reconnect: the reconnecting driver is opened on split"
+                    + " virtqueues");
         }
     }
 

@@ -108,7 +108,7 @@ class FlagsTest {
     void benchSwapSpellsItsOptionsLikeTheOtherCommands() {
         assertThat(run("bench", "swap", "--help")).isZero();
         String help = services.outText.toString();
-        assertThat(help).contains("--type=TYPE", "--iodepth=D", "--interval=DURATION")
+        assertThat(help).contains("--type=TYPE", "--iodepth=D", "--interval=DURATION", "--packed")
                 .doesNotContain("--device", "--depth", "--interval-ms");
         assertThat(run("bench", "swap", "--type", "floppy")).isEqualTo(2);
         assertThat(err()).contains("Invalid value for option '--type'", "'floppy'");
@@ -142,6 +142,9 @@ class FlagsTest {
         assertThat(now.type).isEqualTo(BenchCommand.Swap.DeviceType.NET);
         assertThat(now.depth).isEqualTo(8);
         assertThat(now.intervalMs).isEqualTo(50);
+        assertThat(d.packed).as("split virtqueues unless --packed").isFalse();
+        assertThat(((BenchCommand.Swap) parsed("bench", "swap", "--packed")).packed).isTrue();
+        assertThat(((BenchCommand.Swap) parsed("bench", "swap", "--type", "net", "--packed")).packed).isTrue();
 
         assertThat(((BlkCommand.Verify) parsed("blk", "verify", "--socket", "/s")).reconnectWaitMs).isEqualTo(30_000);
         assertThat(((BlkCommand.Verify) parsed("blk", "verify", "--socket", "/s", "--reconnect-wait-ms", "500")).reconnectWaitMs)

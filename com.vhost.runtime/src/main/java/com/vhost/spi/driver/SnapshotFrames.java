@@ -64,6 +64,22 @@ public final class SnapshotFrames {
     }
 
     /**
+     * Reads one queue's ring record of a driver snapshot whose layout depends on its version.
+     *
+     * @since 2.1
+     */
+    @FunctionalInterface
+    public interface VersionedRingReader<R> {
+        /**
+         * @param q the queue whose record this is
+         * @param version the snapshot's version, one of those the caller accepts
+         * @throws VirtioDeviceException naming what is out of range
+         * @throws IOException when the input ends early
+         */
+        R read(DataInputStream in, VirtqueueConfig q, int version) throws IOException;
+    }
+
+    /**
      * A driver snapshot as {@link #readDriverSnapshot} reads it.
      *
      * @param head features, config, state blob, queues
@@ -98,11 +114,30 @@ public final class SnapshotFrames {
      */
     public static <R> DriverSnapshot<R> readDriverSnapshot(byte[] snapshot, String kind, int magic, int version,
             String stateName, int stateMax, int maxQueues, RingReader<R> ring) throws VirtioDeviceException {
+        return readDriverSnapshot(snapshot, kind, magic, version, version, stateName, stateMax, maxQueues,
+                (in, q, v) -> ring.read(in, q));
+    }
+
+    /**
+     * Reads a whole driver snapshot (the layout above) of any version from {@code minVersion} to
+     * {@code version}: the head is the same in all of them, {@code ring} reads each queue's record
+     * as its version lays it out (a driver that changed its ring record keeps reading the older ones).
+     *
+     * @param minVersion the oldest version read, at most {@code version}
+     * @param version the version written now
+     * @throws VirtioDeviceException naming what is wrong: magic or a version outside
+     *     {@code minVersion..version}, a length or count out of range, a bad queue, trailing bytes, or
+     *     truncation at {@code snapshot.length} bytes
+     * @since 2.1
+     */
+    public static <R> DriverSnapshot<R> readDriverSnapshot(byte[] snapshot, String kind, int magic, int minVersion, int version,
+            String stateName, int stateMax, int maxQueues, VersionedRingReader<R> ring) throws VirtioDeviceException {
         return read(snapshot, in -> {
-            DriverHead head = readDriverHead(in, snapshot.length, kind, magic, version, stateName, stateMax, maxQueues);
+            int v = readMagicAndVersion(in, kind, magic, minVersion, version);
+            DriverHead head = readDriverHead(in, snapshot.length, stateName, stateMax, maxQueues);
             List<R> rings = new ArrayList<>(head.queues().size());
             for (VirtqueueConfig q : head.queues()) {
-                rings.add(ring.read(in, q));
+                rings.add(ring.read(in, q, v));
             }
             expectEnd(in, head.queues().size());
             return new DriverSnapshot<>(head, List.copyOf(rings));
@@ -169,25 +204,36 @@ public final class SnapshotFrames {
     }
 
     /**
-     * Reads a driver snapshot's head (the layout above).
+     * Reads a driver snapshot's magic and version.
+     *
+     * @return the version, {@code minVersion..version}
+     * @throws VirtioDeviceException naming the magic and version found and those expected
+     */
+    private static int readMagicAndVersion(DataInputStream in, String kind, int magic, int minVersion, int version)
+            throws IOException {
+        int m = in.readInt();
+        int v = in.readInt();
+        if (m != magic || v < minVersion || v > version) {
+            String expected = minVersion == version ? "version " + version : "versions " + minVersion + ".." + version;
+            throw new VirtioDeviceException(String.format(
+                    "restore: not a %s (magic 0x%08x, version %d; expected 0x%08x %s)", kind, m, v, magic, expected));
+        }
+        return v;
+    }
+
+    /**
+     * Reads the rest of a driver snapshot's head, after magic and version (the layout above).
      *
      * @param total the snapshot's length, bytes, for messages
-     * @param kind what the snapshot should be, for messages ("virtio-blk driver snapshot")
      * @param stateName the further blob, for messages ("back-end state")
      * @param stateMax its largest length, bytes
      * @param maxQueues the device's number of queues
-     * @throws VirtioDeviceException naming what is wrong: magic/version, a length out of range,
-     *     truncation inside a blob, a bad queue
+     * @throws VirtioDeviceException naming what is wrong: a length out of range, truncation inside
+     *     a blob, a bad queue
      * @throws IOException when the input ends early elsewhere
      */
-    private static DriverHead readDriverHead(DataInputStream in, int total, String kind, int magic, int version,
-            String stateName, int stateMax, int maxQueues) throws IOException {
-        int m = in.readInt();
-        int v = in.readInt();
-        if (m != magic || v != version) {
-            throw new VirtioDeviceException(String.format(
-                    "restore: not a %s (magic 0x%08x, version %d; expected 0x%08x version %d)", kind, m, v, magic, version));
-        }
+    private static DriverHead readDriverHead(DataInputStream in, int total, String stateName, int stateMax, int maxQueues)
+            throws IOException {
         long acked = in.readLong();
         byte[] cfg = readBytes(in, "config", MAX_CONFIG_BYTES, total);
         byte[] state = readBytes(in, stateName, stateMax, total);

@@ -168,6 +168,18 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S extends Vh
         return false;
     }
 
+    /**
+     * @return whether this driver snapshots and restores a device on packed rings
+     *     (VIRTIO_F_RING_PACKED, VIRTIO 1.2 2.8): its {@link #record} keeps what is outstanding
+     *     rather than ring indices, {@link #wakeAfter} restarts the rings fresh (index 0x8000) with
+     *     the outstanding requests placed again, and {@link #resetRings} restores onto fresh rings;
+     *     false (the default): snapshot and restore are refused on packed rings
+     * @since 2.1
+     */
+    protected boolean snapshotsPackedRings() {
+        return false;
+    }
+
     /** Holds the data path: new requests wait, completion work stops (caller holds the swap lock). */
     protected abstract void holdDataPath();
 
@@ -479,17 +491,27 @@ public abstract class VhostDriver<F extends VhostFrontendDevice<?>, S extends Vh
      * Packed rings (VIRTIO_F_RING_PACKED) are not carried at their GET_VRING_BASE index: a used
      * element written out of order overwrites the descriptors of a buffer the old back-end still
      * held, so the ring after that index does not say what is left. A driver that
-     * {@link #movesPackedRings} restarts them fresh on rebind and detach; snapshots, which record
-     * ring indices, are refused.
+     * {@link #movesPackedRings} restarts them fresh on rebind and detach, one that
+     * {@link #snapshotsPackedRings} on snapshot and restore; what a driver does neither for is
+     * refused.
+     *
+     * @return the refusal of {@code what} (rebind, detach, snapshot, restore), a
+     *     {@link VirtioDeviceException} naming the operation, the backend and VIRTIO_F_RING_PACKED;
+     *     null when the rings are split or the driver moves packed rings for {@code what}
      */
     private VhostException packedRefusal(String what) {
-        if (!VirtioFeatures.has(ackedFeatures(), VirtioFeatures.F_RING_PACKED)
-                || (movesPackedRings() && (what.equals("rebind") || what.equals("detach")))) {
+        if (!VirtioFeatures.has(ackedFeatures(), VirtioFeatures.F_RING_PACKED)) {
             return null;
         }
+        boolean moving = what.equals("rebind") || what.equals("detach");
+        if (moving ? movesPackedRings() : snapshotsPackedRings()) {
+            return null;
+        }
+        String cannot = movesPackedRings() ? "snapshot or restore;"
+                : snapshotsPackedRings() ? "move between back-ends;" : "move between back-ends or snapshot;";
         return new VirtioDeviceException(what + " refused on " + backendName() + ": the device negotiated packed"
-                + " virtqueues (VIRTIO_F_RING_PACKED), which this driver does not " + (movesPackedRings() ? "snapshot;"
-                : "move between back-ends or snapshot;") + " open it without --packed to " + what + " it");
+                + " virtqueues (VIRTIO_F_RING_PACKED), which this driver does not " + cannot + " open it without --packed to "
+                + what + " it");
     }
 
     /** A started {@code next} on {@code nv} replaces the backend in use; a failure by a lost backend is forgotten. */

@@ -68,6 +68,32 @@ class SnapshotFramesTest {
     }
 
     @Test
+    void aRangeOfVersionsIsReadEachRingRecordByItsVersion() throws Exception {
+        // version 2 rings: one int; version 3 rings: two ints (an added field)
+        byte[] v2 = SnapshotFrames.writeDriverSnapshot(MAGIC, 2, 7, new byte[0], new byte[0], QUEUES, List.of(4, 6),
+                (out, r) -> out.writeInt(r));
+        byte[] v3 = SnapshotFrames.writeDriverSnapshot(MAGIC, 3, 7, new byte[0], new byte[0], QUEUES, List.of(4, 6),
+                (out, r) -> {
+                    out.writeInt(r);
+                    out.writeInt(r * 10);
+                });
+        SnapshotFrames.VersionedRingReader<List<Integer>> ring = (in, q, version) -> version == 2
+                ? List.of(in.readInt(), -1) : List.of(in.readInt(), in.readInt());
+        assertThat(SnapshotFrames.readDriverSnapshot(v2, "test snapshot", MAGIC, 2, 3, "test state", 16, 2, ring).rings())
+                .containsExactly(List.of(4, -1), List.of(6, -1));
+        var s3 = SnapshotFrames.readDriverSnapshot(v3, "test snapshot", MAGIC, 2, 3, "test state", 16, 2, ring);
+        assertThat(s3.rings()).containsExactly(List.of(4, 40), List.of(6, 60));
+        assertThat(s3.head().queues()).isEqualTo(QUEUES);
+        byte[] v1 = v2.clone();
+        v1[7] = 1;
+        assertThatThrownBy(() -> SnapshotFrames.readDriverSnapshot(v1, "test snapshot", MAGIC, 2, 3, "test state", 16, 2, ring))
+                .isInstanceOf(VirtioDeviceException.class)
+                .hasMessage("restore: not a test snapshot (magic 0x54455354, version 1; expected 0x54455354 versions 2..3)");
+        assertThatThrownBy(() -> SnapshotFrames.readDriverSnapshot(v3, "test snapshot", MAGIC, 2, 2, "test state", 16, 2, ring))
+                .isInstanceOf(VirtioDeviceException.class).hasMessageContaining("version 3; expected 0x54455354 version 2");
+    }
+
+    @Test
     void driverConfigReadsSwapWaitAndClosesTheBackendOnBadInput() throws Exception {
         RecordingBackend backend = RecordingBackend.of(VhostBackendType.USER, 0, 0);
         var c = DriverConfigs.read(backend, Map.of("swap.wait.ms", "250", "n", 3), "test", m -> m.get("n"),

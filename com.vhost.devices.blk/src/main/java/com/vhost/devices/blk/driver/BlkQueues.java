@@ -3,6 +3,7 @@ package com.vhost.devices.blk.driver;
 import com.vhost.api.VhostException;
 import com.vhost.api.VirtioDeviceException;
 import com.vhost.api.virtio.VirtqueueConfig;
+import com.vhost.spi.virtqueue.DriverQueue;
 import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;
@@ -80,7 +81,11 @@ final class BlkQueues {
     /**
      * After a stop: reaps each used ring, moves every request still on it back to the parked
      * ones in submission order and resets the ring, in its other area, at its base (the used
-     * index when the base is unknown).
+     * index when the base is unknown). A packed ring (VIRTIO 1.2 2.8) restarts fresh instead, at
+     * 0x8000 (position 0, both wrap counters 1) with its descriptor ring and event suppression
+     * areas zeroed: a used element written out of order may have overwritten descriptors of a
+     * request the stopped back-end still held, so no index on the old ring says what is left; the
+     * requests taken off are all placed again on the fresh ring.
      *
      * @return requests taken off the rings
      */
@@ -92,10 +97,19 @@ final class BlkQueues {
             } catch (VhostException | RuntimeException e) {
                 LOG.warn("queue {}: reaping the used ring for {} failed: {}", q.index(), why, e.toString());
             }
-            int base = bases[q.index()] < 0 ? q.ring().lastUsedIdx() : bases[q.index()];
+            DriverQueue ring = q.ring();
+            int base = ring.isPacked() ? ring.freshIdx() : bases[q.index()] < 0 ? ring.lastUsedIdx() : bases[q.index()];
             taken += q.takeOutstanding(base);
         }
+        if (taken > 0 && packed()) {
+            LOG.debug("packed rings restart fresh for {}: {} request(s) placed again", why, taken);
+        }
         return taken;
+    }
+
+    /** @return whether the rings are packed (VIRTIO_F_RING_PACKED negotiated; all queues alike) */
+    boolean packed() {
+        return queues.length > 0 && queues[0].ring().isPacked();
     }
 
     /** Reaps each used ring (a lost back-end's completions), leaving what is outstanding on the rings. */
@@ -120,13 +134,15 @@ final class BlkQueues {
 
     /**
      * Restore: makes each queue's ring the one in area {@code areas[i]}, reset at the snapshot's
-     * {@code last_avail} index.
+     * {@code last_avail} index; a packed ring is reset fresh there (0x8000, VIRTIO 1.2 2.8), as
+     * a packed snapshot records what was outstanding, not where the ring stood.
      *
      * @return the configs that wake the backend there
      */
     List<VirtqueueConfig> resetTo(int[] areas, List<VirtqueueConfig> snapshotQueues) {
         for (BlkRequestQueue q : queues) {
-            q.resetRing(areas[q.index()], snapshotQueues.get(q.index()).nextAvail());
+            DriverQueue ring = q.ring();
+            q.resetRing(areas[q.index()], ring.isPacked() ? ring.freshIdx() : snapshotQueues.get(q.index()).nextAvail());
         }
         return configs();
     }

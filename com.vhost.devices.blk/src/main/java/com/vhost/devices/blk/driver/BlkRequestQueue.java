@@ -459,7 +459,7 @@ public final class BlkRequestQueue implements BlockQueue {
                         "queue {}: {} chains on the ring, {} high-level requests outstanding", index, inRing, slotsInOrder.size());
             }
             int popped = (base - dq.lastUsedIdx()) & 0xFFFF;
-            if (popped != 0 && popped <= inRing) {
+            if (!dq.isPacked() && popped != 0 && popped <= inRing) {
                 org.slf4j.LoggerFactory.getLogger(BlkRequestQueue.class).debug(
                         "queue {}: {} request(s) taken by the old back-end without completion are resubmitted", index, popped);
             }

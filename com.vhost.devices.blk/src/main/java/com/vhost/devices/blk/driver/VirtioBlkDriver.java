@@ -68,7 +68,9 @@ import org.slf4j.LoggerFactory;
  * again on the new backend in submission order, each completing once for the application; a
  * write the old back-end executed without reporting it is written again with the same data
  * (block writes are idempotent). While a swap runs or no backend is attached, new requests are
- * parked in order.
+ * parked in order. Packed rings (VIRTIO_F_RING_PACKED, VIRTIO 1.2 2.8) are not carried at the
+ * GET_VRING_BASE index but restarted fresh (0x8000) on the new backend, a snapshot and a restore
+ * restart them fresh too; split rings continue at the stopped back-end's index.
  */
 public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDriverSnapshot> implements BlockDevice, BlockQueues {
     private static final Logger LOG = LoggerFactory.getLogger(VirtioBlkDriver.class);
@@ -444,8 +446,9 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
 
     /**
      * Moves every request still on a ring back to the parked ones and resets the ring (other area)
-     * at its base; or, when a lost back-end tracked them in the inflight region, leaves them for
-     * the next back-end to resubmit ({@link BlkInflight}).
+     * at its base, a packed ring fresh ({@link BlkQueues#takeOutstanding}); or, when a lost
+     * back-end tracked them in the inflight region, leaves them for the next back-end to resubmit
+     * ({@link BlkInflight}).
      */
     @Override
     protected int takeOutstanding(int[] bases, String why) {
@@ -462,6 +465,25 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
     @Override
     protected void beforeRestart(GenericVhostDevice next) throws VhostException {
         inflight.beforeRestart(next);
+    }
+
+    /**
+     * Packed rings (VIRTIO_F_RING_PACKED) move on rebind and detach: {@link #takeOutstanding}
+     * restarts them fresh on the next back-end and every request that was outstanding is placed
+     * again on them.
+     */
+    @Override
+    protected boolean movesPackedRings() {
+        return true;
+    }
+
+    /**
+     * Packed rings are snapshotted and restored too: {@link #record} keeps the outstanding requests
+     * and restarts the rings fresh, {@link #resetRings} restores onto fresh rings.
+     */
+    @Override
+    protected boolean snapshotsPackedRings() {
+        return true;
     }
 
     @Override
@@ -503,14 +525,25 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
     /**
      * Layout: {@link BlkDriverSnapshot}: the config space, the queues as they stopped, per ring
      * its indices and the requests on it, and the back-end's own state when it offers
-     * DEVICE_STATE (SET_DEVICE_STATE_FD SAVE while the rings are stopped). The rings wake where
-     * they stopped: requests in flight complete once, held ones are placed after.
+     * DEVICE_STATE (SET_DEVICE_STATE_FD SAVE while the rings are stopped). Split rings wake where
+     * they stopped: requests in flight complete once, held ones are placed after. Packed rings
+     * (VIRTIO 1.2 2.8) are restarted fresh here, the requests on them taken off to be placed again
+     * first ({@link BlkDriverSnapshot}).
      */
     @Override
     protected BlkDriverSnapshot record(VirtioBlkFrontend f, int[] bases, List<VirtqueueConfig> slept) throws VhostException {
         byte[] state = DeviceStateTransfer.supported(vhost())
                 ? DeviceStateTransfer.save(vhost().backend(), STATE_TRANSFER_TIMEOUT_MS) : new byte[0];
-        return BlkDriverSnapshot.record(f, acked, queues.all(), slept, state);
+        return BlkDriverSnapshot.record(f, acked, queues, slept, bases, state);
+    }
+
+    /**
+     * Split rings wake where they stopped; packed rings wake fresh, where {@link #record} restarted
+     * them (VIRTIO 1.2 2.8), and the requests it took off are placed again when the data path resumes.
+     */
+    @Override
+    protected List<VirtqueueConfig> wakeAfter(BlkDriverSnapshot s) {
+        return queues.packed() ? queues.configs() : List.of();
     }
 
     @Override
@@ -519,16 +552,18 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
     }
 
     /**
-     * The snapshot must have this device's capacity, {@code blk_size}, number of queues and queue size, and ring addresses in this driver's ring areas (a snapshot of this
-     * driver, or of one made with the same options).
+     * The snapshot must have this device's capacity, {@code blk_size}, number of queues and queue
+     * size, ring addresses in this driver's ring areas (a snapshot of this driver, or of one made
+     * with the same options), and rings that restart as this device's do (fresh when packed).
      */
     @Override
     protected void checkRestorable(BlkDriverSnapshot s) throws VhostException {
         geometry.checkSnapshot(s.config(), acked);
+        s.checkRestart(queues.packed());
         restoreAreas = s.areasIn(queues.all(), queueSize);
     }
 
-    /** Each ring in the snapshot's area at its {@code last_avail} index. */
+    /** Each ring in the snapshot's area at its {@code last_avail} index; packed rings there, fresh. */
     @Override
     protected List<VirtqueueConfig> resetRings(BlkDriverSnapshot s) {
         return queues.resetTo(restoreAreas, s.queues());

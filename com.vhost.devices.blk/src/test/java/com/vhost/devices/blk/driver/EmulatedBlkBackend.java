@@ -49,6 +49,13 @@ final class EmulatedBlkBackend implements VhostUserBackend {
     final AtomicInteger indirectChains = new AtomicInteger();
     /** Packed rings (VIRTIO_F_RING_PACKED acked): batches of requests completed in reverse order. */
     final AtomicInteger outOfOrderBatches = new AtomicInteger();
+    /**
+     * Packed rings: the next this many buffers taken are executed but never marked used, while
+     * later ones are (their used descriptors overwrite the held buffers' descriptors, 2.8.21.3).
+     */
+    final AtomicInteger withhold = new AtomicInteger();
+    /** Packed rings: buffers taken and never marked used ({@link #withhold}). */
+    final AtomicInteger withheld = new AtomicInteger();
     private volatile boolean packed;
 
     private final Arena arena = Arena.ofShared();
@@ -218,7 +225,12 @@ final class EmulatedBlkBackend implements VhostUserBackend {
                     break;
                 }
             }
-            batch.add(new int[] {id, descs, process(m, bufs)});
+            int written = process(m, bufs);
+            if (withhold.getAndUpdate(w -> Math.max(0, w - 1)) > 0) {
+                withheld.incrementAndGet(); // executed, never reported
+            } else {
+                batch.add(new int[] {id, descs, written});
+            }
         }
         if (batch.size() > 1) {
             outOfOrderBatches.incrementAndGet();
