@@ -77,13 +77,29 @@ final class BlkInflight implements AutoCloseable {
     private int take(int[] bases, String why) {
         kept = false;
         int n = queues.takeOutstanding(bases, why);
+        clear(why);
+        return n;
+    }
+
+    /**
+     * Packed rings restarted fresh on the same back-end (a snapshot or a restore, VIRTIO 1.2 2.8):
+     * the region still describes the rings as they were, and a packed ring over a region in use
+     * takes its position from the region, not from SET_VRING_BASE; zeroed, it describes none.
+     */
+    void freshRings(String why) {
+        if (packed) {
+            kept = false;
+            clear(why);
+        }
+    }
+
+    private void clear(String why) {
         try {
             tracking.clear();
         } catch (VhostException e) {
             LOG.warn("virtio-blk: {}: zeroing the inflight region failed ({}); it is no longer handed over", why, e.getMessage());
             tracking.close();
         }
-        return n;
     }
 
     /**

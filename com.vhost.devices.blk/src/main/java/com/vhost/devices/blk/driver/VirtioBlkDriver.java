@@ -534,7 +534,9 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
     protected BlkDriverSnapshot record(VirtioBlkFrontend f, int[] bases, List<VirtqueueConfig> slept) throws VhostException {
         byte[] state = DeviceStateTransfer.supported(vhost())
                 ? DeviceStateTransfer.save(vhost().backend(), STATE_TRANSFER_TIMEOUT_MS) : new byte[0];
-        return BlkDriverSnapshot.record(f, acked, queues, slept, bases, state);
+        BlkDriverSnapshot s = BlkDriverSnapshot.record(f, acked, queues, slept, bases, state);
+        inflight.freshRings("snapshot");
+        return s;
     }
 
     /**
@@ -566,7 +568,9 @@ public final class VirtioBlkDriver extends VhostDriver<VirtioBlkFrontend, BlkDri
     /** Each ring in the snapshot's area at its {@code last_avail} index; packed rings there, fresh. */
     @Override
     protected List<VirtqueueConfig> resetRings(BlkDriverSnapshot s) {
-        return queues.resetTo(restoreAreas, s.queues());
+        List<VirtqueueConfig> configs = queues.resetTo(restoreAreas, s.queues());
+        inflight.freshRings("restore");
+        return configs;
     }
 
     @Override
