@@ -88,6 +88,10 @@ final class BlkCommand extends ParentCommand {
             "split ones, with a notice, when the back-end does not offer them (qemu-storage-daemon 7.2)"})
         boolean packed;
 
+        @Option(names = "--no-in-order", description = {"leave VIRTIO_F_IN_ORDER out (VIRTIO 1.2 2.7.9, 2.8.8), negotiated by default",
+            "when the back-end offers it; a --reconnect driver then also moves to back-ends without it"})
+        boolean noInOrder;
+
         /** Connects through the vhost-user {@link VhostOps} service and starts the driver. */
         BlockDevice open(CliServices services) throws Exception {
             return open(services, -1);
@@ -104,9 +108,9 @@ final class BlkCommand extends ParentCommand {
             VhostBackend backend = opener(services, connectTimeoutMs).open();
             try {
                 if (swapWaitMs >= 0) {
-                    return services.blkTools().openReconnectable(backend, queues, queueSize, poll, swapWaitMs);
+                    return services.blkTools().openReconnectable(backend, queues, queueSize, poll, swapWaitMs, !noInOrder);
                 }
-                BlockDevice dev = services.blkTools().openDevice(backend, queues, queueSize, poll, packed);
+                BlockDevice dev = services.blkTools().openDevice(backend, queues, queueSize, poll, packed, !noInOrder);
                 Checks.packedNotice(packed, dev.info().features(), dev.info().backend(), services.err());
                 return dev;
             } catch (Exception | Error e) {

@@ -120,7 +120,8 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
         long f = VirtioFeatures.bit(VirtioFeatures.F_VERSION_1) | VirtioFeatures.bit(VirtioFeatures.F_EVENT_IDX)
                 | VirtioFeatures.bit(VirtioFeatures.F_INDIRECT_DESC) | VirtioFeatures.bit(VirtioNet.F_MRG_RXBUF)
                 | VirtioFeatures.bit(VirtioNet.F_MTU) | VirtioFeatures.bit(VirtioNet.F_MAC)
-                | VirtioFeatures.bit(VirtioNet.F_STATUS) | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED);
+                | VirtioFeatures.bit(VirtioNet.F_STATUS) | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED)
+                | VirtioFeatures.bit(VirtioFeatures.F_IN_ORDER); // every queue completes in pop order (VIRTIO 1.2 2.7.9)
         if (pairs > 1) {
             f |= VirtioFeatures.bit(VirtioNet.F_MQ);
         }
@@ -381,7 +382,7 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
                 long len = t.readableBytes() - VirtioNet.HDR_SIZE;
                 if (len < VirtioNet.ETH_HEADER) {
                     ctr.txError();
-                    tx.addUsed(t.head(), 0);
+                    tx.addUsedBatched(t.head(), 0); // IN_ORDER: one used element for the run (2.7.9)
                     continue;
                 }
                 ctr.transmitted(len);
@@ -389,6 +390,7 @@ public abstract class AbstractNetModel extends WorkerDevice implements AutoClose
                     delivered++;
                 }
             }
+            tx.flushUsed();
         }
         if (rx != null && rx != kicked && delivered > 0) {
             boolean notify;

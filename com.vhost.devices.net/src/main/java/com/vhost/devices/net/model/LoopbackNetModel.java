@@ -60,7 +60,9 @@ public final class LoopbackNetModel extends AbstractNetModel {
     protected boolean transmitted(int pair, DeviceQueue rx, DeviceQueue txq, DescriptorChain tx, long len, NetPortCounters ctr)
             throws VirtqueueException {
         synchronized (rxLock(pair)) {
-            return deliver(pair, rx, tx, txq, null, len, ctr); // tx completed before the frame is published
+            // tx completed before the frame is published (at most once), so IN_ORDER tx used elements
+            // are not batched here: a batch would publish them after the frame
+            return deliver(pair, rx, tx, txq, null, len, ctr);
         }
     }
 
