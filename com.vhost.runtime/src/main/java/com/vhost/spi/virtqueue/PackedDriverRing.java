@@ -327,8 +327,11 @@ final class PackedDriverRing {
      * frees its buffer id and descriptors and hands {@code (token, len)} to {@code handler}.
      *
      * @throws VirtqueueException for an id that is not an outstanding buffer, or a used length
-     *     larger than the buffer (all its descriptors' lengths together); IN_ORDER: a batch's
-     *     buffers are handed over oldest first (see the class comment)
+     *     larger than the buffer (all its descriptors' lengths together; for a used descriptor
+     *     that ends an IN_ORDER batch, larger than both the named buffer and the batch's first, whose
+     *     descriptor it overwrote: DPDK 22.11 leaves that len as the driver wrote it, and the
+     *     length handed over is then cut to the named buffer's bytes); IN_ORDER: a batch's buffers
+     *     are handed over oldest first (see the class comment)
      */
     int pollUsed(DriverQueue.UsedHandler handler) throws VirtqueueException {
         int done = 0;
@@ -346,10 +349,20 @@ final class PackedDriverRing {
                         + ") names buffer id " + id + ", which is not outstanding (ring of " + size + ", " + inFlight
                         + " buffers outstanding)");
             }
-            if (Integer.toUnsignedLong(len) > idBytes[id]) {
+            long bound = idBytes[id];
+            boolean batch = availOrder != null && (availOrder[orderHead] & 0xFFFF) != id;
+            if (batch) {
+                // DPDK 22.11's vhost writes only the id and flags of a batched used descriptor: its
+                // len is still what the driver wrote in the batch's first descriptor
+                bound = Math.max(bound, idBytes[availOrder[orderHead] & 0xFFFF]);
+            }
+            if (Integer.toUnsignedLong(len) > bound) {
                 throw new VirtqueueException(queueIndex, "used descriptor at position " + usedPos + " reports "
                         + Integer.toUnsignedString(len) + " bytes written into buffer id " + id + ", which holds only "
                         + idBytes[id] + " bytes");
+            }
+            if (batch) {
+                len = (int) Math.min(Integer.toUnsignedLong(len), idBytes[id]); // never more than the named buffer holds
             }
             if (availOrder != null) {
                 done += usedBatch(id, handler);
