@@ -264,4 +264,41 @@ class InOrderRingTest {
             assertThat(p.used).isEmpty();
         }
     }
+
+    /** Batching on the device and taking batches apart on the driver allocate nothing per buffer, split and packed. */
+    @ParameterizedTest(name = "packed={0}")
+    @ValueSource(booleans = {false, true})
+    void batchedPathAllocatesNothing(boolean packed) throws Exception {
+        var mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        try (Pair p = new Pair(packed, IN_ORDER)) {
+            long[] addrs = {BUF_GPA, BUF_GPA + 0x100};
+            int[] lens = {64, 100};
+            int[] heads = new int[4];
+            long[] sum = new long[1];
+            DriverQueue.UsedHandler count = (token, len) -> sum[0] += token + len;
+            long allocated = Long.MAX_VALUE;
+            for (int round = 0; round < 30 && allocated >= 1024; round++) {
+                long before = mx.getCurrentThreadAllocatedBytes();
+                for (int i = 0; i < 5000; i++) {
+                    for (int b = 0; b < 4; b++) {
+                        p.drv.add(addrs, lens, 1, 1, b + 1);
+                    }
+                    for (int b = 0; b < 4; b++) {
+                        p.dev.pop(p.chain);
+                        heads[b] = p.chain.head();
+                    }
+                    for (int b = 0; b < 4; b++) {
+                        p.dev.addUsedBatched(heads[b], 100);
+                    }
+                    p.dev.flushUsed();
+                    if (p.drv.pollUsed(count) != 4) {
+                        throw new AssertionError("round " + i + ": the batch of 4 did not come back whole");
+                    }
+                }
+                allocated = mx.getCurrentThreadAllocatedBytes() - before;
+            }
+            assertThat(sum[0]).isPositive();
+            assertThat(allocated).as("bytes allocated by 20000 batched buffers").isLessThan(1024);
+        }
+    }
 }
