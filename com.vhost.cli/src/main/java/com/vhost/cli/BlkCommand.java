@@ -88,6 +88,10 @@ final class BlkCommand extends ParentCommand {
             "split ones, with a notice, when the back-end does not offer them (qemu-storage-daemon 7.2)"})
         boolean packed;
 
+        @Option(names = "--in-order", description = {"negotiate VIRTIO_F_IN_ORDER (VIRTIO 1.2 2.7.9, 2.8.8) when the back-end offers it",
+            "(left out by default: a device that acked it cannot move to a back-end without it, e.g. qemu-storage-daemon)"})
+        boolean inOrder;
+
         /** Connects through the vhost-user {@link VhostOps} service and starts the driver. */
         BlockDevice open(CliServices services) throws Exception {
             return open(services, -1);
@@ -104,9 +108,9 @@ final class BlkCommand extends ParentCommand {
             VhostBackend backend = opener(services, connectTimeoutMs).open();
             try {
                 if (swapWaitMs >= 0) {
-                    return services.blkTools().openReconnectable(backend, queues, queueSize, poll, swapWaitMs);
+                    return services.blkTools().openReconnectable(backend, queues, queueSize, poll, swapWaitMs, inOrder);
                 }
-                BlockDevice dev = services.blkTools().openDevice(backend, queues, queueSize, poll, packed);
+                BlockDevice dev = services.blkTools().openDevice(backend, queues, queueSize, poll, packed, inOrder);
                 Checks.packedNotice(packed, dev.info().features(), dev.info().backend(), services.err());
                 return dev;
             } catch (Exception | Error e) {

@@ -188,6 +188,36 @@ public interface BlkTools {
         throw new UnsupportedOperationException("this virtio-blk driver cannot wait for a reconnect");
     }
 
+    /**
+     * As {@link #openDevice(VhostBackend, int, int, boolean, boolean)}; {@code inOrder} true
+     * negotiates VIRTIO_F_IN_ORDER when offered ({@code in.order=true}), else it is left out.
+     *
+     * @throws UnsupportedOperationException by default when {@code inOrder} is true
+     */
+    default BlockDevice openDevice(VhostBackend backend, int queues, int queueSize, boolean poll, boolean packed, boolean inOrder)
+            throws Exception {
+        if (inOrder) {
+            backend.close();
+            throw new UnsupportedOperationException("this virtio-blk driver cannot negotiate VIRTIO_F_IN_ORDER");
+        }
+        return openDevice(backend, queues, queueSize, poll, packed);
+    }
+
+    /**
+     * As {@link #openReconnectable(VhostBackend, int, int, boolean, long)}; {@code inOrder} true
+     * negotiates VIRTIO_F_IN_ORDER when offered, so a rebind may then go only to back-ends offering it.
+     *
+     * @throws UnsupportedOperationException by default when {@code inOrder} is true
+     */
+    default BlockDevice openReconnectable(VhostBackend backend, int queues, int queueSize, boolean poll, long swapWaitMs, boolean inOrder)
+            throws Exception {
+        if (inOrder) {
+            backend.close();
+            throw new UnsupportedOperationException("this virtio-blk driver cannot negotiate VIRTIO_F_IN_ORDER");
+        }
+        return openReconnectable(backend, queues, queueSize, poll, swapWaitMs);
+    }
+
     /** @return the reconnect view of a device from {@link #openReconnectable}, or null for another device */
     default Reconnectable reconnectable(BlockDevice device) {
         return null;

@@ -86,6 +86,10 @@ final class NetCommand extends ParentCommand {
             "split ones, with a notice, when the back-end does not offer them"})
         boolean packed;
 
+        @Option(names = "--no-in-order", description = {"leave VIRTIO_F_IN_ORDER out (VIRTIO 1.2 2.7.9, 2.8.8), negotiated by default",
+            "when the back-end offers it; a --reconnect driver then also moves to back-ends without it"})
+        boolean noInOrder;
+
         /**
          * Connects and starts the driver; with {@code swapWaitMs >= 0} one that detaches when its
          * back-end goes away and waits that many milliseconds for a rebind
@@ -96,9 +100,9 @@ final class NetCommand extends ParentCommand {
             Checks.packedOneShot(packed, swapWaitMs);
             VhostBackend backend = opener(services, connectTimeoutMs).open();
             if (swapWaitMs >= 0) {
-                return services.netTools().openReconnectable(backend, queues, queueSize, poll, swapWaitMs);
+                return services.netTools().openReconnectable(backend, queues, queueSize, poll, swapWaitMs, !noInOrder);
             }
-            NetDevice dev = services.netTools().openDevice(backend, queues, queueSize, poll, packed);
+            NetDevice dev = services.netTools().openDevice(backend, queues, queueSize, poll, packed, !noInOrder);
             Checks.packedNotice(packed, dev.info().features(), dev.info().backend(), services.err());
             return dev;
         }

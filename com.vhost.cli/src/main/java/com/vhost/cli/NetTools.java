@@ -64,6 +64,36 @@ public interface NetTools {
         throw new UnsupportedOperationException("this virtio-net driver cannot wait for a reconnect");
     }
 
+    /**
+     * As {@link #openDevice(VhostBackend, int, int, boolean, boolean)}; {@code inOrder} false
+     * leaves VIRTIO_F_IN_ORDER out ({@code in.order=false}), else it is negotiated when offered.
+     *
+     * @throws UnsupportedOperationException by default when {@code inOrder} is false
+     */
+    default NetDevice openDevice(VhostBackend backend, int pairs, int queueSize, boolean poll, boolean packed, boolean inOrder)
+            throws Exception {
+        if (!inOrder) {
+            backend.close();
+            throw new UnsupportedOperationException("this virtio-net driver cannot leave VIRTIO_F_IN_ORDER out");
+        }
+        return openDevice(backend, pairs, queueSize, poll, packed);
+    }
+
+    /**
+     * As {@link #openReconnectable(VhostBackend, int, int, boolean, long)}; {@code inOrder} false
+     * leaves VIRTIO_F_IN_ORDER out, so a rebind may also go to a back-end that does not offer it.
+     *
+     * @throws UnsupportedOperationException by default when {@code inOrder} is false
+     */
+    default NetDevice openReconnectable(VhostBackend backend, int pairs, int queueSize, boolean poll, long swapWaitMs, boolean inOrder)
+            throws Exception {
+        if (!inOrder) {
+            backend.close();
+            throw new UnsupportedOperationException("this virtio-net driver cannot leave VIRTIO_F_IN_ORDER out");
+        }
+        return openReconnectable(backend, pairs, queueSize, poll, swapWaitMs);
+    }
+
     /** @return the reconnect view of a device from {@link #openReconnectable}, or null for another device */
     default ReconnectView reconnectable(NetDevice device) {
         return null;

@@ -65,6 +65,20 @@ final class ServiceBlkTools implements BlkTools {
     }
 
     @Override
+    public BlockDevice openDevice(VhostBackend backend, int queues, int queueSize, boolean poll, boolean packed, boolean inOrder)
+            throws Exception {
+        return blk.open(backend, queues, queueSize, poll, Map.of(DeviceConfigKeys.DETACH_ON_LOSS, false, DeviceConfigKeys.PACKED, packed,
+                DeviceConfigKeys.IN_ORDER, inOrder), BlockDevice.class);
+    }
+
+    @Override
+    public BlockDevice openReconnectable(VhostBackend backend, int queues, int queueSize, boolean poll, long swapWaitMs, boolean inOrder)
+            throws Exception {
+        return blk.open(backend, queues, queueSize, poll, Map.of(DeviceConfigKeys.DETACH_ON_LOSS, true, DeviceConfigKeys.SWAP_WAIT_MS,
+                swapWaitMs, DeviceConfigKeys.IN_ORDER, inOrder), BlockDevice.class);
+    }
+
+    @Override
     public BlockDevice openReconnectable(VhostBackend backend, int queues, int queueSize, boolean poll, long swapWaitMs)
             throws Exception {
         return blk.openReconnectable(backend, queues, queueSize, poll, swapWaitMs, BlockDevice.class);

@@ -81,6 +81,20 @@ final class ServiceNetTools implements NetTools {
     }
 
     @Override
+    public NetDevice openDevice(VhostBackend backend, int pairs, int queueSize, boolean poll, boolean packed, boolean inOrder)
+            throws Exception {
+        return net.open(backend, pairs, queueSize, poll, Map.of(DeviceConfigKeys.DETACH_ON_LOSS, false, DeviceConfigKeys.PACKED, packed,
+                DeviceConfigKeys.IN_ORDER, inOrder), NetDevice.class);
+    }
+
+    @Override
+    public NetDevice openReconnectable(VhostBackend backend, int pairs, int queueSize, boolean poll, long swapWaitMs, boolean inOrder)
+            throws Exception {
+        return net.open(backend, pairs, queueSize, poll, Map.of(DeviceConfigKeys.DETACH_ON_LOSS, true, DeviceConfigKeys.SWAP_WAIT_MS,
+                swapWaitMs, DeviceConfigKeys.IN_ORDER, inOrder), NetDevice.class);
+    }
+
+    @Override
     public NetDevice openReconnectable(VhostBackend backend, int pairs, int queueSize, boolean poll, long swapWaitMs)
             throws Exception {
         return net.openReconnectable(backend, pairs, queueSize, poll, swapWaitMs, NetDevice.class);

@@ -82,6 +82,29 @@ class NetCommandsTest {
         }
     }
 
+    /** IN_ORDER (VIRTIO 1.2 2.7.9) is negotiated by default with the loopback back-end; --no-in-order leaves it out. */
+    @Test
+    void inOrderByDefaultAndLeftOutWithNoInOrder() throws Exception {
+        Path sock = dir.resolve("inorder.sock");
+        try (LoopbackNetModel model = LoopbackNetModel.withDefaults(1); VhostUserServer server = new VhostUserServer(sock, model)) {
+            server.start();
+            assertThat(run("net", "info", "--socket", sock.toString())).as(errText.toString()).isZero();
+            assertThat(infoFeatures() & (1L << VirtioFeatures.F_IN_ORDER)).as("IN_ORDER negotiated by default").isNotZero();
+            outText.getBuffer().setLength(0);
+            assertThat(run("net", "info", "--socket", sock.toString(), "--no-in-order")).as(errText.toString()).isZero();
+            assertThat(infoFeatures() & (1L << VirtioFeatures.F_IN_ORDER)).as("IN_ORDER left out").isZero();
+            assertThat(run("net", "echo", "--socket", sock.toString(), "--count", "300", "--no-in-order", "--packed"))
+                    .as(errText.toString()).isZero();
+            assertThat(outText.toString()).contains("sent 300 received 300 lost 0 reordered 0 corrupted 0");
+        }
+    }
+
+    private long infoFeatures() {
+        java.util.regex.Matcher f = java.util.regex.Pattern.compile("features +0x([0-9a-f]+)").matcher(outText.toString());
+        assertThat(f.find()).as(outText.toString()).isTrue();
+        return Long.parseLong(f.group(1), 16);
+    }
+
     @Test
     void echoInfoAndBenchAgainstTheLoopbackBackEnd() throws Exception {
         Path sock = dir.resolve("net.sock");

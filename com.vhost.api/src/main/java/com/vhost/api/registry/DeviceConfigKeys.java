@@ -56,6 +56,14 @@ public final class DeviceConfigKeys {
     public static final String PACKED = "packed";
 
     /**
+     * Default {@code true}: the driver negotiates VIRTIO_F_IN_ORDER (VIRTIO 1.2 sections 2.7.9 and
+     * 2.8.8) when the back-end offers it, taking descriptors in ring order and accepting one used
+     * element for a batch of buffers; {@code false} leaves it out, so a rebind may also go to a
+     * back-end that does not offer it. Since 1.6.
+     */
+    public static final String IN_ORDER = "in.order";
+
+    /**
      * Milliseconds, 0..3600000, default 10000: how long requests wait while a running device has no
      * backend (its backend went away, or a swap is under way); after that they fail with
      * {@link com.vhost.api.VhostDisconnectedException}.

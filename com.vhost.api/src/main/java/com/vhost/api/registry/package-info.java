@@ -5,5 +5,5 @@
  * <p>1.4.0: {@code DeviceConfigKeys.AIO} and {@code DIRECT} (the blk model's I/O engine).
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.5.0")
+@org.osgi.annotation.versioning.Version("1.6.0")
 package com.vhost.api.registry;

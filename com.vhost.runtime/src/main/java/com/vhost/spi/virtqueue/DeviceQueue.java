@@ -57,6 +57,15 @@ import java.nio.ByteOrder;
  * is no avail idx ({@link #availIdx()}); over an inflight part the packed layout is tracked
  * ({@link com.vhost.spi.memory.InflightPackedRegion}, see {@link PackedRing}).
  *
+ * <p>In-order use (VIRTIO 1.2, 2.7.9 and 2.8.8, with {@code VIRTIO_F_IN_ORDER} acked):
+ * {@link #addUsedBatched} completes a buffer without writing its used element; the next
+ * {@link #addUsed}, {@link #flushUsed()} or {@link #needsNotification()} writes one element for
+ * the whole batch, naming the last buffer (split: at the used slot of the batch's first buffer,
+ * the used {@code idx} then moved on by the batch's buffer count; packed: at the used position,
+ * which then moves on by the batch's descriptor count). Without IN_ORDER, or on a queue with
+ * inflight tracking (split or packed), {@link #addUsedBatched} is {@link #addUsed}. The caller must complete
+ * buffers in the order it popped them when IN_ORDER is acked.
+ *
  * <p>Not thread-safe: one worker thread owns a queue while the device is active. No method
  * allocates, except construction.
  */
@@ -78,6 +87,8 @@ public final class DeviceQueue {
     private final int mask;
     private final boolean eventIdx;
     private final boolean indirectDesc;
+    /** VIRTIO_F_IN_ORDER acked: {@link #addUsedBatched} defers used elements into batches. */
+    private final boolean inOrder;
     final GuestMemory memory;
     final RegionTable regions;
     final MemorySegment desc;
@@ -109,6 +120,11 @@ public final class DeviceQueue {
     private boolean signalledValid = true;
     private short usedFlags;
     private volatile boolean enabled;
+    /** Split, IN_ORDER: buffers completed by {@link #addUsedBatched} and not yet published. */
+    private int batchCount;
+    /** Split, IN_ORDER: head and written length of the batch's last buffer. */
+    private int batchHead;
+    private int batchLen;
 
     /**
      * Maps the rings of {@code cfg} in {@code mem}.
@@ -119,6 +135,7 @@ public final class DeviceQueue {
      *     {@code vhost_vq_init_access})
      * @param ackedFeatures the negotiated feature bits: {@link VirtioFeatures#F_EVENT_IDX},
      *     {@link VirtioFeatures#F_INDIRECT_DESC} change the ring behaviour,
+     *     {@link VirtioFeatures#F_IN_ORDER} lets {@link #addUsedBatched} batch used elements,
      *     {@link VirtioFeatures#F_RING_PACKED} makes it a packed ring
      * @throws VirtqueueException when a ring is not wholly inside guest memory; for a packed
      *     ring also when the base's position is not below the size or the memory's inflight part
@@ -132,6 +149,7 @@ public final class DeviceQueue {
         this.mask = size - 1;
         this.eventIdx = VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_EVENT_IDX);
         this.indirectDesc = VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_INDIRECT_DESC);
+        this.inOrder = VirtioFeatures.has(ackedFeatures, VirtioFeatures.F_IN_ORDER);
         this.regions = new RegionTable(mem);
         this.log = mem instanceof GuestMemoryMap m ? m.writeLog() : WriteLog.OFF;
         MemorySegment part = mem instanceof GuestMemoryMap m ? m.inflight().part(index) : null;
@@ -142,8 +160,8 @@ public final class DeviceQueue {
             this.usedEventOffset = -1;
             this.availEventOffset = -1;
             this.inflight = null;
-            this.packed = new PackedRing(this, desc, avail, used, cfg.descAddr(), cfg.usedAddr(), eventIdx, log, cfg.nextAvail(),
-                    part);
+            this.packed = new PackedRing(this, desc, avail, used, cfg.descAddr(), cfg.usedAddr(), eventIdx, inOrder, log,
+                    cfg.nextAvail(), part);
             this.enabled = cfg.enabled();
             return;
         }
@@ -232,6 +250,11 @@ public final class DeviceQueue {
     /** @return whether INDIRECT_DESC was negotiated */
     public boolean indirectDesc() {
         return indirectDesc;
+    }
+
+    /** @return whether VIRTIO_F_IN_ORDER was acked (used elements may be batched, VIRTIO 1.2 2.7.9) */
+    public boolean inOrder() {
+        return inOrder;
     }
 
     /** @return whether the queue is enabled (kicks on a disabled queue are dropped) */
@@ -343,13 +366,16 @@ public final class DeviceQueue {
      * Returns a chain to the driver: writes used element {@code {id = head, len = writtenBytes}} in
      * the next used slot, then publishes the used {@code idx} with release semantics. On a packed
      * ring writes the used descriptor {@code {id, len}} at the next used position, then its flags
-     * with release semantics, and moves the position on by the descriptors the chain took.
+     * with release semantics, and moves the position on by the descriptors the chain took. A
+     * pending in-order batch ({@link #addUsedBatched}) goes out with it: the one element then
+     * stands for the batch and this chain (VIRTIO 1.2, 2.7.9 / 2.8.8).
      *
      * @param head the chain's head descriptor index ({@link DescriptorChain#head()}; on a packed
      *     ring its buffer id)
      * @param writtenBytes bytes the device wrote into the chain's writable buffers
      * @throws VirtqueueException when {@code head} is not a descriptor index of this queue; on a
-     *     packed ring also when no chain with that buffer id is in flight
+     *     packed ring also when no chain with that buffer id is in flight, or with IN_ORDER acked
+     *     when it is not the next chain in ring order
      */
     public void addUsed(int head, int writtenBytes) throws VirtqueueException {
         if (packed != null) {
@@ -359,13 +385,20 @@ public final class DeviceQueue {
         if (head < 0 || head >= size) {
             throw new VirtqueueException(index, "used element head " + head + " is not below queue size " + size);
         }
+        writeUsed(head, writtenBytes);
+    }
+
+    /** Writes the used element for {@code head} (range-checked) and any batch before it, then the idx. */
+    private void writeUsed(int head, int writtenBytes) {
         if (inflight != null) {
             inflight.prePut(head);
         }
+        int count = batchCount + 1;
+        batchCount = 0;
         long off = USED_RING + (long) USED_ELEM_SIZE * (nextUsed & mask);
         LE32.set(used, off, head);
         LE32.set(used, off + 4, writtenBytes);
-        nextUsed = (nextUsed + 1) & 0xFFFF;
+        nextUsed = (nextUsed + count) & 0xFFFF;
         VarHandle.releaseFence(); // the element is visible before the idx that publishes it
         LE16.set(used, USED_IDX, (short) nextUsed);
         if (inflight != null) {
@@ -379,6 +412,60 @@ public final class DeviceQueue {
             } finally {
                 b.exit();
             }
+        }
+    }
+
+    /**
+     * With VIRTIO_F_IN_ORDER acked (VIRTIO 1.2, 2.7.9 / 2.8.8): completes buffer {@code head}
+     * without writing its used element yet; the next {@link #addUsed(int, int)},
+     * {@link #flushUsed()} or {@link #needsNotification()} publishes one used element for every
+     * buffer batched so far (the driver takes the skipped ones as used whole). Without IN_ORDER,
+     * or on a split queue with inflight tracking, this is {@link #addUsed(int, int)}.
+     *
+     * @param head the chain's head descriptor index (packed: buffer id); the caller completes
+     *     chains in the order it popped them
+     * @param writtenBytes bytes written into the chain's writable buffers: all of them, since a
+     *     skipped buffer counts as wholly written (0 for a chain with no writable buffer); only
+     *     the batch's last buffer reports its own length
+     * @throws VirtqueueException when {@code head} is not a descriptor index of this queue; on a
+     *     packed ring also when no chain with that buffer id is in flight, or the chain was not
+     *     the next one in ring order
+     */
+    public void addUsedBatched(int head, int writtenBytes) throws VirtqueueException {
+        if (packed != null) {
+            if (inOrder) {
+                packed.addUsedBatched(head, writtenBytes);
+            } else {
+                packed.addUsed(head, writtenBytes);
+            }
+            return;
+        }
+        if (!inOrder || inflight != null) {
+            addUsed(head, writtenBytes);
+            return;
+        }
+        if (head < 0 || head >= size) {
+            throw new VirtqueueException(index, "used element head " + head + " is not below queue size " + size);
+        }
+        batchCount++;
+        batchHead = head;
+        batchLen = writtenBytes;
+    }
+
+    /**
+     * Publishes the pending in-order batch ({@link #addUsedBatched}) as one used element naming
+     * its last buffer; nothing when no batch is pending.
+     *
+     * <p>Throws nothing: the batch's ids were checked when they were batched.
+     */
+    public void flushUsed() {
+        if (packed != null) {
+            packed.flushUsed();
+            return;
+        }
+        if (batchCount > 0) {
+            batchCount--;
+            writeUsed(batchHead, batchLen);
         }
     }
 
@@ -436,8 +523,10 @@ public final class DeviceQueue {
      */
     public boolean needsNotification() {
         if (packed != null) {
+            packed.flushUsed();
             return packed.needsNotification();
         }
+        flushUsed();
         // Order the used idx store before the loads of used_event / avail flags: otherwise the
         // driver could read a stale used idx while we read a stale event and both sides sleep.
         VarHandle.fullFence();

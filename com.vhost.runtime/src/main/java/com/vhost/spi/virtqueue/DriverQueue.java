@@ -39,6 +39,18 @@ import java.nio.ByteOrder;
  *
  * <p><b>Threads.</b> Not thread-safe: one thread (or a lock held by the caller) at a time.
  *
+ * <p><b>In order</b> (VIRTIO 1.2, 2.7.9 and 2.8.8, {@code VIRTIO_F_IN_ORDER} (35) among the
+ * features): descriptors are taken in ring order (split: the free list is first in, first out,
+ * so chains are contiguous and wrap from {@code size - 1} to 0), and a used element may stand for
+ * a batch: split, the element at the used slot of the batch's first buffer names the head of its
+ * last buffer and the used {@code idx} moves on by the batch's buffer count; packed, the used
+ * descriptor at the used position names the last buffer's id and the position moves on by the
+ * batch's descriptor count. {@link #pollUsed} hands every buffer of the batch to the handler in
+ * the order they were made available, the skipped ones with their whole writable size as the
+ * written length (they are "used completely"). A used element naming a buffer that is not
+ * outstanding, or (split) one made available after the buffers the used {@code idx} covers,
+ * throws {@link VirtqueueException}. Without IN_ORDER nothing of this runs.
+ *
  * <p>The driver keeps its own copy of every chain's descriptor links, so a device writing the
  * descriptor table cannot corrupt the free list; a used element naming a descriptor that is not
  * the head of an outstanding chain throws {@link VirtqueueException}.
@@ -80,6 +92,12 @@ public final class DriverQueue {
     private final long indirectOff;
     private final int indirectMax;
     private final boolean eventIdx;
+    /** VIRTIO_F_IN_ORDER negotiated: batched used elements, descriptors in ring order. */
+    private final boolean inOrder;
+    /** Split, IN_ORDER: the driver's copy of the avail ring's heads (the device may write the shared one); else null. */
+    private final short[] availHeads;
+    /** Split, IN_ORDER: writable bytes of the chain whose head is the index; else null. */
+    private final long[] writableOf;
     /** The packed ring, or null for a split one. */
     private final PackedDriverRing packed;
 
@@ -90,6 +108,8 @@ public final class DriverQueue {
     private final long[] tokens;
 
     private int freeHead;
+    /** Split, IN_ORDER: last descriptor of the free list (chains are freed onto its tail). */
+    private int freeTail;
     private int numFree;
     /** Driver's avail index (the next {@code avail->idx} value), 16-bit wrapping, kept as int. */
     private int availIdx;
@@ -106,7 +126,9 @@ public final class DriverQueue {
      * @param baseGpa guest-physical address of {@code mem}'s first byte, 16-byte aligned
      * @param features negotiated features: {@code VIRTIO_F_EVENT_IDX} (29) selects event-index
      *     notification suppression; {@code VIRTIO_F_INDIRECT_DESC} (28) with {@code indirectMax > 0}
-     *     enables indirect tables; {@code VIRTIO_F_RING_PACKED} (34) selects a packed ring
+     *     enables indirect tables; {@code VIRTIO_F_RING_PACKED} (34) selects a packed ring;
+     *     {@code VIRTIO_F_IN_ORDER} (35) takes descriptors in ring order and accepts batched used
+     *     elements (VIRTIO 1.2, 2.7.9 / 2.8.8)
      * @param indirectMax entries per indirect table (0 = no indirect descriptors)
      * @throws IllegalArgumentException for a bad size, alignment or too small a segment
      */
@@ -139,10 +161,20 @@ public final class DriverQueue {
         this.nextOf = new short[size];
         this.chainLen = new short[size];
         this.tokens = new long[size];
-        this.packed = VirtioFeatures.has(features, VirtioFeatures.F_RING_PACKED)
-                ? new PackedDriverRing(queueIndex, size, mem, baseGpa, availOff, usedOff, eventIdx, indirectOff, (long) this.indirectMax * DESC)
+        this.inOrder = VirtioFeatures.has(features, VirtioFeatures.F_IN_ORDER);
+        boolean isPacked = VirtioFeatures.has(features, VirtioFeatures.F_RING_PACKED);
+        this.availHeads = inOrder && !isPacked ? new short[size] : null;
+        this.writableOf = inOrder && !isPacked ? new long[size] : null;
+        this.packed = isPacked
+                ? new PackedDriverRing(queueIndex, size, mem, baseGpa, availOff, usedOff, eventIdx, inOrder, indirectOff,
+                        (long) this.indirectMax * DESC)
                 : null;
         reset(freshIdx());
+    }
+
+    /** @return whether VIRTIO_F_IN_ORDER was among the features (VIRTIO 1.2, 2.7.9 / 2.8.8) */
+    public boolean inOrder() {
+        return inOrder;
     }
 
     /** @return whether this is a packed ring (VIRTIO 1.2, 2.8) */
@@ -191,7 +223,11 @@ public final class DriverQueue {
             chainLen[i] = 0;
             tokens[i] = 0;
         }
+        if (inOrder) {
+            nextOf[size - 1] = 0; // ring order: the table wraps from its last descriptor to 0 (2.7.5.1)
+        }
         freeHead = 0;
+        freeTail = size - 1;
         numFree = size;
         availIdx = startIdx & 0xFFFF;
         kickedIdx = availIdx;
@@ -372,6 +408,14 @@ public final class DriverQueue {
         }
         chainLen[head] = (short) need;
         tokens[head] = token;
+        if (availHeads != null) {
+            long writable = 0;
+            for (int i = out; i < n; i++) {
+                writable += Integer.toUnsignedLong(lens[i]);
+            }
+            writableOf[head] = writable;
+            availHeads[availIdx & mask] = (short) head;
+        }
         U16.set(mem, availOff + 4 + 2L * (availIdx & mask), (short) head);
         availIdx = (availIdx + 1) & 0xFFFF;
         return head;
@@ -475,6 +519,9 @@ public final class DriverQueue {
                 throw new VirtqueueException(queueIndex, "used element " + lastUsedIdx + " names descriptor " + Integer.toUnsignedString(id)
                         + ", which is not the head of an outstanding chain (queue size " + size + ")");
             }
+            if (availHeads != null && (availHeads[lastUsedIdx & mask] & 0xFFFF) != id) {
+                done += usedBatch(id, usedIdx, handler);
+            }
             long token = tokens[id];
             freeChain(id);
             lastUsedIdx = (lastUsedIdx + 1) & 0xFFFF;
@@ -487,14 +534,56 @@ public final class DriverQueue {
         return done;
     }
 
+    /**
+     * IN_ORDER, split: the used element at {@link #lastUsedIdx} names {@code id}, not the head
+     * made available there: it ends a batch (2.7.9). Hands every chain made available before
+     * {@code id} to {@code handler} with its whole writable size, leaving {@code id} to the caller.
+     *
+     * @return the chains handed over
+     * @throws VirtqueueException when {@code id} was not made available within the entries the
+     *     used idx {@code usedIdx} covers (an out-of-order or unknown id)
+     */
+    private int usedBatch(int id, int usedIdx, UsedHandler handler) throws VirtqueueException {
+        int span = (usedIdx - lastUsedIdx) & 0xFFFF;
+        int k = 1;
+        while (k < span && (availHeads[(lastUsedIdx + k) & mask] & 0xFFFF) != id) {
+            k++;
+        }
+        if (k == span) {
+            throw new VirtqueueException(queueIndex, "VIRTIO_F_IN_ORDER: used element " + lastUsedIdx + " names descriptor " + id
+                    + ", which is not among the " + span + " chains made available from avail entry " + lastUsedIdx
+                    + " that used idx " + usedIdx + " covers (expected head " + (availHeads[lastUsedIdx & mask] & 0xFFFF)
+                    + " or a later one)");
+        }
+        for (int j = 0; j < k; j++) {
+            int head = availHeads[lastUsedIdx & mask] & 0xFFFF;
+            long token = tokens[head];
+            long len = writableOf[head];
+            freeChain(head);
+            lastUsedIdx = (lastUsedIdx + 1) & 0xFFFF;
+            handler.used(token, (int) len);
+        }
+        return k;
+    }
+
     private void freeChain(int head) {
         int n = chainLen[head];
         int tail = head;
         for (int i = 1; i < n; i++) {
             tail = nextOf[tail] & 0xFFFF;
         }
-        nextOf[tail] = (short) freeHead;
-        freeHead = head;
+        if (inOrder) {
+            // first in, first out: descriptors are taken again in ring order (2.7.9)
+            if (numFree == 0) {
+                freeHead = head;
+            } else {
+                nextOf[freeTail] = (short) head;
+            }
+            freeTail = tail;
+        } else {
+            nextOf[tail] = (short) freeHead;
+            freeHead = head;
+        }
         numFree += n;
         chainLen[head] = 0;
         tokens[head] = 0;

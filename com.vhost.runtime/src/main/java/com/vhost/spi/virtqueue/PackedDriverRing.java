@@ -28,6 +28,12 @@ import java.nio.ByteOrder;
  * descriptors of that buffer (2.8.21.3); the driver advances the same way, so ids may come back
  * in any order.
  *
+ * <p><b>In order</b> (2.8.8, {@code VIRTIO_F_IN_ORDER}): the ids outstanding are also kept in the
+ * order they were made available; a used descriptor naming an outstanding id other than the
+ * oldest ends a batch: every buffer made available before it is used too (with its whole
+ * writable size as the written length), and the used position moves on by the descriptors of
+ * each of them, then of the named one.
+ *
  * <p>Indices exchanged with a back-end ({@link #availIdx}, {@link #lastUsedIdx}, {@link #reset}) are
  * the vhost-user packed form: bits 0-14 the position, bit 15 the wrap counter; a fresh ring is 0x8000.
  * Not thread-safe; no method allocates.
@@ -57,6 +63,11 @@ final class PackedDriverRing {
      */
     private final long[] idBytes;
     private final long[] tokens;
+    /** IN_ORDER: outstanding ids in the order they were made available (a ring from {@link #orderHead}); else null. */
+    private final short[] availOrder;
+    /** IN_ORDER: writable bytes of buffer id i; else null. */
+    private final long[] idWritable;
+    private int orderHead;
     /** Free-id list: next free id after i. */
     private final short[] nextFreeId;
     private int freeId;
@@ -79,7 +90,7 @@ final class PackedDriverRing {
      *     {@code indirectOff + i * indirectStride}
      */
     PackedDriverRing(int queueIndex, int size, MemorySegment mem, long baseGpa, long driverEvtOff, long deviceEvtOff,
-            boolean eventIdx, long indirectOff, long indirectStride) {
+            boolean eventIdx, boolean inOrder, long indirectOff, long indirectStride) {
         this.queueIndex = queueIndex;
         this.size = size;
         this.mem = mem;
@@ -93,6 +104,8 @@ final class PackedDriverRing {
         this.idBytes = new long[size];
         this.tokens = new long[size];
         this.nextFreeId = new short[size];
+        this.availOrder = inOrder ? new short[size] : null;
+        this.idWritable = inOrder ? new long[size] : null;
     }
 
     /**
@@ -115,6 +128,7 @@ final class PackedDriverRing {
             nextFreeId[i] = (short) (i + 1);
         }
         freeId = 0;
+        orderHead = 0;
         availPos = pos;
         availWrap = (packedIdx >> 15) & 1;
         usedPos = pos;
@@ -225,6 +239,14 @@ final class PackedDriverRing {
         idDescs[id] = (short) need;
         idBytes[id] = bytes;
         tokens[id] = token;
+        if (availOrder != null) {
+            long writable = 0;
+            for (int i = out; i < n; i++) {
+                writable += Integer.toUnsignedLong(lens[i]);
+            }
+            idWritable[id] = writable;
+            availOrder[(orderHead + inFlight) & (size - 1)] = (short) id;
+        }
         numFree -= need;
         inFlight++;
         sinceKick += need;
@@ -305,7 +327,11 @@ final class PackedDriverRing {
      * frees its buffer id and descriptors and hands {@code (token, len)} to {@code handler}.
      *
      * @throws VirtqueueException for an id that is not an outstanding buffer, or a used length
-     *     larger than the buffer (all its descriptors' lengths together)
+     *     larger than the buffer (all its descriptors' lengths together; for a used descriptor
+     *     that ends an IN_ORDER batch, larger than both the named buffer and the batch's first, whose
+     *     descriptor it overwrote: DPDK 22.11 leaves that len as the driver wrote it, and the
+     *     length handed over is then cut to the named buffer's bytes); IN_ORDER: a batch's buffers
+     *     are handed over oldest first (see the class comment)
      */
     int pollUsed(DriverQueue.UsedHandler handler) throws VirtqueueException {
         int done = 0;
@@ -323,24 +349,26 @@ final class PackedDriverRing {
                         + ") names buffer id " + id + ", which is not outstanding (ring of " + size + ", " + inFlight
                         + " buffers outstanding)");
             }
-            if (Integer.toUnsignedLong(len) > idBytes[id]) {
+            long bound = idBytes[id];
+            boolean batch = availOrder != null && (availOrder[orderHead] & 0xFFFF) != id;
+            if (batch) {
+                // DPDK 22.11's vhost writes only the id and flags of a batched used descriptor: its
+                // len is still what the driver wrote in the batch's first descriptor
+                bound = Math.max(bound, idBytes[availOrder[orderHead] & 0xFFFF]);
+            }
+            if (Integer.toUnsignedLong(len) > bound) {
                 throw new VirtqueueException(queueIndex, "used descriptor at position " + usedPos + " reports "
                         + Integer.toUnsignedString(len) + " bytes written into buffer id " + id + ", which holds only "
                         + idBytes[id] + " bytes");
             }
-            int n = idDescs[id];
-            long token = tokens[id];
-            idDescs[id] = 0;
-            tokens[id] = 0;
-            nextFreeId[id] = (short) freeId;
-            freeId = id;
-            numFree += n;
-            inFlight--;
-            usedPos += n;
-            if (usedPos >= size) {
-                usedPos -= size;
-                usedWrap ^= 1;
+            if (batch) {
+                len = (int) Math.min(Integer.toUnsignedLong(len), idBytes[id]); // never more than the named buffer holds
             }
+            if (availOrder != null) {
+                done += usedBatch(id, handler);
+                orderHead = (orderHead + 1) & (size - 1);
+            }
+            long token = release(id);
             done++;
             handler.used(token, len);
         }
@@ -348,6 +376,43 @@ final class PackedDriverRing {
             U16.set(mem, driverEvt, (short) lastUsedIdx());
         }
         return done;
+    }
+
+    /**
+     * IN_ORDER: hands over, oldest first, the buffers made available before outstanding id
+     * {@code id} (none when it is the oldest), each with its whole writable size (2.8.8).
+     *
+     * @return the buffers handed over
+     */
+    private int usedBatch(int id, DriverQueue.UsedHandler handler) {
+        int k = 0;
+        while ((availOrder[orderHead] & 0xFFFF) != id) {
+            int older = availOrder[orderHead] & 0xFFFF;
+            orderHead = (orderHead + 1) & (size - 1);
+            long len = idWritable[older];
+            long token = release(older);
+            k++;
+            handler.used(token, (int) len);
+        }
+        return k;
+    }
+
+    /** Frees outstanding buffer {@code id} and moves the used position past its descriptors; returns its token. */
+    private long release(int id) {
+        int n = idDescs[id];
+        long token = tokens[id];
+        idDescs[id] = 0;
+        tokens[id] = 0;
+        nextFreeId[id] = (short) freeId;
+        freeId = id;
+        numFree += n;
+        inFlight--;
+        usedPos += n;
+        if (usedPos >= size) {
+            usedPos -= size;
+            usedWrap ^= 1;
+        }
+        return token;
     }
 
     /** Driver event suppression flags DISABLE: no used-buffer notifications (2.8.14). */

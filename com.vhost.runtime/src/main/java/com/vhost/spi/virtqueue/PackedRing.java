@@ -57,6 +57,12 @@ import java.lang.invoke.VarHandle;
  * used descriptors over them), then pops at the used position plus their descriptors; its first
  * notification decision notifies (the predecessor may have died before notifying).
  *
+ * <p>In-order use (2.8.8, VIRTIO_F_IN_ORDER acked): the ring position each buffer id was popped
+ * at is kept, and a buffer completed anywhere but at the used position (after the pending batch)
+ * is a {@link VirtqueueException}; {@link #addUsedBatched} adds a buffer to the pending batch and
+ * {@link #flushUsed()} writes one used descriptor with the last buffer's id and length at the
+ * used position, which then moves on by the descriptors of the whole batch.
+ *
  * <p>Not thread-safe; allocates nothing after construction.
  */
 final class PackedRing {
@@ -85,6 +91,12 @@ final class PackedRing {
     private final int[] lastEntry;
     /** The first notification decision notifies (a ring restarted over chains in flight). */
     private boolean notifyFirst;
+    /** IN_ORDER: per buffer id, the ring position its chain starts at; null without IN_ORDER. */
+    private final int[] popPosition;
+    /** IN_ORDER: ring descriptors of the pending batch, 0 when none is pending. */
+    private int batchDescriptors;
+    private int batchId;
+    private int batchLen;
 
     private int availPos;
     private boolean availWrap;
@@ -105,7 +117,8 @@ final class PackedRing {
      *     is not usable (the message names the field)
      */
     PackedRing(DeviceQueue q, MemorySegment desc, MemorySegment driverArea, MemorySegment deviceArea, long descGpa,
-            long deviceGpa, boolean eventIdx, WriteLog log, int base, MemorySegment inflightPart) throws VirtqueueException {
+            long deviceGpa, boolean eventIdx, boolean inOrder, WriteLog log, int base, MemorySegment inflightPart)
+            throws VirtqueueException {
         this.q = q;
         this.index = q.index();
         this.size = q.size();
@@ -117,6 +130,7 @@ final class PackedRing {
         this.eventIdx = eventIdx;
         this.log = log;
         this.inFlightDescriptors = new int[size];
+        this.popPosition = inOrder ? new int[size] : null;
         int offset = base & 0x7FFF;
         if (offset >= size || (base & ~0xFFFF) != 0) {
             throw new VirtqueueException(index, String.format(
@@ -266,6 +280,9 @@ final class PackedRing {
             headEntry[id] = h;
             lastEntry[id] = lastE;
         }
+        if (popPosition != null) {
+            popPosition[id] = availPos;
+        }
         availPos = pos;
         availWrap = wrap;
         into.setHead(id);
@@ -333,11 +350,47 @@ final class PackedRing {
 
     /**
      * Writes the used descriptor for buffer {@code id} at the next used position (id, len, then
-     * flags with release) and moves the position on by the ring descriptors the chain took.
+     * flags with release) and moves the position on by the ring descriptors the chain took and
+     * those of the pending in-order batch, which this descriptor then stands for too.
      *
-     * @throws VirtqueueException when {@code id} is not below the size or not in flight
+     * @throws VirtqueueException when {@code id} is not below the size or not in flight, or (IN_ORDER)
+     *     not the next chain in ring order
      */
     void addUsed(int id, int writtenBytes) throws VirtqueueException {
+        int taken = take(id);
+        int descriptors = batchDescriptors + taken;
+        batchDescriptors = 0;
+        writeUsed(id, writtenBytes, descriptors);
+    }
+
+    /**
+     * IN_ORDER: completes buffer {@code id} into the pending batch, written by the next
+     * {@link #addUsed} or {@link #flushUsed()}.
+     *
+     * @throws VirtqueueException as {@link #addUsed}
+     */
+    void addUsedBatched(int id, int writtenBytes) throws VirtqueueException {
+        if (inflight != null) { // the inflight region's used step is per chain: no batches over it
+            addUsed(id, writtenBytes);
+            return;
+        }
+        int taken = take(id);
+        batchDescriptors += taken;
+        batchId = id;
+        batchLen = writtenBytes;
+    }
+
+    /** Writes the pending in-order batch as one used descriptor naming its last buffer, if any. */
+    void flushUsed() {
+        if (batchDescriptors > 0) {
+            int descriptors = batchDescriptors;
+            batchDescriptors = 0;
+            writeUsed(batchId, batchLen, descriptors);
+        }
+    }
+
+    /** Checks {@code id} is in flight (and, IN_ORDER, next in ring order), frees it, returns its descriptor count. */
+    private int take(int id) throws VirtqueueException {
         if (id < 0 || id >= size) {
             throw new VirtqueueException(index, "used buffer id " + id + " is not below queue size " + size);
         }
@@ -345,10 +398,24 @@ final class PackedRing {
         if (taken == 0) {
             throw new VirtqueueException(index, "used buffer id " + id + " is not in flight (never popped, or used already)");
         }
+        if (popPosition != null) {
+            int expected = usedPos + batchDescriptors;
+            if (expected >= size) {
+                expected -= size;
+            }
+            if (popPosition[id] != expected) {
+                throw new VirtqueueException(index, "VIRTIO_F_IN_ORDER: used buffer id " + id + " starts at ring position "
+                        + popPosition[id] + ", but the next buffer in ring order starts at " + expected);
+            }
+        }
         inFlightDescriptors[id] = 0;
+        return taken;
+    }
+
+    private void writeUsed(int id, int writtenBytes, int descriptors) {
         long off = (long) DESC_SIZE * usedPos;
         boolean wrapNow = usedWrap;
-        int next = usedPos + taken;
+        int next = usedPos + descriptors;
         boolean nextWrap = usedWrap;
         if (next >= size) {
             next -= size;
@@ -376,7 +443,7 @@ final class PackedRing {
         }
         usedPos = next;
         usedWrap = nextWrap;
-        sinceDecision += taken;
+        sinceDecision += descriptors;
     }
 
     /** @return whether the driver wants a used-buffer notification now (see the class comment) */

@@ -29,6 +29,7 @@ public final class BlkDriverFactory extends VhostDriverFactory<BlkDriverOptions>
                 (int) number(config, DeviceConfigKeys.QUEUE_SIZE, d.queueSize()),
                 bool(config, DeviceConfigKeys.POLL, d.poll()),
                 number(config, DeviceConfigKeys.BUFFER_POOL_BYTES, d.bufferPoolBytes()),
-                bool(config, DeviceConfigKeys.PACKED, d.packed()));
+                bool(config, DeviceConfigKeys.PACKED, d.packed()),
+                bool(config, DeviceConfigKeys.IN_ORDER, d.inOrder()));
     }
 }

@@ -15,8 +15,13 @@ import com.vhost.api.virtio.VirtioFeatures;
  *     and bounce buffers, at least 64 KiB
  * @param packed ask for packed virtqueues (VIRTIO_F_RING_PACKED, VIRTIO 1.2 section 2.8); a
  *     back-end that does not offer them (qemu-storage-daemon 7.2) gets split ones (logged)
+ * @param inOrder negotiate VIRTIO_F_IN_ORDER (VIRTIO 1.2 2.7.9 / 2.8.8) when the back-end offers
+ *     it: the rings then take descriptors in ring order and accept one used element for a batch of
+ *     requests. Default false for blk: a blk used element carries a length per request, so a
+ *     back-end gains little, and acked features bind every later rebind (qemu-storage-daemon 7.2
+ *     and this project's io_uring model do not offer it, so a device that acked it cannot move there)
  */
-public record BlkDriverOptions(int queues, int queueSize, boolean poll, long bufferPoolBytes, boolean packed) {
+public record BlkDriverOptions(int queues, int queueSize, boolean poll, long bufferPoolBytes, boolean packed, boolean inOrder) {
     public BlkDriverOptions {
         if (queues < 1 || queues > 255) {
             throw new IllegalArgumentException("queues " + queues + " outside 1..255");
@@ -29,14 +34,23 @@ public record BlkDriverOptions(int queues, int queueSize, boolean poll, long buf
         }
     }
 
-    /** Split virtqueues: {@link #packed()} false. */
-    public BlkDriverOptions(int queues, int queueSize, boolean poll, long bufferPoolBytes) {
-        this(queues, queueSize, poll, bufferPoolBytes, false);
+    /** IN_ORDER left out: {@link #inOrder()} false. */
+    public BlkDriverOptions(int queues, int queueSize, boolean poll, long bufferPoolBytes, boolean packed) {
+        this(queues, queueSize, poll, bufferPoolBytes, packed, false);
     }
 
-    /** @return {@code offered} less VIRTIO_F_RING_PACKED unless {@link #packed()} asks for it */
+    /** Split virtqueues: {@link #packed()} false. */
+    public BlkDriverOptions(int queues, int queueSize, boolean poll, long bufferPoolBytes) {
+        this(queues, queueSize, poll, bufferPoolBytes, false, false);
+    }
+
+    /**
+     * @return {@code offered} less VIRTIO_F_RING_PACKED unless {@link #packed()} asks for it, and
+     *     less VIRTIO_F_IN_ORDER unless {@link #inOrder()} does
+     */
     long ringFeatures(long offered) {
-        return packed ? offered : offered & ~VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED);
+        long f = packed ? offered : offered & ~VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED);
+        return inOrder ? f : f & ~VirtioFeatures.bit(VirtioFeatures.F_IN_ORDER);
     }
 
     /** @return one queue of 128 descriptors, eventfd completions, 16 MiB of buffers */
@@ -46,11 +60,16 @@ public record BlkDriverOptions(int queues, int queueSize, boolean poll, long buf
 
     /** @return a copy with {@code queues} queues */
     public BlkDriverOptions withQueues(int n) {
-        return new BlkDriverOptions(n, queueSize, poll, bufferPoolBytes, packed);
+        return new BlkDriverOptions(n, queueSize, poll, bufferPoolBytes, packed, inOrder);
     }
 
     /** @return a copy that asks for packed virtqueues or not */
     public BlkDriverOptions withPacked(boolean p) {
-        return new BlkDriverOptions(queues, queueSize, poll, bufferPoolBytes, p);
+        return new BlkDriverOptions(queues, queueSize, poll, bufferPoolBytes, p, inOrder);
+    }
+
+    /** @return a copy that negotiates VIRTIO_F_IN_ORDER when offered, or never */
+    public BlkDriverOptions withInOrder(boolean o) {
+        return new BlkDriverOptions(queues, queueSize, poll, bufferPoolBytes, packed, o);
     }
 }

@@ -100,8 +100,10 @@ record BlkGeometry(long capacityBytes, int blockSize, int segMax, int sizeMax, i
         long missing = acked & ~offered;
         if (missing != 0) {
             throw new VhostFeatureException(String.format(
-                    "rebind to %s: it does not offer feature bits 0x%x acked with %s (acked 0x%x, offered 0x%x)",
-                    name, missing, from, acked, offered));
+                    "rebind to %s: it does not offer feature bits 0x%x acked with %s (acked 0x%x, offered 0x%x)%s",
+                    name, missing, from, acked, offered, VirtioFeatures.has(missing, VirtioFeatures.F_IN_ORDER)
+                            ? "; VIRTIO_F_IN_ORDER among them: open the driver with in.order=false to move between back-ends without it"
+                            : ""));
         }
         MemorySegment cfg = config(next, "rebind: config read: ");
         long cap = cfg.get(LE64, VirtioBlk.CFG_CAPACITY) << VirtioBlk.SECTOR_SHIFT;

@@ -47,7 +47,7 @@ public final class VirtioBlkFrontend extends VhostFrontendDevice<VhostDevice> {
     /** Feature bits the platform's virtio-blk driver handles. */
     public static final long DRIVER_FEATURES = VirtioFeatures.bit(VirtioFeatures.F_VERSION_1)
             | VirtioFeatures.bit(VirtioFeatures.F_INDIRECT_DESC) | VirtioFeatures.bit(VirtioFeatures.F_EVENT_IDX)
-            | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED)
+            | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED) | VirtioFeatures.bit(VirtioFeatures.F_IN_ORDER)
             | VirtioFeatures.bit(VirtioBlk.F_SEG_MAX) | VirtioFeatures.bit(VirtioBlk.F_SIZE_MAX)
             | VirtioFeatures.bit(VirtioBlk.F_BLK_SIZE) | VirtioFeatures.bit(VirtioBlk.F_FLUSH)
             | VirtioFeatures.bit(VirtioBlk.F_MQ) | VirtioFeatures.bit(VirtioBlk.F_DISCARD)

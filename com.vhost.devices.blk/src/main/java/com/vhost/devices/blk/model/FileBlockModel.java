@@ -43,7 +43,12 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Features offered: VERSION_1, SIZE_MAX, SEG_MAX, BLK_SIZE (512), FLUSH, CONFIG_WCE, MQ (more
  * than one queue), DISCARD and WRITE_ZEROES (writable images), RO (read-only images),
- * INDIRECT_DESC, EVENT_IDX, RING_PACKED (the queues are then packed rings, see {@link DeviceQueue}).
+ * INDIRECT_DESC, EVENT_IDX, RING_PACKED (the queues are then packed rings, see {@link DeviceQueue}),
+ * and IN_ORDER (VIRTIO 1.2, 2.7.9 / 2.8.8) with {@link Aio#THREADS} only: that worker completes
+ * each queue's requests in the order it took them, one used element per request (a blk used
+ * length is the data read plus the status byte, not the whole writable size a batched element
+ * would imply); io_uring completes in the order the kernel finishes, and
+ * {@link #completeInRandomOrder} shuffles on purpose, so neither offers it.
  * Config space: {@link VirtioBlk}{@code .CFG_*}; capacity in 512-byte
  * sectors; {@code writeback} (1 by default) is the one writable field: 0, or a driver that did not
  * negotiate FLUSH, makes every write durable before it completes (an fdatasync per OUT /
@@ -158,6 +163,9 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
         }
         f |= readOnly ? VirtioFeatures.bit(VirtioBlk.F_RO)
                 : VirtioFeatures.bit(VirtioBlk.F_DISCARD) | VirtioFeatures.bit(VirtioBlk.F_WRITE_ZEROES);
+        if (aio == Aio.THREADS) {
+            f |= VirtioFeatures.bit(VirtioFeatures.F_IN_ORDER); // requests complete in the order popped, per queue
+        }
         this.offered = f;
         this.counters = new QueueCounters[numQueues];
         this.chains = new DescriptorChain[numQueues];
@@ -355,9 +363,10 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
         return sizes;
     }
 
+    /** @return the features offered; IN_ORDER only with aio threads in pop order (not {@link #completeInRandomOrder}) */
     @Override
     public long features() {
-        return offered;
+        return shuffled != null ? offered & ~VirtioFeatures.bit(VirtioFeatures.F_IN_ORDER) : offered;
     }
 
     /** @return capacity in 512-byte sectors */
@@ -590,9 +599,9 @@ public final class FileBlockModel extends WorkerDevice implements PerQueueDevice
                             + " with %d queues", name, s.readOnly() ? "read-only" : "writable", s.capacitySectors(), s.numQueues(),
                     readOnly ? "read-only" : "writable", capacitySectors, numQueues));
         }
-        if ((s.features() & ~offered) != 0) {
+        if ((s.features() & ~features()) != 0) {
             throw new VirtioDeviceException(String.format(
-                    "blk %s: snapshot acked features 0x%x this device does not offer", name, s.features() & ~offered));
+                    "blk %s: snapshot acked features 0x%x this device does not offer", name, s.features() & ~features()));
         }
         for (VirtqueueConfig q : s.queues()) {
             if (q.index() < 0 || q.index() >= numQueues || q.size() > queueSize) {

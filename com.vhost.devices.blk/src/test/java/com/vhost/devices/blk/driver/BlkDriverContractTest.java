@@ -98,7 +98,7 @@ class BlkDriverContractTest extends VirtioDriverContract {
         return List.of(
                 new Incompatible(UserBackend.serve(dir.resolve("noflush.sock"), new FeatureMask(older, VirtioFeatures.bit(VirtioBlk.F_FLUSH))),
                         VhostFeatureException.class, List.of("does not offer feature bits 0x200"), config(), "acked features"),
-                new Incompatible(UserBackend.serve(dir.resolve("small.sock"), FileBlockModel.inMemory(MIB, QUEUES, QUEUE_SIZE)),
+                new Incompatible(UserBackend.serve(dir.resolve("small.sock"), FileBlockModel.inMemory(MIB, QUEUES, QUEUE_SIZE, aio())), // same aio: IN_ORDER offered alike
                         VirtioDeviceException.class, List.of("geometry differs: capacity 1048576 bytes"), config(), "geometry"));
     }
 

@@ -41,6 +41,7 @@ public final class NetDriverFactory extends VhostDriverFactory<NetDriverOptions>
                 bool(config, DeviceConfigKeys.POLL, d.poll()),
                 bool(config, DeviceConfigKeys.MRG_RXBUF, d.mergeableRxBuffers()),
                 mac == null ? null : NetMacs.parse(mac.toString()),
-                bool(config, DeviceConfigKeys.PACKED, d.packed()));
+                bool(config, DeviceConfigKeys.PACKED, d.packed()),
+                bool(config, DeviceConfigKeys.IN_ORDER, d.inOrder()));
     }
 }

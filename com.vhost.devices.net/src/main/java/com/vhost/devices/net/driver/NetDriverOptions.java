@@ -20,9 +20,13 @@ import com.vhost.api.virtio.VirtioFeatures;
  *     administered one), 6 bytes
  * @param packed ask for packed virtqueues (VIRTIO_F_RING_PACKED, VIRTIO 1.2 section 2.8); a
  *     back-end that does not offer them gets split ones (logged), as without this flag
+ * @param inOrder negotiate VIRTIO_F_IN_ORDER (VIRTIO 1.2 2.7.9 / 2.8.8) when the back-end offers
+ *     it (default true): the rings then take descriptors in ring order and accept one used
+ *     element for a batch of buffers; false leaves it out (a later rebind then needs no back-end
+ *     that offers it)
  */
 public record NetDriverOptions(int queuePairs, int queueSize, int rxBufferBytes, boolean poll, boolean mergeableRxBuffers,
-        byte[] mac, boolean packed) {
+        byte[] mac, boolean packed, boolean inOrder) {
     public NetDriverOptions {
         if (queuePairs < 1 || queuePairs > 127) {
             throw new IllegalArgumentException("queue pairs " + queuePairs + " outside 1..127");
@@ -39,14 +43,24 @@ public record NetDriverOptions(int queuePairs, int queueSize, int rxBufferBytes,
         mac = mac == null ? null : mac.clone();
     }
 
-    /** Split virtqueues: {@link #packed()} false. */
-    public NetDriverOptions(int queuePairs, int queueSize, int rxBufferBytes, boolean poll, boolean mergeableRxBuffers, byte[] mac) {
-        this(queuePairs, queueSize, rxBufferBytes, poll, mergeableRxBuffers, mac, false);
+    /** IN_ORDER negotiated when offered: {@link #inOrder()} true. */
+    public NetDriverOptions(int queuePairs, int queueSize, int rxBufferBytes, boolean poll, boolean mergeableRxBuffers, byte[] mac,
+            boolean packed) {
+        this(queuePairs, queueSize, rxBufferBytes, poll, mergeableRxBuffers, mac, packed, true);
     }
 
-    /** @return {@code offered} less VIRTIO_F_RING_PACKED unless {@link #packed()} asks for it */
+    /** Split virtqueues: {@link #packed()} false. */
+    public NetDriverOptions(int queuePairs, int queueSize, int rxBufferBytes, boolean poll, boolean mergeableRxBuffers, byte[] mac) {
+        this(queuePairs, queueSize, rxBufferBytes, poll, mergeableRxBuffers, mac, false, true);
+    }
+
+    /**
+     * @return {@code offered} less VIRTIO_F_RING_PACKED unless {@link #packed()} asks for it, and
+     *     less VIRTIO_F_IN_ORDER unless {@link #inOrder()} does
+     */
     long ringFeatures(long offered) {
-        return packed ? offered : offered & ~VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED);
+        long f = packed ? offered : offered & ~VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED);
+        return inOrder ? f : f & ~VirtioFeatures.bit(VirtioFeatures.F_IN_ORDER);
     }
 
     /** @return one pair of 256 descriptors, 2048-byte receive buffers, eventfd mode, MRG_RXBUF offered */
@@ -55,26 +69,31 @@ public record NetDriverOptions(int queuePairs, int queueSize, int rxBufferBytes,
     }
 
     public NetDriverOptions withQueuePairs(int n) {
-        return new NetDriverOptions(n, queueSize, rxBufferBytes, poll, mergeableRxBuffers, mac, packed);
+        return new NetDriverOptions(n, queueSize, rxBufferBytes, poll, mergeableRxBuffers, mac, packed, inOrder);
     }
 
     public NetDriverOptions withPoll(boolean p) {
-        return new NetDriverOptions(queuePairs, queueSize, rxBufferBytes, p, mergeableRxBuffers, mac, packed);
+        return new NetDriverOptions(queuePairs, queueSize, rxBufferBytes, p, mergeableRxBuffers, mac, packed, inOrder);
     }
 
     public NetDriverOptions withRxBufferBytes(int b) {
-        return new NetDriverOptions(queuePairs, queueSize, b, poll, mergeableRxBuffers, mac, packed);
+        return new NetDriverOptions(queuePairs, queueSize, b, poll, mergeableRxBuffers, mac, packed, inOrder);
     }
 
     public NetDriverOptions withMergeableRxBuffers(boolean m) {
-        return new NetDriverOptions(queuePairs, queueSize, rxBufferBytes, poll, m, mac, packed);
+        return new NetDriverOptions(queuePairs, queueSize, rxBufferBytes, poll, m, mac, packed, inOrder);
     }
 
     public NetDriverOptions withQueueSize(int s) {
-        return new NetDriverOptions(queuePairs, s, rxBufferBytes, poll, mergeableRxBuffers, mac, packed);
+        return new NetDriverOptions(queuePairs, s, rxBufferBytes, poll, mergeableRxBuffers, mac, packed, inOrder);
     }
 
     public NetDriverOptions withPacked(boolean p) {
-        return new NetDriverOptions(queuePairs, queueSize, rxBufferBytes, poll, mergeableRxBuffers, mac, p);
+        return new NetDriverOptions(queuePairs, queueSize, rxBufferBytes, poll, mergeableRxBuffers, mac, p, inOrder);
+    }
+
+    /** @return a copy that negotiates VIRTIO_F_IN_ORDER when offered, or never */
+    public NetDriverOptions withInOrder(boolean o) {
+        return new NetDriverOptions(queuePairs, queueSize, rxBufferBytes, poll, mergeableRxBuffers, mac, packed, o);
     }
 }

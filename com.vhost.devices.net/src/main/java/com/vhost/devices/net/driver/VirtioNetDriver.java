@@ -435,6 +435,9 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
             if (VirtioFeatures.has(missing, VirtioFeatures.F_RING_PACKED)) {
                 named.append(" VIRTIO_F_RING_PACKED");
             }
+            if (VirtioFeatures.has(missing, VirtioFeatures.F_IN_ORDER)) {
+                named.append(" VIRTIO_F_IN_ORDER (open the driver with in.order=false to move between back-ends without it)");
+            }
             throw new VhostFeatureException(String.format(
                     "rebind to %s refused, the device stays on %s: it does not offer feature bits 0x%x%s acked so far"
                             + " (acked 0x%x, offered 0x%x)", name, from, missing, named, acked, offered));

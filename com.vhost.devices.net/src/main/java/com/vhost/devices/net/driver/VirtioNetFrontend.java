@@ -64,7 +64,7 @@ public final class VirtioNetFrontend extends VhostFrontendDevice<VhostDevice> {
     public static final long BACKEND_FEATURES = VirtioFeatures.bit(VirtioFeatures.F_VERSION_1)
             | VirtioFeatures.bit(VirtioFeatures.F_EVENT_IDX) | VirtioFeatures.bit(VirtioNet.F_MRG_RXBUF)
             | VirtioFeatures.bit(VirtioNet.F_MQ) | VirtioFeatures.bit(VirtioNet.F_MTU)
-            | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED);
+            | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED) | VirtioFeatures.bit(VirtioFeatures.F_IN_ORDER);
     /** Feature bits this front-end provides itself (control queue, config space). */
     public static final long FRONTEND_FEATURES = VirtioFeatures.bit(VirtioNet.F_CTRL_VQ)
             | VirtioFeatures.bit(VirtioNet.F_CTRL_RX) | VirtioFeatures.bit(VirtioNet.F_CTRL_MAC_ADDR)

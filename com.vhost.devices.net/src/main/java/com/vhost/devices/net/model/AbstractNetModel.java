@@ -124,7 +124,8 @@ public abstract class AbstractNetModel extends WorkerDevice implements PerQueueD
         long f = VirtioFeatures.bit(VirtioFeatures.F_VERSION_1) | VirtioFeatures.bit(VirtioFeatures.F_EVENT_IDX)
                 | VirtioFeatures.bit(VirtioFeatures.F_INDIRECT_DESC) | VirtioFeatures.bit(VirtioNet.F_MRG_RXBUF)
                 | VirtioFeatures.bit(VirtioNet.F_MTU) | VirtioFeatures.bit(VirtioNet.F_MAC)
-                | VirtioFeatures.bit(VirtioNet.F_STATUS) | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED);
+                | VirtioFeatures.bit(VirtioNet.F_STATUS) | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED)
+                | VirtioFeatures.bit(VirtioFeatures.F_IN_ORDER); // every queue completes in pop order (VIRTIO 1.2 2.7.9)
         if (pairs > 1) {
             f |= VirtioFeatures.bit(VirtioNet.F_MQ);
         }
@@ -561,7 +562,7 @@ public abstract class AbstractNetModel extends WorkerDevice implements PerQueueD
                 long len = t.readableBytes() - VirtioNet.HDR_SIZE;
                 if (len < VirtioNet.ETH_HEADER) {
                     ctr.txError();
-                    tx.addUsed(t.head(), 0);
+                    tx.addUsedBatched(t.head(), 0); // IN_ORDER: one used element for the run (2.7.9)
                     continue;
                 }
                 ctr.transmitted(len);
@@ -569,6 +570,7 @@ public abstract class AbstractNetModel extends WorkerDevice implements PerQueueD
                     delivered++;
                 }
             }
+            tx.flushUsed();
         }
         if (delivered > 0) {
             synchronized (rxLocks[pair]) {

@@ -66,8 +66,10 @@ public final class LoopbackNetModel extends AbstractNetModel {
             throws VirtqueueException {
         synchronized (rxLock(pair)) {
             // re-read under the lock: a stopped receive queue is never written (the transmit
-            // queue is held off the worker before its receive queue stops, so it runs here)
-            return deliver(pair, receiveQueue(pair), tx, txq, null, len, ctr); // tx completed before the frame is published
+            // queue is held off the worker before its receive queue stops, so it runs here).
+            // tx is completed before the frame is published (at most once), so IN_ORDER tx used
+            // elements are not batched here: a batch would publish them after the frame
+            return deliver(pair, receiveQueue(pair), tx, txq, null, len, ctr);
         }
     }
 

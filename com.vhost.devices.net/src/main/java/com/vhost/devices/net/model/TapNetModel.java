@@ -79,7 +79,7 @@ public final class TapNetModel extends AbstractNetModel {
         try {
             return toTap(tx, len, ctr);
         } finally {
-            txq.addUsed(tx.head(), 0);
+            txq.addUsedBatched(tx.head(), 0); // IN_ORDER: one used element per tx burst, flushed by the worker
         }
     }
 

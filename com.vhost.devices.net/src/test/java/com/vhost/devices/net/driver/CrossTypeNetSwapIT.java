@@ -32,7 +32,8 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code rx_packets} on the kernel leg. The vdpa → vhost-user swap happens mid-stream.
  *
  * <p>The device is opened on an echo back-end that offers only what all three types offer
- * (vdpa_sim_net has neither MRG_RXBUF nor EVENT_IDX, vhost-net has no MTU feature), as a VM
+ * (vdpa_sim_net has neither MRG_RXBUF nor EVENT_IDX, vhost-net has no MTU feature, neither has
+ * IN_ORDER), as a VM
  * meant to migrate is started with the common feature set. Runs inside the 6.12 kernel guest
  * ({@code scripts/kguest/kguest-test.sh}); skipped elsewhere unless {@code CI=true} and
  * {@code KGUEST=1}.
@@ -74,7 +75,8 @@ class CrossTypeNetSwapIT {
                 VhostUserServer server = new VhostUserServer(sock, echo);
                 Arena arena = Arena.ofConfined()) {
             echo.withholdFeatures(VirtioFeatures.bit(VirtioNet.F_MRG_RXBUF) | VirtioFeatures.bit(VirtioFeatures.F_EVENT_IDX)
-                    | VirtioFeatures.bit(VirtioNet.F_MTU) | VirtioFeatures.bit(VirtioFeatures.F_INDIRECT_DESC));
+                    | VirtioFeatures.bit(VirtioNet.F_MTU) | VirtioFeatures.bit(VirtioFeatures.F_INDIRECT_DESC)
+                    | VirtioFeatures.bit(VirtioFeatures.F_IN_ORDER)); // 6.12's vhost-net and vdpa_sim_net lack it
             server.start();
             try (VirtioNetDriver net = VirtioNetDriver.open(new VhostUserOps().open(VhostTarget.of(sock.toString())),
                     NetDriverOptions.defaults())) {
