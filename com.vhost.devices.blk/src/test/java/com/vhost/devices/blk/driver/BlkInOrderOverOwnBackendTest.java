@@ -106,6 +106,7 @@ class BlkInOrderOverOwnBackendTest {
             }
         }
         assertThat(BlkDriverFactory.options(Map.of(DeviceConfigKeys.IN_ORDER, false)).inOrder()).isFalse();
-        assertThat(BlkDriverFactory.options(Map.of()).inOrder()).isTrue();
+        assertThat(BlkDriverFactory.options(Map.of(DeviceConfigKeys.IN_ORDER, true)).inOrder()).isTrue();
+        assertThat(BlkDriverFactory.options(Map.of()).inOrder()).as("blk leaves IN_ORDER out unless asked").isFalse();
     }
 }
