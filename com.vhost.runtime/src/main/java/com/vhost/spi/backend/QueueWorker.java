@@ -244,11 +244,9 @@ public final class QueueWorker {
     }
 
     /**
-     * Starts serving {@code queue} too (a vhost-user ring start), without disturbing the others.
-     * Applied on the caller's thread (an append keeps every served queue's position, so the
-     * worker's view stays valid, and a ring start waits for no thread to be scheduled: a
-     * hot-swap's second ring start paid that, p90 3.7 ms under load); a running worker is woken
-     * to serve the queue once (entries made available while it was stopped).
+     * Starts serving {@code queue} too (a vhost-user ring start), without disturbing the others,
+     * on the caller's thread (an append keeps every position valid; no wait for the worker to be
+     * scheduled), then wakes a running worker to serve it once (entries made while it was stopped).
      *
      * @param queue a queue whose {@link DeviceQueue#index() index} is not served yet; owned by
      *     this worker from now on
@@ -636,6 +634,7 @@ public final class QueueWorker {
             }
             if (q.needsNotification()) {
                 interrupt.signalUsedQueue(q.index());
+                poll.notified();
             }
         } catch (VirtqueueException | RuntimeException | Error e) {
             if (failed[i]) {
