@@ -46,7 +46,10 @@ final class Testpmd implements AutoCloseable {
         List<String> cmd = new ArrayList<>(List.of(bin.toString(), "-l", "0,1", "--main-lcore", "0", "--no-huge", "-m", "512",
                 "--no-pci", "--file-prefix=" + prefix + ProcessHandle.current().pid(), "--vdev", vdev, "--",
                 "--forward-mode=" + mode, "--nb-cores=1", "--total-num-mbufs=32768", "--rxq=" + queues, "--txq=" + queues,
-                "--stats-period=0"));
+                // no link-status wait before forwarding: a vhost port's link is up only once a front-end
+                // is ready, and testpmd's check (up to 9 s, busy-waiting on the main lcore) left one CI
+                // run without "Press enter to exit" after 60 s; awaitVhostReady checks readiness itself
+                "--disable-link-check", "--stats-period=0"));
         cmd.removeIf(s -> s.equals("--stats-period=0"));
         cmd.addAll(extra);
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
@@ -78,8 +81,9 @@ final class Testpmd implements AutoCloseable {
      * this may lose its first frames to testpmd.
      */
     /**
-     * Bound for {@link #awaitVhostReady}, ms: testpmd's own link check waits up to 9 s per port
-     * before it starts forwarding, and a CI run under load needed more than 20 s in all.
+     * Bound for {@link #awaitVhostReady}, ms: a CI run under load once needed more than 20 s for
+     * testpmd's start (its link check, now off with {@code --disable-link-check}, waited up to 9 s
+     * per port before forwarding).
      */
     static final long READY_MS = 60_000;
 
