@@ -7,24 +7,18 @@ import com.vhost.api.user.VhostUserBackend;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostTarget;
 import com.vhost.api.VringAddr;
-import com.vhost.api.virtio.GuestMemory;
-import com.vhost.api.virtio.Interrupt;
-import com.vhost.api.virtio.VirtioDevice;
 import com.vhost.api.virtio.VirtioDeviceState;
-import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
-import com.vhost.api.virtio.VirtqueueConfig;
-import com.vhost.spi.backend.PerQueueDevice;
 import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.SharedMemory;
 import com.vhost.user.VhostUserOps;
 import com.vhost.user.backend.VhostUserServer;
 import com.vhost.user.testing.TestRing;
+import com.vhost.spi.testing.RecordingPerQueueDevice;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -43,102 +37,6 @@ class PerQueueRingTest {
     @TempDir
     Path dir;
 
-    /** The real model, with its life-cycle and per-queue calls recorded. */
-    static final class Recorded implements VirtioDevice, PerQueueDevice {
-        final FileBlockModel m;
-        final List<String> calls = new CopyOnWriteArrayList<>();
-
-        Recorded(FileBlockModel m) {
-            this.m = m;
-        }
-
-        @Override
-        public VirtqueueConfig stopQueue(int index) throws VhostException {
-            calls.add("stopQueue(" + index + ")");
-            return m.stopQueue(index);
-        }
-
-        @Override
-        public void startQueue(VirtqueueConfig queue) throws VhostException {
-            calls.add("startQueue(" + queue.index() + ")");
-            m.startQueue(queue);
-        }
-
-        @Override
-        public VirtioDeviceType deviceType() {
-            return m.deviceType();
-        }
-
-        @Override
-        public int[] queueMaxSizes() {
-            return m.queueMaxSizes();
-        }
-
-        @Override
-        public long features() {
-            return m.features();
-        }
-
-        @Override
-        public void ackFeatures(long features) {
-            m.ackFeatures(features);
-        }
-
-        @Override
-        public long ackedFeatures() {
-            return m.ackedFeatures();
-        }
-
-        @Override
-        public void readConfig(long offset, byte[] data) {
-            m.readConfig(offset, data);
-        }
-
-        @Override
-        public void writeConfig(long offset, byte[] data) {
-            m.writeConfig(offset, data);
-        }
-
-        @Override
-        public void activate(GuestMemory memory, Interrupt interrupt, List<VirtqueueConfig> queues) throws VhostException {
-            calls.add("activate" + queues.stream().map(VirtqueueConfig::index).toList());
-            m.activate(memory, interrupt, queues);
-        }
-
-        @Override
-        public void reset() throws VhostException {
-            calls.add("reset");
-            m.reset();
-        }
-
-        @Override
-        public List<VirtqueueConfig> sleep() throws VhostException {
-            calls.add("sleep");
-            return m.sleep();
-        }
-
-        @Override
-        public void wake(List<VirtqueueConfig> queues) throws VhostException {
-            calls.add("wake");
-            m.wake(queues);
-        }
-
-        @Override
-        public byte[] snapshot() throws VhostException {
-            return m.snapshot();
-        }
-
-        @Override
-        public void restore(byte[] snapshot) throws VhostException {
-            m.restore(snapshot);
-        }
-
-        @Override
-        public VirtioDeviceState state() {
-            return m.state();
-        }
-    }
-
     /** @return the model's I/O engine ({@code PerQueueRingUringTest}: io_uring) */
     FileBlockModel.Aio aio() {
         return FileBlockModel.Aio.THREADS;
@@ -148,7 +46,7 @@ class PerQueueRingTest {
     void oneRingStopsAndStartsWhileTheOtherServesWithoutPuttingTheModelToSleep() throws Exception {
         Path sock = dir.resolve("blk.sock");
         try (FileBlockModel blk = FileBlockModel.inMemory(1 << 20, 2, 64, aio())) {
-            Recorded model = new Recorded(blk);
+            RecordingPerQueueDevice model = new RecordingPerQueueDevice(blk);
             try (VhostUserServer server = new VhostUserServer(sock, model)) {
                 server.start();
                 try (VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));

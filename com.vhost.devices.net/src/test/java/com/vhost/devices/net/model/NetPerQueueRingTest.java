@@ -8,27 +8,22 @@ import com.vhost.api.VhostTarget;
 import com.vhost.api.VringAddr;
 import com.vhost.api.net.VirtioNet;
 import com.vhost.api.user.VhostUserBackend;
-import com.vhost.api.virtio.GuestMemory;
-import com.vhost.api.virtio.Interrupt;
-import com.vhost.api.virtio.VirtioDevice;
 import com.vhost.api.virtio.VirtioDeviceState;
-import com.vhost.api.virtio.VirtioDeviceType;
 import com.vhost.api.virtio.VirtioFeatures;
 import com.vhost.api.virtio.VirtqueueConfig;
 import com.vhost.devices.net.driver.NetDriverOptions;
 import com.vhost.devices.net.driver.VirtioNetDriver;
-import com.vhost.spi.backend.PerQueueDevice;
 import com.vhost.spi.nativeio.EventFd;
 import com.vhost.spi.nativeio.SharedMemory;
 import com.vhost.spi.workload.SequencedStream;
 import com.vhost.user.VhostUserOps;
 import com.vhost.user.backend.VhostUserServer;
 import com.vhost.user.testing.TestRing;
+import com.vhost.spi.testing.RecordingPerQueueDevice;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -50,107 +45,11 @@ class NetPerQueueRingTest {
     @TempDir
     Path dir;
 
-    /** The real model, with its life-cycle and per-queue calls recorded. */
-    static final class Recorded implements VirtioDevice, PerQueueDevice {
-        final LoopbackNetModel m;
-        final List<String> calls = new CopyOnWriteArrayList<>();
-
-        Recorded(LoopbackNetModel m) {
-            this.m = m;
-        }
-
-        @Override
-        public VirtqueueConfig stopQueue(int index) throws VhostException {
-            calls.add("stopQueue(" + index + ")");
-            return m.stopQueue(index);
-        }
-
-        @Override
-        public void startQueue(VirtqueueConfig queue) throws VhostException {
-            calls.add("startQueue(" + queue.index() + ")");
-            m.startQueue(queue);
-        }
-
-        @Override
-        public VirtioDeviceType deviceType() {
-            return m.deviceType();
-        }
-
-        @Override
-        public int[] queueMaxSizes() {
-            return m.queueMaxSizes();
-        }
-
-        @Override
-        public long features() {
-            return m.features();
-        }
-
-        @Override
-        public void ackFeatures(long features) {
-            m.ackFeatures(features);
-        }
-
-        @Override
-        public long ackedFeatures() {
-            return m.ackedFeatures();
-        }
-
-        @Override
-        public void readConfig(long offset, byte[] data) {
-            m.readConfig(offset, data);
-        }
-
-        @Override
-        public void writeConfig(long offset, byte[] data) {
-            m.writeConfig(offset, data);
-        }
-
-        @Override
-        public void activate(GuestMemory memory, Interrupt interrupt, List<VirtqueueConfig> queues) throws VhostException {
-            calls.add("activate" + queues.stream().map(VirtqueueConfig::index).toList());
-            m.activate(memory, interrupt, queues);
-        }
-
-        @Override
-        public void reset() throws VhostException {
-            calls.add("reset");
-            m.reset();
-        }
-
-        @Override
-        public List<VirtqueueConfig> sleep() throws VhostException {
-            calls.add("sleep");
-            return m.sleep();
-        }
-
-        @Override
-        public void wake(List<VirtqueueConfig> queues) throws VhostException {
-            calls.add("wake");
-            m.wake(queues);
-        }
-
-        @Override
-        public byte[] snapshot() throws VhostException {
-            return m.snapshot();
-        }
-
-        @Override
-        public void restore(byte[] snapshot) throws VhostException {
-            m.restore(snapshot);
-        }
-
-        @Override
-        public VirtioDeviceState state() {
-            return m.state();
-        }
-    }
-
     @Test
     void netRingsStopAndStartOneAtATimeOverASessionWithoutPuttingTheModelToSleep() throws Exception {
         Path sock = dir.resolve("net.sock");
         try (LoopbackNetModel net = LoopbackNetModel.withDefaults(1)) {
-            Recorded model = new Recorded(net);
+            RecordingPerQueueDevice model = new RecordingPerQueueDevice(net);
             try (VhostUserServer server = new VhostUserServer(sock, model)) {
                 server.start();
                 try (VhostUserBackend fe = new VhostUserOps().open(VhostTarget.of(sock.toString()));
