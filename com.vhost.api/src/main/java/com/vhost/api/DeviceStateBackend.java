@@ -46,21 +46,38 @@ public interface DeviceStateBackend extends VhostBackend {
     void loadState(byte[] state, long timeoutMs) throws VhostException;
 
     /**
+     * Moves this back-end's state (every ring stopped) into {@code to} (no ring started). A
+     * transport may overlap the two transfers (vhost-user: both SET_DEVICE_STATE_FD requests sent
+     * before either reply is read, then both CHECK_DEVICE_STATE requests), so {@code to} may have
+     * loaded the bytes before this back-end's verdict on its SAVE is known; the exception then
+     * says so. Default: {@link #saveState}, then {@code to.}{@link #loadState}.
+     *
+     * @param to a back-end that {@link #canTransferState() can transfer state}
+     * @param timeoutMs bound on each transfer, milliseconds
+     * @return the state's size in bytes
+     * @throws VhostException as {@link #saveState} and {@link #loadState} throw them
+     * @since 2.1
+     */
+    default int carryTo(DeviceStateBackend to, long timeoutMs) throws VhostException {
+        byte[] state = saveState(timeoutMs);
+        to.loadState(state, timeoutMs);
+        return state.length;
+    }
+
+    /**
      * Moves the state of {@code from} (rings stopped) into {@code to} (rings not started), when
-     * both can: a hot-swap between back-ends of one kind.
+     * both can: a hot-swap between back-ends of one kind ({@link #carryTo}).
      *
      * @return the state's size in bytes, or -1 when nothing was moved because one of them is not
      *     a {@link DeviceStateBackend} that {@link #canTransferState() can transfer}, or
      *     {@code from} is disconnected
-     * @throws VhostException from {@link #saveState} or {@link #loadState}
+     * @throws VhostException from {@link #carryTo}
      */
     static int carry(VhostBackend from, VhostBackend to, long timeoutMs) throws VhostException {
         if (!(from instanceof DeviceStateBackend src) || !(to instanceof DeviceStateBackend dst)
                 || !src.canTransferState() || !dst.canTransferState() || !from.isConnected()) {
             return -1;
         }
-        byte[] state = src.saveState(timeoutMs);
-        dst.loadState(state, timeoutMs);
-        return state.length;
+        return src.carryTo(dst, timeoutMs);
     }
 }

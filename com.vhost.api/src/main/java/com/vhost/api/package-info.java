@@ -11,7 +11,9 @@
  * <p>2.0.0: {@code VhostBackend} lost every transport-specific operation (to the capability
  * interfaces and the extensions) and {@code type()}; {@code VhostUserProtocolFeature} and
  * {@code InflightRegion} moved to {@code com.vhost.api.user}.
+ *
+ * <p>2.1.0: {@code DeviceStateBackend.carryTo}, a state carry a transport may overlap.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("2.0.0")
+@org.osgi.annotation.versioning.Version("2.1.0")
 package com.vhost.api;

@@ -275,7 +275,7 @@ public final class HotSwapState {
                         to.backend().describe(), (System.nanoTime() - t0) / 1000);
             }
         } catch (VhostException | RuntimeException e) {
-            log.warn("{}: the device state of {} was not carried to {} ({}); swapping without it", device,
+            log.warn("{}: carrying the device state of {} to {} failed ({}); the swap goes on", device,
                     from.backend().describe(), to.backend().describe(), e.getMessage());
         }
     }

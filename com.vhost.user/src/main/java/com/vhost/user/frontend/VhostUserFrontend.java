@@ -1,5 +1,6 @@
 package com.vhost.user.frontend;
 
+import com.vhost.api.DeviceStateBackend;
 import com.vhost.api.IotlbMessage;
 import com.vhost.api.MemoryRegion;
 import com.vhost.api.VhostBackend;
@@ -79,7 +80,7 @@ public final class VhostUserFrontend implements VhostUserBackend {
 
     final VhostUserConnection conn;
     private final String description;
-    private final List<OwnedFd> rxFds = new ArrayList<>(VhostUserConnection.MAX_FDS);
+    final List<OwnedFd> rxFds = new ArrayList<>(VhostUserConnection.MAX_FDS);
     private boolean backendFeaturesKnown;
     private long backendFeatures;
     private boolean protocolFeaturesKnown;
@@ -438,49 +439,18 @@ public final class VhostUserFrontend implements VhostUserBackend {
         });
     }
 
+    /** SET_DEVICE_STATE_FD and its reply ({@link StateTransfer#sendSetFd}, {@link StateTransfer#receiveSetFd}). */
     @Override
     public int setDeviceStateFd(DeviceStateDirection direction, DeviceStatePhase phase, int fd) throws VhostException {
-        return call(FrontendRequest.SET_DEVICE_STATE_FD, -1, () -> {
-            requireProtocol(VhostUserProtocolFeature.DEVICE_STATE, FrontendRequest.SET_DEVICE_STATE_FD);
-            if (fd < 0) {
-                throw new VhostProtocolException("SET_DEVICE_STATE_FD: needs the front-end's pipe fd, got " + fd);
-            }
-            int n = new DeviceStatePayload(direction.code(), phase.code()).encode(conn.sendPayload(), 0);
-            send(FrontendRequest.SET_DEVICE_STATE_FD, n, new int[] {fd}, false);
-            MessageHeader h = receiveReply(FrontendRequest.SET_DEVICE_STATE_FD, true);
-            try {
-                long v = U64Payload.decode("SET_DEVICE_STATE_FD reply", conn.receivePayload(), 0, h.size()).value();
-                long error = v & DeviceStatePayload.REPLY_ERROR_MASK;
-                if ((v & ~(DeviceStatePayload.REPLY_ERROR_MASK | DeviceStatePayload.REPLY_NO_FD)) != 0) {
-                    throw new VhostProtocolException("SET_DEVICE_STATE_FD reply 0x" + Long.toHexString(v) + " has reserved bits set");
-                }
-                if (error != 0) {
-                    throw new VhostRefusedException(FrontendRequest.SET_DEVICE_STATE_FD.name(), error,
-                            "direction " + direction.name());
-                }
-                boolean noFd = (v & DeviceStatePayload.REPLY_NO_FD) != 0;
-                if (rxFds.size() != (noFd ? 0 : 1)) {
-                    throw new VhostProtocolException("SET_DEVICE_STATE_FD reply carried " + rxFds.size() + " fds, expected " + (noFd ? 0 : 1));
-                }
-                int own = noFd ? -1 : rxFds.get(0).release();
-                rxFds.clear();
-                return own;
-            } finally {
-                closeRxFds();
-            }
-        });
+        StateTransfer.sendSetFd(this, direction, phase, fd);
+        return StateTransfer.receiveSetFd(this, direction);
     }
 
+    /** CHECK_DEVICE_STATE and its reply ({@link StateTransfer#sendCheck}, {@link StateTransfer#receiveCheck}). */
     @Override
     public void checkDeviceState() throws VhostException {
-        call(FrontendRequest.CHECK_DEVICE_STATE, -1, () -> {
-            requireProtocol(VhostUserProtocolFeature.DEVICE_STATE, FrontendRequest.CHECK_DEVICE_STATE);
-            long v = requestU64(FrontendRequest.CHECK_DEVICE_STATE, 0, null);
-            if (v != 0) {
-                throw new VhostRefusedException(FrontendRequest.CHECK_DEVICE_STATE.name(), v, "state transfer failed");
-            }
-            return null;
-        });
+        StateTransfer.sendCheck(this);
+        StateTransfer.receiveCheck(this);
     }
 
     /** @return whether DEVICE_STATE was negotiated (SET_PROTOCOL_FEATURES) */
@@ -499,6 +469,20 @@ public final class VhostUserFrontend implements VhostUserBackend {
     @Override
     public void loadState(byte[] state, long timeoutMs) throws VhostException {
         StateTransfer.load(this, state, timeoutMs);
+    }
+
+    /**
+     * Into another vhost-user back-end: both transfers overlapped ({@link StateTransfer#carry});
+     * into any other {@link DeviceStateBackend}, SAVE then LOAD.
+     */
+    @Override
+    public int carryTo(DeviceStateBackend to, long timeoutMs) throws VhostException {
+        if (to instanceof VhostUserFrontend next && next != this) {
+            return StateTransfer.carry(this, next, timeoutMs);
+        }
+        byte[] state = saveState(timeoutMs);
+        to.loadState(state, timeoutMs);
+        return state.length;
     }
 
     @Override
@@ -577,12 +561,12 @@ public final class VhostUserFrontend implements VhostUserBackend {
     // ---------------------------------------------------------------- plumbing
 
     @FunctionalInterface
-    private interface Op<T> {
+    interface Op<T> {
         T run() throws VhostException;
     }
 
     /** Runs {@code op}, adding "REQUEST for queue N: " to failures and closing a broken stream. */
-    private <T> T call(FrontendRequest req, int queue, Op<T> op) throws VhostException {
+    <T> T call(FrontendRequest req, int queue, Op<T> op) throws VhostException {
         try {
             return op.run();
         } catch (VhostException | IllegalArgumentException e) {
@@ -618,7 +602,7 @@ public final class VhostUserFrontend implements VhostUserBackend {
         });
     }
 
-    private void requireProtocol(VhostUserProtocolFeature f, FrontendRequest req) throws VhostFeatureException {
+    void requireProtocol(VhostUserProtocolFeature f, FrontendRequest req) throws VhostFeatureException {
         if (!f.in(ackedProtocolFeatures)) {
             throw new VhostFeatureException(req.name() + " needs protocol feature " + f.name()
                     + ", which was not negotiated (negotiated: " + VhostUserProtocolFeature.describe(ackedProtocolFeatures) + ")");
