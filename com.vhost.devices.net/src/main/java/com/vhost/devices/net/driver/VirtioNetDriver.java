@@ -104,6 +104,8 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
     private final SharedMemory shm;
     private final long acked;
     private final boolean poll;
+    /** The control queue's worker, kept across the front-ends a hot-swap replaces. */
+    private final ControlWorkers ctrlWorkers;
     private final int mtu;
     private final int maxFrame;
     private final NetQueuePair[] pairs;
@@ -133,6 +135,9 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
     private VirtioNetDriver(GenericVhostDevice vhost, NetDriverOptions o) throws VhostException {
         VirtioNetFrontend front = new VirtioNetFrontend(vhost, o.queuePairs(), o.queueSize(),
                 o.mac() != null ? o.mac() : NetMacs.randomLocal());
+        ControlWorkers cw = new ControlWorkers();
+        front.useControlWorkers(cw);
+        this.ctrlWorkers = cw;
         super(vhost, front, PROFILE, LOG, DEFAULT_SWAP_WAIT_NANOS);
         this.poll = o.poll();
         this.queueSize = o.queueSize();
@@ -401,7 +406,9 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
 
     @Override
     protected VirtioNetFrontend newFrontend(GenericVhostDevice vhost) {
-        return new VirtioNetFrontend(vhost, pairs.length, queueSize, mac());
+        VirtioNetFrontend f = new VirtioNetFrontend(vhost, pairs.length, queueSize, mac());
+        f.useControlWorkers(ctrlWorkers);
+        return f;
     }
 
     /** The control state (active pairs, RX modes, MAC) is the front-end's and carried over. */
@@ -612,6 +619,7 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
 
     @Override
     protected void closeResources() {
+        ctrlWorkers.close();
         new NetMemory(shm, memory, rings).close();
     }
 

@@ -86,6 +86,10 @@ public final class VirtioNetFrontend extends VhostFrontendDevice<VhostDevice> {
     private final NetControl control;
     private final MemorySegment ctrlScratch = Arena.ofAuto().allocate(CTRL_MAX_BYTES);
     private QueueWorker ctrlWorker;
+    /** The chain the control queue's handler pops into (one per control queue). */
+    private DescriptorChain ctrlChain;
+    /** Where the control worker is kept across a sleep, or null: stopped and started with the queue. */
+    private ControlWorkers ctrlWorkers;
     private volatile int activePairs = 1;
     private volatile boolean promiscuous;
     private volatile boolean allMulticast;
@@ -238,6 +242,15 @@ public final class VirtioNetFrontend extends VhostFrontendDevice<VhostDevice> {
         }
     }
 
+    /**
+     * Keeps the control queue's worker in {@code workers} across a {@link #sleep} instead of
+     * stopping it, for the next front-end of the same driver (a hot-swap) or this one's wake.
+     * Call before {@link #activate}.
+     */
+    void useControlWorkers(ControlWorkers workers) {
+        this.ctrlWorkers = workers;
+    }
+
     /** @return the control queue's command processor (counters, last error) */
     public NetControl control() {
         return control;
@@ -353,19 +366,26 @@ public final class VirtioNetFrontend extends VhostFrontendDevice<VhostDevice> {
         }
         vhost.ackFeatures(ackedFeatures & ~FRONTEND_FEATURES);
         QueueWorker w = null;
+        DeviceQueue cq = null;
         if (ctrl != null) {
             // The control queue never reaches the back-end: both of its sides are in this process and split.
-            DeviceQueue cq = new DeviceQueue(memory, ctrl, ackedFeatures
+            cq = new DeviceQueue(memory, ctrl, ackedFeatures
                     & ~(VirtioFeatures.bit(VirtioFeatures.F_INDIRECT_DESC) | VirtioFeatures.bit(VirtioFeatures.F_RING_PACKED)));
-            DescriptorChain chain = cq.newChain();
-            w = new QueueWorker("vhost-net-ctrl", List.of(cq), (i, q) -> serveControl(q, chain), interrupt);
+            ctrlChain = cq.newChain();
+            if (ctrlWorkers == null) {
+                w = new QueueWorker("vhost-net-ctrl", List.of(cq), (i, q) -> serveControl(q), interrupt);
+            }
         }
         if (!data.isEmpty()) {
             vhost.start(memory, data);
         }
-        if (w != null) {
+        if (cq != null) {
             try {
-                w.start();
+                if (w != null) {
+                    w.start();
+                } else {
+                    w = ctrlWorkers.serve(this, cq, interrupt); // the idle worker of the previous front-end, if any
+                }
             } catch (VhostException e) {
                 if (vhost.isStarted()) {
                     vhost.stop();
@@ -377,7 +397,8 @@ public final class VirtioNetFrontend extends VhostFrontendDevice<VhostDevice> {
     }
 
     /** Control queue handler: each chain is a command (readable) and an ack byte (writable). */
-    private void serveControl(DeviceQueue q, DescriptorChain c) throws VirtqueueException {
+    void serveControl(DeviceQueue q) throws VirtqueueException {
+        DescriptorChain c = ctrlChain;
         while (q.pop(c)) {
             if (c.writableBytes() < 1) {
                 throw new VirtqueueException(q.index(), "control command at head " + c.head() + " has no writable ack byte");
@@ -420,9 +441,14 @@ public final class VirtioNetFrontend extends VhostFrontendDevice<VhostDevice> {
         QueueWorker w = ctrlWorker;
         int ctrlNext = -1;
         if (w != null) {
-            w.stop(5000);
-            ctrlNext = w.queues().get(0).nextAvail();
             ctrlWorker = null;
+            if (ctrlWorkers != null) {
+                DeviceQueue q = ctrlWorkers.park(w, VirtioNet.ctrlQueue(maxPairs));
+                ctrlNext = q != null ? q.nextAvail() : -1;
+            } else {
+                w.stop(5000);
+                ctrlNext = w.queues().get(0).nextAvail();
+            }
         }
         int[] bases = vhost.isStarted() ? vhost.suspend() : new int[0];
         List<VirtqueueConfig> out = new ArrayList<>(queues.size());

@@ -17,7 +17,9 @@ import org.slf4j.LoggerFactory;
  * {@code p} is delivered, unchanged, on the receive queue of pair {@code p} (copied chain to
  * chain in guest memory). It is what {@code vhost serve net --loopback} serves and the peer of the
  * driver's echo tests. Frames can also come from the host side ({@link #inject}): a port thread
- * delivers them as soon as the driver has a receive buffer posted (and the device runs). See
+ * delivers them as soon as the driver has a receive buffer posted (and the device runs). That
+ * thread is started by the first frame injected while the device runs, so a device that is only
+ * an echo (a hot-swap's new back-end among them) starts and stops no thread with its rings. See
  * {@link AbstractNetModel} for queues, features and counters.
  *
  * <p>A stopped receive queue ({@link #stopQueue}, a vhost-user ring stop) holds frames back rather
@@ -33,6 +35,9 @@ public final class LoopbackNetModel extends AbstractNetModel {
     private final ArrayDeque<byte[]>[] injected;
     private final EventFd wake;
     private volatile boolean running;
+    /** Guards {@link #port} and the changes of {@link #running}. */
+    private final Object portLock = new Object();
+    /** The port thread: started by the first injected frame while the device runs, not before. */
     private Thread port;
 
     /**
@@ -115,6 +120,11 @@ public final class LoopbackNetModel extends AbstractNetModel {
             }
             injected[pair].add(frame.clone());
         }
+        synchronized (portLock) {
+            if (running && port == null) {
+                port = startPort();
+            }
+        }
         try {
             wake.signal();
         } catch (VhostNativeException e) {
@@ -125,15 +135,37 @@ public final class LoopbackNetModel extends AbstractNetModel {
 
     @Override
     protected void portStarted() throws VhostException {
-        running = true;
-        port = Thread.ofPlatform().daemon().name("vhost-net-loopback-port").start(this::portLoop);
+        synchronized (portLock) {
+            running = true;
+            if (port == null && anyInjected()) {
+                port = startPort();
+            }
+        }
+    }
+
+    private Thread startPort() {
+        return Thread.ofPlatform().daemon().name("vhost-net-loopback-port").start(this::portLoop);
+    }
+
+    private boolean anyInjected() {
+        for (ArrayDeque<byte[]> q : injected) {
+            synchronized (q) {
+                if (!q.isEmpty()) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     @Override
     protected void portStopping() {
-        running = false;
-        Thread t = port;
-        port = null;
+        Thread t;
+        synchronized (portLock) {
+            running = false;
+            t = port;
+            port = null;
+        }
         if (t != null && t != Thread.currentThread()) {
             try {
                 wake.signal();
