@@ -46,7 +46,11 @@ class NetControlStateSwapTest {
                 net.setMac(NetMacs.parse("02:00:00:00:00:42"));
                 net.setPromiscuous(true);
                 net.setAllMulticast(true);
+                java.util.Set<Thread> ctrl = controlWorkers();
+                assertThat(ctrl).hasSize(1);
                 net.rebind(connect(sb));
+                assertThat(controlWorkers()).as("the same control worker serves the new front-end: no thread started in the pause")
+                        .isEqualTo(ctrl);
                 assertThat(net.queuePairs()).isEqualTo(2);
                 assertThat(NetMacs.format(net.mac())).isEqualTo("02:00:00:00:00:42");
                 assertThat(net.frontend().promiscuous()).isTrue();
@@ -60,8 +64,21 @@ class NetControlStateSwapTest {
                 net.setQueuePairs(2); // the control queue works on the new backend too
                 echo(net, 1, 100, 16);
                 assertThat(ma.counters(1).txPackets()).isEqualTo(100);
+                assertThat(controlWorkers()).isEqualTo(ctrl);
+            }
+            assertThat(controlWorkers()).as("stopped with the driver").isEmpty();
+        }
+    }
+
+    /** @return the live control-queue worker threads (this class's driver is the only one running) */
+    private static java.util.Set<Thread> controlWorkers() {
+        java.util.Set<Thread> out = new java.util.HashSet<>();
+        for (Thread t : Thread.getAllStackTraces().keySet()) {
+            if (t.getName().equals("vhost-net-ctrl") && t.isAlive()) {
+                out.add(t);
             }
         }
+        return out;
     }
 
 }
