@@ -291,17 +291,30 @@ public final class BenchCommand extends ParentCommand {
         static final class SwapRun {
             final LatencyHistogram warm = new LatencyHistogram();
             final LatencyHistogram measured = new LatencyHistogram();
+            /** The pause of the JVM's first swap (its control path cold), nanoseconds; -1 before it. */
+            long first = -1;
+
+            void record(boolean warmUp, long pauseNanos) {
+                if (first < 0) {
+                    first = pauseNanos;
+                }
+                (warmUp ? warm : measured).record(pauseNanos);
+            }
 
             void print(PrintWriter out) {
                 if (warm.count() > 0) {
-                    out.printf(Locale.ROOT, "warm-up: %d swap(s), pause ms max %.2f (not in the figures below)%n", warm.count(),
-                            ms(warm.max()));
+                    out.printf(Locale.ROOT, "warm-up: %d swap(s), pause ms p50 %.2f p99 %.2f max %.2f, first swap %.2f"
+                            + " (not in the figures below)%n", warm.count(), ms(warm.percentile(0.50)), ms(warm.percentile(0.99)),
+                            ms(warm.max()), ms(first));
                 }
                 out.printf(Locale.ROOT, "swap pause ms: p50 %.2f p99 %.2f max %.2f (%d swaps)%n", ms(measured.percentile(0.50)),
                         ms(measured.percentile(0.99)), ms(measured.max()), measured.count());
             }
 
-            /** @return device, swaps and warmup_swaps made, pause (nanoseconds) and warmup_pause_max_ns, for {@code --json} */
+            /**
+             * @return device, swaps and warmup_swaps made, pause, warmup_pause (nanoseconds),
+             *     warmup_pause_max_ns and first_pause_ns, for {@code --json}
+             */
             Map<String, Object> json(String device) {
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("device", device);
@@ -309,6 +322,8 @@ public final class BenchCommand extends ParentCommand {
                 m.put("warmup_swaps", warm.count());
                 m.put("pause", JsonOption.latency(measured));
                 m.put("warmup_pause_max_ns", warm.max());
+                m.put("warmup_pause", JsonOption.latency(warm));
+                m.put("first_pause_ns", first);
                 return m;
             }
         }
@@ -339,7 +354,7 @@ public final class BenchCommand extends ParentCommand {
                     }
                     Thread.sleep(1);
                 }
-                (i < warmup ? run.warm : run.measured).record(sw.lastPauseNanos());
+                run.record(i < warmup, sw.lastPauseNanos());
             }
         }
 

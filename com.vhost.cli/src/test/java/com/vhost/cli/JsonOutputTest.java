@@ -131,6 +131,9 @@ class JsonOutputTest {
         JsonNode swap = run(services, 0, "bench", "swap", "--type", "net", "--swaps", "3", "--warmup", "1", "--json");
         assertThat(swap.get("swaps").asLong()).isEqualTo(3);
         assertThat(swap.get("pause").get("p50_ns").asLong()).isPositive();
+        assertThat(swap.get("warmup_pause").get("count").asLong()).isEqualTo(1);
+        assertThat(swap.get("first_pause_ns").asLong()).as("the warm-up swap's, the JVM's first (exact; the histogram's max is its bucket's bound)")
+                .isPositive().isLessThanOrEqualTo(swap.get("warmup_pause_max_ns").asLong());
         assertThat(swap.get("duplicated").asLong()).isZero();
         assertThat(services.errText.toString()).contains("bench swap: 3 swaps of a net device");
     }
