@@ -189,6 +189,17 @@ public final class GenericVhostDevice implements VhostDevice {
     }
 
     /**
+     * @return whether the rings stop in one pipelined batch (a vhost-user back-end): every
+     *     SET_VRING_ENABLE(0), in reverse start order, then every GET_VRING_BASE, sent before any
+     *     reply is read; a caller that must switch some rings off before the others needs no
+     *     round trip of its own then
+     * @since 1.4
+     */
+    public boolean stopsInOneBatch() {
+        return hooks.batches() != null;
+    }
+
+    /**
      * @return whether started rings are switched one by one with {@link #setVringEnable}: with
      *     vhost-user PROTOCOL_FEATURES in force, and on vhost-net (TAP attach); not on vhost-vdpa,
      *     whose rings are enabled once before DRIVER_OK

@@ -73,7 +73,8 @@ final class RingBatches {
 
     /**
      * The rings' stop as one batch ({@link VhostUserBackend#pipeline}): SET_VRING_ENABLE(0) of
-     * every queue (with PROTOCOL_FEATURES), then GET_VRING_BASE of every queue, all sent whatever
+     * every queue (with PROTOCOL_FEATURES) in reverse start order, then GET_VRING_BASE of every
+     * queue, all sent whatever
      * the back-end answers to one of them, as the one-by-one stop does.
      *
      * @param disable whether rings are switched one by one (SET_VRING_ENABLE(0) first)
@@ -83,8 +84,10 @@ final class RingBatches {
     static VhostException stop(VhostUserBackend b, boolean disable, List<VirtqueueConfig> queues, int[] bases) {
         List<VringRequest> stop = new ArrayList<>(2 * queues.size());
         if (disable) {
-            for (VirtqueueConfig q : queues) {
-                stop.add(VringRequest.enable(q.index(), false));
+            // last started, first off: a net device's transmit ring before its receive ring, so a
+            // back-end that loops or forwards frames never takes one for a receive ring already off
+            for (int k = queues.size() - 1; k >= 0; k--) {
+                stop.add(VringRequest.enable(queues.get(k).index(), false));
             }
         }
         int from = stop.size();

@@ -3,5 +3,5 @@
  * {@code hw/virtio/vhost.c}) that drives any {@link com.vhost.api.VhostBackend}.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.3.0")
+@org.osgi.annotation.versioning.Version("1.4.0")
 package com.vhost.spi.vhost;

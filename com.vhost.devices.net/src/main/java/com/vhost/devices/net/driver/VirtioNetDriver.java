@@ -530,13 +530,17 @@ public final class VirtioNetDriver extends VhostDriver<VirtioNetFrontend, NetDri
     }
 
     /**
-     * Transmit rings off first (the sleep disables in queue order, rx before tx, as QEMU does):
-     * a back-end that loops or forwards frames to a receive queue never takes one for a receive
-     * ring that is already off (it would drop it); untaken frames stay in the ring past the base.
+     * Transmit rings off first: a back-end that loops or forwards frames to a receive queue never
+     * takes one for a receive ring that is already off (it would drop it); untaken frames stay in
+     * the ring past the base. A stop one ring at a time disables in queue order (rx before tx, as
+     * QEMU does), so they are switched off here first; a one-batch stop (vhost-user,
+     * {@link GenericVhostDevice#stopsInOneBatch}) goes in reverse start order, tx first, in its
+     * own round trip.
      */
     @Override
     protected void beforeStop(GenericVhostDevice vhost) throws VhostException {
-        if (vhost.usesProtocolFeatures()) {
+        // a one-batch stop switches them off in reverse start order, tx before rx, in the same round trip
+        if (vhost.usesProtocolFeatures() && !vhost.stopsInOneBatch()) {
             for (NetQueuePair p : pairs) {
                 vhost.setVringEnable(p.txq.index(), false);
             }
