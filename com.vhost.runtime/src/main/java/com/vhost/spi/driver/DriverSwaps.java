@@ -5,6 +5,7 @@ import com.vhost.api.VhostDisconnectedException;
 import com.vhost.api.VhostException;
 import com.vhost.api.VhostFeatureException;
 import com.vhost.api.VirtioDeviceException;
+import com.vhost.spi.nativeio.Scheduling;
 import com.vhost.spi.vhost.GenericVhostDevice;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
@@ -54,7 +55,8 @@ final class DriverSwaps {
         boolean started = false;
         int taken = 0;
         int placed;
-        d.holdDataPath();
+        Scheduling.Boost boost = Scheduling.boost(); // the pause is a chain of wake-ups of this thread
+        hold(d, boost);
         try {
             if (!wasDetached) {
                 taken = DriverQuiesce.quiesce(d, "rebind to " + name, nv, DriverQuiesce.Close.AFTER_START);
@@ -84,6 +86,7 @@ final class DriverSwaps {
             started = true;
         } finally {
             placed = d.resumeDataPath(started);
+            boost.close();
             if (old != null) {
                 old.close(); // its rings stopped in the quiesce: closed after the pause (DriverQuiesce.Close.AFTER_START)
             }
@@ -92,16 +95,28 @@ final class DriverSwaps {
         d.swapped(from, name, d.swap.lastSwitchNanos(), taken, placed);
     }
 
+    /** {@link VhostDriver#holdDataPath}; a failure ends {@code boost}. */
+    private static void hold(VhostDriver<?, ?> d, Scheduling.Boost boost) {
+        try {
+            d.holdDataPath();
+        } catch (RuntimeException | Error e) {
+            boost.close();
+            throw e;
+        }
+    }
+
     /** Holds the data path, quiesces and closes the backend, and marks the device detached (requests wait). */
     static void detach(VhostDriver<?, ?> d) {
         String from = d.backendName();
         long t0 = System.nanoTime();
-        d.holdDataPath();
+        Scheduling.Boost boost = Scheduling.boost();
+        hold(d, boost);
         try {
             DriverQuiesce.quiesce(d, "detach", null, DriverQuiesce.Close.NOW);
             markDetached(d, from);
         } finally {
             d.resumeDataPath(false);
+            boost.close();
         }
         d.log.info("{} unbind: from {} to (none), switch {} us; {} wait up to {} ms for a backend", d.profile().device(), from,
                 TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0), d.profile().waiting(),

@@ -12,5 +12,5 @@
  * <p>1.2.0: {@code IoUring}, an io_uring through the raw system calls with its rings mapped.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.2.0")
+@org.osgi.annotation.versioning.Version("1.3.0")
 package com.vhost.spi.nativeio;

@@ -10,6 +10,7 @@ import com.vhost.user.connection.VhostUserConnection;
 import com.vhost.user.message.FrontendRequest;
 import com.vhost.user.message.MessageHeader;
 import java.lang.foreign.MemorySegment;
+import com.vhost.spi.nativeio.Scheduling;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executor;
@@ -35,7 +36,11 @@ import org.slf4j.LoggerFactory;
  * marked DEVICE_NEEDS_RESET (the model's needs-reset path, logged), and the session ends with a
  * {@link VirtioDeviceException} naming the request: {@link #close()} then resets the model,
  * unmaps the memory and closes every fd, and the server accepts the next front-end. A fault is
- * never answered as if the request had succeeded. An {@link OutOfMemoryError} is not the
+ * never answered as if the request had succeeded.
+ *
+ * <p>Scheduling: the session's thread serves under {@code SCHED_FIFO} where permitted, within a
+ * CPU budget ({@link Scheduling.Budget}), so a swap's requests are handled as soon as they arrive
+ * on a machine whose CPUs the data path keeps busy. An {@link OutOfMemoryError} is not the
  * front-end's message's fault and is not converted: it passes through (the server's accept loop
  * still closes the session and goes on).
  */
@@ -56,6 +61,14 @@ final class BackendSession {
     private final MemorySegment payload;
     /** Held while a message is handled; a model handover holds it to keep the session still. */
     private final Semaphore gate;
+    /**
+     * The session thread runs under SCHED_FIFO while it serves ({@link Scheduling}): in a
+     * hot-swap's pause each request is a wake-up of it. A front-end that keeps it busy for more
+     * than {@value #BUDGET_MS} ms of CPU in {@value #WINDOW_MS} ms loses that until it is quieter.
+     */
+    private final Scheduling.Budget budget;
+    static final long WINDOW_MS = 100;
+    static final long BUDGET_MS = 20;
 
     /** A session with a gate of its own (no server to hand its model over). */
     BackendSession(String name, VirtioDevice model, VhostUserConnection conn, int messageTimeoutMs, Executor transfers) {
@@ -77,6 +90,7 @@ final class BackendSession {
         this.handler = new BackendHandler(name, model, transfers);
         this.dispatcher = RequestDispatcher.on(name, handler, conn);
         this.payload = conn.receivePayload();
+        this.budget = new Scheduling.Budget(name, WINDOW_MS, BUDGET_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
         conn.setTimeouts(0, messageTimeoutMs);
     }
 
@@ -88,9 +102,19 @@ final class BackendSession {
      *     DEVICE_NEEDS_RESET)
      */
     void serve() throws VhostException {
+        budget.start();
+        try {
+            serveRequests();
+        } finally {
+            budget.stop();
+        }
+    }
+
+    private void serveRequests() throws VhostException {
         while (true) {
             closeRxFds();
             MessageHeader h = conn.receive(rxFds);
+            budget.check();
             gate.acquireUninterruptibly();
             try {
                 dispatcher.dispatch(h, payload, rxFds);

@@ -4,6 +4,7 @@ import com.vhost.api.VhostException;
 import com.vhost.api.DeviceStateBackend;
 import com.vhost.api.user.DeviceStateDirection;
 import com.vhost.spi.nativeio.Linux;
+import com.vhost.spi.nativeio.Scheduling;
 import com.vhost.spi.nativeio.OwnedFd;
 import com.vhost.user.connection.StatePipe;
 import java.util.concurrent.CountDownLatch;
@@ -61,7 +62,11 @@ final class StateTransfer {
             try {
                 threads.execute(() -> {
                     if (claimed.compareAndSet(false, true)) {
-                        run();
+                        // a swap's CHECK_DEVICE_STATE waits for this thread: it runs under
+                        // SCHED_FIFO where permitted, for one transfer (bounded by its timeout)
+                        try (Scheduling.Boost b = Scheduling.boost()) {
+                            run();
+                        }
                     }
                 });
             } catch (RuntimeException e) {
