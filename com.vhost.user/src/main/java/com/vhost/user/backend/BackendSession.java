@@ -67,8 +67,8 @@ final class BackendSession {
      * than {@value #BUDGET_MS} ms of CPU in {@value #WINDOW_MS} ms loses that until it is quieter.
      */
     private final Scheduling.Budget budget;
-    static final long WINDOW_MS = 100;
-    static final long BUDGET_MS = 20;
+    static final long WINDOW_MS = 1000;
+    static final long BUDGET_MS = 200;
 
     /** A session with a gate of its own (no server to hand its model over). */
     BackendSession(String name, VirtioDevice model, VhostUserConnection conn, int messageTimeoutMs, Executor transfers) {
