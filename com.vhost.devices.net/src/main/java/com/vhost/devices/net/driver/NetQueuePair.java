@@ -49,6 +49,8 @@ final class NetQueuePair {
     private final HotSwapState swap;
     private final int[] txFree;
     private int txFreeCount;
+    /** The transmit slots in flight in send order, for a packed ring's fresh restart ({@link #restartFresh}). */
+    private final TransmitOrder txOrder;
     private final int[] rxFree;
     private int rxFreeCount;
     /** Used receive buffers not yet turned into frames: slot and length, a ring. */
@@ -106,7 +108,12 @@ final class NetQueuePair {
         }
         txFreeCount = size;
         rxFreeCount = size;
-        this.txDone = (token, len) -> txFree[txFreeCount++] = (int) token;
+        this.txOrder = new TransmitOrder(size);
+        this.txDone = (token, len) -> {
+            int slot = (int) token;
+            txOrder.completed(slot);
+            txFree[txFreeCount++] = slot;
+        };
         this.rxDone = (token, len) -> {
             int at = (compHead + compCount) & (size - 1);
             compSlot[at] = (int) token;
@@ -160,6 +167,7 @@ final class NetQueuePair {
             addrs[0] = txGpa + off;
             lens[0] = VirtioNet.HDR_SIZE + len;
             txq.addDeferred(addrs, lens, 1, 0, slot);
+            txOrder.sent(slot, len);
             txPackets++;
             txBytes += len;
         }
@@ -287,6 +295,7 @@ final class NetQueuePair {
      */
     int resetRings(int rxIdx, int txIdx, boolean pollRx) {
         int dropped = txq.inFlight();
+        txOrder.clear();
         txq.reset(txIdx);
         txq.disableNotifications();
         for (int i = 0; i < size; i++) {
@@ -308,6 +317,43 @@ final class NetQueuePair {
             }
         }
         return dropped;
+    }
+
+    /**
+     * A swap's fresh restart of packed rings (VIRTIO 1.2 2.8, at {@code rxIdx} and {@code txIdx}):
+     * both rings reset as {@link #resetRings} does, then every frame the old back-end had not
+     * completed is placed again on the fresh transmit ring, in the order it was sent, from the
+     * transmit slot it is still in (the frame bytes were never touched). Caller holds
+     * {@link #lock}; the rings are stopped.
+     *
+     * @return frames placed again
+     */
+    int restartFresh(int rxIdx, int txIdx, boolean pollRx) {
+        int[] owed = new int[size];
+        int n = txOrder.inFlight(owed);
+        resetRings(rxIdx, txIdx, pollRx);
+        boolean[] taken = new boolean[size];
+        for (int k = 0; k < n; k++) {
+            taken[owed[k]] = true;
+        }
+        txFreeCount = 0;
+        for (int i = size - 1; i >= 0; i--) {
+            if (!taken[i]) {
+                txFree[txFreeCount++] = i;
+            }
+        }
+        for (int k = 0; k < n; k++) {
+            int slot = owed[k];
+            int len = txOrder.length(slot);
+            addrs[0] = txGpa + (long) slot * txSlot;
+            lens[0] = VirtioNet.HDR_SIZE + len;
+            txq.addDeferred(addrs, lens, 1, 0, slot);
+            txOrder.sent(slot, len);
+        }
+        if (n > 0) {
+            txq.publish();
+        }
+        return n;
     }
 
     void closeFds() {

@@ -93,8 +93,9 @@ final class NetRings {
      * did not complete (base beyond the used index) are offered again and counted in
      * {@link #retaken()}; with the base unknown everything not completed is offered again,
      * uncounted. Packed rings restart fresh (index 0x8000) instead: frames waiting to be sent are
-     * dropped, receive buffers not holding a frame are free to post again. {@code bases} is
-     * updated to the restart points.
+     * placed again on the fresh transmit ring in the order they were sent (counted in
+     * {@link #retaken()}), receive buffers not holding a frame are free to post again.
+     * {@code bases} is updated to the restart points.
      *
      * @return chains offered again
      */
@@ -114,14 +115,15 @@ final class NetRings {
         if (pairs[0].rxq.isPacked()) {
             // Not at the used index: an out-of-order used element may have overwritten descriptors
             // of buffers the old back-end held. Fresh rings; the driver posts its receive buffers again.
-            int dropped = 0;
+            int placed = 0;
             for (NetQueuePair p : pairs) {
-                dropped += p.resetRings(p.rxq.freshIdx(), p.txq.freshIdx(), poll);
-                bases[2 * p.index] = p.rxq.availIdx();
-                bases[2 * p.index + 1] = p.txq.availIdx();
+                placed += p.restartFresh(p.rxq.freshIdx(), p.txq.freshIdx(), poll);
+                bases[2 * p.index] = p.rxq.freshIdx(); // where the next back-end starts: before the frames placed again
+                bases[2 * p.index + 1] = p.txq.freshIdx();
             }
-            if (dropped > 0) {
-                LOG.info("packed rings restart fresh after {}: {} frame(s) waiting to be sent dropped", backend, dropped);
+            again += placed;
+            if (placed > 0) {
+                LOG.debug("packed rings restart fresh after {}: {} frame(s) waiting to be sent placed again, in order", backend, placed);
             }
         }
         retaken += again;
