@@ -321,14 +321,17 @@ final class NetQueuePair {
 
     /**
      * A swap's fresh restart of packed rings (VIRTIO 1.2 2.8, at {@code rxIdx} and {@code txIdx}):
-     * both rings reset as {@link #resetRings} does, then every frame the old back-end had not
-     * completed is placed again on the fresh transmit ring, in the order it was sent, from the
-     * transmit slot it is still in (the frame bytes were never touched). Caller holds
-     * {@link #lock}; the rings are stopped.
+     * both rings reset as {@link #resetRings} does, the free receive buffers posted again, then
+     * every frame the old back-end had not completed placed again on the fresh transmit ring, in
+     * the order it was sent, from the transmit slot it is still in (the frame bytes were never
+     * touched). All of it before the next back-end starts the rings: one that loops or forwards a
+     * frame placed again finds receive buffers (posting them only when the data path resumes lost
+     * a frame or two per swap to "no buffer"). Caller holds {@link #lock}; the rings are stopped.
      *
      * @return frames placed again
+     * @throws VhostException when signalling the receive kick eventfd failed (everything is on the rings)
      */
-    int restartFresh(int rxIdx, int txIdx, boolean pollRx) {
+    int restartFresh(int rxIdx, int txIdx, boolean pollRx) throws VhostException {
         int[] owed = new int[size];
         int n = txOrder.inFlight(owed);
         resetRings(rxIdx, txIdx, pollRx);
@@ -342,6 +345,12 @@ final class NetQueuePair {
                 txFree[txFreeCount++] = i;
             }
         }
+        VhostException kick = null;
+        try {
+            refill();
+        } catch (VhostException e) {
+            kick = e; // the buffers are on the ring; the frames below still go
+        }
         for (int k = 0; k < n; k++) {
             int slot = owed[k];
             int len = txOrder.length(slot);
@@ -352,6 +361,9 @@ final class NetQueuePair {
         }
         if (n > 0) {
             txq.publish();
+        }
+        if (kick != null) {
+            throw kick;
         }
         return n;
     }

@@ -117,7 +117,11 @@ final class NetRings {
             // of buffers the old back-end held. Fresh rings; the driver posts its receive buffers again.
             int placed = 0;
             for (NetQueuePair p : pairs) {
-                placed += p.restartFresh(p.rxq.freshIdx(), p.txq.freshIdx(), poll);
+                try {
+                    placed += p.restartFresh(p.rxq.freshIdx(), p.txq.freshIdx(), poll);
+                } catch (VhostException e) {
+                    LOG.warn("pair {}: kicking the receive queue after its fresh restart: {}", p.index, e.getMessage());
+                }
                 bases[2 * p.index] = p.rxq.freshIdx(); // where the next back-end starts: before the frames placed again
                 bases[2 * p.index + 1] = p.txq.freshIdx();
             }
