@@ -10,6 +10,10 @@
  * and {@code Linux.umask}.
  *
  * <p>1.2.0: {@code IoUring}, an io_uring through the raw system calls with its rings mapped.
+ *
+ * <p>1.3.0: {@code Scheduling}, SCHED_FIFO for a hot-swap's control threads (sched_setscheduler
+ * with SCHED_RESET_ON_FORK) with a CPU budget for threads that serve a peer, and a thread's CPU
+ * time (CLOCK_THREAD_CPUTIME_ID).
  */
 @org.osgi.annotation.bundle.Export
 @org.osgi.annotation.versioning.Version("1.3.0")
