@@ -72,7 +72,7 @@ public final class Scheduling {
         } catch (NumberFormatException e) {
             // reported below
         }
-        LoggerFactory.getLogger(Scheduling.class).warn("{}={} is not a priority in 0..99; control threads use {}", PRIORITY_PROPERTY, v,
+        LOG.warn("{}={} is not a priority in 0..99; control threads use {}", PRIORITY_PROPERTY, v,
                 DEFAULT_PRIORITY);
         return DEFAULT_PRIORITY;
     }

@@ -49,6 +49,15 @@ final class FrontendErrors {
     }
 
     /** @return {@code "ctx: message"}, unless the message already starts with the context */
+    /** @return {@code first}, with {@code e} suppressed on it, or {@code e} when there is no first failure yet */
+    static VhostException keep(VhostException first, VhostException e) {
+        if (first == null) {
+            return e;
+        }
+        first.addSuppressed(e);
+        return first;
+    }
+
     static String withContext(String ctx, String message) {
         return message != null && message.startsWith(ctx) ? message : ctx + ": " + message;
     }

@@ -53,7 +53,7 @@ final class FrontendPipeline {
                     send(f, requests.get(i), ack);
                 } catch (VhostException e) {
                     // the stream broke: nothing after it can be sent or read
-                    throw keep(first, FrontendErrors.inContext(requests.get(i).describe(), e, f.conn));
+                    throw FrontendErrors.keep(first, FrontendErrors.inContext(requests.get(i).describe(), e, f.conn));
                 }
             }
             for (int i = from; i < to; i++) {
@@ -64,7 +64,7 @@ final class FrontendPipeline {
                 try {
                     out[i] = reply(f, r);
                 } catch (VhostException e) {
-                    first = keep(first, FrontendErrors.inContext(r.describe(), e, f.conn));
+                    first = FrontendErrors.keep(first, FrontendErrors.inContext(r.describe(), e, f.conn));
                     if (!f.conn.isOpen()) {
                         throw first; // out of step or gone: the replies after it cannot be read
                     }
@@ -77,14 +77,6 @@ final class FrontendPipeline {
             throw first;
         }
         return out;
-    }
-
-    private static VhostException keep(VhostException first, VhostException e) {
-        if (first == null) {
-            return e;
-        }
-        first.addSuppressed(e);
-        return first;
     }
 
     private static FrontendRequest request(VringRequest r) {

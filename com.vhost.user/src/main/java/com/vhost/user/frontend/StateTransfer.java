@@ -173,7 +173,7 @@ final class StateTransfer {
                     loadWrite = ownLoad;
                 }
             } catch (VhostException e) {
-                failed = keep(failed, e);
+                failed = FrontendErrors.keep(failed, e);
             }
             if (ownSave >= 0) {
                 Linux.closeQuietly(saveRead);
@@ -228,14 +228,6 @@ final class StateTransfer {
         } catch (VhostException e) {
             // expected: nothing (or a cut state) was loaded; the back-end kept its own state
         }
-    }
-
-    private static VhostException keep(VhostException first, VhostException e) {
-        if (first == null) {
-            return e;
-        }
-        first.addSuppressed(e);
-        return first;
     }
 
     /** Sends SET_DEVICE_STATE_FD with {@code fd} (the back-end gets a copy); the reply is read by {@link #receiveSetFd}. */

@@ -15,12 +15,21 @@ final class TransmitOrder {
     private final int[] seqOf;
     private final int[] lengthOf;
     private final boolean[] pending;
+    /** The ring size minus one: the net driver's queue sizes are powers of two, so no division on the data path. */
+    private final int mask;
     private int head;
     private int count;
     private int nextSeq;
 
-    /** @param size slots (the ring size) */
+    /**
+     * @param size slots (the ring size, a power of two)
+     * @throws IllegalArgumentException when {@code size} is not a power of two
+     */
     TransmitOrder(int size) {
+        if (size < 1 || Integer.bitCount(size) != 1) {
+            throw new IllegalArgumentException("transmit ring size " + size + " is not a power of two");
+        }
+        mask = size - 1;
         slotAt = new int[size];
         seqAt = new int[size];
         seqOf = new int[size];
@@ -31,14 +40,14 @@ final class TransmitOrder {
     /** Slot {@code slot} was placed on the ring with a frame of {@code length} bytes. */
     void sent(int slot, int length) {
         while (count > 0 && !live(head)) {
-            head = (head + 1) % slotAt.length;
+            head = (head + 1) & mask;
             count--;
         }
         if (count == slotAt.length) {
             compact();
         }
         int seq = ++nextSeq;
-        int at = (head + count) % slotAt.length;
+        int at = (head + count) & mask;
         slotAt[at] = slot;
         seqAt[at] = seq;
         seqOf[slot] = seq;
@@ -64,7 +73,7 @@ final class TransmitOrder {
     int inFlight(int[] out) {
         int n = 0;
         for (int k = 0; k < count; k++) {
-            int at = (head + k) % slotAt.length;
+            int at = (head + k) & mask;
             if (live(at)) {
                 out[n++] = slotAt[at];
             }
@@ -92,9 +101,9 @@ final class TransmitOrder {
     private void compact() {
         int n = 0;
         for (int k = 0; k < count; k++) {
-            int at = (head + k) % slotAt.length;
+            int at = (head + k) & mask;
             if (live(at)) {
-                int to = (head + n) % slotAt.length; // never ahead of at
+                int to = (head + n) & mask; // never ahead of at
                 slotAt[to] = slotAt[at];
                 seqAt[to] = seqAt[at];
                 n++;
