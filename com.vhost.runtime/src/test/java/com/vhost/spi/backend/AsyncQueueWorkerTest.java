@@ -110,11 +110,7 @@ class AsyncQueueWorkerTest {
             assertThat(List.of(d0.usedId(0), d0.usedId(1), d0.usedId(2))).as("newest first")
                     .containsExactly(h.popped.get(2), h.popped.get(1), h.popped.get(0));
             assertThat(h.popped).doesNotHaveDuplicates();
-            deadline = System.nanoTime() + 5_000_000_000L;
-            while (irq.usedSignals(0) < 1 && System.nanoTime() < deadline) {
-                Thread.sleep(1);
-            }
-            assertThat(irq.usedSignals(0)).isPositive();
+            assertThat(irq.awaitUsedSignals(0, 1, 5000)).isPositive();
             assertThat(h.calls).contains("complete");
         }
     }

@@ -526,10 +526,6 @@ class QueueWorkerTest {
     }
 
     private void awaitSignals(int queue, int atLeast) throws InterruptedException {
-        long deadline = System.nanoTime() + 5_000_000_000L;
-        while (irq.usedSignals(queue) < atLeast && System.nanoTime() < deadline) {
-            Thread.sleep(1);
-        }
-        assertThat(irq.usedSignals(queue)).isGreaterThanOrEqualTo(atLeast);
+        assertThat(irq.awaitUsedSignals(queue, atLeast, 5000)).isGreaterThanOrEqualTo(atLeast);
     }
 }

@@ -47,6 +47,21 @@ public final class RecordingInterrupt implements QueueErrorInterrupt {
         return used.get(queueIndex);
     }
 
+    /**
+     * Waits (bounded) until queue {@code queueIndex} was signalled at least {@code atLeast} times:
+     * a device publishes its used elements before it signals, so a test that saw them must wait
+     * for the signal too.
+     *
+     * @return the signals counted (fewer than {@code atLeast} when the time ran out)
+     */
+    public int awaitUsedSignals(int queueIndex, int atLeast, long timeoutMs) throws InterruptedException {
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000;
+        while (used.get(queueIndex) < atLeast && System.nanoTime() < deadline) {
+            Thread.sleep(1);
+        }
+        return used.get(queueIndex);
+    }
+
     public int configChanges() {
         return configChanges.get();
     }

@@ -184,7 +184,7 @@ class FileBlockModelTest {
         assertThat(c.requests()).isEqualTo(2);
         assertThat(c.bytesWritten()).isEqualTo(4096);
         assertThat(c.bytesRead()).isEqualTo(4096);
-        assertThat(irq.usedSignals(0)).isPositive();
+        assertThat(irq.awaitUsedSignals(0, 1, 5000)).isPositive();
     }
 
     /** {@code complete.order=random}: every request completes, not in the order it was made available. */

@@ -110,7 +110,7 @@ class LoopbackNetModelTest {
         assertThat(joined).isEqualTo(frame);
         assertThat(model.counters(0).rxPackets()).isEqualTo(1);
         assertThat(model.counters(0).rxBytes()).isEqualTo(600);
-        assertThat(irq.usedSignals(0)).as("receive queue notified").isPositive();
+        assertThat(irq.awaitUsedSignals(0, 1, 5000)).as("receive queue notified").isPositive();
     }
 
     /** Pages {@code [gpa, gpa + len)} touches, added to {@code into}. */
