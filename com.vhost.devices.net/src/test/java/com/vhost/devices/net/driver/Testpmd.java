@@ -47,11 +47,19 @@ final class Testpmd implements AutoCloseable {
                 "--no-pci", "--file-prefix=" + prefix + ProcessHandle.current().pid(), "--vdev", vdev, "--",
                 "--forward-mode=" + mode, "--nb-cores=1", "--total-num-mbufs=32768", "--rxq=" + queues, "--txq=" + queues,
                 // no link-status wait before forwarding: a vhost port's link is up only once a front-end
-                // is ready, and testpmd's check (up to 9 s, busy-waiting on the main lcore) left one CI
-                // run without "Press enter to exit" after 60 s; awaitVhostReady checks readiness itself
+                // is ready (testpmd's check busy-waits up to 9 s on the main lcore); awaitVhostReady
+                // checks readiness itself
                 "--disable-link-check", "--stats-period=0"));
         cmd.removeIf(s -> s.equals("--stats-period=0"));
         cmd.addAll(extra);
+        // testpmd prints with stdio: to a file its stdout is block-buffered, so "Press enter to
+        // exit" (which awaitVhostReady waits for) reached the log only once 4 KiB more followed;
+        // CI runs timed out after 60 s with testpmd forwarding. Line-buffered, each line is there
+        // when printed (stdbuf execs testpmd: same PID, stopped by stop()).
+        Path stdbuf = Path.of("/usr/bin/stdbuf");
+        if (Files.isExecutable(stdbuf)) {
+            cmd.addAll(0, List.of(stdbuf.toString(), "-oL"));
+        }
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         return new Testpmd(p, log, socket);
     }
